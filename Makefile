@@ -1,0 +1,55 @@
+# Sinergi — the two set-up commands are `make run` and `make test`; both install first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.synced
+
+.PHONY: run test test-fast lint format docs schemas token install clean
+
+# Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
+# pins (uv itself is pinned there too).
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: start the whole system (embedded broker + PostgreSQL unless configured)
+run: install
+	$(PY) -m shared.runtime.run
+
+## make test: the whole suite against real components
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest tests/unit services -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## make schemas: regenerate JSON Schemas of every event; make docs: AsyncAPI per service
+schemas: install
+	$(PY) -m shared.schemas.generate --json-schema
+
+docs: install
+	$(PY) -m shared.schemas.generate --json-schema --asyncapi
+
+## make token ROLE=coordinator [OPD=DPUPR]: print an officer bearer token
+ROLE ?= admin
+token: install
+	@$(PY) -m shared.kit.auth --role $(ROLE) $(if $(OPD),--opd $(OPD))
+
+clean:
+	rm -rf .run .pytest_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""Assembles the complaints service from the kit: settings, routes, jobs, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge
+from pydantic_settings import SettingsConfigDict
+
+from services.complaints import api, handlers
+from services.complaints.catalogue import load_catalogue
+from services.complaints.domain import SlaPolicy
+from services.complaints.repository import ComplaintRepository
+from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.metrics import KitMetrics
+from shared.kit.settings import ServiceSettings
+from shared.reference import default_calendar
+
+NAME = "complaints"
+PORT = 8003
+
+
+class ComplaintsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
+
+    port: int = PORT
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/complaints"
+    sla_check_seconds: float = 30.0
+    verify_days: int = 3
+    followup_days: int = 5
+    completion_days: int = 60
+    reopen_window_days: int = 14
+
+
+@dataclass
+class ComplaintMetrics:
+    open_by_opd: Gauge
+    sla_events: Counter
+
+
+def _metrics(kit: KitMetrics) -> ComplaintMetrics:
+    return ComplaintMetrics(
+        open_by_opd=Gauge(
+            "sinergi_complaints_open", "Open complaints per OPD", ["opd"], registry=kit.registry
+        ),
+        sla_events=Counter(
+            "sinergi_complaints_sla_events_total",
+            "SLA warnings and breaches emitted",
+            ["event"],
+            registry=kit.registry,
+        ),
+    )
+
+
+async def _watch_sla(service: Service) -> None:
+    ctx: handlers.Context = service.context
+    emitted = await handlers.watch_sla(ctx)
+    if emitted:
+        service.domain_metrics.sla_events.labels("emitted").inc(emitted)
+
+
+async def _refresh_gauges(service: Service) -> None:
+    ctx: handlers.Context = service.context
+    async with ctx.pool().acquire() as conn:
+        counts = await ComplaintRepository(conn, ctx.catalogue).open_by_opd()
+    gauge = service.domain_metrics.open_by_opd
+    gauge.clear()
+    for opd, n in counts:
+        gauge.labels(opd).set(n)
+
+
+def build(settings: ComplaintsSettings | None = None) -> FastAPI:
+    settings = settings or ComplaintsSettings()
+    spec = ServiceSpec(
+        name=NAME,
+        title="Sinergi — Pengaduan (complaints)",
+        description=(
+            "Citizens file complaints, aspirations and information requests and follow them "
+            "by tracking code; the regency coordinator verifies and disposes them to OPDs, "
+            "which respond and resolve within SLA (working days, Perpres 76/2013)."
+        ),
+        settings=settings,
+        migrations=Path(__file__).with_name("migrations"),
+        routers=[api.router],
+        jobs=[
+            PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
+            PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
+        ],
+        domain_metrics=_metrics,
+    )
+    app = create_app(spec)
+    service: Service = app.state.service
+    ctx = handlers.Context(
+        pool=lambda: service.pool,
+        platform=settings.platform,
+        catalogue=load_catalogue(),
+        calendar=default_calendar(),
+        policy=SlaPolicy(
+            verify_days=settings.verify_days,
+            followup_days=settings.followup_days,
+            completion_days=settings.completion_days,
+            reopen_window_days=settings.reopen_window_days,
+        ),
+    )
+    service.context = ctx
+    app.state.complaints = ctx
+    return app

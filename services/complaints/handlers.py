@@ -1,0 +1,222 @@
+"""Use cases of the complaints service. Each runs one unit of work: load the complaint
+(row-locked), call the domain, save it and stage its events in the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.complaints.catalogue import Catalogue
+from services.complaints.domain import Complaint, Reporter, SlaPolicy
+from services.complaints.repository import ComplaintRepository, ListFilter
+from shared.kit.auth import Officer
+from shared.kit.errors import Forbidden, InvalidField, NotFound
+from shared.kit.privacy import citizen_ref, seal_contact
+from shared.kit.settings import PlatformSettings
+from shared.kit.uow import EventSource, unit_of_work
+from shared.reference import WorkingCalendar
+from shared.schemas import complaints as schema
+from shared.schemas.common import GeoPoint
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    """What the use cases need; built once by the app, replaced freely in tests."""
+
+    pool: Callable[[], asyncpg.Pool]
+    platform: PlatformSettings
+    catalogue: Catalogue
+    calendar: WorkingCalendar
+    policy: SlaPolicy = field(default_factory=SlaPolicy)
+    clock: Callable[[], datetime] = utc_now
+
+    @property
+    def origin(self) -> EventSource:
+        return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
+
+    def contact_for(self, reporter: Reporter) -> schema.SealedContact | None:
+        return seal_contact(
+            self.platform.contact_key.get_secret_value(), phone=reporter.phone, email=reporter.email
+        )
+
+
+@dataclass(frozen=True)
+class FileComplaint:
+    kind: str
+    category: str
+    title: str
+    description: str
+    desa_code: str
+    kecamatan_code: str
+    anonymous: bool
+    confidential: bool
+    reporter: Reporter
+    locale: str = "id"
+    location: GeoPoint | None = None
+    channel: str = "web"
+
+
+async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
+    category = ctx.catalogue.categories.get(cmd.category)
+    if category is None:
+        raise InvalidField("category", f"unknown category '{cmd.category}'; see GET /categories")
+    ref = (
+        citizen_ref(cmd.reporter.nik, ctx.platform.citizen_ref_key.get_secret_value())
+        if cmd.reporter.nik and not cmd.anonymous
+        else None
+    )
+    for _attempt in range(5):
+        complaint = Complaint.file(
+            kind=cmd.kind,
+            category=category,
+            title=cmd.title,
+            description=cmd.description,
+            desa_code=cmd.desa_code,
+            kecamatan_code=cmd.kecamatan_code,
+            anonymous=cmd.anonymous,
+            confidential=cmd.confidential,
+            reporter=cmd.reporter,
+            citizen_ref=ref,
+            locale=cmd.locale,
+            now=ctx.clock(),
+            calendar=ctx.calendar,
+            policy=ctx.policy,
+            contact=ctx.contact_for(cmd.reporter),
+            location=cmd.location,
+            channel=cmd.channel,
+        )
+        try:
+            async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+                await ComplaintRepository(uow.conn, ctx.catalogue).add(complaint)
+                await uow.emit(complaint.events, subject=str(complaint.id))
+            return complaint
+        except asyncpg.UniqueViolationError:
+            continue  # tracking code collision (1 in 10^9 a month): draw another
+    raise RuntimeError("could not allocate a unique tracking code")
+
+
+async def _act(ctx: Context, tracking_code: str, command: Callable[[Complaint], Any]) -> Complaint:
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ComplaintRepository(uow.conn, ctx.catalogue)
+        complaint = await repo.get(tracking_code, for_update=True)
+        if complaint is None:
+            raise NotFound(f"no complaint with tracking code {tracking_code}")
+        complaint.contact = ctx.contact_for(complaint.reporter)
+        command(complaint)
+        await repo.save(complaint)
+        await uow.emit(complaint.events, subject=str(complaint.id))
+    return complaint
+
+
+def _must_be_opd_of(officer: Officer, complaint: Complaint) -> None:
+    if not officer.may_act_for_opd(complaint.opd):
+        raise Forbidden(f"complaint {complaint.tracking_code} is disposed to another OPD")
+
+
+async def verify(ctx: Context, tracking_code: str, officer: Officer) -> Complaint:
+    return await _act(ctx, tracking_code, lambda c: c.verify(officer.subject, ctx.clock()))
+
+
+async def dispatch(
+    ctx: Context, tracking_code: str, officer: Officer, opd_code: str | None, note: str | None
+) -> Complaint:
+    def command(c: Complaint) -> None:
+        code = opd_code or c.category.opd
+        opd = ctx.catalogue.opds.get(code)
+        if opd is None:
+            raise InvalidField("opd", f"unknown OPD '{code}'; see GET /opds")
+        c.dispatch(officer.subject, opd, ctx.clock(), ctx.calendar, ctx.policy, note)
+
+    return await _act(ctx, tracking_code, command)
+
+
+async def update_progress(ctx: Context, tracking_code: str, officer: Officer, note: str | None) -> Complaint:
+    def command(c: Complaint) -> None:
+        _must_be_opd_of(officer, c)
+        c.update_progress(officer.subject, ctx.clock(), note)
+
+    return await _act(ctx, tracking_code, command)
+
+
+async def respond(ctx: Context, tracking_code: str, officer: Officer, response: str) -> Complaint:
+    def command(c: Complaint) -> None:
+        _must_be_opd_of(officer, c)
+        c.respond(officer.subject, ctx.clock(), response)
+
+    return await _act(ctx, tracking_code, command)
+
+
+async def resolve(ctx: Context, tracking_code: str, officer: Officer, resolution: str | None) -> Complaint:
+    def command(c: Complaint) -> None:
+        _must_be_opd_of(officer, c)
+        c.resolve(officer.subject, ctx.clock(), ctx.policy, resolution)
+
+    return await _act(ctx, tracking_code, command)
+
+
+async def reject(
+    ctx: Context, tracking_code: str, officer: Officer, reason_code: str, reason: str | None
+) -> Complaint:
+    return await _act(
+        ctx, tracking_code, lambda c: c.reject(officer.subject, ctx.clock(), reason_code, reason)
+    )
+
+
+async def merge(ctx: Context, tracking_code: str, officer: Officer, duplicate_of: str) -> Complaint:
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ComplaintRepository(uow.conn, ctx.catalogue)
+        # Lock both in a fixed order so two crossing merges cannot deadlock.
+        first, second = sorted([tracking_code, duplicate_of])
+        loaded = {code: await repo.get(code, for_update=True) for code in (first, second)}
+        complaint = loaded[tracking_code]
+        if complaint is None:
+            raise NotFound(f"no complaint with tracking code {tracking_code}")
+        original = loaded[duplicate_of]
+        if original is None:
+            raise InvalidField("duplicate_of", f"no complaint with tracking code {duplicate_of}")
+        complaint.contact = ctx.contact_for(complaint.reporter)
+        complaint.merge_into(officer.subject, ctx.clock(), original)
+        await repo.save(complaint)
+        await uow.emit(complaint.events, subject=str(complaint.id))
+    return complaint
+
+
+async def rate(ctx: Context, tracking_code: str, rating: int, comment: str | None) -> Complaint:
+    return await _act(ctx, tracking_code, lambda c: c.rate(ctx.clock(), rating, comment))
+
+
+async def reopen(ctx: Context, tracking_code: str, reason: str | None) -> Complaint:
+    return await _act(ctx, tracking_code, lambda c: c.reopen(ctx.clock(), ctx.calendar, ctx.policy, reason))
+
+
+async def get(ctx: Context, tracking_code: str) -> Complaint:
+    async with ctx.pool().acquire() as conn:
+        complaint = await ComplaintRepository(conn, ctx.catalogue).get(tracking_code)
+    if complaint is None:
+        raise NotFound(f"no complaint with tracking code {tracking_code}")
+    return complaint
+
+
+async def list_complaints(ctx: Context, f: ListFilter) -> tuple[list[dict[str, Any]], int]:
+    async with ctx.pool().acquire() as conn:
+        return await ComplaintRepository(conn, ctx.catalogue).list(f, ctx.clock())
+
+
+async def watch_sla(ctx: Context, limit: int = 200) -> int:
+    """Emit due SLA warnings and breaches; returns how many events were emitted."""
+    now = ctx.clock()
+    async with ctx.pool().acquire() as conn:
+        due = await ComplaintRepository(conn, ctx.catalogue).with_sla_due(now, limit)
+    emitted = 0
+    for code in due:
+        complaint = await _act(ctx, code, lambda c: c.check_sla(now))
+        emitted += len(complaint.events)
+    return emitted

@@ -1,0 +1,259 @@
+"""asyncpg queries for the complaints service's own tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.complaints.catalogue import Catalogue
+from services.complaints.domain import Complaint, HistoryEntry, Reporter, SlaClock, Status
+from shared.schemas.common import GeoPoint
+
+_COLUMNS = (
+    "id, tracking_code, kind, category, dimension, opd, title, description, desa_code,"
+    " kecamatan_code, lat, lon, anonymous, confidential, reporter_nik, reporter_name,"
+    " reporter_phone, reporter_email, citizen_ref, locale, channel, status, rating,"
+    " rating_comment, duplicate_of, resolved_at, closed_at, reopen_count, filed_at, version"
+)
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    status: str | None = None
+    opd: str | None = None
+    category: str | None = None
+    kecamatan_code: str | None = None
+    kind: str | None = None
+    sla: str | None = None  # breached | at_risk
+    filed_from: datetime | None = None
+    filed_to: datetime | None = None
+    page: int = 1
+    page_size: int = 20
+
+
+class ComplaintRepository:
+    def __init__(self, conn: asyncpg.Connection, catalogue: Catalogue) -> None:
+        self.conn = conn
+        self.catalogue = catalogue
+
+    async def add(self, c: Complaint) -> None:
+        await self.conn.execute(
+            f"INSERT INTO complaints ({_COLUMNS}) VALUES"
+            " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,"
+            "$23,$24,$25,$26,$27,$28,$29,$30)",
+            c.id,
+            c.tracking_code,
+            c.kind,
+            c.category.code,
+            c.category.dimension,
+            c.opd,
+            c.title,
+            c.description,
+            c.desa_code,
+            c.kecamatan_code,
+            c.location.lat if c.location else None,
+            c.location.lon if c.location else None,
+            c.anonymous,
+            c.confidential,
+            c.reporter.nik,
+            c.reporter.name,
+            c.reporter.phone,
+            c.reporter.email,
+            c.citizen_ref,
+            c.locale,
+            c.channel,
+            c.status.value,
+            c.rating,
+            c.rating_comment,
+            c.duplicate_of,
+            c.resolved_at,
+            c.closed_at,
+            c.reopen_count,
+            c.filed_at,
+            c.version,
+        )
+        await self._save_children(c)
+
+    async def save(self, c: Complaint) -> None:
+        await self.conn.execute(
+            "UPDATE complaints SET status=$2, opd=$3, rating=$4, rating_comment=$5,"
+            " duplicate_of=$6, resolved_at=$7, closed_at=$8, reopen_count=$9,"
+            " version=version+1, updated_at=now() WHERE id=$1",
+            c.id,
+            c.status.value,
+            c.opd,
+            c.rating,
+            c.rating_comment,
+            c.duplicate_of,
+            c.resolved_at,
+            c.closed_at,
+            c.reopen_count,
+        )
+        await self._save_children(c)
+
+    async def _save_children(self, c: Complaint) -> None:
+        if c.new_history:
+            await self.conn.executemany(
+                "INSERT INTO complaint_history (complaint_id, at, action, status, actor, note)"
+                " VALUES ($1,$2,$3,$4,$5,$6)",
+                [(c.id, h.at, h.action, h.status.value, h.actor, h.note) for h in c.new_history],
+            )
+            c.new_history.clear()
+        await self.conn.executemany(
+            "INSERT INTO sla_clocks (complaint_id, name, started_at, due_at, warn_at, stopped_at,"
+            " warned_at, breached_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+            " ON CONFLICT (complaint_id, name) DO UPDATE SET started_at=EXCLUDED.started_at,"
+            " due_at=EXCLUDED.due_at, warn_at=EXCLUDED.warn_at, stopped_at=EXCLUDED.stopped_at,"
+            " warned_at=EXCLUDED.warned_at, breached_at=EXCLUDED.breached_at",
+            [
+                (
+                    c.id,
+                    k.name,
+                    k.started_at,
+                    k.due_at,
+                    k.warn_at,
+                    k.stopped_at,
+                    k.warned_at,
+                    k.breached_at,
+                )
+                for k in c.clocks.values()
+            ],
+        )
+
+    async def get(self, tracking_code: str, *, for_update: bool = False) -> Complaint | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self.conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM complaints WHERE tracking_code = $1{lock}", tracking_code
+        )
+        if row is None:
+            return None
+        history = await self.conn.fetch(
+            "SELECT at, action, status, actor, note FROM complaint_history"
+            " WHERE complaint_id = $1 ORDER BY id",
+            row["id"],
+        )
+        clocks = await self.conn.fetch(
+            "SELECT name, started_at, due_at, warn_at, stopped_at, warned_at, breached_at"
+            " FROM sla_clocks WHERE complaint_id = $1",
+            row["id"],
+        )
+        return self._to_domain(row, history, clocks)
+
+    def _to_domain(self, row: Any, history: list[Any], clocks: list[Any]) -> Complaint:
+        location = GeoPoint(lat=row["lat"], lon=row["lon"]) if row["lat"] is not None else None
+        return Complaint(
+            id=row["id"],
+            tracking_code=row["tracking_code"],
+            kind=row["kind"],
+            category=self.catalogue.category(row["category"], opd=row["opd"], dimension=row["dimension"]),
+            title=row["title"],
+            description=row["description"],
+            desa_code=row["desa_code"],
+            kecamatan_code=row["kecamatan_code"],
+            anonymous=row["anonymous"],
+            confidential=row["confidential"],
+            reporter=Reporter(
+                nik=row["reporter_nik"],
+                name=row["reporter_name"],
+                phone=row["reporter_phone"],
+                email=row["reporter_email"],
+            ),
+            citizen_ref=row["citizen_ref"],
+            locale=row["locale"],
+            filed_at=row["filed_at"],
+            channel=row["channel"],
+            location=location,
+            status=Status(row["status"]),
+            opd=row["opd"],
+            rating=row["rating"],
+            rating_comment=row["rating_comment"],
+            duplicate_of=row["duplicate_of"],
+            resolved_at=row["resolved_at"],
+            closed_at=row["closed_at"],
+            reopen_count=row["reopen_count"],
+            version=row["version"],
+            clocks={r["name"]: SlaClock(**dict(r)) for r in clocks},
+            history=[
+                HistoryEntry(
+                    at=h["at"],
+                    action=h["action"],
+                    status=Status(h["status"]),
+                    actor=h["actor"],
+                    note=h["note"],
+                )
+                for h in history
+            ],
+        )
+
+    async def list(self, f: ListFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
+        where: list[str] = []
+        args: list[Any] = []
+
+        def add(condition: str, value: Any) -> None:
+            args.append(value)
+            where.append(condition.replace("?", f"${len(args)}"))
+
+        if f.status:
+            add("c.status = ?", f.status)
+        if f.opd:
+            add("c.opd = ?", f.opd)
+        if f.category:
+            add("c.category = ?", f.category)
+        if f.kecamatan_code:
+            add("c.kecamatan_code = ?", f.kecamatan_code)
+        if f.kind:
+            add("c.kind = ?", f.kind)
+        if f.filed_from:
+            add("c.filed_at >= ?", f.filed_from)
+        if f.filed_to:
+            add("c.filed_at < ?", f.filed_to)
+        if f.sla == "breached":
+            add(
+                "EXISTS (SELECT 1 FROM sla_clocks k WHERE k.complaint_id = c.id"
+                " AND k.stopped_at IS NULL AND k.due_at <= ?)",
+                now,
+            )
+        elif f.sla == "at_risk":
+            add(
+                "EXISTS (SELECT 1 FROM sla_clocks k WHERE k.complaint_id = c.id"
+                " AND k.stopped_at IS NULL AND k.warn_at <= ? AND k.due_at > ?)",
+                now,
+            )
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        total = await self.conn.fetchval(f"SELECT count(*) FROM complaints c {clause}", *args)
+        args_page = [*args, f.page_size, (f.page - 1) * f.page_size]
+        rows = await self.conn.fetch(
+            "SELECT c.tracking_code, c.kind, c.category, c.opd, c.title, c.status, c.desa_code,"
+            " c.kecamatan_code, c.anonymous, c.confidential, c.filed_at, c.updated_at,"
+            " (SELECT min(k.due_at) FROM sla_clocks k WHERE k.complaint_id = c.id"
+            "   AND k.stopped_at IS NULL) AS next_due"
+            f" FROM complaints c {clause} ORDER BY c.filed_at DESC, c.id"
+            f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+            *args_page,
+        )
+        return [dict(r) for r in rows], int(total)
+
+    async def with_sla_due(self, now: datetime, limit: int = 100) -> list[str]:
+        """Tracking codes whose clocks owe a warning or a breach. The watcher then loads
+        each complaint FOR UPDATE and emits from its persisted clock state, so two
+        instances running the watcher never emit the same warning twice."""
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT c.tracking_code FROM sla_clocks k JOIN complaints c ON c.id = k.complaint_id"
+            " WHERE k.stopped_at IS NULL AND k.breached_at IS NULL"
+            " AND ((k.warned_at IS NULL AND k.warn_at <= $1) OR k.due_at <= $1)"
+            " LIMIT $2",
+            now,
+            limit,
+        )
+        return [r["tracking_code"] for r in rows]
+
+    async def open_by_opd(self) -> list[tuple[str, int]]:
+        rows = await self.conn.fetch(
+            "SELECT coalesce(opd, '-') AS opd, count(*) AS n FROM complaints"
+            " WHERE status IN ('submitted','verified','dispatched','in_progress','resolved')"
+            " GROUP BY 1"
+        )
+        return [(r["opd"], r["n"]) for r in rows]

@@ -1,0 +1,237 @@
+"""The app factory: every service is a `ServiceSpec` turned into a FastAPI app.
+
+The lifespan runs migrations, opens the pool, starts the broker connection in the
+background, the outbox relay, the service's consumers and periodic jobs; on shutdown
+(SIGTERM: uvicorn first stops accepting and finishes in-flight requests) it stops the
+jobs, lets FastStream finish in-flight handlers and commit, then closes the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.kit.bus import EventBus
+from shared.kit.consumer import EventHandler, IdempotentConsumer
+from shared.kit.db import create_pool, migrate
+from shared.kit.http import HttpEdge, install_error_handlers
+from shared.kit.logs import configure_logging
+from shared.kit.metrics import KitMetrics
+from shared.kit.outbox import OutboxRelay
+from shared.kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    name: str
+    topics: Sequence[str]
+    handler: EventHandler
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job run every `interval` seconds on every instance (make it safe to run
+    concurrently, e.g. with FOR UPDATE SKIP LOCKED)."""
+
+    name: str
+    interval: float
+    run: Callable[[Service], Awaitable[Any]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    settings: ServiceSettings
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    consumers: Sequence[ConsumerSpec] = ()
+    jobs: Sequence[PeriodicJob] = ()
+    # Registers the service's domain metrics on the kit's registry; returns state to keep.
+    domain_metrics: Callable[[KitMetrics], Any] | None = None
+    version: str = "0.1.0"
+    openapi_tags: list[dict[str, str]] = field(default_factory=list)
+
+
+class Service:
+    """What a running service holds; reachable from routes as `request.app.state.service`."""
+
+    def __init__(self, spec: ServiceSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.settings = spec.settings
+        self.metrics = KitMetrics(spec.name)
+        self.domain_metrics = spec.domain_metrics(self.metrics) if spec.domain_metrics else None
+        self.bus = EventBus(
+            spec.settings.platform, client_id=f"sinergi-{spec.name}", registry=self.metrics.registry
+        )
+        self._pool: asyncpg.Pool | None = None
+        self.relay = OutboxRelay(spec.settings.database_url, self.bus, spec.settings.platform, self.metrics)
+        self.consumers = [
+            IdempotentConsumer(
+                c.name,
+                c.topics,
+                c.handler,
+                pool=lambda: self.pool,
+                bus=self.bus,
+                settings=spec.settings.platform,
+                metrics=self.metrics,
+            )
+            for c in spec.consumers
+        ]
+        # The service's use-case context (its handlers' dependencies), set by its app module.
+        self.context: Any = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = asyncio.Event()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("database pool not open yet")
+        return self._pool
+
+    async def start(self) -> None:
+        url = self.settings.database_url
+        await _retry("database", lambda: migrate(url, self.spec.migrations))
+        self._pool = await _retry(
+            "database",
+            lambda: create_pool(url, min_size=self.settings.db_pool_min, max_size=self.settings.db_pool_max),
+        )
+        self.bus.start_in_background()
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for job in self.spec.jobs:
+            self._tasks.append(asyncio.create_task(self._every(job), name=f"job-{job.name}"))
+        log.info("service started", extra={"service": self.name})
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)
+        await self.bus.stop()
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._pool.close(), 10)
+        log.info("service stopped", extra={"service": self.name})
+
+    async def _every(self, job: PeriodicJob) -> None:
+        while not self._stopping.is_set():
+            try:
+                await job.run(self)
+            except Exception as exc:
+                log.warning("periodic job failed", extra={"job": job.name, "error": repr(exc)[:300]})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), job.interval)
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout(2):
+                await self.pool.fetchval("SELECT 1")
+            checks["database"] = "up"
+        except Exception as exc:
+            checks["database"] = f"down: {type(exc).__name__}"
+        checks["broker"] = "up" if await self.bus.ping(timeout=2) else "down"
+        try:
+            async with asyncio.timeout(2):
+                checks["outbox_pending"] = await self.pool.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                )
+        except Exception:
+            checks["outbox_pending"] = None
+        for dependency in ("database", "broker"):
+            self.metrics.ready.labels(dependency).set(1 if checks[dependency] == "up" else 0)
+        return checks
+
+
+async def _retry(what: str, action: Callable[[], Awaitable[Any]], attempts: int = 30) -> Any:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await action()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning(f"{what} not reachable, retrying", extra={"error": str(exc)[:200]})
+            await asyncio.sleep(min(attempt, 5))
+    raise AssertionError("unreachable")
+
+
+def create_app(spec: ServiceSpec) -> FastAPI:
+    configure_logging(spec.name, spec.settings.platform.log_level)
+    service = Service(spec)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        openapi_tags=spec.openapi_tags or None,
+    )
+    app.state.service = service
+    app.state.settings = spec.settings
+    install_error_handlers(app)
+    app.add_middleware(HttpEdge, metrics=service.metrics, max_body=spec.settings.platform.max_request_bytes)
+
+    @app.get("/health", tags=["operations"], summary="Liveness: the process answers")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/ready", tags=["operations"], summary="Readiness: database and broker answer")
+    async def ready() -> JSONResponse:
+        checks = await service.readiness()
+        ok = checks["database"] == "up" and checks["broker"] == "up"
+        body = {"status": "ready" if ok else "degraded", "service": spec.name, "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run under uvicorn. On SIGTERM uvicorn stops accepting, finishes in-flight
+    requests (up to the grace period), then runs the lifespan shutdown above."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        limit_concurrency=2000,
+    )

@@ -1,0 +1,246 @@
+"""Idempotent consumer with retries and dead letters.
+
+A consumer group reads batches through FastStream with offsets committed only after
+the batch's effects have committed (`AckPolicy.NACK_ON_ERROR`, never FastStream's
+default at-most-once). Each event is applied in its own PostgreSQL transaction that
+first records (consumer, event id) in the inbox, so a redelivered event is skipped.
+
+A record that cannot be parsed, or whose handler keeps failing after the configured
+attempts, is copied to the consumer's dead-letter topic with the reason in headers and
+the partition moves on. A database outage is not the message's fault: the batch is
+rewound and retried, nothing goes to dead letters for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka.annotations import KafkaMessage
+
+from shared.kit.bus import EventBus, OutgoingRecord
+from shared.kit.logs import event_context
+from shared.kit.metrics import KitMetrics
+from shared.kit.settings import PlatformSettings
+from shared.schemas import EventRejected, ParsedEvent, parse_record
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[asyncpg.Connection, ParsedEvent], Awaitable[None]]
+
+# Errors that mean "the database is unavailable", not "this message is bad".
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+)
+
+
+def dead_letter_topic(consumer: str) -> str:
+    return f"{consumer}.dlq"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord
+    reason: str
+    error: str
+    attempts: int
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        name: str,
+        topics: Iterable[str],
+        handler: EventHandler,
+        *,
+        pool: Callable[[], asyncpg.Pool],
+        bus: EventBus,
+        settings: PlatformSettings,
+        metrics: KitMetrics,
+        max_records: int = 500,
+    ) -> None:
+        self.name = name
+        self.topics = list(topics)
+        self.handler = handler
+        self._pool = pool
+        self.bus = bus
+        self.settings = settings
+        self.metrics = metrics
+        self.max_records = max_records
+        self.subscriber = bus.broker.subscriber(
+            *self.topics,
+            group_id=name,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=100,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=settings.consumer_heartbeat_ms,
+            decoder=_raw,
+            title=f"{name} idempotent consumer",
+        )
+        self.subscriber(self._on_batch)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool()
+
+    async def _on_batch(self, msg: KafkaMessage) -> None:
+        raw = msg.raw_message
+        records: tuple[ConsumerRecord, ...] = raw if isinstance(raw, tuple) else (raw,)
+        for record in records:
+            await self.process(record)
+
+    async def process(self, record: ConsumerRecord) -> None:
+        """Apply one record exactly once, or dead-letter it. Raises only for transient
+        infrastructure errors, which make FastStream rewind the batch."""
+        try:
+            event = parse_record(record.value)
+        except EventRejected as exc:
+            await self.dead_letter(DeadLetter(record, exc.reason, exc.detail, 1))
+            return
+        attempts = self.settings.consumer_max_attempts
+        last_error: Exception | None = None
+        with event_context(event.envelope):
+            for attempt in range(1, attempts + 1):
+                try:
+                    await self._apply(event, record.topic)
+                    return
+                except TRANSIENT_ERRORS:
+                    await asyncio.sleep(1.0)
+                    raise
+                except Exception as exc:
+                    last_error = exc
+                    self.metrics.handler_retries.labels(self.name).inc()
+                    log.warning(
+                        "handler failed",
+                        extra={"consumer": self.name, "attempt": attempt, "error": repr(exc)[:300]},
+                    )
+                    if attempt < attempts:
+                        await asyncio.sleep(self.settings.consumer_backoff_seconds * 2 ** (attempt - 1))
+            await self.dead_letter(DeadLetter(record, "handler_error", repr(last_error), attempts))
+
+    async def _apply(self, event: ParsedEvent, topic: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO inbox (consumer, event_id, event_type, topic) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                self.name,
+                event.envelope.id,
+                event.envelope.type,
+                topic,
+            )
+            if not fresh:
+                self.metrics.duplicates.labels(self.name).inc()
+                return
+            await self.handler(conn, event)
+        self.metrics.consumed.labels(self.name, event.envelope.type).inc()
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """Copy the record to the dead-letter topic; raising here rewinds the batch, so
+        a record is never skipped without its dead letter being acknowledged."""
+        record = letter.record
+        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        headers.update(
+            {
+                "x-dlq-reason": letter.reason,
+                "x-dlq-error": letter.error[:1000],
+                "x-dlq-consumer": self.name,
+                "x-dlq-attempts": str(letter.attempts),
+                "x-dlq-original-topic": record.topic,
+                "x-dlq-original-partition": str(record.partition),
+                "x-dlq-original-offset": str(record.offset),
+                "x-dlq-failed-at": datetime.now(UTC).isoformat(),
+            }
+        )
+        key = record.key.decode(errors="replace") if record.key else ""
+        value = record.value if record.value is not None else b""
+        out = OutgoingRecord(dead_letter_topic(self.name), key, value, headers)
+        (ok,) = await self.bus.publish([out])
+        if not ok:
+            raise ConnectionError("dead-letter topic did not acknowledge")
+        self.metrics.dead_letters.labels(self.name, letter.reason).inc()
+        log.error(
+            "message dead-lettered",
+            extra={
+                "consumer": self.name,
+                "reason": letter.reason,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+            },
+        )
+
+
+async def _raw(msg: object) -> None:
+    """No decoding: the consumer parses records itself, so a poison value can never
+    fail inside the framework and stall the partition."""
+    return None
+
+
+async def replay_dead_letters(consumer: IdempotentConsumer, *, timeout: float = 10.0) -> int:
+    """Re-deliver every dead letter of `consumer` (after a fix) through its handler.
+
+    Reads the dead-letter topic up to its current end with its own consumer group, so a
+    letter is replayed once; one that fails again becomes a new dead letter. Returns the
+    number of letters replayed.
+    """
+
+    topic = dead_letter_topic(consumer.name)
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=consumer.settings.kafka_bootstrap,
+        group_id=f"{consumer.name}.dlq-replay",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await reader.start()
+    replayed = 0
+    try:
+        await reader.topics()  # loads metadata for every topic
+        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+        if not partitions:
+            return 0
+        reader.assign(partitions)
+        end = await reader.end_offsets(partitions)
+        for tp in partitions:
+            committed = await reader.committed(tp)
+            reader.seek(tp, committed or 0)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await _behind(reader, end):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            batch = await reader.getmany(timeout_ms=500, max_records=500)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= end[tp]:
+                        continue
+                    headers = dict(record.headers or ())
+                    original = headers.get("x-dlq-original-topic", b"").decode() or record.topic
+                    clean = tuple((k, v) for k, v in record.headers or () if not k.startswith("x-dlq-"))
+                    await consumer.process(dataclasses.replace(record, topic=original, headers=clean))
+                    replayed += 1
+                await reader.commit({tp: records[-1].offset + 1})
+    finally:
+        await reader.stop()
+    return replayed
+
+
+async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
+    """Whether any assigned partition's position is still short of `end`."""
+    for tp, offset in end.items():
+        if await consumer.position(tp) < offset:
+            return True
+    return False

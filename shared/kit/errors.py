@@ -1,0 +1,48 @@
+"""Errors a domain or use case raises, each with its HTTP meaning. Pure: no web imports,
+so domain code can raise them and the app factory maps them once for every service."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class IllegalTransition(DomainError):
+    """The command is not allowed in the aggregate's current state."""
+
+    status_code = 409
+
+    def __init__(self, message: str, *, current: str | None = None, command: str | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+        self.command = command
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class InvalidField(DomainError):
+    """A value passed schema validation but breaks a domain rule: reported like a 422
+    from schema validation, with the field's location."""
+
+    status_code = 422
+
+    def __init__(self, field: str | tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = ("body", *((field,) if isinstance(field, str) else field))
+
+
+class Forbidden(DomainError):
+    """The officer is authenticated but may not act on this item (e.g. another OPD's)."""
+
+    status_code = 403

@@ -1,0 +1,133 @@
+"""HTTP edge shared by every service: error mapping, request size limit, correlation
+id, and request metrics with the route template as label (bounded cardinality)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.kit.errors import DomainError, IllegalTransition, InvalidField
+from shared.kit.logs import set_correlation_id
+from shared.kit.metrics import KitMetrics
+
+log = logging.getLogger(__name__)
+
+
+def _validation_detail(errors: Any) -> list[dict[str, Any]]:
+    # The submitted value ("input") is left out: it may be a NIK or a phone number.
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_detail(exc.errors())}, status_code=422)
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, InvalidField):
+            body: dict[str, Any] = {
+                "detail": [{"loc": list(exc.loc), "msg": exc.message, "type": "value_error"}]
+            }
+        else:
+            body = {"detail": exc.message}
+            if isinstance(exc, IllegalTransition):
+                body.update(current_status=exc.current, command=exc.command)
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class HttpEdge:
+    """Pure ASGI middleware (no per-request task overhead)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: KitMetrics, max_body: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        correlation = headers.get(b"x-correlation-id", b"").decode("latin-1")[:64] or str(uuid.uuid4())
+        set_correlation_id(correlation)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await self._too_large(send)
+            self._observe(scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-correlation-id", correlation.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not response_started:
+                await self._too_large(send)
+            status = 413
+        finally:
+            self._observe(scope, status, started)
+
+    async def _too_large(self, send: Send) -> None:
+        body = b'{"detail":"request body too large (limit %d bytes)"}' % self.max_body
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _observe(self, scope: Scope, status: int, started: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope.get("method", "")
+        self.metrics.http_requests.labels(method, template, str(status)).inc()
+        self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - started)

@@ -1,0 +1,196 @@
+"""Transactional outbox and its relay.
+
+`add_event` inserts the event in the caller's transaction, so the state change and
+its event commit together or not at all. The relay (one active per service, chosen by
+a PostgreSQL advisory lock) publishes pending rows in id order, keyed by aggregate, in
+batches; it is woken by LISTEN/NOTIFY at commit and polls slowly as a fallback.
+
+Order: an aggregate's events are written while its row is locked, so their ids follow
+commit order; the relay never publishes a later event of an aggregate before an
+earlier one that failed (it stops that aggregate for the batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+import asyncpg
+
+from shared.kit.bus import EventBus, OutgoingRecord
+from shared.kit.db import connect
+from shared.kit.metrics import KitMetrics
+from shared.kit.settings import PlatformSettings
+from shared.schemas import Envelope
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "sinergi_outbox"
+RELAY_LOCK = 0x4F55_5442  # "OUTB"; one database per service, so a constant key suffices
+
+
+async def add_event(conn: asyncpg.Connection, envelope: Envelope, topic: str) -> None:
+    """Stage `envelope` for publication on `topic`, inside the caller's transaction."""
+    message = envelope.to_kafka()
+    headers = {k: v.decode() for k, v in message.headers.items() if k != "content-type"}
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, event_type, value, headers)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        envelope.id,
+        topic,
+        envelope.subject,
+        envelope.type,
+        message.value,
+        headers,
+    )
+    # Delivered at commit only; several in one transaction are folded into one.
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+async def republish_since(pool: asyncpg.Pool, since: datetime, topic: str | None = None) -> int:
+    """Mark events created since `since` as pending again; the relay republishes them in
+    their original order. Safe because every consumer deduplicates by event id."""
+    result = await pool.execute(
+        "UPDATE outbox SET published_at = NULL WHERE created_at >= $1 AND ($2::text IS NULL OR topic = $2)",
+        since,
+        topic,
+    )
+    return int(result.split()[-1])
+
+
+class OutboxRelay:
+    def __init__(
+        self, database_url: str, bus: EventBus, settings: PlatformSettings, metrics: KitMetrics
+    ) -> None:
+        self.database_url = database_url
+        self.bus = bus
+        self.settings = settings
+        self.metrics = metrics
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._last_prune = 0.0
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Hold the relay lock and publish until stopped; survive database and broker
+        outages by reconnecting."""
+        while not self._stopping.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await connect(self.database_url)
+                if not await self._acquire_lock(conn):
+                    return
+                self.metrics.relay_active.set(1)
+                await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                await self._publish_loop(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("outbox relay lost its database connection", extra={"error": str(exc)})
+                await self._sleep(1.0)
+            finally:
+                self.metrics.relay_active.set(0)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _acquire_lock(self, conn: asyncpg.Connection) -> bool:
+        """Standby until this instance may relay (another instance holds the lock)."""
+        while not self._stopping.is_set():
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
+                return True
+            await self._sleep(5.0)
+        return False
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _publish_loop(self, conn: asyncpg.Connection) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            self._wake.clear()
+            await self._observe(conn)
+            if not self.bus.connected.is_set():
+                await self._wait_for_work(self.settings.outbox_poll_seconds)
+                continue
+            published, full = await self.publish_batch(conn)
+            if published < 0:
+                failures += 1
+                await self._sleep(min(0.5 * 2**failures, 10.0))
+                continue
+            failures = 0
+            if full:
+                continue
+            await self._prune(conn)
+            await self._wait_for_work(self.settings.outbox_poll_seconds)
+
+    async def _wait_for_work(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def publish_batch(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+        """Publish one batch. Returns (published count or -1 on failure, batch was full)."""
+        limit = self.settings.outbox_batch_size
+        rows = await conn.fetch(
+            "SELECT id, topic, key, value, headers FROM outbox"
+            " WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            limit,
+        )
+        if not rows:
+            return 0, False
+        records = [OutgoingRecord(r["topic"], r["key"], r["value"], r["headers"]) for r in rows]
+        results = await self.bus.publish(records)
+        done: list[int] = []
+        failed_keys: set[str] = set()
+        for row, ok in zip(rows, results, strict=True):
+            # A later event of an aggregate whose earlier event failed waits for the
+            # retry, so consumers never see them out of order.
+            if ok and row["key"] not in failed_keys:
+                done.append(row["id"])
+                self.metrics.outbox_published.labels(row["topic"]).inc()
+            else:
+                failed_keys.add(row["key"])
+        failed = [row["id"] for row in rows if row["id"] not in set(done)]
+        async with conn.transaction():
+            if done:
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", done
+                )
+            if failed:
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])",
+                    failed,
+                    "broker did not acknowledge",
+                )
+        if failed:
+            self.metrics.outbox_failures.inc(len(failed))
+            log.warning("outbox publish incomplete", extra={"failed": len(failed)})
+            return -1, False
+        return len(done), len(rows) == limit
+
+    async def _observe(self, conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
+            " FROM outbox WHERE published_at IS NULL"
+        )
+        self.metrics.outbox_pending.set(row["n"])
+        self.metrics.outbox_oldest_age.set(float(row["age"] or 0))
+
+    async def _prune(self, conn: asyncpg.Connection) -> None:
+        """Drop published events older than the retention window (kept meanwhile so a
+        lost broker can be refilled with `republish_since`)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_prune < 300:
+            return
+        self._last_prune = now
+        await conn.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            self.settings.outbox_retention_hours * 3600,
+        )

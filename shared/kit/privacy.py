@@ -1,0 +1,41 @@
+"""Personal data on the bus, kept minimal (UU PDP 27/2022).
+
+- The NIK never leaves its service: events carry a pseudonymous citizen reference, a
+  keyed HMAC of the NIK, so the integration view can join one citizen's timeline
+  across domains without being able to recover the NIK.
+- Contact details travel sealed (Fernet) for the notification service only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from shared.schemas.common import SealedContact
+
+CITIZEN_REF_PREFIX = "cr1_"
+
+
+def citizen_ref(nik: str, key: str) -> str:
+    digest = hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest()
+    return CITIZEN_REF_PREFIX + digest[:32]
+
+
+def seal_contact(key: str, *, phone: str | None = None, email: str | None = None) -> SealedContact | None:
+    if not phone and not email:
+        return None
+    payload = {k: v for k, v in (("phone", phone), ("email", email)) if v}
+    token = Fernet(key.encode()).encrypt(json.dumps(payload).encode()).decode()
+    channels: list = (["email"] if email else []) + (["sms", "whatsapp"] if phone else [])
+    return SealedContact(sealed=token, channels=channels)
+
+
+def open_contact(key: str, contact: SealedContact) -> dict[str, str]:
+    """Unseal a contact (notification service only). Raises ValueError on a bad token."""
+    try:
+        return json.loads(Fernet(key.encode()).decrypt(contact.sealed.encode()))
+    except InvalidToken as exc:
+        raise ValueError("sealed contact cannot be opened with this key") from exc

@@ -1,0 +1,60 @@
+"""Settings every service reads from its environment.
+
+Shared settings use the ``SINERGI_`` prefix (one broker, one set of keys per deployment);
+each service adds its own with its own prefix (``COMPLAINTS_DATABASE_URL``, ...), so one
+`.env` file can configure the whole system without names colliding.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults. `make run` and the tests pass their own; the docker-compose
+# deployment requires real values through its `.env` file.
+DEV_AUTH_SECRET = "sinergi-development-secret-change-me-0123456789"
+DEV_CITIZEN_REF_KEY = "sinergi-development-citizen-ref-key"
+# A valid Fernet key (32 url-safe base64 bytes), for development only.
+DEV_CONTACT_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1jb250YWN0LWtleSE="
+
+
+class PlatformSettings(BaseSettings):
+    """What every Sinergi process shares: broker, keys, region."""
+
+    model_config = SettingsConfigDict(env_prefix="SINERGI_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Apache Kafka supports the idempotent producer; Tansu (the embedded broker) does not.
+    kafka_idempotence: bool = False
+    kafka_partitions: int = 3
+    region: str = Field("33.06", description="Kemendagri code of the regency")
+    region_name: str = "Kabupaten Purworejo"
+    auth_secret: SecretStr = SecretStr(DEV_AUTH_SECRET)
+    citizen_ref_key: SecretStr = SecretStr(DEV_CITIZEN_REF_KEY)
+    contact_key: SecretStr = SecretStr(DEV_CONTACT_KEY)
+    log_level: str = "INFO"
+    # Outbox relay tuning.
+    outbox_batch_size: int = 500
+    outbox_poll_seconds: float = 2.0
+    outbox_retention_hours: float = 72.0
+    # Consumer retries before a message goes to the dead-letter topic.
+    consumer_max_attempts: int = 3
+    consumer_backoff_seconds: float = 0.2
+    # Group membership timing. Shorter values rebalance faster after an instance stops
+    # (the embedded broker waits out the old member's session before re-joining).
+    consumer_session_timeout_ms: int = 10_000
+    consumer_heartbeat_ms: int = 3_000
+    max_request_bytes: int = 64 * 1024
+
+
+class ServiceSettings(BaseSettings):
+    """One service's own settings (subclasses set ``env_prefix``), plus the platform's."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)

@@ -1,0 +1,138 @@
+"""`make run`: the whole system on one machine.
+
+Starts (or, with explicit settings, uses) the broker and PostgreSQL, creates each
+service's database and the topics, starts every service as its own process, prints
+where everything is and a development officer token, and on Ctrl-C stops it all.
+Data of the embedded PostgreSQL is kept in `.run/` between runs; the embedded broker
+keeps events in memory only (see docs/operations.md on republishing from the outbox).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from shared.kit.auth import issue_token
+from shared.kit.settings import PlatformSettings
+from shared.runtime.select import start_infrastructure
+from shared.runtime.topology import ServiceInfo, running_services, topics
+
+ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("sinergi.run")
+
+
+def _service_env(service: ServiceInfo, infra_env: dict[str, str], url: str) -> dict[str, str]:
+    env = {**os.environ, **infra_env}
+    prefix = service.name.upper()
+    env.setdefault(f"{prefix}_DATABASE_URL", url)
+    env.setdefault(f"{prefix}_PORT", str(service.port))
+    env.setdefault(f"{prefix}_HOST", "127.0.0.1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r,
+        ):
+            if r.status == 200:
+                return True
+        time.sleep(0.3)
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run Sinergi locally")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / ".run")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    work = args.work_dir
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    services = running_services()
+
+    stop_requested = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+    with start_infrastructure([s.database for s in services], topics(), work_dir=work, durable=True) as infra:
+        infra_env = {
+            "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            "SINERGI_KAFKA_IDEMPOTENCE": "true" if infra.kafka_idempotence else "false",
+        }
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        for service in services:
+            logfile = open(work / "logs" / f"{service.name}.log", "ab")  # noqa: SIM115
+            procs[service.name] = subprocess.Popen(
+                [sys.executable, "-m", service.module],
+                cwd=ROOT,
+                env=_service_env(service, infra_env, infra.database_urls[service.database]),
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+            )
+        healthy = {s.name: _wait_healthy(s.port, procs[s.name]) for s in services}
+        secret = PlatformSettings().auth_secret.get_secret_value()
+        token = issue_token(secret, subject="dev-admin", role="admin", hours=24)
+        lines = [
+            "",
+            f"Sinergi is running ({infra.kind} infrastructure)",
+            f"  broker      {infra.kafka_bootstrap}",
+        ]
+        for s in services:
+            state = "up" if healthy[s.name] else "NOT HEALTHY (see log)"
+            lines.append(f"  {s.name:<13} http://127.0.0.1:{s.port}/docs   {state}")
+            lines.append(f"  {'':<13} database {infra.database_urls[s.database]}")
+        lines += [
+            f"  logs        {work / 'logs'}",
+            "",
+            "Development officer token (role admin, 24 h):",
+            f"  export TOKEN={token}",
+            "",
+            "File a complaint:",
+            "  curl -s -X POST http://127.0.0.1:8003/complaints -H 'content-type: application/json' \\",
+            '    -d \'{"kind":"pengaduan","category":"jalan_rusak","title":"Jalan berlubang",'
+            '"description":"Lubang besar di jalan desa dekat balai desa.","desa_code":"33.06.01.2001",'
+            '"reporter":{"nik":"3306061708900001","phone":"081234567890"}}\'',
+            "",
+            "Press Ctrl-C to stop.",
+        ]
+        print("\n".join(lines), flush=True)
+        while not stop_requested:
+            for name, proc in procs.items():
+                if proc.poll() is not None and not getattr(proc, "_reported", False):
+                    log.error("%s exited with %s; see %s", name, proc.returncode, work / "logs")
+                    proc._reported = True  # type: ignore[attr-defined]
+            time.sleep(0.5)
+        print("\nStopping services…", flush=True)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("Stopping infrastructure…", flush=True)
+    print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The system's shape in one place: services, their ports and databases, and topics.
+
+Used by `make run`, the test harness and the deployment checks, so a new service is
+declared once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from shared.schemas.registry import DOMAIN_TOPICS
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str
+    port: int
+    database: str
+    consumer_groups: tuple[str, ...] = ()
+
+    @property
+    def module(self) -> str:
+        return f"services.{self.name}"
+
+    @property
+    def exists(self) -> bool:
+        return importlib.util.find_spec(f"{self.module}.__main__") is not None
+
+
+SERVICES: tuple[ServiceInfo, ...] = (
+    ServiceInfo("integration", 8000, "integration", ("integration",)),
+    ServiceInfo("permits", 8001, "permits"),
+    ServiceInfo("health", 8002, "health"),
+    ServiceInfo("complaints", 8003, "complaints"),
+    ServiceInfo("notifications", 8004, "notifications", ("notifications",)),
+)
+
+# Partitions per domain topic: the unit of consumer parallelism (a group can use at
+# most this many instances) while keeping one aggregate's events in order.
+DOMAIN_PARTITIONS = 6
+
+
+def topics() -> dict[str, int]:
+    """Every topic the system uses, with its partition count (dead-letter topics
+    need little parallelism)."""
+    result = dict.fromkeys(DOMAIN_TOPICS, DOMAIN_PARTITIONS)
+    for service in SERVICES:
+        for group in service.consumer_groups:
+            result[f"{group}.dlq"] = 1
+    return result
+
+
+def running_services() -> list[ServiceInfo]:
+    """Services whose code exists in this checkout."""
+    return [s for s in SERVICES if s.exists]

@@ -1,0 +1,37 @@
+"""Types shared by several domains' event payloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Locale = Literal["id", "en"]
+Channel = Literal["email", "sms", "whatsapp"]
+
+CitizenRef = Annotated[
+    str,
+    Field(
+        pattern=r"^cr1_[0-9a-f]{32}$",
+        description="Pseudonymous citizen reference: keyed HMAC of the NIK, never the NIK",
+    ),
+]
+DesaCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", examples=["33.06.01.2001"])]
+KecamatanCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}$", examples=["33.06.01"])]
+
+
+class SealedContact(BaseModel):
+    """Contact details sealed for the notification service (Fernet, shared key): the
+    phone number and email address never travel in clear on the bus (UU PDP 27/2022)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    sealed: str = Field(description="Fernet token holding {'phone': ..., 'email': ...}")
+    channels: list[Channel] = Field(description="Channels the sealed contact can reach")
+
+
+class GeoPoint(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)

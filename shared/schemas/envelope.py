@@ -1,0 +1,76 @@
+"""The CloudEvents 1.0 envelope every Sinergi event travels in (structured mode).
+
+On Kafka the whole event is the record value as JSON, with the header
+``content-type: application/cloudevents+json``; the record key is the aggregate id
+(``subject``) so one aggregate's events stay in order on one partition. The wire
+conversion is the CloudEvents SDK's; this module adds typing of ``data`` per event type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.bindings.kafka import KafkaMessage, from_structured, to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/cloudevents+json"
+TYPE_PREFIX = "id.sinergi."
+_FORMAT = JSONFormat()
+
+
+class EventData(BaseModel):
+    """Base of every event payload. Unknown fields are kept so that an older consumer
+    still parses a newer minor revision of the same ``.vN`` type."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Envelope(BaseModel):
+    """A CloudEvent as Sinergi uses it: required attributes, the recommended ones, and
+    the extensions ``correlationid``, ``causationid`` and ``region``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    specversion: str = SPECVERSION
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str
+    datacontenttype: str = "application/json"
+    dataschema: str
+    correlationid: str | None = None
+    causationid: str | None = None
+    region: str
+    data: dict[str, Any]
+
+    def attributes(self) -> dict[str, Any]:
+        attrs = self.model_dump(exclude={"data"}, exclude_none=True)
+        return attrs
+
+    def to_kafka(self) -> KafkaMessage:
+        """Structured-mode Kafka record: value is the event JSON, key the subject."""
+        event = CloudEvent(attributes=self.attributes(), data=self.data)
+        return to_structured(event, _FORMAT, key_mapper=lambda e: e.get_subject())
+
+    @classmethod
+    def from_kafka(cls, value: bytes, key: bytes | None = None) -> Envelope:
+        """Parse a structured-mode record; raises ValueError (or a CloudEvents SDK
+        error) when the value is not a valid CloudEvent."""
+        message = KafkaMessage(headers={"content-type": CONTENT_TYPE.encode()}, key=None, value=value)
+        event = from_structured(message, _FORMAT, CloudEvent)
+        attrs = dict(event.get_attributes())
+        data = event.get_data()
+        if not isinstance(data, dict):
+            raise ValueError("event data must be a JSON object")
+        return cls(**attrs, data=data)
+
+
+def schema_uri(event_type: str) -> str:
+    """`dataschema` of a type: the JSON Schema file generated in shared/schemas/jsonschema/."""
+    return f"urn:sinergi:schema:{event_type}"

@@ -1,0 +1,119 @@
+"""Helpers for tests that run services against the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from fastapi import FastAPI
+
+from shared.kit.auth import issue_token
+from shared.kit.settings import DEV_AUTH_SECRET
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan (pool, relay, consumers) and give an HTTP client to it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll `predicate` (sync or async) until it returns a truthy value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def db_fetchval(url: str, query: str, *args: object) -> object:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+async def db_fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 3.0) -> list[ConsumerRecord]:
+    """Every record currently on `topic`, read with a plain aiokafka consumer (no group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await _behind(consumer, end):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def events_of(
+    records: list[ConsumerRecord], **data_match: Any
+) -> list[tuple[ConsumerRecord, dict[str, Any]]]:
+    """(record, event JSON) for records whose event data has all of `data_match`."""
+    found = []
+    for record in records:
+        try:
+            event = json.loads(record.value)
+        except (TypeError, ValueError):
+            continue
+        data = event.get("data") or {}
+        if all(data.get(k) == v for k, v in data_match.items()):
+            found.append((record, event))
+    return found
+
+
+def officer_headers(
+    role: str = "admin", *, opd: str | None = None, subject: str = "test-officer"
+) -> dict[str, str]:
+    token = issue_token(DEV_AUTH_SECRET, subject=subject, role=role, opd=opd)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    return await wait_for(check, timeout=timeout)
+
+
+async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
+    """Whether any assigned partition's position is still short of `end`."""
+    for tp, offset in end.items():
+        if await consumer.position(tp) < offset:
+            return True
+    return False

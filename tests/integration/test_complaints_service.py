@@ -1,0 +1,319 @@
+"""The complaints service against the real broker and real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from services.complaints import handlers
+from services.complaints.app import ComplaintsSettings, build
+from shared.kit.settings import PlatformSettings
+from shared.runtime.select import Infrastructure
+from shared.schemas import CONTENT_TYPE, parse_record
+from tests.harness import db_fetch, events_of, officer_headers, read_topic, running, wait_for
+
+TOPIC = "complaints.events"
+NIK = "3306061708900001"
+PHONE_IN = "081234567890"
+PHONE = "+6281234567890"
+
+
+def complaint_body(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "kind": "pengaduan",
+        "category": "jalan_rusak",
+        "title": "Jalan berlubang di depan balai desa",
+        "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
+        "desa_code": "33.06.01.2001",
+        "reporter": {"nik": NIK, "phone": PHONE_IN, "email": "warga@example.com"},
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+async def complaints(
+    infra: Infrastructure, platform: PlatformSettings, fresh_database: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, handlers.Context, str]]:
+    settings = ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
+    app = build(settings)
+    async with running(app) as client:
+        yield client, app.state.complaints, fresh_database
+
+
+async def file(client: httpx.AsyncClient, **overrides: object) -> str:
+    response = await client.post("/complaints", json=complaint_body(**overrides))
+    assert response.status_code == 201, response.text
+    return response.json()["tracking_code"]
+
+
+async def events_for(infra: Infrastructure, tracking_code: str, expected: int) -> list:
+    async def enough() -> list | None:
+        found = events_of(await read_topic(infra.kafka_bootstrap, TOPIC), tracking_code=tracking_code)
+        return found if len(found) >= expected else None
+
+    return await wait_for(enough, timeout=20)
+
+
+async def test_filing_publishes_exactly_one_structured_cloudevent(complaints, infra) -> None:
+    client, _, db = complaints
+    code = await file(client)
+
+    found = await events_for(infra, code, 1)
+    assert len(found) == 1
+    record, event = found[0]
+    assert event["specversion"] == "1.0"
+    assert event["type"] == "id.sinergi.complaints.complaint.filed.v1"
+    assert event["region"] == "33.06"
+    complaint_id = (await db_fetch(db, "SELECT id FROM complaints WHERE tracking_code=$1", code))[0]["id"]
+    assert event["subject"] == str(complaint_id) == event["data"]["complaint_id"]
+    assert record.key == str(complaint_id).encode()
+    assert dict(record.headers)["content-type"] == CONTENT_TYPE.encode()
+    # Personal data never in clear on the bus; the reporter is a pseudonymous reference.
+    assert NIK.encode() not in record.value
+    assert PHONE.encode() not in record.value and PHONE_IN.encode() not in record.value
+    assert b"warga@example.com" not in record.value
+    assert event["data"]["citizen_ref"].startswith("cr1_")
+    assert parse_record(record.value).envelope.id == event["id"]
+    # The outbox row is marked published.
+    rows = await db_fetch(db, "SELECT published_at FROM outbox WHERE key=$1", str(complaint_id))
+    assert len(rows) == 1 and rows[0]["published_at"] is not None
+
+
+async def test_public_view_hides_confidential_content_and_anonymous_reporter(complaints) -> None:
+    client, _, _ = complaints
+    code = await file(client, confidential=True, anonymous=True, reporter={"phone": PHONE_IN})
+    public = (await client.get(f"/complaints/{code}")).json()
+    assert public["title"] is None and public["description"] is None
+    assert public["status"] == "submitted"
+    assert [h["action"] for h in public["history"]] == ["filed"]
+    assert "reporter" not in public
+
+    officer = (await client.get(f"/officer/complaints/{code}", headers=officer_headers("coordinator"))).json()
+    assert officer["title"] == "Jalan berlubang di depan balai desa"
+    assert officer["reporter"] is None  # anonymous: hidden from officers too
+
+
+async def test_whole_life_emits_ordered_events_under_one_key(complaints, infra) -> None:
+    client, _, _ = complaints
+    code = await file(client)
+    coordinator = officer_headers("coordinator")
+    opd_officer = officer_headers("opd_officer", opd="DPUPR", subject="petugas-dpupr")
+
+    steps = [
+        (f"/officer/complaints/{code}/verify", {}, coordinator),
+        (
+            f"/officer/complaints/{code}/dispatch",
+            {"opd": "DPUPR", "note": "Mohon ditindaklanjuti"},
+            coordinator,
+        ),
+        (f"/officer/complaints/{code}/progress", {"note": "Tim sudah survei lokasi"}, opd_officer),
+        (
+            f"/officer/complaints/{code}/responses",
+            {"response": "Perbaikan dijadwalkan pekan ini"},
+            opd_officer,
+        ),
+        (f"/officer/complaints/{code}/resolve", {"resolution": "Jalan sudah ditambal"}, opd_officer),
+    ]
+    for path, body, headers in steps:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+    rated = await client.post(f"/complaints/{code}/rating", json={"rating": 5, "comment": "Cepat"})
+    assert rated.status_code == 200 and rated.json()["status"] == "closed"
+
+    found = await events_for(infra, code, 7)
+    kinds = [e["type"].split(".")[-2] for _, e in found]
+    assert kinds == ["filed", "verified", "dispatched", "progress_updated", "responded", "resolved", "rated"]
+    assert len({r.key for r, _ in found}) == 1 and len({r.partition for r, _ in found}) == 1
+    assert [r.offset for r, _ in found] == sorted(r.offset for r, _ in found)
+    assert [e["data"]["status"] for _, e in found][-1] == "closed"
+
+    history = (await client.get(f"/complaints/{code}")).json()["history"]
+    assert [h["action"] for h in history] == [
+        "filed",
+        "verified",
+        "dispatched",
+        "progress_updated",
+        "responded",
+        "resolved",
+        "rated",
+    ]
+
+
+async def test_reopen_merge_and_reject(complaints) -> None:
+    client, _, _ = complaints
+    coordinator = officer_headers("coordinator")
+    code = await file(client)
+    for path, body in [("verify", {}), ("dispatch", {}), ("resolve", {"resolution": "Selesai"})]:
+        assert (
+            await client.post(f"/officer/complaints/{code}/{path}", json=body, headers=coordinator)
+        ).status_code == 200
+    reopened = await client.post(f"/complaints/{code}/reopen", json={"reason": "Masih berlubang"})
+    assert reopened.status_code == 200 and reopened.json()["status"] == "in_progress"
+
+    original, duplicate = await file(client), await file(client)
+    merged = await client.post(
+        f"/officer/complaints/{duplicate}/merge", json={"duplicate_of": original}, headers=coordinator
+    )
+    assert merged.status_code == 200 and merged.json()["duplicate_of"] == original
+
+    other = await file(client, category="adminduk")
+    rejected = await client.post(
+        f"/officer/complaints/{other}/reject",
+        json={"reason_code": "not_within_authority", "reason": "Kewenangan pemerintah pusat"},
+        headers=coordinator,
+    )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+
+
+async def test_bad_input_gets_field_level_422_never_500(complaints) -> None:
+    client, _, _ = complaints
+    cases = {
+        "day 32 in NIK": (complaint_body(reporter={"nik": "3306063208900001", "phone": PHONE_IN}), "nik"),
+        "month 13 in NIK": (complaint_body(reporter={"nik": "3306061713900001", "phone": PHONE_IN}), "nik"),
+        "15-digit NIK": (complaint_body(reporter={"nik": "330606170890000", "phone": PHONE_IN}), "nik"),
+        "short phone": (complaint_body(reporter={"nik": NIK, "phone": "08123"}), "phone"),
+        "unknown desa": (complaint_body(desa_code="33.06.99.2001"), "desa_code"),
+        "unknown kind": (complaint_body(kind="keluhan"), "kind"),
+        "oversize description": (complaint_body(description="x" * 5001), "description"),
+        "unknown category": (complaint_body(category="tidak_ada"), "category"),
+        "missing NIK when named": (complaint_body(reporter={"phone": PHONE_IN}), "body"),
+        "outside Purworejo": (complaint_body(location={"lat": -6.2, "lon": 106.8}), "location"),
+        "unknown field": (complaint_body(extra="x"), "extra"),
+    }
+    for name, (body, field) in cases.items():
+        response = await client.post("/complaints", json=body)
+        assert response.status_code == 422, (name, response.text)
+        detail = response.json()["detail"]
+        assert any(field in [str(p) for p in d["loc"]] for d in detail), (name, detail)
+        assert NIK not in response.text or name == "missing NIK when named"
+
+    assert (
+        await client.post("/complaints", content=b"{not json", headers={"content-type": "application/json"})
+    ).status_code == 422
+    huge = await client.post(
+        "/complaints", content=b"x" * 200_000, headers={"content-type": "application/json"}
+    )
+    assert huge.status_code == 413
+    assert (await client.get("/complaints/ADU-0000-XXXXXX")).status_code == 404
+
+
+async def test_officer_endpoints_need_token_role_and_legal_transition(complaints) -> None:
+    client, _, _ = complaints
+    code = await file(client)
+    assert (await client.post(f"/officer/complaints/{code}/verify")).status_code == 401
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert (await client.post(f"/officer/complaints/{code}/verify", headers=bad)).status_code == 401
+    opd_officer = officer_headers("opd_officer", opd="DLH")
+    assert (await client.post(f"/officer/complaints/{code}/verify", headers=opd_officer)).status_code == 403
+
+    coordinator = officer_headers("coordinator")
+    illegal = await client.post(f"/officer/complaints/{code}/resolve", json={}, headers=coordinator)
+    assert illegal.status_code == 409
+    assert illegal.json()["current_status"] == "submitted"
+    assert (await client.post(f"/officer/complaints/{code}/verify", headers=coordinator)).status_code == 200
+    assert (await client.post(f"/officer/complaints/{code}/verify", headers=coordinator)).status_code == 409
+    assert (await client.post(f"/complaints/{code}/rating", json={"rating": 4})).status_code == 409
+    assert (
+        await client.post("/officer/complaints/ADU-0000-XXXXXX/verify", headers=coordinator)
+    ).status_code == 404
+
+    # An officer of another OPD may not work a complaint disposed to DPUPR.
+    await client.post(f"/officer/complaints/{code}/dispatch", json={"opd": "DPUPR"}, headers=coordinator)
+    assert (
+        await client.post(f"/officer/complaints/{code}/resolve", json={}, headers=opd_officer)
+    ).status_code == 403
+    listing = await client.get("/officer/complaints", headers=opd_officer)
+    assert listing.status_code == 200 and all(i["opd"] == "DLH" for i in listing.json()["items"])
+
+
+async def test_officer_list_filters_and_paginates(complaints) -> None:
+    client, _, _ = complaints
+    codes = [await file(client, category="sampah", desa_code="33.06.02.2001") for _ in range(5)]
+    coordinator = officer_headers("coordinator")
+    page1 = (await client.get("/officer/complaints?category=sampah&page_size=2", headers=coordinator)).json()
+    page3 = (
+        await client.get("/officer/complaints?category=sampah&page_size=2&page=3", headers=coordinator)
+    ).json()
+    assert page1["total"] == 5 and len(page1["items"]) == 2 and len(page3["items"]) == 1
+    by_kecamatan = (await client.get("/officer/complaints?kecamatan=33.06.02", headers=coordinator)).json()
+    assert {i["tracking_code"] for i in by_kecamatan["items"]} == set(codes)
+    bad = await client.get("/officer/complaints?status=unknown", headers=coordinator)
+    assert bad.status_code == 422
+
+
+async def test_sla_watcher_emits_warning_and_breach_exactly_once(complaints, infra) -> None:
+    client, ctx, db = complaints
+    code = await file(client)
+    filed_at = ctx.clock()
+    real_clock = ctx.clock
+    try:
+        # 2.5 working days later at most: the verification clock is at risk, not due.
+        ctx.clock = lambda: ctx.calendar.add_working_days(filed_at, 2) + timedelta(hours=1)
+        first = await handlers.watch_sla(ctx)
+        again = await handlers.watch_sla(ctx)
+        ctx.clock = lambda: ctx.calendar.add_working_days(filed_at, 3) + timedelta(hours=1)
+        breach = await handlers.watch_sla(ctx)
+        breach_again = await handlers.watch_sla(ctx)
+        listing = (
+            await client.get("/officer/complaints?sla=breached", headers=officer_headers("coordinator"))
+        ).json()
+        assert code in {i["tracking_code"] for i in listing["items"]}
+    finally:
+        ctx.clock = real_clock
+    assert (first, again, breach, breach_again) == (1, 0, 1, 0)
+    types = [
+        r["event_type"].split(".")[-2]
+        for r in await db_fetch(db, "SELECT event_type FROM outbox ORDER BY id")
+        if r["event_type"].split(".")[-2].startswith("sla")
+    ]
+    assert types == ["sla_warning", "sla_breached"]
+    found = await events_for(infra, code, 3)
+    assert [json.loads(r.value)["data"].get("clock") for r, _ in found[1:]] == [
+        "verification",
+        "verification",
+    ]
+
+
+async def test_broker_outage_keeps_accepting_and_publishes_after(complaints, infra) -> None:
+    if infra.embedded_kafka is None:
+        pytest.skip("needs the embedded broker to pause it")
+    client, _, db = complaints
+    await file(client)  # the relay is connected and has published at least once
+    infra.embedded_kafka.pause()
+    try:
+        codes = [await file(client) for _ in range(3)]
+        ready = await client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["broker"] == "down"
+        pending = await db_fetch(db, "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")
+        assert pending[0]["n"] >= 3
+    finally:
+        infra.embedded_kafka.resume()
+    for code in codes:
+        found = await events_for(infra, code, 1)
+        assert len(found) == 1
+    ready = await wait_for(lambda: _ready(client), timeout=30)
+    assert ready
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/ready")).status_code == 200
+
+
+async def test_health_metrics_and_openapi(complaints) -> None:
+    client, _, _ = complaints
+    await file(client)
+    assert (await client.get("/health")).json()["status"] == "ok"
+    assert (await wait_for(lambda: _ready(client), timeout=30)) is True
+    metrics = (await client.get("/metrics")).text
+    assert 'sinergi_http_requests_total{method="POST",route="/complaints",status="201"}' in metrics
+    assert "sinergi_outbox_pending_events" in metrics
+    schema = (await client.get("/openapi.json")).json()
+    assert (
+        "/complaints" in schema["paths"] and "/officer/complaints/{tracking_code}/dispatch" in schema["paths"]
+    )

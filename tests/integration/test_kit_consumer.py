@@ -1,0 +1,159 @@
+"""The kit's idempotent consumer, retries and dead letters, on the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.kit.bus import EventBus
+from shared.kit.consumer import IdempotentConsumer, dead_letter_topic, replay_dead_letters
+from shared.kit.db import create_pool, migrate
+from shared.kit.metrics import KitMetrics
+from shared.kit.settings import PlatformSettings
+from shared.runtime.embedded import create_topics
+from shared.runtime.select import Infrastructure
+from shared.schemas import Envelope, ParsedEvent, make_envelope
+from shared.schemas.complaints import SOURCE, ComplaintVerified
+from tests.harness import db_fetch, read_topic, wait_for
+
+
+@dataclass
+class KitHarness:
+    name: str
+    topic: str
+    database: str
+    consumer: IdempotentConsumer
+    metrics: KitMetrics
+    producer: AIOKafkaProducer
+    failing: set[str] = field(default_factory=set)
+
+    async def send(self, envelope: Envelope | None = None, raw: bytes | None = None, key: str = "k") -> None:
+        value = envelope.to_kafka().value if envelope is not None else raw
+        await self.producer.send_and_wait(self.topic, value, key=key.encode())
+
+    async def effects(self) -> list[str]:
+        rows = await db_fetch(self.database, "SELECT event_id FROM effects ORDER BY id")
+        return [r["event_id"] for r in rows]
+
+    def sample(self) -> float:
+        return (
+            self.metrics.registry.get_sample_value(
+                "sinergi_inbox_duplicates_skipped_total", {"consumer": self.name}
+            )
+            or 0.0
+        )
+
+
+def event(n: int = 0) -> Envelope:
+    data = ComplaintVerified(
+        complaint_id=f"c{n}",
+        tracking_code=f"ADU-2611-{n:06d}",
+        status="verified",
+        kind="pengaduan",
+        category="sampah",
+        dimension="environment",
+        desa_code="33.06.01.2001",
+        kecamatan_code="33.06.01",
+        verified_by="koordinator",
+    )
+    return make_envelope(data, subject=f"c{n}", source=SOURCE, region="33.06")
+
+
+@pytest.fixture
+async def kit(
+    infra: Infrastructure, platform: PlatformSettings, fresh_database: str, fresh_topic: str, tmp_path: Path
+) -> AsyncIterator[KitHarness]:
+    (tmp_path / "001_effects.sql").write_text(
+        "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"
+    )
+    await migrate(fresh_database, tmp_path)
+    pool = await create_pool(fresh_database)
+    name = f"kit-test-{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.kafka_bootstrap, {dead_letter_topic(name): 1})
+    metrics = KitMetrics(name)
+    bus = EventBus(platform, client_id=name, registry=metrics.registry)
+    failing: set[str] = set()
+
+    async def handler(conn: asyncpg.Connection, parsed: ParsedEvent) -> None:
+        await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", parsed.envelope.id)
+        if parsed.envelope.id in failing:
+            raise RuntimeError("handler cannot apply this event")
+
+    consumer = IdempotentConsumer(
+        name, [fresh_topic], handler, pool=lambda: pool, bus=bus, settings=platform, metrics=metrics
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    bus.start_in_background()
+    await wait_for(bus.connected.is_set, timeout=30)
+    try:
+        yield KitHarness(name, fresh_topic, fresh_database, consumer, metrics, producer, failing)
+    finally:
+        await producer.stop()
+        await bus.stop()
+        await pool.close()
+
+
+async def test_an_event_delivered_twice_takes_effect_once(kit: KitHarness) -> None:
+    first, second = event(1), event(2)
+    await kit.send(first)
+    await kit.send(first)  # redelivery: same event id
+    await kit.send(second)
+    await wait_for(lambda: _count(kit, 2), timeout=30)
+    await wait_for(lambda: kit.sample() >= 1, timeout=10)
+    assert await kit.effects() == [first.id, second.id]
+    assert kit.sample() == 1.0
+    inbox = await db_fetch(kit.database, "SELECT consumer, event_id FROM inbox ORDER BY processed_at")
+    assert [(r["consumer"], r["event_id"]) for r in inbox] == [(kit.name, first.id), (kit.name, second.id)]
+
+
+async def test_a_failing_handler_dead_letters_and_the_partition_keeps_flowing(
+    kit: KitHarness, infra: Infrastructure
+) -> None:
+    bad, good = event(3), event(4)
+    kit.failing.add(bad.id)
+    await kit.send(bad, key="same-key")
+    await kit.send(raw=b"{this is not json", key="same-key")
+    await kit.send(good, key="same-key")  # same partition, behind both poison messages
+    await wait_for(lambda: _count(kit, 1), timeout=30)
+    assert await kit.effects() == [good.id]  # the failing handler's writes were rolled back
+
+    letters = await wait_for(lambda: _letters(infra, kit, 2), timeout=20)
+    reasons = {dict(r.headers)["x-dlq-reason"].decode() for r in letters}
+    assert reasons == {"handler_error", "invalid_cloudevent"}
+    handler_letter = next(r for r in letters if dict(r.headers)["x-dlq-reason"] == b"handler_error")
+    headers = dict(handler_letter.headers)
+    assert headers["x-dlq-original-topic"].decode() == kit.topic
+    assert headers["x-dlq-attempts"] == b"3"
+    assert b"handler cannot apply this event" in headers["x-dlq-error"]
+    assert handler_letter.value == bad.to_kafka().value
+    assert (
+        kit.metrics.registry.get_sample_value(
+            "sinergi_dead_letters_total", {"consumer": kit.name, "reason": "handler_error"}
+        )
+        == 1.0
+    )
+
+    # After the fix, replaying the dead letters applies the event once; the invalid JSON
+    # is still invalid and becomes a dead letter again rather than being lost.
+    kit.failing.clear()
+    replayed = await replay_dead_letters(kit.consumer)
+    assert replayed == 2
+    assert await kit.effects() == [good.id, bad.id]
+    assert await replay_dead_letters(kit.consumer) == 1  # only the re-dead-lettered JSON
+    assert await kit.effects() == [good.id, bad.id]
+
+
+async def _count(kit: KitHarness, n: int) -> bool:
+    return len(await kit.effects()) >= n
+
+
+async def _letters(infra: Infrastructure, kit: KitHarness, n: int) -> list | None:
+    records = await read_topic(infra.kafka_bootstrap, dead_letter_topic(kit.name))
+    return records if len(records) >= n else None

@@ -1,0 +1,102 @@
+"""Event contracts: generated files in sync, old events still parse, envelope rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.schemas import CONTENT_TYPE, EVENT_TYPES, EventRejected, make_envelope, parse_record
+from shared.schemas.complaints import SOURCE, ComplaintVerified
+from shared.schemas.generate import ASYNCAPI_DIR, JSON_SCHEMA_DIR, asyncapi_documents, json_schemas
+
+CORPUS = Path(__file__).resolve().parents[1] / "contracts" / "corpus"
+
+
+def test_json_schema_files_match_the_models() -> None:
+    generated = json_schemas()
+    on_disk = {p.name: p.read_text() for p in JSON_SCHEMA_DIR.glob("*.json")}
+    assert set(on_disk) == set(generated), "run `make schemas`"
+    for name, text in generated.items():
+        assert on_disk[name] == text, f"{name} drifted from its model: run `make schemas`"
+
+
+def test_asyncapi_documents_match_the_models() -> None:
+    for name, text in asyncapi_documents().items():
+        path = ASYNCAPI_DIR / name
+        assert path.exists() and path.read_text() == text, f"{name} drifted: run `make docs`"
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.json")), ids=lambda p: p.stem)
+def test_old_events_still_parse(path: Path) -> None:
+    parsed = parse_record(path.read_bytes())
+    assert parsed.envelope.type in EVENT_TYPES
+    assert parsed.data.tracking_code  # type: ignore[attr-defined]
+
+
+def test_corpus_covers_every_domain() -> None:
+    types = {json.loads(p.read_text())["type"] for p in CORPUS.glob("*.json")}
+    assert any(".complaints." in t for t in types)
+
+
+def _verified() -> ComplaintVerified:
+    return ComplaintVerified(
+        complaint_id="c1",
+        tracking_code="ADU-2611-AAAAAA",
+        status="verified",
+        kind="aspirasi",
+        category="sampah",
+        dimension="environment",
+        desa_code="33.06.01.2001",
+        kecamatan_code="33.06.01",
+        verified_by="koordinator",
+    )
+
+
+def test_structured_mode_round_trip() -> None:
+    envelope = make_envelope(_verified(), subject="c1", source=SOURCE, region="33.06", correlation_id="x")
+    message = envelope.to_kafka()
+    assert message.key == "c1"
+    assert message.headers["content-type"] == CONTENT_TYPE.encode()
+    body = json.loads(message.value)
+    assert body["specversion"] == "1.0" and body["subject"] == "c1" and body["correlationid"] == "x"
+    assert body["dataschema"] == f"urn:sinergi:schema:{body['type']}"
+    parsed = parse_record(message.value)
+    assert parsed.envelope.id == envelope.id and parsed.data == _verified()
+
+
+def test_a_newer_minor_revision_with_extra_fields_still_parses() -> None:
+    envelope = make_envelope(_verified(), subject="c1", source=SOURCE, region="33.06")
+    body = json.loads(envelope.to_kafka().value)
+    body["data"]["added_later"] = {"optional": True}
+    assert parse_record(json.dumps(body).encode()).envelope.type == envelope.type
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"{not json", "invalid_cloudevent"),
+        (b'{"hello": "world"}', "invalid_cloudevent"),
+        (None, "empty"),
+        (b"x" * 2_000_000, "oversize"),
+    ],
+)
+def test_poison_records_are_rejected_with_a_reason(value: bytes | None, reason: str) -> None:
+    with pytest.raises(EventRejected) as caught:
+        parse_record(value)
+    assert caught.value.reason == reason
+
+
+def test_unknown_type_and_wrong_data_are_rejected() -> None:
+    body = json.loads(
+        make_envelope(_verified(), subject="c1", source=SOURCE, region="33.06").to_kafka().value
+    )
+    unknown = {**body, "type": "id.sinergi.complaints.complaint.teleported.v1"}
+    with pytest.raises(EventRejected) as caught:
+        parse_record(json.dumps(unknown).encode())
+    assert caught.value.reason == "unknown_type"
+    wrong = {**body, "data": {**body["data"], "status": "vanished"}}
+    with pytest.raises(EventRejected) as caught:
+        parse_record(json.dumps(wrong).encode())
+    assert caught.value.reason == "invalid_data"
