@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: run test test-fast lint format docs schemas token install clean
+.PHONY: run test test-fast lint format docs schemas token tail install clean
 
 # Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
 # pins (uv itself is pinned there too).
@@ -50,6 +50,11 @@ docs: install
 ROLE ?= admin
 token: install
 	@$(PY) -m shared.kit.auth --role $(ROLE) $(if $(OPD),--opd $(OPD))
+
+## make tail TOPIC=complaints.events: print a topic's CloudEvents as they arrive
+TOPIC ?= complaints.events
+tail: install
+	@$(PY) -m shared.runtime.tail $(TOPIC)
 
 clean:
 	rm -rf .run .pytest_cache .ruff_cache

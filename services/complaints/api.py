@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from services.complaints import handlers
 from services.complaints.domain import Complaint, Reporter
 from services.complaints.repository import ListFilter
+from shared.kit.app import context_of
 from shared.kit.auth import Officer, require_role
 from shared.kit.errors import Forbidden
 from shared.reference import (
@@ -33,7 +34,7 @@ any_officer = require_role("coordinator", "opd_officer")
 
 
 def ctx_of(request: Request) -> handlers.Context:
-    return request.app.state.complaints
+    return context_of(request)
 
 
 # ----- requests --------------------------------------------------------------------------

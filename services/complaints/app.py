@@ -105,5 +105,4 @@ def build(settings: ComplaintsSettings | None = None) -> FastAPI:
         ),
     )
     service.context = ctx
-    app.state.complaints = ctx
     return app

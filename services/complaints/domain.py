@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import get_args
+from zoneinfo import ZoneInfo
 
 from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
@@ -37,6 +39,8 @@ class Status(StrEnum):
     REJECTED = "rejected"
     MERGED = "merged"
 
+
+REJECTION_REASONS = frozenset(get_args(ev.ComplaintRejected.model_fields["reason_code"].annotation))
 
 OPEN_STATUSES = frozenset(
     {Status.SUBMITTED, Status.VERIFIED, Status.DISPATCHED, Status.IN_PROGRESS, Status.RESOLVED}
@@ -253,7 +257,7 @@ class Complaint:
             opd_name=opd.name,
             dispatched_by=officer,
             followup_due=self.clocks["followup"].due_at,
-            note=note,
+            note=self._public(note),
         )
 
     def update_progress(self, officer: str, now: datetime, note: str | None) -> None:
@@ -287,10 +291,14 @@ class Complaint:
 
     def reject(self, officer: str, now: datetime, reason_code: str, reason: str | None) -> None:
         self._require("reject")
+        if reason_code not in REJECTION_REASONS:
+            raise InvalidField("reason_code", f"unknown reason; use one of {sorted(REJECTION_REASONS)}")
         self.status = Status.REJECTED
         self._stop_all(now)
         self._record(now, f"rejected:{reason_code}", officer, reason)
-        self._emit(ev.ComplaintRejected, reason_code=reason_code, reason=reason, rejected_by=officer)
+        self._emit(
+            ev.ComplaintRejected, reason_code=reason_code, reason=self._public(reason), rejected_by=officer
+        )
 
     def merge_into(self, officer: str, now: datetime, original: Complaint) -> None:
         """Close this complaint as a duplicate of `original`, which carries on."""
@@ -299,8 +307,8 @@ class Complaint:
             raise InvalidField("duplicate_of", "a complaint cannot duplicate itself")
         if original.status not in OPEN_STATUSES - {Status.RESOLVED}:
             raise IllegalTransition(
-                f"cannot merge into a complaint that is {original.status}",
-                current=original.status,
+                f"cannot merge into {original.tracking_code}: it is {original.status}",
+                current=self.status,
                 command="merge",
             )
         self.status = Status.MERGED
@@ -337,6 +345,7 @@ class Complaint:
         self.resolved_at = None
         self.closed_at = None
         self.rating = None
+        self.rating_comment = None
         self._start_clock("followup", now, policy.followup_days, calendar)
         self._record(now, "reopened", "citizen", reason)
         self._emit(
@@ -428,10 +437,11 @@ class Complaint:
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+WIB = ZoneInfo("Asia/Jakarta")
 
 
 def new_tracking_code(now: datetime) -> str:
     """`ADU-YYMM-XXXXXX`: readable over the phone (Crockford base32: no I, L, O, U),
     unguessable (30 random bits), and sortable by month."""
     suffix = "".join(secrets.choice(_CROCKFORD) for _ in range(6))
-    return f"ADU-{now:%y%m}-{suffix}"
+    return f"ADU-{now.astimezone(WIB):%y%m}-{suffix}"

@@ -221,6 +221,11 @@ def service_of(request: Request) -> Service:
     return request.app.state.service
 
 
+def context_of(request: Request) -> Any:
+    """The service's use-case context, for its routes."""
+    return request.app.state.service.context
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run under uvicorn. On SIGTERM uvicorn stops accepting, finishes in-flight
     requests (up to the grace period), then runs the lifespan shutdown above."""

@@ -101,6 +101,7 @@ class EventBus:
                     record.topic,
                     key=record.key.encode(),
                     headers={"content-type": CONTENT_TYPE, **record.headers},
+                    correlation_id=record.headers.get("correlation_id"),
                     no_confirm=True,
                 )
                 futures.append(fut)

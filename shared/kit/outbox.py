@@ -35,6 +35,7 @@ async def add_event(conn: asyncpg.Connection, envelope: Envelope, topic: str) ->
     """Stage `envelope` for publication on `topic`, inside the caller's transaction."""
     message = envelope.to_kafka()
     headers = {k: v.decode() for k, v in message.headers.items() if k != "content-type"}
+    headers["correlation_id"] = envelope.correlationid or envelope.id
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, event_type, value, headers)"
         " VALUES ($1, $2, $3, $4, $5, $6)",

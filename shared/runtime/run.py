@@ -77,6 +77,8 @@ def main() -> int:
             "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             "SINERGI_KAFKA_IDEMPOTENCE": "true" if infra.kafka_idempotence else "false",
         }
+        # Other commands (make tail, make republish) find the broker through this file.
+        (work / "sinergi.env").write_text("".join(f"{k}={v}\n" for k, v in infra_env.items()))
         procs: dict[str, subprocess.Popen[bytes]] = {}
         for service in services:
             logfile = open(work / "logs" / f"{service.name}.log", "ab")  # noqa: SIM115
@@ -110,6 +112,8 @@ def main() -> int:
             '    -d \'{"kind":"pengaduan","category":"jalan_rusak","title":"Jalan berlubang",'
             '"description":"Lubang besar di jalan desa dekat balai desa.","desa_code":"33.06.01.2001",'
             '"reporter":{"nik":"3306061708900001","phone":"081234567890"}}\'',
+            "",
+            "Watch the events:  make tail TOPIC=complaints.events",
             "",
             "Press Ctrl-C to stop.",
         ]

@@ -25,7 +25,10 @@ class ServiceInfo:
 
     @property
     def exists(self) -> bool:
-        return importlib.util.find_spec(f"{self.module}.__main__") is not None
+        try:
+            return importlib.util.find_spec(f"{self.module}.__main__") is not None
+        except ModuleNotFoundError:
+            return False
 
 
 SERVICES: tuple[ServiceInfo, ...] = (

@@ -42,7 +42,7 @@ async def complaints(
     settings = ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
     app = build(settings)
     async with running(app) as client:
-        yield client, app.state.complaints, fresh_database
+        yield client, app.state.service.context, fresh_database
 
 
 async def file(client: httpx.AsyncClient, **overrides: object) -> str:
