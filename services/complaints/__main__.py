@@ -1,8 +1,7 @@
-"""`python -m services.complaints`: start the complaints service."""
+"""`python -m services.complaints [serve|migrate|republish|replay-dead-letters]`."""
 
 from services.complaints.app import ComplaintsSettings, build
-from shared.kit.app import serve
+from shared.kit.cli import main
 
 if __name__ == "__main__":
-    settings = ComplaintsSettings()
-    serve(build(settings), settings)
+    main(build, ComplaintsSettings)

@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.kit import admin
 from shared.kit.bus import EventBus
 from shared.kit.consumer import EventHandler, IdempotentConsumer
 from shared.kit.db import create_pool, migrate
@@ -104,13 +105,17 @@ class Service:
             raise RuntimeError("database pool not open yet")
         return self._pool
 
-    async def start(self) -> None:
+    async def open_database(self) -> None:
+        """Apply migrations and open the pool, waiting for the database if needed."""
         url = self.settings.database_url
         await _retry("database", lambda: migrate(url, self.spec.migrations))
         self._pool = await _retry(
             "database",
             lambda: create_pool(url, min_size=self.settings.db_pool_min, max_size=self.settings.db_pool_max),
         )
+
+    async def start(self) -> None:
+        await self.open_database()
         self.bus.start_in_background()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for job in self.spec.jobs:
@@ -214,6 +219,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     for router in spec.routers:
         app.include_router(router)
+    app.include_router(admin.router)
     return app
 
 

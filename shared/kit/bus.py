@@ -73,6 +73,12 @@ class EventBus:
             log.info("broker connected", extra={"bootstrap": self.settings.kafka_bootstrap})
             return
 
+    async def connect_publisher(self) -> None:
+        """Connect for publishing only, without starting the subscribers (maintenance
+        commands such as replaying dead letters)."""
+        await self.broker.connect()
+        self.connected.set()
+
     async def stop(self) -> None:
         if self._starter is not None and not self._starter.done():
             self._starter.cancel()

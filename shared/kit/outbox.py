@@ -77,6 +77,10 @@ class OutboxRelay:
         self._stopping.set()
         self._wake.set()
 
+    def wake(self) -> None:
+        """Look for pending events now (e.g. after marking events for republishing)."""
+        self._wake.set()
+
     async def run(self) -> None:
         """Hold the relay lock and publish until stopped; survive database and broker
         outages by reconnecting."""

@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 JSON_SCHEMA_DIR = Path(__file__).with_name("jsonschema")
 ASYNCAPI_DIR = ROOT / "docs" / "asyncapi"
 
-# Services that only consume: what they subscribe to (the producers are DOMAINS).
-CONSUMERS: dict[str, list[str]] = {}
+# What each consuming service subscribes to (what each domain service publishes is DOMAINS).
+CONSUMERS: dict[str, list[str]] = {
+    "integration": ["permits.events", "health.events", "complaints.events", "notifications.events"],
+}
 
 
 def event_schema(event_type: str) -> dict[str, Any]:
@@ -120,16 +122,13 @@ def asyncapi(service: str, produces: list[Domain], consumes: list[Domain]) -> di
 
 
 def asyncapi_documents() -> dict[str, str]:
+    """One document per service: what it publishes (its domain) and what it consumes."""
     docs = {}
-    for name, domain in DOMAINS.items():
-        docs[f"{name}.yaml"] = yaml.safe_dump(
-            asyncapi(name, [domain], []), sort_keys=False, allow_unicode=True
-        )
-    for name, topics in CONSUMERS.items():
-        consumed = [d for d in DOMAINS.values() if d.topic in topics]
-        docs[f"{name}.yaml"] = yaml.safe_dump(
-            asyncapi(name, [], consumed), sort_keys=False, allow_unicode=True
-        )
+    for name in sorted({*DOMAINS, *CONSUMERS}):
+        produced = [DOMAINS[name]] if name in DOMAINS else []
+        consumed = [d for d in DOMAINS.values() if d.topic in CONSUMERS.get(name, [])]
+        document = asyncapi(name, produced, consumed)
+        docs[f"{name}.yaml"] = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     return docs
 
 
