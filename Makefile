@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: run test test-fast lint format docs schemas token tail install clean
+.PHONY: bench bench-quick run test test-fast lint format docs schemas token tail install clean
 
 # Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
 # pins (uv itself is pinned there too).
@@ -51,6 +51,13 @@ ROLE ?= admin
 token: install
 	@$(PY) -m shared.kit.auth --role $(ROLE) $(if $(OPD),--opd $(OPD))
 
+## make bench: throughput, latency and memory (about 10 minutes); bench-quick: about 1 minute
+bench: install
+	$(PY) -m bench.run
+
+bench-quick: install
+	$(PY) -m bench.run --quick
+
 ## make tail TOPIC=complaints.events: print a topic's CloudEvents as they arrive
 TOPIC ?= complaints.events
 tail: install
@@ -58,3 +65,24 @@ tail: install
 
 clean:
 	rm -rf .run .pytest_cache .ruff_cache
+
+## make up / make down / make logs: the docker-compose deployment (docs/operations.md).
+## make up CLUSTER=1 SCALE="complaints=3 notifications=3": three Kafka brokers, scaled services.
+## make logs SERVICE=complaints: follow one service's logs (all when SERVICE is empty).
+COMPOSE_FILES := -f deploy/docker-compose.yml $(if $(CLUSTER),-f deploy/docker-compose.cluster.yml)
+COMPOSE ?= docker compose $(COMPOSE_FILES) --env-file deploy/.env
+SERVICE ?=
+SCALE ?=
+
+.PHONY: up down logs
+
+up:
+	@test -f deploy/.env || { echo "deploy/.env is missing: cp deploy/.env.example deploy/.env, then fill in the secrets (docs/operations.md)"; exit 1; }
+	$(COMPOSE) up -d --build --remove-orphans $(foreach s,$(SCALE),--scale $(s))
+	$(COMPOSE) ps
+
+down:
+	$(COMPOSE) down
+
+logs:
+	$(COMPOSE) logs -f --tail=200 $(SERVICE)

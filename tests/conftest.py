@@ -9,14 +9,19 @@ passes while `make run` is up.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from shared.kit.settings import PlatformSettings
 from shared.runtime.embedded import create_databases, create_topics
+from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure, database_url_for, start_infrastructure
+from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
 
 # Tests may create their own databases and topics on top of these.
@@ -24,10 +29,15 @@ BASE_DATABASES = ["complaints"]
 
 
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
-    work = tmp_path_factory.mktemp("runtime")
-    with start_infrastructure(BASE_DATABASES, topics(), work_dir=work, durable=False) as infrastructure:
-        yield infrastructure
+def infra() -> Iterator[Infrastructure]:
+    # Our own directory, not pytest's numbered ones: pytest prunes those, and a
+    # concurrent run (e.g. a second `make test`) must not delete a live data directory.
+    work = Path(tempfile.mkdtemp(prefix="sinergi-test-"))
+    try:
+        with start_infrastructure(BASE_DATABASES, topics(), work_dir=work, durable=False) as infrastructure:
+            yield infrastructure
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +59,20 @@ async def fresh_database(infra: Infrastructure) -> str:
     admin = infra.admin_database_url or next(iter(infra.database_urls.values()))
     await create_databases(admin, [name])
     return database_url_for(admin, name)
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An SMTP server that keeps every message (the notification service's relay in tests)."""
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def fake_gateway() -> Iterator[FakeGateway]:
+    """The SMS/WhatsApp HTTP gateway stand-in; tests tell it to fail with `fail_next`."""
+    with FakeGateway(token="test-gateway-token") as gateway:
+        yield gateway
 
 
 @pytest.fixture

@@ -147,18 +147,18 @@ class Service:
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
+        # asyncpg's own timeouts, not task cancellation: a cancelled query can leave a
+        # pooled connection mid-operation.
         try:
-            async with asyncio.timeout(2):
-                await self.pool.fetchval("SELECT 1")
+            await self.pool.fetchval("SELECT 1", timeout=2)
             checks["database"] = "up"
         except Exception as exc:
             checks["database"] = f"down: {type(exc).__name__}"
         checks["broker"] = "up" if await self.bus.ping(timeout=2) else "down"
         try:
-            async with asyncio.timeout(2):
-                checks["outbox_pending"] = await self.pool.fetchval(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                )
+            checks["outbox_pending"] = await self.pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL", timeout=2
+            )
         except Exception:
             checks["outbox_pending"] = None
         for dependency in ("database", "broker"):

@@ -1,9 +1,13 @@
-"""The service's connection to the Kafka-protocol broker, through FastStream.
+"""The service's connection to the Kafka-protocol broker.
 
-One `KafkaBroker` per process carries both the outbox relay's publishing and the
-service's subscribers. It is started in the background and retried until the broker
-answers, so the HTTP API comes up (and keeps taking writes into the outbox) while the
-broker is away; `/ready` reports the broker as down meanwhile.
+Subscribers run on FastStream's `KafkaBroker` (with its Prometheus middleware). Events
+leave through one aiokafka producer owned here: the outbox relay and the dead-letter
+path send records that are already serialised CloudEvents, in bulk, so FastStream's
+per-message codec and middleware pipeline would only add cost.
+
+Both are started in the background and retried until the broker answers, so the HTTP
+API comes up (and keeps taking writes into the outbox) while the broker is away;
+`/ready` reports the broker as down meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
@@ -35,21 +40,33 @@ class OutgoingRecord:
 class EventBus:
     def __init__(self, settings: PlatformSettings, *, client_id: str, registry: CollectorRegistry) -> None:
         self.settings = settings
+        self.client_id = client_id
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
             client_id=client_id,
-            enable_idempotence=settings.kafka_idempotence,
-            acks="all",
-            linger_ms=5,
             request_timeout_ms=15_000,
-            max_batch_size=256 * 1024,
             graceful_timeout=20.0,
             middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=client_id)],
             logger=logging.getLogger("faststream"),
             log_level=logging.DEBUG,
+            # Subscribers only: this service publishes through `self.producer`.
+            consumer_only=True,
         )
+        self.producer: AIOKafkaProducer | None = None
         self.connected = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            client_id=f"{self.client_id}-publisher",
+            # Apache Kafka: idempotent producer (no duplicates on retry); Tansu lacks it.
+            enable_idempotence=self.settings.kafka_idempotence,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=15_000,
+        )
 
     def start_in_background(self) -> None:
         self._starter = asyncio.create_task(self._start_until_connected(), name="bus-start")
@@ -58,67 +75,81 @@ class EventBus:
         delay = 0.5
         while True:
             try:
+                await self.connect_publisher()
                 await self.broker.start()
             except Exception as exc:
                 log.warning(
                     "broker not reachable, retrying",
                     extra={"error": str(exc)[:200], "retry_in_s": delay},
                 )
-                with contextlib.suppress(Exception):
-                    await self.broker.stop()
+                self.connected.clear()
+                await self._stop_clients()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
-            self.connected.set()
             log.info("broker connected", extra={"bootstrap": self.settings.kafka_bootstrap})
             return
 
     async def connect_publisher(self) -> None:
-        """Connect for publishing only, without starting the subscribers (maintenance
-        commands such as replaying dead letters)."""
-        await self.broker.connect()
+        """Connect the producer only (also used alone by maintenance commands such as
+        replaying dead letters, which must not start the subscribers)."""
+        if self.producer is None:
+            producer = self._new_producer()
+            await producer.start()
+            self.producer = producer
         self.connected.set()
 
+    async def _stop_clients(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+            self.producer = None
+
     async def stop(self) -> None:
+        """Stop subscribers first (FastStream lets in-flight handlers finish and commit),
+        then flush and close the producer."""
         if self._starter is not None and not self._starter.done():
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._starter
-        with contextlib.suppress(Exception):
-            await self.broker.stop()
+        self.connected.clear()
+        await self._stop_clients()
 
     async def ping(self, timeout: float = 2.0) -> bool:
-        if not self.connected.is_set():
+        """Whether the broker answers a metadata request now."""
+        if self.producer is None:
             return False
         try:
-            return bool(await self.broker.ping(timeout=timeout))
+            metadata = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout)
         except Exception:
             return False
+        return bool(metadata.brokers())
 
     async def publish(self, records: Sequence[OutgoingRecord], timeout: float = 15.0) -> list[bool]:
         """Send records concurrently (the producer batches them per partition) and
         report which were acknowledged. Order within a key is kept by the producer:
         one partition, one in-flight batch."""
+        producer = self.producer
+        if producer is None:
+            return [False] * len(records)
         futures: list[asyncio.Future[object] | None] = []
         for record in records:
+            headers = [("content-type", CONTENT_TYPE.encode())]
+            headers += [(k, v.encode()) for k, v in record.headers.items()]
             try:
-                fut = await self.broker.publish(
-                    record.value,
-                    record.topic,
-                    key=record.key.encode(),
-                    headers={"content-type": CONTENT_TYPE, **record.headers},
-                    correlation_id=record.headers.get("correlation_id"),
-                    no_confirm=True,
+                futures.append(
+                    await producer.send(record.topic, record.value, key=record.key.encode(), headers=headers)
                 )
-                futures.append(fut)
             except Exception as exc:
                 log.warning("publish failed", extra={"error": str(exc)[:200]})
                 futures.append(None)
-        results: list[bool] = []
         pending = [f for f in futures if f is not None]
         if pending:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait(pending, timeout=timeout)
+        results: list[bool] = []
         for fut in futures:
             ok = fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None
             if fut is not None and not fut.done():

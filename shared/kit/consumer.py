@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,6 +43,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -101,8 +102,59 @@ class IdempotentConsumer:
     async def _on_batch(self, msg: KafkaMessage) -> None:
         raw = msg.raw_message
         records: tuple[ConsumerRecord, ...] = raw if isinstance(raw, tuple) else (raw,)
+        await self.process_batch(records)
+
+    async def process_batch(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply a batch in one transaction (one inbox insert for all, then the handler
+        per fresh event). If any handler fails, the transaction is rolled back and the
+        batch is applied record by record, so only the bad record is retried and
+        dead-lettered."""
+        parsed: list[tuple[ConsumerRecord, ParsedEvent]] = []
         for record in records:
-            await self.process(record)
+            try:
+                parsed.append((record, parse_record(record.value)))
+            except EventRejected as exc:
+                await self.dead_letter(DeadLetter(record, exc.reason, exc.detail, 1))
+        if not parsed:
+            return
+        try:
+            await self._apply_all(parsed)
+        except TRANSIENT_ERRORS:
+            await asyncio.sleep(1.0)
+            raise
+        except Exception as exc:
+            log.info(
+                "batch failed, applying record by record",
+                extra={"consumer": self.name, "size": len(parsed), "error": repr(exc)[:200]},
+            )
+            for record, _ in parsed:
+                await self.process(record)
+
+    async def _apply_all(self, parsed: list[tuple[ConsumerRecord, ParsedEvent]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "INSERT INTO inbox (consumer, event_id, event_type, topic)"
+                " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                self.name,
+                [e.envelope.id for _, e in parsed],
+                [e.envelope.type for _, e in parsed],
+                [r.topic for r, _ in parsed],
+            )
+            fresh = {row["event_id"] for row in rows}
+            applied: list[str] = []
+            for _, event in parsed:
+                if event.envelope.id not in fresh:
+                    continue
+                fresh.discard(event.envelope.id)  # a duplicate within the batch applies once
+                with event_context(event.envelope):
+                    await self.handler(conn, event)
+                applied.append(event.envelope.type)
+        skipped = len(parsed) - len(applied)
+        if skipped:
+            self.metrics.duplicates.labels(self.name).inc(skipped)
+        for event_type in applied:
+            self.metrics.consumed.labels(self.name, event_type).inc()
 
     async def process(self, record: ConsumerRecord) -> None:
         """Apply one record exactly once, or dead-letter it. Raises only for transient

@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -43,6 +44,23 @@ def install_error_handlers(app: FastAPI) -> None:
             if isinstance(exc, IllegalTransition):
                 body.update(current_status=exc.current, command=exc.command)
         return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(asyncpg.TooManyConnectionsError)
+    @app.exception_handler(asyncpg.InternalClientError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(TimeoutError)
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database is restarting or unreachable: nothing was committed, the client
+        # may retry. Not the client's fault and not a bug, so 503 rather than 500.
+        log.warning("dependency unavailable", extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        return JSONResponse(
+            {"detail": "service temporarily unavailable; nothing was saved, please retry"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -24,7 +24,7 @@ _correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("co
 _event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
 
 _NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
-_PHONE = re.compile(r"(?<![\w])(?:\+?62|0)8\d{7,11}(?!\d)")
+_PHONE = re.compile(r"(?<![\w-])(?:\+?62|0)8\d{7,11}(?![\w-])")
 _EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
 
 

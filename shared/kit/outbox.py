@@ -46,8 +46,7 @@ async def add_event(conn: asyncpg.Connection, envelope: Envelope, topic: str) ->
         message.value,
         headers,
     )
-    # Delivered at commit only; several in one transaction are folded into one.
-    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+    # The relay is woken by the outbox_notify trigger (migration 002) at commit.
 
 
 async def republish_since(pool: asyncpg.Pool, since: datetime, topic: str | None = None) -> int:

@@ -50,6 +50,9 @@ class WorkingCalendar:
         self._extra: frozenset[date] = frozenset(extra_holidays)
         self._categories = _holiday_categories()
         self._years: dict[int, holidays.HolidayBase] = {}
+        # Plain date sets: membership in a HolidayBase is slow (it normalises keys),
+        # and SLA arithmetic asks for dozens of dates per request.
+        self._closed: dict[int, frozenset[date]] = {}
 
     @property
     def tz(self) -> ZoneInfo:
@@ -88,7 +91,10 @@ class WorkingCalendar:
         d = self._as_date(d)
         if d.weekday() >= _SATURDAY or d in self._extra:
             return False
-        return d not in self._holidays_for(d.year)
+        closed = self._closed.get(d.year)
+        if closed is None:
+            closed = self._closed[d.year] = frozenset(self._holidays_for(d.year).keys())
+        return d not in closed
 
     def next_working_day(self, d: date) -> date:
         """The first working day strictly after ``d``."""

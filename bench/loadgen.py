@@ -1,0 +1,93 @@
+"""Open-loop HTTP load generator (run as its own process by the benchmarks).
+
+Request i is due at t0 + i/rate whatever happened to earlier requests, and its latency
+is measured from that due time, so a slow server shows up as latency instead of
+silently lowering the offered load (no coordinated omission). Latencies go into an
+HdrHistogram (microseconds).
+
+    python -m bench.loadgen --url http://127.0.0.1:8003/complaints --rate 500 --duration 10 \
+        --body-file body.json --out result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+from hdrh.histogram import HdrHistogram
+
+
+async def run(url: str, rate: float, duration: float, body: bytes, timeout: float) -> dict[str, object]:
+    histogram = HdrHistogram(1, 120_000_000, 3)
+    statuses: dict[str, int] = {}
+    total = int(rate * duration)
+    loop = asyncio.get_running_loop()
+    connector = aiohttp.TCPConnector(limit=4000, force_close=False)
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
+
+        async def one(due: float) -> None:
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    key = str(response.status)
+            except Exception as exc:
+                key = type(exc).__name__
+            statuses[key] = statuses.get(key, 0) + 1
+            histogram.record_value(max(1, int((loop.time() - due) * 1_000_000)))
+
+        tasks: list[asyncio.Task[None]] = []
+        start = loop.time() + 0.1
+        sent = 0
+        while sent < total:
+            now = loop.time()
+            while sent < total and start + sent / rate <= now:
+                tasks.append(asyncio.create_task(one(start + sent / rate)))
+                sent += 1
+            await asyncio.sleep(0.0005)
+        wall_start = time.perf_counter()
+        await asyncio.gather(*tasks)
+        drain = time.perf_counter() - wall_start
+    ok = statuses.get("201", 0) + statuses.get("200", 0)
+    return {
+        "rate": rate,
+        "duration_s": duration,
+        "sent": total,
+        "ok": ok,
+        "errors": total - ok,
+        "statuses": statuses,
+        "achieved_rps": ok / (duration + drain),
+        "p50_ms": histogram.get_value_at_percentile(50) / 1000,
+        "p90_ms": histogram.get_value_at_percentile(90) / 1000,
+        "p99_ms": histogram.get_value_at_percentile(99) / 1000,
+        "p999_ms": histogram.get_value_at_percentile(99.9) / 1000,
+        "max_ms": histogram.get_max_value() / 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--body-file", type=Path, required=True)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    result = asyncio.run(run(args.url, args.rate, args.duration, args.body_file.read_bytes(), args.timeout))
+    args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
