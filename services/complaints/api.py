@@ -14,6 +14,7 @@ from services.complaints.domain import Complaint, Reporter
 from services.complaints.repository import ListFilter
 from shared.kit.app import context_of
 from shared.kit.auth import Officer, require_role
+from shared.kit.codes import CODE_PATTERN, normalise_code
 from shared.kit.errors import Forbidden
 from shared.reference import (
     InvalidNIK,
@@ -27,7 +28,7 @@ from shared.reference.phone import mask_email, mask_phone
 from shared.schemas.common import GeoPoint
 
 router = APIRouter()
-TrackingCode = Annotated[str, Field(pattern=r"^[A-Z]{3}-\d{4}-[0-9A-Z]{6}$", examples=["ADU-2611-7K3M9Q"])]
+TrackingCode = Annotated[str, Field(pattern=CODE_PATTERN, examples=["ADU-2611-7K3M-9QW2-XAB4D"])]
 
 coordinator = require_role("coordinator")
 any_officer = require_role("coordinator", "opd_officer")
@@ -313,14 +314,14 @@ async def file_complaint(body: FileComplaintIn, request: Request) -> dict[str, A
 async def get_complaint(tracking_code: str, request: Request) -> dict[str, Any]:
     """Public status and history; confidential content and anonymous reporters hidden."""
     ctx = ctx_of(request)
-    return public_view(await handlers.get(ctx, tracking_code.upper()), ctx.clock())
+    return public_view(await handlers.get(ctx, normalise_code(tracking_code)), ctx.clock())
 
 
 @router.post("/complaints/{tracking_code}/rating", response_model=PublicComplaintOut, tags=["citizen"])
 async def rate(tracking_code: str, body: RatingIn, request: Request) -> dict[str, Any]:
     """The reporter rates the resolution; this closes the complaint."""
     ctx = ctx_of(request)
-    c = await handlers.rate(ctx, tracking_code.upper(), body.rating, body.comment)
+    c = await handlers.rate(ctx, normalise_code(tracking_code), body.rating, body.comment)
     return public_view(c, ctx.clock())
 
 
@@ -328,7 +329,7 @@ async def rate(tracking_code: str, body: RatingIn, request: Request) -> dict[str
 async def reopen(tracking_code: str, body: ReopenIn, request: Request) -> dict[str, Any]:
     """'Not fixed': reopen within the window after resolution."""
     ctx = ctx_of(request)
-    c = await handlers.reopen(ctx, tracking_code.upper(), body.reason)
+    c = await handlers.reopen(ctx, normalise_code(tracking_code), body.reason)
     return public_view(c, ctx.clock())
 
 
@@ -384,7 +385,7 @@ async def officer_get(
     tracking_code: str, request: Request, officer: Annotated[Officer, Depends(any_officer)]
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
-    c = await handlers.get(ctx, tracking_code.upper())
+    c = await handlers.get(ctx, normalise_code(tracking_code))
     if not officer.may_act_for_opd(c.opd):
         raise Forbidden(f"complaint {c.tracking_code} is disposed to another OPD")
     return officer_view(c, ctx.clock())
@@ -399,7 +400,7 @@ async def verify(
     tracking_code: str, request: Request, officer: Annotated[Officer, Depends(coordinator)]
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
-    return officer_view(await handlers.verify(ctx, tracking_code.upper(), officer), ctx.clock())
+    return officer_view(await handlers.verify(ctx, normalise_code(tracking_code), officer), ctx.clock())
 
 
 @router.post(
@@ -415,7 +416,7 @@ async def dispatch(
 ) -> dict[str, Any]:
     """Dispose (disposisi) to an OPD; again while dispatched to re-dispose."""
     ctx = ctx_of(request)
-    c = await handlers.dispatch(ctx, tracking_code.upper(), officer, body.opd, body.note)
+    c = await handlers.dispatch(ctx, normalise_code(tracking_code), officer, body.opd, body.note)
     return officer_view(c, ctx.clock())
 
 
@@ -431,7 +432,7 @@ async def progress(
     officer: Annotated[Officer, Depends(any_officer)],
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
-    c = await handlers.update_progress(ctx, tracking_code.upper(), officer, body.note)
+    c = await handlers.update_progress(ctx, normalise_code(tracking_code), officer, body.note)
     return officer_view(c, ctx.clock())
 
 
@@ -447,7 +448,7 @@ async def respond(
     officer: Annotated[Officer, Depends(any_officer)],
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
-    c = await handlers.respond(ctx, tracking_code.upper(), officer, body.response)
+    c = await handlers.respond(ctx, normalise_code(tracking_code), officer, body.response)
     return officer_view(c, ctx.clock())
 
 
@@ -463,7 +464,7 @@ async def resolve(
     officer: Annotated[Officer, Depends(any_officer)],
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
-    c = await handlers.resolve(ctx, tracking_code.upper(), officer, body.resolution)
+    c = await handlers.resolve(ctx, normalise_code(tracking_code), officer, body.resolution)
     return officer_view(c, ctx.clock())
 
 
@@ -480,7 +481,7 @@ async def reject(
 ) -> dict[str, Any]:
     """Reject, e.g. as not within the regency's authority (bukan kewenangan)."""
     ctx = ctx_of(request)
-    c = await handlers.reject(ctx, tracking_code.upper(), officer, body.reason_code, body.reason)
+    c = await handlers.reject(ctx, normalise_code(tracking_code), officer, body.reason_code, body.reason)
     return officer_view(c, ctx.clock())
 
 
@@ -497,5 +498,5 @@ async def merge(
 ) -> dict[str, Any]:
     """Merge this complaint into an earlier one it duplicates."""
     ctx = ctx_of(request)
-    c = await handlers.merge(ctx, tracking_code.upper(), officer, body.duplicate_of)
+    c = await handlers.merge(ctx, normalise_code(tracking_code), officer, body.duplicate_of)
     return officer_view(c, ctx.clock())

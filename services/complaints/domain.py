@@ -15,14 +15,13 @@ warns once when one working day remains and breaches once when due.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import get_args
-from zoneinfo import ZoneInfo
 
+from shared.kit.codes import new_public_code
 from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as ev
@@ -436,12 +435,6 @@ class Complaint:
         )
 
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-WIB = ZoneInfo("Asia/Jakarta")
-
-
 def new_tracking_code(now: datetime) -> str:
-    """`ADU-YYMM-XXXXXX`: readable over the phone (Crockford base32: no I, L, O, U),
-    unguessable (30 random bits), and sortable by month."""
-    suffix = "".join(secrets.choice(_CROCKFORD) for _ in range(6))
-    return f"ADU-{now.astimezone(WIB):%y%m}-{suffix}"
+    """`ADU-YYMM-XXXX-XXXX-XXXXX`: 65 random bits (see shared.kit.codes)."""
+    return new_public_code("ADU", now)

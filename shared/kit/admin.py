@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.kit.auth import Officer, require_role
@@ -52,6 +52,25 @@ async def republish(
 async def replay(request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, int]:
     service = request.app.state.service
     return {c.name: await replay_dead_letters(c) for c in service.consumers}
+
+
+@router.get("/audit", summary="Officer actions: who did what, when")
+async def audit_trail(
+    request: Request,
+    _: Annotated[Officer, Depends(admin)],
+    subject: str | None = Query(None, max_length=200),
+    aggregate: str | None = Query(None, max_length=200),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    rows = await request.app.state.service.pool.fetch(
+        "SELECT at, subject, role, opd, method, route, path, aggregates, events FROM audit_log"
+        " WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR $2 = ANY(aggregates))"
+        " ORDER BY id DESC LIMIT $3",
+        subject,
+        aggregate,
+        limit,
+    )
+    return [dict(r) for r in rows]
 
 
 def parse_since(value: str) -> datetime:

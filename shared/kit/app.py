@@ -30,7 +30,7 @@ from shared.kit.http import HttpEdge, install_error_handlers
 from shared.kit.logs import configure_logging
 from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay
-from shared.kit.settings import ServiceSettings
+from shared.kit.settings import ServiceSettings, require_production_keys
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class ServiceSpec:
     jobs: Sequence[PeriodicJob] = ()
     # Registers the service's domain metrics on the kit's registry; returns state to keep.
     domain_metrics: Callable[[KitMetrics], Any] | None = None
+    # Run once after migrations, before the first request (e.g. loading seed data).
+    on_start: Callable[[Service], Awaitable[None]] | None = None
     version: str = "0.1.0"
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
 
@@ -116,6 +118,8 @@ class Service:
 
     async def start(self) -> None:
         await self.open_database()
+        if self.spec.on_start is not None:
+            await self.spec.on_start(self)
         self.bus.start_in_background()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for job in self.spec.jobs:
@@ -180,6 +184,7 @@ async def _retry(what: str, action: Callable[[], Awaitable[Any]], attempts: int 
 
 def create_app(spec: ServiceSpec) -> FastAPI:
     configure_logging(spec.name, spec.settings.platform.log_level)
+    require_production_keys(spec.settings.platform)
     service = Service(spec)
 
     @asynccontextmanager

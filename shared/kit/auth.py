@@ -23,6 +23,8 @@ import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.kit import audit
+
 ISSUER = "sinergi"
 _bearer = HTTPBearer(auto_error=False, description="Officer token (see `make token`)")
 
@@ -37,7 +39,8 @@ class Officer:
         return self.role in ("admin", "coordinator") or (opd is not None and self.opd == opd)
 
 
-def issue_token(secret: str, *, subject: str, role: str, opd: str | None = None, hours: float = 12) -> str:
+def issue_token(secret: str, *, subject: str, role: str, opd: str | None = None, hours: float = 8) -> str:
+    """A signed officer token; short-lived (a working shift by default)."""
     now = int(time.time())
     claims: dict[str, Any] = {"iss": ISSUER, "sub": subject, "role": role, "iat": now}
     claims["exp"] = now + int(hours * 3600)
@@ -80,6 +83,17 @@ def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, Officer]]:
                 f"invalid token: {exc}",
                 headers={"WWW-Authenticate": "Bearer"},
             ) from exc
+        route = request.scope.get("route")
+        audit.set_actor(
+            audit.Actor(
+                subject=officer.subject,
+                role=officer.role,
+                opd=officer.opd,
+                method=request.method,
+                route=getattr(route, "path", request.url.path),
+                path=request.url.path,
+            )
+        )
         if officer.role not in accepted:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -97,7 +111,7 @@ def main() -> None:
     parser.add_argument("--role", default="admin")
     parser.add_argument("--sub", default="dev-officer")
     parser.add_argument("--opd", default=None)
-    parser.add_argument("--hours", type=float, default=12)
+    parser.add_argument("--hours", type=float, default=8)
     args = parser.parse_args()
     secret = PlatformSettings().auth_secret.get_secret_value()
     print(issue_token(secret, subject=args.sub, role=args.role, opd=args.opd, hours=args.hours))

@@ -7,6 +7,8 @@ each service adds its own with its own prefix (``COMPLAINTS_DATABASE_URL``, ...)
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,6 +29,8 @@ class PlatformSettings(BaseSettings):
     # Apache Kafka supports the idempotent producer; Tansu (the embedded broker) does not.
     kafka_idempotence: bool = False
     kafka_partitions: int = 3
+    # "production" refuses to start with any development key (see `require_production_keys`).
+    environment: Literal["development", "production"] = "development"
     region: str = Field("33.06", description="Kemendagri code of the regency")
     region_name: str = "Kabupaten Purworejo"
     auth_secret: SecretStr = SecretStr(DEV_AUTH_SECRET)
@@ -58,3 +62,23 @@ class ServiceSettings(BaseSettings):
     db_pool_min: int = 1
     db_pool_max: int = 10
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+
+def require_production_keys(settings: PlatformSettings) -> None:
+    """In production, refuse the development secrets: a token signed with a published
+    key would let anyone act as an officer, and a known HMAC key would let anyone
+    link citizen references back to NIKs."""
+    if settings.environment != "production":
+        return
+    defaults = {
+        "SINERGI_AUTH_SECRET": (settings.auth_secret, DEV_AUTH_SECRET),
+        "SINERGI_CITIZEN_REF_KEY": (settings.citizen_ref_key, DEV_CITIZEN_REF_KEY),
+        "SINERGI_CONTACT_KEY": (settings.contact_key, DEV_CONTACT_KEY),
+    }
+    weak = [name for name, (value, dev) in defaults.items() if value.get_secret_value() == dev]
+    if len(settings.auth_secret.get_secret_value()) < 32:
+        weak.append("SINERGI_AUTH_SECRET (shorter than 32 characters)")
+    if weak:
+        raise RuntimeError(
+            "refusing to start in production with development or weak keys: " + ", ".join(weak)
+        )

@@ -1,5 +1,6 @@
-"""Unit of work: one PostgreSQL transaction in which a use case changes its aggregate
-and stages the resulting events in the outbox, so both commit or neither does."""
+"""Unit of work: one PostgreSQL transaction in which a use case changes its aggregate,
+stages the resulting events in the outbox and, for an officer's action, writes the
+audit row, so all commit or none does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.kit import audit
 from shared.kit.logs import correlation_id
 from shared.kit.outbox import add_event
 from shared.schemas import EventData, make_envelope
@@ -28,6 +30,8 @@ class UnitOfWork:
         self.conn = conn
         self.origin = origin
         self.emitted = 0
+        self.subjects: list[str] = []
+        self.event_types: list[str] = []
 
     async def emit(self, events: Iterable[EventData], *, subject: str) -> None:
         for data in events:
@@ -40,9 +44,13 @@ class UnitOfWork:
             )
             await add_event(self.conn, envelope, self.origin.topic)
             self.emitted += 1
+            self.subjects.append(subject)
+            self.event_types.append(envelope.type)
 
 
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool, origin: EventSource) -> AsyncIterator[UnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
-        yield UnitOfWork(conn, origin)
+        uow = UnitOfWork(conn, origin)
+        yield uow
+        await audit.record(conn, uow.subjects, uow.event_types)

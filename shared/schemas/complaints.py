@@ -37,7 +37,7 @@ class ComplaintEvent(EventData):
     """Fields every complaints event carries."""
 
     complaint_id: str = Field(description="Aggregate id (UUID); also the CloudEvent subject")
-    tracking_code: str = Field(examples=["ADU-2611-7K3M9Q"])
+    tracking_code: str = Field(examples=["ADU-2611-7K3M-9QW2-XAB4D"])
     status: ComplaintStatus
     kind: ComplaintKind
     category: str = Field(examples=["jalan_rusak"])

@@ -343,3 +343,20 @@ async def test_admin_republishes_retained_events_in_order(complaints, infra) -> 
     assert (
         await client.post("/admin/dead-letters/replay", headers=officer_headers("coordinator"))
     ).status_code == 403
+
+
+async def test_officer_actions_are_audited_in_their_transaction(complaints) -> None:
+    client, _, _ = complaints
+    code = await file(client)
+    coordinator = officer_headers("coordinator", subject="koordinator-7")
+    assert (await client.post(f"/officer/complaints/{code}/verify", headers=coordinator)).status_code == 200
+    refused = await client.post(f"/officer/complaints/{code}/resolve", json={}, headers=coordinator)
+    assert refused.status_code == 409  # rolled back: no audit row for an action that did not happen
+    trail = (await client.get("/admin/audit?subject=koordinator-7", headers=officer_headers("admin"))).json()
+    assert len(trail) == 1
+    entry = trail[0]
+    assert entry["route"] == "/officer/complaints/{tracking_code}/verify" and entry["role"] == "coordinator"
+    assert (
+        entry["events"] == ["id.sinergi.complaints.complaint.verified.v1"] and len(entry["aggregates"]) == 1
+    )
+    assert (await client.get("/admin/audit", headers=coordinator)).status_code == 403

@@ -850,7 +850,7 @@ def test_random_command_sequences_respect_the_state_machine(
 
 # ----- 7. tracking codes ----------------------------------------------------------------------
 
-TRACKING_CODE = re.compile(r"^ADU-\d{4}-[0-9A-HJKMNP-TV-Z]{6}$")
+TRACKING_CODE = re.compile(r"^ADU-\d{4}(-[0-9A-HJKMNP-TV-Z]{4}){2}-[0-9A-HJKMNP-TV-Z]{5}$")
 
 
 @pytest.mark.parametrize(

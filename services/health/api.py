@@ -1,0 +1,657 @@
+"""HTTP routes of the health service: parse, authorise, call a use case, shape the answer.
+
+Citizens (no login) see facilities, schedules, queues and beds, book, check in and
+cancel by booking code; officers (`health_officer`, `admin`) manage reference data,
+move the queue, update beds and export finished visits as FHIR."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from services.health import handlers
+from services.health.domain import (
+    DAY_NAMES,
+    Appointment,
+    Doctor,
+    Facility,
+    Patient,
+    Payment,
+    Polyclinic,
+    QuotaFull,
+    Schedule,
+    Task,
+    Ward,
+)
+from shared.kit.app import context_of, service_of
+from shared.kit.auth import Officer, require_role
+from shared.kit.codes import normalise_code
+from shared.reference import (
+    InvalidNIK,
+    InvalidPhone,
+    UnknownRegion,
+    normalize_mobile,
+    parse_nik,
+    require_kecamatan,
+)
+
+router = APIRouter()
+officer_role = require_role("health_officer")
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$"
+FacilityCode = Annotated[str, Path(pattern=CODE_PATTERN, examples=["RSUD-TJITRO"])]
+PolyCode = Annotated[str, Path(pattern=CODE_PATTERN, examples=["INT"])]
+WardCode = Annotated[str, Path(pattern=CODE_PATTERN, examples=["MAWAR"])]
+DoctorCode = Annotated[str, Path(pattern=CODE_PATTERN, examples=["RSUD-D01"])]
+BookingCode = Annotated[str, Path(max_length=40, examples=["KES-2611-7K3M-9QW2-XAB4D"])]
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+
+
+def ctx_of(request: Request) -> handlers.Context:
+    return context_of(request)
+
+
+# ----- requests --------------------------------------------------------------------------
+
+
+class BookIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "nik": "3306061708900001",
+                "phone": "081234567890",
+                "facility": "RSUD-TJITRO",
+                "polyclinic": "INT",
+                "date": "2026-11-03",
+                "payment": "jkn",
+                "jkn_card": "0001234567890",
+                "new_patient": False,
+            }
+        },
+    )
+
+    nik: str = Field(description="16-digit NIK of the patient")
+    phone: str = Field(description="Mobile number for updates: 08…, 628… or +628…")
+    name: str | None = Field(None, max_length=100)
+    facility: Code = Field(description="See GET /facilities")
+    polyclinic: Code
+    doctor: Code | None = Field(None, description="A doctor of the polyclinic; default: any with room")
+    date: dt.date
+    payment: Literal["jkn", "non_jkn"]
+    jkn_card: str | None = Field(
+        None, validate_default=True, description="13-digit JKN card number; required for JKN"
+    )
+    new_patient: bool = Field(False, description="First visit to this facility (pasien baru)")
+    locale: Literal["id", "en"] = "id"
+
+    @field_validator("nik")
+    @classmethod
+    def _nik(cls, value: str) -> str:
+        try:
+            return parse_nik(value).value
+        except InvalidNIK as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        try:
+            return normalize_mobile(value)
+        except InvalidPhone as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("facility", "polyclinic", "doctor")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+    @field_validator("jkn_card")
+    @classmethod
+    def _jkn_card(cls, value: str | None, info: ValidationInfo) -> str | None:
+        payment = info.data.get("payment")
+        if payment != "jkn":
+            return None  # only JKN bookings carry the card
+        if value is None or not value.strip():
+            raise ValueError("a JKN booking needs the 13-digit JKN card number")
+        card = value.strip()
+        if not (card.isascii() and card.isdigit() and len(card) == 13):
+            raise ValueError(f"the JKN card number has 13 digits, got {len(card)} characters")
+        return card
+
+
+class FacilityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=3, max_length=150)
+    kind: Literal["rsud", "puskesmas", "klinik"]
+    kecamatan_code: str = Field(description="Kemendagri code of a Purworejo kecamatan, e.g. 33.06.06")
+    address: str | None = Field(None, max_length=300)
+
+    @field_validator("kecamatan_code")
+    @classmethod
+    def _kecamatan(cls, value: str) -> str:
+        try:
+            return require_kecamatan(value).code
+        except UnknownRegion as exc:
+            raise ValueError(str(exc)) from None
+
+
+class PolyclinicIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=3, max_length=150)
+    queue_prefix: str = Field(
+        pattern=r"^[A-Z]{1,2}$", description="Letter(s) of the queue number: A in A-012"
+    )
+
+
+class DoctorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=3, max_length=150)
+    facility: Code
+    polyclinic: Code
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: dt.time = Field(examples=["08:00"])
+    end: dt.time = Field(examples=["12:00"])
+    minutes_per_patient: int = Field(ge=1, le=240)
+    quota_jkn: int = Field(ge=0, le=1000)
+    quota_non_jkn: int = Field(ge=0, le=1000)
+    active: bool = True
+
+
+class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task_id: int = Field(
+        description="BPJS task: 1 admission wait, 2 admission, 3 poli wait, 4 poli service, "
+        "5 pharmacy wait, 6 pharmacy, 7 done"
+    )
+
+    @field_validator("task_id")
+    @classmethod
+    def _task(cls, value: int) -> int:
+        if value == 99:
+            raise ValueError("task 99 is set by cancelling (POST /appointments/{code}/cancel) or as no-show")
+        if not 1 <= value <= 7:
+            raise ValueError(f"unknown task id {value}: tasks are 1 to 7")
+        return value
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, max_length=500)
+
+
+class BedsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    total: int = Field(ge=0, le=5000)
+    occupied: int = Field(ge=0, le=5000)
+    name: str | None = Field(None, min_length=3, max_length=150, description="Required for a new ward")
+    bed_class: str | None = Field(None, max_length=30, examples=["kelas_3", "vip", "icu"])
+
+    @field_validator("occupied")
+    @classmethod
+    def _within_total(cls, value: int, info: ValidationInfo) -> int:
+        total = info.data.get("total")
+        if total is not None and value > total:
+            raise ValueError(f"occupied beds ({value}) cannot exceed total beds ({total})")
+        return value
+
+
+# ----- responses -------------------------------------------------------------------------
+
+
+class BookedOut(BaseModel):
+    booking_code: str
+    queue_number: int
+    queue_code: str = Field(examples=["A-012"])
+    estimated_at: dt.datetime = Field(description="Estimated service time (Asia/Jakarta)")
+    status: str
+    facility: str
+    polyclinic: str
+    doctor: str
+    date: dt.date
+    session_start: dt.datetime
+    session_end: dt.datetime
+    payment: str
+
+
+class TaskOut(BaseModel):
+    task_id: int
+    name: str
+    at: dt.datetime
+
+
+class AppointmentOut(BookedOut):
+    task_id: int | None
+    task_name: str | None
+    task_at: dt.datetime | None
+    new_patient: bool
+    tasks: list[TaskOut]
+
+
+class ScheduleOut(BaseModel):
+    doctor: str
+    weekday: int
+    day: str
+    start: dt.time
+    end: dt.time
+    minutes_per_patient: int
+    quota_jkn: int
+    quota_non_jkn: int
+    active: bool
+
+
+class PolyclinicOut(BaseModel):
+    code: str
+    name: str
+    queue_prefix: str
+
+
+class FacilityOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    kecamatan_code: str
+    address: str | None = None
+    polyclinics: list[PolyclinicOut] = []
+
+
+class DoctorOut(BaseModel):
+    code: str
+    name: str
+    facility: str
+    polyclinic: str
+
+
+class WardOut(BaseModel):
+    facility: str
+    code: str
+    name: str
+    bed_class: str | None
+    total: int
+    occupied: int
+    available: int
+    updated_at: dt.datetime | None
+
+
+class FacilityDetailOut(FacilityOut):
+    doctors: list[DoctorOut]
+    schedules: list[ScheduleOut]
+    wards: list[WardOut]
+
+
+class SessionOut(BaseModel):
+    doctor: str
+    doctor_name: str
+    start: dt.datetime
+    end: dt.datetime
+    minutes_per_patient: int
+    quota_jkn: int
+    quota_non_jkn: int
+    remaining_jkn: int
+    remaining_non_jkn: int
+
+
+class QueueOut(BaseModel):
+    facility: str
+    polyclinic: str
+    polyclinic_name: str
+    date: dt.date
+    now_serving: list[str] = Field(description="Queue codes with the doctor now (task 4)")
+    next_up: str | None
+    waiting: int = Field(description="Waiting for the polyclinic (task 3)")
+    at_admission: int
+    not_arrived: int
+    served: int
+    cancelled: int
+    estimated_wait_minutes: int
+
+
+def _local(moment: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
+    return moment.astimezone(tz) if moment is not None else None
+
+
+def booked_view(a: Appointment, tz: dt.tzinfo) -> dict[str, Any]:
+    """Times in the regency's zone (Asia/Jakarta), as patients read them."""
+    return {
+        "booking_code": a.booking_code,
+        "queue_number": a.queue_number,
+        "queue_code": a.queue_code,
+        "estimated_at": _local(a.estimated_at, tz),
+        "status": a.status.value,
+        "facility": a.facility_code,
+        "polyclinic": a.polyclinic_code,
+        "doctor": a.doctor_code,
+        "date": a.date,
+        "session_start": _local(a.session_start, tz),
+        "session_end": _local(a.session_end, tz),
+        "payment": a.payment.value,
+    }
+
+
+def appointment_view(a: Appointment, tz: dt.tzinfo) -> dict[str, Any]:
+    """Public: no NIK, phone or JKN card (the booking code is the patient's key)."""
+    return {
+        **booked_view(a, tz),
+        "task_id": int(a.task) if a.task is not None else None,
+        "task_name": a.task.label if a.task is not None else None,
+        "task_at": _local(a.task_at, tz),
+        "new_patient": a.new_patient,
+        "tasks": [{"task_id": int(t.task), "name": t.task.label, "at": _local(t.at, tz)} for t in a.tasks],
+    }
+
+
+def facility_view(f: Facility, polyclinics: list[Polyclinic]) -> dict[str, Any]:
+    return {
+        "code": f.code,
+        "name": f.name,
+        "kind": f.kind,
+        "kecamatan_code": f.kecamatan_code,
+        "address": f.address,
+        "polyclinics": [
+            {"code": p.code, "name": p.name, "queue_prefix": p.queue_prefix} for p in polyclinics
+        ],
+    }
+
+
+def schedule_view(s: Schedule) -> dict[str, Any]:
+    return {
+        "doctor": s.doctor_code,
+        "weekday": s.weekday,
+        "day": DAY_NAMES[s.weekday],
+        "start": s.start,
+        "end": s.end,
+        "minutes_per_patient": s.minutes_per_patient,
+        "quota_jkn": s.quota_jkn,
+        "quota_non_jkn": s.quota_non_jkn,
+        "active": s.active,
+    }
+
+
+def ward_view(w: Ward, tz: dt.tzinfo) -> dict[str, Any]:
+    return {
+        "facility": w.facility_code,
+        "code": w.code,
+        "name": w.name,
+        "bed_class": w.bed_class,
+        "total": w.total,
+        "occupied": w.occupied,
+        "available": w.available,
+        "updated_at": _local(w.updated_at, tz),
+    }
+
+
+def _ward_row(r: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
+    return {**r, "facility": r["facility_code"], "updated_at": _local(r["updated_at"], tz)}
+
+
+def _day(request: Request, date: dt.date | None) -> dt.date:
+    return date or ctx_of(request).today()
+
+
+# ----- citizen routes --------------------------------------------------------------------
+
+
+@router.get("/facilities", response_model=list[FacilityOut], tags=["reference"])
+async def list_facilities(request: Request) -> list[dict[str, Any]]:
+    """Facilities (RSUD, puskesmas) and their polyclinics."""
+    return [facility_view(f, polis) for f, polis in await handlers.list_facilities(ctx_of(request))]
+
+
+@router.get("/facilities/{facility}", response_model=FacilityDetailOut, tags=["reference"])
+async def get_facility(facility: FacilityCode, request: Request) -> dict[str, Any]:
+    """A facility with its polyclinics, doctors, weekly schedules and wards."""
+    ctx = ctx_of(request)
+    d = await handlers.facility_detail(ctx, facility.upper())
+    return {
+        **facility_view(d.facility, d.polyclinics),
+        "doctors": [
+            {"code": x.code, "name": x.name, "facility": x.facility_code, "polyclinic": x.polyclinic_code}
+            for x in d.doctors
+        ],
+        "schedules": [schedule_view(s) for s in d.schedules],
+        "wards": [_ward_row(w, ctx.tz) for w in d.wards],
+    }
+
+
+@router.get(
+    "/facilities/{facility}/polyclinics/{polyclinic}/sessions",
+    response_model=list[SessionOut],
+    tags=["reference"],
+)
+async def sessions(
+    facility: FacilityCode, polyclinic: PolyCode, request: Request, date: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """The polyclinic's practice sessions on a date (default today) and the places left."""
+    views = await handlers.availability(
+        ctx_of(request), facility.upper(), polyclinic.upper(), _day(request, date)
+    )
+    return [
+        {
+            "doctor": v.doctor.code,
+            "doctor_name": v.doctor.name,
+            "start": v.start,
+            "end": v.end,
+            "minutes_per_patient": v.minutes_per_patient,
+            "quota_jkn": v.quota_jkn,
+            "quota_non_jkn": v.quota_non_jkn,
+            "remaining_jkn": v.remaining_jkn,
+            "remaining_non_jkn": v.remaining_non_jkn,
+        }
+        for v in views
+    ]
+
+
+@router.get("/facilities/{facility}/polyclinics/{polyclinic}/queue", response_model=QueueOut, tags=["queue"])
+async def queue_board(
+    facility: FacilityCode, polyclinic: PolyCode, request: Request, date: dt.date | None = None
+) -> dict[str, Any]:
+    """Live queue of a polyclinic (default today): now serving, waiting, estimated wait."""
+    board = await handlers.queue(ctx_of(request), facility.upper(), polyclinic.upper(), _day(request, date))
+    s = board.state
+    return {
+        "facility": board.facility.code,
+        "polyclinic": board.polyclinic.code,
+        "polyclinic_name": board.polyclinic.name,
+        "date": board.date,
+        "now_serving": s.now_serving,
+        "next_up": s.next_up,
+        "waiting": s.waiting,
+        "at_admission": s.at_admission,
+        "not_arrived": s.not_arrived,
+        "served": s.served,
+        "cancelled": s.cancelled,
+        "estimated_wait_minutes": s.estimated_wait_minutes,
+    }
+
+
+@router.get("/facilities/{facility}/wards", response_model=list[WardOut], tags=["beds"])
+async def facility_wards(facility: FacilityCode, request: Request) -> list[dict[str, Any]]:
+    """Bed availability per ward of a facility."""
+    ctx = ctx_of(request)
+    return [_ward_row(w, ctx.tz) for w in await handlers.list_wards(ctx, facility.upper())]
+
+
+@router.get("/beds", response_model=list[WardOut], tags=["beds"])
+async def all_beds(request: Request) -> list[dict[str, Any]]:
+    """Bed availability of every ward of every facility."""
+    ctx = ctx_of(request)
+    return [_ward_row(w, ctx.tz) for w in await handlers.list_wards(ctx)]
+
+
+@router.post("/appointments", status_code=201, response_model=BookedOut, tags=["citizen"])
+async def book(body: BookIn, request: Request) -> dict[str, Any]:
+    """Book a polyclinic visit (no login): booking code, queue number, estimated time."""
+    metrics = service_of(request).domain_metrics
+    payment = Payment(body.payment)
+    try:
+        appointment = await handlers.book(
+            ctx_of(request),
+            handlers.Book(
+                patient=Patient(nik=body.nik, phone=body.phone, name=body.name, jkn_card=body.jkn_card),
+                facility=body.facility,
+                polyclinic=body.polyclinic,
+                date=body.date,
+                payment=payment,
+                new_patient=body.new_patient,
+                doctor=body.doctor,
+                locale=body.locale,
+            ),
+        )
+    except QuotaFull:
+        metrics.bookings.labels(body.facility, payment.value, "quota_full").inc()
+        raise
+    metrics.bookings.labels(appointment.facility_code, payment.value, "booked").inc()
+    return booked_view(appointment, ctx_of(request).tz)
+
+
+@router.get("/appointments/{booking_code}", response_model=AppointmentOut, tags=["citizen"])
+async def get_appointment(booking_code: BookingCode, request: Request) -> dict[str, Any]:
+    """Status, queue number, task history of a booking (no personal data)."""
+    ctx = ctx_of(request)
+    return appointment_view(await handlers.get(ctx, normalise_code(booking_code)), ctx.tz)
+
+
+@router.post("/appointments/{booking_code}/check-in", response_model=AppointmentOut, tags=["citizen"])
+async def check_in(booking_code: BookingCode, request: Request) -> dict[str, Any]:
+    """Check in on the visit day (kiosk or Mobile JKN): task 1, admission wait."""
+    ctx = ctx_of(request)
+    return appointment_view(await handlers.check_in(ctx, normalise_code(booking_code)), ctx.tz)
+
+
+@router.post("/appointments/{booking_code}/cancel", response_model=AppointmentOut, tags=["citizen"])
+async def cancel(booking_code: BookingCode, request: Request, body: CancelIn | None = None) -> dict[str, Any]:
+    """Cancel before poli service (task 99); the place goes back to the quota."""
+    reason = body.reason if body else None
+    ctx = ctx_of(request)
+    return appointment_view(await handlers.cancel(ctx, normalise_code(booking_code), reason), ctx.tz)
+
+
+# ----- officer routes --------------------------------------------------------------------
+
+
+@router.post("/appointments/{booking_code}/tasks", response_model=AppointmentOut, tags=["officer"])
+async def set_task(
+    booking_code: BookingCode,
+    body: TaskIn,
+    request: Request,
+    officer: Annotated[Officer, Depends(officer_role)],
+) -> dict[str, Any]:
+    """Move a visit to its next BPJS task (strictly in order: 1 → 2 → … → 7)."""
+    ctx = ctx_of(request)
+    a = await handlers.advance(ctx, normalise_code(booking_code), Task(body.task_id), officer)
+    return appointment_view(a, ctx.tz)
+
+
+@router.post(
+    "/facilities/{facility}/polyclinics/{polyclinic}/call-next",
+    response_model=AppointmentOut,
+    tags=["officer"],
+)
+async def call_next(
+    facility: FacilityCode,
+    polyclinic: PolyCode,
+    request: Request,
+    officer: Annotated[Officer, Depends(officer_role)],
+    date: dt.date | None = None,
+) -> dict[str, Any]:
+    """Call the lowest queue number waiting for the polyclinic (task 3 → 4)."""
+    ctx = ctx_of(request)
+    a = await handlers.call_next(ctx, facility.upper(), polyclinic.upper(), _day(request, date), officer)
+    return appointment_view(a, ctx.tz)
+
+
+@router.get("/appointments/{booking_code}/fhir", tags=["officer"])
+async def export_fhir(
+    booking_code: BookingCode, request: Request, officer: Annotated[Officer, Depends(officer_role)]
+) -> dict[str, Any]:
+    """The finished visit (task 7) as a FHIR R4 transaction Bundle (Patient by NIK +
+    Encounter), the shape SATUSEHAT takes."""
+    return await handlers.fhir_bundle(ctx_of(request), normalise_code(booking_code))
+
+
+@router.put("/facilities/{facility}/wards/{ward}/beds", response_model=WardOut, tags=["beds"])
+async def put_beds(
+    facility: FacilityCode,
+    ward: WardCode,
+    body: BedsIn,
+    request: Request,
+    officer: Annotated[Officer, Depends(officer_role)],
+) -> dict[str, Any]:
+    """Update a ward's beds (opens the ward when new and named); published when changed."""
+    ctx = ctx_of(request)
+    w = await handlers.update_beds(
+        ctx,
+        facility.upper(),
+        ward.upper(),
+        total=body.total,
+        occupied=body.occupied,
+        officer=officer,
+        name=body.name,
+        bed_class=body.bed_class,
+    )
+    return ward_view(w, ctx.tz)
+
+
+@router.put("/facilities/{facility}", response_model=FacilityOut, tags=["officer"])
+async def put_facility(
+    facility: FacilityCode,
+    body: FacilityIn,
+    request: Request,
+    _officer: Annotated[Officer, Depends(officer_role)],
+) -> dict[str, Any]:
+    f = Facility(facility.upper(), body.name, body.kind, body.kecamatan_code, body.address)
+    await handlers.put_facility(ctx_of(request), f)
+    return facility_view(f, [])
+
+
+@router.put("/facilities/{facility}/polyclinics/{polyclinic}", response_model=PolyclinicOut, tags=["officer"])
+async def put_polyclinic(
+    facility: FacilityCode,
+    polyclinic: PolyCode,
+    body: PolyclinicIn,
+    request: Request,
+    _officer: Annotated[Officer, Depends(officer_role)],
+) -> dict[str, Any]:
+    p = Polyclinic(facility.upper(), polyclinic.upper(), body.name, body.queue_prefix)
+    await handlers.put_polyclinic(ctx_of(request), p)
+    return {"code": p.code, "name": p.name, "queue_prefix": p.queue_prefix}
+
+
+@router.put("/doctors/{doctor}", response_model=DoctorOut, tags=["officer"])
+async def put_doctor(
+    doctor: DoctorCode,
+    body: DoctorIn,
+    request: Request,
+    _officer: Annotated[Officer, Depends(officer_role)],
+) -> dict[str, Any]:
+    d = Doctor(doctor.upper(), body.name, body.facility.upper(), body.polyclinic.upper())
+    await handlers.put_doctor(ctx_of(request), d)
+    return {"code": d.code, "name": d.name, "facility": d.facility_code, "polyclinic": d.polyclinic_code}
+
+
+@router.put("/doctors/{doctor}/schedules/{weekday}", response_model=ScheduleOut, tags=["officer"])
+async def put_schedule(
+    doctor: DoctorCode,
+    body: ScheduleIn,
+    request: Request,
+    _officer: Annotated[Officer, Depends(officer_role)],
+    weekday: int = Path(ge=0, le=6, description="0 = Monday (Senin) … 6 = Sunday (Minggu)"),
+) -> dict[str, Any]:
+    """The doctor's session on a weekday (one per weekday), with daily quotas."""
+    s = Schedule(
+        doctor_code=doctor.upper(),
+        weekday=weekday,
+        start=body.start.replace(tzinfo=None),
+        end=body.end.replace(tzinfo=None),
+        minutes_per_patient=body.minutes_per_patient,
+        quota_jkn=body.quota_jkn,
+        quota_non_jkn=body.quota_non_jkn,
+        active=body.active,
+    )
+    return schedule_view(await handlers.put_schedule(ctx_of(request), s))

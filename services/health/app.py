@@ -1,0 +1,123 @@
+"""Assembles the health service from the kit: settings, routes, jobs, metrics."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge
+from pydantic_settings import SettingsConfigDict
+
+from services.health import api, fhir, handlers
+from services.health.domain import BookingPolicy
+from services.health.seed import DEFAULT_PATH, load_seed
+from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.metrics import KitMetrics
+from shared.kit.settings import ServiceSettings
+from shared.reference import default_calendar
+
+log = logging.getLogger(__name__)
+
+NAME = "health"
+PORT = 8002
+
+
+class HealthSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="HEALTH_", extra="ignore")
+
+    port: int = PORT
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/health"
+    # Load seed.yaml into empty tables at start-up (set to "" to start empty).
+    seed_path: str = str(DEFAULT_PATH)
+    no_show_check_seconds: float = 60.0
+    max_days_ahead: int = 30
+    checkin_opens_minutes: int = 180
+    no_show_grace_minutes: int = 60
+    fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
+
+
+@dataclass
+class HealthMetrics:
+    queue_waiting: Gauge
+    bookings: Counter
+    no_shows: Counter
+
+
+def _metrics(kit: KitMetrics) -> HealthMetrics:
+    return HealthMetrics(
+        queue_waiting=Gauge(
+            "sinergi_health_queue_waiting",
+            "Patients waiting for the polyclinic today (task 3)",
+            ["facility", "polyclinic"],
+            registry=kit.registry,
+        ),
+        bookings=Counter(
+            "sinergi_health_bookings_total",
+            "Booking attempts by facility, payment and outcome (booked, quota_full)",
+            ["facility", "payment", "outcome"],
+            registry=kit.registry,
+        ),
+        no_shows=Counter(
+            "sinergi_health_no_shows_total", "Appointments marked no-show", registry=kit.registry
+        ),
+    )
+
+
+async def _seed(service: Service) -> None:
+    """Load the seed into empty tables (idempotent), before the first request."""
+    settings: HealthSettings = service.settings  # type: ignore[assignment]
+    if settings.seed_path:
+        await handlers.seed_if_empty(service.context, load_seed(Path(settings.seed_path)))
+
+
+async def _mark_no_shows(service: Service) -> None:
+    marked = await handlers.mark_no_shows(service.context)
+    if marked:
+        service.domain_metrics.no_shows.inc(marked)
+
+
+async def _refresh_gauges(service: Service) -> None:
+    counts = await handlers.waiting_by_polyclinic(service.context)
+    gauge = service.domain_metrics.queue_waiting
+    gauge.clear()
+    for facility, polyclinic, n in counts:
+        gauge.labels(facility, polyclinic).set(n)
+
+
+def build(settings: HealthSettings | None = None) -> FastAPI:
+    settings = settings or HealthSettings()
+    spec = ServiceSpec(
+        name=NAME,
+        title="Sinergi — Kesehatan (health)",
+        description=(
+            "Online polyclinic booking for the regency's RSUD and puskesmas (JKN and non-JKN "
+            "quotas per doctor session), the BPJS antrean task flow from check-in to done, "
+            "live queue boards, bed availability per ward, and FHIR R4 export of finished "
+            "visits for SATUSEHAT."
+        ),
+        settings=settings,
+        migrations=Path(__file__).with_name("migrations"),
+        routers=[api.router],
+        jobs=[
+            PeriodicJob("no-show", settings.no_show_check_seconds, _mark_no_shows),
+            PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
+        ],
+        domain_metrics=_metrics,
+        on_start=_seed,
+    )
+    app = create_app(spec)
+    service: Service = app.state.service
+    service.context = handlers.Context(
+        pool=lambda: service.pool,
+        platform=settings.platform,
+        calendar=default_calendar(),
+        policy=BookingPolicy(
+            max_days_ahead=settings.max_days_ahead,
+            checkin_opens_minutes=settings.checkin_opens_minutes,
+            no_show_grace_minutes=settings.no_show_grace_minutes,
+        ),
+        fhir_system_base=settings.fhir_system_base,
+    )
+    return app

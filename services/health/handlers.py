@@ -1,0 +1,482 @@
+"""Use cases of the health service. Each change runs one unit of work: load (row-locked),
+call the domain, save, and stage the aggregate's events in the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+import asyncpg
+
+from services.health import fhir
+from services.health.domain import (
+    Appointment,
+    BookingPolicy,
+    Doctor,
+    Facility,
+    Patient,
+    Payment,
+    Polyclinic,
+    QueueState,
+    Schedule,
+    Task,
+    Ward,
+    open_sessions,
+    queue_state,
+    take_place,
+)
+from services.health.repository import HealthRepository
+from services.health.seed import Seed
+from shared.kit.auth import Officer
+from shared.kit.errors import Conflict, IllegalTransition, InvalidField, NotFound
+from shared.kit.privacy import citizen_ref, seal_contact
+from shared.kit.settings import PlatformSettings
+from shared.kit.uow import EventSource, unit_of_work
+from shared.reference import WorkingCalendar
+from shared.schemas import health as schema
+from shared.schemas.common import SealedContact
+
+SEED_LOCK = 0x4845_414C  # "HEAL": one instance seeds at a time
+DUPLICATE_INDEX = "appointments_one_per_patient_day"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    """What the use cases need; built once by the app, replaced freely in tests."""
+
+    pool: Callable[[], asyncpg.Pool]
+    platform: PlatformSettings
+    calendar: WorkingCalendar
+    policy: BookingPolicy = field(default_factory=BookingPolicy)
+    clock: Callable[[], datetime] = utc_now
+    fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
+
+    @property
+    def origin(self) -> EventSource:
+        return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
+
+    @property
+    def tz(self) -> tzinfo:
+        return self.calendar.tz
+
+    def today(self) -> date:
+        return self.calendar.local_date(self.clock())
+
+    def repo(self, conn: asyncpg.Connection) -> HealthRepository:
+        return HealthRepository(conn, self.tz)
+
+    def contact_for(self, patient: Patient) -> SealedContact | None:
+        return seal_contact(self.platform.contact_key.get_secret_value(), phone=patient.phone)
+
+
+# ----- reference data -----------------------------------------------------------------
+
+
+async def seed_if_empty(ctx: Context, seed: Seed) -> bool:
+    """Load the seed when the tables are empty (idempotent; safe with several instances).
+    Wards go through the domain, so their initial bed counts are published."""
+    now = ctx.clock()
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        await uow.conn.execute("SELECT pg_advisory_xact_lock($1)", SEED_LOCK)
+        repo = ctx.repo(uow.conn)
+        if not await repo.is_empty():
+            return False
+        await repo.load_seed(seed)
+        facilities = {f.code: f for f in seed.facilities}
+        for w in seed.wards:
+            ward = Ward.open(facilities[w.facility_code], w.code, w.name, w.bed_class)
+            ward.update_beds(total=w.total, occupied=w.occupied, officer="seed", now=now)
+            await repo.save_ward(ward)
+            await uow.emit(ward.events, subject=str(ward.id))
+    return True
+
+
+async def _facility(repo: HealthRepository, code: str) -> Facility:
+    found = await repo.facility(code)
+    if found is None:
+        raise NotFound(f"no facility with code {code}; see GET /facilities")
+    return found
+
+
+async def _polyclinic(repo: HealthRepository, facility: Facility, code: str) -> Polyclinic:
+    found = await repo.polyclinic(facility.code, code)
+    if found is None:
+        raise NotFound(f"{facility.name} has no polyclinic {code}; see GET /facilities/{facility.code}")
+    return found
+
+
+async def list_facilities(ctx: Context) -> list[tuple[Facility, list[Polyclinic]]]:
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        return [(f, await repo.polyclinics(f.code)) for f in await repo.facilities()]
+
+
+@dataclass(frozen=True)
+class FacilityDetail:
+    facility: Facility
+    polyclinics: list[Polyclinic]
+    doctors: list[Doctor]
+    schedules: list[Schedule]
+    wards: list[dict[str, Any]]
+
+
+async def facility_detail(ctx: Context, code: str) -> FacilityDetail:
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        facility = await _facility(repo, code)
+        return FacilityDetail(
+            facility,
+            await repo.polyclinics(code),
+            await repo.doctors(code),
+            await repo.schedules_of_facility(code),
+            await repo.wards(code),
+        )
+
+
+async def put_facility(ctx: Context, facility: Facility) -> Facility:
+    async with ctx.pool().acquire() as conn:
+        await ctx.repo(conn).upsert_facility(facility)
+    return facility
+
+
+async def put_polyclinic(ctx: Context, polyclinic: Polyclinic) -> Polyclinic:
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        await _facility(repo, polyclinic.facility_code)
+        await repo.upsert_polyclinic(polyclinic)
+    return polyclinic
+
+
+async def put_doctor(ctx: Context, doctor: Doctor) -> Doctor:
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        if await repo.facility(doctor.facility_code) is None:
+            raise InvalidField("facility", f"unknown facility '{doctor.facility_code}'; see GET /facilities")
+        if await repo.polyclinic(doctor.facility_code, doctor.polyclinic_code) is None:
+            raise InvalidField(
+                "polyclinic", f"{doctor.facility_code} has no polyclinic '{doctor.polyclinic_code}'"
+            )
+        await repo.upsert_doctor(doctor)
+    return doctor
+
+
+async def put_schedule(ctx: Context, schedule: Schedule) -> Schedule:
+    schedule.validated()
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        if await repo.doctor(schedule.doctor_code) is None:
+            raise NotFound(f"no doctor with code {schedule.doctor_code}")
+        return await repo.upsert_schedule(schedule)
+
+
+@dataclass(frozen=True)
+class SessionView:
+    doctor: Doctor
+    start: datetime
+    end: datetime
+    minutes_per_patient: int
+    quota_jkn: int
+    quota_non_jkn: int
+    remaining_jkn: int
+    remaining_non_jkn: int
+
+
+async def availability(
+    ctx: Context, facility_code: str, polyclinic_code: str, day: date
+) -> list[SessionView]:
+    """The polyclinic's sessions on `day` and the places left (empty on days off)."""
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        facility = await _facility(repo, facility_code)
+        await _polyclinic(repo, facility, polyclinic_code)
+        schedules = [
+            s
+            for s in await repo.schedules_of_polyclinic(facility_code, polyclinic_code)
+            if s.active and s.weekday == day.weekday()
+        ]
+        if ctx.calendar.holiday_name(day):
+            schedules = []
+        sessions = await repo.sessions_on([s.id for s in schedules if s.id is not None], day)
+        doctors = {d.code: d for d in await repo.doctors(facility_code)}
+    views = []
+    for s in sorted(schedules, key=lambda s: s.start):
+        session = sessions[s.id]  # type: ignore[index]
+        start, end = s.window(day, ctx.tz)
+        views.append(
+            SessionView(
+                doctor=doctors[s.doctor_code],
+                start=start,
+                end=end,
+                minutes_per_patient=s.minutes_per_patient,
+                quota_jkn=s.quota_jkn,
+                quota_non_jkn=s.quota_non_jkn,
+                remaining_jkn=session.remaining(Payment.JKN),
+                remaining_non_jkn=session.remaining(Payment.NON_JKN),
+            )
+        )
+    return views
+
+
+# ----- appointments -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Book:
+    patient: Patient
+    facility: str
+    polyclinic: str
+    date: date
+    payment: Payment
+    new_patient: bool
+    doctor: str | None = None
+    locale: str = "id"
+
+
+async def book(ctx: Context, cmd: Book) -> Appointment:
+    if cmd.payment is Payment.JKN and not cmd.patient.jkn_card:
+        raise InvalidField("jkn_card", "a JKN booking needs the 13-digit JKN card number")
+    ref = citizen_ref(cmd.patient.nik, ctx.platform.citizen_ref_key.get_secret_value())
+    contact = ctx.contact_for(cmd.patient)
+    for _attempt in range(5):
+        now = ctx.clock()
+        try:
+            async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+                repo = ctx.repo(uow.conn)
+                facility = await repo.facility(cmd.facility)
+                if facility is None:
+                    raise InvalidField("facility", f"unknown facility '{cmd.facility}'; see GET /facilities")
+                polyclinic = await repo.polyclinic(facility.code, cmd.polyclinic)
+                if polyclinic is None:
+                    raise InvalidField(
+                        "polyclinic",
+                        f"{facility.name} has no polyclinic '{cmd.polyclinic}'; see GET /facilities/{facility.code}",
+                    )
+                what = f"{polyclinic.name}, {facility.name}"
+                if cmd.doctor is not None:
+                    doctor = await repo.doctor(cmd.doctor)
+                    if doctor is None or (doctor.facility_code, doctor.polyclinic_code) != (
+                        facility.code,
+                        polyclinic.code,
+                    ):
+                        raise InvalidField(
+                            "doctor",
+                            f"no doctor '{cmd.doctor}' practises at {polyclinic.name}, {facility.name}",
+                        )
+                    what = f"{doctor.name}, {what}"
+                schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
+                candidates = open_sessions(schedules, cmd.date, now, ctx.calendar, ctx.policy, what)
+                sessions = await repo.lock_sessions(candidates, cmd.date)
+                session, position = take_place(sessions, cmd.payment, what)
+                number = await repo.next_queue_number(facility.code, polyclinic.code, cmd.date)
+                appointment = Appointment.book(
+                    facility=facility,
+                    polyclinic=polyclinic,
+                    schedule=session.schedule,
+                    day=cmd.date,
+                    position=position,
+                    queue_number=number,
+                    patient=cmd.patient,
+                    payment=cmd.payment,
+                    new_patient=cmd.new_patient,
+                    citizen_ref=ref,
+                    now=now,
+                    tz=ctx.tz,
+                    locale=cmd.locale,
+                    contact=contact,
+                )
+                await repo.save_session(session)
+                await repo.add(appointment)
+                await uow.emit(appointment.events, subject=str(appointment.id))
+            return appointment
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == DUPLICATE_INDEX:
+                raise Conflict(
+                    f"this patient already has a booking at {cmd.facility}/{cmd.polyclinic} on {cmd.date}"
+                ) from None
+            continue  # booking code collision (1 in 10^9 a month): draw another
+    raise RuntimeError("could not allocate a unique booking code")
+
+
+async def _act(ctx: Context, booking_code: str, command: Callable[[Appointment], Any]) -> Appointment:
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ctx.repo(uow.conn)
+        appointment = await repo.get(booking_code, for_update=True)
+        if appointment is None:
+            raise NotFound(f"no appointment with booking code {booking_code}")
+        appointment.contact = ctx.contact_for(appointment.patient)
+        command(appointment)
+        await repo.save(appointment)
+        await uow.emit(appointment.events, subject=str(appointment.id))
+    return appointment
+
+
+async def get(ctx: Context, booking_code: str) -> Appointment:
+    async with ctx.pool().acquire() as conn:
+        appointment = await ctx.repo(conn).get(booking_code)
+    if appointment is None:
+        raise NotFound(f"no appointment with booking code {booking_code}")
+    return appointment
+
+
+async def check_in(ctx: Context, booking_code: str, actor: str = "patient") -> Appointment:
+    return await _act(ctx, booking_code, lambda a: a.check_in(ctx.clock(), ctx.policy, actor))
+
+
+async def advance(ctx: Context, booking_code: str, task: Task, officer: Officer) -> Appointment:
+    return await _act(ctx, booking_code, lambda a: a.advance(task, ctx.clock(), officer.subject, ctx.policy))
+
+
+async def call_next(
+    ctx: Context, facility_code: str, polyclinic_code: str, day: date, officer: Officer
+) -> Appointment:
+    """Call the lowest queue number waiting for the polyclinic (task 3 -> 4)."""
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ctx.repo(uow.conn)
+        facility = await _facility(repo, facility_code)
+        polyclinic = await _polyclinic(repo, facility, polyclinic_code)
+        code = await repo.next_waiting(facility.code, polyclinic.code, day)
+        if code is None:
+            raise Conflict(f"no patient is waiting for {polyclinic.name} at {facility.name} on {day}")
+        appointment = await repo.get(code, for_update=True)
+        assert appointment is not None
+        appointment.contact = ctx.contact_for(appointment.patient)
+        appointment.advance(Task.POLI_SERVICE, ctx.clock(), officer.subject, ctx.policy)
+        await repo.save(appointment)
+        await uow.emit(appointment.events, subject=str(appointment.id))
+    return appointment
+
+
+async def cancel(ctx: Context, booking_code: str, reason: str | None) -> Appointment:
+    """The patient cancels (task 99); the place goes back to the session's quota."""
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ctx.repo(uow.conn)
+        appointment = await repo.get(booking_code, for_update=True)
+        if appointment is None:
+            raise NotFound(f"no appointment with booking code {booking_code}")
+        appointment.contact = ctx.contact_for(appointment.patient)
+        session = (
+            await repo.lock_session(appointment.schedule_id, appointment.date)
+            if appointment.schedule_id is not None
+            else None
+        )
+        appointment.cancel(ctx.clock(), session, reason)
+        if session is not None:
+            await repo.save_session(session)
+        await repo.save(appointment)
+        await uow.emit(appointment.events, subject=str(appointment.id))
+    return appointment
+
+
+async def mark_no_shows(ctx: Context, limit: int = 200) -> int:
+    """Mark booked appointments whose session ended (plus grace) as no-show; each is
+    loaded FOR UPDATE and marked by the domain only while still booked, so concurrent
+    runs never mark one twice. Returns how many were marked."""
+    now = ctx.clock()
+    ended_before = now - timedelta(minutes=ctx.policy.no_show_grace_minutes)
+    async with ctx.pool().acquire() as conn:
+        due = await ctx.repo(conn).due_no_shows(ended_before, limit)
+    marked = 0
+    for code in due:
+        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+            repo = ctx.repo(uow.conn)
+            appointment = await repo.get(code, for_update=True)
+            if appointment is None:
+                continue
+            appointment.contact = ctx.contact_for(appointment.patient)
+            if appointment.mark_no_show(now, ctx.policy):
+                await repo.save(appointment)
+                await uow.emit(appointment.events, subject=str(appointment.id))
+                marked += 1
+    return marked
+
+
+@dataclass(frozen=True)
+class QueueBoard:
+    facility: Facility
+    polyclinic: Polyclinic
+    date: date
+    state: QueueState
+
+
+async def queue(ctx: Context, facility_code: str, polyclinic_code: str, day: date) -> QueueBoard:
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        facility = await _facility(repo, facility_code)
+        polyclinic = await _polyclinic(repo, facility, polyclinic_code)
+        entries = await repo.queue_entries(facility.code, polyclinic.code, day)
+    return QueueBoard(facility, polyclinic, day, queue_state(entries))
+
+
+async def fhir_bundle(ctx: Context, booking_code: str) -> dict[str, Any]:
+    """The finished visit as a FHIR R4 transaction bundle (Patient + Encounter), the
+    shape SATUSEHAT takes."""
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        appointment = await repo.get(booking_code)
+        if appointment is None:
+            raise NotFound(f"no appointment with booking code {booking_code}")
+        if appointment.task is not Task.DONE:
+            raise IllegalTransition(
+                "only a finished visit (task 7) can be exported as a FHIR Encounter",
+                current=appointment.status,
+                command="export_fhir",
+            )
+        facility = await repo.facility(appointment.facility_code)
+        polyclinic = await repo.polyclinic(appointment.facility_code, appointment.polyclinic_code)
+        doctor = await repo.doctor(appointment.doctor_code)
+    assert facility is not None and polyclinic is not None
+    return fhir.encounter_bundle(appointment, facility, polyclinic, doctor, ctx.fhir_system_base)
+
+
+# ----- wards --------------------------------------------------------------------------
+
+
+async def update_beds(
+    ctx: Context,
+    facility_code: str,
+    ward_code: str,
+    *,
+    total: int,
+    occupied: int,
+    officer: Officer,
+    name: str | None = None,
+    bed_class: str | None = None,
+) -> Ward:
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ctx.repo(uow.conn)
+        facility = await _facility(repo, facility_code)
+        ward = await repo.ward(facility, ward_code, for_update=True)
+        if ward is None:
+            if not name:
+                raise InvalidField("name", f"{facility.name} has no ward {ward_code}; give a name to open it")
+            ward = Ward.open(facility, ward_code, name, bed_class)
+        if ward.update_beds(
+            total=total,
+            occupied=occupied,
+            officer=officer.subject,
+            now=ctx.clock(),
+            name=name,
+            bed_class=bed_class,
+        ):
+            await repo.save_ward(ward)
+            await uow.emit(ward.events, subject=str(ward.id))
+    return ward
+
+
+async def list_wards(ctx: Context, facility_code: str | None = None) -> list[dict[str, Any]]:
+    async with ctx.pool().acquire() as conn:
+        repo = ctx.repo(conn)
+        if facility_code is not None:
+            await _facility(repo, facility_code)
+        return await repo.wards(facility_code)
+
+
+async def waiting_by_polyclinic(ctx: Context) -> list[tuple[str, str, int]]:
+    async with ctx.pool().acquire() as conn:
+        return await ctx.repo(conn).waiting_by_polyclinic(ctx.today())

@@ -1,0 +1,478 @@
+"""asyncpg queries for the health service's own tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+import asyncpg
+
+from services.health.domain import (
+    Appointment,
+    Doctor,
+    Facility,
+    Patient,
+    Payment,
+    Polyclinic,
+    QueueEntry,
+    Schedule,
+    Session,
+    Status,
+    Task,
+    TaskStamp,
+    Ward,
+)
+from services.health.seed import Seed
+
+_APPOINTMENT_COLUMNS = (
+    "id, booking_code, facility_code, kecamatan_code, polyclinic_code, doctor_code, schedule_id,"
+    " date, session_start, session_end, minutes_per_patient, queue_number, queue_code, position,"
+    " estimated_at, payment, new_patient, patient_nik, patient_name, patient_phone, jkn_card,"
+    " citizen_ref, locale, status, task_id, task_at, booked_at, version"
+)
+_SCHEDULE_COLUMNS = (
+    "s.id, s.doctor_code, s.weekday, s.start_time, s.end_time, s.minutes_per_patient,"
+    " s.quota_jkn, s.quota_non_jkn, s.active"
+)
+
+
+def _schedule(row: Any) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        doctor_code=row["doctor_code"],
+        weekday=row["weekday"],
+        start=row["start_time"],
+        end=row["end_time"],
+        minutes_per_patient=row["minutes_per_patient"],
+        quota_jkn=row["quota_jkn"],
+        quota_non_jkn=row["quota_non_jkn"],
+        active=row["active"],
+    )
+
+
+def _task(value: int | None) -> Task | None:
+    return Task(value) if value is not None else None
+
+
+class HealthRepository:
+    def __init__(self, conn: asyncpg.Connection, tz: tzinfo) -> None:
+        self.conn = conn
+        self.tz = tz
+
+    def _local(self, moment: datetime | None) -> datetime | None:
+        return moment.astimezone(self.tz) if moment is not None else None
+
+    # ----- reference data -------------------------------------------------------------
+
+    async def is_empty(self) -> bool:
+        return not await self.conn.fetchval("SELECT EXISTS (SELECT 1 FROM facilities)")
+
+    async def load_seed(self, seed: Seed) -> None:
+        for f in seed.facilities:
+            await self.upsert_facility(f)
+        for p in seed.polyclinics:
+            await self.upsert_polyclinic(p)
+        for d in seed.doctors:
+            await self.upsert_doctor(d)
+        for s in seed.schedules:
+            await self.upsert_schedule(s)
+
+    async def facilities(self) -> list[Facility]:
+        rows = await self.conn.fetch(
+            "SELECT code, name, kind, kecamatan_code, address FROM facilities ORDER BY kind DESC, code"
+        )
+        return [Facility(**dict(r)) for r in rows]
+
+    async def facility(self, code: str) -> Facility | None:
+        row = await self.conn.fetchrow(
+            "SELECT code, name, kind, kecamatan_code, address FROM facilities WHERE code = $1", code
+        )
+        return Facility(**dict(row)) if row else None
+
+    async def upsert_facility(self, f: Facility) -> None:
+        await self.conn.execute(
+            "INSERT INTO facilities (code, name, kind, kecamatan_code, address) VALUES ($1,$2,$3,$4,$5)"
+            " ON CONFLICT (code) DO UPDATE SET name=EXCLUDED.name, kind=EXCLUDED.kind,"
+            " kecamatan_code=EXCLUDED.kecamatan_code, address=EXCLUDED.address, updated_at=now()",
+            f.code,
+            f.name,
+            f.kind,
+            f.kecamatan_code,
+            f.address,
+        )
+
+    async def polyclinics(self, facility_code: str) -> list[Polyclinic]:
+        rows = await self.conn.fetch(
+            "SELECT facility_code, code, name, queue_prefix FROM polyclinics"
+            " WHERE facility_code = $1 ORDER BY code",
+            facility_code,
+        )
+        return [Polyclinic(**dict(r)) for r in rows]
+
+    async def polyclinic(self, facility_code: str, code: str) -> Polyclinic | None:
+        row = await self.conn.fetchrow(
+            "SELECT facility_code, code, name, queue_prefix FROM polyclinics"
+            " WHERE facility_code = $1 AND code = $2",
+            facility_code,
+            code,
+        )
+        return Polyclinic(**dict(row)) if row else None
+
+    async def upsert_polyclinic(self, p: Polyclinic) -> None:
+        await self.conn.execute(
+            "INSERT INTO polyclinics (facility_code, code, name, queue_prefix) VALUES ($1,$2,$3,$4)"
+            " ON CONFLICT (facility_code, code) DO UPDATE SET name=EXCLUDED.name,"
+            " queue_prefix=EXCLUDED.queue_prefix, updated_at=now()",
+            p.facility_code,
+            p.code,
+            p.name,
+            p.queue_prefix,
+        )
+
+    async def doctors(self, facility_code: str) -> list[Doctor]:
+        rows = await self.conn.fetch(
+            "SELECT code, name, facility_code, polyclinic_code FROM doctors"
+            " WHERE facility_code = $1 ORDER BY polyclinic_code, code",
+            facility_code,
+        )
+        return [Doctor(**dict(r)) for r in rows]
+
+    async def doctor(self, code: str) -> Doctor | None:
+        row = await self.conn.fetchrow(
+            "SELECT code, name, facility_code, polyclinic_code FROM doctors WHERE code = $1", code
+        )
+        return Doctor(**dict(row)) if row else None
+
+    async def upsert_doctor(self, d: Doctor) -> None:
+        await self.conn.execute(
+            "INSERT INTO doctors (code, name, facility_code, polyclinic_code) VALUES ($1,$2,$3,$4)"
+            " ON CONFLICT (code) DO UPDATE SET name=EXCLUDED.name, facility_code=EXCLUDED.facility_code,"
+            " polyclinic_code=EXCLUDED.polyclinic_code, updated_at=now()",
+            d.code,
+            d.name,
+            d.facility_code,
+            d.polyclinic_code,
+        )
+
+    async def schedules_of_facility(self, facility_code: str) -> list[Schedule]:
+        rows = await self.conn.fetch(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules s JOIN doctors d ON d.code = s.doctor_code"
+            " WHERE d.facility_code = $1 ORDER BY s.doctor_code, s.weekday",
+            facility_code,
+        )
+        return [_schedule(r) for r in rows]
+
+    async def schedules_of_polyclinic(
+        self, facility_code: str, polyclinic_code: str, doctor_code: str | None = None
+    ) -> list[Schedule]:
+        rows = await self.conn.fetch(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules s JOIN doctors d ON d.code = s.doctor_code"
+            " WHERE d.facility_code = $1 AND d.polyclinic_code = $2"
+            " AND ($3::text IS NULL OR d.code = $3) ORDER BY s.id",
+            facility_code,
+            polyclinic_code,
+            doctor_code,
+        )
+        return [_schedule(r) for r in rows]
+
+    async def upsert_schedule(self, s: Schedule) -> Schedule:
+        row = await self.conn.fetchrow(
+            "INSERT INTO schedules (doctor_code, weekday, start_time, end_time, minutes_per_patient,"
+            " quota_jkn, quota_non_jkn, active) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+            " ON CONFLICT (doctor_code, weekday) DO UPDATE SET start_time=EXCLUDED.start_time,"
+            " end_time=EXCLUDED.end_time, minutes_per_patient=EXCLUDED.minutes_per_patient,"
+            " quota_jkn=EXCLUDED.quota_jkn, quota_non_jkn=EXCLUDED.quota_non_jkn,"
+            " active=EXCLUDED.active, updated_at=now() RETURNING id",
+            s.doctor_code,
+            s.weekday,
+            s.start,
+            s.end,
+            s.minutes_per_patient,
+            s.quota_jkn,
+            s.quota_non_jkn,
+            s.active,
+        )
+        return Schedule(**{**s.__dict__, "id": row["id"]})
+
+    # ----- sessions and queue numbers -------------------------------------------------
+
+    async def lock_sessions(self, schedules: Sequence[Schedule], day: date) -> list[Session]:
+        """The sessions of `schedules` on `day`, created if new, row-locked (in id order,
+        so concurrent bookings never deadlock), returned in the order of `schedules`."""
+        ids = sorted(s.id for s in schedules if s.id is not None)
+        await self.conn.execute(
+            "INSERT INTO sessions (schedule_id, date) SELECT unnest($1::bigint[]), $2"
+            " ON CONFLICT (schedule_id, date) DO NOTHING",
+            ids,
+            day,
+        )
+        rows = await self.conn.fetch(
+            "SELECT schedule_id, used_jkn, used_non_jkn, last_position FROM sessions"
+            " WHERE schedule_id = ANY($1::bigint[]) AND date = $2 ORDER BY schedule_id FOR UPDATE",
+            ids,
+            day,
+        )
+        by_id = {r["schedule_id"]: r for r in rows}
+        return [
+            Session(
+                schedule=s,
+                date=day,
+                used_jkn=by_id[s.id]["used_jkn"],
+                used_non_jkn=by_id[s.id]["used_non_jkn"],
+                last_position=by_id[s.id]["last_position"],
+            )
+            for s in schedules
+        ]
+
+    async def lock_session(self, schedule_id: int, day: date) -> Session | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_SCHEDULE_COLUMNS}, x.used_jkn, x.used_non_jkn, x.last_position"
+            " FROM sessions x JOIN schedules s ON s.id = x.schedule_id"
+            " WHERE x.schedule_id = $1 AND x.date = $2 FOR UPDATE OF x",
+            schedule_id,
+            day,
+        )
+        if row is None:
+            return None
+        return Session(_schedule(row), day, row["used_jkn"], row["used_non_jkn"], row["last_position"])
+
+    async def save_session(self, s: Session) -> None:
+        await self.conn.execute(
+            "UPDATE sessions SET used_jkn=$3, used_non_jkn=$4, last_position=$5"
+            " WHERE schedule_id=$1 AND date=$2",
+            s.schedule.id,
+            s.date,
+            s.used_jkn,
+            s.used_non_jkn,
+            s.last_position,
+        )
+
+    async def sessions_on(self, schedule_ids: Sequence[int], day: date) -> dict[int, Session]:
+        rows = await self.conn.fetch(
+            f"SELECT {_SCHEDULE_COLUMNS}, coalesce(x.used_jkn, 0) AS used_jkn,"
+            " coalesce(x.used_non_jkn, 0) AS used_non_jkn, coalesce(x.last_position, 0) AS last_position"
+            " FROM schedules s LEFT JOIN sessions x ON x.schedule_id = s.id AND x.date = $2"
+            " WHERE s.id = ANY($1::bigint[])",
+            list(schedule_ids),
+            day,
+        )
+        return {
+            r["id"]: Session(_schedule(r), day, r["used_jkn"], r["used_non_jkn"], r["last_position"])
+            for r in rows
+        }
+
+    async def next_queue_number(self, facility_code: str, polyclinic_code: str, day: date) -> int:
+        return await self.conn.fetchval(
+            "INSERT INTO queue_counters (facility_code, polyclinic_code, date, last_number)"
+            " VALUES ($1, $2, $3, 1) ON CONFLICT (facility_code, polyclinic_code, date)"
+            " DO UPDATE SET last_number = queue_counters.last_number + 1 RETURNING last_number",
+            facility_code,
+            polyclinic_code,
+            day,
+        )
+
+    # ----- appointments ---------------------------------------------------------------
+
+    async def add(self, a: Appointment) -> None:
+        await self.conn.execute(
+            f"INSERT INTO appointments ({_APPOINTMENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,"
+            "$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)",
+            a.id,
+            a.booking_code,
+            a.facility_code,
+            a.kecamatan_code,
+            a.polyclinic_code,
+            a.doctor_code,
+            a.schedule_id,
+            a.date,
+            a.session_start,
+            a.session_end,
+            a.minutes_per_patient,
+            a.queue_number,
+            a.queue_code,
+            a.position,
+            a.estimated_at,
+            a.payment.value,
+            a.new_patient,
+            a.patient.nik,
+            a.patient.name,
+            a.patient.phone,
+            a.patient.jkn_card,
+            a.citizen_ref,
+            a.locale,
+            a.status.value,
+            int(a.task) if a.task is not None else None,
+            a.task_at,
+            a.booked_at,
+            a.version,
+        )
+        await self._save_tasks(a)
+
+    async def save(self, a: Appointment) -> None:
+        await self.conn.execute(
+            "UPDATE appointments SET status=$2, task_id=$3, task_at=$4, version=version+1,"
+            " updated_at=now() WHERE id=$1",
+            a.id,
+            a.status.value,
+            int(a.task) if a.task is not None else None,
+            a.task_at,
+        )
+        await self._save_tasks(a)
+
+    async def _save_tasks(self, a: Appointment) -> None:
+        if a.new_tasks:
+            await self.conn.executemany(
+                "INSERT INTO appointment_tasks (appointment_id, task_id, at, actor) VALUES ($1,$2,$3,$4)",
+                [(a.id, int(t.task), t.at, t.actor) for t in a.new_tasks],
+            )
+            a.new_tasks.clear()
+
+    async def get(self, booking_code: str, *, for_update: bool = False) -> Appointment | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self.conn.fetchrow(
+            f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments WHERE booking_code = $1{lock}", booking_code
+        )
+        if row is None:
+            return None
+        tasks = await self.conn.fetch(
+            "SELECT task_id, at, actor FROM appointment_tasks WHERE appointment_id = $1 ORDER BY at",
+            row["id"],
+        )
+        return self._to_domain(row, tasks)
+
+    def _to_domain(self, row: Any, tasks: list[Any]) -> Appointment:
+        return Appointment(
+            id=row["id"],
+            booking_code=row["booking_code"],
+            facility_code=row["facility_code"],
+            kecamatan_code=row["kecamatan_code"],
+            polyclinic_code=row["polyclinic_code"],
+            doctor_code=row["doctor_code"],
+            schedule_id=row["schedule_id"],
+            date=row["date"],
+            session_start=self._local(row["session_start"]),  # type: ignore[arg-type]
+            session_end=self._local(row["session_end"]),  # type: ignore[arg-type]
+            minutes_per_patient=row["minutes_per_patient"],
+            queue_number=row["queue_number"],
+            queue_code=row["queue_code"],
+            position=row["position"],
+            estimated_at=self._local(row["estimated_at"]),  # type: ignore[arg-type]
+            payment=Payment(row["payment"]),
+            new_patient=row["new_patient"],
+            patient=Patient(
+                nik=row["patient_nik"],
+                phone=row["patient_phone"],
+                name=row["patient_name"],
+                jkn_card=row["jkn_card"],
+            ),
+            citizen_ref=row["citizen_ref"],
+            booked_at=self._local(row["booked_at"]),  # type: ignore[arg-type]
+            locale=row["locale"],
+            status=Status(row["status"]),
+            task=_task(row["task_id"]),
+            task_at=self._local(row["task_at"]),
+            version=row["version"],
+            tasks=[TaskStamp(Task(t["task_id"]), self._local(t["at"]), t["actor"]) for t in tasks],  # type: ignore[arg-type]
+        )
+
+    async def next_waiting(self, facility_code: str, polyclinic_code: str, day: date) -> str | None:
+        """Booking code of the lowest queue number waiting for the polyclinic (task 3),
+        locked; one being called by another officer right now is skipped."""
+        return await self.conn.fetchval(
+            "SELECT booking_code FROM appointments WHERE facility_code = $1 AND polyclinic_code = $2"
+            " AND date = $3 AND task_id = $4 ORDER BY queue_number LIMIT 1 FOR UPDATE SKIP LOCKED",
+            facility_code,
+            polyclinic_code,
+            day,
+            int(Task.POLI_WAIT),
+        )
+
+    async def queue_entries(self, facility_code: str, polyclinic_code: str, day: date) -> list[QueueEntry]:
+        rows = await self.conn.fetch(
+            "SELECT queue_number, queue_code, status, task_id, task_at, minutes_per_patient"
+            " FROM appointments WHERE facility_code = $1 AND polyclinic_code = $2 AND date = $3",
+            facility_code,
+            polyclinic_code,
+            day,
+        )
+        return [
+            QueueEntry(
+                queue_number=r["queue_number"],
+                queue_code=r["queue_code"],
+                status=Status(r["status"]),
+                task=_task(r["task_id"]),
+                task_at=r["task_at"],
+                minutes_per_patient=r["minutes_per_patient"],
+            )
+            for r in rows
+        ]
+
+    async def due_no_shows(self, ended_before: datetime, limit: int) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT booking_code FROM appointments WHERE status = 'booked' AND session_end <= $1"
+            " ORDER BY session_end LIMIT $2",
+            ended_before,
+            limit,
+        )
+        return [r["booking_code"] for r in rows]
+
+    async def waiting_by_polyclinic(self, day: date) -> list[tuple[str, str, int]]:
+        rows = await self.conn.fetch(
+            "SELECT facility_code, polyclinic_code, count(*) FILTER (WHERE task_id = $2) AS n"
+            " FROM appointments WHERE date = $1 GROUP BY 1, 2",
+            day,
+            int(Task.POLI_WAIT),
+        )
+        return [(r["facility_code"], r["polyclinic_code"], r["n"]) for r in rows]
+
+    # ----- wards ----------------------------------------------------------------------
+
+    async def ward(self, facility: Facility, code: str, *, for_update: bool = False) -> Ward | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self.conn.fetchrow(
+            "SELECT id, code, name, bed_class, total, occupied, updated_at, version FROM wards"
+            f" WHERE facility_code = $1 AND code = $2{lock}",
+            facility.code,
+            code,
+        )
+        if row is None:
+            return None
+        return Ward(
+            id=row["id"],
+            facility_code=facility.code,
+            kecamatan_code=facility.kecamatan_code,
+            code=row["code"],
+            name=row["name"],
+            bed_class=row["bed_class"],
+            total=row["total"],
+            occupied=row["occupied"],
+            updated_at=self._local(row["updated_at"]),
+            version=row["version"],
+        )
+
+    async def save_ward(self, w: Ward) -> None:
+        await self.conn.execute(
+            "INSERT INTO wards (id, facility_code, code, name, bed_class, total, occupied, updated_at)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (facility_code, code) DO UPDATE SET"
+            " name=EXCLUDED.name, bed_class=EXCLUDED.bed_class, total=EXCLUDED.total,"
+            " occupied=EXCLUDED.occupied, updated_at=EXCLUDED.updated_at, version=wards.version+1",
+            w.id,
+            w.facility_code,
+            w.code,
+            w.name,
+            w.bed_class,
+            w.total,
+            w.occupied,
+            w.updated_at,
+        )
+
+    async def wards(self, facility_code: str | None = None) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT w.facility_code, f.name AS facility_name, w.code, w.name, w.bed_class, w.total,"
+            " w.occupied, w.total - w.occupied AS available, w.updated_at"
+            " FROM wards w JOIN facilities f ON f.code = w.facility_code"
+            " WHERE $1::text IS NULL OR w.facility_code = $1 ORDER BY w.facility_code, w.code",
+            facility_code,
+        )
+        return [dict(r) for r in rows]

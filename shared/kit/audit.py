@@ -1,0 +1,53 @@
+"""Audit trail of officer actions.
+
+`require_role` records who is acting on which route in a context variable; the unit of
+work writes that, with the aggregates and events the action produced, into `audit_log`
+inside the action's own transaction. Admins read it at `GET /admin/audit`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Actor:
+    subject: str
+    role: str
+    opd: str | None
+    method: str
+    route: str
+    path: str
+
+
+_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
+
+
+def set_actor(actor: Actor) -> None:
+    _actor.set(actor)
+
+
+def current_actor() -> Actor | None:
+    return _actor.get()
+
+
+async def record(conn: asyncpg.Connection, aggregates: list[str], events: list[str]) -> None:
+    """Write the current officer's action (if any) in the caller's transaction."""
+    actor = _actor.get()
+    if actor is None or actor.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    await conn.execute(
+        "INSERT INTO audit_log (subject, role, opd, method, route, path, aggregates, events)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        actor.subject,
+        actor.role,
+        actor.opd,
+        actor.method,
+        actor.route,
+        actor.path,
+        sorted(set(aggregates)),
+        events,
+    )
