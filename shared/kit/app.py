@@ -40,6 +40,8 @@ class ConsumerSpec:
     name: str
     topics: Sequence[str]
     handler: EventHandler
+    # True for read models: unknown event types are counted and skipped, not dead-lettered.
+    skip_unknown_types: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Service:
                 bus=self.bus,
                 settings=spec.settings.platform,
                 metrics=self.metrics,
+                skip_unknown_types=c.skip_unknown_types,
             )
             for c in spec.consumers
         ]

@@ -71,6 +71,7 @@ class IdempotentConsumer:
         settings: PlatformSettings,
         metrics: KitMetrics,
         max_records: int = 500,
+        skip_unknown_types: bool = False,
     ) -> None:
         self.name = name
         self.topics = list(topics)
@@ -80,6 +81,9 @@ class IdempotentConsumer:
         self.settings = settings
         self.metrics = metrics
         self.max_records = max_records
+        # A read model must not be broken by tomorrow's producers: it may count and
+        # skip event types it does not know instead of dead-lettering them.
+        self.skip_unknown_types = skip_unknown_types
         self.subscriber = bus.broker.subscriber(
             *self.topics,
             group_id=name,
@@ -103,6 +107,21 @@ class IdempotentConsumer:
         raw = msg.raw_message
         records: tuple[ConsumerRecord, ...] = raw if isinstance(raw, tuple) else (raw,)
         await self.process_batch(records)
+        self._observe_lag(getattr(msg, "consumer", None), records)
+
+    def _observe_lag(self, consumer: object, records: Sequence[ConsumerRecord]) -> None:
+        """Lag per partition = high watermark (from the last fetch) - next offset."""
+        highwater = getattr(consumer, "highwater", None)
+        if highwater is None:
+            return
+        last: dict[tuple[str, int], int] = {}
+        for r in records:
+            last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
+        for (topic, partition), offset in last.items():
+            high = highwater(TopicPartition(topic, partition))
+            if high is not None:
+                lag = max(0, high - offset - 1)
+                self.metrics.consumer_lag.labels(self.name, topic, str(partition)).set(lag)
 
     async def process_batch(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a batch in one transaction (one inbox insert for all, then the handler
@@ -114,7 +133,7 @@ class IdempotentConsumer:
             try:
                 parsed.append((record, parse_record(record.value)))
             except EventRejected as exc:
-                await self.dead_letter(DeadLetter(record, exc.reason, exc.detail, 1))
+                await self._reject(record, exc)
         if not parsed:
             return
         try:
@@ -162,7 +181,7 @@ class IdempotentConsumer:
         try:
             event = parse_record(record.value)
         except EventRejected as exc:
-            await self.dead_letter(DeadLetter(record, exc.reason, exc.detail, 1))
+            await self._reject(record, exc)
             return
         attempts = self.settings.consumer_max_attempts
         last_error: Exception | None = None
@@ -200,6 +219,12 @@ class IdempotentConsumer:
                 return
             await self.handler(conn, event)
         self.metrics.consumed.labels(self.name, event.envelope.type).inc()
+
+    async def _reject(self, record: ConsumerRecord, exc: EventRejected) -> None:
+        if exc.reason == "unknown_type" and self.skip_unknown_types:
+            self.metrics.unknown_types.labels(self.name, exc.detail[:120]).inc()
+            return
+        await self.dead_letter(DeadLetter(record, exc.reason, exc.detail, 1))
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """Copy the record to the dead-letter topic; raising here rewinds the batch, so

@@ -69,6 +69,12 @@ class KitMetrics:
             ["consumer", "reason"],
             registry=r,
         )
+        self.unknown_types = Counter(
+            "sinergi_consumer_unknown_types_total",
+            "Events of types this consumer does not know, counted and skipped",
+            ["consumer", "type"],
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "sinergi_consumer_lag_messages",
             "Messages on the partition not yet consumed by the group",

@@ -109,6 +109,14 @@ async def test_an_event_delivered_twice_takes_effect_once(kit: KitHarness) -> No
     await wait_for(lambda: kit.sample() >= 1, timeout=10)
     assert await kit.effects() == [first.id, second.id]
     assert kit.sample() == 1.0
+    lags = [
+        sample.value
+        for metric in kit.metrics.registry.collect()
+        if metric.name == "sinergi_consumer_lag_messages"
+        for sample in metric.samples
+        if sample.labels["topic"] == kit.topic
+    ]
+    assert lags and all(lag == 0 for lag in lags)  # caught up, and reported per partition
     inbox = await db_fetch(kit.database, "SELECT consumer, event_id FROM inbox ORDER BY processed_at")
     assert [(r["consumer"], r["event_id"]) for r in inbox] == [(kit.name, first.id), (kit.name, second.id)]
 
