@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -117,3 +120,40 @@ async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) ->
         if await consumer.position(tp) < offset:
             return True
     return False
+
+
+def start_service_process(
+    name: str, *, bootstrap: str, database_url: str, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `python -m services.<name>` as `make run` does, on its own port and database."""
+    prefix = name.upper()
+    full_env = {
+        **os.environ,
+        "SINERGI_KAFKA_BOOTSTRAP": bootstrap,
+        f"{prefix}_DATABASE_URL": database_url,
+        f"{prefix}_PORT": str(port),
+        "SINERGI_LOG_LEVEL": "INFO",
+        **(env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}"],
+        cwd=repo_root(),
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+
+        async def ready() -> bool:
+            if proc.poll() is not None:
+                output = proc.stdout.read().decode() if proc.stdout else ""
+                raise RuntimeError(f"service exited with {proc.returncode}:\n{output[-3000:]}")
+            try:
+                return (await client.get("/ready")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_for(ready, timeout=timeout, interval=0.2)

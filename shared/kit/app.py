@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -102,6 +103,7 @@ class Service:
         # The service's use-case context (its handlers' dependencies), set by its app module.
         self.context: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._relay_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     @property
@@ -124,14 +126,19 @@ class Service:
         if self.spec.on_start is not None:
             await self.spec.on_start(self)
         self.bus.start_in_background()
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
         for job in self.spec.jobs:
             self._tasks.append(asyncio.create_task(self._every(job), name=f"job-{job.name}"))
         log.info("service started", extra={"service": self.name})
 
     async def stop(self) -> None:
         self._stopping.set()
+        # Let the relay finish the batch in hand and mark it published, so a restart
+        # does not publish it again.
         self.relay.stop()
+        if self._relay_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._relay_task, 20)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -211,8 +218,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.add_middleware(HttpEdge, metrics=service.metrics, max_body=spec.settings.platform.max_request_bytes)
 
     @app.get("/health", tags=["operations"], summary="Liveness: the process answers")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+    async def health() -> dict[str, str | int]:
+        return {"status": "ok", "service": spec.name, "pid": os.getpid()}
 
     @app.get("/ready", tags=["operations"], summary="Readiness: database and broker answer")
     async def ready() -> JSONResponse:

@@ -3,6 +3,8 @@ so domain code can raise them and the app factory maps them once for every servi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class DomainError(Exception):
     status_code = 400
@@ -37,9 +39,19 @@ class InvalidField(DomainError):
 
     status_code = 422
 
-    def __init__(self, field: str | tuple[str, ...], message: str) -> None:
+    def __init__(self, field: str | tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
-        self.loc = ("body", *((field,) if isinstance(field, str) else field))
+        self.loc: tuple[str | int, ...] = ("body", *((field,) if isinstance(field, str) else field))
+        self.errors: list[tuple[tuple[str | int, ...], str]] = [(self.loc, message)]
+
+
+class InvalidFields(InvalidField):
+    """Several field-level errors at once, so the client can fix them all in one go."""
+
+    def __init__(self, errors: Sequence[tuple[tuple[str | int, ...], str]]) -> None:
+        first_loc, first_message = errors[0]
+        super().__init__(tuple(first_loc), first_message)
+        self.errors = [(("body", *loc), message) for loc, message in errors]
 
 
 class Forbidden(DomainError):

@@ -37,13 +37,30 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         if isinstance(exc, InvalidField):
             body: dict[str, Any] = {
-                "detail": [{"loc": list(exc.loc), "msg": exc.message, "type": "value_error"}]
+                "detail": [{"loc": list(loc), "msg": msg, "type": "value_error"} for loc, msg in exc.errors]
             }
         else:
             body = {"detail": exc.message}
             if isinstance(exc, IllegalTransition):
                 body.update(current_status=exc.current, command=exc.command)
         return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(asyncpg.DataError)
+    async def _unstorable(_: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # Values PostgreSQL cannot store (a NUL character in text, a number out of
+        # range) that passed validation: the client's input, so 422, never a 500.
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "loc": ["body"],
+                        "msg": f"value cannot be stored: {exc.__class__.__name__}",
+                        "type": "value_error",
+                    }
+                ]
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(asyncpg.InterfaceError)

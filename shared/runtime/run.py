@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -22,7 +23,9 @@ from pathlib import Path
 
 from shared.kit.auth import issue_token
 from shared.kit.settings import PlatformSettings
+from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import start_infrastructure
+from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import ServiceInfo, running_services, topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +42,31 @@ def _service_env(service: ServiceInfo, infra_env: dict[str, str], url: str) -> d
     return env
 
 
+def _notification_channels(stack: contextlib.ExitStack, work: Path) -> tuple[dict[str, str], list[str]]:
+    """Local stand-ins for the notification service's SMTP relay and SMS/WhatsApp gateway,
+    unless the environment names real ones (explicit settings win)."""
+    env: dict[str, str] = {}
+    lines: list[str] = []
+    if os.environ.get("NOTIFICATIONS_SMTP_HOST"):
+        lines.append(f"  mail        via {os.environ['NOTIFICATIONS_SMTP_HOST']} (NOTIFICATIONS_SMTP_HOST)")
+    else:
+        sink = stack.enter_context(SmtpSink(mail_dir=work / "mail"))
+        env |= {"NOTIFICATIONS_SMTP_HOST": sink.host, "NOTIFICATIONS_SMTP_PORT": str(sink.port)}
+        lines.append(f"  mail        {work / 'mail'}/*.eml   (SMTP sink {sink.url})")
+    if os.environ.get("NOTIFICATIONS_SMS_GATEWAY_URL") or os.environ.get(
+        "NOTIFICATIONS_WHATSAPP_GATEWAY_URL"
+    ):
+        lines.append("  sms/wa      via the configured NOTIFICATIONS_*_GATEWAY_URL")
+    else:
+        gateway = stack.enter_context(FakeGateway(record_dir=work / "gateway"))
+        env |= {
+            "NOTIFICATIONS_SMS_GATEWAY_URL": gateway.sms_url,
+            "NOTIFICATIONS_WHATSAPP_GATEWAY_URL": gateway.whatsapp_url,
+        }
+        lines.append(f"  sms/wa      {work / 'gateway' / 'messages.jsonl'}   (fake gateway {gateway.url})")
+    return env, lines
+
+
 def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -48,7 +76,8 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60)
             contextlib.suppress(OSError),
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r,
         ):
-            if r.status == 200:
+            # Our own child must answer, not whatever else holds the port.
+            if r.status == 200 and json.loads(r.read()).get("pid") == proc.pid:
                 return True
         time.sleep(0.3)
     return False
@@ -72,7 +101,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
-    with start_infrastructure([s.database for s in services], topics(), work_dir=work, durable=True) as infra:
+    with (
+        start_infrastructure([s.database for s in services], topics(), work_dir=work, durable=True) as infra,
+        contextlib.ExitStack() as channels,
+    ):
+        channel_env, channel_lines = _notification_channels(channels, work)
         infra_env = {
             "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             "SINERGI_KAFKA_IDEMPOTENCE": "true" if infra.kafka_idempotence else "false",
@@ -85,7 +118,9 @@ def main() -> int:
             procs[service.name] = subprocess.Popen(
                 [sys.executable, "-m", service.module],
                 cwd=ROOT,
-                env=_service_env(service, infra_env, infra.database_urls[service.database]),
+                env=_service_env(
+                    service, {**infra_env, **channel_env}, infra.database_urls[service.database]
+                ),
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
             )
@@ -103,6 +138,7 @@ def main() -> int:
             lines.append(f"  {'':<13} database {infra.database_urls[s.database]}")
         lines += [
             f"  logs        {work / 'logs'}",
+            *channel_lines,
             "",
             "Development officer token (role admin, 24 h):",
             f"  export TOKEN={token}",

@@ -1,0 +1,620 @@
+"""HTTP routes of the permits service: parse, authorise, call a use case, shape the
+answer. Citizens and businesses apply and follow applications by tracking code (and
+resubmit missing documents); permit officers work them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from services.permits import handlers
+from services.permits.domain import PERMIT_NUMBER, Applicant, Application, Document, Status
+from services.permits.repository import ListFilter
+from shared.kit.app import context_of
+from shared.kit.auth import Officer, require_role
+from shared.kit.codes import is_public_code, normalise_code
+from shared.kit.errors import InvalidFields, NotFound
+from shared.reference import (
+    InvalidNIK,
+    InvalidPhone,
+    UnknownRegion,
+    mask_nik,
+    normalize_mobile,
+    parse_nik,
+    require_desa,
+)
+from shared.reference.phone import mask_email, mask_phone
+
+router = APIRouter()
+
+permit_officer = require_role("permit_officer")
+
+StatusName = Literal[
+    "submitted",
+    "documents_incomplete",
+    "documents_verified",
+    "inspection_scheduled",
+    "inspected",
+    "approved",
+    "rejected",
+    "issued",
+    "revoked",
+    "expired",
+]
+PermitNumberStr = Annotated[
+    str, Field(pattern=PERMIT_NUMBER.pattern, examples=["503/PBG/00001/2026"], max_length=40)
+]
+DocumentCode = Annotated[str, Field(pattern=r"^[a-z0-9_]{2,50}$", examples=["gambar_struktur"])]
+
+
+def ctx_of(request: Request) -> handlers.Context:
+    return context_of(request)
+
+
+def code_of(tracking_code: str) -> str:
+    """Normalised tracking code; anything not shaped like one is simply unknown."""
+    code = normalise_code(tracking_code)
+    if not is_public_code(code, "IZN"):
+        raise NotFound(f"no application with tracking code {tracking_code[:30]!r}")
+    return code
+
+
+def _no_nul(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(k)
+            _no_nul(v)
+    elif isinstance(value, list):
+        for v in value:
+            _no_nul(v)
+
+
+class In(BaseModel):
+    """Request bodies: unknown fields rejected; no NUL characters (PostgreSQL refuses them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_nul(cls, data: Any) -> Any:
+        _no_nul(data)
+        return data
+
+
+@contextmanager
+def field_errors() -> Iterator[None]:
+    """Report every field error the domain found, not only the first."""
+    try:
+        yield
+    except InvalidFields as exc:
+        raise RequestValidationError(
+            [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in exc.errors]
+        ) from None
+
+
+# ----- requests --------------------------------------------------------------------------
+
+
+class ApplicantIn(In):
+    nik: str | None = Field(None, description="16-digit NIK of a person applying")
+    nib: str | None = Field(None, description="13-digit NIB (Nomor Induk Berusaha) of a business applying")
+    name: str = Field(min_length=2, max_length=150, description="Person's or business's name")
+    phone: str | None = Field(None, description="Mobile number: 08…, 628… or +628…")
+    email: EmailStr | None = None
+
+    @field_validator("nik")
+    @classmethod
+    def _nik(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return parse_nik(value).value
+        except InvalidNIK as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("nib")
+    @classmethod
+    def _nib(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not (len(value) == 13 and value.isascii() and value.isdigit()):
+            raise ValueError(f"NIB must be exactly 13 digits, got {len(value)} characters")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_mobile(value)
+        except InvalidPhone as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _identity_and_contact(self) -> ApplicantIn:
+        if (self.nik is None) == (self.nib is None):
+            raise ValueError("give the NIK of a person or the NIB of a business (exactly one)")
+        if not (self.phone or self.email):
+            raise ValueError("phone or email is required to send updates")
+        return self
+
+
+class DocumentIn(In):
+    code: DocumentCode = Field(description="Document code of the permit type (GET /permit-types)")
+    ref: str = Field(min_length=1, max_length=500, description="Reference in the document store")
+
+
+class SubmitIn(In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "permit_type": "pbg",
+                "applicant": {"nik": "3306061708900001", "name": "Budi Santoso", "phone": "081234567890"},
+                "desa_code": "33.06.01.2001",
+                "details": {"building_function": "hunian", "building_area_m2": 120, "floors": 2},
+                "documents": [
+                    {"code": "ktp", "ref": "dms://ktp/1"},
+                    {"code": "bukti_tanah", "ref": "dms://shm/1"},
+                    {"code": "krk", "ref": "dms://krk/1"},
+                    {"code": "gambar_arsitektur", "ref": "dms://ars/1"},
+                    {"code": "gambar_struktur", "ref": "dms://str/1"},
+                    {"code": "gambar_mep", "ref": "dms://mep/1"},
+                ],
+            }
+        },
+    )
+
+    permit_type: str = Field(max_length=50, description="See GET /permit-types")
+    applicant: ApplicantIn
+    desa_code: str = Field(description="Kemendagri code of the Purworejo desa/kelurahan of the location")
+    details: dict[str, Any] = Field(
+        default_factory=dict, max_length=30, description="Type-specific fields (GET /permit-types)"
+    )
+    documents: list[DocumentIn] = Field(max_length=30)
+    renewal_of: PermitNumberStr | None = Field(None, description="Number of the permit being renewed")
+    locale: Literal["id", "en"] = "id"
+
+    @field_validator("desa_code")
+    @classmethod
+    def _desa(cls, value: str) -> str:
+        try:
+            return require_desa(value).code
+        except UnknownRegion as exc:
+            raise ValueError(str(exc)) from None
+
+
+class ResubmitIn(In):
+    documents: list[DocumentIn] = Field(min_length=1, max_length=30)
+    note: str | None = Field(None, max_length=2000)
+
+
+class DocumentCheckIn(In):
+    outcome: Literal["complete", "incomplete"]
+    missing: list[DocumentCode] = Field(default_factory=list, max_length=30)
+    note: str | None = Field(None, max_length=2000, description="Shown to the applicant")
+
+    @model_validator(mode="after")
+    def _missing_listed(self) -> DocumentCheckIn:
+        if self.outcome == "incomplete" and not self.missing:
+            raise ValueError("an incomplete check lists the missing documents")
+        return self
+
+
+class InspectionIn(In):
+    scheduled_for: AwareDatetime = Field(description="Date and time with offset, on a working day")
+    inspector: str = Field(min_length=2, max_length=100)
+    note: str | None = Field(None, max_length=2000)
+
+
+class InspectionResultIn(In):
+    result: Literal["passed", "failed"]
+    findings: str | None = Field(None, max_length=5000)
+    inspected_at: AwareDatetime | None = None
+
+
+class ApproveIn(In):
+    note: str | None = Field(None, max_length=2000)
+
+
+class RejectIn(In):
+    reasons: list[Annotated[str, Field(min_length=3, max_length=500)]] = Field(min_length=1, max_length=20)
+    note: str | None = Field(None, max_length=2000)
+
+
+class IssueIn(In):
+    valid_until: date | None = Field(None, description="Default: the permit type's validity period")
+
+
+class RevokeIn(In):
+    reason: str = Field(min_length=5, max_length=2000)
+
+
+# ----- responses -------------------------------------------------------------------------
+
+
+class SubmittedOut(BaseModel):
+    tracking_code: str
+    status: str
+    permit_type: str
+    sla_working_days: int
+    sla_due: datetime
+    inspection_required: bool
+    deemed_approval: bool
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    action: str
+    status: str
+    note: str | None = None
+
+
+class SlaOut(BaseModel):
+    working_days: int
+    state: str
+    due_at: datetime | None = Field(description="None while paused or once decided")
+    used_working_days: int
+    remaining_working_days: int
+
+
+class PublicApplicationOut(BaseModel):
+    tracking_code: str
+    permit_type: str
+    permit_type_name: str
+    status: str
+    desa_code: str
+    kecamatan_code: str
+    submitted_at: datetime
+    documents: list[str]
+    missing_documents: list[str]
+    inspection_scheduled_for: datetime | None
+    decision: str | None
+    decided_at: datetime | None
+    rejection_reasons: list[str]
+    permit_number: str | None
+    issued_at: datetime | None
+    valid_until: datetime | None
+    sla: SlaOut
+    history: list[HistoryOut]
+
+
+class OfficerApplicationOut(PublicApplicationOut):
+    applicant: dict[str, str | None]
+    details: dict[str, Any]
+    document_refs: list[dict[str, str]]
+    inspection_required: bool
+    deemed_approval: bool
+    inspector: str | None
+    inspection_result: str | None
+    inspection_findings: str | None
+    decided_by: str | None
+    decision_note: str | None
+    renewal_of: str | None
+    history_actors: list[str]
+
+
+class ApplicationPage(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    page_size: int
+
+
+class PermitOut(BaseModel):
+    permit_number: str
+    permit_type: str
+    permit_type_name: str
+    status: str
+    valid: bool
+    issued_at: datetime | None
+    valid_until: datetime | None
+    desa_code: str
+
+
+def public_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
+    now, clock = ctx.clock(), a.clock
+    return {
+        "tracking_code": a.tracking_code,
+        "permit_type": a.permit_type.code,
+        "permit_type_name": a.permit_type.name,
+        "status": a.status.value,
+        "desa_code": a.desa_code,
+        "kecamatan_code": a.kecamatan_code,
+        "submitted_at": a.submitted_at,
+        "documents": [d.code for d in a.documents],
+        "missing_documents": a.missing_documents,
+        "inspection_scheduled_for": a.inspection_scheduled_for
+        if a.status == Status.INSPECTION_SCHEDULED
+        else None,
+        "decision": a.decision,
+        "decided_at": a.decided_at,
+        "rejection_reasons": a.rejection_reasons,
+        "permit_number": a.permit_number,
+        "issued_at": a.issued_at,
+        "valid_until": a.valid_until,
+        "sla": {
+            "working_days": clock.working_days,
+            "state": clock.state(now),
+            "due_at": clock.due_at if clock.running else None,
+            "used_working_days": clock.used_days(now, ctx.calendar),
+            "remaining_working_days": clock.remaining_days(now, ctx.calendar),
+        },
+        "history": [
+            {"at": h.at, "action": h.action, "status": h.status.value, "note": h.note} for h in a.history
+        ],
+    }
+
+
+def officer_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
+    view = public_view(a, ctx)
+    p = a.applicant
+    view.update(
+        applicant={
+            "kind": p.kind,
+            "name": p.name,
+            "nik": mask_nik(p.nik) if p.nik else None,
+            "nib": p.nib,  # a business identifier, public in OSS
+            "phone": mask_phone(p.phone) if p.phone else None,
+            "email": mask_email(p.email) if p.email else None,
+        },
+        details=a.details,
+        document_refs=[{"code": d.code, "ref": d.ref} for d in a.documents],
+        inspection_required=a.terms.inspection_required,
+        deemed_approval=a.terms.deemed_approval,
+        inspection_scheduled_for=a.inspection_scheduled_for,
+        inspector=a.inspector,
+        inspection_result=a.inspection_result,
+        inspection_findings=a.inspection_findings,
+        decided_by=a.decided_by,
+        decision_note=a.decision_note,
+        renewal_of=a.renewal_of,
+        history_actors=[h.actor for h in a.history],
+    )
+    return view
+
+
+# ----- citizen routes --------------------------------------------------------------------
+
+
+@router.post("/applications", status_code=201, response_model=SubmittedOut, tags=["applicant"])
+async def submit(body: SubmitIn, request: Request) -> dict[str, Any]:
+    """Apply for a permit (no login needed): a person with their NIK or a business with
+    its NIB, the location's desa/kelurahan, type-specific details and document references."""
+    desa = require_desa(body.desa_code)
+    a = body.applicant
+    with field_errors():
+        application = await handlers.submit(
+            ctx_of(request),
+            handlers.SubmitApplication(
+                permit_type=body.permit_type,
+                applicant=Applicant(
+                    kind="business" if a.nib else "person",
+                    name=a.name,
+                    nik=a.nik,
+                    nib=a.nib,
+                    phone=a.phone,
+                    email=a.email,
+                ),
+                desa_code=desa.code,
+                kecamatan_code=desa.kecamatan_code,
+                details=body.details,
+                documents=[Document(d.code, d.ref) for d in body.documents],
+                locale=body.locale,
+                renewal_of=body.renewal_of,
+            ),
+        )
+    return {
+        "tracking_code": application.tracking_code,
+        "status": application.status.value,
+        "permit_type": application.permit_type.code,
+        "sla_working_days": application.terms.sla_days,
+        "sla_due": application.clock.due_at,
+        "inspection_required": application.terms.inspection_required,
+        "deemed_approval": application.terms.deemed_approval,
+    }
+
+
+@router.get("/applications/{tracking_code}", response_model=PublicApplicationOut, tags=["applicant"])
+async def get_application(tracking_code: str, request: Request) -> dict[str, Any]:
+    """Public status and history by tracking code (no NIK, NIB, phone or email)."""
+    ctx = ctx_of(request)
+    return public_view(await handlers.get(ctx, code_of(tracking_code)), ctx)
+
+
+@router.post(
+    "/applications/{tracking_code}/resubmission", response_model=PublicApplicationOut, tags=["applicant"]
+)
+async def resubmit(tracking_code: str, body: ResubmitIn, request: Request) -> dict[str, Any]:
+    """Send the documents an officer found missing; the SLA clock resumes."""
+    ctx = ctx_of(request)
+    with field_errors():
+        a = await handlers.resubmit(
+            ctx, code_of(tracking_code), [Document(d.code, d.ref) for d in body.documents], body.note
+        )
+    return public_view(a, ctx)
+
+
+@router.get("/permits/verify", response_model=PermitOut, tags=["applicant"])
+async def verify_permit(
+    request: Request,
+    number: Annotated[
+        str, Query(pattern=PERMIT_NUMBER.pattern, max_length=40, description="e.g. 503/PBG/00001/2026")
+    ],
+) -> dict[str, Any]:
+    """Check that a permit number is genuine and still valid (e.g. from a QR code)."""
+    ctx = ctx_of(request)
+    a = await handlers.get_permit(ctx, number)
+    return {
+        "permit_number": a.permit_number,
+        "permit_type": a.permit_type.code,
+        "permit_type_name": a.permit_type.name,
+        "status": a.status.value,
+        "valid": a.status == Status.ISSUED and (a.valid_until is None or ctx.clock() < a.valid_until),
+        "issued_at": a.issued_at,
+        "valid_until": a.valid_until,
+        "desa_code": a.desa_code,
+    }
+
+
+@router.get("/permit-types", tags=["reference"])
+async def permit_types(request: Request) -> list[dict[str, Any]]:
+    """Permit types with their SLA, documents, type-specific fields and rules."""
+    return [
+        {
+            "code": t.code,
+            "name": t.name,
+            "opd": t.opd,
+            "dimension": t.dimension,
+            "applicants": sorted(t.applicant_kinds),
+            "sla_working_days": t.terms.sla_days,
+            "inspection_required": t.terms.inspection_required,
+            "deemed_approval": t.terms.deemed_approval,
+            "validity_years": t.terms.validity_years,
+            "documents": [{"code": d.code, "name": d.name, "required": d.required} for d in t.documents],
+            "fields": [
+                {
+                    "name": f.name,
+                    "kind": f.kind,
+                    "label": f.label,
+                    "required": f.required,
+                    **({"choices": list(f.choices)} if f.choices else {}),
+                }
+                for f in t.fields
+            ],
+            "variants": {"field": t.variant_field, "values": t.variants} if t.variant_field else None,
+        }
+        for t in ctx_of(request).catalogue.permit_types.values()
+    ]
+
+
+@router.get("/kbli", tags=["reference"])
+async def kbli(request: Request) -> list[dict[str, str]]:
+    """The KBLI 2020 codes the business licence accepts."""
+    return [{"code": code, "title": title} for code, title in ctx_of(request).catalogue.kbli.items()]
+
+
+# ----- officer routes --------------------------------------------------------------------
+
+Caller = Annotated[Officer, Depends(permit_officer)]
+
+
+@router.get("/officer/applications", response_model=ApplicationPage, tags=["officer"])
+async def list_applications(
+    request: Request,
+    _: Caller,
+    status: StatusName | None = None,
+    permit_type: str | None = Query(None, pattern=r"^[a-z0-9_]{1,50}$"),
+    kecamatan: str | None = Query(None, pattern=r"^\d{2}\.\d{2}\.\d{2}$"),
+    applicant_kind: Literal["person", "business"] | None = None,
+    sla: Literal["on_track", "at_risk", "breached", "paused"] | None = None,
+    submitted_from: AwareDatetime | None = None,
+    submitted_to: AwareDatetime | None = None,
+    page: int = Query(1, ge=1, le=10_000),
+    page_size: int = Query(20, ge=1, le=200),
+) -> dict[str, Any]:
+    """Officers' work list, newest first."""
+    f = ListFilter(
+        status, permit_type, kecamatan, applicant_kind, sla, submitted_from, submitted_to, page, page_size
+    )
+    items, total = await handlers.list_applications(ctx_of(request), f)
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+@router.get("/officer/applications/{tracking_code}", response_model=OfficerApplicationOut, tags=["officer"])
+async def officer_get(tracking_code: str, request: Request, _: Caller) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    return officer_view(await handlers.get(ctx, code_of(tracking_code)), ctx)
+
+
+@router.post(
+    "/officer/applications/{tracking_code}/document-check",
+    response_model=OfficerApplicationOut,
+    tags=["officer"],
+)
+async def document_check(
+    tracking_code: str, body: DocumentCheckIn, request: Request, officer: Caller
+) -> dict[str, Any]:
+    """Complete, or incomplete: back to the applicant with the missing list (SLA paused)."""
+    ctx = ctx_of(request)
+    a = await handlers.check_documents(
+        ctx, code_of(tracking_code), officer, body.outcome == "complete", body.missing, body.note
+    )
+    return officer_view(a, ctx)
+
+
+@router.post(
+    "/officer/applications/{tracking_code}/inspection",
+    response_model=OfficerApplicationOut,
+    tags=["officer"],
+)
+async def schedule_inspection(
+    tracking_code: str, body: InspectionIn, request: Request, officer: Caller
+) -> dict[str, Any]:
+    """Schedule (or reschedule) the field inspection, for types that need one."""
+    ctx = ctx_of(request)
+    a = await handlers.schedule_inspection(
+        ctx, code_of(tracking_code), officer, body.scheduled_for, body.inspector, body.note
+    )
+    return officer_view(a, ctx)
+
+
+@router.post(
+    "/officer/applications/{tracking_code}/inspection/result",
+    response_model=OfficerApplicationOut,
+    tags=["officer"],
+)
+async def record_inspection(
+    tracking_code: str, body: InspectionResultIn, request: Request, officer: Caller
+) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    a = await handlers.record_inspection(
+        ctx, code_of(tracking_code), officer, body.result, body.findings, body.inspected_at
+    )
+    return officer_view(a, ctx)
+
+
+@router.post(
+    "/officer/applications/{tracking_code}/approve", response_model=OfficerApplicationOut, tags=["officer"]
+)
+async def approve(tracking_code: str, body: ApproveIn, request: Request, officer: Caller) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    return officer_view(await handlers.approve(ctx, code_of(tracking_code), officer, body.note), ctx)
+
+
+@router.post(
+    "/officer/applications/{tracking_code}/reject", response_model=OfficerApplicationOut, tags=["officer"]
+)
+async def reject(tracking_code: str, body: RejectIn, request: Request, officer: Caller) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    a = await handlers.reject(ctx, code_of(tracking_code), officer, body.reasons, body.note)
+    return officer_view(a, ctx)
+
+
+@router.post(
+    "/officer/applications/{tracking_code}/issue", response_model=OfficerApplicationOut, tags=["officer"]
+)
+async def issue(tracking_code: str, body: IssueIn, request: Request, officer: Caller) -> dict[str, Any]:
+    """Issue the permit: number 503/<TYPE>/<seq:05d>/<YYYY> and validity period."""
+    ctx = ctx_of(request)
+    a = await handlers.issue(ctx, code_of(tracking_code), officer, body.valid_until)
+    return officer_view(a, ctx)
+
+
+@router.post(
+    "/officer/applications/{tracking_code}/revoke", response_model=OfficerApplicationOut, tags=["officer"]
+)
+async def revoke(tracking_code: str, body: RevokeIn, request: Request, officer: Caller) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    return officer_view(await handlers.revoke(ctx, code_of(tracking_code), officer, body.reason), ctx)

@@ -1,0 +1,131 @@
+"""Assembles the permits service from the kit: settings, routes, jobs, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge, Histogram
+from pydantic_settings import SettingsConfigDict
+
+from services.permits import api, handlers
+from services.permits.catalogue import load_catalogue
+from services.permits.domain import OPEN_STATUSES, Application, SlaPolicy
+from services.permits.repository import ApplicationRepository
+from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.metrics import KitMetrics
+from shared.kit.settings import ServiceSettings
+from shared.reference import default_calendar
+
+NAME = "permits"
+PORT = 8001
+PROCESSING_BUCKETS = (0, 1, 2, 3, 5, 7, 10, 14, 21, 28, 40, 60)
+
+
+class PermitsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PERMITS_", extra="ignore")
+
+    port: int = PORT
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/permits"
+    permit_types_file: Path | None = None  # default: services/permits/permit_types.yaml
+    sla_check_seconds: float = 30.0
+    expiry_check_seconds: float = 300.0
+    warn_working_days: int = 2
+
+
+@dataclass
+class PermitMetrics:
+    processing_days: Histogram
+    open_applications: Gauge
+    watcher_events: Counter
+
+    def observe_decision(self, application: Application) -> None:
+        self.processing_days.labels(application.permit_type.code, application.decision).observe(
+            application.processing_days or 0
+        )
+
+
+def _metrics(kit: KitMetrics) -> PermitMetrics:
+    return PermitMetrics(
+        processing_days=Histogram(
+            "sinergi_permits_processing_working_days",
+            "Working days from submission to decision (SLA pauses excluded), per permit type",
+            ["permit_type", "decision"],
+            buckets=PROCESSING_BUCKETS,
+            registry=kit.registry,
+        ),
+        open_applications=Gauge(
+            "sinergi_permits_open_applications",
+            "Applications not yet issued or closed, per permit type and status",
+            ["permit_type", "status"],
+            registry=kit.registry,
+        ),
+        watcher_events=Counter(
+            "sinergi_permits_watcher_events_total",
+            "Events emitted by the periodic jobs (SLA warnings, breaches, deemed approvals, expiry)",
+            ["job"],
+            registry=kit.registry,
+        ),
+    )
+
+
+async def _watch_sla(service: Service) -> None:
+    emitted = await handlers.watch_sla(service.context)
+    if emitted:
+        service.domain_metrics.watcher_events.labels("sla").inc(emitted)
+
+
+async def _watch_expiry(service: Service) -> None:
+    emitted = await handlers.watch_expiry(service.context)
+    if emitted:
+        service.domain_metrics.watcher_events.labels("expiry").inc(emitted)
+
+
+async def _refresh_gauges(service: Service) -> None:
+    ctx: handlers.Context = service.context
+    async with ctx.pool().acquire() as conn:
+        counts = await ApplicationRepository(conn, ctx.catalogue).open_by_status()
+    gauge = service.domain_metrics.open_applications
+    gauge.clear()
+    for code in ctx.catalogue.permit_types:  # every series present, zeros included
+        for status in OPEN_STATUSES:
+            gauge.labels(code, status.value).set(0)
+    for permit_type, status, n in counts:
+        gauge.labels(permit_type, status).set(n)
+
+
+def build(settings: PermitsSettings | None = None) -> FastAPI:
+    settings = settings or PermitsSettings()
+    spec = ServiceSpec(
+        name=NAME,
+        title="Sinergi — Perizinan (permits)",
+        description=(
+            "Citizens and businesses apply for permits (OSS-RBA business licences, PBG, SLF, "
+            "health-facility operating licences) and follow them by tracking code; permit "
+            "officers check documents, inspect, decide and issue numbered permits within an "
+            "SLA in working days, with fiktif positif (UU 11/2020) where the type allows it."
+        ),
+        settings=settings,
+        migrations=Path(__file__).with_name("migrations"),
+        routers=[api.router],
+        jobs=[
+            PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
+            PeriodicJob("expiry-watcher", settings.expiry_check_seconds, _watch_expiry),
+            PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
+        ],
+        domain_metrics=_metrics,
+    )
+    app = create_app(spec)
+    service: Service = app.state.service
+    metrics: PermitMetrics = service.domain_metrics
+    catalogue = load_catalogue(settings.permit_types_file) if settings.permit_types_file else load_catalogue()
+    service.context = handlers.Context(
+        pool=lambda: service.pool,
+        platform=settings.platform,
+        catalogue=catalogue,
+        calendar=default_calendar(),
+        policy=SlaPolicy(warn_working_days=settings.warn_working_days),
+        on_decision=metrics.observe_decision,
+    )
+    return app

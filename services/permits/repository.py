@@ -1,0 +1,386 @@
+"""asyncpg queries for the permits service's own tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.permits.catalogue import Catalogue
+from services.permits.domain import (
+    OPEN_STATUSES,
+    Applicant,
+    Application,
+    Document,
+    HistoryEntry,
+    SlaClock,
+    Status,
+    Terms,
+)
+
+# Columns written at submission and rewritten on every save, in this order.
+_STATE = (
+    "status",
+    "documents",
+    "missing_documents",
+    "sla_days",
+    "sla_started_at",
+    "sla_resumed_at",
+    "sla_due_at",
+    "sla_warn_at",
+    "sla_consumed_days",
+    "sla_paused_at",
+    "sla_stopped_at",
+    "sla_warned_at",
+    "sla_breached_at",
+    "inspection_scheduled_for",
+    "inspector",
+    "inspection_result",
+    "inspection_findings",
+    "inspected_at",
+    "decision",
+    "decided_at",
+    "decided_by",
+    "decision_note",
+    "rejection_reasons",
+    "processing_days",
+    "permit_number",
+    "issued_at",
+    "valid_until",
+    "remind_at",
+    "expiry_reminded_at",
+    "revoked_at",
+    "revocation_reason",
+)
+_IDENTITY = (
+    "id",
+    "tracking_code",
+    "permit_type",
+    "number_code",
+    "opd",
+    "dimension",
+    "applicant_kind",
+    "applicant_name",
+    "applicant_nik",
+    "applicant_nib",
+    "applicant_phone",
+    "applicant_email",
+    "citizen_ref",
+    "locale",
+    "desa_code",
+    "kecamatan_code",
+    "details",
+    "renewal_of",
+    "inspection_required",
+    "deemed_approval",
+    "validity_years",
+    "reminder_days",
+    "submitted_at",
+)
+_COLUMNS = (*_IDENTITY, *_STATE, "version")
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    status: str | None = None
+    permit_type: str | None = None
+    kecamatan_code: str | None = None
+    applicant_kind: str | None = None
+    sla: str | None = None  # on_track | at_risk | breached | paused
+    submitted_from: datetime | None = None
+    submitted_to: datetime | None = None
+    page: int = 1
+    page_size: int = 20
+
+
+def _state(a: Application) -> list[Any]:
+    k = a.clock
+    return [
+        a.status.value,
+        [{"code": d.code, "ref": d.ref} for d in a.documents],
+        a.missing_documents,
+        k.working_days,
+        k.started_at,
+        k.resumed_at,
+        k.due_at,
+        k.warn_at,
+        k.consumed_days,
+        k.paused_at,
+        k.stopped_at,
+        k.warned_at,
+        k.breached_at,
+        a.inspection_scheduled_for,
+        a.inspector,
+        a.inspection_result,
+        a.inspection_findings,
+        a.inspected_at,
+        a.decision,
+        a.decided_at,
+        a.decided_by,
+        a.decision_note,
+        a.rejection_reasons,
+        a.processing_days,
+        a.permit_number,
+        a.issued_at,
+        a.valid_until,
+        a.remind_at,
+        a.expiry_reminded_at,
+        a.revoked_at,
+        a.revocation_reason,
+    ]
+
+
+class ApplicationRepository:
+    def __init__(self, conn: asyncpg.Connection, catalogue: Catalogue) -> None:
+        self.conn = conn
+        self.catalogue = catalogue
+
+    async def add(self, a: Application) -> None:
+        p = a.applicant
+        values = [
+            a.id,
+            a.tracking_code,
+            a.permit_type.code,
+            a.permit_type.number_code,
+            a.permit_type.opd,
+            a.permit_type.dimension,
+            p.kind,
+            p.name,
+            p.nik,
+            p.nib,
+            p.phone,
+            p.email,
+            a.citizen_ref,
+            a.locale,
+            a.desa_code,
+            a.kecamatan_code,
+            a.details,
+            a.renewal_of,
+            a.terms.inspection_required,
+            a.terms.deemed_approval,
+            a.terms.validity_years,
+            a.terms.reminder_days,
+            a.submitted_at,
+            *_state(a),
+            a.version,
+        ]
+        placeholders = ",".join(f"${i}" for i in range(1, len(values) + 1))
+        await self.conn.execute(
+            f"INSERT INTO applications ({', '.join(_COLUMNS)}) VALUES ({placeholders})", *values
+        )
+        await self._save_history(a)
+
+    async def save(self, a: Application) -> None:
+        sets = ", ".join(f"{column}=${i}" for i, column in enumerate(_STATE, start=2))
+        await self.conn.execute(
+            f"UPDATE applications SET {sets}, version=version+1, updated_at=now() WHERE id=$1",
+            a.id,
+            *_state(a),
+        )
+        await self._save_history(a)
+
+    async def _save_history(self, a: Application) -> None:
+        if a.new_history:
+            await self.conn.executemany(
+                "INSERT INTO application_history (application_id, at, action, status, actor, note)"
+                " VALUES ($1,$2,$3,$4,$5,$6)",
+                [(a.id, h.at, h.action, h.status.value, h.actor, h.note) for h in a.new_history],
+            )
+            a.new_history.clear()
+
+    async def next_sequence(self, number_code: str, year: int) -> int:
+        """The next permit number sequence of a type and year, in the caller's
+        transaction: rolled back with it, and serialised by the row lock."""
+        return await self.conn.fetchval(
+            "INSERT INTO permit_sequences (number_code, year, last) VALUES ($1, $2, 1)"
+            " ON CONFLICT (number_code, year) DO UPDATE SET last = permit_sequences.last + 1"
+            " RETURNING last",
+            number_code,
+            year,
+        )
+
+    async def get(self, tracking_code: str, *, for_update: bool = False) -> Application | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self.conn.fetchrow(
+            f"SELECT {', '.join(_COLUMNS)} FROM applications WHERE tracking_code = $1{lock}", tracking_code
+        )
+        if row is None:
+            return None
+        history = await self.conn.fetch(
+            "SELECT at, action, status, actor, note FROM application_history"
+            " WHERE application_id = $1 ORDER BY id",
+            row["id"],
+        )
+        return self._to_domain(row, history)
+
+    async def by_permit_number(self, permit_number: str) -> Application | None:
+        code = await self.conn.fetchval(
+            "SELECT tracking_code FROM applications WHERE permit_number = $1", permit_number
+        )
+        return await self.get(code) if code else None
+
+    def _to_domain(self, row: Any, history: list[Any]) -> Application:
+        permit_type = self.catalogue.permit_type(
+            row["permit_type"], number_code=row["number_code"], opd=row["opd"], dimension=row["dimension"]
+        )
+        return Application(
+            id=row["id"],
+            tracking_code=row["tracking_code"],
+            permit_type=permit_type,
+            terms=Terms(
+                sla_days=row["sla_days"],
+                inspection_required=row["inspection_required"],
+                deemed_approval=row["deemed_approval"],
+                validity_years=row["validity_years"],
+                reminder_days=row["reminder_days"],
+            ),
+            applicant=Applicant(
+                kind=row["applicant_kind"],
+                name=row["applicant_name"],
+                nik=row["applicant_nik"],
+                nib=row["applicant_nib"],
+                phone=row["applicant_phone"],
+                email=row["applicant_email"],
+            ),
+            citizen_ref=row["citizen_ref"],
+            desa_code=row["desa_code"],
+            kecamatan_code=row["kecamatan_code"],
+            details=dict(row["details"]),
+            documents=[Document(d["code"], d["ref"]) for d in row["documents"]],
+            locale=row["locale"],
+            submitted_at=row["submitted_at"],
+            clock=SlaClock(
+                working_days=row["sla_days"],
+                started_at=row["sla_started_at"],
+                resumed_at=row["sla_resumed_at"],
+                due_at=row["sla_due_at"],
+                warn_at=row["sla_warn_at"],
+                consumed_days=row["sla_consumed_days"],
+                paused_at=row["sla_paused_at"],
+                stopped_at=row["sla_stopped_at"],
+                warned_at=row["sla_warned_at"],
+                breached_at=row["sla_breached_at"],
+            ),
+            renewal_of=row["renewal_of"],
+            status=Status(row["status"]),
+            missing_documents=list(row["missing_documents"]),
+            inspection_scheduled_for=row["inspection_scheduled_for"],
+            inspector=row["inspector"],
+            inspection_result=row["inspection_result"],
+            inspection_findings=row["inspection_findings"],
+            inspected_at=row["inspected_at"],
+            decision=row["decision"],
+            decided_at=row["decided_at"],
+            decided_by=row["decided_by"],
+            decision_note=row["decision_note"],
+            rejection_reasons=list(row["rejection_reasons"]),
+            processing_days=row["processing_days"],
+            permit_number=row["permit_number"],
+            issued_at=row["issued_at"],
+            valid_until=row["valid_until"],
+            remind_at=row["remind_at"],
+            expiry_reminded_at=row["expiry_reminded_at"],
+            revoked_at=row["revoked_at"],
+            revocation_reason=row["revocation_reason"],
+            version=row["version"],
+            history=[
+                HistoryEntry(
+                    at=h["at"],
+                    action=h["action"],
+                    status=Status(h["status"]),
+                    actor=h["actor"],
+                    note=h["note"],
+                )
+                for h in history
+            ],
+        )
+
+    async def list(self, f: ListFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
+        where: list[str] = []
+        args: list[Any] = []
+
+        def add(condition: str, *values: Any) -> None:
+            for value in values:
+                args.append(value)
+                condition = condition.replace("?", f"${len(args)}", 1)
+            where.append(condition)
+
+        if f.status:
+            add("a.status = ?", f.status)
+        if f.permit_type:
+            add("a.permit_type = ?", f.permit_type)
+        if f.kecamatan_code:
+            add("a.kecamatan_code = ?", f.kecamatan_code)
+        if f.applicant_kind:
+            add("a.applicant_kind = ?", f.applicant_kind)
+        if f.submitted_from:
+            add("a.submitted_at >= ?", f.submitted_from)
+        if f.submitted_to:
+            add("a.submitted_at < ?", f.submitted_to)
+        running = "a.sla_stopped_at IS NULL AND a.sla_paused_at IS NULL"
+        if f.sla == "breached":
+            add(f"{running} AND a.sla_due_at <= ?", now)
+        elif f.sla == "at_risk":
+            add(f"{running} AND a.sla_warn_at <= ? AND a.sla_due_at > ?", now, now)
+        elif f.sla == "on_track":
+            add(f"{running} AND a.sla_warn_at > ?", now)
+        elif f.sla == "paused":
+            where.append("a.sla_stopped_at IS NULL AND a.sla_paused_at IS NOT NULL")
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        total = await self.conn.fetchval(f"SELECT count(*) FROM applications a {clause}", *args)
+        rows = await self.conn.fetch(
+            "SELECT a.tracking_code, a.permit_type, a.status, a.applicant_kind, a.desa_code,"
+            " a.kecamatan_code, a.submitted_at, a.updated_at, a.permit_number, a.decision,"
+            " CASE WHEN a.sla_stopped_at IS NULL AND a.sla_paused_at IS NULL THEN a.sla_due_at END"
+            " AS sla_due_at,"
+            " CASE WHEN a.sla_stopped_at IS NOT NULL THEN"
+            "   CASE WHEN a.sla_breached_at IS NOT NULL OR a.sla_stopped_at > a.sla_due_at"
+            "   THEN 'missed' ELSE 'met' END"
+            " WHEN a.sla_paused_at IS NOT NULL THEN 'paused'"
+            f" WHEN a.sla_due_at <= ${len(args) + 1} THEN 'breached'"
+            f" WHEN a.sla_warn_at <= ${len(args) + 1} THEN 'at_risk'"
+            " ELSE 'on_track' END AS sla_state"
+            f" FROM applications a {clause} ORDER BY a.submitted_at DESC, a.id"
+            f" LIMIT ${len(args) + 2} OFFSET ${len(args) + 3}",
+            *args,
+            now,
+            f.page_size,
+            (f.page - 1) * f.page_size,
+        )
+        return [dict(r) for r in rows], int(total)
+
+    async def with_sla_due(self, now: datetime, limit: int = 100) -> list[str]:
+        """Tracking codes whose running clock owes a warning or a breach (and so maybe a
+        deemed approval). The watcher then loads each FOR UPDATE and emits from the
+        persisted clock, so two instances never emit the same event twice."""
+        rows = await self.conn.fetch(
+            "SELECT tracking_code FROM applications"
+            " WHERE sla_stopped_at IS NULL AND sla_paused_at IS NULL AND sla_breached_at IS NULL"
+            " AND ((sla_warned_at IS NULL AND sla_warn_at <= $1) OR sla_due_at <= $1)"
+            " ORDER BY sla_due_at LIMIT $2",
+            now,
+            limit,
+        )
+        return [r["tracking_code"] for r in rows]
+
+    async def with_expiry_due(self, now: datetime, limit: int = 100) -> list[str]:
+        """Issued permits owing a renewal reminder or their expiry."""
+        rows = await self.conn.fetch(
+            "SELECT tracking_code FROM applications"
+            " WHERE status = 'issued' AND valid_until IS NOT NULL"
+            " AND ((expiry_reminded_at IS NULL AND remind_at <= $1) OR valid_until <= $1)"
+            " ORDER BY valid_until LIMIT $2",
+            now,
+            limit,
+        )
+        return [r["tracking_code"] for r in rows]
+
+    async def open_by_status(self) -> list[tuple[str, str, int]]:
+        rows = await self.conn.fetch(
+            "SELECT permit_type, status, count(*) AS n FROM applications"
+            " WHERE status = ANY($1::text[]) GROUP BY 1, 2",
+            sorted(OPEN_STATUSES),
+        )
+        return [(r["permit_type"], r["status"], r["n"]) for r in rows]
