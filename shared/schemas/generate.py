@@ -27,6 +27,7 @@ ASYNCAPI_DIR = ROOT / "docs" / "asyncapi"
 # What each consuming service subscribes to (what each domain service publishes is DOMAINS).
 CONSUMERS: dict[str, list[str]] = {
     "integration": ["permits.events", "health.events", "complaints.events", "notifications.events"],
+    "notifications": ["permits.events", "health.events", "complaints.events"],
 }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from shared.schemas import complaints
+from shared.schemas import complaints, health, notifications, permits
 from shared.schemas.envelope import Envelope, EventData, schema_uri
 
 
@@ -25,6 +25,11 @@ class Domain:
 
 DOMAINS: dict[str, Domain] = {
     "complaints": Domain("complaints", complaints.TOPIC, complaints.SOURCE, dict(complaints.EVENTS)),
+    "health": Domain("health", health.TOPIC, health.SOURCE, dict(health.EVENTS)),
+    "permits": Domain("permits", permits.TOPIC, permits.SOURCE, dict(permits.EVENTS)),
+    "notifications": Domain(
+        "notifications", notifications.TOPIC, notifications.SOURCE, dict(notifications.EVENTS)
+    ),
 }
 
 # Topics that exist even before their producing service does (DESIGN.md §4).

@@ -1,0 +1,288 @@
+"""Assembles the notification service from the kit: settings, consumer, worker, routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge, Histogram
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.notifications import api, handlers
+from services.notifications.channels import EmailChannel, GatewayChannel, GatewayConfig, SmtpConfig
+from services.notifications.domain import CHANNELS, RetryPolicy, TokenBucket
+from services.notifications.rules import RuleBook
+from services.notifications.templates import TemplateStore
+from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.metrics import KitMetrics
+from shared.kit.settings import ServiceSettings
+from shared.schemas import ParsedEvent
+
+NAME = "notifications"
+PORT = 8004
+HERE = Path(__file__).resolve().parent
+
+
+class NotificationsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore")
+
+    port: int = PORT
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/notifications"
+    # What to listen to (JSON list in the environment), in which consumer group; the
+    # dead-letter topic is `<consumer_group>.dlq`.
+    topics: list[str] = Field(
+        default_factory=lambda: ["complaints.events", "permits.events", "health.events"]
+    )
+    consumer_group: str = "notifications"
+    # The operator's files, reloaded when they change.
+    rules_file: Path = HERE / "rules.yaml"
+    recipients_file: Path = HERE / "recipients.yaml"
+    templates_dir: Path = HERE / "templates"
+    default_locale: str = "id"
+    timezone: str = "Asia/Jakarta"
+    tracking_url: str | None = Field(
+        None, description="Link put in messages, with {code}, e.g. https://sinergi.example/lacak/{code}"
+    )
+    # Email over SMTP.
+    smtp_host: str | None = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_use_tls: bool = False
+    smtp_starttls: bool | None = None
+    smtp_from: str = "Sinergi Kabupaten Purworejo <noreply@purworejokab.go.id>"
+    smtp_timeout_seconds: float = 30.0
+    # SMS and WhatsApp through an HTTP gateway (JSON POST).
+    sms_gateway_url: str | None = None
+    whatsapp_gateway_url: str | None = None
+    gateway_token: SecretStr | None = None
+    gateway_timeout_seconds: float = 15.0
+    # Delivery: worker cadence, retries, rate limits (per instance).
+    delivery_interval_seconds: float = 1.0
+    delivery_batch: int = 50
+    sending_lease_seconds: float = 120.0
+    max_attempts: int = 8
+    retry_base_seconds: float = 60.0
+    retry_factor: float = 2.0
+    retry_max_seconds: float = 3600.0
+    email_rate_per_second: float = 10.0
+    email_burst: int = 20
+    sms_rate_per_second: float = 5.0
+    sms_burst: int = 10
+    whatsapp_rate_per_second: float = 5.0
+    whatsapp_burst: int = 10
+    # Addresses and bodies of final notifications are forgotten after this.
+    retention_days: float = 30.0
+
+
+@dataclass
+class NotificationMetrics:
+    created: Counter
+    sent: Counter
+    failed: Counter
+    queue_depth: Gauge
+    latency: Histogram
+    fallbacks: Counter
+    unruled: Counter
+    skipped: Counter
+    recipient_fallbacks: Counter
+    throttled: Counter
+    rules_errors: Counter
+
+
+def _metrics(kit: KitMetrics) -> NotificationMetrics:
+    r = kit.registry
+    return NotificationMetrics(
+        created=Counter(
+            "sinergi_notifications_created_total", "Notifications created", ["channel", "rule"], registry=r
+        ),
+        sent=Counter(
+            "sinergi_notifications_sent_total",
+            "Notifications delivered (accepted by the SMTP relay or gateway)",
+            ["channel", "template"],
+            registry=r,
+        ),
+        failed=Counter(
+            "sinergi_notifications_failed_total",
+            "Failed delivery attempts, by resulting status",
+            ["channel", "template", "status"],
+            registry=r,
+        ),
+        queue_depth=Gauge(
+            "sinergi_notifications_queue_depth",
+            "Notifications waiting to be sent (created or temporary-failure)",
+            ["channel"],
+            registry=r,
+        ),
+        latency=Histogram(
+            "sinergi_notifications_delivery_latency_seconds",
+            "Time from the domain event to delivery",
+            ["channel"],
+            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400),
+            registry=r,
+        ),
+        fallbacks=Counter(
+            "sinergi_notifications_template_fallbacks_total",
+            "Messages composed with the generic template because the specific one is missing",
+            ["template", "channel", "locale"],
+            registry=r,
+        ),
+        unruled=Counter(
+            "sinergi_notifications_unruled_events_total",
+            "Valid events no rule notifies anyone about",
+            ["type"],
+            registry=r,
+        ),
+        skipped=Counter(
+            "sinergi_notifications_skipped_total",
+            "Recipients not notified: opted out, no contact, no usable channel, no address",
+            ["reason"],
+            registry=r,
+        ),
+        recipient_fallbacks=Counter(
+            "sinergi_notifications_recipient_fallbacks_total",
+            "Officer notifications sent to the fallback address (OPD or role not in recipients.yaml)",
+            ["kind"],
+            registry=r,
+        ),
+        throttled=Counter(
+            "sinergi_notifications_throttled_total",
+            "Worker rounds in which a channel's rate limit allowed nothing",
+            ["channel"],
+            registry=r,
+        ),
+        rules_errors=Counter(
+            "sinergi_notifications_rules_reload_errors_total",
+            "Edits of rules.yaml/recipients.yaml that could not be loaded (last good kept)",
+            registry=r,
+        ),
+    )
+
+
+async def _deliver(service: Service) -> None:
+    """The worker. On shutdown it stops claiming and lets sends in flight finish, so a
+    notification is not left `sending` until its lease expires."""
+    ctx: handlers.Context = service.context
+    work = asyncio.ensure_future(handlers.deliver_due(ctx))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        ctx.stopping.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(work, 9)
+        raise
+
+
+async def _refresh_gauges(service: Service) -> None:
+    ctx: handlers.Context = service.context
+    depth = await handlers.queue_depth(ctx)
+    for channel in CHANNELS:
+        service.domain_metrics.queue_depth.labels(channel).set(depth.get(channel, 0))
+
+
+def build(settings: NotificationsSettings | None = None) -> FastAPI:
+    settings = settings or NotificationsSettings()
+    holder: dict[str, Service] = {}
+
+    async def on_event(conn: asyncpg.Connection, event: ParsedEvent) -> None:
+        await handlers.on_event(holder["service"].context, conn, event)
+
+    async def purge(service: Service) -> None:
+        await handlers.purge(service.context, timedelta(days=settings.retention_days))
+
+    spec = ServiceSpec(
+        name=NAME,
+        title="Sinergi — Notifikasi (notifications)",
+        description=(
+            "Tells citizens and officers what happened to their complaints, permit "
+            "applications and appointments: rules and templates per event type and language, "
+            "email, SMS and WhatsApp, retries, quiet hours and a delivery log for officers."
+        ),
+        settings=settings,
+        migrations=HERE / "migrations",
+        routers=[api.router],
+        consumers=[ConsumerSpec(settings.consumer_group, settings.topics, on_event)],
+        jobs=[
+            PeriodicJob("delivery", settings.delivery_interval_seconds, _deliver),
+            PeriodicJob("domain-gauges", 5.0, _refresh_gauges),
+            PeriodicJob("retention", 3600.0, purge),
+        ],
+        domain_metrics=_metrics,
+    )
+    app = create_app(spec)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway request otherwise
+    service: Service = app.state.service
+    holder["service"] = service
+    metrics: NotificationMetrics = service.domain_metrics
+    service.context = build_context(settings, lambda: service.pool, metrics)
+    return app
+
+
+def build_context(
+    settings: NotificationsSettings, pool: Any, metrics: NotificationMetrics
+) -> handlers.Context:
+    tz = ZoneInfo(settings.timezone)
+    rulebook = RuleBook(
+        settings.rules_file, settings.recipients_file, on_error=lambda _: metrics.rules_errors.inc()
+    )
+    rulebook.current()
+    if rulebook.error and rulebook.loads == 0:
+        raise RuntimeError(f"notification rules cannot be loaded: {rulebook.error}")
+    token = settings.gateway_token.get_secret_value() if settings.gateway_token else None
+    now = time.monotonic()
+    rates = {
+        "email": (settings.email_rate_per_second, settings.email_burst),
+        "sms": (settings.sms_rate_per_second, settings.sms_burst),
+        "whatsapp": (settings.whatsapp_rate_per_second, settings.whatsapp_burst),
+    }
+    return handlers.Context(
+        pool=pool,
+        platform=settings.platform,
+        rulebook=rulebook,
+        templates=TemplateStore(settings.templates_dir, default_locale=settings.default_locale, tz=tz),
+        email=EmailChannel(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_from,
+                username=settings.smtp_username,
+                password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                use_tls=settings.smtp_use_tls,
+                start_tls=settings.smtp_starttls,
+                timeout=settings.smtp_timeout_seconds,
+            )
+        ),
+        gateways={
+            "sms": GatewayChannel(
+                "sms", GatewayConfig(settings.sms_gateway_url, token, settings.gateway_timeout_seconds)
+            ),
+            "whatsapp": GatewayChannel(
+                "whatsapp",
+                GatewayConfig(settings.whatsapp_gateway_url, token, settings.gateway_timeout_seconds),
+            ),
+        },
+        buckets={c: TokenBucket(rate, burst, now) for c, (rate, burst) in rates.items()},
+        retry=RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            factor=settings.retry_factor,
+            cap_seconds=settings.retry_max_seconds,
+        ),
+        metrics=metrics,
+        default_locale=settings.default_locale,
+        tz=tz,
+        lease=timedelta(seconds=settings.sending_lease_seconds),
+        batch_size=settings.delivery_batch,
+        region_name=settings.platform.region_name,
+        tracking_url=settings.tracking_url,
+    )

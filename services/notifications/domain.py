@@ -1,0 +1,619 @@
+"""Notifications domain: rules, recipients, preferences, the delivery lifecycle.
+
+Pure: no I/O. The consumer asks the rules which notifications an event causes and
+`plan_delivery` decides channel, language and time for each; the worker moves each
+notification through its lifecycle (after GOV.UK Notify):
+
+    created ──▶ sending ──▶ delivered
+       │           ├──▶ temporary-failure ──▶ sending … (exponential backoff, N attempts)
+       │           ├──▶ permanent-failure  ──▶ created (an officer resends)
+       └───────────┴──▶ technical-failure  ──▶ created (an officer resends, after a fix)
+
+Every change appends a history entry; the handler stores it and publishes it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.kit.errors import IllegalTransition
+
+CHANNELS: tuple[str, ...] = ("email", "whatsapp", "sms")
+LOCALES: tuple[str, ...] = ("id", "en")
+WIB = ZoneInfo("Asia/Jakarta")
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    TEMPORARY_FAILURE = "temporary-failure"
+    PERMANENT_FAILURE = "permanent-failure"
+    TECHNICAL_FAILURE = "technical-failure"
+
+
+# status -> statuses it may move to
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.CREATED: frozenset({Status.SENDING, Status.TECHNICAL_FAILURE}),
+    Status.SENDING: frozenset(
+        {Status.DELIVERED, Status.TEMPORARY_FAILURE, Status.PERMANENT_FAILURE, Status.TECHNICAL_FAILURE}
+    ),
+    Status.TEMPORARY_FAILURE: frozenset({Status.SENDING, Status.TECHNICAL_FAILURE}),
+    Status.PERMANENT_FAILURE: frozenset({Status.CREATED}),
+    Status.TECHNICAL_FAILURE: frozenset({Status.CREATED}),
+    Status.DELIVERED: frozenset(),
+}
+#: Waiting for the worker.
+WAITING = frozenset({Status.CREATED, Status.TEMPORARY_FAILURE})
+#: An officer may resend these.
+FAILED = frozenset({Status.PERMANENT_FAILURE, Status.TECHNICAL_FAILURE})
+#: Nothing more happens to these without an officer.
+FINAL = frozenset({Status.DELIVERED, *FAILED})
+
+
+def can_transition(current: Status, new: Status) -> bool:
+    return new in TRANSITIONS[current]
+
+
+# ----- retries and rate limits --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: attempt n that failed temporarily is retried after
+    ``base * factor**(n-1)`` seconds (capped); after ``max_attempts`` it is permanent."""
+
+    max_attempts: int = 8
+    base_seconds: float = 60.0
+    factor: float = 2.0
+    cap_seconds: float = 3600.0
+
+    def delay(self, attempt: int) -> timedelta:
+        seconds = min(self.cap_seconds, self.base_seconds * self.factor ** max(0, attempt - 1))
+        return timedelta(seconds=seconds)
+
+    def schedule(self) -> list[timedelta]:
+        """Delays before each retry (max_attempts - 1 of them)."""
+        return [self.delay(n) for n in range(1, self.max_attempts)]
+
+
+class TokenBucket:
+    """Rate limit: `rate` tokens a second, at most `capacity` saved up (the burst).
+    Time is passed in (monotonic seconds), so the bucket is pure and testable."""
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("a token bucket needs rate > 0 and capacity >= 1")
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.updated = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def available(self, now: float) -> int:
+        self._refill(now)
+        return int(self.tokens)
+
+    def take(self, wanted: int, now: float) -> int:
+        """Take up to `wanted` whole tokens; returns how many were granted."""
+        self._refill(now)
+        granted = max(0, min(wanted, int(self.tokens)))
+        self.tokens -= granted
+        return granted
+
+    def give_back(self, n: int) -> None:
+        """Return tokens that were taken but not used."""
+        self.tokens = min(self.capacity, self.tokens + n)
+
+
+# ----- preferences and quiet hours -----------------------------------------------------------
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_hhmm(text: str) -> time:
+    match = _HHMM.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a time of day as HH:MM")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window in local time (WIB by default) in which non-urgent messages wait.
+    The window may cross midnight (21:00-06:00). start == end means no quiet hours."""
+
+    start: time
+    end: time
+    tz: ZoneInfo = WIB
+
+    def contains(self, now: datetime) -> bool:
+        local = now.astimezone(self.tz).time().replace(tzinfo=None)
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def ends_after(self, now: datetime) -> datetime:
+        """The first end of the window after `now` (aware, in UTC offset of `now`)."""
+        local = now.astimezone(self.tz)
+        end = local.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        if end <= local:
+            end += timedelta(days=1)
+        return end.astimezone(now.tzinfo)
+
+    def defer(self, now: datetime) -> datetime:
+        """When a non-urgent message due at `now` may go out."""
+        return self.ends_after(now) if self.contains(now) else now
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A citizen's choices, kept under their citizen_ref (never the NIK)."""
+
+    channels: tuple[str, ...] = ()  # order of preference; empty = the rule's order
+    locale: str | None = None
+    quiet_hours: QuietHours | None = None
+    opted_out: bool = False
+
+
+# ----- rules and recipients ------------------------------------------------------------------
+
+
+class RuleError(ValueError):
+    """rules.yaml or recipients.yaml does not say something the service understands."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which event notifies whom, on which channels, with which template.
+
+    `to` entries: ``citizen`` (the sealed contact in the event), ``opd`` (the event's
+    OPD, from the recipients file) or ``role:<name>`` (e.g. ``role:coordinator``).
+    `when` filters on fields of the event data (value or list of values).
+    """
+
+    id: str
+    events: tuple[str, ...]
+    to: tuple[str, ...]
+    channels: tuple[str, ...]
+    template: str
+    required: bool = False  # legally required: sent even to a citizen who opted out
+    urgent: bool = False  # not held back by quiet hours
+    delivery: str = "first"  # first: one channel (the best available); all: every channel
+    when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def matches(self, event_type: str, data: Mapping[str, Any]) -> bool:
+        if event_type not in self.events:
+            return False
+        return all(data.get(key) in values for key, values in self.when.items())
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...] = ()
+
+    def match(self, event_type: str, data: Mapping[str, Any]) -> list[Rule]:
+        return [r for r in self.rules if r.matches(event_type, data)]
+
+    @property
+    def event_types(self) -> set[str]:
+        return {t for r in self.rules for t in r.events}
+
+
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    return (value,)
+
+
+def parse_rules(document: Any) -> RuleSet:
+    """Validate the rules document (as loaded from YAML); raises RuleError with the
+    rule's id and the problem, so a broken edit is reported, not half-applied."""
+    if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+        raise RuleError("rules file must be a mapping with a 'rules' list")
+    defaults = document.get("defaults") or {}
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(document["rules"], 1):
+        if not isinstance(raw, dict):
+            raise RuleError(f"rule #{n} is not a mapping")
+        rid = str(raw.get("id") or f"rule-{n}")
+        if rid in seen:
+            raise RuleError(f"rule {rid}: duplicate id")
+        seen.add(rid)
+        events = _as_tuple(raw.get("events", raw.get("event")))
+        if not events or not all(isinstance(e, str) and e.startswith("id.sinergi.") for e in events):
+            raise RuleError(f"rule {rid}: 'event' must name full event types (id.sinergi.….vN)")
+        to = _as_tuple(raw.get("to"))
+        for target in to:
+            if target not in ("citizen", "opd") and not str(target).startswith("role:"):
+                raise RuleError(f"rule {rid}: unknown recipient {target!r} (citizen, opd, role:<name>)")
+        if not to:
+            raise RuleError(f"rule {rid}: 'to' is required")
+        channels = _as_tuple(raw.get("channels", defaults.get("channels", CHANNELS)))
+        if not channels or any(c not in CHANNELS for c in channels):
+            raise RuleError(f"rule {rid}: channels must be among {list(CHANNELS)}")
+        template = raw.get("template")
+        if not isinstance(template, str) or not _TEMPLATE_NAME.match(template):
+            raise RuleError(f"rule {rid}: 'template' must be a name like complaints/filed")
+        delivery = raw.get("delivery", defaults.get("delivery", "first"))
+        if delivery not in ("first", "all"):
+            raise RuleError(f"rule {rid}: delivery must be 'first' or 'all'")
+        when = raw.get("when") or {}
+        if not isinstance(when, dict):
+            raise RuleError(f"rule {rid}: 'when' must map event fields to values")
+        rules.append(
+            Rule(
+                id=rid,
+                events=tuple(events),
+                to=tuple(str(t) for t in to),
+                channels=tuple(channels),
+                template=template,
+                required=bool(raw.get("required", False)),
+                urgent=bool(raw.get("urgent", False)),
+                delivery=delivery,
+                when={str(k): _as_tuple(v) for k, v in when.items()},
+            )
+        )
+    return RuleSet(tuple(rules))
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Where a recipient is reached. For officers it comes from the recipients file;
+    for a citizen it is the unsealed contact of the event, held only while needed."""
+
+    email: str | None = None
+    phone: str | None = None  # E.164, +62…
+    name: str | None = None
+    locale: str | None = None
+
+    def reachable(self) -> tuple[str, ...]:
+        return (("email",) if self.email else ()) + (("whatsapp", "sms") if self.phone else ())
+
+    def address(self, channel: str) -> str | None:
+        return self.email if channel == "email" else self.phone
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Officer addresses: per OPD code, per role, and a fallback for an unlisted OPD."""
+
+    opds: Mapping[str, Contact] = field(default_factory=dict)
+    roles: Mapping[str, Contact] = field(default_factory=dict)
+    fallback: Contact | None = None
+
+    def resolve(self, target: str, data: Mapping[str, Any]) -> tuple[str, str, Contact | None, bool]:
+        """(kind, key, contact, used_fallback) for an officer target of a rule."""
+        if target == "opd":
+            code = data.get("opd")
+            if not code:
+                return "opd", "-", self.fallback, True
+            contact = self.opds.get(code)
+            return "opd", str(code), contact or self.fallback, contact is None
+        role = target.removeprefix("role:")
+        contact = self.roles.get(role)
+        return "role", role, contact or self.fallback, contact is None
+
+
+def parse_recipients(document: Any, normalize_phone: Callable[[str], str]) -> Recipients:
+    if document is None:
+        return Recipients()
+    if not isinstance(document, dict):
+        raise RuleError("recipients file must be a mapping")
+
+    def contact(where: str, raw: Any) -> Contact:
+        if not isinstance(raw, dict):
+            raise RuleError(f"recipients {where}: must be a mapping with email and/or phone")
+        phone = raw.get("phone")
+        try:
+            phone = normalize_phone(str(phone)) if phone else None
+        except ValueError as exc:
+            raise RuleError(f"recipients {where}: {exc}") from None
+        email = raw.get("email")
+        if not email and not phone:
+            raise RuleError(f"recipients {where}: needs an email or a phone")
+        locale = raw.get("locale", document.get("default_locale", "id"))
+        if locale not in LOCALES:
+            raise RuleError(f"recipients {where}: locale must be one of {list(LOCALES)}")
+        return Contact(email=email, phone=phone, name=raw.get("name"), locale=locale)
+
+    opds = {str(k): contact(f"opds.{k}", v) for k, v in (document.get("opds") or {}).items()}
+    roles = {str(k): contact(f"roles.{k}", v) for k, v in (document.get("roles") or {}).items()}
+    fallback = contact("fallback", document["fallback"]) if document.get("fallback") else None
+    return Recipients(opds, roles, fallback)
+
+
+# ----- planning one notification ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    channels: tuple[str, ...]
+    locale: str
+    due_at: datetime
+    deferred: bool
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str  # opted_out | no_contact | no_channel
+
+
+def plan_delivery(
+    rule: Rule,
+    *,
+    reachable: Sequence[str],
+    now: datetime,
+    event_locale: str | None,
+    default_locale: str = "id",
+    preferences: Preferences | None = None,
+    recipient_locale: str | None = None,
+) -> Plan | Skip:
+    """Decide channels, language and time of one recipient's notification.
+
+    - Opted out: nothing, unless the rule is legally required.
+    - Channels: the citizen's order of preference (else the rule's), limited to what the
+      rule allows and the contact reaches; a required message falls back to any
+      channel the rule allows when the preferred ones cannot reach.
+    - Language: the citizen's preference, else the officer's, else the event's.
+    - Quiet hours hold a non-urgent message until they end.
+    """
+    prefs = preferences or Preferences()
+    if prefs.opted_out and not rule.required:
+        return Skip("opted_out")
+    if not reachable:
+        return Skip("no_contact")
+    order = prefs.channels or rule.channels
+    candidates = tuple(c for c in order if c in rule.channels and c in reachable)
+    if not candidates and rule.required:
+        candidates = tuple(c for c in rule.channels if c in reachable)
+    if not candidates:
+        return Skip("no_channel")
+    channels = candidates[:1] if rule.delivery == "first" else candidates
+    locale = prefs.locale or recipient_locale or event_locale or default_locale
+    if locale not in LOCALES:
+        locale = default_locale
+    due = now
+    if prefs.quiet_hours is not None and not rule.urgent:
+        due = prefs.quiet_hours.defer(now)
+    return Plan(channels, locale, due, deferred=due > now)
+
+
+def template_candidates(
+    template: str, channel: str, locale: str, default_locale: str = "id"
+) -> list[tuple[str, bool]]:
+    """Template files to try, best first, each with whether it is a fallback.
+
+    ``<locale>/<template>.<channel>.j2``; for SMS and WhatsApp then the text they share,
+    ``<locale>/<template>.text.j2``; then (fallbacks) the generic
+    ``<locale>/generic.<email|text>.j2`` and the generic of the default locale.
+    """
+    kinds = [channel] if channel == "email" else [channel, "text"]
+    generic = "email" if channel == "email" else "text"
+    names = [(f"{locale}/{template}.{kind}.j2", False) for kind in kinds]
+    names.append((f"{locale}/generic.{generic}.j2", True))
+    if locale != default_locale:
+        names.append((f"{default_locale}/generic.{generic}.j2", True))
+    return names
+
+
+def choose_template(
+    candidates: Sequence[tuple[str, bool]], exists: Callable[[str], bool]
+) -> tuple[str, bool] | None:
+    """(name, is_fallback) of the first existing candidate, or None."""
+    for name, fallback in candidates:
+        if exists(name):
+            return name, fallback
+    return None
+
+
+# ----- the notification and its lifecycle -----------------------------------------------------
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+    TECHNICAL = "technical"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    error: str | None = None
+    provider_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    status: Status
+    attempt: int
+    error: str | None = None
+    actor: str = "system"
+    next_attempt_at: datetime | None = None
+
+
+@dataclass
+class Notification:
+    id: uuid.UUID
+    source_event_id: str
+    source_event_type: str
+    event_time: datetime
+    rule_id: str
+    recipient_kind: str  # citizen | opd | role
+    recipient_key: str  # citizen_ref, OPD code or role name
+    channel: str
+    locale: str
+    template_name: str  # the rule's template, e.g. complaints/filed
+    template: str  # the file used (or the one wanted, when none could be rendered)
+    created_at: datetime
+    due_at: datetime
+    max_attempts: int
+    tracking_code: str | None = None
+    citizen_ref: str | None = None
+    opd: str | None = None
+    urgent: bool = False
+    required: bool = False
+    template_fallback: bool = False
+    status: Status = Status.CREATED
+    attempt: int = 0
+    lease_until: datetime | None = None
+    address_sealed: str | None = None
+    address_masked: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    context: dict[str, Any] | None = None
+    provider_ref: str | None = None
+    correlation_id: str | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    updated_at: datetime | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+    # Entries not yet stored (and published) by the handler.
+    changes: list[HistoryEntry] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, *, now: datetime, **fields: Any) -> Notification:
+        n = cls(id=fields.pop("id", None) or uuid.uuid4(), created_at=now, **fields)
+        n._record(now, Status.CREATED, next_attempt_at=n.due_at if n.due_at > now else None)
+        return n
+
+    @property
+    def waiting(self) -> bool:
+        return self.status in WAITING
+
+    def start_sending(self, now: datetime, lease: timedelta) -> None:
+        self._move(Status.SENDING)
+        self.attempt += 1
+        self.lease_until = now + lease
+        self._record(now, Status.SENDING)
+
+    def record(
+        self,
+        result: SendResult,
+        now: datetime,
+        policy: RetryPolicy,
+        defer: Callable[[datetime], datetime] | None = None,
+    ) -> None:
+        """Apply the outcome of the attempt in flight. `defer` moves a retry out of the
+        recipient's quiet hours (non-urgent messages)."""
+        self.lease_until = None
+        if result.provider_ref:
+            self.provider_ref = result.provider_ref
+        if result.outcome == Outcome.DELIVERED:
+            self._move(Status.DELIVERED)
+            self.delivered_at = now
+            self.last_error = None
+            self._record(now, Status.DELIVERED)
+        elif result.outcome == Outcome.TEMPORARY:
+            if self.attempt >= self.max_attempts:
+                self._fail(
+                    Status.PERMANENT_FAILURE, now, f"gave up after {self.attempt} attempts: {result.error}"
+                )
+                return
+            self._move(Status.TEMPORARY_FAILURE)
+            due = now + policy.delay(self.attempt)
+            if defer is not None and not self.urgent:
+                due = defer(due)
+            self.due_at = due
+            self.last_error = result.error
+            self._record(now, Status.TEMPORARY_FAILURE, result.error, next_attempt_at=due)
+        elif result.outcome == Outcome.PERMANENT:
+            self._fail(Status.PERMANENT_FAILURE, now, result.error)
+        else:
+            self._fail(Status.TECHNICAL_FAILURE, now, result.error)
+
+    def fail_technical(self, now: datetime, error: str) -> None:
+        """Our side cannot send it (template, sealed contact, configuration)."""
+        self._fail(Status.TECHNICAL_FAILURE, now, error)
+
+    def lease_expired(self, now: datetime, policy: RetryPolicy) -> bool:
+        """A `sending` notification whose worker vanished: count the attempt as a
+        temporary failure so it is retried (or given up). Returns whether it applied."""
+        if self.status != Status.SENDING or self.lease_until is None or self.lease_until > now:
+            return False
+        self.record(SendResult(Outcome.TEMPORARY, "delivery interrupted (worker lease expired)"), now, policy)
+        return True
+
+    def resend(self, now: datetime, actor: str) -> None:
+        """An officer sends a failed notification again, from the first attempt."""
+        if self.status not in FAILED:
+            raise IllegalTransition(
+                f"only a failed notification can be resent; this one is {self.status}",
+                current=self.status,
+                command="resend",
+            )
+        self._move(Status.CREATED)
+        self.attempt = 0
+        self.due_at = now
+        self.last_error = None
+        self.delivered_at = None
+        self._record(now, Status.CREATED, actor=actor)
+
+    def _fail(self, status: Status, now: datetime, error: str | None) -> None:
+        self._move(status)
+        self.lease_until = None
+        self.last_error = error
+        self._record(now, status, error)
+
+    def _move(self, new: Status) -> None:
+        if not can_transition(self.status, new):
+            raise IllegalTransition(
+                f"a notification that is {self.status} cannot become {new}",
+                current=self.status,
+                command=str(new),
+            )
+        self.status = new
+
+    def _record(
+        self,
+        now: datetime,
+        status: Status,
+        error: str | None = None,
+        *,
+        actor: str = "system",
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        self.updated_at = now
+        entry = HistoryEntry(now, status, self.attempt, error, actor, next_attempt_at)
+        self.history.append(entry)
+        self.changes.append(entry)
+
+
+def tracking_code_of(data: Any) -> str | None:
+    """The code a citizen follows the aggregate by: tracking or booking code."""
+    for name in ("tracking_code", "booking_code"):
+        value = getattr(data, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def template_context(data: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """What a template sees: the event's data (without the sealed contact) and extras."""
+    clean = {k: v for k, v in data.items() if k != "contact"}
+    return {"data": clean, **extra}
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

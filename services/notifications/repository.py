@@ -1,0 +1,286 @@
+"""asyncpg queries for the notification service's own tables."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.notifications.domain import (
+    WAITING,
+    HistoryEntry,
+    Notification,
+    Preferences,
+    QuietHours,
+    Status,
+)
+
+_FIELDS = (
+    "id",
+    "source_event_id",
+    "source_event_type",
+    "event_time",
+    "rule_id",
+    "recipient_kind",
+    "recipient_key",
+    "tracking_code",
+    "citizen_ref",
+    "opd",
+    "channel",
+    "locale",
+    "template_name",
+    "template",
+    "template_fallback",
+    "urgent",
+    "required",
+    "status",
+    "attempt",
+    "max_attempts",
+    "due_at",
+    "lease_until",
+    "address_sealed",
+    "address_masked",
+    "subject",
+    "body",
+    "context",
+    "provider_ref",
+    "correlation_id",
+    "last_error",
+    "created_at",
+    "updated_at",
+    "delivered_at",
+)
+_COLUMNS = ", ".join(_FIELDS)
+# What may change after creation.
+_MUTABLE = (
+    "template",
+    "template_fallback",
+    "status",
+    "attempt",
+    "due_at",
+    "lease_until",
+    "address_sealed",
+    "subject",
+    "body",
+    "provider_ref",
+    "last_error",
+    "updated_at",
+    "delivered_at",
+)
+_WAITING = [s.value for s in WAITING]
+
+# Columns of the officers' list (no address, no body).
+LIST_COLUMNS = (
+    "id, status, channel, locale, template_name, template, template_fallback, rule_id,"
+    " recipient_kind, recipient_key, opd, citizen_ref, address_masked, tracking_code,"
+    " source_event_id, source_event_type, event_time, urgent, required, attempt, max_attempts,"
+    " due_at, last_error, created_at, updated_at, delivered_at"
+)
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    status: str | None = None
+    channel: str | None = None
+    tracking_code: str | None = None
+    event_type: str | None = None
+    rule: str | None = None
+    recipient_kind: str | None = None
+    opd: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    page: int = 1
+    page_size: int = 20
+
+
+class NotificationRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, n: Notification) -> bool:
+        """Insert; False when this event already notified this recipient on this channel."""
+        placeholders = ", ".join(f"${i}" for i in range(1, len(_FIELDS) + 1))
+        values = [self._value(n, f) for f in _FIELDS]
+        inserted = await self.conn.fetchval(
+            f"INSERT INTO notifications ({_COLUMNS}) VALUES ({placeholders})"
+            " ON CONFLICT (source_event_id, rule_id, recipient_key, channel) DO NOTHING RETURNING true",
+            *values,
+        )
+        if not inserted:
+            n.changes.clear()
+            return False
+        await self._save_history(n)
+        return True
+
+    async def save(self, n: Notification) -> None:
+        sets = ", ".join(f"{f} = ${i}" for i, f in enumerate(_MUTABLE, 2))
+        await self.conn.execute(
+            f"UPDATE notifications SET {sets} WHERE id = $1", n.id, *[self._value(n, f) for f in _MUTABLE]
+        )
+        await self._save_history(n)
+
+    async def _save_history(self, n: Notification) -> None:
+        if not n.changes:
+            return
+        await self.conn.executemany(
+            "INSERT INTO notification_history (notification_id, at, status, attempt, error, actor,"
+            " next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [(n.id, h.at, h.status.value, h.attempt, h.error, h.actor, h.next_attempt_at) for h in n.changes],
+        )
+
+    @staticmethod
+    def _value(n: Notification, name: str) -> Any:
+        value = getattr(n, name)
+        return value.value if isinstance(value, Status) else value
+
+    async def get(self, notification_id: uuid.UUID, *, for_update: bool = False) -> Notification | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self.conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM notifications WHERE id = $1{lock}", notification_id
+        )
+        if row is None:
+            return None
+        history = await self.history(notification_id)
+        return self._to_domain(row, history)
+
+    async def history(self, notification_id: uuid.UUID) -> list[HistoryEntry]:
+        rows = await self.conn.fetch(
+            "SELECT at, status, attempt, error, actor, next_attempt_at FROM notification_history"
+            " WHERE notification_id = $1 ORDER BY id",
+            notification_id,
+        )
+        return [
+            HistoryEntry(
+                at=r["at"],
+                status=Status(r["status"]),
+                attempt=r["attempt"],
+                error=r["error"],
+                actor=r["actor"],
+                next_attempt_at=r["next_attempt_at"],
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def _to_domain(row: Any, history: list[HistoryEntry] | None = None) -> Notification:
+        values = dict(row)
+        values["status"] = Status(values["status"])
+        return Notification(**values, history=history or [])
+
+    async def claim_due(self, channel: str, now: datetime, limit: int) -> list[Notification]:
+        """Lock up to `limit` due notifications of `channel` that no other worker holds.
+        The caller moves them to `sending` and commits, so no one else claims them."""
+        rows = await self.conn.fetch(
+            f"SELECT {_COLUMNS} FROM notifications"
+            " WHERE channel = $1 AND status = ANY($2::text[]) AND due_at <= $3"
+            " ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED",
+            channel,
+            _WAITING,
+            now,
+            limit,
+        )
+        return [self._to_domain(r) for r in rows]
+
+    async def expired_leases(self, now: datetime, limit: int = 100) -> list[Notification]:
+        rows = await self.conn.fetch(
+            f"SELECT {_COLUMNS} FROM notifications WHERE status = 'sending' AND lease_until < $1"
+            " ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        return [self._to_domain(r) for r in rows]
+
+    async def list(self, f: ListFilter) -> tuple[list[dict[str, Any]], int]:
+        where: list[str] = []
+        args: list[Any] = []
+
+        def add(condition: str, value: Any) -> None:
+            args.append(value)
+            where.append(condition.replace("?", f"${len(args)}"))
+
+        if f.status:
+            add("status = ?", f.status)
+        if f.channel:
+            add("channel = ?", f.channel)
+        if f.tracking_code:
+            add("tracking_code = ?", f.tracking_code)
+        if f.event_type:
+            add("source_event_type = ?", f.event_type)
+        if f.rule:
+            add("rule_id = ?", f.rule)
+        if f.recipient_kind:
+            add("recipient_kind = ?", f.recipient_kind)
+        if f.opd:
+            add("opd = ?", f.opd)
+        if f.created_from:
+            add("created_at >= ?", f.created_from)
+        if f.created_to:
+            add("created_at < ?", f.created_to)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        total = await self.conn.fetchval(f"SELECT count(*) FROM notifications {clause}", *args)
+        rows = await self.conn.fetch(
+            f"SELECT {LIST_COLUMNS} FROM notifications {clause} ORDER BY created_at DESC, id"
+            f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+            *args,
+            f.page_size,
+            (f.page - 1) * f.page_size,
+        )
+        return [dict(r) for r in rows], int(total)
+
+    async def queue_depth(self) -> dict[str, int]:
+        rows = await self.conn.fetch(
+            "SELECT channel, count(*) AS n FROM notifications WHERE status = ANY($1::text[]) GROUP BY channel",
+            _WAITING,
+        )
+        return {r["channel"]: r["n"] for r in rows}
+
+    async def purge_content(self, before: datetime) -> int:
+        """Forget addresses, bodies and template contexts of final notifications last
+        changed before `before` (UU PDP: keep personal data only as long as needed)."""
+        result = await self.conn.execute(
+            "UPDATE notifications SET address_sealed = NULL, body = NULL, subject = NULL, context = NULL"
+            " WHERE status IN ('delivered', 'permanent-failure', 'technical-failure')"
+            " AND updated_at < $1 AND (address_sealed IS NOT NULL OR body IS NOT NULL OR context IS NOT NULL)",
+            before,
+        )
+        return int(result.split()[-1])
+
+    # ----- preferences -----------------------------------------------------------------------
+
+    async def get_preferences(self, citizen_ref: str, tz: Any) -> Preferences | None:
+        row = await self.conn.fetchrow(
+            "SELECT channels, locale, quiet_start, quiet_end, opted_out FROM preferences WHERE citizen_ref = $1",
+            citizen_ref,
+        )
+        if row is None:
+            return None
+        quiet = (
+            QuietHours(row["quiet_start"], row["quiet_end"], tz)
+            if row["quiet_start"] is not None and row["quiet_end"] is not None
+            else None
+        )
+        return Preferences(
+            channels=tuple(row["channels"] or ()),
+            locale=row["locale"],
+            quiet_hours=quiet,
+            opted_out=row["opted_out"],
+        )
+
+    async def put_preferences(self, citizen_ref: str, prefs: Preferences) -> None:
+        quiet = prefs.quiet_hours
+        await self.conn.execute(
+            "INSERT INTO preferences (citizen_ref, channels, locale, quiet_start, quiet_end, opted_out,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, now())"
+            " ON CONFLICT (citizen_ref) DO UPDATE SET channels = EXCLUDED.channels,"
+            " locale = EXCLUDED.locale, quiet_start = EXCLUDED.quiet_start,"
+            " quiet_end = EXCLUDED.quiet_end, opted_out = EXCLUDED.opted_out, updated_at = now()",
+            citizen_ref,
+            list(prefs.channels),
+            prefs.locale,
+            quiet.start if quiet else None,
+            quiet.end if quiet else None,
+            prefs.opted_out,
+        )

@@ -1,0 +1,658 @@
+"""The notification service against the real broker, PostgreSQL, SMTP sink and gateway.
+
+Each test uses its own consumer group, started at the current end of the domain topics
+(so earlier tests' events are not replayed into it), and its own databases.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from fastapi import FastAPI
+
+from services.complaints.app import ComplaintsSettings
+from services.complaints.app import build as build_complaints
+from services.notifications.app import NotificationsSettings
+from services.notifications.app import build as build_notifications
+from shared.kit.consumer import dead_letter_topic
+from shared.kit.privacy import citizen_ref, seal_contact
+from shared.kit.settings import PlatformSettings
+from shared.runtime.embedded import create_databases, create_topics
+from shared.runtime.fake_gateway import FakeGateway
+from shared.runtime.select import Infrastructure, database_url_for
+from shared.runtime.smtp_sink import SmtpSink
+from shared.schemas import CONTENT_TYPE, Envelope, EventData, make_envelope
+from shared.schemas import complaints as complaint_events
+from shared.schemas import health as health_events
+from shared.schemas import notifications as notification_events
+from tests.harness import db_fetch, events_of, officer_headers, read_topic, repo_root, running, wait_for
+
+NIK = "3306061708900001"
+DOMAIN_TOPICS = ["complaints.events", "permits.events", "health.events"]
+TEMPLATES = repo_root() / "services" / "notifications" / "templates"
+GATEWAY_TOKEN = "test-gateway-token"
+WIB = timedelta(hours=7)
+
+
+# ----- helpers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def second_database(infra: Infrastructure) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = infra.admin_database_url or next(iter(infra.database_urls.values()))
+    await create_databases(admin, [name])
+    return database_url_for(admin, name)
+
+
+@pytest.fixture
+async def group(infra: Infrastructure) -> str:
+    """A consumer group of its own, positioned at the end of every domain topic."""
+    name = f"notifications-test-{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.kafka_bootstrap, {dead_letter_topic(name): 1})
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.kafka_bootstrap, group_id=name, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [
+            TopicPartition(t, p) for t in DOMAIN_TOPICS for p in consumer.partitions_for_topic(t) or ()
+        ]
+        consumer.assign(partitions)
+        end = await consumer.end_offsets(partitions)
+        await consumer.commit(dict(end))
+    finally:
+        await consumer.stop()
+    return name
+
+
+@pytest.fixture
+async def producer(infra: Infrastructure) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+def settings_for(
+    database: str,
+    group: str,
+    platform: PlatformSettings,
+    sink: SmtpSink,
+    gateway: FakeGateway,
+    **overrides: Any,
+) -> NotificationsSettings:
+    values: dict[str, Any] = {
+        "database_url": database,
+        "platform": platform,
+        "consumer_group": group,
+        "smtp_host": sink.host,
+        "smtp_port": sink.port,
+        "sms_gateway_url": gateway.sms_url,
+        "whatsapp_gateway_url": gateway.whatsapp_url,
+        "gateway_token": GATEWAY_TOKEN,
+        "delivery_interval_seconds": 0.2,
+        "max_attempts": 3,
+        "retry_base_seconds": 0.3,
+        "retry_factor": 2.0,
+        "email_rate_per_second": 200.0,
+        "email_burst": 200,
+    }
+    values.update(overrides)
+    return NotificationsSettings(**values)
+
+
+def unique_email() -> str:
+    return f"warga-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def unique_phone() -> str:
+    return "+62812" + "".join(random.choice("0123456789") for _ in range(8))
+
+
+def tracking_code() -> str:
+    return "ADU-2611-" + "".join(random.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(6))
+
+
+def complaint_event(
+    model: type[complaint_events.ComplaintEvent],
+    platform: PlatformSettings,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    nik: str = NIK,
+    locale: str = "id",
+    **fields: Any,
+) -> Envelope:
+    complaint_id = str(uuid.uuid4())
+    base: dict[str, Any] = {
+        "complaint_id": complaint_id,
+        "tracking_code": tracking_code(),
+        "status": "verified",
+        "kind": "pengaduan",
+        "category": "jalan_rusak",
+        "dimension": "mobility",
+        "opd": "DPUPR",
+        "desa_code": "33.06.01.2001",
+        "kecamatan_code": "33.06.01",
+        "citizen_ref": citizen_ref(nik, platform.citizen_ref_key.get_secret_value()),
+        "contact": seal_contact(platform.contact_key.get_secret_value(), phone=phone, email=email),
+        "locale": locale,
+    }
+    base.update(fields)
+    return _envelope(model(**base), complaint_id, complaint_events.SOURCE, platform)
+
+
+def _envelope(data: EventData, subject: str, source: str, platform: PlatformSettings) -> Envelope:
+    return make_envelope(data, subject=subject, source=source, region=platform.region)
+
+
+def verified(platform: PlatformSettings, **kwargs: Any) -> Envelope:
+    return complaint_event(complaint_events.ComplaintVerified, platform, verified_by="koordinator", **kwargs)
+
+
+def filed(platform: PlatformSettings, **kwargs: Any) -> Envelope:
+    now = datetime.now(UTC)
+    return complaint_event(
+        complaint_events.ComplaintFiled,
+        platform,
+        status="submitted",
+        title="Jalan berlubang",
+        filed_at=now,
+        verify_due=now + timedelta(days=3),
+        close_due=now + timedelta(days=60),
+        **kwargs,
+    )
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
+    message = envelope.to_kafka()
+    await producer.send_and_wait(
+        topic, message.value, key=envelope.subject.encode(), headers=[("content-type", CONTENT_TYPE.encode())]
+    )
+
+
+def metric(app: FastAPI, name: str, labels: dict[str, str]) -> float:
+    return app.state.service.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def rows(db: str, where: str, *args: Any) -> list[Any]:
+    return await db_fetch(db, f"SELECT * FROM notifications WHERE {where} ORDER BY created_at", *args)
+
+
+async def history(db: str, notification_id: Any) -> list[str]:
+    found = await db_fetch(
+        db, "SELECT status FROM notification_history WHERE notification_id = $1 ORDER BY id", notification_id
+    )
+    return [r["status"] for r in found]
+
+
+async def status_is(db: str, where: str, *args: Any, status: str) -> list[Any] | None:
+    found = await rows(db, where, *args)
+    return found if found and all(r["status"] == status for r in found) else None
+
+
+async def bus_events(infra: Infrastructure, notification_id: Any, expected: int) -> list[dict[str, Any]]:
+    async def enough() -> list[dict[str, Any]] | None:
+        records = await read_topic(infra.kafka_bootstrap, notification_events.TOPIC)
+        found = events_of(records, notification_id=str(notification_id))
+        return [e for _, e in found] if len(found) >= expected else None
+
+    return await wait_for(enough, timeout=30)
+
+
+# ----- tests ----------------------------------------------------------------------------------------
+
+
+async def test_a_filed_complaint_is_emailed_once_in_indonesian_even_when_replayed(
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    second_database: str,
+    group: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    producer: AIOKafkaProducer,
+) -> None:
+    email = unique_email()
+    complaints = build_complaints(
+        ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
+    )
+    settings = settings_for(second_database, group, platform, smtp_sink, fake_gateway)
+    async with running(complaints) as citizen_api:
+        notifications = build_notifications(settings)
+        async with running(notifications) as officer_api:
+            filed_response = await citizen_api.post(
+                "/complaints",
+                json={
+                    "kind": "pengaduan",
+                    "category": "jalan_rusak",
+                    "title": "Jalan berlubang di depan balai desa",
+                    "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
+                    "desa_code": "33.06.01.2001",
+                    "reporter": {"nik": NIK, "phone": "081234567890", "email": email},
+                },
+            )
+            assert filed_response.status_code == 201, filed_response.text
+            code = filed_response.json()["tracking_code"]
+
+            mails = await wait_for(lambda: smtp_sink.messages_to(email), timeout=30)
+            assert len(mails) == 1
+            mail = mails[0]
+            assert code in mail.subject and code in mail.text
+            assert mail.subject.startswith("Pengaduan Anda telah kami terima")
+            assert "laporan Anda" in mail.text and "WIB" in mail.text  # Indonesian, local time
+            assert mail.message["Content-Language"] == "id"
+            assert NIK not in mail.raw.decode(errors="replace")
+
+            # The officer API shows it, with its history; officers only.
+            headers = officer_headers("notification_officer")
+            listed = await officer_api.get("/notifications", params={"tracking_code": code}, headers=headers)
+            assert listed.status_code == 200 and listed.json()["total"] == 1
+            item = listed.json()["items"][0]
+            assert item["status"] == "delivered" and item["channel"] == "email"
+            assert item["address_masked"] == email[0] + "***@example.com"
+            assert item["template"] == "id/complaints/filed.email.j2"
+            detail = (await officer_api.get(f"/notifications/{item['id']}", headers=headers)).json()
+            assert [h["status"] for h in detail["history"]] == ["created", "sending", "delivered"]
+            assert "body" not in detail
+            assert (await officer_api.get("/notifications")).status_code == 401
+            forbidden = await officer_api.get("/notifications", headers=officer_headers("coordinator"))
+            assert forbidden.status_code == 403
+
+            # Every status change is on notifications.events, without personal data.
+            events = await bus_events(infra, item["id"], 3)
+            assert [e["type"].split(".")[-2] for e in events] == ["created", "sending", "delivered"]
+            for event in events:
+                text = json.dumps(event)
+                assert email not in text and NIK not in text and "+6281234567890" not in text
+            assert events[-1]["data"]["tracking_code"] == code
+            assert events[-1]["data"]["citizen_ref"].startswith("cr1_")
+
+            # The same record again: the inbox recognises it, no second email.
+            records = await read_topic(infra.kafka_bootstrap, "complaints.events")
+            (original, _), *_ = events_of(records, tracking_code=code)
+            await producer.send_and_wait(
+                original.topic, original.value, key=original.key, headers=list(original.headers)
+            )
+            await wait_for(
+                lambda: (
+                    metric(notifications, "sinergi_inbox_duplicates_skipped_total", {"consumer": group}) >= 1
+                ),
+                timeout=30,
+            )
+
+        # ... and after a restart of the notification service too.
+        restarted = build_notifications(settings)
+        async with running(restarted):
+            await producer.send_and_wait(
+                original.topic, original.value, key=original.key, headers=list(original.headers)
+            )
+            await wait_for(
+                lambda: metric(restarted, "sinergi_inbox_duplicates_skipped_total", {"consumer": group}) >= 1,
+                timeout=30,
+            )
+    assert len(smtp_sink.messages_to(email)) == 1
+    assert len(await rows(second_database, "tracking_code = $1", code)) == 1
+
+
+async def test_gateway_failures_are_retried_then_delivered_or_given_up(
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    group: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    producer: AIOKafkaProducer,
+) -> None:
+    flaky, dead = unique_phone(), unique_phone()
+    fake_gateway.fail_next(2, to=flaky)
+    fake_gateway.fail_always(to=dead)
+    settings = settings_for(fresh_database, group, platform, smtp_sink, fake_gateway)
+    app = build_notifications(settings)
+    async with running(app) as api:
+        first, second = verified(platform, phone=flaky), verified(platform, phone=dead)
+        await publish(producer, "complaints.events", first)
+        await publish(producer, "complaints.events", second)
+
+        delivered = await wait_for(
+            lambda: status_is(fresh_database, "source_event_id = $1", first.id, status="delivered"),
+            timeout=30,
+        )
+        failed = await wait_for(
+            lambda: status_is(fresh_database, "source_event_id = $1", second.id, status="permanent-failure"),
+            timeout=30,
+        )
+        ok, gave_up = delivered[0], failed[0]
+        assert ok["channel"] == "whatsapp" and ok["attempt"] == 3
+        assert await history(fresh_database, ok["id"]) == [
+            "created",
+            "sending",
+            "temporary-failure",
+            "sending",
+            "temporary-failure",
+            "sending",
+            "delivered",
+        ]
+        assert len(fake_gateway.requests_to(flaky)) == 3 and len(fake_gateway.delivered_to(flaky)) == 1
+        message = fake_gateway.delivered_to(flaky)[0]
+        assert message.channel == "whatsapp" and message.body["reference"] == str(ok["id"])
+        assert message.authorization == f"Bearer {GATEWAY_TOKEN}"
+        assert first.data["tracking_code"] in (message.message or "")
+
+        assert gave_up["attempt"] == 3 and "gave up after 3 attempts" in gave_up["last_error"]
+        assert dead not in gave_up["last_error"]
+        assert len(fake_gateway.requests_to(dead)) == 3 and not fake_gateway.delivered_to(dead)
+
+        ok_events = await bus_events(infra, ok["id"], 7)
+        assert [e["data"]["status"] for e in ok_events] == [
+            "created",
+            "sending",
+            "temporary-failure",
+            "sending",
+            "temporary-failure",
+            "sending",
+            "delivered",
+        ]
+        assert ok_events[-1]["data"]["attempt"] == 3
+        dead_events = await bus_events(infra, gave_up["id"], 7)
+        assert dead_events[-1]["type"] == f"{notification_events.PREFIX}permanent_failure.v1"
+        assert all(dead not in json.dumps(e) for e in dead_events)
+
+        assert (
+            metric(
+                app,
+                "sinergi_notifications_sent_total",
+                {"channel": "whatsapp", "template": "complaints/verified"},
+            )
+            >= 1
+        )
+        assert (
+            metric(
+                app,
+                "sinergi_notifications_failed_total",
+                {"channel": "whatsapp", "template": "complaints/verified", "status": "permanent-failure"},
+            )
+            >= 1
+        )
+
+        # An officer resends the failed one once the gateway works again.
+        fake_gateway.reset_failures()
+        headers = officer_headers("notification_officer", subject="petugas-notif")
+        again = await api.post(f"/notifications/{gave_up['id']}/resend", headers=headers)
+        assert again.status_code == 202, again.text
+        assert again.json()["status"] == "created" and again.json()["attempt"] == 0
+        await wait_for(
+            lambda: status_is(fresh_database, "id = $1", gave_up["id"], status="delivered"), timeout=30
+        )
+        assert len(fake_gateway.delivered_to(dead)) == 1
+        conflict = await api.post(f"/notifications/{gave_up['id']}/resend", headers=headers)
+        assert conflict.status_code == 409
+        missing = await api.post(f"/notifications/{uuid.uuid4()}/resend", headers=headers)
+        assert missing.status_code == 404
+
+
+async def test_two_instances_share_the_partitions_and_deliver_each_notification_once(
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    group: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    producer: AIOKafkaProducer,
+) -> None:
+    settings = settings_for(fresh_database, group, platform, smtp_sink, fake_gateway)
+    first, second = build_notifications(settings), build_notifications(settings)
+    filed_type = f"{complaint_events.PREFIX}filed.v1"
+    addresses: list[str] = []
+
+    def assigned(app: FastAPI) -> set[TopicPartition]:
+        consumer = app.state.service.consumers[0].subscriber.consumer
+        return set(consumer.assignment()) if consumer is not None else set()
+
+    async def burst(n: int) -> None:
+        for _ in range(n):
+            addresses.append(unique_email())
+            await publish(producer, "complaints.events", filed(platform, email=addresses[-1]))
+
+    first_running, second_running = running(first), running(second)
+    await first_running.__aenter__()
+    first_stopped = False
+    try:
+        await second_running.__aenter__()
+        try:
+
+            async def sharing() -> bool:
+                a, b = assigned(first), assigned(second)
+                return bool(a) and bool(b) and not (a & b)
+
+            await wait_for(sharing, timeout=45)
+            await burst(16)
+            await wait_for(lambda: _delivered(fresh_database, 4), timeout=30)
+            # One instance stops mid-stream; the other takes over its partitions.
+            await first_running.__aexit__(None, None, None)
+            first_stopped = True
+            await burst(8)
+            await wait_for(lambda: _delivered(fresh_database, len(addresses)), timeout=60)
+        finally:
+            await second_running.__aexit__(None, None, None)
+    finally:
+        if not first_stopped:
+            await first_running.__aexit__(None, None, None)
+
+    consumed = [
+        metric(app, "sinergi_consumer_events_total", {"consumer": group, "type": filed_type})
+        for app in (first, second)
+    ]
+    assert all(n > 0 for n in consumed), f"both instances consumed: {consumed}"
+    for address in addresses:
+        assert len(smtp_sink.messages_to(address)) == 1, address
+    found = await rows(fresh_database, "true")
+    assert len(found) == len(addresses) and all(r["status"] == "delivered" for r in found)
+    deliveries = await db_fetch(
+        fresh_database,
+        "SELECT notification_id, count(*) AS n FROM notification_history WHERE status = 'delivered'"
+        " GROUP BY notification_id",
+    )
+    assert len(deliveries) == len(addresses) and all(r["n"] == 1 for r in deliveries)
+
+
+async def _delivered(db: str, n: int) -> bool:
+    count = await db_fetch(db, "SELECT count(*) AS n FROM notifications WHERE status = 'delivered'")
+    return count[0]["n"] >= n
+
+
+async def test_quiet_hours_hold_a_non_urgent_message_and_let_an_urgent_one_through(
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    group: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    producer: AIOKafkaProducer,
+) -> None:
+    phone = unique_phone()
+    nik = "3306065708900002"
+    night = datetime(2026, 11, 2, 23, 0, tzinfo=UTC) - WIB  # 23:00 WIB
+    clock = {"now": night}
+    app = build_notifications(settings_for(fresh_database, group, platform, smtp_sink, fake_gateway))
+    app.state.service.context.clock = lambda: clock["now"]
+    async with running(app) as api:
+        prefs = await api.put(
+            "/preferences",
+            json={
+                "nik": nik,
+                "channels": ["sms", "email"],
+                "locale": "en",
+                "quiet_hours": {"start": "21:00", "end": "06:00"},
+            },
+        )
+        assert prefs.status_code == 200, prefs.text
+        assert prefs.json()["quiet_hours"] == {"start": "21:00", "end": "06:00"}
+        looked_up = await api.post("/preferences/lookup", json={"nik": nik})
+        assert looked_up.json()["stored"] and looked_up.json()["channels"] == ["sms", "email"]
+        bad = await api.put("/preferences", json={"nik": "3306063208900001"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "nik"]
+        stored = await db_fetch(fresh_database, "SELECT citizen_ref FROM preferences")
+        assert [r["citizen_ref"] for r in stored] == [
+            citizen_ref(nik, platform.citizen_ref_key.get_secret_value())
+        ]
+
+        quiet = verified(platform, phone=phone, nik=nik)
+        ref = quiet.data["citizen_ref"]
+        called = _envelope(
+            health_events.AppointmentCalled(
+                appointment_id=str(uuid.uuid4()),
+                booking_code="KES-2611-7K3M9Q",
+                status="in_service",
+                facility="RSUD-TJITRO",
+                polyclinic="INT",
+                date=night.date(),
+                queue_number=12,
+                queue_code="A-012",
+                task_id=4,
+                payment="jkn",
+                kecamatan_code="33.06.01",
+                citizen_ref=ref,
+                contact=seal_contact(platform.contact_key.get_secret_value(), phone=phone),
+                called_at=night,
+                called_by="perawat-1",
+            ),
+            str(uuid.uuid4()),
+            health_events.SOURCE,
+            platform,
+        )
+        await publish(producer, "complaints.events", quiet)
+        await publish(producer, "health.events", called)
+
+        urgent = await wait_for(lambda: fake_gateway.delivered_to(phone), timeout=30)
+        assert len(urgent) == 1 and urgent[0].channel == "sms"  # the citizen's first choice
+        assert "A-012" in (urgent[0].message or "") and "called" in (urgent[0].message or "")  # English
+        held = await wait_for(lambda: rows(fresh_database, "source_event_id = $1", quiet.id), timeout=30)
+        assert held[0]["status"] == "created" and held[0]["locale"] == "en"
+        assert held[0]["due_at"] == datetime(2026, 11, 3, 6, 0, tzinfo=UTC) - WIB
+        created = await bus_events(infra, held[0]["id"], 1)
+        assert created[0]["data"]["next_attempt_at"] is not None
+
+        await wait_for(  # the held message is what the queue-depth gauge counts
+            lambda: metric(app, "sinergi_notifications_queue_depth", {"channel": "sms"}) == 1, timeout=30
+        )
+        latency = metric(app, "sinergi_notifications_delivery_latency_seconds_count", {"channel": "sms"})
+        assert latency == 1  # the urgent one
+
+        clock["now"] = datetime(2026, 11, 3, 6, 0, 5, tzinfo=UTC) - WIB  # the next morning
+        await wait_for(
+            lambda: status_is(fresh_database, "id = $1", held[0]["id"], status="delivered"), timeout=30
+        )
+        assert len(fake_gateway.delivered_to(phone)) == 2
+
+
+async def test_bad_input_dead_letters_unruled_events_are_counted_and_template_errors_are_recorded(
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    group: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    producer: AIOKafkaProducer,
+    tmp_path: Path,
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    broken = templates / "id" / "complaints" / "verified.email.j2"
+    broken.write_text("Subject: Diverifikasi {{ tracking_code }}\n\n{{ data.no_such_field }}\n")
+    for old in (templates / "en" / "complaints").glob("verified.*"):
+        old.unlink()  # English has no verified template any more: the generic one stands in
+    app = build_notifications(
+        settings_for(fresh_database, group, platform, smtp_sink, fake_gateway, templates_dir=templates)
+    )
+    async with running(app) as api:
+        # An unknown type (or version) goes to the dead-letter topic with the reason.
+        unknown = json.loads(verified(platform, email=unique_email()).to_kafka().value)
+        unknown["type"] = f"{complaint_events.PREFIX}verified.v9"
+        await producer.send_and_wait("complaints.events", json.dumps(unknown).encode(), key=b"k")
+        await producer.send_and_wait("complaints.events", b"{not json", key=b"k")
+        # A valid event no rule names is only counted.
+        ward = health_events.WardBedAvailabilityChanged(
+            ward_id=str(uuid.uuid4()),
+            facility="RSUD-TJITRO",
+            ward="MAWAR",
+            name="Bangsal Mawar",
+            kecamatan_code="33.06.01",
+            total=20,
+            occupied=5,
+            available=15,
+            updated_by="perawat",
+            updated_at=datetime.now(UTC),
+        )
+        await publish(
+            producer, "health.events", _envelope(ward, ward.ward_id, health_events.SOURCE, platform)
+        )
+        # A template error makes a technical-failure with the error, not a crash.
+        email_id, email_en = unique_email(), unique_email()
+        broken_event = verified(platform, email=email_id)
+        fallback_event = verified(platform, email=email_en, locale="en")
+        await publish(producer, "complaints.events", broken_event)
+        await publish(producer, "complaints.events", fallback_event)
+
+        letters = await wait_for(lambda: _letters(infra, dead_letter_topic(group), 2), timeout=30)
+        reasons = sorted(dict(r.headers)["x-dlq-reason"].decode() for r in letters)
+        assert reasons == ["invalid_cloudevent", "unknown_type"]
+        ward_type = f"{health_events.WARD_PREFIX}bed_availability_changed.v1"
+        await wait_for(
+            lambda: metric(app, "sinergi_notifications_unruled_events_total", {"type": ward_type}) == 1,
+            timeout=30,
+        )
+
+        failed = await wait_for(
+            lambda: status_is(
+                fresh_database, "source_event_id = $1", broken_event.id, status="technical-failure"
+            ),
+            timeout=30,
+        )
+        assert "UndefinedError" in failed[0]["last_error"] and "no_such_field" in failed[0]["last_error"]
+        assert failed[0]["template"] == "id/complaints/verified.email.j2"
+        assert await history(fresh_database, failed[0]["id"]) == ["created", "technical-failure"]
+        assert not smtp_sink.messages_to(email_id)
+
+        mails = await wait_for(lambda: smtp_sink.messages_to(email_en), timeout=30)
+        assert mails[0].subject.startswith("Service update") and mails[0].message["Content-Language"] == "en"
+        fallback = metric(
+            app,
+            "sinergi_notifications_template_fallbacks_total",
+            {"template": "complaints/verified", "channel": "email", "locale": "en"},
+        )
+        assert fallback == 1
+
+        # The operator fixes the template (no restart) and an officer resends.
+        broken.write_text((TEMPLATES / "id" / "complaints" / "verified.email.j2").read_text())
+        headers = officer_headers("notification_officer")
+        resent = await api.post(f"/notifications/{failed[0]['id']}/resend", headers=headers)
+        assert resent.status_code == 202 and resent.json()["status"] == "created"
+        mails = await wait_for(lambda: smtp_sink.messages_to(email_id), timeout=30)
+        assert broken_event.data["tracking_code"] in mails[0].subject
+        search = await api.get(
+            "/notifications",
+            params={"status": "delivered", "event_type": f"{complaint_events.PREFIX}verified.v1"},
+            headers=headers,
+        )
+        assert search.json()["total"] == 2
+        rules = await api.get("/rules", headers=headers)
+        assert rules.status_code == 200 and rules.json()["error"] is None
+
+
+async def _letters(infra: Infrastructure, topic: str, n: int) -> list[Any] | None:
+    records = await read_topic(infra.kafka_bootstrap, topic)
+    return records if len(records) >= n else None
