@@ -8,6 +8,8 @@ passes while `make run` is up.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from shared.kit.settings import PlatformSettings
 from shared.runtime.embedded import create_databases, create_topics
@@ -23,21 +26,52 @@ from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure, database_url_for, start_infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
+from tests.harness import SERVICE_LOG_DIR, read_topic
+from tests.pii import LogRecorder, scan_logs, scan_records
 
 # Tests may create their own databases and topics on top of these.
 BASE_DATABASES = ["complaints"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def log_recorder() -> Iterator[LogRecorder]:
+    """Every log line written in this process during the suite, for the PII guard."""
+    shutil.rmtree(SERVICE_LOG_DIR, ignore_errors=True)
+    recorder = LogRecorder()
+    logging.getLogger().addHandler(recorder)
+    yield recorder
+    logging.getLogger().removeHandler(recorder)
+    problems = scan_logs(recorder.lines, SERVICE_LOG_DIR)
+    assert not problems, "personal data in logs:\n" + "\n".join(problems[:20])
+
+
 @pytest.fixture(scope="session")
-def infra() -> Iterator[Infrastructure]:
+def infra(log_recorder: LogRecorder) -> Iterator[Infrastructure]:
     # Our own directory, not pytest's numbered ones: pytest prunes those, and a
     # concurrent run (e.g. a second `make test`) must not delete a live data directory.
     work = Path(tempfile.mkdtemp(prefix="sinergi-test-"))
     try:
         with start_infrastructure(BASE_DATABASES, topics(), work_dir=work, durable=False) as infrastructure:
             yield infrastructure
+            problems = asyncio.run(_scan_every_topic(infrastructure.kafka_bootstrap))
+            assert not problems, "personal data on the bus:\n" + "\n".join(problems[:20])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def _scan_every_topic(bootstrap: str) -> list[str]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        names = sorted(await consumer.topics())
+    finally:
+        await consumer.stop()
+    problems: list[str] = []
+    for name in names:
+        records = await read_topic(bootstrap, name, timeout=10)
+        problems += scan_records(name, [r.value for r in records])
+        problems += scan_records(name, [v for r in records for _, v in (r.headers or ())])
+    return problems
 
 
 @pytest.fixture(scope="session")

@@ -122,10 +122,20 @@ async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) ->
     return False
 
 
+SERVICE_LOG_DIR = Path(os.environ.get("SINERGI_TEST_LOG_DIR", "test-artifacts/service-logs"))
+
+
+def service_log(proc: subprocess.Popen[bytes]) -> str:
+    """Everything a service process started by `start_service_process` has logged."""
+    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+
+
 def start_service_process(
     name: str, *, bootstrap: str, database_url: str, port: int, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start `python -m services.<name>` as `make run` does, on its own port and database."""
+    """Start `python -m services.<name>` as `make run` does, on its own port and database.
+    Its log goes to a file in SERVICE_LOG_DIR (scanned for personal data at the end of
+    the test session), readable with `service_log(proc)`."""
     prefix = name.upper()
     full_env = {
         **os.environ,
@@ -135,13 +145,18 @@ def start_service_process(
         "SINERGI_LOG_LEVEL": "INFO",
         **(env or {}),
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", f"services.{name}"],
-        cwd=repo_root(),
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    SERVICE_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = SERVICE_LOG_DIR / f"{name}-{port}.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=repo_root(),
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    return proc
 
 
 async def wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -149,8 +164,7 @@ async def wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: floa
 
         async def ready() -> bool:
             if proc.poll() is not None:
-                output = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"service exited with {proc.returncode}:\n{output[-3000:]}")
+                raise RuntimeError(f"service exited with {proc.returncode}:\n{service_log(proc)[-3000:]}")
             try:
                 return (await client.get("/ready")).status_code == 200
             except httpx.TransportError:

@@ -48,18 +48,30 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s %(event_id)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            static_fields={"service": service},
-        )
+def json_formatter(service: str) -> logging.Formatter:
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s %(event_id)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        static_fields={"service": service},
     )
-    handler.addFilter(_ContextFilter())
+
+
+def redacting_filter() -> logging.Filter:
+    """Adds the event and correlation ids and masks personal data (see `redact`)."""
+    return _ContextFilter()
+
+
+class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler this module installs, so reconfiguring replaces only it."""
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = _ServiceHandler(sys.stdout)
+    handler.setFormatter(json_formatter(service))
+    handler.addFilter(redacting_filter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _ServiceHandler | logging.StreamHandler)]
+    root.addHandler(handler)
     root.setLevel(level)
     # Per-request access lines come from our own middleware, with the route template.
     logging.getLogger("uvicorn.access").disabled = True

@@ -3,43 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import httpx
 
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
-from tests.harness import db_fetch, repo_root, wait_for
+from tests.harness import db_fetch, service_log, start_service_process, wait_for
 from tests.integration.test_complaints_service import complaint_body
-
-
-def start_complaints(infra: Infrastructure, database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "SINERGI_KAFKA_IDEMPOTENCE": str(infra.kafka_idempotence).lower(),
-        "COMPLAINTS_DATABASE_URL": database_url,
-        "COMPLAINTS_PORT": str(port),
-        "SINERGI_LOG_LEVEL": "INFO",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.complaints"],
-        cwd=repo_root(),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
 
 
 async def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
     infra: Infrastructure, fresh_database: str
 ) -> None:
     port = free_port()
-    proc = start_complaints(infra, fresh_database, port)
+    proc = start_service_process(
+        "complaints", bootstrap=infra.kafka_bootstrap, database_url=fresh_database, port=port
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
@@ -81,7 +62,7 @@ async def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
     finally:
         if proc.poll() is None:
             proc.kill()
-    output = proc.stdout.read().decode() if proc.stdout else ""
+    output = service_log(proc)
     # uvicorn re-raises the captured SIGTERM after its graceful shutdown (exit 143 in a shell).
     assert exit_code in (0, -signal.SIGTERM), output[-3000:]
     assert "Application shutdown complete" in output

@@ -1,0 +1,54 @@
+"""The suite-wide personal-data guard (UU PDP 27/2022): at the end of the session every
+topic is read and every log line written during the suite (in-process and by service
+processes) is scanned; a NIK or an unmasked Indonesian mobile number fails the run."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from pathlib import Path
+
+from shared.kit.logs import json_formatter, redacting_filter
+
+# A NIK: a real province code, then 14 digits. A mobile number: 08…, 628… or +628….
+NIK = re.compile(r"(?<!\d)(?:1[1-9]|21|3[1-6]|5[1-3]|6[1-5]|7[1-6]|8[12]|9[1-7])\d{14}(?!\d)")
+PHONE = re.compile(r"(?<![\w-])(?:\+?62|0)8[1-35-9]\d{7,10}(?![\w-])")
+
+
+def findings(text: str) -> list[str]:
+    return [m.group(0) for m in NIK.finditer(text)] + [m.group(0) for m in PHONE.finditer(text)]
+
+
+class LogRecorder(logging.Handler):
+    """Formats every record exactly as the services' own handler would write it."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(json_formatter("test"))
+        self.addFilter(redacting_filter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # A record that cannot be formatted is not this guard's concern.
+        with contextlib.suppress(Exception):
+            self.lines.append(self.format(record))
+
+
+def scan_logs(lines: list[str], log_dir: Path) -> list[str]:
+    problems = [f"log line: {line[:300]}" for line in lines if findings(line)]
+    for path in sorted(log_dir.glob("*.log")) if log_dir.exists() else []:
+        for line in path.read_text(errors="replace").splitlines():
+            if findings(line):
+                problems.append(f"{path.name}: {line[:300]}")
+    return problems
+
+
+def scan_records(topic: str, values: list[bytes | None]) -> list[str]:
+    problems = []
+    for value in values:
+        text = (value or b"").decode(errors="replace")
+        found = findings(text)
+        if found:
+            problems.append(f"topic {topic}: {found} in {text[:200]}")
+    return problems
