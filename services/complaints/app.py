@@ -12,11 +12,13 @@ from pydantic_settings import SettingsConfigDict
 from services.complaints import api, handlers
 from services.complaints.catalogue import load_catalogue
 from services.complaints.domain import SlaPolicy
-from services.complaints.repository import ComplaintRepository
+from services.complaints.repository import CitizenRecords, ComplaintRepository
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
+from shared.kit.uow import EventSource
 from shared.reference import default_calendar
+from shared.schemas import complaints as schema
 
 NAME = "complaints"
 PORT = 8003
@@ -89,6 +91,8 @@ def build(settings: ComplaintsSettings | None = None) -> FastAPI:
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
         domain_metrics=_metrics,
+        event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
+        citizen_data=CitizenRecords(),
     )
     app = create_app(spec)
     service: Service = app.state.service

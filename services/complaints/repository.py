@@ -10,6 +10,7 @@ import asyncpg
 
 from services.complaints.catalogue import Catalogue
 from services.complaints.domain import Complaint, HistoryEntry, Reporter, SlaClock, Status
+from shared.kit.citizen_data import Citizen
 from shared.schemas.common import GeoPoint
 
 _COLUMNS = (
@@ -257,3 +258,31 @@ class ComplaintRepository:
             " GROUP BY 1"
         )
         return [(r["opd"], r["n"]) for r in rows]
+
+
+class CitizenRecords:
+    """The complaints a citizen filed (named, not anonymous), for export and erasure.
+
+    Erasure removes the reporter's identity and contact from the complaints and the
+    link to the citizen (citizen_ref); the complaints themselves stay, as public-service
+    records without a person attached."""
+
+    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
+        rows = await conn.fetch(
+            "SELECT tracking_code, kind, category, title, description, desa_code, status, filed_at,"
+            " reporter_name, reporter_phone, reporter_email, rating, rating_comment"
+            " FROM complaints WHERE reporter_nik = $1 OR citizen_ref = $2 ORDER BY filed_at",
+            citizen.nik,
+            citizen.citizen_ref,
+        )
+        return {"complaints": [dict(r) for r in rows]}
+
+    async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
+        result = await conn.execute(
+            "UPDATE complaints SET reporter_nik = NULL, reporter_name = NULL, reporter_phone = NULL,"
+            " reporter_email = NULL, citizen_ref = NULL, updated_at = now()"
+            " WHERE reporter_nik = $1 OR citizen_ref = $2",
+            citizen.nik,
+            citizen.citizen_ref,
+        )
+        return {"complaints": int(result.split()[-1])}

@@ -12,11 +12,14 @@ from pydantic_settings import SettingsConfigDict
 
 from services.health import api, fhir, handlers
 from services.health.domain import BookingPolicy
+from services.health.repository import CitizenRecords
 from services.health.seed import DEFAULT_PATH, load_seed
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
+from shared.kit.uow import EventSource
 from shared.reference import default_calendar
+from shared.schemas import health as schema
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,8 @@ def build(settings: HealthSettings | None = None) -> FastAPI:
         ],
         domain_metrics=_metrics,
         on_start=_seed,
+        event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
+        citizen_data=CitizenRecords(),
     )
     app = create_app(spec)
     service: Service = app.state.service

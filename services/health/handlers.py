@@ -427,6 +427,8 @@ async def fhir_bundle(ctx: Context, booking_code: str) -> dict[str, Any]:
                 current=appointment.status,
                 command="export_fhir",
             )
+        if not appointment.patient.nik:
+            raise Conflict("the patient's identity was erased on request; nothing to export")
         facility = await repo.facility(appointment.facility_code)
         polyclinic = await repo.polyclinic(appointment.facility_code, appointment.polyclinic_code)
         doctor = await repo.doctor(appointment.doctor_code)

@@ -24,6 +24,7 @@ from services.health.domain import (
     Ward,
 )
 from services.health.seed import Seed
+from shared.kit.citizen_data import Citizen
 
 _APPOINTMENT_COLUMNS = (
     "id, booking_code, facility_code, kecamatan_code, polyclinic_code, doctor_code, schedule_id,"
@@ -476,3 +477,36 @@ class HealthRepository:
             facility_code,
         )
         return [dict(r) for r in rows]
+
+
+class CitizenRecords:
+    """A patient's appointments, for export and erasure.
+
+    Erasure anonymises finished, cancelled and no-show appointments (NIK, name, phone,
+    JKN card removed; the citizen link replaced by a random one, so visit statistics
+    stay); appointments still in progress are kept until they end and are reported."""
+
+    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
+        rows = await conn.fetch(
+            "SELECT booking_code, facility_code, polyclinic_code, date, payment, status, task_id,"
+            " booked_at, patient_name, patient_phone, jkn_card FROM appointments"
+            " WHERE patient_nik = $1 OR citizen_ref = $2 ORDER BY booked_at",
+            citizen.nik,
+            citizen.citizen_ref,
+        )
+        return {"appointments": [dict(r) for r in rows]}
+
+    async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
+        erased = await conn.execute(
+            "UPDATE appointments SET patient_nik = NULL, patient_name = NULL, patient_phone = NULL,"
+            " jkn_card = NULL, citizen_ref = 'cr1_' || md5(random()::text || id::text)"
+            " WHERE (patient_nik = $1 OR citizen_ref = $2) AND status IN ('done', 'cancelled', 'no_show')",
+            citizen.nik,
+            citizen.citizen_ref,
+        )
+        kept = await conn.fetchval(
+            "SELECT count(*) FROM appointments WHERE patient_nik = $1 OR citizen_ref = $2",
+            citizen.nik,
+            citizen.citizen_ref,
+        )
+        return {"appointments": int(erased.split()[-1]), "appointments_in_progress_kept": int(kept)}

@@ -57,6 +57,7 @@ from shared.reference import InvalidPhone, mask_email, mask_phone, normalize_mob
 from shared.schemas import ParsedEvent, make_envelope
 from shared.schemas import notifications as schema
 from shared.schemas.common import SealedContact
+from shared.schemas.privacy import CitizenDataErased
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,10 @@ class Context:
 async def on_event(ctx: Context, conn: asyncpg.Connection, parsed: ParsedEvent) -> int:
     """Create the notifications one domain event calls for; returns how many."""
     envelope = parsed.envelope
+    if isinstance(parsed.data, CitizenDataErased):
+        erased = await NotificationRepository(conn).erase_citizen(parsed.data.citizen_ref)
+        log.info("citizen data erased", extra={"source": parsed.data.service, **erased})
+        return 0
     data = parsed.data.model_dump(mode="json")
     loaded = ctx.rulebook.current()
     rules = loaded.rules.match(envelope.type, data)

@@ -248,6 +248,29 @@ class NotificationRepository:
         )
         return int(result.split()[-1])
 
+    async def erase_citizen(self, citizen_ref: str) -> dict[str, int]:
+        """A citizen's data erased on request upstream: forget their preferences and the
+        addresses and texts of their notifications; pending ones are cancelled as
+        technical failures (no address is left to send to)."""
+        pending = await self.conn.execute(
+            "UPDATE notifications SET status = 'technical-failure', last_error = 'citizen data erased',"
+            " updated_at = now() WHERE citizen_ref = $1"
+            " AND status NOT IN ('delivered', 'permanent-failure', 'technical-failure')",
+            citizen_ref,
+        )
+        content = await self.conn.execute(
+            "UPDATE notifications SET address_sealed = NULL, address_masked = NULL, body = NULL,"
+            " subject = NULL, context = NULL, citizen_ref = NULL, recipient_key = 'erased:' || id::text"
+            " WHERE citizen_ref = $1",
+            citizen_ref,
+        )
+        prefs = await self.conn.execute("DELETE FROM preferences WHERE citizen_ref = $1", citizen_ref)
+        return {
+            "notifications": int(content.split()[-1]),
+            "cancelled": int(pending.split()[-1]),
+            "preferences": int(prefs.split()[-1]),
+        }
+
     # ----- preferences -----------------------------------------------------------------------
 
     async def get_preferences(self, citizen_ref: str, tz: Any) -> Preferences | None:

@@ -12,11 +12,13 @@ from pydantic_settings import SettingsConfigDict
 from services.permits import api, handlers
 from services.permits.catalogue import load_catalogue
 from services.permits.domain import OPEN_STATUSES, Application, SlaPolicy
-from services.permits.repository import ApplicationRepository
+from services.permits.repository import ApplicationRepository, CitizenRecords
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
+from shared.kit.uow import EventSource
 from shared.reference import default_calendar
+from shared.schemas import permits as schema
 
 NAME = "permits"
 PORT = 8001
@@ -115,6 +117,8 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
         domain_metrics=_metrics,
+        event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
+        citizen_data=CitizenRecords(),
     )
     app = create_app(spec)
     service: Service = app.state.service

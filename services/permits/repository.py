@@ -19,6 +19,7 @@ from services.permits.domain import (
     Status,
     Terms,
 )
+from shared.kit.citizen_data import Citizen
 
 # Columns written at submission and rewritten on every save, in this order.
 _STATE = (
@@ -384,3 +385,39 @@ class ApplicationRepository:
             sorted(OPEN_STATUSES),
         )
         return [(r["permit_type"], r["status"], r["n"]) for r in rows]
+
+
+class CitizenRecords:
+    """An applicant's applications, for export and erasure.
+
+    A permit that is issued or still being decided must keep its holder (the permit is
+    a legal record; an undecided application is withdrawn by the applicant first), so
+    erasure anonymises rejected, revoked and expired applications completely and, on
+    the others, removes only the contact details. Both counts are reported."""
+
+    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
+        rows = await conn.fetch(
+            "SELECT tracking_code, permit_type, status, permit_number, applicant_name, applicant_nib,"
+            " applicant_phone, applicant_email, desa_code FROM applications"
+            " WHERE applicant_nik = $1 OR citizen_ref = $2 ORDER BY tracking_code",
+            citizen.nik,
+            citizen.citizen_ref,
+        )
+        return {"applications": [dict(r) for r in rows]}
+
+    async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
+        closed = await conn.execute(
+            "UPDATE applications SET applicant_nik = NULL, applicant_name = '[dihapus]',"
+            " applicant_phone = NULL, applicant_email = NULL,"
+            " citizen_ref = 'cr1_' || md5(random()::text || tracking_code)"
+            " WHERE (applicant_nik = $1 OR citizen_ref = $2) AND status IN ('rejected', 'revoked', 'expired')",
+            citizen.nik,
+            citizen.citizen_ref,
+        )
+        kept = await conn.execute(
+            "UPDATE applications SET applicant_phone = NULL, applicant_email = NULL"
+            " WHERE applicant_nik = $1 OR citizen_ref = $2",
+            citizen.nik,
+            citizen.citizen_ref,
+        )
+        return {"applications": int(closed.split()[-1]), "applications_kept_by_law": int(kept.split()[-1])}

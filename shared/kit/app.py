@@ -23,8 +23,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.kit import admin
+from shared.kit import admin, citizen_data
 from shared.kit.bus import EventBus
+from shared.kit.citizen_data import CitizenData
 from shared.kit.consumer import EventHandler, IdempotentConsumer
 from shared.kit.db import create_pool, migrate
 from shared.kit.http import HttpEdge, install_error_handlers
@@ -32,6 +33,7 @@ from shared.kit.logs import configure_logging
 from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay
 from shared.kit.settings import ServiceSettings, require_production_keys
+from shared.kit.uow import EventSource
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,10 @@ class ServiceSpec:
     domain_metrics: Callable[[KitMetrics], Any] | None = None
     # Run once after migrations, before the first request (e.g. loading seed data).
     on_start: Callable[[Service], Awaitable[None]] | None = None
+    # Where the service's own events go (domain services), and what it holds about a
+    # citizen (enables the export and erasure endpoints).
+    event_source: EventSource | None = None
+    citizen_data: CitizenData | None = None
     version: str = "0.1.0"
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
 
@@ -235,6 +241,10 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     app.include_router(admin.router)
+    if spec.citizen_data is not None:
+        if spec.event_source is None:
+            raise ValueError(f"{spec.name}: citizen_data needs event_source to announce erasures")
+        app.include_router(citizen_data.router)
     return app
 
 

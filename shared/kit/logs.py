@@ -70,7 +70,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler.setFormatter(json_formatter(service))
     handler.addFilter(redacting_filter())
     root = logging.getLogger()
-    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _ServiceHandler | logging.StreamHandler)]
+    root.handlers[:] = [
+        h for h in root.handlers if not isinstance(h, _ServiceHandler | logging.StreamHandler)
+    ]
     root.addHandler(handler)
     root.setLevel(level)
     # Per-request access lines come from our own middleware, with the route template.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from shared.schemas import complaints, health, notifications, permits
+from shared.schemas import complaints, health, notifications, permits, privacy
 from shared.schemas.envelope import Envelope, EventData, schema_uri
 
 
@@ -23,10 +23,13 @@ class Domain:
     events: dict[str, type[EventData]]
 
 
+# Every domain service also publishes the privacy events (data erased on request).
 DOMAINS: dict[str, Domain] = {
-    "complaints": Domain("complaints", complaints.TOPIC, complaints.SOURCE, dict(complaints.EVENTS)),
-    "health": Domain("health", health.TOPIC, health.SOURCE, dict(health.EVENTS)),
-    "permits": Domain("permits", permits.TOPIC, permits.SOURCE, dict(permits.EVENTS)),
+    "complaints": Domain(
+        "complaints", complaints.TOPIC, complaints.SOURCE, {**complaints.EVENTS, **privacy.EVENTS}
+    ),
+    "health": Domain("health", health.TOPIC, health.SOURCE, {**health.EVENTS, **privacy.EVENTS}),
+    "permits": Domain("permits", permits.TOPIC, permits.SOURCE, {**permits.EVENTS, **privacy.EVENTS}),
     "notifications": Domain(
         "notifications", notifications.TOPIC, notifications.SOURCE, dict(notifications.EVENTS)
     ),

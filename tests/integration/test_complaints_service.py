@@ -360,3 +360,30 @@ async def test_officer_actions_are_audited_in_their_transaction(complaints) -> N
         entry["events"] == ["id.sinergi.complaints.complaint.verified.v1"] and len(entry["aggregates"]) == 1
     )
     assert (await client.get("/admin/audit", headers=coordinator)).status_code == 403
+
+
+async def test_a_citizen_can_be_exported_and_erased(complaints, infra) -> None:
+    client, _, db = complaints
+    code = await file(client)
+    admin = officer_headers("admin")
+    exported = await client.post("/admin/citizens/export", json={"nik": NIK}, headers=admin)
+    assert exported.status_code == 200
+    assert [c["tracking_code"] for c in exported.json()["data"]["complaints"]] == [code]
+    ref = exported.json()["citizen_ref"]
+
+    erased = await client.post("/admin/citizens/erase", json={"nik": NIK}, headers=admin)
+    assert erased.status_code == 200 and erased.json()["erased"] == {"complaints": 1}
+    row = (await db_fetch(db, "SELECT reporter_nik, reporter_phone, citizen_ref FROM complaints"))[0]
+    assert tuple(row) == (None, None, None)
+    assert (await client.post("/admin/citizens/export", json={"nik": NIK}, headers=admin)).status_code == 404
+    # The erasure is announced on the bus, without the NIK, for downstream consumers.
+    async def announced() -> list:
+        return events_of(await read_topic(infra.kafka_bootstrap, TOPIC), citizen_ref=ref, service="complaints")
+
+    found = await wait_for(announced)
+    assert {e["type"] for _, e in found} == {"id.sinergi.privacy.citizen.erased.v1"}
+    assert NIK.encode() not in found[0][0].value
+    assert (await client.post("/admin/citizens/erase", json={"nik": "123"}, headers=admin)).status_code == 422
+    assert (
+        await client.post("/admin/citizens/erase", json={"nik": NIK}, headers=officer_headers("coordinator"))
+    ).status_code == 403

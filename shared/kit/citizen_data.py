@@ -1,0 +1,91 @@
+"""A citizen's right to their data (UU PDP 27/2022): export and erasure on request.
+
+Each domain service says what it holds about a citizen by giving its `ServiceSpec` a
+`CitizenData` implementation; the kit provides the endpoints (role ``admin``, i.e. the
+regency's data protection officer), runs the erasure in one unit of work with its
+audit row, and publishes `id.sinergi.privacy.citizen.erased.v1` so the consumers of
+the service's topic (notifications, the integration view) erase theirs too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol
+
+import asyncpg
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field, field_validator
+
+from shared.kit.auth import Officer, require_role
+from shared.kit.errors import NotFound
+from shared.kit.privacy import citizen_ref
+from shared.kit.uow import unit_of_work
+from shared.reference import InvalidNIK, parse_nik
+from shared.schemas.privacy import CitizenDataErased
+
+
+@dataclass(frozen=True)
+class Citizen:
+    nik: str
+    citizen_ref: str
+
+
+class CitizenData(Protocol):
+    """What one service holds about a citizen."""
+
+    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
+        """Every record about the citizen, by kind."""
+
+    async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
+        """Remove or anonymise the citizen's personal data; counts of records changed
+        by kind. Records the law requires to keep (e.g. an issued permit's holder)
+        may be kept: say so in the service's docs."""
+
+
+class CitizenIn(BaseModel):
+    nik: str = Field(description="The citizen's NIK (never stored by this endpoint)")
+
+    @field_validator("nik")
+    @classmethod
+    def _nik(cls, value: str) -> str:
+        try:
+            return parse_nik(value).value
+        except InvalidNIK as exc:
+            raise ValueError(str(exc)) from None
+
+
+router = APIRouter(prefix="/admin/citizens", tags=["personal data"])
+admin = require_role("admin")
+
+
+def _citizen(request: Request, nik: str) -> Citizen:
+    key = request.app.state.service.settings.platform.citizen_ref_key.get_secret_value()
+    return Citizen(nik=nik, citizen_ref=citizen_ref(nik, key))
+
+
+@router.post("/export", summary="Everything this service holds about a citizen")
+async def export(body: CitizenIn, request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, Any]:
+    service = request.app.state.service
+    citizen = _citizen(request, body.nik)
+    async with service.pool.acquire() as conn:
+        data = await service.spec.citizen_data.export(conn, citizen)
+    if not any(data.values()):
+        raise NotFound("this service holds no data about that citizen")
+    return {"service": service.name, "citizen_ref": citizen.citizen_ref, "data": data}
+
+
+@router.post("/erase", summary="Erase a citizen's personal data here and downstream")
+async def erase(body: CitizenIn, request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, Any]:
+    service = request.app.state.service
+    citizen = _citizen(request, body.nik)
+    async with unit_of_work(service.pool, service.spec.event_source) as uow:
+        records = await service.spec.citizen_data.erase(uow.conn, citizen)
+        event = CitizenDataErased(
+            citizen_ref=citizen.citizen_ref,
+            service=service.name,
+            erased_at=datetime.now(UTC),
+            records=records,
+        )
+        await uow.emit([event], subject=citizen.citizen_ref)
+    return {"service": service.name, "citizen_ref": citizen.citizen_ref, "erased": records}
