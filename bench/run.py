@@ -185,8 +185,8 @@ async def relay_drain(infra: Infrastructure, platform_settings: PlatformSettings
     relay = OutboxRelay(url, bus, platform_settings, metrics)
     started = time.perf_counter()
     task = asyncio.create_task(relay.run())
-    while await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
-        await asyncio.sleep(0.1)
+    while await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):  # noqa: ASYNC110
+        await asyncio.sleep(0.1)  # polling the database, not an in-process condition
     seconds = time.perf_counter() - started
     relay.stop()
     await task
