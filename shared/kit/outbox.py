@@ -152,16 +152,20 @@ class OutboxRelay:
         records = [OutgoingRecord(r["topic"], r["key"], r["value"], r["headers"]) for r in rows]
         results = await self.bus.publish(records)
         done: list[int] = []
+        failed: list[int] = []
         failed_keys: set[str] = set()
+        per_topic: dict[str, int] = {}
         for row, ok in zip(rows, results, strict=True):
             # A later event of an aggregate whose earlier event failed waits for the
             # retry, so consumers never see them out of order.
             if ok and row["key"] not in failed_keys:
                 done.append(row["id"])
-                self.metrics.outbox_published.labels(row["topic"]).inc()
+                per_topic[row["topic"]] = per_topic.get(row["topic"], 0) + 1
             else:
+                failed.append(row["id"])
                 failed_keys.add(row["key"])
-        failed = [row["id"] for row in rows if row["id"] not in set(done)]
+        for topic, count in per_topic.items():
+            self.metrics.outbox_published.labels(topic).inc(count)
         async with conn.transaction():
             if done:
                 await conn.execute(

@@ -38,7 +38,7 @@ class PlatformSettings(BaseSettings):
     contact_key: SecretStr = SecretStr(DEV_CONTACT_KEY)
     log_level: str = "INFO"
     # Outbox relay tuning.
-    outbox_batch_size: int = 500
+    outbox_batch_size: int = 1000
     outbox_poll_seconds: float = 2.0
     outbox_retention_hours: float = 72.0
     # Consumer retries before a message goes to the dead-letter topic.
