@@ -213,7 +213,9 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
         routers=[api.router],
         consumers=[ConsumerSpec(settings.consumer_group, settings.topics, on_event)],
         jobs=[
-            PeriodicJob("delivery", settings.delivery_interval_seconds, _deliver),
+            PeriodicJob(
+                "delivery", settings.delivery_interval_seconds, _deliver, wake_on="sinergi_notifications"
+            ),
             PeriodicJob("domain-gauges", 5.0, _refresh_gauges),
             PeriodicJob("retention", 3600.0, purge),
         ],

@@ -27,7 +27,7 @@ from shared.kit import admin, citizen_data
 from shared.kit.bus import EventBus
 from shared.kit.citizen_data import CitizenData
 from shared.kit.consumer import EventHandler, IdempotentConsumer
-from shared.kit.db import create_pool, migrate
+from shared.kit.db import connect, create_pool, migrate
 from shared.kit.http import HttpEdge, install_error_handlers
 from shared.kit.logs import configure_logging
 from shared.kit.metrics import KitMetrics
@@ -50,11 +50,14 @@ class ConsumerSpec:
 @dataclass(frozen=True)
 class PeriodicJob:
     """A job run every `interval` seconds on every instance (make it safe to run
-    concurrently, e.g. with FOR UPDATE SKIP LOCKED)."""
+    concurrently, e.g. with FOR UPDATE SKIP LOCKED). With `wake_on`, a PostgreSQL
+    NOTIFY on that channel (e.g. from a trigger when work is inserted) runs it at once
+    instead of at the next interval."""
 
     name: str
     interval: float
     run: Callable[[Service], Awaitable[Any]]
+    wake_on: str | None = None
 
 
 @dataclass
@@ -157,13 +160,50 @@ class Service:
         log.info("service stopped", extra={"service": self.name})
 
     async def _every(self, job: PeriodicJob) -> None:
+        wake = asyncio.Event()
+        listener = asyncio.create_task(self._listen(job.wake_on, wake)) if job.wake_on else None
+        try:
+            while not self._stopping.is_set():
+                wake.clear()
+                try:
+                    await job.run(self)
+                except Exception as exc:
+                    log.warning("periodic job failed", extra={"job": job.name, "error": repr(exc)[:300]})
+                stop = asyncio.create_task(self._stopping.wait())
+                woken = asyncio.create_task(wake.wait())
+                await asyncio.wait({stop, woken}, timeout=job.interval, return_when=asyncio.FIRST_COMPLETED)
+                for task in (stop, woken):
+                    task.cancel()
+        finally:
+            if listener is not None:
+                listener.cancel()
+
+    async def _listen(self, channel: str, wake: asyncio.Event) -> None:
+        """Keep a LISTEN connection open (reconnecting) that sets `wake` on NOTIFY."""
         while not self._stopping.is_set():
+            conn = None
             try:
-                await job.run(self)
+                conn = await connect(self.settings.database_url)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda *_, lost=lost: lost.set())
+                await conn.add_listener(channel, lambda *_: wake.set())
+                wake.set()  # work may have arrived while not listening
+                stop = asyncio.create_task(self._stopping.wait())
+                gone = asyncio.create_task(lost.wait())
+                await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (stop, gone):
+                    task.cancel()
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
-                log.warning("periodic job failed", extra={"job": job.name, "error": repr(exc)[:300]})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), job.interval)
+                log.warning(
+                    "listener lost its connection", extra={"channel": channel, "error": str(exc)[:200]}
+                )
+                await asyncio.sleep(1)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
