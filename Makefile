@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: bench bench-quick run test test-fast lint format docs schemas token tail install clean
+.PHONY: bench bench-quick system-deps run test test-fast lint format docs schemas token tail install clean
 
 # Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
 # pins (uv itself is pinned there too).
@@ -20,12 +20,29 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 
 install: $(STAMP)
 
+# System programs some tests drive: Chromium (the dashboard in a real browser) and
+# Prometheus with promtool (the deployment checks). Debian packages; installed when
+# missing and we are root, otherwise the command to run is printed.
+SYSTEM_PROGRAMS := /usr/bin/chromium /usr/bin/promtool /usr/bin/prometheus
+system-deps:
+	@missing=""; for p in $(SYSTEM_PROGRAMS); do [ -x $$p ] || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium and prometheus (Debian packages) for the browser and deployment tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus >/dev/null && \
+	    (pkill -x prometheus || true); \
+	  else \
+	    echo "missing:$$missing — run: sudo apt-get install chromium prometheus"; exit 1; \
+	  fi; \
+	fi
+
 ## make run: start the whole system (embedded broker + PostgreSQL unless configured)
 run: install
 	$(PY) -m shared.runtime.run
 
 ## make test: the whole suite against real components
-test: install
+test: install system-deps
 	$(PY) -m pytest
 
 test-fast: install
@@ -69,7 +86,9 @@ clean:
 ## make up / make down / make logs: the docker-compose deployment (docs/operations.md).
 ## make up CLUSTER=1 SCALE="complaints=3 notifications=3": three Kafka brokers, scaled services.
 ## make logs SERVICE=complaints: follow one service's logs (all when SERVICE is empty).
-COMPOSE_FILES := -f deploy/docker-compose.yml $(if $(CLUSTER),-f deploy/docker-compose.cluster.yml)
+## The regency's own changes (mounted rules, masterplan, relay) go in deploy/docker-compose.override.yml.
+COMPOSE_FILES := -f deploy/docker-compose.yml $(if $(CLUSTER),-f deploy/docker-compose.cluster.yml) \
+	$(if $(wildcard deploy/docker-compose.override.yml),-f deploy/docker-compose.override.yml)
 COMPOSE ?= docker compose $(COMPOSE_FILES) --env-file deploy/.env
 SERVICE ?=
 SCALE ?=

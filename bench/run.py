@@ -34,6 +34,7 @@ from shared.kit.bus import EventBus
 from shared.kit.db import connect, migrate
 from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay
+from shared.kit.privacy import seal_contact
 from shared.kit.settings import PlatformSettings
 from shared.runtime.embedded import create_databases, create_topics, free_port
 from shared.runtime.select import Infrastructure, database_url_for, start_infrastructure
@@ -65,10 +66,14 @@ class Profile:
     rate_seconds: float
     growth_rows: tuple[int, ...]
     growth_rate: int
+    e2e_rate: int
+    e2e_seconds: float
 
 
-FULL = Profile("full", 100_000, 10, (100, 300, 500, 1000, 1500, 2000), 10, (10_000, 100_000, 1_000_000), 300)
-QUICK = Profile("quick", 20_000, 3, (100, 500), 3, (10_000,), 300)
+FULL = Profile(
+    "full", 100_000, 10, (100, 300, 500, 1000, 1500, 2000), 10, (10_000, 100_000, 1_000_000), 300, 200, 60
+)
+QUICK = Profile("quick", 10_000, 3, (100, 500), 3, (10_000,), 300, 50, 5)
 
 
 def sample_event(i: int = 0) -> bytes:
@@ -338,7 +343,7 @@ async def preload_complaints(url: str, rows: int) -> None:
 async def growth(infra: Infrastructure, profile: Profile) -> list[dict[str, Any]]:
     points = []
     for rows in profile.growth_rows:
-        single = Profile("growth", 0, 0, (profile.growth_rate,), profile.rate_seconds, (), 0)
+        single = Profile("growth", 0, 0, (profile.growth_rate,), profile.rate_seconds, (), 0, 0, 0)
         started = time.perf_counter()
         result = await intake(infra, single, 0, preload=lambda url, n=rows: preload_complaints(url, n))
         run = result["runs"][0]
@@ -349,6 +354,250 @@ async def growth(infra: Infrastructure, profile: Profile) -> list[dict[str, Any]
         )  # fmt: skip
         print(f"  growth {rows:>9} rows: p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms", flush=True)
     return points
+
+
+# ----- 4. end to end ---------------------------------------------------------------------------------
+
+
+def _filed_event(i: int, contact_key: str) -> bytes:
+    """A realistic complaint-filed event whose sealed contact the notification service opens."""
+    now = datetime.now(UTC)
+    data = ComplaintFiled(
+        complaint_id=str(uuid.uuid4()),
+        tracking_code=f"ADU-2611-BNCH-{i:04d}-{i % 100000:05d}",
+        status="submitted",
+        kind="pengaduan",
+        category="jalan_rusak",
+        dimension="mobility",
+        opd="DPUPR",
+        desa_code="33.06.01.2001",
+        kecamatan_code="33.06.01",
+        citizen_ref="cr1_" + uuid.uuid4().hex,
+        contact=seal_contact(contact_key, email=f"warga{i}@example.com"),
+        title="Jalan berlubang di depan balai desa",
+        filed_at=now,
+        verify_due=now + timedelta(days=3),
+        close_due=now + timedelta(days=84),
+    )
+    return make_envelope(data, subject=data.complaint_id, source=SOURCE, region="33.06").to_kafka().value
+
+
+async def _inbox_count(url: str, consumer: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer)
+    except asyncpg.UndefinedTableError:
+        return 0
+    finally:
+        await conn.close()
+
+
+def _consumer_env(
+    name: str, group: str, topic: str, url: str, port: int, extra: dict[str, str]
+) -> dict[str, str]:
+    prefix = name.upper()
+    topics_value = json.dumps([topic]) if name == "notifications" else topic
+    return {
+        f"{prefix}_DATABASE_URL": url,
+        f"{prefix}_PORT": str(port),
+        f"{prefix}_CONSUMER_GROUP": group,
+        f"{prefix}_TOPICS": topics_value,
+        **extra,
+    }
+
+
+async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[str, Any]:
+    """Time from the 201 of POST /complaints to (a) the event applied in the integration
+    view's database and (b) the email accepted by the SMTP sink."""
+    from shared.runtime.smtp_sink import SmtpSink
+
+    sink = SmtpSink(port=free_port()).start()
+    bootstrap = {"SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap}
+    urls = {name: await _fresh_database(infra) for name in ("complaints", "notifications", "integration")}
+    ports = {name: free_port() for name in urls}
+    groups = {name: f"bench-{name}-{uuid.uuid4().hex[:6]}" for name in ("notifications", "integration")}
+    await create_topics(infra.kafka_bootstrap, {f"{g}.dlq": 1 for g in groups.values()})
+    smtp = {"NOTIFICATIONS_SMTP_HOST": "127.0.0.1", "NOTIFICATIONS_SMTP_PORT": str(sink.port)}
+    services = {
+        "complaints": ServiceProcess(
+            "services.complaints",
+            {
+                **bootstrap,
+                "COMPLAINTS_DATABASE_URL": urls["complaints"],
+                "COMPLAINTS_PORT": str(ports["complaints"]),
+            },
+            ports["complaints"],
+        ),
+        **{
+            name: ServiceProcess(
+                f"services.{name}",
+                {
+                    **bootstrap,
+                    **_consumer_env(
+                        name,
+                        groups[name],
+                        "complaints.events",
+                        urls[name],
+                        ports[name],
+                        smtp if name == "notifications" else {},
+                    ),
+                },
+                ports[name],
+            )
+            for name in groups
+        },
+    }
+    try:
+        for service in services.values():
+            await service.wait_ready()
+        body = {**COMPLAINT, "reporter": {"nik": "3306061708900001", "email": "warga@example.com"}}
+        url = f"http://127.0.0.1:{ports['complaints']}/complaints"
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=400)) as client:
+            # Warm up until both consumers have joined their groups and applied an event.
+            warm = await client.post(url, json=body)
+            warm.raise_for_status()
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not (  # noqa: ASYNC110 (polling other processes)
+                await _inbox_count(urls["integration"], groups["integration"])
+                and sink.messages_to("warga@example.com")
+            ):
+                await asyncio.sleep(0.5)
+            baseline = await _inbox_count(urls["integration"], groups["integration"])
+            sink.clear()
+            answered: dict[str, float] = {}
+            errors = 0
+
+            async def one(due: float) -> None:
+                nonlocal errors
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                response = await client.post(url, json=body)
+                if response.status_code == 201:
+                    answered[response.json()["tracking_code"]] = time.time()
+                else:
+                    errors += 1
+
+            start = time.monotonic() + 0.2
+            total = int(rate * seconds)
+            await asyncio.gather(*(one(start + i / rate) for i in range(total)))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            applied = await _inbox_count(urls["integration"], groups["integration"]) - baseline
+            if applied >= len(answered) and len(sink.messages) >= len(answered):
+                break
+            await asyncio.sleep(0.5)
+        view_ms = await _view_latencies(urls, groups["integration"], answered)
+        mail_ms = []
+        for mail in sink.messages:
+            code = next((c for c in answered if c in mail.text), None)
+            if code is not None:
+                mail_ms.append((mail.received_at.timestamp() - answered[code]) * 1000)
+        return {
+            "rate": rate,
+            "seconds": seconds,
+            "accepted": len(answered),
+            "errors": errors,
+            "view": _percentiles(view_ms),
+            "email": _percentiles(mail_ms),
+        }
+    finally:
+        for service in services.values():
+            service.stop()
+        sink.stop()
+
+
+async def _view_latencies(urls: dict[str, str], group: str, answered: dict[str, float]) -> list[float]:
+    """Join the view's inbox (event id, applied at) with the complaints service's outbox
+    (event id -> complaint) and complaints (complaint -> tracking code)."""
+    complaints = await asyncpg.connect(urls["complaints"])
+    view = await asyncpg.connect(urls["integration"])
+    try:
+        rows = await complaints.fetch(
+            "SELECT o.event_id::text AS event_id, c.tracking_code FROM outbox o"
+            " JOIN complaints c ON c.id::text = o.key WHERE o.event_type LIKE '%.filed.v1'"
+        )
+        code_of = {r["event_id"]: r["tracking_code"] for r in rows}
+        applied = await view.fetch(
+            "SELECT event_id, extract(epoch FROM processed_at) AS at FROM inbox WHERE consumer = $1", group
+        )
+    finally:
+        await complaints.close()
+        await view.close()
+    latencies = []
+    for r in applied:
+        code = code_of.get(r["event_id"])
+        if code in answered:
+            latencies.append((float(r["at"]) - answered[code]) * 1000)
+    return latencies
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    return {"n": len(ordered), "p50_ms": at(50), "p99_ms": at(99), "max_ms": ordered[-1]}
+
+
+# ----- 5. consumers ------------------------------------------------------------------------------
+
+
+async def consumer_rates(infra: Infrastructure, events: int) -> dict[str, Any]:
+    """Pre-load `events` complaint events on a fresh topic, then measure how fast the
+    integration view (a rebuild from the topic) and the notification service (up to
+    the channel hand-off: notifications created) work through them."""
+    key = PlatformSettings().contact_key.get_secret_value()
+    topic = f"bench.consumers.{uuid.uuid4().hex[:6]}"
+    await create_topics(infra.kafka_bootstrap, {topic: 6})
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap, linger_ms=5, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        futures = []
+        for i in range(events):
+            value = _filed_event(i, key)
+            futures.append(await producer.send(topic, value, key=uuid.uuid4().hex.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    results: dict[str, Any] = {"events": events}
+    for name in ("integration", "notifications"):
+        group = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+        await create_topics(infra.kafka_bootstrap, {f"{group}.dlq": 1})
+        url = await _fresh_database(infra)
+        port = free_port()
+        # Deliveries are not part of this measure: the SMTP port is closed on purpose.
+        extra = {"NOTIFICATIONS_SMTP_PORT": str(free_port())} if name == "notifications" else {}
+        service = ServiceProcess(
+            f"services.{name}",
+            {
+                "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+                **_consumer_env(name, group, topic, url, port, extra),
+            },
+            port,
+        )
+        try:
+            await service.wait_ready()
+            first_at = None
+            deadline = time.monotonic() + 300
+            done = 0
+            while time.monotonic() < deadline:
+                done = await _inbox_count(url, group)
+                if done and first_at is None:
+                    first_at, first_done = time.perf_counter(), done
+                if done >= events:
+                    break
+                await asyncio.sleep(0.25)
+            seconds = time.perf_counter() - first_at if first_at else float("nan")
+            rate = (done - first_done) / seconds if first_at and seconds > 0 else 0.0
+            results[name] = {"applied": done, "seconds": seconds, "per_s": rate, "rss_mb": service.rss_mb()}
+            print(f"  {name}: {rate:,.0f} events/s ({done} applied)", flush=True)
+        finally:
+            service.stop()
+    return results
 
 
 # ----- report ------------------------------------------------------------------------------------
@@ -492,6 +741,12 @@ async def main_async(profile: Profile) -> dict[str, Any]:
         print(f"  relay {relay['per_s']:,.0f}/s ({relay['ratio_to_raw_produce']:.2f} of raw produce)")
         print("HTTP intake…", flush=True)
         intake_result = await intake(infra, profile, postgres["per_s"])
+        print("end to end…", flush=True)
+        e2e = await end_to_end(infra, profile.e2e_rate, profile.e2e_seconds)
+        print(f"  view p99 {e2e['view'].get('p99_ms', float('nan')):.0f} ms, "
+              f"email p99 {e2e['email'].get('p99_ms', float('nan')):.0f} ms", flush=True)  # fmt: skip
+        print("consumers…", flush=True)
+        consumers = await consumer_rates(infra, profile.events)
         print("growth…", flush=True)
         growth_points = await growth(infra, profile)
         return {
@@ -505,6 +760,8 @@ async def main_async(profile: Profile) -> dict[str, Any]:
             "relay": relay,
             "intake": intake_result,
             "growth": growth_points,
+            "end_to_end": e2e,
+            "consumers": consumers,
             "notes": [
                 "Load generator, services, broker and PostgreSQL share the same machine, so the",
                 "generator's own CPU use is part of every figure.",

@@ -611,8 +611,9 @@ async def test_bad_input_dead_letters_unruled_events_are_counted_and_template_er
         reasons = sorted(dict(r.headers)["x-dlq-reason"].decode() for r in letters)
         assert reasons == ["invalid_cloudevent", "unknown_type"]
         ward_type = f"{health_events.WARD_PREFIX}bed_availability_changed.v1"
+        # Counted, not notified (health.events is shared by the suite: other ward events count too).
         await wait_for(
-            lambda: metric(app, "sinergi_notifications_unruled_events_total", {"type": ward_type}) == 1,
+            lambda: metric(app, "sinergi_notifications_unruled_events_total", {"type": ward_type}) >= 1,
             timeout=30,
         )
 

@@ -1,0 +1,574 @@
+"""JSON API of the integration view: everything the pages show, documented in OpenAPI,
+plus the live feed (Server-Sent Events) and the operator's rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.integration import handlers
+from services.integration.domain import NotACitizenReference, choose_language, lookup_ref
+from services.integration.feed import FeedHub
+from services.integration.i18n import translator
+from services.integration.indicators import FUNCTIONS
+from services.integration.masterplan import text
+from services.integration.rebuild import rebuild
+from shared.kit.app import context_of, service_of
+from shared.kit.auth import Officer, require_role
+from shared.kit.errors import InvalidField, NotFound
+
+router = APIRouter()
+officer = require_role("coordinator")
+admin = require_role("admin")
+
+Lang = Annotated[Literal["id", "en"] | None, Query(description="Language: id (default) or en")]
+
+
+def ctx_of(request: Request) -> handlers.Context:
+    return context_of(request)
+
+
+def lang_of(request: Request, lang: str | None) -> str:
+    return choose_language(lang, request.headers.get("accept-language"))
+
+
+# ----- response models ------------------------------------------------------------------
+
+
+class TrendPointOut(BaseModel):
+    label: str
+    start: datetime
+    end: datetime
+    value: float | None
+
+
+class IndicatorOut(BaseModel):
+    code: str
+    name: str
+    description: str | None
+    function: str
+    params: dict[str, Any]
+    unit: str
+    target: float
+    direction: Literal["higher", "lower"]
+    period: str
+    dimension: str
+    programme: str
+    actual: float | None = Field(description="Value for the running period (shares 0..1)")
+    assessment: Literal["met", "not_met", "no_data"]
+    attainment: float | None = Field(description="How far towards the target, 0..1")
+    trend: list[TrendPointOut]
+
+
+class ProgrammeOut(BaseModel):
+    code: str
+    name: str
+    dimension: str
+    rpjmd: str = Field(description="RPJMD programme code")
+    apbd: str = Field(description="APBD budget line")
+    opd: str | None
+    budget_idr: int | None
+    indicators: list[IndicatorOut]
+
+
+class DimensionOut(BaseModel):
+    code: str
+    name: str
+    description: str | None
+    items_open: int = Field(description="Open items whose events carry this dimension")
+    indicators_met: int
+    indicators_total: int
+    programmes: list[ProgrammeOut]
+
+
+class OpdOut(BaseModel):
+    opd: str
+    open: int
+    done: int
+    within_sla: int
+    compliance: float | None = Field(description="Share of completed items with no SLA breach")
+    median_handling_hours: float | None
+    breached_items: int
+    breaches: int
+
+
+class DomainCount(BaseModel):
+    open: int
+    total: int
+
+
+class KecamatanOut(BaseModel):
+    code: str
+    name: str
+    row: int
+    col: int
+    open: int
+    total: int
+    shade: int = Field(description="0 (none) .. 4 (most open items)")
+    by_domain: dict[str, DomainCount]
+
+
+class DesaOut(BaseModel):
+    code: str | None = Field(description="None for items without a desa (e.g. appointments)")
+    name: str | None
+    open: int
+    total: int
+    by_domain: dict[str, DomainCount]
+    by_category: dict[str, DomainCount]
+
+
+class KecamatanDetailOut(BaseModel):
+    code: str
+    name: str
+    desa: list[DesaOut]
+
+
+class DailyOut(BaseModel):
+    day: date
+    counts: dict[str, int]
+    total: int
+
+
+class FeedEntryOut(BaseModel):
+    seq: int | None
+    at: datetime
+    domain: str
+    aggregate: str | None
+    action: str
+    label: str
+    status: str | None
+    code: str | None = Field(description="Masked tracking/booking code")
+    category: str | None
+    category_label: str | None
+    opd: str | None
+    kecamatan_code: str | None
+    title: str | None = Field(description="Never of a confidential complaint")
+    detail: dict[str, Any]
+
+
+class MasterplanInfo(BaseModel):
+    name: str
+    period: str | None
+    region: str
+    source: str
+    dimensions: list[str]
+
+
+class DashboardOut(BaseModel):
+    generated_at: datetime
+    seq: int = Field(description="Arrival sequence of the newest event in the view")
+    rebuilding: bool
+    masterplan: MasterplanInfo
+    dimensions: list[DimensionOut]
+    opds: list[OpdOut]
+    kecamatan: list[KecamatanOut]
+    daily: list[DailyOut]
+    feed: list[FeedEntryOut]
+    lag: dict[str, int] = Field(
+        default_factory=dict, description="How far the view is behind each topic (events not yet applied)"
+    )
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    domain: str
+    aggregate: str
+    action: str
+    label: str
+    status: str | None
+    detail: dict[str, Any]
+
+
+class TrackOut(BaseModel):
+    code: str
+    domain: str
+    aggregate: str
+    status: str
+    phase: str
+    category: str | None
+    category_label: str | None
+    opd: str | None
+    facility: str | None
+    kecamatan_code: str | None
+    desa_code: str | None
+    region_name: str | None = Field(description="Desa and kecamatan names")
+    confidential: bool
+    title: str | None
+    opened_at: datetime
+    done_at: datetime | None
+    updated_at: datetime
+    history: list[HistoryOut]
+
+
+class TimelineEntryOut(HistoryOut):
+    code: str | None
+    category: str | None
+
+
+class ItemOut(BaseModel):
+    code: str
+    domain: str
+    aggregate: str
+    status: str
+    phase: str
+    category: str | None
+    opd: str | None
+    facility: str | None
+    kecamatan_code: str | None
+    desa_code: str | None
+    confidential: bool
+    title: str | None
+    opened_at: datetime
+    done_at: datetime | None
+    updated_at: datetime
+
+
+class TimelineOut(BaseModel):
+    citizen_ref: str
+    items: list[ItemOut]
+    timeline: list[TimelineEntryOut]
+
+
+class TimelineLookupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    citizen: str = Field(
+        min_length=16,
+        max_length=40,
+        description="Citizen reference (cr1_…) or a 16-digit NIK (turned into the reference, never stored)",
+    )
+
+
+class RebuildOut(BaseModel):
+    consumer: str
+    topics: list[str]
+    partitions: int
+    records: int = Field(description="Records re-read and applied (or recognised) from the topics")
+    complete: bool
+    seconds: float
+
+
+class FunctionOut(BaseModel):
+    name: str
+    description: str
+    state: bool = Field(description="Read at a moment (end of period) rather than counted over it")
+    params_schema: dict[str, Any]
+
+
+# ----- localisation of the neutral data -------------------------------------------------
+
+
+def localise_feed(entry: dict[str, Any], lang: str) -> dict[str, Any]:
+    t = translator(lang)
+    category = entry.get("category")
+    return {
+        **entry,
+        "label": t(f"action.{entry['action']}"),
+        "domain_label": t(f"domain.{entry['domain']}"),
+        "category_label": t(f"category.{category}") if category else None,
+    }
+
+
+def localise_history(entry: dict[str, Any], lang: str) -> dict[str, Any]:
+    return {**entry, "label": translator(lang)(f"action.{entry['action']}")}
+
+
+def localise_dashboard(data: dict[str, Any], lang: str) -> dict[str, Any]:
+    def indicator(i: dict[str, Any]) -> dict[str, Any]:
+        return {**i, "name": text(i["name"], lang), "description": text(i["description"], lang) or None}
+
+    return {
+        **data,
+        "masterplan": {**data["masterplan"], "name": text(data["masterplan"]["name"], lang)},
+        "dimensions": [
+            {
+                **d,
+                "name": text(d["name"], lang),
+                "description": text(d["description"], lang) or None,
+                "programmes": [
+                    {
+                        **p,
+                        "name": text(p["name"], lang),
+                        "indicators": [indicator(i) for i in p["indicators"]],
+                    }
+                    for p in d["programmes"]
+                ],
+            }
+            for d in data["dimensions"]
+        ],
+        "feed": [localise_feed(e, lang) for e in data["feed"]],
+    }
+
+
+def localise_track(item: dict[str, Any], lang: str) -> dict[str, Any]:
+    t = translator(lang)
+    category = item.get("category")
+    return {
+        **item,
+        "category_label": t(f"category.{category}") if category else None,
+        "history": [localise_history(h, lang) for h in item["history"]],
+    }
+
+
+def consumer_lag(request: Request) -> dict[str, int]:
+    """Events on each topic not yet applied, from the kit's lag gauge (per partition)."""
+    lag: dict[str, int] = {}
+    for metric in request.app.state.service.metrics.consumer_lag.collect():
+        for sample in metric.samples:
+            topic = sample.labels["topic"]
+            lag[topic] = lag.get(topic, 0) + int(sample.value)
+    return dict(sorted(lag.items()))
+
+
+# ----- routes ---------------------------------------------------------------------------
+
+
+@router.get("/api/dashboard", response_model=DashboardOut, tags=["view"])
+async def get_dashboard(request: Request, lang: Lang = None) -> dict[str, Any]:
+    """Everything on the dashboard: dimensions with indicators against targets and their
+    trends, SLA compliance per OPD, the kecamatan breakdown, events per day, latest events."""
+    data = await handlers.dashboard(ctx_of(request))
+    return {**localise_dashboard(data, lang_of(request, lang)), "lag": consumer_lag(request)}
+
+
+@router.get("/api/dimensions", response_model=list[DimensionOut], tags=["view"])
+async def get_dimensions(request: Request, lang: Lang = None) -> list[dict[str, Any]]:
+    """Smart-city dimensions of the masterplan, each with its programmes (RPJMD code, APBD
+    budget line) and their indicators: actual against target, and the trend."""
+    data = await handlers.dashboard(ctx_of(request))
+    return {**localise_dashboard(data, lang_of(request, lang)), "lag": consumer_lag(request)}["dimensions"]
+
+
+@router.get("/api/indicators/{code}", response_model=IndicatorOut, tags=["view"])
+async def get_indicator(code: str, request: Request, lang: Lang = None) -> dict[str, Any]:
+    data = localise_dashboard(await handlers.dashboard(ctx_of(request)), lang_of(request, lang))
+    for dim in data["dimensions"]:
+        for prog in dim["programmes"]:
+            for ind in prog["indicators"]:
+                if ind["code"] == code:
+                    return ind
+    raise NotFound(f"no indicator {code!r} in the masterplan")
+
+
+@router.get("/api/opds", response_model=list[OpdOut], tags=["view"])
+async def get_opds(request: Request) -> list[dict[str, Any]]:
+    """Per OPD: open items, completed items, share completed within SLA (items with no
+    sla_breached event), median handling time, breached items and breach events."""
+    async with ctx_of(request).pool().acquire() as conn:
+        return await handlers.opd_table(conn)
+
+
+@router.get("/api/regions", response_model=list[KecamatanOut], tags=["view"])
+async def get_regions(request: Request) -> list[dict[str, Any]]:
+    """The kecamatan with open and total items by domain, and a shading level."""
+    async with ctx_of(request).pool().acquire() as conn:
+        return await handlers.kecamatan_grid(conn)
+
+
+@router.get("/api/regions/{kecamatan_code}", response_model=KecamatanDetailOut, tags=["view"])
+async def get_region(
+    kecamatan_code: Annotated[str, Path(pattern=r"^\d{2}\.\d{2}\.\d{2}$")], request: Request
+) -> dict[str, Any]:
+    """One kecamatan's desa/kelurahan with counts by domain and category."""
+    detail = await handlers.kecamatan_detail(ctx_of(request), kecamatan_code)
+    if detail is None:
+        raise NotFound(f"no kecamatan {kecamatan_code}")
+    return detail
+
+
+@router.get("/api/track/{code}", response_model=TrackOut, tags=["citizen"])
+async def get_track(code: str, request: Request, lang: Lang = None) -> dict[str, Any]:
+    """Status and history of a tracking code (complaint, permit) or booking code
+    (appointment), across domains (e.g. notifications about it): public fields only."""
+    found = await handlers.track(ctx_of(request), code)
+    if found is None:
+        raise NotFound(f"no item with code {code.strip().upper()[:40]!r}")
+    return localise_track(found, lang_of(request, lang))
+
+
+@router.get("/api/officer/citizens/{citizen_ref}/timeline", response_model=TimelineOut, tags=["officer"])
+async def get_timeline(
+    citizen_ref: Annotated[str, Path(pattern=r"^cr1_[0-9a-f]{32}$")],
+    request: Request,
+    _: Annotated[Officer, Depends(officer)],
+    lang: Lang = None,
+) -> dict[str, Any]:
+    """One citizen's complaints, applications, appointments and notifications, newest
+    first (roles coordinator, admin)."""
+    data = await handlers.timeline(ctx_of(request), citizen_ref)
+    chosen = lang_of(request, lang)
+    data["timeline"] = [localise_history(e, chosen) for e in data["timeline"]]
+    return data
+
+
+@router.post("/api/officer/timeline", response_model=TimelineOut, tags=["officer"])
+async def lookup_timeline(
+    body: TimelineLookupIn,
+    request: Request,
+    _: Annotated[Officer, Depends(officer)],
+    lang: Lang = None,
+) -> dict[str, Any]:
+    """Like the GET, by citizen reference or NIK in the body (so a NIK never appears in a
+    URL or a log); the NIK is turned into the reference and not kept."""
+    key = request.app.state.settings.platform.citizen_ref_key.get_secret_value()
+    try:
+        ref = lookup_ref(body.citizen, key)
+    except NotACitizenReference as exc:
+        raise InvalidField("citizen", str(exc)) from None
+    data = await handlers.timeline(ctx_of(request), ref)
+    chosen = lang_of(request, lang)
+    data["timeline"] = [localise_history(e, chosen) for e in data["timeline"]]
+    return data
+
+
+@router.get("/api/feed", response_model=list[FeedEntryOut], tags=["live"])
+async def get_feed(
+    request: Request,
+    after: Annotated[int, Query(ge=0, description="Only events after this sequence")] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 30,
+    lang: Lang = None,
+) -> list[dict[str, Any]]:
+    """Latest events, masked for the public (no citizen reference, masked codes, no
+    title of a confidential complaint), oldest first."""
+    chosen = lang_of(request, lang)
+    return [localise_feed(e, chosen) for e in await handlers.recent_feed(ctx_of(request), after, limit)]
+
+
+@router.get("/api/masterplan", tags=["view"])
+async def get_masterplan(request: Request, lang: Lang = None) -> dict[str, Any]:
+    """The masterplan in force: dimensions, programmes and indicator definitions."""
+    plan = ctx_of(request).masterplan
+    chosen = lang_of(request, lang)
+    return {
+        "name": text(plan.name, chosen),
+        "period": plan.period,
+        "region": plan.region,
+        "timezone": plan.timezone.key,
+        "source": plan.source.rsplit("/", 1)[-1],
+        "dimensions": [
+            {"code": d.code, "name": text(d.name, chosen), "description": text(d.description, chosen) or None}
+            for d in plan.dimensions
+        ],
+        "programmes": [
+            {
+                "code": p.code,
+                "name": text(p.name, chosen),
+                "dimension": p.dimension,
+                "rpjmd": p.rpjmd,
+                "apbd": p.apbd,
+                "opd": p.opd,
+                "budget_idr": p.budget_idr,
+                "indicators": [
+                    {
+                        "code": i.code,
+                        "name": text(i.name, chosen),
+                        "dimension": i.dimension,
+                        "function": i.function.name,
+                        "params": i.params.model_dump(exclude_defaults=True),
+                        "unit": i.unit,
+                        "target": i.target,
+                        "direction": i.direction,
+                        "period": i.period,
+                        "trend": i.trend,
+                    }
+                    for i in p.indicators
+                ],
+            }
+            for p in plan.programmes
+        ],
+    }
+
+
+@router.get("/api/indicator-functions", response_model=list[FunctionOut], tags=["view"])
+async def get_functions() -> list[dict[str, Any]]:
+    """The named indicator functions a masterplan may use, with their parameters."""
+    return [
+        {
+            "name": f.name,
+            "description": f.description,
+            "state": f.state,
+            "params_schema": f.params_model.model_json_schema(),
+        }
+        for f in FUNCTIONS.values()
+    ]
+
+
+@router.post("/admin/rebuild", response_model=RebuildOut, tags=["operations"])
+async def post_rebuild(
+    request: Request,
+    _: Annotated[Officer, Depends(admin)],
+    timeout: Annotated[float, Query(gt=0, le=3600)] = 600,
+) -> dict[str, Any]:
+    """Rebuild the read models from the topics (role admin): empties them and the
+    consumer's inbox rows, then re-reads every topic from the beginning with a reader
+    outside the live consumer group. 409 while another rebuild runs."""
+    service = service_of(request)
+    return await rebuild(service.consumers[0], ctx_of(request), timeout=timeout)
+
+
+# ----- live feed (Server-Sent Events) ---------------------------------------------------
+
+
+@router.get(
+    "/events/stream",
+    tags=["live"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
+async def stream(
+    request: Request,
+    lang: Lang = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events (`event: sinergi`, `id` = arrival sequence), one per event as
+    it is applied, masked like `/api/feed`. A reconnecting browser sends Last-Event-ID
+    and gets what it missed (up to 50)."""
+    chosen = lang_of(request, lang)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    return StreamingResponse(
+        _events(request, chosen, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(entry: dict[str, Any], lang: str) -> str:
+    payload = json.dumps(jsonable_encoder(localise_feed(entry, lang)), ensure_ascii=False)
+    return f"id: {entry['seq']}\nevent: sinergi\ndata: {payload}\n\n"
+
+
+async def _events(request: Request, lang: str, after: int | None) -> AsyncIterator[str]:
+    hub: FeedHub = request.app.state.feed
+    settings = request.app.state.settings
+    queue = await hub.subscribe()
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + settings.stream_max_seconds
+    last_sent = loop.time()
+    seen = 0
+    try:
+        yield "retry: 3000\n: connected\n\n"
+        if after is not None:
+            for entry in await handlers.recent_feed(ctx_of(request), after, 50):
+                seen = max(seen, entry["seq"])
+                yield _sse(entry, lang)
+        while loop.time() < ends and not request.app.state.lifecycle.stopping:
+            try:
+                entry = await asyncio.wait_for(queue.get(), timeout=1.0)
+            except TimeoutError:
+                if loop.time() - last_sent > 15:
+                    last_sent = loop.time()
+                    yield ": keep-alive\n\n"
+                continue
+            if entry["seq"] is not None and entry["seq"] <= seen:
+                continue
+            last_sent = loop.time()
+            yield _sse(entry, lang)
+    finally:
+        hub.unsubscribe(queue)

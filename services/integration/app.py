@@ -1,0 +1,170 @@
+"""Assembles the integration view from the kit: settings, the consumer of every domain
+topic, pages, JSON API, live feed, gauges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI
+from prometheus_client import Gauge
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from services.integration import api, handlers, pages
+from services.integration.feed import FeedHub
+from services.integration.masterplan import DEFAULT_PATH, load_masterplan
+from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.metrics import KitMetrics
+from shared.kit.settings import ServiceSettings
+from shared.schemas import DOMAIN_TOPICS
+
+NAME = "integration"
+PORT = 8000
+
+
+class IntegrationSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTEGRATION_", extra="ignore")
+
+    port: int = PORT
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/integration"
+    topics: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DOMAIN_TOPICS),
+        description="Topics to consume (comma-separated in the environment)",
+    )
+    consumer_group: str = Field(
+        NAME, description="Consumer group and inbox name; its dead letters go to <group>.dlq"
+    )
+    masterplan_path: Path = DEFAULT_PATH
+    feed_poll_seconds: float = 1.0
+    stream_max_seconds: float = Field(300.0, description="An SSE stream ends after this; browsers reconnect")
+    gauge_seconds: float = 15.0
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+
+@dataclass
+class IntegrationMetrics:
+    open_items: Gauge
+    last_event_age: Gauge
+    listeners: Gauge
+
+
+def _metrics(kit: KitMetrics) -> IntegrationMetrics:
+    r = kit.registry
+    return IntegrationMetrics(
+        open_items=Gauge(
+            "sinergi_integration_open_items", "Open items in the view per domain", ["domain"], registry=r
+        ),
+        last_event_age=Gauge(
+            "sinergi_integration_last_event_age_seconds",
+            "Age of the newest event applied to the view (event time)",
+            registry=r,
+        ),
+        listeners=Gauge("sinergi_integration_live_listeners", "Open live-feed streams", registry=r),
+    )
+
+
+class Lifecycle:
+    """Whether the process is shutting down, so live streams end and let uvicorn's
+    graceful shutdown finish (it waits for open responses)."""
+
+    def __init__(self) -> None:
+        self.server: Any = None  # the uvicorn.Server, when served by `serve`
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping or bool(self.server is not None and self.server.should_exit)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+
+def build(settings: IntegrationSettings | None = None) -> FastAPI:
+    settings = settings or IntegrationSettings()
+    masterplan = load_masterplan(settings.masterplan_path)  # refuses to start on a broken file
+    spec = ServiceSpec(
+        name=NAME,
+        title="Sinergi — Integration view",
+        description=(
+            "One picture of the regency's services, built only from the events on the domain "
+            "topics: item status and history by tracking/booking code, citizen timelines by "
+            "pseudonymous reference, SLA compliance per OPD, counts per kecamatan and desa, and "
+            "smart-city indicators against the masterplan's targets. Pages: `/` (dashboard), "
+            "`/lacak` (tracking), `/petugas` (officers); live feed at `/events/stream`."
+        ),
+        settings=settings,
+        migrations=Path(__file__).with_name("migrations"),
+        routers=[api.router, pages.router],
+        consumers=[ConsumerSpec(settings.consumer_group, settings.topics, handlers.apply_event)],
+        jobs=[PeriodicJob("gauges", settings.gauge_seconds, _refresh_gauges)],
+        domain_metrics=_metrics,
+        openapi_tags=[
+            {"name": "view", "description": "Dashboard data: indicators, OPDs, regions"},
+            {"name": "citizen", "description": "Public tracking by code"},
+            {"name": "officer", "description": "Citizen timelines (bearer token, coordinator or admin)"},
+            {"name": "live", "description": "Latest events and the Server-Sent Events stream"},
+            {"name": "operations", "description": "Health, readiness, metrics, rebuild"},
+        ],
+    )
+    app = create_app(spec)
+    service: Service = app.state.service
+    service.context = handlers.Context(pool=lambda: service.pool, masterplan=masterplan)
+    hub = FeedHub(lambda: service.pool, poll_seconds=settings.feed_poll_seconds)
+    service.context.listeners = lambda: hub.listeners
+    lifecycle = Lifecycle()
+    app.state.feed = hub
+    app.state.lifecycle = lifecycle
+
+    kit_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        async with kit_lifespan(application):
+            try:
+                yield
+            finally:
+                lifecycle.stop()
+                await hub.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+async def _refresh_gauges(service: Service) -> None:
+    ctx: handlers.Context = service.context
+    metrics: IntegrationMetrics = service.domain_metrics
+    open_items, last_at = await handlers.gauges(ctx)
+    for domain in ("complaints", "permits", "health"):
+        metrics.open_items.labels(domain).set(open_items.get(domain, 0))
+    metrics.listeners.set(ctx.listeners())
+    if last_at is not None:
+        metrics.last_event_age.set(max(0.0, (datetime.now(UTC) - last_at).total_seconds()))
+
+
+def serve(app: FastAPI, settings: IntegrationSettings) -> None:
+    """Like the kit's `serve`, but lets live streams see that shutdown has begun."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        limit_concurrency=2000,
+    )
+    server = uvicorn.Server(config)
+    app.state.lifecycle.server = server
+    server.run()

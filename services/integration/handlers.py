@@ -1,0 +1,332 @@
+"""Use cases of the integration view: apply an event to the read models (the consumer's
+handler), and assemble what the pages and the JSON API show."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.integration import domain
+from services.integration.indicators import evaluate
+from services.integration.masterplan import Masterplan
+from services.integration.repository import ReadModel
+from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
+from shared.schemas import ParsedEvent
+
+CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ----- the consumer's handler -----------------------------------------------------------
+
+
+async def apply_event(conn: asyncpg.Connection, event: ParsedEvent) -> None:
+    """Called by the kit's IdempotentConsumer inside the inbox transaction."""
+    envelope = event.envelope
+    projection = domain.project(
+        event_id=envelope.id,
+        event_type=envelope.type,
+        time=envelope.time,
+        subject=envelope.subject,
+        data=event.data.model_dump(mode="python"),
+    )
+    if projection is not None:
+        await ReadModel(conn).apply(projection)
+
+
+# ----- context --------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    pool: Callable[[], asyncpg.Pool]
+    masterplan: Masterplan
+    clock: Callable[[], datetime] = utc_now
+    rebuilding: bool = False
+    listeners: Callable[[], int] = lambda: 0  # open live-feed streams (for the gauge)
+    rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _cache: tuple[Any, dict[str, Any]] | None = None
+    _cache_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def timezone(self) -> str:
+        return self.masterplan.timezone.key
+
+
+# ----- dashboard ------------------------------------------------------------------------
+
+
+async def dashboard(ctx: Context) -> dict[str, Any]:
+    """Everything the dashboard shows (language-neutral: names as {id, en}). Cached
+    until a new event arrives or the minute changes."""
+    now = ctx.clock()
+    async with ctx.pool().acquire() as conn:
+        seq = await ReadModel(conn).max_seq()
+    key = (seq, now.replace(second=0, microsecond=0), ctx.rebuilding)
+    if ctx._cache is not None and ctx._cache[0] == key:
+        return ctx._cache[1]
+    async with ctx._cache_lock:
+        if ctx._cache is not None and ctx._cache[0] == key:
+            return ctx._cache[1]
+        async with ctx.pool().acquire() as conn:
+            data = await _assemble(ctx, conn, now)
+        data["seq"] = seq
+        ctx._cache = (key, data)
+        return data
+
+
+async def _assemble(ctx: Context, conn: asyncpg.Connection, now: datetime) -> dict[str, Any]:
+    model = ReadModel(conn)
+    plan = ctx.masterplan
+    open_by_dimension = await model.open_by_dimension()
+    indicators: dict[str, dict[str, Any]] = {}
+    for ind in plan.indicators:
+        periods = domain.windows(ind.period, now, plan.timezone, ind.trend)
+        trend = []
+        for window in periods:
+            value = await evaluate(conn, ind.function, ind.params, window)
+            trend.append({"label": window.label, "start": window.start, "end": window.end, "value": value})
+        actual = trend[-1]["value"]
+        indicators[ind.code] = {
+            "code": ind.code,
+            "name": ind.name,
+            "description": ind.description,
+            "function": ind.function.name,
+            "params": ind.params.model_dump(exclude_defaults=True),
+            "unit": ind.unit,
+            "target": ind.target,
+            "direction": ind.direction,
+            "period": ind.period,
+            "dimension": ind.dimension,
+            "programme": ind.programme,
+            "actual": actual,
+            "assessment": domain.assess(actual, ind.target, ind.direction),
+            "attainment": domain.attainment(actual, ind.target, ind.direction),
+            "trend": trend,
+        }
+    dimensions = []
+    for dim in plan.dimensions:
+        programmes = []
+        for prog in plan.programmes:
+            mine = [indicators[i.code] for i in prog.indicators if i.dimension == dim.code]
+            if not mine:
+                continue
+            programmes.append(
+                {
+                    "code": prog.code,
+                    "name": prog.name,
+                    "dimension": prog.dimension,
+                    "rpjmd": prog.rpjmd,
+                    "apbd": prog.apbd,
+                    "opd": prog.opd,
+                    "budget_idr": prog.budget_idr,
+                    "indicators": mine,
+                }
+            )
+        assessed = [i["assessment"] for p in programmes for i in p["indicators"]]
+        dimensions.append(
+            {
+                "code": dim.code,
+                "name": dim.name,
+                "description": dim.description,
+                "items_open": open_by_dimension.get(dim.code, 0),
+                "indicators_met": assessed.count("met"),
+                "indicators_total": len(assessed),
+                "programmes": programmes,
+            }
+        )
+    since_local = (now.astimezone(plan.timezone) - timedelta(days=13)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    daily_rows = await model.daily_counts(since_local.astimezone(UTC), ctx.timezone)
+    days = [(since_local + timedelta(days=n)).date() for n in range(14)]
+    per_day: dict[Any, dict[str, int]] = {d: {} for d in days}
+    for r in daily_rows:
+        if r["day"] in per_day:
+            per_day[r["day"]][r["domain"]] = r["n"]
+    return {
+        "generated_at": now,
+        "rebuilding": ctx.rebuilding,
+        "masterplan": {
+            "name": plan.name,
+            "period": plan.period,
+            "region": plan.region,
+            "source": plan.source.rsplit("/", 1)[-1],
+            "dimensions": [d.code for d in plan.dimensions],
+        },
+        "dimensions": dimensions,
+        "opds": await opd_table(conn),
+        "kecamatan": await kecamatan_grid(conn),
+        "daily": [{"day": d, "counts": per_day[d], "total": sum(per_day[d].values())} for d in days],
+        "feed": [domain.public_feed_entry(r) for r in reversed(await model.feed(limit=20))],
+    }
+
+
+async def opd_table(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await ReadModel(conn).opd_stats()
+    return [
+        {
+            "opd": r["opd"],
+            "open": r["open"],
+            "done": r["done"],
+            "within_sla": r["within_sla"],
+            "compliance": domain.ratio(r["within_sla"], r["done"]),
+            "median_handling_hours": None if r["median_seconds"] is None else r["median_seconds"] / 3600.0,
+            "breached_items": r["breached_items"],
+            "breaches": r["breaches"],
+        }
+        for r in rows
+    ]
+
+
+async def kecamatan_grid(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    counts: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+    for r in await ReadModel(conn).region_counts():
+        counts[r["kecamatan_code"]][r["domain"]] = {"open": r["open"], "total": r["total"]}
+    cells = []
+    for index, kec in enumerate(all_kecamatan()):
+        by_domain = counts.get(kec.code, {})
+        row, col = domain.grid_position(kec.code, index)
+        cells.append(
+            {
+                "code": kec.code,
+                "name": kec.name,
+                "row": row,
+                "col": col,
+                "open": sum(c["open"] for c in by_domain.values()),
+                "total": sum(c["total"] for c in by_domain.values()),
+                "by_domain": by_domain,
+            }
+        )
+    highest = max((c["open"] for c in cells), default=0)
+    for cell in cells:
+        cell["shade"] = domain.shade(cell["open"], highest)
+    return cells
+
+
+async def kecamatan_detail(ctx: Context, code: str) -> dict[str, Any] | None:
+    kec = find_kecamatan(code)
+    if kec is None:
+        return None
+    async with ctx.pool().acquire() as conn:
+        rows = await ReadModel(conn).desa_counts(code)
+    names = {d.code: d.name for d in all_desa() if d.kecamatan_code == code}
+    desa: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        entry = desa.setdefault(
+            r["desa_code"],
+            {
+                "code": r["desa_code"] or None,
+                "name": names.get(r["desa_code"]),
+                "open": 0,
+                "total": 0,
+                "by_domain": {},
+                "by_category": {},
+            },
+        )
+        entry["open"] += r["open"]
+        entry["total"] += r["total"]
+        d = entry["by_domain"].setdefault(r["domain"], {"open": 0, "total": 0})
+        d["open"] += r["open"]
+        d["total"] += r["total"]
+        if r["category"]:
+            c = entry["by_category"].setdefault(r["category"], {"open": 0, "total": 0})
+            c["open"] += r["open"]
+            c["total"] += r["total"]
+    return {"code": kec.code, "name": kec.name, "desa": list(desa.values())}
+
+
+# ----- tracking (public) and citizen timeline (officers) --------------------------------
+
+
+def region_name(desa_code: str | None, kecamatan_code: str | None) -> str | None:
+    desa = find_desa(desa_code) if desa_code else None
+    if desa is not None:
+        return f"{desa.name}, {desa.kecamatan_name}"
+    kecamatan = find_kecamatan(kecamatan_code) if kecamatan_code else None
+    return kecamatan.name if kecamatan else None
+
+
+def _public_item(row: asyncpg.Record) -> dict[str, Any]:
+    confidential = row["confidential"]
+    return {
+        "code": row["code"],
+        "domain": row["domain"],
+        "aggregate": row["aggregate"],
+        "status": row["status"],
+        "phase": row["phase"],
+        "category": row["category"],
+        "opd": row["opd"],
+        "facility": row["facility"],
+        "kecamatan_code": row["kecamatan_code"],
+        "desa_code": row["desa_code"],
+        "region_name": region_name(row["desa_code"], row["kecamatan_code"]),
+        "confidential": confidential,
+        "title": None if confidential else row["title"],
+        "opened_at": row["opened_at"],
+        "done_at": row["done_at"],
+        "updated_at": row["last_event_at"],
+    }
+
+
+def _history_entry(row: asyncpg.Record) -> dict[str, Any]:
+    detail = dict(row["detail"] or {})
+    public = {
+        k: detail[k] for k in ("clock", "channel", "queue_code", "permit_number", "rating") if k in detail
+    }
+    return {
+        "at": row["at"],
+        "domain": row["domain"],
+        "aggregate": row["aggregate"],
+        "action": row["action"],
+        "status": row["status"],
+        "detail": public,
+    }
+
+
+async def track(ctx: Context, code: str) -> dict[str, Any] | None:
+    """Status and history of one tracking / booking code: public fields only."""
+    code = code.strip().upper()
+    if not CODE_PATTERN.match(code):
+        return None
+    async with ctx.pool().acquire() as conn:
+        model = ReadModel(conn)
+        item = await model.item(code)
+        if item is None:
+            return None
+        history = await model.history_of(code)
+    return {**_public_item(item), "history": [_history_entry(h) for h in history]}
+
+
+async def timeline(ctx: Context, ref: str) -> dict[str, Any]:
+    async with ctx.pool().acquire() as conn:
+        model = ReadModel(conn)
+        items = await model.citizen_items(ref)
+        history = await model.citizen_history(ref)
+    return {
+        "citizen_ref": ref,
+        "items": [_public_item(i) for i in items],
+        "timeline": [{**_history_entry(h), "code": h["code"], "category": h["category"]} for h in history],
+    }
+
+
+async def recent_feed(ctx: Context, after: int = 0, limit: int = 30) -> list[dict[str, Any]]:
+    async with ctx.pool().acquire() as conn:
+        rows = await ReadModel(conn).feed(after=after, limit=limit)
+    return [domain.public_feed_entry(r) for r in rows]
+
+
+async def gauges(ctx: Context) -> tuple[dict[str, int], datetime | None]:
+    async with ctx.pool().acquire() as conn:
+        model = ReadModel(conn)
+        return await model.open_by_domain(), await model.last_event_at()

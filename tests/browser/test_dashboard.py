@@ -1,0 +1,199 @@
+"""The dashboard in a real browser: headless Chromium (Debian's package, driven by
+Playwright's Python API) against the integration view served by uvicorn on a free port,
+with its consumer reading events published to the real broker.
+
+CI installs the browser with `apt-get install -y chromium`; this test fails (it does not
+skip) when /usr/bin/chromium is missing. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaProducer
+
+from services.integration.app import IntegrationSettings, build
+from shared.kit.consumer import dead_letter_topic
+from shared.kit.settings import PlatformSettings
+from shared.runtime.embedded import create_topics, free_port
+from shared.runtime.select import Infrastructure
+from shared.schemas import CONTENT_TYPE, make_envelope
+from shared.schemas import complaints as ce
+from shared.schemas.registry import DOMAIN_TOPICS
+from tests.harness import repo_root, wait_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = repo_root() / "test-artifacts"
+REF = "cr1_" + "c0ffee00" * 4
+ROAD = '[data-indicator="road_transport_complaints_open"] .actual'
+
+
+@dataclass
+class Served:
+    url: str
+    topic: str
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's Chromium (as root: "
+            "`apt-get update && apt-get install -y chromium`); the browser test does not skip"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture
+async def served(
+    infra: Infrastructure, platform: PlatformSettings, fresh_database: str
+) -> AsyncIterator[Served]:
+    suffix = uuid.uuid4().hex[:8]
+    topics = [f"br-{suffix}.{t}" for t in DOMAIN_TOPICS]
+    group = f"integration-br-{suffix}"
+    await create_topics(infra.kafka_bootstrap, {**dict.fromkeys(topics, 3), dead_letter_topic(group): 1})
+    port = free_port()
+    settings = IntegrationSettings(
+        database_url=fresh_database,
+        platform=platform,
+        topics=topics,
+        consumer_group=group,
+        port=port,
+        feed_poll_seconds=0.3,
+        gauge_seconds=3600,
+    )
+    with _uvicorn_in_thread(settings) as url:
+        yield Served(url, topics[DOMAIN_TOPICS.index("complaints.events")])
+
+
+@contextmanager
+def _uvicorn_in_thread(settings: IntegrationSettings) -> Iterator[str]:
+    """A real uvicorn server in a thread (its own event loop; signals stay with pytest)."""
+    app = build(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False)
+    )
+    app.state.lifecycle.server = server  # live streams end when the server stops
+    thread = threading.Thread(target=server.run, name="integration-uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the integration view did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+async def publish_complaint(bootstrap: str, topic: str, code: str) -> None:
+    complaint_id = str(uuid.uuid4())
+    data = ce.ComplaintFiled(
+        complaint_id=complaint_id,
+        tracking_code=code,
+        status="submitted",
+        kind="pengaduan",
+        category="jalan_rusak",
+        dimension="mobility",
+        desa_code="33.06.06.1007",
+        kecamatan_code="33.06.06",
+        citizen_ref=REF,
+        title="Jembatan retak di dekat pasar",
+        filed_at=datetime.now(UTC),
+        verify_due=datetime.now(UTC) + timedelta(days=3),
+        close_due=datetime.now(UTC) + timedelta(days=60),
+    )
+    envelope = make_envelope(data, subject=complaint_id, source=ce.SOURCE, region="33.06")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic,
+            envelope.to_kafka().value,
+            key=complaint_id.encode(),
+            headers=[("content-type", CONTENT_TYPE.encode())],
+        )
+    finally:
+        await producer.stop()
+
+
+async def test_dashboard_updates_live_and_tracking_page_works(
+    chromium: Path, served: Served, infra: Infrastructure
+) -> None:
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+        await wait_for(lambda: _ready(http), timeout=30)
+
+    code = f"ADU-2603-{uuid.uuid4().hex[:6].upper()}"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1000}, locale="id-ID")
+            await page.goto(served.url + "/", wait_until="domcontentloaded")
+            assert await page.locator("h1").inner_text() == "Satu gambaran layanan kabupaten"
+            await page.wait_for_selector("#live-status:not([hidden])", timeout=30_000)
+            assert "langsung" in await page.locator("#live-status").inner_text()
+            assert (await page.locator(ROAD).inner_text()).strip() == "0"
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-before.png"), full_page=True)
+
+            # An event on the topic: the open road complaints indicator follows, live.
+            await publish_complaint(infra.kafka_bootstrap, served.topic, code)
+            await page.wait_for_function(
+                f"document.querySelector('{ROAD}').textContent.trim() === '1'", timeout=30_000
+            )
+            masked = code[:-6] + "••••" + code[-2:]
+            await page.wait_for_selector(f"#feed-list li:has-text('{masked}')", timeout=30_000)
+            await page.wait_for_selector(
+                '[data-kecamatan="33.06.06"] .kopen strong:has-text("1")', timeout=30_000
+            )
+            content = await page.content()
+            assert REF not in content and code not in content  # masked in the public feed
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-after.png"), full_page=True)
+
+            # The tracking page, through its form.
+            await page.goto(served.url + "/lacak", wait_until="domcontentloaded")
+            await page.fill("#kode", code.lower())
+            await page.click("form.track-form button")
+            await page.wait_for_selector("#track-status", timeout=30_000)
+            assert await page.locator("#track-status").get_attribute("data-status") == "submitted"
+            assert await page.locator("#track-status").inner_text() == "Diajukan"
+            assert "Pengaduan diajukan" in await page.locator("table.history").inner_text()
+            await page.screenshot(path=str(ARTIFACTS / "tracking.png"), full_page=True)
+
+            # English on request.
+            await page.goto(served.url + "/?lang=en", wait_until="domcontentloaded")
+            assert await page.locator("h1").inner_text() == "One picture of the regency's services"
+            await page.close()
+        finally:
+            await browser.close()
+
+
+async def _ready(http: httpx.AsyncClient) -> bool:
+    try:
+        return (await http.get("/ready")).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,695 @@
+"""The integration view against the real broker and PostgreSQL.
+
+Most tests publish events built from the pydantic contracts (`make_envelope(...).to_kafka()`)
+with a plain aiokafka producer onto topics of their own, so they control order,
+duplicates and timing and do not see other tests' events; one test runs the complaints
+service in-process and follows its real events on `complaints.events`.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.complaints.app import ComplaintsSettings
+from services.complaints.app import build as build_complaints
+from services.integration import repository
+from services.integration.app import IntegrationSettings, build
+from shared.kit.consumer import dead_letter_topic
+from shared.kit.privacy import citizen_ref
+from shared.kit.settings import DEV_CITIZEN_REF_KEY, PlatformSettings
+from shared.runtime.embedded import create_topics
+from shared.runtime.select import Infrastructure
+from shared.schemas import CONTENT_TYPE, Envelope, EventData, make_envelope, privacy
+from shared.schemas import complaints as ce
+from shared.schemas import health as he
+from shared.schemas import notifications as ne
+from shared.schemas import permits as pe
+from shared.schemas.registry import DOMAIN_TOPICS
+from tests.harness import db_fetch, officer_headers, running, wait_for
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+NIK_1, NIK_2 = "3306061708900001", "3306065708900002"
+REF_1, REF_2 = citizen_ref(NIK_1, DEV_CITIZEN_REF_KEY), citizen_ref(NIK_2, DEV_CITIZEN_REF_KEY)
+
+
+def _code(prefix: str) -> str:
+    return f"{prefix}-2603-{uuid.uuid4().hex[:6].upper()}"
+
+
+@dataclass
+class View:
+    client: httpx.AsyncClient
+    app: Any
+    database: str
+    group: str
+    topics: dict[str, str]  # domain topic -> this test's topic
+    producer: AIOKafkaProducer
+    sent: list[Envelope] = field(default_factory=list)
+
+    async def send(self, envelope: Envelope, topic: str, *, wait: bool = True) -> None:
+        """Publish one event; with wait=False it is batched with the next ones (like the
+        outbox relay's batches) until `flush`."""
+        message = envelope.to_kafka()  # structured mode: the whole CloudEvent is the value
+        sent = await self.producer.send(
+            self.topics[topic],
+            message.value,
+            key=envelope.subject.encode(),
+            headers=[("content-type", CONTENT_TYPE.encode())],
+        )
+        if wait:
+            await sent
+        self.sent.append(envelope)
+
+    async def flush(self) -> None:
+        await self.producer.flush()
+
+    async def applied(self) -> int:
+        return int(await db_fetch_val(self.database, "SELECT count(*) FROM history"))
+
+    async def settle(self, expected: int, timeout: float = 30) -> None:
+        async def done() -> bool:
+            return await self.applied() >= expected
+
+        await wait_for(done, timeout=timeout)
+
+    def metric(self, name: str, **labels: str) -> float:
+        registry = self.app.state.service.metrics.registry
+        return registry.get_sample_value(name, labels) or 0.0
+
+    async def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        pool = self.app.state.service.pool
+        async with pool.acquire() as conn:
+            return await repository.ReadModel(conn).snapshot()
+
+
+async def db_fetch_val(url: str, query: str) -> Any:
+    return (await db_fetch(url, query))[0][0]
+
+
+@pytest.fixture
+async def view(infra: Infrastructure, platform: PlatformSettings, fresh_database: str) -> AsyncIterator[View]:
+    suffix = uuid.uuid4().hex[:8]
+    topics = {t: f"it-{suffix}.{t}" for t in DOMAIN_TOPICS}
+    group = f"integration-{suffix}"
+    await create_topics(
+        infra.kafka_bootstrap, {**dict.fromkeys(topics.values(), 3), dead_letter_topic(group): 1}
+    )
+    settings = IntegrationSettings(
+        database_url=fresh_database,
+        platform=platform,
+        topics=list(topics.values()),
+        consumer_group=group,
+        feed_poll_seconds=0.2,
+        gauge_seconds=3600,
+    )
+    app = build(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        async with running(app) as client:
+            yield View(client, app, fresh_database, group, topics, producer)
+    finally:
+        await producer.stop()
+
+
+# ----- event builders (the real contracts) ----------------------------------------------
+
+
+def base_time() -> datetime:
+    """A moment shortly before now, inside today's (and so this week's and month's)
+    reporting period in Purworejo: wait past local midnight if needed."""
+    now = datetime.now(UTC)
+    midnight = now.astimezone(JAKARTA).replace(hour=0, minute=0, second=0, microsecond=0)
+    into_day = (now - midnight).total_seconds()
+    if into_day < 180:  # pragma: no cover - only just after midnight
+        import time
+
+        time.sleep(180 - into_day)
+        now = datetime.now(UTC)
+    return now - timedelta(seconds=150)
+
+
+def at(envelope: Envelope, moment: datetime) -> Envelope:
+    return envelope.model_copy(update={"time": moment})
+
+
+@dataclass
+class Complaint:
+    code: str
+    category: str
+    dimension: str
+    ref: str | None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    desa: str = "33.06.01.2001"
+    confidential: bool = False
+
+    def event(self, model: type[ce.ComplaintEvent], status: str, when: datetime, **extra: Any) -> Envelope:
+        data = model(
+            complaint_id=self.id,
+            tracking_code=self.code,
+            status=status,
+            kind="pengaduan",
+            category=self.category,
+            dimension=self.dimension,
+            desa_code=self.desa,
+            kecamatan_code=self.desa[:8],
+            citizen_ref=self.ref,
+            confidential=self.confidential,
+            **extra,
+        )
+        return at(make_envelope(data, subject=self.id, source=ce.SOURCE, region="33.06"), when)
+
+    def filed(self, when: datetime, title: str = "Jalan berlubang di depan balai desa") -> Envelope:
+        return self.event(
+            ce.ComplaintFiled,
+            "submitted",
+            when,
+            title=None if self.confidential else title,
+            filed_at=when,
+            verify_due=when + timedelta(days=3),
+            close_due=when + timedelta(days=60),
+        )
+
+    def verified(self, when: datetime) -> Envelope:
+        return self.event(ce.ComplaintVerified, "verified", when, verified_by="koordinator")
+
+    def dispatched(self, when: datetime, opd: str) -> Envelope:
+        return self.event(
+            ce.ComplaintDispatched,
+            "dispatched",
+            when,
+            opd=opd,
+            opd_name=opd,
+            dispatched_by="koordinator",
+            followup_due=when + timedelta(days=5),
+        )
+
+    def breached(self, when: datetime, opd: str) -> Envelope:
+        return self.event(ce.ComplaintSlaBreached, "dispatched", when, opd=opd, clock="followup", due_at=when)
+
+    def resolved(self, when: datetime, opd: str) -> Envelope:
+        return self.event(
+            ce.ComplaintResolved,
+            "resolved",
+            when,
+            opd=opd,
+            resolved_by="petugas",
+            reopen_until=when + timedelta(days=14),
+        )
+
+
+def permit_events(code: str, ref: str, start: datetime) -> list[Envelope]:
+    app_id = str(uuid.uuid4())
+    common = {
+        "application_id": app_id,
+        "tracking_code": code,
+        "permit_type": "izin_usaha",
+        "opd": "DPMPTSP",
+        "dimension": "economy",
+        "applicant_kind": "business",
+        "desa_code": "33.06.06.1007",
+        "kecamatan_code": "33.06.06",
+        "citizen_ref": ref,
+    }
+    events: list[EventData] = [
+        pe.ApplicationSubmitted(
+            **common,
+            status="submitted",
+            submitted_at=start,
+            sla_working_days=5,
+            sla_due=start + timedelta(days=7),
+            inspection_required=False,
+            deemed_approval=True,
+            documents=["npwp"],
+        ),
+        pe.ApplicationApproved(
+            **common,
+            status="approved",
+            decided_at=start + timedelta(seconds=20),
+            approved_by="kabid",
+            processing_working_days=1,
+        ),
+        pe.PermitIssued(
+            **{**common, "permit_number": "503/PB/00001/2026"},
+            status="issued",
+            issued_at=start + timedelta(seconds=30),
+            issued_by="kadis",
+        ),
+    ]
+    return [
+        at(
+            make_envelope(d, subject=app_id, source=pe.SOURCE, region="33.06"),
+            start + timedelta(seconds=10 * i),
+        )
+        for i, d in enumerate(events)
+    ]
+
+
+def appointment_events(code: str, ref: str, start: datetime) -> list[Envelope]:
+    ap_id = str(uuid.uuid4())
+    common = {
+        "appointment_id": ap_id,
+        "booking_code": code,
+        "facility": "RSUD-TJITRO",
+        "polyclinic": "INT",
+        "date": date.today(),
+        "queue_number": 3,
+        "queue_code": "A-003",
+        "payment": "jkn",
+        "kecamatan_code": "33.06.06",
+        "citizen_ref": ref,
+    }
+    checked_in, called = start + timedelta(seconds=10), start + timedelta(seconds=40)
+    events = [
+        (
+            he.AppointmentBooked(
+                **common,
+                status="booked",
+                booked_at=start,
+                session_start=start,
+                session_end=start + timedelta(hours=3),
+                estimated_at=start + timedelta(minutes=30),
+                position=3,
+            ),
+            start,
+        ),
+        (
+            he.AppointmentCheckedIn(**common, status="checked_in", task_id=1, checked_in_at=checked_in),
+            checked_in,
+        ),
+        (
+            he.AppointmentCalled(**common, status="in_service", task_id=4, called_at=called, called_by="dr"),
+            called,
+        ),
+    ]
+    return [at(make_envelope(d, subject=ap_id, source=he.SOURCE, region="33.06"), w) for d, w in events]
+
+
+def ward_event(available: int, when: datetime, ward: str = "MAWAR") -> Envelope:
+    ward_id = f"ward-{ward}"
+    data = he.WardBedAvailabilityChanged(
+        ward_id=ward_id,
+        facility="RSUD-TJITRO",
+        ward=ward,
+        name=f"Bangsal {ward.title()}",
+        bed_class="kelas_3",
+        kecamatan_code="33.06.06",
+        total=40,
+        occupied=40 - available,
+        available=available,
+        updated_by="admisi",
+        updated_at=when,
+    )
+    return at(make_envelope(data, subject=ward_id, source=he.SOURCE, region="33.06"), when)
+
+
+def notification_events(code: str, ref: str, start: datetime, delivered: bool = True) -> list[Envelope]:
+    n_id = str(uuid.uuid4())
+    statuses = ["created", "sending", "delivered" if delivered else "permanent-failure"]
+    out = []
+    for i, status in enumerate(statuses):
+        when = start + timedelta(seconds=i)
+        data = ne.EVENT_FOR_STATUS[status](
+            notification_id=n_id,
+            source_event_id=str(uuid.uuid4()),
+            source_event_type="id.sinergi.complaints.complaint.filed.v1",
+            tracking_code=code,
+            rule="complaint-filed",
+            recipient_kind="citizen",
+            citizen_ref=ref,
+            channel="sms",
+            template="id/complaints/filed.sms.j2",
+            locale="id",
+            status=status,
+            attempt=min(i, 1),
+            at=when,
+        )
+        out.append(at(make_envelope(data, subject=n_id, source=ne.SOURCE, region="33.06"), when))
+    return out
+
+
+@dataclass
+class Scenario:
+    road: Complaint  # resolved within SLA by DPUPR
+    waste: Complaint  # resolved by DLH after an SLA breach
+    flood: Complaint  # open, confidential
+    lamp: Complaint  # open, anonymous
+    permit: str
+    booking: str
+    events: list[tuple[Envelope, str]]
+
+
+def scenario(t: datetime) -> Scenario:
+    s = lambda n: t + timedelta(seconds=n)  # noqa: E731
+    road = Complaint(_code("ADU"), "jalan_rusak", "mobility", REF_1)
+    waste = Complaint(_code("ADU"), "sampah", "environment", REF_2, desa="33.06.02.2001")
+    flood = Complaint(_code("ADU"), "banjir_drainase", "environment", REF_2, confidential=True)
+    lamp = Complaint(_code("ADU"), "lampu_jalan", "mobility", None)
+    permit, booking = _code("IZN"), _code("KES")
+    C, P, H, N = "complaints.events", "permits.events", "health.events", "notifications.events"
+    events: list[tuple[Envelope, str]] = [
+        (road.filed(s(0)), C),
+        (road.verified(s(5)), C),
+        (road.dispatched(s(10), "DPUPR"), C),
+        (road.resolved(s(20), "DPUPR"), C),
+        (waste.filed(s(1), "Sampah menumpuk di pasar"), C),
+        (waste.dispatched(s(6), "DLH"), C),
+        (waste.breached(s(11), "DLH"), C),
+        (waste.resolved(s(21), "DLH"), C),
+        (flood.filed(s(2), "Banjir di rumah saya"), C),
+        (lamp.filed(s(3), "Lampu jalan mati"), C),
+        *((e, P) for e in permit_events(permit, REF_1, s(0))),
+        *((e, H) for e in appointment_events(booking, REF_1, s(0))),
+        (ward_event(10, s(1)), H),
+        (ward_event(6, s(30)), H),
+        *((e, N) for e in notification_events(road.code, REF_1, s(25))),
+    ]
+    return Scenario(road, waste, flood, lamp, permit, booking, events)
+
+
+def indicators_by_code(dimensions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {i["code"]: i for d in dimensions for p in d["programmes"] for i in p["indicators"]}
+
+
+# ----- tests ----------------------------------------------------------------------------
+
+
+async def test_events_from_all_domains_build_timeline_opd_and_dimension_figures(view: View) -> None:
+    sc = scenario(base_time())
+    for envelope, topic in sc.events:
+        await view.send(envelope, topic)
+    await view.settle(len(sc.events))
+    client = view.client
+
+    # Tracking by code: status and history across domains (the notification), public fields only.
+    tracked = (await client.get(f"/api/track/{sc.road.code.lower()}")).json()
+    assert tracked["status"] == "resolved" and tracked["phase"] == "done" and tracked["opd"] == "DPUPR"
+    assert [h["action"] for h in tracked["history"]] == [
+        "filed",
+        "verified",
+        "dispatched",
+        "resolved",
+        "created",
+        "sending",
+        "delivered",
+    ]
+    assert tracked["title"] == "Jalan berlubang di depan balai desa"
+    flood = await client.get(f"/api/track/{sc.flood.code}")
+    assert flood.json()["confidential"] is True and flood.json()["title"] is None
+    assert "Banjir di rumah saya" not in flood.text
+    for response in (tracked, flood.json()):
+        assert REF_1 not in str(response) and REF_2 not in str(response)
+    assert (await client.get("/api/track/ADU-0000-XXXXXX")).status_code == 404
+    booking = (await client.get(f"/api/track/{sc.booking}", params={"lang": "en"})).json()
+    assert booking["status"] == "in_service" and booking["history"][1]["label"] == "Checked in"
+
+    # A citizen's timeline across complaints, permits, appointments and notifications.
+    url = f"/api/officer/citizens/{REF_1}/timeline"
+    assert (await client.get(url)).status_code == 401
+    assert (await client.get(url, headers=officer_headers("opd_officer", opd="DLH"))).status_code == 403
+    timeline = (await client.get(url, headers=officer_headers("coordinator"))).json()
+    assert {i["code"] for i in timeline["items"]} == {sc.road.code, sc.permit, sc.booking}
+    assert {e["domain"] for e in timeline["timeline"]} == {"complaints", "permits", "health", "notifications"}
+    assert len(timeline["timeline"]) == 4 + 3 + 3 + 3
+    by_nik = await client.post("/api/officer/timeline", json={"citizen": NIK_1}, headers=officer_headers())
+    assert by_nik.status_code == 200 and by_nik.json()["citizen_ref"] == REF_1
+    bad = await client.post(
+        "/api/officer/timeline", json={"citizen": "3306063208900001"}, headers=officer_headers()
+    )
+    assert bad.status_code == 422 and "3306063208900001" not in bad.text
+
+    # Per OPD: open items, SLA compliance from sla_breached events, median handling time, breaches.
+    opds = {o["opd"]: o for o in (await client.get("/api/opds")).json()}
+    assert opds["DPUPR"]["done"] == 1 and opds["DPUPR"]["compliance"] == 1.0
+    assert opds["DLH"]["done"] == 1 and opds["DLH"]["compliance"] == 0.0 and opds["DLH"]["breaches"] == 1
+    assert opds["DPMPTSP"]["done"] == 1 and opds["DPMPTSP"]["within_sla"] == 1
+    assert opds["DPUPR"]["median_handling_hours"] == pytest.approx(20 / 3600)
+
+    # Per kecamatan and desa.
+    regions = {r["code"]: r for r in (await client.get("/api/regions")).json()}
+    assert len(regions) == 16
+    assert regions["33.06.01"]["by_domain"]["complaints"] == {"open": 2, "total": 3}
+    assert regions["33.06.06"]["by_domain"]["permits"]["total"] == 1
+    assert regions["33.06.06"]["by_domain"]["health"] == {"open": 1, "total": 1}
+    desa = (await client.get("/api/regions/33.06.02")).json()["desa"]
+    assert desa[0]["code"] == "33.06.02.2001" and desa[0]["by_category"]["sampah"]["total"] == 1
+
+    # Per smart-city dimension: the masterplan's indicators computed from the events.
+    dashboard = (await client.get("/api/dashboard")).json()
+    assert dashboard["lag"] and all(behind >= 0 for behind in dashboard["lag"].values())
+    values = {code: i["actual"] for code, i in indicators_by_code(dashboard["dimensions"]).items()}
+    assert values["complaints_within_sla"] == 0.5
+    assert values["business_permits_issued"] == 1
+    assert values["permits_within_sla"] == 1.0
+    assert values["road_transport_complaints_open"] == 1  # the lamp; the road one is resolved
+    assert values["waste_flood_complaints_open"] == 1  # the flood; the waste one is resolved
+    assert values["median_appointment_wait"] == pytest.approx(0.5)  # 30 s, in minutes
+    assert values["bed_availability"] == pytest.approx(6 / 40)  # the newest ward event counts
+    assert values["notification_reach"] == 1.0
+    assert values["digital_service_users"] == 2
+    sla = indicators_by_code(dashboard["dimensions"])["complaints_within_sla"]
+    assert sla["assessment"] == "not_met" and sla["target"] == 0.8 and len(sla["trend"]) == 6
+    dims = {d["code"]: d for d in dashboard["dimensions"]}
+    assert set(dims) == {"governance", "economy", "mobility", "environment", "people", "living"}
+    assert dims["mobility"]["items_open"] == 1 and dims["environment"]["items_open"] == 1
+    assert dims["economy"]["programmes"][0]["rpjmd"] == "2.18.04"
+    assert sum(d["total"] for d in dashboard["daily"]) == len(sc.events)
+
+    # The public feed: no citizen reference, masked codes, no confidential title.
+    feed = (await client.get("/api/feed", params={"limit": 200})).json()
+    assert len(feed) == len(sc.events)
+    text = str(feed)
+    assert REF_1 not in text and REF_2 not in text and sc.road.code not in text
+    assert "Banjir di rumah saya" not in text and "Lampu jalan mati" in text
+
+    # The pages, in Indonesian and English, render the same figures without JavaScript.
+    page = await client.get("/")
+    assert page.status_code == 200 and "Dimensi kota cerdas" in page.text
+    assert 'data-indicator="complaints_within_sla"' in page.text and "50,0%" in page.text
+    assert REF_1 not in page.text and sc.road.code not in page.text
+    english = await client.get("/", headers={"accept-language": "en-US,en;q=0.9"})
+    assert "Smart-city dimensions" in english.text and "50.0%" in english.text
+    lacak = await client.get("/lacak", params={"kode": sc.road.code})
+    assert (
+        lacak.status_code == 200 and 'data-status="resolved"' in lacak.text and "Diselesaikan" in lacak.text
+    )
+    assert (await client.get("/lacak", params={"kode": "ADU-0000-XXXXXX"})).status_code == 404
+    token = officer_headers("coordinator")["Authorization"].split()[1]
+    officer_page = await client.get("/petugas", params={"token": token, "ref": REF_1})
+    assert (
+        officer_page.status_code == 200 and sc.permit in officer_page.text and sc.booking in officer_page.text
+    )
+    posted = await client.post(
+        "/petugas",
+        content=f"token={token}&ref={NIK_1}",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert posted.status_code == 200 and sc.road.code in posted.text and NIK_1 not in posted.text
+    assert (await client.get("/petugas", params={"token": "nope", "ref": REF_1})).status_code == 401
+    assert (await client.get("/wilayah/33.06.01")).status_code == 200
+    assert "/api/dashboard" in (await client.get("/openapi.json")).json()["paths"]
+
+
+async def test_replay_equals_live_and_a_duplicate_changes_nothing(view: View) -> None:
+    sc = scenario(base_time())
+    events = sc.events[:]
+    random.Random(11).shuffle(events)  # out of order across aggregates ...
+    late_verify = sc.road.verified(events[0][0].time - timedelta(seconds=1))
+    for envelope, topic in events:
+        await view.send(envelope, topic, wait=False)  # several events per partition per batch
+    await view.flush()
+    await view.send(late_verify, "complaints.events")  # ... and an old event arriving last
+    total = len(events) + 1
+    await view.settle(total)
+    road = (await view.client.get(f"/api/track/{sc.road.code}")).json()
+    assert road["status"] == "resolved"  # the late, older event did not move it back
+    live = await view.snapshot()
+
+    # A redelivered event (same id) is recognised by the inbox and changes nothing.
+    duplicates = view.metric("sinergi_inbox_duplicates_skipped_total", consumer=view.group)
+    await view.send(*events[3])
+    await wait_for(
+        lambda: view.metric("sinergi_inbox_duplicates_skipped_total", consumer=view.group) > duplicates,
+        timeout=30,
+    )
+    assert await view.snapshot() == live
+
+    # Rebuild from the topics (truncate, re-read from the beginning): identical read models.
+    last_live_seq = await db_fetch_val(view.database, "SELECT max(seq) FROM history")
+    assert (
+        await view.client.post("/admin/rebuild", headers=officer_headers("coordinator"))
+    ).status_code == 403
+    rebuilt = await view.client.post("/admin/rebuild", headers=officer_headers("admin"))
+    assert rebuilt.status_code == 200, rebuilt.text
+    body = rebuilt.json()
+    assert body["complete"] is True and body["records"] == total + 1  # the duplicate record too
+    assert await view.snapshot() == live
+    # ... and really rebuilt: every row was written again (new arrival sequence numbers).
+    assert await db_fetch_val(view.database, "SELECT min(seq) FROM history") > last_live_seq
+    inbox = await db_fetch(view.database, "SELECT count(*) FROM inbox WHERE consumer = $1", view.group)
+    assert inbox[0][0] == total
+
+
+async def test_dead_letters_are_replayed_through_the_kit(view: View, monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = scenario(base_time())
+    envelope, topic = sc.events[0]
+    original = repository.ReadModel.apply
+
+    async def failing(self: repository.ReadModel, projection: Any) -> bool:
+        if projection.history.event_id == envelope.id:
+            raise RuntimeError("projection bug")
+        return await original(self, projection)
+
+    monkeypatch.setattr(repository.ReadModel, "apply", failing)
+    await view.send(envelope, topic)
+    await view.send(*sc.events[1])
+    await wait_for(
+        lambda: view.metric("sinergi_dead_letters_total", consumer=view.group, reason="handler_error") >= 1,
+        timeout=30,
+    )
+    await view.settle(1)
+    assert (await view.client.get(f"/api/track/{sc.road.code}")).json()["history"][0]["action"] == "verified"
+
+    monkeypatch.setattr(repository.ReadModel, "apply", original)  # the fix
+    replayed = await view.client.post("/admin/dead-letters/replay", headers=officer_headers("admin"))
+    assert replayed.status_code == 200 and replayed.json() == {view.group: 1}
+    history = (await view.client.get(f"/api/track/{sc.road.code}")).json()["history"]
+    assert [h["action"] for h in history] == ["filed", "verified"]
+
+
+async def test_real_complaint_events_reach_the_dashboard(
+    infra: Infrastructure, platform: PlatformSettings, fresh_database: str
+) -> None:
+    """The complaints service in-process publishes real events on complaints.events;
+    the view (its own group and database) follows them."""
+    from shared.runtime.embedded import create_databases
+    from shared.runtime.select import database_url_for
+
+    group = f"integration-{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.kafka_bootstrap, {dead_letter_topic(group): 1})
+    admin_url = infra.admin_database_url or next(iter(infra.database_urls.values()))
+    complaints_db = f"c_{uuid.uuid4().hex[:10]}"
+    await create_databases(admin_url, [complaints_db])
+    complaints = build_complaints(
+        ComplaintsSettings(
+            database_url=database_url_for(admin_url, complaints_db), platform=platform, sla_check_seconds=3600
+        )
+    )
+    view_app = build(
+        IntegrationSettings(
+            database_url=fresh_database,
+            platform=platform,
+            topics=["complaints.events"],  # the real topic (other tests' complaints are on it too)
+            consumer_group=group,
+            gauge_seconds=3600,
+        )
+    )
+    async with running(complaints) as c, running(view_app) as v:
+        filed = await c.post(
+            "/complaints",
+            json={
+                "kind": "pengaduan",
+                "category": "jalan_rusak",
+                "title": "Jalan berlubang di depan balai desa",
+                "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
+                "desa_code": "33.06.01.2001",
+                "reporter": {"nik": NIK_1, "phone": "081234567890"},
+            },
+        )
+        assert filed.status_code == 201, filed.text
+        code = filed.json()["tracking_code"]
+        coordinator = officer_headers("coordinator")
+        assert (await c.post(f"/officer/complaints/{code}/verify", headers=coordinator)).status_code == 200
+        assert (
+            await c.post(f"/officer/complaints/{code}/dispatch", json={"opd": "DPUPR"}, headers=coordinator)
+        ).status_code == 200
+
+        async def dispatched() -> dict[str, Any] | None:
+            response = await v.get(f"/api/track/{code}")
+            return (
+                response.json()
+                if response.status_code == 200 and response.json()["status"] == "dispatched"
+                else None
+            )
+
+        tracked = await wait_for(dispatched, timeout=45)
+        assert [h["action"] for h in tracked["history"]] == ["filed", "verified", "dispatched"]
+        timeline = (
+            await v.get(f"/api/officer/citizens/{REF_1}/timeline", headers=officer_headers("coordinator"))
+        ).json()
+        assert code in {i["code"] for i in timeline["items"]}
+        # The open road complaint counts in the mobility indicator (other tests' complaints
+        # on the same topic may count too).
+        after = (await v.get("/api/dimensions")).json()
+        assert indicators_by_code(after)["road_transport_complaints_open"]["actual"] >= 1
+        page = await v.get("/lacak", params={"kode": code})
+        assert page.status_code == 200 and 'data-status="dispatched"' in page.text
+
+
+async def test_an_erased_citizen_leaves_no_timeline_in_any_order(view: View) -> None:
+    """id.sinergi.privacy.citizen.erased.v1: the view drops the citizen's reference and
+    titles up to the erasure — also from events that arrive after it (as in a rebuild,
+    where the old events still carry the reference) — and keeps later activity."""
+    t = base_time()
+    old = Complaint(_code("ADU"), "sampah", "environment", REF_1)
+    new = Complaint(_code("ADU"), "jalan_rusak", "mobility", REF_1)
+    permit = _code("IZN")
+    erasure = make_envelope(
+        privacy.CitizenDataErased(
+            citizen_ref=REF_1,
+            service="complaints",
+            erased_at=t + timedelta(seconds=30),
+            records={"complaints": 1},
+        ),
+        subject=REF_1,
+        source=ce.SOURCE,
+        region="33.06",
+    )
+    events: list[tuple[Envelope, str]] = [
+        (at(erasure, t + timedelta(seconds=30)), "complaints.events"),  # first, though it happened later
+        (old.filed(t, "Sampah di depan rumah Pak Budi"), "complaints.events"),
+        *((e, "permits.events") for e in permit_events(permit, REF_1, t + timedelta(seconds=1))),
+        *(
+            (e, "notifications.events")
+            for e in notification_events(old.code, REF_1, t + timedelta(seconds=2))
+        ),
+        (new.filed(t + timedelta(seconds=40), "Jalan rusak lagi"), "complaints.events"),
+    ]
+    for envelope, topic in events:
+        await view.send(envelope, topic)
+    await view.settle(len(events))
+
+    timeline = (
+        await view.client.get(
+            f"/api/officer/citizens/{REF_1}/timeline", headers=officer_headers("coordinator")
+        )
+    ).json()
+    assert [i["code"] for i in timeline["items"]] == [new.code]
+    assert [(e["code"], e["action"]) for e in timeline["timeline"]] == [(new.code, "filed")]
+    tracked = (await view.client.get(f"/api/track/{old.code}")).json()
+    assert tracked["status"] == "submitted" and tracked["title"] is None  # public state stays
+    left = await db_fetch(
+        view.database,
+        "SELECT (SELECT count(*) FROM history WHERE citizen_ref = $1) AS history,"
+        " (SELECT count(*) FROM items WHERE citizen_ref = $1) AS items,"
+        " (SELECT count(*) FROM notifications WHERE citizen_ref = $1) AS notifications",
+        REF_1,
+    )
+    assert dict(left[0]) == {"history": 1, "items": 1, "notifications": 0}
+    feed = (await view.client.get("/api/feed", params={"limit": 50})).json()
+    assert any(e["domain"] == "privacy" and e["action"] == "erased" for e in feed)
+    assert REF_1 not in str(feed) and "Pak Budi" not in str(feed)
+
+    live = await view.snapshot()
+    assert (await view.client.post("/admin/rebuild", headers=officer_headers("admin"))).status_code == 200
+    assert await view.snapshot() == live
