@@ -10,7 +10,15 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from services.health import handlers
 from services.health.domain import (
@@ -234,12 +242,19 @@ class AppointmentOut(BookedOut):
     tasks: list[TaskOut]
 
 
+WallClock = Annotated[
+    str,
+    PlainValidator(lambda v: v.strftime("%H:%M") if isinstance(v, dt.time) else str(v)),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}$", "examples": ["08:00"]}),
+]
+
+
 class ScheduleOut(BaseModel):
     doctor: str
     weekday: int
     day: str
-    start: dt.time
-    end: dt.time
+    start: WallClock = Field(description="Local time (WIB), HH:MM")
+    end: WallClock = Field(description="Local time (WIB), HH:MM")
     minutes_per_patient: int
     quota_jkn: int
     quota_non_jkn: int

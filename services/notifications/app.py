@@ -75,8 +75,10 @@ class NotificationsSettings(ServiceSettings):
     retry_base_seconds: float = 60.0
     retry_factor: float = 2.0
     retry_max_seconds: float = 3600.0
-    email_rate_per_second: float = 10.0
-    email_burst: int = 20
+    # Per instance. Email goes to the regency's own SMTP relay, which takes far more than a
+    # commercial SMS/WhatsApp gateway; set these to what each provider allows.
+    email_rate_per_second: float = 100.0
+    email_burst: int = 200
     sms_rate_per_second: float = 5.0
     sms_burst: int = 10
     whatsapp_rate_per_second: float = 5.0
