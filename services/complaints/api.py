@@ -17,13 +17,9 @@ from shared.kit.auth import Officer, require_role
 from shared.kit.codes import CODE_PATTERN, normalise_code
 from shared.kit.errors import Forbidden
 from shared.reference import (
-    InvalidNIK,
-    InvalidPhone,
-    UnknownRegion,
-    normalize_mobile,
-    parse_nik,
     require_desa,
 )
+from shared.reference.fields import DesaCode, MobilePhone, Nik
 from shared.reference.phone import mask_email, mask_phone
 from shared.schemas.common import GeoPoint
 
@@ -44,30 +40,10 @@ def ctx_of(request: Request) -> handlers.Context:
 class ReporterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    nik: str | None = Field(None, description="16-digit NIK; required unless anonymous")
+    nik: Nik | None = Field(None, description="16-digit NIK; required unless anonymous")
     name: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, description="Mobile number: 08…, 628… or +628…")
+    phone: MobilePhone | None = None
     email: EmailStr | None = None
-
-    @field_validator("nik")
-    @classmethod
-    def _nik(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return parse_nik(value).value
-        except InvalidNIK as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalize_mobile(value)
-        except InvalidPhone as exc:
-            raise ValueError(str(exc)) from None
 
 
 class FileComplaintIn(BaseModel):
@@ -89,20 +65,12 @@ class FileComplaintIn(BaseModel):
     category: str = Field(max_length=50, description="See GET /categories")
     title: str = Field(min_length=5, max_length=150)
     description: str = Field(min_length=10, max_length=5000)
-    desa_code: str = Field(description="Kemendagri code of a Purworejo desa/kelurahan")
+    desa_code: DesaCode
     location: GeoPoint | None = None
     anonymous: bool = Field(False, description="Hide the reporter from officers' public views")
     confidential: bool = Field(False, description="Keep the content out of public views")
     reporter: ReporterIn | None = None
     locale: Literal["id", "en"] = "id"
-
-    @field_validator("desa_code")
-    @classmethod
-    def _desa(cls, value: str) -> str:
-        try:
-            return require_desa(value).code
-        except UnknownRegion as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("location")
     @classmethod

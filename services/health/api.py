@@ -38,13 +38,10 @@ from shared.kit.app import context_of, service_of
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import normalise_code
 from shared.reference import (
-    InvalidNIK,
-    InvalidPhone,
     UnknownRegion,
-    normalize_mobile,
-    parse_nik,
     require_kecamatan,
 )
+from shared.reference.fields import MobilePhone, Nik
 
 router = APIRouter()
 officer_role = require_role("health_officer")
@@ -82,8 +79,8 @@ class BookIn(BaseModel):
         },
     )
 
-    nik: str = Field(description="16-digit NIK of the patient")
-    phone: str = Field(description="Mobile number for updates: 08…, 628… or +628…")
+    nik: Nik
+    phone: MobilePhone
     name: str | None = Field(None, max_length=100)
     facility: Code = Field(description="See GET /facilities")
     polyclinic: Code
@@ -95,22 +92,6 @@ class BookIn(BaseModel):
     )
     new_patient: bool = Field(False, description="First visit to this facility (pasien baru)")
     locale: Literal["id", "en"] = "id"
-
-    @field_validator("nik")
-    @classmethod
-    def _nik(cls, value: str) -> str:
-        try:
-            return parse_nik(value).value
-        except InvalidNIK as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        try:
-            return normalize_mobile(value)
-        except InvalidPhone as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("facility", "polyclinic", "doctor")
     @classmethod

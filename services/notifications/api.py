@@ -19,7 +19,7 @@ from services.notifications.domain import CHANNELS, Notification, Preferences, Q
 from services.notifications.repository import ListFilter
 from shared.kit.app import context_of
 from shared.kit.auth import Officer, require_role
-from shared.reference import InvalidNIK, parse_nik
+from shared.reference.fields import Nik
 
 router = APIRouter()
 officer_only = require_role("notification_officer")
@@ -40,15 +40,7 @@ def ctx_of(request: Request) -> handlers.Context:
 class NikIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    nik: str = Field(description="16-digit NIK; only its keyed hash (citizen_ref) is stored")
-
-    @field_validator("nik")
-    @classmethod
-    def _nik(cls, value: str) -> str:
-        try:
-            return parse_nik(value).value
-        except InvalidNIK as exc:
-            raise ValueError(str(exc)) from None
+    nik: Nik = Field(description="16-digit NIK; only its keyed hash (citizen_ref) is stored")
 
 
 class QuietHoursIn(BaseModel):

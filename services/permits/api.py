@@ -21,14 +21,10 @@ from shared.kit.auth import Officer, require_role
 from shared.kit.codes import is_public_code, normalise_code
 from shared.kit.errors import InvalidFields, NotFound
 from shared.reference import (
-    InvalidNIK,
-    InvalidPhone,
-    UnknownRegion,
     mask_nik,
-    normalize_mobile,
-    parse_nik,
     require_desa,
 )
+from shared.reference.fields import DesaCode, MobilePhone, Nik
 from shared.reference.phone import mask_email, mask_phone
 
 router = APIRouter()
@@ -105,21 +101,11 @@ def field_errors() -> Iterator[None]:
 
 
 class ApplicantIn(In):
-    nik: str | None = Field(None, description="16-digit NIK of a person applying")
+    nik: Nik | None = Field(None, description="16-digit NIK of a person applying")
     nib: str | None = Field(None, description="13-digit NIB (Nomor Induk Berusaha) of a business applying")
     name: str = Field(min_length=2, max_length=150, description="Person's or business's name")
-    phone: str | None = Field(None, description="Mobile number: 08…, 628… or +628…")
+    phone: MobilePhone | None = None
     email: EmailStr | None = None
-
-    @field_validator("nik")
-    @classmethod
-    def _nik(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return parse_nik(value).value
-        except InvalidNIK as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("nib")
     @classmethod
@@ -130,16 +116,6 @@ class ApplicantIn(In):
         if not (len(value) == 13 and value.isascii() and value.isdigit()):
             raise ValueError(f"NIB must be exactly 13 digits, got {len(value)} characters")
         return value
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalize_mobile(value)
-        except InvalidPhone as exc:
-            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _identity_and_contact(self) -> ApplicantIn:
@@ -178,21 +154,13 @@ class SubmitIn(In):
 
     permit_type: str = Field(max_length=50, description="See GET /permit-types")
     applicant: ApplicantIn
-    desa_code: str = Field(description="Kemendagri code of the Purworejo desa/kelurahan of the location")
+    desa_code: DesaCode = Field(description="Kemendagri code of the Purworejo desa/kelurahan of the location")
     details: dict[str, Any] = Field(
         default_factory=dict, max_length=30, description="Type-specific fields (GET /permit-types)"
     )
     documents: list[DocumentIn] = Field(max_length=30)
     renewal_of: PermitNumberStr | None = Field(None, description="Number of the permit being renewed")
     locale: Literal["id", "en"] = "id"
-
-    @field_validator("desa_code")
-    @classmethod
-    def _desa(cls, value: str) -> str:
-        try:
-            return require_desa(value).code
-        except UnknownRegion as exc:
-            raise ValueError(str(exc)) from None
 
 
 class ResubmitIn(In):

@@ -15,13 +15,13 @@ from typing import Annotated, Any, Protocol
 
 import asyncpg
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from shared.kit.auth import Officer, require_role
 from shared.kit.errors import NotFound
 from shared.kit.privacy import citizen_ref
 from shared.kit.uow import unit_of_work
-from shared.reference import InvalidNIK, parse_nik
+from shared.reference.fields import Nik
 from shared.schemas.privacy import CitizenDataErased
 
 
@@ -44,15 +44,7 @@ class CitizenData(Protocol):
 
 
 class CitizenIn(BaseModel):
-    nik: str = Field(description="The citizen's NIK (never stored by this endpoint)")
-
-    @field_validator("nik")
-    @classmethod
-    def _nik(cls, value: str) -> str:
-        try:
-            return parse_nik(value).value
-        except InvalidNIK as exc:
-            raise ValueError(str(exc)) from None
+    nik: Nik = Field(description="The citizen's NIK (never stored by this endpoint)")
 
 
 router = APIRouter(prefix="/admin/citizens", tags=["personal data"])
