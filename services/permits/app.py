@@ -66,7 +66,7 @@ def _metrics(kit: KitMetrics) -> PermitMetrics:
         watcher_events=Counter(
             "sinergi_permits_watcher_events_total",
             "Events emitted by the periodic jobs (SLA warnings, breaches, deemed approvals, expiry)",
-            ["job"],
+            ["watcher"],
             registry=kit.registry,
         ),
     )

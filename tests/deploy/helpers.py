@@ -1,0 +1,396 @@
+"""What the deployment checks share: reading compose files the way Docker Compose does
+(YAML merge keys, `!reset`, override files, `${VAR}` interpolation), each service's
+settings class, the metric names the code defines, and PromQL metric references."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import re
+import shutil
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.kit.settings import PlatformSettings, ServiceSettings
+from shared.runtime.topology import SERVICES, ServiceInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+COMPOSE = DEPLOY / "docker-compose.yml"
+CLUSTER = DEPLOY / "docker-compose.cluster.yml"
+ENV_EXAMPLE = DEPLOY / ".env.example"
+OPERATIONS = ROOT / "docs" / "operations.md"
+
+APT_PROMETHEUS = "apt-get update && apt-get install -y --no-install-recommends prometheus"
+
+
+def require_tool(name: str) -> str:
+    """The path of a Prometheus tool, or a failure that says how CI installs it."""
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path is None:
+        import pytest
+
+        pytest.fail(f"{name} is not installed; install Debian's Prometheus (as root): {APT_PROMETHEUS}")
+    return path
+
+
+# --- compose files ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reset:
+    """`!reset` (Compose 2.24.4+): the override removes the value it is put on."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Override:
+    """`!override`: the override replaces the value instead of merging with it."""
+
+    value: Any
+
+
+class ComposeLoader(yaml.SafeLoader):
+    pass
+
+
+def _reset(loader: ComposeLoader, node: yaml.Node) -> Reset:
+    if isinstance(node, yaml.SequenceNode):
+        return Reset(loader.construct_sequence(node))
+    if isinstance(node, yaml.MappingNode):
+        return Reset(loader.construct_mapping(node))
+    return Reset(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def _override(loader: ComposeLoader, node: yaml.Node) -> Override:
+    if isinstance(node, yaml.SequenceNode):
+        return Override(loader.construct_sequence(node, deep=True))
+    if isinstance(node, yaml.MappingNode):
+        return Override(loader.construct_mapping(node, deep=True))
+    return Override(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+ComposeLoader.add_constructor("!reset", _reset)
+ComposeLoader.add_constructor("!override", _override)
+
+
+def load_yaml(path: Path) -> Any:
+    with path.open(encoding="utf-8") as f:
+        return yaml.load(f, Loader=ComposeLoader)
+
+
+# Compose merges these sequences by appending (unique); everything else is replaced.
+_APPENDED = {"ports", "expose", "volumes", "dns", "dns_search", "tmpfs", "cap_add", "cap_drop"}
+
+
+def _merge(base: Any, override: Any, key: str = "") -> Any:
+    if isinstance(override, Reset):
+        return None
+    if isinstance(override, Override):
+        return override.value
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for k, v in override.items():
+            if isinstance(v, Reset):
+                merged.pop(k, None)
+            elif k in merged:
+                merged[k] = _merge(merged[k], v, k)
+            else:
+                merged[k] = v.value if isinstance(v, Override) else v
+        return merged
+    if isinstance(base, list) and isinstance(override, list) and key in _APPENDED:
+        return base + [v for v in override if v not in base]
+    return override
+
+
+def merged_compose(*paths: Path) -> dict[str, Any]:
+    """The effective model of several compose files (`docker compose -f a -f b`)."""
+    result: dict[str, Any] = {}
+    for path in paths:
+        result = _merge(result, load_yaml(path))
+    return result
+
+
+def environment(service: dict[str, Any]) -> dict[str, str | None]:
+    """A service's `environment`, list or mapping form, as a mapping (None: passed
+    through from the operator's environment only when set there)."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        result: dict[str, str | None] = {}
+        for item in env:
+            name, sep, value = str(item).partition("=")
+            result[name] = value if sep else None
+        return result
+    return {
+        k: (None if v is None else str(v).lower() if isinstance(v, bool) else str(v)) for k, v in env.items()
+    }
+
+
+_VARIABLE = re.compile(
+    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+)
+
+
+@dataclass(frozen=True)
+class VariableUse:
+    name: str
+    op: str | None  # None, "-", ":-", "?", ":?", "+", ":+"
+    arg: str | None
+
+    @property
+    def required(self) -> bool:
+        return self.op in ("?", ":?")
+
+
+def variable_uses(value: Any) -> list[VariableUse]:
+    """Every `${VAR...}` in a compose value (strings anywhere inside it)."""
+    found: list[VariableUse] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += variable_uses(k) + variable_uses(v)
+    elif isinstance(value, list):
+        for v in value:
+            found += variable_uses(v)
+    elif isinstance(value, (Reset, Override)):
+        found += variable_uses(value.value)
+    elif isinstance(value, str):
+        for m in _VARIABLE.finditer(value):
+            if m.group(0) == "$$":
+                continue
+            found.append(VariableUse(m.group("name") or m.group("bare"), m.group("op"), m.group("arg")))
+    return found
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's interpolation of one string."""
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group("name") or m.group("bare")
+        op, arg = m.group("op"), m.group("arg") or ""
+        present, current = name in env, env.get(name, "")
+        if op == ":-":
+            return current if current else arg
+        if op == "-":
+            return current if present else arg
+        if op == ":?":
+            if not current:
+                raise MissingVariable(f"{name}: {arg}")
+            return current
+        if op == "?":
+            if not present:
+                raise MissingVariable(f"{name}: {arg}")
+            return current
+        if op == ":+":
+            return arg if current else ""
+        if op == "+":
+            return arg if present else ""
+        return current
+
+    return _VARIABLE.sub(replace, value)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines (comments and blank lines skipped; surrounding quotes removed)."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def commented_env_names(path: Path) -> set[str]:
+    """Names of `# KEY=...` lines: optional settings shown but left unset."""
+    return set(re.findall(r"^#\s*([A-Z][A-Z0-9_]*)=", path.read_text(encoding="utf-8"), re.MULTILINE))
+
+
+# --- settings classes ------------------------------------------------------------------------------
+
+
+def settings_class(service: ServiceInfo) -> type[ServiceSettings] | None:
+    """The service's settings class (a ServiceSettings subclass in services/<name>/app.py),
+    or None while the service has no app module yet."""
+    if importlib.util.find_spec(f"services.{service.name}") is None:
+        return None
+    if importlib.util.find_spec(f"services.{service.name}.app") is None:
+        return None
+    module = importlib.import_module(f"services.{service.name}.app")
+    classes = [
+        c
+        for c in vars(module).values()
+        if isinstance(c, type)
+        and issubclass(c, ServiceSettings)
+        and c is not ServiceSettings
+        and c.__module__ == module.__name__
+    ]
+    assert len(classes) == 1, f"services/{service.name}/app.py should define one settings class: {classes}"
+    return classes[0]
+
+
+def effective_settings_class(service: ServiceInfo) -> type[ServiceSettings]:
+    """The settings class, or the kit's base class with the service's prefix."""
+    found = settings_class(service)
+    if found is not None:
+        return found
+    return type(  # type: ignore[return-value]
+        f"{service.name.title()}BaseSettings",
+        (ServiceSettings,),
+        {"model_config": SettingsConfigDict(env_prefix=env_prefix(service), extra="ignore")},
+    )
+
+
+def env_prefix(service: ServiceInfo) -> str:
+    return f"{service.name.upper()}_"
+
+
+def env_names(settings: type[BaseSettings]) -> dict[str, str]:
+    """Environment variable name -> field name, for a pydantic-settings class."""
+    prefix = settings.model_config.get("env_prefix", "") or ""
+    names: dict[str, str] = {}
+    for field, info in settings.model_fields.items():
+        if field == "platform":
+            continue
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else None
+        names[(alias or f"{prefix}{field}").upper()] = field
+    return names
+
+
+def platform_env_names() -> dict[str, str]:
+    return env_names(PlatformSettings)
+
+
+def secret_fields(settings: type[BaseSettings]) -> set[str]:
+    """Fields typed SecretStr (or SecretStr | None)."""
+    result = set()
+    for field, info in settings.model_fields.items():
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        if annotation is SecretStr or SecretStr in args:
+            result.add(field)
+    return result
+
+
+# --- metric names ------------------------------------------------------------------------------------
+
+_METRIC_CONSTRUCTOR = re.compile(
+    r"\b(Counter|Gauge|Histogram|Summary|Info|Enum)\(\s*(?:name\s*=\s*)?[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']"
+)
+_SUFFIXES = ("", "_total", "_created", "_bucket", "_sum", "_count", "_info")
+BUILTIN_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds", "scrape_samples_scraped"}
+
+
+def code_files() -> list[Path]:
+    files = []
+    for top in ("shared", "services"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "tests" not in path.relative_to(ROOT).parts:
+                files.append(path)
+    return files
+
+
+@cache
+def defined_metric_families() -> dict[str, str]:
+    """Metric family name -> defining file, from the prometheus_client constructors in
+    shared/ and services/ (tests excluded)."""
+    families: dict[str, str] = {}
+    for path in code_files():
+        text = path.read_text(encoding="utf-8")
+        for _, name in _METRIC_CONSTRUCTOR.findall(text):
+            families[name] = str(path.relative_to(ROOT))
+    return families
+
+
+@cache
+def faststream_series_names() -> frozenset[str]:
+    """Series names of FastStream's Kafka Prometheus middleware, from the library itself."""
+    from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    KafkaPrometheusMiddleware(registry=registry, app_name="sinergi")  # as shared/kit/bus.py does
+    return frozenset(registry._names_to_collectors)
+
+
+@cache
+def allowed_series_names() -> frozenset[str]:
+    names: set[str] = set(BUILTIN_SERIES) | set(faststream_series_names())
+    for family in defined_metric_families():
+        base = family.removesuffix("_total")
+        names.update(base + s for s in _SUFFIXES)
+        names.add(family)
+    return frozenset(names)
+
+
+_KEYWORDS = {
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
+    "atan2",
+}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (strings, label matchers, ranges,
+    grouping clauses, functions and keywords removed)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
+    text = re.sub(r"\{[^{}]*\}", " ", text)
+    text = re.sub(r"\[[^\[\]]*\]", " ", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", " ", text)
+    names = set()
+    for m in re.finditer(r"(?<![\w$.:])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()", text):
+        name = m.group(1)
+        if name.lower() in _KEYWORDS:
+            continue
+        names.add(name)
+    return names
+
+
+def unknown_metrics(expr: str) -> set[str]:
+    return {n for n in promql_metric_names(expr) if n not in allowed_series_names()}
+
+
+# --- misc ------------------------------------------------------------------------------------------
+
+
+def uses_kit_cli(service: ServiceInfo) -> bool:
+    """Whether `python -m services.<name>` routes to shared/kit/cli.py's commands
+    (migrate, republish, replay-dead-letters)."""
+    main = ROOT / "services" / service.name / "__main__.py"
+    tree = ast.parse(main.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "shared.kit.cli":
+            return True
+    return False
+
+
+def service_names() -> list[str]:
+    return [s.name for s in SERVICES]

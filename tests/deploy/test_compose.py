@@ -1,0 +1,344 @@
+"""deploy/docker-compose.yml (and the cluster override) against the code: topology,
+each service's settings class, the secrets, the topics, the volumes, .env.example."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from shared.kit.settings import PlatformSettings
+from shared.runtime.topology import SERVICES, ServiceInfo, topics
+from tests.deploy.helpers import (
+    CLUSTER,
+    COMPOSE,
+    DEPLOY,
+    ENV_EXAMPLE,
+    Reset,
+    commented_env_names,
+    effective_settings_class,
+    env_names,
+    env_prefix,
+    environment,
+    interpolate,
+    load_yaml,
+    merged_compose,
+    platform_env_names,
+    read_env_file,
+    secret_fields,
+    variable_uses,
+)
+
+BY_NAME = {s.name: s for s in SERVICES}
+SERVICE_IDS = [s.name for s in SERVICES]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return merged_compose(COMPOSE)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, Any]:
+    return merged_compose(COMPOSE, CLUSTER)
+
+
+def test_compose_files_parse() -> None:
+    base = load_yaml(COMPOSE)
+    override = load_yaml(CLUSTER)
+    assert isinstance(base["services"], dict) and isinstance(override["services"], dict)
+    # Override-only services are complete; the others only change base services.
+    for name, service in override["services"].items():
+        assert name in base["services"] or "image" in service, name
+
+
+def test_every_service_of_the_topology_and_nothing_unknown(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    sinergi = {n for n, s in services.items() if s.get("command") and s["command"][0] in BY_NAME}
+    assert sinergi == set(BY_NAME), "compose runs exactly the services of shared/runtime/topology.py"
+    for infra in ("kafka", "kafka-init", "postgres", "prometheus", "grafana", "mailpit"):
+        assert infra in services, infra
+
+
+@pytest.mark.parametrize("name", SERVICE_IDS)
+def test_service_definition(compose: dict[str, Any], name: str) -> None:
+    info = BY_NAME[name]
+    service = compose["services"][name]
+    assert service["command"] == [name]
+    assert service["image"].startswith("${IMAGE_SINERGI:-")
+    assert service["build"]["context"] == ".." and service["build"]["dockerfile"] == "Dockerfile"
+    assert service["restart"] in ("unless-stopped", "always")
+    assert "container_name" not in service
+    # Liveness on the service's own port (Python's urllib: the image has no curl).
+    test = " ".join(service["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{info.port}/health" in test and "urllib" in test
+    assert service["ports"] == [f"${{PUBLISH_ADDRESS:-127.0.0.1}}:{info.port}:{info.port}"]
+    depends = service["depends_on"]
+    assert depends["kafka"]["condition"] == "service_healthy"
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["kafka-init"]["condition"] == "service_completed_successfully"
+    for dependency in depends:
+        assert dependency in compose["services"], dependency
+
+    env = environment(service)
+    prefix = env_prefix(info)
+    assert env["SINERGI_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env["SINERGI_KAFKA_IDEMPOTENCE"] == "true"
+    assert env[f"{prefix}HOST"] == "0.0.0.0"
+    assert env[f"{prefix}PORT"] == str(info.port)
+    password = f"{info.database.upper()}_DB_PASSWORD"
+    assert env[f"{prefix}DATABASE_URL"] == (
+        f"postgresql://{info.database}:${{{password}:?set {password} in deploy/.env}}"
+        f"@postgres:5432/{info.database}"
+    )
+
+
+@pytest.mark.parametrize("files", ["base", "cluster"])
+@pytest.mark.parametrize("name", SERVICE_IDS)
+def test_every_variable_is_a_settings_field(
+    compose: dict[str, Any], cluster: dict[str, Any], name: str, files: str
+) -> None:
+    """Each variable compose sets for a service is read by it: a PlatformSettings field
+    (SINERGI_*) or a field of the service's settings class (<NAME>_*)."""
+    info = BY_NAME[name]
+    model = compose if files == "base" else cluster
+    settings = effective_settings_class(info)
+    known = platform_env_names() | env_names(settings)
+    unknown = set(environment(model["services"][name])) - set(known)
+    assert not unknown, f"{name}: not settings of {settings.__name__} or PlatformSettings: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("name", SERVICE_IDS)
+def test_settings_load_from_the_compose_environment(
+    compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interpolated environment (with .env.example's values and filled-in secrets)
+    gives the service the settings the deployment means."""
+    info = BY_NAME[name]
+    operator_env = {k: v for k, v in read_env_file(ENV_EXAMPLE).items() if v}
+    operator_env.update(
+        {use.name: f"secret-{use.name.lower()}" for use in variable_uses(compose) if use.required}
+    )
+    operator_env["SINERGI_CONTACT_KEY"] = "c2luZXJnaS1kZXBsb3ktdGVzdC1jb250YWN0LWtleSEh"
+    container_env = {
+        k: interpolate(v, operator_env) if v is not None else operator_env.get(k)
+        for k, v in environment(compose["services"][name]).items()
+    }
+    for key in list(os.environ):
+        if key.startswith(("SINERGI_", env_prefix(info))):
+            monkeypatch.delenv(key)
+    for key, value in container_env.items():
+        if value is not None:
+            monkeypatch.setenv(key, value)
+
+    settings = effective_settings_class(info)()
+    assert settings.port == info.port
+    assert settings.host == "0.0.0.0"
+    password = operator_env[f"{info.database.upper()}_DB_PASSWORD"]
+    assert settings.database_url == f"postgresql://{info.database}:{password}@postgres:5432/{info.database}"
+    platform = settings.platform
+    assert platform.kafka_bootstrap == "kafka:9092"
+    assert platform.kafka_idempotence is True
+    assert platform.region == "33.06"
+    for field in secret_fields(PlatformSettings):
+        value = getattr(platform, field).get_secret_value()
+        assert value == operator_env[f"SINERGI_{field.upper()}"], field
+
+
+@pytest.mark.parametrize("name", SERVICE_IDS)
+def test_secrets_only_from_the_env_file(compose: dict[str, Any], name: str) -> None:
+    """Required secrets are `${VAR:?...}`; optional ones pass through unset; none has a
+    value in the compose file. The development defaults of the keys are never used."""
+    info = BY_NAME[name]
+    env = environment(compose["services"][name])
+    settings = effective_settings_class(info)
+    by_env = {**{v: ("platform", f) for v, f in platform_env_names().items()}}
+    by_env.update({v: ("service", f) for v, f in env_names(settings).items()})
+    platform_secrets = secret_fields(PlatformSettings)
+    service_secrets = secret_fields(settings)
+    for field in platform_secrets:
+        var = f"SINERGI_{field.upper()}"
+        assert env.get(var) == f"${{{var}:?set {var} in deploy/.env}}", var
+    for var, value in env.items():
+        owner, field = by_env[var]
+        secret = field in (platform_secrets if owner == "platform" else service_secrets)
+        if not secret:
+            continue
+        default = (PlatformSettings if owner == "platform" else settings).model_fields[field].default
+        if default is None:
+            assert value is None or re.fullmatch(rf"\$\{{{var}(:\?[^}}]*)?\}}", value), var
+        else:
+            assert value == f"${{{var}:?set {var} in deploy/.env}}", var
+
+
+def test_no_secret_values_in_compose_files() -> None:
+    secretish = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
+    for path in (COMPOSE, CLUSTER):
+        model = merged_compose(path)
+        for name, service in model["services"].items():
+            for var, value in environment(service).items():
+                if secretish.search(var) and value is not None:
+                    assert value.startswith("${") and ":?" in value, f"{path.name} {name} {var}={value}"
+    example = read_env_file(ENV_EXAMPLE)
+    for use in variable_uses(merged_compose(COMPOSE)):
+        if use.required:
+            assert example.get(use.name, "") == "", f"{use.name} has a value in .env.example"
+
+
+def test_topic_init_creates_exactly_the_topology_topics(compose: dict[str, Any]) -> None:
+    init = compose["services"]["kafka-init"]
+    assert init["restart"] == "no"
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert init["entrypoint"][0] == "/bin/bash"
+    script = "\n".join(init["command"])
+    created = {m[0]: int(m[1]) for m in re.findall(r"^\s*create\s+(\S+)\s+(\d+)\b", script, re.MULTILINE)}
+    assert created == topics()
+    for topic, partitions in topics().items():
+        assert partitions == (1 if topic.endswith(".dlq") else 6), topic
+    assert "kafka-topics.sh" in script and "--if-not-exists" in script
+    assert '--replication-factor "$$REPLICATION_FACTOR"' in script
+    assert 'min.insync.replicas="$$MIN_INSYNC_REPLICAS"' in script
+    env = environment(init)
+    assert env["BOOTSTRAP"] == "kafka:9092"
+    assert env["REPLICATION_FACTOR"] == "1" and env["MIN_INSYNC_REPLICAS"] == "1"
+    # Domain topics keep their events: the integration view is rebuilt from them.
+    assert env["DOMAIN_RETENTION_MS"] == "${DOMAIN_TOPIC_RETENTION_MS:--1}"
+
+
+def test_kafka_single_broker_kraft(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    assert re.fullmatch(r"\$\{IMAGE_KAFKA:-apache/kafka:4\.\d+\.\d+\}", kafka["image"])
+    env = environment(kafka)
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert env["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
+    assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
+
+
+def test_postgres_one_database_and_role_per_service(compose: dict[str, Any]) -> None:
+    postgres = compose["services"]["postgres"]
+    assert re.fullmatch(r"\$\{IMAGE_POSTGRES:-postgres:18[^}]*\}", postgres["image"])
+    assert "./postgres/init.sh:/docker-entrypoint-initdb.d/10-sinergi-databases.sh:ro" in postgres["volumes"]
+    script = (DEPLOY / "postgres" / "init.sh").read_text()
+    listed = re.search(r"^SERVICES=\(([^)]*)\)", script, re.MULTILINE)
+    assert listed is not None
+    assert listed.group(1).split() == [s.database for s in SERVICES]
+    env = environment(postgres)
+    assert env["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in deploy/.env}"
+    for service in SERVICES:
+        var = f"{service.database.upper()}_DB_PASSWORD"
+        assert env[var] == f"${{{var}:?set {var} in deploy/.env}}"
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_named_volumes_for_all_state(compose: dict[str, Any]) -> None:
+    mounts = {
+        "kafka": "kafka-data:/var/lib/kafka/data",
+        "postgres": "postgres-data:/var/lib/postgresql",
+        "prometheus": "prometheus-data:/prometheus",
+        "grafana": "grafana-data:/var/lib/grafana",
+        "mailpit": "mailpit-data:/data",
+    }
+    for service, mount in mounts.items():
+        assert mount in compose["services"][service]["volumes"], service
+        assert mount.split(":")[0] in compose["volumes"], mount
+
+
+def test_observability_wiring(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert "./prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    grafana = compose["services"]["grafana"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert "./grafana/dashboards:/etc/grafana/dashboards:ro" in grafana["volumes"]
+    env = environment(grafana)
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (DEPLOY / "grafana" / "dashboards" / home.rsplit("/", 1)[1]).exists()
+    mailpit = compose["services"]["mailpit"]
+    assert mailpit["image"].startswith("${IMAGE_MAILPIT:-axllent/mailpit:")
+    notifications = environment(compose["services"]["notifications"])
+    assert notifications["NOTIFICATIONS_SMTP_HOST"] == "${NOTIFICATIONS_SMTP_HOST:-mailpit}"
+
+
+def test_env_example_lists_every_variable() -> None:
+    example = read_env_file(ENV_EXAMPLE)
+    commented = commented_env_names(ENV_EXAMPLE)
+    used: set[str] = set()
+    passthrough: set[str] = set()
+    for path in (COMPOSE, CLUSTER):
+        raw = load_yaml(path)
+        used |= {use.name for use in variable_uses(raw)}
+        for service in merged_compose(path)["services"].values():
+            passthrough |= {k for k, v in environment(service).items() if v is None}
+    missing = used - set(example)
+    assert not missing, f"deploy/.env.example lacks {sorted(missing)}"
+    assert not passthrough - set(example) - commented, sorted(passthrough - set(example) - commented)
+    # Optional pass-through settings stay commented: an empty value would be "set".
+    assert not passthrough & set(example), sorted(passthrough & set(example))
+    assert not set(example) - used, f"unused in compose: {sorted(set(example) - used)}"
+
+
+def test_cluster_override(cluster: dict[str, Any]) -> None:
+    services = cluster["services"]
+    brokers = {
+        name: environment(s)
+        for name, s in services.items()
+        if "apache/kafka" in s.get("image", "") and "KAFKA_PROCESS_ROLES" in environment(s)
+    }
+    assert set(brokers) == {"kafka", "kafka-2", "kafka-3"}
+    assert sorted(int(env["KAFKA_NODE_ID"]) for env in brokers.values()) == [1, 2, 3]
+    for name, env in brokers.items():
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+        assert env["CLUSTER_ID"] == environment(services["kafka"])["CLUSTER_ID"]
+        assert "healthcheck" in services[name]
+    volumes = {services[name]["volumes"][0].split(":")[0] for name in brokers}
+    assert len(volumes) == 3 and volumes <= set(cluster["volumes"])
+
+    init = services["kafka-init"]
+    env = environment(init)
+    assert env["REPLICATION_FACTOR"] == "3" and env["MIN_INSYNC_REPLICAS"] == "2"
+    assert env["BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+    assert all(init["depends_on"][b]["condition"] == "service_healthy" for b in brokers)
+
+    for service in SERVICES:
+        definition = services[service.name]
+        # Scalable with --scale: no fixed name, no host port (the edge proxy publishes them).
+        assert "container_name" not in definition and not definition.get("ports"), service.name
+        assert environment(definition)["SINERGI_KAFKA_BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+        assert definition["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+    edge = services["edge"]
+    published = {p.rsplit(":", 1)[1] for p in edge["ports"]}
+    assert published == {str(s.port) for s in SERVICES}
+    conf = (DEPLOY / "nginx" / "edge.conf").read_text()
+    for service in SERVICES:
+        assert f"listen {service.port};" in conf
+        assert f"set $upstream http://{service.name}:{service.port};" in conf
+
+
+def test_cluster_override_resets_ports_explicitly() -> None:
+    raw = load_yaml(CLUSTER)
+    for service in SERVICES:
+        assert isinstance(raw["services"][service.name]["ports"], Reset), service.name
+
+
+def test_dev_defaults_are_not_the_deployment_keys() -> None:
+    """`${VAR:?}` makes compose refuse to start without the keys; the kit's development
+    defaults exist and must never be what a deployment runs with."""
+    defaults = PlatformSettings.model_fields
+    for field in secret_fields(PlatformSettings):
+        assert isinstance(defaults[field].default, SecretStr)
+
+
+def test_services_info_is_consistent() -> None:
+    for service in SERVICES:
+        assert isinstance(service, ServiceInfo) and service.database == service.name
