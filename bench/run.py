@@ -636,6 +636,25 @@ def write_report(results: dict[str, Any]) -> None:
         ("Complaints service RSS idle / peak", f"{i['rss_idle_mb']:.0f} / {i['rss_peak_mb']:.0f} MB", "≤ 150 MB",
          _verdict(i["rss_peak_mb"], 150, higher_is_better=False)),
     ]  # fmt: skip
+    e2e, consumers = results.get("end_to_end"), results.get("consumers")
+    if e2e:
+        view, mail = e2e["view"], e2e["email"]
+        rows += [
+            (f"201 → integration view, p99 ({e2e['rate']} req/s, {e2e['seconds']:.0f} s)",
+             f"{view.get('p99_ms', float('nan')):.0f} ms (p50 {view.get('p50_ms', float('nan')):.0f}, n={view['n']})",
+             "≤ 100 ms", _verdict(view.get("p99_ms"), 100, higher_is_better=False)),
+            (f"201 → email in the SMTP sink, p99 ({e2e['rate']} req/s)",
+             f"{mail.get('p99_ms', float('nan')):.0f} ms (p50 {mail.get('p50_ms', float('nan')):.0f}, n={mail['n']})",
+             "≤ 250 ms", _verdict(mail.get("p99_ms"), 250, higher_is_better=False)),
+        ]  # fmt: skip
+    if consumers:
+        for name, target in (("integration", 10_000), ("notifications", 3_000)):
+            c = consumers[name]
+            rows.append(
+                (f"{name} consumer, {consumers['events']:,} pre-loaded events",
+                 f"{c['per_s']:,.0f} events/s (RSS {c['rss_mb']:.0f} MB)", f"≥ {target:,}/s",
+                 _verdict(c["per_s"], target))
+            )  # fmt: skip
     lines = [
         f"# Benchmark results ({results['profile']}, {results['started']})",
         "",

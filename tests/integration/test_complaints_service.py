@@ -376,9 +376,12 @@ async def test_a_citizen_can_be_exported_and_erased(complaints, infra) -> None:
     row = (await db_fetch(db, "SELECT reporter_nik, reporter_phone, citizen_ref FROM complaints"))[0]
     assert tuple(row) == (None, None, None)
     assert (await client.post("/admin/citizens/export", json={"nik": NIK}, headers=admin)).status_code == 404
+
     # The erasure is announced on the bus, without the NIK, for downstream consumers.
     async def announced() -> list:
-        return events_of(await read_topic(infra.kafka_bootstrap, TOPIC), citizen_ref=ref, service="complaints")
+        return events_of(
+            await read_topic(infra.kafka_bootstrap, TOPIC), citizen_ref=ref, service="complaints"
+        )
 
     found = await wait_for(announced)
     assert {e["type"] for _, e in found} == {"id.sinergi.privacy.citizen.erased.v1"}
