@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: bench bench-quick system-deps run test test-fast lint format docs schemas token tail install clean
+.PHONY: bench bench-quick system-deps run test test-faults test-fast lint format docs schemas token tail install clean
 
 # Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
 # pins (uv itself is pinned there too).
@@ -44,6 +44,11 @@ run: install
 ## make test: the whole suite against real components
 test: install system-deps
 	$(PY) -m pytest
+
+## make test-faults: fault and load tests (broker outage and restart, killed consumers,
+## poison messages, 60 s of sustained load; about 7 minutes, docs/reliability.md)
+test-faults: install
+	$(PY) -m pytest tests/faults -p no:cacheprovider
 
 test-fast: install
 	$(PY) -m pytest tests/unit services -q

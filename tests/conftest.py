@@ -32,6 +32,17 @@ from tests.pii import LogRecorder, scan_logs, scan_records
 # Tests may create their own databases and topics on top of these.
 BASE_DATABASES = ["complaints"]
 
+# The fault and load tests (minutes long, they pause and restart the session's broker)
+# run only when asked for by path: `make test-faults` (pytest tests/faults), not `make test`.
+FAULTS = Path(__file__).parent / "faults"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path != FAULTS:
+        return None
+    asked = any(Path(arg.split("::")[0]).resolve().is_relative_to(FAULTS) for arg in config.args)
+    return None if asked else True
+
 
 @pytest.fixture(scope="session", autouse=True)
 def log_recorder() -> Iterator[LogRecorder]:

@@ -1,0 +1,95 @@
+"""The broker unreachable for 15 s while citizens keep writing at a steady rate."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from shared.runtime.fake_gateway import FakeGateway
+from shared.runtime.select import Infrastructure
+from shared.runtime.smtp_sink import SmtpSink
+from tests.faults.support import Citizens, Producers, ServiceProcess, new_consumers, percentile, tally
+from tests.harness import wait_for
+
+OUTAGE_SECONDS = 15.0
+RATE = 5.0  # writes per second per domain
+
+
+@pytest.mark.timeout(300)
+async def test_broker_outage_loses_and_duplicates_nothing(
+    infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway
+) -> None:
+    if infra.embedded_kafka is None:
+        pytest.skip("needs the embedded broker to pause it")
+    consumers = await new_consumers(infra, smtp_sink, fake_gateway)
+    await consumers.start()
+    citizens = Citizens(producers, dict.fromkeys(("complaints", "permits", "health"), RATE))
+    degraded: dict[str, int] = {p.name: 0 for p in producers.all}
+    probes: dict[str, int] = {p.name: 0 for p in producers.all}
+    try:
+        citizens.start()
+        await asyncio.sleep(4)
+        before = citizens.written
+        infra.embedded_kafka.pause()
+        paused_at = time.monotonic()
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+
+                async def probe(service: ServiceProcess) -> None:
+                    ready = await client.get(f"{service.base}/ready")
+                    probes[service.name] += 1
+                    body = ready.json()
+                    if ready.status_code == 503 and body["status"] == "degraded":
+                        assert body["checks"]["broker"] == "down" and body["checks"]["database"] == "up"
+                        degraded[service.name] += 1
+
+                while time.monotonic() - paused_at < OUTAGE_SECONDS - 1:
+                    await asyncio.gather(*(probe(p) for p in producers.all), asyncio.sleep(1.0))
+                await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - paused_at)))
+            during = citizens.written - before
+            pending_peak = await producers.outbox_pending()
+        finally:
+            infra.embedded_kafka.resume()
+        resumed_at = time.monotonic()
+        outage = resumed_at - paused_at
+        await asyncio.sleep(5)
+        await citizens.stop()
+
+        # Every write was accepted (the outbox buffered it) or refused cleanly.
+        assert citizens.errors() == []
+        for domain, outcome in citizens.outcomes.items():
+            assert set(outcome.statuses) <= {201, 503}, (domain, outcome.statuses)
+        assert all(degraded[name] > 0 for name in degraded), (degraded, probes)
+        assert during >= 0.5 * 3 * RATE * OUTAGE_SECONDS, during  # writes kept flowing
+
+        # The relays catch up by themselves.
+        async def drained() -> bool:
+            return not any((await producers.outbox_pending()).values())
+
+        await wait_for(drained, timeout=60, interval=0.5)
+        caught_up = time.monotonic() - resumed_at
+
+        codes = citizens.all_codes
+        result = await tally(infra, consumers, smtp_sink, fake_gateway, codes)
+        flat = [c for cs in codes.values() for c in cs]
+        assert result.problems(flat) == []
+    finally:
+        if not citizens.stopped:
+            await citizens.stop()
+        await consumers.stop()
+
+    latencies = [x for o in citizens.outcomes.values() for x in o.latencies]
+    print(
+        f"FIGURES broker-outage: {outage:.1f} s outage (broker SIGSTOPped), {3 * RATE:.0f} writes/s offered for"
+        f" {citizens.duration:.0f} s; accepted {result.writes} (complaints {len(codes['complaints'])},"
+        f" permits {len(codes['permits'])}, bookings {len(codes['health'])}), {during} during the outage,"
+        f" refused {sum(o.refused for o in citizens.outcomes.values())}, errors 0;"
+        f" /ready degraded in {sum(degraded.values())}/{sum(probes.values())} probes;"
+        f" outbox peak {pending_peak}; relays caught up {caught_up:.1f} s after the broker returned;"
+        f" {result.summary(flat)};"
+        f" write latency p50 {percentile(latencies, 0.5) * 1000:.0f} ms,"
+        f" p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+    )
