@@ -12,7 +12,9 @@ from pathlib import Path
 from shared.kit.logs import json_formatter, redacting_filter
 
 # A NIK: a real province code, then 14 digits. A mobile number: 08…, 628… or +628….
-NIK = re.compile(r"(?<!\d)(?:1[1-9]|21|3[1-6]|5[1-3]|6[1-5]|7[1-6]|8[12]|9[1-7])\d{14}(?!\d)")
+# Word boundaries, so hex digests (citizen references) that happen to hold 16 digits in a
+# row are not taken for a NIK.
+NIK = re.compile(r"(?<![\w])(?:1[1-9]|21|3[1-6]|5[1-3]|6[1-5]|7[1-6]|8[12]|9[1-7])\d{14}(?![\w])")
 PHONE = re.compile(r"(?<![\w-])(?:\+?62|0)8[1-35-9]\d{7,10}(?![\w-])")
 
 

@@ -106,7 +106,12 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         settings=settings,
         migrations=Path(__file__).with_name("migrations"),
         routers=[api.router, pages.router],
-        consumers=[ConsumerSpec(settings.consumer_group, settings.topics, handlers.apply_event)],
+        consumers=[
+            # A read model: event types it does not know yet are counted and skipped.
+            ConsumerSpec(
+                settings.consumer_group, settings.topics, handlers.apply_event, skip_unknown_types=True
+            )
+        ],
         jobs=[PeriodicJob("gauges", settings.gauge_seconds, _refresh_gauges)],
         domain_metrics=_metrics,
         openapi_tags=[
