@@ -15,7 +15,7 @@ from services.complaints.domain import Complaint, Reporter, SlaPolicy
 from services.complaints.repository import ComplaintRepository, ListFilter
 from shared.kit.auth import Officer
 from shared.kit.errors import Forbidden, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, seal_contact
+from shared.kit.privacy import citizen_ref, seal_for_notifications
 from shared.kit.settings import PlatformSettings
 from shared.kit.uow import EventSource, unit_of_work
 from shared.reference import WorkingCalendar
@@ -43,9 +43,7 @@ class Context:
         return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
 
     def contact_for(self, reporter: Reporter) -> schema.SealedContact | None:
-        return seal_contact(
-            self.platform.contact_key.get_secret_value(), phone=reporter.phone, email=reporter.email
-        )
+        return seal_for_notifications(self.platform, phone=reporter.phone, email=reporter.email)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from services.health.repository import HealthRepository
 from services.health.seed import Seed
 from shared.kit.auth import Officer
 from shared.kit.errors import Conflict, IllegalTransition, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, seal_contact
+from shared.kit.privacy import citizen_ref, seal_for_notifications
 from shared.kit.settings import PlatformSettings
 from shared.kit.uow import EventSource, unit_of_work
 from shared.reference import WorkingCalendar
@@ -72,7 +72,7 @@ class Context:
         return HealthRepository(conn, self.tz)
 
     def contact_for(self, patient: Patient) -> SealedContact | None:
-        return seal_contact(self.platform.contact_key.get_secret_value(), phone=patient.phone)
+        return seal_for_notifications(self.platform, phone=patient.phone)
 
 
 # ----- reference data -----------------------------------------------------------------

@@ -15,7 +15,7 @@ from services.permits.domain import Applicant, Application, Document, SlaPolicy
 from services.permits.repository import ApplicationRepository, ListFilter
 from shared.kit.auth import Officer
 from shared.kit.errors import InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, seal_contact
+from shared.kit.privacy import citizen_ref, seal_for_notifications
 from shared.kit.settings import PlatformSettings
 from shared.kit.uow import EventSource, unit_of_work
 from shared.reference import WorkingCalendar
@@ -48,9 +48,7 @@ class Context:
         return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
 
     def contact_for(self, applicant: Applicant) -> schema.SealedContact | None:
-        return seal_contact(
-            self.platform.contact_key.get_secret_value(), phone=applicant.phone, email=applicant.email
-        )
+        return seal_for_notifications(self.platform, phone=applicant.phone, email=applicant.email)
 
 
 @dataclass(frozen=True)

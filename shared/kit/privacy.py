@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from shared.schemas.common import SealedContact
+
+if TYPE_CHECKING:
+    from shared.kit.settings import PlatformSettings
 
 CITIZEN_REF_PREFIX = "cr1_"
 
@@ -31,6 +35,14 @@ def seal_contact(key: str, *, phone: str | None = None, email: str | None = None
     token = Fernet(key.encode()).encrypt(json.dumps(payload).encode()).decode()
     channels: list = (["email"] if email else []) + (["sms", "whatsapp"] if phone else [])
     return SealedContact(sealed=token, channels=channels)
+
+
+def seal_for_notifications(
+    platform: PlatformSettings, *, phone: str | None = None, email: str | None = None
+) -> SealedContact | None:
+    """A producer's one way to put a citizen's contact on the bus: sealed with the
+    deployment's contact key, which only the notification service also holds."""
+    return seal_contact(platform.contact_key.get_secret_value(), phone=phone, email=email)
 
 
 def open_contact(key: str, contact: SealedContact) -> dict[str, str]:
