@@ -11,6 +11,7 @@ import asyncpg
 from services.complaints.catalogue import Catalogue
 from services.complaints.domain import Complaint, HistoryEntry, Reporter, SlaClock, Status
 from shared.kit.citizen_data import Citizen
+from shared.kit.sql import Where
 from shared.schemas.common import GeoPoint
 
 _COLUMNS = (
@@ -190,12 +191,8 @@ class ComplaintRepository:
         )
 
     async def list(self, f: ListFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def add(condition: str, value: Any) -> None:
-            args.append(value)
-            where.append(condition.replace("?", f"${len(args)}"))
+        w = Where()
+        add, args = w.add, w.args
 
         if f.status:
             add("c.status = ?", f.status)
@@ -222,8 +219,9 @@ class ComplaintRepository:
                 "EXISTS (SELECT 1 FROM sla_clocks k WHERE k.complaint_id = c.id"
                 " AND k.stopped_at IS NULL AND k.warn_at <= ? AND k.due_at > ?)",
                 now,
+                now,
             )
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        clause = w.clause
         total = await self.conn.fetchval(f"SELECT count(*) FROM complaints c {clause}", *args)
         args_page = [*args, f.page_size, (f.page - 1) * f.page_size]
         rows = await self.conn.fetch(

@@ -17,6 +17,7 @@ from services.notifications.domain import (
     QuietHours,
     Status,
 )
+from shared.kit.sql import Where
 
 _FIELDS = (
     "id",
@@ -194,12 +195,8 @@ class NotificationRepository:
         return [self._to_domain(r) for r in rows]
 
     async def list(self, f: ListFilter) -> tuple[list[dict[str, Any]], int]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def add(condition: str, value: Any) -> None:
-            args.append(value)
-            where.append(condition.replace("?", f"${len(args)}"))
+        w = Where()
+        add, args = w.add, w.args
 
         if f.status:
             add("status = ?", f.status)
@@ -219,7 +216,7 @@ class NotificationRepository:
             add("created_at >= ?", f.created_from)
         if f.created_to:
             add("created_at < ?", f.created_to)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        clause = w.clause
         total = await self.conn.fetchval(f"SELECT count(*) FROM notifications {clause}", *args)
         rows = await self.conn.fetch(
             f"SELECT {LIST_COLUMNS} FROM notifications {clause} ORDER BY created_at DESC, id"

@@ -20,6 +20,7 @@ from services.permits.domain import (
     Terms,
 )
 from shared.kit.citizen_data import Citizen
+from shared.kit.sql import Where
 
 # Columns written at submission and rewritten on every save, in this order.
 _STATE = (
@@ -299,14 +300,8 @@ class ApplicationRepository:
         )
 
     async def list(self, f: ListFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def add(condition: str, *values: Any) -> None:
-            for value in values:
-                args.append(value)
-                condition = condition.replace("?", f"${len(args)}", 1)
-            where.append(condition)
+        w = Where()
+        add, args = w.add, w.args
 
         if f.status:
             add("a.status = ?", f.status)
@@ -328,8 +323,8 @@ class ApplicationRepository:
         elif f.sla == "on_track":
             add(f"{running} AND a.sla_warn_at > ?", now)
         elif f.sla == "paused":
-            where.append("a.sla_stopped_at IS NULL AND a.sla_paused_at IS NOT NULL")
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
+            add("a.sla_stopped_at IS NULL AND a.sla_paused_at IS NOT NULL")
+        clause = w.clause
         total = await self.conn.fetchval(f"SELECT count(*) FROM applications a {clause}", *args)
         rows = await self.conn.fetch(
             "SELECT a.tracking_code, a.permit_type, a.status, a.applicant_kind, a.desa_code,"
