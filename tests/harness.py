@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -110,10 +110,6 @@ def officer_headers(
 ) -> dict[str, str]:
     token = issue_token(DEV_AUTH_SECRET, subject=subject, role=role, opd=opd)
     return {"Authorization": f"Bearer {token}"}
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    return await wait_for(check, timeout=timeout)
 
 
 async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
