@@ -21,9 +21,15 @@ import aiohttp
 from hdrh.histogram import HdrHistogram
 
 
-async def run(url: str, rate: float, duration: float, body: bytes, timeout: float) -> dict[str, object]:
+async def run(
+    url: str, rate: float, duration: float, body: bytes, timeout: float, record: str | None = None
+) -> dict[str, object]:
+    """With `record` (a field of the JSON response, e.g. "tracking_code"), the result also
+    holds `answered`: that field's value -> wall-clock time of the 201, for measuring
+    what happens after the response (end-to-end latency)."""
     histogram = HdrHistogram(1, 120_000_000, 3)
     statuses: dict[str, int] = {}
+    answered: dict[str, float] = {}
     total = int(rate * duration)
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=4000, force_close=False)
@@ -34,8 +40,10 @@ async def run(url: str, rate: float, duration: float, body: bytes, timeout: floa
         async def one(due: float) -> None:
             try:
                 async with session.post(url, data=body, headers=headers) as response:
-                    await response.read()
+                    content = await response.read()
                     key = str(response.status)
+                    if record is not None and response.status == 201:
+                        answered[json.loads(content)[record]] = time.time()
             except Exception as exc:
                 key = type(exc).__name__
             statuses[key] = statuses.get(key, 0) + 1
@@ -67,6 +75,7 @@ async def run(url: str, rate: float, duration: float, body: bytes, timeout: floa
         "p99_ms": histogram.get_value_at_percentile(99) / 1000,
         "p999_ms": histogram.get_value_at_percentile(99.9) / 1000,
         "max_ms": histogram.get_max_value() / 1000,
+        **({"answered": answered} if record is not None else {}),
     }
 
 
@@ -78,6 +87,7 @@ def main() -> None:
     parser.add_argument("--body-file", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--record", help="JSON field of 201 responses to record with their time")
     args = parser.parse_args()
     try:
         import uvloop
@@ -85,7 +95,9 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(run(args.url, args.rate, args.duration, args.body_file.read_bytes(), args.timeout))
+    result = asyncio.run(
+        run(args.url, args.rate, args.duration, args.body_file.read_bytes(), args.timeout, args.record)
+    )
     args.out.write_text(json.dumps(result, indent=2))
 
 

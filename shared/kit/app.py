@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared.kit import admin, citizen_data
 from shared.kit.bus import EventBus
 from shared.kit.citizen_data import CitizenData
-from shared.kit.consumer import EventHandler, IdempotentConsumer
+from shared.kit.consumer import BatchHandler, EventHandler, IdempotentConsumer
 from shared.kit.db import connect, create_pool, migrate
 from shared.kit.http import HttpEdge, install_error_handlers
 from shared.kit.logs import configure_logging
@@ -45,6 +45,8 @@ class ConsumerSpec:
     handler: EventHandler
     # True for read models: unknown event types are counted and skipped, not dead-lettered.
     skip_unknown_types: bool = False
+    # Optional set-based form of `handler` for whole batches (see IdempotentConsumer).
+    batch_handler: BatchHandler | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Service:
                 settings=spec.settings.platform,
                 metrics=self.metrics,
                 skip_unknown_types=c.skip_unknown_types,
+                batch_handler=c.batch_handler,
             )
             for c in spec.consumers
         ]

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from murmurhash2 import murmurhash2
 from prometheus_client import CollectorRegistry
 
 from shared.kit.settings import PlatformSettings
@@ -188,10 +188,17 @@ class EventBus:
             if record.topic not in partitions:
                 partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
             all_partitions = partitions[record.topic]
-            partition = _partitioner(record.key.encode(), all_partitions, all_partitions)
+            partition = kafka_partition(record.key.encode(), all_partitions)
             groups.setdefault((record.topic, partition), []).append(i)
         return groups
 
 
 _CONTENT_TYPE = CONTENT_TYPE.encode()
-_partitioner = DefaultPartitioner()
+_MURMUR2_SEED = 0x9747B28C
+
+
+def kafka_partition(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition Kafka's default partitioner picks for `key` (murmur2, positive,
+    modulo the partition count), so every producer of a key agrees. aiokafka's own
+    murmur2 is pure Python and was a quarter of the relay's time; this one is C."""
+    return partitions[(murmurhash2(key, _MURMUR2_SEED) & 0x7FFFFFFF) % len(partitions)]

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -60,6 +62,34 @@ async def republish_since(pool: asyncpg.Pool, since: datetime, topic: str | None
     return int(result.split()[-1])
 
 
+class _Marking:
+    """The relay's second connection and the batch it is marking published, if any.
+    A failed marking (a lost connection) surfaces in `settle` and restarts the relay,
+    which then publishes those rows again (consumers deduplicate by event id)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.ids: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, work: Coroutine[Any, Any, None], ids: list[int]) -> None:
+        self._task, self.ids = asyncio.create_task(work), ids
+
+    async def settle(self) -> None:
+        task, self._task = self._task, None
+        try:
+            if task is not None:
+                await task
+        finally:
+            self.ids = []
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.conn.close(), 2)
+
+
 class OutboxRelay:
     def __init__(
         self, database_url: str, bus: EventBus, settings: PlatformSettings, metrics: KitMetrics
@@ -71,6 +101,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._last_prune = 0.0
+        self._last_observed = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -117,38 +148,71 @@ class OutboxRelay:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _publish_loop(self, conn: asyncpg.Connection) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            self._wake.clear()
-            await self._observe(conn)
-            if not self.bus.connected.is_set():
-                await self._wait_for_work(self.settings.outbox_poll_seconds)
-                continue
-            published, full = await self.publish_batch(conn)
-            if published < 0:
-                failures += 1
-                await self._sleep(min(0.5 * 2**failures, 10.0))
-                continue
+        """Fetch, publish and mark batches. Marking a batch published (an UPDATE of up
+        to a batch of rows and its commit) runs on a second connection while the next
+        batch is fetched and published: it costs as much as publishing, and nothing
+        depends on it but the next fetch, which skips the rows being marked."""
+        marking = _Marking(await connect(self.database_url))
+        try:
             failures = 0
-            if full:
-                continue
-            await self._prune(conn)
-            await self._wait_for_work(self.settings.outbox_poll_seconds)
+            while not self._stopping.is_set():
+                self._wake.clear()
+                await self._observe(conn)
+                if not self.bus.connected.is_set():
+                    await self._wait_for_work(self.settings.outbox_poll_seconds)
+                    continue
+                rows = await self._fetch(conn, marking.ids)
+                if rows:
+                    done, failed = await self._send(rows)
+                    await marking.settle()
+                    marking.start(self._mark(marking.conn, done, failed), done + failed)
+                    if failed:
+                        # Failed rows are fetched again after a pause, in id order,
+                        # before anything that follows them.
+                        await marking.settle()
+                        failures += 1
+                        await self._sleep(min(0.5 * 2**failures, 10.0))
+                        continue
+                    failures = 0
+                    if len(rows) == self.settings.outbox_batch_size:
+                        continue
+                await marking.settle()
+                await self._prune(conn)
+                await self._wait_for_work(self.settings.outbox_poll_seconds)
+            await marking.settle()  # stopping: what was published is marked first
+        finally:
+            await marking.close()
 
     async def _wait_for_work(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def publish_batch(self, conn: asyncpg.Connection) -> tuple[int, bool]:
-        """Publish one batch. Returns (published count or -1 on failure, batch was full)."""
-        limit = self.settings.outbox_batch_size
-        rows = await conn.fetch(
-            "SELECT id, topic, key, value, headers FROM outbox"
-            " WHERE published_at IS NULL ORDER BY id LIMIT $1",
-            limit,
-        )
+        """Publish and mark one batch. Returns (published count or -1 on failure, batch
+        was full)."""
+        rows = await self._fetch(conn, [])
         if not rows:
             return 0, False
+        done, failed = await self._send(rows)
+        await self._mark(conn, done, failed)
+        if failed:
+            return -1, False
+        return len(done), len(rows) == self.settings.outbox_batch_size
+
+    async def _fetch(self, conn: asyncpg.Connection, in_flight: list[int]) -> list[asyncpg.Record]:
+        # A fresh snapshot every time (never "after the last id"): a transaction that
+        # commits late with a lower id is still published before its aggregate's later
+        # events. Rows whose marking has not committed yet are skipped (`<> ALL` keeps
+        # the scan on the outbox_pending index; `NOT IN (subquery)` made it a full sort).
+        return await conn.fetch(
+            "SELECT id, topic, key, value, headers FROM outbox WHERE published_at IS NULL"
+            " AND id <> ALL($2::bigint[]) ORDER BY id LIMIT $1",
+            self.settings.outbox_batch_size,
+            in_flight,
+        )
+
+    async def _send(self, rows: list[asyncpg.Record]) -> tuple[list[int], list[int]]:
+        """Publish rows; returns the ids acknowledged and the ids that must be retried."""
         records = [OutgoingRecord(r["topic"], r["key"], r["value"], r["headers"]) for r in rows]
         results = await self.bus.publish(records)
         done: list[int] = []
@@ -166,24 +230,30 @@ class OutboxRelay:
                 failed_keys.add(row["key"])
         for topic, count in per_topic.items():
             self.metrics.outbox_published.labels(topic).inc(count)
-        async with conn.transaction():
-            if done:
-                await conn.execute(
-                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", done
-                )
-            if failed:
-                await conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])",
-                    failed,
-                    "broker did not acknowledge",
-                )
         if failed:
             self.metrics.outbox_failures.inc(len(failed))
             log.warning("outbox publish incomplete", extra={"failed": len(failed)})
-            return -1, False
-        return len(done), len(rows) == limit
+        return done, failed
+
+    async def _mark(self, conn: asyncpg.Connection, done: list[int], failed: list[int]) -> None:
+        # One statement (its own transaction): a round trip per batch, not three.
+        await conn.execute(
+            "UPDATE outbox SET published_at = CASE WHEN id = ANY($1::bigint[]) THEN now() END,"
+            " attempts = attempts + (id = ANY($2::bigint[]))::int,"
+            " last_error = CASE WHEN id = ANY($2::bigint[]) THEN $3 ELSE last_error END"
+            " WHERE id = ANY($1::bigint[]) OR id = ANY($2::bigint[])",
+            done,
+            failed,
+            "broker did not acknowledge",
+        )
 
     async def _observe(self, conn: asyncpg.Connection) -> None:
+        # A gauge: once a second is enough, and counting a large backlog per batch
+        # would slow down draining it.
+        now = asyncio.get_running_loop().time()
+        if now - self._last_observed < 1.0:
+            return
+        self._last_observed = now
         row = await conn.fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
             " FROM outbox WHERE published_at IS NULL"

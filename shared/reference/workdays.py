@@ -53,6 +53,9 @@ class WorkingCalendar:
         # Plain date sets: membership in a HolidayBase is slow (it normalises keys),
         # and SLA arithmetic asks for dozens of dates per request.
         self._closed: dict[int, frozenset[date]] = {}
+        # (first date, n) -> n-th working day after it. Every request filed on the same
+        # day asks the same questions (several SLA clocks of up to ~60 working days).
+        self._after: dict[tuple[date, int], date] = {}
 
     @property
     def tz(self) -> ZoneInfo:
@@ -121,9 +124,15 @@ class WorkingCalendar:
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        current = self.local_date(start)
-        for _ in range(n):
-            current = self.next_working_day(current)
+        first = self.local_date(start)
+        current = self._after.get((first, n))
+        if current is None:
+            current = first
+            for _ in range(n):
+                current = self.next_working_day(current)
+            if len(self._after) >= 4096:  # bounded: a long-running service sees many days
+                self._after.clear()
+            self._after[(first, n)] = current
         return datetime.combine(current, time.max, tzinfo=self._tz)
 
     def working_days_between(self, start: datetime, end: datetime) -> int:

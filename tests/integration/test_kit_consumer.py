@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ class KitHarness:
     metrics: KitMetrics
     producer: AIOKafkaProducer
     failing: set[str] = field(default_factory=set)
+    batches: list[int] | None = None  # sizes of the batches the batch handler applied
 
     async def send(self, envelope: Envelope | None = None, raw: bytes | None = None, key: str = "k") -> None:
         value = envelope.to_kafka().value if envelope is not None else raw
@@ -65,10 +66,17 @@ def event(n: int = 0) -> Envelope:
     return make_envelope(data, subject=f"c{n}", source=SOURCE, region="33.06")
 
 
-@pytest.fixture
+@pytest.fixture(params=["per_event", "batch"])
 async def kit(
-    infra: Infrastructure, platform: PlatformSettings, fresh_database: str, fresh_topic: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    fresh_topic: str,
+    tmp_path: Path,
 ) -> AsyncIterator[KitHarness]:
+    """The same consumer with a per-event handler only, and with a set-based batch
+    handler as well (whose failure must fall back to the per-event path)."""
     (tmp_path / "001_effects.sql").write_text(
         "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"
     )
@@ -85,15 +93,41 @@ async def kit(
         if parsed.envelope.id in failing:
             raise RuntimeError("handler cannot apply this event")
 
+    batches: list[int] = []
+
+    async def batch_handler(conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> None:
+        await conn.executemany(
+            "INSERT INTO effects (event_id) VALUES ($1)", [(e.envelope.id,) for e in events]
+        )
+        if any(e.envelope.id in failing for e in events):
+            raise RuntimeError("handler cannot apply this batch")
+        batches.append(len(events))
+
     consumer = IdempotentConsumer(
-        name, [fresh_topic], handler, pool=lambda: pool, bus=bus, settings=platform, metrics=metrics
+        name,
+        [fresh_topic],
+        handler,
+        pool=lambda: pool,
+        bus=bus,
+        settings=platform,
+        metrics=metrics,
+        batch_handler=batch_handler if request.param == "batch" else None,
     )
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()
     bus.start_in_background()
     await wait_for(bus.connected.is_set, timeout=30)
     try:
-        yield KitHarness(name, fresh_topic, fresh_database, consumer, metrics, producer, failing)
+        yield KitHarness(
+            name,
+            fresh_topic,
+            fresh_database,
+            consumer,
+            metrics,
+            producer,
+            failing,
+            batches if request.param == "batch" else None,
+        )
     finally:
         await producer.stop()
         await bus.stop()
@@ -117,8 +151,12 @@ async def test_an_event_delivered_twice_takes_effect_once(kit: KitHarness) -> No
         if sample.labels["topic"] == kit.topic
     ]
     assert lags and all(lag == 0 for lag in lags)  # caught up, and reported per partition
-    inbox = await db_fetch(kit.database, "SELECT consumer, event_id FROM inbox ORDER BY processed_at")
-    assert [(r["consumer"], r["event_id"]) for r in inbox] == [(kit.name, first.id), (kit.name, second.id)]
+    inbox = await db_fetch(kit.database, "SELECT consumer, event_id FROM inbox")
+    assert sorted((r["consumer"], r["event_id"]) for r in inbox) == sorted(
+        [(kit.name, first.id), (kit.name, second.id)]
+    )
+    if kit.batches is not None:
+        assert sum(kit.batches) == 2  # both fresh events went through the batch handler
 
 
 async def test_a_failing_handler_dead_letters_and_the_partition_keeps_flowing(

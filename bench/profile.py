@@ -1,0 +1,90 @@
+"""Sampling profiles of a running service process (py-spy), for `make bench --profile`.
+
+py-spy attaches to the process by pid for a fixed window and writes folded stacks
+(`raw` format: one "frame;frame;frame count" line per distinct stack). `summarise`
+turns them into the two lists that point at the slow path: where the samples are
+spent (leaf frames, "self") and which of our own functions they are spent under
+("inclusive", limited to this repository's code).
+
+    python -m bench.profile bench/results/profiles/notifications.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+OWN_CODE = ("services/", "shared/", "services.", "shared.")
+
+
+def py_spy() -> str | None:
+    here = Path(sys.executable).with_name("py-spy")
+    return str(here) if here.exists() else shutil.which("py-spy")
+
+
+async def record(pid: int, seconds: float, out: Path, rate: int = 200) -> Path | None:
+    """Sample `pid` for `seconds`; returns the folded-stack file, or None when py-spy
+    is missing or may not attach (ptrace not permitted)."""
+    binary = py_spy()
+    if binary is None:
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        binary, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
+        "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await proc.wait()
+    return out if proc.returncode == 0 else None
+
+
+def _frames(stack: str) -> list[str]:
+    return [f for f in stack.split(";") if f]
+
+
+def summarise(folded: Path, top: int = 15) -> dict[str, list[tuple[str, float]]]:
+    """Shares of samples per leaf frame and per own-code frame on the stack."""
+    leaf: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = _frames(stack)
+        leaf[frames[-1]] += count
+        for frame in set(frames):
+            if any(marker in frame for marker in OWN_CODE):
+                inclusive[frame] += count
+    if not total:
+        return {"self": [], "inclusive": []}
+    return {
+        "self": [(f, n / total) for f, n in leaf.most_common(top)],
+        "inclusive": [(f, n / total) for f, n in inclusive.most_common(top)],
+    }
+
+
+def render(summary: dict[str, list[tuple[str, float]]]) -> str:
+    lines = []
+    for title, key in (("where samples are spent (self)", "self"), ("own code (inclusive)", "inclusive")):
+        lines.append(f"  {title}:")
+        lines += [f"    {share:6.1%}  {frame}" for frame, share in summary[key]]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folded", type=Path)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    print(render(summarise(args.folded, args.top)))
+
+
+if __name__ == "__main__":
+    main()
