@@ -22,7 +22,7 @@ from hdrh.histogram import HdrHistogram
 
 
 async def run(
-    url: str, rate: float, duration: float, body: bytes, timeout: float, record: str | None = None
+    url: str, rate: float, duration: float, bodies: list[bytes], timeout: float, record: str | None = None
 ) -> dict[str, object]:
     """With `record` (a field of the JSON response, e.g. "tracking_code"), the result also
     holds `answered`: that field's value -> wall-clock time of the 201, for measuring
@@ -37,7 +37,7 @@ async def run(
     headers = {"content-type": "application/json"}
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
 
-        async def one(due: float) -> None:
+        async def one(due: float, body: bytes) -> None:
             try:
                 async with session.post(url, data=body, headers=headers) as response:
                     content = await response.read()
@@ -55,7 +55,7 @@ async def run(
         while sent < total:
             now = loop.time()
             while sent < total and start + sent / rate <= now:
-                tasks.append(asyncio.create_task(one(start + sent / rate)))
+                tasks.append(asyncio.create_task(one(start + sent / rate, bodies[sent % len(bodies)])))
                 sent += 1
             await asyncio.sleep(0.0005)
         wall_start = time.perf_counter()
@@ -84,7 +84,12 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--duration", type=float, required=True)
-    parser.add_argument("--body-file", type=Path, required=True)
+    parser.add_argument(
+        "--body-file",
+        type=Path,
+        required=True,
+        help="a JSON body, or a JSON list of bodies sent in turn (e.g. one per patient)",
+    )
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--record", help="JSON field of 201 responses to record with their time")
@@ -95,9 +100,9 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(
-        run(args.url, args.rate, args.duration, args.body_file.read_bytes(), args.timeout, args.record)
-    )
+    loaded = json.loads(args.body_file.read_bytes())
+    bodies = [json.dumps(b).encode() for b in (loaded if isinstance(loaded, list) else [loaded])]
+    result = asyncio.run(run(args.url, args.rate, args.duration, bodies, args.timeout, args.record))
     args.out.write_text(json.dumps(result, indent=2))
 
 

@@ -20,9 +20,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,14 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import profile as profiler
+from shared.kit.auth import issue_token
 from shared.kit.bus import EventBus
 from shared.kit.db import connect, migrate
 from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay
 from shared.kit.privacy import seal_contact
 from shared.kit.settings import PlatformSettings
+from shared.reference import WorkingCalendar
 from shared.runtime.embedded import create_databases, create_topics, free_port
 from shared.runtime.select import Infrastructure, database_url_for, start_infrastructure
 from shared.runtime.topology import topics
@@ -51,6 +53,17 @@ EMPTY_MIGRATIONS = ROOT / "bench" / "no_migrations"  # the kit's tables only
 PROFILES = RESULTS / "profiles"
 PROFILING = False  # set by --profile
 PROFILE_SUMMARIES: dict[str, dict[str, list[tuple[str, float]]]] = {}
+
+APPLICATION = {
+    "permit_type": "pbg",
+    "applicant": {"nik": "3306061708900001", "name": "Budi Santoso", "phone": "081234567890"},
+    "desa_code": "33.06.01.2001",
+    "details": {"building_function": "hunian", "building_area_m2": 120, "floors": 2},
+    "documents": [
+        {"code": code, "ref": f"dms://{code}/1"}
+        for code in ("ktp", "bukti_tanah", "krk", "gambar_arsitektur", "gambar_struktur", "gambar_mep")
+    ],
+}
 
 COMPLAINT = {
     "kind": "pengaduan",
@@ -74,6 +87,8 @@ class Profile:
     e2e_rate: int
     e2e_seconds: float
     consumer_window: float = 60.0  # longest a consumer rate is measured for
+    other_rates: tuple[int, ...] = (100, 200, 300, 500, 1000)  # permits and health intake
+    other_seconds: float = 5
     growth_events: int = 20_000
     growth_window: float = 15.0
 
@@ -100,6 +115,8 @@ QUICK = Profile(
     e2e_rate=50,
     e2e_seconds=5,
     consumer_window=20,
+    other_rates=(100,),
+    other_seconds=3,
     growth_events=5_000,
     growth_window=5,
 )
@@ -296,7 +313,11 @@ class ServiceProcess:
 
 
 async def open_loop(
-    url: str, rate: int, seconds: float, body: dict[str, Any], record: str | None = None
+    url: str,
+    rate: int,
+    seconds: float,
+    body: dict[str, Any] | list[dict[str, Any]],
+    record: str | None = None,
 ) -> dict[str, Any]:
     """Run bench.loadgen as its own process (its CPU is not this process's)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -311,34 +332,70 @@ async def open_loop(
         return json.loads(out.read_text())
 
 
+@dataclass(frozen=True)
+class Intake:
+    """One create endpoint under the open-loop generator."""
+
+    service: str
+    path: str
+    # bodies(offset, n): n request bodies; each run gets its own (a patient books once a day).
+    bodies: Callable[[int, int], dict[str, Any] | list[dict[str, Any]]]
+    # Called once the service is ready (e.g. an officer opens a polyclinic for the run).
+    setup: Callable[[str], Awaitable[None]] | None = None
+
+
+def _same_complaint(offset: int, n: int) -> dict[str, Any]:
+    return COMPLAINT
+
+
+def _same_application(offset: int, n: int) -> dict[str, Any]:
+    return APPLICATION
+
+
+COMPLAINTS_INTAKE = Intake("complaints", "/complaints", _same_complaint)
+PERMITS_INTAKE = Intake("permits", "/applications", _same_application)
+
+
 async def intake(
-    infra: Infrastructure, profile: Profile, raw_pg_per_s: float, preload: Callable[[str], Any] | None = None
+    infra: Infrastructure,
+    rates: tuple[int, ...],
+    seconds: float,
+    raw_pg_per_s: float,
+    target: Intake = COMPLAINTS_INTAKE,
+    preload: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
+    """Step up the offered rate until a run has errors or its p99 passes 1 s (a queue
+    built up: the rate was not held)."""
     url = await _fresh_database(infra)
     port = free_port()
+    prefix = target.service.upper()
     service = ServiceProcess(
-        "services.complaints",
+        f"services.{target.service}",
         {
             "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-            "COMPLAINTS_DATABASE_URL": url,
-            "COMPLAINTS_PORT": str(port),
+            f"{prefix}_DATABASE_URL": url,
+            f"{prefix}_PORT": str(port),
         },
         port,
     )
     try:
         await service.wait_ready()
+        if target.setup is not None:
+            await target.setup(f"http://127.0.0.1:{port}")
         if preload is not None:
             await preload(url)
         idle_rss = service.rss_mb()
         stop = asyncio.Event()
         sampler = asyncio.create_task(service.sample_rss(stop))
         runs = []
-        for rate in profile.rates:
-            sampling = asyncio.create_task(service.profile(f"intake-{rate}", profile.rate_seconds))
+        offset = 0
+        for rate in rates:
+            n = int(rate * seconds)
+            bodies = target.bodies(offset, n)
+            offset += n
+            sampling = asyncio.create_task(service.profile(f"intake-{target.service}-{rate}", seconds))
             cpu_before = service.cpu_seconds()
-            result = await open_loop(
-                f"http://127.0.0.1:{port}/complaints", rate, profile.rate_seconds, COMPLAINT
-            )
+            result = await open_loop(f"http://127.0.0.1:{port}{target.path}", rate, seconds, bodies)
             # CPU the service spent per accepted request: 1000 / this = the most one core
             # can take, whatever the rest of the machine does.
             result["service_cpu_ms_per_request"] = (
@@ -346,8 +403,8 @@ async def intake(
             )
             await sampling
             runs.append(result)
-            print(f"  intake {rate:>5} req/s: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-                  f"errors {result['errors']}, service CPU "
+            print(f"  {target.service} {rate:>5} req/s: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+                  f"errors {result['errors']} {result['statuses']}, service CPU "
                   f"{result['service_cpu_ms_per_request'] or float('nan'):.2f} ms/request", flush=True)  # fmt: skip
             if result["errors"] or result["p99_ms"] > 1000:
                 break
@@ -356,6 +413,7 @@ async def intake(
         held = [r for r in runs if not r["errors"] and r["p99_ms"] <= 1000]
         best = max((r["rate"] for r in held), default=0)
         return {
+            "endpoint": f"POST {target.path}",
             "runs": runs,
             "highest_held_rps": best,
             "ratio_to_raw_pg": best / raw_pg_per_s if raw_pg_per_s else None,
@@ -364,6 +422,58 @@ async def intake(
         }
     finally:
         service.stop()
+
+
+# Health: patients book the benchmark polyclinic on the next practice days, one NIK each.
+BENCH_POLYCLINIC = "BNCH"
+BENCH_FACILITY = "RSUD-TJITRO"
+BOOKING_DAYS = 21
+
+
+async def _open_bench_polyclinic(base_url: str) -> None:
+    """As a health officer: a polyclinic with one doctor practising daily, 1,000 JKN
+    places a day (the most a schedule allows), so the run measures booking, not
+    refusals."""
+    secret = PlatformSettings().auth_secret.get_secret_value()
+    officer = {"Authorization": f"Bearer {issue_token(secret, subject='bench', role='health_officer')}"}
+    steps = [
+        (f"/facilities/{BENCH_FACILITY}/polyclinics/{BENCH_POLYCLINIC}", {"name": "Poli Uji Beban", "queue_prefix": "B"}),
+        (f"/doctors/{BENCH_POLYCLINIC}-D01", {"name": "dr. Uji Beban", "facility": BENCH_FACILITY,
+                                              "polyclinic": BENCH_POLYCLINIC}),
+        *[
+            (f"/doctors/{BENCH_POLYCLINIC}-D01/schedules/{weekday}",
+             {"start": "07:00", "end": "21:00", "minutes_per_patient": 1, "quota_jkn": 1000, "quota_non_jkn": 0})
+            for weekday in range(7)
+        ],
+    ]  # fmt: skip
+    async with httpx.AsyncClient(base_url=base_url, headers=officer, timeout=30) as client:
+        for path, body in steps:
+            response = await client.put(path, json=body)
+            response.raise_for_status()
+
+
+def _practice_days() -> list[date]:
+    calendar = WorkingCalendar()
+    today = datetime.now(calendar.tz).date()
+    days = [today + timedelta(days=i) for i in range(1, 60)]
+    return [d for d in days if not calendar.holiday_name(d)][:BOOKING_DAYS]
+
+
+def _bookings(offset: int, n: int) -> list[dict[str, Any]]:
+    days = _practice_days()
+    bodies = []
+    for i in range(offset, offset + n):
+        # A distinct, well-formed NIK per patient: birth day, month, year and serial vary.
+        nik = f"330601{1 + i % 28:02d}{1 + (i // 28) % 12:02d}{60 + (i // 336) % 40:02d}{1 + i // 13_440:04d}"
+        bodies.append(
+            {"nik": nik, "phone": "081234567890", "facility": BENCH_FACILITY, "polyclinic": BENCH_POLYCLINIC,
+             "date": days[(i // 1000) % len(days)].isoformat(), "payment": "jkn", "jkn_card": "0001234567890",
+             "new_patient": False}
+        )  # fmt: skip
+    return bodies
+
+
+HEALTH_INTAKE = Intake("health", "/appointments", _bookings, _open_bench_polyclinic)
 
 
 # ----- 6. growth ---------------------------------------------------------------------------------
@@ -440,9 +550,11 @@ async def growth(infra: Infrastructure, profile: Profile, topic: str) -> dict[st
     tables."""
     points: dict[str, list[dict[str, Any]]] = {"intake": [], "integration": []}
     for rows in profile.growth_rows:
-        single = Profile("growth", 0, 0, (profile.growth_rate,), profile.rate_seconds, (), 0, 0, 0)
         started = time.perf_counter()
-        result = await intake(infra, single, 0, preload=lambda url, n=rows: preload_complaints(url, n))
+        result = await intake(
+            infra, (profile.growth_rate,), profile.rate_seconds, 0,
+            preload=lambda url, n=rows: preload_complaints(url, n),
+        )  # fmt: skip
         run = result["runs"][0]
         points["intake"].append(
             {"rows": rows, "rate": profile.growth_rate, "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"],
@@ -785,6 +897,15 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("Complaints service RSS idle / peak", f"{i['rss_idle_mb']:.0f} / {i['rss_peak_mb']:.0f} MB", "≤ 150 MB",
          _verdict(i["rss_peak_mb"], 150, higher_is_better=False)),
     ]  # fmt: skip
+    for name, other in (results.get("intake_other") or {}).items():
+        other_cpu = [
+            x["service_cpu_ms_per_request"] for x in other["runs"] if x.get("service_cpu_ms_per_request")
+        ]
+        rows.append(
+            (f"{other['endpoint']} ({name}) highest rate held",
+             f"{other['highest_held_rps']:,} req/s ({min(other_cpu):.2f} ms CPU per request)" if other_cpu
+             else f"{other['highest_held_rps']:,} req/s", "≥ 1,000/s", _verdict(other["highest_held_rps"], 1000))
+        )  # fmt: skip
     e2e, consumers = results.get("end_to_end"), results.get("consumers")
     if e2e:
         for key, label, target in (
@@ -807,6 +928,7 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  _verdict(c["per_s"], target))
             )  # fmt: skip
     rss = [("complaints (intake)", i["rss_peak_mb"])]
+    rss += [(f"{n} (intake)", o["rss_peak_mb"]) for n, o in (results.get("intake_other") or {}).items()]
     rss += (
         [(f"{n} (consuming)", consumers[n]["rss_mb"]) for n in ("integration", "notifications")]
         if consumers
@@ -837,12 +959,16 @@ def write_report(results: dict[str, Any]) -> None:
         "",
         "## HTTP intake (open loop, latency from the scheduled send time)",
         "",
-        "| offered req/s | achieved req/s | p50 | p99 | p99.9 | errors | service CPU per request |",
-        "|---|---|---|---|---|---|---|",
+        "| endpoint | offered req/s | achieved req/s | p50 | p99 | p99.9 | errors | service CPU per request |",
+        "|---|---|---|---|---|---|---|---|",
         *[
-            f"| {x['rate']:.0f} | {x['achieved_rps']:.0f} | {_ms(x['p50_ms'])} | {_ms(x['p99_ms'])} | "
+            f"| {endpoint} | {x['rate']:.0f} | {x['achieved_rps']:.0f} | {_ms(x['p50_ms'])} | {_ms(x['p99_ms'])} | "
             f"{_ms(x['p999_ms'])} | {x['errors']} | {_ms(x.get('service_cpu_ms_per_request'))} |"
-            for x in i["runs"]
+            for endpoint, runs in [
+                ("POST /complaints", i["runs"]),
+                *[(o["endpoint"], o["runs"]) for o in (results.get("intake_other") or {}).values()],
+            ]
+            for x in runs
         ],
         "",
         "## Growth (rows already in the tables)",
@@ -973,7 +1099,14 @@ async def main_async(profile: Profile, only: set[str]) -> dict[str, Any]:
             print(f"  relay {relay['per_s']:,.0f}/s ({relay['ratio_to_raw_produce']:.2f} of raw produce)")
         if "intake" in only:
             print("HTTP intake…", flush=True)
-            results["intake"] = await intake(infra, profile, results["baselines"]["postgres"]["per_s"])
+            raw_pg = results["baselines"]["postgres"]["per_s"]
+            results["intake"] = await intake(infra, profile.rates, profile.rate_seconds, raw_pg)
+            results["intake_other"] = {
+                target.service: await intake(
+                    infra, profile.other_rates, profile.other_seconds, raw_pg, target
+                )
+                for target in (PERMITS_INTAKE, HEALTH_INTAKE)
+            }
         if "end_to_end" in only:
             # End to end at the target rate, or at the highest rate the intake held if lower
             # (above it the figure would measure the intake's queue, not the pipeline).
