@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,6 +37,7 @@ from shared.kit.settings import ServiceSettings, require_production_keys
 from shared.kit.uow import EventSource
 
 log = logging.getLogger(__name__)
+GC_THRESHOLD = 20_000  # allocations before a young-generation collection (CPython: 700)
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,13 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run under uvicorn. On SIGTERM uvicorn stops accepting, finishes in-flight
     requests (up to the grace period), then runs the lifespan shutdown above."""
     import uvicorn
+
+    # Event parsing allocates many short-lived objects; the cyclic collector ran often
+    # and kept walking the long-lived ones (modules, catalogues, templates), a third of
+    # a consumer's parsing time. Those are moved out of its sight, and it runs less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
 
     uvicorn.run(
         app,

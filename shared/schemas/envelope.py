@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -61,7 +61,19 @@ class Envelope(BaseModel):
     @classmethod
     def from_kafka(cls, value: bytes, key: bytes | None = None) -> Envelope:
         """Parse a structured-mode record; raises ValueError (or a CloudEvents SDK
-        error) when the value is not a valid CloudEvent."""
+        error) when the value is not a valid CloudEvent.
+
+        Events as Sinergi writes them take a fast path (one strict pydantic parse, about
+        a sixth of the SDK's cost, which was a third of a consumer's time); anything
+        else, valid or not, goes through the SDK, which decides and explains."""
+        try:
+            wire = _WireEnvelope.model_validate_json(value)
+        except ValidationError:
+            return cls._from_kafka_sdk(value)
+        return cls.model_construct(wire.model_fields_set, **dict(wire))
+
+    @classmethod
+    def _from_kafka_sdk(cls, value: bytes) -> Envelope:
         message = KafkaMessage(headers={"content-type": CONTENT_TYPE.encode()}, key=None, value=value)
         event = from_structured(message, _FORMAT, CloudEvent)
         attrs = dict(event.get_attributes())
@@ -69,6 +81,27 @@ class Envelope(BaseModel):
         if not isinstance(data, dict):
             raise ValueError("event data must be a JSON object")
         return cls(**attrs, data=data)
+
+
+class _WireEnvelope(BaseModel):
+    """A CloudEvent exactly as Sinergi's producers write it: every attribute present
+    and well-formed, no others. Stricter than the specification on purpose (the fast
+    path of `Envelope.from_kafka` must never accept what the SDK would refuse)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: AwareDatetime
+    subject: str = Field(min_length=1)
+    datacontenttype: Literal["application/json"]
+    dataschema: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+    correlationid: str | None = Field(default=None, min_length=1)
+    causationid: str | None = Field(default=None, min_length=1)
+    region: str = Field(min_length=1)
+    data: dict[str, Any]
 
 
 def schema_uri(event_type: str) -> str:
