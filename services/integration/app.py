@@ -109,7 +109,11 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         consumers=[
             # A read model: event types it does not know yet are counted and skipped.
             ConsumerSpec(
-                settings.consumer_group, settings.topics, handlers.apply_event, skip_unknown_types=True
+                settings.consumer_group,
+                settings.topics,
+                handlers.apply_event,
+                skip_unknown_types=True,
+                batch_handler=handlers.apply_events,
             )
         ],
         jobs=[PeriodicJob("gauges", settings.gauge_seconds, _refresh_gauges)],

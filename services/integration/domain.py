@@ -15,9 +15,10 @@ language choice.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -94,6 +95,7 @@ class EventType:
     version: int
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen types, one parse per event otherwise
 def parse_type(event_type: str) -> EventType:
     match = _TYPE.match(event_type)
     if match is None:
@@ -540,6 +542,20 @@ def merge_notification(current: Notification | None, fact: Notification) -> Noti
         first_at=first_at,
         delivered_at=_min(current.delivered_at, fact.delivered_at),
     )
+
+
+def fold_item(current: Item | None, facts: Iterable[Item]) -> Item | None:
+    """Several facts about one item folded into its row at once (a consumer batch):
+    the same row as merging them one by one, in any order."""
+    for fact in facts:
+        current = merge_item(current, fact)
+    return current
+
+
+def fold_notification(current: Notification | None, facts: Iterable[Notification]) -> Notification | None:
+    for fact in facts:
+        current = merge_notification(current, fact)
+    return current
 
 
 def erased(at: datetime, erased_at: datetime | None) -> bool:

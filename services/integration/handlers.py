@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from services.integration.indicators import evaluate
 from services.integration.masterplan import Masterplan
 from services.integration.repository import ReadModel
 from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
-from shared.schemas import ParsedEvent
+from shared.schemas import EventData, ParsedEvent
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
 
@@ -31,17 +31,37 @@ def utc_now() -> datetime:
 
 
 async def apply_event(conn: asyncpg.Connection, event: ParsedEvent) -> None:
-    """Called by the kit's IdempotentConsumer inside the inbox transaction."""
+    """Called by the kit's IdempotentConsumer inside the inbox transaction, for one record
+    (the fallback when a batch fails, and dead-letter replay)."""
+    projection = _project(event)
+    if projection is not None:
+        await ReadModel(conn).apply(projection)
+
+
+async def apply_events(conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> None:
+    """The set-based form of `apply_event` for a batch of fresh events (delivery order):
+    the same read model in a constant number of round trips."""
+    projections = [p for p in map(_project, events) if p is not None]
+    if projections:
+        await ReadModel(conn).apply_many(projections)
+
+
+def _project(event: ParsedEvent) -> domain.Projection | None:
     envelope = event.envelope
-    projection = domain.project(
+    return domain.project(
         event_id=envelope.id,
         event_type=envelope.type,
         time=envelope.time,
         subject=envelope.subject,
-        data=event.data.model_dump(mode="python"),
+        data=_fields(event.data),
     )
-    if projection is not None:
-        await ReadModel(conn).apply(projection)
+
+
+def _fields(data: EventData) -> Mapping[str, Any]:
+    """The payload's top-level fields, as `model_dump(mode="python")` has them but without
+    its deep copy: `project` reads scalars only, and the contracts have no serializers."""
+    extra = data.__pydantic_extra__
+    return {**data.__dict__, **extra} if extra else data.__dict__
 
 
 # ----- context --------------------------------------------------------------------------

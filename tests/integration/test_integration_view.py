@@ -543,14 +543,15 @@ async def test_replay_equals_live_and_a_duplicate_changes_nothing(view: View) ->
 async def test_dead_letters_are_replayed_through_the_kit(view: View, monkeypatch: pytest.MonkeyPatch) -> None:
     sc = scenario(base_time())
     envelope, topic = sc.events[0]
-    original = repository.ReadModel.apply
+    # Both the batch path and the record-by-record fallback write through apply_many.
+    original = repository.ReadModel.apply_many
 
-    async def failing(self: repository.ReadModel, projection: Any) -> bool:
-        if projection.history.event_id == envelope.id:
+    async def failing(self: repository.ReadModel, projections: Any) -> int:
+        if any(p.history.event_id == envelope.id for p in projections):
             raise RuntimeError("projection bug")
-        return await original(self, projection)
+        return await original(self, projections)
 
-    monkeypatch.setattr(repository.ReadModel, "apply", failing)
+    monkeypatch.setattr(repository.ReadModel, "apply_many", failing)
     await view.send(envelope, topic)
     await view.send(*sc.events[1])
     await wait_for(
@@ -560,7 +561,7 @@ async def test_dead_letters_are_replayed_through_the_kit(view: View, monkeypatch
     await view.settle(1)
     assert (await view.client.get(f"/api/track/{sc.road.code}")).json()["history"][0]["action"] == "verified"
 
-    monkeypatch.setattr(repository.ReadModel, "apply", original)  # the fix
+    monkeypatch.setattr(repository.ReadModel, "apply_many", original)  # the fix
     replayed = await view.client.post("/admin/dead-letters/replay", headers=officer_headers("admin"))
     assert replayed.status_code == 200 and replayed.json() == {view.group: 1}
     history = (await view.client.get(f"/api/track/{sc.road.code}")).json()["history"]

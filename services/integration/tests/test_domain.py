@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.integration import domain
 from services.integration.domain import Item, merge_item, merge_notification, project
@@ -131,6 +133,96 @@ def test_reopened_complaint_is_open_again_and_keeps_latest_resolution() -> None:
     assert item is not None and item.phase == "open"
     item = fold(events)
     assert item is not None and item.phase == "done" and item.done_at == T0 + timedelta(minutes=80)
+
+
+# A complaint's possible events (action, status, extra fields) for generated histories.
+ACTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    ("filed", "submitted", {"title": "Jalan berlubang"}),
+    ("verified", "verified", {}),
+    ("dispatched", "dispatched", {"opd": "DPUPR"}),
+    ("sla_breached", "dispatched", {"opd": "DPUPR", "clock": "followup"}),
+    ("resolved", "resolved", {"opd": "DPUPR"}),
+    ("reopened", "in_progress", {"opd": "DLH"}),
+    ("rated", "closed", {"rating": 4}),
+]
+
+
+@st.composite
+def complaint_facts(draw: st.DrawFn) -> list[Item]:
+    """What several events say about one complaint: any actions, times and order; some
+    without the citizen reference (after the complaints service erased it)."""
+    facts = []
+    chosen = st.tuples(st.integers(0, len(ACTIONS) - 1), st.integers(0, 120), st.booleans())
+    for i, (a, minutes, with_ref) in enumerate(draw(st.lists(chosen, min_size=1, max_size=12))):
+        action, status, extra = ACTIONS[a]
+        event = complaint(action, status, minutes, **extra)
+        if action == "filed":
+            event["data"]["filed_at"] = event["time"]
+        elif not with_ref:
+            event["data"]["citizen_ref"] = None
+        event["event_id"] = f"e-{i:03d}"  # event ids are unique
+        projection = project(**event)
+        assert projection is not None and projection.item is not None
+        facts.append(projection.item)
+    return facts
+
+
+@settings(deadline=None)
+@given(facts=complaint_facts(), data=st.data())
+def test_folding_a_batch_equals_merging_one_by_one_in_any_order(
+    facts: list[Item], data: st.DataObject
+) -> None:
+    one_by_one = None
+    for fact in facts:
+        one_by_one = merge_item(one_by_one, fact)
+    shuffled = data.draw(st.permutations(facts))
+    assert domain.fold_item(None, shuffled) == one_by_one
+    # A batch folds into the row earlier batches left.
+    split = data.draw(st.integers(0, len(facts)))
+    assert domain.fold_item(domain.fold_item(None, shuffled[:split]), shuffled[split:]) == one_by_one
+    assert domain.fold_item(one_by_one, []) == one_by_one
+
+
+@settings(deadline=None)
+@given(facts=complaint_facts(), erased_minutes=st.integers(-10, 130), data=st.data())
+def test_scrubbing_once_after_a_fold_equals_scrubbing_after_every_merge(
+    facts: list[Item], erased_minutes: int, data: st.DataObject
+) -> None:
+    """The batch path scrubs the folded row once; one by one scrubs after every merge."""
+    until = T0 + timedelta(minutes=erased_minutes)
+    stepwise = None
+    for fact in data.draw(st.permutations(facts)):
+        stepwise = domain.scrub_item(merge_item(stepwise, fact), until)
+    folded = domain.fold_item(None, facts)
+    assert folded is not None
+    assert domain.scrub_item(folded, until) == stepwise
+
+
+def test_folding_notifications_equals_merging_one_by_one() -> None:
+    def note(i: int, action: str, status: str, minutes: int) -> domain.Notification:
+        p = project(
+            event_id=f"n-{i}",
+            event_type=f"{N}{action}.v1",
+            time=T0 + timedelta(minutes=minutes),
+            subject="n-1",
+            data={"notification_id": "n-1", "citizen_ref": REF, "channel": "sms", "status": status},
+        )
+        assert p is not None and p.notification is not None
+        return p.notification
+
+    facts = [
+        note(0, "created", "created", 0),
+        note(1, "sending", "sending", 1),
+        note(2, "failed", "temporary-failure", 2),
+        note(3, "sending", "sending", 3),
+        note(4, "delivered", "delivered", 4),
+    ]
+    one_by_one = None
+    for fact in facts:
+        one_by_one = merge_notification(one_by_one, fact)
+    for order in itertools.permutations(facts):
+        assert domain.fold_notification(None, order) == one_by_one
+        assert domain.fold_notification(domain.fold_notification(None, order[:2]), order[2:]) == one_by_one
 
 
 def test_confidential_complaint_never_keeps_a_title_and_a_nik_never_becomes_a_reference() -> None:
