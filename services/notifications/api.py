@@ -19,10 +19,12 @@ from services.notifications.domain import CHANNELS, Notification, Preferences, Q
 from services.notifications.repository import ListFilter
 from shared.kit.app import context_of
 from shared.kit.auth import Officer, require_role
+from shared.kit.errors import NotFound
 from shared.reference.fields import Nik
 
 router = APIRouter()
 officer_only = require_role("notification_officer")
+admin_only = require_role("admin")
 
 StatusName = Literal[
     "created", "sending", "delivered", "temporary-failure", "permanent-failure", "technical-failure"
@@ -296,3 +298,49 @@ async def rules(request: Request, officer: Annotated[Officer, Depends(officer_on
         "opds": sorted(loaded.recipients.opds),
         "roles": sorted(loaded.recipients.roles),
     }
+
+
+# ----- holding deliveries (operators) ----------------------------------------------------------------
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, examples=["SMS gateway incident, ticket 1234"])
+
+
+class HoldOut(BaseModel):
+    channel: str
+    reason: str
+    held_by: str
+    held_at: datetime
+
+
+class DeliveryOut(BaseModel):
+    paused: bool = Field(description="NOTIFICATIONS_DELIVERY_PAUSED: nothing is sent on any channel")
+    holds: list[HoldOut]
+    queued: dict[str, int] = Field(description="Notifications waiting, per channel")
+
+
+@router.get("/delivery", response_model=DeliveryOut, tags=["operations"])
+async def delivery(request: Request, officer: Annotated[Officer, Depends(admin_only)]) -> dict[str, Any]:
+    """Whether deliveries are held, on which channels, and what waits."""
+    return await handlers.delivery_state(ctx_of(request))
+
+
+@router.put("/delivery/holds/{channel}", status_code=204, tags=["operations"])
+async def hold_channel(
+    channel: ChannelName, body: HoldIn, request: Request, officer: Annotated[Officer, Depends(admin_only)]
+) -> None:
+    """Stop sending on a channel on every instance (a gateway incident, a billing cap).
+    Notifications keep being created and wait; they go out when the hold is lifted."""
+    await handlers.hold(ctx_of(request), channel, body.reason, officer)
+
+
+@router.delete("/delivery/holds/{channel}", status_code=204, tags=["operations"])
+async def release_channel(
+    channel: ChannelName, request: Request, officer: Annotated[Officer, Depends(admin_only)]
+) -> None:
+    """Send on the channel again; what waited goes out at once. 404 if it was not held."""
+    if not await handlers.release(ctx_of(request), channel, officer):
+        raise NotFound(f"{channel} is not held")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic_settings import SettingsConfigDict
 from services.notifications import api, handlers
 from services.notifications.channels import EmailChannel, GatewayChannel, GatewayConfig, SmtpConfig
 from services.notifications.domain import CHANNELS, RetryPolicy, TokenBucket
+from services.notifications.repository import DELIVERY_CHANNEL
 from services.notifications.rules import RuleBook
 from services.notifications.templates import TemplateStore
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
@@ -62,12 +64,20 @@ class NotificationsSettings(ServiceSettings):
     smtp_starttls: bool | None = None
     smtp_from: str = "Sinergi Kabupaten Purworejo <noreply@purworejokab.go.id>"
     smtp_timeout_seconds: float = 30.0
+    smtp_local_hostname: str | None = Field(
+        None, description="Name given in EHLO; by default this host's FQDN, looked up once"
+    )
     # SMS and WhatsApp through an HTTP gateway (JSON POST).
     sms_gateway_url: str | None = None
     whatsapp_gateway_url: str | None = None
     gateway_token: SecretStr | None = None
     gateway_timeout_seconds: float = 15.0
     # Delivery: worker cadence, retries, rate limits (per instance).
+    # Hold every delivery while consumption goes on (a gateway incident, a billing cap, a
+    # measure of consumption alone): notifications are created and wait as `created`, and
+    # go out once this is false again. Single channels are held at runtime through
+    # PUT /delivery/holds/{channel} instead.
+    delivery_paused: bool = False
     delivery_interval_seconds: float = 1.0
     delivery_batch: int = 50
     sending_lease_seconds: float = 120.0
@@ -100,6 +110,7 @@ class NotificationMetrics:
     recipient_fallbacks: Counter
     throttled: Counter
     rules_errors: Counter
+    held: Gauge
 
 
 def _metrics(kit: KitMetrics) -> NotificationMetrics:
@@ -168,6 +179,12 @@ def _metrics(kit: KitMetrics) -> NotificationMetrics:
             "Edits of rules.yaml/recipients.yaml that could not be loaded (last good kept)",
             registry=r,
         ),
+        held=Gauge(
+            "sinergi_notifications_delivery_held",
+            "1 while nothing is sent on the channel (NOTIFICATIONS_DELIVERY_PAUSED or an operator's hold)",
+            ["channel"],
+            registry=r,
+        ),
     )
 
 
@@ -188,8 +205,10 @@ async def _deliver(service: Service) -> None:
 async def _refresh_gauges(service: Service) -> None:
     ctx: handlers.Context = service.context
     depth = await handlers.queue_depth(ctx)
+    held = await handlers.held_channels(ctx)
     for channel in CHANNELS:
         service.domain_metrics.queue_depth.labels(channel).set(depth.get(channel, 0))
+        service.domain_metrics.held.labels(channel).set(1 if channel in held else 0)
 
 
 def build(settings: NotificationsSettings | None = None) -> FastAPI:
@@ -198,6 +217,9 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
 
     async def on_event(conn: asyncpg.Connection, event: ParsedEvent) -> None:
         await handlers.on_event(holder["service"].context, conn, event)
+
+    async def on_events(conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> None:
+        await handlers.on_events(holder["service"].context, conn, events)
 
     async def purge(service: Service) -> None:
         await handlers.purge(service.context, timedelta(days=settings.retention_days))
@@ -213,11 +235,9 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
         settings=settings,
         migrations=HERE / "migrations",
         routers=[api.router],
-        consumers=[ConsumerSpec(settings.consumer_group, settings.topics, on_event)],
+        consumers=[ConsumerSpec(settings.consumer_group, settings.topics, on_event, batch_handler=on_events)],
         jobs=[
-            PeriodicJob(
-                "delivery", settings.delivery_interval_seconds, _deliver, wake_on="sinergi_notifications"
-            ),
+            PeriodicJob("delivery", settings.delivery_interval_seconds, _deliver, wake_on=DELIVERY_CHANNEL),
             PeriodicJob("domain-gauges", 5.0, _refresh_gauges),
             PeriodicJob("retention", 3600.0, purge),
         ],
@@ -264,6 +284,7 @@ def build_context(
                 use_tls=settings.smtp_use_tls,
                 start_tls=settings.smtp_starttls,
                 timeout=settings.smtp_timeout_seconds,
+                local_hostname=settings.smtp_local_hostname,
             )
         ),
         gateways={
@@ -289,4 +310,5 @@ def build_context(
         batch_size=settings.delivery_batch,
         region_name=settings.platform.region_name,
         tracking_url=settings.tracking_url,
+        delivery_paused=settings.delivery_paused,
     )

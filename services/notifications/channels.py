@@ -13,7 +13,9 @@ Errors are redacted (no address, no number) before they are stored or published.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
@@ -48,6 +50,7 @@ class SmtpConfig:
     use_tls: bool = False
     start_tls: bool | None = None  # None: when the server offers it
     timeout: float = 30.0
+    local_hostname: str | None = None  # EHLO name; None: this host's FQDN
 
 
 @dataclass(frozen=True)
@@ -64,14 +67,17 @@ def _error(text: str) -> str:
 class EmailChannel:
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
+        name, address = parseaddr(config.sender)
+        self._from = formataddr((name, address)) if name else address
+        self._domain = address.rpartition("@")[2] or "sinergi.local"
+        self._local_hostname = config.local_hostname
 
     def build(self, msg: OutgoingMessage) -> EmailMessage:
         message = EmailMessage()
-        name, address = parseaddr(self.config.sender)
-        message["From"] = formataddr((name, address)) if name else address
+        message["From"] = self._from
         message["To"] = msg.to
         message["Subject"] = msg.subject or "Sinergi"
-        message["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or "sinergi.local")
+        message["Message-ID"] = make_msgid(domain=self._domain)
         message["X-Sinergi-Notification-Id"] = msg.notification_id
         if msg.tracking_code:
             message["X-Sinergi-Tracking-Code"] = msg.tracking_code
@@ -79,21 +85,31 @@ class EmailChannel:
         message["Content-Language"] = msg.locale  # after set_content, which resets Content-*
         return message
 
+    async def _ehlo_name(self) -> str:
+        # aiosmtplib looks the FQDN up (a blocking call, in a thread) for every
+        # connection unless given one; it does not change while the service runs.
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        return self._local_hostname
+
     async def send(self, msg: OutgoingMessage) -> SendResult:
         c = self.config
         if not c.host:
             return SendResult(Outcome.TECHNICAL, "email channel not configured (NOTIFICATIONS_SMTP_HOST)")
         try:
-            _, reply = await aiosmtplib.send(
-                self.build(msg),
+            client = aiosmtplib.SMTP(
                 hostname=c.host,
                 port=c.port,
+                local_hostname=await self._ehlo_name(),
                 username=c.username,
                 password=c.password,
                 use_tls=c.use_tls,
                 start_tls=c.start_tls,
                 timeout=c.timeout,
             )
+            async with client:
+                # Composed once connected: an unreachable relay costs no message building.
+                _, reply = await client.send_message(self.build(msg))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             outcome = Outcome.PERMANENT if codes and all(code >= 500 for code in codes) else Outcome.TEMPORARY

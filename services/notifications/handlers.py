@@ -1,12 +1,14 @@
 """Use cases of the notification service.
 
-- `on_event` runs inside the kit's inbox transaction for each domain event: it only
-  *creates* notifications (status created, or technical-failure when the message cannot
-  even be composed) and stages their events; it never talks to SMTP or a gateway.
+- `on_events` runs inside the kit's inbox transaction for each batch of domain events
+  (`on_event` for one): it only *creates* notifications (status created, or
+  technical-failure when the message cannot even be composed) and stages their events,
+  set-based; it never talks to SMTP or a gateway.
 - `deliver_due` is the worker: it claims due notifications with FOR UPDATE SKIP LOCKED,
   marks them `sending` and commits (so no other instance takes them), sends outside any
   transaction, then records the outcome. A worker that dies mid-send leaves a lease
-  that expires; the attempt then counts as a temporary failure and is retried.
+  that expires; the attempt then counts as a temporary failure and is retried. Held
+  channels (NOTIFICATIONS_DELIVERY_PAUSED, or an operator's hold) are not claimed.
 - Officers list, inspect and resend; citizens set their preferences by NIK, stored
   under the citizen reference only.
 """
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +37,7 @@ from services.notifications.domain import (
     Notification,
     Outcome,
     Preferences,
+    Recipients,
     RetryPolicy,
     Rule,
     SendResult,
@@ -49,12 +53,12 @@ from services.notifications.templates import RenderError, TemplateStore
 from shared.kit import audit
 from shared.kit.auth import Officer
 from shared.kit.errors import Conflict, NotFound
-from shared.kit.logs import redact, set_correlation_id
-from shared.kit.outbox import add_event
+from shared.kit.logs import event_context, redact, set_correlation_id
+from shared.kit.outbox import add_events
 from shared.kit.privacy import citizen_ref, open_contact, seal_contact
 from shared.kit.settings import PlatformSettings
 from shared.reference import InvalidPhone, mask_email, mask_phone, normalize_mobile
-from shared.schemas import ParsedEvent, make_envelope
+from shared.schemas import Envelope, ParsedEvent, make_envelope
 from shared.schemas import notifications as schema
 from shared.schemas.common import SealedContact
 from shared.schemas.privacy import CitizenDataErased
@@ -85,64 +89,161 @@ class Context:
     batch_size: int = 50
     region_name: str = "Kabupaten Purworejo"
     tracking_url: str | None = None  # e.g. http://127.0.0.1:8000/lacak/{code}
+    # NOTIFICATIONS_DELIVERY_PAUSED: nothing is sent; notifications wait as `created`.
+    delivery_paused: bool = False
     clock: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _tls: ssl.SSLContext | None = field(default=None, init=False, repr=False)
 
     @property
     def contact_key(self) -> str:
         return self.platform.contact_key.get_secret_value()
+
+    def tls(self) -> ssl.SSLContext:
+        """The gateways' TLS settings, built once: loading the CA bundle takes tens of
+        milliseconds, too much for every round of the worker."""
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return self._tls
 
 
 # ----- consuming domain events ---------------------------------------------------------------
 
 
 async def on_event(ctx: Context, conn: asyncpg.Connection, parsed: ParsedEvent) -> int:
-    """Create the notifications one domain event calls for; returns how many."""
-    envelope = parsed.envelope
-    if isinstance(parsed.data, CitizenDataErased):
-        erased = await NotificationRepository(conn).erase_citizen(parsed.data.citizen_ref)
-        log.info("citizen data erased", extra={"source": parsed.data.service, **erased})
-        return 0
-    data = parsed.data.model_dump(mode="json")
-    loaded = ctx.rulebook.current()
-    rules = loaded.rules.match(envelope.type, data)
-    if not rules:
-        ctx.metrics.unruled.labels(envelope.type).inc()
-        return 0
+    """Create the notifications one domain event calls for; returns how many. The
+    kit uses it record by record (its fallback, dead-letter replay): a batch of one, so
+    both forms give the same notifications by construction."""
+    return await on_events(ctx, conn, [parsed])
+
+
+async def on_events(ctx: Context, conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> int:
+    """Create the notifications a batch of domain events (in delivery order) calls for,
+    in a constant number of round trips; returns how many were created.
+
+    An erasure is applied in its place: what the events before it created is written
+    first (so it is erased too), the events after it see the citizen's preferences gone.
+    """
     repo = NotificationRepository(conn)
-    now = ctx.clock()
     created = 0
+    pending: list[ParsedEvent] = []
+    for parsed in events:
+        if not isinstance(parsed.data, CitizenDataErased):
+            pending.append(parsed)
+            continue
+        created += await _create_for(ctx, repo, pending)
+        pending = []
+        erased = await repo.erase_citizen(parsed.data.citizen_ref)
+        with event_context(parsed.envelope):
+            log.info("citizen data erased", extra={"source": parsed.data.service, **erased})
+    return created + await _create_for(ctx, repo, pending)
+
+
+async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequence[ParsedEvent]) -> int:
+    """Compose every notification of `events` in memory, then store them, their history
+    and their events with one statement each. The unique constraint per event, rule,
+    recipient and channel decides what is new; only that is published and counted."""
+    if not events:
+        return 0
+    loaded = ctx.rulebook.current()
+    now = ctx.clock()
+    matched: list[tuple[ParsedEvent, dict[str, Any], list[Rule]]] = []
+    refs: set[str] = set()
+    for parsed in events:
+        data = parsed.data.model_dump(mode="json")
+        rules = loaded.rules.match(parsed.envelope.type, data)
+        if not rules:
+            ctx.metrics.unruled.labels(parsed.envelope.type).inc()
+            continue
+        matched.append((parsed, data, rules))
+        ref = getattr(parsed.data, "citizen_ref", None)
+        if ref and any("citizen" in rule.to for rule in rules):
+            refs.add(ref)
+    preferences = await repo.preferences_of(refs, ctx.tz)
+    composed: list[Notification] = []
+    for parsed, data, rules in matched:
+        with event_context(parsed.envelope):
+            composed += _compose(ctx, parsed, data, rules, loaded.recipients, preferences, now)
+    created = await repo.add_all(composed)
+    await add_events(repo.conn, [e for n in created for e in _envelopes(ctx, n)], schema.TOPIC)
+    for n in created:
+        ctx.metrics.created.labels(n.channel, n.rule_id).inc()
+        if n.status == "technical-failure":
+            ctx.metrics.failed.labels(n.channel, n.template_name, "technical-failure").inc()
+    return len(created)
+
+
+def _compose(
+    ctx: Context,
+    parsed: ParsedEvent,
+    data: dict[str, Any],
+    rules: Sequence[Rule],
+    recipients: Recipients,
+    preferences: Mapping[str, Preferences],
+    now: datetime,
+) -> list[Notification]:
+    """The notifications (rendered, not stored) one event calls for."""
+    composed: list[Notification] = []
+    contact: Contact | Unopened | None = None
+    opened = False
     for rule in rules:
         for target in rule.to:
-            if target == "citizen":
-                created += await _for_citizen(ctx, repo, rule, parsed, data, now)
-            else:
-                created += await _for_officer(ctx, repo, rule, target, parsed, data, now, loaded.recipients)
-    return created
+            if target != "citizen":
+                composed += _for_officer(ctx, rule, target, parsed, data, now, recipients)
+                continue
+            if not opened:  # once per event, however many rules name the citizen
+                contact, opened = _citizen_contact(ctx, parsed), True
+            composed += _for_citizen(ctx, rule, parsed, data, now, contact, preferences)
+    return composed
 
 
-async def _for_citizen(
+@dataclass(frozen=True)
+class Unopened:
+    """A sealed contact that cannot be opened (the producer's key differs)."""
+
+    sealed: SealedContact
+    error: str
+
+
+def _citizen_contact(ctx: Context, parsed: ParsedEvent) -> Contact | Unopened | None:
+    """The event's sealed contact, opened (None when the event has none)."""
+    sealed = getattr(parsed.data, "contact", None)
+    if sealed is None:
+        return None
+    try:
+        opened = open_contact(ctx.contact_key, sealed)
+    except ValueError as exc:
+        return Unopened(sealed, str(exc))
+    phone = None
+    if opened.get("phone"):
+        try:
+            phone = normalize_mobile(opened["phone"])
+        except InvalidPhone:
+            log.warning("contact phone is not a mobile number", extra={"phone": mask_phone(opened["phone"])})
+    return Contact(email=opened.get("email") or None, phone=phone)
+
+
+def _for_citizen(
     ctx: Context,
-    repo: NotificationRepository,
     rule: Rule,
     parsed: ParsedEvent,
     data: dict[str, Any],
     now: datetime,
-) -> int:
-    sealed = getattr(parsed.data, "contact", None)
+    contact: Contact | Unopened | None,
+    preferences: Mapping[str, Preferences],
+) -> list[Notification]:
     ref = getattr(parsed.data, "citizen_ref", None)
-    if sealed is None:
+    key = ref or f"event:{parsed.envelope.id}"
+    if contact is None:
         ctx.metrics.skipped.labels("no_contact").inc()
-        return 0
-    try:
-        opened = open_contact(ctx.contact_key, sealed)
-    except ValueError as exc:
+        return []
+    context = _context(ctx, parsed, data, "citizen", key, None)
+    if isinstance(contact, Unopened):
         # Never a silent drop: a contact we cannot open is our fault (keys differ).
-        channel = next((c for c in rule.channels if c in sealed.channels), rule.channels[0])
-        return await _create(
+        channel = next((c for c in rule.channels if c in contact.sealed.channels), rule.channels[0])
+        broken = _new(
             ctx,
-            repo,
             rule,
             parsed,
             data,
@@ -151,35 +252,26 @@ async def _for_citizen(
             locale=data.get("locale") or ctx.default_locale,
             due_at=now,
             kind="citizen",
-            key=ref or f"event:{parsed.envelope.id}",
+            key=key,
             address=None,
-            recipient_name=None,
-            broken=str(exc),
+            context=context,
+            broken=contact.error,
         )
-    phone = None
-    if opened.get("phone"):
-        try:
-            phone = normalize_mobile(opened["phone"])
-        except InvalidPhone:
-            log.warning("contact phone is not a mobile number", extra={"phone": mask_phone(opened["phone"])})
-    contact = Contact(email=opened.get("email") or None, phone=phone)
-    prefs = await repo.get_preferences(ref, ctx.tz) if ref else None
+        return [broken]
     plan = plan_delivery(
         rule,
         reachable=contact.reachable(),
         now=now,
         event_locale=data.get("locale"),
         default_locale=ctx.default_locale,
-        preferences=prefs,
+        preferences=preferences.get(ref) if ref else None,
     )
     if isinstance(plan, Skip):
         ctx.metrics.skipped.labels(plan.reason).inc()
-        return 0
-    created = 0
-    for channel in plan.channels:
-        created += await _create(
+        return []
+    return [
+        _new(
             ctx,
-            repo,
             rule,
             parsed,
             data,
@@ -188,28 +280,28 @@ async def _for_citizen(
             locale=plan.locale,
             due_at=plan.due_at,
             kind="citizen",
-            key=ref or f"event:{parsed.envelope.id}",
+            key=key,
             address=contact.address(channel),
-            recipient_name=None,
+            context=context,
         )
-    return created
+        for channel in plan.channels
+    ]
 
 
-async def _for_officer(
+def _for_officer(
     ctx: Context,
-    repo: NotificationRepository,
     rule: Rule,
     target: str,
     parsed: ParsedEvent,
     data: dict[str, Any],
     now: datetime,
-    recipients: Any,
-) -> int:
+    recipients: Recipients,
+) -> list[Notification]:
     kind, key, contact, fallback = recipients.resolve(target, data)
     if contact is None:
         ctx.metrics.skipped.labels("no_recipient").inc()
         log.warning("no address for officer recipient", extra={"rule": rule.id, "recipient": f"{kind}:{key}"})
-        return 0
+        return []
     if fallback:
         ctx.metrics.recipient_fallbacks.labels(kind).inc()
     plan = plan_delivery(
@@ -222,12 +314,11 @@ async def _for_officer(
     )
     if isinstance(plan, Skip):
         ctx.metrics.skipped.labels(plan.reason).inc()
-        return 0
-    created = 0
-    for channel in plan.channels:
-        created += await _create(
+        return []
+    context = _context(ctx, parsed, data, kind, key, contact.name)
+    return [
+        _new(
             ctx,
-            repo,
             rule,
             parsed,
             data,
@@ -238,9 +329,10 @@ async def _for_officer(
             kind=kind,
             key=key,
             address=contact.address(channel),
-            recipient_name=contact.name,
+            context=context,
         )
-    return created
+        for channel in plan.channels
+    ]
 
 
 def _context(
@@ -275,9 +367,8 @@ def _seal(ctx: Context, channel: str, address: str | None) -> tuple[str | None, 
     return (sealed.sealed if sealed else None), mask_phone(address)
 
 
-async def _create(
+def _new(
     ctx: Context,
-    repo: NotificationRepository,
     rule: Rule,
     parsed: ParsedEvent,
     data: dict[str, Any],
@@ -289,12 +380,13 @@ async def _create(
     kind: str,
     key: str,
     address: str | None,
-    recipient_name: str | None,
+    context: dict[str, Any],
     broken: str | None = None,
-) -> int:
+) -> Notification:
+    """One notification, composed (or a technical failure when it cannot be), not stored.
+    `context` may be shared by a recipient's channels: nothing changes it."""
     envelope = parsed.envelope
     sealed, masked = _seal(ctx, channel, address)
-    context = _context(ctx, parsed, data, kind, key, recipient_name)
     n = Notification.create(
         now=now,
         source_event_id=envelope.id,
@@ -323,13 +415,7 @@ async def _create(
         n.fail_technical(now, redact(broken))
     else:
         _render_into(ctx, n)
-    if not await repo.add(n):
-        return 0
-    await _emit(repo.conn, ctx, n)
-    ctx.metrics.created.labels(channel, rule.id).inc()
-    if n.status == "technical-failure":
-        ctx.metrics.failed.labels(channel, rule.template, "technical-failure").inc()
-    return 1
+    return n
 
 
 def _render_into(ctx: Context, n: Notification) -> None:
@@ -355,12 +441,10 @@ def _render_into(ctx: Context, n: Notification) -> None:
         )
 
 
-async def _emit(
-    conn: asyncpg.Connection, ctx: Context, n: Notification, latency: float | None = None
-) -> list[str]:
-    """Publish each new status of `n` on notifications.events (through the outbox);
-    returns the event types."""
-    types: list[str] = []
+def _envelopes(ctx: Context, n: Notification, latency: float | None = None) -> list[Envelope]:
+    """The notifications.events event of each new status of `n` (its pending changes,
+    which are then cleared)."""
+    envelopes: list[Envelope] = []
     for entry in n.changes:
         model = schema.EVENT_FOR_STATUS[entry.status.value]
         extra: dict[str, Any] = {}
@@ -387,34 +471,48 @@ async def _emit(
             at=entry.at,
             **extra,
         )
-        envelope = make_envelope(
-            data,
-            subject=str(n.id),
-            source=schema.SOURCE,
-            region=ctx.platform.region,
-            correlation_id=n.correlation_id,
-            causation_id=n.source_event_id,
+        envelopes.append(
+            make_envelope(
+                data,
+                subject=str(n.id),
+                source=schema.SOURCE,
+                region=ctx.platform.region,
+                correlation_id=n.correlation_id,
+                causation_id=n.source_event_id,
+            )
         )
-        await add_event(conn, envelope, schema.TOPIC)
-        types.append(envelope.type)
     n.changes.clear()
-    return types
+    return envelopes
+
+
+async def _emit(
+    conn: asyncpg.Connection, ctx: Context, n: Notification, latency: float | None = None
+) -> list[str]:
+    """Publish each new status of `n` on notifications.events (through the outbox);
+    returns the event types."""
+    envelopes = _envelopes(ctx, n, latency)
+    await add_events(conn, envelopes, schema.TOPIC)
+    return [e.type for e in envelopes]
 
 
 # ----- the delivery worker ----------------------------------------------------------------------
 
 
 async def deliver_due(ctx: Context, max_rounds: int = 20) -> int:
-    """Send what is due, within each channel's rate limit; returns how many were sent
-    (attempted). Safe on any number of instances at once."""
+    """Send what is due on the channels not held, within each channel's rate limit;
+    returns how many were sent (attempted). Safe on any number of instances at once."""
     await recover_expired_leases(ctx)
+    held = await held_channels(ctx)
+    channels = [c for c in CHANNELS if c not in held]
     total = 0
-    async with httpx.AsyncClient() as client:
+    if not channels:
+        return total
+    async with httpx.AsyncClient(verify=ctx.tls()) as client:
         for _ in range(max_rounds):
             if ctx.stopping.is_set():
                 break
             round_total = 0
-            for channel in CHANNELS:
+            for channel in channels:
                 claimed = await _claim(ctx, channel)
                 if claimed:
                     await asyncio.gather(*(_deliver_one(ctx, n, client) for n in claimed))
@@ -423,6 +521,15 @@ async def deliver_due(ctx: Context, max_rounds: int = 20) -> int:
             if round_total == 0:
                 break
     return total
+
+
+async def held_channels(ctx: Context) -> set[str]:
+    """Channels nothing is sent on now: all while NOTIFICATIONS_DELIVERY_PAUSED, else
+    those an operator holds."""
+    if ctx.delivery_paused:
+        return set(CHANNELS)
+    async with ctx.pool().acquire() as conn:
+        return await NotificationRepository(conn).held_channels()
 
 
 async def _claim(ctx: Context, channel: str) -> list[Notification]:
@@ -532,6 +639,40 @@ async def recover_expired_leases(ctx: Context) -> int:
                 await repo.save(n)
                 await _emit(conn, ctx, n)
     return len(stale)
+
+
+# ----- holding deliveries ----------------------------------------------------------------------
+
+
+async def delivery_state(ctx: Context) -> dict[str, Any]:
+    async with ctx.pool().acquire() as conn:
+        repo = NotificationRepository(conn)
+        return {
+            "paused": ctx.delivery_paused,
+            "holds": await repo.holds(),
+            "queued": await repo.queue_depth(),
+        }
+
+
+async def hold(ctx: Context, channel: str, reason: str, officer: Officer) -> None:
+    """Stop sending on `channel` (every instance); notifications keep being created."""
+    async with ctx.pool().acquire() as conn, conn.transaction():
+        await NotificationRepository(conn).hold(channel, reason, officer.subject)
+        await audit.record(conn, [f"delivery:{channel}"], [])
+    log.warning("deliveries held", extra={"channel": channel})
+
+
+async def release(ctx: Context, channel: str, officer: Officer) -> bool:
+    """Send on `channel` again: what waited goes out at once. False if it was not held."""
+    async with ctx.pool().acquire() as conn, conn.transaction():
+        repo = NotificationRepository(conn)
+        released = await repo.release(channel)
+        if released:
+            await repo.wake_delivery()
+            await audit.record(conn, [f"delivery:{channel}"], [])
+    if released:
+        log.warning("deliveries resumed", extra={"channel": channel})
+    return released
 
 
 # ----- housekeeping ----------------------------------------------------------------------------

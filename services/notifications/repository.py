@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +57,29 @@ _FIELDS = (
     "delivered_at",
 )
 _COLUMNS = ", ".join(_FIELDS)
+# PostgreSQL type of each field (as in migration 001), for inserting many rows through unnest.
+_TYPES = {
+    "id": "uuid",
+    "event_time": "timestamptz",
+    "template_fallback": "boolean",
+    "urgent": "boolean",
+    "required": "boolean",
+    "attempt": "integer",
+    "max_attempts": "integer",
+    "due_at": "timestamptz",
+    "lease_until": "timestamptz",
+    "context": "jsonb",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "delivered_at": "timestamptz",
+}
+_ROW = operator.attrgetter(*_FIELDS)  # a notification's values in column order
+_STATUS = _FIELDS.index("status")
+_INSERT_MANY = (
+    f"INSERT INTO notifications ({_COLUMNS}) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{_TYPES.get(f, 'text')}[]" for i, f in enumerate(_FIELDS, 1))
+    + ") ON CONFLICT (source_event_id, rule_id, recipient_key, channel) DO NOTHING RETURNING id"
+)
 # What may change after creation.
 _MUTABLE = (
     "template",
@@ -72,6 +97,8 @@ _MUTABLE = (
     "delivered_at",
 )
 _WAITING = [s.value for s in WAITING]
+# NOTIFY channel the delivery worker listens on (migration 002 notifies it on insert).
+DELIVERY_CHANNEL = "sinergi_notifications"
 
 # Columns of the officers' list (no address, no body).
 LIST_COLUMNS = (
@@ -101,35 +128,49 @@ class NotificationRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def add(self, n: Notification) -> bool:
-        """Insert; False when this event already notified this recipient on this channel."""
-        placeholders = ", ".join(f"${i}" for i in range(1, len(_FIELDS) + 1))
-        values = [self._value(n, f) for f in _FIELDS]
-        inserted = await self.conn.fetchval(
-            f"INSERT INTO notifications ({_COLUMNS}) VALUES ({placeholders})"
-            " ON CONFLICT (source_event_id, rule_id, recipient_key, channel) DO NOTHING RETURNING true",
-            *values,
-        )
-        if not inserted:
-            n.changes.clear()
-            return False
-        await self._save_history(n)
-        return True
+    async def add_all(self, notifications: Sequence[Notification]) -> list[Notification]:
+        """Insert many in one statement, with their history; returns those really
+        inserted, in order. The others (this event already notified this recipient on
+        this channel, by this rule) are left out and their pending changes dropped."""
+        if not notifications:
+            return []
+        columns = list(zip(*map(_ROW, notifications), strict=True))
+        columns[_STATUS] = [s.value for s in columns[_STATUS]]
+        rows = await self.conn.fetch(_INSERT_MANY, *columns)
+        inserted = {row["id"] for row in rows}
+        fresh: list[Notification] = []
+        for n in notifications:
+            if n.id in inserted:
+                fresh.append(n)
+            else:
+                n.changes.clear()
+        await self._save_history(fresh)
+        return fresh
 
     async def save(self, n: Notification) -> None:
         sets = ", ".join(f"{f} = ${i}" for i, f in enumerate(_MUTABLE, 2))
         await self.conn.execute(
             f"UPDATE notifications SET {sets} WHERE id = $1", n.id, *[self._value(n, f) for f in _MUTABLE]
         )
-        await self._save_history(n)
+        await self._save_history([n])
 
-    async def _save_history(self, n: Notification) -> None:
-        if not n.changes:
+    async def _save_history(self, notifications: Sequence[Notification]) -> None:
+        entries = [(n.id, h) for n in notifications for h in n.changes]
+        if not entries:
             return
-        await self.conn.executemany(
+        # Rows go in in array order, so each notification's history ids follow its changes.
+        await self.conn.execute(
             "INSERT INTO notification_history (notification_id, at, status, attempt, error, actor,"
-            " next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [(n.id, h.at, h.status.value, h.attempt, h.error, h.actor, h.next_attempt_at) for h in n.changes],
+            " next_attempt_at) SELECT i, a, s, n, e, w, x FROM unnest($1::uuid[], $2::timestamptz[],"
+            " $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[]) WITH ORDINALITY"
+            " AS u(i, a, s, n, e, w, x, o) ORDER BY o",
+            [i for i, _ in entries],
+            [h.at for _, h in entries],
+            [h.status.value for _, h in entries],
+            [h.attempt for _, h in entries],
+            [h.error for _, h in entries],
+            [h.actor for _, h in entries],
+            [h.next_attempt_at for _, h in entries],
         )
 
     @staticmethod
@@ -271,23 +312,19 @@ class NotificationRepository:
     # ----- preferences -----------------------------------------------------------------------
 
     async def get_preferences(self, citizen_ref: str, tz: Any) -> Preferences | None:
-        row = await self.conn.fetchrow(
-            "SELECT channels, locale, quiet_start, quiet_end, opted_out FROM preferences WHERE citizen_ref = $1",
-            citizen_ref,
+        return (await self.preferences_of([citizen_ref], tz)).get(citizen_ref)
+
+    async def preferences_of(self, citizen_refs: Iterable[str], tz: Any) -> dict[str, Preferences]:
+        """The stored preferences of these citizens (those who have none are absent)."""
+        refs = list(citizen_refs)
+        if not refs:
+            return {}
+        rows = await self.conn.fetch(
+            "SELECT citizen_ref, channels, locale, quiet_start, quiet_end, opted_out FROM preferences"
+            " WHERE citizen_ref = ANY($1::text[])",
+            refs,
         )
-        if row is None:
-            return None
-        quiet = (
-            QuietHours(row["quiet_start"], row["quiet_end"], tz)
-            if row["quiet_start"] is not None and row["quiet_end"] is not None
-            else None
-        )
-        return Preferences(
-            channels=tuple(row["channels"] or ()),
-            locale=row["locale"],
-            quiet_hours=quiet,
-            opted_out=row["opted_out"],
-        )
+        return {row["citizen_ref"]: _preferences(row, tz) for row in rows}
 
     async def put_preferences(self, citizen_ref: str, prefs: Preferences) -> None:
         quiet = prefs.quiet_hours
@@ -304,3 +341,47 @@ class NotificationRepository:
             quiet.end if quiet else None,
             prefs.opted_out,
         )
+
+    # ----- delivery holds ----------------------------------------------------------------------
+
+    async def held_channels(self) -> set[str]:
+        rows = await self.conn.fetch("SELECT channel FROM delivery_holds")
+        return {r["channel"] for r in rows}
+
+    async def holds(self) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT channel, reason, held_by, held_at FROM delivery_holds ORDER BY channel"
+        )
+        return [dict(r) for r in rows]
+
+    async def hold(self, channel: str, reason: str, held_by: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO delivery_holds (channel, reason, held_by) VALUES ($1, $2, $3)"
+            " ON CONFLICT (channel) DO UPDATE SET reason = EXCLUDED.reason, held_by = EXCLUDED.held_by,"
+            " held_at = now()",
+            channel,
+            reason,
+            held_by,
+        )
+
+    async def release(self, channel: str) -> bool:
+        result = await self.conn.execute("DELETE FROM delivery_holds WHERE channel = $1", channel)
+        return result.split()[-1] != "0"
+
+    async def wake_delivery(self) -> None:
+        """Wake the delivery workers of every instance (at commit), as a new notification does."""
+        await self.conn.execute(f"SELECT pg_notify('{DELIVERY_CHANNEL}', '')")
+
+
+def _preferences(row: Any, tz: Any) -> Preferences:
+    quiet = (
+        QuietHours(row["quiet_start"], row["quiet_end"], tz)
+        if row["quiet_start"] is not None and row["quiet_end"] is not None
+        else None
+    )
+    return Preferences(
+        channels=tuple(row["channels"] or ()),
+        locale=row["locale"],
+        quiet_hours=quiet,
+        opted_out=row["opted_out"],
+    )

@@ -13,6 +13,8 @@ the error recorded) instead of an empty blank in a message to a citizen.
 
 from __future__ import annotations
 
+import os
+import posixpath
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, pass_context
+from jinja2.loaders import split_template_path
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -92,8 +95,9 @@ class TemplateStore:
         self.folder = Path(folder)
         self.default_locale = default_locale
         self.tz = tz
+        self.loader = FileSystemLoader(self.folder)
         self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(self.folder),
+            loader=self.loader,
             undefined=StrictUndefined,
             auto_reload=True,  # checks each file's mtime on use
             autoescape=False,  # plain text messages
@@ -104,11 +108,12 @@ class TemplateStore:
         self.env.filters["date"] = self._date
 
     def exists(self, name: str) -> bool:
+        # As the loader looks (it would also read the file): asked for every message.
         try:
-            self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+            pieces = split_template_path(name)
         except TemplateNotFound:
             return False
-        return True
+        return any(os.path.isfile(posixpath.join(path, *pieces)) for path in self.loader.searchpath)
 
     def render(self, template: str, channel: str, locale: str, context: dict[str, Any]) -> Rendered:
         candidates = template_candidates(template, channel, locale, self.default_locale)

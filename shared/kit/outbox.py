@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,22 +33,48 @@ NOTIFY_CHANNEL = "sinergi_outbox"
 RELAY_LOCK = 0x4F55_5442  # "OUTB"; one database per service, so a constant key suffices
 
 
-async def add_event(conn: asyncpg.Connection, envelope: Envelope, topic: str) -> None:
-    """Stage `envelope` for publication on `topic`, inside the caller's transaction."""
+def _row(envelope: Envelope) -> tuple[str, str, str, bytes, dict[str, str]]:
+    """(event id, key, type, value, headers) of the outbox row for `envelope`."""
     message = envelope.to_kafka()
     headers = {k: v.decode() for k, v in message.headers.items() if k != "content-type"}
     headers["correlation_id"] = envelope.correlationid or envelope.id
+    return envelope.id, envelope.subject, envelope.type, message.value, headers
+
+
+async def add_event(conn: asyncpg.Connection, envelope: Envelope, topic: str) -> None:
+    """Stage `envelope` for publication on `topic`, inside the caller's transaction."""
+    event_id, key, event_type, value, headers = _row(envelope)
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, event_type, value, headers)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
-        envelope.id,
+        event_id,
         topic,
-        envelope.subject,
-        envelope.type,
-        message.value,
+        key,
+        event_type,
+        value,
         headers,
     )
     # The relay is woken by the outbox_notify trigger (migration 002) at commit.
+
+
+async def add_events(conn: asyncpg.Connection, envelopes: Sequence[Envelope], topic: str) -> None:
+    """Stage many envelopes in one statement (a consumer's batch can make hundreds), in
+    the given order: rows are inserted in array order, so their ids (the publication
+    order) follow it."""
+    if not envelopes:
+        return
+    ids, keys, types, values, headers = zip(*(_row(e) for e in envelopes), strict=True)
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, event_type, value, headers)"
+        " SELECT e, $1, k, t, v, h FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])"
+        " WITH ORDINALITY AS u(e, k, t, v, h, n) ORDER BY n",
+        topic,
+        list(ids),
+        list(keys),
+        list(types),
+        list(values),
+        list(headers),
+    )
 
 
 async def republish_since(pool: asyncpg.Pool, since: datetime, topic: str | None = None) -> int:

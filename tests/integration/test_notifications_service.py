@@ -6,6 +6,7 @@ Each test uses its own consumer group, started at the current end of the domain 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import shutil
@@ -675,3 +676,97 @@ async def test_bad_input_dead_letters_unruled_events_are_counted_and_template_er
 async def _letters(infra: Infrastructure, topic: str, n: int) -> list[Any] | None:
     records = await read_topic(infra.kafka_bootstrap, topic)
     return records if len(records) >= n else None
+
+
+async def test_held_deliveries_wait_while_consumption_goes_on_and_go_out_when_resumed(
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    group: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    producer: AIOKafkaProducer,
+) -> None:
+    addresses = [unique_email() for _ in range(3)]
+    events = [filed(platform, email=address) for address in addresses]
+    ids = [e.id for e in events]
+    settings = settings_for(fresh_database, group, platform, smtp_sink, fake_gateway, delivery_paused=True)
+
+    async def all_are(status: str) -> list[Any] | None:
+        found = await status_is(fresh_database, "source_event_id = ANY($1)", ids, status=status)
+        return found if found and len(found) == len(ids) else None
+
+    paused = build_notifications(settings)
+    async with running(paused) as api:
+        for event in events:
+            await publish(producer, "complaints.events", event)
+        await wait_for(lambda: all_are("created"), timeout=30)
+        await asyncio.sleep(1.5)  # several rounds of the worker (every 0.2 s)
+        assert await all_are("created")
+        assert not any(smtp_sink.messages_to(address) for address in addresses)
+        state = await api.get("/delivery", headers=officer_headers("admin"))
+        assert state.status_code == 200, state.text
+        assert state.json()["paused"] is True and state.json()["queued"] == {"email": 3}
+        await wait_for(
+            lambda: metric(paused, "sinergi_notifications_delivery_held", {"channel": "email"}) == 1,
+            timeout=15,
+        )
+
+    # Resumed (the setting back to false): what waited goes out, once each.
+    resumed = build_notifications(settings.model_copy(update={"delivery_paused": False}))
+    async with running(resumed):
+        delivered = await wait_for(lambda: all_are("delivered"), timeout=30)
+    for address in addresses:
+        assert len(smtp_sink.messages_to(address)) == 1
+    for row in delivered:
+        assert await history(fresh_database, row["id"]) == ["created", "sending", "delivered"]
+
+
+async def test_an_operator_holds_one_channel_at_runtime_and_lifts_the_hold(
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    group: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    producer: AIOKafkaProducer,
+) -> None:
+    app = build_notifications(settings_for(fresh_database, group, platform, smtp_sink, fake_gateway))
+    operator = officer_headers("admin", subject="operator-1")
+    async with running(app) as api:
+        hold = {"reason": "WhatsApp gateway incident"}
+        refused = await api.put(
+            "/delivery/holds/whatsapp", json=hold, headers=officer_headers("notification_officer")
+        )
+        assert refused.status_code == 403
+        assert (await api.put("/delivery/holds/fax", json=hold, headers=operator)).status_code == 422
+        held = await api.put("/delivery/holds/whatsapp", json=hold, headers=operator)
+        assert held.status_code == 204, held.text
+
+        phone, email = unique_phone(), unique_email()
+        waiting, going = verified(platform, phone=phone), verified(platform, email=email)
+        await publish(producer, "complaints.events", waiting)
+        await publish(producer, "complaints.events", going)
+        await wait_for(lambda: smtp_sink.messages_to(email), timeout=30)  # email is not held
+        await asyncio.sleep(1.0)
+        (row,) = await wait_for(lambda: rows(fresh_database, "source_event_id = $1", waiting.id), timeout=30)
+        assert row["channel"] == "whatsapp" and row["status"] == "created"
+        assert not fake_gateway.requests_to(phone)
+        state = (await api.get("/delivery", headers=operator)).json()
+        assert state["paused"] is False and state["queued"].get("whatsapp") == 1
+        assert [(h["channel"], h["reason"], h["held_by"]) for h in state["holds"]] == [
+            ("whatsapp", "WhatsApp gateway incident", "operator-1")
+        ]
+
+        lifted = await api.delete("/delivery/holds/whatsapp", headers=operator)
+        assert lifted.status_code == 204, lifted.text
+        await wait_for(lambda: fake_gateway.delivered_to(phone), timeout=30)
+        await wait_for(
+            lambda: status_is(fresh_database, "id = $1", row["id"], status="delivered"), timeout=30
+        )
+        assert (await api.delete("/delivery/holds/whatsapp", headers=operator)).status_code == 404
+        trail = (await api.get("/admin/audit", params={"subject": "operator-1"}, headers=operator)).json()
+        assert {(a["method"], tuple(a["aggregates"])) for a in trail} == {
+            ("PUT", ("delivery:whatsapp",)),
+            ("DELETE", ("delivery:whatsapp",)),
+        }
