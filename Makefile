@@ -75,10 +75,10 @@ token: install
 
 ## make bench: throughput, latency and memory (about 10 minutes); bench-quick: about 1 minute
 bench: install
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(if $(PROFILE),--profile)
 
 bench-quick: install
-	$(PY) -m bench.run --quick
+	$(PY) -m bench.run --quick $(if $(PROFILE),--profile)
 
 ## make tail TOPIC=complaints.events: print a topic's CloudEvents as they arrive
 TOPIC ?= complaints.events

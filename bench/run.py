@@ -699,7 +699,9 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
         seen: dict[str, float] = {}
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch_view(view, seen, stop))
+        sampling = asyncio.create_task(services["notifications"].profile("e2e-notifications", seconds))
         result = await open_loop(url, rate, seconds, body, record="tracking_code")
+        await sampling
         answered: dict[str, float] = result.pop("answered")
         # Let the pipeline finish what was accepted (bounded: a slow one is reported
         # with what arrived, and how much did not).
@@ -717,6 +719,16 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
                 mailed.setdefault(found.group().decode(), mail.received_at.timestamp())
         view_ms = [(seen[c] - t) * 1000 for c, t in answered.items() if c in seen]
         mail_ms = [(mailed[c] - t) * 1000 for c, t in answered.items() if c in mailed]
+        # Where the email's time goes: until the notification exists (relay, broker,
+        # consumer) and from there to the sink (delivery worker, SMTP).
+        rows = await _fetch(
+            urls["notifications"],
+            "SELECT tracking_code, extract(epoch FROM created_at) AS created,"
+            " extract(epoch FROM delivered_at) AS delivered FROM notifications WHERE channel = 'email'",
+        )
+        created = {r["tracking_code"]: float(r["created"]) for r in rows}
+        created_ms = [(created[c] - t) * 1000 for c, t in answered.items() if c in created]
+        sending_ms = [(mailed[c] - created[c]) * 1000 for c in answered if c in created and c in mailed]
         return {
             "rate": rate,
             "seconds": seconds,
@@ -725,6 +737,10 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
             "intake_p99_ms": result["p99_ms"],
             "view": {**_percentiles(view_ms), "missing": len(answered) - len(view_ms)},
             "email": {**_percentiles(mail_ms), "missing": len(answered) - len(mail_ms)},
+            "email_parts": {
+                "to_created": _percentiles(created_ms),
+                "created_to_sink": _percentiles(sending_ms),
+            },
             "rss_mb": {name: round(s.rss_mb()) for name, s in services.items()},
         }
     finally:
@@ -732,6 +748,14 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
         for service in services.values():
             service.stop()
         sink.stop()
+
+
+async def _fetch(url: str, query: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(query)
+    finally:
+        await conn.close()
 
 
 async def _watch_view(view: asyncpg.Connection, seen: dict[str, float], stop: asyncio.Event) -> None:
@@ -942,9 +966,9 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def write_report(results: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))
     i = results["intake"]
     growth_points = results.get("growth") or {"intake": [], "integration": []}
     lines = [
@@ -986,8 +1010,33 @@ def write_report(results: dict[str, Any]) -> None:
         *_profile_lines(results.get("profiles") or {}),
         *results.get("notes", []),
     ]
-    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
-    _plots(results)
+    (out / "latest.md").write_text("\n".join(lines) + "\n")
+    _plots(results, out)
+
+
+README = ROOT / "README.md"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(results: dict[str, Any], readme: Path = README) -> None:
+    """Put the headline table of a full run between the README's bench markers, so the
+    README always shows the latest figures against the targets, missed ones included."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    table = [
+        f"Latest full run: {results['started']} on {results['machine']} "
+        f"({results.get('total_seconds', 0):.0f} s). Details, intake ladders and growth: "
+        "[bench/results/latest.md](bench/results/latest.md); what the figures mean and why the "
+        "missed ones are missed: [docs/capacity.md](docs/capacity.md).",
+        "",
+        "| measure | result | target | verdict |",
+        "|---|---|---|---|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary_rows(results)],
+    ]
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(head + README_START + "\n" + "\n".join(table) + "\n" + README_END + tail)
 
 
 def _profile_lines(profiles: dict[str, dict[str, list[tuple[str, float]]]]) -> list[str]:
@@ -1000,7 +1049,7 @@ def _profile_lines(profiles: dict[str, dict[str, list[tuple[str, float]]]]) -> l
     return ["## Profiles (py-spy)", "", *lines] if lines else []
 
 
-def _plots(results: dict[str, Any]) -> None:
+def _plots(results: dict[str, Any], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1019,7 +1068,7 @@ def _plots(results: dict[str, Any]) -> None:
     )
     ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "intake_latency.png", dpi=100)
+    fig.savefig(out / "intake_latency.png", dpi=100)
     plt.close(fig)
 
     growth_points = results.get("growth") or {}
@@ -1035,7 +1084,7 @@ def _plots(results: dict[str, Any]) -> None:
         right.set(xscale="log", xlabel="items and history rows already stored", ylabel="events/s",
                   title="Integration view consumer", ylim=(0, None))  # fmt: skip
         fig.tight_layout()
-        fig.savefig(RESULTS / "growth.png", dpi=100)
+        fig.savefig(out / "growth.png", dpi=100)
         plt.close(fig)
 
     b = results["baselines"]
@@ -1050,7 +1099,7 @@ def _plots(results: dict[str, Any]) -> None:
     ax.set(ylabel="events/s", title="Event paths vs the raw broker", yscale="log")
     ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "relay_vs_raw.png", dpi=100)
+    fig.savefig(out / "relay_vs_raw.png", dpi=100)
     plt.close(fig)
 
 
@@ -1151,6 +1200,8 @@ def main() -> None:
         print(json.dumps({k: v for k, v in results.items() if k in PHASES}, indent=2, default=str))
         return
     write_report(results)
+    if profile is FULL:
+        update_readme(results)
     print((RESULTS / "latest.md").read_text())
     print(f"total {results['total_seconds']:.0f} s; results in {RESULTS}")
 

@@ -1,0 +1,106 @@
+"""The benchmark's own parts, so `make bench` does not fail at its end: the open-loop
+generator against a real HTTP server, the report and README table from a results
+document, and the py-spy summary."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bench import loadgen
+from bench.profile import summarise
+from bench.run import README_END, README_START, summary_rows, update_readme, write_report
+
+
+async def test_open_loop_generator_sends_at_the_rate_and_records_answers() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        code = f"ADU-{len(seen):04d}"
+        await asyncio.sleep(0.01)
+        return web.json_response({"tracking_code": code}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/complaints", create)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        bodies = [json.dumps({"n": i}).encode() for i in range(3)]
+        result = await loadgen.run(
+            f"http://127.0.0.1:{port}/complaints", 100, 1.0, bodies, 5.0, record="tracking_code"
+        )
+    finally:
+        await runner.cleanup()
+    assert result["sent"] == 100 and result["ok"] == 100 and result["errors"] == 0
+    assert [b["n"] for b in seen[:4]] == [0, 1, 2, 0]  # bodies in turn
+    assert len(result["answered"]) == 100  # type: ignore[arg-type]
+    # Latency is measured from the scheduled time: at least the server's 10 ms.
+    assert 10 <= result["p50_ms"] < 1000  # type: ignore[operator]
+
+
+def _results() -> dict[str, Any]:
+    run = {"rate": 100, "achieved_rps": 99.0, "p50_ms": 8.0, "p99_ms": 40.0, "p999_ms": 60.0, "errors": 0,
+           "service_cpu_ms_per_request": 4.0}  # fmt: skip
+    slow = {**run, "rate": 500, "achieved_rps": 220.0, "p99_ms": 6000.0, "service_cpu_ms_per_request": 3.9}
+    intake = {"endpoint": "POST /complaints", "runs": [run, slow], "highest_held_rps": 100,
+              "ratio_to_raw_pg": 0.1, "rss_idle_mb": 90.0, "rss_peak_mb": 120.0}  # fmt: skip
+    percentiles = {"n": 10, "p50_ms": 50.0, "p99_ms": 90.0, "max_ms": 95.0, "missing": 0}
+    return {
+        "profile": "full", "started": "2026-11-28T12:00:00+00:00", "machine": "test", "infrastructure": "embedded",
+        "total_seconds": 500,
+        "baselines": {"produce": {"per_s": 16000.0}, "consume": {"per_s": 100000.0}, "postgres": {"per_s": 1000.0}},
+        "relay": {"per_s": 15000.0, "ratio_to_raw_produce": 0.94},
+        "intake": intake,
+        "intake_other": {"permits": {**intake, "endpoint": "POST /applications"}},
+        "end_to_end": {"rate": 200, "seconds": 60, "view": percentiles, "email": {**percentiles, "missing": 3},
+                       "rss_mb": {"complaints": 100}},
+        "consumers": {"events": 100000, "integration": {"per_s": 3000.0, "rss_mb": 110.0},
+                      "notifications": {"per_s": 1000.0, "rss_mb": 125.0}},
+        "growth": {"intake": [{**run, "rows": 10_000}], "integration": [{"rows": 10_000, "per_s": 2900.0}]},
+        "profiles": {"intake-complaints-500": {"self": [("frame (x.py:1)", 0.5)], "inclusive": []}},
+        "notes": [],
+    }  # fmt: skip
+
+
+def test_report_and_readme_table(tmp_path: Path) -> None:
+    results = _results()
+    rows = {measure: (result, verdict) for measure, result, _, verdict in summary_rows(results)}
+    assert rows["Outbox relay drain"] == ("15,000 events/s", "met")
+    assert rows["p99 at 500 req/s"][1] == "MISSED"
+    assert rows["POST /complaints highest rate held"] == ("100 req/s", "MISSED")
+    assert "3 not arrived" in rows["201 → email in the SMTP sink, p99 (200 req/s for 60 s)"][0]
+
+    write_report(results, tmp_path)
+    report = (tmp_path / "latest.md").read_text()
+    assert "| POST /applications | 100 |" in report and "### Profile: intake-complaints-500" in report
+    assert {p.name for p in tmp_path.glob("*.png")} == {
+        "intake_latency.png",
+        "growth.png",
+        "relay_vs_raw.png",
+    }
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\n\n## Next\n")
+    update_readme(results, readme)
+    text = readme.read_text()
+    assert "old table" not in text and "| Outbox relay drain | 15,000 events/s | ≥ 15,000/s | met |" in text
+    assert text.startswith("# Title") and text.endswith("## Next\n")
+
+
+def test_profile_summary(tmp_path: Path) -> None:
+    folded = tmp_path / "p.txt"
+    folded.write_text(
+        "main (services/x/app.py:1);handler (services/x/handlers.py:9);execute (asyncpg/c.py:3) 6\n"
+        "main (services/x/app.py:1);json (json/encoder.py:2) 4\n"
+    )
+    summary = summarise(folded)
+    assert summary["self"][0] == ("execute (asyncpg/c.py:3)", 0.6)
+    assert dict(summary["inclusive"])["main (services/x/app.py:1)"] == 1.0
