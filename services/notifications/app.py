@@ -67,6 +67,9 @@ class NotificationsSettings(ServiceSettings):
     smtp_local_hostname: str | None = Field(
         None, description="Name given in EHLO; by default this host's FQDN, looked up once"
     )
+    smtp_connections: int = Field(
+        4, ge=1, description="SMTP connections a batch of emails is spread over, each reused for its share"
+    )
     # SMS and WhatsApp through an HTTP gateway (JSON POST).
     sms_gateway_url: str | None = None
     whatsapp_gateway_url: str | None = None
@@ -285,6 +288,7 @@ def build_context(
                 start_tls=settings.smtp_starttls,
                 timeout=settings.smtp_timeout_seconds,
                 local_hostname=settings.smtp_local_hostname,
+                connections=settings.smtp_connections,
             )
         ),
         gateways={

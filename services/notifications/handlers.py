@@ -4,11 +4,14 @@
   (`on_event` for one): it only *creates* notifications (status created, or
   technical-failure when the message cannot even be composed) and stages their events,
   set-based; it never talks to SMTP or a gateway.
-- `deliver_due` is the worker: it claims due notifications with FOR UPDATE SKIP LOCKED,
-  marks them `sending` and commits (so no other instance takes them), sends outside any
-  transaction, then records the outcome. A worker that dies mid-send leaves a lease
-  that expires; the attempt then counts as a temporary failure and is retried. Held
-  channels (NOTIFICATIONS_DELIVERY_PAUSED, or an operator's hold) are not claimed.
+- `deliver_due` is the worker: per channel (side by side) it claims a batch of due
+  notifications with FOR UPDATE SKIP LOCKED, marks them `sending` and commits (so no
+  other instance takes them), sends the batch outside any transaction (email over a
+  few SMTP connections kept for the next batch), then records all outcomes in one
+  transaction, set-based, while it claims and sends the next batch. A worker that dies
+  mid-send leaves a lease that expires; the attempt then counts as a temporary failure
+  and is retried. Held channels (NOTIFICATIONS_DELIVERY_PAUSED, or an operator's hold)
+  are not claimed.
 - Officers list, inspect and resend; citizens set their preferences by NIK, stored
   under the citizen reference only.
 """
@@ -16,11 +19,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import ssl
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +34,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from services.notifications.channels import EmailChannel, GatewayChannel, OutgoingMessage
+from services.notifications.channels import EmailChannel, GatewayChannel, OutgoingMessage, Session
 from services.notifications.domain import (
     CHANNELS,
     WIB,
@@ -501,26 +506,49 @@ async def _emit(
 async def deliver_due(ctx: Context, max_rounds: int = 20) -> int:
     """Send what is due on the channels not held, within each channel's rate limit;
     returns how many were sent (attempted). Safe on any number of instances at once."""
-    await recover_expired_leases(ctx)
-    held = await held_channels(ctx)
+    _, held = await asyncio.gather(recover_expired_leases(ctx), held_channels(ctx))  # independent
     channels = [c for c in CHANNELS if c not in held]
-    total = 0
     if not channels:
-        return total
+        return 0
     async with httpx.AsyncClient(verify=ctx.tls()) as client:
-        for _ in range(max_rounds):
-            if ctx.stopping.is_set():
-                break
-            round_total = 0
-            for channel in channels:
+        # Each channel finishes what it took even when another fails: a batch cut off
+        # mid-send would wait for its lease, then go out twice.
+        done = await asyncio.gather(
+            *(_deliver_channel(ctx, c, client, max_rounds) for c in channels), return_exceptions=True
+        )
+    for outcome in done:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return sum(n for n in done if isinstance(n, int))
+
+
+async def _deliver_channel(ctx: Context, channel: str, client: httpx.AsyncClient, max_rounds: int) -> int:
+    """Rounds of one channel until nothing is due: claim a batch, send it, and record
+    its outcomes while the next batch is claimed and sent. The channels go side by side,
+    so a slow gateway does not hold email back."""
+    total = 0
+    recording: asyncio.Task[None] | None = None
+    try:
+        async with _session(ctx, channel, client) as session:
+            for _ in range(max_rounds):
+                if ctx.stopping.is_set():
+                    break
                 claimed = await _claim(ctx, channel)
-                if claimed:
-                    await asyncio.gather(*(_deliver_one(ctx, n, client) for n in claimed))
-                    round_total += len(claimed)
-            total += round_total
-            if round_total == 0:
-                break
+                if not claimed:
+                    break
+                results = await _send(ctx, session, claimed)
+                if recording is not None:
+                    await recording  # one batch's outcomes at a time
+                recording = asyncio.create_task(_record(ctx, claimed, results))
+                total += len(claimed)
+    finally:
+        if recording is not None:
+            await recording
     return total
+
+
+def _session(ctx: Context, channel: str, client: httpx.AsyncClient) -> AbstractAsyncContextManager[Session]:
+    return ctx.email.session() if channel == "email" else ctx.gateways[channel].session(client)
 
 
 async def held_channels(ctx: Context) -> set[str]:
@@ -533,6 +561,8 @@ async def held_channels(ctx: Context) -> set[str]:
 
 
 async def _claim(ctx: Context, channel: str) -> list[Notification]:
+    """Take a batch of due notifications of `channel` and mark them `sending`, in one
+    transaction of a few statements (committed before anything is sent)."""
     bucket = ctx.buckets[channel]
     wanted = bucket.take(ctx.batch_size, ctx.monotonic())
     if wanted == 0:
@@ -544,10 +574,22 @@ async def _claim(ctx: Context, channel: str) -> list[Notification]:
         claimed = await repo.claim_due(channel, now, wanted)
         for n in claimed:
             n.start_sending(now, ctx.lease)
-            await repo.save(n)
-            await _emit(conn, ctx, n)
+        await _store(ctx, repo, claimed)
     bucket.give_back(wanted - len(claimed))
     return claimed
+
+
+async def _store(
+    ctx: Context,
+    repo: NotificationRepository,
+    changed: Sequence[Notification],
+    latencies: Mapping[uuid.UUID, float] | None = None,
+) -> None:
+    """Save changed notifications, their new history and their events, set-based (the
+    events in the notifications' order, each one's in its own)."""
+    await repo.save_all(changed)
+    envelopes = [e for n in changed for e in _envelopes(ctx, n, (latencies or {}).get(n.id))]
+    await add_events(repo.conn, envelopes, schema.TOPIC)
 
 
 def _open_address(ctx: Context, n: Notification) -> str | None:
@@ -557,7 +599,8 @@ def _open_address(ctx: Context, n: Notification) -> str | None:
     return opened.get("email") if n.channel == "email" else opened.get("phone")
 
 
-async def _send(ctx: Context, n: Notification, client: httpx.AsyncClient) -> SendResult:
+def _message(ctx: Context, n: Notification) -> OutgoingMessage | SendResult:
+    """What to send for `n`, or why nothing can be."""
     try:
         address = _open_address(ctx, n)
     except ValueError as exc:
@@ -566,7 +609,7 @@ async def _send(ctx: Context, n: Notification, client: httpx.AsyncClient) -> Sen
         return SendResult(Outcome.TECHNICAL, "no address kept for this notification (purged?)")
     if n.body is None:
         return SendResult(Outcome.TECHNICAL, "no message kept for this notification (purged?)")
-    message = OutgoingMessage(
+    return OutgoingMessage(
         notification_id=str(n.id),
         channel=n.channel,
         to=address,
@@ -575,39 +618,65 @@ async def _send(ctx: Context, n: Notification, client: httpx.AsyncClient) -> Sen
         locale=n.locale,
         tracking_code=n.tracking_code,
     )
+
+
+async def _send(ctx: Context, session: Session, claimed: Sequence[Notification]) -> list[SendResult]:
+    """Send a claimed batch of one channel, outside any transaction; one result each."""
+    prepared = [_message(ctx, n) for n in claimed]
+    messages = [m for m in prepared if isinstance(m, OutgoingMessage)]
     try:
-        if n.channel == "email":
-            return await ctx.email.send(message)
-        return await ctx.gateways[n.channel].send(message, client)
-    except Exception as exc:  # a channel bug must not leave the notification in `sending`
+        sent = await session.send_many(messages) if messages else []
+    except Exception as exc:  # a channel bug must not leave the batch in `sending`
         log.exception("channel failed unexpectedly")
-        return SendResult(Outcome.TECHNICAL, redact(f"{type(exc).__name__}: {exc}")[:500])
+        failed = SendResult(Outcome.TECHNICAL, redact(f"{type(exc).__name__}: {exc}")[:500])
+        sent = [failed] * len(messages)
+    outcomes = iter(sent)
+    return [m if isinstance(m, SendResult) else next(outcomes) for m in prepared]
 
 
-async def _deliver_one(ctx: Context, claimed: Notification, client: httpx.AsyncClient) -> None:
-    set_correlation_id(claimed.correlation_id)  # this task's logs join the source event's
-    result = await _send(ctx, claimed, client)
+async def _record(ctx: Context, claimed: Sequence[Notification], results: Sequence[SendResult]) -> None:
+    """Record the outcomes of a claimed batch in one transaction: the attempts still in
+    flight (a recovered lease or an erasure may have moved one on meanwhile) under lock,
+    the quiet hours of their citizens in one query, then statuses, history and events
+    set-based. Retried on a deadlock (an erasure locking a citizen's rows meanwhile):
+    outcomes left unrecorded would be sent again once the lease expires."""
+    for attempt in range(1, 4):
+        try:
+            await _record_once(ctx, claimed, results)
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == 3:
+                raise
+
+
+async def _record_once(ctx: Context, claimed: Sequence[Notification], results: Sequence[SendResult]) -> None:
     now = ctx.clock()
     async with ctx.pool().acquire() as conn, conn.transaction():
         repo = NotificationRepository(conn)
-        n = await repo.get(claimed.id, for_update=True)
-        if n is None or n.status != "sending" or n.attempt != claimed.attempt:
-            log.warning(
-                "attempt outcome arrived after its lease was recovered",
-                extra={"notification": str(claimed.id)},
-            )
-            return
-        defer = None
-        if n.citizen_ref and not n.urgent:
-            prefs = await repo.get_preferences(n.citizen_ref, ctx.tz)
-            if prefs is not None and prefs.quiet_hours is not None:
-                defer = prefs.quiet_hours.defer
-        n.changes.clear()
-        n.record(result, now, ctx.retry, defer)
-        await repo.save(n)
-        latency = max(0.0, (now - n.event_time).total_seconds()) if n.status == "delivered" else None
-        await _emit(conn, ctx, n, latency)
-    _observe(ctx, n, latency)
+        current = await repo.get_many([n.id for n in claimed], for_update=True)
+        recorded: list[Notification] = []
+        outcomes: list[SendResult] = []
+        for claimed_n, result in zip(claimed, results, strict=True):
+            n = current.get(claimed_n.id)
+            if n is None or n.status != "sending" or n.attempt != claimed_n.attempt:
+                _log_about(
+                    claimed_n, logging.WARNING, "attempt outcome arrived after its lease was recovered"
+                )
+                continue
+            recorded.append(n)
+            outcomes.append(result)
+        refs = {n.citizen_ref for n in recorded if n.citizen_ref and not n.urgent}
+        preferences = await repo.preferences_of(refs, ctx.tz)
+        latencies: dict[uuid.UUID, float] = {}
+        for n, result in zip(recorded, outcomes, strict=True):
+            prefs = preferences.get(n.citizen_ref) if n.citizen_ref and not n.urgent else None
+            defer = prefs.quiet_hours.defer if prefs is not None and prefs.quiet_hours is not None else None
+            n.record(result, now, ctx.retry, defer)
+            if n.status == "delivered":
+                latencies[n.id] = max(0.0, (now - n.event_time).total_seconds())
+        await _store(ctx, repo, recorded, latencies)
+    for n in recorded:
+        _observe(ctx, n, latencies.get(n.id))
 
 
 def _observe(ctx: Context, n: Notification, latency: float | None) -> None:
@@ -616,17 +685,27 @@ def _observe(ctx: Context, n: Notification, latency: float | None) -> None:
         m.sent.labels(n.channel, n.template_name).inc()
         if latency is not None:
             m.latency.labels(n.channel).observe(latency)
-    else:
-        m.failed.labels(n.channel, n.template_name, n.status.value).inc()
-        log.info(
-            "notification attempt failed",
-            extra={
-                "notification": str(n.id),
-                "status": n.status.value,
-                "attempt": n.attempt,
-                "error": n.last_error,
-            },
-        )
+        return
+    m.failed.labels(n.channel, n.template_name, n.status.value).inc()
+    _log_about(
+        n,
+        logging.INFO,
+        "notification attempt failed",
+        status=n.status.value,
+        attempt=n.attempt,
+        error=n.last_error,
+    )
+
+
+def _log_about(n: Notification, level: int, message: str, **extra: Any) -> None:
+    """Log about one notification of a batch under its source event's correlation id
+    (set in a copy of the context: the worker's own lines keep theirs)."""
+
+    def emit() -> None:
+        set_correlation_id(n.correlation_id)
+        log.log(level, message, extra={"notification": str(n.id), **extra})
+
+    contextvars.copy_context().run(emit)
 
 
 async def recover_expired_leases(ctx: Context) -> int:
@@ -634,10 +713,7 @@ async def recover_expired_leases(ctx: Context) -> int:
     async with ctx.pool().acquire() as conn, conn.transaction():
         repo = NotificationRepository(conn)
         stale = await repo.expired_leases(now)
-        for n in stale:
-            if n.lease_expired(now, ctx.retry):
-                await repo.save(n)
-                await _emit(conn, ctx, n)
+        await _store(ctx, repo, [n for n in stale if n.lease_expired(now, ctx.retry)])
     return len(stale)
 
 

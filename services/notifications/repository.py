@@ -96,6 +96,13 @@ _MUTABLE = (
     "updated_at",
     "delivered_at",
 )
+_UPDATE_MANY = (
+    "UPDATE notifications AS n SET "
+    + ", ".join(f"{f} = u.{f}" for f in _MUTABLE)
+    + " FROM unnest($1::uuid[], "
+    + ", ".join(f"${i}::{_TYPES.get(f, 'text')}[]" for i, f in enumerate(_MUTABLE, 2))
+    + f") AS u(id, {', '.join(_MUTABLE)}) WHERE n.id = u.id"
+)
 _WAITING = [s.value for s in WAITING]
 # NOTIFY channel the delivery worker listens on (migration 002 notifies it on insert).
 DELIVERY_CHANNEL = "sinergi_notifications"
@@ -154,6 +161,14 @@ class NotificationRepository:
         )
         await self._save_history([n])
 
+    async def save_all(self, notifications: Sequence[Notification]) -> None:
+        """`save` for many, in two statements (the rows, then their history in order)."""
+        if not notifications:
+            return
+        columns = [[self._value(n, f) for n in notifications] for f in _MUTABLE]
+        await self.conn.execute(_UPDATE_MANY, [n.id for n in notifications], *columns)
+        await self._save_history(notifications)
+
     async def _save_history(self, notifications: Sequence[Notification]) -> None:
         entries = [(n.id, h) for n in notifications for h in n.changes]
         if not entries:
@@ -187,6 +202,17 @@ class NotificationRepository:
             return None
         history = await self.history(notification_id)
         return self._to_domain(row, history)
+
+    async def get_many(
+        self, ids: Sequence[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, Notification]:
+        """The notifications of `ids` that exist, without their history. Locked in id
+        order, so two transactions locking overlapping sets cannot deadlock."""
+        lock = " FOR UPDATE" if for_update else ""
+        rows = await self.conn.fetch(
+            f"SELECT {_COLUMNS} FROM notifications WHERE id = ANY($1::uuid[]) ORDER BY id{lock}", list(ids)
+        )
+        return {row["id"]: self._to_domain(row) for row in rows}
 
     async def history(self, notification_id: uuid.UUID) -> list[HistoryEntry]:
         rows = await self.conn.fetch(

@@ -663,12 +663,18 @@ async def test_bad_input_dead_letters_unruled_events_are_counted_and_template_er
         assert resent.status_code == 202 and resent.json()["status"] == "created"
         mails = await wait_for(lambda: smtp_sink.messages_to(email_id), timeout=30)
         assert broken_event.data["tracking_code"] in mails[0].subject
-        search = await api.get(
-            "/notifications",
-            params={"status": "delivered", "event_type": f"{complaint_events.PREFIX}verified.v1"},
-            headers=headers,
-        )
-        assert search.json()["total"] == 2
+
+        async def delivered_total() -> int | None:
+            # The sink has the mail a moment before the worker records `delivered`.
+            search = await api.get(
+                "/notifications",
+                params={"status": "delivered", "event_type": f"{complaint_events.PREFIX}verified.v1"},
+                headers=headers,
+            )
+            total = search.json()["total"]
+            return total if total == 2 else None
+
+        assert await wait_for(delivered_total, timeout=30) == 2
         rules = await api.get("/rules", headers=headers)
         assert rules.status_code == 200 and rules.json()["error"] is None
 
