@@ -425,7 +425,7 @@ async def intake(
 # Health: patients book the benchmark polyclinic on the next practice days, one NIK each.
 BENCH_POLYCLINIC = "BNCH"
 BENCH_FACILITY = "RSUD-TJITRO"
-BOOKING_DAYS = 21
+BOOKING_DAYS = 21  # bookings spread over three weeks: places for 21,000 patients
 
 
 async def _open_bench_polyclinic(base_url: str) -> None:
@@ -465,7 +465,7 @@ def _bookings(offset: int, n: int) -> list[dict[str, Any]]:
         nik = f"330601{1 + i % 28:02d}{1 + (i // 28) % 12:02d}{60 + (i // 336) % 40:02d}{1 + i // 13_440:04d}"
         bodies.append(
             {"nik": nik, "phone": "081234567890", "facility": BENCH_FACILITY, "polyclinic": BENCH_POLYCLINIC,
-             "date": days[(i // 1000) % len(days)].isoformat(), "payment": "jkn", "jkn_card": "0001234567890",
+             "date": days[i % len(days)].isoformat(), "payment": "jkn", "jkn_card": "0001234567890",
              "new_patient": False}
         )  # fmt: skip
     return bodies
@@ -841,8 +841,11 @@ async def consume(
         },
         port,
     )
+    stop = asyncio.Event()
+    sampler: asyncio.Task[None] | None = None
     try:
         await service.wait_ready()
+        sampler = asyncio.create_task(service.sample_rss(stop))
         first_at = first_done = None
         deadline = time.monotonic() + 30 + window
         done = 0
@@ -858,11 +861,14 @@ async def consume(
             await asyncio.sleep(0.1)
         seconds = time.perf_counter() - first_at if first_at else float("nan")
         rate = (done - (first_done or 0)) / seconds if first_at and seconds > 0 else 0.0
-        result = {"applied": done, "seconds": seconds, "per_s": rate, "rss_mb": service.rss_mb()}
+        stop.set()
+        await sampler
+        result = {"applied": done, "seconds": seconds, "per_s": rate, "rss_mb": service.peak_rss / 2**20}
         if sampling is not None:
             await sampling
         return result
     finally:
+        stop.set()
         service.stop()
 
 

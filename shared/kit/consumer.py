@@ -50,6 +50,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+FETCH_BYTES_PER_PARTITION = 256 * 1024  # a few hundred events; > one batch per fetch
+FETCH_BYTES = 2 * 1024 * 1024
+
+
 def dead_letter_topic(consumer: str) -> str:
     return f"{consumer}.dlq"
 
@@ -102,6 +106,10 @@ class IdempotentConsumer:
             session_timeout_ms=settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=settings.consumer_heartbeat_ms,
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            # Bounded read-ahead: a consumer far behind (a rebuild, a backlog) would
+            # otherwise buffer up to 50 MB of records it has not processed yet.
+            max_partition_fetch_bytes=FETCH_BYTES_PER_PARTITION,
+            fetch_max_bytes=FETCH_BYTES,
             decoder=_raw,
             title=f"{name} idempotent consumer",
         )
