@@ -104,21 +104,19 @@ FULL = Profile(
     e2e_rate=200,
     e2e_seconds=60,
 )
+# About a minute: complaints only, no growth steps.
 QUICK = Profile(
     "quick",
     events=10_000,
     pg_seconds=3,
-    rates=(100, 500),
+    rates=(100, 300),
     rate_seconds=3,
-    growth_rows=(10_000,),
+    growth_rows=(),
     growth_rate=100,
     e2e_rate=50,
     e2e_seconds=5,
-    consumer_window=20,
-    other_rates=(100,),
-    other_seconds=3,
-    growth_events=5_000,
-    growth_window=5,
+    consumer_window=10,
+    other_rates=(),
 )
 
 
@@ -928,8 +926,9 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          _verdict(i["highest_held_rps"], 1000)),
         ("Held rate / raw PostgreSQL tx rate", f"{i['ratio_to_raw_pg']:.2f}" if i["ratio_to_raw_pg"] else "—", "—", ""),
         ("Complaints service CPU per request", f"{min(cpu):.2f} ms" if cpu else "—", "—", ""),
-        ("p99 at 500 req/s", _ms(at500["p99_ms"]) if at500 else "not reached", "≤ 50 ms",
-         _verdict(at500["p99_ms"] if at500 else None, 50, higher_is_better=False)),
+        ("p99 at 500 req/s", _ms(at500["p99_ms"]) if at500 else
+         f"not reached (the ladder stopped at {i['runs'][-1]['rate']:.0f} req/s)" if i["runs"] else "not run", "≤ 50 ms",
+         _verdict(at500["p99_ms"], 50, higher_is_better=False) if at500 else "MISSED"),
         ("Complaints service RSS idle / peak", f"{i['rss_idle_mb']:.0f} / {i['rss_peak_mb']:.0f} MB", "≤ 150 MB",
          _verdict(i["rss_peak_mb"], 150, higher_is_better=False)),
     ]  # fmt: skip
@@ -1162,17 +1161,20 @@ async def main_async(profile: Profile, only: set[str]) -> dict[str, Any]:
             print("HTTP intake…", flush=True)
             raw_pg = results["baselines"]["postgres"]["per_s"]
             results["intake"] = await intake(infra, profile.rates, profile.rate_seconds, raw_pg)
-            results["intake_other"] = {
-                target.service: await intake(
-                    infra, profile.other_rates, profile.other_seconds, raw_pg, target
-                )
-                for target in (PERMITS_INTAKE, HEALTH_INTAKE)
-            }
+            if profile.other_rates:
+                results["intake_other"] = {
+                    target.service: await intake(
+                        infra, profile.other_rates, profile.other_seconds, raw_pg, target
+                    )
+                    for target in (PERMITS_INTAKE, HEALTH_INTAKE)
+                }
         if "end_to_end" in only:
-            # End to end at the target rate, or at the highest rate the intake held if lower
-            # (above it the figure would measure the intake's queue, not the pipeline).
-            held = results.get("intake", {}).get("highest_held_rps") or profile.e2e_rate
-            e2e_rate = min(profile.e2e_rate, held)
+            # End to end at the target rate, or lower when the intake could not hold it:
+            # half the rate it held alone, since here the two consumers, the SMTP sink and
+            # the generator share the machine with it (above that the figure measures a
+            # queue, not the pipeline's latency).
+            held = results.get("intake", {}).get("highest_held_rps")
+            e2e_rate = min(profile.e2e_rate, max(10, int(held) // 2) if held else profile.e2e_rate)
             print(f"end to end at {e2e_rate} req/s…", flush=True)
             e2e = await end_to_end(infra, e2e_rate, profile.e2e_seconds)
             results["end_to_end"] = e2e
@@ -1184,7 +1186,7 @@ async def main_async(profile: Profile, only: set[str]) -> dict[str, Any]:
         if "consumers" in only:
             print("consumers…", flush=True)
             results["consumers"] = await consumer_rates(infra, topic, profile.events, profile.consumer_window)
-        if "growth" in only:
+        if "growth" in only and profile.growth_rows:
             print("growth…", flush=True)
             results["growth"] = await growth(infra, profile, topic)
     return results
@@ -1211,11 +1213,13 @@ def main() -> None:
     if args.only:
         print(json.dumps({k: v for k, v in results.items() if k in PHASES}, indent=2, default=str))
         return
-    write_report(results)
+    # A quick run never replaces the full run's figures that the README shows.
+    out = RESULTS if profile is FULL else RESULTS / "quick"
+    write_report(results, out)
     if profile is FULL:
         update_readme(results)
-    print((RESULTS / "latest.md").read_text())
-    print(f"total {results['total_seconds']:.0f} s; results in {RESULTS}")
+    print((out / "latest.md").read_text())
+    print(f"total {results['total_seconds']:.0f} s; results in {out}")
 
 
 if __name__ == "__main__":
