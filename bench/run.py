@@ -830,11 +830,7 @@ async def consume(
     url = database_url or await _fresh_database(infra)
     port = free_port()
     # Up to the channel hand-off: deliveries are held, the notifications stay queued.
-    extra = (
-        {"NOTIFICATIONS_DELIVERY_PAUSED": "true", "NOTIFICATIONS_SMTP_PORT": str(free_port())}
-        if name == "notifications"
-        else {}
-    )
+    extra = {"NOTIFICATIONS_DELIVERY_PAUSED": "true"} if name == "notifications" else {}
     service = ServiceProcess(
         f"services.{name}",
         {

@@ -21,12 +21,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.kit.settings import PlatformSettings
-from shared.runtime.embedded import create_databases, create_topics
+from shared.runtime.embedded import create_topics
 from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure, database_url_for, start_infrastructure
+from shared.runtime.select import Infrastructure, start_infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
-from tests.harness import SERVICE_LOG_DIR, read_topic
+from tests.harness import SERVICE_LOG_DIR, new_database, read_topic
 from tests.pii import LogRecorder, scan_logs, scan_records
 
 # Tests may create their own databases and topics on top of these.
@@ -100,10 +100,7 @@ def platform(infra: Infrastructure) -> PlatformSettings:
 @pytest.fixture
 async def fresh_database(infra: Infrastructure) -> str:
     """A new, empty database for one test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = infra.admin_database_url or next(iter(infra.database_urls.values()))
-    await create_databases(admin, [name])
-    return database_url_for(admin, name)
+    return await new_database(infra)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +19,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from fastapi import FastAPI
 
 from shared.kit.auth import issue_token
+from shared.kit.db import create_pool, migrate
 from shared.kit.settings import DEV_AUTH_SECRET
+from shared.runtime.embedded import create_databases
+from shared.runtime.select import Infrastructure, database_url_for
 
 
 @asynccontextmanager
@@ -169,3 +173,23 @@ async def wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: floa
                 return False
 
         await wait_for(ready, timeout=timeout, interval=0.2)
+
+
+async def new_database(infra: Infrastructure) -> str:
+    """A new, empty database on the test PostgreSQL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = infra.admin_database_url or next(iter(infra.database_urls.values()))
+    await create_databases(admin, [name])
+    return database_url_for(admin, name)
+
+
+@asynccontextmanager
+async def migrated_pool(infra: Infrastructure, migrations: Path) -> AsyncIterator[asyncpg.Pool]:
+    """A new database with a service's migrations, and a pool with the service's codecs."""
+    url = await new_database(infra)
+    await migrate(url, migrations)
+    pool = await create_pool(url, max_size=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -213,18 +213,6 @@ class OutboxRelay:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def publish_batch(self, conn: asyncpg.Connection) -> tuple[int, bool]:
-        """Publish and mark one batch. Returns (published count or -1 on failure, batch
-        was full)."""
-        rows = await self._fetch(conn, [])
-        if not rows:
-            return 0, False
-        done, failed = await self._send(rows)
-        await self._mark(conn, done, failed)
-        if failed:
-            return -1, False
-        return len(done), len(rows) == self.settings.outbox_batch_size
-
     async def _fetch(self, conn: asyncpg.Connection, in_flight: list[int]) -> list[asyncpg.Record]:
         # A fresh snapshot every time (never "after the last id"): a transaction that
         # commits late with a lower id is still published before its aggregate's later

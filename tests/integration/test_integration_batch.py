@@ -21,11 +21,10 @@ import pytest
 
 from services.integration import handlers, repository
 from services.integration.repository import ReadModel
-from shared.kit.db import create_pool, migrate
-from shared.runtime.embedded import create_databases
-from shared.runtime.select import Infrastructure, database_url_for
+from shared.runtime.select import Infrastructure
 from shared.schemas import Envelope, ParsedEvent, make_envelope, parse_record, privacy
 from shared.schemas import complaints as ce
+from tests.harness import migrated_pool
 from tests.integration.test_integration_view import (
     REF_1,
     REF_2,
@@ -59,34 +58,21 @@ def parsed(envelopes: Sequence[Envelope]) -> list[ParsedEvent]:
     return [parse_record(e.to_kafka().value) for e in envelopes]
 
 
-async def read_model(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    admin = infra.admin_database_url or next(iter(infra.database_urls.values()))
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await create_databases(admin, [name])
-    url = database_url_for(admin, name)
-    await migrate(url, MIGRATIONS)
-    pool = await create_pool(url, max_size=2)  # the service's codecs (jsonb)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
 @pytest.fixture
 async def one_by_one(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async for pool in read_model(infra):
+    async with migrated_pool(infra, MIGRATIONS) as pool:
         yield pool
 
 
 @pytest.fixture
 async def batched(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async for pool in read_model(infra):
+    async with migrated_pool(infra, MIGRATIONS) as pool:
         yield pool
 
 
 @pytest.fixture
 async def reversed_order(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async for pool in read_model(infra):
+    async with migrated_pool(infra, MIGRATIONS) as pool:
         yield pool
 
 

@@ -27,16 +27,15 @@ from services.notifications import handlers
 from services.notifications.app import HERE, NotificationsSettings, _metrics, build_context
 from services.notifications.domain import Preferences, QuietHours
 from services.notifications.repository import NotificationRepository
-from shared.kit.db import create_pool, migrate
 from shared.kit.metrics import KitMetrics
 from shared.kit.privacy import citizen_ref, open_contact, seal_contact
 from shared.kit.settings import PlatformSettings
-from shared.runtime.embedded import create_databases
-from shared.runtime.select import Infrastructure, database_url_for
+from shared.runtime.select import Infrastructure
 from shared.schemas import Envelope, ParsedEvent, make_envelope, parse_record, privacy
 from shared.schemas import complaints as ce
 from shared.schemas import health as he
 from shared.schemas.common import SealedContact
+from tests.harness import migrated_pool
 from tests.integration.test_notifications_service import (
     _envelope,
     complaint_event,
@@ -73,28 +72,15 @@ def rules_file(tmp_path: Path) -> Path:
     return path
 
 
-async def database(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    admin = infra.admin_database_url or next(iter(infra.database_urls.values()))
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await create_databases(admin, [name])
-    url = database_url_for(admin, name)
-    await migrate(url, HERE / "migrations")
-    pool = await create_pool(url, max_size=2)  # the service's codecs (jsonb)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
 @pytest.fixture
 async def one_by_one(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async for pool in database(infra):
+    async with migrated_pool(infra, HERE / "migrations") as pool:
         yield pool
 
 
 @pytest.fixture
 async def batched(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async for pool in database(infra):
+    async with migrated_pool(infra, HERE / "migrations") as pool:
         yield pool
 
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from services.notifications import handlers
-from services.notifications.app import NotificationsSettings, _metrics, build_context
+from services.notifications.app import HERE, NotificationsSettings, _metrics, build_context
 from services.notifications.domain import CHANNELS, WIB, Notification, Preferences, QuietHours, SendResult
 from services.notifications.repository import NotificationRepository
 from services.notifications.tests.relay import Relay
@@ -29,10 +29,10 @@ from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.schemas import Envelope
+from tests.harness import migrated_pool
 from tests.integration.test_notifications_batch import (
     ASYNCPG_INTROSPECTION,
     REGISTRIES,
-    database,
     metrics_of,
     parsed,
     snapshot,
@@ -55,13 +55,13 @@ NOW = next_evening()
 
 @pytest.fixture
 async def one_by_one(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async for pool in database(infra):
+    async with migrated_pool(infra, HERE / "migrations") as pool:
         yield pool
 
 
 @pytest.fixture
 async def batched(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async for pool in database(infra):
+    async with migrated_pool(infra, HERE / "migrations") as pool:
         yield pool
 
 
