@@ -167,8 +167,10 @@ async def snapshot(ctx: handlers.Context) -> list[dict[str, Any]]:
 
 def metrics_of(ctx: handlers.Context) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     registry = REGISTRIES[id(ctx)]
+    # Rounded: a histogram's sum depends on the order its observations were added in
+    # (floating point), which concurrent deliveries do not fix; a millisecond still shows.
     return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        (sample.name, tuple(sorted(sample.labels.items()))): round(sample.value, 6)
         for family in registry.collect()
         if family.name.startswith("sinergi_notifications_")
         for sample in family.samples
