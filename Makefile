@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: bench bench-quick system-deps run test test-faults test-fast lint format docs schemas token tail install clean
+.PHONY: bench bench-quick system-deps run test test-faults test-fast test-mutations lint format docs schemas token tail install clean
 
 # Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
 # pins (uv itself is pinned there too).
@@ -49,6 +49,11 @@ test: install system-deps
 ## poison messages, 60 s of sustained load; about 7 minutes, docs/reliability.md)
 test-faults: install
 	$(PY) -m pytest tests/faults -p no:cacheprovider
+
+## make test-mutations: break each documented guarantee on purpose in a copy of the tree
+## and check its tests fail (tests/mutations/catalogue.py; about 5 minutes)
+test-mutations: install
+	$(PY) -m tests.mutations
 
 test-fast: install
 	$(PY) -m pytest tests/unit services -q

@@ -4,12 +4,11 @@ processes) is scanned; a NIK or an unmasked Indonesian mobile number fails the r
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from pathlib import Path
 
-from shared.kit.logs import json_formatter, redacting_filter
+from shared.kit.logs import _ServiceHandler
 
 # A NIK: a real province code, then 14 digits. A mobile number: 08…, 628… or +628….
 # Word boundaries, so hex digests (citizen references) that happen to hold 16 digits in a
@@ -22,19 +21,28 @@ def findings(text: str) -> list[str]:
     return [m.group(0) for m in NIK.finditer(text)] + [m.group(0) for m in PHONE.finditer(text)]
 
 
-class LogRecorder(logging.Handler):
-    """Formats every record exactly as the services' own handler would write it."""
+class LogRecorder:
+    """Every line the services' own log handler writes in this process, exactly as
+    written (after the production filter, at the production format), whatever level
+    the suite runs at: `configure_logging`'s handler is the one observed."""
 
     def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(json_formatter("test"))
-        self.addFilter(redacting_filter())
         self.lines: list[str] = []
+        self._original = _ServiceHandler.format
 
-    def emit(self, record: logging.LogRecord) -> None:
-        # A record that cannot be formatted is not this guard's concern.
-        with contextlib.suppress(Exception):
-            self.lines.append(self.format(record))
+    def __enter__(self) -> LogRecorder:
+        original, lines = self._original, self.lines
+
+        def format_and_record(handler: logging.Handler, record: logging.LogRecord) -> str:
+            line = original(handler, record)
+            lines.append(line)
+            return line
+
+        _ServiceHandler.format = format_and_record  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        _ServiceHandler.format = self._original  # type: ignore[method-assign]
 
 
 def scan_logs(lines: list[str], log_dir: Path) -> list[str]:

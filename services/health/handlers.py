@@ -139,23 +139,25 @@ async def facility_detail(ctx: Context, code: str) -> FacilityDetail:
         )
 
 
+# Reference-data changes publish no event, but run in a unit of work all the same: the
+# officer's audit row commits with the change.
 async def put_facility(ctx: Context, facility: Facility) -> Facility:
-    async with ctx.pool().acquire() as conn:
-        await ctx.repo(conn).upsert_facility(facility)
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        await ctx.repo(uow.conn).upsert_facility(facility)
     return facility
 
 
 async def put_polyclinic(ctx: Context, polyclinic: Polyclinic) -> Polyclinic:
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ctx.repo(uow.conn)
         await _facility(repo, polyclinic.facility_code)
         await repo.upsert_polyclinic(polyclinic)
     return polyclinic
 
 
 async def put_doctor(ctx: Context, doctor: Doctor) -> Doctor:
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ctx.repo(uow.conn)
         if await repo.facility(doctor.facility_code) is None:
             raise InvalidField("facility", f"unknown facility '{doctor.facility_code}'; see GET /facilities")
         if await repo.polyclinic(doctor.facility_code, doctor.polyclinic_code) is None:
@@ -168,8 +170,8 @@ async def put_doctor(ctx: Context, doctor: Doctor) -> Doctor:
 
 async def put_schedule(ctx: Context, schedule: Schedule) -> Schedule:
     schedule.validated()
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        repo = ctx.repo(uow.conn)
         if await repo.doctor(schedule.doctor_code) is None:
             raise NotFound(f"no doctor with code {schedule.doctor_code}")
         return await repo.upsert_schedule(schedule)

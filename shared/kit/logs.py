@@ -34,6 +34,9 @@ def redact(text: str) -> str:
     return _EMAIL.sub(r"\1***@\2", text)
 
 
+_TRACEBACKS = logging.Formatter()
+
+
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = _correlation_id.get()
@@ -42,6 +45,10 @@ class _ContextFilter(logging.Filter):
             record.msg = redact(record.msg)
         if record.args:
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if record.exc_info:
+            # A traceback ends with the exception's message, which may quote input.
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+            record.exc_info = None
         for key, value in list(record.__dict__.items()):
             if isinstance(value, str) and key not in ("msg", "name", "levelname", "pathname"):
                 record.__dict__[key] = redact(value)

@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from shared.runtime.embedded import EmbeddedKafka
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
@@ -20,10 +21,12 @@ RATE = 5.0  # writes per second per domain
 
 @pytest.mark.timeout(300)
 async def test_broker_outage_loses_and_duplicates_nothing(
-    infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway
+    infra: Infrastructure,
+    producers: Producers,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    broker_process: EmbeddedKafka,
 ) -> None:
-    if infra.embedded_kafka is None:
-        pytest.skip("needs the embedded broker to pause it")
     consumers = await new_consumers(infra, smtp_sink, fake_gateway)
     await consumers.start()
     citizens = Citizens(producers, dict.fromkeys(("complaints", "permits", "health"), RATE))
@@ -33,7 +36,7 @@ async def test_broker_outage_loses_and_duplicates_nothing(
         citizens.start()
         await asyncio.sleep(4)
         before = citizens.written
-        infra.embedded_kafka.pause()
+        broker_process.pause()
         paused_at = time.monotonic()
         try:
             async with httpx.AsyncClient(timeout=10) as client:
@@ -52,18 +55,20 @@ async def test_broker_outage_loses_and_duplicates_nothing(
             during = citizens.written - before
             pending_peak = await producers.outbox_pending()
         finally:
-            infra.embedded_kafka.resume()
+            broker_process.resume()
         resumed_at = time.monotonic()
         outage = resumed_at - paused_at
         await asyncio.sleep(5)
         await citizens.stop()
 
-        # Every write was accepted (the outbox buffered it) or refused cleanly.
+        # Every write succeeded: the outbox buffered it while the broker was away.
         assert citizens.errors() == []
         for domain, outcome in citizens.outcomes.items():
-            assert set(outcome.statuses) <= {201, 503}, (domain, outcome.statuses)
+            assert set(outcome.statuses) == {201}, (domain, outcome.statuses)
         assert all(degraded[name] > 0 for name in degraded), (degraded, probes)
-        assert during >= 0.5 * 3 * RATE * OUTAGE_SECONDS, during  # writes kept flowing
+        # Writes kept flowing at the offered rate (the open-loop citizens allow 10 % for
+        # scheduling on a busy machine).
+        assert during >= 0.9 * 3 * RATE * OUTAGE_SECONDS, during
 
         # The relays catch up by themselves.
         async def drained() -> bool:

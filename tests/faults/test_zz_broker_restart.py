@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shared.kit.consumer import dead_letter_topic
-from shared.runtime.embedded import create_topics
+from shared.runtime.embedded import EmbeddedKafka, create_topics
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
@@ -64,10 +64,12 @@ async def snapshot(consumers: Consumers) -> dict[str, Any]:
 
 @pytest.mark.timeout(300)
 async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_before(
-    infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway
+    infra: Infrastructure,
+    producers: Producers,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+    broker_process: EmbeddedKafka,
 ) -> None:
-    if infra.embedded_kafka is None:
-        pytest.skip("needs the embedded broker to restart it")
     since = datetime.now(UTC) - timedelta(seconds=1)
     consumers = await new_consumers(infra, smtp_sink, fake_gateway)
     await consumers.start()
@@ -103,7 +105,7 @@ async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_befor
         await wait_for(drained, timeout=30)
 
         # The broker restarts empty; the operator recreates the topics.
-        await asyncio.to_thread(infra.embedded_kafka.restart)
+        await asyncio.to_thread(broker_process.restart)
         await create_topics(
             infra.kafka_bootstrap,
             {

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from shared.kit.bus import EventBus
 from shared.kit.consumer import IdempotentConsumer, dead_letter_topic, replay_dead_letters
@@ -33,6 +33,8 @@ class KitHarness:
     producer: AIOKafkaProducer
     failing: set[str] = field(default_factory=set)
     batches: list[int] | None = None  # sizes of the batches the batch handler applied
+    restart: Callable[[], Awaitable[None]] | None = None
+    unavailable: set[str] = field(default_factory=set)
 
     async def send(self, envelope: Envelope | None = None, raw: bytes | None = None, key: str = "k") -> None:
         value = envelope.to_kafka().value if envelope is not None else raw
@@ -87,9 +89,17 @@ async def kit(
     metrics = KitMetrics(name)
     bus = EventBus(platform, client_id=name, registry=metrics.registry)
     failing: set[str] = set()
+    unavailable: set[str] = set()  # the database "drops" once while applying these
+
+    def outage(event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            if event_id in unavailable:
+                unavailable.discard(event_id)
+                raise ConnectionResetError("connection to the database lost")
 
     async def handler(conn: asyncpg.Connection, parsed: ParsedEvent) -> None:
         await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", parsed.envelope.id)
+        outage([parsed.envelope.id])
         if parsed.envelope.id in failing:
             raise RuntimeError("handler cannot apply this event")
 
@@ -99,38 +109,56 @@ async def kit(
         await conn.executemany(
             "INSERT INTO effects (event_id) VALUES ($1)", [(e.envelope.id,) for e in events]
         )
+        outage([e.envelope.id for e in events])
         if any(e.envelope.id in failing for e in events):
             raise RuntimeError("handler cannot apply this batch")
         batches.append(len(events))
 
-    consumer = IdempotentConsumer(
-        name,
-        [fresh_topic],
-        handler,
-        pool=lambda: pool,
-        bus=bus,
-        settings=platform,
-        metrics=metrics,
-        batch_handler=batch_handler if request.param == "batch" else None,
-    )
+    def consumer_on(bus: EventBus, metrics: KitMetrics) -> IdempotentConsumer:
+        return IdempotentConsumer(
+            name,
+            [fresh_topic],
+            handler,
+            pool=lambda: pool,
+            bus=bus,
+            settings=platform,
+            metrics=metrics,
+            batch_handler=batch_handler if request.param == "batch" else None,
+        )
+
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()
+    harness = KitHarness(
+        name,
+        fresh_topic,
+        fresh_database,
+        consumer_on(bus, metrics),
+        metrics,
+        producer,
+        failing,
+        batches if request.param == "batch" else None,
+    )
+    buses = [bus]
+
+    async def restart() -> None:
+        """Stop the consumer and start a new one in the same group on the same database,
+        as a restarted process would (fresh metrics, nothing remembered in memory)."""
+        await buses[-1].stop()
+        harness.metrics = KitMetrics(name)
+        buses.append(EventBus(platform, client_id=name, registry=harness.metrics.registry))
+        harness.consumer = consumer_on(buses[-1], harness.metrics)
+        buses[-1].start_in_background()
+        await wait_for(buses[-1].connected.is_set, timeout=30)
+
+    harness.restart = restart
+    harness.unavailable = unavailable
     bus.start_in_background()
     await wait_for(bus.connected.is_set, timeout=30)
     try:
-        yield KitHarness(
-            name,
-            fresh_topic,
-            fresh_database,
-            consumer,
-            metrics,
-            producer,
-            failing,
-            batches if request.param == "batch" else None,
-        )
+        yield harness
     finally:
         await producer.stop()
-        await bus.stop()
+        await buses[-1].stop()
         await pool.close()
 
 
@@ -157,6 +185,48 @@ async def test_an_event_delivered_twice_takes_effect_once(kit: KitHarness) -> No
     )
     if kit.batches is not None:
         assert sum(kit.batches) == 2  # both fresh events went through the batch handler
+
+
+async def test_a_duplicate_in_a_later_batch_or_after_a_restart_takes_no_effect(kit: KitHarness) -> None:
+    """The inbox, not the batch, recognises a redelivery: the original's batch has
+    committed (and its offsets) before the copy arrives; then the consumer restarts."""
+    first, marker, after_restart = event(11), event(12), event(13)
+    await kit.send(first)
+    await wait_for(lambda: _count(kit, 1), timeout=30)
+    await kit.send(first)  # a later batch
+    await kit.send(marker)
+    await wait_for(lambda: _count(kit, 2), timeout=30)
+    await wait_for(lambda: kit.sample() >= 1, timeout=10)
+    assert await kit.effects() == [first.id, marker.id]
+
+    # The record-by-record path (a failed batch's fallback, dead-letter replay) as well.
+    copy = ConsumerRecord(kit.topic, 0, 0, 0, 0, b"k", first.to_kafka().value, None, 0, 0, ())
+    await kit.consumer.process(copy)
+    assert await kit.effects() == [first.id, marker.id]
+
+    assert kit.restart is not None
+    await kit.restart()
+    await kit.send(first)
+    await kit.send(marker)
+    await kit.send(after_restart)
+    await wait_for(lambda: _count(kit, 3), timeout=30)
+    await wait_for(lambda: kit.sample() >= 2, timeout=10)
+    assert await kit.effects() == [first.id, marker.id, after_restart.id]
+
+
+async def test_a_database_outage_mid_batch_rewinds_it_and_the_event_is_applied_once(
+    kit: KitHarness, infra: Infrastructure
+) -> None:
+    """Offsets are committed only after the batch's effects: a batch whose transaction
+    fails for the database's sake is fetched again, not skipped, and not dead-lettered."""
+    lost, after = event(21), event(22)
+    kit.unavailable.add(lost.id)
+    await kit.send(lost)
+    await wait_for(lambda: not kit.unavailable, timeout=30)  # the outage happened
+    await kit.send(after)
+    await wait_for(lambda: _count(kit, 2), timeout=30)
+    assert await kit.effects() == [lost.id, after.id]
+    assert await read_topic(infra.kafka_bootstrap, dead_letter_topic(kit.name)) == []
 
 
 async def test_a_failing_handler_dead_letters_and_the_partition_keeps_flowing(

@@ -1,0 +1,231 @@
+"""A use case's state change, its events and its audit row commit together or not at all,
+in every domain service (docs/architecture.md, "state change and event commit together").
+
+The fault comes from outside the code under test: a trigger makes PostgreSQL refuse the
+outbox insert (a use case failing after its state change) or the audit insert (an officer
+action failing after it has staged its events). Whatever the service answers, nothing of
+the failed use case may remain; once the trigger is gone, the same request succeeds, so
+the trigger and nothing else was what failed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.complaints.app import ComplaintsSettings
+from services.complaints.app import build as build_complaints
+from services.health.app import HealthSettings
+from services.health.app import build as build_health
+from services.permits.app import PermitsSettings
+from services.permits.app import build as build_permits
+from shared.kit.settings import PlatformSettings
+from tests.harness import db_fetch, db_fetchval, officer_headers
+from tests.integration.test_complaints_service import complaint_body
+from tests.integration.test_health_service import FACILITY, booking, make_polyclinic, nik, visit_day
+from tests.integration.test_permits_service import OFFICER as PERMIT_OFFICER
+from tests.integration.test_permits_service import pbg_body
+
+REFUSE = """
+CREATE OR REPLACE FUNCTION test_injected_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'injected fault on %', TG_TABLE_NAME;
+END $$;
+"""
+
+
+@contextlib.asynccontextmanager
+async def refusing(database_url: str, table: str) -> AsyncIterator[None]:
+    """PostgreSQL refuses every insert into `table` while inside."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(REFUSE)
+        await conn.execute(
+            f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table}"
+            " FOR EACH ROW EXECUTE FUNCTION test_injected_fault()"
+        )
+        yield
+    finally:
+        await conn.execute(f"DROP TRIGGER IF EXISTS test_refuse ON {table}")
+        await conn.close()
+
+
+@dataclass
+class Snapshot:
+    """Everything a use case can leave behind: every table's rows (audit included) as
+    text; the outbox by event id, since the relay marks rows published meanwhile."""
+
+    tables: dict[str, list[str]]
+
+    @classmethod
+    async def take(cls, database_url: str) -> Snapshot:
+        names = await db_fetch(
+            database_url,
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'",
+        )
+        tables = {}
+        for row in names:
+            name = row["tablename"]
+            query = (
+                "SELECT event_id::text AS r FROM outbox"
+                if name == "outbox"
+                else f'SELECT t::text AS r FROM "{name}" t'
+            )
+            rows = await db_fetch(database_url, query)
+            tables[name] = sorted(r["r"] for r in rows)
+        return cls(tables)
+
+    def changed(self, other: Snapshot) -> dict[str, int]:
+        return {
+            name: len(set(other.tables.get(name, [])) ^ set(rows))
+            for name, rows in self.tables.items()
+            if set(other.tables.get(name, [])) != set(rows)
+        }
+
+
+Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan, answering an injected fault as a client would see it
+    (the kit's error handler) instead of raising it into the test."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def assert_all_or_nothing(
+    client: httpx.AsyncClient, database_url: str, table: str, request: Request, expected: int
+) -> None:
+    """`request` fails while `table` refuses inserts and leaves every table as it was;
+    without the fault it succeeds and writes to `table` (so the fault did hit it)."""
+    before = await Snapshot.take(database_url)
+    async with refusing(database_url, table):
+        failed = await request(client)
+    assert failed.status_code >= 500, failed.text
+    after = await Snapshot.take(database_url)
+    assert before.changed(after) == {}, f"a failed use case left rows behind: {before.changed(after)}"
+
+    done = await request(client)
+    assert done.status_code == expected, done.text
+    assert await db_fetchval(database_url, f"SELECT count(*) FROM {table}") > len(before.tables[table])
+
+
+@pytest.fixture
+async def complaints(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
+    async with running(build_complaints(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def permits(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = PermitsSettings(
+        database_url=fresh_database, platform=platform, sla_check_seconds=3600, expiry_check_seconds=3600
+    )
+    async with running(build_permits(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def health(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = HealthSettings(database_url=fresh_database, platform=platform, no_show_check_seconds=3600)
+    app = build_health(settings)
+    async with running(app) as client:
+        client.context = app.state.service.context  # type: ignore[attr-defined]
+        yield client
+
+
+async def test_complaints_filing_and_officer_action_commit_with_their_event_and_audit(
+    complaints: httpx.AsyncClient, fresh_database: str
+) -> None:
+    async def file(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post("/complaints", json=complaint_body())
+
+    await assert_all_or_nothing(complaints, fresh_database, "outbox", file, 201)
+
+    code = (await file(complaints)).json()["tracking_code"]
+    coordinator = officer_headers("coordinator", subject="koordinator-uow")
+
+    async def verify(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post(f"/officer/complaints/{code}/verify", headers=coordinator)
+
+    await assert_all_or_nothing(complaints, fresh_database, "audit_log", verify, 200)
+    await assert_all_or_nothing(complaints, fresh_database, "outbox", _dispatch(code), 200)
+
+
+def _dispatch(code: str) -> Request:
+    async def dispatch(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post(
+            f"/officer/complaints/{code}/dispatch",
+            json={"opd": "DPUPR", "note": "Mohon ditindaklanjuti"},
+            headers=officer_headers("coordinator"),
+        )
+
+    return dispatch
+
+
+async def test_permits_submission_and_officer_action_commit_with_their_event_and_audit(
+    permits: httpx.AsyncClient, fresh_database: str
+) -> None:
+    async def submit(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post("/applications", json=pbg_body())
+
+    await assert_all_or_nothing(permits, fresh_database, "outbox", submit, 201)
+    code = (await submit(permits)).json()["tracking_code"]
+
+    async def check(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post(
+            f"/officer/applications/{code}/document-check",
+            json={"outcome": "incomplete", "missing": ["krk"], "note": "KRK kedaluwarsa"},
+            headers=PERMIT_OFFICER,
+        )
+
+    await assert_all_or_nothing(permits, fresh_database, "audit_log", check, 200)
+
+
+async def test_health_booking_and_officer_actions_commit_with_their_event_and_audit(
+    health: httpx.AsyncClient, fresh_database: str
+) -> None:
+    ctx = health.context  # type: ignore[attr-defined]
+    polyclinic = await make_polyclinic(health, "UOW")
+    day = visit_day(ctx)
+
+    async def book(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post("/appointments", json=booking(day, polyclinic, nik=nik(7)))
+
+    await assert_all_or_nothing(health, fresh_database, "outbox", book, 201)
+
+    officer = officer_headers("health_officer", subject="petugas-uow")
+
+    async def beds(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.put(
+            f"/facilities/{FACILITY}/wards/MAWAR/beds", json={"total": 40, "occupied": 31}, headers=officer
+        )
+
+    await assert_all_or_nothing(health, fresh_database, "audit_log", beds, 200)
+
+    async def schedule(client: httpx.AsyncClient) -> httpx.Response:
+        weekday = (day + timedelta(days=1)).weekday()
+        return await client.put(
+            f"/doctors/{polyclinic}-D01/schedules/{weekday}",
+            json={
+                "start": "08:00",
+                "end": "11:00",
+                "minutes_per_patient": 10,
+                "quota_jkn": 9,
+                "quota_non_jkn": 3,
+            },
+            headers=officer,
+        )
+
+    await assert_all_or_nothing(health, fresh_database, "audit_log", schedule, 200)

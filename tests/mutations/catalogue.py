@@ -1,0 +1,228 @@
+"""The named mutations: each breaks one documented guarantee on purpose, and names the
+tests that docs/architecture.md and docs/reliability.md cite for that guarantee.
+`make test-mutations` applies each to a copy of the tree and expects those tests to fail.
+
+A mutation is anchored on the SQL or the name that carries its guarantee (the advisory
+lock query, the inbox insert's result, the unit of work's transaction), not on line
+numbers, so it keeps applying while code moves around it. If a refactor removes an
+anchor, `tests/unit/test_mutation_catalogue.py` fails: rewrite the mutation against the
+new code, never delete it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Edit:
+    path: str
+    find: str  # must occur exactly once in the file
+    replace: str
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    guarantee: str
+    edits: tuple[Edit, ...]
+    tests: tuple[str, ...]  # pytest node ids or paths, relative to the repository
+
+
+UOW = "shared/kit/uow.py"
+UOW_BLOCK = """    async with pool.acquire() as conn, conn.transaction():
+        uow = UnitOfWork(conn, origin)
+        yield uow
+        await audit.record(conn, uow.subjects, uow.event_types)
+"""
+UOW_TESTS = ("tests/integration/test_unit_of_work.py",)
+KIT_CONSUMER = "shared/kit/consumer.py"
+INBOX_TESTS = (
+    "tests/integration/test_kit_consumer.py::test_a_duplicate_in_a_later_batch_or_after_a_restart_takes_no_effect",
+    "tests/integration/test_kit_consumer.py::test_an_event_delivered_twice_takes_effect_once",
+)
+FILING_ON_THE_BUS = (
+    "tests/integration/test_complaints_service.py::test_filing_publishes_exactly_one_structured_cloudevent",
+)
+ROLE_TESTS = ("tests/security/test_role_matrix.py",)
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "uow-without-transaction",
+        "state change and event commit together",
+        (
+            Edit(
+                UOW,
+                "    async with pool.acquire() as conn, conn.transaction():\n",
+                "    async with pool.acquire() as conn:\n",
+            ),
+        ),
+        UOW_TESTS,
+    ),
+    Mutation(
+        "outbox-insert-after-commit",
+        "state change and event commit together",
+        (
+            Edit(
+                UOW,
+                "            await add_event(self.conn, envelope, self.origin.topic)\n",
+                "            self.late.append(envelope)\n",
+            ),
+            Edit(
+                UOW, "        self.emitted = 0\n", "        self.emitted = 0\n        self.late: list = []\n"
+            ),
+            Edit(
+                UOW,
+                UOW_BLOCK,
+                """    async with pool.acquire() as conn:
+        async with conn.transaction():
+            uow = UnitOfWork(conn, origin)
+            yield uow
+            await audit.record(conn, uow.subjects, uow.event_types)
+        for envelope in uow.late:
+            await add_event(conn, envelope, origin.topic)
+""",
+            ),
+        ),
+        UOW_TESTS,
+    ),
+    Mutation(
+        "audit-after-commit",
+        "an officer action and its audit row commit together",
+        (
+            Edit(
+                UOW,
+                UOW_BLOCK,
+                """    async with pool.acquire() as conn:
+        async with conn.transaction():
+            uow = UnitOfWork(conn, origin)
+            yield uow
+        await audit.record(conn, uow.subjects, uow.event_types)
+""",
+            ),
+        ),
+        UOW_TESTS,
+    ),
+    Mutation(
+        "relay-lock-always-granted",
+        "one relay per service",
+        (
+            Edit(
+                "shared/kit/outbox.py",
+                '"SELECT pg_try_advisory_lock($1)", RELAY_LOCK',
+                '"SELECT $1::bigint IS NOT NULL", RELAY_LOCK',
+            ),
+        ),
+        ("tests/integration/test_outbox_relay.py",),
+    ),
+    Mutation(
+        "inbox-ignored-in-batches",
+        "consumers idempotent: a redelivered event takes no effect",
+        (
+            Edit(
+                KIT_CONSUMER,
+                'fresh = {row["event_id"] for row in rows}',
+                "fresh = {e.envelope.id for _, e in parsed}",
+            ),
+        ),
+        INBOX_TESTS,
+    ),
+    Mutation(
+        "inbox-ignored-per-record",
+        "consumers idempotent: a redelivered event takes no effect",
+        (
+            Edit(
+                KIT_CONSUMER,
+                "            if not fresh:\n                self.metrics.duplicates.labels(self.name).inc()\n                return\n",
+                "            if fresh is False:\n                return\n",
+            ),
+        ),
+        INBOX_TESTS,
+    ),
+    Mutation(
+        "offsets-committed-before-effects",
+        "offsets committed after effects",
+        (Edit(KIT_CONSUMER, "ack_policy=AckPolicy.NACK_ON_ERROR,", "ack_policy=AckPolicy.ACK_FIRST,"),),
+        (
+            "tests/integration/test_kit_consumer.py::test_a_database_outage_mid_batch_rewinds_it_and_the_event_is_applied_once",
+        ),
+    ),
+    Mutation(
+        "opd-officer-may-reject",
+        "officer routes accept only their documented roles",
+        (
+            Edit(
+                "services/complaints/api.py",
+                "    body: RejectIn,\n    request: Request,\n    officer: Annotated[Officer, Depends(coordinator)],\n",
+                "    body: RejectIn,\n    request: Request,\n    officer: Annotated[Officer, Depends(any_officer)],\n",
+            ),
+        ),
+        ROLE_TESTS,
+    ),
+    Mutation(
+        "timeline-lookup-without-role",
+        "officer routes accept only their documented roles",
+        (
+            Edit(
+                "services/integration/api.py",
+                "    body: TimelineLookupIn,\n    request: Request,\n    _: Annotated[Officer, Depends(officer)],\n",
+                "    body: TimelineLookupIn,\n    request: Request,\n",
+            ),
+        ),
+        ROLE_TESTS,
+    ),
+    Mutation(
+        "log-redaction-filter-removed",
+        "no personal data in logs",
+        (Edit("shared/kit/logs.py", "    handler.addFilter(redacting_filter())\n", ""),),
+        ("tests/unit/test_logging.py",),
+    ),
+    Mutation(
+        "log-redaction-misses-tracebacks",
+        "no personal data in logs",
+        (
+            Edit(
+                "shared/kit/logs.py",
+                "            record.exc_text = _TRACEBACKS.formatException(record.exc_info)\n            record.exc_info = None\n",
+                "            pass\n",
+            ),
+        ),
+        ("tests/unit/test_logging.py",),
+    ),
+    Mutation(
+        "contact-in-clear-on-the-bus",
+        "no NIK, phone or email in clear on the bus",
+        (
+            Edit(
+                "shared/kit/privacy.py",
+                "token = Fernet(key.encode()).encrypt(json.dumps(payload).encode()).decode()",
+                "token = json.dumps(payload)",
+            ),
+        ),
+        FILING_ON_THE_BUS,
+    ),
+    Mutation(
+        "citizen-ref-is-the-nik",
+        "no NIK, phone or email in clear on the bus",
+        (
+            Edit(
+                "shared/kit/privacy.py",
+                "return CITIZEN_REF_PREFIX + digest[:32]",
+                "return CITIZEN_REF_PREFIX + nik",
+            ),
+        ),
+        FILING_ON_THE_BUS,
+    ),
+    Mutation(
+        "database-outage-answers-500",
+        "database outage: 503 with Retry-After, nothing half-saved",
+        (
+            Edit(
+                "shared/kit/http.py",
+                '            {"detail": "service temporarily unavailable; nothing was saved, please retry"},\n            status_code=503,',
+                '            {"detail": "service temporarily unavailable; nothing was saved, please retry"},\n            status_code=500,',
+            ),
+        ),
+        ("tests/integration/test_database_restart.py",),
+    ),
+)
