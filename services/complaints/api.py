@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from services.complaints import handlers
 from services.complaints.domain import Complaint, Reporter
 from services.complaints.repository import ListFilter
-from shared.kit.app import context_of
+from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import CODE_PATTERN, normalise_code
 from shared.kit.errors import Forbidden
@@ -30,8 +30,7 @@ coordinator = require_role("coordinator")
 any_officer = require_role("coordinator", "opd_officer")
 
 
-def ctx_of(request: Request) -> handlers.Context:
-    return context_of(request)
+ctx_of = context_dependency(handlers.Context)
 
 
 # ----- requests --------------------------------------------------------------------------

@@ -56,15 +56,17 @@ def _metrics(kit: KitMetrics) -> ComplaintMetrics:
     )
 
 
-async def _watch_sla(service: Service) -> None:
-    ctx: handlers.Context = service.context
-    emitted = await handlers.watch_sla(ctx)
+ComplaintsService = Service[handlers.Context, ComplaintMetrics]
+
+
+async def _watch_sla(service: ComplaintsService) -> None:
+    emitted = await handlers.watch_sla(service.context)
     if emitted:
         service.domain_metrics.sla_events.labels("emitted").inc(emitted)
 
 
-async def _refresh_gauges(service: Service) -> None:
-    ctx: handlers.Context = service.context
+async def _refresh_gauges(service: ComplaintsService) -> None:
+    ctx = service.context
     async with ctx.pool().acquire() as conn:
         counts = await ComplaintRepository(conn, ctx.catalogue).open_by_opd()
     gauge = service.domain_metrics.open_by_opd
@@ -75,7 +77,22 @@ async def _refresh_gauges(service: Service) -> None:
 
 def build(settings: ComplaintsSettings | None = None) -> FastAPI:
     settings = settings or ComplaintsSettings()
-    spec = ServiceSpec(
+
+    def context(service: ComplaintsService) -> handlers.Context:
+        return handlers.Context(
+            pool=lambda: service.pool,
+            platform=settings.platform,
+            catalogue=load_catalogue(),
+            calendar=default_calendar(),
+            policy=SlaPolicy(
+                verify_days=settings.verify_days,
+                followup_days=settings.followup_days,
+                completion_days=settings.completion_days,
+                reopen_window_days=settings.reopen_window_days,
+            ),
+        )
+
+    spec: ServiceSpec[handlers.Context, ComplaintMetrics] = ServiceSpec(
         name=NAME,
         title="Sinergi — Pengaduan (complaints)",
         description=(
@@ -85,28 +102,14 @@ def build(settings: ComplaintsSettings | None = None) -> FastAPI:
         ),
         settings=settings,
         migrations=Path(__file__).with_name("migrations"),
+        domain_metrics=_metrics,
+        context=context,
         routers=[api.router],
         jobs=[
             PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
-        domain_metrics=_metrics,
         event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
         citizen_data=CitizenRecords(),
     )
-    app = create_app(spec)
-    service: Service = app.state.service
-    ctx = handlers.Context(
-        pool=lambda: service.pool,
-        platform=settings.platform,
-        catalogue=load_catalogue(),
-        calendar=default_calendar(),
-        policy=SlaPolicy(
-            verify_days=settings.verify_days,
-            followup_days=settings.followup_days,
-            completion_days=settings.completion_days,
-            reopen_window_days=settings.reopen_window_days,
-        ),
-    )
-    service.context = ctx
-    return app
+    return create_app(spec)

@@ -195,31 +195,29 @@ class ComplaintRepository:
         add, args = w.add, w.args
 
         if f.status:
-            add("c.status = ?", f.status)
+            add(f"c.status = {w.param(f.status)}")
         if f.opd:
-            add("c.opd = ?", f.opd)
+            add(f"c.opd = {w.param(f.opd)}")
         if f.category:
-            add("c.category = ?", f.category)
+            add(f"c.category = {w.param(f.category)}")
         if f.kecamatan_code:
-            add("c.kecamatan_code = ?", f.kecamatan_code)
+            add(f"c.kecamatan_code = {w.param(f.kecamatan_code)}")
         if f.kind:
-            add("c.kind = ?", f.kind)
+            add(f"c.kind = {w.param(f.kind)}")
         if f.filed_from:
-            add("c.filed_at >= ?", f.filed_from)
+            add(f"c.filed_at >= {w.param(f.filed_from)}")
         if f.filed_to:
-            add("c.filed_at < ?", f.filed_to)
+            add(f"c.filed_at < {w.param(f.filed_to)}")
         if f.sla == "breached":
             add(
                 "EXISTS (SELECT 1 FROM sla_clocks k WHERE k.complaint_id = c.id"
-                " AND k.stopped_at IS NULL AND k.due_at <= ?)",
-                now,
+                f" AND k.stopped_at IS NULL AND k.due_at <= {w.param(now)})"
             )
         elif f.sla == "at_risk":
+            at = w.param(now)
             add(
                 "EXISTS (SELECT 1 FROM sla_clocks k WHERE k.complaint_id = c.id"
-                " AND k.stopped_at IS NULL AND k.warn_at <= ? AND k.due_at > ?)",
-                now,
-                now,
+                f" AND k.stopped_at IS NULL AND k.warn_at <= {at} AND k.due_at > {at})"
             )
         clause = w.clause
         total = await self.conn.fetchval(f"SELECT count(*) FROM complaints c {clause}", *args)

@@ -34,7 +34,7 @@ from services.health.domain import (
     Task,
     Ward,
 )
-from shared.kit.app import context_of, service_of
+from shared.kit.app import context_dependency, service_of
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import normalise_code
 from shared.reference import (
@@ -55,8 +55,7 @@ BookingCode = Annotated[str, Path(max_length=40, examples=["KES-2611-7K3M-9QW2-X
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
 
 
-def ctx_of(request: Request) -> handlers.Context:
-    return context_of(request)
+ctx_of = context_dependency(handlers.Context)
 
 
 # ----- requests --------------------------------------------------------------------------

@@ -68,20 +68,16 @@ def _metrics(kit: KitMetrics) -> HealthMetrics:
     )
 
 
-async def _seed(service: Service) -> None:
-    """Load the seed into empty tables (idempotent), before the first request."""
-    settings: HealthSettings = service.settings  # type: ignore[assignment]
-    if settings.seed_path:
-        await handlers.seed_if_empty(service.context, load_seed(Path(settings.seed_path)))
+HealthService = Service[handlers.Context, HealthMetrics]
 
 
-async def _mark_no_shows(service: Service) -> None:
+async def _mark_no_shows(service: HealthService) -> None:
     marked = await handlers.mark_no_shows(service.context)
     if marked:
         service.domain_metrics.no_shows.inc(marked)
 
 
-async def _refresh_gauges(service: Service) -> None:
+async def _refresh_gauges(service: HealthService) -> None:
     counts = await handlers.waiting_by_polyclinic(service.context)
     gauge = service.domain_metrics.queue_waiting
     gauge.clear()
@@ -91,7 +87,26 @@ async def _refresh_gauges(service: Service) -> None:
 
 def build(settings: HealthSettings | None = None) -> FastAPI:
     settings = settings or HealthSettings()
-    spec = ServiceSpec(
+
+    def context(service: HealthService) -> handlers.Context:
+        return handlers.Context(
+            pool=lambda: service.pool,
+            platform=settings.platform,
+            calendar=default_calendar(),
+            policy=BookingPolicy(
+                max_days_ahead=settings.max_days_ahead,
+                checkin_opens_minutes=settings.checkin_opens_minutes,
+                no_show_grace_minutes=settings.no_show_grace_minutes,
+            ),
+            fhir_system_base=settings.fhir_system_base,
+        )
+
+    async def seed(service: HealthService) -> None:
+        """Load the seed into empty tables (idempotent), before the first request."""
+        if settings.seed_path:
+            await handlers.seed_if_empty(service.context, load_seed(Path(settings.seed_path)))
+
+    spec: ServiceSpec[handlers.Context, HealthMetrics] = ServiceSpec(
         name=NAME,
         title="Sinergi — Kesehatan (health)",
         description=(
@@ -102,27 +117,15 @@ def build(settings: HealthSettings | None = None) -> FastAPI:
         ),
         settings=settings,
         migrations=Path(__file__).with_name("migrations"),
+        domain_metrics=_metrics,
+        context=context,
         routers=[api.router],
         jobs=[
             PeriodicJob("no-show", settings.no_show_check_seconds, _mark_no_shows),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
-        domain_metrics=_metrics,
-        on_start=_seed,
+        on_start=seed,
         event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
         citizen_data=CitizenRecords(),
     )
-    app = create_app(spec)
-    service: Service = app.state.service
-    service.context = handlers.Context(
-        pool=lambda: service.pool,
-        platform=settings.platform,
-        calendar=default_calendar(),
-        policy=BookingPolicy(
-            max_days_ahead=settings.max_days_ahead,
-            checkin_opens_minutes=settings.checkin_opens_minutes,
-            no_show_grace_minutes=settings.no_show_grace_minutes,
-        ),
-        fhir_system_base=settings.fhir_system_base,
-    )
-    return app
+    return create_app(spec)

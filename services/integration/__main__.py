@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.integration.app import IntegrationSettings, build, serve
+from services.integration.app import IntegrationSettings, build
 from services.integration.masterplan import MasterplanError, load_masterplan
+from shared.kit.app import serve
 
 
 async def _rebuild(settings: IntegrationSettings) -> dict[str, Any]:

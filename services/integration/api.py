@@ -16,12 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.integration import handlers
 from services.integration.domain import NotACitizenReference, choose_language, lookup_ref
-from services.integration.feed import FeedHub
 from services.integration.i18n import translator
 from services.integration.indicators import FUNCTIONS
 from services.integration.masterplan import text
 from services.integration.rebuild import rebuild
-from shared.kit.app import context_of, service_of
+from shared.kit.app import context_dependency, service_of
 from shared.kit.auth import Officer, require_role
 from shared.kit.errors import InvalidField, NotFound
 
@@ -32,8 +31,7 @@ admin = require_role("admin")
 Lang = Annotated[Literal["id", "en"] | None, Query(description="Language: id (default) or en")]
 
 
-def ctx_of(request: Request) -> handlers.Context:
-    return context_of(request)
+ctx_of = context_dependency(handlers.Context)
 
 
 def lang_of(request: Request, lang: str | None) -> str:
@@ -545,7 +543,8 @@ def _sse(entry: dict[str, Any], lang: str) -> str:
 
 
 async def _events(request: Request, lang: str, after: int | None) -> AsyncIterator[str]:
-    hub: FeedHub = request.app.state.feed
+    hub = ctx_of(request).feed
+    assert hub is not None, "the live feed runs in every served instance"
     settings = request.app.state.settings
     queue = await hub.subscribe()
     loop = asyncio.get_running_loop()
@@ -558,7 +557,7 @@ async def _events(request: Request, lang: str, after: int | None) -> AsyncIterat
             for entry in await handlers.recent_feed(ctx_of(request), after, 50):
                 seen = max(seen, entry["seq"])
                 yield _sse(entry, lang)
-        while loop.time() < ends and not request.app.state.lifecycle.stopping:
+        while loop.time() < ends and not service_of(request).shutting_down:
             try:
                 entry = await asyncio.wait_for(queue.get(), timeout=1.0)
             except TimeoutError:

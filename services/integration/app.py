@@ -3,13 +3,13 @@ topic, pages, JSON API, live feed, gauges."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import FastAPI
 from prometheus_client import Gauge
 from pydantic import Field, field_validator
@@ -21,7 +21,7 @@ from services.integration.masterplan import DEFAULT_PATH, load_masterplan
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
-from shared.schemas import DOMAIN_TOPICS
+from shared.schemas import DOMAIN_TOPICS, ParsedEvent
 
 NAME = "integration"
 PORT = 8000
@@ -74,26 +74,29 @@ def _metrics(kit: KitMetrics) -> IntegrationMetrics:
     )
 
 
-class Lifecycle:
-    """Whether the process is shutting down, so live streams end and let uvicorn's
-    graceful shutdown finish (it waits for open responses)."""
+IntegrationService = Service[handlers.Context, IntegrationMetrics]
 
-    def __init__(self) -> None:
-        self.server: Any = None  # the uvicorn.Server, when served by `serve`
-        self._stopping = False
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping or bool(self.server is not None and self.server.should_exit)
+async def _apply_event(_: handlers.Context, conn: asyncpg.Connection, event: ParsedEvent) -> None:
+    await handlers.apply_event(conn, event)  # the read model needs nothing of the context
 
-    def stop(self) -> None:
-        self._stopping = True
+
+async def _apply_events(_: handlers.Context, conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> None:
+    await handlers.apply_events(conn, events)
 
 
 def build(settings: IntegrationSettings | None = None) -> FastAPI:
     settings = settings or IntegrationSettings()
     masterplan = load_masterplan(settings.masterplan_path)  # refuses to start on a broken file
-    spec = ServiceSpec(
+
+    def context(service: IntegrationService) -> handlers.Context:
+        feed = FeedHub(lambda: service.pool, poll_seconds=settings.feed_poll_seconds)
+        return handlers.Context(pool=lambda: service.pool, masterplan=masterplan, feed=feed)
+
+    async def close_feed(service: IntegrationService) -> None:
+        await service.context.feed.close()
+
+    spec: ServiceSpec[handlers.Context, IntegrationMetrics] = ServiceSpec(
         name=NAME,
         title="Sinergi — Integration view",
         description=(
@@ -105,19 +108,21 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         ),
         settings=settings,
         migrations=Path(__file__).with_name("migrations"),
+        domain_metrics=_metrics,
+        context=context,
         routers=[api.router, pages.router],
         consumers=[
             # A read model: event types it does not know yet are counted and skipped.
             ConsumerSpec(
                 settings.consumer_group,
                 settings.topics,
-                handlers.apply_event,
+                _apply_event,
                 skip_unknown_types=True,
-                batch_handler=handlers.apply_events,
+                batch_handler=_apply_events,
             )
         ],
         jobs=[PeriodicJob("gauges", settings.gauge_seconds, _refresh_gauges)],
-        domain_metrics=_metrics,
+        on_stop=close_feed,
         openapi_tags=[
             {"name": "view", "description": "Dashboard data: indicators, OPDs, regions"},
             {"name": "citizen", "description": "Public tracking by code"},
@@ -126,54 +131,15 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
             {"name": "operations", "description": "Health, readiness, metrics, rebuild"},
         ],
     )
-    app = create_app(spec)
-    service: Service = app.state.service
-    service.context = handlers.Context(pool=lambda: service.pool, masterplan=masterplan)
-    hub = FeedHub(lambda: service.pool, poll_seconds=settings.feed_poll_seconds)
-    service.context.listeners = lambda: hub.listeners
-    lifecycle = Lifecycle()
-    app.state.feed = hub
-    app.state.lifecycle = lifecycle
-
-    kit_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        async with kit_lifespan(application):
-            try:
-                yield
-            finally:
-                lifecycle.stop()
-                await hub.close()
-
-    app.router.lifespan_context = lifespan
-    return app
+    return create_app(spec)
 
 
-async def _refresh_gauges(service: Service) -> None:
-    ctx: handlers.Context = service.context
-    metrics: IntegrationMetrics = service.domain_metrics
+async def _refresh_gauges(service: IntegrationService) -> None:
+    ctx = service.context
+    metrics = service.domain_metrics
     open_items, last_at = await handlers.gauges(ctx)
     for domain in ("complaints", "permits", "health"):
         metrics.open_items.labels(domain).set(open_items.get(domain, 0))
-    metrics.listeners.set(ctx.listeners())
+    metrics.listeners.set(ctx.feed.listeners if ctx.feed else 0)
     if last_at is not None:
         metrics.last_event_age.set(max(0.0, (datetime.now(UTC) - last_at).total_seconds()))
-
-
-def serve(app: FastAPI, settings: IntegrationSettings) -> None:
-    """Like the kit's `serve`, but lets live streams see that shutdown has begun."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-        limit_concurrency=2000,
-    )
-    server = uvicorn.Server(config)
-    app.state.lifecycle.server = server
-    server.run()

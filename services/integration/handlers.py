@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.integration import domain
+from services.integration.feed import FeedHub
 from services.integration.indicators import evaluate
 from services.integration.masterplan import Masterplan
 from services.integration.repository import ReadModel
@@ -73,7 +74,7 @@ class Context:
     masterplan: Masterplan
     clock: Callable[[], datetime] = utc_now
     rebuilding: bool = False
-    listeners: Callable[[], int] = lambda: 0  # open live-feed streams (for the gauge)
+    feed: FeedHub | None = None  # the live feed (absent in a rebuild run)
     rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _cache: tuple[Any, dict[str, Any]] | None = None
     _cache_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.notifications import handlers
 from services.notifications.domain import CHANNELS, Notification, Preferences, QuietHours, parse_hhmm
 from services.notifications.repository import ListFilter
-from shared.kit.app import context_of
+from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.errors import NotFound
 from shared.reference.fields import Nik
@@ -32,8 +32,7 @@ StatusName = Literal[
 ChannelName = Literal["email", "sms", "whatsapp"]
 
 
-def ctx_of(request: Request) -> handlers.Context:
-    return context_of(request)
+ctx_of = context_dependency(handlers.Context)
 
 
 # ----- citizens' preferences -----------------------------------------------------------------------

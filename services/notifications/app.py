@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -28,7 +27,6 @@ from services.notifications.templates import TemplateStore
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
-from shared.schemas import ParsedEvent
 
 NAME = "notifications"
 PORT = 8004
@@ -191,10 +189,13 @@ def _metrics(kit: KitMetrics) -> NotificationMetrics:
     )
 
 
-async def _deliver(service: Service) -> None:
+NotificationsService = Service[handlers.Context, NotificationMetrics]
+
+
+async def _deliver(service: NotificationsService) -> None:
     """The worker. On shutdown it stops claiming and lets sends in flight finish, so a
     notification is not left `sending` until its lease expires."""
-    ctx: handlers.Context = service.context
+    ctx = service.context
     work = asyncio.ensure_future(handlers.deliver_due(ctx))
     try:
         await asyncio.shield(work)
@@ -205,8 +206,8 @@ async def _deliver(service: Service) -> None:
         raise
 
 
-async def _refresh_gauges(service: Service) -> None:
-    ctx: handlers.Context = service.context
+async def _refresh_gauges(service: NotificationsService) -> None:
+    ctx = service.context
     depth = await handlers.queue_depth(ctx)
     held = await handlers.held_channels(ctx)
     for channel in CHANNELS:
@@ -216,18 +217,14 @@ async def _refresh_gauges(service: Service) -> None:
 
 def build(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
-    holder: dict[str, Service] = {}
 
-    async def on_event(conn: asyncpg.Connection, event: ParsedEvent) -> None:
-        await handlers.on_event(holder["service"].context, conn, event)
-
-    async def on_events(conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> None:
-        await handlers.on_events(holder["service"].context, conn, events)
-
-    async def purge(service: Service) -> None:
+    async def purge(service: NotificationsService) -> None:
         await handlers.purge(service.context, timedelta(days=settings.retention_days))
 
-    spec = ServiceSpec(
+    def context(service: NotificationsService) -> handlers.Context:
+        return build_context(settings, lambda: service.pool, service.domain_metrics)
+
+    spec: ServiceSpec[handlers.Context, NotificationMetrics] = ServiceSpec(
         name=NAME,
         title="Sinergi — Notifikasi (notifications)",
         description=(
@@ -237,26 +234,27 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
         ),
         settings=settings,
         migrations=HERE / "migrations",
+        domain_metrics=_metrics,
+        context=context,
         routers=[api.router],
-        consumers=[ConsumerSpec(settings.consumer_group, settings.topics, on_event, batch_handler=on_events)],
+        consumers=[
+            ConsumerSpec(
+                settings.consumer_group, settings.topics, handlers.on_event, batch_handler=handlers.on_events
+            )
+        ],
         jobs=[
             PeriodicJob("delivery", settings.delivery_interval_seconds, _deliver, wake_on=DELIVERY_CHANNEL),
             PeriodicJob("domain-gauges", 5.0, _refresh_gauges),
             PeriodicJob("retention", 3600.0, purge),
         ],
-        domain_metrics=_metrics,
     )
     app = create_app(spec)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway request otherwise
-    service: Service = app.state.service
-    holder["service"] = service
-    metrics: NotificationMetrics = service.domain_metrics
-    service.context = build_context(settings, lambda: service.pool, metrics)
     return app
 
 
 def build_context(
-    settings: NotificationsSettings, pool: Any, metrics: NotificationMetrics
+    settings: NotificationsSettings, pool: Callable[[], asyncpg.Pool], metrics: NotificationMetrics
 ) -> handlers.Context:
     tz = ZoneInfo(settings.timezone)
     rulebook = RuleBook(

@@ -266,23 +266,23 @@ class NotificationRepository:
         add, args = w.add, w.args
 
         if f.status:
-            add("status = ?", f.status)
+            add(f"status = {w.param(f.status)}")
         if f.channel:
-            add("channel = ?", f.channel)
+            add(f"channel = {w.param(f.channel)}")
         if f.tracking_code:
-            add("tracking_code = ?", f.tracking_code)
+            add(f"tracking_code = {w.param(f.tracking_code)}")
         if f.event_type:
-            add("source_event_type = ?", f.event_type)
+            add(f"source_event_type = {w.param(f.event_type)}")
         if f.rule:
-            add("rule_id = ?", f.rule)
+            add(f"rule_id = {w.param(f.rule)}")
         if f.recipient_kind:
-            add("recipient_kind = ?", f.recipient_kind)
+            add(f"recipient_kind = {w.param(f.recipient_kind)}")
         if f.opd:
-            add("opd = ?", f.opd)
+            add(f"opd = {w.param(f.opd)}")
         if f.created_from:
-            add("created_at >= ?", f.created_from)
+            add(f"created_at >= {w.param(f.created_from)}")
         if f.created_to:
-            add("created_at < ?", f.created_to)
+            add(f"created_at < {w.param(f.created_to)}")
         clause = w.clause
         total = await self.conn.fetchval(f"SELECT count(*) FROM notifications {clause}", *args)
         rows = await self.conn.fetch(

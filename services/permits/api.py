@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, fiel
 from services.permits import handlers
 from services.permits.domain import PERMIT_NUMBER, Applicant, Application, Document, Status
 from services.permits.repository import ListFilter
-from shared.kit.app import context_of
+from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import is_public_code, normalise_code
 from shared.kit.errors import InvalidFields, NotFound
@@ -49,8 +49,7 @@ PermitNumberStr = Annotated[
 DocumentCode = Annotated[str, Field(pattern=r"^[a-z0-9_]{2,50}$", examples=["gambar_struktur"])]
 
 
-def ctx_of(request: Request) -> handlers.Context:
-    return context_of(request)
+ctx_of = context_dependency(handlers.Context)
 
 
 def code_of(tracking_code: str) -> str:

@@ -72,20 +72,23 @@ def _metrics(kit: KitMetrics) -> PermitMetrics:
     )
 
 
-async def _watch_sla(service: Service) -> None:
+PermitsService = Service[handlers.Context, PermitMetrics]
+
+
+async def _watch_sla(service: PermitsService) -> None:
     emitted = await handlers.watch_sla(service.context)
     if emitted:
         service.domain_metrics.watcher_events.labels("sla").inc(emitted)
 
 
-async def _watch_expiry(service: Service) -> None:
+async def _watch_expiry(service: PermitsService) -> None:
     emitted = await handlers.watch_expiry(service.context)
     if emitted:
         service.domain_metrics.watcher_events.labels("expiry").inc(emitted)
 
 
-async def _refresh_gauges(service: Service) -> None:
-    ctx: handlers.Context = service.context
+async def _refresh_gauges(service: PermitsService) -> None:
+    ctx = service.context
     async with ctx.pool().acquire() as conn:
         counts = await ApplicationRepository(conn, ctx.catalogue).open_by_status()
     gauge = service.domain_metrics.open_applications
@@ -99,7 +102,19 @@ async def _refresh_gauges(service: Service) -> None:
 
 def build(settings: PermitsSettings | None = None) -> FastAPI:
     settings = settings or PermitsSettings()
-    spec = ServiceSpec(
+    catalogue = load_catalogue(settings.permit_types_file) if settings.permit_types_file else load_catalogue()
+
+    def context(service: PermitsService) -> handlers.Context:
+        return handlers.Context(
+            pool=lambda: service.pool,
+            platform=settings.platform,
+            catalogue=catalogue,
+            calendar=default_calendar(),
+            policy=SlaPolicy(warn_working_days=settings.warn_working_days),
+            on_decision=service.domain_metrics.observe_decision,
+        )
+
+    spec: ServiceSpec[handlers.Context, PermitMetrics] = ServiceSpec(
         name=NAME,
         title="Sinergi — Perizinan (permits)",
         description=(
@@ -110,26 +125,15 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
         ),
         settings=settings,
         migrations=Path(__file__).with_name("migrations"),
+        domain_metrics=_metrics,
+        context=context,
         routers=[api.router],
         jobs=[
             PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
             PeriodicJob("expiry-watcher", settings.expiry_check_seconds, _watch_expiry),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
-        domain_metrics=_metrics,
         event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
         citizen_data=CitizenRecords(),
     )
-    app = create_app(spec)
-    service: Service = app.state.service
-    metrics: PermitMetrics = service.domain_metrics
-    catalogue = load_catalogue(settings.permit_types_file) if settings.permit_types_file else load_catalogue()
-    service.context = handlers.Context(
-        pool=lambda: service.pool,
-        platform=settings.platform,
-        catalogue=catalogue,
-        calendar=default_calendar(),
-        policy=SlaPolicy(warn_working_days=settings.warn_working_days),
-        on_decision=metrics.observe_decision,
-    )
-    return app
+    return create_app(spec)

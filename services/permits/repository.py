@@ -304,24 +304,25 @@ class ApplicationRepository:
         add, args = w.add, w.args
 
         if f.status:
-            add("a.status = ?", f.status)
+            add(f"a.status = {w.param(f.status)}")
         if f.permit_type:
-            add("a.permit_type = ?", f.permit_type)
+            add(f"a.permit_type = {w.param(f.permit_type)}")
         if f.kecamatan_code:
-            add("a.kecamatan_code = ?", f.kecamatan_code)
+            add(f"a.kecamatan_code = {w.param(f.kecamatan_code)}")
         if f.applicant_kind:
-            add("a.applicant_kind = ?", f.applicant_kind)
+            add(f"a.applicant_kind = {w.param(f.applicant_kind)}")
         if f.submitted_from:
-            add("a.submitted_at >= ?", f.submitted_from)
+            add(f"a.submitted_at >= {w.param(f.submitted_from)}")
         if f.submitted_to:
-            add("a.submitted_at < ?", f.submitted_to)
+            add(f"a.submitted_at < {w.param(f.submitted_to)}")
         running = "a.sla_stopped_at IS NULL AND a.sla_paused_at IS NULL"
         if f.sla == "breached":
-            add(f"{running} AND a.sla_due_at <= ?", now)
+            add(f"{running} AND a.sla_due_at <= {w.param(now)}")
         elif f.sla == "at_risk":
-            add(f"{running} AND a.sla_warn_at <= ? AND a.sla_due_at > ?", now, now)
+            at = w.param(now)
+            add(f"{running} AND a.sla_warn_at <= {at} AND a.sla_due_at > {at}")
         elif f.sla == "on_track":
-            add(f"{running} AND a.sla_warn_at > ?", now)
+            add(f"{running} AND a.sla_warn_at > {w.param(now)}")
         elif f.sla == "paused":
             add("a.sla_stopped_at IS NULL AND a.sla_paused_at IS NOT NULL")
         clause = w.clause

@@ -16,8 +16,9 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
@@ -27,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared.kit import admin, citizen_data
 from shared.kit.bus import EventBus
 from shared.kit.citizen_data import CitizenData
-from shared.kit.consumer import BatchHandler, EventHandler, IdempotentConsumer
+from shared.kit.consumer import IdempotentConsumer
 from shared.kit.db import connect, create_pool, migrate
 from shared.kit.http import HttpEdge, install_error_handlers
 from shared.kit.logs import configure_logging
@@ -35,24 +36,30 @@ from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay
 from shared.kit.settings import ServiceSettings, require_production_keys
 from shared.kit.uow import EventSource
+from shared.schemas import ParsedEvent
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 20_000  # allocations before a young-generation collection (CPython: 700)
 
+C = TypeVar("C")  # a service's use-case context: what its handlers need (pool, clock, rules)
+M = TypeVar("M")  # a service's domain metrics, registered on the kit's registry
+
 
 @dataclass(frozen=True)
-class ConsumerSpec:
+class ConsumerSpec(Generic[C]):
+    """A consumer group of the service. Its handlers take the service's context first."""
+
     name: str
     topics: Sequence[str]
-    handler: EventHandler
+    handler: Callable[[C, asyncpg.Connection, ParsedEvent], Awaitable[Any]]
     # True for read models: unknown event types are counted and skipped, not dead-lettered.
     skip_unknown_types: bool = False
     # Optional set-based form of `handler` for whole batches (see IdempotentConsumer).
-    batch_handler: BatchHandler | None = None
+    batch_handler: Callable[[C, asyncpg.Connection, Sequence[ParsedEvent]], Awaitable[Any]] | None = None
 
 
 @dataclass(frozen=True)
-class PeriodicJob:
+class PeriodicJob(Generic[C, M]):
     """A job run every `interval` seconds on every instance (make it safe to run
     concurrently, e.g. with FOR UPDATE SKIP LOCKED). With `wake_on`, a PostgreSQL
     NOTIFY on that channel (e.g. from a trigger when work is inserted) runs it at once
@@ -60,24 +67,31 @@ class PeriodicJob:
 
     name: str
     interval: float
-    run: Callable[[Service], Awaitable[Any]]
+    run: Callable[[Service[C, M]], Awaitable[Any]]
     wake_on: str | None = None
 
 
 @dataclass
-class ServiceSpec:
+class ServiceSpec(Generic[C, M]):
+    """Everything a service declares, in one place: the kit builds the app from it."""
+
     name: str
     title: str
     description: str
     settings: ServiceSettings
     migrations: Path
+    # Registers the service's domain metrics on the kit's registry.
+    domain_metrics: Callable[[KitMetrics], M]
+    # Builds the use-case context once the service exists (the pool opens later: read it
+    # through `service.pool` when used, not when built).
+    context: Callable[[Service[C, M]], C]
     routers: Sequence[APIRouter] = ()
-    consumers: Sequence[ConsumerSpec] = ()
-    jobs: Sequence[PeriodicJob] = ()
-    # Registers the service's domain metrics on the kit's registry; returns state to keep.
-    domain_metrics: Callable[[KitMetrics], Any] | None = None
-    # Run once after migrations, before the first request (e.g. loading seed data).
-    on_start: Callable[[Service], Awaitable[None]] | None = None
+    consumers: Sequence[ConsumerSpec[C]] = ()
+    jobs: Sequence[PeriodicJob[C, M]] = ()
+    # Run once after migrations, before the first request (e.g. loading seed data), and
+    # once at shutdown after the jobs and consumers have stopped.
+    on_start: Callable[[Service[C, M]], Awaitable[None]] | None = None
+    on_stop: Callable[[Service[C, M]], Awaitable[None]] | None = None
     # Where the service's own events go (domain services), and what it holds about a
     # citizen (enables the export and erasure endpoints).
     event_source: EventSource | None = None
@@ -86,39 +100,45 @@ class ServiceSpec:
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
 
 
-class Service:
+class Service(Generic[C, M]):
     """What a running service holds; reachable from routes as `request.app.state.service`."""
 
-    def __init__(self, spec: ServiceSpec) -> None:
+    def __init__(self, spec: ServiceSpec[C, M]) -> None:
         self.spec = spec
         self.name = spec.name
         self.settings = spec.settings
         self.metrics = KitMetrics(spec.name)
-        self.domain_metrics = spec.domain_metrics(self.metrics) if spec.domain_metrics else None
+        self.domain_metrics: M = spec.domain_metrics(self.metrics)
         self.bus = EventBus(
             spec.settings.platform, client_id=f"sinergi-{spec.name}", registry=self.metrics.registry
         )
         self._pool: asyncpg.Pool | None = None
         self.relay = OutboxRelay(spec.settings.database_url, self.bus, spec.settings.platform, self.metrics)
+        self.context: C = spec.context(self)
         self.consumers = [
             IdempotentConsumer(
                 c.name,
                 c.topics,
-                c.handler,
+                partial(c.handler, self.context),
                 pool=lambda: self.pool,
                 bus=self.bus,
                 settings=spec.settings.platform,
                 metrics=self.metrics,
                 skip_unknown_types=c.skip_unknown_types,
-                batch_handler=c.batch_handler,
+                batch_handler=partial(c.batch_handler, self.context) if c.batch_handler else None,
             )
             for c in spec.consumers
         ]
-        # The service's use-case context (its handlers' dependencies), set by its app module.
-        self.context: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._relay_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Set by `serve`: lets long-lived responses (live streams) end when shutdown begins.
+        self.server: Any = None
+
+    @property
+    def shutting_down(self) -> bool:
+        """Whether shutdown has begun (the server stops taking work, or the service stops)."""
+        return self._stopping.is_set() or bool(getattr(self.server, "should_exit", False))
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -159,6 +179,9 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
         await self.bus.stop()
+        if self.spec.on_stop is not None:
+            with contextlib.suppress(Exception):
+                await self.spec.on_stop(self)
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), 10)
@@ -243,7 +266,7 @@ async def _retry(what: str, action: Callable[[], Awaitable[Any]], attempts: int 
     raise AssertionError("unreachable")
 
 
-def create_app(spec: ServiceSpec) -> FastAPI:
+def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
     configure_logging(spec.name, spec.settings.platform.log_level)
     require_production_keys(spec.settings.platform)
     service = Service(spec)
@@ -293,13 +316,21 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     return app
 
 
-def service_of(request: Request) -> Service:
+def service_of(request: Request) -> Service[Any, Any]:
     return request.app.state.service
 
 
-def context_of(request: Request) -> Any:
-    """The service's use-case context, for its routes."""
-    return request.app.state.service.context
+def context_dependency(kind: type[C]) -> Callable[[Request], C]:
+    """A FastAPI dependency giving a route the service's use-case context, checked to be
+    `kind`: `Ctx = Annotated[Context, Depends(context_dependency(Context))]`."""
+
+    def dependency(request: Request) -> C:
+        context = request.app.state.service.context
+        if not isinstance(context, kind):
+            raise TypeError(f"this service's context is {type(context).__name__}, not {kind.__name__}")
+        return context
+
+    return dependency
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
@@ -314,7 +345,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 20, 20)
 
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -323,3 +354,6 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=20,
         limit_concurrency=2000,
     )
+    server = uvicorn.Server(config)
+    app.state.service.server = server
+    server.run()

@@ -4,13 +4,16 @@ audit row, so all commit or none does."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
 from shared.kit import audit
+from shared.kit.errors import NotFound
 from shared.kit.logs import correlation_id
 from shared.kit.outbox import add_event
 from shared.schemas import EventData, make_envelope
@@ -54,3 +57,65 @@ async def unit_of_work(pool: asyncpg.Pool, origin: EventSource) -> AsyncIterator
         uow = UnitOfWork(conn, origin)
         yield uow
         await audit.record(conn, uow.subjects, uow.event_types)
+
+
+class Aggregate(Protocol):
+    """What `act` needs of an aggregate: its id (the events' subject) and the events its
+    last command queued."""
+
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def events(self) -> Sequence[EventData]: ...
+
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class AggregateRepository(Protocol[A]):
+    async def get(self, code: str, *, for_update: bool = False) -> A | None: ...
+
+    async def save(self, aggregate: A) -> None: ...
+
+
+async def act(
+    pool: asyncpg.Pool,
+    origin: EventSource,
+    repository: Callable[[asyncpg.Connection], AggregateRepository[A]],
+    code: str,
+    command: Callable[[A], object],
+    *,
+    missing: str,
+) -> A:
+    """The common use case on an existing aggregate, in one unit of work: load it by its
+    public code (row-locked), run `command` on it (sync or async), save it and stage its
+    events. `missing` is the 404's message when no aggregate has that code."""
+    async with unit_of_work(pool, origin) as uow:
+        repo = repository(uow.conn)
+        aggregate = await repo.get(code, for_update=True)
+        if aggregate is None:
+            raise NotFound(missing)
+        result = command(aggregate)
+        if inspect.isawaitable(result):
+            await result
+        await repo.save(aggregate)
+        await uow.emit(aggregate.events, subject=str(aggregate.id))
+    return aggregate
+
+
+T = TypeVar("T")
+CODE_ATTEMPTS = 5  # a collision of two 65-bit codes is ~1 in 10^9 a month: one retry is plenty
+
+
+async def retry_on_code_collision(create: Callable[[], Awaitable[T]], *, constraint: str) -> T:
+    """Run `create` (a unit of work storing a new aggregate under a freshly drawn public
+    code) again when PostgreSQL reports that code taken (`constraint`, the unique
+    constraint of the code column). Any other unique violation is the caller's."""
+    for _ in range(CODE_ATTEMPTS):
+        try:
+            return await create()
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != constraint:
+                raise
+    raise RuntimeError(f"could not draw an unused public code in {CODE_ATTEMPTS} attempts")

@@ -93,7 +93,7 @@ def _uvicorn_in_thread(settings: IntegrationSettings) -> Iterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False)
     )
-    app.state.lifecycle.server = server  # live streams end when the server stops
+    app.state.service.server = server  # live streams end when the server stops
     thread = threading.Thread(target=server.run, name="integration-uvicorn", daemon=True)
     thread.start()
     try:

@@ -1,0 +1,1 @@
+"""The service kit: what every service needs, in one place (docs/architecture.md)."""
