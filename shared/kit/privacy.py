@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from shared.schemas.common import SealedContact
+from shared.schemas.common import CITIZEN_REF_PREFIX, SealedContact
 
 if TYPE_CHECKING:
     from shared.kit.settings import PlatformSettings
 
-CITIZEN_REF_PREFIX = "cr1_"
+__all__ = ["CITIZEN_REF_PREFIX", "citizen_ref", "open_contact", "seal_contact", "seal_for_notifications"]
 
 
 def citizen_ref(nik: str, key: str) -> str:

@@ -54,6 +54,11 @@ def topics() -> dict[str, int]:
     return result
 
 
+def port_of(name: str) -> int:
+    """The service's port: its default `<SERVICE>_PORT` (contract, docs/architecture.md)."""
+    return next(s.port for s in SERVICES if s.name == name)
+
+
 def running_services() -> list[ServiceInfo]:
     """Services whose code exists in this checkout."""
     return [s for s in SERVICES if s.exists]

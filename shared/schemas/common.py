@@ -9,10 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 Locale = Literal["id", "en"]
 Channel = Literal["email", "sms", "whatsapp"]
 
+# The citizen reference's one format (shared/kit/privacy.py makes it): version prefix,
+# then 32 hex digits of the keyed HMAC of the NIK.
+CITIZEN_REF_PREFIX = "cr1_"
+CITIZEN_REF_PATTERN = rf"^{CITIZEN_REF_PREFIX}[0-9a-f]{{32}}$"
+
 CitizenRef = Annotated[
     str,
     Field(
-        pattern=r"^cr1_[0-9a-f]{32}$",
+        pattern=CITIZEN_REF_PATTERN,
         description="Pseudonymous citizen reference: keyed HMAC of the NIK, never the NIK",
     ),
 ]
