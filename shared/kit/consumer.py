@@ -2,8 +2,10 @@
 
 A consumer group reads batches through FastStream with offsets committed only after
 the batch's effects have committed (`AckPolicy.NACK_ON_ERROR`, never FastStream's
-default at-most-once). Each event is applied in its own PostgreSQL transaction that
-first records (consumer, event id) in the inbox, so a redelivered event is skipped.
+default at-most-once). A batch is applied in one PostgreSQL transaction that first
+records (consumer, event id) of every record in the inbox, so a redelivered event is
+skipped; if the batch fails it is applied record by record, each in its own
+transaction, so only the bad record is retried and dead-lettered.
 
 A record that cannot be parsed, or whose handler keeps failing after the configured
 attempts, is copied to the consumer's dead-letter topic with the reason in headers and

@@ -4,6 +4,7 @@ from shared.schemas.envelope import CONTENT_TYPE, Envelope, EventData
 from shared.schemas.registry import (
     DOMAIN_TOPICS,
     DOMAINS,
+    EGOV_TOPICS,
     EVENT_TYPES,
     EventRejected,
     ParsedEvent,
@@ -16,6 +17,7 @@ __all__ = [
     "CONTENT_TYPE",
     "DOMAINS",
     "DOMAIN_TOPICS",
+    "EGOV_TOPICS",
     "EVENT_TYPES",
     "Envelope",
     "EventData",

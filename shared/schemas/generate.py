@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from shared.schemas.envelope import CONTENT_TYPE, Envelope
-from shared.schemas.registry import DOMAINS, EVENT_TYPES, Domain
+from shared.schemas.registry import DOMAIN_TOPICS, DOMAINS, EGOV_TOPICS, EVENT_TYPES, Domain
 
 ROOT = Path(__file__).resolve().parents[2]
 JSON_SCHEMA_DIR = Path(__file__).with_name("jsonschema")
@@ -26,8 +26,8 @@ ASYNCAPI_DIR = ROOT / "docs" / "asyncapi"
 
 # What each consuming service subscribes to (what each domain service publishes is DOMAINS).
 CONSUMERS: dict[str, list[str]] = {
-    "integration": ["permits.events", "health.events", "complaints.events", "notifications.events"],
-    "notifications": ["permits.events", "health.events", "complaints.events"],
+    "integration": DOMAIN_TOPICS,
+    "notifications": EGOV_TOPICS,
 }
 
 

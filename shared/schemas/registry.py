@@ -35,8 +35,11 @@ DOMAINS: dict[str, Domain] = {
     ),
 }
 
-# Topics that exist even before their producing service does (DESIGN.md §4).
-DOMAIN_TOPICS = ["permits.events", "health.events", "complaints.events", "notifications.events"]
+# One topic per producing domain (docs/architecture.md, "Event contract"); they exist
+# even before their producing service does. The e-government domains' topics are what
+# the notification service listens to; the integration view reads every domain topic.
+EGOV_TOPICS = [permits.TOPIC, health.TOPIC, complaints.TOPIC]
+DOMAIN_TOPICS = [*EGOV_TOPICS, notifications.TOPIC]
 
 EVENT_TYPES: dict[str, type[EventData]] = {
     event_type: model for domain in DOMAINS.values() for event_type, model in domain.events.items()
