@@ -18,8 +18,9 @@ from shared.kit.metrics import KitMetrics
 from shared.kit.settings import PlatformSettings
 from shared.runtime.embedded import create_topics
 from shared.runtime.select import Infrastructure
-from shared.schemas import Envelope, ParsedEvent, make_envelope
-from shared.schemas.complaints import SOURCE, ComplaintVerified
+from shared.schemas import Envelope, ParsedEvent
+from shared.schemas.complaints import ComplaintVerified
+from tests.events import complaint_event
 from tests.harness import db_fetch, read_topic, wait_for
 
 
@@ -54,18 +55,15 @@ class KitHarness:
 
 
 def event(n: int = 0) -> Envelope:
-    data = ComplaintVerified(
-        complaint_id=f"c{n}",
-        tracking_code=f"ADU-2611-{n:06d}",
+    return complaint_event(
+        ComplaintVerified,
+        f"c{n}",
+        n,
         status="verified",
-        kind="pengaduan",
         category="sampah",
         dimension="environment",
-        desa_code="33.06.01.2001",
-        kecamatan_code="33.06.01",
         verified_by="koordinator",
     )
-    return make_envelope(data, subject=f"c{n}", source=SOURCE, region="33.06")
 
 
 @pytest.fixture(params=["per_event", "batch"])

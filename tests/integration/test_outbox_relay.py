@@ -25,8 +25,9 @@ from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay, add_events
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
-from shared.schemas import Envelope, make_envelope
-from shared.schemas.complaints import SOURCE, ComplaintProgressUpdated
+from shared.schemas import Envelope
+from shared.schemas.complaints import ComplaintProgressUpdated
+from tests.events import complaint_event
 from tests.harness import db_fetchval, read_topic, wait_for
 
 AGGREGATES = 40
@@ -64,20 +65,15 @@ async def relay(database_url: str, platform: PlatformSettings, name: str) -> Asy
 
 
 def progress(aggregate: int, step: int) -> Envelope:
-    data = ComplaintProgressUpdated(
-        complaint_id=f"agg-{aggregate}",
-        tracking_code=f"ADU-2612-{aggregate:06d}",
+    return complaint_event(
+        ComplaintProgressUpdated,
+        f"agg-{aggregate}",
+        aggregate,
         status="in_progress",
-        kind="pengaduan",
-        category="jalan_rusak",
-        dimension="mobility",
-        desa_code="33.06.01.2001",
-        kecamatan_code="33.06.01",
         opd="DPUPR",
         note=f"langkah {step}",
         updated_by="petugas",
     )
-    return make_envelope(data, subject=f"agg-{aggregate}", source=SOURCE, region="33.06")
 
 
 async def commit_burst(database_url: str, topic: str, steps: range) -> list[Envelope]:

@@ -11,9 +11,10 @@ the trigger and nothing else was what failed it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -90,7 +91,17 @@ class Snapshot:
         }
 
 
-Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request of a use case, as a citizen's or an officer's client sends it."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    async def send(self, client: httpx.AsyncClient) -> httpx.Response:
+        return await client.request(self.method, self.path, json=self.body, headers=self.headers)
 
 
 @contextlib.asynccontextmanager
@@ -100,24 +111,26 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.context = app.state.service.context  # type: ignore[attr-defined]
             yield client
 
 
 async def assert_all_or_nothing(
-    client: httpx.AsyncClient, database_url: str, table: str, request: Request, expected: int
-) -> None:
-    """`request` fails while `table` refuses inserts and leaves every table as it was;
+    client: httpx.AsyncClient, database_url: str, table: str, call: Call, expected: int
+) -> httpx.Response:
+    """`call` fails while `table` refuses inserts and leaves every table as it was;
     without the fault it succeeds and writes to `table` (so the fault did hit it)."""
     before = await Snapshot.take(database_url)
     async with refusing(database_url, table):
-        failed = await request(client)
+        failed = await call.send(client)
     assert failed.status_code >= 500, failed.text
     after = await Snapshot.take(database_url)
     assert before.changed(after) == {}, f"a failed use case left rows behind: {before.changed(after)}"
 
-    done = await request(client)
+    done = await call.send(client)
     assert done.status_code == expected, done.text
     assert await db_fetchval(database_url, f"SELECT count(*) FROM {table}") > len(before.tables[table])
+    return done
 
 
 @pytest.fixture
@@ -139,57 +152,38 @@ async def permits(platform: PlatformSettings, fresh_database: str) -> AsyncItera
 @pytest.fixture
 async def health(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = HealthSettings(database_url=fresh_database, platform=platform, no_show_check_seconds=3600)
-    app = build_health(settings)
-    async with running(app) as client:
-        client.context = app.state.service.context  # type: ignore[attr-defined]
+    async with running(build_health(settings)) as client:
         yield client
 
 
 async def test_complaints_filing_and_officer_action_commit_with_their_event_and_audit(
     complaints: httpx.AsyncClient, fresh_database: str
 ) -> None:
-    async def file(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.post("/complaints", json=complaint_body())
-
-    await assert_all_or_nothing(complaints, fresh_database, "outbox", file, 201)
-
-    code = (await file(complaints)).json()["tracking_code"]
+    filed = await assert_all_or_nothing(
+        complaints, fresh_database, "outbox", Call("POST", "/complaints", complaint_body()), 201
+    )
+    officer = f"/officer/complaints/{filed.json()['tracking_code']}"
     coordinator = officer_headers("coordinator", subject="koordinator-uow")
-
-    async def verify(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.post(f"/officer/complaints/{code}/verify", headers=coordinator)
-
+    verify = Call("POST", f"{officer}/verify", headers=coordinator)
     await assert_all_or_nothing(complaints, fresh_database, "audit_log", verify, 200)
-    await assert_all_or_nothing(complaints, fresh_database, "outbox", _dispatch(code), 200)
-
-
-def _dispatch(code: str) -> Request:
-    async def dispatch(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.post(
-            f"/officer/complaints/{code}/dispatch",
-            json={"opd": "DPUPR", "note": "Mohon ditindaklanjuti"},
-            headers=officer_headers("coordinator"),
-        )
-
-    return dispatch
+    dispatch = Call(
+        "POST", f"{officer}/dispatch", {"opd": "DPUPR", "note": "Mohon ditindaklanjuti"}, coordinator
+    )
+    await assert_all_or_nothing(complaints, fresh_database, "outbox", dispatch, 200)
 
 
 async def test_permits_submission_and_officer_action_commit_with_their_event_and_audit(
     permits: httpx.AsyncClient, fresh_database: str
 ) -> None:
-    async def submit(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.post("/applications", json=pbg_body())
-
-    await assert_all_or_nothing(permits, fresh_database, "outbox", submit, 201)
-    code = (await submit(permits)).json()["tracking_code"]
-
-    async def check(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.post(
-            f"/officer/applications/{code}/document-check",
-            json={"outcome": "incomplete", "missing": ["krk"], "note": "KRK kedaluwarsa"},
-            headers=PERMIT_OFFICER,
-        )
-
+    submitted = await assert_all_or_nothing(
+        permits, fresh_database, "outbox", Call("POST", "/applications", pbg_body()), 201
+    )
+    check = Call(
+        "POST",
+        f"/officer/applications/{submitted.json()['tracking_code']}/document-check",
+        {"outcome": "incomplete", "missing": ["krk"], "note": "KRK kedaluwarsa"},
+        PERMIT_OFFICER,
+    )
     await assert_all_or_nothing(permits, fresh_database, "audit_log", check, 200)
 
 
@@ -199,33 +193,13 @@ async def test_health_booking_and_officer_actions_commit_with_their_event_and_au
     ctx = health.context  # type: ignore[attr-defined]
     polyclinic = await make_polyclinic(health, "UOW")
     day = visit_day(ctx)
-
-    async def book(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.post("/appointments", json=booking(day, polyclinic, nik=nik(7)))
-
+    book = Call("POST", "/appointments", booking(day, polyclinic, nik=nik(7)))
     await assert_all_or_nothing(health, fresh_database, "outbox", book, 201)
 
     officer = officer_headers("health_officer", subject="petugas-uow")
-
-    async def beds(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.put(
-            f"/facilities/{FACILITY}/wards/MAWAR/beds", json={"total": 40, "occupied": 31}, headers=officer
-        )
-
+    beds = Call("PUT", f"/facilities/{FACILITY}/wards/MAWAR/beds", {"total": 40, "occupied": 31}, officer)
     await assert_all_or_nothing(health, fresh_database, "audit_log", beds, 200)
-
-    async def schedule(client: httpx.AsyncClient) -> httpx.Response:
-        weekday = (day + timedelta(days=1)).weekday()
-        return await client.put(
-            f"/doctors/{polyclinic}-D01/schedules/{weekday}",
-            json={
-                "start": "08:00",
-                "end": "11:00",
-                "minutes_per_patient": 10,
-                "quota_jkn": 9,
-                "quota_non_jkn": 3,
-            },
-            headers=officer,
-        )
-
+    weekday = (day + timedelta(days=1)).weekday()
+    hours = {"start": "08:00", "end": "11:00", "minutes_per_patient": 10, "quota_jkn": 9, "quota_non_jkn": 3}
+    schedule = Call("PUT", f"/doctors/{polyclinic}-D01/schedules/{weekday}", hours, officer)
     await assert_all_or_nothing(health, fresh_database, "audit_log", schedule, 200)

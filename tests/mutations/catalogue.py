@@ -35,6 +35,19 @@ UOW_BLOCK = """    async with pool.acquire() as conn, conn.transaction():
         yield uow
         await audit.record(conn, uow.subjects, uow.event_types)
 """
+
+
+def uow_split(inside: str, after: str) -> Edit:
+    """The unit of work's block rewritten as a transaction followed by statements that
+    run after its commit."""
+    return Edit(
+        UOW,
+        UOW_BLOCK,
+        "    async with pool.acquire() as conn:\n        async with conn.transaction():\n"
+        "            uow = UnitOfWork(conn, origin)\n            yield uow\n" + inside + after,
+    )
+
+
 UOW_TESTS = ("tests/integration/test_unit_of_work.py",)
 KIT_CONSUMER = "shared/kit/consumer.py"
 INBOX_TESTS = (
@@ -71,17 +84,9 @@ MUTATIONS: tuple[Mutation, ...] = (
             Edit(
                 UOW, "        self.emitted = 0\n", "        self.emitted = 0\n        self.late: list = []\n"
             ),
-            Edit(
-                UOW,
-                UOW_BLOCK,
-                """    async with pool.acquire() as conn:
-        async with conn.transaction():
-            uow = UnitOfWork(conn, origin)
-            yield uow
-            await audit.record(conn, uow.subjects, uow.event_types)
-        for envelope in uow.late:
-            await add_event(conn, envelope, origin.topic)
-""",
+            uow_split(
+                "            await audit.record(conn, uow.subjects, uow.event_types)\n",
+                "        for envelope in uow.late:\n            await add_event(conn, envelope, origin.topic)\n",
             ),
         ),
         UOW_TESTS,
@@ -89,18 +94,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "audit-after-commit",
         "an officer action and its audit row commit together",
-        (
-            Edit(
-                UOW,
-                UOW_BLOCK,
-                """    async with pool.acquire() as conn:
-        async with conn.transaction():
-            uow = UnitOfWork(conn, origin)
-            yield uow
-        await audit.record(conn, uow.subjects, uow.event_types)
-""",
-            ),
-        ),
+        (uow_split("", "        await audit.record(conn, uow.subjects, uow.event_types)\n"),),
         UOW_TESTS,
     ),
     Mutation(
