@@ -11,28 +11,29 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.notifications import handlers
-from services.notifications.domain import CHANNELS, Notification, Preferences, QuietHours, parse_hhmm
+from services.notifications.domain import (
+    CHANNELS,
+    Notification,
+    Preferences,
+    QuietHours,
+    Status,
+    parse_hhmm,
+)
 from services.notifications.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
-from shared.kit.errors import NotFound
 from shared.reference.fields import Nik
 
 router = APIRouter()
 officer_only = require_role("notification_officer")
 admin_only = require_role("admin")
 
-StatusName = Literal[
-    "created", "sending", "delivered", "temporary-failure", "permanent-failure", "technical-failure"
-]
 ChannelName = Literal["email", "sms", "whatsapp"]
-
-
-ctx_of = context_dependency(handlers.Context)
+Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
 
 
 # ----- citizens' preferences -----------------------------------------------------------------------
@@ -121,9 +122,8 @@ def _prefs_view(prefs: Preferences | None) -> dict[str, Any]:
 
 
 @router.put("/preferences", response_model=PreferencesOut, tags=["citizen"])
-async def put_preferences(body: PreferencesIn, request: Request) -> dict[str, Any]:
+async def put_preferences(body: PreferencesIn, ctx: Ctx) -> dict[str, Any]:
     """Set how and when to be notified (channel order, language, quiet hours, opt-out)."""
-    ctx = ctx_of(request)
     quiet = (
         QuietHours(parse_hhmm(body.quiet_hours.start), parse_hhmm(body.quiet_hours.end), ctx.tz)
         if body.quiet_hours
@@ -137,9 +137,9 @@ async def put_preferences(body: PreferencesIn, request: Request) -> dict[str, An
 
 
 @router.post("/preferences/lookup", response_model=PreferencesOut, tags=["citizen"])
-async def lookup_preferences(body: NikIn, request: Request) -> dict[str, Any]:
+async def lookup_preferences(body: NikIn, ctx: Ctx) -> dict[str, Any]:
     """The current preferences (a POST, so the NIK never appears in a URL or access log)."""
-    return _prefs_view(await handlers.get_preferences(ctx_of(request), body.nik))
+    return _prefs_view(await handlers.get_preferences(ctx, body.nik))
 
 
 # ----- officers --------------------------------------------------------------------------------------
@@ -215,9 +215,9 @@ def _detail(n: Notification) -> dict[str, Any]:
 
 @router.get("/notifications", response_model=NotificationPage, tags=["officer"])
 async def list_notifications(
-    request: Request,
+    ctx: Ctx,
     officer: Annotated[Officer, Depends(officer_only)],
-    status: StatusName | None = None,
+    status: Status | None = None,
     channel: ChannelName | None = None,
     tracking_code: str | None = Query(None, max_length=40),
     event_type: str | None = Query(None, max_length=120),
@@ -243,16 +243,16 @@ async def list_notifications(
         page=page,
         page_size=page_size,
     )
-    items, total = await handlers.list_notifications(ctx_of(request), f)
+    items, total = await handlers.list_notifications(ctx, f)
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationDetailOut, tags=["officer"])
 async def get_notification(
-    notification_id: uuid.UUID, request: Request, officer: Annotated[Officer, Depends(officer_only)]
+    notification_id: uuid.UUID, ctx: Ctx, officer: Annotated[Officer, Depends(officer_only)]
 ) -> dict[str, Any]:
     """One notification with its status history."""
-    return _detail(await handlers.get(ctx_of(request), notification_id))
+    return _detail(await handlers.get(ctx, notification_id))
 
 
 @router.post(
@@ -262,18 +262,17 @@ async def get_notification(
     tags=["officer"],
 )
 async def resend(
-    notification_id: uuid.UUID, request: Request, officer: Annotated[Officer, Depends(officer_only)]
+    notification_id: uuid.UUID, ctx: Ctx, officer: Annotated[Officer, Depends(officer_only)]
 ) -> dict[str, Any]:
     """Send a permanent- or technical-failure again (composed with the current
     templates); 409 for any other status."""
-    return _detail(await handlers.resend(ctx_of(request), notification_id, officer))
+    return _detail(await handlers.resend(ctx, notification_id, officer))
 
 
 @router.get("/rules", tags=["officer"])
-async def rules(request: Request, officer: Annotated[Officer, Depends(officer_only)]) -> dict[str, Any]:
+async def rules(ctx: Ctx, officer: Annotated[Officer, Depends(officer_only)]) -> dict[str, Any]:
     """The rules in force (reloaded when rules.yaml or recipients.yaml change) and the
     last reload error, if an edit could not be loaded."""
-    ctx = ctx_of(request)
     loaded = ctx.rulebook.current()
     return {
         "rules_file": str(ctx.rulebook.rules_path),
@@ -322,24 +321,23 @@ class DeliveryOut(BaseModel):
 
 
 @router.get("/delivery", response_model=DeliveryOut, tags=["operations"])
-async def delivery(request: Request, officer: Annotated[Officer, Depends(admin_only)]) -> dict[str, Any]:
+async def delivery(ctx: Ctx, officer: Annotated[Officer, Depends(admin_only)]) -> dict[str, Any]:
     """Whether deliveries are held, on which channels, and what waits."""
-    return await handlers.delivery_state(ctx_of(request))
+    return await handlers.delivery_state(ctx)
 
 
 @router.put("/delivery/holds/{channel}", status_code=204, tags=["operations"])
 async def hold_channel(
-    channel: ChannelName, body: HoldIn, request: Request, officer: Annotated[Officer, Depends(admin_only)]
+    channel: ChannelName, body: HoldIn, ctx: Ctx, officer: Annotated[Officer, Depends(admin_only)]
 ) -> None:
     """Stop sending on a channel on every instance (a gateway incident, a billing cap).
     Notifications keep being created and wait; they go out when the hold is lifted."""
-    await handlers.hold(ctx_of(request), channel, body.reason, officer)
+    await handlers.hold(ctx, channel, body.reason, officer)
 
 
 @router.delete("/delivery/holds/{channel}", status_code=204, tags=["operations"])
 async def release_channel(
-    channel: ChannelName, request: Request, officer: Annotated[Officer, Depends(admin_only)]
+    channel: ChannelName, ctx: Ctx, officer: Annotated[Officer, Depends(admin_only)]
 ) -> None:
     """Send on the channel again; what waited goes out at once. 404 if it was not held."""
-    if not await handlers.release(ctx_of(request), channel, officer):
-        raise NotFound(f"{channel} is not held")
+    await handlers.release(ctx, channel)

@@ -18,7 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.notifications import api, handlers
+from services.notifications import api, delivery, handlers, intake
 from services.notifications.channels import EmailChannel, GatewayChannel, GatewayConfig, SmtpConfig
 from services.notifications.domain import CHANNELS, RetryPolicy, TokenBucket
 from services.notifications.repository import DELIVERY_CHANNEL
@@ -27,9 +27,11 @@ from services.notifications.templates import TemplateStore
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
+from shared.runtime.topology import port_of
+from shared.schemas import EGOV_TOPICS
 
 NAME = "notifications"
-PORT = 8004
+PORT = port_of(NAME)
 HERE = Path(__file__).resolve().parent
 
 
@@ -40,9 +42,7 @@ class NotificationsSettings(ServiceSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/notifications"
     # What to listen to (JSON list in the environment), in which consumer group; the
     # dead-letter topic is `<consumer_group>.dlq`.
-    topics: list[str] = Field(
-        default_factory=lambda: ["complaints.events", "permits.events", "health.events"]
-    )
+    topics: list[str] = Field(default_factory=lambda: list(EGOV_TOPICS))
     consumer_group: str = "notifications"
     # The operator's files, reloaded when they change.
     rules_file: Path = HERE / "rules.yaml"
@@ -196,7 +196,7 @@ async def _deliver(service: NotificationsService) -> None:
     """The worker. On shutdown it stops claiming and lets sends in flight finish, so a
     notification is not left `sending` until its lease expires."""
     ctx = service.context
-    work = asyncio.ensure_future(handlers.deliver_due(ctx))
+    work = asyncio.ensure_future(delivery.deliver_due(ctx))
     try:
         await asyncio.shield(work)
     except asyncio.CancelledError:
@@ -209,7 +209,7 @@ async def _deliver(service: NotificationsService) -> None:
 async def _refresh_gauges(service: NotificationsService) -> None:
     ctx = service.context
     depth = await handlers.queue_depth(ctx)
-    held = await handlers.held_channels(ctx)
+    held = await delivery.held_channels(ctx)
     for channel in CHANNELS:
         service.domain_metrics.queue_depth.labels(channel).set(depth.get(channel, 0))
         service.domain_metrics.held.labels(channel).set(1 if channel in held else 0)
@@ -239,7 +239,7 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
         routers=[api.router],
         consumers=[
             ConsumerSpec(
-                settings.consumer_group, settings.topics, handlers.on_event, batch_handler=handlers.on_events
+                settings.consumer_group, settings.topics, intake.on_event, batch_handler=intake.on_events
             )
         ],
         jobs=[

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import operator
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from services.notifications.domain import (
+    FINAL,
     WAITING,
     HistoryEntry,
     Notification,
@@ -19,69 +20,54 @@ from services.notifications.domain import (
     QuietHours,
     Status,
 )
-from shared.kit.sql import Where
+from shared.kit.sql import Column, Where, column_arrays, insert_many_sql, update_many_sql
 
-_FIELDS = (
-    "id",
-    "source_event_id",
-    "source_event_type",
-    "event_time",
-    "rule_id",
-    "recipient_kind",
-    "recipient_key",
-    "tracking_code",
-    "citizen_ref",
-    "opd",
-    "channel",
-    "locale",
-    "template_name",
-    "template",
-    "template_fallback",
-    "urgent",
-    "required",
-    "status",
-    "attempt",
-    "max_attempts",
-    "due_at",
-    "lease_until",
-    "address_sealed",
-    "address_masked",
-    "subject",
-    "body",
-    "context",
-    "provider_ref",
-    "correlation_id",
-    "last_error",
-    "created_at",
-    "updated_at",
-    "delivered_at",
+# Every column of notifications (as in migration 001) with its PostgreSQL type, in the
+# order of the bulk statements' parameters.
+_TABLE: tuple[Column, ...] = (
+    ("id", "uuid"),
+    ("source_event_id", "text"),
+    ("source_event_type", "text"),
+    ("event_time", "timestamptz"),
+    ("rule_id", "text"),
+    ("recipient_kind", "text"),
+    ("recipient_key", "text"),
+    ("tracking_code", "text"),
+    ("citizen_ref", "text"),
+    ("opd", "text"),
+    ("channel", "text"),
+    ("locale", "text"),
+    ("template_name", "text"),
+    ("template", "text"),
+    ("template_fallback", "boolean"),
+    ("urgent", "boolean"),
+    ("required", "boolean"),
+    ("status", "text"),
+    ("attempt", "integer"),
+    ("max_attempts", "integer"),
+    ("due_at", "timestamptz"),
+    ("lease_until", "timestamptz"),
+    ("address_sealed", "text"),
+    ("address_masked", "text"),
+    ("subject", "text"),
+    ("body", "text"),
+    ("context", "jsonb"),
+    ("provider_ref", "text"),
+    ("correlation_id", "text"),
+    ("last_error", "text"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("delivered_at", "timestamptz"),
 )
-_COLUMNS = ", ".join(_FIELDS)
-# PostgreSQL type of each field (as in migration 001), for inserting many rows through unnest.
-_TYPES = {
-    "id": "uuid",
-    "event_time": "timestamptz",
-    "template_fallback": "boolean",
-    "urgent": "boolean",
-    "required": "boolean",
-    "attempt": "integer",
-    "max_attempts": "integer",
-    "due_at": "timestamptz",
-    "lease_until": "timestamptz",
-    "context": "jsonb",
-    "created_at": "timestamptz",
-    "updated_at": "timestamptz",
-    "delivered_at": "timestamptz",
-}
-_ROW = operator.attrgetter(*_FIELDS)  # a notification's values in column order
-_STATUS = _FIELDS.index("status")
-_INSERT_MANY = (
-    f"INSERT INTO notifications ({_COLUMNS}) SELECT * FROM unnest("
-    + ", ".join(f"${i}::{_TYPES.get(f, 'text')}[]" for i, f in enumerate(_FIELDS, 1))
-    + ") ON CONFLICT (source_event_id, rule_id, recipient_key, channel) DO NOTHING RETURNING id"
+_COLUMNS = ", ".join(name for name, _ in _TABLE)
+_INSERT_MANY = insert_many_sql(
+    "notifications",
+    _TABLE,
+    on_conflict="(source_event_id, rule_id, recipient_key, channel) DO NOTHING",
+    returning="id",
 )
 # What may change after creation.
-_MUTABLE = (
+_MUTABLE_NAMES = {
     "template",
     "template_fallback",
     "status",
@@ -95,15 +81,14 @@ _MUTABLE = (
     "last_error",
     "updated_at",
     "delivered_at",
-)
-_UPDATE_MANY = (
-    "UPDATE notifications AS n SET "
-    + ", ".join(f"{f} = u.{f}" for f in _MUTABLE)
-    + " FROM unnest($1::uuid[], "
-    + ", ".join(f"${i}::{_TYPES.get(f, 'text')}[]" for i, f in enumerate(_MUTABLE, 2))
-    + f") AS u(id, {', '.join(_MUTABLE)}) WHERE n.id = u.id"
-)
+}
+_MUTABLE = tuple(column for column in _TABLE if column[0] in _MUTABLE_NAMES)
+_UPDATE_MANY = update_many_sql("notifications", ("id", "uuid"), _MUTABLE)
 _WAITING = [s.value for s in WAITING]
+# Statuses written into SQL as literals, not parameters: the planner matches a partial
+# index (migration 001: notifications_sending) only against a literal.
+_SENDING = f"'{Status.SENDING}'"
+_FINAL = ", ".join(f"'{s}'" for s in sorted(FINAL))
 # NOTIFY channel the delivery worker listens on (migration 002 notifies it on insert).
 DELIVERY_CHANNEL = "sinergi_notifications"
 
@@ -118,7 +103,7 @@ LIST_COLUMNS = (
 
 @dataclass(frozen=True)
 class ListFilter:
-    status: str | None = None
+    status: Status | None = None
     channel: str | None = None
     tracking_code: str | None = None
     event_type: str | None = None
@@ -141,9 +126,7 @@ class NotificationRepository:
         this channel, by this rule) are left out and their pending changes dropped."""
         if not notifications:
             return []
-        columns = list(zip(*map(_ROW, notifications), strict=True))
-        columns[_STATUS] = [s.value for s in columns[_STATUS]]
-        rows = await self.conn.fetch(_INSERT_MANY, *columns)
+        rows = await self.conn.fetch(_INSERT_MANY, *_arrays(notifications, _TABLE))
         inserted = {row["id"] for row in rows}
         fresh: list[Notification] = []
         for n in notifications:
@@ -155,18 +138,16 @@ class NotificationRepository:
         return fresh
 
     async def save(self, n: Notification) -> None:
-        sets = ", ".join(f"{f} = ${i}" for i, f in enumerate(_MUTABLE, 2))
-        await self.conn.execute(
-            f"UPDATE notifications SET {sets} WHERE id = $1", n.id, *[self._value(n, f) for f in _MUTABLE]
-        )
-        await self._save_history([n])
+        await self.save_all([n])
 
     async def save_all(self, notifications: Sequence[Notification]) -> None:
-        """`save` for many, in two statements (the rows, then their history in order)."""
+        """Store what may have changed of many, with their new history, in two
+        statements (the rows, then their history in order)."""
         if not notifications:
             return
-        columns = [[self._value(n, f) for n in notifications] for f in _MUTABLE]
-        await self.conn.execute(_UPDATE_MANY, [n.id for n in notifications], *columns)
+        await self.conn.execute(
+            _UPDATE_MANY, [n.id for n in notifications], *_arrays(notifications, _MUTABLE)
+        )
         await self._save_history(notifications)
 
     async def _save_history(self, notifications: Sequence[Notification]) -> None:
@@ -187,11 +168,6 @@ class NotificationRepository:
             [h.actor for _, h in entries],
             [h.next_attempt_at for _, h in entries],
         )
-
-    @staticmethod
-    def _value(n: Notification, name: str) -> Any:
-        value = getattr(n, name)
-        return value.value if isinstance(value, Status) else value
 
     async def get(self, notification_id: uuid.UUID, *, for_update: bool = False) -> Notification | None:
         lock = " FOR UPDATE" if for_update else ""
@@ -254,7 +230,7 @@ class NotificationRepository:
 
     async def expired_leases(self, now: datetime, limit: int = 100) -> list[Notification]:
         rows = await self.conn.fetch(
-            f"SELECT {_COLUMNS} FROM notifications WHERE status = 'sending' AND lease_until < $1"
+            f"SELECT {_COLUMNS} FROM notifications WHERE status = {_SENDING} AND lease_until < $1"
             " ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,
             limit,
@@ -263,34 +239,25 @@ class NotificationRepository:
 
     async def list(self, f: ListFilter) -> tuple[list[dict[str, Any]], int]:
         w = Where()
-        add, args = w.add, w.args
-
-        if f.status:
-            add(f"status = {w.param(f.status)}")
-        if f.channel:
-            add(f"channel = {w.param(f.channel)}")
-        if f.tracking_code:
-            add(f"tracking_code = {w.param(f.tracking_code)}")
-        if f.event_type:
-            add(f"source_event_type = {w.param(f.event_type)}")
-        if f.rule:
-            add(f"rule_id = {w.param(f.rule)}")
-        if f.recipient_kind:
-            add(f"recipient_kind = {w.param(f.recipient_kind)}")
-        if f.opd:
-            add(f"opd = {w.param(f.opd)}")
-        if f.created_from:
-            add(f"created_at >= {w.param(f.created_from)}")
-        if f.created_to:
-            add(f"created_at < {w.param(f.created_to)}")
+        for condition, value in (
+            ("status =", f.status),
+            ("channel =", f.channel),
+            ("tracking_code =", f.tracking_code),
+            ("source_event_type =", f.event_type),
+            ("rule_id =", f.rule),
+            ("recipient_kind =", f.recipient_kind),
+            ("opd =", f.opd),
+            ("created_at >=", f.created_from),
+            ("created_at <", f.created_to),
+        ):
+            if value:
+                w.add(f"{condition} {w.param(value)}")
         clause = w.clause
-        total = await self.conn.fetchval(f"SELECT count(*) FROM notifications {clause}", *args)
+        total = await self.conn.fetchval(f"SELECT count(*) FROM notifications {clause}", *w.args)
         rows = await self.conn.fetch(
             f"SELECT {LIST_COLUMNS} FROM notifications {clause} ORDER BY created_at DESC, id"
-            f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-            *args,
-            f.page_size,
-            (f.page - 1) * f.page_size,
+            f" LIMIT {w.param(f.page_size)} OFFSET {w.param((f.page - 1) * f.page_size)}",
+            *w.args,
         )
         return [dict(r) for r in rows], int(total)
 
@@ -306,7 +273,7 @@ class NotificationRepository:
         changed before `before` (UU PDP: keep personal data only as long as needed)."""
         result = await self.conn.execute(
             "UPDATE notifications SET address_sealed = NULL, body = NULL, subject = NULL, context = NULL"
-            " WHERE status IN ('delivered', 'permanent-failure', 'technical-failure')"
+            f" WHERE status IN ({_FINAL})"
             " AND updated_at < $1 AND (address_sealed IS NOT NULL OR body IS NOT NULL OR context IS NOT NULL)",
             before,
         )
@@ -317,9 +284,8 @@ class NotificationRepository:
         addresses and texts of their notifications; pending ones are cancelled as
         technical failures (no address is left to send to)."""
         pending = await self.conn.execute(
-            "UPDATE notifications SET status = 'technical-failure', last_error = 'citizen data erased',"
-            " updated_at = now() WHERE citizen_ref = $1"
-            " AND status NOT IN ('delivered', 'permanent-failure', 'technical-failure')",
+            f"UPDATE notifications SET status = '{Status.TECHNICAL_FAILURE}', last_error = 'citizen data erased',"
+            f" updated_at = now() WHERE citizen_ref = $1 AND status NOT IN ({_FINAL})",
             citizen_ref,
         )
         content = await self.conn.execute(
@@ -397,6 +363,16 @@ class NotificationRepository:
     async def wake_delivery(self) -> None:
         """Wake the delivery workers of every instance (at commit), as a new notification does."""
         await self.conn.execute(f"SELECT pg_notify('{DELIVERY_CHANNEL}', '')")
+
+
+def _arrays(notifications: Sequence[Notification], columns: Sequence[Column]) -> list[list[Any]]:
+    """The parameters of a bulk statement over `columns`: one array a column, a jsonb
+    column's values as JSON text (as the kit's bulk statements take them)."""
+    arrays = column_arrays(notifications, [name for name, _ in columns])
+    for i, (_, pg_type) in enumerate(columns):
+        if pg_type == "jsonb":
+            arrays[i] = [None if v is None else json.dumps(v) for v in arrays[i]]
+    return arrays
 
 
 def _preferences(row: Any, tz: Any) -> Preferences:

@@ -15,8 +15,8 @@ import asyncpg
 from shared.kit import audit
 from shared.kit.errors import NotFound
 from shared.kit.logs import correlation_id
-from shared.kit.outbox import add_event
-from shared.schemas import EventData, make_envelope
+from shared.kit.outbox import add_event, add_events
+from shared.schemas import Envelope, EventData, make_envelope
 
 
 @dataclass(frozen=True)
@@ -37,18 +37,35 @@ class UnitOfWork:
         self.event_types: list[str] = []
 
     async def emit(self, events: Iterable[EventData], *, subject: str) -> None:
-        for data in events:
-            envelope = make_envelope(
+        """Stage the aggregate's events, with the request's correlation id."""
+        envelopes = [
+            make_envelope(
                 data,
                 subject=subject,
                 source=self.origin.source,
                 region=self.origin.region,
                 correlation_id=correlation_id(),
             )
-            await add_event(self.conn, envelope, self.origin.topic)
-            self.emitted += 1
-            self.subjects.append(subject)
+            for data in events
+        ]
+        await self.stage(envelopes)
+
+    async def stage(self, envelopes: Sequence[Envelope]) -> None:
+        """Stage ready-made envelopes (e.g. carrying the correlation and causation of the
+        event that caused them), in order, in one statement."""
+        if len(envelopes) == 1:
+            await add_event(self.conn, envelopes[0], self.origin.topic)
+        elif envelopes:
+            await add_events(self.conn, envelopes, self.origin.topic)
+        for envelope in envelopes:
+            self.touch(envelope.subject)
             self.event_types.append(envelope.type)
+        self.emitted += len(envelopes)
+
+    def touch(self, subject: str) -> None:
+        """Name what the action changed, for the officer's audit row (also for a change
+        that publishes no event)."""
+        self.subjects.append(subject)
 
 
 @asynccontextmanager

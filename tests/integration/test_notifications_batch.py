@@ -1,8 +1,8 @@
 """The notification service's set-based batch path against the real PostgreSQL.
 
-The kit hands a batch of fresh events to `handlers.on_events` (one transaction, a
+The kit hands a batch of fresh events to `intake.on_events` (one transaction, a
 constant number of round trips); the record-by-record fallback and dead-letter replay
-use `handlers.on_event`. Both must create the same notifications, history, events and
+use `intake.on_event`. Both must create the same notifications, history, events and
 metrics, whatever the batch holds: an event already applied, a duplicate within the
 batch, events matching several rules and recipients, citizens with preferences (quiet
 hours, channel order, opt-out against a required rule), contacts that cannot be opened
@@ -23,8 +23,9 @@ import pytest
 from cryptography.fernet import Fernet
 from prometheus_client import CollectorRegistry
 
-from services.notifications import handlers
+from services.notifications import handlers, intake
 from services.notifications.app import HERE, NotificationsSettings, _metrics, build_context
+from services.notifications.context import Context
 from services.notifications.domain import Preferences, QuietHours
 from services.notifications.repository import NotificationRepository
 from shared.kit.metrics import KitMetrics
@@ -84,7 +85,7 @@ async def batched(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
         yield pool
 
 
-def context_for(pool: asyncpg.Pool, platform: PlatformSettings, rules_file: Path) -> handlers.Context:
+def context_for(pool: asyncpg.Pool, platform: PlatformSettings, rules_file: Path) -> Context:
     settings = NotificationsSettings(
         database_url="postgresql://unused", platform=platform, rules_file=rules_file
     )
@@ -100,14 +101,14 @@ def parsed(envelopes: Sequence[Envelope]) -> list[ParsedEvent]:
     return [parse_record(e.to_kafka().value) for e in envelopes]
 
 
-async def apply_one_by_one(ctx: handlers.Context, events: Sequence[ParsedEvent]) -> None:
+async def apply_one_by_one(ctx: Context, events: Sequence[ParsedEvent]) -> None:
     """As the kit's fallback does: one transaction per record."""
     for event in events:
         async with ctx.pool().acquire() as conn, conn.transaction():
-            await handlers.on_event(ctx, conn, event)
+            await intake.on_event(ctx, conn, event)
 
 
-async def apply_batch(ctx: handlers.Context, events: Sequence[ParsedEvent]) -> int:
+async def apply_batch(ctx: Context, events: Sequence[ParsedEvent]) -> int:
     """As the kit's batch path does; returns the number of statements the handler ran."""
     statements: list[str] = []
 
@@ -118,17 +119,17 @@ async def apply_batch(ctx: handlers.Context, events: Sequence[ParsedEvent]) -> i
     async with ctx.pool().acquire() as conn, conn.transaction():
         conn.add_query_logger(count)
         try:
-            await handlers.on_events(ctx, conn, events)
+            await intake.on_events(ctx, conn, events)
         finally:
             conn.remove_query_logger(count)
     return len(statements)
 
 
-async def set_preferences(ctx: handlers.Context, nik: str, prefs: Preferences) -> None:
+async def set_preferences(ctx: Context, nik: str, prefs: Preferences) -> None:
     await handlers.set_preferences(ctx, nik, prefs)
 
 
-async def snapshot(ctx: handlers.Context) -> list[dict[str, Any]]:
+async def snapshot(ctx: Context) -> list[dict[str, Any]]:
     """Every notification with its opened address, history and published events, without
     what is random (ids, Fernet tokens, envelope ids and times), in a stable order."""
     async with ctx.pool().acquire() as conn:
@@ -165,7 +166,7 @@ async def snapshot(ctx: handlers.Context) -> list[dict[str, Any]]:
     return sorted(found.values(), key=lambda n: json.dumps(n, sort_keys=True, default=str))
 
 
-def metrics_of(ctx: handlers.Context) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def metrics_of(ctx: Context) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     registry = REGISTRIES[id(ctx)]
     # Rounded: a histogram's sum depends on the order its observations were added in
     # (floating point), which concurrent deliveries do not fix; a millisecond still shows.

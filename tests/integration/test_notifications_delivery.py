@@ -19,10 +19,12 @@ import asyncpg
 import httpx
 import pytest
 
-from services.notifications import handlers
+from services.notifications import delivery, handlers, intake
 from services.notifications.app import HERE, NotificationsSettings, _metrics, build_context
+from services.notifications.context import Context
 from services.notifications.domain import CHANNELS, WIB, Notification, Preferences, QuietHours, SendResult
 from services.notifications.repository import NotificationRepository
+from services.notifications.status_events import stage
 from services.notifications.tests.relay import Relay
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import PlatformSettings
@@ -75,7 +77,7 @@ class Clock:
 
 def context_for(
     pool: asyncpg.Pool, platform: PlatformSettings, relay: Relay, gateway: FakeGateway, clock: Clock
-) -> handlers.Context:
+) -> Context:
     settings = NotificationsSettings(
         database_url="postgresql://unused",
         platform=platform,
@@ -97,12 +99,12 @@ def context_for(
     return ctx
 
 
-async def create(ctx: handlers.Context, events: list[Envelope]) -> None:
+async def create(ctx: Context, events: list[Envelope]) -> None:
     async with ctx.pool().acquire() as conn, conn.transaction():
-        await handlers.on_events(ctx, conn, parsed(events))
+        await intake.on_events(ctx, conn, parsed(events))
 
 
-async def statuses(ctx: handlers.Context) -> dict[str, int]:
+async def statuses(ctx: Context) -> dict[str, int]:
     async with ctx.pool().acquire() as conn:
         rows = await conn.fetch("SELECT status, count(*) AS n FROM notifications GROUP BY status")
     return {r["status"]: r["n"] for r in rows}
@@ -111,7 +113,7 @@ async def statuses(ctx: handlers.Context) -> dict[str, int]:
 # ----- the worker as it was: one SMTP connection and one transaction per notification ----------
 
 
-async def deliver_one_by_one(ctx: handlers.Context) -> int:
+async def deliver_one_by_one(ctx: Context) -> int:
     total = 0
     async with httpx.AsyncClient() as client:
         for channel in CHANNELS:
@@ -121,7 +123,7 @@ async def deliver_one_by_one(ctx: handlers.Context) -> int:
     return total
 
 
-async def _claim_one_by_one(ctx: handlers.Context, channel: str) -> list[Notification]:
+async def _claim_one_by_one(ctx: Context, channel: str) -> list[Notification]:
     now = ctx.clock()
     async with ctx.pool().acquire() as conn, conn.transaction():
         repo = NotificationRepository(conn)
@@ -129,12 +131,12 @@ async def _claim_one_by_one(ctx: handlers.Context, channel: str) -> list[Notific
         for n in claimed:
             n.start_sending(now, ctx.lease)
             await repo.save(n)
-            await handlers._emit(conn, ctx, n)
+            await stage(conn, ctx, [n], None)
     return claimed
 
 
-async def _deliver_one(ctx: handlers.Context, claimed: Notification, client: httpx.AsyncClient) -> None:
-    message = handlers._message(ctx, claimed)
+async def _deliver_one(ctx: Context, claimed: Notification, client: httpx.AsyncClient) -> None:
+    message = delivery.message_for(ctx, claimed)
     if isinstance(message, SendResult):
         result = message
     elif claimed.channel == "email":
@@ -155,8 +157,8 @@ async def _deliver_one(ctx: handlers.Context, claimed: Notification, client: htt
         n.record(result, now, ctx.retry, defer)
         await repo.save(n)
         latency = max(0.0, (now - n.event_time).total_seconds()) if n.status == "delivered" else None
-        await handlers._emit(conn, ctx, n, latency)
-    handlers._observe(ctx, n, latency)
+        await stage(conn, ctx, [n], None if latency is None else {n.id: latency})
+    delivery.observe(ctx, n, latency)
 
 
 def comparable(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -215,7 +217,7 @@ async def test_a_mixed_batch_records_what_one_by_one_recorded(
 
         assert await deliver_one_by_one(contexts[0]) == len(events)
         before = relay.connections
-        assert await handlers.deliver_due(contexts[1]) == len(events)
+        assert await delivery.deliver_due(contexts[1]) == len(events)
         emails = len(events) - 3  # two by WhatsApp, one not sent at all
         assert before == emails and relay.connections - before < emails
 
@@ -254,7 +256,7 @@ async def test_a_mixed_batch_records_what_one_by_one_recorded(
         del relay.refuse[busy]
         clock.now = NOW + timedelta(seconds=90)
         assert await deliver_one_by_one(contexts[0]) == 2
-        assert await handlers.deliver_due(contexts[1]) == 2
+        assert await delivery.deliver_due(contexts[1]) == 2
         assert comparable(await snapshot(contexts[1])) == comparable(await snapshot(contexts[0]))
         assert metrics_of(contexts[1]) == metrics_of(contexts[0])
         assert len(relay.to(busy)) == 2
@@ -270,7 +272,7 @@ async def test_a_relay_dropping_connections_mid_batch_loses_and_doubles_no_email
     with Relay(drop_at={6}, drop_from=15) as relay:
         ctx = context_for(batched, platform, relay, fake_gateway, clock)
         await create(ctx, [filed(platform, email=address) for address in addresses])
-        assert await handlers.deliver_due(ctx) == 24
+        assert await delivery.deliver_due(ctx) == 24
         accepted = {str(m["To"]) for m in relay.accepted}
         assert len(relay.accepted) == len(accepted) == 13
         found = await statuses(ctx)
@@ -282,7 +284,7 @@ async def test_a_relay_dropping_connections_mid_batch_loses_and_doubles_no_email
         relay.drop_at.clear()
         relay.drop_from = None
         clock.now = NOW + timedelta(seconds=61)
-        assert await handlers.deliver_due(ctx) == 11
+        assert await delivery.deliver_due(ctx) == 11
         assert relay.connections - first_round <= 4
     for address in addresses:
         assert len(relay.to(address)) == 1, address
@@ -315,14 +317,14 @@ async def test_an_outcome_after_the_lease_was_recovered_is_not_recorded(
     with Relay() as relay:
         ctx = context_for(batched, platform, relay, fake_gateway, clock)
         await create(ctx, [filed(platform, email=unique_email()) for _ in range(3)])
-        claimed = await handlers._claim(ctx, "email")
+        claimed = await delivery.claim(ctx, "email")
         assert len(claimed) == 3
         async with ctx.email.session() as session:
-            results = await handlers._send(ctx, session, claimed)
+            results = await delivery.send(ctx, session, claimed)
         # The worker stalled past its lease: another round has counted the attempt failed.
         clock.now = NOW + ctx.lease + timedelta(seconds=1)
-        assert await handlers.recover_expired_leases(ctx) == 3
-        await handlers._record(ctx, claimed, results)
+        assert await delivery.recover_expired_leases(ctx) == 3
+        await delivery.record(ctx, claimed, results)
         assert await statuses(ctx) == {"temporary-failure": 3}
         assert len(relay.accepted) == 3
 
@@ -338,7 +340,7 @@ async def test_a_round_takes_the_same_few_statements_however_large_the_batch(
             await create(ctx, [filed(platform, email=unique_email()) for _ in range(size)])
             queries: list[str] = []
             ctx.pool = logging_to(batched, queries)
-            assert await handlers.deliver_due(ctx) == size
+            assert await delivery.deliver_due(ctx) == size
             counts.append(len(queries))
         assert counts[0] == counts[1], counts
         assert len(relay.accepted) == 42

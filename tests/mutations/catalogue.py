@@ -78,15 +78,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         (
             Edit(
                 UOW,
-                "            await add_event(self.conn, envelope, self.origin.topic)\n",
-                "            self.late.append(envelope)\n",
+                "        if len(envelopes) == 1:\n            await add_event(self.conn, envelopes[0], self.origin.topic)\n"
+                "        elif envelopes:\n            await add_events(self.conn, envelopes, self.origin.topic)\n",
+                "        self.late.extend(envelopes)\n",
             ),
             Edit(
                 UOW, "        self.emitted = 0\n", "        self.emitted = 0\n        self.late: list = []\n"
             ),
             uow_split(
                 "            await audit.record(conn, uow.subjects, uow.event_types)\n",
-                "        for envelope in uow.late:\n            await add_event(conn, envelope, origin.topic)\n",
+                "        await add_events(conn, uow.late, origin.topic)\n",
             ),
         ),
         UOW_TESTS,

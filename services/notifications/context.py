@@ -1,0 +1,67 @@
+"""What the notification service's use cases need, built once by the app."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+
+from services.notifications.channels import EmailChannel, GatewayChannel
+from services.notifications.domain import WIB, RetryPolicy, TokenBucket
+from services.notifications.rules import RuleBook
+from services.notifications.templates import TemplateStore
+from shared.kit.clock import utc_now
+from shared.kit.settings import PlatformSettings
+from shared.kit.uow import EventSource
+from shared.schemas import notifications as schema
+
+
+@dataclass
+class Context:
+    """What the use cases need; built once by the app, replaced freely in tests."""
+
+    pool: Callable[[], asyncpg.Pool]
+    platform: PlatformSettings
+    rulebook: RuleBook
+    templates: TemplateStore
+    email: EmailChannel
+    gateways: dict[str, GatewayChannel]
+    buckets: dict[str, TokenBucket]
+    retry: RetryPolicy
+    metrics: Any  # app.NotificationMetrics
+    default_locale: str = "id"
+    tz: ZoneInfo = WIB
+    lease: timedelta = timedelta(seconds=120)
+    batch_size: int = 50
+    region_name: str = "Kabupaten Purworejo"
+    tracking_url: str | None = None  # e.g. http://127.0.0.1:8000/lacak/{code}
+    # NOTIFICATIONS_DELIVERY_PAUSED: nothing is sent; notifications wait as `created`.
+    delivery_paused: bool = False
+    clock: Callable[[], datetime] = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _tls: ssl.SSLContext | None = field(default=None, init=False, repr=False)
+
+    @property
+    def origin(self) -> EventSource:
+        """Where the service's events go: notifications.events."""
+        return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
+
+    @property
+    def contact_key(self) -> str:
+        return self.platform.contact_key.get_secret_value()
+
+    def tls(self) -> ssl.SSLContext:
+        """The gateways' TLS settings, built once: loading the CA bundle takes tens of
+        milliseconds, too much for every round of the worker."""
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return self._tls
