@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from fastapi import FastAPI
 
 from shared.kit.auth import issue_token
+from shared.kit.consumer import behind
 from shared.kit.db import create_pool, migrate
 from shared.kit.settings import DEV_AUTH_SECRET
 from shared.runtime.embedded import create_databases
@@ -86,7 +87,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 3.0) -> list[C
                 records.extend(recs)
             # The embedded broker can report an end offset short of a multi-record batch,
             # so "caught up" also needs a poll that brings nothing.
-            if not batch and not await _behind(consumer, end):
+            if not batch and not await behind(consumer, end):
                 break
         return records
     finally:
@@ -114,14 +115,6 @@ def officer_headers(
 ) -> dict[str, str]:
     token = issue_token(DEV_AUTH_SECRET, subject=subject, role=role, opd=opd)
     return {"Authorization": f"Bearer {token}"}
-
-
-async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
-    """Whether any assigned partition's position is still short of `end`."""
-    for tp, offset in end.items():
-        if await consumer.position(tp) < offset:
-            return True
-    return False
 
 
 SERVICE_LOG_DIR = Path(os.environ.get("SINERGI_TEST_LOG_DIR", "test-artifacts/service-logs"))

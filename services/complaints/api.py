@@ -3,51 +3,54 @@ answer. Citizens file and follow complaints by tracking code; officers work them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from services.complaints import handlers
-from services.complaints.domain import Complaint, Reporter
+from services.complaints.domain import Complaint, RejectionReason, Reporter, SlaState, Status
 from services.complaints.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import CODE_PATTERN, normalise_code
-from shared.kit.errors import Forbidden
-from shared.reference import (
-    require_desa,
-)
+from shared.reference import require_desa
 from shared.reference.fields import DesaCode, MobilePhone, Nik
 from shared.reference.phone import mask_email, mask_phone
-from shared.schemas.common import GeoPoint
+from shared.schemas.common import GeoPoint, Locale
+from shared.schemas.complaints import ComplaintKind
 
 router = APIRouter()
+
+Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
+Coordinator = Annotated[Officer, Depends(require_role("coordinator"))]
+AnyOfficer = Annotated[Officer, Depends(require_role("coordinator", "opd_officer"))]
 TrackingCode = Annotated[str, Field(pattern=CODE_PATTERN, examples=["ADU-2611-7K3M-9QW2-XAB4D"])]
-
-coordinator = require_role("coordinator")
-any_officer = require_role("coordinator", "opd_officer")
-
-
-ctx_of = context_dependency(handlers.Context)
+# The API's names of what the domain defines.
+StatusName = Literal[tuple(s.value for s in Status)]
+SlaFilter = Literal[SlaState.BREACHED.value, SlaState.AT_RISK.value]
 
 
 # ----- requests --------------------------------------------------------------------------
 
 
-class ReporterIn(BaseModel):
+class In(BaseModel):
+    """Request bodies: unknown fields are rejected."""
+
     model_config = ConfigDict(extra="forbid")
 
+
+class ReporterIn(In):
     nik: Nik | None = Field(None, description="16-digit NIK; required unless anonymous")
     name: str | None = Field(None, max_length=100)
     phone: MobilePhone | None = None
     email: EmailStr | None = None
 
 
-class FileComplaintIn(BaseModel):
+class FileComplaintIn(In):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "example": {
                 "kind": "pengaduan",
@@ -60,7 +63,7 @@ class FileComplaintIn(BaseModel):
         },
     )
 
-    kind: Literal["aspirasi", "pengaduan", "permintaan_informasi"]
+    kind: ComplaintKind
     category: str = Field(max_length=50, description="See GET /categories")
     title: str = Field(min_length=5, max_length=150)
     description: str = Field(min_length=10, max_length=5000)
@@ -69,7 +72,7 @@ class FileComplaintIn(BaseModel):
     anonymous: bool = Field(False, description="Hide the reporter from officers' public views")
     confidential: bool = Field(False, description="Keep the content out of public views")
     reporter: ReporterIn | None = None
-    locale: Literal["id", "en"] = "id"
+    locale: Locale = "id"
 
     @field_validator("location")
     @classmethod
@@ -90,46 +93,38 @@ class FileComplaintIn(BaseModel):
         return self
 
 
-class DispatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DispatchIn(In):
     opd: str | None = Field(None, max_length=20, description="OPD code; default: the category's OPD")
     note: str | None = Field(None, max_length=2000)
 
 
-class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NoteIn(In):
     note: str | None = Field(None, max_length=2000)
 
 
-class ResponseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ResponseIn(In):
     response: str = Field(min_length=5, max_length=5000)
 
 
-class ResolveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ResolveIn(In):
     resolution: str | None = Field(None, max_length=5000)
 
 
-class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason_code: Literal["not_within_authority", "incomplete", "not_a_complaint", "spam"]
+class RejectIn(In):
+    reason_code: RejectionReason
     reason: str | None = Field(None, max_length=2000)
 
 
-class MergeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MergeIn(In):
     duplicate_of: TrackingCode
 
 
-class RatingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RatingIn(In):
     rating: int = Field(ge=1, le=5)
     comment: str | None = Field(None, max_length=1000)
 
 
-class ReopenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReopenIn(In):
     reason: str | None = Field(None, max_length=2000)
 
 
@@ -247,12 +242,11 @@ def officer_view(c: Complaint, now: datetime) -> dict[str, Any]:
 
 
 @router.post("/complaints", status_code=201, response_model=FiledOut, tags=["citizen"])
-async def file_complaint(body: FileComplaintIn, request: Request) -> dict[str, Any]:
+async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
     """File a complaint, aspiration or information request (no login needed)."""
-    reporter = body.reporter or ReporterIn()
     desa = require_desa(body.desa_code)
     complaint = await handlers.file_complaint(
-        ctx_of(request),
+        ctx,
         handlers.FileComplaint(
             kind=body.kind,
             category=body.category,
@@ -262,9 +256,7 @@ async def file_complaint(body: FileComplaintIn, request: Request) -> dict[str, A
             kecamatan_code=desa.kecamatan_code,
             anonymous=body.anonymous,
             confidential=body.confidential,
-            reporter=Reporter(
-                nik=reporter.nik, name=reporter.name, phone=reporter.phone, email=reporter.email
-            ),
+            reporter=Reporter(**(body.reporter or ReporterIn()).model_dump()),
             locale=body.locale,
             location=body.location,
         ),
@@ -278,192 +270,113 @@ async def file_complaint(body: FileComplaintIn, request: Request) -> dict[str, A
 
 
 @router.get("/complaints/{tracking_code}", response_model=PublicComplaintOut, tags=["citizen"])
-async def get_complaint(tracking_code: str, request: Request) -> dict[str, Any]:
+async def get_complaint(tracking_code: str, ctx: Ctx) -> dict[str, Any]:
     """Public status and history; confidential content and anonymous reporters hidden."""
-    ctx = ctx_of(request)
-    return public_view(await handlers.get(ctx, normalise_code(tracking_code)), ctx.clock())
+    c = await handlers.get(ctx, normalise_code(tracking_code))
+    return public_view(c, ctx.clock())
 
 
 @router.post("/complaints/{tracking_code}/rating", response_model=PublicComplaintOut, tags=["citizen"])
-async def rate(tracking_code: str, body: RatingIn, request: Request) -> dict[str, Any]:
+async def rate(tracking_code: str, body: RatingIn, ctx: Ctx) -> dict[str, Any]:
     """The reporter rates the resolution; this closes the complaint."""
-    ctx = ctx_of(request)
     c = await handlers.rate(ctx, normalise_code(tracking_code), body.rating, body.comment)
     return public_view(c, ctx.clock())
 
 
 @router.post("/complaints/{tracking_code}/reopen", response_model=PublicComplaintOut, tags=["citizen"])
-async def reopen(tracking_code: str, body: ReopenIn, request: Request) -> dict[str, Any]:
+async def reopen(tracking_code: str, body: ReopenIn, ctx: Ctx) -> dict[str, Any]:
     """'Not fixed': reopen within the window after resolution."""
-    ctx = ctx_of(request)
     c = await handlers.reopen(ctx, normalise_code(tracking_code), body.reason)
     return public_view(c, ctx.clock())
 
 
 @router.get("/categories", tags=["reference"])
-async def categories(request: Request) -> list[dict[str, str]]:
-    cat = ctx_of(request).catalogue
+async def categories(ctx: Ctx) -> list[dict[str, str]]:
     return [
         {"code": c.code, "name": c.name, "opd": c.opd, "dimension": c.dimension}
-        for c in cat.categories.values()
+        for c in ctx.catalogue.categories.values()
     ]
 
 
 @router.get("/opds", tags=["reference"])
-async def opds(request: Request) -> list[dict[str, str]]:
-    return [{"code": o.code, "name": o.name} for o in ctx_of(request).catalogue.opds.values()]
+async def opds(ctx: Ctx) -> list[dict[str, str]]:
+    return [{"code": o.code, "name": o.name} for o in ctx.catalogue.opds.values()]
 
 
 @router.get("/officer/complaints", response_model=ComplaintPage, tags=["officer"])
 async def list_complaints(
-    request: Request,
-    officer: Annotated[Officer, Depends(any_officer)],
-    status: Literal[
-        "submitted",
-        "verified",
-        "dispatched",
-        "in_progress",
-        "resolved",
-        "closed",
-        "rejected",
-        "merged",
-    ]
-    | None = None,
+    ctx: Ctx,
+    officer: AnyOfficer,
+    status: StatusName | None = None,
     opd: str | None = Query(None, max_length=20),
     category: str | None = Query(None, max_length=50),
     kecamatan: str | None = Query(None, pattern=r"^\d{2}\.\d{2}\.\d{2}$"),
-    kind: Literal["aspirasi", "pengaduan", "permintaan_informasi"] | None = None,
-    sla: Literal["breached", "at_risk"] | None = None,
+    kind: ComplaintKind | None = None,
+    sla: SlaFilter | None = None,
     filed_from: datetime | None = None,
     filed_to: datetime | None = None,
     page: int = Query(1, ge=1, le=10_000),
     page_size: int = Query(20, ge=1, le=200),
 ) -> dict[str, Any]:
     """Officers' work list. An OPD officer sees the complaints disposed to their OPD."""
-    if officer.role == "opd_officer":
-        opd = officer.opd
     f = ListFilter(status, opd, category, kecamatan, kind, sla, filed_from, filed_to, page, page_size)
-    items, total = await handlers.list_complaints(ctx_of(request), f)
+    items, total = await handlers.list_complaints(ctx, f, officer)
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
 @router.get("/officer/complaints/{tracking_code}", response_model=OfficerComplaintOut, tags=["officer"])
-async def officer_get(
-    tracking_code: str, request: Request, officer: Annotated[Officer, Depends(any_officer)]
-) -> dict[str, Any]:
-    ctx = ctx_of(request)
-    c = await handlers.get(ctx, normalise_code(tracking_code))
-    if not officer.may_act_for_opd(c.opd):
-        raise Forbidden(f"complaint {c.tracking_code} is disposed to another OPD")
+async def officer_get(tracking_code: str, ctx: Ctx, officer: AnyOfficer) -> dict[str, Any]:
+    c = await handlers.get_for_officer(ctx, normalise_code(tracking_code), officer)
     return officer_view(c, ctx.clock())
 
 
-@router.post(
-    "/officer/complaints/{tracking_code}/verify",
-    response_model=OfficerComplaintOut,
-    tags=["officer"],
-)
-async def verify(
-    tracking_code: str, request: Request, officer: Annotated[Officer, Depends(coordinator)]
-) -> dict[str, Any]:
-    ctx = ctx_of(request)
-    return officer_view(await handlers.verify(ctx, normalise_code(tracking_code), officer), ctx.clock())
+def officer_step(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`POST /officer/complaints/{tracking_code}/<step>`: a command on the complaint."""
+    return router.post(
+        f"/officer/complaints/{{tracking_code}}/{step}", response_model=OfficerComplaintOut, tags=["officer"]
+    )
 
 
-@router.post(
-    "/officer/complaints/{tracking_code}/dispatch",
-    response_model=OfficerComplaintOut,
-    tags=["officer"],
-)
-async def dispatch(
-    tracking_code: str,
-    body: DispatchIn,
-    request: Request,
-    officer: Annotated[Officer, Depends(coordinator)],
-) -> dict[str, Any]:
+@officer_step("verify")
+async def verify(tracking_code: str, ctx: Ctx, officer: Coordinator) -> dict[str, Any]:
+    c = await handlers.verify(ctx, normalise_code(tracking_code), officer)
+    return officer_view(c, ctx.clock())
+
+
+@officer_step("dispatch")
+async def dispatch(tracking_code: str, body: DispatchIn, ctx: Ctx, officer: Coordinator) -> dict[str, Any]:
     """Dispose (disposisi) to an OPD; again while dispatched to re-dispose."""
-    ctx = ctx_of(request)
     c = await handlers.dispatch(ctx, normalise_code(tracking_code), officer, body.opd, body.note)
     return officer_view(c, ctx.clock())
 
 
-@router.post(
-    "/officer/complaints/{tracking_code}/progress",
-    response_model=OfficerComplaintOut,
-    tags=["officer"],
-)
-async def progress(
-    tracking_code: str,
-    body: NoteIn,
-    request: Request,
-    officer: Annotated[Officer, Depends(any_officer)],
-) -> dict[str, Any]:
-    ctx = ctx_of(request)
+@officer_step("progress")
+async def progress(tracking_code: str, body: NoteIn, ctx: Ctx, officer: AnyOfficer) -> dict[str, Any]:
     c = await handlers.update_progress(ctx, normalise_code(tracking_code), officer, body.note)
     return officer_view(c, ctx.clock())
 
 
-@router.post(
-    "/officer/complaints/{tracking_code}/responses",
-    response_model=OfficerComplaintOut,
-    tags=["officer"],
-)
-async def respond(
-    tracking_code: str,
-    body: ResponseIn,
-    request: Request,
-    officer: Annotated[Officer, Depends(any_officer)],
-) -> dict[str, Any]:
-    ctx = ctx_of(request)
+@officer_step("responses")
+async def respond(tracking_code: str, body: ResponseIn, ctx: Ctx, officer: AnyOfficer) -> dict[str, Any]:
     c = await handlers.respond(ctx, normalise_code(tracking_code), officer, body.response)
     return officer_view(c, ctx.clock())
 
 
-@router.post(
-    "/officer/complaints/{tracking_code}/resolve",
-    response_model=OfficerComplaintOut,
-    tags=["officer"],
-)
-async def resolve(
-    tracking_code: str,
-    body: ResolveIn,
-    request: Request,
-    officer: Annotated[Officer, Depends(any_officer)],
-) -> dict[str, Any]:
-    ctx = ctx_of(request)
+@officer_step("resolve")
+async def resolve(tracking_code: str, body: ResolveIn, ctx: Ctx, officer: AnyOfficer) -> dict[str, Any]:
     c = await handlers.resolve(ctx, normalise_code(tracking_code), officer, body.resolution)
     return officer_view(c, ctx.clock())
 
 
-@router.post(
-    "/officer/complaints/{tracking_code}/reject",
-    response_model=OfficerComplaintOut,
-    tags=["officer"],
-)
-async def reject(
-    tracking_code: str,
-    body: RejectIn,
-    request: Request,
-    officer: Annotated[Officer, Depends(coordinator)],
-) -> dict[str, Any]:
+@officer_step("reject")
+async def reject(tracking_code: str, body: RejectIn, ctx: Ctx, officer: Coordinator) -> dict[str, Any]:
     """Reject, e.g. as not within the regency's authority (bukan kewenangan)."""
-    ctx = ctx_of(request)
     c = await handlers.reject(ctx, normalise_code(tracking_code), officer, body.reason_code, body.reason)
     return officer_view(c, ctx.clock())
 
 
-@router.post(
-    "/officer/complaints/{tracking_code}/merge",
-    response_model=OfficerComplaintOut,
-    tags=["officer"],
-)
-async def merge(
-    tracking_code: str,
-    body: MergeIn,
-    request: Request,
-    officer: Annotated[Officer, Depends(coordinator)],
-) -> dict[str, Any]:
+@officer_step("merge")
+async def merge(tracking_code: str, body: MergeIn, ctx: Ctx, officer: Coordinator) -> dict[str, Any]:
     """Merge this complaint into an earlier one it duplicates."""
-    ctx = ctx_of(request)
     c = await handlers.merge(ctx, normalise_code(tracking_code), officer, body.duplicate_of)
     return officer_view(c, ctx.clock())

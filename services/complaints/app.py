@@ -12,16 +12,17 @@ from pydantic_settings import SettingsConfigDict
 from services.complaints import api, handlers
 from services.complaints.catalogue import load_catalogue
 from services.complaints.domain import SlaPolicy
-from services.complaints.repository import CitizenRecords, ComplaintRepository
+from services.complaints.repository import CitizenRecords
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
 from shared.kit.uow import EventSource
 from shared.reference import default_calendar
+from shared.runtime.topology import port_of
 from shared.schemas import complaints as schema
 
 NAME = "complaints"
-PORT = 8003
+PORT = port_of(NAME)
 
 
 class ComplaintsSettings(ServiceSettings):
@@ -66,9 +67,7 @@ async def _watch_sla(service: ComplaintsService) -> None:
 
 
 async def _refresh_gauges(service: ComplaintsService) -> None:
-    ctx = service.context
-    async with ctx.pool().acquire() as conn:
-        counts = await ComplaintRepository(conn, ctx.catalogue).open_by_opd()
+    counts = await handlers.open_by_opd(service.context)
     gauge = service.domain_metrics.open_by_opd
     gauge.clear()
     for opd, n in counts:

@@ -39,7 +39,8 @@ class Status(StrEnum):
     MERGED = "merged"
 
 
-REJECTION_REASONS = frozenset(get_args(ev.ComplaintRejected.model_fields["reason_code"].annotation))
+RejectionReason = ev.ComplaintRejected.model_fields["reason_code"].annotation  # the contract's Literal
+REJECTION_REASONS = frozenset(get_args(RejectionReason))
 
 OPEN_STATUSES = frozenset(
     {Status.SUBMITTED, Status.VERIFIED, Status.DISPATCHED, Status.IN_PROGRESS, Status.RESOLVED}
@@ -57,6 +58,16 @@ TRANSITIONS: dict[str, frozenset[Status]] = {
     "rate": frozenset({Status.RESOLVED}),
     "reopen": frozenset({Status.RESOLVED, Status.CLOSED}),
 }
+
+
+class SlaState(StrEnum):
+    """Where an SLA clock stands (lists, filters and dashboards)."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"  # warned: at most one working day left
+    BREACHED = "breached"
+    MET = "met"  # stopped in time
+    MISSED = "missed"  # stopped late
 
 
 @dataclass(frozen=True)
@@ -97,13 +108,12 @@ class SlaClock:
     def running(self) -> bool:
         return self.stopped_at is None
 
-    def state(self, now: datetime) -> str:
-        """on_track | at_risk | breached | met | missed (for lists and dashboards)."""
+    def state(self, now: datetime) -> SlaState:
         if self.stopped_at is not None:
-            return "met" if self.stopped_at <= self.due_at else "missed"
+            return SlaState.MET if self.stopped_at <= self.due_at else SlaState.MISSED
         if now >= self.due_at:
-            return "breached"
-        return "at_risk" if now >= self.warn_at else "on_track"
+            return SlaState.BREACHED
+        return SlaState.AT_RISK if now >= self.warn_at else SlaState.ON_TRACK
 
 
 @dataclass(frozen=True)
@@ -372,13 +382,14 @@ class Complaint:
                 emitted.append(f"{clock.name}:warning")
         return emitted
 
-    def sla_state(self, now: datetime) -> str:
+    def sla_state(self, now: datetime) -> SlaState:
         """Worst state of the running clocks (breached > at_risk > on_track)."""
         states = {c.state(now) for c in self.clocks.values() if c.running}
-        for state in ("breached", "at_risk", "on_track"):
+        for state in (SlaState.BREACHED, SlaState.AT_RISK, SlaState.ON_TRACK):
             if state in states:
                 return state
-        return "missed" if any(c.state(now) == "missed" for c in self.clocks.values()) else "met"
+        missed = any(c.state(now) == SlaState.MISSED for c in self.clocks.values())
+        return SlaState.MISSED if missed else SlaState.MET
 
     # ----- internals --------------------------------------------------------------------
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -14,17 +14,16 @@ from services.complaints.catalogue import Catalogue
 from services.complaints.domain import Complaint, Reporter, SlaPolicy
 from services.complaints.repository import ComplaintRepository, ListFilter
 from shared.kit.auth import Officer
+from shared.kit.clock import utc_now
 from shared.kit.errors import Forbidden, InvalidField, NotFound
 from shared.kit.privacy import citizen_ref, seal_for_notifications
 from shared.kit.settings import PlatformSettings
-from shared.kit.uow import EventSource, unit_of_work
+from shared.kit.uow import EventSource, act, retry_on_code_collision, unit_of_work
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as schema
 from shared.schemas.common import GeoPoint
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+TRACKING_CODE_KEY = "complaints_tracking_code_key"  # unique constraint (migrations/001)
 
 
 @dataclass
@@ -42,12 +41,17 @@ class Context:
     def origin(self) -> EventSource:
         return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
 
+    def repository(self, conn: asyncpg.Connection) -> ComplaintRepository:
+        return ComplaintRepository(conn, self.catalogue)
+
     def contact_for(self, reporter: Reporter) -> schema.SealedContact | None:
         return seal_for_notifications(self.platform, phone=reporter.phone, email=reporter.email)
 
 
 @dataclass(frozen=True)
 class FileComplaint:
+    """What the citizen files: `Complaint.file`'s own arguments (the category by its code)."""
+
     kind: str
     category: str
     title: str
@@ -71,52 +75,51 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
         if cmd.reporter.nik and not cmd.anonymous
         else None
     )
-    for _attempt in range(5):
+
+    async def create() -> Complaint:
         complaint = Complaint.file(
-            kind=cmd.kind,
-            category=category,
-            title=cmd.title,
-            description=cmd.description,
-            desa_code=cmd.desa_code,
-            kecamatan_code=cmd.kecamatan_code,
-            anonymous=cmd.anonymous,
-            confidential=cmd.confidential,
-            reporter=cmd.reporter,
+            **{**vars(cmd), "category": category},
             citizen_ref=ref,
-            locale=cmd.locale,
             now=ctx.clock(),
             calendar=ctx.calendar,
             policy=ctx.policy,
             contact=ctx.contact_for(cmd.reporter),
-            location=cmd.location,
-            channel=cmd.channel,
         )
-        try:
-            async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-                await ComplaintRepository(uow.conn, ctx.catalogue).add(complaint)
-                await uow.emit(complaint.events, subject=str(complaint.id))
-            return complaint
-        except asyncpg.UniqueViolationError:
-            continue  # tracking code collision (1 in 10^9 a month): draw another
-    raise RuntimeError("could not allocate a unique tracking code")
+        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+            await ctx.repository(uow.conn).add(complaint)
+            await uow.emit(complaint.events, subject=str(complaint.id))
+        return complaint
+
+    return await retry_on_code_collision(create, constraint=TRACKING_CODE_KEY)
 
 
-async def _act(ctx: Context, tracking_code: str, command: Callable[[Complaint], Any]) -> Complaint:
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ComplaintRepository(uow.conn, ctx.catalogue)
-        complaint = await repo.get(tracking_code, for_update=True)
-        if complaint is None:
-            raise NotFound(f"no complaint with tracking code {tracking_code}")
-        complaint.contact = ctx.contact_for(complaint.reporter)
-        command(complaint)
-        await repo.save(complaint)
-        await uow.emit(complaint.events, subject=str(complaint.id))
-    return complaint
+# The OPD rule: an OPD officer sees and works only the complaints disposed to their OPD;
+# the coordinator (and admin) see and work all of them.
 
 
 def _must_be_opd_of(officer: Officer, complaint: Complaint) -> None:
     if not officer.may_act_for_opd(complaint.opd):
         raise Forbidden(f"complaint {complaint.tracking_code} is disposed to another OPD")
+
+
+def _opd_scope(officer: Officer, f: ListFilter) -> ListFilter:
+    return replace(f, opd=officer.opd) if officer.role == "opd_officer" else f
+
+
+async def _act(
+    ctx: Context, tracking_code: str, command: Callable[[Complaint], object], *, opd_of: Officer | None = None
+) -> Complaint:
+    """The kit's `act`, with the reporter's contact sealed afresh for the events and, given
+    `opd_of`, the OPD rule checked for that officer first."""
+
+    def run(c: Complaint) -> object:
+        if opd_of is not None:
+            _must_be_opd_of(opd_of, c)
+        c.contact = ctx.contact_for(c.reporter)
+        return command(c)
+
+    missing = f"no complaint with tracking code {tracking_code}"
+    return await act(ctx.pool(), ctx.origin, ctx.repository, tracking_code, run, missing=missing)
 
 
 async def verify(ctx: Context, tracking_code: str, officer: Officer) -> Complaint:
@@ -137,27 +140,22 @@ async def dispatch(
 
 
 async def update_progress(ctx: Context, tracking_code: str, officer: Officer, note: str | None) -> Complaint:
-    def command(c: Complaint) -> None:
-        _must_be_opd_of(officer, c)
-        c.update_progress(officer.subject, ctx.clock(), note)
-
-    return await _act(ctx, tracking_code, command)
+    return await _act(
+        ctx, tracking_code, lambda c: c.update_progress(officer.subject, ctx.clock(), note), opd_of=officer
+    )
 
 
 async def respond(ctx: Context, tracking_code: str, officer: Officer, response: str) -> Complaint:
-    def command(c: Complaint) -> None:
-        _must_be_opd_of(officer, c)
-        c.respond(officer.subject, ctx.clock(), response)
-
-    return await _act(ctx, tracking_code, command)
+    return await _act(
+        ctx, tracking_code, lambda c: c.respond(officer.subject, ctx.clock(), response), opd_of=officer
+    )
 
 
 async def resolve(ctx: Context, tracking_code: str, officer: Officer, resolution: str | None) -> Complaint:
     def command(c: Complaint) -> None:
-        _must_be_opd_of(officer, c)
         c.resolve(officer.subject, ctx.clock(), ctx.policy, resolution)
 
-    return await _act(ctx, tracking_code, command)
+    return await _act(ctx, tracking_code, command, opd_of=officer)
 
 
 async def reject(
@@ -169,8 +167,9 @@ async def reject(
 
 
 async def merge(ctx: Context, tracking_code: str, officer: Officer, duplicate_of: str) -> Complaint:
+    """Two complaints in one unit of work (not `act`): both are locked, in a fixed order."""
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ComplaintRepository(uow.conn, ctx.catalogue)
+        repo = ctx.repository(uow.conn)
         # Lock both in a fixed order so two crossing merges cannot deadlock.
         first, second = sorted([tracking_code, duplicate_of])
         loaded = {code: await repo.get(code, for_update=True) for code in (first, second)}
@@ -197,22 +196,34 @@ async def reopen(ctx: Context, tracking_code: str, reason: str | None) -> Compla
 
 async def get(ctx: Context, tracking_code: str) -> Complaint:
     async with ctx.pool().acquire() as conn:
-        complaint = await ComplaintRepository(conn, ctx.catalogue).get(tracking_code)
+        complaint = await ctx.repository(conn).get(tracking_code)
     if complaint is None:
         raise NotFound(f"no complaint with tracking code {tracking_code}")
     return complaint
 
 
-async def list_complaints(ctx: Context, f: ListFilter) -> tuple[list[dict[str, Any]], int]:
+async def get_for_officer(ctx: Context, tracking_code: str, officer: Officer) -> Complaint:
+    complaint = await get(ctx, tracking_code)
+    _must_be_opd_of(officer, complaint)
+    return complaint
+
+
+async def list_complaints(ctx: Context, f: ListFilter, officer: Officer) -> tuple[list[dict[str, Any]], int]:
+    """Officers' work list, within the officer's OPD scope."""
     async with ctx.pool().acquire() as conn:
-        return await ComplaintRepository(conn, ctx.catalogue).list(f, ctx.clock())
+        return await ctx.repository(conn).list(_opd_scope(officer, f), ctx.clock())
+
+
+async def open_by_opd(ctx: Context) -> list[tuple[str, int]]:
+    async with ctx.pool().acquire() as conn:
+        return await ctx.repository(conn).open_by_opd()
 
 
 async def watch_sla(ctx: Context, limit: int = 200) -> int:
     """Emit due SLA warnings and breaches; returns how many events were emitted."""
     now = ctx.clock()
     async with ctx.pool().acquire() as conn:
-        due = await ComplaintRepository(conn, ctx.catalogue).with_sla_due(now, limit)
+        due = await ctx.repository(conn).with_sla_due(now, limit)
     emitted = 0
     for code in due:
         complaint = await _act(ctx, code, lambda c: c.check_sla(now))

@@ -9,17 +9,102 @@ from typing import Any
 import asyncpg
 
 from services.complaints.catalogue import Catalogue
-from services.complaints.domain import Complaint, HistoryEntry, Reporter, SlaClock, Status
+from services.complaints.domain import (
+    OPEN_STATUSES,
+    Complaint,
+    HistoryEntry,
+    Reporter,
+    SlaClock,
+    SlaState,
+    Status,
+)
 from shared.kit.citizen_data import Citizen
 from shared.kit.sql import Where
 from shared.schemas.common import GeoPoint
 
-_COLUMNS = (
-    "id, tracking_code, kind, category, dimension, opd, title, description, desa_code,"
-    " kecamatan_code, lat, lon, anonymous, confidential, reporter_nik, reporter_name,"
-    " reporter_phone, reporter_email, citizen_ref, locale, channel, status, rating,"
-    " rating_comment, duplicate_of, resolved_at, closed_at, reopen_count, filed_at, version"
+# Columns written when a complaint is filed and never changed afterwards.
+_IDENTITY = (
+    "id",
+    "tracking_code",
+    "kind",
+    "category",
+    "dimension",
+    "title",
+    "description",
+    "desa_code",
+    "kecamatan_code",
+    "lat",
+    "lon",
+    "anonymous",
+    "confidential",
+    "reporter_nik",
+    "reporter_name",
+    "reporter_phone",
+    "reporter_email",
+    "citizen_ref",
+    "locale",
+    "channel",
+    "filed_at",
 )
+# Columns written when filed and rewritten on every save, in this order.
+_STATE = (
+    "status",
+    "opd",
+    "rating",
+    "rating_comment",
+    "duplicate_of",
+    "resolved_at",
+    "closed_at",
+    "reopen_count",
+)
+_COLUMNS = ", ".join((*_IDENTITY, *_STATE, "version"))
+
+
+def _identity(c: Complaint) -> list[Any]:
+    return [
+        c.id,
+        c.tracking_code,
+        c.kind,
+        c.category.code,
+        c.category.dimension,
+        c.title,
+        c.description,
+        c.desa_code,
+        c.kecamatan_code,
+        c.location.lat if c.location else None,
+        c.location.lon if c.location else None,
+        c.anonymous,
+        c.confidential,
+        c.reporter.nik,
+        c.reporter.name,
+        c.reporter.phone,
+        c.reporter.email,
+        c.citizen_ref,
+        c.locale,
+        c.channel,
+        c.filed_at,
+    ]
+
+
+def _state(c: Complaint) -> list[Any]:
+    return [
+        c.status.value,
+        c.opd,
+        c.rating,
+        c.rating_comment,
+        c.duplicate_of,
+        c.resolved_at,
+        c.closed_at,
+        c.reopen_count,
+    ]
+
+
+def _running_clock(condition: str) -> str:
+    """The complaint has a running SLA clock meeting `condition`."""
+    return (
+        "EXISTS (SELECT 1 FROM sla_clocks k WHERE k.complaint_id = c.id"
+        f" AND k.stopped_at IS NULL AND {condition})"
+    )
 
 
 @dataclass(frozen=True)
@@ -29,7 +114,7 @@ class ListFilter:
     category: str | None = None
     kecamatan_code: str | None = None
     kind: str | None = None
-    sla: str | None = None  # breached | at_risk
+    sla: str | None = None  # SlaState.BREACHED or SlaState.AT_RISK
     filed_from: datetime | None = None
     filed_to: datetime | None = None
     page: int = 1
@@ -42,57 +127,15 @@ class ComplaintRepository:
         self.catalogue = catalogue
 
     async def add(self, c: Complaint) -> None:
-        await self.conn.execute(
-            f"INSERT INTO complaints ({_COLUMNS}) VALUES"
-            " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,"
-            "$23,$24,$25,$26,$27,$28,$29,$30)",
-            c.id,
-            c.tracking_code,
-            c.kind,
-            c.category.code,
-            c.category.dimension,
-            c.opd,
-            c.title,
-            c.description,
-            c.desa_code,
-            c.kecamatan_code,
-            c.location.lat if c.location else None,
-            c.location.lon if c.location else None,
-            c.anonymous,
-            c.confidential,
-            c.reporter.nik,
-            c.reporter.name,
-            c.reporter.phone,
-            c.reporter.email,
-            c.citizen_ref,
-            c.locale,
-            c.channel,
-            c.status.value,
-            c.rating,
-            c.rating_comment,
-            c.duplicate_of,
-            c.resolved_at,
-            c.closed_at,
-            c.reopen_count,
-            c.filed_at,
-            c.version,
-        )
+        values = [*_identity(c), *_state(c), c.version]
+        placeholders = ",".join(f"${i}" for i in range(1, len(values) + 1))
+        await self.conn.execute(f"INSERT INTO complaints ({_COLUMNS}) VALUES ({placeholders})", *values)
         await self._save_children(c)
 
     async def save(self, c: Complaint) -> None:
+        sets = ", ".join(f"{column}=${i}" for i, column in enumerate(_STATE, start=2))
         await self.conn.execute(
-            "UPDATE complaints SET status=$2, opd=$3, rating=$4, rating_comment=$5,"
-            " duplicate_of=$6, resolved_at=$7, closed_at=$8, reopen_count=$9,"
-            " version=version+1, updated_at=now() WHERE id=$1",
-            c.id,
-            c.status.value,
-            c.opd,
-            c.rating,
-            c.rating_comment,
-            c.duplicate_of,
-            c.resolved_at,
-            c.closed_at,
-            c.reopen_count,
+            f"UPDATE complaints SET {sets}, version=version+1, updated_at=now() WHERE id=$1", c.id, *_state(c)
         )
         await self._save_children(c)
 
@@ -178,58 +221,33 @@ class ComplaintRepository:
             reopen_count=row["reopen_count"],
             version=row["version"],
             clocks={r["name"]: SlaClock(**dict(r)) for r in clocks},
-            history=[
-                HistoryEntry(
-                    at=h["at"],
-                    action=h["action"],
-                    status=Status(h["status"]),
-                    actor=h["actor"],
-                    note=h["note"],
-                )
-                for h in history
-            ],
+            history=[HistoryEntry(**{**dict(h), "status": Status(h["status"])}) for h in history],
         )
 
     async def list(self, f: ListFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
         w = Where()
-        add, args = w.add, w.args
-
-        if f.status:
-            add(f"c.status = {w.param(f.status)}")
-        if f.opd:
-            add(f"c.opd = {w.param(f.opd)}")
-        if f.category:
-            add(f"c.category = {w.param(f.category)}")
-        if f.kecamatan_code:
-            add(f"c.kecamatan_code = {w.param(f.kecamatan_code)}")
-        if f.kind:
-            add(f"c.kind = {w.param(f.kind)}")
+        for column in ("status", "opd", "category", "kecamatan_code", "kind"):
+            if value := getattr(f, column):
+                w.add(f"c.{column} = {w.param(value)}")
         if f.filed_from:
-            add(f"c.filed_at >= {w.param(f.filed_from)}")
+            w.add(f"c.filed_at >= {w.param(f.filed_from)}")
         if f.filed_to:
-            add(f"c.filed_at < {w.param(f.filed_to)}")
-        if f.sla == "breached":
-            add(
-                "EXISTS (SELECT 1 FROM sla_clocks k WHERE k.complaint_id = c.id"
-                f" AND k.stopped_at IS NULL AND k.due_at <= {w.param(now)})"
-            )
-        elif f.sla == "at_risk":
+            w.add(f"c.filed_at < {w.param(f.filed_to)}")
+        # A running clock in the state asked for (the thresholds of SlaClock.state).
+        if f.sla == SlaState.BREACHED:
+            w.add(_running_clock(f"k.due_at <= {w.param(now)}"))
+        elif f.sla == SlaState.AT_RISK:
             at = w.param(now)
-            add(
-                "EXISTS (SELECT 1 FROM sla_clocks k WHERE k.complaint_id = c.id"
-                f" AND k.stopped_at IS NULL AND k.warn_at <= {at} AND k.due_at > {at})"
-            )
-        clause = w.clause
-        total = await self.conn.fetchval(f"SELECT count(*) FROM complaints c {clause}", *args)
-        args_page = [*args, f.page_size, (f.page - 1) * f.page_size]
+            w.add(_running_clock(f"k.warn_at <= {at} AND k.due_at > {at}"))
+        total = await self.conn.fetchval(f"SELECT count(*) FROM complaints c {w.clause}", *w.args)
         rows = await self.conn.fetch(
             "SELECT c.tracking_code, c.kind, c.category, c.opd, c.title, c.status, c.desa_code,"
             " c.kecamatan_code, c.anonymous, c.confidential, c.filed_at, c.updated_at,"
             " (SELECT min(k.due_at) FROM sla_clocks k WHERE k.complaint_id = c.id"
             "   AND k.stopped_at IS NULL) AS next_due"
-            f" FROM complaints c {clause} ORDER BY c.filed_at DESC, c.id"
-            f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-            *args_page,
+            f" FROM complaints c {w.clause} ORDER BY c.filed_at DESC, c.id"
+            f" LIMIT {w.param(f.page_size)} OFFSET {w.param((f.page - 1) * f.page_size)}",
+            *w.args,
         )
         return [dict(r) for r in rows], int(total)
 
@@ -250,8 +268,8 @@ class ComplaintRepository:
     async def open_by_opd(self) -> list[tuple[str, int]]:
         rows = await self.conn.fetch(
             "SELECT coalesce(opd, '-') AS opd, count(*) AS n FROM complaints"
-            " WHERE status IN ('submitted','verified','dispatched','in_progress','resolved')"
-            " GROUP BY 1"
+            " WHERE status = ANY($1::text[]) GROUP BY 1",
+            sorted(OPEN_STATUSES),
         )
         return [(r["opd"], r["n"]) for r in rows]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,39 +23,37 @@ from pydantic import (
 from services.health import handlers
 from services.health.domain import (
     DAY_NAMES,
+    REFERENCE_CODE,
     Appointment,
     Doctor,
     Facility,
     Patient,
     Payment,
     Polyclinic,
-    QuotaFull,
     Schedule,
     Task,
     Ward,
 )
-from shared.kit.app import context_dependency, service_of
+from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import normalise_code
-from shared.reference import (
-    UnknownRegion,
-    require_kecamatan,
-)
+from shared.reference import UnknownRegion, require_kecamatan
 from shared.reference.fields import MobilePhone, Nik
+from shared.schemas.common import Locale
+from shared.schemas.health import FacilityKind
 
 router = APIRouter()
-officer_role = require_role("health_officer")
 
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$"
-FacilityCode = Annotated[str, Path(pattern=CODE_PATTERN, examples=["RSUD-TJITRO"])]
-PolyCode = Annotated[str, Path(pattern=CODE_PATTERN, examples=["INT"])]
-WardCode = Annotated[str, Path(pattern=CODE_PATTERN, examples=["MAWAR"])]
-DoctorCode = Annotated[str, Path(pattern=CODE_PATTERN, examples=["RSUD-D01"])]
+Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
+HealthOfficer = Annotated[Officer, Depends(require_role("health_officer"))]
+# A reference-data code as people type it (any case); routes upper-case it.
+TYPED_CODE = REFERENCE_CODE.replace("A-Z", "A-Za-z")
+FacilityCode = Annotated[str, Path(pattern=TYPED_CODE, examples=["RSUD-TJITRO"])]
+PolyCode = Annotated[str, Path(pattern=TYPED_CODE, examples=["INT"])]
+WardCode = Annotated[str, Path(pattern=TYPED_CODE, examples=["MAWAR"])]
+DoctorCode = Annotated[str, Path(pattern=TYPED_CODE, examples=["RSUD-D01"])]
 BookingCode = Annotated[str, Path(max_length=40, examples=["KES-2611-7K3M-9QW2-XAB4D"])]
-Code = Annotated[str, Field(pattern=CODE_PATTERN)]
-
-
-ctx_of = context_dependency(handlers.Context)
+Code = Annotated[str, Field(pattern=TYPED_CODE)]
 
 
 # ----- requests --------------------------------------------------------------------------
@@ -85,12 +83,12 @@ class BookIn(BaseModel):
     polyclinic: Code
     doctor: Code | None = Field(None, description="A doctor of the polyclinic; default: any with room")
     date: dt.date
-    payment: Literal["jkn", "non_jkn"]
+    payment: Literal[tuple(p.value for p in Payment)]
     jkn_card: str | None = Field(
         None, validate_default=True, description="13-digit JKN card number; required for JKN"
     )
     new_patient: bool = Field(False, description="First visit to this facility (pasien baru)")
-    locale: Literal["id", "en"] = "id"
+    locale: Locale = "id"
 
     @field_validator("facility", "polyclinic", "doctor")
     @classmethod
@@ -114,7 +112,7 @@ class BookIn(BaseModel):
 class FacilityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=3, max_length=150)
-    kind: Literal["rsud", "puskesmas", "klinik"]
+    kind: FacilityKind
     kecamatan_code: str = Field(description="Kemendagri code of a Purworejo kecamatan, e.g. 33.06.06")
     address: str | None = Field(None, max_length=300)
 
@@ -341,6 +339,14 @@ def appointment_view(a: Appointment, tz: dt.tzinfo) -> dict[str, Any]:
     }
 
 
+def polyclinic_view(p: Polyclinic) -> dict[str, Any]:
+    return {"code": p.code, "name": p.name, "queue_prefix": p.queue_prefix}
+
+
+def doctor_view(d: Doctor) -> dict[str, Any]:
+    return {"code": d.code, "name": d.name, "facility": d.facility_code, "polyclinic": d.polyclinic_code}
+
+
 def facility_view(f: Facility, polyclinics: list[Polyclinic]) -> dict[str, Any]:
     return {
         "code": f.code,
@@ -348,9 +354,7 @@ def facility_view(f: Facility, polyclinics: list[Polyclinic]) -> dict[str, Any]:
         "kind": f.kind,
         "kecamatan_code": f.kecamatan_code,
         "address": f.address,
-        "polyclinics": [
-            {"code": p.code, "name": p.name, "queue_prefix": p.queue_prefix} for p in polyclinics
-        ],
+        "polyclinics": [polyclinic_view(p) for p in polyclinics],
     }
 
 
@@ -385,30 +389,22 @@ def _ward_row(r: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
     return {**r, "facility": r["facility_code"], "updated_at": _local(r["updated_at"], tz)}
 
 
-def _day(request: Request, date: dt.date | None) -> dt.date:
-    return date or ctx_of(request).today()
-
-
 # ----- citizen routes --------------------------------------------------------------------
 
 
 @router.get("/facilities", response_model=list[FacilityOut], tags=["reference"])
-async def list_facilities(request: Request) -> list[dict[str, Any]]:
+async def list_facilities(ctx: Ctx) -> list[dict[str, Any]]:
     """Facilities (RSUD, puskesmas) and their polyclinics."""
-    return [facility_view(f, polis) for f, polis in await handlers.list_facilities(ctx_of(request))]
+    return [facility_view(f, polis) for f, polis in await handlers.list_facilities(ctx)]
 
 
 @router.get("/facilities/{facility}", response_model=FacilityDetailOut, tags=["reference"])
-async def get_facility(facility: FacilityCode, request: Request) -> dict[str, Any]:
+async def get_facility(facility: FacilityCode, ctx: Ctx) -> dict[str, Any]:
     """A facility with its polyclinics, doctors, weekly schedules and wards."""
-    ctx = ctx_of(request)
     d = await handlers.facility_detail(ctx, facility.upper())
     return {
         **facility_view(d.facility, d.polyclinics),
-        "doctors": [
-            {"code": x.code, "name": x.name, "facility": x.facility_code, "polyclinic": x.polyclinic_code}
-            for x in d.doctors
-        ],
+        "doctors": [doctor_view(x) for x in d.doctors],
         "schedules": [schedule_view(s) for s in d.schedules],
         "wards": [_ward_row(w, ctx.tz) for w in d.wards],
     }
@@ -420,12 +416,10 @@ async def get_facility(facility: FacilityCode, request: Request) -> dict[str, An
     tags=["reference"],
 )
 async def sessions(
-    facility: FacilityCode, polyclinic: PolyCode, request: Request, date: dt.date | None = None
+    facility: FacilityCode, polyclinic: PolyCode, ctx: Ctx, date: dt.date | None = None
 ) -> list[dict[str, Any]]:
     """The polyclinic's practice sessions on a date (default today) and the places left."""
-    views = await handlers.availability(
-        ctx_of(request), facility.upper(), polyclinic.upper(), _day(request, date)
-    )
+    views = await handlers.availability(ctx, facility.upper(), polyclinic.upper(), date)
     return [
         {
             "doctor": v.doctor.code,
@@ -444,10 +438,10 @@ async def sessions(
 
 @router.get("/facilities/{facility}/polyclinics/{polyclinic}/queue", response_model=QueueOut, tags=["queue"])
 async def queue_board(
-    facility: FacilityCode, polyclinic: PolyCode, request: Request, date: dt.date | None = None
+    facility: FacilityCode, polyclinic: PolyCode, ctx: Ctx, date: dt.date | None = None
 ) -> dict[str, Any]:
     """Live queue of a polyclinic (default today): now serving, waiting, estimated wait."""
-    board = await handlers.queue(ctx_of(request), facility.upper(), polyclinic.upper(), _day(request, date))
+    board = await handlers.queue(ctx, facility.upper(), polyclinic.upper(), date)
     s = board.state
     return {
         "facility": board.facility.code,
@@ -466,64 +460,52 @@ async def queue_board(
 
 
 @router.get("/facilities/{facility}/wards", response_model=list[WardOut], tags=["beds"])
-async def facility_wards(facility: FacilityCode, request: Request) -> list[dict[str, Any]]:
+async def facility_wards(facility: FacilityCode, ctx: Ctx) -> list[dict[str, Any]]:
     """Bed availability per ward of a facility."""
-    ctx = ctx_of(request)
     return [_ward_row(w, ctx.tz) for w in await handlers.list_wards(ctx, facility.upper())]
 
 
 @router.get("/beds", response_model=list[WardOut], tags=["beds"])
-async def all_beds(request: Request) -> list[dict[str, Any]]:
+async def all_beds(ctx: Ctx) -> list[dict[str, Any]]:
     """Bed availability of every ward of every facility."""
-    ctx = ctx_of(request)
     return [_ward_row(w, ctx.tz) for w in await handlers.list_wards(ctx)]
 
 
 @router.post("/appointments", status_code=201, response_model=BookedOut, tags=["citizen"])
-async def book(body: BookIn, request: Request) -> dict[str, Any]:
+async def book(body: BookIn, ctx: Ctx) -> dict[str, Any]:
     """Book a polyclinic visit (no login): booking code, queue number, estimated time."""
-    metrics = service_of(request).domain_metrics
-    payment = Payment(body.payment)
-    try:
-        appointment = await handlers.book(
-            ctx_of(request),
-            handlers.Book(
-                patient=Patient(nik=body.nik, phone=body.phone, name=body.name, jkn_card=body.jkn_card),
-                facility=body.facility,
-                polyclinic=body.polyclinic,
-                date=body.date,
-                payment=payment,
-                new_patient=body.new_patient,
-                doctor=body.doctor,
-                locale=body.locale,
-            ),
-        )
-    except QuotaFull:
-        metrics.bookings.labels(body.facility, payment.value, "quota_full").inc()
-        raise
-    metrics.bookings.labels(appointment.facility_code, payment.value, "booked").inc()
-    return booked_view(appointment, ctx_of(request).tz)
+    appointment = await handlers.book(
+        ctx,
+        handlers.Book(
+            patient=Patient(nik=body.nik, phone=body.phone, name=body.name, jkn_card=body.jkn_card),
+            facility=body.facility,
+            polyclinic=body.polyclinic,
+            date=body.date,
+            payment=Payment(body.payment),
+            new_patient=body.new_patient,
+            doctor=body.doctor,
+            locale=body.locale,
+        ),
+    )
+    return booked_view(appointment, ctx.tz)
 
 
 @router.get("/appointments/{booking_code}", response_model=AppointmentOut, tags=["citizen"])
-async def get_appointment(booking_code: BookingCode, request: Request) -> dict[str, Any]:
+async def get_appointment(booking_code: BookingCode, ctx: Ctx) -> dict[str, Any]:
     """Status, queue number, task history of a booking (no personal data)."""
-    ctx = ctx_of(request)
     return appointment_view(await handlers.get(ctx, normalise_code(booking_code)), ctx.tz)
 
 
 @router.post("/appointments/{booking_code}/check-in", response_model=AppointmentOut, tags=["citizen"])
-async def check_in(booking_code: BookingCode, request: Request) -> dict[str, Any]:
+async def check_in(booking_code: BookingCode, ctx: Ctx) -> dict[str, Any]:
     """Check in on the visit day (kiosk or Mobile JKN): task 1, admission wait."""
-    ctx = ctx_of(request)
     return appointment_view(await handlers.check_in(ctx, normalise_code(booking_code)), ctx.tz)
 
 
 @router.post("/appointments/{booking_code}/cancel", response_model=AppointmentOut, tags=["citizen"])
-async def cancel(booking_code: BookingCode, request: Request, body: CancelIn | None = None) -> dict[str, Any]:
+async def cancel(booking_code: BookingCode, ctx: Ctx, body: CancelIn | None = None) -> dict[str, Any]:
     """Cancel before poli service (task 99); the place goes back to the quota."""
     reason = body.reason if body else None
-    ctx = ctx_of(request)
     return appointment_view(await handlers.cancel(ctx, normalise_code(booking_code), reason), ctx.tz)
 
 
@@ -532,13 +514,9 @@ async def cancel(booking_code: BookingCode, request: Request, body: CancelIn | N
 
 @router.post("/appointments/{booking_code}/tasks", response_model=AppointmentOut, tags=["officer"])
 async def set_task(
-    booking_code: BookingCode,
-    body: TaskIn,
-    request: Request,
-    officer: Annotated[Officer, Depends(officer_role)],
+    booking_code: BookingCode, body: TaskIn, ctx: Ctx, officer: HealthOfficer
 ) -> dict[str, Any]:
     """Move a visit to its next BPJS task (strictly in order: 1 → 2 → … → 7)."""
-    ctx = ctx_of(request)
     a = await handlers.advance(ctx, normalise_code(booking_code), Task(body.task_id), officer)
     return appointment_view(a, ctx.tz)
 
@@ -551,35 +529,27 @@ async def set_task(
 async def call_next(
     facility: FacilityCode,
     polyclinic: PolyCode,
-    request: Request,
-    officer: Annotated[Officer, Depends(officer_role)],
+    ctx: Ctx,
+    officer: HealthOfficer,
     date: dt.date | None = None,
 ) -> dict[str, Any]:
     """Call the lowest queue number waiting for the polyclinic (task 3 → 4)."""
-    ctx = ctx_of(request)
-    a = await handlers.call_next(ctx, facility.upper(), polyclinic.upper(), _day(request, date), officer)
+    a = await handlers.call_next(ctx, facility.upper(), polyclinic.upper(), date, officer)
     return appointment_view(a, ctx.tz)
 
 
 @router.get("/appointments/{booking_code}/fhir", tags=["officer"])
-async def export_fhir(
-    booking_code: BookingCode, request: Request, officer: Annotated[Officer, Depends(officer_role)]
-) -> dict[str, Any]:
+async def export_fhir(booking_code: BookingCode, ctx: Ctx, officer: HealthOfficer) -> dict[str, Any]:
     """The finished visit (task 7) as a FHIR R4 transaction Bundle (Patient by NIK +
     Encounter), the shape SATUSEHAT takes."""
-    return await handlers.fhir_bundle(ctx_of(request), normalise_code(booking_code))
+    return await handlers.fhir_bundle(ctx, normalise_code(booking_code))
 
 
 @router.put("/facilities/{facility}/wards/{ward}/beds", response_model=WardOut, tags=["beds"])
 async def put_beds(
-    facility: FacilityCode,
-    ward: WardCode,
-    body: BedsIn,
-    request: Request,
-    officer: Annotated[Officer, Depends(officer_role)],
+    facility: FacilityCode, ward: WardCode, body: BedsIn, ctx: Ctx, officer: HealthOfficer
 ) -> dict[str, Any]:
     """Update a ward's beds (opens the ward when new and named); published when changed."""
-    ctx = ctx_of(request)
     w = await handlers.update_beds(
         ctx,
         facility.upper(),
@@ -595,47 +565,32 @@ async def put_beds(
 
 @router.put("/facilities/{facility}", response_model=FacilityOut, tags=["officer"])
 async def put_facility(
-    facility: FacilityCode,
-    body: FacilityIn,
-    request: Request,
-    _officer: Annotated[Officer, Depends(officer_role)],
+    facility: FacilityCode, body: FacilityIn, ctx: Ctx, _officer: HealthOfficer
 ) -> dict[str, Any]:
     f = Facility(facility.upper(), body.name, body.kind, body.kecamatan_code, body.address)
-    await handlers.put_facility(ctx_of(request), f)
-    return facility_view(f, [])
+    return facility_view(await handlers.put_facility(ctx, f), [])
 
 
 @router.put("/facilities/{facility}/polyclinics/{polyclinic}", response_model=PolyclinicOut, tags=["officer"])
 async def put_polyclinic(
-    facility: FacilityCode,
-    polyclinic: PolyCode,
-    body: PolyclinicIn,
-    request: Request,
-    _officer: Annotated[Officer, Depends(officer_role)],
+    facility: FacilityCode, polyclinic: PolyCode, body: PolyclinicIn, ctx: Ctx, _officer: HealthOfficer
 ) -> dict[str, Any]:
     p = Polyclinic(facility.upper(), polyclinic.upper(), body.name, body.queue_prefix)
-    await handlers.put_polyclinic(ctx_of(request), p)
-    return {"code": p.code, "name": p.name, "queue_prefix": p.queue_prefix}
+    return polyclinic_view(await handlers.put_polyclinic(ctx, p))
 
 
 @router.put("/doctors/{doctor}", response_model=DoctorOut, tags=["officer"])
-async def put_doctor(
-    doctor: DoctorCode,
-    body: DoctorIn,
-    request: Request,
-    _officer: Annotated[Officer, Depends(officer_role)],
-) -> dict[str, Any]:
+async def put_doctor(doctor: DoctorCode, body: DoctorIn, ctx: Ctx, _officer: HealthOfficer) -> dict[str, Any]:
     d = Doctor(doctor.upper(), body.name, body.facility.upper(), body.polyclinic.upper())
-    await handlers.put_doctor(ctx_of(request), d)
-    return {"code": d.code, "name": d.name, "facility": d.facility_code, "polyclinic": d.polyclinic_code}
+    return doctor_view(await handlers.put_doctor(ctx, d))
 
 
 @router.put("/doctors/{doctor}/schedules/{weekday}", response_model=ScheduleOut, tags=["officer"])
 async def put_schedule(
     doctor: DoctorCode,
     body: ScheduleIn,
-    request: Request,
-    _officer: Annotated[Officer, Depends(officer_role)],
+    ctx: Ctx,
+    _officer: HealthOfficer,
     weekday: int = Path(ge=0, le=6, description="0 = Monday (Senin) … 6 = Sunday (Minggu)"),
 ) -> dict[str, Any]:
     """The doctor's session on a weekday (one per weekday), with daily quotas."""
@@ -649,4 +604,4 @@ async def put_schedule(
         quota_non_jkn=body.quota_non_jkn,
         active=body.active,
     )
-    return schedule_view(await handlers.put_schedule(ctx_of(request), s))
+    return schedule_view(await handlers.put_schedule(ctx, s))

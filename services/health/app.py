@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from prometheus_client import Counter, Gauge
 from pydantic_settings import SettingsConfigDict
 
 from services.health import api, fhir, handlers
-from services.health.domain import BookingPolicy
+from services.health.domain import BookingPolicy, Payment
 from services.health.repository import CitizenRecords
 from services.health.seed import DEFAULT_PATH, load_seed
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
@@ -19,12 +18,11 @@ from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
 from shared.kit.uow import EventSource
 from shared.reference import default_calendar
+from shared.runtime.topology import port_of
 from shared.schemas import health as schema
 
-log = logging.getLogger(__name__)
-
 NAME = "health"
-PORT = 8002
+PORT = port_of(NAME)
 
 
 class HealthSettings(ServiceSettings):
@@ -46,6 +44,9 @@ class HealthMetrics:
     queue_waiting: Gauge
     bookings: Counter
     no_shows: Counter
+
+    def observe_booking(self, facility: str, payment: Payment, outcome: str) -> None:
+        self.bookings.labels(facility, payment.value, outcome).inc()
 
 
 def _metrics(kit: KitMetrics) -> HealthMetrics:
@@ -99,6 +100,7 @@ def build(settings: HealthSettings | None = None) -> FastAPI:
                 no_show_grace_minutes=settings.no_show_grace_minutes,
             ),
             fhir_system_base=settings.fhir_system_base,
+            on_booking=service.domain_metrics.observe_booking,
         )
 
     async def seed(service: HealthService) -> None:

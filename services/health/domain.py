@@ -33,6 +33,8 @@ from shared.schemas.common import SealedContact
 
 DIMENSION = "living"
 DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+# Codes of reference data (facilities, polyclinics, doctors, wards), as stored.
+REFERENCE_CODE = r"^[A-Z0-9][A-Z0-9_-]{0,19}$"
 
 
 class Payment(StrEnum):

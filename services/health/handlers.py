@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 import asyncpg
@@ -20,6 +20,7 @@ from services.health.domain import (
     Payment,
     Polyclinic,
     QueueState,
+    QuotaFull,
     Schedule,
     Task,
     Ward,
@@ -30,20 +31,22 @@ from services.health.domain import (
 from services.health.repository import HealthRepository
 from services.health.seed import Seed
 from shared.kit.auth import Officer
+from shared.kit.clock import utc_now
 from shared.kit.errors import Conflict, IllegalTransition, InvalidField, NotFound
 from shared.kit.privacy import citizen_ref, seal_for_notifications
 from shared.kit.settings import PlatformSettings
-from shared.kit.uow import EventSource, unit_of_work
+from shared.kit.uow import EventSource, act, retry_on_code_collision, unit_of_work
 from shared.reference import WorkingCalendar
 from shared.schemas import health as schema
 from shared.schemas.common import SealedContact
 
-SEED_LOCK = 0x4845_414C  # "HEAL": one instance seeds at a time
-DUPLICATE_INDEX = "appointments_one_per_patient_day"
+# Unique constraints of appointments (migrations/001).
+BOOKING_CODE_KEY = "appointments_booking_code_key"
+ONE_BOOKING_PER_DAY = "appointments_one_per_patient_day"
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def _ignore_booking(facility: str, payment: Payment, outcome: str) -> None:
+    return None
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Context:
     policy: BookingPolicy = field(default_factory=BookingPolicy)
     clock: Callable[[], datetime] = utc_now
     fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
+    # Told of every booking attempt: facility, payment, outcome (booked | quota_full).
+    on_booking: Callable[[str, Payment, str], None] = _ignore_booking
 
     @property
     def origin(self) -> EventSource:
@@ -68,7 +73,7 @@ class Context:
     def today(self) -> date:
         return self.calendar.local_date(self.clock())
 
-    def repo(self, conn: asyncpg.Connection) -> HealthRepository:
+    def repository(self, conn: asyncpg.Connection) -> HealthRepository:
         return HealthRepository(conn, self.tz)
 
     def contact_for(self, patient: Patient) -> SealedContact | None:
@@ -83,8 +88,8 @@ async def seed_if_empty(ctx: Context, seed: Seed) -> bool:
     Wards go through the domain, so their initial bed counts are published."""
     now = ctx.clock()
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        await uow.conn.execute("SELECT pg_advisory_xact_lock($1)", SEED_LOCK)
-        repo = ctx.repo(uow.conn)
+        repo = ctx.repository(uow.conn)
+        await repo.lock_seeding()
         if not await repo.is_empty():
             return False
         await repo.load_seed(seed)
@@ -113,7 +118,7 @@ async def _polyclinic(repo: HealthRepository, facility: Facility, code: str) -> 
 
 async def list_facilities(ctx: Context) -> list[tuple[Facility, list[Polyclinic]]]:
     async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+        repo = ctx.repository(conn)
         return [(f, await repo.polyclinics(f.code)) for f in await repo.facilities()]
 
 
@@ -128,7 +133,7 @@ class FacilityDetail:
 
 async def facility_detail(ctx: Context, code: str) -> FacilityDetail:
     async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+        repo = ctx.repository(conn)
         facility = await _facility(repo, code)
         return FacilityDetail(
             facility,
@@ -143,13 +148,13 @@ async def facility_detail(ctx: Context, code: str) -> FacilityDetail:
 # officer's audit row commits with the change.
 async def put_facility(ctx: Context, facility: Facility) -> Facility:
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        await ctx.repo(uow.conn).upsert_facility(facility)
+        await ctx.repository(uow.conn).upsert_facility(facility)
     return facility
 
 
 async def put_polyclinic(ctx: Context, polyclinic: Polyclinic) -> Polyclinic:
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ctx.repo(uow.conn)
+        repo = ctx.repository(uow.conn)
         await _facility(repo, polyclinic.facility_code)
         await repo.upsert_polyclinic(polyclinic)
     return polyclinic
@@ -157,7 +162,7 @@ async def put_polyclinic(ctx: Context, polyclinic: Polyclinic) -> Polyclinic:
 
 async def put_doctor(ctx: Context, doctor: Doctor) -> Doctor:
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ctx.repo(uow.conn)
+        repo = ctx.repository(uow.conn)
         if await repo.facility(doctor.facility_code) is None:
             raise InvalidField("facility", f"unknown facility '{doctor.facility_code}'; see GET /facilities")
         if await repo.polyclinic(doctor.facility_code, doctor.polyclinic_code) is None:
@@ -171,7 +176,7 @@ async def put_doctor(ctx: Context, doctor: Doctor) -> Doctor:
 async def put_schedule(ctx: Context, schedule: Schedule) -> Schedule:
     schedule.validated()
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ctx.repo(uow.conn)
+        repo = ctx.repository(uow.conn)
         if await repo.doctor(schedule.doctor_code) is None:
             raise NotFound(f"no doctor with code {schedule.doctor_code}")
         return await repo.upsert_schedule(schedule)
@@ -190,11 +195,13 @@ class SessionView:
 
 
 async def availability(
-    ctx: Context, facility_code: str, polyclinic_code: str, day: date
+    ctx: Context, facility_code: str, polyclinic_code: str, day: date | None = None
 ) -> list[SessionView]:
-    """The polyclinic's sessions on `day` and the places left (empty on days off)."""
+    """The polyclinic's sessions on `day` (default today) and the places left (empty on
+    days off)."""
+    day = day or ctx.today()
     async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+        repo = ctx.repository(conn)
         facility = await _facility(repo, facility_code)
         await _polyclinic(repo, facility, polyclinic_code)
         schedules = [
@@ -245,101 +252,124 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
         raise InvalidField("jkn_card", "a JKN booking needs the 13-digit JKN card number")
     ref = citizen_ref(cmd.patient.nik, ctx.platform.citizen_ref_key.get_secret_value())
     contact = ctx.contact_for(cmd.patient)
-    for _attempt in range(5):
-        now = ctx.clock()
-        try:
-            async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-                repo = ctx.repo(uow.conn)
-                facility = await repo.facility(cmd.facility)
-                if facility is None:
-                    raise InvalidField("facility", f"unknown facility '{cmd.facility}'; see GET /facilities")
-                polyclinic = await repo.polyclinic(facility.code, cmd.polyclinic)
-                if polyclinic is None:
-                    raise InvalidField(
-                        "polyclinic",
-                        f"{facility.name} has no polyclinic '{cmd.polyclinic}'; see GET /facilities/{facility.code}",
-                    )
-                what = f"{polyclinic.name}, {facility.name}"
-                if cmd.doctor is not None:
-                    doctor = await repo.doctor(cmd.doctor)
-                    if doctor is None or (doctor.facility_code, doctor.polyclinic_code) != (
-                        facility.code,
-                        polyclinic.code,
-                    ):
-                        raise InvalidField(
-                            "doctor",
-                            f"no doctor '{cmd.doctor}' practises at {polyclinic.name}, {facility.name}",
-                        )
-                    what = f"{doctor.name}, {what}"
-                schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
-                candidates = open_sessions(schedules, cmd.date, now, ctx.calendar, ctx.policy, what)
-                sessions = await repo.lock_sessions(candidates, cmd.date)
-                session, position = take_place(sessions, cmd.payment, what)
-                number = await repo.next_queue_number(facility.code, polyclinic.code, cmd.date)
-                appointment = Appointment.book(
-                    facility=facility,
-                    polyclinic=polyclinic,
-                    schedule=session.schedule,
-                    day=cmd.date,
-                    position=position,
-                    queue_number=number,
-                    patient=cmd.patient,
-                    payment=cmd.payment,
-                    new_patient=cmd.new_patient,
-                    citizen_ref=ref,
-                    now=now,
-                    tz=ctx.tz,
-                    locale=cmd.locale,
-                    contact=contact,
-                )
-                await repo.save_session(session)
-                await repo.add(appointment)
-                await uow.emit(appointment.events, subject=str(appointment.id))
-            return appointment
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == DUPLICATE_INDEX:
-                raise Conflict(
-                    f"this patient already has a booking at {cmd.facility}/{cmd.polyclinic} on {cmd.date}"
-                ) from None
-            continue  # booking code collision (1 in 10^9 a month): draw another
-    raise RuntimeError("could not allocate a unique booking code")
 
+    async def create() -> Appointment:
+        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+            appointment = await _book_place(ctx, ctx.repository(uow.conn), cmd, ref, contact)
+            await uow.emit(appointment.events, subject=str(appointment.id))
+        return appointment
 
-async def _act(ctx: Context, booking_code: str, command: Callable[[Appointment], Any]) -> Appointment:
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ctx.repo(uow.conn)
-        appointment = await repo.get(booking_code, for_update=True)
-        if appointment is None:
-            raise NotFound(f"no appointment with booking code {booking_code}")
-        appointment.contact = ctx.contact_for(appointment.patient)
-        command(appointment)
-        await repo.save(appointment)
-        await uow.emit(appointment.events, subject=str(appointment.id))
+    try:
+        appointment = await retry_on_code_collision(create, constraint=BOOKING_CODE_KEY)
+    except QuotaFull:
+        ctx.on_booking(cmd.facility, cmd.payment, "quota_full")
+        raise
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != ONE_BOOKING_PER_DAY:
+            raise
+        raise Conflict(
+            f"this patient already has a booking at {cmd.facility}/{cmd.polyclinic} on {cmd.date}"
+        ) from None
+    ctx.on_booking(appointment.facility_code, cmd.payment, "booked")
     return appointment
+
+
+async def _book_place(
+    ctx: Context, repo: HealthRepository, cmd: Book, ref: str, contact: SealedContact | None
+) -> Appointment:
+    """Book a place in the first session with room (sessions row-locked) and store it."""
+    now = ctx.clock()
+    facility = await repo.facility(cmd.facility)
+    if facility is None:
+        raise InvalidField("facility", f"unknown facility '{cmd.facility}'; see GET /facilities")
+    polyclinic = await repo.polyclinic(facility.code, cmd.polyclinic)
+    if polyclinic is None:
+        raise InvalidField(
+            "polyclinic",
+            f"{facility.name} has no polyclinic '{cmd.polyclinic}'; see GET /facilities/{facility.code}",
+        )
+    what = f"{polyclinic.name}, {facility.name}"
+    if cmd.doctor is not None:
+        doctor = await repo.doctor(cmd.doctor)
+        if doctor is None or (doctor.facility_code, doctor.polyclinic_code) != (
+            facility.code,
+            polyclinic.code,
+        ):
+            raise InvalidField(
+                "doctor", f"no doctor '{cmd.doctor}' practises at {polyclinic.name}, {facility.name}"
+            )
+        what = f"{doctor.name}, {what}"
+    schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
+    candidates = open_sessions(schedules, cmd.date, now, ctx.calendar, ctx.policy, what)
+    sessions = await repo.lock_sessions(candidates, cmd.date)
+    session, position = take_place(sessions, cmd.payment, what)
+    number = await repo.next_queue_number(facility.code, polyclinic.code, cmd.date)
+    appointment = Appointment.book(
+        facility=facility,
+        polyclinic=polyclinic,
+        schedule=session.schedule,
+        day=cmd.date,
+        position=position,
+        queue_number=number,
+        patient=cmd.patient,
+        payment=cmd.payment,
+        new_patient=cmd.new_patient,
+        citizen_ref=ref,
+        now=now,
+        tz=ctx.tz,
+        locale=cmd.locale,
+        contact=contact,
+    )
+    await repo.save_session(session)
+    await repo.add(appointment)
+    return appointment
+
+
+async def _act(
+    ctx: Context, booking_code: str, command: Callable[[Appointment, HealthRepository], object]
+) -> Appointment:
+    """The kit's `act`, with the patient's contact sealed afresh for the events and the
+    repository lent to the command (cancelling gives the place back with it)."""
+    lent: list[HealthRepository] = []
+
+    def repository(conn: asyncpg.Connection) -> HealthRepository:
+        lent.append(ctx.repository(conn))
+        return lent[0]
+
+    def run(a: Appointment) -> object:
+        a.contact = ctx.contact_for(a.patient)
+        return command(a, lent[0])
+
+    missing = f"no appointment with booking code {booking_code}"
+    return await act(ctx.pool(), ctx.origin, repository, booking_code, run, missing=missing)
 
 
 async def get(ctx: Context, booking_code: str) -> Appointment:
     async with ctx.pool().acquire() as conn:
-        appointment = await ctx.repo(conn).get(booking_code)
+        appointment = await ctx.repository(conn).get(booking_code)
     if appointment is None:
         raise NotFound(f"no appointment with booking code {booking_code}")
     return appointment
 
 
 async def check_in(ctx: Context, booking_code: str, actor: str = "patient") -> Appointment:
-    return await _act(ctx, booking_code, lambda a: a.check_in(ctx.clock(), ctx.policy, actor))
+    return await _act(ctx, booking_code, lambda a, _: a.check_in(ctx.clock(), ctx.policy, actor))
 
 
 async def advance(ctx: Context, booking_code: str, task: Task, officer: Officer) -> Appointment:
-    return await _act(ctx, booking_code, lambda a: a.advance(task, ctx.clock(), officer.subject, ctx.policy))
+    return await _act(
+        ctx, booking_code, lambda a, _: a.advance(task, ctx.clock(), officer.subject, ctx.policy)
+    )
 
 
 async def call_next(
-    ctx: Context, facility_code: str, polyclinic_code: str, day: date, officer: Officer
+    ctx: Context, facility_code: str, polyclinic_code: str, day: date | None, officer: Officer
 ) -> Appointment:
-    """Call the lowest queue number waiting for the polyclinic (task 3 -> 4)."""
+    """Call the lowest queue number waiting for the polyclinic on `day` (default today),
+    task 3 -> 4. Its own unit of work: the appointment is chosen and locked together."""
+    day = day or ctx.today()
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ctx.repo(uow.conn)
+        repo = ctx.repository(uow.conn)
         facility = await _facility(repo, facility_code)
         polyclinic = await _polyclinic(repo, facility, polyclinic_code)
         code = await repo.next_waiting(facility.code, polyclinic.code, day)
@@ -356,23 +386,14 @@ async def call_next(
 
 async def cancel(ctx: Context, booking_code: str, reason: str | None) -> Appointment:
     """The patient cancels (task 99); the place goes back to the session's quota."""
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ctx.repo(uow.conn)
-        appointment = await repo.get(booking_code, for_update=True)
-        if appointment is None:
-            raise NotFound(f"no appointment with booking code {booking_code}")
-        appointment.contact = ctx.contact_for(appointment.patient)
-        session = (
-            await repo.lock_session(appointment.schedule_id, appointment.date)
-            if appointment.schedule_id is not None
-            else None
-        )
-        appointment.cancel(ctx.clock(), session, reason)
+
+    async def command(a: Appointment, repo: HealthRepository) -> None:
+        session = await repo.lock_session(a.schedule_id, a.date) if a.schedule_id is not None else None
+        a.cancel(ctx.clock(), session, reason)
         if session is not None:
             await repo.save_session(session)
-        await repo.save(appointment)
-        await uow.emit(appointment.events, subject=str(appointment.id))
-    return appointment
+
+    return await _act(ctx, booking_code, command)
 
 
 async def mark_no_shows(ctx: Context, limit: int = 200) -> int:
@@ -382,19 +403,11 @@ async def mark_no_shows(ctx: Context, limit: int = 200) -> int:
     now = ctx.clock()
     ended_before = now - timedelta(minutes=ctx.policy.no_show_grace_minutes)
     async with ctx.pool().acquire() as conn:
-        due = await ctx.repo(conn).due_no_shows(ended_before, limit)
+        due = await ctx.repository(conn).due_no_shows(ended_before, limit)
     marked = 0
     for code in due:
-        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-            repo = ctx.repo(uow.conn)
-            appointment = await repo.get(code, for_update=True)
-            if appointment is None:
-                continue
-            appointment.contact = ctx.contact_for(appointment.patient)
-            if appointment.mark_no_show(now, ctx.policy):
-                await repo.save(appointment)
-                await uow.emit(appointment.events, subject=str(appointment.id))
-                marked += 1
+        appointment = await _act(ctx, code, lambda a, _: a.mark_no_show(now, ctx.policy))
+        marked += bool(appointment.events)
     return marked
 
 
@@ -406,9 +419,13 @@ class QueueBoard:
     state: QueueState
 
 
-async def queue(ctx: Context, facility_code: str, polyclinic_code: str, day: date) -> QueueBoard:
+async def queue(
+    ctx: Context, facility_code: str, polyclinic_code: str, day: date | None = None
+) -> QueueBoard:
+    """The polyclinic's queue on `day` (default today)."""
+    day = day or ctx.today()
     async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+        repo = ctx.repository(conn)
         facility = await _facility(repo, facility_code)
         polyclinic = await _polyclinic(repo, facility, polyclinic_code)
         entries = await repo.queue_entries(facility.code, polyclinic.code, day)
@@ -419,7 +436,7 @@ async def fhir_bundle(ctx: Context, booking_code: str) -> dict[str, Any]:
     """The finished visit as a FHIR R4 transaction bundle (Patient + Encounter), the
     shape SATUSEHAT takes."""
     async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+        repo = ctx.repository(conn)
         appointment = await repo.get(booking_code)
         if appointment is None:
             raise NotFound(f"no appointment with booking code {booking_code}")
@@ -453,7 +470,7 @@ async def update_beds(
     bed_class: str | None = None,
 ) -> Ward:
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ctx.repo(uow.conn)
+        repo = ctx.repository(uow.conn)
         facility = await _facility(repo, facility_code)
         ward = await repo.ward(facility, ward_code, for_update=True)
         if ward is None:
@@ -475,7 +492,7 @@ async def update_beds(
 
 async def list_wards(ctx: Context, facility_code: str | None = None) -> list[dict[str, Any]]:
     async with ctx.pool().acquire() as conn:
-        repo = ctx.repo(conn)
+        repo = ctx.repository(conn)
         if facility_code is not None:
             await _facility(repo, facility_code)
         return await repo.wards(facility_code)
@@ -483,4 +500,4 @@ async def list_wards(ctx: Context, facility_code: str | None = None) -> list[dic
 
 async def waiting_by_polyclinic(ctx: Context) -> list[tuple[str, str, int]]:
     async with ctx.pool().acquire() as conn:
-        return await ctx.repo(conn).waiting_by_polyclinic(ctx.today())
+        return await ctx.repository(conn).waiting_by_polyclinic(ctx.today())

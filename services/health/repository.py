@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from services.health.domain import (
+    FINAL_STATUSES,
     Appointment,
     Doctor,
     Facility,
@@ -25,6 +26,9 @@ from services.health.domain import (
 )
 from services.health.seed import Seed
 from shared.kit.citizen_data import Citizen
+from shared.schemas.common import CITIZEN_REF_PREFIX
+
+SEED_LOCK = 0x4845_414C  # "HEAL": one instance seeds at a time
 
 _APPOINTMENT_COLUMNS = (
     "id, booking_code, facility_code, kecamatan_code, polyclinic_code, doctor_code, schedule_id,"
@@ -65,6 +69,10 @@ class HealthRepository:
         return moment.astimezone(self.tz) if moment is not None else None
 
     # ----- reference data -------------------------------------------------------------
+
+    async def lock_seeding(self) -> None:
+        """Until the transaction ends, no other instance seeds."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1)", SEED_LOCK)
 
     async def is_empty(self) -> bool:
         return not await self.conn.fetchval("SELECT EXISTS (SELECT 1 FROM facilities)")
@@ -411,10 +419,11 @@ class HealthRepository:
 
     async def due_no_shows(self, ended_before: datetime, limit: int) -> list[str]:
         rows = await self.conn.fetch(
-            "SELECT booking_code FROM appointments WHERE status = 'booked' AND session_end <= $1"
+            "SELECT booking_code FROM appointments WHERE status = $3 AND session_end <= $1"
             " ORDER BY session_end LIMIT $2",
             ended_before,
             limit,
+            Status.BOOKED,
         )
         return [r["booking_code"] for r in rows]
 
@@ -499,10 +508,12 @@ class CitizenRecords:
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
         erased = await conn.execute(
             "UPDATE appointments SET patient_nik = NULL, patient_name = NULL, patient_phone = NULL,"
-            " jkn_card = NULL, citizen_ref = 'cr1_' || md5(random()::text || id::text)"
-            " WHERE (patient_nik = $1 OR citizen_ref = $2) AND status IN ('done', 'cancelled', 'no_show')",
+            " jkn_card = NULL, citizen_ref = $3 || md5(random()::text || id::text)"
+            " WHERE (patient_nik = $1 OR citizen_ref = $2) AND status = ANY($4::text[])",
             citizen.nik,
             citizen.citizen_ref,
+            CITIZEN_REF_PREFIX,
+            sorted(FINAL_STATUSES),
         )
         kept = await conn.fetchval(
             "SELECT count(*) FROM appointments WHERE patient_nik = $1 OR citizen_ref = $2",

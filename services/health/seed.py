@@ -8,16 +8,17 @@ import re
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
-from services.health.domain import Doctor, Facility, Polyclinic, Schedule
+from services.health.domain import REFERENCE_CODE, Doctor, Facility, Polyclinic, Schedule
 from shared.reference import UnknownRegion, require_kecamatan
+from shared.schemas.health import FacilityKind
 
 DEFAULT_PATH = Path(__file__).with_name("seed.yaml")
-CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,19}$")
-FACILITY_KINDS = ("rsud", "puskesmas", "klinik")
+CODE = re.compile(REFERENCE_CODE)
+FACILITY_KINDS = get_args(FacilityKind)
 
 
 @dataclass(frozen=True)

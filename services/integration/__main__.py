@@ -16,51 +16,44 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from services.integration import handlers
 from services.integration.app import IntegrationSettings, build
 from services.integration.masterplan import MasterplanError, load_masterplan
-from shared.kit.app import serve
+from shared.kit.cli import main as kit_main
+from shared.kit.cli import maintenance
 
 
 async def _rebuild(settings: IntegrationSettings) -> dict[str, Any]:
     """Rebuild without serving: database and producer only (dead letters may be
     written), no live subscriber."""
-    from services.integration.rebuild import rebuild
+    service = build(settings).state.service
 
-    app = build(settings)
-    service = app.state.service
-    await service.open_database()
-    try:
+    def progress(applied: int, total: int, rate: float) -> None:
+        width = 30
+        done = min(width, int(width * applied / total)) if total else width
+        bar = "#" * done + "." * (width - done)
+        print(f"\r[{bar}] {applied:,}/{total:,} events  {rate:,.0f} events/s", end="", file=sys.stderr)
+
+    async def run() -> dict[str, Any]:
         await service.bus.connect_publisher()
-
-        def progress(applied: int, total: int, rate: float) -> None:
-            width = 30
-            done = min(width, int(width * applied / total)) if total else width
-            bar = "#" * done + "." * (width - done)
-            print(f"\r[{bar}] {applied:,}/{total:,} events  {rate:,.0f} events/s", end="", file=sys.stderr)
-
-        result = await rebuild(service.consumers[0], service.context, progress=progress)
+        result = await handlers.rebuild(service.context, progress=progress)
         print(file=sys.stderr)
         return result
-    finally:
-        await service.bus.stop()
-        await service.pool.close()
+
+    return await maintenance(service, run)  # type: ignore[return-value]
 
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "serve"
-    if command not in ("serve", "rebuild", "check-masterplan", "-h", "--help"):
-        from shared.kit.cli import main as kit_main
-
-        kit_main(build, IntegrationSettings)
+    if command not in ("rebuild", "check-masterplan", "-h", "--help"):
+        kit_main(build, IntegrationSettings)  # serve, and the kit's maintenance commands
         return 0
     parser = argparse.ArgumentParser(
         prog="python -m services.integration",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "rebuild", "check-masterplan"]
-    )
+    parser.add_argument("command", choices=["rebuild", "check-masterplan"])
     parser.add_argument("--masterplan", type=Path, help="masterplan file (check-masterplan)")
     args = parser.parse_args(argv)
     settings = IntegrationSettings()
@@ -76,10 +69,7 @@ def main(argv: list[str]) -> int:
             f" {len(plan.indicators)} indicators: OK"
         )
         return 0
-    if args.command == "rebuild":
-        print(json.dumps(asyncio.run(_rebuild(settings)), default=str))
-        return 0
-    serve(build(settings), settings)
+    print(json.dumps(asyncio.run(_rebuild(settings)), default=str))  # rebuild
     return 0
 
 

@@ -15,27 +15,28 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.integration import handlers
-from services.integration.domain import NotACitizenReference, choose_language, lookup_ref
-from services.integration.i18n import translator
-from services.integration.indicators import FUNCTIONS
-from services.integration.masterplan import text
-from services.integration.rebuild import rebuild
-from shared.kit.app import context_dependency, service_of
+from services.integration.domain import NotACitizenReference
+from services.integration.views import (
+    Ctx,
+    find_indicator,
+    indicator_functions,
+    lang_of,
+    localise_dashboard,
+    localise_feed,
+    localise_timeline,
+    localise_track,
+    masterplan_view,
+    officer,
+)
+from shared.kit.app import service_of
 from shared.kit.auth import Officer, require_role
 from shared.kit.errors import InvalidField, NotFound
+from shared.schemas.common import CITIZEN_REF_PATTERN, CITIZEN_REF_PREFIX
 
 router = APIRouter()
-officer = require_role("coordinator")
 admin = require_role("admin")
 
 Lang = Annotated[Literal["id", "en"] | None, Query(description="Language: id (default) or en")]
-
-
-ctx_of = context_dependency(handlers.Context)
-
-
-def lang_of(request: Request, lang: str | None) -> str:
-    return choose_language(lang, request.headers.get("accept-language"))
 
 
 # ----- response models ------------------------------------------------------------------
@@ -185,32 +186,6 @@ class HistoryOut(BaseModel):
     detail: dict[str, Any]
 
 
-class TrackOut(BaseModel):
-    code: str
-    domain: str
-    aggregate: str
-    status: str
-    phase: str
-    category: str | None
-    category_label: str | None
-    opd: str | None
-    facility: str | None
-    kecamatan_code: str | None
-    desa_code: str | None
-    region_name: str | None = Field(description="Desa and kecamatan names")
-    confidential: bool
-    title: str | None
-    opened_at: datetime
-    done_at: datetime | None
-    updated_at: datetime
-    history: list[HistoryOut]
-
-
-class TimelineEntryOut(HistoryOut):
-    code: str | None
-    category: str | None
-
-
 class ItemOut(BaseModel):
     code: str
     domain: str
@@ -229,6 +204,17 @@ class ItemOut(BaseModel):
     updated_at: datetime
 
 
+class TrackOut(ItemOut):
+    category_label: str | None
+    region_name: str | None = Field(description="Desa and kecamatan names")
+    history: list[HistoryOut]
+
+
+class TimelineEntryOut(HistoryOut):
+    code: str | None
+    category: str | None
+
+
 class TimelineOut(BaseModel):
     citizen_ref: str
     items: list[ItemOut]
@@ -240,7 +226,7 @@ class TimelineLookupIn(BaseModel):
     citizen: str = Field(
         min_length=16,
         max_length=40,
-        description="Citizen reference (cr1_…) or a 16-digit NIK (turned into the reference, never stored)",
+        description=f"Citizen reference ({CITIZEN_REF_PREFIX}…) or a 16-digit NIK (turned into the reference, never stored)",
     )
 
 
@@ -260,132 +246,62 @@ class FunctionOut(BaseModel):
     params_schema: dict[str, Any]
 
 
-# ----- localisation of the neutral data -------------------------------------------------
-
-
-def localise_feed(entry: dict[str, Any], lang: str) -> dict[str, Any]:
-    t = translator(lang)
-    category = entry.get("category")
-    return {
-        **entry,
-        "label": t(f"action.{entry['action']}"),
-        "domain_label": t(f"domain.{entry['domain']}"),
-        "category_label": t(f"category.{category}") if category else None,
-    }
-
-
-def localise_history(entry: dict[str, Any], lang: str) -> dict[str, Any]:
-    return {**entry, "label": translator(lang)(f"action.{entry['action']}")}
-
-
-def localise_dashboard(data: dict[str, Any], lang: str) -> dict[str, Any]:
-    def indicator(i: dict[str, Any]) -> dict[str, Any]:
-        return {**i, "name": text(i["name"], lang), "description": text(i["description"], lang) or None}
-
-    return {
-        **data,
-        "masterplan": {**data["masterplan"], "name": text(data["masterplan"]["name"], lang)},
-        "dimensions": [
-            {
-                **d,
-                "name": text(d["name"], lang),
-                "description": text(d["description"], lang) or None,
-                "programmes": [
-                    {
-                        **p,
-                        "name": text(p["name"], lang),
-                        "indicators": [indicator(i) for i in p["indicators"]],
-                    }
-                    for p in d["programmes"]
-                ],
-            }
-            for d in data["dimensions"]
-        ],
-        "feed": [localise_feed(e, lang) for e in data["feed"]],
-    }
-
-
-def localise_track(item: dict[str, Any], lang: str) -> dict[str, Any]:
-    t = translator(lang)
-    category = item.get("category")
-    return {
-        **item,
-        "category_label": t(f"category.{category}") if category else None,
-        "history": [localise_history(h, lang) for h in item["history"]],
-    }
-
-
-def consumer_lag(request: Request) -> dict[str, int]:
-    """Events on each topic not yet applied, from the kit's lag gauge (per partition)."""
-    lag: dict[str, int] = {}
-    for metric in request.app.state.service.metrics.consumer_lag.collect():
-        for sample in metric.samples:
-            topic = sample.labels["topic"]
-            lag[topic] = lag.get(topic, 0) + int(sample.value)
-    return dict(sorted(lag.items()))
-
-
 # ----- routes ---------------------------------------------------------------------------
 
 
 @router.get("/api/dashboard", response_model=DashboardOut, tags=["view"])
-async def get_dashboard(request: Request, lang: Lang = None) -> dict[str, Any]:
+async def get_dashboard(request: Request, ctx: Ctx, lang: Lang = None) -> dict[str, Any]:
     """Everything on the dashboard: dimensions with indicators against targets and their
     trends, SLA compliance per OPD, the kecamatan breakdown, events per day, latest events."""
-    data = await handlers.dashboard(ctx_of(request))
-    return {**localise_dashboard(data, lang_of(request, lang)), "lag": consumer_lag(request)}
+    return localise_dashboard(await handlers.dashboard(ctx), lang_of(request, lang))
 
 
 @router.get("/api/dimensions", response_model=list[DimensionOut], tags=["view"])
-async def get_dimensions(request: Request, lang: Lang = None) -> list[dict[str, Any]]:
+async def get_dimensions(request: Request, ctx: Ctx, lang: Lang = None) -> list[dict[str, Any]]:
     """Smart-city dimensions of the masterplan, each with its programmes (RPJMD code, APBD
     budget line) and their indicators: actual against target, and the trend."""
-    data = await handlers.dashboard(ctx_of(request))
-    return {**localise_dashboard(data, lang_of(request, lang)), "lag": consumer_lag(request)}["dimensions"]
+    return localise_dashboard(await handlers.dashboard(ctx), lang_of(request, lang))["dimensions"]
 
 
 @router.get("/api/indicators/{code}", response_model=IndicatorOut, tags=["view"])
-async def get_indicator(code: str, request: Request, lang: Lang = None) -> dict[str, Any]:
-    data = localise_dashboard(await handlers.dashboard(ctx_of(request)), lang_of(request, lang))
-    for dim in data["dimensions"]:
-        for prog in dim["programmes"]:
-            for ind in prog["indicators"]:
-                if ind["code"] == code:
-                    return ind
-    raise NotFound(f"no indicator {code!r} in the masterplan")
+async def get_indicator(code: str, request: Request, ctx: Ctx, lang: Lang = None) -> dict[str, Any]:
+    indicator = find_indicator(
+        localise_dashboard(await handlers.dashboard(ctx), lang_of(request, lang)), code
+    )
+    if indicator is None:
+        raise NotFound(f"no indicator {code!r} in the masterplan")
+    return indicator
 
 
 @router.get("/api/opds", response_model=list[OpdOut], tags=["view"])
-async def get_opds(request: Request) -> list[dict[str, Any]]:
+async def get_opds(ctx: Ctx) -> list[dict[str, Any]]:
     """Per OPD: open items, completed items, share completed within SLA (items with no
     sla_breached event), median handling time, breached items and breach events."""
-    async with ctx_of(request).pool().acquire() as conn:
-        return await handlers.opd_table(conn)
+    return await handlers.opd_table(ctx)
 
 
 @router.get("/api/regions", response_model=list[KecamatanOut], tags=["view"])
-async def get_regions(request: Request) -> list[dict[str, Any]]:
+async def get_regions(ctx: Ctx) -> list[dict[str, Any]]:
     """The kecamatan with open and total items by domain, and a shading level."""
-    async with ctx_of(request).pool().acquire() as conn:
-        return await handlers.kecamatan_grid(conn)
+    return await handlers.kecamatan_grid(ctx)
 
 
 @router.get("/api/regions/{kecamatan_code}", response_model=KecamatanDetailOut, tags=["view"])
 async def get_region(
-    kecamatan_code: Annotated[str, Path(pattern=r"^\d{2}\.\d{2}\.\d{2}$")], request: Request
+    kecamatan_code: Annotated[str, Path(pattern=r"^\d{2}\.\d{2}\.\d{2}$")], ctx: Ctx
 ) -> dict[str, Any]:
     """One kecamatan's desa/kelurahan with counts by domain and category."""
-    detail = await handlers.kecamatan_detail(ctx_of(request), kecamatan_code)
+    detail = await handlers.kecamatan_detail(ctx, kecamatan_code)
     if detail is None:
         raise NotFound(f"no kecamatan {kecamatan_code}")
     return detail
 
 
 @router.get("/api/track/{code}", response_model=TrackOut, tags=["citizen"])
-async def get_track(code: str, request: Request, lang: Lang = None) -> dict[str, Any]:
+async def get_track(code: str, request: Request, ctx: Ctx, lang: Lang = None) -> dict[str, Any]:
     """Status and history of a tracking code (complaint, permit) or booking code
     (appointment), across domains (e.g. notifications about it): public fields only."""
-    found = await handlers.track(ctx_of(request), code)
+    found = await handlers.track(ctx, code)
     if found is None:
         raise NotFound(f"no item with code {code.strip().upper()[:40]!r}")
     return localise_track(found, lang_of(request, lang))
@@ -393,17 +309,15 @@ async def get_track(code: str, request: Request, lang: Lang = None) -> dict[str,
 
 @router.get("/api/officer/citizens/{citizen_ref}/timeline", response_model=TimelineOut, tags=["officer"])
 async def get_timeline(
-    citizen_ref: Annotated[str, Path(pattern=r"^cr1_[0-9a-f]{32}$")],
+    citizen_ref: Annotated[str, Path(pattern=CITIZEN_REF_PATTERN)],
     request: Request,
     _: Annotated[Officer, Depends(officer)],
+    ctx: Ctx,
     lang: Lang = None,
 ) -> dict[str, Any]:
     """One citizen's complaints, applications, appointments and notifications, newest
     first (roles coordinator, admin)."""
-    data = await handlers.timeline(ctx_of(request), citizen_ref)
-    chosen = lang_of(request, lang)
-    data["timeline"] = [localise_history(e, chosen) for e in data["timeline"]]
-    return data
+    return localise_timeline(await handlers.timeline(ctx, citizen_ref), lang_of(request, lang))
 
 
 @router.post("/api/officer/timeline", response_model=TimelineOut, tags=["officer"])
@@ -411,24 +325,22 @@ async def lookup_timeline(
     body: TimelineLookupIn,
     request: Request,
     _: Annotated[Officer, Depends(officer)],
+    ctx: Ctx,
     lang: Lang = None,
 ) -> dict[str, Any]:
     """Like the GET, by citizen reference or NIK in the body (so a NIK never appears in a
     URL or a log); the NIK is turned into the reference and not kept."""
-    key = request.app.state.settings.platform.citizen_ref_key.get_secret_value()
     try:
-        ref = lookup_ref(body.citizen, key)
+        data = await handlers.look_up_timeline(ctx, body.citizen)
     except NotACitizenReference as exc:
         raise InvalidField("citizen", str(exc)) from None
-    data = await handlers.timeline(ctx_of(request), ref)
-    chosen = lang_of(request, lang)
-    data["timeline"] = [localise_history(e, chosen) for e in data["timeline"]]
-    return data
+    return localise_timeline(data, lang_of(request, lang))
 
 
 @router.get("/api/feed", response_model=list[FeedEntryOut], tags=["live"])
 async def get_feed(
     request: Request,
+    ctx: Ctx,
     after: Annotated[int, Query(ge=0, description="Only events after this sequence")] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 30,
     lang: Lang = None,
@@ -436,79 +348,31 @@ async def get_feed(
     """Latest events, masked for the public (no citizen reference, masked codes, no
     title of a confidential complaint), oldest first."""
     chosen = lang_of(request, lang)
-    return [localise_feed(e, chosen) for e in await handlers.recent_feed(ctx_of(request), after, limit)]
+    return [localise_feed(e, chosen) for e in await handlers.recent_feed(ctx, after, limit)]
 
 
 @router.get("/api/masterplan", tags=["view"])
-async def get_masterplan(request: Request, lang: Lang = None) -> dict[str, Any]:
+async def get_masterplan(request: Request, ctx: Ctx, lang: Lang = None) -> dict[str, Any]:
     """The masterplan in force: dimensions, programmes and indicator definitions."""
-    plan = ctx_of(request).masterplan
-    chosen = lang_of(request, lang)
-    return {
-        "name": text(plan.name, chosen),
-        "period": plan.period,
-        "region": plan.region,
-        "timezone": plan.timezone.key,
-        "source": plan.source.rsplit("/", 1)[-1],
-        "dimensions": [
-            {"code": d.code, "name": text(d.name, chosen), "description": text(d.description, chosen) or None}
-            for d in plan.dimensions
-        ],
-        "programmes": [
-            {
-                "code": p.code,
-                "name": text(p.name, chosen),
-                "dimension": p.dimension,
-                "rpjmd": p.rpjmd,
-                "apbd": p.apbd,
-                "opd": p.opd,
-                "budget_idr": p.budget_idr,
-                "indicators": [
-                    {
-                        "code": i.code,
-                        "name": text(i.name, chosen),
-                        "dimension": i.dimension,
-                        "function": i.function.name,
-                        "params": i.params.model_dump(exclude_defaults=True),
-                        "unit": i.unit,
-                        "target": i.target,
-                        "direction": i.direction,
-                        "period": i.period,
-                        "trend": i.trend,
-                    }
-                    for i in p.indicators
-                ],
-            }
-            for p in plan.programmes
-        ],
-    }
+    return masterplan_view(ctx.masterplan, lang_of(request, lang))
 
 
 @router.get("/api/indicator-functions", response_model=list[FunctionOut], tags=["view"])
 async def get_functions() -> list[dict[str, Any]]:
     """The named indicator functions a masterplan may use, with their parameters."""
-    return [
-        {
-            "name": f.name,
-            "description": f.description,
-            "state": f.state,
-            "params_schema": f.params_model.model_json_schema(),
-        }
-        for f in FUNCTIONS.values()
-    ]
+    return indicator_functions()
 
 
 @router.post("/admin/rebuild", response_model=RebuildOut, tags=["operations"])
 async def post_rebuild(
-    request: Request,
     _: Annotated[Officer, Depends(admin)],
+    ctx: Ctx,
     timeout: Annotated[float, Query(gt=0, le=3600)] = 600,
 ) -> dict[str, Any]:
     """Rebuild the read models from the topics (role admin): empties them and the
     consumer's inbox rows, then re-reads every topic from the beginning with a reader
     outside the live consumer group. 409 while another rebuild runs."""
-    service = service_of(request)
-    return await rebuild(service.consumers[0], ctx_of(request), timeout=timeout)
+    return await handlers.rebuild(ctx, timeout=timeout)
 
 
 # ----- live feed (Server-Sent Events) ---------------------------------------------------
@@ -522,6 +386,7 @@ async def post_rebuild(
 )
 async def stream(
     request: Request,
+    ctx: Ctx,
     lang: Lang = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
@@ -531,7 +396,7 @@ async def stream(
     chosen = lang_of(request, lang)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     return StreamingResponse(
-        _events(request, chosen, after),
+        _events(request, ctx, chosen, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -542,8 +407,10 @@ def _sse(entry: dict[str, Any], lang: str) -> str:
     return f"id: {entry['seq']}\nevent: sinergi\ndata: {payload}\n\n"
 
 
-async def _events(request: Request, lang: str, after: int | None) -> AsyncIterator[str]:
-    hub = ctx_of(request).feed
+async def _events(
+    request: Request, ctx: handlers.Context, lang: str, after: int | None
+) -> AsyncIterator[str]:
+    hub = ctx.feed
     assert hub is not None, "the live feed runs in every served instance"
     settings = request.app.state.settings
     queue = await hub.subscribe()
@@ -554,7 +421,7 @@ async def _events(request: Request, lang: str, after: int | None) -> AsyncIterat
     try:
         yield "retry: 3000\n: connected\n\n"
         if after is not None:
-            for entry in await handlers.recent_feed(ctx_of(request), after, 50):
+            for entry in await handlers.recent_feed(ctx, after, 50):
                 seen = max(seen, entry["seq"])
                 yield _sse(entry, lang)
         while loop.time() < ends and not service_of(request).shutting_down:

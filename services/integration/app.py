@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,10 +20,11 @@ from services.integration.masterplan import DEFAULT_PATH, load_masterplan
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
+from shared.runtime.topology import port_of
 from shared.schemas import DOMAIN_TOPICS, ParsedEvent
 
 NAME = "integration"
-PORT = 8000
+PORT = port_of(NAME)
 
 
 class IntegrationSettings(ServiceSettings):
@@ -90,8 +90,17 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
     masterplan = load_masterplan(settings.masterplan_path)  # refuses to start on a broken file
 
     def context(service: IntegrationService) -> handlers.Context:
-        feed = FeedHub(lambda: service.pool, poll_seconds=settings.feed_poll_seconds)
-        return handlers.Context(pool=lambda: service.pool, masterplan=masterplan, feed=feed)
+        def pool() -> asyncpg.Pool:
+            return service.pool
+
+        return handlers.Context(
+            pool=pool,
+            masterplan=masterplan,
+            citizen_ref_key=settings.platform.citizen_ref_key.get_secret_value(),
+            consumer=lambda: service.consumers[0],
+            lag=lambda: consumer_lag(service.metrics),
+            feed=FeedHub(pool, poll_seconds=settings.feed_poll_seconds),
+        )
 
     async def close_feed(service: IntegrationService) -> None:
         await service.context.feed.close()
@@ -123,6 +132,7 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         ],
         jobs=[PeriodicJob("gauges", settings.gauge_seconds, _refresh_gauges)],
         on_stop=close_feed,
+        static=Path(__file__).with_name("static"),
         openapi_tags=[
             {"name": "view", "description": "Dashboard data: indicators, OPDs, regions"},
             {"name": "citizen", "description": "Public tracking by code"},
@@ -142,4 +152,14 @@ async def _refresh_gauges(service: IntegrationService) -> None:
         metrics.open_items.labels(domain).set(open_items.get(domain, 0))
     metrics.listeners.set(ctx.feed.listeners if ctx.feed else 0)
     if last_at is not None:
-        metrics.last_event_age.set(max(0.0, (datetime.now(UTC) - last_at).total_seconds()))
+        metrics.last_event_age.set(max(0.0, (ctx.clock() - last_at).total_seconds()))
+
+
+def consumer_lag(metrics: KitMetrics) -> dict[str, int]:
+    """Events on each topic not yet applied, from the kit's lag gauge (per partition)."""
+    lag: dict[str, int] = {}
+    for metric in metrics.consumer_lag.collect():
+        for sample in metric.samples:
+            topic = sample.labels["topic"]
+            lag[topic] = lag.get(topic, 0) + int(sample.value)
+    return dict(sorted(lag.items()))

@@ -18,69 +18,60 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
-from shared.kit.privacy import CITIZEN_REF_PREFIX, citizen_ref
+from shared.kit.privacy import citizen_ref
 from shared.reference import InvalidNIK, parse_nik
+from shared.schemas import EventData
+from shared.schemas import complaints as ce
+from shared.schemas import health as he
+from shared.schemas import notifications as ne
+from shared.schemas import permits as pe
+from shared.schemas import privacy as pv
+from shared.schemas.common import CITIZEN_REF_PATTERN, CITIZEN_REF_PREFIX
 
 Phase = Literal["open", "done", "ended"]
 OPEN: Phase = "open"
 DONE: Phase = "done"
 ENDED: Phase = "ended"
 
-# Status -> phase per domain. "done" counts for SLA compliance and handling time;
-# "ended" is a terminal state that is not a completion (rejected as not within
-# authority, merged, cancelled, no-show). Unknown statuses (a newer producer) are open.
+
+def _phases(statuses: Any, *, done: Collection[str], ended: Collection[str] = ()) -> dict[str, Phase]:
+    """Status -> phase for every status of a producer's contract (its status Literal):
+    the ones named `done` or `ended`, every other one open. Naming a status the contract
+    does not have is an error at import, so a renamed status cannot go unnoticed."""
+    known = get_args(statuses)
+    strays = (set(done) | set(ended)) - set(known)
+    if strays:
+        raise ValueError(f"not statuses of the contract: {sorted(strays)}")
+    return {s: DONE if s in done else ENDED if s in ended else OPEN for s in known}
+
+
+# Status -> phase per domain, over the producers' status enums (shared/schemas). "done"
+# counts for SLA compliance and handling time; "ended" is a terminal state that is not a
+# completion (rejected as not within authority, merged, cancelled, no-show). Unknown
+# statuses (a newer producer) are open.
 PHASES: dict[str, dict[str, Phase]] = {
-    "complaints": {
-        "submitted": OPEN,
-        "verified": OPEN,
-        "dispatched": OPEN,
-        "in_progress": OPEN,
-        "resolved": DONE,
-        "closed": DONE,
-        "rejected": ENDED,
-        "merged": ENDED,
-    },
-    "permits": {
-        "submitted": OPEN,
-        "documents_incomplete": OPEN,
-        "documents_verified": OPEN,
-        "inspection_scheduled": OPEN,
-        "inspected": OPEN,
-        "approved": DONE,
-        "rejected": DONE,  # a decision within (or outside) the SLA is a completion
-        "issued": DONE,
-        "revoked": DONE,
-        "expired": DONE,
-    },
-    "health": {
-        "booked": OPEN,
-        "checked_in": OPEN,
-        "waiting": OPEN,
-        "in_service": OPEN,
-        "pharmacy": OPEN,
-        "done": DONE,
-        "cancelled": ENDED,
-        "no_show": ENDED,
-    },
+    "complaints": _phases(ce.ComplaintStatus, done={"resolved", "closed"}, ended={"rejected", "merged"}),
+    # A permit decision within (or outside) the SLA is a completion, a rejection too.
+    "permits": _phases(pe.PermitStatus, done={"approved", "rejected", "issued", "revoked", "expired"}),
+    "health": _phases(he.AppointmentStatus, done={"done"}, ended={"cancelled", "no_show"}),
 }
 
-# Actions whose event time (or decision time) completes an item.
-DONE_ACTIONS: dict[str, frozenset[str]] = {
-    "complaints": frozenset({"resolved"}),
-    "permits": frozenset({"approved", "rejected", "deemed_approved"}),
-    "health": frozenset({"completed"}),
-}
+# The events whose decision time completes a permit application (the contract's `Decision`).
+_DECISIONS = (pe.ApplicationApproved, pe.ApplicationRejected, pe.DeemedApproved)
 
 _TYPE = re.compile(
     r"^id\.sinergi\.(?P<domain>[a-z0-9_]+)\.(?P<aggregate>[a-z0-9_]+)\.(?P<action>[a-z0-9_]+)\.v(?P<version>\d+)$"
 )
-_REF = re.compile(r"^cr1_[0-9a-f]{32}$")
+_REF = re.compile(CITIZEN_REF_PATTERN)
+# A lookup accepts any code an event carried: producers' formats differ (the kit's public
+# codes, shorter older ones), so this is looser than shared.kit.codes.CODE_PATTERN.
+_LOOKUP_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
 
 
 def phase_of(domain: str, status: str | None) -> Phase:
@@ -107,6 +98,13 @@ def safe_ref(value: object) -> str | None:
     """A pseudonymous citizen reference, or None: anything else (a NIK that slipped
     into an event, garbage) is never stored."""
     return value if isinstance(value, str) and _REF.match(value) else None
+
+
+def lookup_code(raw: str) -> str | None:
+    """A tracking or booking code as typed (any case, surrounding spaces), or None when
+    it cannot be one."""
+    code = raw.strip().upper()
+    return code if _LOOKUP_CODE.match(code) else None
 
 
 # ----- what one event says ---------------------------------------------------------------
@@ -196,7 +194,21 @@ class Projection:
     erasure: Erasure | None = None
 
 
-DELIVERED_STATUSES = frozenset({"delivered"})
+@dataclass(frozen=True)
+class _Event:
+    """The envelope's part of what an event says."""
+
+    id: str
+    type: str
+    kind: EventType
+    at: datetime
+    subject: str
+
+    def entry(self, code: str | None, status: str | None, **fields: Any) -> HistoryEntry:
+        kind = self.kind
+        return HistoryEntry(
+            self.id, self.at, kind.domain, self.type, kind.aggregate, kind.action, code, status, **fields
+        )
 
 
 def project(
@@ -205,276 +217,62 @@ def project(
     event_type: str,
     time: datetime,
     subject: str,
-    data: Mapping[str, Any],
+    data: EventData,
 ) -> Projection | None:
-    """What one event says. `data` is the event payload as a dict (parsed by the kit,
-    so it matches its model). Returns None for event types outside Sinergi's naming."""
+    """What one event says. `data` is the payload as its contract's model (the kit parsed
+    it); a model this view does not know is kept generically from the fields it carries
+    (also those of a newer minor version). Returns None for event types outside
+    Sinergi's naming."""
     try:
         kind = parse_type(event_type)
     except ValueError:
         return None
-    at = _aware(time)
-    ref = safe_ref(data.get("citizen_ref"))
-    if kind.domain == "complaints":
-        return _complaint(event_id, event_type, kind, at, subject, data, ref)
-    if kind.domain == "permits":
-        return _permit(event_id, event_type, kind, at, subject, data, ref)
-    if kind.domain == "health" and kind.aggregate == "appointment":
-        return _appointment(event_id, event_type, kind, at, subject, data, ref)
-    if kind.domain == "health" and kind.aggregate == "ward":
-        return _ward(event_id, event_type, kind, at, data)
-    if kind.domain == "notifications":
-        return _notification(event_id, event_type, kind, at, subject, data, ref)
-    if kind.domain == "privacy" and kind.action == "erased":
-        return _erasure(event_id, event_type, kind, at, data, ref)
-    # A domain this view does not know yet: kept in the history (public fields only).
-    code = _str(data.get("tracking_code")) or _str(data.get("booking_code"))
-    return Projection(
-        HistoryEntry(
-            event_id,
-            at,
-            kind.domain,
-            event_type,
-            kind.aggregate,
-            kind.action,
-            code,
-            _str(data.get("status")),
-            ref,
-            kecamatan_code=_str(data.get("kecamatan_code")),
-        )
-    )
+    event = _Event(event_id, event_type, kind, _aware(time), subject)
+    if isinstance(data, ce.ComplaintEvent):
+        return _complaint(event, data)
+    if isinstance(data, pe.PermitEvent):
+        return _permit(event, data)
+    if isinstance(data, he.AppointmentEvent):
+        return _appointment(event, data)
+    if isinstance(data, he.WardBedAvailabilityChanged):
+        return _ward(event, data)
+    if isinstance(data, ne.NotificationEvent):
+        return _notification(event, data)
+    if isinstance(data, pv.CitizenDataErased):
+        return _erasure(event, data)
+    return _other(event, data)
 
 
-def _complaint(
-    event_id: str,
-    event_type: str,
-    kind: EventType,
-    at: datetime,
-    subject: str,
-    d: Mapping[str, Any],
-    ref: str | None,
+def _item(
+    event: _Event,
+    d: ce.ComplaintEvent | pe.PermitEvent | he.AppointmentEvent,
+    *,
+    code: str,
+    aggregate_id: str,
+    opened_at: datetime | None,
+    detail: dict[str, Any],
+    **fields: Any,
 ) -> Projection:
-    confidential = bool(d.get("confidential"))
-    status = str(d["status"])
-    detail: dict[str, Any] = {}
-    if kind.action in ("sla_warning", "sla_breached"):
-        detail["clock"] = d.get("clock")
-    if kind.action == "rated":
-        detail["rating"] = d.get("rating")
-    if kind.action == "rejected":
-        detail["reason_code"] = d.get("reason_code")
+    """An item event: the item's row as this event has it, and its history entry."""
     item = Item(
-        code=str(d["tracking_code"]),
-        domain="complaints",
-        aggregate=kind.aggregate,
-        aggregate_id=str(d.get("complaint_id") or subject),
-        status=status,
-        phase=phase_of("complaints", status),
-        opened_at=min(_aware(d.get("filed_at")) or at, at),
-        last_event_at=at,
-        last_event_id=event_id,
-        last_event_type=event_type,
-        opd=_str(d.get("opd")),
-        category=_str(d.get("category")),
-        kind=_str(d.get("kind")),
-        dimension=_str(d.get("dimension")),
-        desa_code=_str(d.get("desa_code")),
-        kecamatan_code=_str(d.get("kecamatan_code")),
-        citizen_ref=ref,
-        confidential=confidential,
-        title=None if confidential else _str(d.get("title")),
-        done_at=at if kind.action in DONE_ACTIONS["complaints"] else None,
-        sla_breaches=1 if kind.action == "sla_breached" else 0,
-    )
-    return Projection(_history_of(item, event_id, event_type, kind, at, detail), item)
-
-
-def _permit(
-    event_id: str,
-    event_type: str,
-    kind: EventType,
-    at: datetime,
-    subject: str,
-    d: Mapping[str, Any],
-    ref: str | None,
-) -> Projection:
-    status = str(d["status"])
-    detail: dict[str, Any] = {}
-    if kind.action == "issued" and d.get("permit_number"):
-        detail["permit_number"] = d.get("permit_number")
-    if kind.action == "inspection_recorded":
-        detail["result"] = d.get("result")
-    done_at = None
-    if kind.action in DONE_ACTIONS["permits"]:
-        done_at = _aware(d.get("decided_at")) or at
-    item = Item(
-        code=str(d["tracking_code"]),
-        domain="permits",
-        aggregate=kind.aggregate,
-        aggregate_id=str(d.get("application_id") or subject),
-        status=status,
-        phase=phase_of("permits", status),
-        opened_at=min(_aware(d.get("submitted_at")) or at, at),
-        last_event_at=at,
-        last_event_id=event_id,
-        last_event_type=event_type,
-        opd=_str(d.get("opd")),
-        category=_str(d.get("permit_type")),
-        kind=_str(d.get("applicant_kind")),
-        dimension=_str(d.get("dimension")),
-        desa_code=_str(d.get("desa_code")),
-        kecamatan_code=_str(d.get("kecamatan_code")),
-        citizen_ref=ref,
-        done_at=done_at,
-        sla_breaches=1 if kind.action == "sla_breached" else 0,
-    )
-    return Projection(_history_of(item, event_id, event_type, kind, at, detail), item)
-
-
-def _appointment(
-    event_id: str,
-    event_type: str,
-    kind: EventType,
-    at: datetime,
-    subject: str,
-    d: Mapping[str, Any],
-    ref: str | None,
-) -> Projection:
-    status = str(d["status"])
-    detail: dict[str, Any] = {"queue_code": d.get("queue_code"), "facility": d.get("facility")}
-    if d.get("date") is not None:
-        detail["date"] = str(d.get("date"))
-    if kind.action == "queue_task_changed":
-        detail["task_id"] = d.get("task_id")
-    item = Item(
-        code=str(d["booking_code"]),
-        domain="health",
-        aggregate=kind.aggregate,
-        aggregate_id=str(d.get("appointment_id") or subject),
-        status=status,
-        phase=phase_of("health", status),
-        opened_at=min(_aware(d.get("booked_at")) or at, at),
-        last_event_at=at,
-        last_event_id=event_id,
-        last_event_type=event_type,
-        opd=_str(d.get("opd")),
-        category=_str(d.get("polyclinic")),
-        kind=_str(d.get("payment")),
-        dimension=_str(d.get("dimension")),
-        facility=_str(d.get("facility")),
-        kecamatan_code=_str(d.get("kecamatan_code")),
-        citizen_ref=ref,
-        done_at=(_aware(d.get("completed_at")) or at) if kind.action in DONE_ACTIONS["health"] else None,
-        wait_started_at=(_aware(d.get("checked_in_at")) or at) if kind.action == "checked_in" else None,
-        wait_ended_at=(_aware(d.get("called_at")) or at) if kind.action == "called" else None,
-    )
-    return Projection(_history_of(item, event_id, event_type, kind, at, detail), item)
-
-
-def _ward(event_id: str, event_type: str, kind: EventType, at: datetime, d: Mapping[str, Any]) -> Projection:
-    facility, ward = _str(d.get("facility")), _str(d.get("ward"))
-    detail = {
-        "facility": facility,
-        "ward": ward,
-        "name": _str(d.get("name")),
-        "bed_class": _str(d.get("bed_class")),
-        "total": int(d.get("total") or 0),
-        "occupied": int(d.get("occupied") or 0),
-        "available": int(d.get("available") or 0),
-    }
-    return Projection(
-        HistoryEntry(
-            event_id,
-            at,
-            "health",
-            event_type,
-            kind.aggregate,
-            kind.action,
-            f"{facility}/{ward}",
-            None,
-            kecamatan_code=_str(d.get("kecamatan_code")),
-            dimension=_str(d.get("dimension")),
-            detail=detail,
-        )
-    )
-
-
-def _notification(
-    event_id: str,
-    event_type: str,
-    kind: EventType,
-    at: datetime,
-    subject: str,
-    d: Mapping[str, Any],
-    ref: str | None,
-) -> Projection:
-    code = _str(d.get("tracking_code")) or _str(d.get("booking_code"))  # the item notified about
-    status = _str(d.get("status")) or kind.action
-    channel = _str(d.get("channel"))
-    recipient = _str(d.get("recipient_kind")) or ("citizen" if ref else None)
-    detail = {k: v for k, v in (("channel", channel), ("recipient", recipient)) if v}
-    history = HistoryEntry(
-        event_id,
-        at,
-        "notifications",
-        event_type,
-        kind.aggregate,
-        kind.action,
-        code,
-        status,
-        ref,
-        opd=_str(d.get("opd")),
-        detail=detail,
-    )
-    notification = Notification(
-        notification_id=_str(d.get("notification_id")) or subject,
-        status=status,
-        first_at=at,
-        last_event_at=at,
-        last_event_id=event_id,
         code=code,
-        recipient_kind=recipient,
-        citizen_ref=ref,
-        opd=_str(d.get("opd")),
-        channel=channel,
-        template=_str(d.get("template")),
-        delivered_at=at if status in DELIVERED_STATUSES else None,
+        domain=event.kind.domain,
+        aggregate=event.kind.aggregate,
+        aggregate_id=aggregate_id or event.subject,
+        status=d.status,
+        phase=phase_of(event.kind.domain, d.status),
+        opened_at=min(_maybe_aware(opened_at) or event.at, event.at),
+        last_event_at=event.at,
+        last_event_id=event.id,
+        last_event_type=event.type,
+        dimension=_str(d.dimension),
+        kecamatan_code=_str(d.kecamatan_code),
+        citizen_ref=safe_ref(d.citizen_ref),
+        **fields,
     )
-    return Projection(history, notification=notification)
-
-
-def _erasure(
-    event_id: str, event_type: str, kind: EventType, at: datetime, d: Mapping[str, Any], ref: str | None
-) -> Projection:
-    # The erasure itself is kept without the reference: only that it happened, and where.
-    history = HistoryEntry(
-        event_id,
-        at,
-        "privacy",
-        event_type,
-        kind.aggregate,
-        kind.action,
-        None,
-        None,
-        detail={"service": d.get("service")},
-    )
-    if ref is None:
-        return Projection(history)
-    return Projection(history, erasure=Erasure(ref, max(_aware(d.get("erased_at")) or at, at)))
-
-
-def _history_of(
-    item: Item, event_id: str, event_type: str, kind: EventType, at: datetime, detail: dict[str, Any]
-) -> HistoryEntry:
-    return HistoryEntry(
-        event_id=event_id,
-        at=at,
-        domain=item.domain,
-        event_type=event_type,
-        aggregate=kind.aggregate,
-        action=kind.action,
-        code=item.code,
-        status=item.status,
+    history = event.entry(
+        item.code,
+        item.status,
         citizen_ref=item.citizen_ref,
         opd=item.opd,
         category=item.category,
@@ -484,13 +282,156 @@ def _history_of(
         confidential=item.confidential,
         detail={k: v for k, v in detail.items() if v is not None},
     )
+    return Projection(history, item)
+
+
+def _complaint(event: _Event, d: ce.ComplaintEvent) -> Projection:
+    detail: dict[str, Any] = {}
+    if isinstance(d, ce.ComplaintSlaWarning | ce.ComplaintSlaBreached):
+        detail["clock"] = d.clock
+    elif isinstance(d, ce.ComplaintRated):
+        detail["rating"] = d.rating
+    elif isinstance(d, ce.ComplaintRejected):
+        detail["reason_code"] = d.reason_code
+    filed = d if isinstance(d, ce.ComplaintFiled) else None
+    return _item(
+        event,
+        d,
+        code=d.tracking_code,
+        aggregate_id=d.complaint_id,
+        opened_at=filed.filed_at if filed else None,
+        detail=detail,
+        opd=_str(d.opd),
+        category=_str(d.category),
+        kind=_str(d.kind),
+        desa_code=_str(d.desa_code),
+        confidential=d.confidential,
+        title=None if d.confidential or filed is None else _str(filed.title),
+        done_at=event.at if isinstance(d, ce.ComplaintResolved) else None,
+        sla_breaches=1 if isinstance(d, ce.ComplaintSlaBreached) else 0,
+    )
+
+
+def _permit(event: _Event, d: pe.PermitEvent) -> Projection:
+    detail: dict[str, Any] = {}
+    if isinstance(d, pe.PermitIssued):
+        detail["permit_number"] = d.permit_number or None
+    elif isinstance(d, pe.InspectionRecorded):
+        detail["result"] = d.result
+    return _item(
+        event,
+        d,
+        code=d.tracking_code,
+        aggregate_id=d.application_id,
+        opened_at=d.submitted_at if isinstance(d, pe.ApplicationSubmitted) else None,
+        detail=detail,
+        opd=_str(d.opd),
+        category=_str(d.permit_type),
+        kind=_str(d.applicant_kind),
+        desa_code=_str(d.desa_code),
+        done_at=_aware(d.decided_at) if isinstance(d, _DECISIONS) else None,
+        sla_breaches=1 if isinstance(d, pe.SlaBreached) else 0,
+    )
+
+
+def _appointment(event: _Event, d: he.AppointmentEvent) -> Projection:
+    detail: dict[str, Any] = {"queue_code": d.queue_code, "facility": d.facility, "date": str(d.date)}
+    if isinstance(d, he.AppointmentQueueTaskChanged):
+        detail["task_id"] = d.task_id
+    return _item(
+        event,
+        d,
+        code=d.booking_code,
+        aggregate_id=d.appointment_id,
+        opened_at=d.booked_at if isinstance(d, he.AppointmentBooked) else None,
+        detail=detail,
+        category=_str(d.polyclinic),
+        kind=_str(d.payment),
+        facility=_str(d.facility),
+        done_at=_aware(d.completed_at) if isinstance(d, he.AppointmentCompleted) else None,
+        wait_started_at=_aware(d.checked_in_at) if isinstance(d, he.AppointmentCheckedIn) else None,
+        wait_ended_at=_aware(d.called_at) if isinstance(d, he.AppointmentCalled) else None,
+    )
+
+
+def _ward(event: _Event, d: he.WardBedAvailabilityChanged) -> Projection:
+    detail = {
+        "facility": d.facility,
+        "ward": d.ward,
+        "name": _str(d.name),
+        "bed_class": _str(d.bed_class),
+        "total": d.total,
+        "occupied": d.occupied,
+        "available": d.available,
+    }
+    return Projection(
+        event.entry(
+            d.tracking_code,
+            None,
+            kecamatan_code=_str(d.kecamatan_code),
+            dimension=_str(d.dimension),
+            detail=detail,
+        )
+    )
+
+
+def _notification(event: _Event, d: ne.NotificationEvent) -> Projection:
+    ref = safe_ref(d.citizen_ref)
+    code = _str(d.tracking_code)  # the item notified about
+    detail = {"channel": d.channel, "recipient": d.recipient_kind}
+    history = event.entry(code, d.status, citizen_ref=ref, opd=_str(d.opd), detail=detail)
+    notification = Notification(
+        notification_id=d.notification_id or event.subject,
+        status=d.status,
+        first_at=event.at,
+        last_event_at=event.at,
+        last_event_id=event.id,
+        code=code,
+        recipient_kind=d.recipient_kind,
+        citizen_ref=ref,
+        opd=_str(d.opd),
+        channel=d.channel,
+        template=_str(d.template),
+        delivered_at=event.at if isinstance(d, ne.NotificationDelivered) else None,
+    )
+    return Projection(history, notification=notification)
+
+
+def _erasure(event: _Event, d: pv.CitizenDataErased) -> Projection:
+    # The erasure itself is kept without the reference: only that it happened, and where.
+    history = event.entry(None, None, detail={"service": d.service})
+    ref = safe_ref(d.citizen_ref)
+    if ref is None:
+        return Projection(history)
+    return Projection(history, erasure=Erasure(ref, max(_aware(d.erased_at), event.at)))
+
+
+def _other(event: _Event, d: EventData) -> Projection:
+    """A model this view does not know yet: kept in the history, public fields only, read
+    by name (pydantic keeps a payload's extra fields as attributes)."""
+
+    def text(name: str) -> str | None:
+        return _str(getattr(d, name, None))
+
+    return Projection(
+        event.entry(
+            text("tracking_code") or text("booking_code"),
+            text("status"),
+            citizen_ref=safe_ref(getattr(d, "citizen_ref", None)),
+            kecamatan_code=text("kecamatan_code"),
+        )
+    )
 
 
 # ----- merging (commutative) ------------------------------------------------------------
 
+Row = TypeVar("Row", Item, Notification)
 
-def _newer(at: datetime, event_id: str, than_at: datetime, than_id: str) -> bool:
-    return (at, event_id) > (than_at, than_id)
+
+def _newest(current: Row, fact: Row) -> Row:
+    """The row whose state fields hold: the newer event's (event time, then event id)."""
+    newer = (fact.last_event_at, fact.last_event_id) > (current.last_event_at, current.last_event_id)
+    return fact if newer else current
 
 
 def _min(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -506,17 +447,13 @@ def merge_item(current: Item | None, fact: Item) -> Item:
     row's state came from changes none of the state fields."""
     if current is None:
         return fact
-    newer = _newer(fact.last_event_at, fact.last_event_id, current.last_event_at, current.last_event_id)
-    state = fact if newer else current
     confidential = current.confidential or fact.confidential
-    opened_at = _min(current.opened_at, fact.opened_at)
-    assert opened_at is not None
     return replace(
-        state,
+        _newest(current, fact),
         citizen_ref=current.citizen_ref or fact.citizen_ref,
         confidential=confidential,
         title=None if confidential else (current.title or fact.title),
-        opened_at=opened_at,
+        opened_at=min(current.opened_at, fact.opened_at),
         done_at=_max(current.done_at, fact.done_at),
         wait_started_at=_min(current.wait_started_at, fact.wait_started_at),
         wait_ended_at=_min(current.wait_ended_at, fact.wait_ended_at),
@@ -527,19 +464,15 @@ def merge_item(current: Item | None, fact: Item) -> Item:
 def merge_notification(current: Notification | None, fact: Notification) -> Notification:
     if current is None:
         return fact
-    newer = _newer(fact.last_event_at, fact.last_event_id, current.last_event_at, current.last_event_id)
-    state = fact if newer else current
-    first_at = _min(current.first_at, fact.first_at)
-    assert first_at is not None
     return replace(
-        state,
+        _newest(current, fact),
         code=current.code or fact.code,
         recipient_kind=current.recipient_kind or fact.recipient_kind,
         citizen_ref=current.citizen_ref or fact.citizen_ref,
         opd=current.opd or fact.opd,
         channel=current.channel or fact.channel,  # fixed per notification
         template=current.template or fact.template,
-        first_at=first_at,
+        first_at=min(current.first_at, fact.first_at),
         delivered_at=_min(current.delivered_at, fact.delivered_at),
     )
 
@@ -547,15 +480,11 @@ def merge_notification(current: Notification | None, fact: Notification) -> Noti
 def fold_item(current: Item | None, facts: Iterable[Item]) -> Item | None:
     """Several facts about one item folded into its row at once (a consumer batch):
     the same row as merging them one by one, in any order."""
-    for fact in facts:
-        current = merge_item(current, fact)
-    return current
+    return functools.reduce(merge_item, facts, current)
 
 
 def fold_notification(current: Notification | None, facts: Iterable[Notification]) -> Notification | None:
-    for fact in facts:
-        current = merge_notification(current, fact)
-    return current
+    return functools.reduce(merge_notification, facts, current)
 
 
 def erased(at: datetime, erased_at: datetime | None) -> bool:
@@ -680,7 +609,7 @@ def _label(period: Period, start: datetime) -> str:
 
 def windows(period: Period, now: datetime, tz: ZoneInfo, count: int = 1) -> list[Window]:
     """The last `count` periods up to and including the running one, oldest first."""
-    now = _aware(now) or datetime.now(UTC)
+    now = _aware(now)
     current = _period_start(period, now.astimezone(tz))
     result = []
     for back in range(count - 1, -1, -1):
@@ -830,12 +759,16 @@ def lookup_ref(value: str, key: str) -> str:
     value = value.strip()
     if value.startswith(CITIZEN_REF_PREFIX):
         if safe_ref(value) is None:
-            raise NotACitizenReference("a citizen reference is cr1_ followed by 32 hex digits")
+            raise NotACitizenReference(
+                f"a citizen reference is {CITIZEN_REF_PREFIX} followed by 32 hex digits"
+            )
         return value
     try:
         nik = parse_nik(value)
     except InvalidNIK:
-        raise NotACitizenReference("give a citizen reference (cr1_…) or a valid 16-digit NIK") from None
+        raise NotACitizenReference(
+            f"give a citizen reference ({CITIZEN_REF_PREFIX}…) or a valid 16-digit NIK"
+        ) from None
     return citizen_ref(nik.value, key)
 
 
@@ -846,11 +779,9 @@ def _str(value: object) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _aware(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        return None
+def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _maybe_aware(value: datetime | None) -> datetime | None:
+    return None if value is None else _aware(value)

@@ -4,28 +4,28 @@ handler), and assemble what the pages and the JSON API show."""
 from __future__ import annotations
 
 import asyncio
-import re
+import logging
+import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from services.integration import domain
+from services.integration import domain, repository
 from services.integration.feed import FeedHub
-from services.integration.indicators import evaluate
 from services.integration.masterplan import Masterplan
+from services.integration.rebuild import Progress, reread
 from services.integration.repository import ReadModel
+from shared.kit.clock import utc_now
+from shared.kit.consumer import IdempotentConsumer
+from shared.kit.errors import Conflict
 from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
-from shared.schemas import EventData, ParsedEvent
+from shared.schemas import ParsedEvent
 
-CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+log = logging.getLogger(__name__)
 
 
 # ----- the consumer's handler -----------------------------------------------------------
@@ -54,15 +54,8 @@ def _project(event: ParsedEvent) -> domain.Projection | None:
         event_type=envelope.type,
         time=envelope.time,
         subject=envelope.subject,
-        data=_fields(event.data),
+        data=event.data,
     )
-
-
-def _fields(data: EventData) -> Mapping[str, Any]:
-    """The payload's top-level fields, as `model_dump(mode="python")` has them but without
-    its deep copy: `project` reads scalars only, and the contracts have no serializers."""
-    extra = data.__pydantic_extra__
-    return {**data.__dict__, **extra} if extra else data.__dict__
 
 
 # ----- context --------------------------------------------------------------------------
@@ -72,7 +65,10 @@ def _fields(data: EventData) -> Mapping[str, Any]:
 class Context:
     pool: Callable[[], asyncpg.Pool]
     masterplan: Masterplan
+    citizen_ref_key: str  # turns an officer's NIK lookup into the citizen reference
+    consumer: Callable[[], IdempotentConsumer]  # the consumer a rebuild re-reads the topics through
     clock: Callable[[], datetime] = utc_now
+    lag: Callable[[], dict[str, int]] = dict  # events per topic not yet applied
     rebuilding: bool = False
     feed: FeedHub | None = None  # the live feed (absent in a rebuild run)
     rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -88,8 +84,12 @@ class Context:
 
 
 async def dashboard(ctx: Context) -> dict[str, Any]:
-    """Everything the dashboard shows (language-neutral: names as {id, en}). Cached
-    until a new event arrives or the minute changes."""
+    """Everything the dashboard shows (language-neutral: names as {id, en}), and how far
+    the view is behind each topic. Cached until a new event arrives or the minute changes."""
+    return {**await _cached_dashboard(ctx), "lag": ctx.lag()}
+
+
+async def _cached_dashboard(ctx: Context) -> dict[str, Any]:
     now = ctx.clock()
     async with ctx.pool().acquire() as conn:
         seq = await ReadModel(conn).max_seq()
@@ -100,14 +100,13 @@ async def dashboard(ctx: Context) -> dict[str, Any]:
         if ctx._cache is not None and ctx._cache[0] == key:
             return ctx._cache[1]
         async with ctx.pool().acquire() as conn:
-            data = await _assemble(ctx, conn, now)
+            data = await _assemble(ctx, ReadModel(conn), now)
         data["seq"] = seq
         ctx._cache = (key, data)
         return data
 
 
-async def _assemble(ctx: Context, conn: asyncpg.Connection, now: datetime) -> dict[str, Any]:
-    model = ReadModel(conn)
+async def _assemble(ctx: Context, model: ReadModel, now: datetime) -> dict[str, Any]:
     plan = ctx.masterplan
     open_by_dimension = await model.open_by_dimension()
     indicators: dict[str, dict[str, Any]] = {}
@@ -115,7 +114,8 @@ async def _assemble(ctx: Context, conn: asyncpg.Connection, now: datetime) -> di
         periods = domain.windows(ind.period, now, plan.timezone, ind.trend)
         trend = []
         for window in periods:
-            value = await evaluate(conn, ind.function, ind.params, window)
+            row = await model.indicator(ind.function.name, ind.params, window)
+            value = ind.function.value(ind.params, row)
             trend.append({"label": window.label, "start": window.start, "end": window.end, "value": value})
         actual = trend[-1]["value"]
         indicators[ind.code] = {
@@ -186,15 +186,19 @@ async def _assemble(ctx: Context, conn: asyncpg.Connection, now: datetime) -> di
             "dimensions": [d.code for d in plan.dimensions],
         },
         "dimensions": dimensions,
-        "opds": await opd_table(conn),
-        "kecamatan": await kecamatan_grid(conn),
+        "opds": _opd_table(await model.opd_stats()),
+        "kecamatan": _kecamatan_grid(await model.region_counts()),
         "daily": [{"day": d, "counts": per_day[d], "total": sum(per_day[d].values())} for d in days],
         "feed": [domain.public_feed_entry(r) for r in reversed(await model.feed(limit=20))],
     }
 
 
-async def opd_table(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    rows = await ReadModel(conn).opd_stats()
+async def opd_table(ctx: Context) -> list[dict[str, Any]]:
+    async with ctx.pool().acquire() as conn:
+        return _opd_table(await ReadModel(conn).opd_stats())
+
+
+def _opd_table(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
     return [
         {
             "opd": r["opd"],
@@ -210,9 +214,14 @@ async def opd_table(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     ]
 
 
-async def kecamatan_grid(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def kecamatan_grid(ctx: Context) -> list[dict[str, Any]]:
+    async with ctx.pool().acquire() as conn:
+        return _kecamatan_grid(await ReadModel(conn).region_counts())
+
+
+def _kecamatan_grid(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
     counts: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
-    for r in await ReadModel(conn).region_counts():
+    for r in rows:
         counts[r["kecamatan_code"]][r["domain"]] = {"open": r["open"], "total": r["total"]}
     cells = []
     for index, kec in enumerate(all_kecamatan()):
@@ -255,15 +264,12 @@ async def kecamatan_detail(ctx: Context, code: str) -> dict[str, Any] | None:
                 "by_category": {},
             },
         )
-        entry["open"] += r["open"]
-        entry["total"] += r["total"]
-        d = entry["by_domain"].setdefault(r["domain"], {"open": 0, "total": 0})
-        d["open"] += r["open"]
-        d["total"] += r["total"]
+        groups = [entry, entry["by_domain"].setdefault(r["domain"], {"open": 0, "total": 0})]
         if r["category"]:
-            c = entry["by_category"].setdefault(r["category"], {"open": 0, "total": 0})
-            c["open"] += r["open"]
-            c["total"] += r["total"]
+            groups.append(entry["by_category"].setdefault(r["category"], {"open": 0, "total": 0}))
+        for counts in groups:
+            counts["open"] += r["open"]
+            counts["total"] += r["total"]
     return {"code": kec.code, "name": kec.name, "desa": list(desa.values())}
 
 
@@ -316,16 +322,17 @@ def _history_entry(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def track(ctx: Context, code: str) -> dict[str, Any] | None:
-    """Status and history of one tracking / booking code: public fields only."""
-    code = code.strip().upper()
-    if not CODE_PATTERN.match(code):
+    """Status and history of one tracking / booking code, as typed: public fields only.
+    None for an unknown code or one that cannot be a code."""
+    known = domain.lookup_code(code)
+    if known is None:
         return None
     async with ctx.pool().acquire() as conn:
         model = ReadModel(conn)
-        item = await model.item(code)
+        item = await model.item(known)
         if item is None:
             return None
-        history = await model.history_of(code)
+        history = await model.history_of(known)
     return {**_public_item(item), "history": [_history_entry(h) for h in history]}
 
 
@@ -341,6 +348,12 @@ async def timeline(ctx: Context, ref: str) -> dict[str, Any]:
     }
 
 
+async def look_up_timeline(ctx: Context, citizen: str) -> dict[str, Any]:
+    """A citizen's timeline by citizen reference or NIK (turned into the reference at
+    once, never kept); raises domain.NotACitizenReference for anything else."""
+    return await timeline(ctx, domain.lookup_ref(citizen, ctx.citizen_ref_key))
+
+
 async def recent_feed(ctx: Context, after: int = 0, limit: int = 30) -> list[dict[str, Any]]:
     async with ctx.pool().acquire() as conn:
         rows = await ReadModel(conn).feed(after=after, limit=limit)
@@ -351,3 +364,39 @@ async def gauges(ctx: Context) -> tuple[dict[str, int], datetime | None]:
     async with ctx.pool().acquire() as conn:
         model = ReadModel(conn)
         return await model.open_by_domain(), await model.last_event_at()
+
+
+# ----- rebuild ----------------------------------------------------------------------------
+
+
+async def rebuild(
+    ctx: Context, *, timeout: float = 600.0, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Rebuild the read models from the topics: empty them and the consumer's inbox rows
+    (one transaction), then re-read every topic from the beginning (rebuild.py). One
+    rebuild at a time, in this process and across instances (409 otherwise);
+    `progress(applied, total, events_per_s)` is called as batches apply."""
+    consumer = ctx.consumer()
+    if ctx.rebuild_lock.locked():
+        raise Conflict("a rebuild is already running")
+    async with ctx.rebuild_lock, repository.rebuild_lock(ctx.pool()) as held:
+        if not held:
+            raise Conflict("a rebuild is already running (another instance)")
+        ctx.rebuilding = True
+        started = time.monotonic()
+        try:
+            await repository.reset(ctx.pool(), consumer.name)
+            applied, partitions, complete = await reread(consumer, timeout, progress)
+        finally:
+            ctx.rebuilding = False
+    result = {
+        "consumer": consumer.name,
+        "topics": consumer.topics,
+        "partitions": partitions,
+        "records": applied,
+        "complete": complete,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    result["events_per_s"] = round(applied / result["seconds"], 1) if result["seconds"] else None
+    log.info("read models rebuilt", extra=result)
+    return result

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.schemas.common import CITIZEN_REF_PREFIX
+
 MESSAGES: dict[str, dict[str, str]] = {
     "id": {
         "app.title": "Sinergi — Tampilan Terpadu",
@@ -93,7 +95,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "officer.heading": "Linimasa warga (petugas)",
         "officer.intro": "Linimasa lintas layanan seorang warga, berdasarkan rujukan warga (pseudonim). NIK yang dimasukkan langsung diubah menjadi rujukan dan tidak disimpan.",
         "officer.token": "Token petugas",
-        "officer.ref": "Rujukan warga (cr1_…) atau NIK",
+        "officer.ref": f"Rujukan warga ({CITIZEN_REF_PREFIX}…) atau NIK",
         "officer.submit": "Tampilkan",
         "officer.unauthorised": "Token tidak valid atau tidak berhak (perlu peran koordinator atau admin).",
         "officer.bad_ref": "Rujukan warga tidak valid: {reason}",
@@ -304,7 +306,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "officer.heading": "Citizen timeline (officers)",
         "officer.intro": "One citizen's timeline across services, by pseudonymous citizen reference. A NIK entered here is turned into the reference at once and never stored.",
         "officer.token": "Officer token",
-        "officer.ref": "Citizen reference (cr1_…) or NIK",
+        "officer.ref": f"Citizen reference ({CITIZEN_REF_PREFIX}…) or NIK",
         "officer.submit": "Show",
         "officer.unauthorised": "Invalid token or not allowed (needs the coordinator or admin role).",
         "officer.bad_ref": "Not a valid citizen reference: {reason}",

@@ -2,9 +2,9 @@
 
 The masterplan (masterplan.yaml) names one of these per indicator, with parameters, so
 the regency adds indicators of the common shapes without code. Each function validates
-its parameters (a pydantic model: unknown parameters are errors), builds one SQL query
-for a reporting window, and turns the row into a value. Building the query and finishing
-the value are pure and unit-tested; `evaluate` runs it.
+its parameters (a pydantic model: unknown parameters are errors) and turns the row of
+its query for a reporting window into a value. The queries, one per function name, are
+the repository's (`repository.INDICATOR_QUERIES`); both halves are pure and unit-tested.
 
 | function            | value                                                       | unit        |
 |---------------------|-------------------------------------------------------------|-------------|
@@ -20,14 +20,13 @@ the value are pure and unit-tested; `evaluate` runs it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.integration.domain import Window, ratio
+from services.integration.domain import ratio
+from shared.schemas.notifications import RecipientKind
 
 Unit = Literal["ratio", "count", "minutes", "hours", "days"]
 _SECONDS = {"minutes": 60.0, "hours": 3600.0, "days": 86400.0}
@@ -67,45 +66,13 @@ class BedParams(Params):
 
 class NotificationParams(Params):
     channels: list[str] = Field(default_factory=list, description="email, sms, whatsapp")
-    recipients: list[Literal["citizen", "opd", "role"]] = Field(
+    recipients: list[RecipientKind] = Field(
         default_factory=lambda: ["citizen"], description="Recipient kinds counted"
     )
 
 
 class CitizenParams(Params):
     domains: list[str] = Field(default_factory=list)
-
-
-class _Where:
-    """AND-ed conditions with numbered asyncpg arguments."""
-
-    def __init__(self, args: list[Any]) -> None:
-        self.args = args
-        self.parts: list[str] = []
-
-    def add(self, template: str, value: Any) -> None:
-        self.args.append(value)
-        self.parts.append(template.replace("?", f"${len(self.args)}"))
-
-    def any_of(self, column: str, values: Sequence[str]) -> None:
-        if values:
-            self.add(f"{column} = ANY(?)", list(values))
-
-    def sql(self) -> str:
-        return " AND ".join(self.parts) or "true"
-
-
-def _item_filters(where: _Where, p: ItemFilter) -> None:
-    where.any_of("domain", p.domains)
-    where.any_of("category", p.categories)
-    where.any_of("opd", p.opds)
-    where.any_of("kecamatan_code", p.kecamatan)
-
-
-@dataclass(frozen=True)
-class Query:
-    sql: str
-    args: list[Any]
 
 
 class IndicatorFunction:
@@ -119,11 +86,9 @@ class IndicatorFunction:
     def unit(self, params: Params) -> Unit:
         return "count"
 
-    def query(self, params: Any, window: Window) -> Query:
-        raise NotImplementedError
-
     def value(self, params: Any, row: Mapping[str, Any]) -> float | None:
-        raise NotImplementedError
+        """The value from the row of the function's query (a count `n` unless overridden)."""
+        return float(row["n"])
 
 
 class ShareWithinSla(IndicatorFunction):
@@ -134,16 +99,6 @@ class ShareWithinSla(IndicatorFunction):
     def unit(self, params: Params) -> Unit:
         return "ratio"
 
-    def query(self, params: ItemFilter, window: Window) -> Query:
-        args: list[Any] = [window.start, window.end]
-        where = _Where(args)
-        _item_filters(where, params)
-        return Query(
-            "SELECT count(*) AS done, count(*) FILTER (WHERE sla_breaches = 0) AS within FROM items"
-            f" WHERE phase = 'done' AND done_at >= $1 AND done_at < $2 AND {where.sql()}",
-            args,
-        )
-
     def value(self, params: ItemFilter, row: Mapping[str, Any]) -> float | None:
         return ratio(row["within"], row["done"])
 
@@ -153,44 +108,12 @@ class CountEvents(IndicatorFunction):
     params_model = EventFilter
     description = "Number of events of the given types or actions in the period"
 
-    def query(self, params: EventFilter, window: Window) -> Query:
-        args: list[Any] = [window.start, window.end]
-        where = _Where(args)
-        if params.event_types and params.actions:
-            args.extend([list(params.event_types), list(params.actions)])
-            where.parts.append(f"(event_type = ANY(${len(args) - 1}) OR action = ANY(${len(args)}))")
-        else:
-            where.any_of("event_type", params.event_types)
-            where.any_of("action", params.actions)
-        where.any_of("domain", params.domains)
-        where.any_of("category", params.categories)
-        where.any_of("kecamatan_code", params.kecamatan)
-        return Query(f"SELECT count(*) AS n FROM history WHERE at >= $1 AND at < $2 AND {where.sql()}", args)
-
-    def value(self, params: EventFilter, row: Mapping[str, Any]) -> float | None:
-        return float(row["n"])
-
 
 class OpenItems(IndicatorFunction):
     name = "open_items"
     params_model = ItemFilter
     description = "Items open at the end of the period (now, for the running period)"
     state = True
-
-    def query(self, params: ItemFilter, window: Window) -> Query:
-        args: list[Any] = [window.as_of]
-        where = _Where(args)
-        _item_filters(where, params)
-        # Open at `as_of`: opened by then, and still open now or ended after it.
-        return Query(
-            "SELECT count(*) AS n FROM items WHERE opened_at <= $1 AND (phase = 'open' OR"
-            " COALESCE(CASE WHEN phase = 'done' THEN done_at END, last_event_at) > $1)"
-            f" AND {where.sql()}",
-            args,
-        )
-
-    def value(self, params: ItemFilter, row: Mapping[str, Any]) -> float | None:
-        return float(row["n"])
 
 
 class MedianDuration(IndicatorFunction):
@@ -201,24 +124,6 @@ class MedianDuration(IndicatorFunction):
     def unit(self, params: Params) -> Unit:
         assert isinstance(params, DurationParams)
         return params.unit
-
-    def query(self, params: DurationParams, window: Window) -> Query:
-        args: list[Any] = [window.start, window.end]
-        where = _Where(args)
-        _item_filters(where, params)
-        if params.measure == "wait":
-            span, ended, extra = (
-                "wait_ended_at - wait_started_at",
-                "wait_ended_at",
-                "wait_started_at IS NOT NULL",
-            )
-        else:
-            span, ended, extra = "done_at - opened_at", "done_at", "phase = 'done'"
-        return Query(
-            f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {span})) AS seconds,"
-            f" count(*) AS n FROM items WHERE {ended} >= $1 AND {ended} < $2 AND {extra} AND {where.sql()}",
-            args,
-        )
 
     def value(self, params: DurationParams, row: Mapping[str, Any]) -> float | None:
         seconds = row["seconds"]
@@ -234,20 +139,6 @@ class BedAvailability(IndicatorFunction):
     def unit(self, params: Params) -> Unit:
         assert isinstance(params, BedParams)
         return "ratio" if params.output == "share" else "count"
-
-    def query(self, params: BedParams, window: Window) -> Query:
-        args: list[Any] = [window.as_of]
-        where = _Where(args)
-        where.any_of("detail->>'facility'", params.facilities)
-        where.any_of("detail->>'bed_class'", params.bed_classes)
-        return Query(
-            "SELECT coalesce(sum((detail->>'available')::int), 0) AS available,"
-            " coalesce(sum((detail->>'total')::int), 0) AS total, count(*) AS wards FROM ("
-            " SELECT DISTINCT ON (code) detail FROM history"
-            f" WHERE action = 'bed_availability_changed' AND at <= $1 AND {where.sql()}"
-            " ORDER BY code, at DESC, event_id DESC) latest",
-            args,
-        )
 
     def value(self, params: BedParams, row: Mapping[str, Any]) -> float | None:
         if not row["wards"]:
@@ -265,17 +156,6 @@ class NotificationReach(IndicatorFunction):
     def unit(self, params: Params) -> Unit:
         return "ratio"
 
-    def query(self, params: NotificationParams, window: Window) -> Query:
-        args: list[Any] = [window.start, window.end]
-        where = _Where(args)
-        where.any_of("channel", params.channels)
-        where.any_of("recipient_kind", params.recipients)
-        return Query(
-            "SELECT count(*) AS sent, count(delivered_at) AS delivered FROM notifications"
-            f" WHERE first_at >= $1 AND first_at < $2 AND {where.sql()}",
-            args,
-        )
-
     def value(self, params: NotificationParams, row: Mapping[str, Any]) -> float | None:
         return ratio(row["delivered"], row["sent"])
 
@@ -284,19 +164,6 @@ class DistinctCitizens(IndicatorFunction):
     name = "distinct_citizens"
     params_model = CitizenParams
     description = "Distinct citizens (by pseudonymous reference) who used a digital service in the period"
-
-    def query(self, params: CitizenParams, window: Window) -> Query:
-        args: list[Any] = [window.start, window.end]
-        where = _Where(args)
-        where.any_of("domain", params.domains)
-        return Query(
-            "SELECT count(DISTINCT citizen_ref) AS n FROM history"
-            f" WHERE at >= $1 AND at < $2 AND citizen_ref IS NOT NULL AND {where.sql()}",
-            args,
-        )
-
-    def value(self, params: CitizenParams, row: Mapping[str, Any]) -> float | None:
-        return float(row["n"])
 
 
 FUNCTIONS: dict[str, IndicatorFunction] = {
@@ -311,12 +178,3 @@ FUNCTIONS: dict[str, IndicatorFunction] = {
         DistinctCitizens(),
     )
 }
-
-
-async def evaluate(
-    conn: asyncpg.Connection, function: IndicatorFunction, params: Params, window: Window
-) -> float | None:
-    query = function.query(params, window)
-    row = await conn.fetchrow(query.sql, *query.args)
-    assert row is not None
-    return function.value(params, row)

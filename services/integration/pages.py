@@ -6,30 +6,29 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
-import jwt
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.integration import domain, handlers
-from services.integration.api import (
-    consumer_lag,
-    ctx_of,
-    lang_of,
-    localise_dashboard,
-    localise_history,
-    localise_track,
-)
 from services.integration.i18n import translator
 from services.integration.masterplan import text
-from shared.kit.auth import decode_token
+from services.integration.views import (
+    Ctx,
+    lang_of,
+    localise_dashboard,
+    localise_timeline,
+    localise_track,
+    officer,
+)
+from shared.schemas.common import CITIZEN_REF_PREFIX
 
 router = APIRouter(include_in_schema=False)
 HERE = Path(__file__).parent
-STATIC = HERE / "static"
-OFFICER_ROLES = {"admin", "coordinator"}
+bearer = HTTPBearer(auto_error=False)
 
 env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -67,8 +66,7 @@ def fmt_time(value: datetime | None, tz: Any, with_date: bool = True) -> str:
     return local.strftime("%d/%m/%Y %H:%M" if with_date else "%H:%M:%S")
 
 
-def _render(request: Request, template: str, lang: str, **values: Any) -> HTMLResponse:
-    ctx = ctx_of(request)
+def _render(request: Request, ctx: handlers.Context, template: str, lang: str, **values: Any) -> HTMLResponse:
     tz = ctx.masterplan.timezone
 
     def url(path: str, **params: Any) -> str:
@@ -101,71 +99,80 @@ def _render(request: Request, template: str, lang: str, **values: Any) -> HTMLRe
 
 
 @router.get("/", response_class=HTMLResponse)
-async def dashboard_page(request: Request, lang: str | None = None) -> HTMLResponse:
+async def dashboard_page(request: Request, ctx: Ctx, lang: str | None = None) -> HTMLResponse:
     chosen = lang_of(request, lang)
-    data = {
-        **localise_dashboard(await handlers.dashboard(ctx_of(request)), chosen),
-        "lag": consumer_lag(request),
-    }
-    return _render(request, "dashboard.html", chosen, data=data)
+    data = localise_dashboard(await handlers.dashboard(ctx), chosen)
+    return _render(request, ctx, "dashboard.html", chosen, data=data)
 
 
 @router.get("/lacak", response_class=HTMLResponse)
 async def track_page(
-    request: Request, kode: Annotated[str | None, Query(max_length=60)] = None, lang: str | None = None
+    request: Request,
+    ctx: Ctx,
+    kode: Annotated[str | None, Query(max_length=60)] = None,
+    lang: str | None = None,
 ) -> HTMLResponse:
     chosen = lang_of(request, lang)
     item, error, status = None, None, 200
     if kode:
-        code = kode.strip().upper()
-        if not handlers.CODE_PATTERN.match(code):
+        code = domain.lookup_code(kode)
+        if code is None:
             error, status = translator(chosen)("track.invalid"), 422
         else:
-            found = await handlers.track(ctx_of(request), code)
+            found = await handlers.track(ctx, code)
             if found is None:
                 error, status = translator(chosen)("track.not_found", code=code), 404
             else:
                 item = localise_track(found, chosen)
-    response = _render(request, "lacak.html", chosen, kode=kode or "", item=item, error=error)
+    response = _render(request, ctx, "lacak.html", chosen, kode=kode or "", item=item, error=error)
     response.status_code = status
     return response
 
 
+async def _signed_in(request: Request, token: str) -> int:
+    """The officer check of the API (the kit's `require_role`: token, role, audit actor)
+    for a token from the page: 200, or the 401 / 403 to show on the page."""
+    try:
+        await officer(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
+    except HTTPException as exc:
+        return exc.status_code
+    return 200
+
+
 async def _officer_page(
-    request: Request, token: str | None, citizen: str | None, lang: str | None
+    request: Request,
+    ctx: handlers.Context,
+    token: str | None,
+    citizen: str | None,
+    lang: str | None,
+    credentials: HTTPAuthorizationCredentials | None,
 ) -> HTMLResponse:
+    """Without a token or a citizen, the sign-in form; otherwise the token is checked
+    first. A client that can send headers may send the token as a bearer header."""
     chosen = lang_of(request, lang)
     t = translator(chosen)
     data, error, status = None, None, 200
-    bearer = request.headers.get("authorization", "")
-    if not token and bearer.lower().startswith("bearer "):
-        token = bearer[7:]  # a client that can send headers may use them here too
+    if not token and credentials is not None:
+        token = credentials.credentials
     if token or citizen:
-        secret = request.app.state.settings.platform.auth_secret.get_secret_value()
-        try:
-            officer = decode_token(secret, (token or "").strip())
-        except jwt.PyJWTError:
-            officer = None
-        if officer is None or officer.role not in OFFICER_ROLES:
-            error, status = t("officer.unauthorised"), 401 if officer is None else 403
+        status = await _signed_in(request, (token or "").strip())
+        if status != 200:
+            error = t("officer.unauthorised")
         elif citizen:
-            key = request.app.state.settings.platform.citizen_ref_key.get_secret_value()
             try:
-                ref = domain.lookup_ref(citizen, key)
+                data = localise_timeline(await handlers.look_up_timeline(ctx, citizen), chosen)
             except domain.NotACitizenReference as exc:
                 error, status = t("officer.bad_ref", reason=str(exc)), 422
-            else:
-                data = await handlers.timeline(ctx_of(request), ref)
-                data["timeline"] = [localise_history(e, chosen) for e in data["timeline"]]
     response = _render(
         request,
+        ctx,
         "petugas.html",
         chosen,
         data=data,
         error=error,
         token=token or "",
         # A NIK is never echoed back into the page; a reference is.
-        citizen=citizen if citizen and citizen.strip().startswith("cr1_") else "",
+        citizen=citizen if citizen and citizen.strip().startswith(CITIZEN_REF_PREFIX) else "",
     )
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
@@ -176,43 +183,39 @@ async def _officer_page(
 @router.get("/petugas", response_class=HTMLResponse)
 async def officer_page(
     request: Request,
+    ctx: Ctx,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     token: Annotated[str | None, Query(max_length=2000)] = None,
     ref: Annotated[str | None, Query(max_length=40)] = None,
     lang: str | None = None,
 ) -> HTMLResponse:
-    return await _officer_page(request, token, ref, lang)
+    return await _officer_page(request, ctx, token, ref, lang, credentials)
 
 
 @router.post("/petugas", response_class=HTMLResponse)
-async def officer_page_post(request: Request, lang: str | None = None) -> HTMLResponse:
-    """The form posts the token and the reference (or NIK) in the body, out of URLs and logs.
-    An urlencoded body is read directly (the kit bounds its size)."""
-    try:
-        form = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=10)
-    except ValueError:
-        form = {}
-    token = (form.get("token") or [""])[0][:2000]
-    ref = (form.get("ref") or [""])[0][:40]
-    return await _officer_page(request, token, ref, lang)
+async def officer_page_post(
+    request: Request,
+    ctx: Ctx,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    lang: str | None = None,
+) -> HTMLResponse:
+    """The form posts the token and the reference (or NIK) in the body, out of URLs and logs."""
+    form = await _form(request)
+    return await _officer_page(
+        request, ctx, form.get("token", "")[:2000], form.get("ref", "")[:40], lang, credentials
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form's text fields (the kit bounds the body's size)."""
+    form = await request.form(max_files=0, max_fields=10)
+    return {name: value for name, value in form.items() if isinstance(value, str)}
 
 
 @router.get("/wilayah/{code}", response_class=HTMLResponse)
-async def region_page(request: Request, code: str, lang: str | None = None) -> HTMLResponse:
-    chosen = lang_of(request, lang)
-    detail = await handlers.kecamatan_detail(ctx_of(request), code)
-    response = _render(request, "wilayah.html", chosen, detail=detail)
+async def region_page(request: Request, ctx: Ctx, code: str, lang: str | None = None) -> HTMLResponse:
+    detail = await handlers.kecamatan_detail(ctx, code)
+    response = _render(request, ctx, "wilayah.html", lang_of(request, lang), detail=detail)
     if detail is None:
         response.status_code = 404
     return response
-
-
-@router.get("/static/{name}")
-async def static_file(name: str) -> Response:
-    types = {"live.js": "text/javascript", "style.css": "text/css"}
-    if name not in types:
-        return Response(status_code=404)
-    return Response(
-        (STATIC / name).read_bytes(),
-        media_type=types[name],
-        headers={"Cache-Control": "public, max-age=300"},
-    )

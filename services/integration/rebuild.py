@@ -1,13 +1,13 @@
-"""Rebuild the read models from the topics: proof that the view is derived from the
-events alone.
+"""Re-reading the topics for a rebuild (`handlers.rebuild`): proof that the view is
+derived from the events alone.
 
-Empties the read models and the integration consumer's inbox rows in one transaction,
-then re-reads every subscribed topic from the beginning up to (at least) the end
-offsets taken at that moment, applying each record through the kit's IdempotentConsumer (the same
-handler, inbox and dead-letter path as live consumption). The reader has no consumer
-group, so the live group's committed offsets are left alone and the live consumer keeps
-running: an event both apply is recognised by the inbox, and because every projection
-is order-independent the result equals the live view.
+Once the use case has emptied the read models and the integration consumer's inbox
+rows, every subscribed topic is re-read from the beginning up to (at least) the end
+offsets taken at that moment, applying each record through the kit's IdempotentConsumer
+(the same handler, inbox and dead-letter path as live consumption). The reader has no
+consumer group, so the live group's committed offsets are left alone and the live
+consumer keeps running: an event both apply is recognised by the inbox, and because
+every projection is order-independent the result equals the live view.
 
 On Apache Kafka the domain topics must keep their events (retention.ms=-1, or long
 enough) for a rebuild to be complete.
@@ -16,59 +16,21 @@ enough) for a rebuild to be complete.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.integration.handlers import Context
-from services.integration.repository import REBUILD_LOCK, ReadModel
-from shared.kit.consumer import IdempotentConsumer
-from shared.kit.errors import Conflict
+from shared.kit.consumer import IdempotentConsumer, behind
 
-log = logging.getLogger(__name__)
+Progress = Callable[[int, int, float], None]  # (applied, total, events per second)
 
 
-async def rebuild(
-    consumer: IdempotentConsumer,
-    ctx: Context,
-    *,
-    timeout: float = 600.0,
-    progress: Callable[[int, int, float], None] | None = None,
-) -> dict[str, Any]:
-    """Rebuild; `progress(applied, total, events_per_s)` is called as batches apply."""
-    if ctx.rebuild_lock.locked():
-        raise Conflict("a rebuild is already running")
-    async with ctx.rebuild_lock, consumer.pool.acquire() as lock_conn:
-        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK):
-            raise Conflict("a rebuild is already running (another instance)")
-        ctx.rebuilding = True
-        started = time.monotonic()
-        try:
-            async with consumer.pool.acquire() as conn, conn.transaction():
-                await ReadModel(conn).reset(consumer.name)
-            applied, partitions, complete = await _reread(consumer, timeout, progress)
-        finally:
-            ctx.rebuilding = False
-            await lock_conn.execute("SELECT pg_advisory_unlock($1)", REBUILD_LOCK)
-    result = {
-        "consumer": consumer.name,
-        "topics": consumer.topics,
-        "partitions": partitions,
-        "records": applied,
-        "complete": complete,
-        "seconds": round(time.monotonic() - started, 3),
-    }
-    result["events_per_s"] = round(applied / result["seconds"], 1) if result["seconds"] else None
-    log.info("read models rebuilt", extra=result)
-    return result
-
-
-async def _reread(
-    consumer: IdempotentConsumer, timeout: float, progress: Callable[[int, int, float], None] | None
+async def reread(
+    consumer: IdempotentConsumer, timeout: float, progress: Progress | None
 ) -> tuple[int, int, bool]:
+    """Apply every record of the consumer's topics through it; returns the records
+    applied, the partitions read and whether all were read to their end in time."""
     reader = AIOKafkaConsumer(
         bootstrap_servers=consumer.settings.kafka_bootstrap,
         client_id=f"{consumer.name}-rebuild",
@@ -95,7 +57,7 @@ async def _reread(
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while await _behind(reader, end):
+        while await behind(reader, end):
             if loop.time() > deadline:
                 return applied, len(partitions), False
             batch = await reader.getmany(timeout_ms=500, max_records=500)
@@ -115,10 +77,3 @@ async def _reread(
         return applied, len(partitions), True
     finally:
         await reader.stop()
-
-
-async def _behind(reader: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
-    for tp, offset in end.items():
-        if await reader.position(tp) < offset:
-            return True
-    return False

@@ -1,15 +1,19 @@
-"""asyncpg queries for the integration view's read models (migrations/)."""
+"""asyncpg queries for the integration view's read models (migrations/): applying
+projections, the reads behind the pages and the API, the indicator functions' queries,
+and the rebuild's reset and lock."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import operator
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -19,12 +23,23 @@ from services.integration.domain import (
     Item,
     Notification,
     Projection,
+    Window,
     erased,
     fold_item,
     fold_notification,
     scrub_item,
     scrub_notification,
 )
+from services.integration.indicators import (
+    BedParams,
+    CitizenParams,
+    DurationParams,
+    EventFilter,
+    ItemFilter,
+    NotificationParams,
+    Params,
+)
+from shared.kit.sql import Column, Where, column_arrays, insert_many_sql, upsert_many_sql
 
 # Two-key advisory locks (namespace, hash of the code) serialise the read-modify-write
 # of one item across transactions (live consumer, a rebuild, a second instance).
@@ -35,9 +50,6 @@ _LOCK_NOTIFICATION = 0x494E5432
 _LOCK_CITIZEN = 0x494E5433
 REBUILD_LOCK = 0x494E5452  # one rebuild at a time per database
 
-_ITEM_FIELDS = [f.name for f in dataclasses.fields(Item)]
-_NOTIFICATION_FIELDS = [f.name for f in dataclasses.fields(Notification)]
-_HISTORY_FIELDS = [f.name for f in dataclasses.fields(HistoryEntry)]
 READ_MODEL_TABLES = ("items", "history", "notifications", "erasures")
 
 
@@ -57,36 +69,53 @@ def _sql_type(hint: Any) -> str:
     return "text"
 
 
-def _columns(cls: type) -> list[tuple[str, str]]:
+def _columns(cls: type) -> list[Column]:
     hints = typing.get_type_hints(cls)
     return [(f.name, _sql_type(hints[f.name])) for f in dataclasses.fields(cls)]
 
 
-def _insert_many_sql(table: str, columns: list[tuple[str, str]], conflict: str) -> str:
-    """INSERT of many rows as one statement, one array parameter per column (jsonb as
-    JSON text, cast in SQL: the pool's jsonb codec is for single values)."""
-    params = ", ".join(
-        f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(columns, start=1)
-    )
-    names = [n for n, _ in columns]
-    select = ", ".join(f"{n}::jsonb" if t == "jsonb" else n for n, t in columns)
-    return (
-        f"INSERT INTO {table} ({', '.join(names)}) SELECT {select}"
-        f" FROM unnest({params}) AS t({', '.join(names)}) ON CONFLICT {conflict}"
-    )
-
-
-def _upsert_many_sql(table: str, columns: list[tuple[str, str]], key: str) -> str:
-    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n, _ in columns if n != key)
-    return _insert_many_sql(table, columns, f"({key}) DO UPDATE SET {updates}")
-
-
-_UPSERT_ITEMS = _upsert_many_sql("items", _columns(Item), "code")
-_UPSERT_NOTIFICATIONS = _upsert_many_sql("notifications", _columns(Notification), "notification_id")
-_INSERT_HISTORY = _insert_many_sql(
-    "history", _columns(HistoryEntry), "(event_id) DO NOTHING RETURNING event_id"
+_HISTORY_COLUMNS = _columns(HistoryEntry)
+_HISTORY_FIELDS = [n for n, _ in _HISTORY_COLUMNS]
+_JSON_FIELDS = {n for n, t in _HISTORY_COLUMNS if t == "jsonb"}
+_INSERT_HISTORY = insert_many_sql(
+    "history", _HISTORY_COLUMNS, on_conflict="(event_id) DO NOTHING", returning="event_id"
 )
-_JSON_FIELDS = {n for n, t in _columns(HistoryEntry) if t == "jsonb"}
+
+Row = TypeVar("Row", Item, Notification)
+
+
+@dataclass(frozen=True)
+class _Rows(Generic[Row]):
+    """A table of merged rows (items, notifications): read with the erasure of each row's
+    citizen, fold the batch's facts in, scrub, write back in one statement."""
+
+    table: str
+    key: str
+    row: type[Row]
+    fold: Callable[[Row | None, Iterable[Row]], Row | None]
+    scrub: Callable[[Row, datetime | None], Row]
+
+    @functools.cached_property
+    def fields(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.row)]
+
+    @functools.cached_property
+    def select(self) -> str:
+        return (
+            f"SELECT {', '.join(f't.{f}' for f in self.fields)}, e.erased_at AS erased_at"
+            f" FROM {self.table} t LEFT JOIN erasures e ON e.citizen_ref = t.citizen_ref"
+            f" WHERE t.{self.key} = ANY($1::text[])"
+        )
+
+    @functools.cached_property
+    def upsert(self) -> str:
+        return upsert_many_sql(self.table, _columns(self.row), self.key)
+
+
+_ITEMS = _Rows("items", "code", Item, fold_item, scrub_item)
+_NOTIFICATIONS = _Rows(
+    "notifications", "notification_id", Notification, fold_notification, scrub_notification
+)
 
 # Every advisory lock a batch needs, taken in one statement in one global order (citizens,
 # then items, then notifications; by lock key within each), so two batches never wait on
@@ -120,13 +149,6 @@ def _stored_erasures(rows: list[asyncpg.Record]) -> dict[str, datetime]:
     """The erasures of the references already on the stored rows (an event may carry no
     reference, or the batch another one): a merged row is scrubbed against its own."""
     return {r["citizen_ref"]: r["erased_at"] for r in rows if r["erased_at"] is not None}
-
-
-def _arrays(rows: Sequence[Any], columns: list[str]) -> list[list[Any]]:
-    """Column-wise lists of dataclass rows, the parameters of an unnest statement."""
-    if not rows:
-        return [[] for _ in columns]
-    return [list(column) for column in zip(*map(operator.attrgetter(*columns), rows), strict=True)]
 
 
 class ReadModel:
@@ -170,17 +192,10 @@ class ReadModel:
         erasures = await self._erasures(refs)
         fresh_ids = await self._insert_history([_scrub_history(p.history, erasures) for p in unique])
         fresh = [p for p in unique if p.history.event_id in fresh_ids]
-        item_facts: dict[str, list[Item]] = {}
-        notification_facts: dict[str, list[Notification]] = {}
-        for p in fresh:
-            if p.item is not None:
-                item_facts.setdefault(p.item.code, []).append(p.item)
-            if p.notification is not None:
-                notification_facts.setdefault(p.notification.notification_id, []).append(p.notification)
-        if item_facts:
-            await self._merge_items(item_facts, erasures)
-        if notification_facts:
-            await self._merge_notifications(notification_facts, erasures)
+        await self._merge(_ITEMS, [p.item for p in fresh if p.item is not None], erasures)
+        await self._merge(
+            _NOTIFICATIONS, [p.notification for p in fresh if p.notification is not None], erasures
+        )
         for p in fresh:  # rare: one by one, after everything else of the batch
             if p.erasure is not None:
                 await self._erase(p.erasure)
@@ -206,46 +221,29 @@ class ReadModel:
 
     async def _insert_history(self, entries: list[HistoryEntry]) -> set[str]:
         """Insert the entries not there yet; returns their event ids (the fresh events)."""
-        columns = _arrays(entries, _HISTORY_FIELDS)
+        columns = column_arrays(entries, _HISTORY_FIELDS)
         for i, name in enumerate(_HISTORY_FIELDS):
             if name in _JSON_FIELDS:
                 columns[i] = [json.dumps(v) for v in columns[i]]
         rows = await self.conn.fetch(_INSERT_HISTORY, *columns)
         return {r["event_id"] for r in rows}
 
-    async def _merge_items(self, facts: dict[str, list[Item]], erasures: dict[str, datetime]) -> None:
-        rows = await self.conn.fetch(
-            f"SELECT {', '.join(f'i.{f}' for f in _ITEM_FIELDS)}, e.erased_at AS erased_at"
-            " FROM items i LEFT JOIN erasures e ON e.citizen_ref = i.citizen_ref"
-            " WHERE i.code = ANY($1::text[])",
-            list(facts),
-        )
-        current = {r["code"]: Item(*tuple(r)[:-1]) for r in rows}
-        erasures = {**erasures, **_stored_erasures(rows)}
+    async def _merge(self, rows: _Rows[Row], facts: list[Row], erasures: dict[str, datetime]) -> None:
+        """Fold the facts (several per row, in any order) into their stored rows."""
+        if not facts:
+            return
+        by_key: dict[str, list[Row]] = {}
+        for fact in facts:
+            by_key.setdefault(getattr(fact, rows.key), []).append(fact)
+        stored = await self.conn.fetch(rows.select, list(by_key))
+        current = {r[rows.key]: rows.row(*tuple(r)[:-1]) for r in stored}
+        erasures = {**erasures, **_stored_erasures(stored)}
         merged = []
-        for code, item_facts in facts.items():
-            item = fold_item(current.get(code), item_facts)
-            assert item is not None
-            merged.append(scrub_item(item, erasures.get(item.citizen_ref or "")))
-        await self.conn.execute(_UPSERT_ITEMS, *_arrays(merged, _ITEM_FIELDS))
-
-    async def _merge_notifications(
-        self, facts: dict[str, list[Notification]], erasures: dict[str, datetime]
-    ) -> None:
-        rows = await self.conn.fetch(
-            f"SELECT {', '.join(f'n.{f}' for f in _NOTIFICATION_FIELDS)}, e.erased_at AS erased_at"
-            " FROM notifications n LEFT JOIN erasures e ON e.citizen_ref = n.citizen_ref"
-            " WHERE n.notification_id = ANY($1::text[])",
-            list(facts),
-        )
-        current = {r["notification_id"]: Notification(*tuple(r)[:-1]) for r in rows}
-        erasures = {**erasures, **_stored_erasures(rows)}
-        merged = []
-        for notification_id, notification_facts in facts.items():
-            notification = fold_notification(current.get(notification_id), notification_facts)
-            assert notification is not None
-            merged.append(scrub_notification(notification, erasures.get(notification.citizen_ref or "")))
-        await self.conn.execute(_UPSERT_NOTIFICATIONS, *_arrays(merged, _NOTIFICATION_FIELDS))
+        for key, group in by_key.items():
+            row = rows.fold(current.get(key), group)
+            assert row is not None
+            merged.append(rows.scrub(row, erasures.get(row.citizen_ref or "")))
+        await self.conn.execute(rows.upsert, *column_arrays(merged, rows.fields))
 
     async def _erase(self, erasure: Erasure) -> None:
         """Drop a citizen's reference (and their items' titles) from everything up to the
@@ -393,3 +391,167 @@ class ReadModel:
                 dict(r) for r in await self.conn.fetch("SELECT * FROM erasures ORDER BY citizen_ref")
             ],
         }
+
+    async def indicator(self, function: str, params: Params, window: Window) -> asyncpg.Record:
+        """The row an indicator function turns into its value (indicators.py)."""
+        query = indicator_query(function, params, window)
+        row = await self.conn.fetchrow(query.sql, *query.args)
+        assert row is not None  # an aggregate without GROUP BY returns one row
+        return row
+
+
+async def reset(pool: asyncpg.Pool, consumer: str) -> None:
+    """Empty the read models and the consumer's inbox, in one transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        await ReadModel(conn).reset(consumer)
+
+
+@asynccontextmanager
+async def rebuild_lock(pool: asyncpg.Pool) -> AsyncIterator[bool]:
+    """The database-wide rebuild lock (a session advisory lock, on a connection of its own
+    for as long as it is held): yields whether it was free and is now held."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", REBUILD_LOCK)
+
+
+# ----- indicator functions ------------------------------------------------------------
+# One query per named function of indicators.py, for a reporting window; the function
+# turns the row into the value.
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    args: list[Any]
+
+
+def _any_of(where: Where, column: str, values: Sequence[str]) -> None:
+    if values:
+        where.add(f"{column} = ANY({where.param(list(values))})")
+
+
+def _within(where: Where, column: str, window: Window) -> None:
+    """`column` in [start, end) of the window."""
+    where.add(f"{column} >= {where.param(window.start)}")
+    where.add(f"{column} < {where.param(window.end)}")
+
+
+def _items(where: Where, p: ItemFilter) -> None:
+    _any_of(where, "domain", p.domains)
+    _any_of(where, "category", p.categories)
+    _any_of(where, "opd", p.opds)
+    _any_of(where, "kecamatan_code", p.kecamatan)
+
+
+def _share_within_sla(p: ItemFilter, window: Window) -> Query:
+    where = Where()
+    where.add("phase = 'done'")
+    _within(where, "done_at", window)
+    _items(where, p)
+    return Query(
+        "SELECT count(*) AS done, count(*) FILTER (WHERE sla_breaches = 0) AS within"
+        f" FROM items {where.clause}",
+        where.args,
+    )
+
+
+def _count_events(p: EventFilter, window: Window) -> Query:
+    where = Where()
+    _within(where, "at", window)
+    if p.event_types and p.actions:
+        types_, actions = where.param(list(p.event_types)), where.param(list(p.actions))
+        where.add(f"(event_type = ANY({types_}) OR action = ANY({actions}))")
+    else:
+        _any_of(where, "event_type", p.event_types)
+        _any_of(where, "action", p.actions)
+    _any_of(where, "domain", p.domains)
+    _any_of(where, "category", p.categories)
+    _any_of(where, "kecamatan_code", p.kecamatan)
+    return Query(f"SELECT count(*) AS n FROM history {where.clause}", where.args)
+
+
+def _open_items(p: ItemFilter, window: Window) -> Query:
+    where = Where()
+    as_of = where.param(window.as_of)
+    # Open at `as_of`: opened by then, and still open now or ended after it.
+    where.add(f"opened_at <= {as_of}")
+    where.add(
+        f"(phase = 'open' OR COALESCE(CASE WHEN phase = 'done' THEN done_at END, last_event_at) > {as_of})"
+    )
+    _items(where, p)
+    return Query(f"SELECT count(*) AS n FROM items {where.clause}", where.args)
+
+
+def _median_duration(p: DurationParams, window: Window) -> Query:
+    if p.measure == "wait":
+        span, ended, condition = (
+            "wait_ended_at - wait_started_at",
+            "wait_ended_at",
+            "wait_started_at IS NOT NULL",
+        )
+    else:
+        span, ended, condition = "done_at - opened_at", "done_at", "phase = 'done'"
+    where = Where()
+    _within(where, ended, window)
+    where.add(condition)
+    _items(where, p)
+    return Query(
+        f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {span})) AS seconds,"
+        f" count(*) AS n FROM items {where.clause}",
+        where.args,
+    )
+
+
+def _bed_availability(p: BedParams, window: Window) -> Query:
+    where = Where()
+    where.add(f"at <= {where.param(window.as_of)}")
+    where.add("action = 'bed_availability_changed'")
+    _any_of(where, "detail->>'facility'", p.facilities)
+    _any_of(where, "detail->>'bed_class'", p.bed_classes)
+    return Query(
+        "SELECT coalesce(sum((detail->>'available')::int), 0) AS available,"
+        " coalesce(sum((detail->>'total')::int), 0) AS total, count(*) AS wards FROM ("
+        f" SELECT DISTINCT ON (code) detail FROM history {where.clause}"
+        " ORDER BY code, at DESC, event_id DESC) latest",
+        where.args,
+    )
+
+
+def _notification_reach(p: NotificationParams, window: Window) -> Query:
+    where = Where()
+    _within(where, "first_at", window)
+    _any_of(where, "channel", p.channels)
+    _any_of(where, "recipient_kind", p.recipients)
+    return Query(
+        f"SELECT count(*) AS sent, count(delivered_at) AS delivered FROM notifications {where.clause}",
+        where.args,
+    )
+
+
+def _distinct_citizens(p: CitizenParams, window: Window) -> Query:
+    where = Where()
+    _within(where, "at", window)
+    where.add("citizen_ref IS NOT NULL")
+    _any_of(where, "domain", p.domains)
+    return Query(f"SELECT count(DISTINCT citizen_ref) AS n FROM history {where.clause}", where.args)
+
+
+INDICATOR_QUERIES: dict[str, Callable[[Any, Window], Query]] = {
+    "share_within_sla": _share_within_sla,
+    "count_events": _count_events,
+    "open_items": _open_items,
+    "median_duration": _median_duration,
+    "bed_availability": _bed_availability,
+    "notification_reach": _notification_reach,
+    "distinct_citizens": _distinct_citizens,
+}
+
+
+def indicator_query(function: str, params: Params, window: Window) -> Query:
+    return INDICATOR_QUERIES[function](params, window)

@@ -4,52 +4,44 @@ resubmit missing documents); permit officers work them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from services.permits import handlers
-from services.permits.domain import PERMIT_NUMBER, Applicant, Application, Document, Status
+from services.permits.domain import (
+    LIVE_SLA_STATES,
+    PERMIT_NUMBER,
+    Applicant,
+    Application,
+    Document,
+    Status,
+)
 from services.permits.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import is_public_code, normalise_code
-from shared.kit.errors import InvalidFields, NotFound
-from shared.reference import (
-    mask_nik,
-    require_desa,
-)
+from shared.kit.errors import NotFound
+from shared.reference import mask_nik, require_desa
 from shared.reference.fields import DesaCode, MobilePhone, Nik
 from shared.reference.phone import mask_email, mask_phone
+from shared.schemas.common import Locale
+from shared.schemas.permits import ApplicantKind
 
 router = APIRouter()
 
-permit_officer = require_role("permit_officer")
-
-StatusName = Literal[
-    "submitted",
-    "documents_incomplete",
-    "documents_verified",
-    "inspection_scheduled",
-    "inspected",
-    "approved",
-    "rejected",
-    "issued",
-    "revoked",
-    "expired",
-]
+Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
+Caller = Annotated[Officer, Depends(require_role("permit_officer"))]
+# The API's names of what the domain defines.
+StatusName = Literal[tuple(s.value for s in Status)]
+SlaFilter = Literal[tuple(s.value for s in LIVE_SLA_STATES)]
 PermitNumberStr = Annotated[
     str, Field(pattern=PERMIT_NUMBER.pattern, examples=["503/PBG/00001/2026"], max_length=40)
 ]
 DocumentCode = Annotated[str, Field(pattern=r"^[a-z0-9_]{2,50}$", examples=["gambar_struktur"])]
-
-
-ctx_of = context_dependency(handlers.Context)
 
 
 def code_of(tracking_code: str) -> str:
@@ -60,43 +52,14 @@ def code_of(tracking_code: str) -> str:
     return code
 
 
-def _no_nul(value: Any) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL characters")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _no_nul(k)
-            _no_nul(v)
-    elif isinstance(value, list):
-        for v in value:
-            _no_nul(v)
+# ----- requests --------------------------------------------------------------------------
 
 
 class In(BaseModel):
-    """Request bodies: unknown fields rejected; no NUL characters (PostgreSQL refuses them)."""
+    """Request bodies: unknown fields are rejected. (Text PostgreSQL cannot store, such as
+    a NUL character, is answered 422 by the kit's error handler.)"""
 
     model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_nul(cls, data: Any) -> Any:
-        _no_nul(data)
-        return data
-
-
-@contextmanager
-def field_errors() -> Iterator[None]:
-    """Report every field error the domain found, not only the first."""
-    try:
-        yield
-    except InvalidFields as exc:
-        raise RequestValidationError(
-            [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in exc.errors]
-        ) from None
-
-
-# ----- requests --------------------------------------------------------------------------
 
 
 class ApplicantIn(In):
@@ -132,7 +95,6 @@ class DocumentIn(In):
 
 class SubmitIn(In):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "example": {
                 "permit_type": "pbg",
@@ -159,7 +121,7 @@ class SubmitIn(In):
     )
     documents: list[DocumentIn] = Field(max_length=30)
     renewal_of: PermitNumberStr | None = Field(None, description="Number of the permit being renewed")
-    locale: Literal["id", "en"] = "id"
+    locale: Locale = "id"
 
 
 class ResubmitIn(In):
@@ -356,32 +318,25 @@ def officer_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
 
 
 @router.post("/applications", status_code=201, response_model=SubmittedOut, tags=["applicant"])
-async def submit(body: SubmitIn, request: Request) -> dict[str, Any]:
+async def submit(body: SubmitIn, ctx: Ctx) -> dict[str, Any]:
     """Apply for a permit (no login needed): a person with their NIK or a business with
     its NIB, the location's desa/kelurahan, type-specific details and document references."""
     desa = require_desa(body.desa_code)
-    a = body.applicant
-    with field_errors():
-        application = await handlers.submit(
-            ctx_of(request),
-            handlers.SubmitApplication(
-                permit_type=body.permit_type,
-                applicant=Applicant(
-                    kind="business" if a.nib else "person",
-                    name=a.name,
-                    nik=a.nik,
-                    nib=a.nib,
-                    phone=a.phone,
-                    email=a.email,
-                ),
-                desa_code=desa.code,
-                kecamatan_code=desa.kecamatan_code,
-                details=body.details,
-                documents=[Document(d.code, d.ref) for d in body.documents],
-                locale=body.locale,
-                renewal_of=body.renewal_of,
+    application = await handlers.submit(
+        ctx,
+        handlers.SubmitApplication(
+            permit_type=body.permit_type,
+            applicant=Applicant(
+                kind="business" if body.applicant.nib else "person", **body.applicant.model_dump()
             ),
-        )
+            desa_code=desa.code,
+            kecamatan_code=desa.kecamatan_code,
+            details=body.details,
+            documents=[Document(d.code, d.ref) for d in body.documents],
+            locale=body.locale,
+            renewal_of=body.renewal_of,
+        ),
+    )
     return {
         "tracking_code": application.tracking_code,
         "status": application.status.value,
@@ -394,41 +349,35 @@ async def submit(body: SubmitIn, request: Request) -> dict[str, Any]:
 
 
 @router.get("/applications/{tracking_code}", response_model=PublicApplicationOut, tags=["applicant"])
-async def get_application(tracking_code: str, request: Request) -> dict[str, Any]:
+async def get_application(tracking_code: str, ctx: Ctx) -> dict[str, Any]:
     """Public status and history by tracking code (no NIK, NIB, phone or email)."""
-    ctx = ctx_of(request)
     return public_view(await handlers.get(ctx, code_of(tracking_code)), ctx)
 
 
 @router.post(
     "/applications/{tracking_code}/resubmission", response_model=PublicApplicationOut, tags=["applicant"]
 )
-async def resubmit(tracking_code: str, body: ResubmitIn, request: Request) -> dict[str, Any]:
+async def resubmit(tracking_code: str, body: ResubmitIn, ctx: Ctx) -> dict[str, Any]:
     """Send the documents an officer found missing; the SLA clock resumes."""
-    ctx = ctx_of(request)
-    with field_errors():
-        a = await handlers.resubmit(
-            ctx, code_of(tracking_code), [Document(d.code, d.ref) for d in body.documents], body.note
-        )
-    return public_view(a, ctx)
+    documents = [Document(d.code, d.ref) for d in body.documents]
+    return public_view(await handlers.resubmit(ctx, code_of(tracking_code), documents, body.note), ctx)
 
 
 @router.get("/permits/verify", response_model=PermitOut, tags=["applicant"])
 async def verify_permit(
-    request: Request,
+    ctx: Ctx,
     number: Annotated[
         str, Query(pattern=PERMIT_NUMBER.pattern, max_length=40, description="e.g. 503/PBG/00001/2026")
     ],
 ) -> dict[str, Any]:
     """Check that a permit number is genuine and still valid (e.g. from a QR code)."""
-    ctx = ctx_of(request)
     a = await handlers.get_permit(ctx, number)
     return {
         "permit_number": a.permit_number,
         "permit_type": a.permit_type.code,
         "permit_type_name": a.permit_type.name,
         "status": a.status.value,
-        "valid": a.status == Status.ISSUED and (a.valid_until is None or ctx.clock() < a.valid_until),
+        "valid": a.valid_at(ctx.clock()),
         "issued_at": a.issued_at,
         "valid_until": a.valid_until,
         "desa_code": a.desa_code,
@@ -436,7 +385,7 @@ async def verify_permit(
 
 
 @router.get("/permit-types", tags=["reference"])
-async def permit_types(request: Request) -> list[dict[str, Any]]:
+async def permit_types(ctx: Ctx) -> list[dict[str, Any]]:
     """Permit types with their SLA, documents, type-specific fields and rules."""
     return [
         {
@@ -462,30 +411,28 @@ async def permit_types(request: Request) -> list[dict[str, Any]]:
             ],
             "variants": {"field": t.variant_field, "values": t.variants} if t.variant_field else None,
         }
-        for t in ctx_of(request).catalogue.permit_types.values()
+        for t in ctx.catalogue.permit_types.values()
     ]
 
 
 @router.get("/kbli", tags=["reference"])
-async def kbli(request: Request) -> list[dict[str, str]]:
+async def kbli(ctx: Ctx) -> list[dict[str, str]]:
     """The KBLI 2020 codes the business licence accepts."""
-    return [{"code": code, "title": title} for code, title in ctx_of(request).catalogue.kbli.items()]
+    return [{"code": code, "title": title} for code, title in ctx.catalogue.kbli.items()]
 
 
 # ----- officer routes --------------------------------------------------------------------
 
-Caller = Annotated[Officer, Depends(permit_officer)]
-
 
 @router.get("/officer/applications", response_model=ApplicationPage, tags=["officer"])
 async def list_applications(
-    request: Request,
+    ctx: Ctx,
     _: Caller,
     status: StatusName | None = None,
     permit_type: str | None = Query(None, pattern=r"^[a-z0-9_]{1,50}$"),
     kecamatan: str | None = Query(None, pattern=r"^\d{2}\.\d{2}\.\d{2}$"),
-    applicant_kind: Literal["person", "business"] | None = None,
-    sla: Literal["on_track", "at_risk", "breached", "paused"] | None = None,
+    applicant_kind: ApplicantKind | None = None,
+    sla: SlaFilter | None = None,
     submitted_from: AwareDatetime | None = None,
     submitted_to: AwareDatetime | None = None,
     page: int = Query(1, ge=1, le=10_000),
@@ -495,93 +442,74 @@ async def list_applications(
     f = ListFilter(
         status, permit_type, kecamatan, applicant_kind, sla, submitted_from, submitted_to, page, page_size
     )
-    items, total = await handlers.list_applications(ctx_of(request), f)
+    items, total = await handlers.list_applications(ctx, f)
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
 @router.get("/officer/applications/{tracking_code}", response_model=OfficerApplicationOut, tags=["officer"])
-async def officer_get(tracking_code: str, request: Request, _: Caller) -> dict[str, Any]:
-    ctx = ctx_of(request)
+async def officer_get(tracking_code: str, ctx: Ctx, _: Caller) -> dict[str, Any]:
     return officer_view(await handlers.get(ctx, code_of(tracking_code)), ctx)
 
 
-@router.post(
-    "/officer/applications/{tracking_code}/document-check",
-    response_model=OfficerApplicationOut,
-    tags=["officer"],
-)
+def officer_step(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`POST /officer/applications/{tracking_code}/<step>`: a command on the application."""
+    return router.post(
+        f"/officer/applications/{{tracking_code}}/{step}",
+        response_model=OfficerApplicationOut,
+        tags=["officer"],
+    )
+
+
+@officer_step("document-check")
 async def document_check(
-    tracking_code: str, body: DocumentCheckIn, request: Request, officer: Caller
+    tracking_code: str, body: DocumentCheckIn, ctx: Ctx, officer: Caller
 ) -> dict[str, Any]:
     """Complete, or incomplete: back to the applicant with the missing list (SLA paused)."""
-    ctx = ctx_of(request)
     a = await handlers.check_documents(
         ctx, code_of(tracking_code), officer, body.outcome == "complete", body.missing, body.note
     )
     return officer_view(a, ctx)
 
 
-@router.post(
-    "/officer/applications/{tracking_code}/inspection",
-    response_model=OfficerApplicationOut,
-    tags=["officer"],
-)
+@officer_step("inspection")
 async def schedule_inspection(
-    tracking_code: str, body: InspectionIn, request: Request, officer: Caller
+    tracking_code: str, body: InspectionIn, ctx: Ctx, officer: Caller
 ) -> dict[str, Any]:
     """Schedule (or reschedule) the field inspection, for types that need one."""
-    ctx = ctx_of(request)
     a = await handlers.schedule_inspection(
         ctx, code_of(tracking_code), officer, body.scheduled_for, body.inspector, body.note
     )
     return officer_view(a, ctx)
 
 
-@router.post(
-    "/officer/applications/{tracking_code}/inspection/result",
-    response_model=OfficerApplicationOut,
-    tags=["officer"],
-)
+@officer_step("inspection/result")
 async def record_inspection(
-    tracking_code: str, body: InspectionResultIn, request: Request, officer: Caller
+    tracking_code: str, body: InspectionResultIn, ctx: Ctx, officer: Caller
 ) -> dict[str, Any]:
-    ctx = ctx_of(request)
     a = await handlers.record_inspection(
         ctx, code_of(tracking_code), officer, body.result, body.findings, body.inspected_at
     )
     return officer_view(a, ctx)
 
 
-@router.post(
-    "/officer/applications/{tracking_code}/approve", response_model=OfficerApplicationOut, tags=["officer"]
-)
-async def approve(tracking_code: str, body: ApproveIn, request: Request, officer: Caller) -> dict[str, Any]:
-    ctx = ctx_of(request)
+@officer_step("approve")
+async def approve(tracking_code: str, body: ApproveIn, ctx: Ctx, officer: Caller) -> dict[str, Any]:
     return officer_view(await handlers.approve(ctx, code_of(tracking_code), officer, body.note), ctx)
 
 
-@router.post(
-    "/officer/applications/{tracking_code}/reject", response_model=OfficerApplicationOut, tags=["officer"]
-)
-async def reject(tracking_code: str, body: RejectIn, request: Request, officer: Caller) -> dict[str, Any]:
-    ctx = ctx_of(request)
+@officer_step("reject")
+async def reject(tracking_code: str, body: RejectIn, ctx: Ctx, officer: Caller) -> dict[str, Any]:
     a = await handlers.reject(ctx, code_of(tracking_code), officer, body.reasons, body.note)
     return officer_view(a, ctx)
 
 
-@router.post(
-    "/officer/applications/{tracking_code}/issue", response_model=OfficerApplicationOut, tags=["officer"]
-)
-async def issue(tracking_code: str, body: IssueIn, request: Request, officer: Caller) -> dict[str, Any]:
+@officer_step("issue")
+async def issue(tracking_code: str, body: IssueIn, ctx: Ctx, officer: Caller) -> dict[str, Any]:
     """Issue the permit: number 503/<TYPE>/<seq:05d>/<YYYY> and validity period."""
-    ctx = ctx_of(request)
     a = await handlers.issue(ctx, code_of(tracking_code), officer, body.valid_until)
     return officer_view(a, ctx)
 
 
-@router.post(
-    "/officer/applications/{tracking_code}/revoke", response_model=OfficerApplicationOut, tags=["officer"]
-)
-async def revoke(tracking_code: str, body: RevokeIn, request: Request, officer: Caller) -> dict[str, Any]:
-    ctx = ctx_of(request)
+@officer_step("revoke")
+async def revoke(tracking_code: str, body: RevokeIn, ctx: Ctx, officer: Caller) -> dict[str, Any]:
     return officer_view(await handlers.revoke(ctx, code_of(tracking_code), officer, body.reason), ctx)

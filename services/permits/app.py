@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,16 +13,17 @@ from pydantic_settings import SettingsConfigDict
 from services.permits import api, handlers
 from services.permits.catalogue import load_catalogue
 from services.permits.domain import OPEN_STATUSES, Application, SlaPolicy
-from services.permits.repository import ApplicationRepository, CitizenRecords
+from services.permits.repository import CitizenRecords
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
 from shared.kit.uow import EventSource
 from shared.reference import default_calendar
+from shared.runtime.topology import port_of
 from shared.schemas import permits as schema
 
 NAME = "permits"
-PORT = 8001
+PORT = port_of(NAME)
 PROCESSING_BUCKETS = (0, 1, 2, 3, 5, 7, 10, 14, 21, 28, 40, 60)
 
 
@@ -75,25 +77,24 @@ def _metrics(kit: KitMetrics) -> PermitMetrics:
 PermitsService = Service[handlers.Context, PermitMetrics]
 
 
-async def _watch_sla(service: PermitsService) -> None:
-    emitted = await handlers.watch_sla(service.context)
-    if emitted:
-        service.domain_metrics.watcher_events.labels("sla").inc(emitted)
+def _watcher(
+    watch: Callable[[handlers.Context], Awaitable[int]], label: str
+) -> Callable[[PermitsService], Awaitable[None]]:
+    """A periodic job running `watch` and counting the events it emitted under `label`."""
 
+    async def run(service: PermitsService) -> None:
+        emitted = await watch(service.context)
+        if emitted:
+            service.domain_metrics.watcher_events.labels(label).inc(emitted)
 
-async def _watch_expiry(service: PermitsService) -> None:
-    emitted = await handlers.watch_expiry(service.context)
-    if emitted:
-        service.domain_metrics.watcher_events.labels("expiry").inc(emitted)
+    return run
 
 
 async def _refresh_gauges(service: PermitsService) -> None:
-    ctx = service.context
-    async with ctx.pool().acquire() as conn:
-        counts = await ApplicationRepository(conn, ctx.catalogue).open_by_status()
+    counts = await handlers.open_by_status(service.context)
     gauge = service.domain_metrics.open_applications
     gauge.clear()
-    for code in ctx.catalogue.permit_types:  # every series present, zeros included
+    for code in service.context.catalogue.permit_types:  # every series present, zeros included
         for status in OPEN_STATUSES:
             gauge.labels(code, status.value).set(0)
     for permit_type, status, n in counts:
@@ -129,8 +130,10 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
         context=context,
         routers=[api.router],
         jobs=[
-            PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
-            PeriodicJob("expiry-watcher", settings.expiry_check_seconds, _watch_expiry),
+            PeriodicJob("sla-watcher", settings.sla_check_seconds, _watcher(handlers.watch_sla, "sla")),
+            PeriodicJob(
+                "expiry-watcher", settings.expiry_check_seconds, _watcher(handlers.watch_expiry, "expiry")
+            ),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
         event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),

@@ -124,6 +124,25 @@ _WITHOUT_INSPECTION: dict[str, frozenset[Status]] = {
 # inspection required? -> command -> statuses it is allowed from
 TRANSITIONS: dict[bool, dict[str, frozenset[Status]]] = {True: _WITH_INSPECTION, False: _WITHOUT_INSPECTION}
 COMMANDS: tuple[str, ...] = tuple(_WITH_INSPECTION)
+DECISION_EVENTS = (ev.ApplicationApproved, ev.ApplicationRejected, ev.DeemedApproved)
+
+
+class SlaState(StrEnum):
+    """Where an application's SLA clock stands (views, work lists and their filters)."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"  # warned: `SlaPolicy.warn_working_days` or fewer left
+    BREACHED = "breached"
+    PAUSED = "paused"  # waiting for the applicant's documents
+    MET = "met"  # decided in time
+    MISSED = "missed"  # decided late, or breached
+
+
+# The states of a clock that has not stopped: what officers filter their work list by.
+LIVE_SLA_STATES = (SlaState.ON_TRACK, SlaState.AT_RISK, SlaState.BREACHED, SlaState.PAUSED)
+
+
+FieldErrors = list[tuple[tuple[str | int, ...], str]]  # (where in the request body, what is wrong)
 
 
 @dataclass(frozen=True)
@@ -232,8 +251,11 @@ class PermitType:
             return self.terms
         return replace(self.terms, **self.variants.get(str(details.get(self.variant_field)), {}))
 
-    def validate_details(self, raw: Mapping[str, Any], kbli: Mapping[str, str]) -> dict[str, Any]:
-        errors: list[tuple[tuple[str | int, ...], str]] = []
+    def check_details(
+        self, raw: Mapping[str, Any], kbli: Mapping[str, str]
+    ) -> tuple[dict[str, Any], FieldErrors]:
+        """The details normalised, and what is wrong with them."""
+        errors: FieldErrors = []
         clean: dict[str, Any] = {}
         known = {f.name: f for f in self.fields}
         for name in raw:
@@ -251,29 +273,27 @@ class PermitType:
                 clean[spec.name] = spec.parse(value, kbli)
             except ValueError as exc:
                 errors.append((("details", spec.name), str(exc)))
-        if errors:
-            raise InvalidFields(errors)
-        return clean
+        return clean, errors
 
-    def validate_documents(self, documents: Sequence[Document], *, field_name: str = "documents") -> None:
-        errors: list[tuple[tuple[str | int, ...], str]] = []
+    def check_documents(self, documents: Sequence[Document]) -> FieldErrors:
+        """What is wrong with the documents of an application."""
+        errors: FieldErrors = []
         seen: set[str] = set()
         for i, doc in enumerate(documents):
             if doc.code not in self.document_codes:
                 errors.append(
                     (
-                        (field_name, i, "code"),
+                        ("documents", i, "code"),
                         f"unknown document {doc.code!r} for {self.code}; expected: {', '.join(sorted(self.document_codes))}",
                     )
                 )
             elif doc.code in seen:
-                errors.append(((field_name, i, "code"), f"document {doc.code!r} is listed twice"))
+                errors.append((("documents", i, "code"), f"document {doc.code!r} is listed twice"))
             seen.add(doc.code)
         missing = [d.code for d in self.documents if d.required and d.code not in seen]
         if missing:
-            errors.append(((field_name,), f"required documents missing: {', '.join(missing)}"))
-        if errors:
-            raise InvalidFields(errors)
+            errors.append((("documents",), f"required documents missing: {', '.join(missing)}"))
+        return errors
 
 
 # ----- value objects -------------------------------------------------------------------------
@@ -380,15 +400,15 @@ class SlaClock:
             self.consumed_days += calendar.working_days_between(self.resumed_at, now)
         self.stopped_at = now
 
-    def state(self, now: datetime) -> str:
-        """on_track | at_risk | breached | paused | met | missed."""
+    def state(self, now: datetime) -> SlaState:
         if self.stopped_at is not None:
-            return "missed" if self.breached_at is not None or self.stopped_at > self.due_at else "met"
+            late = self.breached_at is not None or self.stopped_at > self.due_at
+            return SlaState.MISSED if late else SlaState.MET
         if self.paused_at is not None:
-            return "paused"
+            return SlaState.PAUSED
         if now >= self.due_at:
-            return "breached"
-        return "at_risk" if now >= self.warn_at else "on_track"
+            return SlaState.BREACHED
+        return SlaState.AT_RISK if now >= self.warn_at else SlaState.ON_TRACK
 
     def _warn_at(
         self, now: datetime, remaining: int, calendar: WorkingCalendar, policy: SlaPolicy
@@ -466,22 +486,15 @@ class Application:
         renewal_of: str | None = None,
         tracking_code: str | None = None,
     ) -> Application:
-        errors: list[tuple[tuple[str | int, ...], str]] = []
+        errors: FieldErrors = []
         if applicant.kind not in permit_type.applicant_kinds:
             wanted = "the business's NIB" if "business" in permit_type.applicant_kinds else "the NIK"
             where = ("applicant", "nib" if "business" in permit_type.applicant_kinds else "nik")
             errors.append((where, f"{permit_type.name} needs {wanted} of the applicant"))
-        for check in (
-            lambda: permit_type.validate_details(details, kbli),
-            lambda: permit_type.validate_documents(documents),
-        ):
-            try:
-                check()
-            except InvalidFields as exc:
-                errors += [(loc[1:], msg) for loc, msg in exc.errors]
+        clean, detail_errors = permit_type.check_details(details, kbli)
+        errors += detail_errors + permit_type.check_documents(documents)
         if errors:
             raise InvalidFields(errors)
-        clean = permit_type.validate_details(details, kbli)
         terms = permit_type.terms_for(clean)
         app = cls(
             id=uuid.uuid4(),
@@ -562,7 +575,7 @@ class Application:
         """The applicant sends what was missing; the SLA clock resumes."""
         self._require("resubmit")
         known = self.permit_type.document_codes
-        errors: list[tuple[tuple[str | int, ...], str]] = []
+        errors: FieldErrors = []
         for i, doc in enumerate(documents):
             if doc.code not in known:
                 errors.append(((("documents", i, "code")), f"unknown document {doc.code!r}"))
@@ -658,13 +671,8 @@ class Application:
                 current=self.status,
                 command="approve",
             )
-        self._decide(now, calendar, "approved", officer, note)
-        self._emit(
-            ev.ApplicationApproved,
-            decided_at=now,
-            approved_by=officer,
-            note=note,
-            processing_working_days=self.processing_days,
+        self._decide(
+            now, calendar, "approved", officer, note, ev.ApplicationApproved, approved_by=officer, note=note
         )
 
     def reject(
@@ -676,13 +684,16 @@ class Application:
             raise InvalidField("reasons", "give at least one reason for the rejection")
         self.status = Status.REJECTED
         self.rejection_reasons = reasons
-        self._decide(now, calendar, "rejected", officer, note, history_note="; ".join(reasons))
-        self._emit(
+        self._decide(
+            now,
+            calendar,
+            "rejected",
+            officer,
+            note,
             ev.ApplicationRejected,
-            decided_at=now,
+            history_note="; ".join(reasons),
             rejected_by=officer,
             reasons=reasons,
-            processing_working_days=self.processing_days,
         )
 
     def _decide(
@@ -691,19 +702,25 @@ class Application:
         calendar: WorkingCalendar,
         decision: str,
         actor: str,
-        note: str | None,
+        decision_note: str | None,
+        event: type[ev.PermitEvent],
+        *,
         history_note: str | None = None,
         clock_stops_at: datetime | None = None,
+        **fields: Any,
     ) -> None:
+        """Stop the clock, record the decision and queue its `event` (with the decision
+        time and the working days it took)."""
         self.clock.stop(clock_stops_at or now, calendar)
         if decision != "rejected":
             self.status = Status.APPROVED
         self.decision = decision
         self.decided_at = now
         self.decided_by = actor
-        self.decision_note = note
+        self.decision_note = decision_note
         self.processing_days = self.clock.consumed_days
-        self._record(now, decision, actor, history_note if history_note is not None else note)
+        self._record(now, decision, actor, history_note if history_note is not None else decision_note)
+        self._emit(event, decided_at=now, processing_working_days=self.processing_days, **fields)
 
     # ----- issued permit ----------------------------------------------------------------
 
@@ -746,6 +763,10 @@ class Application:
         self._record(now, "issued", officer, f"Izin terbit: {self.permit_number}{until}")
         self._emit(ev.PermitIssued, issued_at=now, issued_by=officer, valid_until=end)
 
+    def valid_at(self, now: datetime) -> bool:
+        """Whether the permit is in force at `now` (issued, not revoked, not yet expired)."""
+        return self.status == Status.ISSUED and (self.valid_until is None or now < self.valid_until)
+
     def revoke(self, officer: str, now: datetime, reason: str) -> None:
         self._require("revoke")
         if not reason or not reason.strip():
@@ -776,13 +797,9 @@ class Application:
                     "deemed_approved",
                     "system",
                     LEGAL_BASIS_DEEMED,
-                    clock_stops_at=clock.due_at,
-                )
-                self._emit(
                     ev.DeemedApproved,
-                    decided_at=now,
+                    clock_stops_at=clock.due_at,
                     due_at=clock.due_at,
-                    processing_working_days=self.processing_days,
                     legal_basis=LEGAL_BASIS_DEEMED,
                 )
                 return ["breached", "deemed_approved"]
@@ -812,8 +829,14 @@ class Application:
             return ["expiring"]
         return []
 
-    def sla_state(self, now: datetime) -> str:
+    def sla_state(self, now: datetime) -> SlaState:
         return self.clock.state(now)
+
+    @property
+    def decided_now(self) -> bool:
+        """Whether the command just run decided the application (it queued the decision's
+        event: approval, rejection or deemed approval)."""
+        return any(isinstance(e, DECISION_EVENTS) for e in self.events)
 
     # ----- internals --------------------------------------------------------------------
 
@@ -900,9 +923,6 @@ def reminder_time(valid_until: datetime | None, days: int, tz: ZoneInfo = WIB) -
         return None
     last_day = valid_until.astimezone(tz).date()
     return datetime.combine(last_day - timedelta(days=days), time.min, tzinfo=tz)
-
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_tracking_code(now: datetime) -> str:

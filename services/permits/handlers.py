@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -14,16 +14,15 @@ from services.permits.catalogue import Catalogue
 from services.permits.domain import Applicant, Application, Document, SlaPolicy
 from services.permits.repository import ApplicationRepository, ListFilter
 from shared.kit.auth import Officer
+from shared.kit.clock import utc_now
 from shared.kit.errors import InvalidField, NotFound
 from shared.kit.privacy import citizen_ref, seal_for_notifications
 from shared.kit.settings import PlatformSettings
-from shared.kit.uow import EventSource, unit_of_work
+from shared.kit.uow import EventSource, act, retry_on_code_collision, unit_of_work
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as schema
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+TRACKING_CODE_KEY = "applications_tracking_code_key"  # unique constraint (migrations/001)
 
 
 def _ignore(_: Application) -> None:
@@ -47,12 +46,18 @@ class Context:
     def origin(self) -> EventSource:
         return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
 
+    def repository(self, conn: asyncpg.Connection) -> ApplicationRepository:
+        return ApplicationRepository(conn, self.catalogue)
+
     def contact_for(self, applicant: Applicant) -> schema.SealedContact | None:
         return seal_for_notifications(self.platform, phone=applicant.phone, email=applicant.email)
 
 
 @dataclass(frozen=True)
 class SubmitApplication:
+    """What the applicant submits: `Application.submit`'s own arguments (the permit type by
+    its code)."""
+
     permit_type: str
     applicant: Applicant
     desa_code: str
@@ -74,52 +79,44 @@ async def submit(ctx: Context, cmd: SubmitApplication) -> Application:
     # NIK for people, NIB for businesses: the same keyed HMAC, so the integration view
     # can join an applicant's timeline without ever seeing the number.
     ref = citizen_ref(cmd.applicant.identifier, ctx.platform.citizen_ref_key.get_secret_value())
-    for _attempt in range(5):
+
+    async def create() -> Application:
         application = Application.submit(
-            permit_type=permit_type,
-            applicant=cmd.applicant,
+            **{**vars(cmd), "permit_type": permit_type},
             citizen_ref=ref,
-            desa_code=cmd.desa_code,
-            kecamatan_code=cmd.kecamatan_code,
-            details=cmd.details,
-            documents=cmd.documents,
             kbli=ctx.catalogue.kbli,
-            locale=cmd.locale,
             now=ctx.clock(),
             calendar=ctx.calendar,
             policy=ctx.policy,
             contact=ctx.contact_for(cmd.applicant),
-            renewal_of=cmd.renewal_of,
         )
-        try:
-            async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-                await ApplicationRepository(uow.conn, ctx.catalogue).add(application)
-                await uow.emit(application.events, subject=str(application.id))
-            return application
-        except asyncpg.UniqueViolationError:
-            continue  # tracking code collision (1 in 10^9 a month): draw another
-    raise RuntimeError("could not allocate a unique tracking code")
+        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+            await ctx.repository(uow.conn).add(application)
+            await uow.emit(application.events, subject=str(application.id))
+        return application
+
+    return await retry_on_code_collision(create, constraint=TRACKING_CODE_KEY)
 
 
 async def _act(
-    ctx: Context,
-    tracking_code: str,
-    command: Callable[[Application, ApplicationRepository], Any],
+    ctx: Context, tracking_code: str, command: Callable[[Application, ApplicationRepository], object]
 ) -> Application:
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        repo = ApplicationRepository(uow.conn, ctx.catalogue)
-        application = await repo.get(tracking_code, for_update=True)
-        if application is None:
-            raise NotFound(f"no application with tracking code {tracking_code}")
-        undecided = application.decision is None
-        application.contact = ctx.contact_for(application.applicant)
-        result = command(application, repo)
-        if hasattr(result, "__await__"):
-            await result
-        if application.events:
-            await repo.save(application)
-            await uow.emit(application.events, subject=str(application.id))
-    if undecided and application.decision is not None:
+    """The kit's `act`, with the applicant's contact sealed afresh for the events, the
+    repository lent to the command (issuing draws a permit number with it) and
+    `on_decision` told after the commit of a decision."""
+    lent: list[ApplicationRepository] = []
+
+    def repository(conn: asyncpg.Connection) -> ApplicationRepository:
+        lent.append(ctx.repository(conn))
+        return lent[0]
+
+    def run(a: Application) -> object:
+        a.contact = ctx.contact_for(a.applicant)
+        return command(a, lent[0])
+
+    missing = f"no application with tracking code {tracking_code}"
+    application = await act(ctx.pool(), ctx.origin, repository, tracking_code, run, missing=missing)
+    if application.decided_now:
         ctx.on_decision(application)
     return application
 
@@ -217,24 +214,34 @@ async def revoke(ctx: Context, tracking_code: str, officer: Officer, reason: str
 
 
 async def get(ctx: Context, tracking_code: str) -> Application:
-    async with ctx.pool().acquire() as conn:
-        application = await ApplicationRepository(conn, ctx.catalogue).get(tracking_code)
-    if application is None:
-        raise NotFound(f"no application with tracking code {tracking_code}")
-    return application
+    missing = f"no application with tracking code {tracking_code}"
+    return await _found(ctx, lambda repo: repo.get(tracking_code), missing)
 
 
 async def get_permit(ctx: Context, permit_number: str) -> Application:
+    return await _found(
+        ctx, lambda repo: repo.by_permit_number(permit_number), f"no permit numbered {permit_number}"
+    )
+
+
+async def _found(
+    ctx: Context, lookup: Callable[[ApplicationRepository], Awaitable[Application | None]], missing: str
+) -> Application:
     async with ctx.pool().acquire() as conn:
-        application = await ApplicationRepository(conn, ctx.catalogue).by_permit_number(permit_number)
+        application = await lookup(ctx.repository(conn))
     if application is None:
-        raise NotFound(f"no permit numbered {permit_number}")
+        raise NotFound(missing)
     return application
 
 
 async def list_applications(ctx: Context, f: ListFilter) -> tuple[list[dict[str, Any]], int]:
     async with ctx.pool().acquire() as conn:
-        return await ApplicationRepository(conn, ctx.catalogue).list(f, ctx.clock())
+        return await ctx.repository(conn).list(f, ctx.clock())
+
+
+async def open_by_status(ctx: Context) -> list[tuple[str, str, int]]:
+    async with ctx.pool().acquire() as conn:
+        return await ctx.repository(conn).open_by_status()
 
 
 async def watch_sla(ctx: Context, limit: int = 200) -> int:
@@ -243,21 +250,24 @@ async def watch_sla(ctx: Context, limit: int = 200) -> int:
     clock, so a second instance running the same job emits nothing twice."""
     now = ctx.clock()
     async with ctx.pool().acquire() as conn:
-        due = await ApplicationRepository(conn, ctx.catalogue).with_sla_due(now, limit)
-    emitted = 0
-    for code in due:
-        application = await _act(ctx, code, lambda a, _: a.check_sla(now, ctx.calendar))
-        emitted += len(application.events)
-    return emitted
+        due = await ctx.repository(conn).with_sla_due(now, limit)
+    return await _emit_due(ctx, due, lambda a, _: a.check_sla(now, ctx.calendar))
 
 
 async def watch_expiry(ctx: Context, limit: int = 200) -> int:
     """Emit due renewal reminders (`expiring`) and expiries (`expired`), each once."""
     now = ctx.clock()
     async with ctx.pool().acquire() as conn:
-        due = await ApplicationRepository(conn, ctx.catalogue).with_expiry_due(now, limit)
+        due = await ctx.repository(conn).with_expiry_due(now, limit)
+    return await _emit_due(ctx, due, lambda a, _: a.check_expiry(now))
+
+
+async def _emit_due(
+    ctx: Context, codes: Iterable[str], check: Callable[[Application, ApplicationRepository], object]
+) -> int:
+    """Run a time-driven `check` on each application, one unit of work each; returns how
+    many events they emitted."""
     emitted = 0
-    for code in due:
-        application = await _act(ctx, code, lambda a, _: a.check_expiry(now))
-        emitted += len(application.events)
+    for code in codes:
+        emitted += len((await _act(ctx, code, check)).events)
     return emitted

@@ -16,27 +16,33 @@ from services.permits.domain import (
     Document,
     HistoryEntry,
     SlaClock,
+    SlaState,
     Status,
     Terms,
 )
 from shared.kit.citizen_data import Citizen
 from shared.kit.sql import Where
+from shared.schemas.common import CITIZEN_REF_PREFIX
 
+# The SLA clock's columns, by the SlaClock field each holds.
+_CLOCK = {
+    "working_days": "sla_days",
+    "started_at": "sla_started_at",
+    "resumed_at": "sla_resumed_at",
+    "due_at": "sla_due_at",
+    "warn_at": "sla_warn_at",
+    "consumed_days": "sla_consumed_days",
+    "paused_at": "sla_paused_at",
+    "stopped_at": "sla_stopped_at",
+    "warned_at": "sla_warned_at",
+    "breached_at": "sla_breached_at",
+}
 # Columns written at submission and rewritten on every save, in this order.
 _STATE = (
     "status",
     "documents",
     "missing_documents",
-    "sla_days",
-    "sla_started_at",
-    "sla_resumed_at",
-    "sla_due_at",
-    "sla_warn_at",
-    "sla_consumed_days",
-    "sla_paused_at",
-    "sla_stopped_at",
-    "sla_warned_at",
-    "sla_breached_at",
+    *_CLOCK.values(),
     "inspection_scheduled_for",
     "inspector",
     "inspection_result",
@@ -82,6 +88,21 @@ _IDENTITY = (
     "submitted_at",
 )
 _COLUMNS = (*_IDENTITY, *_STATE, "version")
+# What an officer's work list shows of each application, besides its SLA.
+_LISTED = (
+    "tracking_code",
+    "permit_type",
+    "status",
+    "applicant_kind",
+    "desa_code",
+    "kecamatan_code",
+    "submitted_at",
+    "updated_at",
+    "permit_number",
+    "decision",
+)
+# Applications whose holder is erased completely; the others keep their holder by law.
+_ERASABLE = sorted({Status.REJECTED, Status.REVOKED, Status.EXPIRED})
 
 
 @dataclass(frozen=True)
@@ -90,29 +111,23 @@ class ListFilter:
     permit_type: str | None = None
     kecamatan_code: str | None = None
     applicant_kind: str | None = None
-    sla: str | None = None  # on_track | at_risk | breached | paused
+    sla: str | None = None  # one of LIVE_SLA_STATES
     submitted_from: datetime | None = None
     submitted_to: datetime | None = None
     page: int = 1
     page_size: int = 20
 
 
+def _clock(row: Any) -> SlaClock:
+    return SlaClock(**{name: row[column] for name, column in _CLOCK.items()})
+
+
 def _state(a: Application) -> list[Any]:
-    k = a.clock
     return [
         a.status.value,
         [{"code": d.code, "ref": d.ref} for d in a.documents],
         a.missing_documents,
-        k.working_days,
-        k.started_at,
-        k.resumed_at,
-        k.due_at,
-        k.warn_at,
-        k.consumed_days,
-        k.paused_at,
-        k.stopped_at,
-        k.warned_at,
-        k.breached_at,
+        *(getattr(a.clock, name) for name in _CLOCK),
         a.inspection_scheduled_for,
         a.inspector,
         a.inspection_result,
@@ -132,6 +147,15 @@ def _state(a: Application) -> list[Any]:
         a.revoked_at,
         a.revocation_reason,
     ]
+
+
+def _listed(row: Any, now: datetime) -> dict[str, Any]:
+    clock = _clock(row)
+    return {
+        **{column: row[column] for column in _LISTED},
+        "sla_due_at": clock.due_at if clock.running else None,
+        "sla_state": clock.state(now).value,
+    }
 
 
 class ApplicationRepository:
@@ -253,18 +277,7 @@ class ApplicationRepository:
             documents=[Document(d["code"], d["ref"]) for d in row["documents"]],
             locale=row["locale"],
             submitted_at=row["submitted_at"],
-            clock=SlaClock(
-                working_days=row["sla_days"],
-                started_at=row["sla_started_at"],
-                resumed_at=row["sla_resumed_at"],
-                due_at=row["sla_due_at"],
-                warn_at=row["sla_warn_at"],
-                consumed_days=row["sla_consumed_days"],
-                paused_at=row["sla_paused_at"],
-                stopped_at=row["sla_stopped_at"],
-                warned_at=row["sla_warned_at"],
-                breached_at=row["sla_breached_at"],
-            ),
+            clock=_clock(row),
             renewal_of=row["renewal_of"],
             status=Status(row["status"]),
             missing_documents=list(row["missing_documents"]),
@@ -287,66 +300,37 @@ class ApplicationRepository:
             revoked_at=row["revoked_at"],
             revocation_reason=row["revocation_reason"],
             version=row["version"],
-            history=[
-                HistoryEntry(
-                    at=h["at"],
-                    action=h["action"],
-                    status=Status(h["status"]),
-                    actor=h["actor"],
-                    note=h["note"],
-                )
-                for h in history
-            ],
+            history=[HistoryEntry(**{**dict(h), "status": Status(h["status"])}) for h in history],
         )
 
     async def list(self, f: ListFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
         w = Where()
-        add, args = w.add, w.args
-
-        if f.status:
-            add(f"a.status = {w.param(f.status)}")
-        if f.permit_type:
-            add(f"a.permit_type = {w.param(f.permit_type)}")
-        if f.kecamatan_code:
-            add(f"a.kecamatan_code = {w.param(f.kecamatan_code)}")
-        if f.applicant_kind:
-            add(f"a.applicant_kind = {w.param(f.applicant_kind)}")
+        for column in ("status", "permit_type", "kecamatan_code", "applicant_kind"):
+            if value := getattr(f, column):
+                w.add(f"a.{column} = {w.param(value)}")
         if f.submitted_from:
-            add(f"a.submitted_at >= {w.param(f.submitted_from)}")
+            w.add(f"a.submitted_at >= {w.param(f.submitted_from)}")
         if f.submitted_to:
-            add(f"a.submitted_at < {w.param(f.submitted_to)}")
+            w.add(f"a.submitted_at < {w.param(f.submitted_to)}")
+        # The clock's state, by the thresholds of SlaClock.state.
         running = "a.sla_stopped_at IS NULL AND a.sla_paused_at IS NULL"
-        if f.sla == "breached":
-            add(f"{running} AND a.sla_due_at <= {w.param(now)}")
-        elif f.sla == "at_risk":
+        if f.sla == SlaState.BREACHED:
+            w.add(f"{running} AND a.sla_due_at <= {w.param(now)}")
+        elif f.sla == SlaState.AT_RISK:
             at = w.param(now)
-            add(f"{running} AND a.sla_warn_at <= {at} AND a.sla_due_at > {at}")
-        elif f.sla == "on_track":
-            add(f"{running} AND a.sla_warn_at > {w.param(now)}")
-        elif f.sla == "paused":
-            add("a.sla_stopped_at IS NULL AND a.sla_paused_at IS NOT NULL")
-        clause = w.clause
-        total = await self.conn.fetchval(f"SELECT count(*) FROM applications a {clause}", *args)
+            w.add(f"{running} AND a.sla_warn_at <= {at} AND a.sla_due_at > {at}")
+        elif f.sla == SlaState.ON_TRACK:
+            w.add(f"{running} AND a.sla_warn_at > {w.param(now)}")
+        elif f.sla == SlaState.PAUSED:
+            w.add("a.sla_stopped_at IS NULL AND a.sla_paused_at IS NOT NULL")
+        total = await self.conn.fetchval(f"SELECT count(*) FROM applications a {w.clause}", *w.args)
         rows = await self.conn.fetch(
-            "SELECT a.tracking_code, a.permit_type, a.status, a.applicant_kind, a.desa_code,"
-            " a.kecamatan_code, a.submitted_at, a.updated_at, a.permit_number, a.decision,"
-            " CASE WHEN a.sla_stopped_at IS NULL AND a.sla_paused_at IS NULL THEN a.sla_due_at END"
-            " AS sla_due_at,"
-            " CASE WHEN a.sla_stopped_at IS NOT NULL THEN"
-            "   CASE WHEN a.sla_breached_at IS NOT NULL OR a.sla_stopped_at > a.sla_due_at"
-            "   THEN 'missed' ELSE 'met' END"
-            " WHEN a.sla_paused_at IS NOT NULL THEN 'paused'"
-            f" WHEN a.sla_due_at <= ${len(args) + 1} THEN 'breached'"
-            f" WHEN a.sla_warn_at <= ${len(args) + 1} THEN 'at_risk'"
-            " ELSE 'on_track' END AS sla_state"
-            f" FROM applications a {clause} ORDER BY a.submitted_at DESC, a.id"
-            f" LIMIT ${len(args) + 2} OFFSET ${len(args) + 3}",
-            *args,
-            now,
-            f.page_size,
-            (f.page - 1) * f.page_size,
+            f"SELECT {', '.join((*_LISTED, *_CLOCK.values()))} FROM applications a {w.clause}"
+            f" ORDER BY a.submitted_at DESC, a.id LIMIT {w.param(f.page_size)}"
+            f" OFFSET {w.param((f.page - 1) * f.page_size)}",
+            *w.args,
         )
-        return [dict(r) for r in rows], int(total)
+        return [_listed(r, now) for r in rows], int(total)
 
     async def with_sla_due(self, now: datetime, limit: int = 100) -> list[str]:
         """Tracking codes whose running clock owes a warning or a breach (and so maybe a
@@ -366,11 +350,12 @@ class ApplicationRepository:
         """Issued permits owing a renewal reminder or their expiry."""
         rows = await self.conn.fetch(
             "SELECT tracking_code FROM applications"
-            " WHERE status = 'issued' AND valid_until IS NOT NULL"
+            " WHERE status = $3 AND valid_until IS NOT NULL"
             " AND ((expiry_reminded_at IS NULL AND remind_at <= $1) OR valid_until <= $1)"
             " ORDER BY valid_until LIMIT $2",
             now,
             limit,
+            Status.ISSUED,
         )
         return [r["tracking_code"] for r in rows]
 
@@ -405,10 +390,12 @@ class CitizenRecords:
         closed = await conn.execute(
             "UPDATE applications SET applicant_nik = NULL, applicant_name = '[dihapus]',"
             " applicant_phone = NULL, applicant_email = NULL,"
-            " citizen_ref = 'cr1_' || md5(random()::text || tracking_code)"
-            " WHERE (applicant_nik = $1 OR citizen_ref = $2) AND status IN ('rejected', 'revoked', 'expired')",
+            " citizen_ref = $3 || md5(random()::text || tracking_code)"
+            " WHERE (applicant_nik = $1 OR citizen_ref = $2) AND status = ANY($4::text[])",
             citizen.nik,
             citizen.citizen_ref,
+            CITIZEN_REF_PREFIX,
+            _ERASABLE,
         )
         kept = await conn.execute(
             "UPDATE applications SET applicant_phone = NULL, applicant_email = NULL"

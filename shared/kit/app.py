@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.kit import admin, citizen_data
@@ -98,6 +99,8 @@ class ServiceSpec(Generic[C, M]):
     citizen_data: CitizenData | None = None
     version: str = "0.1.0"
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
+    # A folder of the pages' own scripts, style sheets and images, served at /static.
+    static: Path | None = None
 
 
 class Service(Generic[C, M]):
@@ -308,6 +311,8 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
 
     for router in spec.routers:
         app.include_router(router)
+    if spec.static is not None:
+        app.mount("/static", StaticFiles(directory=spec.static), name="static")
     app.include_router(admin.router)
     if spec.citizen_data is not None:
         if spec.event_source is None:
@@ -320,11 +325,11 @@ def service_of(request: Request) -> Service[Any, Any]:
     return request.app.state.service
 
 
-def context_dependency(kind: type[C]) -> Callable[[Request], C]:
+def context_dependency(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
     """A FastAPI dependency giving a route the service's use-case context, checked to be
     `kind`: `Ctx = Annotated[Context, Depends(context_dependency(Context))]`."""
 
-    def dependency(request: Request) -> C:
+    async def dependency(request: Request) -> C:  # async: FastAPI runs sync ones in a thread
         context = request.app.state.service.context
         if not isinstance(context, kind):
             raise TypeError(f"this service's context is {type(context).__name__}, not {kind.__name__}")

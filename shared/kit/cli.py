@@ -44,11 +44,11 @@ def main(build: Callable[[S], FastAPI], settings_class: type[S]) -> None:
     if args.command in (None, "serve"):
         serve(app, settings)
     elif args.command == "migrate":
-        asyncio.run(_maintenance(service, lambda: asyncio.sleep(0)))
+        asyncio.run(maintenance(service, lambda: asyncio.sleep(0)))
         print("migrations applied")
     elif args.command == "republish":
         count = asyncio.run(
-            _maintenance(service, lambda: republish_since(service.pool, args.since, args.topic))
+            maintenance(service, lambda: republish_since(service.pool, args.since, args.topic))
         )
         print(f"{count} events marked for republishing; the running relay publishes them in order")
     elif args.command == "replay-dead-letters":
@@ -57,10 +57,11 @@ def main(build: Callable[[S], FastAPI], settings_class: type[S]) -> None:
             await service.bus.connect_publisher()
             return {c.name: await replay_dead_letters(c) for c in service.consumers}
 
-        print(asyncio.run(_maintenance(service, replay)))
+        print(asyncio.run(maintenance(service, replay)))
 
 
-async def _maintenance(service: Service, action: Callable[[], object]) -> object:
+async def maintenance(service: Service, action: Callable[[], object]) -> object:
+    """Run `action` with the service's database open (migrated) but nothing served."""
     await service.open_database()
     try:
         return await action()  # type: ignore[misc]

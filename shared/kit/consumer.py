@@ -326,7 +326,7 @@ async def replay_dead_letters(consumer: IdempotentConsumer, *, timeout: float = 
             # Caught up when a poll brings nothing (the embedded broker's end offsets can
             # fall short of a multi-record batch, so they alone are not trusted).
             active = {tp: offset for tp, offset in end.items() if tp not in reader.paused()}
-            if not batch and not await _behind(reader, active):
+            if not batch and not await behind(reader, active):
                 break
             for tp, records in batch.items():
                 next_offset = None
@@ -351,7 +351,7 @@ async def replay_dead_letters(consumer: IdempotentConsumer, *, timeout: float = 
     return replayed
 
 
-async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
+async def behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
     """Whether any assigned partition's position is still short of `end`."""
     for tp, offset in end.items():
         if await consumer.position(tp) < offset:

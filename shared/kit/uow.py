@@ -107,7 +107,8 @@ async def act(
 ) -> A:
     """The common use case on an existing aggregate, in one unit of work: load it by its
     public code (row-locked), run `command` on it (sync or async), save it and stage its
-    events. `missing` is the 404's message when no aggregate has that code."""
+    events if it queued any. `missing` is the 404's message when no aggregate has that
+    code."""
     async with unit_of_work(pool, origin) as uow:
         repo = repository(uow.conn)
         aggregate = await repo.get(code, for_update=True)
@@ -116,8 +117,11 @@ async def act(
         result = command(aggregate)
         if inspect.isawaitable(result):
             await result
-        await repo.save(aggregate)
-        await uow.emit(aggregate.events, subject=str(aggregate.id))
+        # Every change of an aggregate is an event: a command that queued none (a watcher
+        # that found the work already done by another instance) changed nothing to save.
+        if aggregate.events:
+            await repo.save(aggregate)
+            await uow.emit(aggregate.events, subject=str(aggregate.id))
     return aggregate
 
 

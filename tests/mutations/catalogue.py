@@ -148,8 +148,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         (
             Edit(
                 "services/complaints/api.py",
-                "    body: RejectIn,\n    request: Request,\n    officer: Annotated[Officer, Depends(coordinator)],\n",
-                "    body: RejectIn,\n    request: Request,\n    officer: Annotated[Officer, Depends(any_officer)],\n",
+                "async def reject(tracking_code: str, body: RejectIn, ctx: Ctx, officer: Coordinator)",
+                "async def reject(tracking_code: str, body: RejectIn, ctx: Ctx, officer: AnyOfficer)",
             ),
         ),
         ROLE_TESTS,

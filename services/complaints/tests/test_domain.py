@@ -31,6 +31,7 @@ from services.complaints.domain import (
 from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as ev
+from shared.schemas.common import CITIZEN_REF_PREFIX
 
 WIB = ZoneInfo("Asia/Jakarta")
 T0 = datetime(2026, 8, 14, 3, 0, tzinfo=UTC)  # Friday 14 Aug 2026, 10:00 WIB
@@ -42,7 +43,7 @@ POLICY = SlaPolicy()
 CATEGORY = Category("jalan_rusak", "Jalan rusak", "DPUPR", "mobility")
 OPD = Opd("DPUPR", "Dinas PU")
 OTHER_OPD = Opd("DINKES", "Dinas Kesehatan")
-CITIZEN_REF = "cr1_" + "0123456789abcdef" * 2
+CITIZEN_REF = CITIZEN_REF_PREFIX + "0123456789abcdef" * 2
 NIK = "3306061708900001"
 DESA = "33.06.01.2001"
 KECAMATAN = "33.06.01"

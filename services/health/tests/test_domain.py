@@ -40,6 +40,7 @@ from shared.kit.codes import is_public_code
 from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar, find_kecamatan
 from shared.schemas import health as ev
+from shared.schemas.common import CITIZEN_REF_PREFIX
 
 WIB = ZoneInfo("Asia/Jakarta")
 CAL = WorkingCalendar()
@@ -50,7 +51,7 @@ HOLIDAY = date(2026, 8, 17)  # Monday, Hari Kemerdekaan
 NIK = "3306061708900001"
 PHONE = "+6281234567890"
 CARD = "0001234567890"
-CITIZEN_REF = "cr1_" + "0123456789abcdef" * 2
+CITIZEN_REF = CITIZEN_REF_PREFIX + "0123456789abcdef" * 2
 OFFICER = "petugas-1"
 
 FACILITY = Facility("RSUD-TJITRO", "RSUD Dr. Tjitrowardojo Purworejo", "rsud", "33.06.06")

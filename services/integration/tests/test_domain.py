@@ -8,7 +8,7 @@ import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.integration import domain
-from services.integration.domain import Item, merge_item, merge_notification, project
+from services.integration.domain import Item, Projection, merge_item, merge_notification
 from services.integration.i18n import MESSAGES, translator
 from services.integration.indicators import FUNCTIONS, BedParams, DurationParams, EventFilter, ItemFilter
 from services.integration.masterplan import (
@@ -27,7 +27,9 @@ from services.integration.masterplan import (
     load_masterplan,
     parse_masterplan,
 )
+from services.integration.repository import INDICATOR_QUERIES, indicator_query
 from shared.kit.privacy import citizen_ref
+from shared.schemas import EVENT_TYPES, EventData
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 08:00 in Purworejo
@@ -36,6 +38,35 @@ C = "id.sinergi.complaints.complaint."
 P = "id.sinergi.permits.application."
 H = "id.sinergi.health.appointment."
 N = "id.sinergi.notifications.notification."
+
+
+def _sample(annotation: Any, at: datetime) -> Any:
+    """A valid value of a required field a test does not care about."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)[0]
+    if get_origin(annotation) is list:
+        return ["x"]
+    return {datetime: at, int: 1, bool: False, str: "x"}[annotation]
+
+
+def contract(event_type: str, data: dict[str, Any], at: datetime) -> EventData:
+    """The payload as the kit hands it over: its contract's model (a type this view does
+    not know: the base model, fields kept as extras), the required fields the test leaves
+    out filled in."""
+    model = EVENT_TYPES.get(event_type, EventData)
+    missing = {
+        name: _sample(f.annotation, at)
+        for name, f in model.model_fields.items()
+        if f.is_required() and name not in data
+    }
+    return model.model_validate({**missing, **data})
+
+
+def project(*, event_id: str, event_type: str, time: datetime, subject: str, data: Any) -> Projection | None:
+    """`domain.project` of an event written as a dict (or already a model)."""
+    if not isinstance(data, EventData):
+        data = contract(event_type, data, time)
+    return domain.project(event_id=event_id, event_type=event_type, time=time, subject=subject, data=data)
 
 
 def complaint(action: str, status: str, minutes: int, **extra: Any) -> dict[str, Any]:
@@ -198,22 +229,26 @@ def test_scrubbing_once_after_a_fold_equals_scrubbing_after_every_merge(
     assert domain.scrub_item(folded, until) == stepwise
 
 
-def test_folding_notifications_equals_merging_one_by_one() -> None:
-    def note(i: int, action: str, status: str, minutes: int) -> domain.Notification:
-        p = project(
-            event_id=f"n-{i}",
-            event_type=f"{N}{action}.v1",
-            time=T0 + timedelta(minutes=minutes),
-            subject="n-1",
-            data={"notification_id": "n-1", "citizen_ref": REF, "channel": "sms", "status": status},
-        )
-        assert p is not None and p.notification is not None
-        return p.notification
+def note(i: int, action: str, status: str, minutes: int, **extra: Any) -> domain.Notification:
+    """What one event about notification n-1 says; its history entry names the item the
+    notification is about."""
+    p = project(
+        event_id=f"n-{i}",
+        event_type=f"{N}{action}.v1",
+        time=T0 + timedelta(minutes=minutes),
+        subject="n-1",
+        data={"notification_id": "n-1", "citizen_ref": REF, "channel": "sms", "status": status, **extra},
+    )
+    assert p is not None and p.notification is not None
+    assert p.history.code == extra.get("tracking_code")
+    return p.notification
 
+
+def test_folding_notifications_equals_merging_one_by_one() -> None:
     facts = [
         note(0, "created", "created", 0),
         note(1, "sending", "sending", 1),
-        note(2, "failed", "temporary-failure", 2),
+        note(2, "temporary_failure", "temporary-failure", 2),
         note(3, "sending", "sending", 3),
         note(4, "delivered", "delivered", 4),
     ]
@@ -226,16 +261,17 @@ def test_folding_notifications_equals_merging_one_by_one() -> None:
 
 
 def test_confidential_complaint_never_keeps_a_title_and_a_nik_never_becomes_a_reference() -> None:
-    filed = complaint(
-        "filed", "submitted", 0, title="Rahasia", confidential=True, citizen_ref="3306061708900001"
-    )
+    filed = complaint("filed", "submitted", 0, title="Rahasia", confidential=True)
+    # The contract refuses a NIK as a reference; one that slipped past it anyway:
+    slipped = contract(filed["event_type"], filed["data"], filed["time"])
+    filed["data"] = slipped.model_copy(update={"citizen_ref": "3306061708900001"})
     projection = project(**filed)
     assert projection is not None and projection.item is not None
     assert projection.item.title is None and projection.item.confidential
     assert projection.item.citizen_ref is None and projection.history.citizen_ref is None
     # Confidentiality sticks even when a later event arrives first without the flag.
     later = complaint("verified", "verified", 5)
-    item = fold([later, {**filed, "data": {**filed["data"], "title": "Rahasia"}}])
+    item = fold([later, {**filed, "data": filed["data"].model_copy(update={"title": "Rahasia"})}])
     assert item is not None and item.confidential and item.title is None
 
 
@@ -336,26 +372,16 @@ def test_ward_and_notification_events() -> None:
     assert ward is not None and ward.item is None
     assert ward.history.code == "RSUD-TJITRO/MAWAR" and ward.history.detail["available"] == 5
 
-    def note(action: str, status: str, minutes: int) -> domain.Notification:
-        p = project(
-            event_id=f"n-{minutes}",
-            event_type=f"{N}{action}.v1",
-            time=T0 + timedelta(minutes=minutes),
-            subject="n-1",
-            data={
-                "notification_id": "n-1",
-                "tracking_code": "ADU-2603-ABCDEF",
-                "recipient_kind": "citizen",
-                "citizen_ref": REF,
-                "channel": "sms",
-                "template": "id/complaints/filed.sms.j2",
-                "status": status,
-            },
-        )
-        assert p is not None and p.notification is not None and p.history.code == "ADU-2603-ABCDEF"
-        return p.notification
-
-    facts = [note("created", "created", 0), note("sending", "sending", 1), note("delivered", "delivered", 2)]
+    about = {
+        "tracking_code": "ADU-2603-ABCDEF",
+        "recipient_kind": "citizen",
+        "template": "id/complaints/filed.sms.j2",
+    }
+    facts = [
+        note(0, "created", "created", 0, **about),
+        note(1, "sending", "sending", 1, **about),
+        note(2, "delivered", "delivered", 2, **about),
+    ]
     for order in itertools.permutations(facts):
         merged = None
         for f in order:
@@ -506,28 +532,36 @@ def test_officer_lookup_by_reference_or_nik() -> None:
 WINDOW = domain.Window(T0, T0 + timedelta(days=30), T0 + timedelta(days=3), "03/2026")
 
 
+def test_every_indicator_function_has_its_query() -> None:
+    assert set(INDICATOR_QUERIES) == set(FUNCTIONS)
+
+
 def test_indicator_queries_filter_by_their_parameters() -> None:
     share = FUNCTIONS["share_within_sla"]
-    q = share.query(ItemFilter(domains=["complaints"], categories=["sampah", "banjir_drainase"]), WINDOW)
+    q = indicator_query(
+        share.name, ItemFilter(domains=["complaints"], categories=["sampah", "banjir_drainase"]), WINDOW
+    )
     assert "domain = ANY($3)" in q.sql and "category = ANY($4)" in q.sql
     assert q.args == [WINDOW.start, WINDOW.end, ["complaints"], ["sampah", "banjir_drainase"]]
     assert share.value(ItemFilter(), {"done": 4, "within": 3}) == 0.75
     assert share.value(ItemFilter(), {"done": 0, "within": 0}) is None
 
-    opened = FUNCTIONS["open_items"].query(ItemFilter(opds=["DLH"]), WINDOW)
+    opened = indicator_query("open_items", ItemFilter(opds=["DLH"]), WINDOW)
     assert opened.args[0] == WINDOW.as_of and "opd = ANY($2)" in opened.sql
 
     count = FUNCTIONS["count_events"]
-    q = count.query(EventFilter(actions=["issued"], categories=["izin_usaha"]), WINDOW)
+    q = indicator_query(count.name, EventFilter(actions=["issued"], categories=["izin_usaha"]), WINDOW)
     assert q.args[2:] == [["issued"], ["izin_usaha"]] and "action = ANY($3)" in q.sql
-    both = count.query(EventFilter(actions=["issued"], event_types=[f"{P}deemed_approved.v1"]), WINDOW)
+    both = indicator_query(
+        count.name, EventFilter(actions=["issued"], event_types=[f"{P}deemed_approved.v1"]), WINDOW
+    )
     assert "(event_type = ANY($3) OR action = ANY($4))" in both.sql
 
 
 def test_indicator_values_and_units() -> None:
     median = FUNCTIONS["median_duration"]
     wait = DurationParams(domains=["health"], measure="wait", unit="minutes")
-    assert "wait_ended_at - wait_started_at" in median.query(wait, WINDOW).sql
+    assert "wait_ended_at - wait_started_at" in indicator_query(median.name, wait, WINDOW).sql
     assert median.value(wait, {"seconds": 1800.0, "n": 3}) == 30.0
     assert median.value(DurationParams(unit="days"), {"seconds": 172800.0, "n": 1}) == 2.0
     assert median.value(wait, {"seconds": None, "n": 0}) is None
@@ -537,12 +571,12 @@ def test_indicator_values_and_units() -> None:
     assert beds.value(BedParams(), {"available": 10, "total": 40, "wards": 2}) == 0.25
     assert beds.value(BedParams(output="count"), {"available": 10, "total": 40, "wards": 2}) == 10
     assert beds.value(BedParams(), {"available": 0, "total": 0, "wards": 0}) is None
-    q = beds.query(BedParams(facilities=["RSUD-TJITRO"]), WINDOW)
+    q = indicator_query(beds.name, BedParams(facilities=["RSUD-TJITRO"]), WINDOW)
     assert q.args == [WINDOW.as_of, ["RSUD-TJITRO"]]
 
     reach = FUNCTIONS["notification_reach"]
     params = reach.params_model.model_validate({"channels": ["sms"]})
-    assert reach.query(params, WINDOW).args[2:] == [["sms"], ["citizen"]]
+    assert indicator_query(reach.name, params, WINDOW).args[2:] == [["sms"], ["citizen"]]
     assert reach.value(params, {"sent": 4, "delivered": 3}) == 0.75
 
 

@@ -36,6 +36,7 @@ from services.permits.domain import (
 from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as ev
+from shared.schemas.common import CITIZEN_REF_PREFIX
 
 T0 = datetime(2026, 8, 14, 3, 0, tzinfo=UTC)  # Friday 14 Aug 2026, 10:00 WIB
 STEP = timedelta(hours=1)
@@ -45,7 +46,7 @@ POLICY = SlaPolicy()
 CATALOGUE = load_catalogue()
 TYPES = CATALOGUE.permit_types
 OFFICER = "petugas-1"
-CITIZEN_REF = "cr1_" + "0123456789abcdef" * 2
+CITIZEN_REF = CITIZEN_REF_PREFIX + "0123456789abcdef" * 2
 NIK = "3306061708900001"
 NIB = "9120001234567"
 DESA, KECAMATAN = "33.06.01.2001", "33.06.01"
