@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: bench bench-quick system-deps run test test-faults test-fast test-mutations lint format docs schemas token tail install clean
+.PHONY: bench bench-quick system-deps idp run test test-faults test-fast test-mutations lint format docs schemas token tail install clean
 
 # Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
 # pins (uv itself is pinned there too).
@@ -73,6 +73,11 @@ schemas: install
 
 docs: install
 	$(PY) -m shared.schemas.generate --json-schema --asyncapi
+
+## make idp: the development identity provider (Keycloak with the deployment's realm on
+## 127.0.0.1:8180, demo officers); then: SINERGI_OIDC_ISSUER=http://127.0.0.1:8180/realms/sinergi make run
+idp: install
+	$(PY) -m shared.runtime.keycloak serve
 
 ## make token ROLE=coordinator [OPD=DPUPR]: print an officer bearer token
 ROLE ?= admin

@@ -435,7 +435,9 @@ async def _open_bench_polyclinic(base_url: str) -> None:
     places a day (the most a schedule allows), so the run measures booking, not
     refusals."""
     secret = PlatformSettings().auth_secret.get_secret_value()
-    officer = {"Authorization": f"Bearer {issue_token(secret, subject='bench', role='health_officer')}"}
+    officer = {
+        "Authorization": f"Bearer {issue_token(secret, subject='bench', role='health_officer', facility=BENCH_FACILITY)}"
+    }
     steps = [
         (f"/facilities/{BENCH_FACILITY}/polyclinics/{BENCH_POLYCLINIC}", {"name": "Poli Uji Beban", "queue_prefix": "B"}),
         (f"/doctors/{BENCH_POLYCLINIC}-D01", {"name": "dr. Uji Beban", "facility": BENCH_FACILITY,

@@ -8,22 +8,25 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
 
 from shared.kit.auth import issue_token
-from shared.kit.consumer import behind
+from shared.kit.consumer import behind, dead_letter_topic
 from shared.kit.db import create_pool, migrate
+from shared.kit.reader import assigned_reader
 from shared.kit.settings import DEV_AUTH_SECRET
-from shared.runtime.embedded import create_databases
+from shared.runtime.embedded import create_databases, create_topics
 from shared.runtime.select import Infrastructure, database_url_for
+from shared.schemas import CONTENT_TYPE, Envelope, ParsedEvent, parse_record
 
 
 @asynccontextmanager
@@ -71,12 +74,7 @@ async def db_fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 3.0) -> list[ConsumerRecord]:
     """Every record currently on `topic`, read with a plain aiokafka consumer (no group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
+    async with assigned_reader(bootstrap, [topic]) as (consumer, partitions):
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
         records: list[ConsumerRecord] = []
@@ -90,8 +88,6 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 3.0) -> list[C
             if not batch and not await behind(consumer, end):
                 break
         return records
-    finally:
-        await consumer.stop()
 
 
 def events_of(
@@ -111,9 +107,9 @@ def events_of(
 
 
 def officer_headers(
-    role: str = "admin", *, opd: str | None = None, subject: str = "test-officer"
+    role: str = "admin", *, opd: str | None = None, facility: str | None = None, subject: str = "test-officer"
 ) -> dict[str, str]:
-    token = issue_token(DEV_AUTH_SECRET, subject=subject, role=role, opd=opd)
+    token = issue_token(DEV_AUTH_SECRET, subject=subject, role=role, opd=opd, facility=facility)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -186,3 +182,54 @@ async def migrated_pool(infra: Infrastructure, migrations: Path) -> AsyncIterato
         yield pool
     finally:
         await pool.close()
+
+
+def migrated_pool_fixture(migrations: Path) -> Any:
+    """A fixture giving each test that asks for it a pool on a new database with
+    `migrations` applied (see `migrated_pool`). Bind it to one name per database a test
+    needs: `one_by_one = batched = migrated_pool_fixture(MIGRATIONS)` gives two."""
+
+    @pytest.fixture
+    async def pool(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
+        async with migrated_pool(infra, migrations) as created:
+            yield created
+
+    return pool
+
+
+async def new_group(infra: Infrastructure, prefix: str, topics: Sequence[str]) -> str:
+    """A new consumer group, `<prefix>-<random>`, with its dead-letter topic; its offsets
+    are committed at the current end of `topics`, so a consumer started in it sees only
+    what is published from now on (not what earlier tests left on shared topics)."""
+    group = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.kafka_bootstrap, {dead_letter_topic(group): 1})
+    async with assigned_reader(infra.kafka_bootstrap, topics, group_id=group) as (reader, partitions):
+        if partitions:
+            await reader.commit(await reader.end_offsets(partitions))
+    return group
+
+
+async def send_event(
+    producer: AIOKafkaProducer, topic: str, envelope: Envelope, *, wait: bool = True
+) -> None:
+    """Publish one event as a service's outbox relay does: the whole CloudEvent as the
+    value (structured mode), its subject as the key, the content-type header. With
+    wait=False it is batched with the next ones until the producer is flushed."""
+    sent = await producer.send(
+        topic,
+        envelope.to_kafka().value,
+        key=envelope.subject.encode(),
+        headers=[("content-type", CONTENT_TYPE.encode())],
+    )
+    if wait:
+        await sent
+
+
+def parsed(envelopes: Sequence[Envelope]) -> list[ParsedEvent]:
+    """Events through the kit's own parser, as a consumer's handler receives them."""
+    return [parse_record(e.to_kafka().value) for e in envelopes]
+
+
+def metric(app: FastAPI, name: str, **labels: str) -> float:
+    """A sample of a running service's metrics (kit or domain), 0 when not recorded yet."""
+    return app.state.service.metrics.registry.get_sample_value(name, labels) or 0.0

@@ -14,12 +14,11 @@ from services.complaints.catalogue import load_catalogue
 from services.complaints.domain import SlaPolicy
 from services.complaints.repository import CitizenRecords
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.jobs import counting, recounting
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
-from shared.kit.uow import EventSource
 from shared.reference import default_calendar
 from shared.runtime.topology import port_of
-from shared.schemas import complaints as schema
 
 NAME = "complaints"
 PORT = port_of(NAME)
@@ -45,42 +44,24 @@ class ComplaintMetrics:
 
 def _metrics(kit: KitMetrics) -> ComplaintMetrics:
     return ComplaintMetrics(
-        open_by_opd=Gauge(
-            "sinergi_complaints_open", "Open complaints per OPD", ["opd"], registry=kit.registry
-        ),
-        sla_events=Counter(
-            "sinergi_complaints_sla_events_total",
-            "SLA warnings and breaches emitted",
-            ["event"],
-            registry=kit.registry,
+        open_by_opd=kit.gauge("sinergi_complaints_open", "Open complaints per OPD", ["opd"]),
+        sla_events=kit.counter(
+            "sinergi_complaints_sla_events_total", "SLA warnings and breaches emitted", ["event"]
         ),
     )
 
 
 ComplaintsService = Service[handlers.Context, ComplaintMetrics]
-
-
-async def _watch_sla(service: ComplaintsService) -> None:
-    emitted = await handlers.watch_sla(service.context)
-    if emitted:
-        service.domain_metrics.sla_events.labels("emitted").inc(emitted)
-
-
-async def _refresh_gauges(service: ComplaintsService) -> None:
-    counts = await handlers.open_by_opd(service.context)
-    gauge = service.domain_metrics.open_by_opd
-    gauge.clear()
-    for opd, n in counts:
-        gauge.labels(opd).set(n)
+_watch_sla = counting(handlers.watch_sla, lambda m: m.sla_events.labels("emitted"))
+_refresh_gauges = recounting(handlers.open_by_opd, lambda m: m.open_by_opd)
 
 
 def build(settings: ComplaintsSettings | None = None) -> FastAPI:
     settings = settings or ComplaintsSettings()
 
     def context(service: ComplaintsService) -> handlers.Context:
-        return handlers.Context(
-            pool=lambda: service.pool,
-            platform=settings.platform,
+        return handlers.Context.of(
+            service,
             catalogue=load_catalogue(),
             calendar=default_calendar(),
             policy=SlaPolicy(
@@ -108,7 +89,7 @@ def build(settings: ComplaintsSettings | None = None) -> FastAPI:
             PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
-        event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
+        event_source=handlers.Context.event_source(settings.platform),
         citizen_data=CitizenRecords(),
     )
     return create_app(spec)

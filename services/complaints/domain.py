@@ -23,6 +23,7 @@ from typing import get_args
 
 from shared.kit.codes import new_public_code
 from shared.kit.errors import IllegalTransition, InvalidField
+from shared.kit.history import HistoryEntry, Recorded
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as ev
 from shared.schemas.common import GeoPoint, SealedContact
@@ -116,15 +117,6 @@ class SlaClock:
         return SlaState.AT_RISK if now >= self.warn_at else SlaState.ON_TRACK
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    at: datetime
-    action: str
-    status: Status
-    actor: str  # "citizen", "system" or an officer's subject
-    note: str | None = None  # public text (hidden on confidential complaints)
-
-
 @dataclass
 class Reporter:
     """The person who filed; never published. The NIK stays in this service."""
@@ -136,7 +128,7 @@ class Reporter:
 
 
 @dataclass
-class Complaint:
+class Complaint(Recorded[Status]):
     id: uuid.UUID
     tracking_code: str
     kind: str
@@ -165,10 +157,11 @@ class Complaint:
     # Reporter's contact sealed for the notification service (see shared.kit.privacy).
     contact: SealedContact | None = None
     clocks: dict[str, SlaClock] = field(default_factory=dict)
-    history: list[HistoryEntry] = field(default_factory=list)
+    # Its steps, oldest first; their notes are public text, hidden on confidential complaints.
+    history: list[HistoryEntry[Status]] = field(default_factory=list)
     # Produced by commands, drained by the handler into the outbox.
     events: list[ev.ComplaintEvent] = field(default_factory=list)
-    new_history: list[HistoryEntry] = field(default_factory=list)
+    new_history: list[HistoryEntry[Status]] = field(default_factory=list)
 
     # ----- creation -------------------------------------------------------------------
 
@@ -418,11 +411,6 @@ class Complaint:
 
     def _public(self, text: str | None) -> str | None:
         return None if self.confidential else text
-
-    def _record(self, now: datetime, action: str, actor: str, note: str | None) -> None:
-        entry = HistoryEntry(at=now, action=action, status=self.status, actor=actor, note=note)
-        self.history.append(entry)
-        self.new_history.append(entry)
 
     def _emit(self, event_class: type[ev.ComplaintEvent], **fields: object) -> None:
         self.events.append(

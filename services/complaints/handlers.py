@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 
@@ -14,11 +13,9 @@ from services.complaints.catalogue import Catalogue
 from services.complaints.domain import Complaint, Reporter, SlaPolicy
 from services.complaints.repository import ComplaintRepository, ListFilter
 from shared.kit.auth import Officer
-from shared.kit.clock import utc_now
 from shared.kit.errors import Forbidden, InvalidField, NotFound
 from shared.kit.privacy import citizen_ref, seal_for_notifications
-from shared.kit.settings import PlatformSettings
-from shared.kit.uow import EventSource, act, retry_on_code_collision, unit_of_work
+from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as schema
 from shared.schemas.common import GeoPoint
@@ -26,20 +23,20 @@ from shared.schemas.common import GeoPoint
 TRACKING_CODE_KEY = "complaints_tracking_code_key"  # unique constraint (migrations/001)
 
 
-@dataclass
-class Context:
-    """What the use cases need; built once by the app, replaced freely in tests."""
+def _missing(tracking_code: str) -> str:
+    return f"no complaint with tracking code {tracking_code}"
 
-    pool: Callable[[], asyncpg.Pool]
-    platform: PlatformSettings
+
+@dataclass
+class Context(UseCaseContext[ComplaintRepository]):
+    """What the use cases need besides the kit's (`UseCaseContext`)."""
+
     catalogue: Catalogue
     calendar: WorkingCalendar
     policy: SlaPolicy = field(default_factory=SlaPolicy)
-    clock: Callable[[], datetime] = utc_now
 
-    @property
-    def origin(self) -> EventSource:
-        return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
+    topic: ClassVar[str] = schema.TOPIC
+    source: ClassVar[str] = schema.SOURCE
 
     def repository(self, conn: asyncpg.Connection) -> ComplaintRepository:
         return ComplaintRepository(conn, self.catalogue)
@@ -76,8 +73,8 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
         else None
     )
 
-    async def create() -> Complaint:
-        complaint = Complaint.file(
+    def new() -> Complaint:
+        return Complaint.file(
             **{**vars(cmd), "category": category},
             citizen_ref=ref,
             now=ctx.clock(),
@@ -85,41 +82,48 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
             policy=ctx.policy,
             contact=ctx.contact_for(cmd.reporter),
         )
-        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-            await ctx.repository(uow.conn).add(complaint)
-            await uow.emit(complaint.events, subject=str(complaint.id))
-        return complaint
 
-    return await retry_on_code_collision(create, constraint=TRACKING_CODE_KEY)
+    return await ctx.create(new, constraint=TRACKING_CODE_KEY)
 
 
 # The OPD rule: an OPD officer sees and works only the complaints disposed to their OPD;
 # the coordinator (and admin) see and work all of them.
 
 
+NO_OPD = "this account belongs to no OPD: the administrator puts OPD officers in their OPD's group"
+
+
 def _must_be_opd_of(officer: Officer, complaint: Complaint) -> None:
-    if not officer.may_act_for_opd(complaint.opd):
-        raise Forbidden(f"complaint {complaint.tracking_code} is disposed to another OPD")
+    if officer.may_act_for_opd(complaint.opd):
+        return
+    if officer.opd is None:
+        raise Forbidden(NO_OPD)
+    raise Forbidden(f"complaint {complaint.tracking_code} is disposed to another OPD")
 
 
 def _opd_scope(officer: Officer, f: ListFilter) -> ListFilter:
-    return replace(f, opd=officer.opd) if officer.role == "opd_officer" else f
+    """The coordinator (and admin) see every OPD's complaints; an OPD officer only their
+    OPD's, and none without an OPD."""
+    if officer.has("admin", "coordinator"):
+        return f
+    if officer.opd is None:
+        raise Forbidden(NO_OPD)
+    return replace(f, opd=officer.opd)
 
 
 async def _act(
     ctx: Context, tracking_code: str, command: Callable[[Complaint], object], *, opd_of: Officer | None = None
 ) -> Complaint:
-    """The kit's `act`, with the reporter's contact sealed afresh for the events and, given
+    """The context's `act`, with the reporter's contact sealed afresh for the events and, given
     `opd_of`, the OPD rule checked for that officer first."""
 
-    def run(c: Complaint) -> object:
+    def run(c: Complaint, _: ComplaintRepository) -> object:
         if opd_of is not None:
             _must_be_opd_of(opd_of, c)
         c.contact = ctx.contact_for(c.reporter)
         return command(c)
 
-    missing = f"no complaint with tracking code {tracking_code}"
-    return await act(ctx.pool(), ctx.origin, ctx.repository, tracking_code, run, missing=missing)
+    return await ctx.act(tracking_code, run, missing=_missing(tracking_code))
 
 
 async def verify(ctx: Context, tracking_code: str, officer: Officer) -> Complaint:
@@ -168,17 +172,17 @@ async def reject(
 
 async def merge(ctx: Context, tracking_code: str, officer: Officer, duplicate_of: str) -> Complaint:
     """Two complaints in one unit of work (not `act`): both are locked, in a fixed order."""
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+    async with ctx.unit_of_work() as uow:
         repo = ctx.repository(uow.conn)
         # Lock both in a fixed order so two crossing merges cannot deadlock.
         first, second = sorted([tracking_code, duplicate_of])
         loaded = {code: await repo.get(code, for_update=True) for code in (first, second)}
         complaint = loaded[tracking_code]
         if complaint is None:
-            raise NotFound(f"no complaint with tracking code {tracking_code}")
+            raise NotFound(_missing(tracking_code))
         original = loaded[duplicate_of]
         if original is None:
-            raise InvalidField("duplicate_of", f"no complaint with tracking code {duplicate_of}")
+            raise InvalidField("duplicate_of", _missing(duplicate_of))
         complaint.contact = ctx.contact_for(complaint.reporter)
         complaint.merge_into(officer.subject, ctx.clock(), original)
         await repo.save(complaint)
@@ -195,35 +199,30 @@ async def reopen(ctx: Context, tracking_code: str, reason: str | None) -> Compla
 
 
 async def get(ctx: Context, tracking_code: str) -> Complaint:
-    async with ctx.pool().acquire() as conn:
-        complaint = await ctx.repository(conn).get(tracking_code)
-    if complaint is None:
-        raise NotFound(f"no complaint with tracking code {tracking_code}")
-    return complaint
+    return await ctx.found(lambda repo: repo.get(tracking_code), _missing(tracking_code))
 
 
 async def get_for_officer(ctx: Context, tracking_code: str, officer: Officer) -> Complaint:
+    """A complaint with its reporter's contact and what they wrote: an audited read."""
     complaint = await get(ctx, tracking_code)
     _must_be_opd_of(officer, complaint)
+    await ctx.record_read([complaint.tracking_code])
     return complaint
 
 
 async def list_complaints(ctx: Context, f: ListFilter, officer: Officer) -> tuple[list[dict[str, Any]], int]:
     """Officers' work list, within the officer's OPD scope."""
-    async with ctx.pool().acquire() as conn:
-        return await ctx.repository(conn).list(_opd_scope(officer, f), ctx.clock())
+    return await ctx.read(lambda repo: repo.list(_opd_scope(officer, f), ctx.clock()))
 
 
 async def open_by_opd(ctx: Context) -> list[tuple[str, int]]:
-    async with ctx.pool().acquire() as conn:
-        return await ctx.repository(conn).open_by_opd()
+    return await ctx.read(ComplaintRepository.open_by_opd)
 
 
 async def watch_sla(ctx: Context, limit: int = 200) -> int:
     """Emit due SLA warnings and breaches; returns how many events were emitted."""
     now = ctx.clock()
-    async with ctx.pool().acquire() as conn:
-        due = await ctx.repository(conn).with_sla_due(now, limit)
+    due = await ctx.read(lambda repo: repo.with_sla_due(now, limit))
     emitted = 0
     for code in due:
         complaint = await _act(ctx, code, lambda c: c.check_sla(now))

@@ -12,14 +12,14 @@ from services.complaints.catalogue import Catalogue
 from services.complaints.domain import (
     OPEN_STATUSES,
     Complaint,
-    HistoryEntry,
     Reporter,
     SlaClock,
     SlaState,
     Status,
 )
-from shared.kit.citizen_data import Citizen
-from shared.kit.sql import Where
+from shared.kit.citizen_data import Citizen, change_about, rows_about
+from shared.kit.history import HistoryEntry
+from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
 from shared.schemas.common import GeoPoint
 
 # Columns written when a complaint is filed and never changed afterwards.
@@ -46,18 +46,11 @@ _IDENTITY = (
     "channel",
     "filed_at",
 )
-# Columns written when filed and rewritten on every save, in this order.
-_STATE = (
-    "status",
-    "opd",
-    "rating",
-    "rating_comment",
-    "duplicate_of",
-    "resolved_at",
-    "closed_at",
-    "reopen_count",
-)
-_COLUMNS = ", ".join((*_IDENTITY, *_STATE, "version"))
+# Columns written when filed and rewritten on every save: the status and these, named
+# as the Complaint's fields.
+_PLAIN_STATE = ("opd", "rating", "rating_comment", "duplicate_of", "resolved_at", "closed_at", "reopen_count")
+_STATE = ("status", *_PLAIN_STATE)
+_COLUMNS = (*_IDENTITY, *_STATE, "version")
 
 
 def _identity(c: Complaint) -> list[Any]:
@@ -87,16 +80,7 @@ def _identity(c: Complaint) -> list[Any]:
 
 
 def _state(c: Complaint) -> list[Any]:
-    return [
-        c.status.value,
-        c.opd,
-        c.rating,
-        c.rating_comment,
-        c.duplicate_of,
-        c.resolved_at,
-        c.closed_at,
-        c.reopen_count,
-    ]
+    return [c.status.value, *(getattr(c, name) for name in _PLAIN_STATE)]
 
 
 def _running_clock(condition: str) -> str:
@@ -127,26 +111,15 @@ class ComplaintRepository:
         self.catalogue = catalogue
 
     async def add(self, c: Complaint) -> None:
-        values = [*_identity(c), *_state(c), c.version]
-        placeholders = ",".join(f"${i}" for i in range(1, len(values) + 1))
-        await self.conn.execute(f"INSERT INTO complaints ({_COLUMNS}) VALUES ({placeholders})", *values)
+        await self.conn.execute(insert_sql("complaints", _COLUMNS), *_identity(c), *_state(c), c.version)
         await self._save_children(c)
 
     async def save(self, c: Complaint) -> None:
-        sets = ", ".join(f"{column}=${i}" for i, column in enumerate(_STATE, start=2))
-        await self.conn.execute(
-            f"UPDATE complaints SET {sets}, version=version+1, updated_at=now() WHERE id=$1", c.id, *_state(c)
-        )
+        await self.conn.execute(save_sql("complaints", _STATE), c.id, *_state(c))
         await self._save_children(c)
 
     async def _save_children(self, c: Complaint) -> None:
-        if c.new_history:
-            await self.conn.executemany(
-                "INSERT INTO complaint_history (complaint_id, at, action, status, actor, note)"
-                " VALUES ($1,$2,$3,$4,$5,$6)",
-                [(c.id, h.at, h.action, h.status.value, h.actor, h.note) for h in c.new_history],
-            )
-            c.new_history.clear()
+        await save_history(self.conn, "complaint_history", "complaint_id", c)
         await self.conn.executemany(
             "INSERT INTO sla_clocks (complaint_id, name, started_at, due_at, warn_at, stopped_at,"
             " warned_at, breached_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
@@ -169,17 +142,11 @@ class ComplaintRepository:
         )
 
     async def get(self, tracking_code: str, *, for_update: bool = False) -> Complaint | None:
-        lock = " FOR UPDATE" if for_update else ""
-        row = await self.conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM complaints WHERE tracking_code = $1{lock}", tracking_code
-        )
+        query = select_sql("complaints", _COLUMNS, "tracking_code", for_update=for_update)
+        row = await self.conn.fetchrow(query, tracking_code)
         if row is None:
             return None
-        history = await self.conn.fetch(
-            "SELECT at, action, status, actor, note FROM complaint_history"
-            " WHERE complaint_id = $1 ORDER BY id",
-            row["id"],
-        )
+        history = await load_history(self.conn, "complaint_history", "complaint_id", row["id"], Status)
         clocks = await self.conn.fetch(
             "SELECT name, started_at, due_at, warn_at, stopped_at, warned_at, breached_at"
             " FROM sla_clocks WHERE complaint_id = $1",
@@ -187,7 +154,7 @@ class ComplaintRepository:
         )
         return self._to_domain(row, history, clocks)
 
-    def _to_domain(self, row: Any, history: list[Any], clocks: list[Any]) -> Complaint:
+    def _to_domain(self, row: Any, history: list[HistoryEntry[Status]], clocks: list[Any]) -> Complaint:
         location = GeoPoint(lat=row["lat"], lon=row["lon"]) if row["lat"] is not None else None
         return Complaint(
             id=row["id"],
@@ -212,27 +179,17 @@ class ComplaintRepository:
             channel=row["channel"],
             location=location,
             status=Status(row["status"]),
-            opd=row["opd"],
-            rating=row["rating"],
-            rating_comment=row["rating_comment"],
-            duplicate_of=row["duplicate_of"],
-            resolved_at=row["resolved_at"],
-            closed_at=row["closed_at"],
-            reopen_count=row["reopen_count"],
+            **{name: row[name] for name in _PLAIN_STATE},
             version=row["version"],
             clocks={r["name"]: SlaClock(**dict(r)) for r in clocks},
-            history=[HistoryEntry(**{**dict(h), "status": Status(h["status"])}) for h in history],
+            history=history,
         )
 
     async def list(self, f: ListFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
         w = Where()
         for column in ("status", "opd", "category", "kecamatan_code", "kind"):
-            if value := getattr(f, column):
-                w.add(f"c.{column} = {w.param(value)}")
-        if f.filed_from:
-            w.add(f"c.filed_at >= {w.param(f.filed_from)}")
-        if f.filed_to:
-            w.add(f"c.filed_at < {w.param(f.filed_to)}")
+            w.equal(f"c.{column}", getattr(f, column))
+        w.within("c.filed_at", f.filed_from, f.filed_to)
         # A running clock in the state asked for (the thresholds of SlaClock.state).
         if f.sla == SlaState.BREACHED:
             w.add(_running_clock(f"k.due_at <= {w.param(now)}"))
@@ -245,8 +202,7 @@ class ComplaintRepository:
             " c.kecamatan_code, c.anonymous, c.confidential, c.filed_at, c.updated_at,"
             " (SELECT min(k.due_at) FROM sla_clocks k WHERE k.complaint_id = c.id"
             "   AND k.stopped_at IS NULL) AS next_due"
-            f" FROM complaints c {w.clause} ORDER BY c.filed_at DESC, c.id"
-            f" LIMIT {w.param(f.page_size)} OFFSET {w.param((f.page - 1) * f.page_size)}",
+            f" FROM complaints c {w.clause} ORDER BY c.filed_at DESC, c.id {w.page(f.page, f.page_size)}",
             *w.args,
         )
         return [dict(r) for r in rows], int(total)
@@ -282,21 +238,21 @@ class CitizenRecords:
     records without a person attached."""
 
     async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        rows = await conn.fetch(
+        complaints = await rows_about(
+            conn,
+            citizen,
             "SELECT tracking_code, kind, category, title, description, desa_code, status, filed_at,"
             " reporter_name, reporter_phone, reporter_email, rating, rating_comment"
             " FROM complaints WHERE reporter_nik = $1 OR citizen_ref = $2 ORDER BY filed_at",
-            citizen.nik,
-            citizen.citizen_ref,
         )
-        return {"complaints": [dict(r) for r in rows]}
+        return {"complaints": complaints}
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
-        result = await conn.execute(
+        erased = await change_about(
+            conn,
+            citizen,
             "UPDATE complaints SET reporter_nik = NULL, reporter_name = NULL, reporter_phone = NULL,"
             " reporter_email = NULL, citizen_ref = NULL, updated_at = now()"
             " WHERE reporter_nik = $1 OR citizen_ref = $2",
-            citizen.nik,
-            citizen.citizen_ref,
         )
-        return {"complaints": int(result.split()[-1])}
+        return {"complaints": erased}

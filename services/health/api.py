@@ -542,7 +542,7 @@ async def call_next(
 async def export_fhir(booking_code: BookingCode, ctx: Ctx, officer: HealthOfficer) -> dict[str, Any]:
     """The finished visit (task 7) as a FHIR R4 transaction Bundle (Patient by NIK +
     Encounter), the shape SATUSEHAT takes."""
-    return await handlers.fhir_bundle(ctx, normalise_code(booking_code))
+    return await handlers.fhir_bundle(ctx, normalise_code(booking_code), officer)
 
 
 @router.put("/facilities/{facility}/wards/{ward}/beds", response_model=WardOut, tags=["beds"])
@@ -565,24 +565,24 @@ async def put_beds(
 
 @router.put("/facilities/{facility}", response_model=FacilityOut, tags=["officer"])
 async def put_facility(
-    facility: FacilityCode, body: FacilityIn, ctx: Ctx, _officer: HealthOfficer
+    facility: FacilityCode, body: FacilityIn, ctx: Ctx, officer: HealthOfficer
 ) -> dict[str, Any]:
     f = Facility(facility.upper(), body.name, body.kind, body.kecamatan_code, body.address)
-    return facility_view(await handlers.put_facility(ctx, f), [])
+    return facility_view(await handlers.put_facility(ctx, f, officer), [])
 
 
 @router.put("/facilities/{facility}/polyclinics/{polyclinic}", response_model=PolyclinicOut, tags=["officer"])
 async def put_polyclinic(
-    facility: FacilityCode, polyclinic: PolyCode, body: PolyclinicIn, ctx: Ctx, _officer: HealthOfficer
+    facility: FacilityCode, polyclinic: PolyCode, body: PolyclinicIn, ctx: Ctx, officer: HealthOfficer
 ) -> dict[str, Any]:
     p = Polyclinic(facility.upper(), polyclinic.upper(), body.name, body.queue_prefix)
-    return polyclinic_view(await handlers.put_polyclinic(ctx, p))
+    return polyclinic_view(await handlers.put_polyclinic(ctx, p, officer))
 
 
 @router.put("/doctors/{doctor}", response_model=DoctorOut, tags=["officer"])
-async def put_doctor(doctor: DoctorCode, body: DoctorIn, ctx: Ctx, _officer: HealthOfficer) -> dict[str, Any]:
+async def put_doctor(doctor: DoctorCode, body: DoctorIn, ctx: Ctx, officer: HealthOfficer) -> dict[str, Any]:
     d = Doctor(doctor.upper(), body.name, body.facility.upper(), body.polyclinic.upper())
-    return doctor_view(await handlers.put_doctor(ctx, d))
+    return doctor_view(await handlers.put_doctor(ctx, d, officer))
 
 
 @router.put("/doctors/{doctor}/schedules/{weekday}", response_model=ScheduleOut, tags=["officer"])
@@ -590,7 +590,7 @@ async def put_schedule(
     doctor: DoctorCode,
     body: ScheduleIn,
     ctx: Ctx,
-    _officer: HealthOfficer,
+    officer: HealthOfficer,
     weekday: int = Path(ge=0, le=6, description="0 = Monday (Senin) … 6 = Sunday (Minggu)"),
 ) -> dict[str, Any]:
     """The doctor's session on a weekday (one per weekday), with daily quotas."""
@@ -604,4 +604,4 @@ async def put_schedule(
         quota_non_jkn=body.quota_non_jkn,
         active=body.active,
     )
-    return schedule_view(await handlers.put_schedule(ctx, s))
+    return schedule_view(await handlers.put_schedule(ctx, s, officer))

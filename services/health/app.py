@@ -14,12 +14,11 @@ from services.health.domain import BookingPolicy, Payment
 from services.health.repository import CitizenRecords
 from services.health.seed import DEFAULT_PATH, load_seed
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.jobs import counting, recounting
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
-from shared.kit.uow import EventSource
 from shared.reference import default_calendar
 from shared.runtime.topology import port_of
-from shared.schemas import health as schema
 
 NAME = "health"
 PORT = port_of(NAME)
@@ -51,48 +50,31 @@ class HealthMetrics:
 
 def _metrics(kit: KitMetrics) -> HealthMetrics:
     return HealthMetrics(
-        queue_waiting=Gauge(
+        queue_waiting=kit.gauge(
             "sinergi_health_queue_waiting",
             "Patients waiting for the polyclinic today (task 3)",
             ["facility", "polyclinic"],
-            registry=kit.registry,
         ),
-        bookings=Counter(
+        bookings=kit.counter(
             "sinergi_health_bookings_total",
             "Booking attempts by facility, payment and outcome (booked, quota_full)",
             ["facility", "payment", "outcome"],
-            registry=kit.registry,
         ),
-        no_shows=Counter(
-            "sinergi_health_no_shows_total", "Appointments marked no-show", registry=kit.registry
-        ),
+        no_shows=kit.counter("sinergi_health_no_shows_total", "Appointments marked no-show"),
     )
 
 
 HealthService = Service[handlers.Context, HealthMetrics]
-
-
-async def _mark_no_shows(service: HealthService) -> None:
-    marked = await handlers.mark_no_shows(service.context)
-    if marked:
-        service.domain_metrics.no_shows.inc(marked)
-
-
-async def _refresh_gauges(service: HealthService) -> None:
-    counts = await handlers.waiting_by_polyclinic(service.context)
-    gauge = service.domain_metrics.queue_waiting
-    gauge.clear()
-    for facility, polyclinic, n in counts:
-        gauge.labels(facility, polyclinic).set(n)
+_mark_no_shows = counting(handlers.mark_no_shows, lambda m: m.no_shows)
+_refresh_gauges = recounting(handlers.waiting_by_polyclinic, lambda m: m.queue_waiting)
 
 
 def build(settings: HealthSettings | None = None) -> FastAPI:
     settings = settings or HealthSettings()
 
     def context(service: HealthService) -> handlers.Context:
-        return handlers.Context(
-            pool=lambda: service.pool,
-            platform=settings.platform,
+        return handlers.Context.of(
+            service,
             calendar=default_calendar(),
             policy=BookingPolicy(
                 max_days_ahead=settings.max_days_ahead,
@@ -127,7 +109,7 @@ def build(settings: HealthSettings | None = None) -> FastAPI:
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
         on_start=seed,
-        event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
+        event_source=handlers.Context.event_source(settings.platform),
         citizen_data=CitizenRecords(),
     )
     return create_app(spec)

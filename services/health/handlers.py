@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 
@@ -30,12 +30,12 @@ from services.health.domain import (
 )
 from services.health.repository import HealthRepository
 from services.health.seed import Seed
+from shared.kit import audit
 from shared.kit.auth import Officer
-from shared.kit.clock import utc_now
-from shared.kit.errors import Conflict, IllegalTransition, InvalidField, NotFound
+from shared.kit.errors import Conflict, Forbidden, IllegalTransition, InvalidField, NotFound
 from shared.kit.privacy import citizen_ref, seal_for_notifications
-from shared.kit.settings import PlatformSettings
-from shared.kit.uow import EventSource, act, retry_on_code_collision, unit_of_work
+from shared.kit.uow import retry_on_code_collision
+from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import health as schema
 from shared.schemas.common import SealedContact
@@ -45,26 +45,26 @@ BOOKING_CODE_KEY = "appointments_booking_code_key"
 ONE_BOOKING_PER_DAY = "appointments_one_per_patient_day"
 
 
+def _missing(booking_code: str) -> str:
+    return f"no appointment with booking code {booking_code}"
+
+
 def _ignore_booking(facility: str, payment: Payment, outcome: str) -> None:
     return None
 
 
 @dataclass
-class Context:
-    """What the use cases need; built once by the app, replaced freely in tests."""
+class Context(UseCaseContext[HealthRepository]):
+    """What the use cases need besides the kit's (`UseCaseContext`)."""
 
-    pool: Callable[[], asyncpg.Pool]
-    platform: PlatformSettings
     calendar: WorkingCalendar
     policy: BookingPolicy = field(default_factory=BookingPolicy)
-    clock: Callable[[], datetime] = utc_now
     fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
     # Told of every booking attempt: facility, payment, outcome (booked | quota_full).
     on_booking: Callable[[str, Payment, str], None] = _ignore_booking
 
-    @property
-    def origin(self) -> EventSource:
-        return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
+    topic: ClassVar[str] = schema.TOPIC
+    source: ClassVar[str] = schema.SOURCE
 
     @property
     def tz(self) -> tzinfo:
@@ -87,7 +87,7 @@ async def seed_if_empty(ctx: Context, seed: Seed) -> bool:
     """Load the seed when the tables are empty (idempotent; safe with several instances).
     Wards go through the domain, so their initial bed counts are published."""
     now = ctx.clock()
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+    async with ctx.unit_of_work() as uow:
         repo = ctx.repository(uow.conn)
         await repo.lock_seeding()
         if not await repo.is_empty():
@@ -117,8 +117,7 @@ async def _polyclinic(repo: HealthRepository, facility: Facility, code: str) -> 
 
 
 async def list_facilities(ctx: Context) -> list[tuple[Facility, list[Polyclinic]]]:
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repository(conn)
+    async with ctx.reading() as repo:
         return [(f, await repo.polyclinics(f.code)) for f in await repo.facilities()]
 
 
@@ -132,8 +131,7 @@ class FacilityDetail:
 
 
 async def facility_detail(ctx: Context, code: str) -> FacilityDetail:
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repository(conn)
+    async with ctx.reading() as repo:
         facility = await _facility(repo, code)
         return FacilityDetail(
             facility,
@@ -144,25 +142,38 @@ async def facility_detail(ctx: Context, code: str) -> FacilityDetail:
         )
 
 
+def must_serve(officer: Officer, facility_code: str) -> None:
+    """A health officer acts for their own facility only (claim `facility`; the health
+    office may hold every facility, `*`). The refusal names the facility, no person."""
+    if not officer.may_act_for_facility(facility_code):
+        raise Forbidden(f"this is for an officer of {facility_code}")
+
+
 # Reference-data changes publish no event, but run in a unit of work all the same: the
 # officer's audit row commits with the change.
-async def put_facility(ctx: Context, facility: Facility) -> Facility:
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+async def put_facility(ctx: Context, facility: Facility, officer: Officer) -> Facility:
+    must_serve(officer, facility.code)
+    async with ctx.unit_of_work() as uow:
         await ctx.repository(uow.conn).upsert_facility(facility)
     return facility
 
 
-async def put_polyclinic(ctx: Context, polyclinic: Polyclinic) -> Polyclinic:
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+async def put_polyclinic(ctx: Context, polyclinic: Polyclinic, officer: Officer) -> Polyclinic:
+    async with ctx.unit_of_work() as uow:
         repo = ctx.repository(uow.conn)
         await _facility(repo, polyclinic.facility_code)
+        must_serve(officer, polyclinic.facility_code)
         await repo.upsert_polyclinic(polyclinic)
     return polyclinic
 
 
-async def put_doctor(ctx: Context, doctor: Doctor) -> Doctor:
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+async def put_doctor(ctx: Context, doctor: Doctor, officer: Officer) -> Doctor:
+    must_serve(officer, doctor.facility_code)
+    async with ctx.unit_of_work() as uow:
         repo = ctx.repository(uow.conn)
+        current = await repo.doctor(doctor.code)
+        if current is not None:  # moving a doctor needs the facility they leave too
+            must_serve(officer, current.facility_code)
         if await repo.facility(doctor.facility_code) is None:
             raise InvalidField("facility", f"unknown facility '{doctor.facility_code}'; see GET /facilities")
         if await repo.polyclinic(doctor.facility_code, doctor.polyclinic_code) is None:
@@ -173,12 +184,14 @@ async def put_doctor(ctx: Context, doctor: Doctor) -> Doctor:
     return doctor
 
 
-async def put_schedule(ctx: Context, schedule: Schedule) -> Schedule:
+async def put_schedule(ctx: Context, schedule: Schedule, officer: Officer) -> Schedule:
     schedule.validated()
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+    async with ctx.unit_of_work() as uow:
         repo = ctx.repository(uow.conn)
-        if await repo.doctor(schedule.doctor_code) is None:
+        doctor = await repo.doctor(schedule.doctor_code)
+        if doctor is None:
             raise NotFound(f"no doctor with code {schedule.doctor_code}")
+        must_serve(officer, doctor.facility_code)
         return await repo.upsert_schedule(schedule)
 
 
@@ -200,8 +213,7 @@ async def availability(
     """The polyclinic's sessions on `day` (default today) and the places left (empty on
     days off)."""
     day = day or ctx.today()
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repository(conn)
+    async with ctx.reading() as repo:
         facility = await _facility(repo, facility_code)
         await _polyclinic(repo, facility, polyclinic_code)
         schedules = [
@@ -254,7 +266,7 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
     contact = ctx.contact_for(cmd.patient)
 
     async def create() -> Appointment:
-        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        async with ctx.unit_of_work() as uow:
             appointment = await _book_place(ctx, ctx.repository(uow.conn), cmd, ref, contact)
             await uow.emit(appointment.events, subject=str(appointment.id))
         return appointment
@@ -328,28 +340,18 @@ async def _book_place(
 async def _act(
     ctx: Context, booking_code: str, command: Callable[[Appointment, HealthRepository], object]
 ) -> Appointment:
-    """The kit's `act`, with the patient's contact sealed afresh for the events and the
+    """The context's `act`, with the patient's contact sealed afresh for the events and the
     repository lent to the command (cancelling gives the place back with it)."""
-    lent: list[HealthRepository] = []
 
-    def repository(conn: asyncpg.Connection) -> HealthRepository:
-        lent.append(ctx.repository(conn))
-        return lent[0]
-
-    def run(a: Appointment) -> object:
+    def run(a: Appointment, repo: HealthRepository) -> object:
         a.contact = ctx.contact_for(a.patient)
-        return command(a, lent[0])
+        return command(a, repo)
 
-    missing = f"no appointment with booking code {booking_code}"
-    return await act(ctx.pool(), ctx.origin, repository, booking_code, run, missing=missing)
+    return await ctx.act(booking_code, run, missing=_missing(booking_code))
 
 
 async def get(ctx: Context, booking_code: str) -> Appointment:
-    async with ctx.pool().acquire() as conn:
-        appointment = await ctx.repository(conn).get(booking_code)
-    if appointment is None:
-        raise NotFound(f"no appointment with booking code {booking_code}")
-    return appointment
+    return await ctx.found(lambda repo: repo.get(booking_code), _missing(booking_code))
 
 
 async def check_in(ctx: Context, booking_code: str, actor: str = "patient") -> Appointment:
@@ -357,9 +359,11 @@ async def check_in(ctx: Context, booking_code: str, actor: str = "patient") -> A
 
 
 async def advance(ctx: Context, booking_code: str, task: Task, officer: Officer) -> Appointment:
-    return await _act(
-        ctx, booking_code, lambda a, _: a.advance(task, ctx.clock(), officer.subject, ctx.policy)
-    )
+    def step(a: Appointment, _: HealthRepository) -> None:
+        must_serve(officer, a.facility_code)
+        a.advance(task, ctx.clock(), officer.subject, ctx.policy)
+
+    return await _act(ctx, booking_code, step)
 
 
 async def call_next(
@@ -368,9 +372,10 @@ async def call_next(
     """Call the lowest queue number waiting for the polyclinic on `day` (default today),
     task 3 -> 4. Its own unit of work: the appointment is chosen and locked together."""
     day = day or ctx.today()
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+    async with ctx.unit_of_work() as uow:
         repo = ctx.repository(uow.conn)
         facility = await _facility(repo, facility_code)
+        must_serve(officer, facility.code)
         polyclinic = await _polyclinic(repo, facility, polyclinic_code)
         code = await repo.next_waiting(facility.code, polyclinic.code, day)
         if code is None:
@@ -402,8 +407,7 @@ async def mark_no_shows(ctx: Context, limit: int = 200) -> int:
     runs never mark one twice. Returns how many were marked."""
     now = ctx.clock()
     ended_before = now - timedelta(minutes=ctx.policy.no_show_grace_minutes)
-    async with ctx.pool().acquire() as conn:
-        due = await ctx.repository(conn).due_no_shows(ended_before, limit)
+    due = await ctx.read(lambda repo: repo.due_no_shows(ended_before, limit))
     marked = 0
     for code in due:
         appointment = await _act(ctx, code, lambda a, _: a.mark_no_show(now, ctx.policy))
@@ -424,22 +428,23 @@ async def queue(
 ) -> QueueBoard:
     """The polyclinic's queue on `day` (default today)."""
     day = day or ctx.today()
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repository(conn)
+    async with ctx.reading() as repo:
         facility = await _facility(repo, facility_code)
         polyclinic = await _polyclinic(repo, facility, polyclinic_code)
         entries = await repo.queue_entries(facility.code, polyclinic.code, day)
     return QueueBoard(facility, polyclinic, day, queue_state(entries))
 
 
-async def fhir_bundle(ctx: Context, booking_code: str) -> dict[str, Any]:
+async def fhir_bundle(ctx: Context, booking_code: str, officer: Officer) -> dict[str, Any]:
     """The finished visit as a FHIR R4 transaction bundle (Patient + Encounter), the
-    shape SATUSEHAT takes."""
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repository(conn)
+    shape SATUSEHAT takes. A read of health data: audited."""
+    async with ctx.unit_of_work() as uow:
+        repo = ctx.repository(uow.conn)
         appointment = await repo.get(booking_code)
         if appointment is None:
-            raise NotFound(f"no appointment with booking code {booking_code}")
+            raise NotFound(_missing(booking_code))
+        must_serve(officer, appointment.facility_code)
+        await audit.record_read(uow.conn, [booking_code])
         if appointment.task is not Task.DONE:
             raise IllegalTransition(
                 "only a finished visit (task 7) can be exported as a FHIR Encounter",
@@ -469,9 +474,10 @@ async def update_beds(
     name: str | None = None,
     bed_class: str | None = None,
 ) -> Ward:
-    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+    async with ctx.unit_of_work() as uow:
         repo = ctx.repository(uow.conn)
-        facility = await _facility(repo, facility_code)
+        facility = await _facility(repo, facility_code)  # facilities are public: 404 first
+        must_serve(officer, facility.code)
         ward = await repo.ward(facility, ward_code, for_update=True)
         if ward is None:
             if not name:
@@ -491,13 +497,11 @@ async def update_beds(
 
 
 async def list_wards(ctx: Context, facility_code: str | None = None) -> list[dict[str, Any]]:
-    async with ctx.pool().acquire() as conn:
-        repo = ctx.repository(conn)
+    async with ctx.reading() as repo:
         if facility_code is not None:
             await _facility(repo, facility_code)
         return await repo.wards(facility_code)
 
 
 async def waiting_by_polyclinic(ctx: Context) -> list[tuple[str, str, int]]:
-    async with ctx.pool().acquire() as conn:
-        return await ctx.repository(conn).waiting_by_polyclinic(ctx.today())
+    return await ctx.read(lambda repo: repo.waiting_by_polyclinic(ctx.today()))

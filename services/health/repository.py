@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -25,16 +25,59 @@ from services.health.domain import (
     Ward,
 )
 from services.health.seed import Seed
-from shared.kit.citizen_data import Citizen
+from shared.kit.citizen_data import Citizen, change_about, rows_about
+from shared.kit.sql import insert_sql, save_sql, select_sql, upsert_sql
 from shared.schemas.common import CITIZEN_REF_PREFIX
 
+T = TypeVar("T")
 SEED_LOCK = 0x4845_414C  # "HEAL": one instance seeds at a time
 
 _APPOINTMENT_COLUMNS = (
-    "id, booking_code, facility_code, kecamatan_code, polyclinic_code, doctor_code, schedule_id,"
-    " date, session_start, session_end, minutes_per_patient, queue_number, queue_code, position,"
-    " estimated_at, payment, new_patient, patient_nik, patient_name, patient_phone, jkn_card,"
-    " citizen_ref, locale, status, task_id, task_at, booked_at, version"
+    "id",
+    "booking_code",
+    "facility_code",
+    "kecamatan_code",
+    "polyclinic_code",
+    "doctor_code",
+    "schedule_id",
+    "date",
+    "session_start",
+    "session_end",
+    "minutes_per_patient",
+    "queue_number",
+    "queue_code",
+    "position",
+    "estimated_at",
+    "payment",
+    "new_patient",
+    "patient_nik",
+    "patient_name",
+    "patient_phone",
+    "jkn_card",
+    "citizen_ref",
+    "locale",
+    "status",
+    "task_id",
+    "task_at",
+    "booked_at",
+    "version",
+)
+# What changes of an appointment after booking.
+_APPOINTMENT_STATE = ("status", "task_id", "task_at")
+# Reference data: the columns, named as the fields of the domain class.
+_FACILITY = ("code", "name", "kind", "kecamatan_code", "address")
+_POLYCLINIC = ("facility_code", "code", "name", "queue_prefix")
+_DOCTOR = ("code", "name", "facility_code", "polyclinic_code")
+# The columns of a schedule as written (its start and end are start_time and end_time).
+_SCHEDULE_WRITTEN = (
+    "doctor_code",
+    "weekday",
+    "start_time",
+    "end_time",
+    "minutes_per_patient",
+    "quota_jkn",
+    "quota_non_jkn",
+    "active",
 )
 _SCHEDULE_COLUMNS = (
     "s.id, s.doctor_code, s.weekday, s.start_time, s.end_time, s.minutes_per_patient,"
@@ -58,6 +101,11 @@ def _schedule(row: Any) -> Schedule:
 
 def _task(value: int | None) -> Task | None:
     return Task(value) if value is not None else None
+
+
+def _state(a: Appointment) -> tuple[Any, ...]:
+    """The values of `_APPOINTMENT_STATE`."""
+    return a.status.value, int(a.task) if a.task is not None else None, a.task_at
 
 
 class HealthRepository:
@@ -87,82 +135,60 @@ class HealthRepository:
         for s in seed.schedules:
             await self.upsert_schedule(s)
 
+    async def _one(self, kind: type[T], query: str, *args: Any) -> T | None:
+        """The row `query` finds as a `kind` (a reference-data class named as the columns)."""
+        row = await self.conn.fetchrow(query, *args)
+        return kind(**dict(row)) if row else None
+
+    async def _all(self, kind: type[T], query: str, *args: Any) -> list[T]:
+        return [kind(**dict(row)) for row in await self.conn.fetch(query, *args)]
+
+    async def _put(self, table: str, columns: Sequence[str], key: Sequence[str], item: Any) -> None:
+        await self.conn.execute(upsert_sql(table, columns, key), *(getattr(item, c) for c in columns))
+
     async def facilities(self) -> list[Facility]:
-        rows = await self.conn.fetch(
-            "SELECT code, name, kind, kecamatan_code, address FROM facilities ORDER BY kind DESC, code"
+        return await self._all(
+            Facility, f"SELECT {', '.join(_FACILITY)} FROM facilities ORDER BY kind DESC, code"
         )
-        return [Facility(**dict(r)) for r in rows]
 
     async def facility(self, code: str) -> Facility | None:
-        row = await self.conn.fetchrow(
-            "SELECT code, name, kind, kecamatan_code, address FROM facilities WHERE code = $1", code
+        return await self._one(
+            Facility, f"SELECT {', '.join(_FACILITY)} FROM facilities WHERE code = $1", code
         )
-        return Facility(**dict(row)) if row else None
 
     async def upsert_facility(self, f: Facility) -> None:
-        await self.conn.execute(
-            "INSERT INTO facilities (code, name, kind, kecamatan_code, address) VALUES ($1,$2,$3,$4,$5)"
-            " ON CONFLICT (code) DO UPDATE SET name=EXCLUDED.name, kind=EXCLUDED.kind,"
-            " kecamatan_code=EXCLUDED.kecamatan_code, address=EXCLUDED.address, updated_at=now()",
-            f.code,
-            f.name,
-            f.kind,
-            f.kecamatan_code,
-            f.address,
-        )
+        await self._put("facilities", _FACILITY, ("code",), f)
 
     async def polyclinics(self, facility_code: str) -> list[Polyclinic]:
-        rows = await self.conn.fetch(
-            "SELECT facility_code, code, name, queue_prefix FROM polyclinics"
-            " WHERE facility_code = $1 ORDER BY code",
+        return await self._all(
+            Polyclinic,
+            f"SELECT {', '.join(_POLYCLINIC)} FROM polyclinics WHERE facility_code = $1 ORDER BY code",
             facility_code,
         )
-        return [Polyclinic(**dict(r)) for r in rows]
 
     async def polyclinic(self, facility_code: str, code: str) -> Polyclinic | None:
-        row = await self.conn.fetchrow(
-            "SELECT facility_code, code, name, queue_prefix FROM polyclinics"
-            " WHERE facility_code = $1 AND code = $2",
+        return await self._one(
+            Polyclinic,
+            f"SELECT {', '.join(_POLYCLINIC)} FROM polyclinics WHERE facility_code = $1 AND code = $2",
             facility_code,
             code,
         )
-        return Polyclinic(**dict(row)) if row else None
 
     async def upsert_polyclinic(self, p: Polyclinic) -> None:
-        await self.conn.execute(
-            "INSERT INTO polyclinics (facility_code, code, name, queue_prefix) VALUES ($1,$2,$3,$4)"
-            " ON CONFLICT (facility_code, code) DO UPDATE SET name=EXCLUDED.name,"
-            " queue_prefix=EXCLUDED.queue_prefix, updated_at=now()",
-            p.facility_code,
-            p.code,
-            p.name,
-            p.queue_prefix,
-        )
+        await self._put("polyclinics", _POLYCLINIC, ("facility_code", "code"), p)
 
     async def doctors(self, facility_code: str) -> list[Doctor]:
-        rows = await self.conn.fetch(
-            "SELECT code, name, facility_code, polyclinic_code FROM doctors"
-            " WHERE facility_code = $1 ORDER BY polyclinic_code, code",
+        return await self._all(
+            Doctor,
+            f"SELECT {', '.join(_DOCTOR)} FROM doctors WHERE facility_code = $1 ORDER BY polyclinic_code, code",
             facility_code,
         )
-        return [Doctor(**dict(r)) for r in rows]
 
     async def doctor(self, code: str) -> Doctor | None:
-        row = await self.conn.fetchrow(
-            "SELECT code, name, facility_code, polyclinic_code FROM doctors WHERE code = $1", code
-        )
-        return Doctor(**dict(row)) if row else None
+        return await self._one(Doctor, f"SELECT {', '.join(_DOCTOR)} FROM doctors WHERE code = $1", code)
 
     async def upsert_doctor(self, d: Doctor) -> None:
-        await self.conn.execute(
-            "INSERT INTO doctors (code, name, facility_code, polyclinic_code) VALUES ($1,$2,$3,$4)"
-            " ON CONFLICT (code) DO UPDATE SET name=EXCLUDED.name, facility_code=EXCLUDED.facility_code,"
-            " polyclinic_code=EXCLUDED.polyclinic_code, updated_at=now()",
-            d.code,
-            d.name,
-            d.facility_code,
-            d.polyclinic_code,
-        )
+        await self._put("doctors", _DOCTOR, ("code",), d)
 
     async def schedules_of_facility(self, facility_code: str) -> list[Schedule]:
         rows = await self.conn.fetch(
@@ -187,12 +213,7 @@ class HealthRepository:
 
     async def upsert_schedule(self, s: Schedule) -> Schedule:
         row = await self.conn.fetchrow(
-            "INSERT INTO schedules (doctor_code, weekday, start_time, end_time, minutes_per_patient,"
-            " quota_jkn, quota_non_jkn, active) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
-            " ON CONFLICT (doctor_code, weekday) DO UPDATE SET start_time=EXCLUDED.start_time,"
-            " end_time=EXCLUDED.end_time, minutes_per_patient=EXCLUDED.minutes_per_patient,"
-            " quota_jkn=EXCLUDED.quota_jkn, quota_non_jkn=EXCLUDED.quota_non_jkn,"
-            " active=EXCLUDED.active, updated_at=now() RETURNING id",
+            upsert_sql("schedules", _SCHEDULE_WRITTEN, ("doctor_code", "weekday"), returning="id"),
             s.doctor_code,
             s.weekday,
             s.start,
@@ -285,8 +306,7 @@ class HealthRepository:
 
     async def add(self, a: Appointment) -> None:
         await self.conn.execute(
-            f"INSERT INTO appointments ({_APPOINTMENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,"
-            "$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)",
+            insert_sql("appointments", _APPOINTMENT_COLUMNS),
             a.id,
             a.booking_code,
             a.facility_code,
@@ -310,23 +330,14 @@ class HealthRepository:
             a.patient.jkn_card,
             a.citizen_ref,
             a.locale,
-            a.status.value,
-            int(a.task) if a.task is not None else None,
-            a.task_at,
+            *_state(a),
             a.booked_at,
             a.version,
         )
         await self._save_tasks(a)
 
     async def save(self, a: Appointment) -> None:
-        await self.conn.execute(
-            "UPDATE appointments SET status=$2, task_id=$3, task_at=$4, version=version+1,"
-            " updated_at=now() WHERE id=$1",
-            a.id,
-            a.status.value,
-            int(a.task) if a.task is not None else None,
-            a.task_at,
-        )
+        await self.conn.execute(save_sql("appointments", _APPOINTMENT_STATE), a.id, *_state(a))
         await self._save_tasks(a)
 
     async def _save_tasks(self, a: Appointment) -> None:
@@ -338,10 +349,8 @@ class HealthRepository:
             a.new_tasks.clear()
 
     async def get(self, booking_code: str, *, for_update: bool = False) -> Appointment | None:
-        lock = " FOR UPDATE" if for_update else ""
-        row = await self.conn.fetchrow(
-            f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments WHERE booking_code = $1{lock}", booking_code
-        )
+        query = select_sql("appointments", _APPOINTMENT_COLUMNS, "booking_code", for_update=for_update)
+        row = await self.conn.fetchrow(query, booking_code)
         if row is None:
             return None
         tasks = await self.conn.fetch(
@@ -496,22 +505,22 @@ class CitizenRecords:
     stay); appointments still in progress are kept until they end and are reported."""
 
     async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        rows = await conn.fetch(
+        appointments = await rows_about(
+            conn,
+            citizen,
             "SELECT booking_code, facility_code, polyclinic_code, date, payment, status, task_id,"
             " booked_at, patient_name, patient_phone, jkn_card FROM appointments"
             " WHERE patient_nik = $1 OR citizen_ref = $2 ORDER BY booked_at",
-            citizen.nik,
-            citizen.citizen_ref,
         )
-        return {"appointments": [dict(r) for r in rows]}
+        return {"appointments": appointments}
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
-        erased = await conn.execute(
+        erased = await change_about(
+            conn,
+            citizen,
             "UPDATE appointments SET patient_nik = NULL, patient_name = NULL, patient_phone = NULL,"
             " jkn_card = NULL, citizen_ref = $3 || md5(random()::text || id::text)"
             " WHERE (patient_nik = $1 OR citizen_ref = $2) AND status = ANY($4::text[])",
-            citizen.nik,
-            citizen.citizen_ref,
             CITIZEN_REF_PREFIX,
             sorted(FINAL_STATUSES),
         )
@@ -520,4 +529,4 @@ class CitizenRecords:
             citizen.nik,
             citizen.citizen_ref,
         )
-        return {"appointments": int(erased.split()[-1]), "appointments_in_progress_kept": int(kept)}
+        return {"appointments": erased, "appointments_in_progress_kept": int(kept)}

@@ -60,17 +60,15 @@ class IntegrationMetrics:
 
 
 def _metrics(kit: KitMetrics) -> IntegrationMetrics:
-    r = kit.registry
     return IntegrationMetrics(
-        open_items=Gauge(
-            "sinergi_integration_open_items", "Open items in the view per domain", ["domain"], registry=r
+        open_items=kit.gauge(
+            "sinergi_integration_open_items", "Open items in the view per domain", ["domain"]
         ),
-        last_event_age=Gauge(
+        last_event_age=kit.gauge(
             "sinergi_integration_last_event_age_seconds",
             "Age of the newest event applied to the view (event time)",
-            registry=r,
         ),
-        listeners=Gauge("sinergi_integration_live_listeners", "Open live-feed streams", registry=r),
+        listeners=kit.gauge("sinergi_integration_live_listeners", "Open live-feed streams"),
     )
 
 

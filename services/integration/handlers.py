@@ -19,6 +19,7 @@ from services.integration.feed import FeedHub
 from services.integration.masterplan import Masterplan
 from services.integration.rebuild import Progress, reread
 from services.integration.repository import ReadModel
+from shared.kit import audit
 from shared.kit.clock import utc_now
 from shared.kit.consumer import IdempotentConsumer
 from shared.kit.errors import Conflict
@@ -337,10 +338,12 @@ async def track(ctx: Context, code: str) -> dict[str, Any] | None:
 
 
 async def timeline(ctx: Context, ref: str) -> dict[str, Any]:
+    """One citizen's history across services, for an officer: an audited read."""
     async with ctx.pool().acquire() as conn:
         model = ReadModel(conn)
         items = await model.citizen_items(ref)
         history = await model.citizen_history(ref)
+        await audit.record_read(conn, [ref])
     return {
         "citizen_ref": ref,
         "items": [_public_item(i) for i in items],

@@ -19,9 +19,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from shared.kit.consumer import IdempotentConsumer, behind
+from shared.kit.reader import assigned_reader
 
 Progress = Callable[[int, int, float], None]  # (applied, total, events per second)
 
@@ -31,25 +30,16 @@ async def reread(
 ) -> tuple[int, int, bool]:
     """Apply every record of the consumer's topics through it; returns the records
     applied, the partitions read and whether all were read to their end in time."""
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=consumer.settings.kafka_bootstrap,
+    applied = 0
+    async with assigned_reader(
+        consumer.settings.kafka_bootstrap,
+        consumer.topics,
         client_id=f"{consumer.name}-rebuild",
         group_id=None,
-        enable_auto_commit=False,
         auto_offset_reset="earliest",
-    )
-    await reader.start()
-    applied = 0
-    try:
-        await reader.topics()  # loads metadata for every topic
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in consumer.topics
-            for p in sorted(reader.partitions_for_topic(topic) or ())
-        ]
+    ) as (reader, partitions):
         if not partitions:
             return 0, 0, True
-        reader.assign(partitions)
         await reader.seek_to_beginning(*partitions)
         end = await reader.end_offsets(partitions)
         beginning = await reader.beginning_offsets(partitions)
@@ -75,5 +65,3 @@ async def reread(
                 if await reader.position(tp) >= end[tp]:
                     reader.pause(tp)  # what follows is the live consumer's
         return applied, len(partitions), True
-    finally:
-        await reader.stop()

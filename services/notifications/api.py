@@ -26,6 +26,7 @@ from services.notifications.domain import (
 from services.notifications.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
+from shared.kit.paging import PageNumber, PageSize, page_of
 from shared.reference.fields import Nik
 
 router = APIRouter()
@@ -226,8 +227,8 @@ async def list_notifications(
     opd: str | None = Query(None, max_length=20),
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    page: int = Query(1, ge=1, le=10_000),
-    page_size: int = Query(20, ge=1, le=200),
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
 ) -> dict[str, Any]:
     """Search the delivery log, newest first."""
     f = ListFilter(
@@ -244,7 +245,7 @@ async def list_notifications(
         page_size=page_size,
     )
     items, total = await handlers.list_notifications(ctx, f)
-    return {"items": items, "total": total, "page": page, "page_size": page_size}
+    return page_of(items, total, page, page_size)
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationDetailOut, tags=["officer"])

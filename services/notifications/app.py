@@ -115,76 +115,64 @@ class NotificationMetrics:
 
 
 def _metrics(kit: KitMetrics) -> NotificationMetrics:
-    r = kit.registry
     return NotificationMetrics(
-        created=Counter(
-            "sinergi_notifications_created_total", "Notifications created", ["channel", "rule"], registry=r
+        created=kit.counter(
+            "sinergi_notifications_created_total", "Notifications created", ["channel", "rule"]
         ),
-        sent=Counter(
+        sent=kit.counter(
             "sinergi_notifications_sent_total",
             "Notifications delivered (accepted by the SMTP relay or gateway)",
             ["channel", "template"],
-            registry=r,
         ),
-        failed=Counter(
+        failed=kit.counter(
             "sinergi_notifications_failed_total",
             "Failed delivery attempts, by resulting status",
             ["channel", "template", "status"],
-            registry=r,
         ),
-        queue_depth=Gauge(
+        queue_depth=kit.gauge(
             "sinergi_notifications_queue_depth",
             "Notifications waiting to be sent (created or temporary-failure)",
             ["channel"],
-            registry=r,
         ),
-        latency=Histogram(
+        latency=kit.histogram(
             "sinergi_notifications_delivery_latency_seconds",
             "Time from the domain event to delivery",
             ["channel"],
             buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400),
-            registry=r,
         ),
-        fallbacks=Counter(
+        fallbacks=kit.counter(
             "sinergi_notifications_template_fallbacks_total",
             "Messages composed with the generic template because the specific one is missing",
             ["template", "channel", "locale"],
-            registry=r,
         ),
-        unruled=Counter(
+        unruled=kit.counter(
             "sinergi_notifications_unruled_events_total",
             "Valid events no rule notifies anyone about",
             ["type"],
-            registry=r,
         ),
-        skipped=Counter(
+        skipped=kit.counter(
             "sinergi_notifications_skipped_total",
             "Recipients not notified: opted out, no contact, no usable channel, no address",
             ["reason"],
-            registry=r,
         ),
-        recipient_fallbacks=Counter(
+        recipient_fallbacks=kit.counter(
             "sinergi_notifications_recipient_fallbacks_total",
             "Officer notifications sent to the fallback address (OPD or role not in recipients.yaml)",
             ["kind"],
-            registry=r,
         ),
-        throttled=Counter(
+        throttled=kit.counter(
             "sinergi_notifications_throttled_total",
             "Worker rounds in which a channel's rate limit allowed nothing",
             ["channel"],
-            registry=r,
         ),
-        rules_errors=Counter(
+        rules_errors=kit.counter(
             "sinergi_notifications_rules_reload_errors_total",
             "Edits of rules.yaml/recipients.yaml that could not be loaded (last good kept)",
-            registry=r,
         ),
-        held=Gauge(
+        held=kit.gauge(
             "sinergi_notifications_delivery_held",
             "1 while nothing is sent on the channel (NOTIFICATIONS_DELIVERY_PAUSED or an operator's hold)",
             ["channel"],
-            registry=r,
         ),
     )
 

@@ -448,7 +448,7 @@ async def list_applications(
 
 @router.get("/officer/applications/{tracking_code}", response_model=OfficerApplicationOut, tags=["officer"])
 async def officer_get(tracking_code: str, ctx: Ctx, _: Caller) -> dict[str, Any]:
-    return officer_view(await handlers.get(ctx, code_of(tracking_code)), ctx)
+    return officer_view(await handlers.get_for_officer(ctx, code_of(tracking_code)), ctx)
 
 
 def officer_step(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

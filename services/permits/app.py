@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,15 +11,14 @@ from pydantic_settings import SettingsConfigDict
 
 from services.permits import api, handlers
 from services.permits.catalogue import load_catalogue
-from services.permits.domain import OPEN_STATUSES, Application, SlaPolicy
+from services.permits.domain import Application, SlaPolicy
 from services.permits.repository import CitizenRecords
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.jobs import counting, recounting
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
-from shared.kit.uow import EventSource
 from shared.reference import default_calendar
 from shared.runtime.topology import port_of
-from shared.schemas import permits as schema
 
 NAME = "permits"
 PORT = port_of(NAME)
@@ -52,24 +50,21 @@ class PermitMetrics:
 
 def _metrics(kit: KitMetrics) -> PermitMetrics:
     return PermitMetrics(
-        processing_days=Histogram(
+        processing_days=kit.histogram(
             "sinergi_permits_processing_working_days",
             "Working days from submission to decision (SLA pauses excluded), per permit type",
             ["permit_type", "decision"],
             buckets=PROCESSING_BUCKETS,
-            registry=kit.registry,
         ),
-        open_applications=Gauge(
+        open_applications=kit.gauge(
             "sinergi_permits_open_applications",
             "Applications not yet issued or closed, per permit type and status",
             ["permit_type", "status"],
-            registry=kit.registry,
         ),
-        watcher_events=Counter(
+        watcher_events=kit.counter(
             "sinergi_permits_watcher_events_total",
             "Events emitted by the periodic jobs (SLA warnings, breaches, deemed approvals, expiry)",
             ["watcher"],
-            registry=kit.registry,
         ),
     )
 
@@ -77,28 +72,7 @@ def _metrics(kit: KitMetrics) -> PermitMetrics:
 PermitsService = Service[handlers.Context, PermitMetrics]
 
 
-def _watcher(
-    watch: Callable[[handlers.Context], Awaitable[int]], label: str
-) -> Callable[[PermitsService], Awaitable[None]]:
-    """A periodic job running `watch` and counting the events it emitted under `label`."""
-
-    async def run(service: PermitsService) -> None:
-        emitted = await watch(service.context)
-        if emitted:
-            service.domain_metrics.watcher_events.labels(label).inc(emitted)
-
-    return run
-
-
-async def _refresh_gauges(service: PermitsService) -> None:
-    counts = await handlers.open_by_status(service.context)
-    gauge = service.domain_metrics.open_applications
-    gauge.clear()
-    for code in service.context.catalogue.permit_types:  # every series present, zeros included
-        for status in OPEN_STATUSES:
-            gauge.labels(code, status.value).set(0)
-    for permit_type, status, n in counts:
-        gauge.labels(permit_type, status).set(n)
+_refresh_gauges = recounting(handlers.open_by_status, lambda m: m.open_applications)
 
 
 def build(settings: PermitsSettings | None = None) -> FastAPI:
@@ -106,9 +80,8 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
     catalogue = load_catalogue(settings.permit_types_file) if settings.permit_types_file else load_catalogue()
 
     def context(service: PermitsService) -> handlers.Context:
-        return handlers.Context(
-            pool=lambda: service.pool,
-            platform=settings.platform,
+        return handlers.Context.of(
+            service,
             catalogue=catalogue,
             calendar=default_calendar(),
             policy=SlaPolicy(warn_working_days=settings.warn_working_days),
@@ -130,13 +103,19 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
         context=context,
         routers=[api.router],
         jobs=[
-            PeriodicJob("sla-watcher", settings.sla_check_seconds, _watcher(handlers.watch_sla, "sla")),
             PeriodicJob(
-                "expiry-watcher", settings.expiry_check_seconds, _watcher(handlers.watch_expiry, "expiry")
+                "sla-watcher",
+                settings.sla_check_seconds,
+                counting(handlers.watch_sla, lambda m: m.watcher_events.labels("sla")),
+            ),
+            PeriodicJob(
+                "expiry-watcher",
+                settings.expiry_check_seconds,
+                counting(handlers.watch_expiry, lambda m: m.watcher_events.labels("expiry")),
             ),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
-        event_source=EventSource(schema.TOPIC, schema.SOURCE, settings.platform.region),
+        event_source=handlers.Context.event_source(settings.platform),
         citizen_data=CitizenRecords(),
     )
     return create_app(spec)

@@ -67,6 +67,7 @@ from zoneinfo import ZoneInfo
 
 from shared.kit.codes import new_public_code
 from shared.kit.errors import IllegalTransition, InvalidField, InvalidFields
+from shared.kit.history import HistoryEntry, Recorded
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as ev
 from shared.schemas.common import SealedContact
@@ -323,15 +324,6 @@ class Applicant:
         return value
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    at: datetime
-    action: str
-    status: Status
-    actor: str  # "applicant", "system" or an officer's subject
-    note: str | None = None  # shown to the applicant
-
-
 @dataclass
 class SlaClock:
     """The processing SLA in working days, pausable.
@@ -422,7 +414,7 @@ class SlaClock:
 
 
 @dataclass
-class Application:
+class Application(Recorded[Status]):
     id: uuid.UUID
     tracking_code: str
     permit_type: PermitType
@@ -459,10 +451,10 @@ class Application:
     revocation_reason: str | None = None
     version: int = 0
     contact: SealedContact | None = None
-    history: list[HistoryEntry] = field(default_factory=list)
+    history: list[HistoryEntry[Status]] = field(default_factory=list)
     # Produced by commands, drained by the handler into the outbox.
     events: list[ev.PermitEvent] = field(default_factory=list)
-    new_history: list[HistoryEntry] = field(default_factory=list)
+    new_history: list[HistoryEntry[Status]] = field(default_factory=list)
 
     # ----- creation -------------------------------------------------------------------
 
@@ -855,11 +847,6 @@ class Application:
                 f"(allowed from: {', '.join(sorted(allowed))})"
             )
         raise IllegalTransition(message, current=self.status, command=command)
-
-    def _record(self, now: datetime, action: str, actor: str, note: str | None) -> None:
-        entry = HistoryEntry(at=now, action=action, status=self.status, actor=actor, note=note)
-        self.history.append(entry)
-        self.new_history.append(entry)
 
     def _emit(self, event_class: type[ev.PermitEvent], **fields: Any) -> None:
         common: dict[str, Any] = {

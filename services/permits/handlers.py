@@ -3,26 +3,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 
 from services.permits.catalogue import Catalogue
-from services.permits.domain import Applicant, Application, Document, SlaPolicy
+from services.permits.domain import OPEN_STATUSES, Applicant, Application, Document, SlaPolicy
 from services.permits.repository import ApplicationRepository, ListFilter
 from shared.kit.auth import Officer
-from shared.kit.clock import utc_now
-from shared.kit.errors import InvalidField, NotFound
+from shared.kit.errors import InvalidField
 from shared.kit.privacy import citizen_ref, seal_for_notifications
-from shared.kit.settings import PlatformSettings
-from shared.kit.uow import EventSource, act, retry_on_code_collision, unit_of_work
+from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as schema
 
 TRACKING_CODE_KEY = "applications_tracking_code_key"  # unique constraint (migrations/001)
+
+
+def _missing(tracking_code: str) -> str:
+    return f"no application with tracking code {tracking_code}"
 
 
 def _ignore(_: Application) -> None:
@@ -30,21 +32,17 @@ def _ignore(_: Application) -> None:
 
 
 @dataclass
-class Context:
-    """What the use cases need; built once by the app, replaced freely in tests."""
+class Context(UseCaseContext[ApplicationRepository]):
+    """What the use cases need besides the kit's (`UseCaseContext`)."""
 
-    pool: Callable[[], asyncpg.Pool]
-    platform: PlatformSettings
     catalogue: Catalogue
     calendar: WorkingCalendar
     policy: SlaPolicy = field(default_factory=SlaPolicy)
-    clock: Callable[[], datetime] = utc_now
     # Called after the commit of every decision (approve, reject, deemed approval).
     on_decision: Callable[[Application], None] = _ignore
 
-    @property
-    def origin(self) -> EventSource:
-        return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
+    topic: ClassVar[str] = schema.TOPIC
+    source: ClassVar[str] = schema.SOURCE
 
     def repository(self, conn: asyncpg.Connection) -> ApplicationRepository:
         return ApplicationRepository(conn, self.catalogue)
@@ -80,8 +78,8 @@ async def submit(ctx: Context, cmd: SubmitApplication) -> Application:
     # can join an applicant's timeline without ever seeing the number.
     ref = citizen_ref(cmd.applicant.identifier, ctx.platform.citizen_ref_key.get_secret_value())
 
-    async def create() -> Application:
-        application = Application.submit(
+    def new() -> Application:
+        return Application.submit(
             **{**vars(cmd), "permit_type": permit_type},
             citizen_ref=ref,
             kbli=ctx.catalogue.kbli,
@@ -90,32 +88,22 @@ async def submit(ctx: Context, cmd: SubmitApplication) -> Application:
             policy=ctx.policy,
             contact=ctx.contact_for(cmd.applicant),
         )
-        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-            await ctx.repository(uow.conn).add(application)
-            await uow.emit(application.events, subject=str(application.id))
-        return application
 
-    return await retry_on_code_collision(create, constraint=TRACKING_CODE_KEY)
+    return await ctx.create(new, constraint=TRACKING_CODE_KEY)
 
 
 async def _act(
     ctx: Context, tracking_code: str, command: Callable[[Application, ApplicationRepository], object]
 ) -> Application:
-    """The kit's `act`, with the applicant's contact sealed afresh for the events, the
+    """The context's `act`, with the applicant's contact sealed afresh for the events, the
     repository lent to the command (issuing draws a permit number with it) and
     `on_decision` told after the commit of a decision."""
-    lent: list[ApplicationRepository] = []
 
-    def repository(conn: asyncpg.Connection) -> ApplicationRepository:
-        lent.append(ctx.repository(conn))
-        return lent[0]
-
-    def run(a: Application) -> object:
+    def run(a: Application, repo: ApplicationRepository) -> object:
         a.contact = ctx.contact_for(a.applicant)
-        return command(a, lent[0])
+        return command(a, repo)
 
-    missing = f"no application with tracking code {tracking_code}"
-    application = await act(ctx.pool(), ctx.origin, repository, tracking_code, run, missing=missing)
+    application = await ctx.act(tracking_code, run, missing=_missing(tracking_code))
     if application.decided_now:
         ctx.on_decision(application)
     return application
@@ -214,34 +202,33 @@ async def revoke(ctx: Context, tracking_code: str, officer: Officer, reason: str
 
 
 async def get(ctx: Context, tracking_code: str) -> Application:
-    missing = f"no application with tracking code {tracking_code}"
-    return await _found(ctx, lambda repo: repo.get(tracking_code), missing)
+    return await ctx.found(lambda repo: repo.get(tracking_code), _missing(tracking_code))
 
 
-async def get_permit(ctx: Context, permit_number: str) -> Application:
-    return await _found(
-        ctx, lambda repo: repo.by_permit_number(permit_number), f"no permit numbered {permit_number}"
-    )
-
-
-async def _found(
-    ctx: Context, lookup: Callable[[ApplicationRepository], Awaitable[Application | None]], missing: str
-) -> Application:
-    async with ctx.pool().acquire() as conn:
-        application = await lookup(ctx.repository(conn))
-    if application is None:
-        raise NotFound(missing)
+async def get_for_officer(ctx: Context, tracking_code: str) -> Application:
+    """An application with its applicant's identity and documents: an audited read."""
+    application = await get(ctx, tracking_code)
+    await ctx.record_read([application.tracking_code])
     return application
 
 
+async def get_permit(ctx: Context, permit_number: str) -> Application:
+    return await ctx.found(
+        lambda repo: repo.by_permit_number(permit_number), f"no permit numbered {permit_number}"
+    )
+
+
 async def list_applications(ctx: Context, f: ListFilter) -> tuple[list[dict[str, Any]], int]:
-    async with ctx.pool().acquire() as conn:
-        return await ctx.repository(conn).list(f, ctx.clock())
+    return await ctx.read(lambda repo: repo.list(f, ctx.clock()))
 
 
 async def open_by_status(ctx: Context) -> list[tuple[str, str, int]]:
-    async with ctx.pool().acquire() as conn:
-        return await ctx.repository(conn).open_by_status()
+    """Open applications per permit type and status: every type of the catalogue in every
+    open status (zeros included), and any other type that has open applications."""
+    counts = {(code, status.value): 0 for code in ctx.catalogue.permit_types for status in OPEN_STATUSES}
+    for permit_type, status, n in await ctx.read(ApplicationRepository.open_by_status):
+        counts[permit_type, status] = n
+    return [(permit_type, status, n) for (permit_type, status), n in counts.items()]
 
 
 async def watch_sla(ctx: Context, limit: int = 200) -> int:
@@ -249,16 +236,14 @@ async def watch_sla(ctx: Context, limit: int = 200) -> int:
     were emitted. Each application is re-read FOR UPDATE and judged from its persisted
     clock, so a second instance running the same job emits nothing twice."""
     now = ctx.clock()
-    async with ctx.pool().acquire() as conn:
-        due = await ctx.repository(conn).with_sla_due(now, limit)
+    due = await ctx.read(lambda repo: repo.with_sla_due(now, limit))
     return await _emit_due(ctx, due, lambda a, _: a.check_sla(now, ctx.calendar))
 
 
 async def watch_expiry(ctx: Context, limit: int = 200) -> int:
     """Emit due renewal reminders (`expiring`) and expiries (`expired`), each once."""
     now = ctx.clock()
-    async with ctx.pool().acquire() as conn:
-        due = await ctx.repository(conn).with_expiry_due(now, limit)
+    due = await ctx.read(lambda repo: repo.with_expiry_due(now, limit))
     return await _emit_due(ctx, due, lambda a, _: a.check_expiry(now))
 
 

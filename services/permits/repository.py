@@ -14,14 +14,14 @@ from services.permits.domain import (
     Applicant,
     Application,
     Document,
-    HistoryEntry,
     SlaClock,
     SlaState,
     Status,
     Terms,
 )
-from shared.kit.citizen_data import Citizen
-from shared.kit.sql import Where
+from shared.kit.citizen_data import Citizen, change_about, rows_about
+from shared.kit.history import HistoryEntry
+from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
 from shared.schemas.common import CITIZEN_REF_PREFIX
 
 # The SLA clock's columns, by the SlaClock field each holds.
@@ -37,12 +37,9 @@ _CLOCK = {
     "warned_at": "sla_warned_at",
     "breached_at": "sla_breached_at",
 }
-# Columns written at submission and rewritten on every save, in this order.
-_STATE = (
-    "status",
-    "documents",
-    "missing_documents",
-    *_CLOCK.values(),
+# Columns written at submission and rewritten on every save, named as the Application's
+# fields and holding them as they are...
+_PLAIN_STATE = (
     "inspection_scheduled_for",
     "inspector",
     "inspection_result",
@@ -52,7 +49,6 @@ _STATE = (
     "decided_at",
     "decided_by",
     "decision_note",
-    "rejection_reasons",
     "processing_days",
     "permit_number",
     "issued_at",
@@ -62,6 +58,8 @@ _STATE = (
     "revoked_at",
     "revocation_reason",
 )
+# ... and all of them, in the order of `_state`.
+_STATE = ("status", "documents", "missing_documents", "rejection_reasons", *_CLOCK.values(), *_PLAIN_STATE)
 _IDENTITY = (
     "id",
     "tracking_code",
@@ -127,25 +125,9 @@ def _state(a: Application) -> list[Any]:
         a.status.value,
         [{"code": d.code, "ref": d.ref} for d in a.documents],
         a.missing_documents,
-        *(getattr(a.clock, name) for name in _CLOCK),
-        a.inspection_scheduled_for,
-        a.inspector,
-        a.inspection_result,
-        a.inspection_findings,
-        a.inspected_at,
-        a.decision,
-        a.decided_at,
-        a.decided_by,
-        a.decision_note,
         a.rejection_reasons,
-        a.processing_days,
-        a.permit_number,
-        a.issued_at,
-        a.valid_until,
-        a.remind_at,
-        a.expiry_reminded_at,
-        a.revoked_at,
-        a.revocation_reason,
+        *(getattr(a.clock, name) for name in _CLOCK),
+        *(getattr(a, name) for name in _PLAIN_STATE),
     ]
 
 
@@ -192,29 +174,15 @@ class ApplicationRepository:
             *_state(a),
             a.version,
         ]
-        placeholders = ",".join(f"${i}" for i in range(1, len(values) + 1))
-        await self.conn.execute(
-            f"INSERT INTO applications ({', '.join(_COLUMNS)}) VALUES ({placeholders})", *values
-        )
+        await self.conn.execute(insert_sql("applications", _COLUMNS), *values)
         await self._save_history(a)
 
     async def save(self, a: Application) -> None:
-        sets = ", ".join(f"{column}=${i}" for i, column in enumerate(_STATE, start=2))
-        await self.conn.execute(
-            f"UPDATE applications SET {sets}, version=version+1, updated_at=now() WHERE id=$1",
-            a.id,
-            *_state(a),
-        )
+        await self.conn.execute(save_sql("applications", _STATE), a.id, *_state(a))
         await self._save_history(a)
 
     async def _save_history(self, a: Application) -> None:
-        if a.new_history:
-            await self.conn.executemany(
-                "INSERT INTO application_history (application_id, at, action, status, actor, note)"
-                " VALUES ($1,$2,$3,$4,$5,$6)",
-                [(a.id, h.at, h.action, h.status.value, h.actor, h.note) for h in a.new_history],
-            )
-            a.new_history.clear()
+        await save_history(self.conn, "application_history", "application_id", a)
 
     async def next_sequence(self, number_code: str, year: int) -> int:
         """The next permit number sequence of a type and year, in the caller's
@@ -228,17 +196,11 @@ class ApplicationRepository:
         )
 
     async def get(self, tracking_code: str, *, for_update: bool = False) -> Application | None:
-        lock = " FOR UPDATE" if for_update else ""
-        row = await self.conn.fetchrow(
-            f"SELECT {', '.join(_COLUMNS)} FROM applications WHERE tracking_code = $1{lock}", tracking_code
-        )
+        query = select_sql("applications", _COLUMNS, "tracking_code", for_update=for_update)
+        row = await self.conn.fetchrow(query, tracking_code)
         if row is None:
             return None
-        history = await self.conn.fetch(
-            "SELECT at, action, status, actor, note FROM application_history"
-            " WHERE application_id = $1 ORDER BY id",
-            row["id"],
-        )
+        history = await load_history(self.conn, "application_history", "application_id", row["id"], Status)
         return self._to_domain(row, history)
 
     async def by_permit_number(self, permit_number: str) -> Application | None:
@@ -247,7 +209,7 @@ class ApplicationRepository:
         )
         return await self.get(code) if code else None
 
-    def _to_domain(self, row: Any, history: list[Any]) -> Application:
+    def _to_domain(self, row: Any, history: list[HistoryEntry[Status]]) -> Application:
         permit_type = self.catalogue.permit_type(
             row["permit_type"], number_code=row["number_code"], opd=row["opd"], dimension=row["dimension"]
         )
@@ -281,37 +243,17 @@ class ApplicationRepository:
             renewal_of=row["renewal_of"],
             status=Status(row["status"]),
             missing_documents=list(row["missing_documents"]),
-            inspection_scheduled_for=row["inspection_scheduled_for"],
-            inspector=row["inspector"],
-            inspection_result=row["inspection_result"],
-            inspection_findings=row["inspection_findings"],
-            inspected_at=row["inspected_at"],
-            decision=row["decision"],
-            decided_at=row["decided_at"],
-            decided_by=row["decided_by"],
-            decision_note=row["decision_note"],
             rejection_reasons=list(row["rejection_reasons"]),
-            processing_days=row["processing_days"],
-            permit_number=row["permit_number"],
-            issued_at=row["issued_at"],
-            valid_until=row["valid_until"],
-            remind_at=row["remind_at"],
-            expiry_reminded_at=row["expiry_reminded_at"],
-            revoked_at=row["revoked_at"],
-            revocation_reason=row["revocation_reason"],
+            **{name: row[name] for name in _PLAIN_STATE},
             version=row["version"],
-            history=[HistoryEntry(**{**dict(h), "status": Status(h["status"])}) for h in history],
+            history=history,
         )
 
     async def list(self, f: ListFilter, now: datetime) -> tuple[list[dict[str, Any]], int]:
         w = Where()
         for column in ("status", "permit_type", "kecamatan_code", "applicant_kind"):
-            if value := getattr(f, column):
-                w.add(f"a.{column} = {w.param(value)}")
-        if f.submitted_from:
-            w.add(f"a.submitted_at >= {w.param(f.submitted_from)}")
-        if f.submitted_to:
-            w.add(f"a.submitted_at < {w.param(f.submitted_to)}")
+            w.equal(f"a.{column}", getattr(f, column))
+        w.within("a.submitted_at", f.submitted_from, f.submitted_to)
         # The clock's state, by the thresholds of SlaClock.state.
         running = "a.sla_stopped_at IS NULL AND a.sla_paused_at IS NULL"
         if f.sla == SlaState.BREACHED:
@@ -326,8 +268,7 @@ class ApplicationRepository:
         total = await self.conn.fetchval(f"SELECT count(*) FROM applications a {w.clause}", *w.args)
         rows = await self.conn.fetch(
             f"SELECT {', '.join((*_LISTED, *_CLOCK.values()))} FROM applications a {w.clause}"
-            f" ORDER BY a.submitted_at DESC, a.id LIMIT {w.param(f.page_size)}"
-            f" OFFSET {w.param((f.page - 1) * f.page_size)}",
+            f" ORDER BY a.submitted_at DESC, a.id {w.page(f.page, f.page_size)}",
             *w.args,
         )
         return [_listed(r, now) for r in rows], int(total)
@@ -377,30 +318,30 @@ class CitizenRecords:
     the others, removes only the contact details. Both counts are reported."""
 
     async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        rows = await conn.fetch(
+        applications = await rows_about(
+            conn,
+            citizen,
             "SELECT tracking_code, permit_type, status, permit_number, applicant_name, applicant_nib,"
             " applicant_phone, applicant_email, desa_code FROM applications"
             " WHERE applicant_nik = $1 OR citizen_ref = $2 ORDER BY tracking_code",
-            citizen.nik,
-            citizen.citizen_ref,
         )
-        return {"applications": [dict(r) for r in rows]}
+        return {"applications": applications}
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
-        closed = await conn.execute(
+        closed = await change_about(
+            conn,
+            citizen,
             "UPDATE applications SET applicant_nik = NULL, applicant_name = '[dihapus]',"
             " applicant_phone = NULL, applicant_email = NULL,"
             " citizen_ref = $3 || md5(random()::text || tracking_code)"
             " WHERE (applicant_nik = $1 OR citizen_ref = $2) AND status = ANY($4::text[])",
-            citizen.nik,
-            citizen.citizen_ref,
             CITIZEN_REF_PREFIX,
             _ERASABLE,
         )
-        kept = await conn.execute(
+        kept = await change_about(
+            conn,
+            citizen,
             "UPDATE applications SET applicant_phone = NULL, applicant_email = NULL"
             " WHERE applicant_nik = $1 OR citizen_ref = $2",
-            citizen.nik,
-            citizen.citizen_ref,
         )
-        return {"applications": int(closed.split()[-1]), "applications_kept_by_law": int(kept.split()[-1])}
+        return {"applications": closed, "applications_kept_by_law": kept}

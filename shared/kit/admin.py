@@ -4,7 +4,7 @@ from the outbox, and replaying dead letters through the service's consumers."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
@@ -54,20 +54,29 @@ async def replay(request: Request, _: Annotated[Officer, Depends(admin)]) -> dic
     return {c.name: await replay_dead_letters(c) for c in service.consumers}
 
 
-@router.get("/audit", summary="Officer actions: who did what, when")
+@router.get(
+    "/audit", summary="Officer actions and reads of personal data: who, what, which record, when, from where"
+)
 async def audit_trail(
     request: Request,
     _: Annotated[Officer, Depends(admin)],
     subject: str | None = Query(None, max_length=200),
-    aggregate: str | None = Query(None, max_length=200),
+    aggregate: str | None = Query(
+        None, max_length=200, description="A record: code, id or citizen reference"
+    ),
+    action: Literal["write", "read"] | None = None,
+    since: AwareDatetime | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     rows = await request.app.state.service.pool.fetch(
-        "SELECT at, subject, role, opd, method, route, path, aggregates, events FROM audit_log"
-        " WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR $2 = ANY(aggregates))"
-        " ORDER BY id DESC LIMIT $3",
+        "SELECT at, action, subject, role, opd, method, route, path, aggregates, events, address FROM audit_log"
+        " WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR aggregates @> ARRAY[$2])"
+        " AND ($3::text IS NULL OR action = $3) AND ($4::timestamptz IS NULL OR at >= $4)"
+        " ORDER BY id DESC LIMIT $5",
         subject,
         aggregate,
+        action,
+        since,
         limit,
     )
     return [dict(r) for r in rows]

@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.kit import admin, citizen_data
+from shared.kit.auth import OidcTokens, TokenVerifier, token_verifier
 from shared.kit.bus import EventBus
 from shared.kit.citizen_data import CitizenData
 from shared.kit.consumer import IdempotentConsumer
@@ -117,6 +118,7 @@ class Service(Generic[C, M]):
         )
         self._pool: asyncpg.Pool | None = None
         self.relay = OutboxRelay(spec.settings.database_url, self.bus, spec.settings.platform, self.metrics)
+        self.tokens: TokenVerifier = token_verifier(spec.settings.platform)
         self.context: C = spec.context(self)
         self.consumers = [
             IdempotentConsumer(
@@ -159,6 +161,8 @@ class Service(Generic[C, M]):
         )
 
     async def start(self) -> None:
+        if isinstance(self.tokens, OidcTokens):
+            await self.tokens.start()
         await self.open_database()
         if self.spec.on_start is not None:
             await self.spec.on_start(self)
@@ -182,6 +186,7 @@ class Service(Generic[C, M]):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
         await self.bus.stop()
+        await self.tokens.close()
         if self.spec.on_stop is not None:
             with contextlib.suppress(Exception):
                 await self.spec.on_stop(self)
@@ -246,6 +251,8 @@ class Service(Generic[C, M]):
         except Exception as exc:
             checks["database"] = f"down: {type(exc).__name__}"
         checks["broker"] = "up" if await self.bus.ping(timeout=2) else "down"
+        # Officers' sign-in; citizens are served without it, so it does not gate readiness.
+        checks["identity"] = self.tokens.state()
         try:
             checks["outbox_pending"] = await self.pool.fetchval(
                 "SELECT count(*) FROM outbox WHERE published_at IS NULL", timeout=2

@@ -21,6 +21,7 @@ class Actor:
     method: str
     route: str
     path: str
+    address: str | None = None  # the client's address as the service saw it
 
 
 _actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
@@ -39,9 +40,27 @@ async def record(conn: asyncpg.Connection, aggregates: list[str], events: list[s
     actor = _actor.get()
     if actor is None or actor.method in ("GET", "HEAD", "OPTIONS"):
         return
+    await _insert(conn, actor, "write", aggregates, events)
+
+
+async def record_read(conn: asyncpg.Connection | asyncpg.Pool, records: list[str]) -> None:
+    """Write that the current officer read the personal data of `records` (complaint,
+    application or appointment codes, citizen references): UU PDP asks who saw what."""
+    actor = _actor.get()
+    if actor is not None:
+        await _insert(conn, actor, "read", records, [])
+
+
+async def _insert(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    actor: Actor,
+    action: str,
+    aggregates: list[str],
+    events: list[str],
+) -> None:
     await conn.execute(
-        "INSERT INTO audit_log (subject, role, opd, method, route, path, aggregates, events)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_log (subject, role, opd, method, route, path, aggregates, events, action, address)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         actor.subject,
         actor.role,
         actor.opd,
@@ -50,4 +69,6 @@ async def record(conn: asyncpg.Connection, aggregates: list[str], events: list[s
         actor.path,
         sorted(set(aggregates)),
         events,
+        action,
+        actor.address,
     )

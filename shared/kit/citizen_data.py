@@ -17,6 +17,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from shared.kit import audit
 from shared.kit.auth import Officer, require_role
 from shared.kit.errors import NotFound
 from shared.kit.privacy import citizen_ref
@@ -43,6 +44,21 @@ class CitizenData(Protocol):
         may be kept: say so in the service's docs."""
 
 
+async def rows_about(conn: asyncpg.Connection, citizen: Citizen, query: str) -> list[dict[str, Any]]:
+    """The rows `query` selects about `citizen`, for an export. Its `$1` is the NIK and
+    `$2` the citizen reference: a service finds a citizen's records by either (the
+    reference alone where the NIK is not kept)."""
+    return [dict(row) for row in await conn.fetch(query, citizen.nik, citizen.citizen_ref)]
+
+
+async def change_about(conn: asyncpg.Connection, citizen: Citizen, statement: str, *args: Any) -> int:
+    """Run `statement`, an UPDATE or DELETE of `citizen`'s records for an erasure (`$1`
+    the NIK, `$2` the citizen reference, then `args`); how many rows it changed, what
+    `CitizenData.erase` reports."""
+    status = await conn.execute(statement, citizen.nik, citizen.citizen_ref, *args)
+    return int(status.split()[-1])
+
+
 class CitizenIn(BaseModel):
     nik: Nik = Field(description="The citizen's NIK (never stored by this endpoint)")
 
@@ -62,6 +78,7 @@ async def export(body: CitizenIn, request: Request, _: Annotated[Officer, Depend
     citizen = _citizen(request, body.nik)
     async with service.pool.acquire() as conn:
         data = await service.spec.citizen_data.export(conn, citizen)
+        await audit.record_read(conn, [citizen.citizen_ref])  # the reference, never the NIK
     if not any(data.values()):
         raise NotFound("this service holds no data about that citizen")
     return {"service": service.name, "citizen_ref": citizen.citizen_ref, "data": data}

@@ -3,6 +3,9 @@ several services can share a process in tests without their metrics colliding.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -82,3 +85,29 @@ class KitMetrics:
             registry=r,
         )
         self.ready = Gauge("sinergi_ready", "1 when database and broker answer", ["dependency"], registry=r)
+
+    # A service's own (domain) metrics go on its registry too, declared through these so
+    # that none lands on prometheus_client's global registry by a forgotten argument.
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        """A domain counter on this service's registry."""
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
+        """A domain gauge on this service's registry."""
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def histogram(
+        self, name: str, documentation: str, labels: Sequence[str] = (), *, buckets: Sequence[float]
+    ) -> Histogram:
+        """A domain histogram on this service's registry."""
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
+
+def set_gauge(gauge: Gauge, rows: Iterable[Sequence[Any]]) -> None:
+    """Replace every series of a labelled `gauge` by `rows`, each its label values then
+    its value: a series absent from `rows` goes away instead of keeping a stale value
+    (the domain gauges are recounted from the database, e.g. open complaints per OPD)."""
+    gauge.clear()
+    for *labels, value in rows:
+        gauge.labels(*labels).set(value)

@@ -33,6 +33,21 @@ class PlatformSettings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     region: str = Field("33.06", description="Kemendagri code of the regency")
     region_name: str = "Kabupaten Purworejo"
+    # Officers' identity provider (OpenID Connect). Without an issuer, development only:
+    # HS256 tokens signed with `auth_secret` (`make token`).
+    oidc_issuer: str | None = Field(None, description="e.g. https://sso.purworejokab.go.id/realms/sinergi")
+    # Where the services reach the provider when its public address is not reachable from
+    # their network (compose: http://keycloak:8080/auth/realms/sinergi). Tokens must still
+    # name the public issuer.
+    oidc_discovery_url: str | None = None
+    oidc_audience: str = "sinergi"
+    # Where the claims are: the first roles path present wins (a plain provider's `roles`,
+    # Keycloak's `realm_access.roles`).
+    oidc_roles_claims: list[str] = Field(default_factory=lambda: ["roles", "realm_access.roles"])
+    oidc_opd_claim: str = "opd"
+    oidc_facility_claim: str = "facility"
+    oidc_leeway_seconds: float = Field(60.0, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat")
+    oidc_jwks_refresh_seconds: float = Field(30.0, ge=1, description="At most one key refetch this often")
     auth_secret: SecretStr = SecretStr(DEV_AUTH_SECRET)
     citizen_ref_key: SecretStr = SecretStr(DEV_CITIZEN_REF_KEY)
     contact_key: SecretStr = SecretStr(DEV_CONTACT_KEY)
@@ -69,9 +84,9 @@ class ServiceSettings(BaseSettings):
 
 
 def require_production_keys(settings: PlatformSettings) -> None:
-    """In production, refuse the development secrets: a token signed with a published
-    key would let anyone act as an officer, and a known HMAC key would let anyone
-    link citizen references back to NIKs."""
+    """In production, refuse the development secrets and shared-secret officer tokens: a
+    token signed with a published key would let anyone act as an officer, and a known
+    HMAC key would let anyone link citizen references back to NIKs."""
     if settings.environment != "production":
         return
     defaults = {
@@ -79,9 +94,13 @@ def require_production_keys(settings: PlatformSettings) -> None:
         "SINERGI_CITIZEN_REF_KEY": (settings.citizen_ref_key, DEV_CITIZEN_REF_KEY),
         "SINERGI_CONTACT_KEY": (settings.contact_key, DEV_CONTACT_KEY),
     }
+    # Officers sign in through the identity provider; the shared secret signs nothing.
+    defaults.pop("SINERGI_AUTH_SECRET")
     weak = [name for name, (value, dev) in defaults.items() if value.get_secret_value() == dev]
-    if len(settings.auth_secret.get_secret_value()) < 32:
-        weak.append("SINERGI_AUTH_SECRET (shorter than 32 characters)")
+    if len(settings.citizen_ref_key.get_secret_value()) < 32:
+        weak.append("SINERGI_CITIZEN_REF_KEY (shorter than 32 characters)")
+    if not settings.oidc_issuer:
+        weak.append("SINERGI_OIDC_ISSUER (officers' identity provider) is not set")
     if weak:
         raise RuntimeError(
             "refusing to start in production with development or weak keys: " + ", ".join(weak)

@@ -1,12 +1,19 @@
 """SQL building blocks shared by the services' repositories: a WHERE clause with
-numbered asyncpg parameters (officers' filtered lists) and one-statement bulk writes
-through `unnest` (read models and fan-outs that write hundreds of rows per batch)."""
+numbered asyncpg parameters (officers' filtered lists), the statements of an aggregate's
+row and its history, and one-statement bulk writes through `unnest` (read models and
+fan-outs that write hundreds of rows per batch)."""
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from shared.kit.history import HistoryEntry, Recorded
+
+S = TypeVar("S")
 
 
 class Where:
@@ -33,6 +40,80 @@ class Where:
     @property
     def clause(self) -> str:
         return ("WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
+
+    def equal(self, column: str, value: Any) -> None:
+        """`column = value`, left out when `value` is None or empty: the optional filters
+        of an officers' list (status, OPD, kecamatan, ...)."""
+        if value is not None and value != "":
+            self.add(f"{column} = {self.param(value)}")
+
+    def within(self, column: str, start: Any = None, end: Any = None) -> None:
+        """`start <= column < end`, each bound only when given: a list's period filter,
+        half open so that consecutive periods do not overlap."""
+        if start is not None:
+            self.add(f"{column} >= {self.param(start)}")
+        if end is not None:
+            self.add(f"{column} < {self.param(end)}")
+
+    def page(self, page: int, size: int) -> str:
+        """`LIMIT ... OFFSET ...` of the `page`-th (from 1) `size` rows, bound after the
+        conditions' parameters: write it after `clause`, in a statement given `args`."""
+        return f"LIMIT {self.param(size)} OFFSET {self.param((page - 1) * size)}"
+
+
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    """An INSERT of one row, `columns` bound as $1, $2, ... in their order (an aggregate's
+    row, written from the same column list its reads and saves use)."""
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+
+
+def save_sql(table: str, columns: Sequence[str]) -> str:
+    """The UPDATE that saves an aggregate's row: the row by its `id` ($1), `columns` bound
+    from $2 on in their order; it bumps `version` and `updated_at`, which every aggregate
+    table of the domain services has."""
+    sets = ", ".join(f"{column}=${i}" for i, column in enumerate(columns, start=2))
+    return f"UPDATE {table} SET {sets}, version=version+1, updated_at=now() WHERE id=$1"
+
+
+def select_sql(table: str, columns: Sequence[str], key: str, *, for_update: bool = False) -> str:
+    """The SELECT of `columns` of the row whose `key` is $1 (an aggregate by its public
+    code), row-locked until the transaction ends when `for_update` (a use case's load
+    before a change)."""
+    return f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = $1{' FOR UPDATE' if for_update else ''}"
+
+
+def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], *, returning: str = "") -> str:
+    """`insert_sql` that, where a row with the same `key` columns exists, replaces its other
+    columns and sets its `updated_at` to now: reference data that officers put."""
+    updates = ", ".join(f"{c}=EXCLUDED.{c}" for c in columns if c not in key)
+    sql = f"{insert_sql(table, columns)} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}, updated_at=now()"
+    return f"{sql} RETURNING {returning}" if returning else sql
+
+
+async def save_history(conn: asyncpg.Connection, table: str, key: str, aggregate: Recorded[Any]) -> None:
+    """Store the history entries `aggregate` added since it was loaded in its history
+    `table` (`key` the column of its `id`; a status by its value), then forget them as new."""
+    if aggregate.new_history:
+        await conn.executemany(
+            f"INSERT INTO {table} ({key}, at, action, status, actor, note) VALUES ($1,$2,$3,$4,$5,$6)",
+            [
+                (aggregate.id, h.at, h.action, getattr(h.status, "value", h.status), h.actor, h.note)
+                for h in aggregate.new_history
+            ],
+        )
+        aggregate.new_history.clear()
+
+
+async def load_history(
+    conn: asyncpg.Connection, table: str, key: str, aggregate_id: Any, status: Callable[[str], S]
+) -> list[HistoryEntry[S]]:
+    """The history of the aggregate `aggregate_id` from its history `table`, oldest first,
+    each entry's status made by `status` (the aggregate's Status enum)."""
+    rows = await conn.fetch(
+        f"SELECT at, action, status, actor, note FROM {table} WHERE {key} = $1 ORDER BY id", aggregate_id
+    )
+    return [HistoryEntry(**{**dict(row), "status": status(row["status"])}) for row in rows]
 
 
 Column = tuple[str, str]  # (name, PostgreSQL type)

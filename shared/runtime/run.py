@@ -125,8 +125,15 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
         healthy = {s.name: _wait_healthy(s.port, procs[s.name]) for s in services}
-        secret = PlatformSettings().auth_secret.get_secret_value()
-        token = issue_token(secret, subject="dev-admin", role="admin", hours=24)
+        platform = PlatformSettings()
+        if platform.oidc_issuer:
+            sign_in_lines = [
+                f"Officers sign in with the identity provider {platform.oidc_issuer}",
+                "  a token for curl:  .venv/bin/python -m shared.runtime.keycloak token admin-diskominfo",
+            ]
+        else:
+            token = issue_token(platform.auth_secret.get_secret_value(), subject="dev-admin", role="admin")
+            sign_in_lines = ["Development officer token (role admin, 8 h):", f"  export TOKEN={token}"]
         lines = [
             "",
             f"Sinergi is running ({infra.kind} infrastructure)",
@@ -140,8 +147,7 @@ def main() -> int:
             f"  logs        {work / 'logs'}",
             *channel_lines,
             "",
-            "Development officer token (role admin, 24 h):",
-            f"  export TOKEN={token}",
+            *sign_in_lines,
             "",
             "File a complaint:",
             "  curl -s -X POST http://127.0.0.1:8003/complaints -H 'content-type: application/json' \\",

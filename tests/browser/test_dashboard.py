@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,14 +22,12 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 
 from services.integration.app import IntegrationSettings, build
-from shared.kit.consumer import dead_letter_topic
 from shared.kit.settings import PlatformSettings
-from shared.runtime.embedded import create_topics, free_port
+from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
-from shared.schemas import CONTENT_TYPE, make_envelope
-from shared.schemas import complaints as ce
 from shared.schemas.registry import DOMAIN_TOPICS
-from tests.harness import repo_root, wait_for
+from tests.harness import repo_root, send_event, wait_for
+from tests.view_support import Complaint, new_code, view_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,22 +65,11 @@ def chromium() -> Path:
 async def served(
     infra: Infrastructure, platform: PlatformSettings, fresh_database: str
 ) -> AsyncIterator[Served]:
-    suffix = uuid.uuid4().hex[:8]
-    topics = [f"br-{suffix}.{t}" for t in DOMAIN_TOPICS]
-    group = f"integration-br-{suffix}"
-    await create_topics(infra.kafka_bootstrap, {**dict.fromkeys(topics, 3), dead_letter_topic(group): 1})
-    port = free_port()
-    settings = IntegrationSettings(
-        database_url=fresh_database,
-        platform=platform,
-        topics=topics,
-        consumer_group=group,
-        port=port,
-        feed_poll_seconds=0.3,
-        gauge_seconds=3600,
+    settings = await view_settings(
+        infra, platform, fresh_database, "br", port=free_port(), feed_poll_seconds=0.3
     )
     with _uvicorn_in_thread(settings) as url:
-        yield Served(url, topics[DOMAIN_TOPICS.index("complaints.events")])
+        yield Served(url, settings.topics[DOMAIN_TOPICS.index("complaints.events")])
 
 
 @contextmanager
@@ -109,34 +95,9 @@ def _uvicorn_in_thread(settings: IntegrationSettings) -> Iterator[str]:
 
 
 async def publish_complaint(bootstrap: str, topic: str, code: str) -> None:
-    complaint_id = str(uuid.uuid4())
-    data = ce.ComplaintFiled(
-        complaint_id=complaint_id,
-        tracking_code=code,
-        status="submitted",
-        kind="pengaduan",
-        category="jalan_rusak",
-        dimension="mobility",
-        desa_code="33.06.06.1007",
-        kecamatan_code="33.06.06",
-        citizen_ref=REF,
-        title="Jembatan retak di dekat pasar",
-        filed_at=datetime.now(UTC),
-        verify_due=datetime.now(UTC) + timedelta(days=3),
-        close_due=datetime.now(UTC) + timedelta(days=60),
-    )
-    envelope = make_envelope(data, subject=complaint_id, source=ce.SOURCE, region="33.06")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topic,
-            envelope.to_kafka().value,
-            key=complaint_id.encode(),
-            headers=[("content-type", CONTENT_TYPE.encode())],
-        )
-    finally:
-        await producer.stop()
+    complaint = Complaint(code, "jalan_rusak", "mobility", REF, desa="33.06.06.1007")
+    async with AIOKafkaProducer(bootstrap_servers=bootstrap) as producer:
+        await send_event(producer, topic, complaint.filed(datetime.now(UTC), "Jembatan retak di dekat pasar"))
 
 
 async def test_dashboard_updates_live_and_tracking_page_works(
@@ -148,7 +109,7 @@ async def test_dashboard_updates_live_and_tracking_page_works(
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
         await wait_for(lambda: _ready(http), timeout=30)
 
-    code = f"ADU-2603-{uuid.uuid4().hex[:6].upper()}"
+    code = new_code("ADU")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:

@@ -409,7 +409,7 @@ def booking_days(count: int = 20) -> list[date]:
 
 async def make_polyclinic(health: ServiceProcess) -> None:
     """A polyclinic with one doctor practising every day, 1000 + 1000 places a day."""
-    officer = officer_headers("health_officer", subject="faults-health")
+    officer = officer_headers("health_officer", facility=FACILITY, subject="faults-health")
     steps: list[tuple[str, dict[str, Any]]] = [
         (f"/facilities/{FACILITY}/polyclinics/{POLYCLINIC}", {"name": "Poli Uji Beban", "queue_prefix": "F"}),
         (

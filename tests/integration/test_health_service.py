@@ -70,7 +70,7 @@ async def make_polyclinic(
     client: httpx.AsyncClient, code: str = "UJI", *, quota_jkn: int = 15, quota_non_jkn: int = 5
 ) -> str:
     """A polyclinic of the RSUD with one doctor practising every day 08:00-12:00."""
-    officer = officer_headers("health_officer")
+    officer = officer_headers("health_officer", facility=FACILITY)
     steps = [
         (f"/facilities/{FACILITY}/polyclinics/{code}", {"name": f"Poli {code}", "queue_prefix": "U"}),
         (f"/doctors/{code}-D01", {"name": "dr. Uji Coba", "facility": FACILITY, "polyclinic": code}),
@@ -199,7 +199,7 @@ async def _visit_to_done(client: httpx.AsyncClient, ctx: handlers.Context, poli:
     booked = await book(client, day, poli, name="Budi Santoso")
     assert booked["queue_code"] == "U-001" and booked["estimated_at"].startswith(f"{day}T08:00:00+07:00")
     code = booked["booking_code"]
-    officer = officer_headers("health_officer", subject="petugas-rsud")
+    officer = officer_headers("health_officer", facility=FACILITY, subject="petugas-rsud")
     with_clock(ctx, Clock(at(ctx, day, 7, 15)))
     checked_in = await client.post(f"/appointments/{code}/check-in")
     assert checked_in.status_code == 200 and checked_in.json()["task_id"] == 1, checked_in.text
@@ -261,7 +261,7 @@ async def test_a_visit_from_booking_to_done_publishes_ordered_events_under_one_k
 async def test_fhir_export_of_a_finished_visit_validates_as_r4(health) -> None:
     client, ctx, _ = health
     poli = await make_polyclinic(client)
-    officer = officer_headers("health_officer")
+    officer = officer_headers("health_officer", facility=FACILITY)
     code, _ = await _visit_to_done(client, ctx, poli)
     unfinished = await book(client, visit_day(ctx), poli, nik=nik(9))
     early = await client.get(f"/appointments/{unfinished['booking_code']}/fhir", headers=officer)
@@ -287,7 +287,7 @@ async def test_call_next_takes_the_lowest_waiting_number_and_the_board_follows(h
     poli = await make_polyclinic(client)
     day = visit_day(ctx)
     codes = [(await book(client, day, poli, nik=nik(n)))["booking_code"] for n in (1, 2, 3)]
-    officer = officer_headers("health_officer")
+    officer = officer_headers("health_officer", facility=FACILITY)
     with_clock(ctx, Clock(at(ctx, day, 7, 0)))
     for code in codes:
         assert (await client.post(f"/appointments/{code}/check-in")).status_code == 200
@@ -342,7 +342,7 @@ async def test_bed_availability_is_validated_published_and_public(health, infra)
     client, _, db = health
     seeded = (await client.get(f"/facilities/{FACILITY}/wards")).json()
     assert {w["code"] for w in seeded} >= {"MAWAR", "ICU"}
-    officer = officer_headers("health_officer", subject="petugas-bangsal")
+    officer = officer_headers("health_officer", facility=FACILITY, subject="petugas-bangsal")
     path = f"/facilities/{FACILITY}/wards/MAWAR/beds"
     assert (await client.put(path, json={"total": 40, "occupied": 38})).status_code == 401
     coordinator = officer_headers("coordinator")
@@ -413,7 +413,7 @@ async def test_bad_input_gets_field_level_422_never_500(health) -> None:
         assert any(field in [str(p) for p in d["loc"]] for d in detail), (name, detail)
         assert NIK not in response.text, name
 
-    officer = officer_headers("health_officer")
+    officer = officer_headers("health_officer", facility=FACILITY)
     code = (await book(client, day, poli))["booking_code"]
     for task, message in ((99, "cancelling"), (8, "tasks are 1 to 7"), ("x", "")):
         r = await client.post(f"/appointments/{code}/tasks", json={"task_id": task}, headers=officer)
@@ -453,7 +453,7 @@ async def test_unknown_ids_404_tokens_401_403_and_out_of_order_tasks_409(health)
     poli = await make_polyclinic(client)
     day = visit_day(ctx)
     code = (await book(client, day, poli))["booking_code"]
-    officer = officer_headers("health_officer")
+    officer = officer_headers("health_officer", facility=FACILITY)
 
     assert (await client.get("/appointments/KES-0000-XXXXXX")).status_code == 404
     assert (await client.post("/appointments/KES-0000-XXXXXX/check-in")).status_code == 404

@@ -10,28 +10,26 @@ reference, erasures before and after the citizen's events.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
 from services.integration import handlers, repository
 from services.integration.repository import ReadModel
-from shared.runtime.select import Infrastructure
-from shared.schemas import Envelope, ParsedEvent, make_envelope, parse_record, privacy
+from shared.schemas import Envelope, ParsedEvent
 from shared.schemas import complaints as ce
-from tests.harness import migrated_pool
-from tests.integration.test_integration_view import (
+from tests.harness import migrated_pool_fixture, parsed
+from tests.view_support import (
     REF_1,
     REF_2,
     Complaint,
-    _code,
     appointment_events,
-    at,
+    erasure,
+    new_code,
     notification_events,
     permit_events,
     ward_event,
@@ -41,39 +39,12 @@ MIGRATIONS = Path(repository.__file__).with_name("migrations")
 T = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 REF_3 = "cr1_" + "3c" * 16
 
+# Three databases with the view's migrations, for the three ways of applying the events.
+one_by_one = batched = reversed_order = migrated_pool_fixture(MIGRATIONS)
+
 
 def s(seconds: int) -> datetime:
     return T + timedelta(seconds=seconds)
-
-
-def erasure(ref: str, when: datetime) -> Envelope:
-    data = privacy.CitizenDataErased(
-        citizen_ref=ref, service="complaints", erased_at=when, records={"complaints": 1}
-    )
-    return at(make_envelope(data, subject=ref, source=ce.SOURCE, region="33.06"), when)
-
-
-def parsed(envelopes: Sequence[Envelope]) -> list[ParsedEvent]:
-    """Through the kit's own parser, as the consumer sees them."""
-    return [parse_record(e.to_kafka().value) for e in envelopes]
-
-
-@pytest.fixture
-async def one_by_one(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(infra, MIGRATIONS) as pool:
-        yield pool
-
-
-@pytest.fixture
-async def batched(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(infra, MIGRATIONS) as pool:
-        yield pool
-
-
-@pytest.fixture
-async def reversed_order(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(infra, MIGRATIONS) as pool:
-        yield pool
 
 
 async def apply_one_by_one(pool: asyncpg.Pool, events: Sequence[ParsedEvent]) -> None:
@@ -95,12 +66,12 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
 
 def mixed_batch() -> tuple[list[Envelope], list[Envelope], dict[str, Any]]:
     """Events applied before (the stored state), a mixed batch, and what to look up."""
-    old = Complaint(_code("ADU"), "jalan_rusak", "mobility", REF_1)
-    new = Complaint(_code("ADU"), "sampah", "environment", REF_1)  # filed after the erasure
-    flood = Complaint(_code("ADU"), "banjir_drainase", "environment", REF_2, confidential=True)
-    lamp = Complaint(_code("ADU"), "lampu_jalan", "mobility", None)
-    skewed = Complaint(_code("ADU"), "jalan_rusak", "mobility", REF_3)
-    permit, booking = _code("IZN"), _code("KES")
+    old = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1)
+    new = Complaint(new_code("ADU"), "sampah", "environment", REF_1)  # filed after the erasure
+    flood = Complaint(new_code("ADU"), "banjir_drainase", "environment", REF_2, confidential=True)
+    lamp = Complaint(new_code("ADU"), "lampu_jalan", "mobility", None)
+    skewed = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_3)
+    permit, booking = new_code("IZN"), new_code("KES")
     permits = permit_events(permit, REF_1, s(1))
     notes_1 = notification_events(old.code, REF_1, s(2))
     notes_2 = notification_events(flood.code, REF_2, s(50))  # after REF_2's erasure: stays
@@ -216,7 +187,7 @@ async def test_a_batch_takes_a_constant_number_of_round_trips(batched: asyncpg.P
     async def queries_for(conn: asyncpg.Connection, n: int) -> list[str]:
         events = []
         for i in range(n):
-            c = Complaint(_code("ADU"), "jalan_rusak", "mobility", REF_1 if i % 2 else None)
+            c = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1 if i % 2 else None)
             events += [c.filed(s(i)), c.verified(s(i + 1))]
         logged.clear()
         async with conn.transaction():
@@ -235,7 +206,7 @@ async def test_a_batch_takes_a_constant_number_of_round_trips(batched: asyncpg.P
 async def test_batch_locks_are_taken_in_one_sorted_order(batched: asyncpg.Pool) -> None:
     refs = [f"cr1_{uuid.uuid4().hex}" for _ in range(20)]
     erased = refs[3]  # an erasure in the batch: its citizen's lock is exclusive
-    codes = [_code("ADU") for _ in range(20)]
+    codes = [new_code("ADU") for _ in range(20)]
     notifications = [str(uuid.uuid4()) for _ in range(5)]
     arguments = (refs, [erased], codes, notifications)
     async with batched.acquire() as conn, conn.transaction():

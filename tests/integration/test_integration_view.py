@@ -9,10 +9,9 @@ service in-process and follows its real events on `complaints.events`.
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,27 +22,28 @@ from aiokafka import AIOKafkaProducer
 from services.complaints.app import ComplaintsSettings
 from services.complaints.app import build as build_complaints
 from services.integration import repository
-from services.integration.app import IntegrationSettings, build
-from shared.kit.consumer import dead_letter_topic
-from shared.kit.privacy import citizen_ref
-from shared.kit.settings import DEV_CITIZEN_REF_KEY, PlatformSettings
-from shared.runtime.embedded import create_topics
+from services.integration.app import build
+from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
-from shared.schemas import CONTENT_TYPE, Envelope, EventData, make_envelope, privacy
-from shared.schemas import complaints as ce
-from shared.schemas import health as he
-from shared.schemas import notifications as ne
-from shared.schemas import permits as pe
+from shared.schemas import Envelope
 from shared.schemas.registry import DOMAIN_TOPICS
-from tests.harness import db_fetch, officer_headers, running, wait_for
+from tests.harness import db_fetch, metric, new_database, officer_headers, running, send_event, wait_for
+from tests.integration.test_complaints_service import file as file_complaint
+from tests.view_support import (
+    NIK_1,
+    REF_1,
+    REF_2,
+    Complaint,
+    appointment_events,
+    erasure,
+    new_code,
+    notification_events,
+    permit_events,
+    view_settings,
+    ward_event,
+)
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
-NIK_1, NIK_2 = "3306061708900001", "3306065708900002"
-REF_1, REF_2 = citizen_ref(NIK_1, DEV_CITIZEN_REF_KEY), citizen_ref(NIK_2, DEV_CITIZEN_REF_KEY)
-
-
-def _code(prefix: str) -> str:
-    return f"{prefix}-2603-{uuid.uuid4().hex[:6].upper()}"
 
 
 @dataclass
@@ -59,15 +59,7 @@ class View:
     async def send(self, envelope: Envelope, topic: str, *, wait: bool = True) -> None:
         """Publish one event; with wait=False it is batched with the next ones (like the
         outbox relay's batches) until `flush`."""
-        message = envelope.to_kafka()  # structured mode: the whole CloudEvent is the value
-        sent = await self.producer.send(
-            self.topics[topic],
-            message.value,
-            key=envelope.subject.encode(),
-            headers=[("content-type", CONTENT_TYPE.encode())],
-        )
-        if wait:
-            await sent
+        await send_event(self.producer, self.topics[topic], envelope, wait=wait)
         self.sent.append(envelope)
 
     async def flush(self) -> None:
@@ -83,8 +75,7 @@ class View:
         await wait_for(done, timeout=timeout)
 
     def metric(self, name: str, **labels: str) -> float:
-        registry = self.app.state.service.metrics.registry
-        return registry.get_sample_value(name, labels) or 0.0
+        return metric(self.app, name, **labels)
 
     async def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         pool = self.app.state.service.pool
@@ -98,31 +89,11 @@ async def db_fetch_val(url: str, query: str) -> Any:
 
 @pytest.fixture
 async def view(infra: Infrastructure, platform: PlatformSettings, fresh_database: str) -> AsyncIterator[View]:
-    suffix = uuid.uuid4().hex[:8]
-    topics = {t: f"it-{suffix}.{t}" for t in DOMAIN_TOPICS}
-    group = f"integration-{suffix}"
-    await create_topics(
-        infra.kafka_bootstrap, {**dict.fromkeys(topics.values(), 3), dead_letter_topic(group): 1}
-    )
-    settings = IntegrationSettings(
-        database_url=fresh_database,
-        platform=platform,
-        topics=list(topics.values()),
-        consumer_group=group,
-        feed_poll_seconds=0.2,
-        gauge_seconds=3600,
-    )
+    settings = await view_settings(infra, platform, fresh_database, "it", feed_poll_seconds=0.2)
     app = build(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
-    await producer.start()
-    try:
-        async with running(app) as client:
-            yield View(client, app, fresh_database, group, topics, producer)
-    finally:
-        await producer.stop()
-
-
-# ----- event builders (the real contracts) ----------------------------------------------
+    topics = dict(zip(DOMAIN_TOPICS, settings.topics, strict=True))
+    async with AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap) as producer, running(app) as client:
+        yield View(client, app, fresh_database, settings.consumer_group, topics, producer)
 
 
 def base_time() -> datetime:
@@ -139,205 +110,6 @@ def base_time() -> datetime:
     return now - timedelta(seconds=150)
 
 
-def at(envelope: Envelope, moment: datetime) -> Envelope:
-    return envelope.model_copy(update={"time": moment})
-
-
-@dataclass
-class Complaint:
-    code: str
-    category: str
-    dimension: str
-    ref: str | None
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    desa: str = "33.06.01.2001"
-    confidential: bool = False
-
-    def event(self, model: type[ce.ComplaintEvent], status: str, when: datetime, **extra: Any) -> Envelope:
-        data = model(
-            complaint_id=self.id,
-            tracking_code=self.code,
-            status=status,
-            kind="pengaduan",
-            category=self.category,
-            dimension=self.dimension,
-            desa_code=self.desa,
-            kecamatan_code=self.desa[:8],
-            citizen_ref=self.ref,
-            confidential=self.confidential,
-            **extra,
-        )
-        return at(make_envelope(data, subject=self.id, source=ce.SOURCE, region="33.06"), when)
-
-    def filed(self, when: datetime, title: str = "Jalan berlubang di depan balai desa") -> Envelope:
-        return self.event(
-            ce.ComplaintFiled,
-            "submitted",
-            when,
-            title=None if self.confidential else title,
-            filed_at=when,
-            verify_due=when + timedelta(days=3),
-            close_due=when + timedelta(days=60),
-        )
-
-    def verified(self, when: datetime) -> Envelope:
-        return self.event(ce.ComplaintVerified, "verified", when, verified_by="koordinator")
-
-    def dispatched(self, when: datetime, opd: str) -> Envelope:
-        return self.event(
-            ce.ComplaintDispatched,
-            "dispatched",
-            when,
-            opd=opd,
-            opd_name=opd,
-            dispatched_by="koordinator",
-            followup_due=when + timedelta(days=5),
-        )
-
-    def breached(self, when: datetime, opd: str) -> Envelope:
-        return self.event(ce.ComplaintSlaBreached, "dispatched", when, opd=opd, clock="followup", due_at=when)
-
-    def resolved(self, when: datetime, opd: str) -> Envelope:
-        return self.event(
-            ce.ComplaintResolved,
-            "resolved",
-            when,
-            opd=opd,
-            resolved_by="petugas",
-            reopen_until=when + timedelta(days=14),
-        )
-
-
-def permit_events(code: str, ref: str, start: datetime) -> list[Envelope]:
-    app_id = str(uuid.uuid4())
-    common = {
-        "application_id": app_id,
-        "tracking_code": code,
-        "permit_type": "izin_usaha",
-        "opd": "DPMPTSP",
-        "dimension": "economy",
-        "applicant_kind": "business",
-        "desa_code": "33.06.06.1007",
-        "kecamatan_code": "33.06.06",
-        "citizen_ref": ref,
-    }
-    events: list[EventData] = [
-        pe.ApplicationSubmitted(
-            **common,
-            status="submitted",
-            submitted_at=start,
-            sla_working_days=5,
-            sla_due=start + timedelta(days=7),
-            inspection_required=False,
-            deemed_approval=True,
-            documents=["npwp"],
-        ),
-        pe.ApplicationApproved(
-            **common,
-            status="approved",
-            decided_at=start + timedelta(seconds=20),
-            approved_by="kabid",
-            processing_working_days=1,
-        ),
-        pe.PermitIssued(
-            **{**common, "permit_number": "503/PB/00001/2026"},
-            status="issued",
-            issued_at=start + timedelta(seconds=30),
-            issued_by="kadis",
-        ),
-    ]
-    return [
-        at(
-            make_envelope(d, subject=app_id, source=pe.SOURCE, region="33.06"),
-            start + timedelta(seconds=10 * i),
-        )
-        for i, d in enumerate(events)
-    ]
-
-
-def appointment_events(code: str, ref: str, start: datetime) -> list[Envelope]:
-    ap_id = str(uuid.uuid4())
-    common = {
-        "appointment_id": ap_id,
-        "booking_code": code,
-        "facility": "RSUD-TJITRO",
-        "polyclinic": "INT",
-        "date": date.today(),
-        "queue_number": 3,
-        "queue_code": "A-003",
-        "payment": "jkn",
-        "kecamatan_code": "33.06.06",
-        "citizen_ref": ref,
-    }
-    checked_in, called = start + timedelta(seconds=10), start + timedelta(seconds=40)
-    events = [
-        (
-            he.AppointmentBooked(
-                **common,
-                status="booked",
-                booked_at=start,
-                session_start=start,
-                session_end=start + timedelta(hours=3),
-                estimated_at=start + timedelta(minutes=30),
-                position=3,
-            ),
-            start,
-        ),
-        (
-            he.AppointmentCheckedIn(**common, status="checked_in", task_id=1, checked_in_at=checked_in),
-            checked_in,
-        ),
-        (
-            he.AppointmentCalled(**common, status="in_service", task_id=4, called_at=called, called_by="dr"),
-            called,
-        ),
-    ]
-    return [at(make_envelope(d, subject=ap_id, source=he.SOURCE, region="33.06"), w) for d, w in events]
-
-
-def ward_event(available: int, when: datetime, ward: str = "MAWAR") -> Envelope:
-    ward_id = f"ward-{ward}"
-    data = he.WardBedAvailabilityChanged(
-        ward_id=ward_id,
-        facility="RSUD-TJITRO",
-        ward=ward,
-        name=f"Bangsal {ward.title()}",
-        bed_class="kelas_3",
-        kecamatan_code="33.06.06",
-        total=40,
-        occupied=40 - available,
-        available=available,
-        updated_by="admisi",
-        updated_at=when,
-    )
-    return at(make_envelope(data, subject=ward_id, source=he.SOURCE, region="33.06"), when)
-
-
-def notification_events(code: str, ref: str, start: datetime, delivered: bool = True) -> list[Envelope]:
-    n_id = str(uuid.uuid4())
-    statuses = ["created", "sending", "delivered" if delivered else "permanent-failure"]
-    out = []
-    for i, status in enumerate(statuses):
-        when = start + timedelta(seconds=i)
-        data = ne.EVENT_FOR_STATUS[status](
-            notification_id=n_id,
-            source_event_id=str(uuid.uuid4()),
-            source_event_type="id.sinergi.complaints.complaint.filed.v1",
-            tracking_code=code,
-            rule="complaint-filed",
-            recipient_kind="citizen",
-            citizen_ref=ref,
-            channel="sms",
-            template="id/complaints/filed.sms.j2",
-            locale="id",
-            status=status,
-            attempt=min(i, 1),
-            at=when,
-        )
-        out.append(at(make_envelope(data, subject=n_id, source=ne.SOURCE, region="33.06"), when))
-    return out
-
-
 @dataclass
 class Scenario:
     road: Complaint  # resolved within SLA by DPUPR
@@ -351,11 +123,11 @@ class Scenario:
 
 def scenario(t: datetime) -> Scenario:
     s = lambda n: t + timedelta(seconds=n)  # noqa: E731
-    road = Complaint(_code("ADU"), "jalan_rusak", "mobility", REF_1)
-    waste = Complaint(_code("ADU"), "sampah", "environment", REF_2, desa="33.06.02.2001")
-    flood = Complaint(_code("ADU"), "banjir_drainase", "environment", REF_2, confidential=True)
-    lamp = Complaint(_code("ADU"), "lampu_jalan", "mobility", None)
-    permit, booking = _code("IZN"), _code("KES")
+    road = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1)
+    waste = Complaint(new_code("ADU"), "sampah", "environment", REF_2, desa="33.06.02.2001")
+    flood = Complaint(new_code("ADU"), "banjir_drainase", "environment", REF_2, confidential=True)
+    lamp = Complaint(new_code("ADU"), "lampu_jalan", "mobility", None)
+    permit, booking = new_code("IZN"), new_code("KES")
     C, P, H, N = "complaints.events", "permits.events", "health.events", "notifications.events"
     events: list[tuple[Envelope, str]] = [
         (road.filed(s(0)), C),
@@ -573,42 +345,13 @@ async def test_real_complaint_events_reach_the_dashboard(
 ) -> None:
     """The complaints service in-process publishes real events on complaints.events;
     the view (its own group and database) follows them."""
-    from shared.runtime.embedded import create_databases
-    from shared.runtime.select import database_url_for
-
-    group = f"integration-{uuid.uuid4().hex[:8]}"
-    await create_topics(infra.kafka_bootstrap, {dead_letter_topic(group): 1})
-    admin_url = infra.admin_database_url or next(iter(infra.database_urls.values()))
-    complaints_db = f"c_{uuid.uuid4().hex[:10]}"
-    await create_databases(admin_url, [complaints_db])
     complaints = build_complaints(
-        ComplaintsSettings(
-            database_url=database_url_for(admin_url, complaints_db), platform=platform, sla_check_seconds=3600
-        )
+        ComplaintsSettings(database_url=await new_database(infra), platform=platform, sla_check_seconds=3600)
     )
-    view_app = build(
-        IntegrationSettings(
-            database_url=fresh_database,
-            platform=platform,
-            topics=["complaints.events"],  # the real topic (other tests' complaints are on it too)
-            consumer_group=group,
-            gauge_seconds=3600,
-        )
-    )
-    async with running(complaints) as c, running(view_app) as v:
-        filed = await c.post(
-            "/complaints",
-            json={
-                "kind": "pengaduan",
-                "category": "jalan_rusak",
-                "title": "Jalan berlubang di depan balai desa",
-                "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
-                "desa_code": "33.06.01.2001",
-                "reporter": {"nik": NIK_1, "phone": "081234567890"},
-            },
-        )
-        assert filed.status_code == 201, filed.text
-        code = filed.json()["tracking_code"]
+    # The real topic (other tests' complaints are on it too).
+    settings = await view_settings(infra, platform, fresh_database, "real", topics=["complaints.events"])
+    async with running(complaints) as c, running(build(settings)) as v:
+        code = await file_complaint(c, reporter={"nik": NIK_1, "phone": "081234567890"})
         coordinator = officer_headers("coordinator")
         assert (await c.post(f"/officer/complaints/{code}/verify", headers=coordinator)).status_code == 200
         assert (
@@ -642,22 +385,11 @@ async def test_an_erased_citizen_leaves_no_timeline_in_any_order(view: View) -> 
     titles up to the erasure — also from events that arrive after it (as in a rebuild,
     where the old events still carry the reference) — and keeps later activity."""
     t = base_time()
-    old = Complaint(_code("ADU"), "sampah", "environment", REF_1)
-    new = Complaint(_code("ADU"), "jalan_rusak", "mobility", REF_1)
-    permit = _code("IZN")
-    erasure = make_envelope(
-        privacy.CitizenDataErased(
-            citizen_ref=REF_1,
-            service="complaints",
-            erased_at=t + timedelta(seconds=30),
-            records={"complaints": 1},
-        ),
-        subject=REF_1,
-        source=ce.SOURCE,
-        region="33.06",
-    )
+    old = Complaint(new_code("ADU"), "sampah", "environment", REF_1)
+    new = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1)
+    permit = new_code("IZN")
     events: list[tuple[Envelope, str]] = [
-        (at(erasure, t + timedelta(seconds=30)), "complaints.events"),  # first, though it happened later
+        (erasure(REF_1, t + timedelta(seconds=30)), "complaints.events"),  # first, though it happened later
         (old.filed(t, "Sampah di depan rumah Pak Budi"), "complaints.events"),
         *((e, "permits.events") for e in permit_events(permit, REF_1, t + timedelta(seconds=1))),
         *(

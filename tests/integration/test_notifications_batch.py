@@ -11,9 +11,7 @@ or are missing, unruled events, and an erasure between a citizen's events.
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,29 +19,30 @@ from typing import Any
 import asyncpg
 import pytest
 from cryptography.fernet import Fernet
-from prometheus_client import CollectorRegistry
 
 from services.notifications import handlers, intake
-from services.notifications.app import HERE, NotificationsSettings, _metrics, build_context
+from services.notifications.app import HERE
 from services.notifications.context import Context
 from services.notifications.domain import Preferences, QuietHours
 from services.notifications.repository import NotificationRepository
-from shared.kit.metrics import KitMetrics
-from shared.kit.privacy import citizen_ref, open_contact, seal_contact
+from shared.kit.privacy import citizen_ref, seal_contact
 from shared.kit.settings import PlatformSettings
-from shared.runtime.select import Infrastructure
-from shared.schemas import Envelope, ParsedEvent, make_envelope, parse_record, privacy
+from shared.schemas import Envelope, ParsedEvent, privacy
 from shared.schemas import complaints as ce
-from shared.schemas import health as he
-from shared.schemas.common import SealedContact
-from tests.harness import migrated_pool
-from tests.integration.test_notifications_service import (
-    _envelope,
+from tests.harness import migrated_pool_fixture, parsed
+from tests.notifications_support import (
+    ASYNCPG_INTROSPECTION,
+    appointment_called,
     complaint_event,
+    context_for,
+    envelope,
     filed,
+    metrics_of,
+    snapshot,
     unique_email,
     unique_phone,
     verified,
+    ward_changed,
 )
 
 WIB = timedelta(hours=7)
@@ -60,10 +59,8 @@ EXTRA_RULE = """
     template: complaints/resolved
 """
 
-
-REGISTRIES: dict[int, CollectorRegistry] = {}  # each test context's metrics
-# What asyncpg asks on a connection's first use of a type (not the handler's statements).
-ASYNCPG_INTROSPECTION = ("typeinfo_tree", "current_setting('jit')", "set_config('jit'")
+# Two databases with the service's migrations: one applied record by record, one in batches.
+one_by_one = batched = migrated_pool_fixture(HERE / "migrations")
 
 
 @pytest.fixture
@@ -71,34 +68,6 @@ def rules_file(tmp_path: Path) -> Path:
     path = tmp_path / "rules.yaml"
     path.write_text((HERE / "rules.yaml").read_text() + EXTRA_RULE)
     return path
-
-
-@pytest.fixture
-async def one_by_one(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(infra, HERE / "migrations") as pool:
-        yield pool
-
-
-@pytest.fixture
-async def batched(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(infra, HERE / "migrations") as pool:
-        yield pool
-
-
-def context_for(pool: asyncpg.Pool, platform: PlatformSettings, rules_file: Path) -> Context:
-    settings = NotificationsSettings(
-        database_url="postgresql://unused", platform=platform, rules_file=rules_file
-    )
-    kit = KitMetrics("notifications")
-    ctx = build_context(settings, lambda: pool, _metrics(kit))
-    ctx.clock = lambda: NOW
-    REGISTRIES[id(ctx)] = kit.registry
-    return ctx
-
-
-def parsed(envelopes: Sequence[Envelope]) -> list[ParsedEvent]:
-    """Through the kit's own parser, as the consumer sees them."""
-    return [parse_record(e.to_kafka().value) for e in envelopes]
 
 
 async def apply_one_by_one(ctx: Context, events: Sequence[ParsedEvent]) -> None:
@@ -127,56 +96,6 @@ async def apply_batch(ctx: Context, events: Sequence[ParsedEvent]) -> int:
 
 async def set_preferences(ctx: Context, nik: str, prefs: Preferences) -> None:
     await handlers.set_preferences(ctx, nik, prefs)
-
-
-async def snapshot(ctx: Context) -> list[dict[str, Any]]:
-    """Every notification with its opened address, history and published events, without
-    what is random (ids, Fernet tokens, envelope ids and times), in a stable order."""
-    async with ctx.pool().acquire() as conn:
-        rows = await conn.fetch("SELECT * FROM notifications")
-        history = await conn.fetch("SELECT * FROM notification_history ORDER BY id")
-        outbox = await conn.fetch("SELECT * FROM outbox ORDER BY id")
-    found: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        n = dict(row)
-        nid = n.pop("id")
-        if n["recipient_key"] == f"erased:{nid}":
-            n["recipient_key"] = "erased"
-        if n["last_error"] == "citizen data erased":
-            n["updated_at"] = "the erasure's transaction time"
-        sealed = n.pop("address_sealed")
-        n["address"] = (
-            open_contact(ctx.contact_key, SealedContact(sealed=sealed, channels=[])) if sealed else None
-        )
-        n["history"], n["events"] = [], []
-        found[nid] = n
-    for h in history:
-        entry = dict(h)
-        entry.pop("id")
-        found[entry.pop("notification_id")]["history"].append(entry)
-    for record in outbox:
-        assert record["topic"] == "notifications.events"
-        event = json.loads(record["value"])
-        assert record["key"] == event["subject"] == event["data"]["notification_id"]
-        assert record["event_type"] == event["type"]
-        assert record["headers"]["correlation_id"] == event["correlationid"]
-        data = dict(event["data"])
-        nid = uuid.UUID(data.pop("notification_id"))
-        found[nid]["events"].append({"type": event["type"], "causation": event["causationid"], "data": data})
-    return sorted(found.values(), key=lambda n: json.dumps(n, sort_keys=True, default=str))
-
-
-def metrics_of(ctx: Context) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    registry = REGISTRIES[id(ctx)]
-    # Rounded: a histogram's sum depends on the order its observations were added in
-    # (floating point), which concurrent deliveries do not fix; a millisecond still shows.
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): round(sample.value, 6)
-        for family in registry.collect()
-        if family.name.startswith("sinergi_notifications_")
-        for sample in family.samples
-        if not sample.name.endswith("_created")  # prometheus_client's creation timestamps
-    }
 
 
 def resolved(platform: PlatformSettings, **kwargs: Any) -> Envelope:
@@ -214,27 +133,6 @@ def rejected(platform: PlatformSettings, **kwargs: Any) -> Envelope:
     )
 
 
-def called(platform: PlatformSettings, nik: str, phone: str) -> Envelope:
-    data = he.AppointmentCalled(
-        appointment_id=str(uuid.uuid4()),
-        booking_code="KES-2611-7K3M9Q",
-        status="in_service",
-        facility="RSUD-TJITRO",
-        polyclinic="INT",
-        date=NOW.date(),
-        queue_number=12,
-        queue_code="A-012",
-        task_id=4,
-        payment="jkn",
-        kecamatan_code="33.06.01",
-        citizen_ref=citizen_ref(nik, platform.citizen_ref_key.get_secret_value()),
-        contact=seal_contact(platform.contact_key.get_secret_value(), phone=phone),
-        called_at=NOW,
-        called_by="perawat-1",
-    )
-    return _envelope(data, data.appointment_id, he.SOURCE, platform)
-
-
 def erasure(platform: PlatformSettings, nik: str) -> Envelope:
     data = privacy.CitizenDataErased(
         citizen_ref=citizen_ref(nik, platform.citizen_ref_key.get_secret_value()),
@@ -242,23 +140,7 @@ def erasure(platform: PlatformSettings, nik: str) -> Envelope:
         erased_at=NOW,
         records={"complaints": 1},
     )
-    return make_envelope(data, subject=data.citizen_ref, source=ce.SOURCE, region=platform.region)
-
-
-def ward() -> Envelope:
-    data = he.WardBedAvailabilityChanged(
-        ward_id=str(uuid.uuid4()),
-        facility="RSUD-TJITRO",
-        ward="MAWAR",
-        name="Bangsal Mawar",
-        kecamatan_code="33.06.01",
-        total=20,
-        occupied=5,
-        available=15,
-        updated_by="perawat",
-        updated_at=NOW,
-    )
-    return make_envelope(data, subject=data.ward_id, source=he.SOURCE, region="33.06")
+    return envelope(data, data.citizen_ref, ce.SOURCE, platform)
 
 
 def mixed_batch(platform: PlatformSettings) -> tuple[list[Envelope], list[Envelope]]:
@@ -272,7 +154,7 @@ def mixed_batch(platform: PlatformSettings) -> tuple[list[Envelope], list[Envelo
     batch = [
         already,  # applied before: nothing new
         verified(platform, email=a_mail, phone=a_phone, nik=NIK_A),  # sms first, English, held
-        called(platform, NIK_A, a_phone),  # urgent: not held by the quiet hours
+        appointment_called(platform, NIK_A, a_phone, NOW),  # urgent: not held by the quiet hours
         dispatch,
         dispatched(platform, "NOT-LISTED", email=c_mail, nik=NIK_C),  # OPD fallback address
         dispatch,  # a duplicate within the batch
@@ -281,7 +163,7 @@ def mixed_batch(platform: PlatformSettings) -> tuple[list[Envelope], list[Envelo
         resolved(platform, email=c_mail, phone=unique_phone(), nik=NIK_C),  # two rules, one `all`
         broken,  # sealed with another key: a technical failure, never a silent drop
         verified(platform, nik=NIK_C),  # no contact at all
-        ward(),  # no rule
+        ward_changed(platform, NOW),  # no rule
         erasure(platform, NIK_A),  # A's notifications above are erased, their preferences too
         resolved(platform, email=a_mail, nik=NIK_A),  # after it: no preferences, Indonesian
         filed(platform, email=unique_email(), nik=NIK_C, locale="en"),
@@ -293,7 +175,9 @@ async def test_a_mixed_batch_creates_what_one_by_one_creates(
     one_by_one: asyncpg.Pool, batched: asyncpg.Pool, platform: PlatformSettings, rules_file: Path
 ) -> None:
     stored, batch = mixed_batch(platform)
-    contexts = [context_for(pool, platform, rules_file) for pool in (one_by_one, batched)]
+    contexts = [
+        context_for(pool, lambda: NOW, platform, rules_file=rules_file) for pool in (one_by_one, batched)
+    ]
     for ctx in contexts:
         quiet = QuietHours(time(21, 0), time(6, 0), ctx.tz)
         await set_preferences(
@@ -343,13 +227,14 @@ async def test_a_mixed_batch_creates_what_one_by_one_creates(
     skipped = {dict(labels)["reason"]: v for (name, labels), v in metrics.items() if "skipped" in name}
     assert skipped == {"opted_out": 1, "no_contact": 1}
     assert metrics[("sinergi_notifications_recipient_fallbacks_total", (("kind", "opd"),))] == 1
-    assert metrics[("sinergi_notifications_unruled_events_total", (("type", ward().type),))] == 1
+    unruled = ward_changed(platform, NOW).type
+    assert metrics[("sinergi_notifications_unruled_events_total", (("type", unruled),))] == 1
 
 
 async def test_a_batch_takes_the_same_few_statements_however_large(
     batched: asyncpg.Pool, platform: PlatformSettings, rules_file: Path
 ) -> None:
-    ctx = context_for(batched, platform, rules_file)
+    ctx = context_for(batched, lambda: NOW, platform, rules_file=rules_file)
     small = [filed(platform, email=unique_email(), nik=NIK_C) for _ in range(3)]
     large = [
         dispatched(platform, "DPUPR", email=unique_email(), phone=unique_phone(), nik=NIK_C)

@@ -11,35 +11,33 @@ A relay that drops connections mid-batch must cost no email and double none.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from services.notifications import delivery, handlers, intake
-from services.notifications.app import HERE, NotificationsSettings, _metrics, build_context
+from services.notifications.app import HERE
 from services.notifications.context import Context
 from services.notifications.domain import CHANNELS, WIB, Notification, Preferences, QuietHours, SendResult
 from services.notifications.repository import NotificationRepository
 from services.notifications.status_events import stage
 from services.notifications.tests.relay import Relay
-from shared.kit.metrics import KitMetrics
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
 from shared.schemas import Envelope
-from tests.harness import migrated_pool
-from tests.integration.test_notifications_batch import (
+from tests.harness import migrated_pool_fixture, parsed
+from tests.notifications_support import (
     ASYNCPG_INTROSPECTION,
-    REGISTRIES,
+    GATEWAY_TOKEN,
+    context_for,
+    filed,
     metrics_of,
-    parsed,
     snapshot,
+    unique_email,
+    unique_phone,
 )
-from tests.integration.test_notifications_service import GATEWAY_TOKEN, filed, unique_email, unique_phone
 
 NIK_QUIET = "3306065708900002"
 
@@ -54,17 +52,8 @@ def next_evening() -> datetime:
 
 NOW = next_evening()
 
-
-@pytest.fixture
-async def one_by_one(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(infra, HERE / "migrations") as pool:
-        yield pool
-
-
-@pytest.fixture
-async def batched(infra: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(infra, HERE / "migrations") as pool:
-        yield pool
+# Two databases with the service's migrations: one for the worker as it was, one for today's.
+one_by_one = batched = migrated_pool_fixture(HERE / "migrations")
 
 
 class Clock:
@@ -75,12 +64,13 @@ class Clock:
         return self.now
 
 
-def context_for(
+def worker_context(
     pool: asyncpg.Pool, platform: PlatformSettings, relay: Relay, gateway: FakeGateway, clock: Clock
 ) -> Context:
-    settings = NotificationsSettings(
-        database_url="postgresql://unused",
-        platform=platform,
+    return context_for(
+        pool,
+        clock,
+        platform,
         smtp_host=relay.host,
         smtp_port=relay.port,
         smtp_local_hostname="sinergi.test",
@@ -92,11 +82,11 @@ def context_for(
         email_rate_per_second=1000.0,
         email_burst=1000,
     )
-    kit = KitMetrics("notifications")
-    ctx = build_context(settings, lambda: pool, _metrics(kit))
-    ctx.clock = clock
-    REGISTRIES[id(ctx)] = kit.registry
-    return ctx
+
+
+def filed_complaints(platform: PlatformSettings, n: int) -> list[Envelope]:
+    """`n` filed complaints, each from a citizen with an address of their own."""
+    return [filed(platform, email=unique_email()) for _ in range(n)]
 
 
 async def create(ctx: Context, events: list[Envelope]) -> None:
@@ -200,7 +190,9 @@ async def test_a_mixed_batch_records_what_one_by_one_recorded(
             busy_quiet: "452 4.2.2 mailbox full",
             busy_last: "421 4.7.0 too busy, closing",  # also closes its connection
         }
-        contexts = [context_for(pool, platform, relay, fake_gateway, clock) for pool in (one_by_one, batched)]
+        contexts = [
+            worker_context(pool, platform, relay, fake_gateway, clock) for pool in (one_by_one, batched)
+        ]
         for ctx in contexts:
             quiet = QuietHours(time(21, 0), time(6, 0), ctx.tz)
             await handlers.set_preferences(ctx, NIK_QUIET, Preferences(quiet_hours=quiet))
@@ -270,7 +262,7 @@ async def test_a_relay_dropping_connections_mid_batch_loses_and_doubles_no_email
     # The 6th email drops its connection (it may or may not have arrived: it is retried);
     # from the 15th on the relay drops every connection, as when it goes down.
     with Relay(drop_at={6}, drop_from=15) as relay:
-        ctx = context_for(batched, platform, relay, fake_gateway, clock)
+        ctx = worker_context(batched, platform, relay, fake_gateway, clock)
         await create(ctx, [filed(platform, email=address) for address in addresses])
         assert await delivery.deliver_due(ctx) == 24
         accepted = {str(m["To"]) for m in relay.accepted}
@@ -315,8 +307,8 @@ async def test_an_outcome_after_the_lease_was_recovered_is_not_recorded(
 ) -> None:
     clock = Clock(NOW)
     with Relay() as relay:
-        ctx = context_for(batched, platform, relay, fake_gateway, clock)
-        await create(ctx, [filed(platform, email=unique_email()) for _ in range(3)])
+        ctx = worker_context(batched, platform, relay, fake_gateway, clock)
+        await create(ctx, filed_complaints(platform, 3))
         claimed = await delivery.claim(ctx, "email")
         assert len(claimed) == 3
         async with ctx.email.session() as session:
@@ -334,10 +326,10 @@ async def test_a_round_takes_the_same_few_statements_however_large_the_batch(
 ) -> None:
     clock = Clock(NOW)
     with Relay() as relay:
-        ctx = context_for(batched, platform, relay, fake_gateway, clock)
+        ctx = worker_context(batched, platform, relay, fake_gateway, clock)
         counts = []
         for size in (2, 40):
-            await create(ctx, [filed(platform, email=unique_email()) for _ in range(size)])
+            await create(ctx, filed_complaints(platform, size))
             queries: list[str] = []
             ctx.pool = logging_to(batched, queries)
             assert await delivery.deliver_due(ctx) == size

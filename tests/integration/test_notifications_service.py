@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 
 from services.complaints.app import ComplaintsSettings
@@ -26,231 +26,153 @@ from services.complaints.app import build as build_complaints
 from services.notifications.app import NotificationsSettings
 from services.notifications.app import build as build_notifications
 from shared.kit.consumer import dead_letter_topic
-from shared.kit.privacy import citizen_ref, seal_contact
+from shared.kit.privacy import citizen_ref
 from shared.kit.settings import PlatformSettings
-from shared.runtime.embedded import create_databases, create_topics
 from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure, database_url_for
+from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from shared.schemas import CONTENT_TYPE, Envelope, EventData, make_envelope
+from shared.schemas import EGOV_TOPICS, Envelope
 from shared.schemas import complaints as complaint_events
 from shared.schemas import health as health_events
 from shared.schemas import notifications as notification_events
-from tests.harness import db_fetch, events_of, officer_headers, read_topic, repo_root, running, wait_for
+from tests.harness import (
+    db_fetch,
+    events_of,
+    metric,
+    new_database,
+    new_group,
+    officer_headers,
+    read_topic,
+    repo_root,
+    running,
+    send_event,
+    wait_for,
+)
+from tests.integration.test_complaints_service import file as file_complaint
+from tests.notifications_support import (
+    GATEWAY_TOKEN,
+    NIK,
+    appointment_called,
+    filed,
+    unique_email,
+    unique_phone,
+    verified,
+    ward_changed,
+)
 
-NIK = "3306061708900001"
-DOMAIN_TOPICS = ["complaints.events", "permits.events", "health.events"]
 TEMPLATES = repo_root() / "services" / "notifications" / "templates"
-GATEWAY_TOKEN = "test-gateway-token"
 WIB = timedelta(hours=7)
+# A message's statuses when the gateway fails twice and then takes it.
+RETRIED_TWICE = [
+    "created",
+    "sending",
+    "temporary-failure",
+    "sending",
+    "temporary-failure",
+    "sending",
+    "delivered",
+]
 
 
 # ----- helpers -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def second_database(infra: Infrastructure) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = infra.admin_database_url or next(iter(infra.database_urls.values()))
-    await create_databases(admin, [name])
-    return database_url_for(admin, name)
+@dataclass
+class Rig:
+    """What a test runs the service with: the session's broker, SMTP sink and gateway, and
+    a database and a consumer group of the test's own."""
+
+    infra: Infrastructure
+    platform: PlatformSettings
+    database: str
+    group: str
+    sink: SmtpSink
+    gateway: FakeGateway
+    producer: AIOKafkaProducer
+
+    def settings(self, **overrides: Any) -> NotificationsSettings:
+        values: dict[str, Any] = {
+            "database_url": self.database,
+            "platform": self.platform,
+            "consumer_group": self.group,
+            "smtp_host": self.sink.host,
+            "smtp_port": self.sink.port,
+            "sms_gateway_url": self.gateway.sms_url,
+            "whatsapp_gateway_url": self.gateway.whatsapp_url,
+            "gateway_token": GATEWAY_TOKEN,
+            "delivery_interval_seconds": 0.2,
+            "max_attempts": 3,
+            "retry_base_seconds": 0.3,
+            "retry_factor": 2.0,
+            "email_rate_per_second": 200.0,
+            "email_burst": 200,
+        }
+        values.update(overrides)
+        return NotificationsSettings(**values)
+
+    def build(self, **overrides: Any) -> FastAPI:
+        return build_notifications(self.settings(**overrides))
+
+    async def publish(self, envelope: Envelope, topic: str = "complaints.events") -> None:
+        await send_event(self.producer, topic, envelope)
+
+    async def rows(self, where: str, *args: Any) -> list[Any]:
+        query = f"SELECT * FROM notifications WHERE {where} ORDER BY created_at"
+        return await db_fetch(self.database, query, *args)
+
+    async def history(self, notification_id: Any) -> list[str]:
+        found = await db_fetch(
+            self.database,
+            "SELECT status FROM notification_history WHERE notification_id = $1 ORDER BY id",
+            notification_id,
+        )
+        return [r["status"] for r in found]
+
+    async def status_is(self, where: str, *args: Any, status: str) -> list[Any] | None:
+        found = await self.rows(where, *args)
+        return found if found and all(r["status"] == status for r in found) else None
+
+    async def bus_events(self, notification_id: Any, expected: int) -> list[dict[str, Any]]:
+        async def enough() -> list[dict[str, Any]] | None:
+            records = await read_topic(self.infra.kafka_bootstrap, notification_events.TOPIC)
+            found = events_of(records, notification_id=str(notification_id))
+            return [e for _, e in found] if len(found) >= expected else None
+
+        return await wait_for(enough, timeout=30)
 
 
 @pytest.fixture
-async def group(infra: Infrastructure) -> str:
-    """A consumer group of its own, positioned at the end of every domain topic."""
-    name = f"notifications-test-{uuid.uuid4().hex[:8]}"
-    await create_topics(infra.kafka_bootstrap, {dead_letter_topic(name): 1})
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=infra.kafka_bootstrap, group_id=name, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(t, p) for t in DOMAIN_TOPICS for p in consumer.partitions_for_topic(t) or ()
-        ]
-        consumer.assign(partitions)
-        end = await consumer.end_offsets(partitions)
-        await consumer.commit(dict(end))
-    finally:
-        await consumer.stop()
-    return name
-
-
-@pytest.fixture
-async def producer(infra: Infrastructure) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
-
-
-def settings_for(
-    database: str,
-    group: str,
+async def rig(
+    infra: Infrastructure,
     platform: PlatformSettings,
-    sink: SmtpSink,
-    gateway: FakeGateway,
-    **overrides: Any,
-) -> NotificationsSettings:
-    values: dict[str, Any] = {
-        "database_url": database,
-        "platform": platform,
-        "consumer_group": group,
-        "smtp_host": sink.host,
-        "smtp_port": sink.port,
-        "sms_gateway_url": gateway.sms_url,
-        "whatsapp_gateway_url": gateway.whatsapp_url,
-        "gateway_token": GATEWAY_TOKEN,
-        "delivery_interval_seconds": 0.2,
-        "max_attempts": 3,
-        "retry_base_seconds": 0.3,
-        "retry_factor": 2.0,
-        "email_rate_per_second": 200.0,
-        "email_burst": 200,
-    }
-    values.update(overrides)
-    return NotificationsSettings(**values)
-
-
-def unique_email() -> str:
-    return f"warga-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def unique_phone() -> str:
-    return "+62812" + "".join(random.choice("0123456789") for _ in range(8))
-
-
-def tracking_code() -> str:
-    return "ADU-2611-" + "".join(random.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(6))
-
-
-def complaint_event(
-    model: type[complaint_events.ComplaintEvent],
-    platform: PlatformSettings,
-    *,
-    email: str | None = None,
-    phone: str | None = None,
-    nik: str = NIK,
-    locale: str = "id",
-    **fields: Any,
-) -> Envelope:
-    complaint_id = str(uuid.uuid4())
-    base: dict[str, Any] = {
-        "complaint_id": complaint_id,
-        "tracking_code": tracking_code(),
-        "status": "verified",
-        "kind": "pengaduan",
-        "category": "jalan_rusak",
-        "dimension": "mobility",
-        "opd": "DPUPR",
-        "desa_code": "33.06.01.2001",
-        "kecamatan_code": "33.06.01",
-        "citizen_ref": citizen_ref(nik, platform.citizen_ref_key.get_secret_value()),
-        "contact": seal_contact(platform.contact_key.get_secret_value(), phone=phone, email=email),
-        "locale": locale,
-    }
-    base.update(fields)
-    return _envelope(model(**base), complaint_id, complaint_events.SOURCE, platform)
-
-
-def _envelope(data: EventData, subject: str, source: str, platform: PlatformSettings) -> Envelope:
-    return make_envelope(data, subject=subject, source=source, region=platform.region)
-
-
-def verified(platform: PlatformSettings, **kwargs: Any) -> Envelope:
-    return complaint_event(complaint_events.ComplaintVerified, platform, verified_by="koordinator", **kwargs)
-
-
-def filed(platform: PlatformSettings, **kwargs: Any) -> Envelope:
-    now = datetime.now(UTC)
-    return complaint_event(
-        complaint_events.ComplaintFiled,
-        platform,
-        status="submitted",
-        title="Jalan berlubang",
-        filed_at=now,
-        verify_due=now + timedelta(days=3),
-        close_due=now + timedelta(days=60),
-        **kwargs,
-    )
-
-
-async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
-    message = envelope.to_kafka()
-    await producer.send_and_wait(
-        topic, message.value, key=envelope.subject.encode(), headers=[("content-type", CONTENT_TYPE.encode())]
-    )
-
-
-def metric(app: FastAPI, name: str, labels: dict[str, str]) -> float:
-    return app.state.service.metrics.registry.get_sample_value(name, labels) or 0.0
-
-
-async def rows(db: str, where: str, *args: Any) -> list[Any]:
-    return await db_fetch(db, f"SELECT * FROM notifications WHERE {where} ORDER BY created_at", *args)
-
-
-async def history(db: str, notification_id: Any) -> list[str]:
-    found = await db_fetch(
-        db, "SELECT status FROM notification_history WHERE notification_id = $1 ORDER BY id", notification_id
-    )
-    return [r["status"] for r in found]
-
-
-async def status_is(db: str, where: str, *args: Any, status: str) -> list[Any] | None:
-    found = await rows(db, where, *args)
-    return found if found and all(r["status"] == status for r in found) else None
-
-
-async def bus_events(infra: Infrastructure, notification_id: Any, expected: int) -> list[dict[str, Any]]:
-    async def enough() -> list[dict[str, Any]] | None:
-        records = await read_topic(infra.kafka_bootstrap, notification_events.TOPIC)
-        found = events_of(records, notification_id=str(notification_id))
-        return [e for _, e in found] if len(found) >= expected else None
-
-    return await wait_for(enough, timeout=30)
+    fresh_database: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+) -> AsyncIterator[Rig]:
+    group = await new_group(infra, "notifications-test", EGOV_TOPICS)  # what the service consumes
+    async with AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap) as producer:
+        yield Rig(infra, platform, fresh_database, group, smtp_sink, fake_gateway, producer)
 
 
 # ----- tests ----------------------------------------------------------------------------------------
 
 
-async def test_a_filed_complaint_is_emailed_once_in_indonesian_even_when_replayed(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    second_database: str,
-    group: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    producer: AIOKafkaProducer,
-) -> None:
+async def test_a_filed_complaint_is_emailed_once_in_indonesian_even_when_replayed(rig: Rig) -> None:
     email = unique_email()
     complaints = build_complaints(
-        ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
+        ComplaintsSettings(
+            database_url=await new_database(rig.infra), platform=rig.platform, sla_check_seconds=3600
+        )
     )
-    settings = settings_for(second_database, group, platform, smtp_sink, fake_gateway)
+    settings = rig.settings()
     async with running(complaints) as citizen_api:
         notifications = build_notifications(settings)
         async with running(notifications) as officer_api:
-            filed_response = await citizen_api.post(
-                "/complaints",
-                json={
-                    "kind": "pengaduan",
-                    "category": "jalan_rusak",
-                    "title": "Jalan berlubang di depan balai desa",
-                    "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
-                    "desa_code": "33.06.01.2001",
-                    "reporter": {"nik": NIK, "phone": "081234567890", "email": email},
-                },
+            code = await file_complaint(
+                citizen_api, reporter={"nik": NIK, "phone": "081234567890", "email": email}
             )
-            assert filed_response.status_code == 201, filed_response.text
-            code = filed_response.json()["tracking_code"]
 
-            mails = await wait_for(lambda: smtp_sink.messages_to(email), timeout=30)
+            mails = await wait_for(lambda: rig.sink.messages_to(email), timeout=30)
             assert len(mails) == 1
             mail = mails[0]
             assert code in mail.subject and code in mail.text
@@ -284,7 +206,7 @@ async def test_a_filed_complaint_is_emailed_once_in_indonesian_even_when_replaye
             assert forbidden.status_code == 403
 
             # Every status change is on notifications.events, without personal data.
-            events = await bus_events(infra, item["id"], 3)
+            events = await rig.bus_events(item["id"], 3)
             assert [e["type"].split(".")[-2] for e in events] == ["created", "sending", "delivered"]
             for event in events:
                 text = json.dumps(event)
@@ -293,138 +215,87 @@ async def test_a_filed_complaint_is_emailed_once_in_indonesian_even_when_replaye
             assert events[-1]["data"]["citizen_ref"].startswith("cr1_")
 
             # The same record again: the inbox recognises it, no second email.
-            records = await read_topic(infra.kafka_bootstrap, "complaints.events")
+            records = await read_topic(rig.infra.kafka_bootstrap, "complaints.events")
             (original, _), *_ = events_of(records, tracking_code=code)
-            await producer.send_and_wait(
-                original.topic, original.value, key=original.key, headers=list(original.headers)
-            )
-            await wait_for(
-                lambda: (
-                    metric(notifications, "sinergi_inbox_duplicates_skipped_total", {"consumer": group}) >= 1
-                ),
-                timeout=30,
-            )
+
+            async def redelivered_to(app: FastAPI) -> None:
+                await rig.producer.send_and_wait(
+                    original.topic, original.value, key=original.key, headers=list(original.headers)
+                )
+                await wait_for(
+                    lambda: metric(app, "sinergi_inbox_duplicates_skipped_total", consumer=rig.group) >= 1,
+                    timeout=30,
+                )
+
+            await redelivered_to(notifications)
 
         # ... and after a restart of the notification service too.
         restarted = build_notifications(settings)
         async with running(restarted):
-            await producer.send_and_wait(
-                original.topic, original.value, key=original.key, headers=list(original.headers)
-            )
-            await wait_for(
-                lambda: metric(restarted, "sinergi_inbox_duplicates_skipped_total", {"consumer": group}) >= 1,
-                timeout=30,
-            )
-    assert len(smtp_sink.messages_to(email)) == 1
-    assert len(await rows(second_database, "tracking_code = $1", code)) == 1
+            await redelivered_to(restarted)
+    assert len(rig.sink.messages_to(email)) == 1
+    assert len(await rig.rows("tracking_code = $1", code)) == 1
 
 
-async def test_gateway_failures_are_retried_then_delivered_or_given_up(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    group: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    producer: AIOKafkaProducer,
-) -> None:
+async def test_gateway_failures_are_retried_then_delivered_or_given_up(rig: Rig) -> None:
     flaky, dead = unique_phone(), unique_phone()
-    fake_gateway.fail_next(2, to=flaky)
-    fake_gateway.fail_always(to=dead)
-    settings = settings_for(fresh_database, group, platform, smtp_sink, fake_gateway)
-    app = build_notifications(settings)
+    rig.gateway.fail_next(2, to=flaky)
+    rig.gateway.fail_always(to=dead)
+    app = rig.build()
     async with running(app) as api:
-        first, second = verified(platform, phone=flaky), verified(platform, phone=dead)
-        await publish(producer, "complaints.events", first)
-        await publish(producer, "complaints.events", second)
+        first, second = verified(rig.platform, phone=flaky), verified(rig.platform, phone=dead)
+        await rig.publish(first)
+        await rig.publish(second)
 
         delivered = await wait_for(
-            lambda: status_is(fresh_database, "source_event_id = $1", first.id, status="delivered"),
+            lambda: rig.status_is("source_event_id = $1", first.id, status="delivered"),
             timeout=30,
         )
         failed = await wait_for(
-            lambda: status_is(fresh_database, "source_event_id = $1", second.id, status="permanent-failure"),
+            lambda: rig.status_is("source_event_id = $1", second.id, status="permanent-failure"),
             timeout=30,
         )
         ok, gave_up = delivered[0], failed[0]
         assert ok["channel"] == "whatsapp" and ok["attempt"] == 3
-        assert await history(fresh_database, ok["id"]) == [
-            "created",
-            "sending",
-            "temporary-failure",
-            "sending",
-            "temporary-failure",
-            "sending",
-            "delivered",
-        ]
-        assert len(fake_gateway.requests_to(flaky)) == 3 and len(fake_gateway.delivered_to(flaky)) == 1
-        message = fake_gateway.delivered_to(flaky)[0]
+        assert await rig.history(ok["id"]) == RETRIED_TWICE
+        assert len(rig.gateway.requests_to(flaky)) == 3 and len(rig.gateway.delivered_to(flaky)) == 1
+        message = rig.gateway.delivered_to(flaky)[0]
         assert message.channel == "whatsapp" and message.body["reference"] == str(ok["id"])
         assert message.authorization == f"Bearer {GATEWAY_TOKEN}"
         assert first.data["tracking_code"] in (message.message or "")
 
         assert gave_up["attempt"] == 3 and "gave up after 3 attempts" in gave_up["last_error"]
         assert dead not in gave_up["last_error"]
-        assert len(fake_gateway.requests_to(dead)) == 3 and not fake_gateway.delivered_to(dead)
+        assert len(rig.gateway.requests_to(dead)) == 3 and not rig.gateway.delivered_to(dead)
 
-        ok_events = await bus_events(infra, ok["id"], 7)
-        assert [e["data"]["status"] for e in ok_events] == [
-            "created",
-            "sending",
-            "temporary-failure",
-            "sending",
-            "temporary-failure",
-            "sending",
-            "delivered",
-        ]
+        ok_events = await rig.bus_events(ok["id"], 7)
+        assert [e["data"]["status"] for e in ok_events] == RETRIED_TWICE
         assert ok_events[-1]["data"]["attempt"] == 3
-        dead_events = await bus_events(infra, gave_up["id"], 7)
+        dead_events = await rig.bus_events(gave_up["id"], 7)
         assert dead_events[-1]["type"] == f"{notification_events.PREFIX}permanent_failure.v1"
         assert all(dead not in json.dumps(e) for e in dead_events)
 
-        assert (
-            metric(
-                app,
-                "sinergi_notifications_sent_total",
-                {"channel": "whatsapp", "template": "complaints/verified"},
-            )
-            >= 1
-        )
-        assert (
-            metric(
-                app,
-                "sinergi_notifications_failed_total",
-                {"channel": "whatsapp", "template": "complaints/verified", "status": "permanent-failure"},
-            )
-            >= 1
-        )
+        whatsapp = {"channel": "whatsapp", "template": "complaints/verified"}
+        assert metric(app, "sinergi_notifications_sent_total", **whatsapp) >= 1
+        failures = metric(app, "sinergi_notifications_failed_total", **whatsapp, status="permanent-failure")
+        assert failures >= 1
 
         # An officer resends the failed one once the gateway works again.
-        fake_gateway.reset_failures()
+        rig.gateway.reset_failures()
         headers = officer_headers("notification_officer", subject="petugas-notif")
         again = await api.post(f"/notifications/{gave_up['id']}/resend", headers=headers)
         assert again.status_code == 202, again.text
         assert again.json()["status"] == "created" and again.json()["attempt"] == 0
-        await wait_for(
-            lambda: status_is(fresh_database, "id = $1", gave_up["id"], status="delivered"), timeout=30
-        )
-        assert len(fake_gateway.delivered_to(dead)) == 1
+        await wait_for(lambda: rig.status_is("id = $1", gave_up["id"], status="delivered"), timeout=30)
+        assert len(rig.gateway.delivered_to(dead)) == 1
         conflict = await api.post(f"/notifications/{gave_up['id']}/resend", headers=headers)
         assert conflict.status_code == 409
         missing = await api.post(f"/notifications/{uuid.uuid4()}/resend", headers=headers)
         assert missing.status_code == 404
 
 
-async def test_two_instances_share_the_partitions_and_deliver_each_notification_once(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    group: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    producer: AIOKafkaProducer,
-) -> None:
-    settings = settings_for(fresh_database, group, platform, smtp_sink, fake_gateway)
+async def test_two_instances_share_the_partitions_and_deliver_each_notification_once(rig: Rig) -> None:
+    settings = rig.settings()
     first, second = build_notifications(settings), build_notifications(settings)
     filed_type = f"{complaint_events.PREFIX}filed.v1"
     addresses: list[str] = []
@@ -437,13 +308,13 @@ async def test_two_instances_share_the_partitions_and_deliver_each_notification_
     async def burst(n: int) -> None:
         for _ in range(n):
             addresses.append(unique_email())
-            event = filed(platform, email=addresses[-1])
+            event = filed(rig.platform, email=addresses[-1])
             codes.append(event.data["tracking_code"])
-            await publish(producer, "complaints.events", event)
+            await rig.publish(event)
 
     async def delivered(n: int) -> bool:
         found = await db_fetch(
-            fresh_database,
+            rig.database,
             "SELECT count(*) AS n FROM notifications WHERE status = 'delivered' AND tracking_code = ANY($1)",
             codes,
         )
@@ -475,16 +346,16 @@ async def test_two_instances_share_the_partitions_and_deliver_each_notification_
             await first_running.__aexit__(None, None, None)
 
     consumed = [
-        metric(app, "sinergi_consumer_events_total", {"consumer": group, "type": filed_type})
+        metric(app, "sinergi_consumer_events_total", consumer=rig.group, type=filed_type)
         for app in (first, second)
     ]
     assert all(n > 0 for n in consumed), f"both instances consumed: {consumed}"
     for address in addresses:
-        assert len(smtp_sink.messages_to(address)) == 1, address
-    found = await rows(fresh_database, "tracking_code = ANY($1)", codes)
+        assert len(rig.sink.messages_to(address)) == 1, address
+    found = await rig.rows("tracking_code = ANY($1)", codes)
     assert len(found) == len(addresses) and all(r["status"] == "delivered" for r in found)
     deliveries = await db_fetch(
-        fresh_database,
+        rig.database,
         "SELECT h.notification_id, count(*) AS n FROM notification_history h"
         " JOIN notifications n ON n.id = h.notification_id"
         " WHERE h.status = 'delivered' AND n.tracking_code = ANY($1) GROUP BY h.notification_id",
@@ -493,20 +364,12 @@ async def test_two_instances_share_the_partitions_and_deliver_each_notification_
     assert len(deliveries) == len(addresses) and all(r["n"] == 1 for r in deliveries)
 
 
-async def test_quiet_hours_hold_a_non_urgent_message_and_let_an_urgent_one_through(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    group: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    producer: AIOKafkaProducer,
-) -> None:
+async def test_quiet_hours_hold_a_non_urgent_message_and_let_an_urgent_one_through(rig: Rig) -> None:
     phone = unique_phone()
     nik = "3306065708900002"
     night = datetime(2026, 11, 2, 23, 0, tzinfo=UTC) - WIB  # 23:00 WIB
     clock = {"now": night}
-    app = build_notifications(settings_for(fresh_database, group, platform, smtp_sink, fake_gateway))
+    app = rig.build()
     app.state.service.context.clock = lambda: clock["now"]
     async with running(app) as api:
         prefs = await api.put(
@@ -524,69 +387,38 @@ async def test_quiet_hours_hold_a_non_urgent_message_and_let_an_urgent_one_throu
         assert looked_up.json()["stored"] and looked_up.json()["channels"] == ["sms", "email"]
         bad = await api.put("/preferences", json={"nik": "3306063208900001"})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "nik"]
-        stored = await db_fetch(fresh_database, "SELECT citizen_ref FROM preferences")
+        stored = await db_fetch(rig.database, "SELECT citizen_ref FROM preferences")
         assert [r["citizen_ref"] for r in stored] == [
-            citizen_ref(nik, platform.citizen_ref_key.get_secret_value())
+            citizen_ref(nik, rig.platform.citizen_ref_key.get_secret_value())
         ]
 
-        quiet = verified(platform, phone=phone, nik=nik)
-        ref = quiet.data["citizen_ref"]
-        called = _envelope(
-            health_events.AppointmentCalled(
-                appointment_id=str(uuid.uuid4()),
-                booking_code="KES-2611-7K3M9Q",
-                status="in_service",
-                facility="RSUD-TJITRO",
-                polyclinic="INT",
-                date=night.date(),
-                queue_number=12,
-                queue_code="A-012",
-                task_id=4,
-                payment="jkn",
-                kecamatan_code="33.06.01",
-                citizen_ref=ref,
-                contact=seal_contact(platform.contact_key.get_secret_value(), phone=phone),
-                called_at=night,
-                called_by="perawat-1",
-            ),
-            str(uuid.uuid4()),
-            health_events.SOURCE,
-            platform,
-        )
-        await publish(producer, "complaints.events", quiet)
-        await publish(producer, "health.events", called)
+        quiet = verified(rig.platform, phone=phone, nik=nik)
+        called = appointment_called(rig.platform, nik, phone, night)
+        await rig.publish(quiet)
+        await rig.publish(called, "health.events")
 
-        urgent = await wait_for(lambda: fake_gateway.delivered_to(phone), timeout=30)
+        urgent = await wait_for(lambda: rig.gateway.delivered_to(phone), timeout=30)
         assert len(urgent) == 1 and urgent[0].channel == "sms"  # the citizen's first choice
         assert "A-012" in (urgent[0].message or "") and "called" in (urgent[0].message or "")  # English
-        held = await wait_for(lambda: rows(fresh_database, "source_event_id = $1", quiet.id), timeout=30)
+        held = await wait_for(lambda: rig.rows("source_event_id = $1", quiet.id), timeout=30)
         assert held[0]["status"] == "created" and held[0]["locale"] == "en"
         assert held[0]["due_at"] == datetime(2026, 11, 3, 6, 0, tzinfo=UTC) - WIB
-        created = await bus_events(infra, held[0]["id"], 1)
+        created = await rig.bus_events(held[0]["id"], 1)
         assert created[0]["data"]["next_attempt_at"] is not None
 
         await wait_for(  # the held message is what the queue-depth gauge counts
-            lambda: metric(app, "sinergi_notifications_queue_depth", {"channel": "sms"}) == 1, timeout=30
+            lambda: metric(app, "sinergi_notifications_queue_depth", channel="sms") == 1, timeout=30
         )
-        latency = metric(app, "sinergi_notifications_delivery_latency_seconds_count", {"channel": "sms"})
+        latency = metric(app, "sinergi_notifications_delivery_latency_seconds_count", channel="sms")
         assert latency == 1  # the urgent one
 
         clock["now"] = datetime(2026, 11, 3, 6, 0, 5, tzinfo=UTC) - WIB  # the next morning
-        await wait_for(
-            lambda: status_is(fresh_database, "id = $1", held[0]["id"], status="delivered"), timeout=30
-        )
-        assert len(fake_gateway.delivered_to(phone)) == 2
+        await wait_for(lambda: rig.status_is("id = $1", held[0]["id"], status="delivered"), timeout=30)
+        assert len(rig.gateway.delivered_to(phone)) == 2
 
 
 async def test_bad_input_dead_letters_unruled_events_are_counted_and_template_errors_are_recorded(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    group: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    producer: AIOKafkaProducer,
-    tmp_path: Path,
+    rig: Rig, tmp_path: Path
 ) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES, templates)
@@ -594,65 +426,49 @@ async def test_bad_input_dead_letters_unruled_events_are_counted_and_template_er
     broken.write_text("Subject: Diverifikasi {{ tracking_code }}\n\n{{ data.no_such_field }}\n")
     for old in (templates / "en" / "complaints").glob("verified.*"):
         old.unlink()  # English has no verified template any more: the generic one stands in
-    app = build_notifications(
-        settings_for(fresh_database, group, platform, smtp_sink, fake_gateway, templates_dir=templates)
-    )
+    app = rig.build(templates_dir=templates)
     async with running(app) as api:
         # An unknown type (or version) goes to the dead-letter topic with the reason.
-        unknown = json.loads(verified(platform, email=unique_email()).to_kafka().value)
+        unknown = json.loads(verified(rig.platform, email=unique_email()).to_kafka().value)
         unknown["type"] = f"{complaint_events.PREFIX}verified.v9"
-        await producer.send_and_wait("complaints.events", json.dumps(unknown).encode(), key=b"k")
-        await producer.send_and_wait("complaints.events", b"{not json", key=b"k")
+        await rig.producer.send_and_wait("complaints.events", json.dumps(unknown).encode(), key=b"k")
+        await rig.producer.send_and_wait("complaints.events", b"{not json", key=b"k")
         # A valid event no rule names is only counted.
-        ward = health_events.WardBedAvailabilityChanged(
-            ward_id=str(uuid.uuid4()),
-            facility="RSUD-TJITRO",
-            ward="MAWAR",
-            name="Bangsal Mawar",
-            kecamatan_code="33.06.01",
-            total=20,
-            occupied=5,
-            available=15,
-            updated_by="perawat",
-            updated_at=datetime.now(UTC),
-        )
-        await publish(
-            producer, "health.events", _envelope(ward, ward.ward_id, health_events.SOURCE, platform)
-        )
+        await rig.publish(ward_changed(rig.platform, datetime.now(UTC)), "health.events")
         # A template error makes a technical-failure with the error, not a crash.
         email_id, email_en = unique_email(), unique_email()
-        broken_event = verified(platform, email=email_id)
-        fallback_event = verified(platform, email=email_en, locale="en")
-        await publish(producer, "complaints.events", broken_event)
-        await publish(producer, "complaints.events", fallback_event)
+        broken_event = verified(rig.platform, email=email_id)
+        fallback_event = verified(rig.platform, email=email_en, locale="en")
+        await rig.publish(broken_event)
+        await rig.publish(fallback_event)
 
-        letters = await wait_for(lambda: _letters(infra, dead_letter_topic(group), 2), timeout=30)
+        letters = await wait_for(lambda: _letters(rig.infra, dead_letter_topic(rig.group), 2), timeout=30)
         reasons = sorted(dict(r.headers)["x-dlq-reason"].decode() for r in letters)
         assert reasons == ["invalid_cloudevent", "unknown_type"]
         ward_type = f"{health_events.WARD_PREFIX}bed_availability_changed.v1"
         # Counted, not notified (health.events is shared by the suite: other ward events count too).
         await wait_for(
-            lambda: metric(app, "sinergi_notifications_unruled_events_total", {"type": ward_type}) >= 1,
+            lambda: metric(app, "sinergi_notifications_unruled_events_total", type=ward_type) >= 1,
             timeout=30,
         )
 
         failed = await wait_for(
-            lambda: status_is(
-                fresh_database, "source_event_id = $1", broken_event.id, status="technical-failure"
-            ),
+            lambda: rig.status_is("source_event_id = $1", broken_event.id, status="technical-failure"),
             timeout=30,
         )
         assert "UndefinedError" in failed[0]["last_error"] and "no_such_field" in failed[0]["last_error"]
         assert failed[0]["template"] == "id/complaints/verified.email.j2"
-        assert await history(fresh_database, failed[0]["id"]) == ["created", "technical-failure"]
-        assert not smtp_sink.messages_to(email_id)
+        assert await rig.history(failed[0]["id"]) == ["created", "technical-failure"]
+        assert not rig.sink.messages_to(email_id)
 
-        mails = await wait_for(lambda: smtp_sink.messages_to(email_en), timeout=30)
+        mails = await wait_for(lambda: rig.sink.messages_to(email_en), timeout=30)
         assert mails[0].subject.startswith("Service update") and mails[0].message["Content-Language"] == "en"
         fallback = metric(
             app,
             "sinergi_notifications_template_fallbacks_total",
-            {"template": "complaints/verified", "channel": "email", "locale": "en"},
+            template="complaints/verified",
+            channel="email",
+            locale="en",
         )
         assert fallback == 1
 
@@ -661,7 +477,7 @@ async def test_bad_input_dead_letters_unruled_events_are_counted_and_template_er
         headers = officer_headers("notification_officer")
         resent = await api.post(f"/notifications/{failed[0]['id']}/resend", headers=headers)
         assert resent.status_code == 202 and resent.json()["status"] == "created"
-        mails = await wait_for(lambda: smtp_sink.messages_to(email_id), timeout=30)
+        mails = await wait_for(lambda: rig.sink.messages_to(email_id), timeout=30)
         assert broken_event.data["tracking_code"] in mails[0].subject
 
         async def delivered_total() -> int | None:
@@ -684,37 +500,29 @@ async def _letters(infra: Infrastructure, topic: str, n: int) -> list[Any] | Non
     return records if len(records) >= n else None
 
 
-async def test_held_deliveries_wait_while_consumption_goes_on_and_go_out_when_resumed(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    group: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    producer: AIOKafkaProducer,
-) -> None:
+async def test_held_deliveries_wait_while_consumption_goes_on_and_go_out_when_resumed(rig: Rig) -> None:
     addresses = [unique_email() for _ in range(3)]
-    events = [filed(platform, email=address) for address in addresses]
+    events = [filed(rig.platform, email=address) for address in addresses]
     ids = [e.id for e in events]
-    settings = settings_for(fresh_database, group, platform, smtp_sink, fake_gateway, delivery_paused=True)
+    settings = rig.settings(delivery_paused=True)
 
     async def all_are(status: str) -> list[Any] | None:
-        found = await status_is(fresh_database, "source_event_id = ANY($1)", ids, status=status)
+        found = await rig.status_is("source_event_id = ANY($1)", ids, status=status)
         return found if found and len(found) == len(ids) else None
 
     paused = build_notifications(settings)
     async with running(paused) as api:
         for event in events:
-            await publish(producer, "complaints.events", event)
+            await rig.publish(event)
         await wait_for(lambda: all_are("created"), timeout=30)
         await asyncio.sleep(1.5)  # several rounds of the worker (every 0.2 s)
         assert await all_are("created")
-        assert not any(smtp_sink.messages_to(address) for address in addresses)
+        assert not any(rig.sink.messages_to(address) for address in addresses)
         state = await api.get("/delivery", headers=officer_headers("admin"))
         assert state.status_code == 200, state.text
         assert state.json()["paused"] is True and state.json()["queued"] == {"email": 3}
         await wait_for(
-            lambda: metric(paused, "sinergi_notifications_delivery_held", {"channel": "email"}) == 1,
+            lambda: metric(paused, "sinergi_notifications_delivery_held", channel="email") == 1,
             timeout=15,
         )
 
@@ -723,21 +531,13 @@ async def test_held_deliveries_wait_while_consumption_goes_on_and_go_out_when_re
     async with running(resumed):
         delivered = await wait_for(lambda: all_are("delivered"), timeout=30)
     for address in addresses:
-        assert len(smtp_sink.messages_to(address)) == 1
+        assert len(rig.sink.messages_to(address)) == 1
     for row in delivered:
-        assert await history(fresh_database, row["id"]) == ["created", "sending", "delivered"]
+        assert await rig.history(row["id"]) == ["created", "sending", "delivered"]
 
 
-async def test_an_operator_holds_one_channel_at_runtime_and_lifts_the_hold(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    group: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    producer: AIOKafkaProducer,
-) -> None:
-    app = build_notifications(settings_for(fresh_database, group, platform, smtp_sink, fake_gateway))
+async def test_an_operator_holds_one_channel_at_runtime_and_lifts_the_hold(rig: Rig) -> None:
+    app = rig.build()
     operator = officer_headers("admin", subject="operator-1")
     async with running(app) as api:
         hold = {"reason": "WhatsApp gateway incident"}
@@ -750,14 +550,14 @@ async def test_an_operator_holds_one_channel_at_runtime_and_lifts_the_hold(
         assert held.status_code == 204, held.text
 
         phone, email = unique_phone(), unique_email()
-        waiting, going = verified(platform, phone=phone), verified(platform, email=email)
-        await publish(producer, "complaints.events", waiting)
-        await publish(producer, "complaints.events", going)
-        await wait_for(lambda: smtp_sink.messages_to(email), timeout=30)  # email is not held
+        waiting, going = verified(rig.platform, phone=phone), verified(rig.platform, email=email)
+        await rig.publish(waiting)
+        await rig.publish(going)
+        await wait_for(lambda: rig.sink.messages_to(email), timeout=30)  # email is not held
         await asyncio.sleep(1.0)
-        (row,) = await wait_for(lambda: rows(fresh_database, "source_event_id = $1", waiting.id), timeout=30)
+        (row,) = await wait_for(lambda: rig.rows("source_event_id = $1", waiting.id), timeout=30)
         assert row["channel"] == "whatsapp" and row["status"] == "created"
-        assert not fake_gateway.requests_to(phone)
+        assert not rig.gateway.requests_to(phone)
         state = (await api.get("/delivery", headers=operator)).json()
         assert state["paused"] is False and state["queued"].get("whatsapp") == 1
         assert [(h["channel"], h["reason"], h["held_by"]) for h in state["holds"]] == [
@@ -766,10 +566,8 @@ async def test_an_operator_holds_one_channel_at_runtime_and_lifts_the_hold(
 
         lifted = await api.delete("/delivery/holds/whatsapp", headers=operator)
         assert lifted.status_code == 204, lifted.text
-        await wait_for(lambda: fake_gateway.delivered_to(phone), timeout=30)
-        await wait_for(
-            lambda: status_is(fresh_database, "id = $1", row["id"], status="delivered"), timeout=30
-        )
+        await wait_for(lambda: rig.gateway.delivered_to(phone), timeout=30)
+        await wait_for(lambda: rig.status_is("id = $1", row["id"], status="delivered"), timeout=30)
         assert (await api.delete("/delivery/holds/whatsapp", headers=operator)).status_code == 404
         trail = (await api.get("/admin/audit", params={"subject": "operator-1"}, headers=operator)).json()
         assert {(a["method"], tuple(a["aggregates"])) for a in trail} == {

@@ -196,7 +196,7 @@ async def test_health_booking_and_officer_actions_commit_with_their_event_and_au
     book = Call("POST", "/appointments", booking(day, polyclinic, nik=nik(7)))
     await assert_all_or_nothing(health, fresh_database, "outbox", book, 201)
 
-    officer = officer_headers("health_officer", subject="petugas-uow")
+    officer = officer_headers("health_officer", facility=FACILITY, subject="petugas-uow")
     beds = Call("PUT", f"/facilities/{FACILITY}/wards/MAWAR/beds", {"total": 40, "occupied": 31}, officer)
     await assert_all_or_nothing(health, fresh_database, "audit_log", beds, 200)
     weekday = (day + timedelta(days=1)).weekday()

@@ -169,8 +169,14 @@ def fill(path: str) -> str:
 
 
 def role_headers(role: str) -> dict[str, str]:
+    # In scope everywhere (test_officer_scope.py checks the scope itself): an OPD officer
+    # of one OPD, a health officer of every facility.
     token = issue_token(
-        DEV_AUTH_SECRET, subject=f"matrix-{role}", role=role, opd=OPD if role == "opd_officer" else None
+        DEV_AUTH_SECRET,
+        subject=f"matrix-{role}",
+        role=role,
+        opd=OPD if role == "opd_officer" else None,
+        facility="*" if role == "health_officer" else None,
     )
     return {"Authorization": f"Bearer {token}"}
 

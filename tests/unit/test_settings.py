@@ -1,40 +1,49 @@
-"""Production mode refuses development keys."""
+"""Production mode refuses development keys and shared-secret officer tokens."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
 
+from shared.kit.auth import DevelopmentTokens, OidcTokens, token_verifier
 from shared.kit.settings import PlatformSettings, require_production_keys
 
+REAL_KEYS = {
+    "citizen_ref_key": SecretStr("b" * 40),
+    "contact_key": SecretStr("Zm9vYmFyYmF6cXV4MDEyMzQ1Njc4OWFiY2RlZmdoaWo="),
+    "oidc_issuer": "https://sso.purworejokab.go.id/realms/sinergi",
+}
 
-def test_development_mode_accepts_development_keys() -> None:
-    require_production_keys(PlatformSettings(environment="development"))
+
+def test_development_mode_accepts_development_keys_and_tokens() -> None:
+    settings = PlatformSettings(environment="development")
+    require_production_keys(settings)
+    assert isinstance(token_verifier(settings), DevelopmentTokens)
 
 
 def test_production_refuses_development_keys() -> None:
-    with pytest.raises(RuntimeError, match="SINERGI_AUTH_SECRET"):
-        require_production_keys(PlatformSettings(environment="production"))
-
-
-def test_production_accepts_real_keys() -> None:
-    require_production_keys(
-        PlatformSettings(
-            environment="production",
-            auth_secret=SecretStr("a" * 48),
-            citizen_ref_key=SecretStr("b" * 40),
-            contact_key=SecretStr("Zm9vYmFyYmF6cXV4MDEyMzQ1Njc4OWFiY2RlZmdoaWo="),
+    with pytest.raises(RuntimeError, match=r"SINERGI_CITIZEN_REF_KEY.*SINERGI_CONTACT_KEY"):
+        require_production_keys(
+            PlatformSettings(environment="production", oidc_issuer=REAL_KEYS["oidc_issuer"])
         )
-    )
 
 
-def test_production_refuses_a_short_secret() -> None:
+def test_production_refuses_to_start_without_an_identity_provider() -> None:
+    settings = PlatformSettings(environment="production", **{**REAL_KEYS, "oidc_issuer": None})
+    with pytest.raises(RuntimeError, match="SINERGI_OIDC_ISSUER"):
+        require_production_keys(settings)
+    with pytest.raises(RuntimeError, match="SINERGI_OIDC_ISSUER"):
+        token_verifier(settings)
+
+
+def test_production_accepts_real_keys_and_trusts_only_the_provider() -> None:
+    settings = PlatformSettings(environment="production", **REAL_KEYS)
+    require_production_keys(settings)
+    assert isinstance(token_verifier(settings), OidcTokens)
+
+
+def test_production_refuses_a_short_key() -> None:
     with pytest.raises(RuntimeError, match="shorter than 32"):
         require_production_keys(
-            PlatformSettings(
-                environment="production",
-                auth_secret=SecretStr("short"),
-                citizen_ref_key=SecretStr("b" * 40),
-                contact_key=SecretStr("Zm9vYmFyYmF6cXV4MDEyMzQ1Njc4OWFiY2RlZmdoaWo="),
-            )
+            PlatformSettings(environment="production", **{**REAL_KEYS, "citizen_ref_key": SecretStr("short")})
         )

@@ -1,0 +1,37 @@
+"""The history of an aggregate that citizens follow (a complaint, a permit application):
+each step taken on it, when, by whom and the status it left it in. Pure, for the
+domains; the repositories store it with `shared.kit.sql.save_history` and
+`load_history`, in a `<aggregate>_history` table of these columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+S = TypeVar("S")  # the aggregate's status
+
+
+@dataclass(frozen=True)
+class HistoryEntry(Generic[S]):
+    at: datetime
+    action: str
+    status: S
+    actor: str  # "citizen" or "applicant", "system" or an officer's subject
+    note: str | None = None  # public text, shown to the citizen
+
+
+class Recorded(Generic[S]):
+    """What an aggregate keeping a history has: its `id` and `status`, its `history`
+    (oldest first) and the entries its commands added since it was loaded
+    (`new_history`, which the repository stores and clears). Its commands call `_record`."""
+
+    id: Any
+    status: S
+    history: list[HistoryEntry[S]]
+    new_history: list[HistoryEntry[S]]
+
+    def _record(self, now: datetime, action: str, actor: str, note: str | None) -> None:
+        entry = HistoryEntry(at=now, action=action, status=self.status, actor=actor, note=note)
+        self.history.append(entry)
+        self.new_history.append(entry)

@@ -1,0 +1,131 @@
+"""The base of a domain service's use-case context (`handlers.Context`): what every use
+case of complaints, permits and health needs (the pool, the platform settings, the
+clock, where the service's events go) and the ways a use case reaches its repository,
+written once here instead of in each service's handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
+
+import asyncpg
+
+from shared.kit import audit
+from shared.kit.clock import utc_now
+from shared.kit.errors import NotFound
+from shared.kit.settings import PlatformSettings
+from shared.kit.uow import Aggregate, EventSource, UnitOfWork, act, retry_on_code_collision, unit_of_work
+
+if TYPE_CHECKING:
+    from shared.kit.app import Service
+
+
+class Repository(Protocol):
+    """What the context needs of a service's repository besides `act`'s `get` and `save`."""
+
+    async def add(self, aggregate: Any) -> None: ...
+
+
+R = TypeVar("R", bound=Repository)  # the service's repository
+T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(kw_only=True)
+class UseCaseContext(Generic[R]):
+    """What the use cases need; built once by the app, replaced freely in tests (e.g. a
+    controllable `clock`). A service subclasses it with its own reference data and
+    policies, names its topic and CloudEvents source, and says which repository its
+    use cases work through (`repository`)."""
+
+    pool: Callable[[], asyncpg.Pool]
+    platform: PlatformSettings
+    clock: Callable[[], datetime] = utc_now
+
+    # The service's topic and CloudEvents source: its contract module's TOPIC and SOURCE.
+    topic: ClassVar[str]
+    source: ClassVar[str]
+
+    @classmethod
+    def of(cls, service: Service[Any, Any], **fields: Any) -> Self:
+        """The context of `service` (the app's `ServiceSpec.context`): its pool, read when
+        used (it opens after the context is built), its platform settings, and the
+        service's own `fields`."""
+        return cls(pool=lambda: service.pool, platform=service.settings.platform, **fields)
+
+    @classmethod
+    def event_source(cls, platform: PlatformSettings) -> EventSource:
+        """Where the service's events go in `platform`'s region; the app gives the same
+        to its `ServiceSpec`, so the use cases and the kit's own endpoints (the citizen's
+        data erasure) publish to one place."""
+        return EventSource(cls.topic, cls.source, platform.region)
+
+    @property
+    def origin(self) -> EventSource:
+        return self.event_source(self.platform)
+
+    def repository(self, conn: asyncpg.Connection) -> R:
+        """The service's repository on `conn`."""
+        raise NotImplementedError
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work of the service (its events go to `origin`)."""
+        return unit_of_work(self.pool(), self.origin)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[R]:
+        """The repository over a pooled connection, outside a unit of work: the reads of
+        views, work lists, gauges and watchers."""
+        async with self.pool().acquire() as conn:
+            yield self.repository(conn)
+
+    async def read(self, query: Callable[[R], Awaitable[T]]) -> T:
+        """What `query` reads from the repository (see `reading`)."""
+        async with self.reading() as repo:
+            return await query(repo)
+
+    async def record_read(self, records: list[str]) -> None:
+        """Audit that the current officer read the personal data of `records` (UU PDP:
+        who saw what, when, from where)."""
+        await audit.record_read(self.pool(), records)
+
+    async def found(self, lookup: Callable[[R], Awaitable[T | None]], missing: str) -> T:
+        """What `lookup` finds, read as `read` does; NotFound (404) with the message
+        `missing` when it finds nothing."""
+        result = await self.read(lookup)
+        if result is None:
+            raise NotFound(missing)
+        return result
+
+    async def create(self, make: Callable[[], A], *, constraint: str) -> A:
+        """A new aggregate, stored (the repository's `add`) with its events in one unit
+        of work. `make` builds it under a freshly drawn public code, and is run again
+        while PostgreSQL reports the code taken (`constraint`, the unique constraint of
+        the code column; see `retry_on_code_collision`)."""
+
+        async def attempt() -> A:
+            aggregate = make()
+            async with self.unit_of_work() as uow:
+                await self.repository(uow.conn).add(aggregate)
+                await uow.emit(aggregate.events, subject=str(aggregate.id))
+            return aggregate
+
+        return await retry_on_code_collision(attempt, constraint=constraint)
+
+    async def act(self, code: str, command: Callable[[A, R], object], *, missing: str) -> A:
+        """The kit's `act` (one unit of work: load the aggregate by its public code,
+        row-locked, run `command`, save it and stage its events) with the unit of work's
+        repository lent to `command`, for the commands that need more of it than the
+        aggregate (a permit number, a session's quota)."""
+        lent: list[R] = []
+
+        def repository(conn: asyncpg.Connection) -> R:
+            lent.append(self.repository(conn))
+            return lent[0]
+
+        return await act(
+            self.pool(), self.origin, repository, code, lambda a: command(a, lent[0]), missing=missing
+        )
