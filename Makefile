@@ -20,20 +20,22 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 
 install: $(STAMP)
 
-# System programs some tests drive: Chromium (the dashboard in a real browser) and
-# Prometheus with promtool (the deployment checks). Debian packages; installed when
-# missing and we are root, otherwise the command to run is printed.
-SYSTEM_PROGRAMS := /usr/bin/chromium /usr/bin/promtool /usr/bin/prometheus
+# System programs some tests drive: Chromium (the dashboard in a real browser),
+# Prometheus with promtool and nginx (the deployment checks: rules, the edge proxy).
+# Debian packages; installed when missing and we are root, otherwise the command to run
+# is printed. (Keycloak and, later, Apache Kafka come from Maven Central: see
+# shared/runtime/maven/.)
+SYSTEM_PROGRAMS := /usr/bin/chromium /usr/bin/promtool /usr/bin/prometheus /usr/sbin/nginx
 system-deps:
 	@missing=""; for p in $(SYSTEM_PROGRAMS); do [ -x $$p ] || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing chromium and prometheus (Debian packages) for the browser and deployment tests"; \
+	    echo "installing chromium, prometheus and nginx (Debian packages) for the browser and deployment tests"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus >/dev/null && \
-	    (pkill -x prometheus || true); \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus nginx-light >/dev/null && \
+	    (pkill -x prometheus || true) && (pkill -x nginx || true); \
 	  else \
-	    echo "missing:$$missing — run: sudo apt-get install chromium prometheus"; exit 1; \
+	    echo "missing:$$missing — run: sudo apt-get install chromium prometheus nginx-light"; exit 1; \
 	  fi; \
 	fi
 
@@ -79,10 +81,10 @@ docs: install
 idp: install
 	$(PY) -m shared.runtime.keycloak serve
 
-## make token ROLE=coordinator [OPD=DPUPR]: print an officer bearer token
+## make token ROLE=coordinator [OPD=DPUPR] [FACILITY=RSUD-TJITRO]: print a development officer token
 ROLE ?= admin
 token: install
-	@$(PY) -m shared.kit.auth --role $(ROLE) $(if $(OPD),--opd $(OPD))
+	@$(PY) -m shared.kit.auth --role $(ROLE) $(if $(OPD),--opd $(OPD)) $(if $(FACILITY),--facility $(FACILITY))
 
 ## make bench: throughput, latency and memory (about 10 minutes); bench-quick: about 1 minute
 bench: install

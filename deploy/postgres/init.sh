@@ -2,23 +2,26 @@
 # PostgreSQL first-start initialisation (run once by the postgres image from
 # /docker-entrypoint-initdb.d when the data volume is empty).
 #
-# One database and one login role per Sinergi service. Each role owns its own
-# database and nothing else; CONNECT is revoked from PUBLIC on every database, so a
-# service's role cannot even connect to another service's database (nor to the
-# maintenance database `postgres`). Passwords come from <SERVICE>_DB_PASSWORD
-# (deploy/.env). Re-running is harmless: existing roles get their password reset,
-# existing databases are left as they are.
+# One database and one login role per Sinergi service, and one for Keycloak (the
+# officers' identity provider). Each role owns its own database and nothing else;
+# CONNECT is revoked from PUBLIC on every database, so a role cannot even connect to
+# another one's database (nor to the maintenance database `postgres`). Passwords come
+# from <NAME>_DB_PASSWORD (deploy/.env). Re-running is harmless: existing roles get
+# their password reset, existing databases are left as they are (an installation made
+# before a database was added runs it once by hand: docs/operations.md, "Upgrade").
 #
-# Keep the list in step with shared/runtime/topology.py (tests/deploy checks it).
+# Keep SERVICES in step with shared/runtime/topology.py (tests/deploy checks it).
 set -euo pipefail
 
 SERVICES=(integration permits health complaints notifications)
+# Not a Sinergi service, same treatment: Keycloak's realm, users, sessions and keys.
+IDENTITY=(keycloak)
 
 psql_admin() {
     psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}" --dbname postgres "$@"
 }
 
-for service in "${SERVICES[@]}"; do
+for service in "${SERVICES[@]}" "${IDENTITY[@]}"; do
     password_var="${service^^}_DB_PASSWORD"
     password="${!password_var:-}"
     if [[ -z "$password" ]]; then

@@ -1,5 +1,6 @@
 """A PostgreSQL set up the way the compose deployment sets it up: deploy/postgres/init.sh
-run against an embedded PostgreSQL 18 (same major version as the postgres:18 image)."""
+run against an embedded PostgreSQL 18 (same major version as the postgres:18 image),
+with a database and role per service and one for Keycloak."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from shared.runtime.embedded import EmbeddedPostgres, _pg_bin_path
-from shared.runtime.topology import SERVICES
-from tests.deploy.helpers import DEPLOY
+from tests.deploy.helpers import DATABASES, DEPLOY
 
 
 @dataclass
@@ -44,7 +44,7 @@ def deploy_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deploy
     server = EmbeddedPostgres(work / "pgdata", None, durable=False, log_path=work / "postgres.log")
     server.start()
     try:
-        passwords = {s.database: f"pw{s.database}0123456789" for s in SERVICES}
+        passwords = {database: f"pw{database}0123456789" for database in DATABASES}
         env = {
             "PATH": f"{_pg_bin_path()}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "PGHOST": "127.0.0.1",

@@ -27,6 +27,12 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 CLUSTER = DEPLOY / "docker-compose.cluster.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 OPERATIONS = ROOT / "docs" / "operations.md"
+REALM_FILE = DEPLOY / "keycloak" / "sinergi-realm.json"
+KEYCLOAK_POM = ROOT / "shared" / "runtime" / "maven" / "keycloak" / "pom.xml"
+
+# Databases deploy/postgres/init.sh creates: one per service, then Keycloak's.
+IDENTITY_DATABASES = ["keycloak"]
+DATABASES = [s.database for s in SERVICES] + IDENTITY_DATABASES
 
 APT_PROMETHEUS = "apt-get update && apt-get install -y --no-install-recommends prometheus"
 
@@ -291,8 +297,11 @@ def secret_fields(settings: type[BaseSettings]) -> set[str]:
 
 # --- metric names ------------------------------------------------------------------------------------
 
+# prometheus_client's constructors, and shared/kit/metrics.py's KitMetrics.counter/gauge/
+# histogram (a service's domain metrics on its own registry).
 _METRIC_CONSTRUCTOR = re.compile(
-    r"\b(Counter|Gauge|Histogram|Summary|Info|Enum)\(\s*(?:name\s*=\s*)?[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']"
+    r"(\b(?:Counter|Gauge|Histogram|Summary|Info|Enum)|\.(?:counter|gauge|histogram))"
+    r"\(\s*(?:name\s*=\s*)?[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']"
 )
 _SUFFIXES = ("", "_total", "_created", "_bucket", "_sum", "_count", "_info")
 BUILTIN_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds", "scrape_samples_scraped"}

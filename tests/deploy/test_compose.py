@@ -1,5 +1,6 @@
 """deploy/docker-compose.yml (and the cluster override) against the code: topology,
-each service's settings class, the secrets, the topics, the volumes, .env.example."""
+each service's settings class, production mode, the secrets, the topics, the volumes,
+the edge proxy, .env.example."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from shared.kit.settings import PlatformSettings
+from shared.kit.auth import OidcTokens, token_verifier
+from shared.kit.settings import PlatformSettings, require_production_keys
 from shared.runtime.topology import SERVICES, ServiceInfo, topics
 from tests.deploy.helpers import (
     CLUSTER,
     COMPOSE,
+    DATABASES,
     DEPLOY,
     ENV_EXAMPLE,
-    Reset,
+    IDENTITY_DATABASES,
     commented_env_names,
     effective_settings_class,
     env_names,
@@ -34,6 +37,25 @@ from tests.deploy.helpers import (
 
 BY_NAME = {s.name: s for s in SERVICES}
 SERVICE_IDS = [s.name for s in SERVICES]
+REQUIRED_PORTAL_URL = "${SINERGI_PORTAL_URL:?set SINERGI_PORTAL_URL in deploy/.env}"
+ISSUER = f"{REQUIRED_PORTAL_URL}/auth/realms/sinergi"
+DISCOVERY_URL = "http://keycloak:8080/auth/realms/sinergi"
+# Platform secrets production does not use: officers' tokens come from the identity
+# provider, and shared/kit/settings.py's production check ignores the shared secret.
+UNUSED_IN_PRODUCTION = {"auth_secret"}
+
+
+def _operator_env(compose: dict[str, Any]) -> dict[str, str]:
+    """What an operator's deploy/.env holds: .env.example's values and every required
+    variable filled in."""
+    operator_env = {k: v for k, v in read_env_file(ENV_EXAMPLE).items() if v}
+    operator_env.update(
+        {use.name: f"secret-{use.name.lower()}" for use in variable_uses(compose) if use.required}
+    )
+    operator_env["SINERGI_CONTACT_KEY"] = "c2luZXJnaS1kZXBsb3ktdGVzdC1jb250YWN0LWtleSEh"
+    operator_env["SINERGI_CITIZEN_REF_KEY"] = "c" * 64
+    operator_env["SINERGI_PORTAL_URL"] = "https://sinergi.purworejokab.go.id"
+    return operator_env
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +81,7 @@ def test_every_service_of_the_topology_and_nothing_unknown(compose: dict[str, An
     services = compose["services"]
     sinergi = {n for n, s in services.items() if s.get("command") and s["command"][0] in BY_NAME}
     assert sinergi == set(BY_NAME), "compose runs exactly the services of shared/runtime/topology.py"
-    for infra in ("kafka", "kafka-init", "postgres", "prometheus", "grafana", "mailpit"):
+    for infra in ("kafka", "kafka-init", "postgres", "keycloak", "edge", "prometheus", "grafana", "mailpit"):
         assert infra in services, infra
 
 
@@ -75,11 +97,13 @@ def test_service_definition(compose: dict[str, Any], name: str) -> None:
     # Liveness on the service's own port (Python's urllib: the image has no curl).
     test = " ".join(service["healthcheck"]["test"])
     assert f"http://127.0.0.1:{info.port}/health" in test and "urllib" in test
-    assert service["ports"] == [f"${{PUBLISH_ADDRESS:-127.0.0.1}}:{info.port}:{info.port}"]
+    # Published by the edge proxy only.
+    assert not service.get("ports")
     depends = service["depends_on"]
     assert depends["kafka"]["condition"] == "service_healthy"
     assert depends["postgres"]["condition"] == "service_healthy"
     assert depends["kafka-init"]["condition"] == "service_completed_successfully"
+    assert depends["keycloak"]["condition"] == "service_healthy"
     for dependency in depends:
         assert dependency in compose["services"], dependency
 
@@ -89,6 +113,12 @@ def test_service_definition(compose: dict[str, Any], name: str) -> None:
     assert env["SINERGI_KAFKA_IDEMPOTENCE"] == "true"
     assert env[f"{prefix}HOST"] == "0.0.0.0"
     assert env[f"{prefix}PORT"] == str(info.port)
+    # Production: no development keys, no shared-secret tokens; the realm's public issuer,
+    # its discovery document and keys fetched inside the network.
+    assert env["SINERGI_ENVIRONMENT"] == "production"
+    assert env["SINERGI_OIDC_ISSUER"] == ISSUER
+    assert env["SINERGI_OIDC_DISCOVERY_URL"] == DISCOVERY_URL
+    assert "SINERGI_AUTH_SECRET" not in env
     password = f"{info.database.upper()}_DB_PASSWORD"
     assert env[f"{prefix}DATABASE_URL"] == (
         f"postgresql://{info.database}:${{{password}:?set {password} in deploy/.env}}"
@@ -112,17 +142,14 @@ def test_every_variable_is_a_settings_field(
 
 
 @pytest.mark.parametrize("name", SERVICE_IDS)
-def test_settings_load_from_the_compose_environment(
+async def test_settings_load_from_the_compose_environment(
     compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The interpolated environment (with .env.example's values and filled-in secrets)
-    gives the service the settings the deployment means."""
+    gives the service the settings the deployment means, and they pass the kit's
+    production check: the service starts, trusting the realm's issuer only."""
     info = BY_NAME[name]
-    operator_env = {k: v for k, v in read_env_file(ENV_EXAMPLE).items() if v}
-    operator_env.update(
-        {use.name: f"secret-{use.name.lower()}" for use in variable_uses(compose) if use.required}
-    )
-    operator_env["SINERGI_CONTACT_KEY"] = "c2luZXJnaS1kZXBsb3ktdGVzdC1jb250YWN0LWtleSEh"
+    operator_env = _operator_env(compose)
     container_env = {
         k: interpolate(v, operator_env) if v is not None else operator_env.get(k)
         for k, v in environment(compose["services"][name]).items()
@@ -143,9 +170,20 @@ def test_settings_load_from_the_compose_environment(
     assert platform.kafka_bootstrap == "kafka:9092"
     assert platform.kafka_idempotence is True
     assert platform.region == "33.06"
-    for field in secret_fields(PlatformSettings):
+    for field in secret_fields(PlatformSettings) - UNUSED_IN_PRODUCTION:
         value = getattr(platform, field).get_secret_value()
         assert value == operator_env[f"SINERGI_{field.upper()}"], field
+    assert platform.environment == "production"
+    assert platform.oidc_issuer == "https://sinergi.purworejokab.go.id/auth/realms/sinergi"
+    assert platform.oidc_audience == "sinergi"
+    assert platform.oidc_discovery_url == DISCOVERY_URL
+    require_production_keys(platform)  # raises on a development key or a missing issuer
+    verifier = token_verifier(platform)
+    try:
+        assert isinstance(verifier, OidcTokens)
+        assert verifier.issuer == platform.oidc_issuer
+    finally:
+        await verifier.close()
 
 
 @pytest.mark.parametrize("name", SERVICE_IDS)
@@ -159,9 +197,11 @@ def test_secrets_only_from_the_env_file(compose: dict[str, Any], name: str) -> N
     by_env.update({v: ("service", f) for v, f in env_names(settings).items()})
     platform_secrets = secret_fields(PlatformSettings)
     service_secrets = secret_fields(settings)
-    for field in platform_secrets:
+    for field in platform_secrets - UNUSED_IN_PRODUCTION:
         var = f"SINERGI_{field.upper()}"
         assert env.get(var) == f"${{{var}:?set {var} in deploy/.env}}", var
+    for field in UNUSED_IN_PRODUCTION:
+        assert f"SINERGI_{field.upper()}" not in env, field
     for var, value in env.items():
         owner, field = by_env[var]
         secret = field in (platform_secrets if owner == "platform" else service_secrets)
@@ -228,10 +268,13 @@ def test_postgres_one_database_and_role_per_service(compose: dict[str, Any]) -> 
     listed = re.search(r"^SERVICES=\(([^)]*)\)", script, re.MULTILINE)
     assert listed is not None
     assert listed.group(1).split() == [s.database for s in SERVICES]
+    identity = re.search(r"^IDENTITY=\(([^)]*)\)", script, re.MULTILINE)
+    assert identity is not None and identity.group(1).split() == IDENTITY_DATABASES
+    assert 'for service in "${SERVICES[@]}" "${IDENTITY[@]}"; do' in script
     env = environment(postgres)
     assert env["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in deploy/.env}"
-    for service in SERVICES:
-        var = f"{service.database.upper()}_DB_PASSWORD"
+    for database in DATABASES:
+        var = f"{database.upper()}_DB_PASSWORD"
         assert env[var] == f"${{{var}:?set {var} in deploy/.env}}"
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
 
@@ -314,21 +357,62 @@ def test_cluster_override(cluster: dict[str, Any]) -> None:
         definition = services[service.name]
         # Scalable with --scale: no fixed name, no host port (the edge proxy publishes them).
         assert "container_name" not in definition and not definition.get("ports"), service.name
-        assert environment(definition)["SINERGI_KAFKA_BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+        env = environment(definition)
+        assert env["SINERGI_KAFKA_BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+        # The override adds to the base environment, it does not replace it.
+        assert env["SINERGI_ENVIRONMENT"] == "production" and env["SINERGI_OIDC_ISSUER"] == ISSUER
         assert definition["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+        assert definition["depends_on"]["keycloak"]["condition"] == "service_healthy"
+    assert services["edge"] == merged_compose(COMPOSE)["services"]["edge"]
+
+
+@pytest.mark.parametrize("files", ["base", "cluster"])
+def test_http_enters_through_the_edge_only(
+    compose: dict[str, Any], cluster: dict[str, Any], files: str
+) -> None:
+    """The edge publishes the services' ports (DESIGN.md §7); no service and not Keycloak
+    publish one of their own. Only the operators' tools publish theirs."""
+    services = (compose if files == "base" else cluster)["services"]
+    published = {name for name, s in services.items() if s.get("ports")}
+    assert published == {"edge", "prometheus", "grafana", "mailpit"}
+    for name in ("prometheus", "grafana", "mailpit"):
+        for port in services[name]["ports"]:
+            assert port.startswith("${PUBLISH_ADDRESS:-127.0.0.1}:"), (name, port)
     edge = services["edge"]
-    published = {p.rsplit(":", 1)[1] for p in edge["ports"]}
-    assert published == {str(s.port) for s in SERVICES}
+    assert edge["ports"] == [f"${{PUBLISH_ADDRESS:-127.0.0.1}}:{s.port}:{s.port}" for s in SERVICES]
+    assert "./nginx/edge.conf:/etc/nginx/conf.d/default.conf:ro" in edge["volumes"]
+    assert "/healthz" in " ".join(edge["healthcheck"]["test"])
+    for dependency in [s.name for s in SERVICES] + ["keycloak"]:
+        assert edge["depends_on"][dependency]["condition"] == "service_healthy", dependency
     conf = (DEPLOY / "nginx" / "edge.conf").read_text()
     for service in SERVICES:
         assert f"listen {service.port};" in conf
         assert f"set $upstream http://{service.name}:{service.port};" in conf
 
 
-def test_cluster_override_resets_ports_explicitly() -> None:
-    raw = load_yaml(CLUSTER)
-    for service in SERVICES:
-        assert isinstance(raw["services"][service.name]["ports"], Reset), service.name
+def test_env_example_documents_how_to_make_each_secret() -> None:
+    """Each secret in .env.example (required and empty) has a comment above it (its own,
+    or its group's) saying it is at least 32 random bytes and the command to make them."""
+    lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+    required = {use.name for use in variable_uses(merged_compose(COMPOSE)) if use.required}
+    secrets = {name for name in required if re.search(r"PASSWORD|SECRET|_KEY$", name)}
+    assert {"KEYCLOAK_DB_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD", "SINERGI_OIDC_CLIENT_SECRET"} <= secrets
+    commands = ("openssl rand -hex 32", "os.urandom(32)")
+    for index, line in enumerate(lines):
+        name = line.partition("=")[0]
+        if name not in secrets:
+            continue
+        above = index - 1
+        while above >= 0 and not lines[above].startswith("#"):
+            above -= 1  # the other variables of the group
+        comment = []
+        while above >= 0 and lines[above].startswith("#"):
+            comment.insert(0, lines[above])
+            above -= 1
+        text = " ".join(comment)
+        assert "32 random bytes" in text, name
+        assert any(command in text for command in commands), name
+    assert "SINERGI_AUTH_SECRET" not in read_env_file(ENV_EXAMPLE)
 
 
 def test_dev_defaults_are_not_the_deployment_keys() -> None:

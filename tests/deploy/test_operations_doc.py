@@ -9,7 +9,7 @@ import pytest
 
 from shared.kit import admin
 from shared.runtime.topology import DOMAIN_PARTITIONS, SERVICES, ServiceInfo
-from tests.deploy.helpers import OPERATIONS, ROOT, uses_kit_cli
+from tests.deploy.helpers import DATABASES, OPERATIONS, ROOT, uses_kit_cli
 
 KIT_COMMANDS = {"serve", "migrate", "republish", "replay-dead-letters"}
 EXTRA_COMMANDS = {"integration": {"rebuild", "check-masterplan"}}
@@ -82,4 +82,53 @@ def test_covers_the_operations_the_issue_asks_for(doc: str) -> None:
         assert needed in doc, needed
     backup_loop = re.search(r"for db in ([a-z ]+); do\n(.*)\n", doc)
     assert backup_loop is not None and "pg_dump" in backup_loop.group(2)
-    assert backup_loop.group(1).split() == [s.database for s in SERVICES]
+    # Every database init.sh creates, Keycloak's (officers, keys) included.
+    assert backup_loop.group(1).split() == DATABASES
+
+
+def _section(doc: str, heading: str) -> str:
+    start = doc.index(f"\n{heading}\n")
+    level = heading.split(" ", 1)[0]
+    following = [m.start() for m in re.finditer(rf"\n#{{1,{len(level)}}} ", doc) if m.start() > start]
+    return doc[start : following[0] if following else len(doc)]
+
+
+def test_covers_the_officers_identity(doc: str) -> None:
+    section = _section(doc, "## Officers' identity (Keycloak)")
+    for needed in (
+        "/auth/admin",
+        "kcadm.sh",
+        "SINERGI_OIDC_ISSUER",
+        "SINERGI_OIDC_DISCOVERY_URL",
+        "Dinas Kesehatan (semua fasilitas)",
+        "`facility` = `*`",
+    ):
+        assert needed in section, needed
+    adding = _section(doc, "### Adding an officer")
+    assert "Join groups" in adding and "kcadm create users -r sinergi" in adding
+    assert 'kcadm update "users/$user/groups/$group" -r sinergi -n' in adding
+    revoking = _section(doc, "### Revoking an officer")
+    assert "enabled=false" in revoking and 'kcadm create "users/$user/logout"' in revoking
+    assert "5 minutes" in revoking
+    rotating = _section(doc, "### Rotating the signing keys")
+    for needed in ("higher priority", "providerId=rsa-generated", 'config.enabled=["false"]'):
+        assert needed in rotating, needed
+    ready = _section(doc, "### What `/ready` says about identity")
+    assert "`identity`" in ready and "does not change `status`" in ready
+
+
+def test_identity_states_in_the_doc_are_the_kits(doc: str) -> None:
+    """The `/ready` identity states the doc explains are the ones shared/kit/auth.py
+    reports (a change of wording there shows here)."""
+    kit = (ROOT / "shared" / "kit" / "auth.py").read_text(encoding="utf-8")
+    ready = _section(doc, "### What `/ready` says about identity")
+    for problem in (
+        "keys not fetched yet",
+        "identity provider unreachable or invalid",
+        "the provider publishes no RS256/ES256 signing key",
+    ):
+        assert problem in kit, problem
+        assert problem in ready, problem
+    for state in ("`up`", "`down: ", "`degraded: "):
+        assert state in ready, state
+    assert "'degraded' if self._keys else 'down'" in kit

@@ -1,6 +1,6 @@
 """deploy/postgres/init.sh on a real PostgreSQL 18: one database and one role per
-service, each role owning only its database, no role able to connect to another's;
-and the per-service backup and restore of docs/operations.md."""
+service and one for Keycloak, each role owning only its database, no role able to
+connect to another's; and the per-service backup and restore of docs/operations.md."""
 
 from __future__ import annotations
 
@@ -11,37 +11,36 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.runtime.topology import SERVICES
 from tests.deploy.conftest import DeployPostgres
-from tests.deploy.helpers import DEPLOY
+from tests.deploy.helpers import DATABASES, DEPLOY
 
 
 async def test_one_database_and_role_per_service(deploy_postgres: DeployPostgres) -> None:
     admin = await asyncpg.connect(deploy_postgres.url("postgres", "postgres"))
     try:
-        for service in SERVICES:
+        for database in DATABASES:
             role = await admin.fetchrow(
                 "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = $1",
-                service.database,
+                database,
             )
-            assert role is not None, service.database
+            assert role is not None, database
             assert role["rolcanlogin"] and not role["rolsuper"]
             assert not role["rolcreatedb"] and not role["rolcreaterole"]
             owner = await admin.fetchval(
-                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", service.database
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", database
             )
-            assert owner == service.database
+            assert owner == database
         # Each role owns exactly one database.
         owned = await admin.fetch(
             "SELECT pg_get_userbyid(datdba) AS owner, count(*) AS n FROM pg_database GROUP BY 1"
         )
         counts = {r["owner"]: r["n"] for r in owned}
-        assert all(counts.get(s.database) == 1 for s in SERVICES)
+        assert all(counts.get(database) == 1 for database in DATABASES)
     finally:
         await admin.close()
 
 
-@pytest.mark.parametrize("role", [s.database for s in SERVICES])
+@pytest.mark.parametrize("role", DATABASES)
 async def test_a_role_reaches_only_its_own_database(deploy_postgres: DeployPostgres, role: str) -> None:
     own = await asyncpg.connect(deploy_postgres.url(role, role))
     try:
@@ -50,7 +49,7 @@ async def test_a_role_reaches_only_its_own_database(deploy_postgres: DeployPostg
         await own.execute("DROP TABLE deploy_check")
     finally:
         await own.close()
-    for other in [s.database for s in SERVICES if s.database != role] + ["postgres"]:
+    for other in [database for database in DATABASES if database != role] + ["postgres"]:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             conn = await asyncpg.connect(deploy_postgres.url(role, other))
             await conn.close()
@@ -59,17 +58,18 @@ async def test_a_role_reaches_only_its_own_database(deploy_postgres: DeployPostg
 async def test_init_is_safe_to_run_again(deploy_postgres: DeployPostgres) -> None:
     result = deploy_postgres.run_init()
     assert result.returncode == 0, result.stdout + result.stderr
-    for service in SERVICES:
-        assert f"database and role '{service.database}' ready" in result.stdout
+    for database in DATABASES:
+        assert f"database and role '{database}' ready" in result.stdout
 
 
-def test_init_refuses_a_missing_password(deploy_postgres: DeployPostgres) -> None:
-    env = {k: v for k, v in deploy_postgres.env.items() if k != "PERMITS_DB_PASSWORD"}
+@pytest.mark.parametrize("variable", ["PERMITS_DB_PASSWORD", "KEYCLOAK_DB_PASSWORD"])
+def test_init_refuses_a_missing_password(deploy_postgres: DeployPostgres, variable: str) -> None:
+    env = {k: v for k, v in deploy_postgres.env.items() if k != variable}
     result = subprocess.run(
         ["bash", str(DEPLOY / "postgres" / "init.sh")], env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode != 0
-    assert "PERMITS_DB_PASSWORD is not set" in result.stderr
+    assert f"{variable} is not set" in result.stderr
 
 
 async def test_backup_and_restore_one_service_database(
