@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as ev
 from shared.schemas.common import CITIZEN_REF_PREFIX
+from tests.calendar_oracle import end_of_day, nth_working_day_after
 
 WIB = ZoneInfo("Asia/Jakarta")
 T0 = datetime(2026, 8, 14, 3, 0, tzinfo=UTC)  # Friday 14 Aug 2026, 10:00 WIB
@@ -190,20 +191,6 @@ def snapshot(c: Complaint) -> tuple[Any, ...]:
         len(c.history),
         len(c.new_history),
     )
-
-
-def end_of_day(d: date) -> datetime:
-    return datetime.combine(d, time.max, tzinfo=WIB)
-
-
-def nth_working_day_after(start: date, n: int) -> date:
-    """Independent count: step one calendar day at a time, counting working days."""
-    d = start
-    while n:
-        d += timedelta(days=1)
-        if CAL.is_working_day(d):
-            n -= 1
-    return d
 
 
 def assert_identity(event: ev.ComplaintEvent, c: Complaint) -> None:
@@ -475,15 +462,15 @@ def test_verification_deadline_skips_independence_day() -> None:
     # Tue 18, Wed 19, Thu 20: due at the end of Thursday, warned at the end of Wednesday.
     assert clock.due_at.astimezone(WIB).isoformat() == "2026-08-20T23:59:59.999999+07:00"
     assert clock.warn_at.astimezone(WIB).isoformat() == "2026-08-19T23:59:59.999999+07:00"
-    assert clock.due_at == end_of_day(nth_working_day_after(date(2026, 8, 14), 3))
+    assert clock.due_at == end_of_day(nth_working_day_after(CAL, date(2026, 8, 14), 3))
     assert c.events[0].verify_due == clock.due_at
 
 
 def test_completion_deadline_is_sixty_working_days_after_filing() -> None:
     c = file_complaint()
     clock = c.clocks["completion"]
-    due_date = nth_working_day_after(date(2026, 8, 14), POLICY.completion_days)
-    warn_date = nth_working_day_after(date(2026, 8, 14), POLICY.completion_days - 1)
+    due_date = nth_working_day_after(CAL, date(2026, 8, 14), POLICY.completion_days)
+    warn_date = nth_working_day_after(CAL, date(2026, 8, 14), POLICY.completion_days - 1)
     # With the installed holiday data: 17 Aug (Kemerdekaan) and 25 Aug (Maulid) are skipped.
     assert due_date == date(2026, 11, 10)
     assert clock.due_at == end_of_day(due_date)
@@ -501,8 +488,8 @@ def test_dispatch_starts_the_followup_clock() -> None:
     local = now.astimezone(WIB).date()
     assert clock.started_at == now
     assert clock.running
-    assert clock.due_at == end_of_day(nth_working_day_after(local, POLICY.followup_days))
-    assert clock.warn_at == end_of_day(nth_working_day_after(local, POLICY.followup_days - 1))
+    assert clock.due_at == end_of_day(nth_working_day_after(CAL, local, POLICY.followup_days))
+    assert clock.warn_at == end_of_day(nth_working_day_after(CAL, local, POLICY.followup_days - 1))
     # Fri 14 Aug -> Tue 18, Wed 19, Thu 20, Fri 21, Mon 24
     assert clock.due_at.astimezone(WIB).date() == date(2026, 8, 24)
 

@@ -37,6 +37,7 @@ from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as ev
 from shared.schemas.common import CITIZEN_REF_PREFIX
+from tests.calendar_oracle import end_of_day, nth_working_day_after
 
 T0 = datetime(2026, 8, 14, 3, 0, tzinfo=UTC)  # Friday 14 Aug 2026, 10:00 WIB
 STEP = timedelta(hours=1)
@@ -215,20 +216,6 @@ def snapshot(a: Application) -> tuple[Any, ...]:
         len(a.events),
         len(a.history),
     )
-
-
-def end_of_day(d: date) -> datetime:
-    return datetime.combine(d, time.max, tzinfo=WIB)
-
-
-def nth_working_day_after(start: date, n: int) -> date:
-    """Independent count: one calendar day at a time."""
-    d = start
-    while n:
-        d += timedelta(days=1)
-        if CAL.is_working_day(d):
-            n -= 1
-    return d
 
 
 def assert_identity(event: ev.PermitEvent, a: Application) -> None:
@@ -519,7 +506,7 @@ def test_oss_rba_risk_level_sets_sla_and_inspection(risk: str, sla_days: int, in
         inspection,
         True,
     )
-    assert a.clock.due_at == end_of_day(nth_working_day_after(date(2026, 8, 14), sla_days))
+    assert a.clock.due_at == end_of_day(nth_working_day_after(CAL, date(2026, 8, 14), sla_days))
 
 
 # ----- 4. the SLA clock -----------------------------------------------------------------------
@@ -527,10 +514,10 @@ def test_oss_rba_risk_level_sets_sla_and_inspection(risk: str, sla_days: int, in
 
 def test_pbg_technical_review_is_due_28_working_days_after_submission() -> None:
     a = submit("pbg")
-    due = nth_working_day_after(date(2026, 8, 14), 28)  # skips 17 Aug and 25 Aug
+    due = nth_working_day_after(CAL, date(2026, 8, 14), 28)  # skips 17 Aug and 25 Aug
     assert due == date(2026, 9, 25)
     assert a.clock.due_at == end_of_day(due)
-    assert a.clock.warn_at == end_of_day(nth_working_day_after(date(2026, 8, 14), 26))
+    assert a.clock.warn_at == end_of_day(nth_working_day_after(CAL, date(2026, 8, 14), 26))
     assert CAL.working_days_between(T0, a.clock.due_at) == 28
 
 
@@ -557,7 +544,7 @@ def test_pause_and_resume_across_a_weekend_and_independence_day() -> None:
     a.resubmit(resumed, CAL, POLICY, [Document("npwp", "dms://npwp/2")])
     assert clock.running
     assert clock.due_at == end_of_day(date(2026, 8, 26))
-    assert clock.due_at == end_of_day(nth_working_day_after(date(2026, 8, 21), 2))
+    assert clock.due_at == end_of_day(nth_working_day_after(CAL, date(2026, 8, 21), 2))
     assert a.events[-1].sla_due == clock.due_at
     assert a.events[-1].sla_remaining_working_days == 2
     # Used days exclude the pause: Tue 18 + Mon 24 by Tuesday the 25th.
@@ -581,7 +568,7 @@ def test_pausing_twice_accumulates_used_days() -> None:
     assert a.clock.consumed_days == 4
     resumed = datetime(2026, 9, 1, 10, 0, tzinfo=WIB)
     a.resubmit(resumed, CAL, POLICY, [Document("krk", "3")])
-    assert a.clock.due_at == end_of_day(nth_working_day_after(date(2026, 9, 1), 24))
+    assert a.clock.due_at == end_of_day(nth_working_day_after(CAL, date(2026, 9, 1), 24))
 
 
 def test_paused_on_the_last_day_is_due_at_the_end_of_the_resumption_day() -> None:
