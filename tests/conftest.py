@@ -26,6 +26,7 @@ from shared.runtime.select import Infrastructure, start_infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
 from tests.harness import SERVICE_LOG_DIR, new_database, read_topic
+from tests.identity_support import Provider, start_provider
 from tests.pii import LogRecorder, scan_logs, scan_records
 
 # Tests may create their own databases and topics on top of these.
@@ -122,6 +123,17 @@ def platform(infra: Infrastructure) -> PlatformSettings:
 async def fresh_database(infra: Infrastructure) -> str:
     """A new, empty database for one test."""
     return await new_database(infra)
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[Provider]:
+    """Keycloak with the deployment's realm and the test officers (started on first use)."""
+    found, work = start_provider()
+    try:
+        yield found
+    finally:
+        found.keycloak.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
 from shared.runtime.embedded import free_port
 from shared.runtime.keycloak import password_grant
 from tests.harness import running
-from tests.identity.conftest import PASSWORD, Provider
+from tests.identity_support import PASSWORD, Provider
 from tests.integration.test_complaints_service import complaint_body
 
 AUDIT = "/admin/audit"
@@ -59,6 +59,9 @@ def clients(provider: Provider) -> Provider:
     kc.add_client(password_client("uji-audiens-lain", audience=False))
     kc.add_client(password_client("uji-singkat", audience=True, attributes={"access.token.lifespan": "1"}))
     kc.add_client(password_client("uji-issuer", audience=True))
+    kc.add_client(
+        password_client("uji-es256", audience=True, attributes={"access.token.signed.response.alg": "ES256"})
+    )
     return provider
 
 
@@ -151,6 +154,16 @@ def _hs256_with(claims: dict[str, object], secret: bytes, kid: str) -> str:
     signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{part(claims)}"
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+async def test_an_es256_token_of_the_provider_is_accepted(
+    clients: Provider, platform: PlatformSettings, fresh_database: str
+) -> None:
+    clients.keycloak.rotate_keys("ES256")  # the realm's first elliptic-curve key
+    token = password_grant(clients.keycloak, "uji-es256", "admin-diskominfo", PASSWORD)
+    assert jwt.get_unverified_header(token)["alg"] == "ES256"
+    async with complaints(platform, fresh_database, oidc_issuer=clients.issuer) as client:
+        assert (await client.get(AUDIT, headers={"Authorization": f"Bearer {token}"})).status_code == 200
 
 
 async def test_a_rotated_key_is_picked_up_without_a_restart(

@@ -37,6 +37,7 @@ from shared.kit.settings import DEV_AUTH_SECRET
 from shared.runtime.select import Infrastructure
 from shared.runtime.topology import SERVICES, running_services
 from tests.harness import repo_root, running
+from tests.identity_support import OFFICER_OF_ROLE, Provider
 
 POLICY_PATH = repo_root() / "docs" / "access.yaml"
 ALWAYS_ALLOWED = "admin"  # require_role accepts it on every officer route
@@ -278,12 +279,28 @@ def test_policy_covers_the_running_services_and_real_roles() -> None:
     assert "opd_officer" in policy.roles, "the OPD officer role (token claim `opd`) is part of the matrix"
 
 
+@pytest.mark.parametrize("tokens", ["development", "provider"])
 @pytest.mark.parametrize("service", [s.name for s in running_services()])
 async def test_every_route_matches_the_access_policy(
-    service: str, infra: Infrastructure, fresh_database: str, monkeypatch: pytest.MonkeyPatch
+    service: str,
+    tokens: str,
+    infra: Infrastructure,
+    fresh_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """Once with development tokens, once as production runs: the service trusting the
+    regency's identity provider, each role held by an officer signed in there."""
     policy = load_policy()
     rules = policy.services[service]
+    if tokens == "provider":
+        provider: Provider = request.getfixturevalue("provider")
+        monkeypatch.setenv("SINERGI_OIDC_ISSUER", provider.issuer)
+
+        def headers_of(role: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {provider.recent_token(OFFICER_OF_ROLE[role])}"}
+    else:
+        headers_of = role_headers
     app = build_app(service, infra.kafka_bootstrap, fresh_database, monkeypatch)
     async with running(app) as client:
         spec = (await client.get("/openapi.json")).json()
@@ -309,7 +326,7 @@ async def test_every_route_matches_the_access_policy(
         assert not declared, f"{service}: public operations declaring security in OpenAPI: {declared}"
 
         # (c) anonymous, and each real role, against every officer operation and page
-        callers = {"anonymous": {}, **{role: role_headers(role) for role in policy.roles}}
+        callers = {"anonymous": {}, **{role: headers_of(role) for role in policy.roles}}
         wrong: list[str] = []
         made = 0
         for section, page in ((rules.api, False), (rules.pages, True)):
@@ -324,7 +341,7 @@ async def test_every_route_matches_the_access_policy(
                         f"{case.operation} as {case.caller}: expected {case.expected},"
                         f" got {response.status_code} {response.text[:200]}"
                     )
-    REQUESTS[service] = made
+    REQUESTS[f"{service} ({tokens})"] = made
     officer_ops, officer_pages = len(rules.api.officer), len(rules.pages.officer)
     print(
         f"\nrole matrix {service}: ({officer_ops} officer operations + {officer_pages} officer pages)"

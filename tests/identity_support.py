@@ -1,16 +1,14 @@
-"""The regency's identity provider for the identity tests: Keycloak from its own
-distribution with the deployment's realm file, on loopback, once per test session, and
-officers in it the way an operator adds them (a user in the OPD's or facility's group)."""
+"""The regency's identity provider for the tests: Keycloak from its own distribution with
+the deployment's realm file, on loopback, once per test session (the `provider` fixture
+in tests/conftest.py), and officers in it the way an operator adds them (a user in the
+OPD's or facility's group)."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
 
 from shared.runtime.keycloak import EmbeddedKeycloak, sign_in
 
@@ -34,6 +32,7 @@ OFFICERS = {
 class Provider:
     keycloak: EmbeddedKeycloak
     subjects: dict[str, str] = field(default_factory=dict)
+    _recent: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @property
     def issuer(self) -> str:
@@ -44,20 +43,34 @@ class Provider:
         a sign-in through its login page."""
         return str(sign_in(self.keycloak, username, PASSWORD)["access_token"])
 
+    def recent_token(self, username: str) -> str:
+        """A token signed in for within the last minute (the realm's tokens live 5)."""
+        issued, token = self._recent.get(username, (0.0, ""))
+        if time.monotonic() - issued > 60:
+            issued, token = time.monotonic(), self.token(username)
+            self._recent[username] = (issued, token)
+        return token
+
     def headers(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(username)}"}
 
 
-@pytest.fixture(scope="session")
-def provider() -> Iterator[Provider]:
+# The officer who holds each role in the tests (the health office's officer: every facility).
+OFFICER_OF_ROLE = {
+    "admin": "admin-diskominfo",
+    "coordinator": "koordinator",
+    "opd_officer": "opd-dpupr",
+    "permit_officer": "petugas-dpmptsp",
+    "health_officer": "petugas-dinkes",
+    "notification_officer": "petugas-notifikasi",
+}
+
+
+def start_provider() -> tuple[Provider, Path]:
     work = Path(tempfile.mkdtemp(prefix="sinergi-idp-"))
     keycloak = EmbeddedKeycloak(work)
     keycloak.start()
-    try:
-        found = Provider(keycloak)
-        for username, groups in OFFICERS.items():
-            found.subjects[username] = keycloak.add_officer(username, PASSWORD, groups)
-        yield found
-    finally:
-        keycloak.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    found = Provider(keycloak)
+    for username, groups in OFFICERS.items():
+        found.subjects[username] = keycloak.add_officer(username, PASSWORD, groups)
+    return found, work
