@@ -32,6 +32,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import profile as profiler
+from services.complaints.api import FileComplaintIn
 from shared.kit.auth import issue_token
 from shared.kit.bus import EventBus
 from shared.kit.db import connect, migrate
@@ -65,14 +66,8 @@ APPLICATION = {
     ],
 }
 
-COMPLAINT = {
-    "kind": "pengaduan",
-    "category": "jalan_rusak",
-    "title": "Jalan berlubang di depan balai desa",
-    "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
-    "desa_code": "33.06.01.2001",
-    "reporter": {"nik": "3306061708900001", "phone": "081234567890"},
-}
+# The complaints API's own documented example.
+COMPLAINT = FileComplaintIn.model_config["json_schema_extra"]["example"]  # type: ignore[index]
 
 
 @dataclass(frozen=True)
@@ -120,11 +115,13 @@ QUICK = Profile(
 )
 
 
-def sample_event(i: int = 0) -> bytes:
+def sample_event(i: int = 0, contact: SealedContact | None = None) -> bytes:
+    """A complaint-filed event as the complaints service publishes it, with a
+    placeholder sealed contact unless a real one is given."""
     now = datetime.now(UTC)
     data = ComplaintFiled(
         complaint_id=str(uuid.uuid4()),
-        tracking_code=f"ADU-2611-{i:06d}",
+        tracking_code=f"ADU-2611-BNCH-{i:04d}-{i % 100000:05d}",
         status="submitted",
         kind="pengaduan",
         category="jalan_rusak",
@@ -133,7 +130,7 @@ def sample_event(i: int = 0) -> bytes:
         desa_code="33.06.01.2001",
         kecamatan_code="33.06.01",
         citizen_ref="cr1_" + uuid.uuid4().hex,
-        contact=SealedContact(sealed="gAAAAAB" + "x" * 120, channels=["sms", "whatsapp"]),
+        contact=contact or SealedContact(sealed="gAAAAAB" + "x" * 120, channels=["sms", "whatsapp"]),
         title="Jalan berlubang di depan balai desa",
         filed_at=now,
         verify_due=now + timedelta(days=3),
@@ -586,29 +583,6 @@ async def growth(infra: Infrastructure, profile: Profile, topic: str) -> dict[st
 # ----- 4. end to end ---------------------------------------------------------------------------------
 
 
-def _filed_event(i: int, contact_key: str) -> bytes:
-    """A realistic complaint-filed event whose sealed contact the notification service opens."""
-    now = datetime.now(UTC)
-    data = ComplaintFiled(
-        complaint_id=str(uuid.uuid4()),
-        tracking_code=f"ADU-2611-BNCH-{i:04d}-{i % 100000:05d}",
-        status="submitted",
-        kind="pengaduan",
-        category="jalan_rusak",
-        dimension="mobility",
-        opd="DPUPR",
-        desa_code="33.06.01.2001",
-        kecamatan_code="33.06.01",
-        citizen_ref="cr1_" + uuid.uuid4().hex,
-        contact=seal_contact(contact_key, email=f"warga{i}@example.com"),
-        title="Jalan berlubang di depan balai desa",
-        filed_at=now,
-        verify_due=now + timedelta(days=3),
-        close_due=now + timedelta(days=84),
-    )
-    return make_envelope(data, subject=data.complaint_id, source=SOURCE, region="33.06").to_kafka().value
-
-
 async def _inbox_count(url: str, consumer: str) -> int:
     conn = await asyncpg.connect(url)
     try:
@@ -806,7 +780,8 @@ async def preload_topic(infra: Infrastructure, events: int) -> str:
     try:
         futures = []
         for i in range(events):
-            value = _filed_event(i, key)
+            # a contact the notification service can open
+            value = sample_event(i, seal_contact(key, email=f"warga{i}@example.com"))
             futures.append(await producer.send(topic, value, key=uuid.uuid4().hex.encode()))
         await asyncio.gather(*futures)
     finally:

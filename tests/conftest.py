@@ -13,19 +13,25 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.complaints.app import ComplaintsSettings
+from services.complaints.app import build as build_complaints
+from services.health.app import HealthSettings
+from services.health.app import build as build_health
+from services.permits.app import PermitsSettings
+from services.permits.app import build as build_permits
 from shared.kit.settings import PlatformSettings
 from shared.runtime.embedded import EmbeddedKafka, create_topics
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure, start_infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
-from tests.harness import SERVICE_LOG_DIR, new_database, read_topic
+from tests.harness import SERVICE_LOG_DIR, Served, new_database, read_topic, serve
 from tests.identity_support import Provider, start_provider
 from tests.pii import LogRecorder, scan_logs, scan_records
 
@@ -134,6 +140,29 @@ def provider() -> Iterator[Provider]:
     finally:
         found.keycloak.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+async def complaints_service(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[Served]:
+    settings = ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
+    async with serve(build_complaints(settings), fresh_database) as served:
+        yield served
+
+
+@pytest.fixture
+async def permits_service(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[Served]:
+    settings = PermitsSettings(
+        database_url=fresh_database, platform=platform, sla_check_seconds=3600, expiry_check_seconds=3600
+    )
+    async with serve(build_permits(settings), fresh_database) as served:
+        yield served
+
+
+@pytest.fixture
+async def health_service(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[Served]:
+    settings = HealthSettings(database_url=fresh_database, platform=platform, no_show_check_seconds=3600)
+    async with serve(build_health(settings), fresh_database) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,12 @@ from shared.schemas import CONTENT_TYPE, Envelope, ParsedEvent, parse_record
 
 
 @asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run an app's lifespan (pool, relay, consumers) and give an HTTP client to it."""
+async def running(app: FastAPI, *, raise_app_exceptions: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan (pool, relay, consumers) and give an HTTP client to it.
+    `raise_app_exceptions=False`: an unhandled error reaches the client as the service
+    answers it (the kit's 500), as for a real client, instead of raising in the test."""
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
 
@@ -233,3 +236,19 @@ def parsed(envelopes: Sequence[Envelope]) -> list[ParsedEvent]:
 def metric(app: FastAPI, name: str, **labels: str) -> float:
     """A sample of a running service's metrics (kit or domain), 0 when not recorded yet."""
     return app.state.service.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@dataclass
+class Served:
+    """A domain service in this process on a fresh database: its client and context."""
+
+    client: httpx.AsyncClient
+    context: Any
+    database_url: str
+
+
+@asynccontextmanager
+async def serve(app: FastAPI, database_url: str) -> AsyncIterator[Served]:
+    """`app` running (see `running`), answering unhandled errors as a client sees them."""
+    async with running(app, raise_app_exceptions=False) as client:
+        yield Served(client, app.state.service.context, database_url)

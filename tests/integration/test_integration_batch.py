@@ -22,18 +22,8 @@ from services.integration import handlers, repository
 from services.integration.repository import ReadModel
 from shared.schemas import Envelope, ParsedEvent
 from shared.schemas import complaints as ce
+from tests import view_support as view
 from tests.harness import migrated_pool_fixture, parsed
-from tests.view_support import (
-    REF_1,
-    REF_2,
-    Complaint,
-    appointment_events,
-    erasure,
-    new_code,
-    notification_events,
-    permit_events,
-    ward_event,
-)
 
 MIGRATIONS = Path(repository.__file__).with_name("migrations")
 T = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -66,24 +56,30 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
 
 def mixed_batch() -> tuple[list[Envelope], list[Envelope], dict[str, Any]]:
     """Events applied before (the stored state), a mixed batch, and what to look up."""
-    old = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1)
-    new = Complaint(new_code("ADU"), "sampah", "environment", REF_1)  # filed after the erasure
-    flood = Complaint(new_code("ADU"), "banjir_drainase", "environment", REF_2, confidential=True)
-    lamp = Complaint(new_code("ADU"), "lampu_jalan", "mobility", None)
-    skewed = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_3)
-    permit, booking = new_code("IZN"), new_code("KES")
-    permits = permit_events(permit, REF_1, s(1))
-    notes_1 = notification_events(old.code, REF_1, s(2))
-    notes_2 = notification_events(flood.code, REF_2, s(50))  # after REF_2's erasure: stays
+    old = view.Complaint(view.new_code("ADU"), "jalan_rusak", "mobility", view.REF_1)
+    new = view.Complaint(
+        view.new_code("ADU"), "sampah", "environment", view.REF_1
+    )  # filed after the view.erasure
+    flood = view.Complaint(
+        view.new_code("ADU"), "banjir_drainase", "environment", view.REF_2, confidential=True
+    )
+    lamp = view.Complaint(view.new_code("ADU"), "lampu_jalan", "mobility", None)
+    skewed = view.Complaint(view.new_code("ADU"), "jalan_rusak", "mobility", REF_3)
+    permit, booking = view.new_code("IZN"), view.new_code("KES")
+    permits = view.permit_events(permit, view.REF_1, s(1))
+    notes_1 = view.notification_events(old.code, view.REF_1, s(2))
+    notes_2 = view.notification_events(
+        flood.code, view.REF_2, s(50)
+    )  # after view.REF_2's view.erasure: stays
     stored = [
         old.filed(s(0), "Jalan rusak di depan rumah Pak Budi"),
         old.verified(s(5)),
-        erasure(REF_2, s(8)),
-        erasure(REF_3, s(30)),
-        skewed.filed(s(40), "Jalan amblas"),  # after the erasure: keeps its reference ...
+        view.erasure(view.REF_2, s(8)),
+        view.erasure(REF_3, s(30)),
+        skewed.filed(s(40), "Jalan amblas"),  # after the view.erasure: keeps its reference ...
     ]
     batch = [
-        erasure(REF_1, s(30)),  # before the citizen's events in the batch ...
+        view.erasure(view.REF_1, s(30)),  # before the citizen's events in the batch ...
         old.resolved(s(20), "DPUPR"),  # ... one item's events out of order
         old.breached(s(11), "DPUPR"),
         old.dispatched(s(10), "DPUPR"),
@@ -92,7 +88,7 @@ def mixed_batch() -> tuple[list[Envelope], list[Envelope], dict[str, Any]]:
         # event of the same item carries none.
         replace(old, ref=None).event(ce.ComplaintRated, "closed", s(60), opd="DPUPR", rating=4),
         new.filed(s(40), "Sampah menumpuk"),
-        # ... until a late event without a reference, from before the erasure, moves the
+        # ... until a late event without a reference, from before the view.erasure, moves the
         # stored row's opening under it: the row's own reference is scrubbed.
         replace(skewed, ref=None).verified(s(25)),
         *reversed(permits),
@@ -101,13 +97,13 @@ def mixed_batch() -> tuple[list[Envelope], list[Envelope], dict[str, Any]]:
         notes_1[2],  # a duplicate within the batch
         notes_1[1],
         flood.filed(s(3), "Banjir di rumah saya"),
-        *appointment_events(booking, REF_2, s(0)),
+        *view.appointment_events(booking, view.REF_2, s(0)),
         lamp.filed(s(4), "Lampu jalan mati"),
-        ward_event(10, s(1)),
-        ward_event(6, s(30)),
+        view.ward_event(10, s(1)),
+        view.ward_event(6, s(30)),
         *notes_2,
-        erasure(REF_1, s(15)),  # an earlier erasure of the same citizen: the latest counts
-        erasure(REF_2, s(45)),  # ... and one after the citizen's events
+        view.erasure(view.REF_1, s(15)),  # an earlier view.erasure of the same citizen: the latest counts
+        view.erasure(view.REF_2, s(45)),  # ... and one after the citizen's events
     ]
     codes = {
         "skewed": skewed.code,
@@ -138,19 +134,19 @@ async def test_a_mixed_batch_gives_the_same_read_model_as_one_by_one(
     items = {i["code"]: i for i in expected["items"]}
     old = items[codes["old"]]
     assert old["status"] == "closed" and old["sla_breaches"] == 1 and old["opd"] == "DPUPR"
-    assert old["citizen_ref"] is None and old["title"] is None  # opened before REF_1's erasure
-    assert items[codes["new"]]["citizen_ref"] == REF_1  # opened after it
+    assert old["citizen_ref"] is None and old["title"] is None  # opened before view.REF_1's view.erasure
+    assert items[codes["new"]]["citizen_ref"] == view.REF_1  # opened after it
     assert items[codes["new"]]["title"] == "Sampah menumpuk"
     assert items[codes["permit"]]["citizen_ref"] is None and items[codes["booking"]]["citizen_ref"] is None
     assert items[codes["flood"]]["citizen_ref"] is None
     assert items[codes["skewed"]]["citizen_ref"] is None and items[codes["skewed"]]["title"] is None
     assert {(e["citizen_ref"], e["erased_at"]) for e in expected["erasures"]} == {
-        (REF_1, s(30)),
-        (REF_2, s(45)),
+        (view.REF_1, s(30)),
+        (view.REF_2, s(45)),
         (REF_3, s(30)),
     }
     kept = [(h["code"], h["action"]) for h in expected["history"] if h["citizen_ref"] is not None]
-    # History goes by each event's own time: the skewed item's filing came after the erasure.
+    # History goes by each event's own time: the skewed item's filing came after the view.erasure.
     assert sorted(kept) == sorted(
         [
             (codes["new"], "filed"),
@@ -161,7 +157,7 @@ async def test_a_mixed_batch_gives_the_same_read_model_as_one_by_one(
     notifications = {n["code"]: n for n in expected["notifications"]}
     assert notifications[codes["old"]]["citizen_ref"] is None
     assert notifications[codes["old"]]["status"] == "delivered"
-    assert notifications[codes["flood"]]["citizen_ref"] == REF_2
+    assert notifications[codes["flood"]]["citizen_ref"] == view.REF_2
     assert len(expected["history"]) == len({e.id for e in stored + batch})
 
 
@@ -187,7 +183,7 @@ async def test_a_batch_takes_a_constant_number_of_round_trips(batched: asyncpg.P
     async def queries_for(conn: asyncpg.Connection, n: int) -> list[str]:
         events = []
         for i in range(n):
-            c = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1 if i % 2 else None)
+            c = view.Complaint(view.new_code("ADU"), "jalan_rusak", "mobility", view.REF_1 if i % 2 else None)
             events += [c.filed(s(i)), c.verified(s(i + 1))]
         logged.clear()
         async with conn.transaction():
@@ -205,8 +201,8 @@ async def test_a_batch_takes_a_constant_number_of_round_trips(batched: asyncpg.P
 
 async def test_batch_locks_are_taken_in_one_sorted_order(batched: asyncpg.Pool) -> None:
     refs = [f"cr1_{uuid.uuid4().hex}" for _ in range(20)]
-    erased = refs[3]  # an erasure in the batch: its citizen's lock is exclusive
-    codes = [new_code("ADU") for _ in range(20)]
+    erased = refs[3]  # an view.erasure in the batch: its citizen's lock is exclusive
+    codes = [view.new_code("ADU") for _ in range(20)]
     notifications = [str(uuid.uuid4()) for _ in range(5)]
     arguments = (refs, [erased], codes, notifications)
     async with batched.acquire() as conn, conn.transaction():

@@ -18,17 +18,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
-from fastapi import FastAPI
 
-from services.complaints.app import ComplaintsSettings
-from services.complaints.app import build as build_complaints
-from services.health.app import HealthSettings
-from services.health.app import build as build_health
-from services.permits.app import PermitsSettings
-from services.permits.app import build as build_permits
-from shared.kit.settings import PlatformSettings
-from tests.harness import db_fetch, db_fetchval, officer_headers
+from tests.harness import Served, db_fetch, db_fetchval, officer_headers
 from tests.integration.test_complaints_service import complaint_body
 from tests.integration.test_health_service import FACILITY, booking, make_polyclinic, nik, visit_day
 from tests.integration.test_permits_service import OFFICER as PERMIT_OFFICER
@@ -104,17 +95,6 @@ class Call:
         return await client.request(self.method, self.path, json=self.body, headers=self.headers)
 
 
-@contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan, answering an injected fault as a client would see it
-    (the kit's error handler) instead of raising it into the test."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            client.context = app.state.service.context  # type: ignore[attr-defined]
-            yield client
-
-
 async def assert_all_or_nothing(
     client: httpx.AsyncClient, database_url: str, table: str, call: Call, expected: int
 ) -> httpx.Response:
@@ -133,32 +113,10 @@ async def assert_all_or_nothing(
     return done
 
 
-@pytest.fixture
-async def complaints(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
-    async with running(build_complaints(settings)) as client:
-        yield client
-
-
-@pytest.fixture
-async def permits(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = PermitsSettings(
-        database_url=fresh_database, platform=platform, sla_check_seconds=3600, expiry_check_seconds=3600
-    )
-    async with running(build_permits(settings)) as client:
-        yield client
-
-
-@pytest.fixture
-async def health(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = HealthSettings(database_url=fresh_database, platform=platform, no_show_check_seconds=3600)
-    async with running(build_health(settings)) as client:
-        yield client
-
-
 async def test_complaints_filing_and_officer_action_commit_with_their_event_and_audit(
-    complaints: httpx.AsyncClient, fresh_database: str
+    complaints_service: Served,
 ) -> None:
+    complaints, fresh_database = complaints_service.client, complaints_service.database_url
     filed = await assert_all_or_nothing(
         complaints, fresh_database, "outbox", Call("POST", "/complaints", complaint_body()), 201
     )
@@ -173,8 +131,9 @@ async def test_complaints_filing_and_officer_action_commit_with_their_event_and_
 
 
 async def test_permits_submission_and_officer_action_commit_with_their_event_and_audit(
-    permits: httpx.AsyncClient, fresh_database: str
+    permits_service: Served,
 ) -> None:
+    permits, fresh_database = permits_service.client, permits_service.database_url
     submitted = await assert_all_or_nothing(
         permits, fresh_database, "outbox", Call("POST", "/applications", pbg_body()), 201
     )
@@ -188,9 +147,10 @@ async def test_permits_submission_and_officer_action_commit_with_their_event_and
 
 
 async def test_health_booking_and_officer_actions_commit_with_their_event_and_audit(
-    health: httpx.AsyncClient, fresh_database: str
+    health_service: Served,
 ) -> None:
-    ctx = health.context  # type: ignore[attr-defined]
+    health, fresh_database = health_service.client, health_service.database_url
+    ctx = health_service.context
     polyclinic = await make_polyclinic(health, "UOW")
     day = visit_day(ctx)
     book = Call("POST", "/appointments", booking(day, polyclinic, nik=nik(7)))

@@ -10,50 +10,27 @@ data are audited.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
-from services.complaints.app import ComplaintsSettings
-from services.complaints.app import build as build_complaints
-from services.health.app import HealthSettings
-from services.health.app import build as build_health
-from shared.kit.settings import PlatformSettings
-from tests.harness import officer_headers, running
+from tests.harness import Served, officer_headers
 from tests.integration.test_complaints_service import NIK, complaint_body
 from tests.integration.test_health_service import FACILITY, booking, make_polyclinic, nik, visit_day
 
 OTHER = "PKM-BAYAN"
 
 
-@pytest.fixture
-async def health(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = HealthSettings(database_url=fresh_database, platform=platform, no_show_check_seconds=3600)
-    app = build_health(settings)
-    async with running(app) as client:
-        client.context = app.state.service.context  # type: ignore[attr-defined]
-        yield client
-
-
-@pytest.fixture
-async def complaints(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
-    async with running(build_complaints(settings)) as client:
-        yield client
-
-
 def refused_without_names(answer: httpx.Response) -> bool:
     return answer.status_code == 403 and NIK not in answer.text and "081234567890" not in answer.text
 
 
-async def test_a_health_officer_acts_only_for_their_own_facility(health: httpx.AsyncClient) -> None:
+async def test_a_health_officer_acts_only_for_their_own_facility(health_service: Served) -> None:
+    health = health_service.client
     own = officer_headers("health_officer", facility=FACILITY, subject="petugas-rsud")
     other = officer_headers("health_officer", facility=OTHER, subject="petugas-bayan")
     unscoped = officer_headers("health_officer", subject="petugas-tanpa-fasilitas")
     dinkes = officer_headers("health_officer", facility="*", subject="petugas-dinkes")
     polyclinic = await make_polyclinic(health, "SCP")
-    day = visit_day(health.context)  # type: ignore[attr-defined]
+    day = visit_day(health_service.context)
     booked = await health.post("/appointments", json=booking(day, polyclinic, nik=nik(31)))
     assert booked.status_code == 201, booked.text
     code = booked.json()["booking_code"]
@@ -87,8 +64,9 @@ async def test_a_health_officer_acts_only_for_their_own_facility(health: httpx.A
 
 
 async def test_an_opd_officer_without_an_opd_is_refused_and_sees_only_their_opd(
-    complaints: httpx.AsyncClient,
+    complaints_service: Served,
 ) -> None:
+    complaints = complaints_service.client
     admin = officer_headers("admin")
     codes = {}
     for category, opd in (("jalan_rusak", "DPUPR"), ("sampah", "DLH")):
@@ -117,7 +95,8 @@ async def test_an_opd_officer_without_an_opd_is_refused_and_sees_only_their_opd(
     assert refused_without_names(await complaints.get(f"/officer/complaints/{codes['DLH']}", headers=dpupr))
 
 
-async def test_an_officers_read_of_a_complaint_is_in_the_audit_trail(complaints: httpx.AsyncClient) -> None:
+async def test_an_officers_read_of_a_complaint_is_in_the_audit_trail(complaints_service: Served) -> None:
+    complaints = complaints_service.client
     code = (await complaints.post("/complaints", json=complaint_body())).json()["tracking_code"]
     reader = officer_headers("coordinator", subject="koordinator-pembaca")
     assert (await complaints.get(f"/officer/complaints/{code}", headers=reader)).status_code == 200
