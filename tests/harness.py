@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +200,7 @@ def migrated_pool_fixture(migrations: Path) -> Any:
     return pool
 
 
-async def new_group(infra: Infrastructure, prefix: str, topics: Sequence[str]) -> str:
+async def new_group(infra: Infrastructure, prefix: str, topics: Iterable[str]) -> str:
     """A new consumer group, `<prefix>-<random>`, with its dead-letter topic; its offsets
     are committed at the current end of `topics`, so a consumer started in it sees only
     what is published from now on (not what earlier tests left on shared topics)."""

@@ -16,6 +16,7 @@ from services.complaints.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import CODE_PATTERN, normalise_code
+from shared.kit.paging import PageNumber, PageSize, page_of
 from shared.reference import require_desa
 from shared.reference.fields import DesaCode, MobilePhone, Nik
 from shared.reference.phone import mask_email, mask_phone
@@ -315,13 +316,13 @@ async def list_complaints(
     sla: SlaFilter | None = None,
     filed_from: datetime | None = None,
     filed_to: datetime | None = None,
-    page: int = Query(1, ge=1, le=10_000),
-    page_size: int = Query(20, ge=1, le=200),
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
 ) -> dict[str, Any]:
     """Officers' work list. An OPD officer sees the complaints disposed to their OPD."""
     f = ListFilter(status, opd, category, kecamatan, kind, sla, filed_from, filed_to, page, page_size)
     items, total = await handlers.list_complaints(ctx, f, officer)
-    return {"items": items, "total": total, "page": page, "page_size": page_size}
+    return page_of(items, total, page, page_size)
 
 
 @router.get("/officer/complaints/{tracking_code}", response_model=OfficerComplaintOut, tags=["officer"])

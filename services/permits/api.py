@@ -25,6 +25,7 @@ from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.codes import is_public_code, normalise_code
 from shared.kit.errors import NotFound
+from shared.kit.paging import PageNumber, PageSize, page_of
 from shared.reference import mask_nik, require_desa
 from shared.reference.fields import DesaCode, MobilePhone, Nik
 from shared.reference.phone import mask_email, mask_phone
@@ -435,15 +436,15 @@ async def list_applications(
     sla: SlaFilter | None = None,
     submitted_from: AwareDatetime | None = None,
     submitted_to: AwareDatetime | None = None,
-    page: int = Query(1, ge=1, le=10_000),
-    page_size: int = Query(20, ge=1, le=200),
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
 ) -> dict[str, Any]:
     """Officers' work list, newest first."""
     f = ListFilter(
         status, permit_type, kecamatan, applicant_kind, sla, submitted_from, submitted_to, page, page_size
     )
     items, total = await handlers.list_applications(ctx, f)
-    return {"items": items, "total": total, "page": page, "page_size": page_size}
+    return page_of(items, total, page, page_size)
 
 
 @router.get("/officer/applications/{tracking_code}", response_model=OfficerApplicationOut, tags=["officer"])

@@ -30,6 +30,7 @@ from faststream.kafka.annotations import KafkaMessage
 from shared.kit.bus import EventBus, OutgoingRecord
 from shared.kit.logs import event_context
 from shared.kit.metrics import KitMetrics
+from shared.kit.reader import assigned_reader
 from shared.kit.settings import PlatformSettings
 from shared.schemas import EventRejected, ParsedEvent, parse_record
 
@@ -301,20 +302,15 @@ async def replay_dead_letters(consumer: IdempotentConsumer, *, timeout: float = 
     """
 
     topic = dead_letter_topic(consumer.name)
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=consumer.settings.kafka_bootstrap,
-        group_id=f"{consumer.name}.dlq-replay",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await reader.start()
     replayed = 0
-    try:
-        await reader.topics()  # loads metadata for every topic
-        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+    async with assigned_reader(
+        consumer.settings.kafka_bootstrap,
+        [topic],
+        group_id=f"{consumer.name}.dlq-replay",
+        auto_offset_reset="earliest",
+    ) as (reader, partitions):
         if not partitions:
             return 0
-        reader.assign(partitions)
         end = await reader.end_offsets(partitions)
         for tp in partitions:
             committed = await reader.committed(tp)
@@ -346,8 +342,6 @@ async def replay_dead_letters(consumer: IdempotentConsumer, *, timeout: float = 
                     await reader.commit({tp: next_offset})
             if set(reader.paused()) >= set(partitions):
                 break
-    finally:
-        await reader.stop()
     return replayed
 
 

@@ -31,18 +31,17 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.kit.consumer import dead_letter_topic
 from shared.kit.privacy import citizen_ref
 from shared.kit.settings import PlatformSettings
 from shared.reference import default_calendar
-from shared.runtime.embedded import create_databases, create_topics, free_port
+from shared.runtime.embedded import create_databases, free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure, database_url_for
 from shared.runtime.smtp_sink import SmtpSink
 from tests.harness import (
     db_fetch,
+    new_group,
     officer_headers,
     read_topic,
     repo_root,
@@ -90,26 +89,6 @@ async def new_database(infra: Infrastructure, prefix: str) -> str:
     name = unique_name(prefix)
     await create_databases(admin, [name])
     return database_url_for(admin, name)
-
-
-async def new_group(infra: Infrastructure, prefix: str, topics: Iterable[str]) -> str:
-    """A consumer group of its own with its dead-letter topic, its offsets committed at
-    the current end of `topics` (earlier tests' events are not replayed into it)."""
-    group = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    await create_topics(infra.kafka_bootstrap, {dead_letter_topic(group): 1})
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=infra.kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        consumer.assign(partitions)
-        end = await consumer.end_offsets(partitions)
-        await consumer.commit(dict(end))
-    finally:
-        await consumer.stop()
-    return group
 
 
 # ----- service processes -----------------------------------------------------------------------
