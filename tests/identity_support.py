@@ -5,26 +5,24 @@ OPD's or facility's group)."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.runtime.keycloak import EmbeddedKeycloak, sign_in
+from shared.runtime.keycloak import DEMO_OFFICERS, REALM, EmbeddedKeycloak, sign_in
 
 PASSWORD = "Sandi-Uji-Petugas-2026"
 
-# username -> the groups an operator puts the officer in (deploy/keycloak/sinergi-realm.json)
+# username -> the groups an operator puts the officer in (deploy/keycloak/sinergi-realm.json):
+# the development provider's officers, one per role, and the others the scope tests need
+# (a second OPD and facility, the health office's officer of every facility).
 OFFICERS = {
-    "admin-diskominfo": ["/Administrator"],
-    "koordinator": ["/Koordinator Pengaduan"],
-    "opd-dpupr": ["/OPD/DPUPR"],
+    **DEMO_OFFICERS,
     "opd-dlh": ["/OPD/DLH"],
-    "petugas-dpmptsp": ["/DPMPTSP Perizinan"],
-    "petugas-rsud": ["/Fasilitas Kesehatan/RSUD-TJITRO"],
     "petugas-bayan": ["/Fasilitas Kesehatan/PKM-BAYAN"],
     "petugas-dinkes": ["/Dinas Kesehatan (semua fasilitas)"],
-    "petugas-notifikasi": ["/Petugas Notifikasi"],
 }
 
 
@@ -74,3 +72,54 @@ def start_provider() -> tuple[Provider, Path]:
     for username, groups in OFFICERS.items():
         found.subjects[username] = keycloak.add_officer(username, PASSWORD, groups)
     return found, work
+
+
+class ProviderLine:
+    """A loopback TCP line to the provider that a test can cut and mend: the service and
+    the test reach the provider through it (Keycloak names itself by the address it is
+    asked at), so cutting it takes the provider away from the service mid-run without
+    stopping it for the rest of the session."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}/realms/{REALM}"
+
+    async def mend(self) -> None:
+        self._server = await asyncio.start_server(self._carry, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._open):
+            writer.transport.abort()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _carry(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._open |= {writer, up_writer}
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while chunk := await source.read(65536):
+                    sink.write(chunk)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.transport.abort()
+                self._open.discard(sink)
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))

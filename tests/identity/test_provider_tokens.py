@@ -2,7 +2,8 @@
 tokens from Keycloak's real token endpoint are accepted for their roles; expired,
 foreign, forged and downgraded tokens are refused with the same 401; a rotated key is
 picked up without a restart; a provider that is down makes officer routes 503, never
-500, while citizens are still served."""
+500, while citizens are still served; one lost mid-run leaves the keys already fetched
+working and refuses tokens of keys it never published."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
 from shared.runtime.embedded import free_port
 from shared.runtime.keycloak import password_grant
 from tests.harness import running
-from tests.identity_support import PASSWORD, Provider
+from tests.identity_support import PASSWORD, Provider, ProviderLine
 from tests.integration.test_complaints_service import complaint_body
 
 AUDIT = "/admin/audit"
@@ -195,3 +196,47 @@ async def test_a_provider_that_is_down_makes_officer_routes_503_and_citizens_are
         )
         answer = await client.get(AUDIT, headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 503 and answer.headers["retry-after"] == "10"
+
+
+async def test_a_provider_lost_mid_run_keeps_known_keys_and_refuses_unknown_ones(
+    clients: Provider, platform: PlatformSettings, fresh_database: str
+) -> None:
+    line = ProviderLine(clients.keycloak.port)
+    await line.mend()
+    try:
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(
+                f"{line.issuer}/protocol/openid-connect/token",
+                data={
+                    "grant_type": "password",
+                    "client_id": "uji-issuer",
+                    "username": "admin-diskominfo",
+                    "password": PASSWORD,
+                },
+            )
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        unknown_key = forged(token, header={**jwt.get_unverified_header(token), "kid": "kunci-tak-dikenal"})
+        async with complaints(platform, fresh_database, oidc_issuer=line.issuer) as client:
+            assert (await client.get(AUDIT, headers=headers)).status_code == 200
+            assert (await client.get("/ready")).json()["checks"]["identity"] == "up"
+
+            await line.cut()
+            assert (await client.get(AUDIT, headers=headers)).status_code == 200  # cached keys
+            await asyncio.sleep(1.1)  # an unknown key id may make the service ask again now
+            refused = await client.get(AUDIT, headers={"Authorization": f"Bearer {unknown_key}"})
+            assert refused.status_code == 401 and refused.json() == GENERIC_401
+            ready = (await client.get("/ready")).json()["checks"]["identity"]
+            assert ready.startswith("degraded: identity provider unreachable"), ready
+            assert (await client.post("/complaints", json=complaint_body())).status_code == 201
+
+            await line.mend()
+            await asyncio.sleep(1.1)  # the refetch limit of this test's service
+            refused = await client.get(AUDIT, headers={"Authorization": f"Bearer {unknown_key}"})
+            assert refused.status_code == 401
+            assert (await client.get("/ready")).json()["checks"]["identity"] == "up"
+            assert (await client.get(AUDIT, headers=headers)).status_code == 200
+    finally:
+        if line.port and line._server is not None:
+            await line.cut()
