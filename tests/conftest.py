@@ -188,3 +188,7 @@ async def fresh_topic(infra: Infrastructure) -> str:
 
 # INFO, as services run in production: the guard reads what they really write.
 os.environ.setdefault("SINERGI_LOG_LEVEL", "INFO")
+# Abuse limits a thousandfold for every service this suite starts, in this process or as
+# a process: the suite files and books from one address far more than a regency's
+# clients would. tests/integration/test_abuse_limits.py sets the real numbers back.
+os.environ.setdefault("SINERGI_RATE_LIMIT_FACTOR", "1000")

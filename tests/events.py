@@ -1,6 +1,6 @@
-"""Complaint events as the complaints service publishes them, for tests that feed the
-kit or a consumer directly. Fields every complaints event carries take a road damage
-report in Kecamatan Grabag unless a test says otherwise."""
+"""Events as the domain services publish them, for tests that feed the kit or a consumer
+directly. Fields every complaints event carries take a road damage report in Kecamatan
+Grabag unless a test says otherwise; every permits event, a business licence at DPMPTSP."""
 
 from __future__ import annotations
 
@@ -29,3 +29,19 @@ def complaint_event(model: type[ComplaintEvent], complaint_id: str, n: int = 0, 
     """The event's CloudEvent, keyed (subject) by the complaint."""
     data = complaint_data(model, complaint_id, n, **fields)
     return make_envelope(data, subject=complaint_id, source=SOURCE, region="33.06")
+
+
+def permit_fields(application_id: str, tracking_code: str, citizen_ref: str) -> dict[str, Any]:
+    """What every permits event of one application carries (its status and the event's
+    own fields come on top)."""
+    return {
+        "application_id": application_id,
+        "tracking_code": tracking_code,
+        "permit_type": "izin_usaha",
+        "opd": "DPMPTSP",
+        "dimension": "economy",
+        "applicant_kind": "business",
+        "desa_code": "33.06.06.1007",
+        "kecamatan_code": "33.06.06",
+        "citizen_ref": citizen_ref,
+    }

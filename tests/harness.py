@@ -63,6 +63,16 @@ async def db_fetchval(url: str, query: str, *args: object) -> object:
         await conn.close()
 
 
+async def db_execute(url: str, *statements: str) -> None:
+    """Run `statements` one after the other on one connection (each its own transaction)."""
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
@@ -153,12 +163,16 @@ def start_service_process(
     return proc
 
 
-async def wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+async def wait_ready(
+    base_url: str, proc: subprocess.Popen[bytes], timeout: float = 60, *, name: str = "service"
+) -> None:
+    """Wait until a process started by `start_service_process` answers /ready with 200;
+    if it exits meanwhile, fail at once with the end of its log."""
     async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
 
         async def ready() -> bool:
             if proc.poll() is not None:
-                raise RuntimeError(f"service exited with {proc.returncode}:\n{service_log(proc)[-3000:]}")
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{service_log(proc)[-3000:]}")
             try:
                 return (await client.get("/ready")).status_code == 200
             except httpx.TransportError:

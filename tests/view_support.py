@@ -22,6 +22,7 @@ from shared.schemas import health as he
 from shared.schemas import notifications as ne
 from shared.schemas import permits as pe
 from shared.schemas.registry import DOMAIN_TOPICS
+from tests.events import permit_fields
 
 NIK_1, NIK_2 = "3306061708900001", "3306065708900002"
 REF_1, REF_2 = citizen_ref(NIK_1, DEV_CITIZEN_REF_KEY), citizen_ref(NIK_2, DEV_CITIZEN_REF_KEY)
@@ -129,17 +130,7 @@ class Complaint:
 
 def permit_events(code: str, ref: str, start: datetime) -> list[Envelope]:
     app_id = str(uuid.uuid4())
-    common = {
-        "application_id": app_id,
-        "tracking_code": code,
-        "permit_type": "izin_usaha",
-        "opd": "DPMPTSP",
-        "dimension": "economy",
-        "applicant_kind": "business",
-        "desa_code": "33.06.06.1007",
-        "kecamatan_code": "33.06.06",
-        "citizen_ref": ref,
-    }
+    common = permit_fields(app_id, code, ref)
     events: list[EventData] = [
         pe.ApplicationSubmitted(
             **common,

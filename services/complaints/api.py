@@ -8,14 +8,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 
 from services.complaints import handlers
 from services.complaints.domain import Complaint, RejectionReason, Reporter, SlaState, Status
 from services.complaints.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
+from shared.kit.bodies import RequestBody, with_example
 from shared.kit.codes import CODE_PATTERN, normalise_code
+from shared.kit.limits import Limit, limited
 from shared.kit.paging import PageNumber, PageSize, page_of
 from shared.reference import require_desa
 from shared.reference.fields import DesaCode, MobilePhone, Nik
@@ -26,6 +28,10 @@ from shared.schemas.complaints import ComplaintKind
 router = APIRouter()
 
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
+# Abuse limits per client address (numbers and reasons: docs/operations.md): a village
+# office or a kiosk files for many citizens from one address.
+FILING = Limit("complaints.filing", 30, 3600)
+FOLLOW_UP = Limit("complaints.follow_up", 30, 3600)
 Coordinator = Annotated[Officer, Depends(require_role("coordinator"))]
 AnyOfficer = Annotated[Officer, Depends(require_role("coordinator", "opd_officer"))]
 TrackingCode = Annotated[str, Field(pattern=CODE_PATTERN, examples=["ADU-2611-7K3M-9QW2-XAB4D"])]
@@ -37,31 +43,23 @@ SlaFilter = Literal[SlaState.BREACHED.value, SlaState.AT_RISK.value]
 # ----- requests --------------------------------------------------------------------------
 
 
-class In(BaseModel):
-    """Request bodies: unknown fields are rejected."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class ReporterIn(In):
+class ReporterIn(RequestBody):
     nik: Nik | None = Field(None, description="16-digit NIK; required unless anonymous")
     name: str | None = Field(None, max_length=100)
     phone: MobilePhone | None = None
     email: EmailStr | None = None
 
 
-class FileComplaintIn(In):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "kind": "pengaduan",
-                "category": "jalan_rusak",
-                "title": "Jalan berlubang di depan balai desa",
-                "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
-                "desa_code": "33.06.01.2001",
-                "reporter": {"nik": "3306061708900001", "phone": "081234567890"},
-            }
-        },
+class FileComplaintIn(RequestBody):
+    model_config = with_example(
+        {
+            "kind": "pengaduan",
+            "category": "jalan_rusak",
+            "title": "Jalan berlubang di depan balai desa",
+            "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
+            "desa_code": "33.06.01.2001",
+            "reporter": {"nik": "3306061708900001", "phone": "081234567890"},
+        }
     )
 
     kind: ComplaintKind
@@ -94,38 +92,38 @@ class FileComplaintIn(In):
         return self
 
 
-class DispatchIn(In):
+class DispatchIn(RequestBody):
     opd: str | None = Field(None, max_length=20, description="OPD code; default: the category's OPD")
     note: str | None = Field(None, max_length=2000)
 
 
-class NoteIn(In):
+class NoteIn(RequestBody):
     note: str | None = Field(None, max_length=2000)
 
 
-class ResponseIn(In):
+class ResponseIn(RequestBody):
     response: str = Field(min_length=5, max_length=5000)
 
 
-class ResolveIn(In):
+class ResolveIn(RequestBody):
     resolution: str | None = Field(None, max_length=5000)
 
 
-class RejectIn(In):
+class RejectIn(RequestBody):
     reason_code: RejectionReason
     reason: str | None = Field(None, max_length=2000)
 
 
-class MergeIn(In):
+class MergeIn(RequestBody):
     duplicate_of: TrackingCode
 
 
-class RatingIn(In):
+class RatingIn(RequestBody):
     rating: int = Field(ge=1, le=5)
     comment: str | None = Field(None, max_length=1000)
 
 
-class ReopenIn(In):
+class ReopenIn(RequestBody):
     reason: str | None = Field(None, max_length=2000)
 
 
@@ -152,6 +150,12 @@ class ClockOut(BaseModel):
     state: str
 
 
+class FollowedOut(BaseModel):
+    status: str
+    opd: str | None
+    sla: list[ClockOut]
+
+
 class PublicComplaintOut(BaseModel):
     tracking_code: str
     kind: str
@@ -167,12 +171,17 @@ class PublicComplaintOut(BaseModel):
     confidential: bool
     filed_at: datetime
     rating: int | None
-    duplicate_of: str | None
     sla: list[ClockOut]
     history: list[HistoryOut]
+    followed: FollowedOut | None = Field(
+        None,
+        description="For a complaint merged into another: that one's progress, followed with "
+        "this tracking code (its own code is not given out: it lets its filer rate and reopen)",
+    )
 
 
 class OfficerComplaintOut(PublicComplaintOut):
+    duplicate_of: str | None
     reporter: dict[str, str | None] | None
     location: GeoPoint | None
     reopen_count: int
@@ -184,6 +193,14 @@ class ComplaintPage(BaseModel):
     total: int
     page: int
     page_size: int
+
+
+def _clocks(c: Complaint, now: datetime) -> list[dict[str, Any]]:
+    return [{"name": k.name, "due_at": k.due_at, "state": k.state(now)} for k in c.clocks.values()]
+
+
+def followed_view(original: Complaint, now: datetime) -> dict[str, Any]:
+    return {"status": original.status.value, "opd": original.opd, "sla": _clocks(original, now)}
 
 
 def public_view(c: Complaint, now: datetime) -> dict[str, Any]:
@@ -203,8 +220,7 @@ def public_view(c: Complaint, now: datetime) -> dict[str, Any]:
         "confidential": c.confidential,
         "filed_at": c.filed_at,
         "rating": c.rating,
-        "duplicate_of": c.duplicate_of,
-        "sla": [{"name": k.name, "due_at": k.due_at, "state": k.state(now)} for k in c.clocks.values()],
+        "sla": _clocks(c, now),
         "history": [
             {
                 "at": h.at,
@@ -219,7 +235,7 @@ def public_view(c: Complaint, now: datetime) -> dict[str, Any]:
 
 def officer_view(c: Complaint, now: datetime) -> dict[str, Any]:
     view = public_view(c, now)
-    view.update(title=c.title, description=c.description)
+    view.update(title=c.title, description=c.description, duplicate_of=c.duplicate_of)
     view["history"] = [
         {"at": h.at, "action": h.action, "status": h.status.value, "note": h.note} for h in c.history
     ]
@@ -242,7 +258,7 @@ def officer_view(c: Complaint, now: datetime) -> dict[str, Any]:
 # ----- routes ----------------------------------------------------------------------------
 
 
-@router.post("/complaints", status_code=201, response_model=FiledOut, tags=["citizen"])
+@router.post("/complaints", status_code=201, response_model=FiledOut, tags=["citizen"], **limited(FILING))
 async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
     """File a complaint, aspiration or information request (no login needed)."""
     desa = require_desa(body.desa_code)
@@ -273,18 +289,29 @@ async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
 @router.get("/complaints/{tracking_code}", response_model=PublicComplaintOut, tags=["citizen"])
 async def get_complaint(tracking_code: str, ctx: Ctx) -> dict[str, Any]:
     """Public status and history; confidential content and anonymous reporters hidden."""
-    c = await handlers.get(ctx, normalise_code(tracking_code))
-    return public_view(c, ctx.clock())
+    c, followed = await handlers.follow(ctx, normalise_code(tracking_code))
+    now = ctx.clock()
+    return {**public_view(c, now), "followed": followed_view(followed, now) if followed else None}
 
 
-@router.post("/complaints/{tracking_code}/rating", response_model=PublicComplaintOut, tags=["citizen"])
+@router.post(
+    "/complaints/{tracking_code}/rating",
+    response_model=PublicComplaintOut,
+    tags=["citizen"],
+    **limited(FOLLOW_UP),
+)
 async def rate(tracking_code: str, body: RatingIn, ctx: Ctx) -> dict[str, Any]:
     """The reporter rates the resolution; this closes the complaint."""
     c = await handlers.rate(ctx, normalise_code(tracking_code), body.rating, body.comment)
     return public_view(c, ctx.clock())
 
 
-@router.post("/complaints/{tracking_code}/reopen", response_model=PublicComplaintOut, tags=["citizen"])
+@router.post(
+    "/complaints/{tracking_code}/reopen",
+    response_model=PublicComplaintOut,
+    tags=["citizen"],
+    **limited(FOLLOW_UP),
+)
 async def reopen(tracking_code: str, body: ReopenIn, ctx: Ctx) -> dict[str, Any]:
     """'Not fixed': reopen within the window after resolution."""
     c = await handlers.reopen(ctx, normalise_code(tracking_code), body.reason)

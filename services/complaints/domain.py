@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import get_args
 
 from shared.kit.codes import new_public_code
-from shared.kit.errors import IllegalTransition, InvalidField
+from shared.kit.errors import InvalidField
 from shared.kit.history import HistoryEntry, Recorded
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as ev
@@ -245,11 +245,7 @@ class Complaint(Recorded[Status]):
         """Dispose to an OPD (disposisi); again while dispatched to re-dispose."""
         self._require("dispatch")
         if self.status == Status.DISPATCHED and opd.code == self.opd:
-            raise IllegalTransition(
-                f"complaint is already dispatched to {opd.code}",
-                current=self.status,
-                command="dispatch",
-            )
+            raise self._refused("dispatch", f"complaint is already dispatched to {opd.code}")
         self.status = Status.DISPATCHED
         self.opd = opd.code
         self._start_clock("followup", now, policy.followup_days, calendar)
@@ -308,15 +304,15 @@ class Complaint(Recorded[Status]):
         if original.id == self.id:
             raise InvalidField("duplicate_of", "a complaint cannot duplicate itself")
         if original.status not in OPEN_STATUSES - {Status.RESOLVED}:
-            raise IllegalTransition(
-                f"cannot merge into {original.tracking_code}: it is {original.status}",
-                current=self.status,
-                command="merge",
+            raise self._refused(
+                "merge", f"cannot merge into {original.tracking_code}: it is {original.status}"
             )
         self.status = Status.MERGED
         self.duplicate_of = original.tracking_code
         self._stop_all(now)
-        self._record(now, "merged", officer, f"Digabung dengan {original.tracking_code}")
+        # The note is public: it names no code, so the duplicate's filer cannot act
+        # (rate, reopen) on a complaint someone else filed; they follow it through theirs.
+        self._record(now, "merged", officer, "Digabung dengan laporan yang sama yang sedang ditangani")
         self._emit(ev.ComplaintMerged, duplicate_of=original.tracking_code, merged_by=officer)
 
     # ----- reporter commands ------------------------------------------------------------
@@ -337,10 +333,8 @@ class Complaint(Recorded[Status]):
         self._require("reopen")
         assert self.resolved_at is not None
         if now > self.resolved_at + timedelta(days=policy.reopen_window_days):
-            raise IllegalTransition(
-                f"the reopen window of {policy.reopen_window_days} days after resolution has passed",
-                current=self.status,
-                command="reopen",
+            raise self._refused(
+                "reopen", f"the reopen window of {policy.reopen_window_days} days after resolution has passed"
             )
         self.status = Status.IN_PROGRESS
         self.reopen_count += 1
@@ -389,10 +383,9 @@ class Complaint(Recorded[Status]):
     def _require(self, command: str) -> None:
         if self.status not in TRANSITIONS[command]:
             allowed = ", ".join(sorted(TRANSITIONS[command]))
-            raise IllegalTransition(
+            raise self._refused(
+                command,
                 f"cannot {command.replace('_', ' ')} a complaint that is {self.status} (allowed from: {allowed})",
-                current=self.status,
-                command=command,
             )
 
     def _start_clock(self, name: str, now: datetime, days: int, calendar: WorkingCalendar) -> None:

@@ -202,6 +202,18 @@ async def get(ctx: Context, tracking_code: str) -> Complaint:
     return await ctx.found(lambda repo: repo.get(tracking_code), _missing(tracking_code))
 
 
+async def follow(ctx: Context, tracking_code: str) -> tuple[Complaint, Complaint | None]:
+    """A complaint as its filer follows it: with the one it was merged into, if any."""
+
+    async def both(repo: ComplaintRepository) -> tuple[Complaint, Complaint | None] | None:
+        complaint = await repo.get(tracking_code)
+        if complaint is None:
+            return None
+        return complaint, await repo.get(complaint.duplicate_of) if complaint.duplicate_of else None
+
+    return await ctx.found(both, _missing(tracking_code))
+
+
 async def get_for_officer(ctx: Context, tracking_code: str, officer: Officer) -> Complaint:
     """A complaint with its reporter's contact and what they wrote: an audited read."""
     complaint = await get(ctx, tracking_code)

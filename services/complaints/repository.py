@@ -22,6 +22,8 @@ from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
 from shared.schemas.common import GeoPoint
 
+# The reporter's columns, by the Reporter field each holds.
+_REPORTER = {name: f"reporter_{name}" for name in ("nik", "name", "phone", "email")}
 # Columns written when a complaint is filed and never changed afterwards.
 _IDENTITY = (
     "id",
@@ -37,10 +39,7 @@ _IDENTITY = (
     "lon",
     "anonymous",
     "confidential",
-    "reporter_nik",
-    "reporter_name",
-    "reporter_phone",
-    "reporter_email",
+    *_REPORTER.values(),
     "citizen_ref",
     "locale",
     "channel",
@@ -68,10 +67,7 @@ def _identity(c: Complaint) -> list[Any]:
         c.location.lon if c.location else None,
         c.anonymous,
         c.confidential,
-        c.reporter.nik,
-        c.reporter.name,
-        c.reporter.phone,
-        c.reporter.email,
+        *(getattr(c.reporter, name) for name in _REPORTER),
         c.citizen_ref,
         c.locale,
         c.channel,
@@ -167,12 +163,7 @@ class ComplaintRepository:
             kecamatan_code=row["kecamatan_code"],
             anonymous=row["anonymous"],
             confidential=row["confidential"],
-            reporter=Reporter(
-                nik=row["reporter_nik"],
-                name=row["reporter_name"],
-                phone=row["reporter_phone"],
-                email=row["reporter_email"],
-            ),
+            reporter=Reporter(**{name: row[column] for name, column in _REPORTER.items()}),
             citizen_ref=row["citizen_ref"],
             locale=row["locale"],
             filed_at=row["filed_at"],

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PlainValidator,
     ValidationInfo,
@@ -36,8 +35,10 @@ from services.health.domain import (
 )
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
+from shared.kit.bodies import RequestBody, with_example
 from shared.kit.codes import normalise_code
-from shared.reference import UnknownRegion, require_kecamatan
+from shared.kit.limits import Limit, Limits, limited
+from shared.reference import UnknownRegion, default_calendar, require_kecamatan
 from shared.reference.fields import MobilePhone, Nik
 from shared.schemas.common import Locale
 from shared.schemas.health import FacilityKind
@@ -46,6 +47,13 @@ router = APIRouter()
 
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
 HealthOfficer = Annotated[Officer, Depends(require_role("health_officer"))]
+# Abuse limits (numbers and reasons: docs/operations.md). Per client address: a family
+# sharing a phone, a posyandu cadre booking for the elderly, a facility's check-in kiosk.
+# Per NIK: a person books a few visits a day at most; more is someone else's script.
+BOOKINGS_PER_ADDRESS = Limit("health.bookings_per_address", 20, 3600)
+BOOKINGS_PER_NIK = Limit("health.bookings_per_nik", 4, 86400)
+CHECK_INS = Limit("health.check_ins", 300, 3600)
+CANCELLATIONS = Limit("health.cancellations", 60, 3600)
 # A reference-data code as people type it (any case); routes upper-case it.
 TYPED_CODE = REFERENCE_CODE.replace("A-Z", "A-Za-z")
 FacilityCode = Annotated[str, Path(pattern=TYPED_CODE, examples=["RSUD-TJITRO"])]
@@ -59,21 +67,25 @@ Code = Annotated[str, Field(pattern=TYPED_CODE)]
 # ----- requests --------------------------------------------------------------------------
 
 
-class BookIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "example": {
-                "nik": "3306061708900001",
-                "phone": "081234567890",
-                "facility": "RSUD-TJITRO",
-                "polyclinic": "INT",
-                "date": "2026-11-03",
-                "payment": "jkn",
-                "jkn_card": "0001234567890",
-                "new_patient": False,
-            }
-        },
+def next_visit_day() -> str:
+    """The first working day after today: the example polyclinic (RSUD-TJITRO's INT,
+    deploy's seed) practises Monday to Friday, and a booking is for a day ahead."""
+    calendar = default_calendar()
+    return calendar.next_working_day(calendar.local_date(dt.datetime.now(dt.UTC))).isoformat()
+
+
+class BookIn(RequestBody):
+    model_config = with_example(
+        {
+            "nik": "3306061708900001",
+            "phone": "081234567890",
+            "facility": "RSUD-TJITRO",
+            "polyclinic": "INT",
+            "date": next_visit_day,
+            "payment": "jkn",
+            "jkn_card": "0001234567890",
+            "new_patient": False,
+        }
     )
 
     nik: Nik
@@ -109,8 +121,7 @@ class BookIn(BaseModel):
         return card
 
 
-class FacilityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FacilityIn(RequestBody):
     name: str = Field(min_length=3, max_length=150)
     kind: FacilityKind
     kecamatan_code: str = Field(description="Kemendagri code of a Purworejo kecamatan, e.g. 33.06.06")
@@ -125,23 +136,20 @@ class FacilityIn(BaseModel):
             raise ValueError(str(exc)) from None
 
 
-class PolyclinicIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PolyclinicIn(RequestBody):
     name: str = Field(min_length=3, max_length=150)
     queue_prefix: str = Field(
         pattern=r"^[A-Z]{1,2}$", description="Letter(s) of the queue number: A in A-012"
     )
 
 
-class DoctorIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DoctorIn(RequestBody):
     name: str = Field(min_length=3, max_length=150)
     facility: Code
     polyclinic: Code
 
 
-class ScheduleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ScheduleIn(RequestBody):
     start: dt.time = Field(examples=["08:00"])
     end: dt.time = Field(examples=["12:00"])
     minutes_per_patient: int = Field(ge=1, le=240)
@@ -150,8 +158,7 @@ class ScheduleIn(BaseModel):
     active: bool = True
 
 
-class TaskIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TaskIn(RequestBody):
     task_id: int = Field(
         description="BPJS task: 1 admission wait, 2 admission, 3 poli wait, 4 poli service, "
         "5 pharmacy wait, 6 pharmacy, 7 done"
@@ -167,13 +174,11 @@ class TaskIn(BaseModel):
         return value
 
 
-class CancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CancelIn(RequestBody):
     reason: str | None = Field(None, max_length=500)
 
 
-class BedsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BedsIn(RequestBody):
     total: int = Field(ge=0, le=5000)
     occupied: int = Field(ge=0, le=5000)
     name: str | None = Field(None, min_length=3, max_length=150, description="Required for a new ward")
@@ -471,7 +476,17 @@ async def all_beds(ctx: Ctx) -> list[dict[str, Any]]:
     return [_ward_row(w, ctx.tz) for w in await handlers.list_wards(ctx)]
 
 
-@router.post("/appointments", status_code=201, response_model=BookedOut, tags=["citizen"])
+async def _bookings_per_nik(body: BookIn, limits: Limits) -> None:
+    await limits.take(BOOKINGS_PER_NIK, body.nik)
+
+
+@router.post(
+    "/appointments",
+    status_code=201,
+    response_model=BookedOut,
+    tags=["citizen"],
+    **limited(BOOKINGS_PER_ADDRESS, Depends(_bookings_per_nik)),
+)
 async def book(body: BookIn, ctx: Ctx) -> dict[str, Any]:
     """Book a polyclinic visit (no login): booking code, queue number, estimated time."""
     appointment = await handlers.book(
@@ -496,13 +511,23 @@ async def get_appointment(booking_code: BookingCode, ctx: Ctx) -> dict[str, Any]
     return appointment_view(await handlers.get(ctx, normalise_code(booking_code)), ctx.tz)
 
 
-@router.post("/appointments/{booking_code}/check-in", response_model=AppointmentOut, tags=["citizen"])
+@router.post(
+    "/appointments/{booking_code}/check-in",
+    response_model=AppointmentOut,
+    tags=["citizen"],
+    **limited(CHECK_INS),
+)
 async def check_in(booking_code: BookingCode, ctx: Ctx) -> dict[str, Any]:
     """Check in on the visit day (kiosk or Mobile JKN): task 1, admission wait."""
     return appointment_view(await handlers.check_in(ctx, normalise_code(booking_code)), ctx.tz)
 
 
-@router.post("/appointments/{booking_code}/cancel", response_model=AppointmentOut, tags=["citizen"])
+@router.post(
+    "/appointments/{booking_code}/cancel",
+    response_model=AppointmentOut,
+    tags=["citizen"],
+    **limited(CANCELLATIONS),
+)
 async def cancel(booking_code: BookingCode, ctx: Ctx, body: CancelIn | None = None) -> dict[str, Any]:
     """Cancel before poli service (task 99); the place goes back to the quota."""
     reason = body.reason if body else None

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
-from pydantic_settings import SettingsConfigDict
 
 from services.health import api, fhir, handlers
 from services.health.domain import BookingPolicy, Payment
 from services.health.repository import CitizenRecords
 from services.health.seed import DEFAULT_PATH, load_seed
-from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.jobs import counting, recounting
-from shared.kit.metrics import KitMetrics
-from shared.kit.settings import ServiceSettings
+from shared.kit.metrics import DomainMetrics, Metric
 from shared.reference import default_calendar
-from shared.runtime.topology import port_of
-
-NAME = "health"
-PORT = port_of(NAME)
 
 
-class HealthSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="HEALTH_", extra="ignore")
-
-    port: int = PORT
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/health"
+class HealthSettings(service_settings("health")):
     # Load seed.yaml into empty tables at start-up (set to "" to start empty).
     seed_path: str = str(DEFAULT_PATH)
     no_show_check_seconds: float = 60.0
@@ -38,30 +27,21 @@ class HealthSettings(ServiceSettings):
     fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
 
 
-@dataclass
-class HealthMetrics:
-    queue_waiting: Gauge
-    bookings: Counter
-    no_shows: Counter
+class HealthMetrics(DomainMetrics):
+    queue_waiting: Gauge = Metric.gauge(
+        "sinergi_health_queue_waiting",
+        "Patients waiting for the polyclinic today (task 3)",
+        ["facility", "polyclinic"],
+    )
+    bookings: Counter = Metric.counter(
+        "sinergi_health_bookings_total",
+        "Booking attempts by facility, payment and outcome (booked, quota_full)",
+        ["facility", "payment", "outcome"],
+    )
+    no_shows: Counter = Metric.counter("sinergi_health_no_shows_total", "Appointments marked no-show")
 
     def observe_booking(self, facility: str, payment: Payment, outcome: str) -> None:
         self.bookings.labels(facility, payment.value, outcome).inc()
-
-
-def _metrics(kit: KitMetrics) -> HealthMetrics:
-    return HealthMetrics(
-        queue_waiting=kit.gauge(
-            "sinergi_health_queue_waiting",
-            "Patients waiting for the polyclinic today (task 3)",
-            ["facility", "polyclinic"],
-        ),
-        bookings=kit.counter(
-            "sinergi_health_bookings_total",
-            "Booking attempts by facility, payment and outcome (booked, quota_full)",
-            ["facility", "payment", "outcome"],
-        ),
-        no_shows=kit.counter("sinergi_health_no_shows_total", "Appointments marked no-show"),
-    )
 
 
 HealthService = Service[handlers.Context, HealthMetrics]
@@ -91,7 +71,6 @@ def build(settings: HealthSettings | None = None) -> FastAPI:
             await handlers.seed_if_empty(service.context, load_seed(Path(settings.seed_path)))
 
     spec: ServiceSpec[handlers.Context, HealthMetrics] = ServiceSpec(
-        name=NAME,
         title="Sinergi — Kesehatan (health)",
         description=(
             "Online polyclinic booking for the regency's RSUD and puskesmas (JKN and non-JKN "
@@ -100,8 +79,7 @@ def build(settings: HealthSettings | None = None) -> FastAPI:
             "visits for SATUSEHAT."
         ),
         settings=settings,
-        migrations=Path(__file__).with_name("migrations"),
-        domain_metrics=_metrics,
+        domain_metrics=HealthMetrics,
         context=context,
         routers=[api.router],
         jobs=[
@@ -109,7 +87,6 @@ def build(settings: HealthSettings | None = None) -> FastAPI:
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
         on_start=seed,
-        event_source=handlers.Context.event_source(settings.platform),
         citizen_data=CitizenRecords(),
     )
     return create_app(spec)

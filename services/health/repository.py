@@ -32,7 +32,8 @@ from shared.schemas.common import CITIZEN_REF_PREFIX
 T = TypeVar("T")
 SEED_LOCK = 0x4845_414C  # "HEAL": one instance seeds at a time
 
-_APPOINTMENT_COLUMNS = (
+# Columns named as the Appointment's fields and holding them as they are...
+_APPOINTMENT_PLAIN = (
     "id",
     "booking_code",
     "facility_code",
@@ -41,34 +42,33 @@ _APPOINTMENT_COLUMNS = (
     "doctor_code",
     "schedule_id",
     "date",
-    "session_start",
-    "session_end",
     "minutes_per_patient",
     "queue_number",
     "queue_code",
     "position",
-    "estimated_at",
-    "payment",
     "new_patient",
-    "patient_nik",
-    "patient_name",
-    "patient_phone",
-    "jkn_card",
     "citizen_ref",
     "locale",
-    "status",
-    "task_id",
-    "task_at",
-    "booked_at",
-    "version",
 )
+# ... its times, read in the regency's time zone ...
+_APPOINTMENT_TIMES = ("session_start", "session_end", "estimated_at", "booked_at")
+# ... and the patient's columns, by the Patient field each holds.
+_PATIENT = {"nik": "patient_nik", "name": "patient_name", "phone": "patient_phone", "jkn_card": "jkn_card"}
 # What changes of an appointment after booking.
 _APPOINTMENT_STATE = ("status", "task_id", "task_at")
+_APPOINTMENT_COLUMNS = (
+    *_APPOINTMENT_PLAIN,
+    *_APPOINTMENT_TIMES,
+    "payment",
+    *_PATIENT.values(),
+    *_APPOINTMENT_STATE,
+    "version",
+)
 # Reference data: the columns, named as the fields of the domain class.
 _FACILITY = ("code", "name", "kind", "kecamatan_code", "address")
 _POLYCLINIC = ("facility_code", "code", "name", "queue_prefix")
 _DOCTOR = ("code", "name", "facility_code", "polyclinic_code")
-# The columns of a schedule as written (its start and end are start_time and end_time).
+# The columns of a schedule as written, named as its fields but for two (below).
 _SCHEDULE_WRITTEN = (
     "doctor_code",
     "weekday",
@@ -79,24 +79,13 @@ _SCHEDULE_WRITTEN = (
     "quota_non_jkn",
     "active",
 )
-_SCHEDULE_COLUMNS = (
-    "s.id, s.doctor_code, s.weekday, s.start_time, s.end_time, s.minutes_per_patient,"
-    " s.quota_jkn, s.quota_non_jkn, s.active"
-)
+# The Schedule field of each column named otherwise.
+_SCHEDULE_FIELD = {"start_time": "start", "end_time": "end"}
+_SCHEDULE_COLUMNS = ", ".join(f"s.{column}" for column in ("id", *_SCHEDULE_WRITTEN))
 
 
 def _schedule(row: Any) -> Schedule:
-    return Schedule(
-        id=row["id"],
-        doctor_code=row["doctor_code"],
-        weekday=row["weekday"],
-        start=row["start_time"],
-        end=row["end_time"],
-        minutes_per_patient=row["minutes_per_patient"],
-        quota_jkn=row["quota_jkn"],
-        quota_non_jkn=row["quota_non_jkn"],
-        active=row["active"],
-    )
+    return Schedule(**{_SCHEDULE_FIELD.get(c, c): row[c] for c in ("id", *_SCHEDULE_WRITTEN)})
 
 
 def _task(value: int | None) -> Task | None:
@@ -214,14 +203,7 @@ class HealthRepository:
     async def upsert_schedule(self, s: Schedule) -> Schedule:
         row = await self.conn.fetchrow(
             upsert_sql("schedules", _SCHEDULE_WRITTEN, ("doctor_code", "weekday"), returning="id"),
-            s.doctor_code,
-            s.weekday,
-            s.start,
-            s.end,
-            s.minutes_per_patient,
-            s.quota_jkn,
-            s.quota_non_jkn,
-            s.active,
+            *(getattr(s, _SCHEDULE_FIELD.get(c, c)) for c in _SCHEDULE_WRITTEN),
         )
         return Schedule(**{**s.__dict__, "id": row["id"]})
 
@@ -307,31 +289,10 @@ class HealthRepository:
     async def add(self, a: Appointment) -> None:
         await self.conn.execute(
             insert_sql("appointments", _APPOINTMENT_COLUMNS),
-            a.id,
-            a.booking_code,
-            a.facility_code,
-            a.kecamatan_code,
-            a.polyclinic_code,
-            a.doctor_code,
-            a.schedule_id,
-            a.date,
-            a.session_start,
-            a.session_end,
-            a.minutes_per_patient,
-            a.queue_number,
-            a.queue_code,
-            a.position,
-            a.estimated_at,
+            *(getattr(a, name) for name in (*_APPOINTMENT_PLAIN, *_APPOINTMENT_TIMES)),
             a.payment.value,
-            a.new_patient,
-            a.patient.nik,
-            a.patient.name,
-            a.patient.phone,
-            a.patient.jkn_card,
-            a.citizen_ref,
-            a.locale,
+            *(getattr(a.patient, name) for name in _PATIENT),
             *_state(a),
-            a.booked_at,
             a.version,
         )
         await self._save_tasks(a)
@@ -361,32 +322,10 @@ class HealthRepository:
 
     def _to_domain(self, row: Any, tasks: list[Any]) -> Appointment:
         return Appointment(
-            id=row["id"],
-            booking_code=row["booking_code"],
-            facility_code=row["facility_code"],
-            kecamatan_code=row["kecamatan_code"],
-            polyclinic_code=row["polyclinic_code"],
-            doctor_code=row["doctor_code"],
-            schedule_id=row["schedule_id"],
-            date=row["date"],
-            session_start=self._local(row["session_start"]),  # type: ignore[arg-type]
-            session_end=self._local(row["session_end"]),  # type: ignore[arg-type]
-            minutes_per_patient=row["minutes_per_patient"],
-            queue_number=row["queue_number"],
-            queue_code=row["queue_code"],
-            position=row["position"],
-            estimated_at=self._local(row["estimated_at"]),  # type: ignore[arg-type]
+            **{name: row[name] for name in _APPOINTMENT_PLAIN},
+            **{name: self._local(row[name]) for name in _APPOINTMENT_TIMES},
             payment=Payment(row["payment"]),
-            new_patient=row["new_patient"],
-            patient=Patient(
-                nik=row["patient_nik"],
-                phone=row["patient_phone"],
-                name=row["patient_name"],
-                jkn_card=row["jkn_card"],
-            ),
-            citizen_ref=row["citizen_ref"],
-            booked_at=self._local(row["booked_at"]),  # type: ignore[arg-type]
-            locale=row["locale"],
+            patient=Patient(**{name: row[column] for name, column in _PATIENT.items()}),
             status=Status(row["status"]),
             task=_task(row["task_id"]),
             task_at=self._local(row["task_at"]),

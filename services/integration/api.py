@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from services.integration import handlers
 from services.integration.domain import NotACitizenReference
@@ -30,6 +30,7 @@ from services.integration.views import (
 )
 from shared.kit.app import service_of
 from shared.kit.auth import Officer, require_role
+from shared.kit.bodies import RequestBody
 from shared.kit.errors import InvalidField, NotFound
 from shared.schemas.common import CITIZEN_REF_PATTERN, CITIZEN_REF_PREFIX
 
@@ -221,8 +222,7 @@ class TimelineOut(BaseModel):
     timeline: list[TimelineEntryOut]
 
 
-class TimelineLookupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TimelineLookupIn(RequestBody):
     citizen: str = Field(
         min_length=16,
         max_length=40,

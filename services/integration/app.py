@@ -4,7 +4,6 @@ topic, pages, JSON API, live feed, gauges."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,26 +11,19 @@ import asyncpg
 from fastapi import FastAPI
 from prometheus_client import Gauge
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
 from services.integration import api, handlers, pages
 from services.integration.feed import FeedHub
 from services.integration.masterplan import DEFAULT_PATH, load_masterplan
-from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
-from shared.kit.metrics import KitMetrics
-from shared.kit.settings import ServiceSettings
-from shared.runtime.topology import port_of
+from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app, service_settings
+from shared.kit.metrics import DomainMetrics, KitMetrics, Metric
 from shared.schemas import DOMAIN_TOPICS, ParsedEvent
 
 NAME = "integration"
-PORT = port_of(NAME)
 
 
-class IntegrationSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTEGRATION_", extra="ignore")
-
-    port: int = PORT
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/integration"
+class IntegrationSettings(service_settings(NAME)):
     topics: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DOMAIN_TOPICS),
         description="Topics to consume (comma-separated in the environment)",
@@ -52,24 +44,15 @@ class IntegrationSettings(ServiceSettings):
         return value
 
 
-@dataclass
-class IntegrationMetrics:
-    open_items: Gauge
-    last_event_age: Gauge
-    listeners: Gauge
-
-
-def _metrics(kit: KitMetrics) -> IntegrationMetrics:
-    return IntegrationMetrics(
-        open_items=kit.gauge(
-            "sinergi_integration_open_items", "Open items in the view per domain", ["domain"]
-        ),
-        last_event_age=kit.gauge(
-            "sinergi_integration_last_event_age_seconds",
-            "Age of the newest event applied to the view (event time)",
-        ),
-        listeners=kit.gauge("sinergi_integration_live_listeners", "Open live-feed streams"),
+class IntegrationMetrics(DomainMetrics):
+    open_items: Gauge = Metric.gauge(
+        "sinergi_integration_open_items", "Open items in the view per domain", ["domain"]
     )
+    last_event_age: Gauge = Metric.gauge(
+        "sinergi_integration_last_event_age_seconds",
+        "Age of the newest event applied to the view (event time)",
+    )
+    listeners: Gauge = Metric.gauge("sinergi_integration_live_listeners", "Open live-feed streams")
 
 
 IntegrationService = Service[handlers.Context, IntegrationMetrics]
@@ -104,7 +87,6 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         await service.context.feed.close()
 
     spec: ServiceSpec[handlers.Context, IntegrationMetrics] = ServiceSpec(
-        name=NAME,
         title="Sinergi — Integration view",
         description=(
             "One picture of the regency's services, built only from the events on the domain "
@@ -114,8 +96,7 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
             "`/lacak` (tracking), `/petugas` (officers); live feed at `/events/stream`."
         ),
         settings=settings,
-        migrations=Path(__file__).with_name("migrations"),
-        domain_metrics=_metrics,
+        domain_metrics=IntegrationMetrics,
         context=context,
         routers=[api.router, pages.router],
         consumers=[

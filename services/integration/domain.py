@@ -78,6 +78,24 @@ def phase_of(domain: str, status: str | None) -> Phase:
     return PHASES.get(domain, {}).get(status or "", OPEN)
 
 
+# A complaint's title is shown in public (the live feed, the tracking page) only once an
+# officer has verified the complaint: until someone has read it, it may say anything, and
+# a rejected or merged one (spam, a duplicate) is never shown.
+_TITLE_UNSEEN = {"submitted", "rejected", "merged"}
+TITLE_PUBLIC_STATUSES: dict[str, frozenset[str]] = {
+    "complaints": frozenset(get_args(ce.ComplaintStatus)) - _TITLE_UNSEEN,
+}
+
+
+def public_title(domain: str, status: str | None, *, confidential: bool, title: str | None) -> str | None:
+    """An item's title as the public may see it: never of a confidential item, and of a
+    complaint only once verified."""
+    if confidential or title is None:
+        return None
+    shown = TITLE_PUBLIC_STATUSES.get(domain)
+    return title if shown is None or status in shown else None
+
+
 @dataclass(frozen=True)
 class EventType:
     domain: str
@@ -530,7 +548,7 @@ def mask_code(code: str | None) -> str | None:
 
 def public_feed_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     """One event for the public live feed: no citizen reference, masked codes (ward
-    codes are not personal), and no title of a confidential item."""
+    codes are not personal), and no title of a confidential or unverified item."""
     confidential = bool(row.get("confidential")) or bool(row.get("item_confidential"))
     code = row.get("code")
     aggregate = row.get("aggregate")
@@ -549,7 +567,9 @@ def public_feed_entry(row: Mapping[str, Any]) -> dict[str, Any]:
         "category": row.get("category"),
         "opd": row.get("opd"),
         "kecamatan_code": row.get("kecamatan_code"),
-        "title": None if confidential else row.get("title"),
+        "title": public_title(
+            row["domain"], row.get("item_status"), confidential=confidential, title=row.get("title")
+        ),
         "detail": public_detail,
     }
 

@@ -300,7 +300,9 @@ def _public_item(row: asyncpg.Record) -> dict[str, Any]:
         "desa_code": row["desa_code"],
         "region_name": region_name(row["desa_code"], row["kecamatan_code"]),
         "confidential": confidential,
-        "title": None if confidential else row["title"],
+        "title": domain.public_title(
+            row["domain"], row["status"], confidential=confidential, title=row["title"]
+        ),
         "opened_at": row["opened_at"],
         "done_at": row["done_at"],
         "updated_at": row["last_event_at"],

@@ -309,12 +309,13 @@ class ReadModel:
         )
 
     async def feed(self, *, after: int = 0, limit: int = 30) -> list[asyncpg.Record]:
-        """Newest events (after `after`, by arrival), joined with their item's public
-        title and confidentiality."""
+        """Newest events (after `after`, by arrival), joined with their item's title,
+        confidentiality and current status."""
         return await self.conn.fetch(
             "SELECT * FROM (SELECT h.seq, h.at, h.domain, h.aggregate, h.action, h.status, h.code,"
             " h.category, h.opd, h.kecamatan_code, h.confidential, h.detail, i.title,"
-            " i.confidential AS item_confidential FROM history h LEFT JOIN items i ON i.code = h.code"
+            " i.confidential AS item_confidential, i.status AS item_status"
+            " FROM history h LEFT JOIN items i ON i.code = h.code"
             " WHERE h.seq > $1 ORDER BY h.seq DESC LIMIT $2) newest ORDER BY seq",
             after,
             limit,

@@ -1,32 +1,43 @@
 """HTTP routes of the notification service.
 
 Officers (role ``notification_officer`` or ``admin``) list and search notifications, see
-each one's status history and resend failed ones. Citizens set their preferences with
-their NIK, which is turned into the citizen reference at once and never stored.
+each one's status history and resend failed ones. Citizens prove a phone number or
+email address with a one-time code and get a session (shared/kit/citizen.py), with
+which they read and set their preferences under the NIK they stated (turned into the
+citizen reference at once, never stored). The session keys are published for every
+service at /.well-known/jwks.json.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, field_validator, model_validator, validate_email
+from pydantic_core import PydanticCustomError
 
 from services.notifications import handlers
 from services.notifications.domain import (
     CHANNELS,
+    CODE_DIGITS,
     Notification,
     Preferences,
     QuietHours,
     Status,
+    is_code,
     parse_hhmm,
 )
 from services.notifications.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
+from shared.kit.bodies import RequestBody, with_example
+from shared.kit.citizen import CitizenSession
+from shared.kit.errors import NotFound
+from shared.kit.limits import RATE_LIMITED, Limit, Limits, per_client
 from shared.kit.paging import PageNumber, PageSize, page_of
+from shared.reference import InvalidPhone, normalize_mobile
 from shared.reference.fields import Nik
 
 router = APIRouter()
@@ -35,20 +46,147 @@ admin_only = require_role("admin")
 
 ChannelName = Literal["email", "sms", "whatsapp"]
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
+# Abuse limit per client address on reading and setting preferences by NIK (numbers and
+# reasons: docs/operations.md).
+PREFERENCES = Limit("notifications.preferences", 30, 3600)
+# One-time codes: a contact gets 3 codes at once (a lost message or two), then one per 5
+# minutes, too few to pump messages at someone else's phone; an address asks for codes
+# for at most 20 contacts an hour (a family sharing a phone, a kiosk) and tries 60 codes.
+CODES_PER_CONTACT = Limit("notifications.codes.contact", 3, 900)
+CODES_PER_CLIENT = Limit("notifications.codes.client", 20, 3600)
+SESSIONS_PER_CLIENT = Limit("notifications.sessions.client", 60, 3600)
+
+
+# ----- citizens' one-time codes and sessions ---------------------------------------------------------
+
+
+def _contact(value: str) -> str:
+    """An email address (lower case) or an Indonesian mobile number (+62…)."""
+    value = value.strip()
+    if "@" in value:
+        try:
+            return validate_email(value)[1].lower()
+        except PydanticCustomError:
+            raise ValueError("bukan alamat email yang valid") from None
+    try:
+        return normalize_mobile(value)
+    except InvalidPhone as exc:
+        raise ValueError(str(exc)) from None
+
+
+class ContactIn(RequestBody):
+    contact: str = Field(
+        min_length=3,
+        max_length=254,
+        examples=["081234567890", "warga@example.com"],
+        description="Mobile number (08…, 628…, +628…) or email address the code goes to",
+    )
+
+    @field_validator("contact")
+    @classmethod
+    def _valid_contact(cls, value: str) -> str:
+        return _contact(value)
+
+    def citizen_contact(self) -> handlers.CitizenContact:
+        return handlers.CitizenContact("email" if "@" in self.contact else "phone", self.contact)
+
+
+class CodeRequestIn(ContactIn):
+    model_config = with_example({"contact": "081234567890"})
+
+
+class CodeOut(BaseModel):
+    destination: str = Field(description="Where the code went, masked")
+    channel: str
+    expires_in: int = Field(description="Seconds the code stays valid")
+
+
+class SessionIn(ContactIn):
+    code: str = Field(description=f"The {CODE_DIGITS}-digit code received", examples=["123456"])
+    nik: Nik | None = Field(
+        None, description="Optional: the session then acts for this NIK (only its keyed hash is kept)"
+    )
+
+    @field_validator("code")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        if not is_code(value):
+            raise ValueError(f"kode terdiri dari {CODE_DIGITS} angka")
+        return value
+
+
+class SessionOut(BaseModel):
+    session: str = Field(description="Send as `Authorization: Bearer <session>`")
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    expires_at: datetime
+    nik_stated: bool
+
+
+@router.post(
+    "/citizen/codes",
+    response_model=CodeOut,
+    status_code=202,
+    tags=["citizen"],
+    dependencies=[per_client(CODES_PER_CLIENT)],
+    responses=RATE_LIMITED,
+)
+async def request_code(body: CodeRequestIn, ctx: Ctx, limits: Limits) -> dict[str, Any]:
+    """Send a 6-digit code to a phone number (WhatsApp, else SMS) or email address, valid
+    5 minutes. The answer is the same whether or not the contact is known; 429 with
+    Retry-After when this contact or this client address has asked too often."""
+    await limits.take(CODES_PER_CONTACT, body.contact)
+    sent = await handlers.request_code(ctx, body.citizen_contact())
+    return {"destination": sent.destination, "channel": sent.channel, "expires_in": sent.expires_in}
+
+
+@router.post(
+    "/citizen/sessions",
+    response_model=SessionOut,
+    status_code=201,
+    tags=["citizen"],
+    dependencies=[per_client(SESSIONS_PER_CLIENT)],
+    responses=RATE_LIMITED,
+)
+async def open_session(body: SessionIn, ctx: Ctx) -> dict[str, Any]:
+    """Trade the code for a short-lived citizen session. A wrong, expired, used or
+    exhausted code (5 tries) gets one and the same 422 on `code`."""
+    session = await handlers.open_session(ctx, body.citizen_contact(), body.code, body.nik)
+    expires_in = max(0, session.expires_at - int(datetime.now(UTC).timestamp()))
+    return {
+        "session": session.token,
+        "expires_in": expires_in,
+        "expires_at": datetime.fromtimestamp(session.expires_at, UTC),
+        "nik_stated": session.citizen_ref is not None,
+    }
+
+
+@router.get("/.well-known/jwks.json", tags=["citizen"])
+async def jwks(ctx: Ctx) -> dict[str, Any]:
+    """The public keys citizen sessions are signed with, for every service to verify them."""
+    if ctx.sessions is None:
+        raise NotFound("citizen sessions are not configured")
+    return ctx.sessions.jwks()
+
+
+@router.get("/.well-known/openid-configuration", tags=["citizen"])
+async def openid_configuration(ctx: Ctx, request: Request) -> dict[str, Any]:
+    """The issuer of citizen sessions and where its keys are."""
+    if ctx.sessions is None:
+        raise NotFound("citizen sessions are not configured")
+    return ctx.sessions.openid_configuration(str(request.base_url))
 
 
 # ----- citizens' preferences -----------------------------------------------------------------------
 
 
-class NikIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NikIn(RequestBody):
+    nik: Nik | None = Field(
+        None, description="Optional; if given, it must be the NIK stated when the session was opened"
+    )
 
-    nik: Nik = Field(description="16-digit NIK; only its keyed hash (citizen_ref) is stored")
 
-
-class QuietHoursIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QuietHoursIn(RequestBody):
     start: str = Field(examples=["21:00"], description="HH:MM, local time (WIB)")
     end: str = Field(examples=["06:00"], description="HH:MM, local time (WIB); may be after midnight")
 
@@ -66,21 +204,12 @@ class QuietHoursIn(BaseModel):
 
 
 class PreferencesIn(NikIn):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "example": {
-                "nik": "3306061708900001",
-                "channels": ["whatsapp", "email"],
-                "locale": "id",
-                "quiet_hours": {"start": "21:00", "end": "06:00"},
-                "opted_out": False,
-            }
-        },
-    )
-
+    # No request example: it is refused without a session, which the docs page cannot give.
     channels: list[ChannelName] = Field(
-        default_factory=list, max_length=3, description="Order of preference; empty = the service's order"
+        default_factory=list,
+        max_length=3,
+        description="Order of preference; empty = the service's order",
+        examples=[["whatsapp", "email"]],
     )
     locale: Literal["id", "en"] | None = None
     quiet_hours: QuietHoursIn | None = Field(
@@ -122,9 +251,17 @@ def _prefs_view(prefs: Preferences | None) -> dict[str, Any]:
     }
 
 
-@router.put("/preferences", response_model=PreferencesOut, tags=["citizen"])
-async def put_preferences(body: PreferencesIn, ctx: Ctx) -> dict[str, Any]:
-    """Set how and when to be notified (channel order, language, quiet hours, opt-out)."""
+@router.put(
+    "/preferences",
+    response_model=PreferencesOut,
+    tags=["citizen"],
+    dependencies=[per_client(PREFERENCES)],
+    responses=RATE_LIMITED,
+)
+async def put_preferences(body: PreferencesIn, ctx: Ctx, citizen: CitizenSession) -> dict[str, Any]:
+    """Set how and when to be notified (channel order, language, quiet hours, opt-out).
+    Needs `Authorization: Bearer <session>` of a session opened with a NIK: 401 without
+    a valid one, 403 when it has no NIK or the body names another NIK."""
     quiet = (
         QuietHours(parse_hhmm(body.quiet_hours.start), parse_hhmm(body.quiet_hours.end), ctx.tz)
         if body.quiet_hours
@@ -133,14 +270,21 @@ async def put_preferences(body: PreferencesIn, ctx: Ctx) -> dict[str, Any]:
     prefs = Preferences(
         channels=tuple(body.channels), locale=body.locale, quiet_hours=quiet, opted_out=body.opted_out
     )
-    await handlers.set_preferences(ctx, body.nik, prefs)
+    await handlers.set_preferences(ctx, citizen, body.nik, prefs)
     return _prefs_view(prefs)
 
 
-@router.post("/preferences/lookup", response_model=PreferencesOut, tags=["citizen"])
-async def lookup_preferences(body: NikIn, ctx: Ctx) -> dict[str, Any]:
-    """The current preferences (a POST, so the NIK never appears in a URL or access log)."""
-    return _prefs_view(await handlers.get_preferences(ctx, body.nik))
+@router.post(
+    "/preferences/lookup",
+    response_model=PreferencesOut,
+    tags=["citizen"],
+    dependencies=[per_client(PREFERENCES)],
+    responses=RATE_LIMITED,
+)
+async def lookup_preferences(ctx: Ctx, citizen: CitizenSession, body: NikIn | None = None) -> dict[str, Any]:
+    """The current preferences of the session's NIK, under the same rules as PUT (a POST,
+    so a NIK given in the body never appears in a URL or access log)."""
+    return _prefs_view(await handlers.get_preferences(ctx, citizen, body.nik if body else None))
 
 
 # ----- officers --------------------------------------------------------------------------------------
@@ -302,9 +446,7 @@ async def rules(ctx: Ctx, officer: Annotated[Officer, Depends(officer_only)]) ->
 # ----- holding deliveries (operators) ----------------------------------------------------------------
 
 
-class HoldIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HoldIn(RequestBody):
     reason: str = Field(min_length=1, max_length=500, examples=["SMS gateway incident, ticket 1234"])
 
 

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +15,6 @@ import asyncpg
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
 from services.notifications import api, delivery, handlers, intake
 from services.notifications.channels import EmailChannel, GatewayChannel, GatewayConfig, SmtpConfig
@@ -24,22 +22,15 @@ from services.notifications.domain import CHANNELS, RetryPolicy, TokenBucket
 from services.notifications.repository import DELIVERY_CHANNEL
 from services.notifications.rules import RuleBook
 from services.notifications.templates import TemplateStore
-from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app
-from shared.kit.metrics import KitMetrics
-from shared.kit.settings import ServiceSettings
-from shared.runtime.topology import port_of
+from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app, service_settings
+from shared.kit.citizen import MAX_SESSION_MINUTES, CitizenSessions, LocalKeys, SessionSigner, signing_key_pem
+from shared.kit.metrics import DomainMetrics, Metric
 from shared.schemas import EGOV_TOPICS
 
-NAME = "notifications"
-PORT = port_of(NAME)
 HERE = Path(__file__).resolve().parent
 
 
-class NotificationsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore")
-
-    port: int = PORT
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/notifications"
+class NotificationsSettings(service_settings("notifications")):
     # What to listen to (JSON list in the environment), in which consumer group; the
     # dead-letter topic is `<consumer_group>.dlq`.
     topics: list[str] = Field(default_factory=lambda: list(EGOV_TOPICS))
@@ -96,85 +87,77 @@ class NotificationsSettings(ServiceSettings):
     whatsapp_burst: int = 10
     # Addresses and bodies of final notifications are forgotten after this.
     retention_days: float = 30.0
+    # Citizens' sessions (after a one-time code): an EC P-256 private key (32 random bytes
+    # in hex, or PEM), which production requires; development signs with the kit's
+    # published development key.
+    # The issuer is SINERGI_CITIZEN_ISSUER, this service's public URL.
+    citizen_signing_key: SecretStr | None = None
+    citizen_session_minutes: float = Field(30.0, gt=0, le=MAX_SESSION_MINUTES)
 
 
-@dataclass
-class NotificationMetrics:
-    created: Counter
-    sent: Counter
-    failed: Counter
-    queue_depth: Gauge
-    latency: Histogram
-    fallbacks: Counter
-    unruled: Counter
-    skipped: Counter
-    recipient_fallbacks: Counter
-    throttled: Counter
-    rules_errors: Counter
-    held: Gauge
-
-
-def _metrics(kit: KitMetrics) -> NotificationMetrics:
-    return NotificationMetrics(
-        created=kit.counter(
-            "sinergi_notifications_created_total", "Notifications created", ["channel", "rule"]
-        ),
-        sent=kit.counter(
-            "sinergi_notifications_sent_total",
-            "Notifications delivered (accepted by the SMTP relay or gateway)",
-            ["channel", "template"],
-        ),
-        failed=kit.counter(
-            "sinergi_notifications_failed_total",
-            "Failed delivery attempts, by resulting status",
-            ["channel", "template", "status"],
-        ),
-        queue_depth=kit.gauge(
-            "sinergi_notifications_queue_depth",
-            "Notifications waiting to be sent (created or temporary-failure)",
-            ["channel"],
-        ),
-        latency=kit.histogram(
-            "sinergi_notifications_delivery_latency_seconds",
-            "Time from the domain event to delivery",
-            ["channel"],
-            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400),
-        ),
-        fallbacks=kit.counter(
-            "sinergi_notifications_template_fallbacks_total",
-            "Messages composed with the generic template because the specific one is missing",
-            ["template", "channel", "locale"],
-        ),
-        unruled=kit.counter(
-            "sinergi_notifications_unruled_events_total",
-            "Valid events no rule notifies anyone about",
-            ["type"],
-        ),
-        skipped=kit.counter(
-            "sinergi_notifications_skipped_total",
-            "Recipients not notified: opted out, no contact, no usable channel, no address",
-            ["reason"],
-        ),
-        recipient_fallbacks=kit.counter(
-            "sinergi_notifications_recipient_fallbacks_total",
-            "Officer notifications sent to the fallback address (OPD or role not in recipients.yaml)",
-            ["kind"],
-        ),
-        throttled=kit.counter(
-            "sinergi_notifications_throttled_total",
-            "Worker rounds in which a channel's rate limit allowed nothing",
-            ["channel"],
-        ),
-        rules_errors=kit.counter(
-            "sinergi_notifications_rules_reload_errors_total",
-            "Edits of rules.yaml/recipients.yaml that could not be loaded (last good kept)",
-        ),
-        held=kit.gauge(
-            "sinergi_notifications_delivery_held",
-            "1 while nothing is sent on the channel (NOTIFICATIONS_DELIVERY_PAUSED or an operator's hold)",
-            ["channel"],
-        ),
+class NotificationMetrics(DomainMetrics):
+    created: Counter = Metric.counter(
+        "sinergi_notifications_created_total", "Notifications created", ["channel", "rule"]
     )
+    sent: Counter = Metric.counter(
+        "sinergi_notifications_sent_total",
+        "Notifications delivered (accepted by the SMTP relay or gateway)",
+        ["channel", "template"],
+    )
+    failed: Counter = Metric.counter(
+        "sinergi_notifications_failed_total",
+        "Failed delivery attempts, by resulting status",
+        ["channel", "template", "status"],
+    )
+    queue_depth: Gauge = Metric.gauge(
+        "sinergi_notifications_queue_depth",
+        "Notifications waiting to be sent (created or temporary-failure)",
+        ["channel"],
+    )
+    latency: Histogram = Metric.histogram(
+        "sinergi_notifications_delivery_latency_seconds",
+        "Time from the domain event to delivery",
+        ["channel"],
+        buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400),
+    )
+    fallbacks: Counter = Metric.counter(
+        "sinergi_notifications_template_fallbacks_total",
+        "Messages composed with the generic template because the specific one is missing",
+        ["template", "channel", "locale"],
+    )
+    unruled: Counter = Metric.counter(
+        "sinergi_notifications_unruled_events_total",
+        "Valid events no rule notifies anyone about",
+        ["type"],
+    )
+    skipped: Counter = Metric.counter(
+        "sinergi_notifications_skipped_total",
+        "Recipients not notified: opted out, no contact, no usable channel, no address",
+        ["reason"],
+    )
+    recipient_fallbacks: Counter = Metric.counter(
+        "sinergi_notifications_recipient_fallbacks_total",
+        "Officer notifications sent to the fallback address (OPD or role not in recipients.yaml)",
+        ["kind"],
+    )
+    throttled: Counter = Metric.counter(
+        "sinergi_notifications_throttled_total",
+        "Worker rounds in which a channel's rate limit allowed nothing",
+        ["channel"],
+    )
+    rules_errors: Counter = Metric.counter(
+        "sinergi_notifications_rules_reload_errors_total",
+        "Edits of rules.yaml/recipients.yaml that could not be loaded (last good kept)",
+    )
+    held: Gauge = Metric.gauge(
+        "sinergi_notifications_delivery_held",
+        "1 while nothing is sent on the channel (NOTIFICATIONS_DELIVERY_PAUSED or an operator's hold)",
+        ["channel"],
+    )
+
+
+# The name tests/notifications_support.py builds its contexts' metrics by (no service there).
+_metrics = NotificationMetrics
 
 
 NotificationsService = Service[handlers.Context, NotificationMetrics]
@@ -205,15 +188,15 @@ async def _refresh_gauges(service: NotificationsService) -> None:
 
 def build(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
+    signer = session_signer(settings)  # here, so production without a key refuses to start
 
     async def purge(service: NotificationsService) -> None:
         await handlers.purge(service.context, timedelta(days=settings.retention_days))
 
     def context(service: NotificationsService) -> handlers.Context:
-        return build_context(settings, lambda: service.pool, service.domain_metrics)
+        return build_context(settings, lambda: service.pool, service.domain_metrics, signer)
 
     spec: ServiceSpec[handlers.Context, NotificationMetrics] = ServiceSpec(
-        name=NAME,
         title="Sinergi — Notifikasi (notifications)",
         description=(
             "Tells citizens and officers what happened to their complaints, permit "
@@ -221,8 +204,7 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
             "email, SMS and WhatsApp, retries, quiet hours and a delivery log for officers."
         ),
         settings=settings,
-        migrations=HERE / "migrations",
-        domain_metrics=_metrics,
+        domain_metrics=NotificationMetrics,
         context=context,
         routers=[api.router],
         consumers=[
@@ -237,12 +219,23 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
         ],
     )
     app = create_app(spec)
+    # The issuer verifies its own sessions with its own public key, no HTTP round trip.
+    app.state.citizen_sessions = CitizenSessions(settings.platform, LocalKeys(signer.jwks()))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway request otherwise
     return app
 
 
+def session_signer(settings: NotificationsSettings) -> SessionSigner:
+    """What signs citizens' sessions, with the configured key (see `signing_key_pem`)."""
+    pem = signing_key_pem(settings.citizen_signing_key, settings.platform)
+    return SessionSigner(pem, settings.platform.citizen_issuer)
+
+
 def build_context(
-    settings: NotificationsSettings, pool: Callable[[], asyncpg.Pool], metrics: NotificationMetrics
+    settings: NotificationsSettings,
+    pool: Callable[[], asyncpg.Pool],
+    metrics: NotificationMetrics,
+    sessions: SessionSigner | None = None,
 ) -> handlers.Context:
     tz = ZoneInfo(settings.timezone)
     rulebook = RuleBook(
@@ -301,4 +294,6 @@ def build_context(
         region_name=settings.platform.region_name,
         tracking_url=settings.tracking_url,
         delivery_paused=settings.delivery_paused,
+        sessions=sessions or session_signer(settings),
+        session_minutes=settings.citizen_session_minutes,
     )

@@ -18,6 +18,7 @@ from services.notifications.channels import EmailChannel, GatewayChannel
 from services.notifications.domain import WIB, RetryPolicy, TokenBucket
 from services.notifications.rules import RuleBook
 from services.notifications.templates import TemplateStore
+from shared.kit.citizen import SessionSigner
 from shared.kit.clock import utc_now
 from shared.kit.settings import PlatformSettings
 from shared.kit.uow import EventSource
@@ -45,6 +46,9 @@ class Context:
     tracking_url: str | None = None  # e.g. http://127.0.0.1:8000/lacak/{code}
     # NOTIFICATIONS_DELIVERY_PAUSED: nothing is sent; notifications wait as `created`.
     delivery_paused: bool = False
+    # Citizens' sessions, issued after a one-time code (None: no key, no sessions).
+    sessions: SessionSigner | None = None
+    session_minutes: float = 30.0
     clock: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

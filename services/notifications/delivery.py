@@ -24,11 +24,11 @@ import httpx
 
 from services.notifications.channels import OutgoingMessage, Session
 from services.notifications.context import Context
-from services.notifications.domain import CHANNELS, Notification, Outcome, SendResult, Status
+from services.notifications.domain import CHANNELS, CODE_RULE, Notification, Outcome, SendResult, Status
 from services.notifications.repository import NotificationRepository
 from services.notifications.status_events import emit
 from shared.kit.logs import redact, set_correlation_id
-from shared.kit.privacy import open_contact
+from shared.kit.privacy import open_contact, open_text
 from shared.kit.uow import UnitOfWork, unit_of_work
 from shared.schemas.common import SealedContact
 
@@ -140,12 +140,18 @@ def message_for(ctx: Context, n: Notification) -> OutgoingMessage | SendResult:
         return SendResult(Outcome.TECHNICAL, "no address kept for this notification (purged?)")
     if n.body is None:
         return SendResult(Outcome.TECHNICAL, "no message kept for this notification (purged?)")
+    body = n.body
+    if n.rule_id == CODE_RULE:  # a one-time code is kept sealed until this moment
+        try:
+            body = open_text(ctx.contact_key, n.body)
+        except ValueError as exc:
+            return SendResult(Outcome.TECHNICAL, str(exc))
     return OutgoingMessage(
         notification_id=str(n.id),
         channel=n.channel,
         to=address,
         subject=n.subject,
-        body=n.body,
+        body=body,
         locale=n.locale,
         tracking_code=n.tracking_code,
     )

@@ -14,7 +14,10 @@ Every change appends a history entry; the handler stores it and publishes it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.kit.errors import IllegalTransition
+from shared.kit.errors import IllegalTransition, InvalidField
 
 CHANNELS: tuple[str, ...] = ("email", "whatsapp", "sms")
 LOCALES: tuple[str, ...] = ("id", "en")
@@ -617,3 +620,124 @@ def template_context(data: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[
 
 def unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+# ----- citizens' one-time codes ----------------------------------------------------------------
+#
+# A citizen proves a phone number or email address with a 6-digit code sent to it. Only a
+# keyed hash of the contact and of the code is kept; the message holding the code is
+# kept sealed until it is sent. One challenge per contact: a new code replaces the last.
+# How many codes a contact or a client address may ask for is the kit's rate limiter's
+# (api.py), shared by every instance.
+
+CODE_DIGITS = 6
+CODE_VALIDITY = timedelta(minutes=5)
+CODE_ATTEMPTS = 5  # wrong guesses before the code is dead (10^6 codes: 5 in a million)
+CODE_SEND_ATTEMPTS = 3  # retries beyond the code's validity would deliver a dead code
+CODE_RULE = "citizen-code"  # rule id and template name of code messages in the delivery log
+CODE_SOURCE_TYPE = "sinergi.citizen.code"  # what caused them (no domain event does)
+PHONE_CHANNELS: tuple[str, ...] = ("whatsapp", "sms")  # WhatsApp first: cheaper, more read
+_CODE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
+
+
+class CodeRefused(InvalidField):
+    """Wrong, expired, exhausted, already used or never sent: one answer for all, so it
+    tells nothing about the contact or the code."""
+
+    def __init__(self) -> None:
+        super().__init__("code", "kode salah atau sudah tidak berlaku; minta kode baru")
+
+
+def is_code(text: str) -> bool:
+    return bool(_CODE.match(text))
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def code_hash(key: str, contact_ref: str, code: str) -> str:
+    """Keyed hash of a code, bound to its contact: a code sent to one contact is no
+    use for another, and the table alone cannot be brute-forced (10^6 codes)."""
+    return hmac.new(key.encode(), f"code:{contact_ref}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def code_message(code: str) -> tuple[str, str]:
+    """(subject, body) of a code message: the code and its validity, nothing else."""
+    minutes = int(CODE_VALIDITY.total_seconds() // 60)
+    body = (
+        f"Kode verifikasi Sinergi Anda: {code}. Berlaku {minutes} menit. "
+        "Jangan berikan kode ini kepada siapa pun, termasuk petugas."
+    )
+    return "Kode verifikasi Sinergi", body
+
+
+@dataclass
+class CodeChallenge:
+    """The code last sent to one contact."""
+
+    contact_ref: str
+    kind: str  # phone | email
+    code_hash: str
+    issued_at: datetime
+    expires_at: datetime
+    attempts: int = 0
+    used_at: datetime | None = None
+
+    @classmethod
+    def issue(cls, *, contact_ref: str, kind: str, hashed: str, now: datetime) -> CodeChallenge:
+        """A new challenge (it replaces the contact's last: that code is dead)."""
+        return cls(contact_ref, kind, hashed, issued_at=now, expires_at=now + CODE_VALIDITY)
+
+    def usable(self, now: datetime) -> bool:
+        return self.used_at is None and now < self.expires_at and self.attempts < CODE_ATTEMPTS
+
+    def verify(self, hashed: str, now: datetime) -> bool:
+        """Try a code (by its hash); a correct one is used up, every try counts."""
+        if not self.usable(now):
+            return False
+        self.attempts += 1
+        if not hmac.compare_digest(self.code_hash, hashed):
+            return False
+        self.used_at = now
+        return True
+
+
+def code_notification(
+    *,
+    now: datetime,
+    contact_ref: str,
+    channel: str,
+    address_sealed: str,
+    address_masked: str,
+    subject: str | None,
+    body_sealed: str,
+    correlation_id: str | None,
+) -> Notification:
+    """The notification the delivery worker sends a code with. Its body is sealed (the
+    worker opens it) and it keeps no template context, so it cannot be resent: a code
+    is asked for again instead."""
+    challenge = uuid.uuid4()
+    return Notification.create(
+        now=now,
+        id=challenge,
+        source_event_id=f"citizen-code:{challenge}",
+        source_event_type=CODE_SOURCE_TYPE,
+        event_time=now,
+        rule_id=CODE_RULE,
+        recipient_kind="citizen",
+        recipient_key=contact_ref,
+        channel=channel,
+        locale="id",
+        template_name=CODE_RULE,
+        template=CODE_RULE,
+        due_at=now,
+        max_attempts=CODE_SEND_ATTEMPTS,
+        urgent=True,  # not held by quiet hours: the citizen is waiting for it
+        required=True,
+        address_sealed=address_sealed,
+        address_masked=address_masked,
+        subject=subject if channel == "email" else None,
+        body=body_sealed,
+        correlation_id=correlation_id,
+    )

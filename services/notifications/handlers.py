@@ -1,27 +1,45 @@
 """Use cases of officers, operators and citizens, each write in one unit of work.
 
 Officers list, inspect and resend notifications; operators hold and release a channel's
-deliveries; citizens set their preferences by NIK, stored under the citizen reference
-only; and the service's own housekeeping. Consuming domain events is in intake.py, the
+deliveries; citizens prove a contact with a one-time code and get a session, with which
+they set their preferences (stored under the citizen reference only); and the service's
+own housekeeping. Consuming domain events is in intake.py, the
 delivery worker in delivery.py.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from services.notifications.context import Context
-from services.notifications.domain import Notification, Preferences
+from services.notifications.domain import (
+    CODE_RULE,
+    CODE_VALIDITY,
+    PHONE_CHANNELS,
+    CodeChallenge,
+    CodeRefused,
+    Notification,
+    Preferences,
+    code_hash,
+    code_message,
+    code_notification,
+    new_code,
+)
 from services.notifications.intake import render_into
-from services.notifications.repository import ListFilter, NotificationRepository
+from services.notifications.repository import CodeRepository, ListFilter, NotificationRepository
 from services.notifications.status_events import emit
 from shared.kit.auth import Officer
-from shared.kit.errors import Conflict, NotFound
-from shared.kit.privacy import citizen_ref
+from shared.kit.citizen import Citizen
+from shared.kit.errors import Conflict, Forbidden, NotFound
+from shared.kit.logs import correlation_id
+from shared.kit.privacy import citizen_ref, contact_ref, seal_contact, seal_text
 from shared.kit.uow import unit_of_work
+from shared.reference import mask_email, mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -103,24 +121,136 @@ async def queue_depth(ctx: Context) -> dict[str, int]:
 
 
 async def purge(ctx: Context, retention: timedelta) -> int:
-    """Forget the personal data of final notifications older than `retention`."""
+    """Forget the personal data of final notifications older than `retention`, and the
+    citizens' code challenges that are over."""
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        await CodeRepository(uow.conn).purge(ctx.clock())
         return await NotificationRepository(uow.conn).purge_content(ctx.clock() - retention)
+
+
+# ----- citizens' one-time codes and sessions ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CitizenContact:
+    """A phone number (+62…) or email address (lower case), as the citizen gave it."""
+
+    kind: str  # phone | email
+    value: str
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    destination: str  # masked
+    channel: str
+    expires_in: int  # seconds
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    expires_at: int  # seconds since the epoch
+    citizen_ref: str | None
+
+
+def _key(ctx: Context) -> str:
+    return ctx.platform.citizen_ref_key.get_secret_value()
+
+
+def _code_channel(ctx: Context, contact: CitizenContact) -> str:
+    """Email for an address; for a phone the first of WhatsApp, SMS with a gateway."""
+    if contact.kind == "email":
+        return "email"
+    configured = [c for c in PHONE_CHANNELS if ctx.gateways[c].config.url]
+    return (configured or list(PHONE_CHANNELS))[0]
+
+
+async def request_code(ctx: Context, contact: CitizenContact) -> CodeSent:
+    """Send a new code to `contact` through the delivery worker (the answer is the same
+    whether or not the contact was ever seen). The route applies the rate limits."""
+    now = ctx.clock()
+    ref = contact_ref(contact.value, _key(ctx))
+    code = new_code()
+    channel = _code_channel(ctx, contact)
+    subject, body = code_message(code)
+    if contact.kind == "email":
+        sealed, masked = seal_contact(ctx.contact_key, email=contact.value), mask_email(contact.value)
+    else:
+        sealed, masked = seal_contact(ctx.contact_key, phone=contact.value), mask_phone(contact.value)
+    assert sealed is not None
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        codes = CodeRepository(uow.conn)
+        await codes.lock(ref)  # the last code (if any) is replaced: it is dead from now on
+        challenge = CodeChallenge.issue(
+            contact_ref=ref, kind=contact.kind, hashed=code_hash(_key(ctx), ref, code), now=now
+        )
+        await codes.put(challenge)
+        message = code_notification(
+            now=now,
+            contact_ref=ref,
+            channel=channel,
+            address_sealed=sealed.sealed,
+            address_masked=masked,
+            subject=subject,
+            body_sealed=seal_text(ctx.contact_key, body),
+            correlation_id=correlation_id(),
+        )
+        created = await NotificationRepository(uow.conn).add_all([message])
+        await emit(uow, ctx, created)
+    ctx.metrics.created.labels(channel, CODE_RULE).inc()
+    return CodeSent(masked, channel, int(CODE_VALIDITY.total_seconds()))
+
+
+async def open_session(ctx: Context, contact: CitizenContact, code: str, nik: str | None) -> Session:
+    """A session for `contact` if `code` is the one last sent to it, unused, unexpired
+    and within its attempts; every try is counted. CodeRefused otherwise (one answer)."""
+    if ctx.sessions is None:
+        raise Conflict("citizen sessions are not configured on this deployment")
+    now = ctx.clock()
+    ref = contact_ref(contact.value, _key(ctx))
+    async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+        codes = CodeRepository(uow.conn)
+        challenge = await codes.lock(ref)
+        accepted = challenge is not None and challenge.verify(code_hash(_key(ctx), ref, code), now)
+        if challenge is not None:
+            await codes.put(challenge)  # the attempt counts even when refused
+    if not accepted:
+        raise CodeRefused()  # after the commit, so the attempt stays counted
+    stated = citizen_ref(nik, _key(ctx)) if nik else None
+    token, expires = ctx.sessions.issue(
+        contact_ref=ref,
+        kind=contact.kind,
+        citizen_ref=stated,
+        now=int(time.time()),  # wall clock: every service checks the expiry with its own
+        minutes=ctx.session_minutes,
+    )
+    log.info("citizen session opened", extra={"kind": contact.kind, "with_nik": stated is not None})
+    return Session(token, expires, stated)
 
 
 # ----- citizens' preferences -----------------------------------------------------------------------
 
 
-def _citizen_ref(ctx: Context, nik: str) -> str:
-    return citizen_ref(nik, ctx.platform.citizen_ref_key.get_secret_value())
+def _preferences_ref(ctx: Context, citizen: Citizen, nik: str | None) -> str:
+    """The citizen reference a session acts on: the NIK stated when it was opened; a NIK
+    in the request must be that one."""
+    if citizen.citizen_ref is None:
+        raise Forbidden(
+            "sesi ini tanpa NIK: sebutkan NIK saat verifikasi kode (POST /citizen/sessions dengan nik)"
+        )
+    if nik is not None and citizen_ref(nik, _key(ctx)) != citizen.citizen_ref:
+        raise Forbidden("NIK ini bukan NIK yang disebutkan saat verifikasi kode")
+    return citizen.citizen_ref
 
 
-async def set_preferences(ctx: Context, nik: str, prefs: Preferences) -> Preferences:
+async def set_preferences(ctx: Context, citizen: Citizen, nik: str | None, prefs: Preferences) -> Preferences:
+    ref = _preferences_ref(ctx, citizen, nik)
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        await NotificationRepository(uow.conn).put_preferences(_citizen_ref(ctx, nik), prefs)
+        await NotificationRepository(uow.conn).put_preferences(ref, prefs)
     return prefs
 
 
-async def get_preferences(ctx: Context, nik: str) -> Preferences | None:
+async def get_preferences(ctx: Context, citizen: Citizen, nik: str | None) -> Preferences | None:
+    ref = _preferences_ref(ctx, citizen, nik)
     async with ctx.pool().acquire() as conn:
-        return await NotificationRepository(conn).get_preferences(_citizen_ref(ctx, nik), ctx.tz)
+        return await NotificationRepository(conn).get_preferences(ref, ctx.tz)

@@ -14,6 +14,7 @@ import asyncpg
 from services.notifications.domain import (
     FINAL,
     WAITING,
+    CodeChallenge,
     HistoryEntry,
     Notification,
     Preferences,
@@ -363,6 +364,45 @@ class NotificationRepository:
     async def wake_delivery(self) -> None:
         """Wake the delivery workers of every instance (at commit), as a new notification does."""
         await self.conn.execute(f"SELECT pg_notify('{DELIVERY_CHANNEL}', '')")
+
+
+class CodeRepository:
+    """The citizen_codes table (migration 003): one challenge per contact."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def lock(self, contact_ref: str) -> CodeChallenge | None:
+        """The contact's challenge, with the contact locked for the transaction (also
+        when it has none yet), so two requests for one contact go one after the other."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 16))", contact_ref)
+        row = await self.conn.fetchrow(
+            "SELECT contact_ref, kind, code_hash, issued_at, expires_at, attempts, used_at"
+            " FROM citizen_codes WHERE contact_ref = $1",
+            contact_ref,
+        )
+        return CodeChallenge(**dict(row)) if row else None
+
+    async def put(self, c: CodeChallenge) -> None:
+        await self.conn.execute(
+            "INSERT INTO citizen_codes (contact_ref, kind, code_hash, issued_at, expires_at, attempts,"
+            " used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (contact_ref) DO UPDATE SET kind = EXCLUDED.kind, code_hash = EXCLUDED.code_hash,"
+            " issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at,"
+            " attempts = EXCLUDED.attempts, used_at = EXCLUDED.used_at",
+            c.contact_ref,
+            c.kind,
+            c.code_hash,
+            c.issued_at,
+            c.expires_at,
+            c.attempts,
+            c.used_at,
+        )
+
+    async def purge(self, now: datetime) -> int:
+        """Forget challenges whose code is over."""
+        result = await self.conn.execute("DELETE FROM citizen_codes WHERE expires_at < $1", now)
+        return int(result.split()[-1])
 
 
 def _arrays(notifications: Sequence[Notification], columns: Sequence[Column]) -> list[list[Any]]:

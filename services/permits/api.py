@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
 
 from services.permits import handlers
 from services.permits.domain import (
@@ -23,8 +23,10 @@ from services.permits.domain import (
 from services.permits.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
+from shared.kit.bodies import RequestBody, with_example
 from shared.kit.codes import is_public_code, normalise_code
 from shared.kit.errors import NotFound
+from shared.kit.limits import Limit, limited
 from shared.kit.paging import PageNumber, PageSize, page_of
 from shared.reference import mask_nik, require_desa
 from shared.reference.fields import DesaCode, MobilePhone, Nik
@@ -35,6 +37,10 @@ from shared.schemas.permits import ApplicantKind
 router = APIRouter()
 
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
+# Abuse limits per client address (numbers and reasons: docs/operations.md): a village
+# office or a licensing consultant applies for several people from one address.
+APPLYING = Limit("permits.applying", 20, 3600)
+RESUBMITTING = Limit("permits.resubmitting", 30, 3600)
 Caller = Annotated[Officer, Depends(require_role("permit_officer"))]
 # The API's names of what the domain defines.
 StatusName = Literal[tuple(s.value for s in Status)]
@@ -56,14 +62,7 @@ def code_of(tracking_code: str) -> str:
 # ----- requests --------------------------------------------------------------------------
 
 
-class In(BaseModel):
-    """Request bodies: unknown fields are rejected. (Text PostgreSQL cannot store, such as
-    a NUL character, is answered 422 by the kit's error handler.)"""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class ApplicantIn(In):
+class ApplicantIn(RequestBody):
     nik: Nik | None = Field(None, description="16-digit NIK of a person applying")
     nib: str | None = Field(None, description="13-digit NIB (Nomor Induk Berusaha) of a business applying")
     name: str = Field(min_length=2, max_length=150, description="Person's or business's name")
@@ -89,29 +88,27 @@ class ApplicantIn(In):
         return self
 
 
-class DocumentIn(In):
+class DocumentIn(RequestBody):
     code: DocumentCode = Field(description="Document code of the permit type (GET /permit-types)")
     ref: str = Field(min_length=1, max_length=500, description="Reference in the document store")
 
 
-class SubmitIn(In):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "permit_type": "pbg",
-                "applicant": {"nik": "3306061708900001", "name": "Budi Santoso", "phone": "081234567890"},
-                "desa_code": "33.06.01.2001",
-                "details": {"building_function": "hunian", "building_area_m2": 120, "floors": 2},
-                "documents": [
-                    {"code": "ktp", "ref": "dms://ktp/1"},
-                    {"code": "bukti_tanah", "ref": "dms://shm/1"},
-                    {"code": "krk", "ref": "dms://krk/1"},
-                    {"code": "gambar_arsitektur", "ref": "dms://ars/1"},
-                    {"code": "gambar_struktur", "ref": "dms://str/1"},
-                    {"code": "gambar_mep", "ref": "dms://mep/1"},
-                ],
-            }
-        },
+class SubmitIn(RequestBody):
+    model_config = with_example(
+        {
+            "permit_type": "pbg",
+            "applicant": {"nik": "3306061708900001", "name": "Budi Santoso", "phone": "081234567890"},
+            "desa_code": "33.06.01.2001",
+            "details": {"building_function": "hunian", "building_area_m2": 120, "floors": 2},
+            "documents": [
+                {"code": "ktp", "ref": "dms://ktp/1"},
+                {"code": "bukti_tanah", "ref": "dms://shm/1"},
+                {"code": "krk", "ref": "dms://krk/1"},
+                {"code": "gambar_arsitektur", "ref": "dms://ars/1"},
+                {"code": "gambar_struktur", "ref": "dms://str/1"},
+                {"code": "gambar_mep", "ref": "dms://mep/1"},
+            ],
+        }
     )
 
     permit_type: str = Field(max_length=50, description="See GET /permit-types")
@@ -125,12 +122,12 @@ class SubmitIn(In):
     locale: Locale = "id"
 
 
-class ResubmitIn(In):
+class ResubmitIn(RequestBody):
     documents: list[DocumentIn] = Field(min_length=1, max_length=30)
     note: str | None = Field(None, max_length=2000)
 
 
-class DocumentCheckIn(In):
+class DocumentCheckIn(RequestBody):
     outcome: Literal["complete", "incomplete"]
     missing: list[DocumentCode] = Field(default_factory=list, max_length=30)
     note: str | None = Field(None, max_length=2000, description="Shown to the applicant")
@@ -142,32 +139,32 @@ class DocumentCheckIn(In):
         return self
 
 
-class InspectionIn(In):
+class InspectionIn(RequestBody):
     scheduled_for: AwareDatetime = Field(description="Date and time with offset, on a working day")
     inspector: str = Field(min_length=2, max_length=100)
     note: str | None = Field(None, max_length=2000)
 
 
-class InspectionResultIn(In):
+class InspectionResultIn(RequestBody):
     result: Literal["passed", "failed"]
     findings: str | None = Field(None, max_length=5000)
     inspected_at: AwareDatetime | None = None
 
 
-class ApproveIn(In):
+class ApproveIn(RequestBody):
     note: str | None = Field(None, max_length=2000)
 
 
-class RejectIn(In):
+class RejectIn(RequestBody):
     reasons: list[Annotated[str, Field(min_length=3, max_length=500)]] = Field(min_length=1, max_length=20)
     note: str | None = Field(None, max_length=2000)
 
 
-class IssueIn(In):
+class IssueIn(RequestBody):
     valid_until: date | None = Field(None, description="Default: the permit type's validity period")
 
 
-class RevokeIn(In):
+class RevokeIn(RequestBody):
     reason: str = Field(min_length=5, max_length=2000)
 
 
@@ -318,7 +315,9 @@ def officer_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
 # ----- citizen routes --------------------------------------------------------------------
 
 
-@router.post("/applications", status_code=201, response_model=SubmittedOut, tags=["applicant"])
+@router.post(
+    "/applications", status_code=201, response_model=SubmittedOut, tags=["applicant"], **limited(APPLYING)
+)
 async def submit(body: SubmitIn, ctx: Ctx) -> dict[str, Any]:
     """Apply for a permit (no login needed): a person with their NIK or a business with
     its NIB, the location's desa/kelurahan, type-specific details and document references."""
@@ -356,7 +355,10 @@ async def get_application(tracking_code: str, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.post(
-    "/applications/{tracking_code}/resubmission", response_model=PublicApplicationOut, tags=["applicant"]
+    "/applications/{tracking_code}/resubmission",
+    response_model=PublicApplicationOut,
+    tags=["applicant"],
+    **limited(RESUBMITTING),
 )
 async def resubmit(tracking_code: str, body: ResubmitIn, ctx: Ctx) -> dict[str, Any]:
     """Send the documents an officer found missing; the SLA clock resumes."""

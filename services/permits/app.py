@@ -2,71 +2,52 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
-from pydantic_settings import SettingsConfigDict
 
 from services.permits import api, handlers
 from services.permits.catalogue import load_catalogue
 from services.permits.domain import Application, SlaPolicy
 from services.permits.repository import CitizenRecords
-from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app
+from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.jobs import counting, recounting
-from shared.kit.metrics import KitMetrics
-from shared.kit.settings import ServiceSettings
+from shared.kit.metrics import DomainMetrics, Metric
 from shared.reference import default_calendar
-from shared.runtime.topology import port_of
 
-NAME = "permits"
-PORT = port_of(NAME)
 PROCESSING_BUCKETS = (0, 1, 2, 3, 5, 7, 10, 14, 21, 28, 40, 60)
 
 
-class PermitsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="PERMITS_", extra="ignore")
-
-    port: int = PORT
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/permits"
+class PermitsSettings(service_settings("permits")):
     permit_types_file: Path | None = None  # default: services/permits/permit_types.yaml
     sla_check_seconds: float = 30.0
     expiry_check_seconds: float = 300.0
     warn_working_days: int = 2
 
 
-@dataclass
-class PermitMetrics:
-    processing_days: Histogram
-    open_applications: Gauge
-    watcher_events: Counter
+class PermitMetrics(DomainMetrics):
+    processing_days: Histogram = Metric.histogram(
+        "sinergi_permits_processing_working_days",
+        "Working days from submission to decision (SLA pauses excluded), per permit type",
+        ["permit_type", "decision"],
+        buckets=PROCESSING_BUCKETS,
+    )
+    open_applications: Gauge = Metric.gauge(
+        "sinergi_permits_open_applications",
+        "Applications not yet issued or closed, per permit type and status",
+        ["permit_type", "status"],
+    )
+    watcher_events: Counter = Metric.counter(
+        "sinergi_permits_watcher_events_total",
+        "Events emitted by the periodic jobs (SLA warnings, breaches, deemed approvals, expiry)",
+        ["watcher"],
+    )
 
     def observe_decision(self, application: Application) -> None:
         self.processing_days.labels(application.permit_type.code, application.decision).observe(
             application.processing_days or 0
         )
-
-
-def _metrics(kit: KitMetrics) -> PermitMetrics:
-    return PermitMetrics(
-        processing_days=kit.histogram(
-            "sinergi_permits_processing_working_days",
-            "Working days from submission to decision (SLA pauses excluded), per permit type",
-            ["permit_type", "decision"],
-            buckets=PROCESSING_BUCKETS,
-        ),
-        open_applications=kit.gauge(
-            "sinergi_permits_open_applications",
-            "Applications not yet issued or closed, per permit type and status",
-            ["permit_type", "status"],
-        ),
-        watcher_events=kit.counter(
-            "sinergi_permits_watcher_events_total",
-            "Events emitted by the periodic jobs (SLA warnings, breaches, deemed approvals, expiry)",
-            ["watcher"],
-        ),
-    )
 
 
 PermitsService = Service[handlers.Context, PermitMetrics]
@@ -89,7 +70,6 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
         )
 
     spec: ServiceSpec[handlers.Context, PermitMetrics] = ServiceSpec(
-        name=NAME,
         title="Sinergi — Perizinan (permits)",
         description=(
             "Citizens and businesses apply for permits (OSS-RBA business licences, PBG, SLF, "
@@ -98,8 +78,7 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
             "SLA in working days, with fiktif positif (UU 11/2020) where the type allows it."
         ),
         settings=settings,
-        migrations=Path(__file__).with_name("migrations"),
-        domain_metrics=_metrics,
+        domain_metrics=PermitMetrics,
         context=context,
         routers=[api.router],
         jobs=[
@@ -115,7 +94,6 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
             ),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
-        event_source=handlers.Context.event_source(settings.platform),
         citizen_data=CitizenRecords(),
     )
     return create_app(spec)

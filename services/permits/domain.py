@@ -66,7 +66,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.kit.codes import new_public_code
-from shared.kit.errors import IllegalTransition, InvalidField, InvalidFields
+from shared.kit.errors import InvalidField, InvalidFields
 from shared.kit.history import HistoryEntry, Recorded
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as ev
@@ -602,11 +602,7 @@ class Application(Recorded[Status]):
     ) -> None:
         self._require("schedule_inspection")
         if self.status == Status.INSPECTED and self.inspection_result != "failed":
-            raise IllegalTransition(
-                "the inspection passed; approve the application",
-                current=self.status,
-                command="schedule_inspection",
-            )
+            raise self._refused("schedule_inspection", "the inspection passed; approve the application")
         if scheduled_for <= now:
             raise InvalidField("scheduled_for", "the inspection must be scheduled in the future")
         if scheduled_for > now + timedelta(days=MAX_INSPECTION_LEAD_DAYS):
@@ -658,10 +654,8 @@ class Application(Recorded[Status]):
     def approve(self, officer: str, now: datetime, calendar: WorkingCalendar, note: str | None) -> None:
         self._require("approve")
         if self.status == Status.INSPECTED and self.inspection_result != "passed":
-            raise IllegalTransition(
-                "the field inspection failed: reject, or schedule a new inspection",
-                current=self.status,
-                command="approve",
+            raise self._refused(
+                "approve", "the field inspection failed: reject, or schedule a new inspection"
             )
         self._decide(
             now, calendar, "approved", officer, note, ev.ApplicationApproved, approved_by=officer, note=note
@@ -846,7 +840,7 @@ class Application(Recorded[Status]):
                 f"cannot {command.replace('_', ' ')} an application that is {self.status} "
                 f"(allowed from: {', '.join(sorted(allowed))})"
             )
-        raise IllegalTransition(message, current=self.status, command=command)
+        raise self._refused(command, message)
 
     def _emit(self, event_class: type[ev.PermitEvent], **fields: Any) -> None:
         common: dict[str, Any] = {

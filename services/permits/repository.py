@@ -60,6 +60,10 @@ _PLAIN_STATE = (
 )
 # ... and all of them, in the order of `_state`.
 _STATE = ("status", "documents", "missing_documents", "rejection_reasons", *_CLOCK.values(), *_PLAIN_STATE)
+# The applicant's columns, by the Applicant field each holds.
+_APPLICANT = {name: f"applicant_{name}" for name in ("kind", "name", "nik", "nib", "phone", "email")}
+# The terms besides the SLA's days (a clock column), named as the Terms' fields.
+_TERMS = ("inspection_required", "deemed_approval", "validity_years", "reminder_days")
 _IDENTITY = (
     "id",
     "tracking_code",
@@ -67,22 +71,14 @@ _IDENTITY = (
     "number_code",
     "opd",
     "dimension",
-    "applicant_kind",
-    "applicant_name",
-    "applicant_nik",
-    "applicant_nib",
-    "applicant_phone",
-    "applicant_email",
+    *_APPLICANT.values(),
     "citizen_ref",
     "locale",
     "desa_code",
     "kecamatan_code",
     "details",
     "renewal_of",
-    "inspection_required",
-    "deemed_approval",
-    "validity_years",
-    "reminder_days",
+    *_TERMS,
     "submitted_at",
 )
 _COLUMNS = (*_IDENTITY, *_STATE, "version")
@@ -146,7 +142,6 @@ class ApplicationRepository:
         self.catalogue = catalogue
 
     async def add(self, a: Application) -> None:
-        p = a.applicant
         values = [
             a.id,
             a.tracking_code,
@@ -154,22 +149,14 @@ class ApplicationRepository:
             a.permit_type.number_code,
             a.permit_type.opd,
             a.permit_type.dimension,
-            p.kind,
-            p.name,
-            p.nik,
-            p.nib,
-            p.phone,
-            p.email,
+            *(getattr(a.applicant, name) for name in _APPLICANT),
             a.citizen_ref,
             a.locale,
             a.desa_code,
             a.kecamatan_code,
             a.details,
             a.renewal_of,
-            a.terms.inspection_required,
-            a.terms.deemed_approval,
-            a.terms.validity_years,
-            a.terms.reminder_days,
+            *(getattr(a.terms, name) for name in _TERMS),
             a.submitted_at,
             *_state(a),
             a.version,
@@ -217,21 +204,8 @@ class ApplicationRepository:
             id=row["id"],
             tracking_code=row["tracking_code"],
             permit_type=permit_type,
-            terms=Terms(
-                sla_days=row["sla_days"],
-                inspection_required=row["inspection_required"],
-                deemed_approval=row["deemed_approval"],
-                validity_years=row["validity_years"],
-                reminder_days=row["reminder_days"],
-            ),
-            applicant=Applicant(
-                kind=row["applicant_kind"],
-                name=row["applicant_name"],
-                nik=row["applicant_nik"],
-                nib=row["applicant_nib"],
-                phone=row["applicant_phone"],
-                email=row["applicant_email"],
-            ),
+            terms=Terms(sla_days=row["sla_days"], **{name: row[name] for name in _TERMS}),
+            applicant=Applicant(**{name: row[column] for name, column in _APPLICANT.items()}),
             citizen_ref=row["citizen_ref"],
             desa_code=row["desa_code"],
             kecamatan_code=row["kecamatan_code"],

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib.util
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -25,8 +27,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic_settings import SettingsConfigDict
 
-from shared.kit import admin, citizen_data
+from shared.kit import admin, citizen_data, limits
 from shared.kit.auth import OidcTokens, TokenVerifier, token_verifier
 from shared.kit.bus import EventBus
 from shared.kit.citizen_data import CitizenData
@@ -38,6 +41,8 @@ from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay
 from shared.kit.settings import ServiceSettings, require_production_keys
 from shared.kit.uow import EventSource
+from shared.kit.usecase import UseCaseContext
+from shared.runtime.topology import SERVICES, ServiceInfo
 from shared.schemas import ParsedEvent
 
 log = logging.getLogger(__name__)
@@ -75,14 +80,15 @@ class PeriodicJob(Generic[C, M]):
 
 @dataclass
 class ServiceSpec(Generic[C, M]):
-    """Everything a service declares, in one place: the kit builds the app from it."""
+    """Everything a service declares, in one place: the kit builds the app from it. Its
+    name comes with its settings (`service_settings(name)`), its migrations are the
+    `migrations` folder of its package, and where its own events go is its use-case
+    context's `origin` (domain services)."""
 
-    name: str
     title: str
     description: str
     settings: ServiceSettings
-    migrations: Path
-    # Registers the service's domain metrics on the kit's registry.
+    # The service's domain metrics (its `DomainMetrics` class), made on the kit's registry.
     domain_metrics: Callable[[KitMetrics], M]
     # Builds the use-case context once the service exists (the pool opens later: read it
     # through `service.pool` when used, not when built).
@@ -94,14 +100,51 @@ class ServiceSpec(Generic[C, M]):
     # once at shutdown after the jobs and consumers have stopped.
     on_start: Callable[[Service[C, M]], Awaitable[None]] | None = None
     on_stop: Callable[[Service[C, M]], Awaitable[None]] | None = None
-    # Where the service's own events go (domain services), and what it holds about a
-    # citizen (enables the export and erasure endpoints).
-    event_source: EventSource | None = None
+    # What the service holds about a citizen (enables the export and erasure endpoints).
     citizen_data: CitizenData | None = None
     version: str = "0.1.0"
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
     # A folder of the pages' own scripts, style sheets and images, served at /static.
     static: Path | None = None
+
+    @property
+    def name(self) -> str:
+        if self.settings.service is None:
+            raise ValueError("a service's settings class derives from service_settings(name)")
+        return self.settings.service
+
+    @property
+    def migrations(self) -> Path:
+        """The service's numbered SQL migrations, in its package."""
+        module = _service_info(self.name).module
+        package = importlib.util.find_spec(module)
+        if package is None or not package.submodule_search_locations:
+            raise ValueError(f"{module} is not a package")
+        return Path(package.submodule_search_locations[0]) / "migrations"
+
+
+def _service_info(name: str) -> ServiceInfo:
+    info = next((s for s in SERVICES if s.name == name), None)
+    if info is None:
+        raise ValueError(f"{name!r} is not a service of shared/runtime/topology.py")
+    return info
+
+
+@cache
+def service_settings(name: str) -> type[ServiceSettings]:
+    """The settings base of the service `name`: its own variables are ``<NAME>_*``, its
+    port defaults to the one shared/runtime/topology.py gives it and its database to the
+    one of its name on a local PostgreSQL (development). It lives here, not in
+    settings.py, because the domains reach settings.py and must not reach the runtime."""
+    info = _service_info(name)
+
+    class Settings(ServiceSettings):
+        model_config = SettingsConfigDict(env_prefix=f"{name.upper()}_", extra="ignore")
+        service = name
+        port: int = info.port
+        database_url: str = f"postgresql://postgres@127.0.0.1:5432/{info.database}"
+
+    return Settings
 
 
 class Service(Generic[C, M]):
@@ -146,6 +189,12 @@ class Service(Generic[C, M]):
         return self._stopping.is_set() or bool(getattr(self.server, "should_exit", False))
 
     @property
+    def event_source(self) -> EventSource | None:
+        """Where the service's own events go: its use-case context's `origin` (the
+        domain services'); None for a service whose context publishes nothing of it."""
+        return self.context.origin if isinstance(self.context, UseCaseContext) else None
+
+    @property
     def pool(self) -> asyncpg.Pool:
         if self._pool is None:
             raise RuntimeError("database pool not open yet")
@@ -168,7 +217,7 @@ class Service(Generic[C, M]):
             await self.spec.on_start(self)
         self.bus.start_in_background()
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
-        for job in self.spec.jobs:
+        for job in (*self.spec.jobs, *KIT_JOBS):
             self._tasks.append(asyncio.create_task(self._every(job), name=f"job-{job.name}"))
         log.info("service started", extra={"service": self.name})
 
@@ -264,6 +313,12 @@ class Service(Generic[C, M]):
         return checks
 
 
+# Jobs every service runs: expired rate-limit rows (shared/kit/limits.py) go.
+KIT_JOBS: tuple[PeriodicJob[Any, Any], ...] = (
+    PeriodicJob("rate-limit-prune", 300.0, lambda service: limits.prune(service.pool)),
+)
+
+
 async def _retry(what: str, action: Callable[[], Awaitable[Any]], attempts: int = 30) -> Any:
     for attempt in range(1, attempts + 1):
         try:
@@ -274,6 +329,22 @@ async def _retry(what: str, action: Callable[[], Awaitable[Any]], attempts: int 
             log.warning(f"{what} not reachable, retrying", extra={"error": str(exc)[:200]})
             await asyncio.sleep(min(attempt, 5))
     raise AssertionError("unreachable")
+
+
+def _write_openapi_hourly(app: FastAPI) -> None:
+    """FastAPI writes the OpenAPI document once and keeps it; request examples that name
+    a day (a booking's date) must not go stale in a service that runs for weeks, so the
+    document is written afresh each hour (in whatever time zone the day turns)."""
+    written_in: list[int] = []
+
+    def openapi() -> dict[str, Any]:
+        hour = int(time.time() // 3600)
+        if written_in != [hour]:
+            app.openapi_schema = None
+            written_in[:] = [hour]
+        return FastAPI.openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
@@ -298,6 +369,7 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = spec.settings
+    _write_openapi_hourly(app)
     install_error_handlers(app)
     app.add_middleware(HttpEdge, metrics=service.metrics, max_body=spec.settings.platform.max_request_bytes)
 
@@ -322,8 +394,8 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
         app.mount("/static", StaticFiles(directory=spec.static), name="static")
     app.include_router(admin.router)
     if spec.citizen_data is not None:
-        if spec.event_source is None:
-            raise ValueError(f"{spec.name}: citizen_data needs event_source to announce erasures")
+        if service.event_source is None:
+            raise ValueError(f"{spec.name}: citizen_data needs a use-case context that publishes erasures")
         app.include_router(citizen_data.router)
     return app
 
@@ -363,6 +435,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        # The client's address is the kit's to find (SINERGI_TRUSTED_PROXIES, limits.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=20,
         limit_concurrency=2000,
     )

@@ -131,6 +131,18 @@ def _check_lifetime(claims: Mapping[str, Any], leeway: float) -> None:
         raise InvalidToken(f"token lifetime exceeds {MAX_TOKEN_HOURS} hours")
 
 
+def key_id_of(token: str) -> tuple[str, str]:
+    """(algorithm, key id) of a token's header: only RS256/ES256 with a key id pass."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    algorithm, kid = header.get("alg"), header.get("kid")
+    if algorithm not in ASYMMETRIC or not isinstance(kid, str):
+        raise InvalidToken(f"algorithm {algorithm!r} or key id refused")
+    return algorithm, kid
+
+
 class DevelopmentTokens:
     """HS256 tokens from `make token`: development only."""
 
@@ -234,17 +246,18 @@ class OidcTokens:
             raise InvalidToken(f"unknown signing key {kid!r}")
         return self._keys[kid]
 
-    async def verify(self, token: str) -> Officer:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(str(exc)) from exc
-        algorithm, kid = header.get("alg"), header.get("kid")
-        if algorithm not in ASYMMETRIC or not isinstance(kid, str):
-            raise InvalidToken(f"algorithm {algorithm!r} or key id refused")
+    async def signing_key(self, token: str) -> tuple[jwt.PyJWK, str]:
+        """The published key `token` names and its algorithm (RS256/ES256 only), before
+        any claim is checked; InvalidToken for anything else. Citizen sessions
+        (citizen.py) verify with it too."""
+        algorithm, kid = key_id_of(token)
         key = await self._key(kid)
         if key.algorithm_name != algorithm:
             raise InvalidToken("the token's algorithm is not its key's")
+        return key, algorithm
+
+    async def verify(self, token: str) -> Officer:
+        key, algorithm = await self.signing_key(token)
         leeway = self.settings.oidc_leeway_seconds
         try:
             claims = jwt.decode(

@@ -88,7 +88,7 @@ async def export(body: CitizenIn, request: Request, _: Annotated[Officer, Depend
 async def erase(body: CitizenIn, request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, Any]:
     service = request.app.state.service
     citizen = _citizen(request, body.nik)
-    async with unit_of_work(service.pool, service.spec.event_source) as uow:
+    async with unit_of_work(service.pool, service.event_source) as uow:
         records = await service.spec.citizen_data.erase(uow.conn, citizen)
         event = CitizenDataErased(
             citizen_ref=citizen.citizen_ref,

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 class DomainError(Exception):
     status_code = 400
+    # Response headers the error calls for (e.g. Retry-After of a 429).
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -58,3 +60,16 @@ class Forbidden(DomainError):
     """The officer is authenticated but may not act on this item (e.g. another OPD's)."""
 
     status_code = 403
+
+
+class RateLimited(DomainError):
+    """Too many requests of one kind from one client address or for one contact (see
+    shared/kit/limits.py): answered 429 with Retry-After. The message names neither the
+    rule nor the key, so it tells nobody whether a NIK or contact was seen before."""
+
+    status_code = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"Terlalu banyak permintaan. Silakan coba lagi dalam {retry_after_seconds} detik.")
+        self.retry_after_seconds = retry_after_seconds
+        self.headers = {"Retry-After": str(retry_after_seconds)}

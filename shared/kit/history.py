@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from shared.kit.errors import IllegalTransition
+
 S = TypeVar("S")  # the aggregate's status
 
 
@@ -24,7 +26,8 @@ class HistoryEntry(Generic[S]):
 class Recorded(Generic[S]):
     """What an aggregate keeping a history has: its `id` and `status`, its `history`
     (oldest first) and the entries its commands added since it was loaded
-    (`new_history`, which the repository stores and clears). Its commands call `_record`."""
+    (`new_history`, which the repository stores and clears). Its commands call `_record`,
+    and raise `_refused` for a command its current status does not allow."""
 
     id: Any
     status: S
@@ -35,3 +38,7 @@ class Recorded(Generic[S]):
         entry = HistoryEntry(at=now, action=action, status=self.status, actor=actor, note=note)
         self.history.append(entry)
         self.new_history.append(entry)
+
+    def _refused(self, command: str, reason: str) -> IllegalTransition:
+        """The error refusing `command` in the aggregate's current status, for `reason`."""
+        return IllegalTransition(reason, current=self.status, command=command)  # type: ignore[arg-type]

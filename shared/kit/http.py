@@ -43,7 +43,7 @@ def install_error_handlers(app: FastAPI) -> None:
             body = {"detail": exc.message}
             if isinstance(exc, IllegalTransition):
                 body.update(current_status=exc.current, command=exc.command)
-        return JSONResponse(body, status_code=exc.status_code)
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(asyncpg.DataError)
     async def _unstorable(_: Request, exc: asyncpg.DataError) -> JSONResponse:

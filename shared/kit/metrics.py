@@ -3,7 +3,8 @@ several services can share a process in tests without their metrics colliding.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -12,96 +13,111 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 
 class KitMetrics:
+    """The kit's metrics of one service instance, on its own registry."""
+
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.http_requests = Counter(
-            "sinergi_http_requests_total",
-            "HTTP requests by route and status",
-            ["method", "route", "status"],
-            registry=r,
+        self.http_requests = self.counter(
+            "sinergi_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]
         )
-        self.http_latency = Histogram(
+        self.http_latency = self.histogram(
             "sinergi_http_request_duration_seconds",
             "HTTP request latency",
             ["method", "route"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.outbox_pending = Gauge(
-            "sinergi_outbox_pending_events", "Events committed but not yet published", registry=r
+        self.outbox_pending = self.gauge(
+            "sinergi_outbox_pending_events", "Events committed but not yet published"
         )
-        self.outbox_oldest_age = Gauge(
-            "sinergi_outbox_oldest_pending_age_seconds",
-            "Age of the oldest unpublished event (0 when none)",
-            registry=r,
+        self.outbox_oldest_age = self.gauge(
+            "sinergi_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished event (0 when none)"
         )
-        self.outbox_published = Counter(
-            "sinergi_outbox_published_total", "Events published by the relay", ["topic"], registry=r
+        self.outbox_published = self.counter(
+            "sinergi_outbox_published_total", "Events published by the relay", ["topic"]
         )
-        self.outbox_failures = Counter(
-            "sinergi_outbox_publish_failures_total",
-            "Events the relay failed to publish",
-            registry=r,
+        self.outbox_failures = self.counter(
+            "sinergi_outbox_publish_failures_total", "Events the relay failed to publish"
         )
-        self.relay_active = Gauge(
-            "sinergi_outbox_relay_active", "1 when this instance holds the relay lock", registry=r
+        self.relay_active = self.gauge(
+            "sinergi_outbox_relay_active", "1 when this instance holds the relay lock"
         )
-        self.consumed = Counter(
-            "sinergi_consumer_events_total",
-            "Events applied by idempotent consumers",
-            ["consumer", "type"],
-            registry=r,
+        self.consumed = self.counter(
+            "sinergi_consumer_events_total", "Events applied by idempotent consumers", ["consumer", "type"]
         )
-        self.duplicates = Counter(
+        self.duplicates = self.counter(
             "sinergi_inbox_duplicates_skipped_total",
             "Redelivered events recognised by the inbox and skipped",
             ["consumer"],
-            registry=r,
         )
-        self.handler_retries = Counter(
-            "sinergi_consumer_retries_total",
-            "Handler attempts that failed and were retried",
-            ["consumer"],
-            registry=r,
+        self.handler_retries = self.counter(
+            "sinergi_consumer_retries_total", "Handler attempts that failed and were retried", ["consumer"]
         )
-        self.dead_letters = Counter(
-            "sinergi_dead_letters_total",
-            "Messages sent to the dead-letter topic",
-            ["consumer", "reason"],
-            registry=r,
+        self.dead_letters = self.counter(
+            "sinergi_dead_letters_total", "Messages sent to the dead-letter topic", ["consumer", "reason"]
         )
-        self.unknown_types = Counter(
+        self.unknown_types = self.counter(
             "sinergi_consumer_unknown_types_total",
             "Events of types this consumer does not know, counted and skipped",
             ["consumer", "type"],
-            registry=r,
         )
-        self.consumer_lag = Gauge(
+        self.consumer_lag = self.gauge(
             "sinergi_consumer_lag_messages",
             "Messages on the partition not yet consumed by the group",
             ["consumer", "topic", "partition"],
-            registry=r,
         )
-        self.ready = Gauge("sinergi_ready", "1 when database and broker answer", ["dependency"], registry=r)
-
-    # A service's own (domain) metrics go on its registry too, declared through these so
-    # that none lands on prometheus_client's global registry by a forgotten argument.
+        self.ready = self.gauge("sinergi_ready", "1 when database and broker answer", ["dependency"])
 
     def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
-        """A domain counter on this service's registry."""
+        """A counter on this service's registry."""
         return Counter(name, documentation, labels, registry=self.registry)
 
     def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
-        """A domain gauge on this service's registry."""
+        """A gauge on this service's registry."""
         return Gauge(name, documentation, labels, registry=self.registry)
 
     def histogram(
         self, name: str, documentation: str, labels: Sequence[str] = (), *, buckets: Sequence[float]
     ) -> Histogram:
-        """A domain histogram on this service's registry."""
+        """A histogram on this service's registry."""
         return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
+
+class Metric:
+    """A service's domain metric, declared once as an attribute of its `DomainMetrics`
+    class, annotated with what an instance holds: `open: Gauge = Metric.gauge(
+    "sinergi_x_open", "Open x", ["opd"])`. Each is created on the service's registry,
+    never on prometheus_client's global one (several services share a process in tests)."""
+
+    def __init__(self, create: Callable[..., Counter | Gauge | Histogram]) -> None:
+        self.create = create  # takes the registry
+
+    # Typed Any: the attribute's annotation says what an instance holds.
+
+    @staticmethod
+    def counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Any:
+        return Metric(partial(Counter, name, documentation, labels))
+
+    @staticmethod
+    def gauge(name: str, documentation: str, labels: Sequence[str] = ()) -> Any:
+        return Metric(partial(Gauge, name, documentation, labels))
+
+    @staticmethod
+    def histogram(
+        name: str, documentation: str, labels: Sequence[str] = (), *, buckets: Sequence[float]
+    ) -> Any:
+        return Metric(partial(Histogram, name, documentation, labels, buckets=buckets))
+
+
+class DomainMetrics:
+    """The base of a service's domain metrics, declared with `Metric`; the class is the
+    service's `ServiceSpec.domain_metrics`, its metrics created on the service's registry."""
+
+    def __init__(self, kit: KitMetrics) -> None:
+        for cls in reversed(type(self).__mro__):
+            for name, declared in vars(cls).items():
+                if isinstance(declared, Metric):
+                    setattr(self, name, declared.create(registry=kit.registry))
 
 
 def set_gauge(gauge: Gauge, rows: Iterable[Sequence[Any]]) -> None:

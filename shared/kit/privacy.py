@@ -20,12 +20,33 @@ from shared.schemas.common import CITIZEN_REF_PREFIX, SealedContact
 if TYPE_CHECKING:
     from shared.kit.settings import PlatformSettings
 
-__all__ = ["CITIZEN_REF_PREFIX", "citizen_ref", "open_contact", "seal_contact", "seal_for_notifications"]
+__all__ = [
+    "CITIZEN_REF_PREFIX",
+    "CONTACT_REF_PREFIX",
+    "citizen_ref",
+    "contact_ref",
+    "open_contact",
+    "open_text",
+    "seal_contact",
+    "seal_for_notifications",
+    "seal_text",
+]
+
+# A verified contact's pseudonym (the subject of a citizen session): distinct from a
+# citizen_ref by its prefix and by what is hashed, so one can never pass for the other.
+CONTACT_REF_PREFIX = "ct1_"
 
 
 def citizen_ref(nik: str, key: str) -> str:
     digest = hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest()
     return CITIZEN_REF_PREFIX + digest[:32]
+
+
+def contact_ref(contact: str, key: str) -> str:
+    """The keyed hash of a normalised contact (+62… or a lower-case email address): the
+    same contact gives the same reference in every service holding the key."""
+    digest = hmac.new(key.encode(), b"contact:" + contact.encode(), hashlib.sha256).hexdigest()
+    return CONTACT_REF_PREFIX + digest[:32]
 
 
 def seal_contact(key: str, *, phone: str | None = None, email: str | None = None) -> SealedContact | None:
@@ -51,3 +72,16 @@ def open_contact(key: str, contact: SealedContact) -> dict[str, str]:
         return json.loads(Fernet(key.encode()).decrypt(contact.sealed.encode()))
     except InvalidToken as exc:
         raise ValueError("sealed contact cannot be opened with this key") from exc
+
+
+def seal_text(key: str, text: str) -> str:
+    """Seal a short secret text (a message holding a one-time code) with the contact key."""
+    return Fernet(key.encode()).encrypt(text.encode()).decode()
+
+
+def open_text(key: str, sealed: str) -> str:
+    """Open `seal_text`'s token. Raises ValueError on a bad token."""
+    try:
+        return Fernet(key.encode()).decrypt(sealed.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("sealed text cannot be opened with this key") from exc

@@ -7,10 +7,11 @@ each service adds its own with its own prefix (``COMPLAINTS_DATABASE_URL``, ...)
 
 from __future__ import annotations
 
-from typing import Literal
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Development defaults. `make run` and the tests pass their own; the docker-compose
 # deployment requires real values through its `.env` file.
@@ -18,6 +19,13 @@ DEV_AUTH_SECRET = "sinergi-development-secret-change-me-0123456789"
 DEV_CITIZEN_REF_KEY = "sinergi-development-citizen-ref-key"
 # A valid Fernet key (32 url-safe base64 bytes), for development only.
 DEV_CONTACT_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1jb250YWN0LWtleSE="
+
+
+class Rate(BaseModel):
+    """At most `count` requests per `per_seconds` (spread evenly once the burst is spent)."""
+
+    count: int = Field(ge=1)
+    per_seconds: float = Field(gt=0)
 
 
 class PlatformSettings(BaseSettings):
@@ -48,6 +56,11 @@ class PlatformSettings(BaseSettings):
     oidc_facility_claim: str = "facility"
     oidc_leeway_seconds: float = Field(60.0, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat")
     oidc_jwks_refresh_seconds: float = Field(30.0, ge=1, description="At most one key refetch this often")
+    # Citizens' sessions (shared/kit/citizen.py): issued by the notification service after a
+    # one-time code, verified by every service with the keys it publishes. The issuer is
+    # that service's public URL; the discovery URL where the services reach it, if not there.
+    citizen_issuer: str = Field("http://127.0.0.1:8004", description="Public URL of the notification service")
+    citizen_discovery_url: str | None = None
     auth_secret: SecretStr = SecretStr(DEV_AUTH_SECRET)
     citizen_ref_key: SecretStr = SecretStr(DEV_CITIZEN_REF_KEY)
     contact_key: SecretStr = SecretStr(DEV_CONTACT_KEY)
@@ -68,12 +81,35 @@ class PlatformSettings(BaseSettings):
     # of a quiet topic (500 ms, the client default, put ~150 ms on every hop).
     consumer_fetch_max_wait_ms: int = 50
     max_request_bytes: int = 64 * 1024
+    # Abuse limits of anonymous writes (shared/kit/limits.py; the rules and their numbers
+    # in docs/operations.md). `rate_limits` replaces a rule's numbers by its name, e.g.
+    # SINERGI_RATE_LIMITS='{"health.bookings_per_nik": {"count": 2, "per_seconds": 86400}}';
+    # `rate_limit_factor` multiplies every rule's count (a registration drive; the tests,
+    # which are not about limits, raise them all).
+    rate_limits: dict[str, Rate] = Field(default_factory=dict)
+    rate_limit_factor: float = Field(1.0, gt=0)
+    # Peers whose X-Forwarded-For names the client (comma-separated addresses or
+    # networks): the edge proxy. Anyone else is the client themself, whatever they send.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=lambda: [ip_network("127.0.0.1/32"), ip_network("::1/128")]
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
+        return value
 
 
 class ServiceSettings(BaseSettings):
-    """One service's own settings (subclasses set ``env_prefix``), plus the platform's."""
+    """One service's own settings plus the platform's. A service's settings class derives
+    from the kit's `service_settings(name)` (shared/kit/app.py), which names the service
+    and sets its environment prefix, port and database."""
 
     model_config = SettingsConfigDict(extra="ignore")
+    # The service these settings configure, as shared/runtime/topology.py names it.
+    service: ClassVar[str | None] = None
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     host: str = "127.0.0.1"

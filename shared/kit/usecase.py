@@ -56,16 +56,11 @@ class UseCaseContext(Generic[R]):
         service's own `fields`."""
         return cls(pool=lambda: service.pool, platform=service.settings.platform, **fields)
 
-    @classmethod
-    def event_source(cls, platform: PlatformSettings) -> EventSource:
-        """Where the service's events go in `platform`'s region; the app gives the same
-        to its `ServiceSpec`, so the use cases and the kit's own endpoints (the citizen's
-        data erasure) publish to one place."""
-        return EventSource(cls.topic, cls.source, platform.region)
-
     @property
     def origin(self) -> EventSource:
-        return self.event_source(self.platform)
+        """Where the service's events go in the platform's region: the use cases' and the
+        kit's own endpoints' (the citizen's data erasure, through `Service.event_source`)."""
+        return EventSource(self.topic, self.source, self.platform.region)
 
     def repository(self, conn: asyncpg.Connection) -> R:
         """The service's repository on `conn`."""

@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 __all__ = [
     "REGENCY_CODE",
@@ -33,6 +33,7 @@ REGENCY_CODE = "33.06"
 REGENCY_NAME = "Kabupaten Purworejo"
 
 DesaKind = Literal["desa", "kelurahan"]
+_Region = TypeVar("_Region")
 
 _WILAYAH_CSV = "purworejo_wilayah.csv"
 _KECAMATAN_CSV = "purworejo_kecamatan.csv"
@@ -115,25 +116,19 @@ def find_desa(code: str) -> Desa | None:
 
 def require_kecamatan(code: str) -> Kecamatan:
     """Like :func:`find_kecamatan` but raises :class:`UnknownRegion` with a usable hint."""
-    found = find_kecamatan(code)
-    if found is None:
-        index = _kecamatan_index()
-        example = next(iter(index))
-        raise UnknownRegion(
-            f"unknown kecamatan code {code!r} "
-            f"(expected one of Purworejo's {len(index)} codes, e.g. {example})"
-        )
-    return found
+    return _require(_kecamatan_index(), code, "kecamatan")
 
 
 def require_desa(code: str) -> Desa:
     """Like :func:`find_desa` but raises :class:`UnknownRegion` with a usable hint."""
-    found = find_desa(code)
+    return _require(_desa_index(), code, "desa/kelurahan")
+
+
+def _require(index: dict[str, _Region], code: str, kind: str) -> _Region:
+    found = index.get(code.strip())
     if found is None:
-        index = _desa_index()
-        example = next(iter(index))
         raise UnknownRegion(
-            f"unknown desa/kelurahan code {code!r} "
-            f"(expected one of Purworejo's {len(index)} codes, e.g. {example})"
+            f"unknown {kind} code {code!r} "
+            f"(expected one of Purworejo's {len(index)} codes, e.g. {next(iter(index))})"
         )
     return found

@@ -371,6 +371,20 @@ class ServerProcess:
         self.last_start_seconds: float | None = None
 
     def start(self) -> None:
+        """Start the server and wait until it is ready (nothing when it is running).
+
+        Raises RuntimeError with the tail of the server log if it does not come up within
+        ``startup_timeout`` seconds.
+        """
+        if self.running:
+            return
+        began = time.monotonic()  # what `_prepare` does counts too (initdb)
+        self._launch_on_a_port(self._prepare())
+        self.last_start_seconds = time.monotonic() - began
+        logger.info("%r ready (pid %s) in %.2fs", self, self.pid, self.last_start_seconds)
+
+    def _prepare(self) -> Callable[[], None]:
+        """What comes before the server's first launch; returns the launch."""
         raise NotImplementedError
 
     def _launch_on_a_port(self, launch: Callable[[], None]) -> None:
@@ -390,8 +404,31 @@ class ServerProcess:
                     ) from None
                 logger.warning("port %s was taken, retrying %s on another", self._port, self.label)
 
-    def _tail(self) -> str:
+    def _serve(self, argv: list[str], *, log_prefix: str, **spawn: Any) -> None:
+        """Spawn the server (`spawn`: `_spawn`'s keywords) logging to `log_path`, or to an
+        anonymous temporary file named after `log_prefix`, and wait until it is ready; a
+        server that does not get ready is killed."""
+        if self._log is None or self._log.closed:
+            self._log = _open_log(self.log_path, log_prefix)
+        self._log_start = _log_size(self._log)
+        logger.debug("starting %s", " ".join(argv))
+        self._proc = _spawn(argv, log=self._log, **spawn)
+        self._paused = False
+        _register(self)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill()
+            raise
+
+    def _wait_ready(self) -> None:
         raise NotImplementedError
+
+    def _tail(self) -> str:
+        """What the server logged since its last launch, for error messages."""
+        if self._log is not None and not self._log.closed:
+            return _read_tail(self._log, self._log_start)
+        return _read_tail(self.log_path, self._log_start)
 
     @property
     def port(self) -> int:
@@ -512,15 +549,8 @@ class EmbeddedPostgres(ServerProcess):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Initialise the cluster if needed, start it, and wait until it accepts connections.
-
-        Raises RuntimeError with the tail of the server log if it does not come up within
-        ``startup_timeout`` seconds.
-        """
-        if self.running:
-            return
-        began = time.monotonic()
+    def _prepare(self) -> Callable[[], None]:
+        """Initialise the cluster if needed; the launch waits until it accepts connections."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         identity = _pg_identity(self.data_dir)
@@ -529,16 +559,7 @@ class EmbeddedPostgres(ServerProcess):
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(identity)
         self._clear_stale_pid_file()
-
-        self._launch_on_a_port(lambda: self._launch(identity))
-        self.last_start_seconds = time.monotonic() - began
-        logger.info(
-            "embedded PostgreSQL ready on 127.0.0.1:%s (pid %s, data %s) in %.2fs",
-            self._port,
-            self.pid,
-            self.data_dir,
-            self.last_start_seconds,
-        )
+        return lambda: self._launch(identity)
 
     def _initdb(self, identity: tuple[int, int] | None) -> None:
         if any(self.data_dir.iterdir()):
@@ -629,33 +650,17 @@ class EmbeddedPostgres(ServerProcess):
         ]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
-        if self._log is None or self._log.closed:
-            self._log = _open_log(self.log_path, "sinergi-postgres-")
-        self._log_start = _log_size(self._log)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C"
-        logger.debug("starting %s", " ".join(argv))
-        self._proc = _spawn(
+        self._serve(
             argv,
-            log=self._log,
+            log_prefix="sinergi-postgres-",
             death_signal=signal.SIGINT,  # fast shutdown, clean on the next start
             cwd=self.data_dir,
             env=env,
             user=identity[0] if identity else None,
             group=identity[1] if identity else None,
         )
-        self._paused = False
-        _register(self)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.kill()
-            raise
-
-    def _tail(self) -> str:
-        if self._log is not None and not self._log.closed:
-            return _read_tail(self._log, self._log_start)
-        return _read_tail(self.log_path, self._log_start)
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
@@ -753,22 +758,12 @@ class EmbeddedKafka(ServerProcess):
         """``127.0.0.1:PORT``, for ``bootstrap_servers``."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        """Spawn the broker and wait until it answers a Kafka metadata request."""
-        if self.running:
-            return
-        began = time.monotonic()
+    def _prepare(self) -> Callable[[], None]:
+        """The launch waits until the broker answers a Kafka metadata request."""
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         binary = _tansu_bin()
-        self._launch_on_a_port(lambda: self._launch(binary))
-        self.last_start_seconds = time.monotonic() - began
-        logger.info(
-            "embedded Tansu broker ready on %s (pid %s) in %.2fs",
-            self.bootstrap,
-            self.pid,
-            self.last_start_seconds,
-        )
+        return lambda: self._launch(binary)
 
     def _launch(self, binary: str) -> None:
         listener = f"tcp://127.0.0.1:{self.port}"
@@ -782,24 +777,10 @@ class EmbeddedKafka(ServerProcess):
             "--storage-engine",
             "memory://tansu/",
         ]
-        if self._log is None or self._log.closed:
-            self._log = _open_log(self.log_path, "sinergi-tansu-")
-        self._log_start = _log_size(self._log)
         # Tansu also reads its settings from env vars with generic names (LISTENER_URL,
         # STORAGE_ENGINE, ...); the flags above take precedence, OTEL export we switch off.
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        logger.debug("starting %s", " ".join(argv))
-        self._proc = _spawn(argv, log=self._log, death_signal=signal.SIGKILL, env=env)
-        self._paused = False
-        _register(self)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.kill()
-            raise
-
-    def _tail(self) -> str:
-        return _read_tail(self._log, self._log_start)
+        self._serve(argv, log_prefix="sinergi-tansu-", death_signal=signal.SIGKILL, env=env)
 
     def _wait_ready(self) -> None:
         assert self._proc is not None

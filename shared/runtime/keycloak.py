@@ -99,6 +99,21 @@ def distribution() -> Path:
     return home
 
 
+def officer_user(username: str, password: str, groups: list[str]) -> dict[str, Any]:
+    """An officer as the realm's admin API takes a new user: enabled, with a verified
+    office address, in `groups` (paths like `/OPD/DPUPR`) and a password for good."""
+    return {
+        "username": username,
+        "enabled": True,
+        "emailVerified": True,
+        "email": f"{username}@purworejokab.go.id",
+        "firstName": username,
+        "lastName": "Petugas",
+        "credentials": [{"type": "password", "value": password, "temporary": False}],
+        "groups": groups,
+    }
+
+
 class EmbeddedKeycloak(ServerProcess):
     """One Keycloak on 127.0.0.1 with the deployment's realm, its bootstrap admin
     `admin`/`admin` (loopback only) and the officer workspace's client secret given."""
@@ -200,16 +215,7 @@ class EmbeddedKeycloak(ServerProcess):
     def add_officer(self, username: str, password: str, groups: list[str]) -> str:
         """Create a user in the realm in `groups` (paths like `/OPD/DPUPR`); returns its id."""
         token = self.admin_token()
-        user = {
-            "username": username,
-            "enabled": True,
-            "emailVerified": True,
-            "email": f"{username}@purworejokab.go.id",
-            "firstName": username,
-            "lastName": "Petugas",
-            "credentials": [{"type": "password", "value": password, "temporary": False}],
-            "groups": groups,
-        }
+        user = officer_user(username, password, groups)
         _admin_request(token, "POST", f"{self.url}/admin/realms/{REALM}/users", user)
         found = _admin_request(
             token, "GET", f"{self.url}/admin/realms/{REALM}/users?exact=true&username={username}"
@@ -346,6 +352,7 @@ __all__ = [
     "distribution",
     "free_port",
     "java_home",
+    "officer_user",
     "password_grant",
     "sign_in",
 ]

@@ -37,6 +37,22 @@ DATABASES = [s.database for s in SERVICES] + IDENTITY_DATABASES
 APT_PROMETHEUS = "apt-get update && apt-get install -y --no-install-recommends prometheus"
 
 
+def nginx_config(root: Path, edge_conf: str) -> Path:
+    """An nginx main configuration under `root` that serves the (rewritten) edge
+    configuration: every temporary path and the pid file in `root`, no access log."""
+    temp = "".join(
+        f"  {kind}_temp_path {root}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (root / "edge.conf").write_text(edge_conf)
+    main = root / "nginx.conf"
+    main.write_text(
+        f"pid {root}/nginx.pid;\nerror_log {root}/error.log;\nworker_processes 1;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n{temp}  include {root}/edge.conf;\n}}\n"
+    )
+    return main
+
+
 def require_tool(name: str) -> str:
     """The path of a Prometheus tool, or a failure that says how CI installs it."""
     path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)

@@ -39,7 +39,7 @@ import pytest
 from shared.kit.auth import OidcTokens
 from shared.kit.settings import PlatformSettings
 from shared.runtime.embedded import _open_log, _read_tail, _signal_group, _spawn, free_port
-from shared.runtime.keycloak import distribution, java_home, sign_in
+from shared.runtime.keycloak import distribution, java_home, officer_user, sign_in
 from shared.runtime.topology import SERVICES
 from tests.deploy.conftest import DeployPostgres
 from tests.deploy.helpers import (
@@ -50,6 +50,7 @@ from tests.deploy.helpers import (
     environment,
     interpolate,
     merged_compose,
+    nginx_config,
 )
 
 pytestmark = pytest.mark.timeout(600)
@@ -132,20 +133,7 @@ class Deployed:
         return str(found[0]["id"])
 
     def add_officer(self, username: str, groups: list[str]) -> str:
-        self.admin(
-            "POST",
-            "/users",
-            {
-                "username": username,
-                "enabled": True,
-                "emailVerified": True,
-                "email": f"{username}@purworejokab.go.id",
-                "firstName": username,
-                "lastName": "Petugas",
-                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
-                "groups": groups,
-            },
-        )
+        self.admin("POST", "/users", officer_user(username, PASSWORD, groups))
         return self.user_id(username)
 
     def jwks(self, url: str | None = None) -> dict[str, Any]:
@@ -174,19 +162,11 @@ def _start_edge(deployed: Deployed, nginx: str) -> subprocess.Popen[bytes]:
     )
     root = deployed.work / "edge"
     root.mkdir()
-    temp = "".join(
-        f"  {kind}_temp_path {root}/{kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (root / "edge.conf").write_text(conf)
-    (root / "nginx.conf").write_text(
-        f"pid {root}/nginx.pid;\nerror_log {root}/error.log;\nworker_processes 1;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n{temp}  include {root}/edge.conf;\n}}\n"
-    )
+    main = nginx_config(root, conf)
     os.chmod(root, 0o777)
     log = _open_log(root / "nginx.out", "sinergi-edge-")
     process = _spawn(
-        [nginx, "-c", str(root / "nginx.conf"), "-p", str(root), "-g", "daemon off;"],
+        [nginx, "-c", str(main), "-p", str(root), "-g", "daemon off;"],
         log=log,
         death_signal=signal.SIGTERM,
     )

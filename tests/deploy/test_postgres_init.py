@@ -13,6 +13,7 @@ import pytest
 
 from tests.deploy.conftest import DeployPostgres
 from tests.deploy.helpers import DATABASES, DEPLOY
+from tests.harness import db_execute
 
 
 async def test_one_database_and_role_per_service(deploy_postgres: DeployPostgres) -> None:
@@ -42,13 +43,12 @@ async def test_one_database_and_role_per_service(deploy_postgres: DeployPostgres
 
 @pytest.mark.parametrize("role", DATABASES)
 async def test_a_role_reaches_only_its_own_database(deploy_postgres: DeployPostgres, role: str) -> None:
-    own = await asyncpg.connect(deploy_postgres.url(role, role))
-    try:
-        # The owner can create its tables (migrations run as this role).
-        await own.execute("CREATE TABLE IF NOT EXISTS deploy_check (id int)")
-        await own.execute("DROP TABLE deploy_check")
-    finally:
-        await own.close()
+    # The owner can create its tables (migrations run as this role).
+    await db_execute(
+        deploy_postgres.url(role, role),
+        "CREATE TABLE IF NOT EXISTS deploy_check (id int)",
+        "DROP TABLE deploy_check",
+    )
     for other in [database for database in DATABASES if database != role] + ["postgres"]:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             conn = await asyncpg.connect(deploy_postgres.url(role, other))
@@ -78,12 +78,11 @@ async def test_backup_and_restore_one_service_database(
     """docs/operations.md: pg_dump --format=custom per service, pg_restore --clean into
     the same database as its owner."""
     url = deploy_postgres.url("complaints", "complaints")
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("CREATE TABLE backup_probe (id int PRIMARY KEY, note text)")
-        await conn.execute("INSERT INTO backup_probe VALUES (1, 'before backup')")
-    finally:
-        await conn.close()
+    await db_execute(
+        url,
+        "CREATE TABLE backup_probe (id int PRIMARY KEY, note text)",
+        "INSERT INTO backup_probe VALUES (1, 'before backup')",
+    )
     dump = tmp_path / "complaints.dump"
     env = deploy_postgres.env
     await asyncio.to_thread(
@@ -93,12 +92,11 @@ async def test_backup_and_restore_one_service_database(
         check=True,
         timeout=60,
     )
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("UPDATE backup_probe SET note = 'after backup'")
-        await conn.execute("INSERT INTO backup_probe VALUES (2, 'lost by the restore')")
-    finally:
-        await conn.close()
+    await db_execute(
+        url,
+        "UPDATE backup_probe SET note = 'after backup'",
+        "INSERT INTO backup_probe VALUES (2, 'lost by the restore')",
+    )
     await asyncio.to_thread(
         subprocess.run,
         [

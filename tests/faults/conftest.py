@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
-from tests.faults.support import Producers, ServiceProcess, booking_days, make_polyclinic, new_database
+from shared.runtime.smtp_sink import SmtpSink
+from tests.faults.support import Producers, Rig, ServiceProcess, booking_days, make_polyclinic, new_database
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +58,9 @@ async def producers(session_producers: Producers) -> Producers:
             warnings.warn(f"{service.name} had exited ({code}) before this test; restarting it", stacklevel=1)
             await service.start()
     return session_producers
+
+
+@pytest.fixture
+def rig(infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway) -> Rig:
+    """What the test runs on (see `Rig`): its consumers, citizens and counts come from it."""
+    return Rig(infra, producers, smtp_sink, fake_gateway)

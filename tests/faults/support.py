@@ -1,6 +1,6 @@
 """What the fault and load tests share: service processes, citizens at a steady rate,
-and exact counting of what reached the topics, the notification service and the
-integration view.
+exact counting of what reached the topics, the notification service and the
+integration view, and the `Rig` a test gets them from.
 
 Every service runs as its own process (`python -m services.<name>`, as `make run`
 starts it) against the session's broker and PostgreSQL; each test gives its consumers
@@ -48,6 +48,7 @@ from tests.harness import (
     service_log,
     start_service_process,
     wait_for,
+    wait_ready,
 )
 from tests.integration.test_complaints_service import complaint_body
 from tests.pii import findings
@@ -135,18 +136,7 @@ class ServiceProcess:
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         assert self.proc is not None
-        proc = self.proc
-        async with self.client(timeout=5) as client:
-
-            async def answers() -> bool:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with {proc.returncode}:\n{self.log()[-3000:]}")
-                try:
-                    return (await client.get("/ready")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_for(answers, timeout=timeout, interval=0.2)
+        await wait_ready(self.base, self.proc, timeout, name=self.name)
 
     @property
     def running(self) -> bool:
@@ -739,19 +729,28 @@ class Tally:
     history: Counter[str]
     view_notifications: Counter[str]
 
+    @property
+    def applied(self) -> dict[str, Counter[str]]:
+        """What a write's event does downstream, per code: each must happen once (a
+        message sent is apart: it may leave again where the worker cannot know)."""
+        return {
+            "notifications": self.notifications,
+            "view items": self.items,
+            "view history": self.history,
+            "view notifications": self.view_notifications,
+        }
+
+    @property
+    def reached(self) -> dict[str, Counter[str]]:
+        """Every place a write must reach exactly once, per code."""
+        return {"events on topic": self.on_topic, "messages sent": self.sent, **self.applied}
+
     def problems(self, codes: list[str], attempts: Counter[str] | None = None) -> list[str]:
         """Every code whose count anywhere is not exactly one. With `attempts` (send
         attempts per code), a message may have left once per attempt: a worker killed
         between the relay's acceptance and recording it cannot know (at-least-once)."""
         found = []
-        for name, counter in (
-            ("events on topic", self.on_topic),
-            ("notifications", self.notifications),
-            ("messages sent", self.sent),
-            ("view items", self.items),
-            ("view history", self.history),
-            ("view notifications", self.view_notifications),
-        ):
+        for name, counter in self.reached.items():
             wrong = {c: counter.get(c, 0) for c in codes if counter.get(c, 0) != 1}
             if counter is self.sent and attempts is not None:
                 wrong = {c: n for c, n in wrong.items() if not 1 <= n <= attempts.get(c, 1)}
@@ -778,34 +777,13 @@ class Tally:
         return sum(max(0, self.sent.get(c, 0) - 1) for c in codes)
 
     def lost(self, codes: list[str]) -> int:
-        return sum(
-            1
-            for c in codes
-            if min(
-                self.on_topic.get(c, 0),
-                self.notifications.get(c, 0),
-                self.sent.get(c, 0),
-                self.items.get(c, 0),
-                self.history.get(c, 0),
-                self.view_notifications.get(c, 0),
-            )
-            == 0
-        )
+        """Codes missing somewhere they must have reached."""
+        return sum(1 for c in codes if min(counter.get(c, 0) for counter in self.reached.values()) == 0)
 
     def doubled(self, codes: list[str]) -> int:
         """Codes with an effect applied more than once (a notification created twice, a
         view row twice); a message sent twice is counted apart (`resent`)."""
-        return sum(
-            1
-            for c in codes
-            if max(
-                self.notifications.get(c, 0),
-                self.items.get(c, 0),
-                self.history.get(c, 0),
-                self.view_notifications.get(c, 0),
-            )
-            > 1
-        )
+        return sum(1 for c in codes if max(counter.get(c, 0) for counter in self.applied.values()) > 1)
 
 
 async def tally(
@@ -853,6 +831,51 @@ async def tally(
         history=history,
         view_notifications=notes,
     )
+
+
+# ----- a test's rig ----------------------------------------------------------------------------
+
+
+def every_domain(rate: float) -> dict[str, float]:
+    """Citizens' rates: `rate` writes per second to each producing service."""
+    return dict.fromkeys(DOMAIN_TOPICS, rate)
+
+
+@dataclass
+class Rig:
+    """What every fault test runs on: the session's broker and PostgreSQL, the producing
+    services, and where the notification service's messages go."""
+
+    infra: Infrastructure
+    producers: Producers
+    smtp_sink: SmtpSink
+    fake_gateway: FakeGateway
+
+    @asynccontextmanager
+    async def consumers(self, *, instances: int = 1) -> AsyncIterator[Consumers]:
+        """The test's own consumers (`instances` of each service), started; stopped on the
+        way out, whatever happened."""
+        consumers = await new_consumers(self.infra, self.smtp_sink, self.fake_gateway, instances=instances)
+        try:
+            await consumers.start()
+            yield consumers
+        finally:
+            await consumers.stop()
+
+    @asynccontextmanager
+    async def citizens(self, rates: dict[str, float], **options: Any) -> AsyncIterator[Citizens]:
+        """Citizens writing at `rates` once the test starts them (`Citizens` takes the
+        options); stopped on the way out if the test has not stopped them."""
+        citizens = Citizens(self.producers, rates, **options)
+        try:
+            yield citizens
+        finally:
+            if not citizens.stopped:
+                await citizens.stop()
+
+    async def tally(self, consumers: Consumers, codes: dict[str, list[str]]) -> Tally:
+        """Everything downstream of `codes`, counted exactly (see `tally`)."""
+        return await tally(self.infra, consumers, self.smtp_sink, self.fake_gateway, codes)
 
 
 @asynccontextmanager

@@ -9,10 +9,7 @@ import httpx
 import pytest
 
 from shared.runtime.embedded import EmbeddedKafka
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.faults.support import Citizens, Producers, ServiceProcess, new_consumers, percentile, tally
+from tests.faults.support import Rig, ServiceProcess, every_domain, percentile
 from tests.harness import wait_for
 
 OUTAGE_SECONDS = 15.0
@@ -20,19 +17,11 @@ RATE = 5.0  # writes per second per domain
 
 
 @pytest.mark.timeout(300)
-async def test_broker_outage_loses_and_duplicates_nothing(
-    infra: Infrastructure,
-    producers: Producers,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    broker_process: EmbeddedKafka,
-) -> None:
-    consumers = await new_consumers(infra, smtp_sink, fake_gateway)
-    await consumers.start()
-    citizens = Citizens(producers, dict.fromkeys(("complaints", "permits", "health"), RATE))
+async def test_broker_outage_loses_and_duplicates_nothing(rig: Rig, broker_process: EmbeddedKafka) -> None:
+    producers = rig.producers
     degraded: dict[str, int] = {p.name: 0 for p in producers.all}
     probes: dict[str, int] = {p.name: 0 for p in producers.all}
-    try:
+    async with rig.consumers() as consumers, rig.citizens(every_domain(RATE)) as citizens:
         citizens.start()
         await asyncio.sleep(4)
         before = citizens.written
@@ -78,13 +67,9 @@ async def test_broker_outage_loses_and_duplicates_nothing(
         caught_up = time.monotonic() - resumed_at
 
         codes = citizens.all_codes
-        result = await tally(infra, consumers, smtp_sink, fake_gateway, codes)
+        result = await rig.tally(consumers, codes)
         flat = [c for cs in codes.values() for c in cs]
         assert result.problems(flat) == []
-    finally:
-        if not citizens.stopped:
-            await citizens.stop()
-        await consumers.stop()
 
     latencies = [x for o in citizens.outcomes.values() for x in o.latencies]
     print(

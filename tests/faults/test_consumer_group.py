@@ -11,10 +11,7 @@ import time
 
 import pytest
 
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.faults.support import Citizens, Producers, ServiceProcess, metric_sum, new_consumers, tally
+from tests.faults.support import Rig, ServiceProcess, every_domain, metric_sum
 from tests.harness import wait_for
 
 RATE = 4.0  # writes per second per domain
@@ -32,14 +29,9 @@ async def partitions_of(service: ServiceProcess) -> set[tuple[str, str]]:
 
 
 @pytest.mark.timeout(300)
-async def test_two_instances_per_group_one_stopped_mid_stream(
-    infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> None:
-    consumers = await new_consumers(infra, smtp_sink, fake_gateway, instances=2)
-    await consumers.start()
-    citizens = Citizens(producers, dict.fromkeys(("complaints", "permits", "health"), RATE))
+async def test_two_instances_per_group_one_stopped_mid_stream(rig: Rig) -> None:
     shares: dict[str, list[float]] = {}
-    try:
+    async with rig.consumers(instances=2) as consumers, rig.citizens(every_domain(RATE)) as citizens:
         citizens.start()
         groups = (
             (consumers.notifications, consumers.notifications_group),
@@ -85,12 +77,8 @@ async def test_two_instances_per_group_one_stopped_mid_stream(
 
         codes = citizens.all_codes
         flat = [c for cs in codes.values() for c in cs]
-        result = await tally(infra, consumers, smtp_sink, fake_gateway, codes)
+        result = await rig.tally(consumers, codes)
         assert result.problems(flat) == []
-    finally:
-        if not citizens.stopped:
-            await citizens.stop()
-        await consumers.stop()
 
     print(
         f"FIGURES consumer-group: {3 * RATE:.0f} writes/s for {citizens.duration:.0f} s, {result.writes}"

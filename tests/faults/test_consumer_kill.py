@@ -9,19 +9,7 @@ import time
 
 import pytest
 
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.faults.support import (
-    Citizens,
-    Producers,
-    ServiceProcess,
-    batch_held,
-    metric_sum,
-    new_consumers,
-    send_attempts,
-    tally,
-)
+from tests.faults.support import Rig, ServiceProcess, batch_held, every_domain, metric_sum, send_attempts
 
 RATE = 4.0  # writes per second per domain
 # The table whose lock holds each consumer's batch transaction open: the view's batch
@@ -43,15 +31,10 @@ async def kill_mid_batch(service: ServiceProcess) -> tuple[int, float]:
 
 
 @pytest.mark.timeout(300)
-async def test_consumers_killed_mid_batch_lose_and_double_nothing(
-    infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> None:
-    consumers = await new_consumers(infra, smtp_sink, fake_gateway)
-    await consumers.start()
-    citizens = Citizens(producers, dict.fromkeys(("complaints", "permits", "health"), RATE))
+async def test_consumers_killed_mid_batch_lose_and_double_nothing(rig: Rig) -> None:
     redelivered: dict[str, float] = {}
     held: dict[str, tuple[int, float]] = {}
-    try:
+    async with rig.consumers() as consumers, rig.citizens(every_domain(RATE)) as citizens:
         citizens.start()
         await asyncio.sleep(4)
         for victim, group in (
@@ -70,16 +53,12 @@ async def test_consumers_killed_mid_batch_lose_and_double_nothing(
 
         codes = citizens.all_codes
         flat = [c for cs in codes.values() for c in cs]
-        result = await tally(infra, consumers, smtp_sink, fake_gateway, codes)
+        result = await rig.tally(consumers, codes)
         attempts = await send_attempts(consumers.notifications_db, flat)
         assert result.problems(flat, attempts) == []
         # The killed batch had not committed, so its redelivery was applied afresh:
         # nothing was recognised as a duplicate.
         assert redelivered == {"notifications": 0, "integration": 0}, redelivered
-    finally:
-        if not citizens.stopped:
-            await citizens.stop()
-        await consumers.stop()
 
     retried = sum(1 for c in flat if attempts.get(c, 0) > 1)
     print(

@@ -9,10 +9,7 @@ import signal
 
 import pytest
 
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.faults.support import Citizens, Producers, batch_held, metric_sum, new_consumers, tally
+from tests.faults.support import Rig, batch_held, every_domain, metric_sum
 from tests.harness import db_fetch
 
 RATE = 5.0  # writes per second per domain
@@ -20,15 +17,10 @@ HOLD_AFTER_SIGTERM = 2.0  # the in-flight batch is still running this long after
 
 
 @pytest.mark.timeout(300)
-async def test_sigterm_on_the_notification_service_under_load(
-    infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> None:
-    consumers = await new_consumers(infra, smtp_sink, fake_gateway)
-    await consumers.start()
-    notifications = consumers.notifications[0]
-    group = consumers.notifications_group
-    citizens = Citizens(producers, dict.fromkeys(("complaints", "permits", "health"), RATE))
-    try:
+async def test_sigterm_on_the_notification_service_under_load(rig: Rig) -> None:
+    async with rig.consumers() as consumers, rig.citizens(every_domain(RATE)) as citizens:
+        notifications = consumers.notifications[0]
+        group = consumers.notifications_group
         citizens.start()
         await asyncio.sleep(6)
         before = metric_sum(await notifications.metrics(), "sinergi_consumer_events_total", consumer=group)
@@ -66,12 +58,8 @@ async def test_sigterm_on_the_notification_service_under_load(
 
         codes = citizens.all_codes
         flat = [c for cs in codes.values() for c in cs]
-        result = await tally(infra, consumers, smtp_sink, fake_gateway, codes)
+        result = await rig.tally(consumers, codes)
         assert result.problems(flat) == []  # every message sent exactly once
-    finally:
-        if not citizens.stopped:
-            await citizens.stop()
-        await consumers.stop()
 
     print(
         f"FIGURES consumer-sigterm: {3 * RATE:.0f} writes/s for {citizens.duration:.0f} s, {result.writes}"

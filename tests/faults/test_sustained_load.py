@@ -8,19 +8,7 @@ import time
 
 import pytest
 
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.faults.support import (
-    ADMIN,
-    Citizens,
-    Producers,
-    ServiceProcess,
-    consumer_lag,
-    new_consumers,
-    percentile,
-    tally,
-)
+from tests.faults.support import ADMIN, Consumers, Rig, ServiceProcess, consumer_lag, percentile
 from tests.harness import wait_for
 
 DURATION = 60.0
@@ -38,26 +26,27 @@ async def outbox_pending(service: ServiceProcess) -> int:
         return int((await client.get("/admin/outbox", headers=ADMIN)).json()["pending"])
 
 
-@pytest.mark.timeout(400)
-async def test_sustained_mixed_load_keeps_memory_flat_and_leaves_no_backlog(
-    infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> None:
-    consumers = await new_consumers(infra, smtp_sink, fake_gateway)
-    await consumers.start()
+def readers(consumers: Consumers) -> list[tuple[ServiceProcess, str]]:
+    """What is read besides the citizens' own items: the view's dashboard and OPD list,
+    the notification officer's list."""
     notifications, integration = consumers.notifications[0], consumers.integration[0]
-    citizens = Citizens(
-        producers,
-        RATES,
-        read_rate=READ_RATE,
-        readers=[
-            (integration, "/api/dashboard"),
-            (integration, "/api/opds"),
-            (notifications, "/notifications?page_size=20"),
-        ],
-    )
-    services = [*producers.all, notifications, integration]
-    samples: dict[str, list[int]] = {s.name: [] for s in services}
-    try:
+    return [
+        (integration, "/api/dashboard"),
+        (integration, "/api/opds"),
+        (notifications, "/notifications?page_size=20"),
+    ]
+
+
+@pytest.mark.timeout(400)
+async def test_sustained_mixed_load_keeps_memory_flat_and_leaves_no_backlog(rig: Rig) -> None:
+    producers = rig.producers
+    async with (
+        rig.consumers() as consumers,
+        rig.citizens(RATES, read_rate=READ_RATE, readers=readers(consumers)) as citizens,
+    ):
+        notifications, integration = consumers.notifications[0], consumers.integration[0]
+        services = [*producers.all, notifications, integration]
+        samples: dict[str, list[int]] = {s.name: [] for s in services}
         citizens.start()
         began = time.monotonic()
         while time.monotonic() - began < DURATION:
@@ -96,7 +85,7 @@ async def test_sustained_mixed_load_keeps_memory_flat_and_leaves_no_backlog(
 
         codes = citizens.all_codes
         flat = [c for cs in codes.values() for c in cs]
-        result = await tally(infra, consumers, smtp_sink, fake_gateway, codes)
+        result = await rig.tally(consumers, codes)
         assert result.problems(flat) == []
 
         # Memory: the last third of the run does not keep growing over the first third.
@@ -106,10 +95,6 @@ async def test_sustained_mixed_load_keeps_memory_flat_and_leaves_no_backlog(
             first, last = max(values[:third]), max(values[-third:])
             memory[name] = (first / MB, last / MB)
             assert last <= first * MEMORY_GROWTH + MEMORY_SLACK, (name, first / MB, last / MB)
-    finally:
-        if not citizens.stopped:
-            await citizens.stop()
-        await consumers.stop()
 
     writes = [x for o in citizens.outcomes.values() for x in o.latencies]
     rate = result.writes / citizens.duration

@@ -9,6 +9,7 @@ and leaves it with every topic of the topology recreated.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,20 +17,9 @@ import pytest
 
 from shared.kit.consumer import dead_letter_topic
 from shared.runtime.embedded import EmbeddedKafka, create_topics
-from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
-from tests.faults.support import (
-    ADMIN,
-    Citizens,
-    Consumers,
-    Producers,
-    metric_sum,
-    new_consumers,
-    sent_per_code,
-    tally,
-)
+from tests.faults.support import ADMIN, Consumers, Rig, every_domain, metric_sum, sent_per_code
 from tests.harness import db_fetch, wait_for
 
 RATE = 3.0  # writes per second per domain
@@ -62,27 +52,31 @@ async def snapshot(consumers: Consumers) -> dict[str, Any]:
     return counts
 
 
+@pytest.fixture
+async def emptied_broker(
+    infra: Infrastructure, broker_process: EmbeddedKafka
+) -> AsyncIterator[EmbeddedKafka]:
+    """The session's broker, for a test that restarts it empty; every topic of the
+    topology is recreated afterwards, whatever happened, to leave the broker whole."""
+    yield broker_process
+    await create_topics(infra.kafka_bootstrap, topics())
+
+
 @pytest.mark.timeout(300)
 async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_before(
-    infra: Infrastructure,
-    producers: Producers,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-    broker_process: EmbeddedKafka,
+    rig: Rig, emptied_broker: EmbeddedKafka
 ) -> None:
+    infra, producers = rig.infra, rig.producers
     since = datetime.now(UTC) - timedelta(seconds=1)
-    consumers = await new_consumers(infra, smtp_sink, fake_gateway)
-    await consumers.start()
-    notifications, integration = consumers.notifications[0], consumers.integration[0]
-    citizens = Citizens(producers, dict.fromkeys(("complaints", "permits", "health"), RATE))
-    try:
+    async with rig.consumers() as consumers, rig.citizens(every_domain(RATE)) as citizens:
+        notifications, integration = consumers.notifications[0], consumers.integration[0]
         citizens.start()
         await asyncio.sleep(8)
         await citizens.stop()
         assert citizens.errors() == []
         codes = citizens.all_codes
         flat = [c for cs in codes.values() for c in cs]
-        before = await tally(infra, consumers, smtp_sink, fake_gateway, codes)
+        before = await rig.tally(consumers, codes)
         assert before.problems(flat) == []
 
         async def settled() -> dict[str, Any] | None:
@@ -105,7 +99,7 @@ async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_befor
         await wait_for(drained, timeout=30)
 
         # The broker restarts empty; the operator recreates the topics.
-        await asyncio.to_thread(broker_process.restart)
+        await asyncio.to_thread(emptied_broker.restart)
         await create_topics(
             infra.kafka_bootstrap,
             {
@@ -155,15 +149,9 @@ async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_befor
         await wait_for(recognised, timeout=90, interval=1.0)
         await asyncio.sleep(3)
         assert await snapshot(consumers) == state
-        after = await tally(infra, consumers, smtp_sink, fake_gateway, codes)
+        after = await rig.tally(consumers, codes)
         assert after.problems(flat) == []
-        assert sent_per_code(smtp_sink, fake_gateway, flat) == before.sent  # no second email
-    finally:
-        if not citizens.stopped:
-            await citizens.stop()
-        await consumers.stop()
-        # Leave the session's broker whole, whatever happened above.
-        await create_topics(infra.kafka_bootstrap, topics())
+        assert sent_per_code(rig.smtp_sink, rig.fake_gateway, flat) == before.sent  # no second email
 
     print(
         f"FIGURES broker-restart: {before.writes} writes ({3 * RATE:.0f}/s for {citizens.duration:.0f} s)"

@@ -160,6 +160,12 @@ async def test_reopen_merge_and_reject(complaints) -> None:
         f"/officer/complaints/{duplicate}/merge", json={"duplicate_of": original}, headers=coordinator
     )
     assert merged.status_code == 200 and merged.json()["duplicate_of"] == original
+    # The duplicate's filer follows the original through their own code, never given its
+    # code (which would let them rate or reopen someone else's complaint).
+    followed = (await client.get(f"/complaints/{duplicate}")).json()
+    assert followed["status"] == "merged" and original not in str(followed)
+    assert followed["followed"]["status"] == "submitted" and followed["followed"]["sla"]
+    assert (await client.get(f"/complaints/{original}")).json()["followed"] is None
 
     other = await file(client, category="adminduk")
     rejected = await client.post(

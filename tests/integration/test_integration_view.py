@@ -237,12 +237,17 @@ async def test_events_from_all_domains_build_timeline_opd_and_dimension_figures(
     assert dims["economy"]["programmes"][0]["rpjmd"] == "2.18.04"
     assert sum(d["total"] for d in dashboard["daily"]) == len(sc.events)
 
-    # The public feed: no citizen reference, masked codes, no confidential title.
+    # The public feed: no citizen reference, masked codes, no confidential title, and the
+    # title of a complaint only once an officer has verified it (the lamp's is unread).
     feed = (await client.get("/api/feed", params={"limit": 200})).json()
     assert len(feed) == len(sc.events)
     text = str(feed)
     assert REF_1 not in text and REF_2 not in text and sc.road.code not in text
-    assert "Banjir di rumah saya" not in text and "Lampu jalan mati" in text
+    assert "Banjir di rumah saya" not in text and "Sampah menumpuk di pasar" in text
+    assert "Lampu jalan mati" not in text
+    lamp = await client.get(f"/api/track/{sc.lamp.code}")
+    assert lamp.json()["status"] == "submitted" and lamp.json()["title"] is None
+    assert "Lampu jalan mati" not in (await client.get("/lacak", params={"kode": sc.lamp.code})).text
 
     # The pages, in Indonesian and English, render the same figures without JavaScript.
     page = await client.get("/")

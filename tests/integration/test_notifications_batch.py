@@ -29,6 +29,7 @@ from shared.kit.privacy import citizen_ref, seal_contact
 from shared.kit.settings import PlatformSettings
 from shared.schemas import Envelope, ParsedEvent, privacy
 from shared.schemas import complaints as ce
+from tests.citizen_support import verified_citizen
 from tests.harness import migrated_pool_fixture, parsed
 from tests.notifications_support import (
     ASYNCPG_INTROSPECTION,
@@ -95,7 +96,7 @@ async def apply_batch(ctx: Context, events: Sequence[ParsedEvent]) -> int:
 
 
 async def set_preferences(ctx: Context, nik: str, prefs: Preferences) -> None:
-    await handlers.set_preferences(ctx, nik, prefs)
+    await handlers.set_preferences(ctx, verified_citizen(ctx.platform, nik), None, prefs)
 
 
 def resolved(platform: PlatformSettings, **kwargs: Any) -> Envelope:

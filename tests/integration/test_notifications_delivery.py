@@ -11,11 +11,14 @@ A relay that drops connections mid-batch must cost no email and double none.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from services.notifications import delivery, handlers, intake
 from services.notifications.app import HERE
@@ -27,6 +30,7 @@ from services.notifications.tests.relay import Relay
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
 from shared.schemas import Envelope
+from tests.citizen_support import verified_citizen
 from tests.harness import migrated_pool_fixture, parsed
 from tests.notifications_support import (
     ASYNCPG_INTROSPECTION,
@@ -82,6 +86,23 @@ def worker_context(
         email_rate_per_second=1000.0,
         email_burst=1000,
     )
+
+
+@dataclass
+class Worker:
+    """Today's worker on the `batched` database, sending through `relay` at `clock`."""
+
+    ctx: Context
+    relay: Relay
+    clock: Clock
+
+
+@pytest.fixture
+def worker(batched: asyncpg.Pool, platform: PlatformSettings, fake_gateway: FakeGateway) -> Iterator[Worker]:
+    """The worker at NOW with a relay that takes every email."""
+    clock = Clock(NOW)
+    with Relay() as relay:
+        yield Worker(worker_context(batched, platform, relay, fake_gateway, clock), relay, clock)
 
 
 def filed_complaints(platform: PlatformSettings, n: int) -> list[Envelope]:
@@ -195,7 +216,8 @@ async def test_a_mixed_batch_records_what_one_by_one_recorded(
         ]
         for ctx in contexts:
             quiet = QuietHours(time(21, 0), time(6, 0), ctx.tz)
-            await handlers.set_preferences(ctx, NIK_QUIET, Preferences(quiet_hours=quiet))
+            citizen = verified_citizen(ctx.platform, NIK_QUIET)
+            await handlers.set_preferences(ctx, citizen, None, Preferences(quiet_hours=quiet))
             await create(ctx, events)
             async with ctx.pool().acquire() as conn:
                 code = "tracking_code = $1"
@@ -303,39 +325,35 @@ async def test_a_relay_dropping_connections_mid_batch_loses_and_doubles_no_email
 
 
 async def test_an_outcome_after_the_lease_was_recovered_is_not_recorded(
-    batched: asyncpg.Pool, platform: PlatformSettings, fake_gateway: FakeGateway
+    worker: Worker, platform: PlatformSettings
 ) -> None:
-    clock = Clock(NOW)
-    with Relay() as relay:
-        ctx = worker_context(batched, platform, relay, fake_gateway, clock)
-        await create(ctx, filed_complaints(platform, 3))
-        claimed = await delivery.claim(ctx, "email")
-        assert len(claimed) == 3
-        async with ctx.email.session() as session:
-            results = await delivery.send(ctx, session, claimed)
-        # The worker stalled past its lease: another round has counted the attempt failed.
-        clock.now = NOW + ctx.lease + timedelta(seconds=1)
-        assert await delivery.recover_expired_leases(ctx) == 3
-        await delivery.record(ctx, claimed, results)
-        assert await statuses(ctx) == {"temporary-failure": 3}
-        assert len(relay.accepted) == 3
+    ctx = worker.ctx
+    await create(ctx, filed_complaints(platform, 3))
+    claimed = await delivery.claim(ctx, "email")
+    assert len(claimed) == 3
+    async with ctx.email.session() as session:
+        results = await delivery.send(ctx, session, claimed)
+    # The worker stalled past its lease: another round has counted the attempt failed.
+    worker.clock.now = NOW + ctx.lease + timedelta(seconds=1)
+    assert await delivery.recover_expired_leases(ctx) == 3
+    await delivery.record(ctx, claimed, results)
+    assert await statuses(ctx) == {"temporary-failure": 3}
+    assert len(worker.relay.accepted) == 3
 
 
 async def test_a_round_takes_the_same_few_statements_however_large_the_batch(
-    batched: asyncpg.Pool, platform: PlatformSettings, fake_gateway: FakeGateway
+    worker: Worker, batched: asyncpg.Pool, platform: PlatformSettings
 ) -> None:
-    clock = Clock(NOW)
-    with Relay() as relay:
-        ctx = worker_context(batched, platform, relay, fake_gateway, clock)
-        counts = []
-        for size in (2, 40):
-            await create(ctx, filed_complaints(platform, size))
-            queries: list[str] = []
-            ctx.pool = logging_to(batched, queries)
-            assert await delivery.deliver_due(ctx) == size
-            counts.append(len(queries))
-        assert counts[0] == counts[1], counts
-        assert len(relay.accepted) == 42
+    ctx = worker.ctx
+    counts = []
+    for size in (2, 40):
+        await create(ctx, filed_complaints(platform, size))
+        queries: list[str] = []
+        ctx.pool = logging_to(batched, queries)
+        assert await delivery.deliver_due(ctx) == size
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert len(worker.relay.accepted) == 42
 
 
 def logging_to(pool: asyncpg.Pool, queries: list[str]) -> Any:

@@ -35,6 +35,7 @@ from shared.schemas import EGOV_TOPICS, Envelope
 from shared.schemas import complaints as complaint_events
 from shared.schemas import health as health_events
 from shared.schemas import notifications as notification_events
+from tests.citizen_support import open_session
 from tests.harness import (
     db_fetch,
     events_of,
@@ -372,8 +373,12 @@ async def test_quiet_hours_hold_a_non_urgent_message_and_let_an_urgent_one_throu
     app = rig.build()
     app.state.service.context.clock = lambda: clock["now"]
     async with running(app) as api:
+        anonymous = await api.put("/preferences", json={"nik": nik, "channels": ["sms"]})
+        assert anonymous.status_code == 401, anonymous.text
+        session = await open_session(api, unique_email(), rig.sink, rig.gateway, nik=nik)
         prefs = await api.put(
             "/preferences",
+            headers=session,
             json={
                 "nik": nik,
                 "channels": ["sms", "email"],
@@ -383,9 +388,9 @@ async def test_quiet_hours_hold_a_non_urgent_message_and_let_an_urgent_one_throu
         )
         assert prefs.status_code == 200, prefs.text
         assert prefs.json()["quiet_hours"] == {"start": "21:00", "end": "06:00"}
-        looked_up = await api.post("/preferences/lookup", json={"nik": nik})
+        looked_up = await api.post("/preferences/lookup", headers=session, json={"nik": nik})
         assert looked_up.json()["stored"] and looked_up.json()["channels"] == ["sms", "email"]
-        bad = await api.put("/preferences", json={"nik": "3306063208900001"})
+        bad = await api.put("/preferences", headers=session, json={"nik": "3306063208900001"})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "nik"]
         stored = await db_fetch(rig.database, "SELECT citizen_ref FROM preferences")
         assert [r["citizen_ref"] for r in stored] == [

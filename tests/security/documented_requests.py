@@ -35,6 +35,7 @@ OTHER_OPD = "DLH"
 FACILITY = "RSUD-TJITRO"
 OTHER_FACILITY = "PKM-BAYAN"
 NIK = "3306061708900001"
+OTHER_NIK = "3306061708900777"
 CITIZEN_REF = "cr1_" + "0" * 32  # well-formed, known to no one
 
 
@@ -366,7 +367,9 @@ async def failed_notification(s: Running) -> str:
     assert s.platform is not None and s.producer is not None and s.gateway is not None
     phone = "+62812" + f"{next(s.serial):08d}"
     s.gateway.fail_always(status=400, to=phone)
-    event = verified(s.platform, phone=phone)
+    # Not the citizen the other services' erasure requests name (`NIK`): the notification
+    # service honours an erasure it reads, for every later event about that citizen.
+    event = verified(s.platform, phone=phone, nik=OTHER_NIK)
     await send_event(s.producer, "complaints.events", event)
     code = event.data["tracking_code"]
 

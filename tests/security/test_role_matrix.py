@@ -41,6 +41,7 @@ from shared.kit.auth import issue_token
 from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
 from shared.runtime.select import Infrastructure
 from shared.runtime.topology import SERVICES, running_services
+from shared.schemas import EGOV_TOPICS
 from tests.harness import new_group, repo_root, running
 from tests.identity_support import OFFICER_OF_ROLE, Provider
 from tests.notifications_support import GATEWAY_TOKEN
@@ -346,7 +347,7 @@ async def notification_rig(
     to), one attempt per notification, and a producer of domain events."""
     sink = request.getfixturevalue("smtp_sink")
     gateway = request.getfixturevalue("fake_gateway")
-    group = await new_group(infra, "matrix", ["complaints.events"])
+    group = await new_group(infra, "matrix", EGOV_TOPICS)  # what the service consumes
     for name, value in {
         "CONSUMER_GROUP": group,
         "SMTP_HOST": sink.host,

@@ -20,10 +20,12 @@ ISSUER = "https://sso.example/realms/sinergi"
 
 
 class FakeProvider:
-    def __init__(self) -> None:
+    def __init__(self, *kids: str) -> None:
         self.keys: dict[str, Any] = {}
         self.up = True
         self.jwks_fetches = 0
+        for kid in kids:
+            self.add_key(kid)
 
     def add_key(self, kid: str) -> Any:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -55,16 +57,17 @@ class FakeProvider:
         return jwt.encode({**body, **claims}, self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
 
-def verifier(provider: FakeProvider, **settings: Any) -> OidcTokens:
+async def started_verifier(provider: FakeProvider, **settings: Any) -> OidcTokens:
+    """The kit's verifier of `provider`'s tokens, started (its first fetch of the keys done)."""
     platform = PlatformSettings(oidc_issuer=ISSUER, **{"oidc_jwks_refresh_seconds": 30.0, **settings})
-    return OidcTokens(platform, httpx.AsyncClient(transport=httpx.MockTransport(provider.handle)))
+    tokens = OidcTokens(platform, httpx.AsyncClient(transport=httpx.MockTransport(provider.handle)))
+    await tokens.start()
+    return tokens
 
 
 async def test_keys_are_kept_while_the_provider_is_down_and_unknown_keys_refused() -> None:
-    provider = FakeProvider()
-    provider.add_key("k1")
-    tokens = verifier(provider, oidc_jwks_refresh_seconds=1)
-    await tokens.start()
+    provider = FakeProvider("k1")
+    tokens = await started_verifier(provider, oidc_jwks_refresh_seconds=1)
     assert (await tokens.verify(provider.token("k1"))).roles == {"admin"}
     provider.up = False
     await asyncio.sleep(1.1)  # past the refetch limit: the next unknown key asks the provider
@@ -76,13 +79,10 @@ async def test_keys_are_kept_while_the_provider_is_down_and_unknown_keys_refused
 
 
 async def test_an_unknown_key_is_fetched_once_per_interval() -> None:
-    provider = FakeProvider()
-    provider.add_key("k1")
-    tokens = verifier(provider, oidc_jwks_refresh_seconds=3600)
-    await tokens.start()
+    provider = FakeProvider("k1")
+    tokens = await started_verifier(provider, oidc_jwks_refresh_seconds=3600)
     fetches = provider.jwks_fetches
-    forged = FakeProvider()
-    forged.add_key("nobody")
+    forged = FakeProvider("nobody")
     for _ in range(20):  # a flood of tokens with made-up key ids
         with pytest.raises(InvalidToken):
             await tokens.verify(forged.token("nobody"))
@@ -90,21 +90,17 @@ async def test_an_unknown_key_is_fetched_once_per_interval() -> None:
 
 
 async def test_without_any_key_the_answer_is_unavailable_not_invalid() -> None:
-    provider = FakeProvider()
-    provider.add_key("k1")
+    provider = FakeProvider("k1")
     provider.up = False
-    tokens = verifier(provider)
-    await tokens.start()
+    tokens = await started_verifier(provider)
     with pytest.raises(ProviderUnavailable):
         await tokens.verify(provider.token("k1"))
     assert tokens.state().startswith("down")
 
 
 async def test_clock_skew_is_allowed_only_within_the_leeway() -> None:
-    provider = FakeProvider()
-    provider.add_key("k1")
-    tokens = verifier(provider, oidc_leeway_seconds=60)
-    await tokens.start()
+    provider = FakeProvider("k1")
+    tokens = await started_verifier(provider, oidc_leeway_seconds=60)
     now = int(time.time())
     assert await tokens.verify(provider.token("k1", iat=now + 30, exp=now + 330))
     with pytest.raises(InvalidToken):

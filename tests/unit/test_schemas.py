@@ -11,6 +11,7 @@ from shared.schemas import CONTENT_TYPE, EVENT_TYPES, EventRejected, make_envelo
 from shared.schemas.complaints import SOURCE, ComplaintVerified
 from shared.schemas.envelope import Envelope
 from shared.schemas.generate import ASYNCAPI_DIR, JSON_SCHEMA_DIR, asyncapi_documents, json_schemas
+from tests.events import complaint_data
 
 CORPUS = Path(__file__).resolve().parents[1] / "contracts" / "corpus"
 
@@ -52,17 +53,7 @@ def test_corpus_files_are_named_after_their_type() -> None:
 
 
 def _verified() -> ComplaintVerified:
-    return ComplaintVerified(
-        complaint_id="c1",
-        tracking_code="ADU-2611-AAAAAA",
-        status="verified",
-        kind="aspirasi",
-        category="sampah",
-        dimension="environment",
-        desa_code="33.06.01.2001",
-        kecamatan_code="33.06.01",
-        verified_by="koordinator",
-    )
+    return complaint_data(ComplaintVerified, "c1", status="verified", verified_by="koordinator")
 
 
 def test_structured_mode_round_trip() -> None:

@@ -60,7 +60,17 @@ SCHEDULE = Schedule("D01", VISIT.weekday(), time(8), time(12), 10, quota_jkn=3, 
 WHAT = "Poli Penyakit Dalam"
 
 
-def book(payment: Payment = Payment.JKN, *, position: int = 1, number: int = 1, now: datetime = NOW):
+def book(
+    payment: Payment = Payment.JKN,
+    *,
+    position: int = 1,
+    number: int = 1,
+    now: datetime = NOW,
+    patient: Patient | None = None,
+    new_patient: bool = False,
+):
+    """An appointment at the test polyclinic on VISIT, booked by Budi (with his JKN card)
+    unless another patient is given."""
     from services.health.domain import Appointment
 
     return Appointment.book(
@@ -70,9 +80,9 @@ def book(payment: Payment = Payment.JKN, *, position: int = 1, number: int = 1, 
         day=VISIT,
         position=position,
         queue_number=number,
-        patient=Patient(NIK, PHONE, "Budi", CARD),
+        patient=patient or Patient(NIK, PHONE, "Budi", CARD),
         payment=payment,
-        new_patient=False,
+        new_patient=new_patient,
         citizen_ref=CITIZEN_REF,
         now=now,
         tz=WIB,
@@ -241,26 +251,12 @@ def test_booking_emits_booked_with_estimate_and_no_personal_data() -> None:
 
 
 def test_jkn_needs_a_card_and_non_jkn_does_not_keep_one() -> None:
-    from services.health.domain import Appointment
-
-    kwargs = dict(
-        facility=FACILITY,
-        polyclinic=POLI,
-        schedule=SCHEDULE,
-        day=VISIT,
-        position=1,
-        queue_number=1,
-        new_patient=True,
-        citizen_ref=CITIZEN_REF,
-        now=NOW,
-        tz=WIB,
-    )
     with pytest.raises(InvalidField) as missing:
-        Appointment.book(patient=Patient(NIK, PHONE), payment=Payment.JKN, **kwargs)
+        book(Payment.JKN, patient=Patient(NIK, PHONE), new_patient=True)
     assert missing.value.loc == ("body", "jkn_card")
     with pytest.raises(InvalidField):
-        Appointment.book(patient=Patient(NIK, PHONE, jkn_card="123"), payment=Payment.JKN, **kwargs)
-    cash = Appointment.book(patient=Patient(NIK, PHONE, jkn_card=CARD), payment=Payment.NON_JKN, **kwargs)
+        book(Payment.JKN, patient=Patient(NIK, PHONE, jkn_card="123"), new_patient=True)
+    cash = book(Payment.NON_JKN, patient=Patient(NIK, PHONE, jkn_card=CARD), new_patient=True)
     assert cash.patient.jkn_card is None
 
 

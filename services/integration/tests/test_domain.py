@@ -30,6 +30,7 @@ from services.integration.masterplan import (
 from services.integration.repository import INDICATOR_QUERIES, indicator_query
 from shared.kit.privacy import citizen_ref
 from shared.schemas import EVENT_TYPES, EventData
+from tests.events import permit_fields
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 08:00 in Purworejo
@@ -276,17 +277,7 @@ def test_confidential_complaint_never_keeps_a_title_and_a_nik_never_becomes_a_re
 
 
 def test_permit_decision_time_and_phases() -> None:
-    base = {
-        "application_id": "a-1",
-        "tracking_code": "IZN-2603-QWERTY",
-        "permit_type": "izin_usaha",
-        "opd": "DPMPTSP",
-        "dimension": "economy",
-        "applicant_kind": "business",
-        "desa_code": "33.06.06.1007",
-        "kecamatan_code": "33.06.06",
-        "citizen_ref": REF,
-    }
+    base = permit_fields("a-1", "IZN-2603-QWERTY", REF)
     submitted = {
         "event_id": "p1",
         "event_type": f"{P}submitted.v1",
@@ -463,8 +454,11 @@ def test_masking_for_the_public_feed() -> None:
     assert entry["title"] is None and entry["code"] == "ADU-2611-••••JV"
     assert "citizen_ref" not in entry and REF not in repr(entry)
     assert entry["detail"] == {"clock": "followup"}
-    open_row = {**row, "item_confidential": False, "title": "Lampu jalan mati"}
+    open_row = {**row, "item_confidential": False, "item_status": "verified", "title": "Lampu jalan mati"}
     assert domain.public_feed_entry(open_row)["title"] == "Lampu jalan mati"
+    # Nobody has read it yet, or it was spam or a duplicate: no title in public.
+    for unseen in ("submitted", "rejected", "merged"):
+        assert domain.public_feed_entry({**open_row, "item_status": unseen})["title"] is None
     ward = domain.public_feed_entry({**row, "aggregate": "ward", "code": "RSUD-TJITRO/MAWAR"})
     assert ward["code"] == "RSUD-TJITRO/MAWAR"
 
@@ -587,28 +581,20 @@ def raw_plan(path: Path = DEFAULT_PATH) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def test_shipped_masterplans_load() -> None:
-    seed = load_masterplan(DEFAULT_PATH)
-    assert [d.code for d in seed.dimensions] == [
-        "governance",
-        "economy",
-        "mobility",
-        "environment",
-        "people",
-        "living",
-    ]
-    assert {i.dimension for i in seed.indicators} == {d.code for d in seed.dimensions}
-    assert all(p.rpjmd and p.apbd for p in seed.programmes)
-    kominfo = load_masterplan(KOMINFO_PATH)
-    assert [d.code for d in kominfo.dimensions] == [
-        "governance",
-        "branding",
-        "economy",
-        "living",
-        "society",
-        "environment",
-    ]
-    sla = next(i for i in seed.indicators if i.code == "complaints_within_sla")
+@pytest.mark.parametrize(
+    ("path", "dimensions"),
+    [
+        (DEFAULT_PATH, ["governance", "economy", "mobility", "environment", "people", "living"]),
+        (KOMINFO_PATH, ["governance", "branding", "economy", "living", "society", "environment"]),
+    ],
+    ids=["seed", "kominfo"],
+)
+def test_shipped_masterplans_load(path: Path, dimensions: list[str]) -> None:
+    plan = load_masterplan(path)
+    assert [d.code for d in plan.dimensions] == dimensions
+    assert {i.dimension for i in plan.indicators} == {d.code for d in plan.dimensions}
+    assert all(p.rpjmd and p.apbd for p in plan.programmes)
+    sla = next(i for i in plan.indicators if i.code == "complaints_within_sla")
     assert sla.function.name == "share_within_sla" and sla.unit == "ratio" and sla.target == 0.8
 
 

@@ -1,0 +1,65 @@
+"""Citizen sessions the way a citizen gets one: ask the notification service for a code,
+read it from the message the fake gateway or SMTP sink received, trade it for a session."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from shared.kit.citizen import Citizen
+from shared.kit.privacy import citizen_ref, contact_ref
+from shared.kit.settings import PlatformSettings
+from shared.reference import normalize_mobile
+from shared.runtime.fake_gateway import FakeGateway
+from shared.runtime.smtp_sink import SmtpSink
+from tests.harness import wait_for
+
+CODE = re.compile(r"Kode verifikasi Sinergi Anda: (\d{6})\.")
+
+
+def codes_received(contact: str, sink: SmtpSink, gateway: FakeGateway) -> list[str]:
+    """The codes in the messages `contact` (a phone number or email address) received, in order."""
+    if "@" in contact:
+        texts = [m.text for m in sink.messages_to(contact.lower())]
+    else:
+        texts = [r.message or "" for r in gateway.delivered_to(normalize_mobile(contact))]
+    return [m.group(1) for text in texts if (m := CODE.search(text))]
+
+
+async def request_code(
+    api: httpx.AsyncClient, contact: str, sink: SmtpSink, gateway: FakeGateway, *, timeout: float = 30
+) -> str:
+    """Ask for a code for `contact` and wait for the message holding it."""
+    before = len(codes_received(contact, sink, gateway))
+    answer = await api.post("/citizen/codes", json={"contact": contact})
+    assert answer.status_code == 202, answer.text
+
+    def arrived() -> str | None:
+        codes = codes_received(contact, sink, gateway)
+        return codes[-1] if len(codes) > before else None
+
+    return await wait_for(arrived, timeout=timeout)
+
+
+async def open_session(
+    api: httpx.AsyncClient,
+    contact: str,
+    sink: SmtpSink,
+    gateway: FakeGateway,
+    *,
+    nik: str | None = None,
+) -> dict[str, str]:
+    """The Authorization header of a fresh session for `contact` (stating `nik`)."""
+    code = await request_code(api, contact, sink, gateway)
+    body = {"contact": contact, "code": code, **({"nik": nik} if nik else {})}
+    answer = await api.post("/citizen/sessions", json=body)
+    assert answer.status_code == 201, answer.text
+    return {"Authorization": f"Bearer {answer.json()['session']}"}
+
+
+def verified_citizen(platform: PlatformSettings, nik: str) -> Citizen:
+    """Who a session opened with `nik` says the caller is, for calling the use cases
+    directly (the HTTP path is tests/integration/test_citizen_sessions.py's)."""
+    key = platform.citizen_ref_key.get_secret_value()
+    return Citizen(contact_ref(f"warga-{nik}@example.com", key), "email", citizen_ref(nik, key), 0)
