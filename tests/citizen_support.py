@@ -58,8 +58,11 @@ async def open_session(
     return {"Authorization": f"Bearer {answer.json()['session']}"}
 
 
-def verified_citizen(platform: PlatformSettings, nik: str) -> Citizen:
-    """Who a session opened with `nik` says the caller is, for calling the use cases
+def verified_citizen(platform: PlatformSettings, nik: str, contact: str | None = None) -> Citizen:
+    """Who a session opened with `nik` from `contact` (a +62… number or an address; by
+    default an address of the NIK's own) says the caller is, for calling the use cases
     directly (the HTTP path is tests/integration/test_citizen_sessions.py's)."""
     key = platform.citizen_ref_key.get_secret_value()
-    return Citizen(contact_ref(f"warga-{nik}@example.com", key), "email", citizen_ref(nik, key), 0)
+    contact = contact or f"warga-{nik}@example.com"
+    kind = "email" if "@" in contact else "phone"
+    return Citizen(contact_ref(contact, key), kind, citizen_ref(nik, key), 0)

@@ -192,3 +192,6 @@ os.environ.setdefault("SINERGI_LOG_LEVEL", "INFO")
 # a process: the suite files and books from one address far more than a regency's
 # clients would. tests/integration/test_abuse_limits.py sets the real numbers back.
 os.environ.setdefault("SINERGI_RATE_LIMIT_FACTOR", "1000")
+# Likewise the messages one contact that never proved itself may be sent per hour: the
+# suite files many complaints naming one address. test_citizen_sessions.py sets it back.
+os.environ.setdefault("NOTIFICATIONS_UNSOLICITED_PER_HOUR", "100000")

@@ -21,6 +21,8 @@ from services.notifications.context import Context
 from shared.kit.metrics import KitMetrics
 from shared.kit.privacy import citizen_ref, open_contact, seal_contact
 from shared.kit.settings import PlatformSettings
+from shared.runtime.fake_gateway import FakeGateway
+from shared.runtime.smtp_sink import SmtpSink
 from shared.schemas import Envelope, EventData, make_envelope
 from shared.schemas import complaints as complaint_events
 from shared.schemas import health as health_events
@@ -30,6 +32,31 @@ NIK = "3306061708900001"
 GATEWAY_TOKEN = "test-gateway-token"  # the session's fake gateway takes this one
 # What asyncpg asks on a connection's first use of a type (not the handler's statements).
 ASYNCPG_INTROSPECTION = ("typeinfo_tree", "current_setting('jit')", "set_config('jit'")
+
+
+def wired_settings(
+    database: str,
+    platform: PlatformSettings,
+    group: str,
+    sink: SmtpSink,
+    gateway: FakeGateway,
+    **overrides: Any,
+) -> NotificationsSettings:
+    """The service as a test runs it: its own database and consumer group, the session's
+    SMTP sink and SMS/WhatsApp gateway, a delivery round every 0.2 s."""
+    values: dict[str, Any] = {
+        "database_url": database,
+        "platform": platform,
+        "consumer_group": group,
+        "smtp_host": sink.host,
+        "smtp_port": sink.port,
+        "sms_gateway_url": gateway.sms_url,
+        "whatsapp_gateway_url": gateway.whatsapp_url,
+        "gateway_token": GATEWAY_TOKEN,
+        "delivery_interval_seconds": 0.2,
+        **overrides,
+    }
+    return NotificationsSettings(**values)
 
 
 # ----- events --------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
 from shared.kit.citizen import CitizenSession
 from shared.kit.errors import NotFound
-from shared.kit.limits import RATE_LIMITED, Limit, Limits, per_client
+from shared.kit.limits import Limit, Limits, limited
 from shared.kit.paging import PageNumber, PageSize, page_of
 from shared.reference import InvalidPhone, normalize_mobile
 from shared.reference.fields import Nik
@@ -124,12 +124,7 @@ class SessionOut(BaseModel):
 
 
 @router.post(
-    "/citizen/codes",
-    response_model=CodeOut,
-    status_code=202,
-    tags=["citizen"],
-    dependencies=[per_client(CODES_PER_CLIENT)],
-    responses=RATE_LIMITED,
+    "/citizen/codes", response_model=CodeOut, status_code=202, tags=["citizen"], **limited(CODES_PER_CLIENT)
 )
 async def request_code(body: CodeRequestIn, ctx: Ctx, limits: Limits) -> dict[str, Any]:
     """Send a 6-digit code to a phone number (WhatsApp, else SMS) or email address, valid
@@ -145,8 +140,7 @@ async def request_code(body: CodeRequestIn, ctx: Ctx, limits: Limits) -> dict[st
     response_model=SessionOut,
     status_code=201,
     tags=["citizen"],
-    dependencies=[per_client(SESSIONS_PER_CLIENT)],
-    responses=RATE_LIMITED,
+    **limited(SESSIONS_PER_CLIENT),
 )
 async def open_session(body: SessionIn, ctx: Ctx) -> dict[str, Any]:
     """Trade the code for a short-lived citizen session. A wrong, expired, used or
@@ -251,13 +245,7 @@ def _prefs_view(prefs: Preferences | None) -> dict[str, Any]:
     }
 
 
-@router.put(
-    "/preferences",
-    response_model=PreferencesOut,
-    tags=["citizen"],
-    dependencies=[per_client(PREFERENCES)],
-    responses=RATE_LIMITED,
-)
+@router.put("/preferences", response_model=PreferencesOut, tags=["citizen"], **limited(PREFERENCES))
 async def put_preferences(body: PreferencesIn, ctx: Ctx, citizen: CitizenSession) -> dict[str, Any]:
     """Set how and when to be notified (channel order, language, quiet hours, opt-out).
     Needs `Authorization: Bearer <session>` of a session opened with a NIK: 401 without
@@ -274,13 +262,7 @@ async def put_preferences(body: PreferencesIn, ctx: Ctx, citizen: CitizenSession
     return _prefs_view(prefs)
 
 
-@router.post(
-    "/preferences/lookup",
-    response_model=PreferencesOut,
-    tags=["citizen"],
-    dependencies=[per_client(PREFERENCES)],
-    responses=RATE_LIMITED,
-)
+@router.post("/preferences/lookup", response_model=PreferencesOut, tags=["citizen"], **limited(PREFERENCES))
 async def lookup_preferences(ctx: Ctx, citizen: CitizenSession, body: NikIn | None = None) -> dict[str, Any]:
     """The current preferences of the session's NIK, under the same rules as PUT (a POST,
     so a NIK given in the body never appears in a URL or access log)."""

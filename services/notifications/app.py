@@ -93,6 +93,11 @@ class NotificationsSettings(service_settings("notifications")):
     # The issuer is SINERGI_CITIZEN_ISSUER, this service's public URL.
     citizen_signing_key: SecretStr | None = None
     citizen_session_minutes: float = Field(30.0, gt=0, le=MAX_SESSION_MINUTES)
+    # Messages a submission (a complaint filed, an application, a booking: rules marked
+    # `unsolicited`) may cause to one phone number or address that never proved itself
+    # with a one-time code, per hour: the filer's own confirmation gets through, a script
+    # naming someone else's number a hundred times does not reach it a hundred times.
+    unsolicited_per_hour: int = Field(2, ge=0)
 
 
 class NotificationMetrics(DomainMetrics):
@@ -296,4 +301,5 @@ def build_context(
         delivery_paused=settings.delivery_paused,
         sessions=sessions or session_signer(settings),
         session_minutes=settings.citizen_session_minutes,
+        unsolicited_per_hour=settings.unsolicited_per_hour,
     )

@@ -49,6 +49,8 @@ class Context:
     # Citizens' sessions, issued after a one-time code (None: no key, no sessions).
     sessions: SessionSigner | None = None
     session_minutes: float = 30.0
+    # Messages a submission may cause to one contact that never proved itself, per hour.
+    unsolicited_per_hour: int = 2
     clock: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

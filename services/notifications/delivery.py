@@ -24,11 +24,19 @@ import httpx
 
 from services.notifications.channels import OutgoingMessage, Session
 from services.notifications.context import Context
-from services.notifications.domain import CHANNELS, CODE_RULE, Notification, Outcome, SendResult, Status
+from services.notifications.domain import (
+    CHANNELS,
+    CODE_RULE,
+    Notification,
+    Outcome,
+    SendResult,
+    Status,
+    preferences_for,
+)
 from services.notifications.repository import NotificationRepository
 from services.notifications.status_events import emit
 from shared.kit.logs import redact, set_correlation_id
-from shared.kit.privacy import open_contact, open_text
+from shared.kit.privacy import contact_refs, open_contact, open_text
 from shared.kit.uow import UnitOfWork, unit_of_work
 from shared.schemas.common import SealedContact
 
@@ -130,6 +138,18 @@ def _open_address(ctx: Context, n: Notification) -> str | None:
     return opened.get("email") if n.channel == "email" else opened.get("phone")
 
 
+def address_refs(ctx: Context, n: Notification) -> list[str]:
+    """The keyed hash of the address `n` goes to: whose preferences govern it."""
+    try:
+        address = _open_address(ctx, n)
+    except ValueError:
+        return []
+    if not address:
+        return []
+    key = ctx.platform.citizen_ref_key.get_secret_value()
+    return contact_refs(key, email=address) if n.channel == "email" else contact_refs(key, phone=address)
+
+
 def message_for(ctx: Context, n: Notification) -> OutgoingMessage | SendResult:
     """What to send for `n`, or why nothing can be."""
     try:
@@ -206,7 +226,11 @@ async def _record_once(ctx: Context, claimed: Sequence[Notification], results: S
         preferences = await repo.preferences_of(refs, ctx.tz)
         latencies: dict[uuid.UUID, float] = {}
         for n, result in zip(recorded, outcomes, strict=True):
-            prefs = preferences.get(n.citizen_ref) if n.citizen_ref and not n.urgent else None
+            prefs = (
+                preferences_for(preferences.get(n.citizen_ref, {}), address_refs(ctx, n))
+                if n.citizen_ref and not n.urgent
+                else None
+            )
             defer = prefs.quiet_hours.defer if prefs is not None and prefs.quiet_hours is not None else None
             n.record(result, now, ctx.retry, defer)
             if n.status == Status.DELIVERED:

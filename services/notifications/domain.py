@@ -164,12 +164,27 @@ class QuietHours:
 
 @dataclass(frozen=True)
 class Preferences:
-    """A citizen's choices, kept under their citizen_ref (never the NIK)."""
+    """A citizen's choices, kept under their citizen_ref (never the NIK) and the keyed
+    hash of the contact they were set from."""
 
     channels: tuple[str, ...] = ()  # order of preference; empty = the rule's order
     locale: str | None = None
     quiet_hours: QuietHours | None = None
     opted_out: bool = False
+
+
+ANY_CONTACT = ""  # preferences set before contacts were verified: they hold for any
+
+
+def preferences_for(set_from: Mapping[str, Preferences], contact_refs: Sequence[str]) -> Preferences | None:
+    """The preferences that govern a message to a citizen: those set from one of the
+    contacts it may reach (in the order given: the phone's first), else those set before
+    contacts were verified. Preferences someone set for the NIK from another contact
+    change nothing here: stating a NIK proves nothing."""
+    for ref in [*contact_refs, ANY_CONTACT]:
+        if ref in set_from:
+            return set_from[ref]
+    return None
 
 
 # ----- rules and recipients ------------------------------------------------------------------
@@ -195,6 +210,9 @@ class Rule:
     template: str
     required: bool = False  # legally required: sent even to a citizen who opted out
     urgent: bool = False  # not held back by quiet hours
+    # Caused by an anonymous submission naming the contact (anyone can name any number or
+    # address): limited for contacts that never proved themselves with a code.
+    unsolicited: bool = False
     delivery: str = "first"  # first: one channel (the best available); all: every channel
     when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
@@ -272,6 +290,7 @@ def parse_rules(document: Any) -> RuleSet:
                 template=template,
                 required=bool(raw.get("required", False)),
                 urgent=bool(raw.get("urgent", False)),
+                unsolicited=bool(raw.get("unsolicited", False)),
                 delivery=delivery,
                 when={str(k): _as_tuple(v) for k, v in when.items()},
             )
@@ -491,6 +510,7 @@ class Notification:
     last_error: str | None = None
     delivered_at: datetime | None = None
     updated_at: datetime | None = None
+    contact_ref: str | None = None  # keyed hash of the address, of an unsolicited message
     history: list[HistoryEntry] = field(default_factory=list)
     # Entries not yet stored (and published) by the handler.
     changes: list[HistoryEntry] = field(default_factory=list)

@@ -214,6 +214,8 @@ async def open_session(ctx: Context, contact: CitizenContact, code: str, nik: st
         accepted = challenge is not None and challenge.verify(code_hash(_key(ctx), ref, code), now)
         if challenge is not None:
             await codes.put(challenge)  # the attempt counts even when refused
+        if accepted:
+            await codes.mark_verified(ref, now)
     if not accepted:
         raise CodeRefused()  # after the commit, so the attempt stays counted
     stated = citizen_ref(nik, _key(ctx)) if nik else None
@@ -246,11 +248,11 @@ def _preferences_ref(ctx: Context, citizen: Citizen, nik: str | None) -> str:
 async def set_preferences(ctx: Context, citizen: Citizen, nik: str | None, prefs: Preferences) -> Preferences:
     ref = _preferences_ref(ctx, citizen, nik)
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
-        await NotificationRepository(uow.conn).put_preferences(ref, prefs)
+        await NotificationRepository(uow.conn).put_preferences(ref, citizen.contact_ref, prefs)
     return prefs
 
 
 async def get_preferences(ctx: Context, citizen: Citizen, nik: str | None) -> Preferences | None:
     ref = _preferences_ref(ctx, citizen, nik)
     async with ctx.pool().acquire() as conn:
-        return await NotificationRepository(conn).get_preferences(ref, ctx.tz)
+        return await NotificationRepository(conn).get_preferences(ref, citizen.contact_ref, ctx.tz)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,6 +26,7 @@ from services.notifications.domain import (
     Skip,
     Status,
     plan_delivery,
+    preferences_for,
     template_context,
     tracking_code_of,
 )
@@ -33,7 +34,7 @@ from services.notifications.repository import NotificationRepository
 from services.notifications.status_events import stage
 from services.notifications.templates import RenderError
 from shared.kit.logs import event_context, redact
-from shared.kit.privacy import open_contact, seal_contact
+from shared.kit.privacy import contact_refs, open_contact, seal_contact
 from shared.reference import InvalidPhone, mask_email, mask_phone, normalize_mobile
 from shared.schemas import Envelope, ParsedEvent
 from shared.schemas.common import SealedContact
@@ -112,6 +113,7 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
     for event, rules in matched:
         with event_context(event.envelope):
             composed += _compose(ctx, event, rules, loaded.recipients, preferences)
+    composed = await _within_unsolicited_limit(ctx, repo, composed)
     created = await repo.add_all(composed)
     await stage(repo.conn, ctx, created)
     for n in created:
@@ -121,12 +123,35 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
     return len(created)
 
 
+async def _within_unsolicited_limit(
+    ctx: Context, repo: NotificationRepository, composed: list[Notification]
+) -> list[Notification]:
+    """Drop what a submission would send beyond `unsolicited_per_hour` to a contact that
+    never proved itself: whoever files may name any phone number or address, and must not
+    make the regency message it at will. One query for the whole batch."""
+    asked = [n for n in composed if n.contact_ref is not None]
+    if not asked:
+        return composed
+    since = ctx.clock() - timedelta(hours=1)
+    left = await repo.unsolicited_sent({n.contact_ref for n in asked if n.contact_ref}, since)
+    kept: list[Notification] = []
+    for n in composed:
+        sent = left.get(n.contact_ref) if n.contact_ref else None
+        if sent is not None:
+            if sent >= ctx.unsolicited_per_hour:
+                ctx.metrics.skipped.labels("unsolicited_limit").inc()
+                continue
+            left[n.contact_ref] = sent + 1  # type: ignore[index]
+        kept.append(n)
+    return kept
+
+
 def _compose(
     ctx: Context,
     event: _Event,
     rules: Sequence[Rule],
     recipients: Recipients,
-    preferences: Mapping[str, Preferences],
+    preferences: Mapping[str, Mapping[str, Preferences]],
 ) -> list[Notification]:
     """The notifications (rendered, not stored) one event calls for."""
     composed: list[Notification] = []
@@ -174,7 +199,7 @@ def _for_citizen(
     rule: Rule,
     event: _Event,
     contact: Contact | Unopened | None,
-    preferences: Mapping[str, Preferences],
+    preferences: Mapping[str, Mapping[str, Preferences]],
 ) -> list[Notification]:
     ref = event.citizen_ref
     key = ref or f"event:{event.envelope.id}"
@@ -199,7 +224,9 @@ def _for_citizen(
             broken=contact.error,
         )
         return [broken]
-    prefs = preferences.get(ref) if ref else None
+    key = ctx.platform.citizen_ref_key.get_secret_value()
+    reaches = contact_refs(key, phone=contact.phone, email=contact.email)
+    prefs = preferences_for(preferences.get(ref, {}), reaches) if ref else None
     return _per_channel(
         ctx, rule, event, contact, kind="citizen", key=key, context=context, preferences=prefs
     )
@@ -291,6 +318,15 @@ def _seal(ctx: Context, channel: str, address: str | None) -> tuple[str | None, 
     return (sealed.sealed if sealed else None), mask_phone(address)
 
 
+def _unsolicited_ref(ctx: Context, rule: Rule, kind: str, channel: str, address: str | None) -> str | None:
+    """The keyed hash of the address an unsolicited message goes to (counted per hour)."""
+    if not (rule.unsolicited and kind == "citizen" and address):
+        return None
+    key = ctx.platform.citizen_ref_key.get_secret_value()
+    (ref,) = contact_refs(key, email=address) if channel == "email" else contact_refs(key, phone=address)
+    return ref
+
+
 def _new(
     ctx: Context,
     rule: Rule,
@@ -332,6 +368,7 @@ def _new(
         address_masked=masked,
         context=context,
         correlation_id=envelope.correlationid or envelope.id,
+        contact_ref=_unsolicited_ref(ctx, rule, kind, channel, address),
     )
     if broken is not None:
         n.fail_technical(event.now, redact(broken))

@@ -59,6 +59,7 @@ _TABLE: tuple[Column, ...] = (
     ("created_at", "timestamptz"),
     ("updated_at", "timestamptz"),
     ("delivered_at", "timestamptz"),
+    ("contact_ref", "text"),
 )
 _COLUMNS = ", ".join(name for name, _ in _TABLE)
 _INSERT_MANY = insert_many_sql(
@@ -269,12 +270,24 @@ class NotificationRepository:
         )
         return {r["channel"]: r["n"] for r in rows}
 
+    async def unsolicited_sent(self, contact_refs: Iterable[str], since: datetime) -> dict[str, int | None]:
+        """Per contact: how many unsolicited messages it was sent since `since`, or None
+        for a contact that proved itself with a code (no limit)."""
+        rows = await self.conn.fetch(
+            "SELECT r.ref, EXISTS (SELECT 1 FROM verified_contacts v WHERE v.contact_ref = r.ref) AS proved,"
+            " (SELECT count(*) FROM notifications n WHERE n.contact_ref = r.ref AND n.created_at >= $2) AS sent"
+            " FROM unnest($1::text[]) AS r(ref)",
+            list(contact_refs),
+            since,
+        )
+        return {row["ref"]: None if row["proved"] else int(row["sent"]) for row in rows}
+
     async def purge_content(self, before: datetime) -> int:
         """Forget addresses, bodies and template contexts of final notifications last
         changed before `before` (UU PDP: keep personal data only as long as needed)."""
         result = await self.conn.execute(
-            "UPDATE notifications SET address_sealed = NULL, body = NULL, subject = NULL, context = NULL"
-            f" WHERE status IN ({_FINAL})"
+            "UPDATE notifications SET address_sealed = NULL, body = NULL, subject = NULL, context = NULL,"
+            f" contact_ref = NULL WHERE status IN ({_FINAL})"
             " AND updated_at < $1 AND (address_sealed IS NOT NULL OR body IS NOT NULL OR context IS NOT NULL)",
             before,
         )
@@ -291,7 +304,8 @@ class NotificationRepository:
         )
         content = await self.conn.execute(
             "UPDATE notifications SET address_sealed = NULL, address_masked = NULL, body = NULL,"
-            " subject = NULL, context = NULL, citizen_ref = NULL, recipient_key = 'erased:' || id::text"
+            " subject = NULL, context = NULL, citizen_ref = NULL, contact_ref = NULL,"
+            " recipient_key = 'erased:' || id::text"
             " WHERE citizen_ref = $1",
             citizen_ref,
         )
@@ -304,27 +318,32 @@ class NotificationRepository:
 
     # ----- preferences -----------------------------------------------------------------------
 
-    async def get_preferences(self, citizen_ref: str, tz: Any) -> Preferences | None:
-        return (await self.preferences_of([citizen_ref], tz)).get(citizen_ref)
+    async def get_preferences(self, citizen_ref: str, contact_ref: str, tz: Any) -> Preferences | None:
+        """What was set for this citizen from this contact (nothing set from another)."""
+        return (await self.preferences_of([citizen_ref], tz)).get(citizen_ref, {}).get(contact_ref)
 
-    async def preferences_of(self, citizen_refs: Iterable[str], tz: Any) -> dict[str, Preferences]:
-        """The stored preferences of these citizens (those who have none are absent)."""
+    async def preferences_of(self, citizen_refs: Iterable[str], tz: Any) -> dict[str, dict[str, Preferences]]:
+        """The stored preferences of these citizens, per contact they were set from ('':
+        before contacts were verified); those who have none are absent."""
         refs = list(citizen_refs)
         if not refs:
             return {}
         rows = await self.conn.fetch(
-            "SELECT citizen_ref, channels, locale, quiet_start, quiet_end, opted_out FROM preferences"
-            " WHERE citizen_ref = ANY($1::text[])",
+            "SELECT citizen_ref, contact_ref, channels, locale, quiet_start, quiet_end, opted_out"
+            " FROM preferences WHERE citizen_ref = ANY($1::text[])",
             refs,
         )
-        return {row["citizen_ref"]: _preferences(row, tz) for row in rows}
+        found: dict[str, dict[str, Preferences]] = {}
+        for row in rows:
+            found.setdefault(row["citizen_ref"], {})[row["contact_ref"]] = _preferences(row, tz)
+        return found
 
-    async def put_preferences(self, citizen_ref: str, prefs: Preferences) -> None:
+    async def put_preferences(self, citizen_ref: str, contact_ref: str, prefs: Preferences) -> None:
         quiet = prefs.quiet_hours
         await self.conn.execute(
-            "INSERT INTO preferences (citizen_ref, channels, locale, quiet_start, quiet_end, opted_out,"
-            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, now())"
-            " ON CONFLICT (citizen_ref) DO UPDATE SET channels = EXCLUDED.channels,"
+            "INSERT INTO preferences (citizen_ref, contact_ref, channels, locale, quiet_start, quiet_end,"
+            " opted_out, updated_at) VALUES ($1, $7, $2, $3, $4, $5, $6, now())"
+            " ON CONFLICT (citizen_ref, contact_ref) DO UPDATE SET channels = EXCLUDED.channels,"
             " locale = EXCLUDED.locale, quiet_start = EXCLUDED.quiet_start,"
             " quiet_end = EXCLUDED.quiet_end, opted_out = EXCLUDED.opted_out, updated_at = now()",
             citizen_ref,
@@ -333,6 +352,7 @@ class NotificationRepository:
             quiet.start if quiet else None,
             quiet.end if quiet else None,
             prefs.opted_out,
+            contact_ref,
         )
 
     # ----- delivery holds ----------------------------------------------------------------------
@@ -398,6 +418,22 @@ class CodeRepository:
             c.attempts,
             c.used_at,
         )
+
+    async def mark_verified(self, contact_ref: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO verified_contacts (contact_ref, first_verified_at) VALUES ($1, $2)"
+            " ON CONFLICT (contact_ref) DO NOTHING",
+            contact_ref,
+            now,
+        )
+
+    async def verified_among(self, contact_refs: Iterable[str]) -> set[str]:
+        """Which of these contacts ever proved themselves with a code."""
+        rows = await self.conn.fetch(
+            "SELECT contact_ref FROM verified_contacts WHERE contact_ref = ANY($1::text[])",
+            list(contact_refs),
+        )
+        return {row["contact_ref"] for row in rows}
 
     async def purge(self, now: datetime) -> int:
         """Forget challenges whose code is over."""

@@ -28,9 +28,9 @@ import argparse
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import jwt
@@ -305,6 +305,7 @@ def token_verifier(settings: PlatformSettings) -> TokenVerifier:
 
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+T = TypeVar("T")
 
 
 async def officer_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Officer:
@@ -313,21 +314,37 @@ async def officer_of(request: Request, credentials: HTTPAuthorizationCredentials
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers=UNAUTHORIZED)
     verifier: TokenVerifier = request.app.state.service.tokens
-    token = credentials.credentials
+    return await verified(
+        verifier.verify,
+        credentials.credentials,
+        request,
+        refused=("officer token refused", "invalid or expired token", UNAUTHORIZED),
+        unavailable="the identity provider cannot be reached; try again shortly",
+    )
+
+
+async def verified(
+    verify: Callable[[str], Awaitable[T]],
+    token: str,
+    request: Request,
+    *,
+    refused: tuple[str, str, dict[str, str]],
+    unavailable: str,
+) -> T:
+    """Who `verify` says a bearer token is, or the one answer for any bad token (401:
+    `refused` is the log message, the answer and its headers, the reason only logged) and
+    503 while the keys cannot be had. Officers' tokens and citizens' sessions alike."""
+    logged, answer, headers = refused
     try:
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("oversized token")
-        return await verifier.verify(token)
+        return await verify(token)
     except InvalidToken as exc:
-        log.info("officer token refused", extra={"reason": str(exc)[:200], "path": request.url.path})
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid or expired token", headers=UNAUTHORIZED
-        ) from None
+        log.info(logged, extra={"reason": str(exc)[:200], "path": request.url.path})
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, answer, headers=headers) from None
     except ProviderUnavailable:
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "the identity provider cannot be reached; try again shortly",
-            headers={"Retry-After": "10"},
+            status.HTTP_503_SERVICE_UNAVAILABLE, unavailable, headers={"Retry-After": "10"}
         ) from None
 
 

@@ -35,7 +35,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from jwt.algorithms import ECAlgorithm
 from pydantic import SecretStr
 
-from shared.kit.auth import MAX_TOKEN_BYTES, InvalidToken, OidcTokens, ProviderUnavailable, key_id_of
+from shared.kit.auth import (
+    MAX_TOKEN_BYTES,
+    InvalidToken,
+    OidcTokens,
+    key_id_of,
+    verified,
+)
 from shared.kit.privacy import CONTACT_REF_PREFIX
 from shared.kit.settings import PlatformSettings
 from shared.schemas.common import CITIZEN_REF_PATTERN
@@ -246,19 +252,13 @@ async def citizen_session(request: Request) -> Citizen:
             "a citizen session is needed: POST /citizen/codes, then POST /citizen/sessions",
             headers=UNAUTHORIZED,
         )
-    try:
-        return await sessions_of(request.app).verify(token.strip())
-    except InvalidToken as exc:
-        log.info("citizen session refused", extra={"reason": str(exc)[:200], "path": request.url.path})
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid or expired session", headers=UNAUTHORIZED
-        ) from None
-    except ProviderUnavailable:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "citizen sessions cannot be verified yet; try again shortly",
-            headers={"Retry-After": "10"},
-        ) from None
+    return await verified(
+        sessions_of(request.app).verify,
+        token.strip(),
+        request,
+        refused=("citizen session refused", "invalid or expired session", UNAUTHORIZED),
+        unavailable="citizen sessions cannot be verified yet; try again shortly",
+    )
 
 
 CitizenSession = Annotated[Citizen, Depends(citizen_session)]

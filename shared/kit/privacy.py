@@ -49,6 +49,12 @@ def contact_ref(contact: str, key: str) -> str:
     return CONTACT_REF_PREFIX + digest[:32]
 
 
+def contact_refs(key: str, *, phone: str | None = None, email: str | None = None) -> list[str]:
+    """The keyed hashes of a citizen's phone number (E.164, first) and email address, as
+    a session proving either carries them."""
+    return [contact_ref(value, key) for value in (phone, email.lower() if email else None) if value]
+
+
 def seal_contact(key: str, *, phone: str | None = None, email: str | None = None) -> SealedContact | None:
     if not phone and not email:
         return None

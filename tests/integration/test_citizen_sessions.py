@@ -16,13 +16,17 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 
-from services.notifications.app import NotificationsSettings
+from services.complaints.api import FileComplaintIn
+from services.complaints.app import ComplaintsSettings
+from services.complaints.app import build as build_complaints
 from services.notifications.app import build as build_notifications
 from shared.kit.auth import InvalidToken, issue_token
+from shared.kit.bodies import example_of
 from shared.kit.citizen import (
     AUDIENCE,
     DEV_SIGNING_KEY,
@@ -39,8 +43,8 @@ from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.schemas import EGOV_TOPICS
 from tests.citizen_support import codes_received, open_session, request_code
-from tests.harness import db_fetch, new_group, running, wait_for
-from tests.notifications_support import GATEWAY_TOKEN, unique_email, unique_phone
+from tests.harness import db_fetch, metric, new_database, new_group, running, send_event, wait_for
+from tests.notifications_support import unique_email, unique_phone, verified, wired_settings
 from tests.pii import LogRecorder
 
 ISSUER = "http://notifications.test"  # the rig's SINERGI_CITIZEN_ISSUER
@@ -57,19 +61,8 @@ class Rig:
     gateway: FakeGateway
 
     def build(self, **overrides: Any) -> FastAPI:
-        values: dict[str, Any] = {
-            "database_url": self.database,
-            "platform": self.platform,
-            "consumer_group": self.group,
-            "smtp_host": self.sink.host,
-            "smtp_port": self.sink.port,
-            "sms_gateway_url": self.gateway.sms_url,
-            "whatsapp_gateway_url": self.gateway.whatsapp_url,
-            "gateway_token": GATEWAY_TOKEN,
-            "delivery_interval_seconds": 0.2,
-        }
-        values.update(overrides)
-        return build_notifications(NotificationsSettings(**values))
+        wired = wired_settings(self.database, self.platform, self.group, self.sink, self.gateway, **overrides)
+        return build_notifications(wired)
 
 
 @pytest.fixture
@@ -343,6 +336,72 @@ async def test_preferences_need_a_valid_session_for_the_same_nik(rig: Rig) -> No
         assert set(answers.values()) == {(401, "invalid or expired session")}, answers
         missing = await api.post("/preferences/lookup")
         assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_stating_someone_elses_nik_neither_reads_nor_silences_their_messages(
+    rig: Rig, infra: Infrastructure
+) -> None:
+    """Anyone can state any NIK (it is printed on every KTP): preferences hold for the
+    contact proved when they were set, so a stranger's session sees no one else's
+    choices and changes nothing that reaches them."""
+    victim_phone, stranger = unique_phone(), unique_email()
+    async with running(rig.build()) as api:
+        victim = await open_session(api, victim_phone, rig.sink, rig.gateway, nik=NIK)
+        put = await api.put("/preferences", headers=victim, json={"channels": ["sms"], "locale": "en"})
+        assert put.status_code == 200, put.text
+
+        theirs = await open_session(api, stranger, rig.sink, rig.gateway, nik=NIK)
+        seen = (await api.post("/preferences/lookup", headers=theirs)).json()
+        assert seen["stored"] is False and seen["channels"] == [] and seen["locale"] is None
+        silenced = await api.put("/preferences", headers=theirs, json={"opted_out": True})
+        assert silenced.status_code == 200
+        mine = (await api.post("/preferences/lookup", headers=victim)).json()
+        assert mine["stored"] and mine["opted_out"] is False and mine["channels"] == ["sms"]
+
+        before = len(rig.gateway.delivered_to(victim_phone))
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+        await producer.start()
+        try:
+            await send_event(
+                producer, "complaints.events", verified(rig.platform, phone=victim_phone, nik=NIK)
+            )
+        finally:
+            await producer.stop()
+        reached = await wait_for(lambda: rig.gateway.delivered_to(victim_phone)[before:], timeout=30)
+        assert reached[0].channel == "sms" and reached[0].body["locale"] == "en"  # the victim's own choice
+
+
+async def test_a_hundred_complaints_naming_one_phone_reach_it_twice_until_it_proves_itself(
+    rig: Rig, infra: Infrastructure
+) -> None:
+    """A script files 100 complaints naming someone's number: the regency messages that
+    number twice this hour, not a hundred times. Once the number has proved itself with
+    a code, its owner's own filings are confirmed each time."""
+    phone = unique_phone()
+    local = "0" + phone.removeprefix("+62")
+    complaints = ComplaintsSettings(
+        database_url=await new_database(infra), platform=rig.platform, sla_check_seconds=3600
+    )
+    body = {**example_of(FileComplaintIn), "reporter": {"nik": NIK, "phone": local}}
+    notifications = rig.build(unsolicited_per_hour=2)
+    async with running(build_complaints(complaints)) as filing, running(notifications) as api:
+        filed = await asyncio.gather(*(filing.post("/complaints", json=body) for _ in range(100)))
+        assert {answer.status_code for answer in filed} == {201}
+
+        def held_back() -> bool:
+            return (
+                metric(notifications, "sinergi_notifications_skipped_total", reason="unsolicited_limit") == 98
+            )
+
+        await wait_for(held_back, timeout=60)
+        await wait_for(lambda: len(rig.gateway.delivered_to(phone)) == 2, timeout=30)
+        await asyncio.sleep(1.0)  # and no more come
+        assert len(rig.gateway.delivered_to(phone)) == 2
+
+        await open_session(api, phone, rig.sink, rig.gateway)  # the code: a third message
+        for _ in range(3):
+            assert (await filing.post("/complaints", json=body)).status_code == 201
+        await wait_for(lambda: len(rig.gateway.delivered_to(phone)) == 2 + 1 + 3, timeout=30)
 
 
 async def test_every_service_verifies_sessions_with_the_published_keys(rig: Rig) -> None:

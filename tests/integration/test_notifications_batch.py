@@ -95,8 +95,9 @@ async def apply_batch(ctx: Context, events: Sequence[ParsedEvent]) -> int:
     return len(statements)
 
 
-async def set_preferences(ctx: Context, nik: str, prefs: Preferences) -> None:
-    await handlers.set_preferences(ctx, verified_citizen(ctx.platform, nik), None, prefs)
+async def set_preferences(ctx: Context, nik: str, contact: str, prefs: Preferences) -> None:
+    """As the citizen does after proving `contact`: preferences for messages to it."""
+    await handlers.set_preferences(ctx, verified_citizen(ctx.platform, nik, contact), None, prefs)
 
 
 def resolved(platform: PlatformSettings, **kwargs: Any) -> Envelope:
@@ -144,8 +145,9 @@ def erasure(platform: PlatformSettings, nik: str) -> Envelope:
     return envelope(data, data.citizen_ref, ce.SOURCE, platform)
 
 
-def mixed_batch(platform: PlatformSettings) -> tuple[list[Envelope], list[Envelope]]:
-    """Events applied before (the stored state) and a mixed batch."""
+def mixed_batch(platform: PlatformSettings) -> tuple[list[Envelope], list[Envelope], dict[str, str]]:
+    """Events applied before (the stored state), a mixed batch, and the phone each of A
+    and B set their preferences from."""
     a_mail, a_phone, b_phone, c_mail = unique_email(), unique_phone(), unique_phone(), unique_email()
     other_key = Fernet.generate_key().decode()  # a producer with the wrong contact key
     broken = verified(platform, nik=NIK_C, contact=seal_contact(other_key, email=c_mail))
@@ -169,22 +171,23 @@ def mixed_batch(platform: PlatformSettings) -> tuple[list[Envelope], list[Envelo
         resolved(platform, email=a_mail, nik=NIK_A),  # after it: no preferences, Indonesian
         filed(platform, email=unique_email(), nik=NIK_C, locale="en"),
     ]
-    return stored, batch
+    return stored, batch, {NIK_A: a_phone, NIK_B: b_phone}
 
 
 async def test_a_mixed_batch_creates_what_one_by_one_creates(
     one_by_one: asyncpg.Pool, batched: asyncpg.Pool, platform: PlatformSettings, rules_file: Path
 ) -> None:
-    stored, batch = mixed_batch(platform)
+    stored, batch, phones = mixed_batch(platform)
     contexts = [
         context_for(pool, lambda: NOW, platform, rules_file=rules_file) for pool in (one_by_one, batched)
     ]
     for ctx in contexts:
         quiet = QuietHours(time(21, 0), time(6, 0), ctx.tz)
-        await set_preferences(
-            ctx, NIK_A, Preferences(channels=("sms", "email"), locale="en", quiet_hours=quiet)
-        )
-        await set_preferences(ctx, NIK_B, Preferences(opted_out=True))
+        english = Preferences(channels=("sms", "email"), locale="en", quiet_hours=quiet)
+        await set_preferences(ctx, NIK_A, phones[NIK_A], english)
+        await set_preferences(ctx, NIK_B, phones[NIK_B], Preferences(opted_out=True))
+        # Someone who states B's NIK from their own number silences nothing of B's.
+        await set_preferences(ctx, NIK_B, unique_phone(), Preferences(channels=("email",)))
         await apply_one_by_one(ctx, parsed(stored))
     before = [metrics_of(ctx) for ctx in contexts]
     assert before[0] == before[1]
@@ -241,8 +244,9 @@ async def test_a_batch_takes_the_same_few_statements_however_large(
         dispatched(platform, "DPUPR", email=unique_email(), phone=unique_phone(), nik=NIK_C)
         for _ in range(60)
     ]
-    # Preferences, notifications, their history, their events.
-    assert await apply_batch(ctx, parsed(small)) == 4
+    # Preferences, notifications, their history, their events; for filings (unsolicited
+    # messages) also how many each contact got this hour, in one query for all.
+    assert await apply_batch(ctx, parsed(small)) == 5
     assert await apply_batch(ctx, parsed(large)) == 4
     async with batched.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM notifications") == 3 + 60 * 2

@@ -23,7 +23,15 @@ import pytest
 from services.notifications import delivery, handlers, intake
 from services.notifications.app import HERE
 from services.notifications.context import Context
-from services.notifications.domain import CHANNELS, WIB, Notification, Preferences, QuietHours, SendResult
+from services.notifications.domain import (
+    CHANNELS,
+    WIB,
+    Notification,
+    Preferences,
+    QuietHours,
+    SendResult,
+    preferences_for,
+)
 from services.notifications.repository import NotificationRepository
 from services.notifications.status_events import stage
 from services.notifications.tests.relay import Relay
@@ -161,7 +169,8 @@ async def _deliver_one(ctx: Context, claimed: Notification, client: httpx.AsyncC
         assert n is not None and n.status == "sending" and n.attempt == claimed.attempt
         defer = None
         if n.citizen_ref and not n.urgent:
-            prefs = await repo.get_preferences(n.citizen_ref, ctx.tz)
+            stored = (await repo.preferences_of([n.citizen_ref], ctx.tz)).get(n.citizen_ref, {})
+            prefs = preferences_for(stored, delivery.address_refs(ctx, n))
             if prefs is not None and prefs.quiet_hours is not None:
                 defer = prefs.quiet_hours.defer
         n.changes.clear()
@@ -216,7 +225,7 @@ async def test_a_mixed_batch_records_what_one_by_one_recorded(
         ]
         for ctx in contexts:
             quiet = QuietHours(time(21, 0), time(6, 0), ctx.tz)
-            citizen = verified_citizen(ctx.platform, NIK_QUIET)
+            citizen = verified_citizen(ctx.platform, NIK_QUIET, busy_quiet)  # proved that address
             await handlers.set_preferences(ctx, citizen, None, Preferences(quiet_hours=quiet))
             await create(ctx, events)
             async with ctx.pool().acquire() as conn:
