@@ -11,8 +11,9 @@ per interval. Keys are keyed hashes (HMAC with the deployment's citizen referenc
 never an address, phone number, email address or NIK in clear.
 
 Routes apply rules as FastAPI dependencies, before their use case runs (so a refused
-request writes nothing): `dependencies=[per_client(RULE)]`, `responses=RATE_LIMITED`;
-a rule on a body field (a NIK) is a dependency of the service taking `Limits`.
+request writes nothing): `@router.post(..., **limited(RULE))` counts per client address
+and documents the 429; a rule on a body field (a NIK) is a dependency of the service
+taking `Limits`, given to `limited` after the rule.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "client_address",
     "configured",
     "limit_key",
+    "limited",
     "per_client",
     "prune",
     "take",
