@@ -250,6 +250,16 @@ async def relay_drain(infra: Infrastructure, platform_settings: PlatformSettings
 # ----- 3. HTTP intake --------------------------------------------------------------------------
 
 
+# The load generator is one client address filing for one contact: the abuse limits (429
+# after 30 filings an hour, two unsolicited messages an hour to an unverified contact)
+# would measure themselves. They are lifted here; tests/integration/test_abuse_limits.py
+# and test_citizen_sessions.py measure them.
+WITHOUT_ABUSE_LIMITS = {
+    "SINERGI_RATE_LIMIT_FACTOR": "100000",
+    "NOTIFICATIONS_UNSOLICITED_PER_HOUR": "1000000",
+}
+
+
 class ServiceProcess:
     """A service started as its own process (as `make run` does), with RSS sampling."""
 
@@ -258,7 +268,7 @@ class ServiceProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module],
             cwd=ROOT,
-            env={**os.environ, **env, "SINERGI_LOG_LEVEL": "WARNING"},
+            env={**os.environ, **WITHOUT_ABUSE_LIMITS, **env, "SINERGI_LOG_LEVEL": "WARNING"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
