@@ -20,6 +20,7 @@ from services.notifications.rules import RuleBook
 from services.notifications.templates import TemplateStore
 from shared.kit.citizen import SessionSigner
 from shared.kit.clock import utc_now
+from shared.kit.privacy import contact_refs
 from shared.kit.settings import PlatformSettings
 from shared.kit.uow import EventSource
 from shared.schemas import notifications as schema
@@ -64,6 +65,17 @@ class Context:
     @property
     def contact_key(self) -> str:
         return self.platform.contact_key.get_secret_value()
+
+    @property
+    def citizen_key(self) -> str:
+        """The key of citizen and contact references (keyed hashes, never the value)."""
+        return self.platform.citizen_ref_key.get_secret_value()
+
+    def address_ref(self, channel: str, address: str) -> str:
+        """The contact reference of the address a message on `channel` goes to: what a
+        session proving that phone number or email address carries."""
+        (ref,) = contact_refs(self.citizen_key, **{"email" if channel == "email" else "phone": address})
+        return ref
 
     def tls(self) -> ssl.SSLContext:
         """The gateways' TLS settings, built once: loading the CA bundle takes tens of

@@ -36,7 +36,7 @@ from services.notifications.domain import (
 from services.notifications.repository import NotificationRepository
 from services.notifications.status_events import emit
 from shared.kit.logs import redact, set_correlation_id
-from shared.kit.privacy import contact_refs, open_contact, open_text
+from shared.kit.privacy import open_contact, open_text
 from shared.kit.uow import UnitOfWork, unit_of_work
 from shared.schemas.common import SealedContact
 
@@ -144,10 +144,7 @@ def address_refs(ctx: Context, n: Notification) -> list[str]:
         address = _open_address(ctx, n)
     except ValueError:
         return []
-    if not address:
-        return []
-    key = ctx.platform.citizen_ref_key.get_secret_value()
-    return contact_refs(key, email=address) if n.channel == "email" else contact_refs(key, phone=address)
+    return [ctx.address_ref(n.channel, address)] if address else []
 
 
 def message_for(ctx: Context, n: Notification) -> OutgoingMessage | SendResult:
@@ -226,11 +223,9 @@ async def _record_once(ctx: Context, claimed: Sequence[Notification], results: S
         preferences = await repo.preferences_of(refs, ctx.tz)
         latencies: dict[uuid.UUID, float] = {}
         for n, result in zip(recorded, outcomes, strict=True):
-            prefs = (
-                preferences_for(preferences.get(n.citizen_ref, {}), address_refs(ctx, n))
-                if n.citizen_ref and not n.urgent
-                else None
-            )
+            # The address is opened only for a citizen who has set preferences at all.
+            stored = preferences.get(n.citizen_ref) if n.citizen_ref and not n.urgent else None
+            prefs = preferences_for(stored, address_refs(ctx, n)) if stored else None
             defer = prefs.quiet_hours.defer if prefs is not None and prefs.quiet_hours is not None else None
             n.record(result, now, ctx.retry, defer)
             if n.status == Status.DELIVERED:

@@ -153,10 +153,6 @@ class Session:
     citizen_ref: str | None
 
 
-def _key(ctx: Context) -> str:
-    return ctx.platform.citizen_ref_key.get_secret_value()
-
-
 def _code_channel(ctx: Context, contact: CitizenContact) -> str:
     """Email for an address; for a phone the first of WhatsApp, SMS with a gateway."""
     if contact.kind == "email":
@@ -169,7 +165,7 @@ async def request_code(ctx: Context, contact: CitizenContact) -> CodeSent:
     """Send a new code to `contact` through the delivery worker (the answer is the same
     whether or not the contact was ever seen). The route applies the rate limits."""
     now = ctx.clock()
-    ref = contact_ref(contact.value, _key(ctx))
+    ref = contact_ref(contact.value, ctx.citizen_key)
     code = new_code()
     channel = _code_channel(ctx, contact)
     subject, body = code_message(code)
@@ -182,7 +178,7 @@ async def request_code(ctx: Context, contact: CitizenContact) -> CodeSent:
         codes = CodeRepository(uow.conn)
         await codes.lock(ref)  # the last code (if any) is replaced: it is dead from now on
         challenge = CodeChallenge.issue(
-            contact_ref=ref, kind=contact.kind, hashed=code_hash(_key(ctx), ref, code), now=now
+            contact_ref=ref, kind=contact.kind, hashed=code_hash(ctx.citizen_key, ref, code), now=now
         )
         await codes.put(challenge)
         message = code_notification(
@@ -207,18 +203,18 @@ async def open_session(ctx: Context, contact: CitizenContact, code: str, nik: st
     if ctx.sessions is None:
         raise Conflict("citizen sessions are not configured on this deployment")
     now = ctx.clock()
-    ref = contact_ref(contact.value, _key(ctx))
+    ref = contact_ref(contact.value, ctx.citizen_key)
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
         codes = CodeRepository(uow.conn)
         challenge = await codes.lock(ref)
-        accepted = challenge is not None and challenge.verify(code_hash(_key(ctx), ref, code), now)
+        accepted = challenge is not None and challenge.verify(code_hash(ctx.citizen_key, ref, code), now)
         if challenge is not None:
             await codes.put(challenge)  # the attempt counts even when refused
         if accepted:
             await codes.mark_verified(ref, now)
     if not accepted:
         raise CodeRefused()  # after the commit, so the attempt stays counted
-    stated = citizen_ref(nik, _key(ctx)) if nik else None
+    stated = citizen_ref(nik, ctx.citizen_key) if nik else None
     token, expires = ctx.sessions.issue(
         contact_ref=ref,
         kind=contact.kind,
@@ -240,7 +236,7 @@ def _preferences_ref(ctx: Context, citizen: Citizen, nik: str | None) -> str:
         raise Forbidden(
             "sesi ini tanpa NIK: sebutkan NIK saat verifikasi kode (POST /citizen/sessions dengan nik)"
         )
-    if nik is not None and citizen_ref(nik, _key(ctx)) != citizen.citizen_ref:
+    if nik is not None and citizen_ref(nik, ctx.citizen_key) != citizen.citizen_ref:
         raise Forbidden("NIK ini bukan NIK yang disebutkan saat verifikasi kode")
     return citizen.citizen_ref
 

@@ -224,9 +224,9 @@ def _for_citizen(
             broken=contact.error,
         )
         return [broken]
-    key = ctx.platform.citizen_ref_key.get_secret_value()
-    reaches = contact_refs(key, phone=contact.phone, email=contact.email)
-    prefs = preferences_for(preferences.get(ref, {}), reaches) if ref else None
+    stored = preferences.get(ref) if ref else None
+    reaches = contact_refs(ctx.citizen_key, phone=contact.phone, email=contact.email) if stored else []
+    prefs = preferences_for(stored, reaches) if stored else None
     return _per_channel(
         ctx, rule, event, contact, kind="citizen", key=key, context=context, preferences=prefs
     )
@@ -322,9 +322,7 @@ def _unsolicited_ref(ctx: Context, rule: Rule, kind: str, channel: str, address:
     """The keyed hash of the address an unsolicited message goes to (counted per hour)."""
     if not (rule.unsolicited and kind == "citizen" and address):
         return None
-    key = ctx.platform.citizen_ref_key.get_secret_value()
-    (ref,) = contact_refs(key, email=address) if channel == "email" else contact_refs(key, phone=address)
-    return ref
+    return ctx.address_ref(channel, address)
 
 
 def _new(

@@ -427,14 +427,6 @@ class CodeRepository:
             now,
         )
 
-    async def verified_among(self, contact_refs: Iterable[str]) -> set[str]:
-        """Which of these contacts ever proved themselves with a code."""
-        rows = await self.conn.fetch(
-            "SELECT contact_ref FROM verified_contacts WHERE contact_ref = ANY($1::text[])",
-            list(contact_refs),
-        )
-        return {row["contact_ref"] for row in rows}
-
     async def purge(self, now: datetime) -> int:
         """Forget challenges whose code is over."""
         result = await self.conn.execute("DELETE FROM citizen_codes WHERE expires_at < $1", now)

@@ -369,6 +369,12 @@ async def test_stating_someone_elses_nik_neither_reads_nor_silences_their_messag
             await producer.stop()
         reached = await wait_for(lambda: rig.gateway.delivered_to(victim_phone)[before:], timeout=30)
         assert reached[0].channel == "sms" and reached[0].body["locale"] == "en"  # the victim's own choice
+        # A citizen's notification is keyed by their reference (never by a secret).
+        ref = citizen_ref(NIK, rig.platform.citizen_ref_key.get_secret_value())
+        keys = await db_fetch(
+            rig.database, "SELECT DISTINCT recipient_key FROM notifications WHERE citizen_ref = $1", ref
+        )
+        assert [row["recipient_key"] for row in keys] == [ref]
 
 
 async def test_a_hundred_complaints_naming_one_phone_reach_it_twice_until_it_proves_itself(
