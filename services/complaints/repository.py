@@ -17,7 +17,7 @@ from services.complaints.domain import (
     SlaState,
     Status,
 )
-from shared.kit.citizen_data import Citizen, change_about, rows_about
+from shared.kit.citizen_data import Citizen, CitizenTable
 from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
 from shared.schemas.common import GeoPoint
@@ -221,29 +221,23 @@ class ComplaintRepository:
         return [(r["opd"], r["n"]) for r in rows]
 
 
-class CitizenRecords:
+class CitizenRecords(CitizenTable, table="complaints", nik_column="reporter_nik", order_by="filed_at"):
     """The complaints a citizen filed (named, not anonymous), for export and erasure.
 
     Erasure removes the reporter's identity and contact from the complaints and the
     link to the citizen (citizen_ref); the complaints themselves stay, as public-service
     records without a person attached."""
 
-    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        complaints = await rows_about(
-            conn,
-            citizen,
-            "SELECT tracking_code, kind, category, title, description, desa_code, status, filed_at,"
-            " reporter_name, reporter_phone, reporter_email, rating, rating_comment"
-            " FROM complaints WHERE reporter_nik = $1 OR citizen_ref = $2 ORDER BY filed_at",
-        )
-        return {"complaints": complaints}
+    columns = (
+        "tracking_code, kind, category, title, description, desa_code, status, filed_at,"
+        " reporter_name, reporter_phone, reporter_email, rating, rating_comment"
+    )
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
-        erased = await change_about(
+        erased = await self.change(
             conn,
             citizen,
-            "UPDATE complaints SET reporter_nik = NULL, reporter_name = NULL, reporter_phone = NULL,"
-            " reporter_email = NULL, citizen_ref = NULL, updated_at = now()"
-            " WHERE reporter_nik = $1 OR citizen_ref = $2",
+            "reporter_nik = NULL, reporter_name = NULL, reporter_phone = NULL,"
+            " reporter_email = NULL, citizen_ref = NULL, updated_at = now()",
         )
         return {"complaints": erased}

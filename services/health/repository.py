@@ -25,9 +25,8 @@ from services.health.domain import (
     Ward,
 )
 from services.health.seed import Seed
-from shared.kit.citizen_data import Citizen, change_about, rows_about
+from shared.kit.citizen_data import Citizen, CitizenTable
 from shared.kit.sql import insert_sql, save_sql, select_sql, upsert_sql
-from shared.schemas.common import CITIZEN_REF_PREFIX
 
 T = TypeVar("T")
 SEED_LOCK = 0x4845_414C  # "HEAL": one instance seeds at a time
@@ -436,36 +435,25 @@ class HealthRepository:
         return [dict(r) for r in rows]
 
 
-class CitizenRecords:
+class CitizenRecords(CitizenTable, table="appointments", nik_column="patient_nik", order_by="booked_at"):
     """A patient's appointments, for export and erasure.
 
     Erasure anonymises finished, cancelled and no-show appointments (NIK, name, phone,
     JKN card removed; the citizen link replaced by a random one, so visit statistics
     stay); appointments still in progress are kept until they end and are reported."""
 
-    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        appointments = await rows_about(
-            conn,
-            citizen,
-            "SELECT booking_code, facility_code, polyclinic_code, date, payment, status, task_id,"
-            " booked_at, patient_name, patient_phone, jkn_card FROM appointments"
-            " WHERE patient_nik = $1 OR citizen_ref = $2 ORDER BY booked_at",
-        )
-        return {"appointments": appointments}
+    columns = (
+        "booking_code, facility_code, polyclinic_code, date, payment, status, task_id,"
+        " booked_at, patient_name, patient_phone, jkn_card"
+    )
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
-        erased = await change_about(
+        erased = await self.anonymise(
             conn,
             citizen,
-            "UPDATE appointments SET patient_nik = NULL, patient_name = NULL, patient_phone = NULL,"
-            " jkn_card = NULL, citizen_ref = $3 || md5(random()::text || id::text)"
-            " WHERE (patient_nik = $1 OR citizen_ref = $2) AND status = ANY($4::text[])",
-            CITIZEN_REF_PREFIX,
-            sorted(FINAL_STATUSES),
+            "patient_nik = NULL, patient_name = NULL, patient_phone = NULL, jkn_card = NULL",
+            FINAL_STATUSES,
+            row_id="id",
         )
-        kept = await conn.fetchval(
-            "SELECT count(*) FROM appointments WHERE patient_nik = $1 OR citizen_ref = $2",
-            citizen.nik,
-            citizen.citizen_ref,
-        )
-        return {"appointments": erased, "appointments_in_progress_kept": int(kept)}
+        kept = await self.count(conn, citizen)  # those left are still in progress
+        return {"appointments": erased, "appointments_in_progress_kept": kept}

@@ -19,10 +19,9 @@ from services.permits.domain import (
     Status,
     Terms,
 )
-from shared.kit.citizen_data import Citizen, change_about, rows_about
+from shared.kit.citizen_data import Citizen, CitizenTable
 from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
-from shared.schemas.common import CITIZEN_REF_PREFIX
 
 # The SLA clock's columns, by the SlaClock field each holds.
 _CLOCK = {
@@ -283,7 +282,9 @@ class ApplicationRepository:
         return [(r["permit_type"], r["status"], r["n"]) for r in rows]
 
 
-class CitizenRecords:
+class CitizenRecords(
+    CitizenTable, table="applications", nik_column="applicant_nik", order_by="tracking_code"
+):
     """An applicant's applications, for export and erasure.
 
     A permit that is issued or still being decided must keep its holder (the permit is
@@ -291,31 +292,18 @@ class CitizenRecords:
     erasure anonymises rejected, revoked and expired applications completely and, on
     the others, removes only the contact details. Both counts are reported."""
 
-    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        applications = await rows_about(
-            conn,
-            citizen,
-            "SELECT tracking_code, permit_type, status, permit_number, applicant_name, applicant_nib,"
-            " applicant_phone, applicant_email, desa_code FROM applications"
-            " WHERE applicant_nik = $1 OR citizen_ref = $2 ORDER BY tracking_code",
-        )
-        return {"applications": applications}
+    columns = (
+        "tracking_code, permit_type, status, permit_number, applicant_name, applicant_nib,"
+        " applicant_phone, applicant_email, desa_code"
+    )
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
-        closed = await change_about(
+        closed = await self.anonymise(
             conn,
             citizen,
-            "UPDATE applications SET applicant_nik = NULL, applicant_name = '[dihapus]',"
-            " applicant_phone = NULL, applicant_email = NULL,"
-            " citizen_ref = $3 || md5(random()::text || tracking_code)"
-            " WHERE (applicant_nik = $1 OR citizen_ref = $2) AND status = ANY($4::text[])",
-            CITIZEN_REF_PREFIX,
+            "applicant_nik = NULL, applicant_name = '[dihapus]', applicant_phone = NULL, applicant_email = NULL",
             _ERASABLE,
+            row_id="tracking_code",
         )
-        kept = await change_about(
-            conn,
-            citizen,
-            "UPDATE applications SET applicant_phone = NULL, applicant_email = NULL"
-            " WHERE applicant_nik = $1 OR citizen_ref = $2",
-        )
+        kept = await self.change(conn, citizen, "applicant_phone = NULL, applicant_email = NULL")
         return {"applications": closed, "applications_kept_by_law": kept}

@@ -9,9 +9,10 @@ the service's topic (notifications, the integration view) erase theirs too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import asyncpg
 from fastapi import APIRouter, Depends, Request
@@ -23,6 +24,7 @@ from shared.kit.errors import NotFound
 from shared.kit.privacy import citizen_ref
 from shared.kit.uow import unit_of_work
 from shared.reference.fields import Nik
+from shared.schemas.common import CITIZEN_REF_PREFIX
 from shared.schemas.privacy import CitizenDataErased
 
 
@@ -57,6 +59,57 @@ async def change_about(conn: asyncpg.Connection, citizen: Citizen, statement: st
     `CitizenData.erase` reports."""
     status = await conn.execute(statement, citizen.nik, citizen.citizen_ref, *args)
     return int(status.split()[-1])
+
+
+class CitizenTable:
+    """A service's `CitizenData` over the one table holding its records about citizens,
+    each found by the NIK column or the citizen reference (`citizen_ref`), declared as
+    `class CitizenRecords(CitizenTable, table=..., nik_column=..., order_by=...)` with
+    the `columns` an export shows. `export` lists the records under the table's name;
+    the service's `erase` says what erasure means for them, with `change`, `anonymise`
+    and `count`."""
+
+    table: ClassVar[str]
+    nik_column: ClassVar[str]
+    order_by: ClassVar[str]
+    columns: ClassVar[str]
+
+    def __init_subclass__(cls, *, table: str, nik_column: str, order_by: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.table, cls.nik_column, cls.order_by = table, nik_column, order_by
+
+    @property
+    def about(self) -> str:
+        """The WHERE condition of the citizen's records ($1 the NIK, $2 the reference)."""
+        return f"({self.nik_column} = $1 OR citizen_ref = $2)"
+
+    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
+        query = f"SELECT {self.columns} FROM {self.table} WHERE {self.about} ORDER BY {self.order_by}"
+        return {self.table: await rows_about(conn, citizen, query)}
+
+    async def count(self, conn: asyncpg.Connection, citizen: Citizen) -> int:
+        """How many records of the citizen there are."""
+        query = f"SELECT count(*) FROM {self.table} WHERE {self.about}"
+        return int(await conn.fetchval(query, citizen.nik, citizen.citizen_ref))
+
+    async def change(self, conn: asyncpg.Connection, citizen: Citizen, assignments: str) -> int:
+        """Set `assignments` on every record of the citizen; how many there were."""
+        return await change_about(conn, citizen, f"UPDATE {self.table} SET {assignments} WHERE {self.about}")
+
+    async def anonymise(
+        self, conn: asyncpg.Connection, citizen: Citizen, cleared: str, statuses: Iterable[str], row_id: str
+    ) -> int:
+        """Set `cleared` (the personal columns) on the citizen's records in `statuses`
+        and replace their reference by a random one of the same format, so counts and
+        statistics stay while nothing leads back to the person; how many there were."""
+        return await change_about(
+            conn,
+            citizen,
+            f"UPDATE {self.table} SET {cleared}, citizen_ref = $3 || md5(random()::text || {row_id}::text)"
+            f" WHERE {self.about} AND status = ANY($4::text[])",
+            CITIZEN_REF_PREFIX,
+            sorted(statuses),
+        )
 
 
 class CitizenIn(BaseModel):
