@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from shared.kit.auth import issue_token
 from shared.kit.consumer import behind, dead_letter_topic
 from shared.kit.db import create_pool, migrate
 from shared.kit.reader import assigned_reader
-from shared.kit.settings import DEV_AUTH_SECRET
+from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
 from shared.runtime.embedded import create_databases, create_topics
 from shared.runtime.select import Infrastructure, database_url_for
 from shared.schemas import CONTENT_TYPE, Envelope, ParsedEvent, parse_record
@@ -212,6 +213,41 @@ def migrated_pool_fixture(migrations: Path) -> Any:
             yield created
 
     return pool
+
+
+async def post_raw(client: httpx.AsyncClient, path: str, body: bytes) -> httpx.Response:
+    """POST `body` as it is, declared JSON: what a client that sends broken or oversized
+    JSON sends."""
+    return await client.post(path, content=body, headers={"content-type": "application/json"})
+
+
+def service_fixture(build: Callable[[Any], FastAPI], settings: Callable[..., Any], **options: Any) -> Any:
+    """A fixture running the service `build` makes of `settings(**options)` on a new
+    database and the suite's platform; it gives (HTTP client, the service's use-case
+    context, database URL): `complaints = service_fixture(build, ComplaintsSettings)`."""
+
+    @pytest.fixture
+    async def service(
+        infra: Infrastructure, platform: PlatformSettings, fresh_database: str
+    ) -> AsyncIterator[tuple[httpx.AsyncClient, Any, str]]:
+        app = build(settings(database_url=fresh_database, platform=platform, **options))
+        async with running(app) as client:
+            yield client, app.state.service.context, fresh_database
+
+    return service
+
+
+class SteppingClock:
+    """A service's clock a test sets: it starts at `at` and each reading is `step` later
+    (what the service stamps stays in order, as with a real clock)."""
+
+    def __init__(self, at: datetime, step: timedelta) -> None:
+        self.at = at
+        self.step = step
+
+    def __call__(self) -> datetime:
+        self.at += self.step
+        return self.at
 
 
 async def new_group(infra: Infrastructure, prefix: str, topics: Iterable[str]) -> str:

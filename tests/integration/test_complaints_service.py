@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from services.complaints import handlers
 from services.complaints.app import ComplaintsSettings, build
-from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from shared.schemas import CONTENT_TYPE, parse_record
-from tests.harness import db_fetch, events_of, officer_headers, read_topic, running, wait_for
+from tests.harness import (
+    db_fetch,
+    events_of,
+    officer_headers,
+    post_raw,
+    read_topic,
+    service_fixture,
+    wait_for,
+)
 
 TOPIC = "complaints.events"
 NIK = "3306061708900001"
@@ -35,14 +40,7 @@ def complaint_body(**overrides: object) -> dict[str, object]:
     return body
 
 
-@pytest.fixture
-async def complaints(
-    infra: Infrastructure, platform: PlatformSettings, fresh_database: str
-) -> AsyncIterator[tuple[httpx.AsyncClient, handlers.Context, str]]:
-    settings = ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
-    app = build(settings)
-    async with running(app) as client:
-        yield client, app.state.service.context, fresh_database
+complaints = service_fixture(build, ComplaintsSettings, sla_check_seconds=3600)
 
 
 async def file(client: httpx.AsyncClient, **overrides: object) -> str:
@@ -198,13 +196,8 @@ async def test_bad_input_gets_field_level_422_never_500(complaints) -> None:
         assert any(field in [str(p) for p in d["loc"]] for d in detail), (name, detail)
         assert NIK not in response.text or name == "missing NIK when named"
 
-    assert (
-        await client.post("/complaints", content=b"{not json", headers={"content-type": "application/json"})
-    ).status_code == 422
-    huge = await client.post(
-        "/complaints", content=b"x" * 200_000, headers={"content-type": "application/json"}
-    )
-    assert huge.status_code == 413
+    assert (await post_raw(client, "/complaints", b"{not json")).status_code == 422
+    assert (await post_raw(client, "/complaints", b"x" * 200_000)).status_code == 413
     assert (await client.get("/complaints/ADU-0000-XXXXXX")).status_code == 404
 
 

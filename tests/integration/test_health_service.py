@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 import httpx
-import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from services.health import handlers
 from services.health.app import HealthSettings, build
 from services.health.seed import load_seed
-from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from shared.schemas import CONTENT_TYPE, parse_record
-from tests.harness import db_fetch, db_fetchval, events_of, officer_headers, read_topic, running, wait_for
+from tests.harness import (
+    SteppingClock,
+    db_fetch,
+    db_fetchval,
+    events_of,
+    officer_headers,
+    post_raw,
+    read_topic,
+    service_fixture,
+    wait_for,
+)
 
 TOPIC = "health.events"
 FACILITY = "RSUD-TJITRO"
@@ -33,25 +41,10 @@ def nik(n: int) -> str:
     return f"3306061708900{n:03d}"
 
 
-class Clock:
-    """A controllable clock for the service: starts at `at`, one minute later per call."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        self.at += timedelta(minutes=1)
-        return self.at
+MINUTE = timedelta(minutes=1)  # a step of the service's clock set by a test
 
 
-@pytest.fixture
-async def health(
-    infra: Infrastructure, platform: PlatformSettings, fresh_database: str
-) -> AsyncIterator[tuple[httpx.AsyncClient, handlers.Context, str]]:
-    settings = HealthSettings(database_url=fresh_database, platform=platform, no_show_check_seconds=3600)
-    app = build(settings)
-    async with running(app) as client:
-        yield client, app.state.service.context, fresh_database
+health = service_fixture(build, HealthSettings, no_show_check_seconds=3600)
 
 
 def visit_day(ctx: handlers.Context, after: date | None = None) -> date:
@@ -200,7 +193,7 @@ async def _visit_to_done(client: httpx.AsyncClient, ctx: handlers.Context, poli:
     assert booked["queue_code"] == "U-001" and booked["estimated_at"].startswith(f"{day}T08:00:00+07:00")
     code = booked["booking_code"]
     officer = officer_headers("health_officer", facility=FACILITY, subject="petugas-rsud")
-    with_clock(ctx, Clock(at(ctx, day, 7, 15)))
+    with_clock(ctx, SteppingClock(at(ctx, day, 7, 15), MINUTE))
     checked_in = await client.post(f"/appointments/{code}/check-in")
     assert checked_in.status_code == 200 and checked_in.json()["task_id"] == 1, checked_in.text
     for task in (2, 3):
@@ -288,7 +281,7 @@ async def test_call_next_takes_the_lowest_waiting_number_and_the_board_follows(h
     day = visit_day(ctx)
     codes = [(await book(client, day, poli, nik=nik(n)))["booking_code"] for n in (1, 2, 3)]
     officer = officer_headers("health_officer", facility=FACILITY)
-    with_clock(ctx, Clock(at(ctx, day, 7, 0)))
+    with_clock(ctx, SteppingClock(at(ctx, day, 7, 0), MINUTE))
     for code in codes:
         assert (await client.post(f"/appointments/{code}/check-in")).status_code == 200
     for code in (codes[2], codes[0]):  # number 3 reaches the poli before number 1
@@ -316,12 +309,12 @@ async def test_no_show_job_marks_each_missed_booking_exactly_once(health, infra)
     day = visit_day(ctx)
     missed = (await book(client, day, poli, nik=nik(1)))["booking_code"]
     arrived = (await book(client, day, poli, nik=nik(2)))["booking_code"]
-    with_clock(ctx, Clock(at(ctx, day, 7, 30)))
+    with_clock(ctx, SteppingClock(at(ctx, day, 7, 30), MINUTE))
     assert (await client.post(f"/appointments/{arrived}/check-in")).status_code == 200
 
-    ctx.clock = Clock(at(ctx, day, 12, 30))  # session ended, grace not yet over
+    ctx.clock = SteppingClock(at(ctx, day, 12, 30), MINUTE)  # session ended, grace not yet over
     assert await handlers.mark_no_shows(ctx) == 0
-    ctx.clock = Clock(at(ctx, day, 13, 5))
+    ctx.clock = SteppingClock(at(ctx, day, 13, 5), MINUTE)
     results = await asyncio.gather(handlers.mark_no_shows(ctx), handlers.mark_no_shows(ctx))
     assert sorted(results) == [0, 1] and await handlers.mark_no_shows(ctx) == 0
     view = (await client.get(f"/appointments/{missed}")).json()
@@ -439,13 +432,8 @@ async def test_bad_input_gets_field_level_422_never_500(health) -> None:
     assert facility.status_code == 422 and facility.json()["detail"][0]["loc"] == ["body", "kecamatan_code"]
     board = await client.get(f"/facilities/{FACILITY}/polyclinics/{poli}/queue?date=kemarin")
     assert board.status_code == 422 and board.json()["detail"][0]["loc"] == ["query", "date"]
-    assert (
-        await client.post("/appointments", content=b"{not json", headers={"content-type": "application/json"})
-    ).status_code == 422
-    huge = await client.post(
-        "/appointments", content=b"x" * 200_000, headers={"content-type": "application/json"}
-    )
-    assert huge.status_code == 413
+    assert (await post_raw(client, "/appointments", b"{not json")).status_code == 422
+    assert (await post_raw(client, "/appointments", b"x" * 200_000)).status_code == 413
 
 
 async def test_unknown_ids_404_tokens_401_403_and_out_of_order_tasks_409(health) -> None:
@@ -482,7 +470,7 @@ async def test_unknown_ids_404_tokens_401_403_and_out_of_order_tasks_409(health)
     assert body["current_status"] == "booked" and body["command"] == "task 5"
     assert "the next task is 1" in body["detail"]
 
-    with_clock(ctx, Clock(at(ctx, day, 7, 30)))
+    with_clock(ctx, SteppingClock(at(ctx, day, 7, 30), MINUTE))
     assert (await client.post(f"/appointments/{code}/check-in")).status_code == 200
     skip = await client.post(task, json={"task_id": 3}, headers=officer)
     assert skip.status_code == 409 and "the next task is 2" in skip.json()["detail"]

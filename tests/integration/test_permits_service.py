@@ -21,7 +21,7 @@ from shared.kit.codes import is_public_code
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from shared.schemas import CONTENT_TYPE, parse_record
-from tests.harness import db_fetch, events_of, officer_headers, read_topic, running, wait_for
+from tests.harness import db_fetch, events_of, officer_headers, post_raw, read_topic, running, wait_for
 
 TOPIC = "permits.events"
 NIK = "3306061708900001"
@@ -265,16 +265,11 @@ async def test_bad_input_gets_field_level_422_never_500(permits) -> None:
         "/applications", content=b"{oops", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 422
-    nan = await client.post(
-        "/applications",
-        content=json.dumps(case(pbg, details__building_area_m2=float("nan"))).encode(),
-        headers={"content-type": "application/json"},
+    nan = await post_raw(
+        client, "/applications", json.dumps(case(pbg, details__building_area_m2=float("nan"))).encode()
     )
     assert nan.status_code == 422 and "building_area_m2" in nan.text
-    huge = await client.post(
-        "/applications", content=b"x" * 200_000, headers={"content-type": "application/json"}
-    )
-    assert huge.status_code == 413
+    assert (await post_raw(client, "/applications", b"x" * 200_000)).status_code == 413
     for unknown in ("IZN-0000-XXXXXX", "nonsense", "IZN-2611-%00AAAA"):
         assert (await client.get(f"/applications/{unknown}")).status_code == 404, unknown
 

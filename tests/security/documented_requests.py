@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
-from tests.harness import send_event, wait_for
+from tests.harness import SteppingClock, send_event, wait_for
 from tests.notifications_support import verified
 
 Request = dict[str, Any]  # httpx.AsyncClient.request keyword arguments
@@ -252,17 +252,6 @@ DOCTOR = f"{POLYCLINIC}-D01"
 HOURS = {"start": "08:00", "end": "12:00", "minutes_per_patient": 10, "quota_jkn": 30, "quota_non_jkn": 10}
 
 
-class MovableClock:
-    """The health service's clock, moved to the visit's morning to check a patient in."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        self.at += timedelta(seconds=1)
-        return self.at
-
-
 async def opened_polyclinic(s: Running) -> None:
     await s.ok(
         "PUT",
@@ -297,7 +286,8 @@ async def visit(s: Running, *tasks: int, nik: str | None = None) -> tuple[str, d
         "new_patient": False,
     }
     code = str((await s.public("POST", "/appointments", json=booking))["booking_code"])
-    ctx.clock = MovableClock(datetime.combine(day, time(7, 15), tzinfo=ctx.tz))
+    # The health service's clock, moved to the visit's morning to check a patient in.
+    ctx.clock = SteppingClock(datetime.combine(day, time(7, 15), tzinfo=ctx.tz), timedelta(seconds=1))
     await s.public("POST", f"/appointments/{code}/check-in")
     for task in tasks:
         if task == 4:
