@@ -91,16 +91,24 @@ class IndicatorFunction:
         return float(row["n"])
 
 
-class ShareWithinSla(IndicatorFunction):
-    name = "share_within_sla"
-    params_model = ItemFilter
-    description = "Share of items completed (resolved, closed, decided) in the period without an SLA breach"
+class Share(IndicatorFunction):
+    """A function whose value is a share: the row's `part` over its `whole`."""
+
+    part: ClassVar[str]
+    whole: ClassVar[str]
 
     def unit(self, params: Params) -> Unit:
         return "ratio"
 
-    def value(self, params: ItemFilter, row: Mapping[str, Any]) -> float | None:
-        return ratio(row["within"], row["done"])
+    def value(self, params: Any, row: Mapping[str, Any]) -> float | None:
+        return ratio(row[self.part], row[self.whole])
+
+
+class ShareWithinSla(Share):
+    name = "share_within_sla"
+    params_model = ItemFilter
+    description = "Share of items completed (resolved, closed, decided) in the period without an SLA breach"
+    part, whole = "within", "done"
 
 
 class CountEvents(IndicatorFunction):
@@ -148,16 +156,11 @@ class BedAvailability(IndicatorFunction):
         return ratio(row["available"], row["total"])
 
 
-class NotificationReach(IndicatorFunction):
+class NotificationReach(Share):
     name = "notification_reach"
     params_model = NotificationParams
     description = "Share of the notifications created in the period that were delivered"
-
-    def unit(self, params: Params) -> Unit:
-        return "ratio"
-
-    def value(self, params: NotificationParams, row: Mapping[str, Any]) -> float | None:
-        return ratio(row["delivered"], row["sent"])
+    part, whole = "delivered", "sent"
 
 
 class DistinctCitizens(IndicatorFunction):
