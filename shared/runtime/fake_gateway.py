@@ -28,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from shared.runtime.embedded import InProcessServer
+
 CHANNEL_PATHS = {"/sms": "sms", "/whatsapp": "whatsapp"}
 
 
@@ -56,7 +58,9 @@ class _Failure:
     to: str | None
 
 
-class FakeGateway:
+class FakeGateway(InProcessServer):
+    scheme = "http"
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -90,16 +94,6 @@ class FakeGateway:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)
-
-    def __enter__(self) -> FakeGateway:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def sms_url(self) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from shared.runtime.embedded import free_port
+from shared.runtime.embedded import InProcessServer, free_port
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,9 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-class SmtpSink:
+class SmtpSink(InProcessServer):
+    scheme = "smtp"
+
     def __init__(
         self, host: str = "127.0.0.1", port: int | None = None, mail_dir: Path | None = None
     ) -> None:
@@ -91,16 +93,6 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-
-    def __enter__(self) -> SmtpSink:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}"
 
     def _keep(self, mail_from: str, rcpt_tos: tuple[str, ...], raw: bytes) -> None:
         now = datetime.now(UTC)
