@@ -31,8 +31,10 @@ from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure, start_infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
-from tests.harness import SERVICE_LOG_DIR, Served, new_database, read_topic, serve
+from shared.schemas import EGOV_TOPICS
+from tests.harness import SERVICE_LOG_DIR, Served, new_database, new_group, read_topic, serve
 from tests.identity_support import Provider, start_provider
+from tests.notifications_support import Wiring
 from tests.pii import LogRecorder, scan_logs, scan_records
 
 # Tests may create their own databases and topics on top of these.
@@ -177,6 +179,19 @@ def fake_gateway() -> Iterator[FakeGateway]:
     """The SMS/WhatsApp HTTP gateway stand-in; tests tell it to fail with `fail_next`."""
     with FakeGateway(token="test-gateway-token") as gateway:
         yield gateway
+
+
+@pytest.fixture
+async def wiring(
+    infra: Infrastructure,
+    platform: PlatformSettings,
+    fresh_database: str,
+    smtp_sink: SmtpSink,
+    fake_gateway: FakeGateway,
+) -> Wiring:
+    """The notification service's surroundings for one test (tests/notifications_support.py)."""
+    group = await new_group(infra, "notifications-test", EGOV_TOPICS)  # what the service consumes
+    return Wiring(infra, platform, fresh_database, group, smtp_sink, fake_gateway)
 
 
 @pytest.fixture

@@ -10,18 +10,21 @@ import json
 import random
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.notifications.app import NotificationsSettings, _metrics, build_context
+from services.notifications.app import NotificationsSettings, _metrics, build, build_context
 from services.notifications.context import Context
 from shared.kit.metrics import KitMetrics
 from shared.kit.privacy import citizen_ref, open_contact, seal_contact
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
+from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.schemas import Envelope, EventData, make_envelope
 from shared.schemas import complaints as complaint_events
@@ -57,6 +60,26 @@ def wired_settings(
         **overrides,
     }
     return NotificationsSettings(**values)
+
+
+@dataclass
+class Wiring:
+    """What a test runs the service with (the `wiring` fixture): the session's broker,
+    SMTP sink and gateway, and a database and a consumer group of the test's own (its
+    offsets at the current end of the domain topics: no earlier test's events)."""
+
+    infra: Infrastructure
+    platform: PlatformSettings
+    database: str
+    group: str
+    sink: SmtpSink
+    gateway: FakeGateway
+
+    def settings(self, **overrides: Any) -> NotificationsSettings:
+        return wired_settings(self.database, self.platform, self.group, self.sink, self.gateway, **overrides)
+
+    def build(self, **overrides: Any) -> FastAPI:
+        return build(self.settings(**overrides))
 
 
 # ----- events --------------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,6 @@ from fastapi import FastAPI
 from services.complaints.api import FileComplaintIn
 from services.complaints.app import ComplaintsSettings
 from services.complaints.app import build as build_complaints
-from services.notifications.app import build as build_notifications
 from shared.kit.auth import InvalidToken, issue_token
 from shared.kit.bodies import example_of
 from shared.kit.citizen import (
@@ -37,14 +35,11 @@ from shared.kit.citizen import (
     remote_keys,
 )
 from shared.kit.privacy import citizen_ref, contact_ref
-from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
-from shared.runtime.fake_gateway import FakeGateway
+from shared.kit.settings import DEV_AUTH_SECRET
 from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from shared.schemas import EGOV_TOPICS
 from tests.citizen_support import codes_received, open_session, request_code
-from tests.harness import db_fetch, metric, new_database, new_group, running, send_event, wait_for
-from tests.notifications_support import unique_email, unique_phone, verified, wired_settings
+from tests.harness import db_fetch, metric, new_database, running, send_event, wait_for
+from tests.notifications_support import Wiring, unique_email, unique_phone, verified
 from tests.pii import LogRecorder
 
 ISSUER = "http://notifications.test"  # the rig's SINERGI_CITIZEN_ISSUER
@@ -52,30 +47,9 @@ NIK = "3306061708900001"
 OTHER_NIK = "3306065708900002"
 
 
-@dataclass
-class Rig:
-    platform: PlatformSettings
-    database: str
-    group: str  # at the current end of the domain topics: no earlier test's events
-    sink: SmtpSink
-    gateway: FakeGateway
-
-    def build(self, **overrides: Any) -> FastAPI:
-        wired = wired_settings(self.database, self.platform, self.group, self.sink, self.gateway, **overrides)
-        return build_notifications(wired)
-
-
 @pytest.fixture
-async def rig(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-) -> AsyncIterator[Rig]:
-    tested = platform.model_copy(update={"citizen_issuer": ISSUER})
-    group = await new_group(infra, "citizen-sessions-test", EGOV_TOPICS)
-    yield Rig(tested, fresh_database, group, smtp_sink, fake_gateway)
+def rig(wiring: Wiring) -> Wiring:
+    return replace(wiring, platform=wiring.platform.model_copy(update={"citizen_issuer": ISSUER}))
 
 
 def claims_of(headers: dict[str, str]) -> dict[str, Any]:
@@ -98,7 +72,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def test_a_code_by_email_opens_a_session_with_which_preferences_are_read_and_changed(
-    rig: Rig, log_recorder: LogRecorder
+    rig: Wiring, log_recorder: LogRecorder
 ) -> None:
     email = unique_email()
     async with running(rig.build()) as api:
@@ -152,7 +126,7 @@ async def test_a_code_by_email_opens_a_session_with_which_preferences_are_read_a
 
 
 async def test_a_phone_gets_its_code_by_whatsapp_and_a_session_without_nik_sets_no_preferences(
-    rig: Rig,
+    rig: Wiring,
 ) -> None:
     phone = unique_phone()
     local = "0" + phone.removeprefix("+62")  # as citizens write it
@@ -168,7 +142,7 @@ async def test_a_phone_gets_its_code_by_whatsapp_and_a_session_without_nik_sets_
         assert refused.status_code == 403 and "NIK" in refused.json()["detail"]
 
 
-async def test_a_known_and_an_unknown_contact_get_the_same_answer(rig: Rig) -> None:
+async def test_a_known_and_an_unknown_contact_get_the_same_answer(rig: Wiring) -> None:
     known, unknown = unique_email(), unique_email()
     async with running(rig.build()) as api:
         await open_session(api, known, rig.sink, rig.gateway, nik=NIK)
@@ -181,7 +155,7 @@ async def test_a_known_and_an_unknown_contact_get_the_same_answer(rig: Rig) -> N
 # ----- refused codes: one answer for all ---------------------------------------------------------------
 
 
-async def test_wrong_expired_exhausted_replayed_and_foreign_codes_get_one_answer(rig: Rig) -> None:
+async def test_wrong_expired_exhausted_replayed_and_foreign_codes_get_one_answer(rig: Wiring) -> None:
     app = rig.build()
     ctx = app.state.service.context
     real_clock = ctx.clock
@@ -236,7 +210,7 @@ async def test_wrong_expired_exhausted_replayed_and_foreign_codes_get_one_answer
         assert (await attempt(c, newer)).status_code == 201
 
 
-async def test_malformed_contacts_and_codes_get_field_messages(rig: Rig) -> None:
+async def test_malformed_contacts_and_codes_get_field_messages(rig: Wiring) -> None:
     async with running(rig.build()) as api:
         for contact in ("12345", "0212345678", "+15555550100", "warga@", "warga@@example.com", "", "x" * 300):
             for path, extra in (("/citizen/codes", {}), ("/citizen/sessions", {"code": "123456"})):
@@ -260,7 +234,7 @@ async def test_malformed_contacts_and_codes_get_field_messages(rig: Rig) -> None
         assert bad_nik.status_code == 422 and bad_nik.json()["detail"][0]["loc"] == ["body", "nik"]
 
 
-async def test_a_contact_asking_too_often_is_told_when_to_come_back(rig: Rig) -> None:
+async def test_a_contact_asking_too_often_is_told_when_to_come_back(rig: Wiring) -> None:
     rig.platform = rig.platform.model_copy(update={"rate_limit_factor": 1.0})  # the suite raises them
     phone = unique_phone()
     async with running(rig.build()) as api:
@@ -272,7 +246,7 @@ async def test_a_contact_asking_too_often_is_told_when_to_come_back(rig: Rig) ->
         assert len(rig.gateway.delivered_to(phone)) == 3  # no message for the refused one
 
 
-async def test_an_address_asking_codes_for_many_contacts_is_held_off(rig: Rig) -> None:
+async def test_an_address_asking_codes_for_many_contacts_is_held_off(rig: Wiring) -> None:
     rig.platform = rig.platform.model_copy(update={"rate_limit_factor": 1.0})  # the suite raises them
     async with running(rig.build()) as api:
         statuses = [
@@ -285,7 +259,7 @@ async def test_an_address_asking_codes_for_many_contacts_is_held_off(rig: Rig) -
 # ----- sessions ------------------------------------------------------------------------------------------
 
 
-async def test_preferences_need_a_valid_session_for_the_same_nik(rig: Rig) -> None:
+async def test_preferences_need_a_valid_session_for_the_same_nik(rig: Wiring) -> None:
     signer = SessionSigner(DEV_SIGNING_KEY, ISSUER)  # the rig signs with the development key
     key = rig.platform.citizen_ref_key.get_secret_value()
     subject = contact_ref(unique_email(), key)
@@ -339,7 +313,7 @@ async def test_preferences_need_a_valid_session_for_the_same_nik(rig: Rig) -> No
 
 
 async def test_stating_someone_elses_nik_neither_reads_nor_silences_their_messages(
-    rig: Rig, infra: Infrastructure
+    rig: Wiring, infra: Infrastructure
 ) -> None:
     """Anyone can state any NIK (it is printed on every KTP): preferences hold for the
     contact proved when they were set, so a stranger's session sees no one else's
@@ -378,7 +352,7 @@ async def test_stating_someone_elses_nik_neither_reads_nor_silences_their_messag
 
 
 async def test_a_hundred_complaints_naming_one_phone_reach_it_twice_until_it_proves_itself(
-    rig: Rig, infra: Infrastructure
+    rig: Wiring, infra: Infrastructure
 ) -> None:
     """A script files 100 complaints naming someone's number: the regency messages that
     number twice this hour, not a hundred times. Once the number has proved itself with
@@ -410,7 +384,7 @@ async def test_a_hundred_complaints_naming_one_phone_reach_it_twice_until_it_pro
         await wait_for(lambda: len(rig.gateway.delivered_to(phone)) == 2 + 1 + 3, timeout=30)
 
 
-async def test_every_service_verifies_sessions_with_the_published_keys(rig: Rig) -> None:
+async def test_every_service_verifies_sessions_with_the_published_keys(rig: Wiring) -> None:
     """The kit's verifier as another service runs it: discovery and keys fetched from the
     issuer over HTTP (here the app's ASGI transport) and cached; its FastAPI dependency."""
     app = rig.build()
@@ -468,7 +442,7 @@ def published_keys(jwk: dict[str, Any]) -> dict[str, Any]:
 # ----- how fast a code arrives -------------------------------------------------------------------------
 
 
-async def test_code_delivery_latency(rig: Rig) -> None:
+async def test_code_delivery_latency(rig: Wiring) -> None:
     """From POST /citizen/codes to the message's arrival in the SMTP sink or the fake
     gateway (their own arrival timestamps), 50 requests one after the other and 50 at
     once, for email and WhatsApp at the service's default channel rates. Printed with -s;

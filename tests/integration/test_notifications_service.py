@@ -27,11 +27,8 @@ from services.notifications.app import NotificationsSettings
 from services.notifications.app import build as build_notifications
 from shared.kit.consumer import dead_letter_topic
 from shared.kit.privacy import citizen_ref
-from shared.kit.settings import PlatformSettings
-from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from shared.schemas import EGOV_TOPICS, Envelope
+from shared.schemas import Envelope
 from shared.schemas import complaints as complaint_events
 from shared.schemas import health as health_events
 from shared.schemas import notifications as notification_events
@@ -41,7 +38,6 @@ from tests.harness import (
     events_of,
     metric,
     new_database,
-    new_group,
     officer_headers,
     read_topic,
     repo_root,
@@ -53,13 +49,13 @@ from tests.integration.test_complaints_service import file as file_complaint
 from tests.notifications_support import (
     GATEWAY_TOKEN,
     NIK,
+    Wiring,
     appointment_called,
     filed,
     unique_email,
     unique_phone,
     verified,
     ward_changed,
-    wired_settings,
 )
 
 TEMPLATES = repo_root() / "services" / "notifications" / "templates"
@@ -80,16 +76,10 @@ RETRIED_TWICE = [
 
 
 @dataclass
-class Rig:
-    """What a test runs the service with: the session's broker, SMTP sink and gateway, and
-    a database and a consumer group of the test's own."""
+class Rig(Wiring):
+    """The service's wiring, with a producer publishing the domain events it consumes and
+    settings for quick retries and unthrottled email."""
 
-    infra: Infrastructure
-    platform: PlatformSettings
-    database: str
-    group: str
-    sink: SmtpSink
-    gateway: FakeGateway
     producer: AIOKafkaProducer
 
     def settings(self, **overrides: Any) -> NotificationsSettings:
@@ -101,10 +91,7 @@ class Rig:
             "email_burst": 200,
             **overrides,
         }
-        return wired_settings(self.database, self.platform, self.group, self.sink, self.gateway, **values)
-
-    def build(self, **overrides: Any) -> FastAPI:
-        return build_notifications(self.settings(**overrides))
+        return super().settings(**values)
 
     async def publish(self, envelope: Envelope, topic: str = "complaints.events") -> None:
         await send_event(self.producer, topic, envelope)
@@ -135,16 +122,9 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(
-    infra: Infrastructure,
-    platform: PlatformSettings,
-    fresh_database: str,
-    smtp_sink: SmtpSink,
-    fake_gateway: FakeGateway,
-) -> AsyncIterator[Rig]:
-    group = await new_group(infra, "notifications-test", EGOV_TOPICS)  # what the service consumes
-    async with AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap) as producer:
-        yield Rig(infra, platform, fresh_database, group, smtp_sink, fake_gateway, producer)
+async def rig(wiring: Wiring) -> AsyncIterator[Rig]:
+    async with AIOKafkaProducer(bootstrap_servers=wiring.infra.kafka_bootstrap) as producer:
+        yield Rig(**vars(wiring), producer=producer)
 
 
 # ----- tests ----------------------------------------------------------------------------------------
