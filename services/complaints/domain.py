@@ -381,12 +381,7 @@ class Complaint(Recorded[Status]):
     # ----- internals --------------------------------------------------------------------
 
     def _require(self, command: str) -> None:
-        if self.status not in TRANSITIONS[command]:
-            allowed = ", ".join(sorted(TRANSITIONS[command]))
-            raise self._refused(
-                command,
-                f"cannot {command.replace('_', ' ')} a complaint that is {self.status} (allowed from: {allowed})",
-            )
+        self._require_status(command, TRANSITIONS[command], "a complaint")
 
     def _start_clock(self, name: str, now: datetime, days: int, calendar: WorkingCalendar) -> None:
         due = calendar.add_working_days(now, days)

@@ -831,16 +831,9 @@ class Application(Recorded[Status]):
 
     def _require(self, command: str) -> None:
         allowed = self.allowed_from(command)
-        if self.status in allowed:
-            return
         if not allowed:
-            message = f"{self.permit_type.name} needs no field inspection"
-        else:
-            message = (
-                f"cannot {command.replace('_', ' ')} an application that is {self.status} "
-                f"(allowed from: {', '.join(sorted(allowed))})"
-            )
-        raise self._refused(command, message)
+            raise self._refused(command, f"{self.permit_type.name} needs no field inspection")
+        self._require_status(command, allowed, "an application")
 
     def _emit(self, event_class: type[ev.PermitEvent], **fields: Any) -> None:
         common: dict[str, Any] = {

@@ -5,6 +5,7 @@ domains; the repositories store it with `shared.kit.sql.save_history` and
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -27,7 +28,8 @@ class Recorded(Generic[S]):
     """What an aggregate keeping a history has: its `id` and `status`, its `history`
     (oldest first) and the entries its commands added since it was loaded
     (`new_history`, which the repository stores and clears). Its commands call `_record`,
-    and raise `_refused` for a command its current status does not allow."""
+    and `_require_status` (or raise `_refused`) for a command its current status does
+    not allow."""
 
     id: Any
     status: S
@@ -42,3 +44,13 @@ class Recorded(Generic[S]):
     def _refused(self, command: str, reason: str) -> IllegalTransition:
         """The error refusing `command` in the aggregate's current status, for `reason`."""
         return IllegalTransition(reason, current=self.status, command=command)  # type: ignore[arg-type]
+
+    def _require_status(self, command: str, allowed: Collection[S], what: str) -> None:
+        """Refuse `command` unless the current status is one of `allowed`, naming them;
+        `what` is the aggregate as the message names it ("a complaint")."""
+        if self.status not in allowed:
+            listed = ", ".join(sorted(str(s) for s in allowed))
+            raise self._refused(
+                command,
+                f"cannot {command.replace('_', ' ')} {what} that is {self.status} (allowed from: {listed})",
+            )
