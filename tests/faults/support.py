@@ -719,7 +719,7 @@ async def view_counts(database_url: str, codes: list[str]) -> tuple[Counter[str]
 class Tally:
     """Per code, everything downstream of one accepted write (exact counts)."""
 
-    writes: int
+    codes: list[str]  # the writes tallied, every domain's
     on_topic: Counter[str]  # distinct events (event ids)
     records: Counter[str]  # raw records: a relay that lost an acknowledgement sends again
     notifications: Counter[str]
@@ -745,13 +745,17 @@ class Tally:
         """Every place a write must reach exactly once, per code."""
         return {"events on topic": self.on_topic, "messages sent": self.sent, **self.applied}
 
-    def problems(self, codes: list[str], attempts: Counter[str] | None = None) -> list[str]:
+    @property
+    def writes(self) -> int:
+        return len(self.codes)
+
+    def problems(self, attempts: Counter[str] | None = None) -> list[str]:
         """Every code whose count anywhere is not exactly one. With `attempts` (send
         attempts per code), a message may have left once per attempt: a worker killed
         between the relay's acceptance and recording it cannot know (at-least-once)."""
         found = []
         for name, counter in self.reached.items():
-            wrong = {c: counter.get(c, 0) for c in codes if counter.get(c, 0) != 1}
+            wrong = {c: counter.get(c, 0) for c in self.codes if counter.get(c, 0) != 1}
             if counter is self.sent and attempts is not None:
                 wrong = {c: n for c, n in wrong.items() if not 1 <= n <= attempts.get(c, 1)}
             if wrong:
@@ -763,27 +767,27 @@ class Tally:
         """Records on the topics beyond one per event: the same event id sent again."""
         return sum(self.records.values()) - sum(self.on_topic.values())
 
-    def summary(self, codes: list[str]) -> str:
+    def summary(self) -> str:
         return (
             f"events on topics {sum(self.on_topic.values())} distinct ({sum(self.records.values())} records,"
             f" {self.copies} resent copies of the same event id), notifications"
             f" {sum(self.notifications.values())} (delivered {self.delivered}, messages sent"
-            f" {sum(self.sent.values())}, sent twice {self.resent(codes)}), view items {sum(self.items.values())}, view history"
+            f" {sum(self.sent.values())}, sent twice {self.resent()}), view items {sum(self.items.values())}, view history"
             f" {sum(self.history.values())}, view notifications {sum(self.view_notifications.values())};"
-            f" lost {self.lost(codes)}, doubled {self.doubled(codes)}"
+            f" lost {self.lost()}, doubled {self.doubled()}"
         )
 
-    def resent(self, codes: list[str]) -> int:
-        return sum(max(0, self.sent.get(c, 0) - 1) for c in codes)
+    def resent(self) -> int:
+        return sum(max(0, self.sent.get(c, 0) - 1) for c in self.codes)
 
-    def lost(self, codes: list[str]) -> int:
+    def lost(self) -> int:
         """Codes missing somewhere they must have reached."""
-        return sum(1 for c in codes if min(counter.get(c, 0) for counter in self.reached.values()) == 0)
+        return sum(1 for c in self.codes if min(counter.get(c, 0) for counter in self.reached.values()) == 0)
 
-    def doubled(self, codes: list[str]) -> int:
+    def doubled(self) -> int:
         """Codes with an effect applied more than once (a notification created twice, a
         view row twice); a message sent twice is counted apart (`resent`)."""
-        return sum(1 for c in codes if max(counter.get(c, 0) for counter in self.applied.values()) > 1)
+        return sum(1 for c in self.codes if max(counter.get(c, 0) for counter in self.applied.values()) > 1)
 
 
 async def tally(
@@ -821,7 +825,7 @@ async def tally(
     items, history, notes = await view_counts(consumers.integration_db, flat)
     records, on_topic = await events_per_code(infra.kafka_bootstrap, codes)
     return Tally(
-        writes=len(flat),
+        codes=flat,
         on_topic=on_topic,
         records=records,
         notifications=Counter({c: len(s) for c, s in rows.items()}),
