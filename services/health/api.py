@@ -24,6 +24,7 @@ from services.health.domain import (
     DAY_NAMES,
     REFERENCE_CODE,
     Appointment,
+    Beds,
     Doctor,
     Facility,
     Patient,
@@ -575,16 +576,8 @@ async def put_beds(
     facility: FacilityCode, ward: WardCode, body: BedsIn, ctx: Ctx, officer: HealthOfficer
 ) -> dict[str, Any]:
     """Update a ward's beds (opens the ward when new and named); published when changed."""
-    w = await handlers.update_beds(
-        ctx,
-        facility.upper(),
-        ward.upper(),
-        total=body.total,
-        occupied=body.occupied,
-        officer=officer,
-        name=body.name,
-        bed_class=body.bed_class,
-    )
+    beds = Beds(body.total, body.occupied, body.name, body.bed_class)
+    w = await handlers.update_beds(ctx, facility.upper(), ward.upper(), beds, officer)
     return ward_view(w, ctx.tz)
 
 

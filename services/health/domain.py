@@ -625,6 +625,17 @@ def queue_state(entries: Sequence[QueueEntry]) -> QueueState:
 # ----- wards and beds -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Beds:
+    """A ward's beds as an officer (or the seed) reports them; a `name` or `bed_class`
+    given renames or reclassifies the ward, none keeps what it has."""
+
+    total: int
+    occupied: int
+    name: str | None = None
+    bed_class: str | None = None
+
+
 @dataclass
 class Ward:
     id: uuid.UUID
@@ -654,25 +665,17 @@ class Ward:
     def available(self) -> int:
         return max(0, self.total - self.occupied)
 
-    def update_beds(
-        self,
-        *,
-        total: int,
-        occupied: int,
-        officer: str,
-        now: datetime,
-        name: str | None = None,
-        bed_class: str | None = None,
-    ) -> bool:
+    def update_beds(self, beds: Beds, officer: str, now: datetime) -> bool:
         """Set the bed counts; emits when anything changed. False when nothing did."""
+        total, occupied = beds.total, beds.occupied
         if total < 0:
             raise InvalidField("total", "total beds cannot be negative")
         if occupied < 0:
             raise InvalidField("occupied", "occupied beds cannot be negative")
         if occupied > total:
             raise InvalidField("occupied", f"occupied beds ({occupied}) cannot exceed total beds ({total})")
-        new_name = name or self.name
-        new_class = bed_class if bed_class is not None else self.bed_class
+        new_name = beds.name or self.name
+        new_class = beds.bed_class if beds.bed_class is not None else self.bed_class
         unchanged = (self.total, self.occupied, self.name, self.bed_class) == (
             total,
             occupied,

@@ -13,6 +13,7 @@ import asyncpg
 from services.health import fhir
 from services.health.domain import (
     Appointment,
+    Beds,
     BookingPolicy,
     Doctor,
     Facility,
@@ -96,7 +97,7 @@ async def seed_if_empty(ctx: Context, seed: Seed) -> bool:
         facilities = {f.code: f for f in seed.facilities}
         for w in seed.wards:
             ward = Ward.open(facilities[w.facility_code], w.code, w.name, w.bed_class)
-            ward.update_beds(total=w.total, occupied=w.occupied, officer="seed", now=now)
+            ward.update_beds(Beds(w.total, w.occupied), "seed", now)
             await repo.save_ward(ward)
             await uow.emit(ward.events, subject=str(ward.id))
     return True
@@ -463,34 +464,17 @@ async def fhir_bundle(ctx: Context, booking_code: str, officer: Officer) -> dict
 # ----- wards --------------------------------------------------------------------------
 
 
-async def update_beds(
-    ctx: Context,
-    facility_code: str,
-    ward_code: str,
-    *,
-    total: int,
-    occupied: int,
-    officer: Officer,
-    name: str | None = None,
-    bed_class: str | None = None,
-) -> Ward:
+async def update_beds(ctx: Context, facility_code: str, ward_code: str, beds: Beds, officer: Officer) -> Ward:
     async with ctx.unit_of_work() as uow:
         repo = ctx.repository(uow.conn)
         facility = await _facility(repo, facility_code)  # facilities are public: 404 first
         must_serve(officer, facility.code)
         ward = await repo.ward(facility, ward_code, for_update=True)
         if ward is None:
-            if not name:
+            if not beds.name:
                 raise InvalidField("name", f"{facility.name} has no ward {ward_code}; give a name to open it")
-            ward = Ward.open(facility, ward_code, name, bed_class)
-        if ward.update_beds(
-            total=total,
-            occupied=occupied,
-            officer=officer.subject,
-            now=ctx.clock(),
-            name=name,
-            bed_class=bed_class,
-        ):
+            ward = Ward.open(facility, ward_code, beds.name, beds.bed_class)
+        if ward.update_beds(beds, officer.subject, ctx.clock()):
             await repo.save_ward(ward)
             await uow.emit(ward.events, subject=str(ward.id))
     return ward

@@ -16,6 +16,7 @@ from services.health import fhir
 from services.health.domain import (
     CANCELLABLE,
     NEXT_TASK,
+    Beds,
     BookingPolicy,
     Facility,
     Patient,
@@ -455,19 +456,19 @@ def test_queue_state_counts_and_estimates_the_wait() -> None:
 
 def test_ward_beds_are_validated_and_published_only_when_changed() -> None:
     ward = Ward.open(FACILITY, "MAWAR", "Bangsal Mawar", "kelas_3")
-    assert ward.update_beds(total=40, occupied=35, officer=OFFICER, now=NOW)
+    assert ward.update_beds(Beds(40, 35), OFFICER, NOW)
     [changed] = ward.events
     assert isinstance(changed, ev.WardBedAvailabilityChanged)
     assert (changed.total, changed.occupied, changed.available) == (40, 35, 5)
     assert changed.kecamatan_code == "33.06.06" and changed.tracking_code == "RSUD-TJITRO/MAWAR"
-    assert not ward.update_beds(total=40, occupied=35, officer=OFFICER, now=NOW)
+    assert not ward.update_beds(Beds(40, 35), OFFICER, NOW)
     assert len(ward.events) == 1
     for total, occupied, field in [(10, 11, "occupied"), (-1, 0, "total"), (5, -1, "occupied")]:
         with pytest.raises(InvalidField) as bad:
-            ward.update_beds(total=total, occupied=occupied, officer=OFFICER, now=NOW)
+            ward.update_beds(Beds(total, occupied), OFFICER, NOW)
         assert bad.value.loc == ("body", field)
     assert (ward.total, ward.occupied) == (40, 35)
-    assert ward.update_beds(total=40, occupied=40, officer=OFFICER, now=NOW) and ward.available == 0
+    assert ward.update_beds(Beds(40, 40), OFFICER, NOW) and ward.available == 0
 
 
 # ----- seed and FHIR --------------------------------------------------------------------------
