@@ -84,7 +84,10 @@ def minted_session(platform: PlatformSettings, contact: str, *, nik: str | None 
 
 def trust_development_sessions(app: FastAPI) -> FastAPI:
     """Let `app` verify sessions signed with the development key for its platform's issuer
-    without fetching the keys from a notification service."""
+    without fetching the keys from a notification service (the issuer itself, which has
+    its own keys, is left as it is)."""
+    if getattr(app.state, "citizen_sessions", None) is not None:
+        return app
     platform: PlatformSettings = app.state.settings.platform
     signer = SessionSigner(DEV_SIGNING_KEY, platform.citizen_issuer)
     app.state.citizen_sessions = CitizenSessions(platform, LocalKeys(signer.jwks()))

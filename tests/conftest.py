@@ -31,6 +31,7 @@ from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure, start_infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
+from tests.citizen_support import trust_development_sessions
 from tests.harness import SERVICE_LOG_DIR, Served, new_database, read_topic, serve
 from tests.identity_support import Provider, start_provider
 from tests.pii import LogRecorder, scan_logs, scan_records
@@ -161,7 +162,7 @@ async def permits_service(platform: PlatformSettings, fresh_database: str) -> As
 @pytest.fixture
 async def health_service(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[Served]:
     settings = HealthSettings(database_url=fresh_database, platform=platform, no_show_check_seconds=3600)
-    async with serve(build_health(settings), fresh_database) as served:
+    async with serve(trust_development_sessions(build_health(settings)), fresh_database) as served:
         yield served
 
 

@@ -26,8 +26,8 @@ class HealthSettings(service_settings("health")):
     checkin_opens_minutes: int = 180
     no_show_grace_minutes: int = 60
     # What one verified contact may hold at once (reasons: docs/operations.md, limits).
-    active_bookings_per_contact: int = Field(BookingPolicy.active_per_contact, ge=1, le=100)
-    active_bookings_per_nik: int = Field(BookingPolicy.active_per_nik, ge=1, le=20)
+    active_bookings_per_contact: int = Field(BookingPolicy.active_per_contact, ge=1)
+    active_bookings_per_nik: int = Field(BookingPolicy.active_per_nik, ge=1)
     fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
 
 

@@ -42,6 +42,7 @@ def development_session(issuer: str, key: str, contact: str, *, nik: str | None 
 class DevelopmentIssuer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
+        self._documents: dict[str, Any] = {}
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -60,6 +61,13 @@ class DevelopmentIssuer:
         return development_session(self.url, key, contact, nik=nik)
 
     def start(self) -> DevelopmentIssuer:
+        signer = SessionSigner(DEV_SIGNING_KEY, self.url)  # the port is known now
+        self._documents.update(
+            {
+                "/.well-known/openid-configuration": signer.openid_configuration(self.url),
+                "/.well-known/jwks.json": signer.jwks(),
+            }
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, name="dev-issuer", daemon=True)
         self._thread.start()
         return self
@@ -77,11 +85,7 @@ class DevelopmentIssuer:
         self.stop()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        signer = SessionSigner(DEV_SIGNING_KEY, self.url)
-        documents: dict[str, Any] = {
-            "/.well-known/openid-configuration": signer.openid_configuration(self.url),
-            "/.well-known/jwks.json": signer.jwks(),
-        }
+        documents = self._documents  # filled by start()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:

@@ -119,6 +119,12 @@ def booking(day: date, polyclinic: str, **overrides: object) -> dict[str, object
     return body
 
 
+def patient_session(ctx: handlers.Context, body: dict[str, object]) -> dict[str, str]:
+    """A session of the citizen holding the phone `body` names (services in these tests
+    trust the development key: tests/citizen_support.py)."""
+    return minted_session(ctx.platform, str(body["phone"]))
+
+
 async def book(client: httpx.AsyncClient, day: date, polyclinic: str, **overrides: object) -> dict:
     response = await client.post("/appointments", json=booking(day, polyclinic, **overrides))
     assert response.status_code == 201, response.text

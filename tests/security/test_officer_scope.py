@@ -14,7 +14,14 @@ import httpx
 
 from tests.harness import Served, officer_headers
 from tests.integration.test_complaints_service import NIK, complaint_body
-from tests.integration.test_health_service import FACILITY, booking, make_polyclinic, nik, visit_day
+from tests.integration.test_health_service import (
+    FACILITY,
+    booking,
+    make_polyclinic,
+    nik,
+    patient_session,
+    visit_day,
+)
 
 OTHER = "PKM-BAYAN"
 
@@ -31,7 +38,10 @@ async def test_a_health_officer_acts_only_for_their_own_facility(health_service:
     dinkes = officer_headers("health_officer", facility="*", subject="petugas-dinkes")
     polyclinic = await make_polyclinic(health, "SCP")
     day = visit_day(health_service.context)
-    booked = await health.post("/appointments", json=booking(day, polyclinic, nik=nik(31)))
+    body = booking(day, polyclinic, nik=nik(31))
+    booked = await health.post(
+        "/appointments", json=body, headers=patient_session(health_service.context, body)
+    )
     assert booked.status_code == 201, booked.text
     code = booked.json()["booking_code"]
     hours = {"start": "08:00", "end": "12:00", "minutes_per_patient": 10, "quota_jkn": 12, "quota_non_jkn": 4}
