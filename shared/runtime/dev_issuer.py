@@ -7,20 +7,20 @@ notification service signs with), and mints sessions with that key, as a citizen
 get one after proving a contact. A service started with ``SINERGI_CITIZEN_ISSUER`` set to
 `url` verifies them. Development only: production refuses the development key.
 
-A standard-library threaded HTTP server in a daemon thread, like the fake gateway.
+A standard-library threaded HTTP server in a daemon thread (background_http.py).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Self
 
 from shared.kit.citizen import DEV_SIGNING_KEY, SessionSigner
 from shared.kit.privacy import citizen_ref, contact_ref
 from shared.reference import normalize_mobile
+from shared.runtime.background_http import BackgroundHttpServer
 
 
 def development_session(issuer: str, key: str, contact: str, *, nik: str | None = None) -> dict[str, str]:
@@ -39,18 +39,12 @@ def development_session(issuer: str, key: str, contact: str, *, nik: str | None 
     return {"Authorization": f"Bearer {token}"}
 
 
-class DevelopmentIssuer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self._documents: dict[str, Any] = {}
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
+class DevelopmentIssuer(BackgroundHttpServer):
+    thread_name = "dev-issuer"
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._documents: dict[str, Any] = {}
+        super().__init__(host, port)
 
     @property
     def env(self) -> dict[str, str]:
@@ -60,7 +54,7 @@ class DevelopmentIssuer:
     def session(self, key: str, contact: str, *, nik: str | None = None) -> dict[str, str]:
         return development_session(self.url, key, contact, nik=nik)
 
-    def start(self) -> DevelopmentIssuer:
+    def start(self) -> Self:
         signer = SessionSigner(DEV_SIGNING_KEY, self.url)  # the port is known now
         self._documents.update(
             {
@@ -68,21 +62,7 @@ class DevelopmentIssuer:
                 "/.well-known/jwks.json": signer.jwks(),
             }
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dev-issuer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> DevelopmentIssuer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        return super().start()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         documents = self._documents  # filled by start()

@@ -13,15 +13,9 @@ from __future__ import annotations
 import httpx
 
 from tests.harness import Served, officer_headers
+from tests.integration import test_health_service as health_tests
 from tests.integration.test_complaints_service import NIK, complaint_body
-from tests.integration.test_health_service import (
-    FACILITY,
-    booking,
-    make_polyclinic,
-    nik,
-    patient_session,
-    visit_day,
-)
+from tests.integration.test_health_service import FACILITY, booking, make_polyclinic, nik, visit_day
 
 OTHER = "PKM-BAYAN"
 
@@ -40,7 +34,7 @@ async def test_a_health_officer_acts_only_for_their_own_facility(health_service:
     day = visit_day(health_service.context)
     body = booking(day, polyclinic, nik=nik(31))
     booked = await health.post(
-        "/appointments", json=body, headers=patient_session(health_service.context, body)
+        "/appointments", json=body, headers=health_tests.patient_session(health_service.context, body)
     )
     assert booked.status_code == 201, booked.text
     code = booked.json()["booking_code"]
