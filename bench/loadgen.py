@@ -22,7 +22,13 @@ from hdrh.histogram import HdrHistogram
 
 
 async def run(
-    url: str, rate: float, duration: float, bodies: list[bytes], timeout: float, record: str | None = None
+    url: str,
+    rate: float,
+    duration: float,
+    bodies: list[bytes],
+    timeout: float,
+    record: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> dict[str, object]:
     """With `record` (a field of the JSON response, e.g. "tracking_code"), the result also
     holds `answered`: that field's value -> wall-clock time of the 201, for measuring
@@ -34,7 +40,7 @@ async def run(
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=4000, force_close=False)
     client_timeout = aiohttp.ClientTimeout(total=timeout)
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **(extra_headers or {})}
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
 
         async def one(due: float, body: bytes) -> None:
@@ -93,6 +99,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--record", help="JSON field of 201 responses to record with their time")
+    parser.add_argument(
+        "--header", action="append", default=[], help="'Name: value' sent with every request (a session)"
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -102,7 +111,9 @@ def main() -> None:
         pass
     loaded = json.loads(args.body_file.read_bytes())
     bodies = [json.dumps(b).encode() for b in (loaded if isinstance(loaded, list) else [loaded])]
-    result = asyncio.run(run(args.url, args.rate, args.duration, bodies, args.timeout, args.record))
+    headers = dict(h.split(":", 1) for h in args.header)
+    headers = {name.strip(): value.strip() for name, value in headers.items()}
+    result = asyncio.run(run(args.url, args.rate, args.duration, bodies, args.timeout, args.record, headers))
     args.out.write_text(json.dumps(result, indent=2))
 
 

@@ -42,6 +42,7 @@ from shared.kit.outbox import OutboxRelay
 from shared.kit.privacy import seal_contact
 from shared.kit.settings import PlatformSettings
 from shared.reference import WorkingCalendar
+from shared.runtime.dev_issuer import DevelopmentIssuer
 from shared.runtime.embedded import create_databases, create_topics, free_port
 from shared.runtime.select import Infrastructure, database_url_for, start_infrastructure
 from shared.runtime.topology import topics
@@ -257,6 +258,9 @@ async def relay_drain(infra: Infrastructure, platform_settings: PlatformSettings
 WITHOUT_ABUSE_LIMITS = {
     "SINERGI_RATE_LIMIT_FACTOR": "100000",
     "NOTIFICATIONS_UNSOLICITED_PER_HOUR": "1000000",
+    # One verified contact books every patient of the run (tests/integration/test_health_bookings.py
+    # measures what a contact may hold).
+    "HEALTH_ACTIVE_BOOKINGS_PER_CONTACT": "100000000",
 }
 
 
@@ -324,12 +328,14 @@ async def open_loop(
     seconds: float,
     body: dict[str, Any] | list[dict[str, Any]],
     record: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run bench.loadgen as its own process (its CPU is not this process's)."""
     with tempfile.TemporaryDirectory() as tmp:
         body_file, out = Path(tmp) / "body.json", Path(tmp) / "out.json"
         body_file.write_text(json.dumps(body))
         extra = ["--record", record] if record else []
+        extra += [arg for name, value in (headers or {}).items() for arg in ("--header", f"{name}: {value}")]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.loadgen", "--url", url, "--rate", str(rate),
             "--duration", str(seconds), "--body-file", str(body_file), "--out", str(out), *extra, cwd=ROOT,
@@ -348,6 +354,8 @@ class Intake:
     bodies: Callable[[int, int], dict[str, Any] | list[dict[str, Any]]]
     # Called once the service is ready (e.g. an officer opens a polyclinic for the run).
     setup: Callable[[str], Awaitable[None]] | None = None
+    # The contact the bodies name when the endpoint needs a citizen session for it.
+    citizen: str | None = None
 
 
 def _same_complaint(offset: int, n: int) -> dict[str, Any]:
@@ -375,12 +383,16 @@ async def intake(
     url = database_url or await _fresh_database(infra)
     port = free_port()
     prefix = target.service.upper()
+    issuer = DevelopmentIssuer().start()
+    key = PlatformSettings().citizen_ref_key.get_secret_value()
+    headers = issuer.session(key, target.citizen) if target.citizen else None
     service = ServiceProcess(
         f"services.{target.service}",
         {
             "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             f"{prefix}_DATABASE_URL": url,
             f"{prefix}_PORT": str(port),
+            **issuer.env,
         },
         port,
     )
@@ -391,7 +403,9 @@ async def intake(
         # Warm up (prepared statements, caches, pools), as a service in use is: 2 s at
         # 20 req/s, not recorded.
         warm_n = 40
-        await open_loop(f"http://127.0.0.1:{port}{target.path}", 20, 2, target.bodies(0, warm_n))
+        await open_loop(
+            f"http://127.0.0.1:{port}{target.path}", 20, 2, target.bodies(0, warm_n), headers=headers
+        )
         idle_rss = service.rss_mb()
         stop = asyncio.Event()
         sampler = asyncio.create_task(service.sample_rss(stop))
@@ -403,7 +417,9 @@ async def intake(
             offset += n
             sampling = asyncio.create_task(service.profile(f"intake-{target.service}-{rate}", seconds))
             cpu_before = service.cpu_seconds()
-            result = await open_loop(f"http://127.0.0.1:{port}{target.path}", rate, seconds, bodies)
+            result = await open_loop(
+                f"http://127.0.0.1:{port}{target.path}", rate, seconds, bodies, headers=headers
+            )
             # CPU the service spent per accepted request: 1000 / this = the most one core
             # can take, whatever the rest of the machine does.
             result["service_cpu_ms_per_request"] = (
@@ -430,12 +446,14 @@ async def intake(
         }
     finally:
         service.stop()
+        issuer.stop()
 
 
 # Health: patients book the benchmark polyclinic on the next practice days, one NIK each.
 BENCH_POLYCLINIC = "BNCH"
 BENCH_FACILITY = "RSUD-TJITRO"
 BOOKING_DAYS = 21  # bookings spread over three weeks: places for 21,000 patients
+BENCH_PHONE = "081234567890"  # the verified contact booking for every patient
 
 
 async def _open_bench_polyclinic(base_url: str) -> None:
@@ -476,14 +494,14 @@ def _bookings(offset: int, n: int) -> list[dict[str, Any]]:
         # A distinct, well-formed NIK per patient: birth day, month, year and serial vary.
         nik = f"330601{1 + i % 28:02d}{1 + (i // 28) % 12:02d}{60 + (i // 336) % 40:02d}{1 + i // 13_440:04d}"
         bodies.append(
-            {"nik": nik, "phone": "081234567890", "facility": BENCH_FACILITY, "polyclinic": BENCH_POLYCLINIC,
+            {"nik": nik, "phone": BENCH_PHONE, "facility": BENCH_FACILITY, "polyclinic": BENCH_POLYCLINIC,
              "date": days[i % len(days)].isoformat(), "payment": "jkn", "jkn_card": "0001234567890",
              "new_patient": False}
         )  # fmt: skip
     return bodies
 
 
-HEALTH_INTAKE = Intake("health", "/appointments", _bookings, _open_bench_polyclinic)
+HEALTH_INTAKE = Intake("health", "/appointments", _bookings, _open_bench_polyclinic, citizen=BENCH_PHONE)
 
 
 # ----- 6. growth ---------------------------------------------------------------------------------

@@ -1,16 +1,22 @@
 """Citizen sessions the way a citizen gets one: ask the notification service for a code,
-read it from the message the fake gateway or SMTP sink received, trade it for a session."""
+read it from the message the fake gateway or SMTP sink received, trade it for a session.
+
+Tests that are not about identity mint a session directly with the development signing
+key (`minted_session`), and let the service under test verify it with that key
+(`trust_development_sessions`; a service process: shared/runtime/dev_issuer.py)."""
 
 from __future__ import annotations
 
 import re
 
 import httpx
+from fastapi import FastAPI
 
-from shared.kit.citizen import Citizen
+from shared.kit.citizen import DEV_SIGNING_KEY, Citizen, CitizenSessions, LocalKeys, SessionSigner
 from shared.kit.privacy import citizen_ref, contact_ref
 from shared.kit.settings import PlatformSettings
 from shared.reference import normalize_mobile
+from shared.runtime.dev_issuer import development_session
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.smtp_sink import SmtpSink
 from tests.harness import wait_for
@@ -66,3 +72,23 @@ def verified_citizen(platform: PlatformSettings, nik: str, contact: str | None =
     contact = contact or f"warga-{nik}@example.com"
     kind = "email" if "@" in contact else "phone"
     return Citizen(contact_ref(contact, key), kind, citizen_ref(nik, key), 0)
+
+
+def minted_session(platform: PlatformSettings, contact: str, *, nik: str | None = None) -> dict[str, str]:
+    """The Authorization header of a session for `contact` (a mobile number in any form
+    the APIs take, or an email address), as the development notification service of
+    `platform` would sign it once the contact proved itself."""
+    key = platform.citizen_ref_key.get_secret_value()
+    return development_session(platform.citizen_issuer, key, contact, nik=nik)
+
+
+def trust_development_sessions(app: FastAPI) -> FastAPI:
+    """Let `app` verify sessions signed with the development key for its platform's issuer
+    without fetching the keys from a notification service (the issuer itself, which has
+    its own keys, is left as it is)."""
+    if getattr(app.state, "citizen_sessions", None) is not None:
+        return app
+    platform: PlatformSettings = app.state.settings.platform
+    signer = SessionSigner(DEV_SIGNING_KEY, platform.citizen_issuer)
+    app.state.citizen_sessions = CitizenSessions(platform, LocalKeys(signer.jwks()))
+    return app

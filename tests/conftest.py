@@ -32,6 +32,7 @@ from shared.runtime.select import Infrastructure, start_infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
 from shared.schemas import EGOV_TOPICS
+from tests.citizen_support import trust_development_sessions
 from tests.harness import SERVICE_LOG_DIR, Served, new_database, new_group, read_topic, serve
 from tests.identity_support import Provider, start_provider
 from tests.notifications_support import Wiring
@@ -163,7 +164,7 @@ async def permits_service(platform: PlatformSettings, fresh_database: str) -> As
 @pytest.fixture
 async def health_service(platform: PlatformSettings, fresh_database: str) -> AsyncIterator[Served]:
     settings = HealthSettings(database_url=fresh_database, platform=platform, no_show_check_seconds=3600)
-    async with serve(build_health(settings), fresh_database) as served:
+    async with serve(trust_development_sessions(build_health(settings)), fresh_database) as served:
         yield served
 
 

@@ -221,17 +221,29 @@ async def post_raw(client: httpx.AsyncClient, path: str, body: bytes) -> httpx.R
     return await client.post(path, content=body, headers={"content-type": "application/json"})
 
 
-def service_fixture(build: Callable[[Any], FastAPI], settings: Callable[..., Any], **options: Any) -> Any:
+def service_fixture(
+    build: Callable[[Any], FastAPI],
+    settings: Callable[..., Any],
+    *,
+    wrap: Callable[[FastAPI], FastAPI] | None = None,
+    headers: Callable[[PlatformSettings], dict[str, str]] | None = None,
+    **options: Any,
+) -> Any:
     """A fixture running the service `build` makes of `settings(**options)` on a new
-    database and the suite's platform; it gives (HTTP client, the service's use-case
-    context, database URL): `complaints = service_fixture(build, ComplaintsSettings)`."""
+    database and the suite's platform (the app passed through `wrap`, the client sending
+    `headers`); it gives (HTTP client, the service's use-case context, database URL):
+    `complaints = service_fixture(build, ComplaintsSettings)`."""
 
     @pytest.fixture
     async def service(
         infra: Infrastructure, platform: PlatformSettings, fresh_database: str
     ) -> AsyncIterator[tuple[httpx.AsyncClient, Any, str]]:
         app = build(settings(database_url=fresh_database, platform=platform, **options))
+        if wrap is not None:
+            app = wrap(app)
         async with running(app) as client:
+            if headers is not None:
+                client.headers.update(headers(platform))
             yield client, app.state.service.context, fresh_database
 
     return service

@@ -1,7 +1,8 @@
 """HTTP routes of the health service: parse, authorise, call a use case, shape the answer.
 
-Citizens (no login) see facilities, schedules, queues and beds, book, check in and
-cancel by booking code; officers (`health_officer`, `admin`) manage reference data,
+Citizens (no login) see facilities, schedules, queues and beds and check in by booking
+code; booking and cancelling need a citizen session (a contact proved with a one-time
+code, shared/kit/citizen.py); officers (`health_officer`, `admin`) manage reference data,
 move the queue, update beds and export finished visits as FHIR."""
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from services.health.domain import (
 from shared.kit.app import context_dependency
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
+from shared.kit.citizen import CitizenSession
 from shared.kit.codes import normalise_code
-from shared.kit.limits import Limit, Limits, limited
+from shared.kit.limits import Limit, limited
 from shared.reference import UnknownRegion, default_calendar, require_kecamatan
 from shared.reference.fields import MobilePhone, Nik
 from shared.schemas.common import Locale
@@ -50,9 +52,9 @@ Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
 HealthOfficer = Annotated[Officer, Depends(require_role("health_officer"))]
 # Abuse limits (numbers and reasons: docs/operations.md). Per client address: a family
 # sharing a phone, a posyandu cadre booking for the elderly, a facility's check-in kiosk.
-# Per NIK: a person books a few visits a day at most; more is someone else's script.
+# No limit keyed by the NIK alone: anyone could use it up for its holder (what a verified
+# contact may hold is the booking policy's, counted in the use case).
 BOOKINGS_PER_ADDRESS = Limit("health.bookings_per_address", 20, 3600)
-BOOKINGS_PER_NIK = Limit("health.bookings_per_nik", 4, 86400)
 CHECK_INS = Limit("health.check_ins", 300, 3600)
 CANCELLATIONS = Limit("health.cancellations", 60, 3600)
 # A reference-data code as people type it (any case); routes upper-case it.
@@ -477,19 +479,18 @@ async def all_beds(ctx: Ctx) -> list[dict[str, Any]]:
     return [_ward_row(w, ctx.tz) for w in await handlers.list_wards(ctx)]
 
 
-async def _bookings_per_nik(body: BookIn, limits: Limits) -> None:
-    await limits.take(BOOKINGS_PER_NIK, body.nik)
-
-
 @router.post(
     "/appointments",
     status_code=201,
     response_model=BookedOut,
     tags=["citizen"],
-    **limited(BOOKINGS_PER_ADDRESS, Depends(_bookings_per_nik)),
+    **limited(BOOKINGS_PER_ADDRESS),
 )
-async def book(body: BookIn, ctx: Ctx) -> dict[str, Any]:
-    """Book a polyclinic visit (no login): booking code, queue number, estimated time."""
+async def book(body: BookIn, ctx: Ctx, citizen: CitizenSession) -> dict[str, Any]:
+    """Book a polyclinic visit with a citizen session (`Authorization: Bearer <session>`,
+    from POST /citizen/sessions of the notification service); the phone must be the one
+    the session proved. Booking the same patient, polyclinic and day again answers with
+    the booking already made. Answer: booking code, queue number, estimated time."""
     appointment = await handlers.book(
         ctx,
         handlers.Book(
@@ -499,6 +500,7 @@ async def book(body: BookIn, ctx: Ctx) -> dict[str, Any]:
             date=body.date,
             payment=Payment(body.payment),
             new_patient=body.new_patient,
+            citizen=citizen,
             doctor=body.doctor,
             locale=body.locale,
         ),
@@ -529,10 +531,14 @@ async def check_in(booking_code: BookingCode, ctx: Ctx) -> dict[str, Any]:
     tags=["citizen"],
     **limited(CANCELLATIONS),
 )
-async def cancel(booking_code: BookingCode, ctx: Ctx, body: CancelIn | None = None) -> dict[str, Any]:
-    """Cancel before poli service (task 99); the place goes back to the quota."""
+async def cancel(
+    booking_code: BookingCode, ctx: Ctx, citizen: CitizenSession, body: CancelIn | None = None
+) -> dict[str, Any]:
+    """Cancel before poli service (task 99), with a session of the contact that booked
+    (404 otherwise, as for an unknown code); the place goes back to the quota."""
     reason = body.reason if body else None
-    return appointment_view(await handlers.cancel(ctx, normalise_code(booking_code), reason), ctx.tz)
+    a = await handlers.cancel(ctx, normalise_code(booking_code), reason, citizen)
+    return appointment_view(a, ctx.tz)
 
 
 # ----- officer routes --------------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
+from pydantic import Field
 
 from services.health import api, fhir, handlers
 from services.health.domain import BookingPolicy, Payment
@@ -24,6 +25,9 @@ class HealthSettings(service_settings("health")):
     max_days_ahead: int = 30
     checkin_opens_minutes: int = 180
     no_show_grace_minutes: int = 60
+    # What one verified contact may hold at once (reasons: docs/operations.md, limits).
+    active_bookings_per_contact: int = Field(BookingPolicy.active_per_contact, ge=1)
+    active_bookings_per_nik: int = Field(BookingPolicy.active_per_nik, ge=1)
     fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
 
 
@@ -35,7 +39,7 @@ class HealthMetrics(DomainMetrics):
     )
     bookings: Counter = Metric.counter(
         "sinergi_health_bookings_total",
-        "Booking attempts by facility, payment and outcome (booked, quota_full)",
+        "Booking attempts by facility, payment and outcome (booked, repeated, quota_full, too_many)",
         ["facility", "payment", "outcome"],
     )
     no_shows: Counter = Metric.counter("sinergi_health_no_shows_total", "Appointments marked no-show")
@@ -60,6 +64,8 @@ def build(settings: HealthSettings | None = None) -> FastAPI:
                 max_days_ahead=settings.max_days_ahead,
                 checkin_opens_minutes=settings.checkin_opens_minutes,
                 no_show_grace_minutes=settings.no_show_grace_minutes,
+                active_per_contact=settings.active_bookings_per_contact,
+                active_per_nik=settings.active_bookings_per_nik,
             ),
             fhir_system_base=settings.fhir_system_base,
             on_booking=service.domain_metrics.observe_booking,

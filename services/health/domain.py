@@ -134,6 +134,30 @@ class BookingPolicy:
     checkin_opens_minutes: int = 180
     # A booked patient who has not checked in this long after the session ended is a no-show.
     no_show_grace_minutes: int = 60
+    # What one verified contact may hold at once (active: booked, for today or later).
+    # Reasons in docs/operations.md; only the caller's own bookings count, so a refusal
+    # says nothing about anyone else and nobody can use up a NIK holder's allowance.
+    active_per_contact: int = 6
+    active_per_nik: int = 2
+
+
+class TooManyBookings(Conflict):
+    """The caller's contact holds as many active bookings as it may (HTTP 409)."""
+
+
+def check_holdings(policy: BookingPolicy, *, of_contact: int, for_nik: int) -> None:
+    """Refuse one more booking when the contact's own active bookings (all, and those
+    for this NIK) are at the policy's limits. Counts are of the caller's bookings only."""
+    if of_contact >= policy.active_per_contact:
+        raise TooManyBookings(
+            f"you already hold {of_contact} active bookings, the most one phone number or email may"
+            " hold; cancel one you no longer need, or book after a visit"
+        )
+    if for_nik >= policy.active_per_nik:
+        raise TooManyBookings(
+            f"you already hold {for_nik} active bookings for this NIK, the most one phone number or"
+            " email may hold for one patient; cancel one you no longer need"
+        )
 
 
 # ----- reference data -----------------------------------------------------------------
@@ -363,6 +387,9 @@ class Appointment:
     citizen_ref: str
     booked_at: datetime
     locale: str = "id"
+    # Keyed hash of the contact the booking was made with (verified by a citizen session);
+    # None for bookings made before sessions were required.
+    contact_ref: str | None = None
     status: Status = Status.BOOKED
     task: Task | None = None
     task_at: datetime | None = None
@@ -393,6 +420,7 @@ class Appointment:
         tz: tzinfo,
         locale: str = "id",
         contact: SealedContact | None = None,
+        contact_ref: str | None = None,
         booking_code: str | None = None,
     ) -> Appointment:
         if payment is Payment.JKN and not (patient.jkn_card and len(patient.jkn_card) == 13):
@@ -421,9 +449,11 @@ class Appointment:
             booked_at=now,
             locale=locale,
             contact=contact,
+            contact_ref=contact_ref,
         )
         appointment._emit(
             ev.AppointmentBooked,
+            contact_ref=contact_ref,
             booked_at=now,
             session_start=start,
             session_end=end,
@@ -433,6 +463,12 @@ class Appointment:
         return appointment
 
     # ----- commands -------------------------------------------------------------------
+
+    def booked_again(self, now: datetime) -> None:
+        """Someone with another contact booked this patient at this polyclinic on this day:
+        the contact on file here is told (the event carries this booking only, nothing of
+        the other booking or of who made it). The booking itself does not change."""
+        self._emit(ev.AppointmentBookedAgain, booked_again_at=now)
 
     def check_in(self, now: datetime, policy: BookingPolicy, actor: str = "patient") -> None:
         """Task 1: the patient has arrived (kiosk or counter), on the visit day."""

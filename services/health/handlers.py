@@ -24,7 +24,9 @@ from services.health.domain import (
     QuotaFull,
     Schedule,
     Task,
+    TooManyBookings,
     Ward,
+    check_holdings,
     open_sessions,
     queue_state,
     take_place,
@@ -33,17 +35,18 @@ from services.health.repository import HealthRepository
 from services.health.seed import Seed
 from shared.kit import audit
 from shared.kit.auth import Officer
+from shared.kit.citizen import Citizen
 from shared.kit.errors import Conflict, Forbidden, IllegalTransition, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, seal_for_notifications
+from shared.kit.privacy import citizen_ref, contact_ref, seal_for_notifications
 from shared.kit.uow import retry_on_code_collision
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import health as schema
 from shared.schemas.common import SealedContact
 
-# Unique constraints of appointments (migrations/001).
+# Unique constraint of appointments' booking codes (migrations/001).
 BOOKING_CODE_KEY = "appointments_booking_code_key"
-ONE_BOOKING_PER_DAY = "appointments_one_per_patient_day"
+NOT_VERIFIED = "use the phone number or email you verified"
 
 
 def _missing(booking_code: str) -> str:
@@ -61,7 +64,8 @@ class Context(UseCaseContext[HealthRepository]):
     calendar: WorkingCalendar
     policy: BookingPolicy = field(default_factory=BookingPolicy)
     fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
-    # Told of every booking attempt: facility, payment, outcome (booked | quota_full).
+    # Told of every booking attempt: facility, payment, outcome (booked | repeated |
+    # quota_full | too_many).
     on_booking: Callable[[str, Payment, str], None] = _ignore_booking
 
     topic: ClassVar[str] = schema.TOPIC
@@ -256,20 +260,56 @@ class Book:
     date: date
     payment: Payment
     new_patient: bool
+    citizen: Citizen  # whose session books: the contacts the booking names must be its
     doctor: str | None = None
     locale: str = "id"
 
 
+def _must_be_verified(patient: Patient, citizen: Citizen, key: str) -> None:
+    """Every contact the booking names is the one the caller proved with a code: nobody
+    books in someone else's name with a number they do not hold."""
+    for name, value in (("phone", patient.phone),):
+        if value and contact_ref(value, key) != citizen.contact_ref:
+            raise InvalidField(name, NOT_VERIFIED)
+
+
 async def book(ctx: Context, cmd: Book) -> Appointment:
+    """Book a place, made by the caller's verified contact. The answer never depends on
+    anyone else's bookings: the same contact booking the same patient, polyclinic and day
+    again gets its booking back; a booking of the patient by another contact does not
+    block this one (its contact on file is told instead); the limits count only the
+    caller's own active bookings."""
     if cmd.payment is Payment.JKN and not cmd.patient.jkn_card:
         raise InvalidField("jkn_card", "a JKN booking needs the 13-digit JKN card number")
-    ref = citizen_ref(cmd.patient.nik, ctx.platform.citizen_ref_key.get_secret_value())
+    key = ctx.platform.citizen_ref_key.get_secret_value()
+    _must_be_verified(cmd.patient, cmd.citizen, key)
+    ref = citizen_ref(cmd.patient.nik, key)
     contact = ctx.contact_for(cmd.patient)
+    by = cmd.citizen.contact_ref
+    where = (cmd.patient.nik, by, cmd.facility, cmd.polyclinic, cmd.date)
+    outcome = "booked"
 
     async def create() -> Appointment:
+        nonlocal outcome
         async with ctx.unit_of_work() as uow:
-            appointment = await _book_place(ctx, ctx.repository(uow.conn), cmd, ref, contact)
+            repo = ctx.repository(uow.conn)
+            await repo.lock_contact(by)
+            held = await repo.live_booking(*where)
+            if held is not None:
+                outcome = "repeated"
+                appointment = await repo.get(held)
+                assert appointment is not None
+                return appointment
+            of_contact, for_nik = await repo.holdings(by, cmd.patient.nik, ctx.today())
+            check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
+            appointment = await _book_place(ctx, repo, cmd, ref, contact)
             await uow.emit(appointment.events, subject=str(appointment.id))
+            for code in await repo.booked_by_others(*where):
+                earlier = await repo.get(code, for_update=True)
+                assert earlier is not None
+                earlier.contact = ctx.contact_for(earlier.patient)
+                earlier.booked_again(appointment.booked_at)
+                await uow.emit(earlier.events, subject=str(earlier.id))
         return appointment
 
     try:
@@ -277,13 +317,10 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
     except QuotaFull:
         ctx.on_booking(cmd.facility, cmd.payment, "quota_full")
         raise
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name != ONE_BOOKING_PER_DAY:
-            raise
-        raise Conflict(
-            f"this patient already has a booking at {cmd.facility}/{cmd.polyclinic} on {cmd.date}"
-        ) from None
-    ctx.on_booking(appointment.facility_code, cmd.payment, "booked")
+    except TooManyBookings:
+        ctx.on_booking(cmd.facility, cmd.payment, "too_many")
+        raise
+    ctx.on_booking(appointment.facility_code, cmd.payment, outcome)
     return appointment
 
 
@@ -332,6 +369,7 @@ async def _book_place(
         tz=ctx.tz,
         locale=cmd.locale,
         contact=contact,
+        contact_ref=cmd.citizen.contact_ref,
     )
     await repo.save_session(session)
     await repo.add(appointment)
@@ -390,10 +428,13 @@ async def call_next(
     return appointment
 
 
-async def cancel(ctx: Context, booking_code: str, reason: str | None) -> Appointment:
-    """The patient cancels (task 99); the place goes back to the session's quota."""
+async def cancel(ctx: Context, booking_code: str, reason: str | None, citizen: Citizen) -> Appointment:
+    """The contact that made the booking cancels it (task 99); the place goes back to the
+    session's quota. Anyone else gets the answer an unknown code gets."""
 
     async def command(a: Appointment, repo: HealthRepository) -> None:
+        if a.contact_ref is None or a.contact_ref != citizen.contact_ref:
+            raise NotFound(_missing(booking_code))
         session = await repo.lock_session(a.schedule_id, a.date) if a.schedule_id is not None else None
         a.cancel(ctx.clock(), session, reason)
         if session is not None:

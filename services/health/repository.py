@@ -48,6 +48,7 @@ _APPOINTMENT_PLAIN = (
     "new_patient",
     "citizen_ref",
     "locale",
+    "contact_ref",
 )
 # ... its times, read in the regency's time zone ...
 _APPOINTMENT_TIMES = ("session_start", "session_end", "estimated_at", "booked_at")
@@ -332,6 +333,58 @@ class HealthRepository:
             tasks=[TaskStamp(Task(t["task_id"]), self._local(t["at"]), t["actor"]) for t in tasks],  # type: ignore[arg-type]
         )
 
+    async def lock_contact(self, contact_ref: str) -> None:
+        """Serialise one contact's bookings until the transaction ends, so its limits
+        are counted exactly under concurrent requests."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contact_ref)
+
+    async def live_booking(
+        self, nik: str, contact_ref: str, facility_code: str, polyclinic_code: str, day: date
+    ) -> str | None:
+        """Booking code of the contact's live booking of the patient at the polyclinic on
+        `day` (the unique index appointments_one_per_contact_patient_day), if any."""
+        return await self.conn.fetchval(
+            "SELECT booking_code FROM appointments WHERE patient_nik = $1 AND contact_ref = $2"
+            " AND facility_code = $3 AND polyclinic_code = $4 AND date = $5 AND status <> $6",
+            nik,
+            contact_ref,
+            facility_code,
+            polyclinic_code,
+            day,
+            Status.CANCELLED,
+        )
+
+    async def booked_by_others(
+        self, nik: str, contact_ref: str, facility_code: str, polyclinic_code: str, day: date
+    ) -> list[str]:
+        """Booking codes of the patient's bookings at the polyclinic on `day` made with
+        another contact (or before contacts were kept), still booked."""
+        rows = await self.conn.fetch(
+            "SELECT booking_code FROM appointments WHERE patient_nik = $1"
+            " AND contact_ref IS DISTINCT FROM $2 AND facility_code = $3 AND polyclinic_code = $4"
+            " AND date = $5 AND status = $6 ORDER BY booked_at",
+            nik,
+            contact_ref,
+            facility_code,
+            polyclinic_code,
+            day,
+            Status.BOOKED,
+        )
+        return [r["booking_code"] for r in rows]
+
+    async def holdings(self, contact_ref: str, nik: str, today: date) -> tuple[int, int]:
+        """The contact's active bookings (booked, for `today` or later): all, and those
+        for `nik`. Only the contact's own bookings are counted."""
+        row = await self.conn.fetchrow(
+            "SELECT count(*) AS all_, count(*) FILTER (WHERE patient_nik = $2) AS for_nik"
+            " FROM appointments WHERE contact_ref = $1 AND status = $3 AND date >= $4",
+            contact_ref,
+            nik,
+            Status.BOOKED,
+            today,
+        )
+        return int(row["all_"]), int(row["for_nik"])
+
     async def next_waiting(self, facility_code: str, polyclinic_code: str, day: date) -> str | None:
         """Booking code of the lowest queue number waiting for the polyclinic (task 3),
         locked; one being called by another officer right now is skipped."""
@@ -439,7 +492,7 @@ class CitizenRecords(CitizenTable, table="appointments", nik_column="patient_nik
     """A patient's appointments, for export and erasure.
 
     Erasure anonymises finished, cancelled and no-show appointments (NIK, name, phone,
-    JKN card removed; the citizen link replaced by a random one, so visit statistics
+    contact reference, JKN card removed; the citizen link replaced by a random one, so visit statistics
     stay); appointments still in progress are kept until they end and are reported."""
 
     columns = (
@@ -451,7 +504,7 @@ class CitizenRecords(CitizenTable, table="appointments", nik_column="patient_nik
         erased = await self.anonymise(
             conn,
             citizen,
-            "patient_nik = NULL, patient_name = NULL, patient_phone = NULL, jkn_card = NULL",
+            "patient_nik = NULL, patient_name = NULL, patient_phone = NULL, jkn_card = NULL, contact_ref = NULL",
             FINAL_STATUSES,
             row_id="id",
         )

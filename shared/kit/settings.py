@@ -83,7 +83,7 @@ class PlatformSettings(BaseSettings):
     max_request_bytes: int = 64 * 1024
     # Abuse limits of anonymous writes (shared/kit/limits.py; the rules and their numbers
     # in docs/operations.md). `rate_limits` replaces a rule's numbers by its name, e.g.
-    # SINERGI_RATE_LIMITS='{"health.bookings_per_nik": {"count": 2, "per_seconds": 86400}}';
+    # SINERGI_RATE_LIMITS='{"health.bookings_per_address": {"count": 60, "per_seconds": 3600}}';
     # `rate_limit_factor` multiplies every rule's count (a registration drive; the tests,
     # which are not about limits, raise them all).
     rate_limits: dict[str, Rate] = Field(default_factory=dict)

@@ -13,8 +13,8 @@ The same controls over HTTP (for `make run`): ``POST /_control/fail``
 ``{"times": 2, "status": 500, "to": null}`` (``times`` null = always),
 ``POST /_control/reset``, ``GET /_requests``.
 
-A standard-library threaded HTTP server in a daemon thread, so synchronous and asyncio
-callers can share it. With `record_dir`, each accepted message is appended to
+A standard-library threaded HTTP server in a daemon thread (background_http.py), so
+synchronous and asyncio callers can share it. With `record_dir`, each accepted message is appended to
 ``<record_dir>/messages.jsonl``.
 """
 
@@ -24,11 +24,11 @@ import json
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from shared.runtime.embedded import InProcessServer
+from shared.runtime.background_http import BackgroundHttpServer
 
 CHANNEL_PATHS = {"/sms": "sms", "/whatsapp": "whatsapp"}
 
@@ -58,8 +58,8 @@ class _Failure:
     to: str | None
 
 
-class FakeGateway(InProcessServer):
-    scheme = "http"
+class FakeGateway(BackgroundHttpServer):
+    thread_name = "fake-gateway"
 
     def __init__(
         self,
@@ -69,31 +69,19 @@ class FakeGateway(InProcessServer):
         token: str | None = None,
         record_dir: Path | None = None,
     ) -> None:
-        self.host = host
         self.token = token
         self.record_dir = Path(record_dir) if record_dir else None
         self._requests: list[GatewayRequest] = []
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
 
     # ----- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> FakeGateway:
+    def start(self) -> Self:
         if self.record_dir:
             self.record_dir.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-gateway", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        return super().start()
 
     @property
     def sms_url(self) -> str:

@@ -76,6 +76,19 @@ class AppointmentBooked(AppointmentEvent):
     session_end: datetime
     estimated_at: datetime = Field(description="Session start + (position - 1) x minutes per patient")
     position: int = Field(ge=1, description="Position in the doctor's session")
+    contact_ref: str | None = Field(
+        None,
+        description="Keyed hash of the contact the citizen verified and booked with "
+        "(shared/kit/privacy.contact_ref); none for bookings made without a session",
+    )
+
+
+class AppointmentBookedAgain(AppointmentEvent):
+    """Another contact booked the same patient (NIK) at the same polyclinic on the same
+    day. Published on the earlier booking, whose contact on file is told; it carries
+    nothing of the new booking or of who made it."""
+
+    booked_again_at: datetime
 
 
 class AppointmentQueueTaskChanged(AppointmentEvent):
@@ -151,6 +164,7 @@ class WardBedAvailabilityChanged(WardEvent):
 
 EVENTS: dict[str, type[EventData]] = {
     f"{APPOINTMENT_PREFIX}booked.v1": AppointmentBooked,
+    f"{APPOINTMENT_PREFIX}booked_again.v1": AppointmentBookedAgain,
     f"{APPOINTMENT_PREFIX}queue_task_changed.v1": AppointmentQueueTaskChanged,
     f"{APPOINTMENT_PREFIX}checked_in.v1": AppointmentCheckedIn,
     f"{APPOINTMENT_PREFIX}called.v1": AppointmentCalled,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from shared.runtime.dev_issuer import DevelopmentIssuer
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
@@ -23,6 +24,7 @@ from tests.faults.support import Producers, Rig, ServiceProcess, booking_days, m
 @pytest.fixture(scope="session")
 async def session_producers(infra: Infrastructure) -> AsyncIterator[Producers]:
     services = {}
+    issuer = DevelopmentIssuer().start()
     for name in ("complaints", "permits", "health"):
         prefix = name.upper()
         services[name] = ServiceProcess(
@@ -34,6 +36,7 @@ async def session_producers(infra: Infrastructure) -> AsyncIterator[Producers]:
                 f"{prefix}_SLA_CHECK_SECONDS": "3600",
                 f"{prefix}_EXPIRY_CHECK_SECONDS": "3600",
                 f"{prefix}_NO_SHOW_CHECK_SECONDS": "3600",
+                **issuer.env,
             },
         )
     for service in services.values():
@@ -42,9 +45,12 @@ async def session_producers(infra: Infrastructure) -> AsyncIterator[Producers]:
         for service in services.values():
             await service.wait_ready()
         await make_polyclinic(services["health"])
-        yield Producers(services["complaints"], services["permits"], services["health"], booking_days())
+        yield Producers(
+            services["complaints"], services["permits"], services["health"], booking_days(), issuer
+        )
     finally:
         await asyncio.gather(*(s.stop() for s in services.values()))
+        issuer.stop()
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from fastapi import FastAPI
 from services.complaints.api import FileComplaintIn
 from services.complaints.app import ComplaintsSettings
 from services.complaints.app import build as build_complaints
+from services.health.app import HealthSettings
+from services.health.app import build as build_health
 from shared.kit.auth import InvalidToken, issue_token
 from shared.kit.bodies import example_of
 from shared.kit.citizen import (
@@ -39,6 +41,7 @@ from shared.kit.settings import DEV_AUTH_SECRET
 from shared.runtime.select import Infrastructure
 from tests.citizen_support import codes_received, open_session, request_code
 from tests.harness import db_fetch, metric, new_database, running, send_event, wait_for
+from tests.integration.test_health_service import booking, make_polyclinic, visit_day
 from tests.notifications_support import Wiring, unique_email, unique_phone, verified
 from tests.pii import LogRecorder
 
@@ -382,6 +385,60 @@ async def test_a_hundred_complaints_naming_one_phone_reach_it_twice_until_it_pro
         for _ in range(3):
             assert (await filing.post("/complaints", json=body)).status_code == 201
         await wait_for(lambda: len(rig.gateway.delivered_to(phone)) == 2 + 1 + 3, timeout=30)
+
+
+async def test_a_booking_made_with_a_code_and_the_earlier_bookings_contact_is_told(
+    rig: Wiring, infra: Infrastructure
+) -> None:
+    """The whole path of a booking: a code to the phone, a session, the booking at the
+    health service (which verifies the session with the keys the notification service
+    publishes). When someone with another phone books the same patient there that day,
+    both bookings stand, both answers look alike, and the holder's phone is told, with
+    nothing of the other booking or its maker in the message."""
+    health = HealthSettings(
+        database_url=await new_database(infra), platform=rig.platform, no_show_check_seconds=3600
+    )
+    health_app = build_health(health)
+    notifications = rig.build()
+    holder, stranger = unique_phone(), unique_phone()
+    async with running(notifications) as api:
+        issuer = httpx.AsyncClient(transport=httpx.ASGITransport(app=notifications))
+        health_app.state.citizen_sessions = CitizenSessions(rig.platform, remote_keys(rig.platform, issuer))
+        async with running(health_app) as booking_api:
+            poli = await make_polyclinic(booking_api)
+            day = visit_day(health_app.state.service.context)
+            holder_session = await open_session(api, holder, rig.sink, rig.gateway)
+            first = await booking_api.post(
+                "/appointments", json=booking(day, poli, phone=holder), headers=holder_session
+            )
+            assert first.status_code == 201, first.text
+            refused = await booking_api.post("/appointments", json=booking(day, poli, phone=stranger))
+            assert refused.status_code == 401
+            stranger_session = await open_session(api, stranger, rig.sink, rig.gateway)
+            second = await booking_api.post(
+                "/appointments", json=booking(day, poli, phone=stranger), headers=stranger_session
+            )
+            assert second.status_code == 201, second.text
+            assert second.json().keys() == first.json().keys()
+            assert second.json()["booking_code"] != first.json()["booking_code"]
+
+            def notice() -> list[str]:
+                texts = [r.message or "" for r in rig.gateway.delivered_to(holder)]
+                return [t for t in texts if "didaftarkan lagi" in t]
+
+            [told] = await wait_for(notice, timeout=30)
+            assert first.json()["booking_code"] in told
+            assert second.json()["booking_code"] not in told and stranger.removeprefix("+62") not in told
+
+            # Each phone has its own booking confirmation; the stranger is told nothing more.
+            def confirmed(phone: str, code: str) -> bool:
+                return any(code in (r.message or "") for r in rig.gateway.delivered_to(phone))
+
+            await wait_for(lambda: confirmed(stranger, second.json()["booking_code"]), timeout=30)
+            assert not any(
+                "didaftarkan lagi" in (r.message or "") for r in rig.gateway.delivered_to(stranger)
+            )
+        await issuer.aclose()
 
 
 async def test_every_service_verifies_sessions_with_the_published_keys(rig: Wiring) -> None:

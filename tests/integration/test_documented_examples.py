@@ -4,7 +4,9 @@ day (relative dates, codes that exist), not a 422.
 
 The examples are read from the running service's own /openapi.json and sent unchanged;
 officers' operations get real, legal requests of their own in tests/security
-(documented_requests.py), so this covers the citizens' side.
+(documented_requests.py), so this covers the citizens' side. An operation that needs a
+citizen session (401 without) is sent again with one for the contact its example names,
+as the citizen who proved that contact would.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 
 from shared.runtime.select import Infrastructure
 from shared.runtime.topology import running_services
+from tests.citizen_support import minted_session
 from tests.harness import running
 from tests.security.test_role_matrix import build_app, openapi_operations
 
@@ -57,6 +60,7 @@ async def test_every_documented_request_example_is_accepted(
     service: str, infra: Infrastructure, fresh_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = build_app(service, infra.kafka_bootstrap, fresh_database, monkeypatch)
+    platform = app.state.settings.platform
     async with running(app) as client:
         spec = (await client.get("/openapi.json")).json()
         operations = openapi_operations(spec)
@@ -68,6 +72,10 @@ async def test_every_documented_request_example_is_accepted(
             method, path = operation.split(" ", 1)
             assert "{" not in path, f"{operation}: an example for a path with parameters: extend the test"
             answer = await client.request(method, path, json=example)
+            if answer.status_code == 401 and (contact := example.get("phone") or example.get("email")):
+                answer = await client.request(
+                    method, path, json=example, headers=minted_session(platform, contact)
+                )
             assert answer.status_code == success_of(operations[operation]), (
                 f"{service}: {operation} with its documented example: {answer.status_code} {answer.text[:300]}"
             )

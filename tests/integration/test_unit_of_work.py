@@ -21,7 +21,14 @@ import httpx
 
 from tests.harness import Served, db_fetch, db_fetchval, officer_headers
 from tests.integration.test_complaints_service import complaint_body
-from tests.integration.test_health_service import FACILITY, booking, make_polyclinic, nik, visit_day
+from tests.integration.test_health_service import (
+    FACILITY,
+    booking,
+    make_polyclinic,
+    nik,
+    patient_session,
+    visit_day,
+)
 from tests.integration.test_permits_service import OFFICER as PERMIT_OFFICER
 from tests.integration.test_permits_service import pbg_body
 
@@ -151,7 +158,8 @@ async def test_health_booking_and_officer_actions_commit_with_their_event_and_au
 ) -> None:
     polyclinic = await make_polyclinic(health_service.client, "UOW")
     day = visit_day(health_service.context)
-    book = Call("POST", "/appointments", booking(day, polyclinic, nik=nik(7)))
+    body = booking(day, polyclinic, nik=nik(7))
+    book = Call("POST", "/appointments", body, patient_session(health_service.context, body))
     await assert_all_or_nothing(health_service, "outbox", book, 201)
 
     officer = officer_headers("health_officer", facility=FACILITY, subject="petugas-uow")

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
+from tests.citizen_support import minted_session
 from tests.harness import SteppingClock, send_event, wait_for
 from tests.notifications_support import verified
 
@@ -285,7 +286,8 @@ async def visit(s: Running, *tasks: int, nik: str | None = None) -> tuple[str, d
         "payment": "non_jkn",
         "new_patient": False,
     }
-    code = str((await s.public("POST", "/appointments", json=booking))["booking_code"])
+    patient = minted_session(s.app.state.settings.platform, booking["phone"])
+    code = str((await s.public("POST", "/appointments", json=booking, headers=patient))["booking_code"])
     # The health service's clock, moved to the visit's morning to check a patient in.
     ctx.clock = SteppingClock(datetime.combine(day, time(7, 15), tzinfo=ctx.tz), timedelta(seconds=1))
     await s.public("POST", f"/appointments/{code}/check-in")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import httpx
 
 from tests.harness import Served, officer_headers
+from tests.integration import test_health_service as health_tests
 from tests.integration.test_complaints_service import NIK, complaint_body
 from tests.integration.test_health_service import FACILITY, booking, make_polyclinic, nik, visit_day
 
@@ -31,7 +32,10 @@ async def test_a_health_officer_acts_only_for_their_own_facility(health_service:
     dinkes = officer_headers("health_officer", facility="*", subject="petugas-dinkes")
     polyclinic = await make_polyclinic(health, "SCP")
     day = visit_day(health_service.context)
-    booked = await health.post("/appointments", json=booking(day, polyclinic, nik=nik(31)))
+    body = booking(day, polyclinic, nik=nik(31))
+    booked = await health.post(
+        "/appointments", json=body, headers=health_tests.patient_session(health_service.context, body)
+    )
     assert booked.status_code == 201, booked.text
     code = booked.json()["booking_code"]
     hours = {"start": "08:00", "end": "12:00", "minutes_per_patient": 10, "quota_jkn": 12, "quota_non_jkn": 4}

@@ -42,6 +42,7 @@ from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
 from shared.runtime.select import Infrastructure
 from shared.runtime.topology import SERVICES, running_services
 from shared.schemas import EGOV_TOPICS
+from tests.citizen_support import trust_development_sessions
 from tests.harness import new_group, repo_root, running
 from tests.identity_support import OFFICER_OF_ROLE, Provider
 from tests.notifications_support import GATEWAY_TOKEN
@@ -335,7 +336,8 @@ def build_app(
 ) -> FastAPI:
     monkeypatch.setenv("SINERGI_KAFKA_BOOTSTRAP", kafka_bootstrap)
     monkeypatch.setenv(f"{service.upper()}_DATABASE_URL", database_url)
-    return importlib.import_module(f"services.{service}.app").build()
+    # Citizens' sessions as a development notification service signs them (tests/citizen_support.py).
+    return trust_development_sessions(importlib.import_module(f"services.{service}.app").build())
 
 
 @asynccontextmanager

@@ -61,12 +61,14 @@ def test_trusted_proxies_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_a_deployment_overrides_a_rule_by_name_and_scales_them_all(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SINERGI_RATE_LIMITS", '{"health.bookings_per_nik": {"count": 2, "per_seconds": 60}}')
+    monkeypatch.setenv(
+        "SINERGI_RATE_LIMITS", '{"health.bookings_per_address": {"count": 2, "per_seconds": 60}}'
+    )
     monkeypatch.setenv("SINERGI_RATE_LIMIT_FACTOR", "1")
     platform = PlatformSettings()
-    assert platform.rate_limits == {"health.bookings_per_nik": Rate(count=2, per_seconds=60)}
-    rule = Limit("health.bookings_per_nik", 4, 86400)
-    assert configured(rule, platform) == Limit("health.bookings_per_nik", 2, 60)
+    assert platform.rate_limits == {"health.bookings_per_address": Rate(count=2, per_seconds=60)}
+    rule = Limit("health.bookings_per_address", 20, 3600)
+    assert configured(rule, platform) == Limit("health.bookings_per_address", 2, 60)
     other = Limit("complaints.filing", 30, 3600)
     assert configured(other, platform) == other
     tripled = platform.model_copy(update={"rate_limit_factor": 3.0})
