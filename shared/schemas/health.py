@@ -76,6 +76,9 @@ class AppointmentBooked(AppointmentEvent):
     session_end: datetime
     estimated_at: datetime = Field(description="Session start + (position - 1) x minutes per patient")
     position: int = Field(ge=1, description="Position in the doctor's session")
+    contact_ref: str | None = Field(
+        None, description="Keyed hash of the contact the citizen verified (shared/kit/privacy.contact_ref)"
+    )
 
 
 class AppointmentQueueTaskChanged(AppointmentEvent):
