@@ -172,6 +172,59 @@ async def test_a_phone_gets_its_code_by_whatsapp_and_a_session_without_nik_sets_
         assert refused.status_code == 403 and "NIK" in refused.json()["detail"]
 
 
+@pytest.mark.parametrize("refusal", [400, 503], ids=["permanent", "temporary"])
+async def test_a_code_whatsapp_refuses_goes_by_sms_at_once_and_opens_the_session(
+    rig: Rig, refusal: int
+) -> None:
+    """The code lives 5 minutes, too short for the retry schedule (a minute, then two):
+    when the WhatsApp gateway refuses it, for good or for now, the same code goes by SMS
+    at once, and WhatsApp does not try again."""
+    phone = unique_phone()
+    rig.gateway.fail_always(refusal, to=phone, channel="whatsapp")
+    app = rig.build()
+    try:
+        async with running(app) as api:
+            asked = await api.post("/citizen/codes", json={"contact": phone})
+            assert asked.status_code == 202 and asked.json()["channel"] == "whatsapp"
+            (by_sms,) = await wait_for(lambda: rig.gateway.delivered_to(phone, channel="sms"), timeout=30)
+            (refused,) = rig.gateway.requests_to(phone, channel="whatsapp")
+            assert refused.status == refusal and refused.message == by_sms.message  # the same code
+            waited = datetime.fromisoformat(by_sms.at) - datetime.fromisoformat(refused.at)
+            assert waited < timedelta(seconds=5)  # not the retry schedule's minute
+            (code,) = codes_received(phone, rig.sink, rig.gateway)
+            opened = await api.post("/citizen/sessions", json={"contact": phone, "code": code})
+            assert opened.status_code == 201, opened.text
+            assert claims_of(bearer(opened.json()["session"]))["kind"] == "phone"
+            assert metric(app, "sinergi_notifications_created_total", channel="sms", rule="citizen-code") == 1
+        rows = await db_fetch(
+            rig.database, "SELECT channel, status, source_event_id FROM notifications ORDER BY created_at"
+        )
+        assert [(r["channel"], r["status"]) for r in rows] == [
+            ("whatsapp", "permanent-failure"),  # never retried
+            ("sms", "delivered"),
+        ]
+        assert rows[0]["source_event_id"] == rows[1]["source_event_id"]  # one request
+    finally:
+        rig.gateway.reset_failures()
+
+
+async def test_without_an_sms_gateway_a_refused_code_has_nowhere_else_to_go(rig: Rig) -> None:
+    phone = unique_phone()
+    rig.gateway.fail_always(400, to=phone, channel="whatsapp")
+    try:
+        async with running(rig.build(sms_gateway_url=None)) as api:
+            assert (await api.post("/citizen/codes", json={"contact": phone})).status_code == 202
+
+            async def refused() -> bool:
+                rows = await db_fetch(rig.database, "SELECT status FROM notifications")
+                return [r["status"] for r in rows] == ["permanent-failure"]
+
+            await wait_for(refused, timeout=30)
+            assert [r.channel for r in rig.gateway.requests_to(phone)] == ["whatsapp"]
+    finally:
+        rig.gateway.reset_failures()
+
+
 async def test_a_known_and_an_unknown_contact_get_the_same_answer(rig: Rig) -> None:
     known, unknown = unique_email(), unique_email()
     async with running(rig.build()) as api:
