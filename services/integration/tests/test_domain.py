@@ -277,29 +277,21 @@ def test_confidential_complaint_never_keeps_a_title_and_a_nik_never_becomes_a_re
     assert item is not None and item.confidential and item.title is None
 
 
+def permit(event_id: str, action: str, status: str, at: datetime, **extra: Any) -> dict[str, Any]:
+    """One event of the application IZN-2603-QWERTY, as `project` takes it."""
+    return {
+        "event_id": event_id,
+        "event_type": f"{P}{action}.v1",
+        "time": at,
+        "subject": "a-1",
+        "data": {**permit_fields("a-1", "IZN-2603-QWERTY", REF), "status": status, **extra},
+    }
+
+
 def test_permit_decision_time_and_phases() -> None:
-    base = permit_fields("a-1", "IZN-2603-QWERTY", REF)
-    submitted = {
-        "event_id": "p1",
-        "event_type": f"{P}submitted.v1",
-        "time": T0,
-        "subject": "a-1",
-        "data": {**base, "status": "submitted", "submitted_at": T0 - timedelta(minutes=1)},
-    }
-    approved = {
-        "event_id": "p2",
-        "event_type": f"{P}approved.v1",
-        "time": T0 + timedelta(days=2),
-        "subject": "a-1",
-        "data": {**base, "status": "approved", "decided_at": T0 + timedelta(days=1)},
-    }
-    issued = {
-        "event_id": "p3",
-        "event_type": f"{P}issued.v1",
-        "time": T0 + timedelta(days=3),
-        "subject": "a-1",
-        "data": {**base, "status": "issued", "permit_number": "503/PB/00001/2026"},
-    }
+    submitted = permit("p1", "submitted", "submitted", T0, submitted_at=T0 - timedelta(minutes=1))
+    approved = permit("p2", "approved", "approved", T0 + timedelta(days=2), decided_at=T0 + timedelta(days=1))
+    issued = permit("p3", "issued", "issued", T0 + timedelta(days=3), permit_number="503/PB/00001/2026")
     item = fold([issued, submitted, approved])
     assert item is not None
     assert (item.status, item.phase, item.category, item.kind) == ("issued", "done", "izin_usaha", "business")
@@ -345,21 +337,8 @@ def test_appointment_wait_is_check_in_to_call() -> None:
 
 
 def test_the_contact_reference_comes_from_the_starting_event_of_each_domain() -> None:
-    base = permit_fields("a-1", "IZN-2603-QWERTY", REF)
-    submitted = {
-        "event_id": "p1",
-        "event_type": f"{P}submitted.v1",
-        "time": T0,
-        "subject": "a-1",
-        "data": {**base, "status": "submitted", "submitted_at": T0, "contact_ref": CONTACT},
-    }
-    verified = {
-        **submitted,
-        "event_id": "p2",
-        "event_type": f"{P}documents_verified.v1",
-        "time": T0 + timedelta(hours=1),
-        "data": {**base, "status": "documents_verified"},
-    }
+    submitted = permit("p1", "submitted", "submitted", T0, submitted_at=T0, contact_ref=CONTACT)
+    verified = permit("p2", "documents_verified", "documents_verified", T0 + timedelta(hours=1))
     for order in ([submitted, verified], [verified, submitted]):
         item = fold(order)
         assert item is not None and item.contact_ref == CONTACT

@@ -85,17 +85,21 @@ def test_the_message_holds_the_code_and_its_validity_only() -> None:
     )
 
 
+# What a code's notification keeps sealed, and whose request it serves.
+SEALED = {
+    "address_sealed": "sealed-address",
+    "address_masked": "+62812*****890",
+    "body_sealed": "sealed-body",
+    "correlation_id": "c-1",
+}
+
+
+def a_code(channel: str, subject: str | None = None) -> Notification:
+    return code_notification(now=NOW, contact_ref=CONTACT, channel=channel, subject=subject, **SEALED)
+
+
 def test_a_code_notification_is_urgent_sealed_and_cannot_be_resent() -> None:
-    n = code_notification(
-        now=NOW,
-        contact_ref=CONTACT,
-        channel="whatsapp",
-        address_sealed="sealed-address",
-        address_masked="+62812*****890",
-        subject="Kode verifikasi Sinergi",
-        body_sealed="sealed-body",
-        correlation_id=None,
-    )
+    n = a_code("whatsapp", subject="Kode verifikasi Sinergi")
     assert n.rule_id == CODE_RULE and n.urgent and n.due_at == NOW
     assert n.body == "sealed-body" and n.subject is None  # a subject is for email only
     assert n.context is None  # nothing to compose it again from: resending is refused
@@ -125,16 +129,7 @@ def test_a_session_key_must_be_p256() -> None:
 
 
 def _sent_code(channel: str) -> Notification:
-    n = code_notification(
-        now=NOW,
-        contact_ref=CONTACT,
-        channel=channel,
-        address_sealed="sealed-address",
-        address_masked="+62812*****890",
-        subject=None,
-        body_sealed="sealed-body",
-        correlation_id="c-1",
-    )
+    n = a_code(channel)
     n.start_sending(NOW, timedelta(minutes=2))
     return n
 
