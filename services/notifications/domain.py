@@ -778,18 +778,20 @@ def code_fallback(
     sealed address or message) would fail on any channel."""
     fallback = CODE_FALLBACK.get(n.channel)
     failed = result.outcome in (Outcome.TEMPORARY, Outcome.PERMANENT)
-    if n.rule_id != CODE_RULE or not failed or fallback not in configured:
+    address, masked, body = n.address_sealed, n.address_masked, n.body  # unless purged meanwhile
+    if n.rule_id != CODE_RULE or not failed or fallback is None or fallback not in configured:
         return result, None
-    assert n.address_sealed and n.address_masked and n.body
+    if not (address and masked and body):
+        return result, None
     final = SendResult(Outcome.PERMANENT, f"{result.error}; the code goes by {fallback}", result.provider_ref)
     again = code_notification(
         now=now,
         contact_ref=n.recipient_key,
         channel=fallback,
-        address_sealed=n.address_sealed,
-        address_masked=n.address_masked,
+        address_sealed=address,
+        address_masked=masked,
         subject=None,
-        body_sealed=n.body,
+        body_sealed=body,
         correlation_id=n.correlation_id,
         source_event_id=n.source_event_id,
     )
