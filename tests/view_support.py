@@ -12,7 +12,7 @@ from typing import Any
 
 from services.integration.app import IntegrationSettings
 from shared.kit.consumer import dead_letter_topic
-from shared.kit.privacy import citizen_ref
+from shared.kit.privacy import citizen_ref, contact_ref
 from shared.kit.settings import DEV_CITIZEN_REF_KEY, PlatformSettings
 from shared.runtime.embedded import create_topics
 from shared.runtime.select import Infrastructure
@@ -26,6 +26,9 @@ from tests.events import permit_fields
 
 NIK_1, NIK_2 = "3306061708900001", "3306065708900002"
 REF_1, REF_2 = citizen_ref(NIK_1, DEV_CITIZEN_REF_KEY), citizen_ref(NIK_2, DEV_CITIZEN_REF_KEY)
+# Contacts citizens gave (keyed hashes, as the filed / submitted / booked events carry them).
+CONTACT_1 = contact_ref("+6281234567890", DEV_CITIZEN_REF_KEY)
+CONTACT_2 = contact_ref("warga@example.com", DEV_CITIZEN_REF_KEY)
 
 
 async def view_settings(
@@ -72,6 +75,7 @@ class Complaint:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     desa: str = "33.06.01.2001"
     confidential: bool = False
+    contact: str | None = None  # the contact reference the filed event carries
 
     def event(self, model: type[ce.ComplaintEvent], status: str, when: datetime, **extra: Any) -> Envelope:
         data = model(
@@ -98,6 +102,7 @@ class Complaint:
             filed_at=when,
             verify_due=when + timedelta(days=3),
             close_due=when + timedelta(days=60),
+            contact_ref=self.contact,
         )
 
     def verified(self, when: datetime) -> Envelope:
@@ -128,7 +133,7 @@ class Complaint:
         )
 
 
-def permit_events(code: str, ref: str, start: datetime) -> list[Envelope]:
+def permit_events(code: str, ref: str, start: datetime, contact: str | None = None) -> list[Envelope]:
     app_id = str(uuid.uuid4())
     common = permit_fields(app_id, code, ref)
     events: list[EventData] = [
@@ -141,6 +146,7 @@ def permit_events(code: str, ref: str, start: datetime) -> list[Envelope]:
             inspection_required=False,
             deemed_approval=True,
             documents=["npwp"],
+            contact_ref=contact,
         ),
         pe.ApplicationApproved(
             **common,
@@ -165,7 +171,7 @@ def permit_events(code: str, ref: str, start: datetime) -> list[Envelope]:
     ]
 
 
-def appointment_events(code: str, ref: str, start: datetime) -> list[Envelope]:
+def appointment_events(code: str, ref: str, start: datetime, contact: str | None = None) -> list[Envelope]:
     ap_id = str(uuid.uuid4())
     common = {
         "appointment_id": ap_id,
@@ -190,6 +196,7 @@ def appointment_events(code: str, ref: str, start: datetime) -> list[Envelope]:
                 session_end=start + timedelta(hours=3),
                 estimated_at=start + timedelta(minutes=30),
                 position=3,
+                contact_ref=contact,
             ),
             start,
         ),

@@ -184,6 +184,7 @@ class Complaint(Recorded[Status]):
         calendar: WorkingCalendar,
         policy: SlaPolicy,
         contact: SealedContact | None = None,
+        contact_ref: str | None = None,
         location: GeoPoint | None = None,
         channel: str = "web",
         tracking_code: str | None = None,
@@ -221,6 +222,7 @@ class Complaint(Recorded[Status]):
             filed_at=now,
             verify_due=complaint.clocks["verification"].due_at,
             close_due=complaint.clocks["completion"].due_at,
+            contact_ref=contact_ref,
         )
         return complaint
 

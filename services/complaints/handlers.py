@@ -14,7 +14,7 @@ from services.complaints.domain import Complaint, Reporter, SlaPolicy
 from services.complaints.repository import ComplaintRepository, ListFilter
 from shared.kit.auth import Officer
 from shared.kit.errors import Forbidden, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, seal_for_notifications
+from shared.kit.privacy import citizen_ref, contact_ref_for, seal_for_notifications
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as schema
@@ -81,6 +81,7 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
             calendar=ctx.calendar,
             policy=ctx.policy,
             contact=ctx.contact_for(cmd.reporter),
+            contact_ref=contact_ref_for(ctx.platform, phone=cmd.reporter.phone, email=cmd.reporter.email),
         )
 
     return await ctx.create(new, constraint=TRACKING_CODE_KEY)

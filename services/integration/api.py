@@ -23,6 +23,7 @@ from services.integration.views import (
     lang_of,
     localise_dashboard,
     localise_feed,
+    localise_service,
     localise_timeline,
     localise_track,
     masterplan_view,
@@ -31,7 +32,9 @@ from services.integration.views import (
 from shared.kit.app import service_of
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody
+from shared.kit.citizen import CitizenSession
 from shared.kit.errors import InvalidField, NotFound
+from shared.kit.paging import PageNumber, PageSize, page_of
 from shared.schemas.common import CITIZEN_REF_PATTERN, CITIZEN_REF_PREFIX
 
 router = APIRouter()
@@ -230,6 +233,29 @@ class TimelineLookupIn(RequestBody):
     )
 
 
+class MyServiceOut(BaseModel):
+    kind: Literal["complaint", "application", "appointment"]
+    kind_label: str
+    code: str = Field(
+        description="Tracking code (complaint, permit application) or booking code (appointment)"
+    )
+    domain: str
+    service: str = Field(description="Complaint category, permit type or polyclinic, in plain words")
+    status: str
+    status_label: str = Field(description="The status in plain words, as the tracking page shows it")
+    phase: str
+    filed_at: datetime
+    updated_at: datetime
+    tracking_url: str = Field(description="The item's tracking page on this view (path and query)")
+
+
+class MyServicesPage(BaseModel):
+    items: list[MyServiceOut]
+    total: int
+    page: int
+    page_size: int
+
+
 class RebuildOut(BaseModel):
     consumer: str
     topics: list[str]
@@ -305,6 +331,26 @@ async def get_track(code: str, request: Request, ctx: Ctx, lang: Lang = None) ->
     if found is None:
         raise NotFound(f"no item with code {code.strip().upper()[:40]!r}")
     return localise_track(found, lang_of(request, lang))
+
+
+@router.get("/citizen/services", response_model=MyServicesPage, tags=["citizen"])
+@router.get("/api/citizen/services", response_model=MyServicesPage, tags=["citizen"])
+async def my_services(
+    request: Request,
+    citizen: CitizenSession,
+    ctx: Ctx,
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
+    lang: Lang = None,
+) -> dict[str, Any]:
+    """ "Layanan saya": the complaints, permit applications and appointments started with
+    the contact the citizen session proves, newest first, each with its status in plain
+    words and its tracking page (Authorization: Bearer <session> from the notification
+    service's POST /citizen/sessions; 401 without a valid one). A NIK stated in the
+    session proves nothing, so it selects nothing."""
+    items, total = await handlers.my_services(ctx, citizen.contact_ref, page, page_size)
+    chosen = lang_of(request, lang)
+    return page_of([localise_service(i, chosen) for i in items], total, page, page_size)
 
 
 @router.get("/api/officer/citizens/{citizen_ref}/timeline", response_model=TimelineOut, tags=["officer"])

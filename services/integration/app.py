@@ -92,7 +92,8 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
             "One picture of the regency's services, built only from the events on the domain "
             "topics: item status and history by tracking/booking code, citizen timelines by "
             "pseudonymous reference, SLA compliance per OPD, counts per kecamatan and desa, and "
-            "smart-city indicators against the masterplan's targets. Pages: `/` (dashboard), "
+            "smart-city indicators against the masterplan's targets, and a citizen's own services "
+            "(`/citizen/services`, with a citizen session). Pages: `/` (dashboard), "
             "`/lacak` (tracking), `/petugas` (officers); live feed at `/events/stream`."
         ),
         settings=settings,
@@ -114,7 +115,10 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         static=Path(__file__).with_name("static"),
         openapi_tags=[
             {"name": "view", "description": "Dashboard data: indicators, OPDs, regions"},
-            {"name": "citizen", "description": "Public tracking by code"},
+            {
+                "name": "citizen",
+                "description": "Public tracking by code; a citizen's own services (citizen session)",
+            },
             {"name": "officer", "description": "Citizen timelines (bearer token, coordinator or admin)"},
             {"name": "live", "description": "Latest events and the Server-Sent Events stream"},
             {"name": "operations", "description": "Health, readiness, metrics, rebuild"},

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
-from shared.kit.privacy import citizen_ref
+from shared.kit.privacy import CONTACT_REF_PREFIX, citizen_ref
 from shared.reference import InvalidNIK, parse_nik
 from shared.schemas import EventData
 from shared.schemas import complaints as ce
@@ -69,6 +69,7 @@ _TYPE = re.compile(
     r"^id\.sinergi\.(?P<domain>[a-z0-9_]+)\.(?P<aggregate>[a-z0-9_]+)\.(?P<action>[a-z0-9_]+)\.v(?P<version>\d+)$"
 )
 _REF = re.compile(CITIZEN_REF_PATTERN)
+_CONTACT_REF = re.compile(rf"^{CONTACT_REF_PREFIX}[0-9a-f]{{32}}$")
 # A lookup accepts any code an event carried: producers' formats differ (the kit's public
 # codes, shorter older ones), so this is looser than shared.kit.codes.CODE_PATTERN.
 _LOOKUP_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
@@ -116,6 +117,12 @@ def safe_ref(value: object) -> str | None:
     """A pseudonymous citizen reference, or None: anything else (a NIK that slipped
     into an event, garbage) is never stored."""
     return value if isinstance(value, str) and _REF.match(value) else None
+
+
+def safe_contact_ref(value: object) -> str | None:
+    """A contact reference (keyed hash of a phone number or email address), or None:
+    anything else, a contact in clear above all, is never stored."""
+    return value if isinstance(value, str) and _CONTACT_REF.match(value) else None
 
 
 def lookup_code(raw: str) -> str | None:
@@ -173,6 +180,9 @@ class Item:
     confidential: bool = False
     title: str | None = None
     done_at: datetime | None = None
+    # The contact the citizen gave when they started it (its keyed hash): a session
+    # proving that contact lists the item under "my services".
+    contact_ref: str | None = None
     wait_started_at: datetime | None = None
     wait_ended_at: datetime | None = None
     sla_breaches: int = 0
@@ -269,6 +279,7 @@ def _item(
     aggregate_id: str,
     opened_at: datetime | None,
     detail: dict[str, Any],
+    contact_ref: str | None = None,
     **fields: Any,
 ) -> Projection:
     """An item event: the item's row as this event has it, and its history entry."""
@@ -286,6 +297,7 @@ def _item(
         dimension=_str(d.dimension),
         kecamatan_code=_str(d.kecamatan_code),
         citizen_ref=safe_ref(d.citizen_ref),
+        contact_ref=safe_contact_ref(contact_ref),
         **fields,
     )
     history = event.entry(
@@ -319,6 +331,7 @@ def _complaint(event: _Event, d: ce.ComplaintEvent) -> Projection:
         aggregate_id=d.complaint_id,
         opened_at=filed.filed_at if filed else None,
         detail=detail,
+        contact_ref=filed.contact_ref if filed else None,
         opd=_str(d.opd),
         category=_str(d.category),
         kind=_str(d.kind),
@@ -343,6 +356,7 @@ def _permit(event: _Event, d: pe.PermitEvent) -> Projection:
         aggregate_id=d.application_id,
         opened_at=d.submitted_at if isinstance(d, pe.ApplicationSubmitted) else None,
         detail=detail,
+        contact_ref=d.contact_ref if isinstance(d, pe.ApplicationSubmitted) else None,
         opd=_str(d.opd),
         category=_str(d.permit_type),
         kind=_str(d.applicant_kind),
@@ -363,6 +377,7 @@ def _appointment(event: _Event, d: he.AppointmentEvent) -> Projection:
         aggregate_id=d.appointment_id,
         opened_at=d.booked_at if isinstance(d, he.AppointmentBooked) else None,
         detail=detail,
+        contact_ref=d.contact_ref if isinstance(d, he.AppointmentBooked) else None,
         category=_str(d.polyclinic),
         kind=_str(d.payment),
         facility=_str(d.facility),
@@ -469,6 +484,7 @@ def merge_item(current: Item | None, fact: Item) -> Item:
     return replace(
         _newest(current, fact),
         citizen_ref=current.citizen_ref or fact.citizen_ref,
+        contact_ref=current.contact_ref or fact.contact_ref,
         confidential=confidential,
         title=None if confidential else (current.title or fact.title),
         opened_at=min(current.opened_at, fact.opened_at),
@@ -511,12 +527,12 @@ def erased(at: datetime, erased_at: datetime | None) -> bool:
 
 
 def scrub_item(item: Item, erased_at: datetime | None) -> Item:
-    """An item of an erased citizen keeps its public state, not whose it was nor the
-    citizen's own words. Decided on the merged row (its earliest time), so the order
-    in which the item's events and the erasure arrive does not matter."""
+    """An item of an erased citizen keeps its public state, not whose it was (neither
+    reference) nor the citizen's own words. Decided on the merged row (its earliest
+    time), so the order in which the item's events and the erasure arrive does not matter."""
     if item.citizen_ref is None or not erased(item.opened_at, erased_at):
         return item
-    return replace(item, citizen_ref=None, title=None)
+    return replace(item, citizen_ref=None, contact_ref=None, title=None)
 
 
 def scrub_notification(notification: Notification, erased_at: datetime | None) -> Notification:

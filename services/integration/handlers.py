@@ -359,6 +359,29 @@ async def look_up_timeline(ctx: Context, citizen: str) -> dict[str, Any]:
     return await timeline(ctx, domain.lookup_ref(citizen, ctx.citizen_ref_key))
 
 
+async def my_services(
+    ctx: Context, contact_ref: str, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The items a citizen started with the contact their session proves, newest first
+    (one page), and how many there are. By the contact, never by the citizen reference:
+    a session's NIK is only stated, and stating one proves nothing."""
+    async with ctx.pool().acquire() as conn:
+        rows, total = await ReadModel(conn).contact_items(contact_ref, page, page_size)
+    return [
+        {
+            "kind": r["aggregate"],
+            "code": r["code"],
+            "domain": r["domain"],
+            "category": r["category"],
+            "status": r["status"],
+            "phase": r["phase"],
+            "filed_at": r["opened_at"],
+            "updated_at": r["last_event_at"],
+        }
+        for r in rows
+    ], total
+
+
 async def recent_feed(ctx: Context, after: int = 0, limit: int = 30) -> list[dict[str, Any]]:
     async with ctx.pool().acquire() as conn:
         rows = await ReadModel(conn).feed(after=after, limit=limit)

@@ -256,7 +256,8 @@ class ReadModel:
             erasure.erased_at,
         )
         await self.conn.execute(
-            "UPDATE items SET citizen_ref = NULL, title = NULL WHERE citizen_ref = $1 AND opened_at <= $2",
+            "UPDATE items SET citizen_ref = NULL, contact_ref = NULL, title = NULL"
+            " WHERE citizen_ref = $1 AND opened_at <= $2",
             ref,
             until,
         )
@@ -295,6 +296,17 @@ class ReadModel:
         return await self.conn.fetch(
             "SELECT * FROM items WHERE citizen_ref = $1 ORDER BY opened_at DESC, code", ref
         )
+
+    async def contact_items(self, contact_ref: str, page: int, size: int) -> tuple[list[asyncpg.Record], int]:
+        """One page of the items started with a contact, newest first, and how many there are."""
+        where = Where()
+        where.add(f"contact_ref = {where.param(contact_ref)}")
+        total = await self.conn.fetchval(f"SELECT count(*) FROM items {where.clause}", *where.args)
+        rows = await self.conn.fetch(
+            f"SELECT * FROM items {where.clause} ORDER BY opened_at DESC, code {where.page(page, size)}",
+            *where.args,
+        )
+        return rows, int(total)
 
     async def citizen_history(self, ref: str, limit: int = 500) -> list[asyncpg.Record]:
         # The citizen's own events, and events about their items that carry no

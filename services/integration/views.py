@@ -5,6 +5,7 @@ the use cases' language-neutral data (names as {id, en}, actions and categories 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 
@@ -93,6 +94,29 @@ def localise_track(item: dict[str, Any], lang: str) -> dict[str, Any]:
         **item,
         "category_label": t(f"category.{category}") if category else None,
         "history": [localise_history(h, lang) for h in item["history"]],
+    }
+
+
+TRACK_PAGE = "/lacak"  # the tracking page (pages.py), by `?kode=`
+
+
+def tracking_path(code: str, lang: str) -> str:
+    """The tracking page of `code`, in `lang` (Indonesian needs no parameter)."""
+    query = {"kode": code, **({"lang": lang} if lang != "id" else {})}
+    return f"{TRACK_PAGE}?{urlencode(query)}"
+
+
+def localise_service(item: dict[str, Any], lang: str) -> dict[str, Any]:
+    """One of a citizen's services in plain words, as the tracking page names them: the
+    kind, the service (complaint category, permit type, polyclinic) and the status."""
+    t = translator(lang)
+    category = item.get("category")
+    return {
+        **item,
+        "kind_label": t(f"kind.{item['kind']}"),
+        "service": t(f"category.{category}") if category else t(f"domain.{item['domain']}"),
+        "status_label": t(f"status.{item['status']}"),
+        "tracking_url": tracking_path(item["code"], lang),
     }
 
 

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 
 from services.notifications.channels import EmailChannel, GatewayChannel
-from services.notifications.domain import WIB, RetryPolicy, TokenBucket
+from services.notifications.domain import PHONE_CHANNELS, WIB, RetryPolicy, TokenBucket
 from services.notifications.rules import RuleBook
 from services.notifications.templates import TemplateStore
 from shared.kit.citizen import SessionSigner
@@ -76,6 +76,10 @@ class Context:
         session proving that phone number or email address carries."""
         (ref,) = contact_refs(self.citizen_key, **{"email" if channel == "email" else "phone": address})
         return ref
+
+    def phone_channels(self) -> list[str]:
+        """The phone channels with a gateway configured, in the order codes try them."""
+        return [c for c in PHONE_CHANNELS if self.gateways[c].config.url]
 
     def tls(self) -> ssl.SSLContext:
         """The gateways' TLS settings, built once: loading the CA bundle takes tens of

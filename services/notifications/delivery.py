@@ -31,6 +31,7 @@ from services.notifications.domain import (
     Outcome,
     SendResult,
     Status,
+    code_fallback,
     preferences_for,
 )
 from services.notifications.repository import NotificationRepository
@@ -222,7 +223,11 @@ async def _record_once(ctx: Context, claimed: Sequence[Notification], results: S
         refs = {n.citizen_ref for n in recorded if n.citizen_ref and not n.urgent}
         preferences = await repo.preferences_of(refs, ctx.tz)
         latencies: dict[uuid.UUID, float] = {}
-        for n, result in zip(recorded, outcomes, strict=True):
+        fallbacks: list[Notification] = []
+        for n, outcome in zip(recorded, outcomes, strict=True):
+            result, fallback = code_fallback(n, outcome, now, ctx.phone_channels())
+            if fallback is not None:
+                fallbacks.append(fallback)
             # The address is opened only for a citizen who has set preferences at all.
             stored = preferences.get(n.citizen_ref) if n.citizen_ref and not n.urgent else None
             prefs = preferences_for(stored, address_refs(ctx, n)) if stored else None
@@ -231,8 +236,22 @@ async def _record_once(ctx: Context, claimed: Sequence[Notification], results: S
             if n.status == Status.DELIVERED:
                 latencies[n.id] = max(0.0, (now - n.event_time).total_seconds())
         await _store(ctx, uow, recorded, latencies)
+        fell_back = await _fall_back(ctx, uow, fallbacks)
     for n in recorded:
         observe(ctx, n, latencies.get(n.id))
+    for n in fell_back:
+        ctx.metrics.created.labels(n.channel, CODE_RULE).inc()
+
+
+async def _fall_back(ctx: Context, uow: UnitOfWork, fallbacks: Sequence[Notification]) -> list[Notification]:
+    """Queue codes on their fallback channel and wake the workers at commit, so they go
+    out now, not at the next round (a code lives 5 minutes). A record retried after a
+    deadlock queues none twice (one per request and channel)."""
+    added = await NotificationRepository(uow.conn).add_all(fallbacks)
+    if added:
+        await emit(uow, ctx, added)
+        await NotificationRepository(uow.conn).wake_delivery()
+    return added
 
 
 def observe(ctx: Context, n: Notification, latency: float | None) -> None:

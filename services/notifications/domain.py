@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -657,6 +658,9 @@ CODE_SEND_ATTEMPTS = 3  # retries beyond the code's validity would deliver a dea
 CODE_RULE = "citizen-code"  # rule id and template name of code messages in the delivery log
 CODE_SOURCE_TYPE = "sinergi.citizen.code"  # what caused them (no domain event does)
 PHONE_CHANNELS: tuple[str, ...] = ("whatsapp", "sms")  # WhatsApp first: cheaper, more read
+# A code a phone channel did not take goes by the next one at once: it is valid 5 minutes,
+# too short for the retry schedule.
+CODE_FALLBACK: dict[str, str] = dict(itertools.pairwise(PHONE_CHANNELS))
 _CODE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
 
 
@@ -733,15 +737,16 @@ def code_notification(
     subject: str | None,
     body_sealed: str,
     correlation_id: str | None,
+    source_event_id: str | None = None,
 ) -> Notification:
     """The notification the delivery worker sends a code with. Its body is sealed (the
     worker opens it) and it keeps no template context, so it cannot be resent: a code
-    is asked for again instead."""
+    is asked for again instead. `source_event_id` names the request a fallback belongs to."""
     challenge = uuid.uuid4()
     return Notification.create(
         now=now,
         id=challenge,
-        source_event_id=f"citizen-code:{challenge}",
+        source_event_id=source_event_id or f"citizen-code:{challenge}",
         source_event_type=CODE_SOURCE_TYPE,
         event_time=now,
         rule_id=CODE_RULE,
@@ -761,3 +766,33 @@ def code_notification(
         body=body_sealed,
         correlation_id=correlation_id,
     )
+
+
+def code_fallback(
+    n: Notification, result: SendResult, now: datetime, configured: Collection[str]
+) -> tuple[SendResult, Notification | None]:
+    """The outcome to record for a code's attempt, and the same code on the next phone
+    channel when the attempt failed there and that channel is `configured`: due at once,
+    and the failed attempt final (never retried: one code, one message on its way).
+    Otherwise the outcome as it was and no fallback. A technical failure (our side: the
+    sealed address or message) would fail on any channel."""
+    fallback = CODE_FALLBACK.get(n.channel)
+    failed = result.outcome in (Outcome.TEMPORARY, Outcome.PERMANENT)
+    address, masked, body = n.address_sealed, n.address_masked, n.body  # unless purged meanwhile
+    if n.rule_id != CODE_RULE or not failed or fallback is None or fallback not in configured:
+        return result, None
+    if not (address and masked and body):
+        return result, None
+    final = SendResult(Outcome.PERMANENT, f"{result.error}; the code goes by {fallback}", result.provider_ref)
+    again = code_notification(
+        now=now,
+        contact_ref=n.recipient_key,
+        channel=fallback,
+        address_sealed=address,
+        address_masked=masked,
+        subject=None,
+        body_sealed=body,
+        correlation_id=n.correlation_id,
+        source_event_id=n.source_event_id,
+    )
+    return final, again

@@ -157,8 +157,7 @@ def _code_channel(ctx: Context, contact: CitizenContact) -> str:
     """Email for an address; for a phone the first of WhatsApp, SMS with a gateway."""
     if contact.kind == "email":
         return "email"
-    configured = [c for c in PHONE_CHANNELS if ctx.gateways[c].config.url]
-    return (configured or list(PHONE_CHANNELS))[0]
+    return (ctx.phone_channels() or list(PHONE_CHANNELS))[0]
 
 
 async def request_code(ctx: Context, contact: CitizenContact) -> CodeSent:

@@ -475,6 +475,7 @@ class Application(Recorded[Status]):
         calendar: WorkingCalendar,
         policy: SlaPolicy,
         contact: SealedContact | None = None,
+        contact_ref: str | None = None,
         renewal_of: str | None = None,
         tracking_code: str | None = None,
     ) -> Application:
@@ -516,6 +517,7 @@ class Application(Recorded[Status]):
             documents=[d.code for d in documents],
             details=clean,
             renewal_of=renewal_of,
+            contact_ref=contact_ref,
         )
         return app
 

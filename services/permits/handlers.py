@@ -15,7 +15,7 @@ from services.permits.domain import OPEN_STATUSES, Applicant, Application, Docum
 from services.permits.repository import ApplicationRepository, ListFilter
 from shared.kit.auth import Officer
 from shared.kit.errors import InvalidField
-from shared.kit.privacy import citizen_ref, seal_for_notifications
+from shared.kit.privacy import citizen_ref, contact_ref_for, seal_for_notifications
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as schema
@@ -87,6 +87,7 @@ async def submit(ctx: Context, cmd: SubmitApplication) -> Application:
             calendar=ctx.calendar,
             policy=ctx.policy,
             contact=ctx.contact_for(cmd.applicant),
+            contact_ref=contact_ref_for(ctx.platform, phone=cmd.applicant.phone, email=cmd.applicant.email),
         )
 
     return await ctx.create(new, constraint=TRACKING_CODE_KEY)

@@ -14,6 +14,9 @@ Routes apply rules as FastAPI dependencies, before their use case runs (so a ref
 request writes nothing): `@router.post(..., **limited(RULE))` counts per client address
 and documents the 429; a rule on a body field (a NIK) is a dependency of the service
 taking `Limits`, given to `limited` after the rule.
+
+Every refusal of a route's rule counts in `sinergi_rate_limited_total{rule}` (the kit's
+metrics), so operators see a rule biting (alert SinergiRateLimitedSpike).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
+from prometheus_client import Counter
 from pydantic import BaseModel
 
 from shared.kit.errors import RateLimited
@@ -150,21 +154,33 @@ def _is_trusted(address: str, trusted: list[IPv4Network | IPv6Network]) -> bool:
 
 @dataclass(frozen=True)
 class Limiter:
-    """The rules of one request: the service's pool and settings, the client's address."""
+    """The rules of one request: the service's pool and settings, the client's address,
+    and the counter of refusals (sinergi_rate_limited_total)."""
 
     pool: asyncpg.Pool
     platform: PlatformSettings
     client: str
+    refused: Counter
 
     async def take(self, limit: Limit, value: str) -> None:
-        """Count this request under `limit` for `value` (hashed here), as configured."""
-        await take(self.pool, configured(limit, self.platform), limit_key(self.platform, value))
+        """Count this request under `limit` for `value` (hashed here), as configured; a
+        refusal is counted under the rule's name before the 429 goes out."""
+        try:
+            await take(self.pool, configured(limit, self.platform), limit_key(self.platform, value))
+        except RateLimited:
+            self.refused.labels(limit.name).inc()
+            raise
 
 
 async def limiter(request: Request) -> Limiter:
     service = request.app.state.service
     platform: PlatformSettings = service.settings.platform
-    return Limiter(service.pool, platform, client_address(request, platform.trusted_proxies))
+    return Limiter(
+        service.pool,
+        platform,
+        client_address(request, platform.trusted_proxies),
+        service.metrics.rate_limited,
+    )
 
 
 Limits = Annotated[Limiter, Depends(limiter)]

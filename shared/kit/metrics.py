@@ -67,6 +67,9 @@ class KitMetrics:
             ["consumer", "topic", "partition"],
         )
         self.ready = self.gauge("sinergi_ready", "1 when database and broker answer", ["dependency"])
+        self.rate_limited = self.counter(
+            "sinergi_rate_limited_total", "Requests refused (429) by an abuse limit, per rule", ["rule"]
+        )
 
     def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
         """A counter on this service's registry."""

@@ -25,6 +25,7 @@ __all__ = [
     "CONTACT_REF_PREFIX",
     "citizen_ref",
     "contact_ref",
+    "contact_ref_for",
     "open_contact",
     "open_text",
     "seal_contact",
@@ -70,6 +71,16 @@ def seal_for_notifications(
     """A producer's one way to put a citizen's contact on the bus: sealed with the
     deployment's contact key, which only the notification service also holds."""
     return seal_contact(platform.contact_key.get_secret_value(), phone=phone, email=email)
+
+
+def contact_ref_for(
+    platform: PlatformSettings, *, phone: str | None = None, email: str | None = None
+) -> str | None:
+    """The one contact reference a producer's event carries for what a citizen gave: the
+    phone's when there is one, else the email's (phones are how most citizens prove
+    themselves, by WhatsApp or SMS). A citizen session proving that contact finds the case."""
+    refs = contact_refs(platform.citizen_ref_key.get_secret_value(), phone=phone, email=email)
+    return refs[0] if refs else None
 
 
 def open_contact(key: str, contact: SealedContact) -> dict[str, str]:

@@ -7,10 +7,11 @@ and answers ``200 {"id": "fake-N", "status": "accepted"}`` — unless told to fa
     gateway.fail_next(2)                 # the next 2 requests answer 500
     gateway.fail_next(1, status=400)     # a permanent failure
     gateway.fail_always(to="+62812…")    # every request to that number answers 500
+    gateway.fail_always(400, channel="whatsapp")   # WhatsApp refuses, SMS still accepts
     gateway.reset_failures()
 
 The same controls over HTTP (for `make run`): ``POST /_control/fail``
-``{"times": 2, "status": 500, "to": null}`` (``times`` null = always),
+``{"times": 2, "status": 500, "to": null, "channel": null}`` (``times`` null = always),
 ``POST /_control/reset``, ``GET /_requests``.
 
 A standard-library threaded HTTP server in a daemon thread (background_http.py), so
@@ -56,6 +57,7 @@ class _Failure:
     status: int
     remaining: int | None  # None: always
     to: str | None
+    channel: str | None = None  # sms | whatsapp; None: both
 
 
 class FakeGateway(BackgroundHttpServer):
@@ -93,13 +95,15 @@ class FakeGateway(BackgroundHttpServer):
 
     # ----- controls ----------------------------------------------------------------------------
 
-    def fail_next(self, times: int, status: int = 500, *, to: str | None = None) -> None:
+    def fail_next(
+        self, times: int, status: int = 500, *, to: str | None = None, channel: str | None = None
+    ) -> None:
         with self._lock:
-            self._failures.append(_Failure(status, times, to))
+            self._failures.append(_Failure(status, times, to, channel))
 
-    def fail_always(self, status: int = 500, *, to: str | None = None) -> None:
+    def fail_always(self, status: int = 500, *, to: str | None = None, channel: str | None = None) -> None:
         with self._lock:
-            self._failures.append(_Failure(status, None, to))
+            self._failures.append(_Failure(status, None, to, channel))
 
     def reset_failures(self) -> None:
         with self._lock:
@@ -123,14 +127,14 @@ class FakeGateway(BackgroundHttpServer):
 
     # ----- serving -----------------------------------------------------------------------------
 
-    def _decide(self, body: dict[str, Any], authorization: str | None) -> int:
+    def _decide(self, channel: str, body: dict[str, Any], authorization: str | None) -> int:
         if self.token and authorization != f"Bearer {self.token}":
             return 401
         if not isinstance(body.get("to"), str) or not isinstance(body.get("message"), str):
             return 400
         with self._lock:
             for failure in self._failures:
-                if failure.to is not None and failure.to != body["to"]:
+                if failure.to not in (None, body["to"]) or failure.channel not in (None, channel):
                     continue
                 if failure.remaining is None:
                     return failure.status
@@ -182,11 +186,12 @@ class FakeGateway(BackgroundHttpServer):
                 body = self._body()
                 if self.path == "/_control/fail":
                     body = body or {}
-                    times, status, to = body.get("times"), int(body.get("status", 500)), body.get("to")
+                    times, status = body.get("times"), int(body.get("status", 500))
+                    where = {"to": body.get("to"), "channel": body.get("channel")}
                     if times is None:
-                        gateway.fail_always(status, to=to)
+                        gateway.fail_always(status, **where)
                     else:
-                        gateway.fail_next(int(times), status, to=to)
+                        gateway.fail_next(int(times), status, **where)
                     self._reply(200, {"ok": True})
                     return
                 if self.path == "/_control/reset":
@@ -202,7 +207,7 @@ class FakeGateway(BackgroundHttpServer):
                     self._reply(400, {"error": "body must be a JSON object"})
                     return
                 authorization = self.headers.get("authorization")
-                status = gateway._decide(body, authorization)
+                status = gateway._decide(channel, body, authorization)
                 n = gateway._record(GatewayRequest(channel, self.path, body, authorization, status))
                 if 200 <= status < 300:
                     self._reply(status, {"id": f"fake-{n}", "status": "accepted"})

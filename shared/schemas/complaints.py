@@ -61,6 +61,11 @@ class ComplaintFiled(ComplaintEvent):
     filed_at: datetime
     verify_due: datetime
     close_due: datetime
+    contact_ref: str | None = Field(
+        None,
+        description="Keyed hash of the contact the citizen gave, the phone's if any, else the email's"
+        " (shared/kit/privacy.contact_ref_for): a citizen session proving that contact finds the case",
+    )
 
 
 class ComplaintVerified(ComplaintEvent):

@@ -72,6 +72,11 @@ class ApplicationSubmitted(PermitEvent):
         default_factory=dict, description="Type-specific fields (e.g. kbli, risk_level, building_area_m2)"
     )
     renewal_of: PermitNumber | None = Field(None, description="Permit this application renews")
+    contact_ref: str | None = Field(
+        None,
+        description="Keyed hash of the contact the citizen gave, the phone's if any, else the email's"
+        " (shared/kit/privacy.contact_ref_for): a citizen session proving that contact finds the case",
+    )
 
 
 class DocumentsVerified(PermitEvent):

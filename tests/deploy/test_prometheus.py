@@ -88,6 +88,7 @@ def test_the_alerts_the_operators_need_exist() -> None:
         "sinergi_complaints_sla_events_total",
         "sinergi_permits_watcher_events_total",
         "sinergi_notifications_failed_total",
+        "sinergi_rate_limited_total",
     ):
         assert metric in metrics_alerted, metric
 

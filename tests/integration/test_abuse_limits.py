@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.complaints.api import FileComplaintIn
 from services.complaints.app import ComplaintsSettings
@@ -275,6 +276,30 @@ async def test_over_the_limit_nothing_is_written_and_after_retry_after_it_is_ser
     keys = await db_fetch(fresh_database, "SELECT name, key FROM rate_limit")
     assert [r["name"] for r in keys] == ["complaints.filing"]
     assert "127.0.0.1" not in keys[0]["key"]
+
+
+async def test_every_refusal_is_counted_under_its_rule_on_metrics(
+    limited: PlatformSettings, fresh_database: str
+) -> None:
+    """Operators see a rule biting: sinergi_rate_limited_total{rule} on /metrics, one per 429."""
+    platform = with_rule(limited, "complaints.filing", 1, 3600)
+
+    async def refusals(client: httpx.AsyncClient) -> float | None:
+        exposed = (await client.get("/metrics")).text
+        for family in text_string_to_metric_families(exposed):
+            for sample in family.samples:
+                if sample.name == "sinergi_rate_limited_total" and sample.labels == {
+                    "rule": "complaints.filing"
+                }:
+                    return sample.value
+        return None
+
+    async with running(complaints_app(platform, fresh_database)) as client:
+        assert (await client.post("/complaints", json=COMPLAINT)).status_code == 201
+        assert await refusals(client) is None  # a request let through counts nothing
+        for _ in range(2):
+            retry_after(await client.post("/complaints", json=COMPLAINT))
+        assert await refusals(client) == 2
 
 
 def _operations(app: FastAPI) -> dict[str, dict[str, Any]]:

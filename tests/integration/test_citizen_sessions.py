@@ -25,6 +25,9 @@ from services.complaints.app import ComplaintsSettings
 from services.complaints.app import build as build_complaints
 from services.health.app import HealthSettings
 from services.health.app import build as build_health
+from services.integration.app import IntegrationSettings
+from services.integration.app import build as build_view
+from services.permits.app import build as build_permits
 from shared.kit.auth import InvalidToken, issue_token
 from shared.kit.bodies import example_of
 from shared.kit.citizen import (
@@ -40,8 +43,9 @@ from shared.kit.privacy import citizen_ref, contact_ref
 from shared.kit.settings import DEV_AUTH_SECRET
 from shared.runtime.select import Infrastructure
 from tests.citizen_support import codes_received, open_session, request_code
-from tests.harness import db_fetch, metric, new_database, running, send_event, wait_for
+from tests.harness import db_fetch, metric, new_database, new_group, running, send_event, wait_for
 from tests.integration.test_health_service import booking, make_polyclinic, visit_day
+from tests.integration.test_permits_service import pbg_body, settings_for
 from tests.notifications_support import Wiring, unique_email, unique_phone, verified
 from tests.pii import LogRecorder
 
@@ -145,6 +149,59 @@ async def test_a_phone_gets_its_code_by_whatsapp_and_a_session_without_nik_sets_
         assert refused.status_code == 403 and "NIK" in refused.json()["detail"]
 
 
+@pytest.mark.parametrize("refusal", [400, 503], ids=["permanent", "temporary"])
+async def test_a_code_whatsapp_refuses_goes_by_sms_at_once_and_opens_the_session(
+    rig: Wiring, refusal: int
+) -> None:
+    """The code lives 5 minutes, too short for the retry schedule (a minute, then two):
+    when the WhatsApp gateway refuses it, for good or for now, the same code goes by SMS
+    at once, and WhatsApp does not try again."""
+    phone = unique_phone()
+    rig.gateway.fail_always(refusal, to=phone, channel="whatsapp")
+    app = rig.build()
+    try:
+        async with running(app) as api:
+            asked = await api.post("/citizen/codes", json={"contact": phone})
+            assert asked.status_code == 202 and asked.json()["channel"] == "whatsapp"
+            (by_sms,) = await wait_for(lambda: rig.gateway.delivered_to(phone, channel="sms"), timeout=30)
+            (refused,) = rig.gateway.requests_to(phone, channel="whatsapp")
+            assert refused.status == refusal and refused.message == by_sms.message  # the same code
+            waited = datetime.fromisoformat(by_sms.at) - datetime.fromisoformat(refused.at)
+            assert waited < timedelta(seconds=5)  # not the retry schedule's minute
+            (code,) = codes_received(phone, rig.sink, rig.gateway)
+            opened = await api.post("/citizen/sessions", json={"contact": phone, "code": code})
+            assert opened.status_code == 201, opened.text
+            assert claims_of(bearer(opened.json()["session"]))["kind"] == "phone"
+            assert metric(app, "sinergi_notifications_created_total", channel="sms", rule="citizen-code") == 1
+        rows = await db_fetch(
+            rig.database, "SELECT channel, status, source_event_id FROM notifications ORDER BY created_at"
+        )
+        assert [(r["channel"], r["status"]) for r in rows] == [
+            ("whatsapp", "permanent-failure"),  # never retried
+            ("sms", "delivered"),
+        ]
+        assert rows[0]["source_event_id"] == rows[1]["source_event_id"]  # one request
+    finally:
+        rig.gateway.reset_failures()
+
+
+async def test_without_an_sms_gateway_a_refused_code_has_nowhere_else_to_go(rig: Wiring) -> None:
+    phone = unique_phone()
+    rig.gateway.fail_always(400, to=phone, channel="whatsapp")
+    try:
+        async with running(rig.build(sms_gateway_url=None)) as api:
+            assert (await api.post("/citizen/codes", json={"contact": phone})).status_code == 202
+
+            async def refused() -> bool:
+                rows = await db_fetch(rig.database, "SELECT status FROM notifications")
+                return [r["status"] for r in rows] == ["permanent-failure"]
+
+            await wait_for(refused, timeout=30)
+            assert [r.channel for r in rig.gateway.requests_to(phone)] == ["whatsapp"]
+    finally:
+        rig.gateway.reset_failures()
+
+
 async def test_a_known_and_an_unknown_contact_get_the_same_answer(rig: Wiring) -> None:
     known, unknown = unique_email(), unique_email()
     async with running(rig.build()) as api:
@@ -153,6 +210,120 @@ async def test_a_known_and_an_unknown_contact_get_the_same_answer(rig: Wiring) -
         assert [a.status_code for a in answers] == [202, 202]
         assert answers[0].json() == answers[1].json()  # both w***@example.com
         assert answers[0].headers.keys() == answers[1].headers.keys()
+
+
+# ----- "layanan saya": what a citizen started, under the contact they proved -------------------------
+
+
+async def test_a_citizen_sees_what_they_started_under_my_services_and_sets_preferences(
+    rig: Wiring, infra: Infrastructure
+) -> None:
+    """The README's walkthrough, call for call, across five services on the real broker:
+    a citizen files a complaint and submits a permit application giving their email;
+    then asks for a code, reads it from the mail, opens a session, finds both under
+    GET /citizen/services on the integration view and changes their preferences. Another
+    contact's session, though it states the same NIK, finds nothing of theirs."""
+    email, stranger = unique_email(), unique_email()
+    topics = ["complaints.events", "permits.events", "health.events"]
+    view_group = await new_group(infra, "my-services", topics)
+    view = build_view(
+        IntegrationSettings(
+            database_url=await new_database(infra),
+            platform=rig.platform,
+            consumer_group=view_group,
+            topics=topics,
+            gauge_seconds=3600,
+        )
+    )
+    complaints = build_complaints(
+        ComplaintsSettings(
+            database_url=await new_database(infra), platform=rig.platform, sla_check_seconds=3600
+        )
+    )
+    permits = build_permits(settings_for(await new_database(infra), rig.platform))
+    notifications = rig.build()
+    # The view verifies sessions from the issuer's published keys, over HTTP.
+    issuer = httpx.AsyncClient(transport=httpx.ASGITransport(app=notifications))
+    view.state.citizen_sessions = CitizenSessions(rig.platform, remote_keys(rig.platform, issuer))
+    async with (
+        running(complaints) as filing,
+        running(permits) as licensing,
+        running(notifications) as api,
+        running(view) as portal,
+    ):
+        filed = await filing.post(
+            "/complaints", json={**example_of(FileComplaintIn), "reporter": {"nik": NIK, "email": email}}
+        )
+        assert filed.status_code == 201, filed.text
+        applicant = {"nik": NIK, "name": "Budi Santoso", "email": email.upper()}
+        submitted = await licensing.post("/applications", json=pbg_body(applicant=applicant))
+        assert submitted.status_code == 201, submitted.text
+        complaint_code, permit_code = filed.json()["tracking_code"], submitted.json()["tracking_code"]
+
+        # README: ask for a code, read it in the mail, open a session stating the NIK.
+        asked = await api.post("/citizen/codes", json={"contact": email})
+        assert asked.status_code == 202, asked.text
+        (code,) = await wait_for(lambda: codes_received(email, rig.sink, rig.gateway), timeout=30)
+        opened = await api.post("/citizen/sessions", json={"contact": email, "code": code, "nik": NIK})
+        assert opened.status_code == 201, opened.text
+        session = bearer(opened.json()["session"])
+
+        # README: GET /citizen/services (once the view has read both events).
+        async def both_listed() -> dict[str, Any] | None:
+            answer = await portal.get("/citizen/services", headers=session)
+            assert answer.status_code == 200, answer.text
+            return answer.json() if answer.json()["total"] == 2 else None
+
+        mine = await wait_for(both_listed, timeout=30)
+        assert [i["code"] for i in mine["items"]] == [permit_code, complaint_code]  # newest first
+        permit, complaint = mine["items"]
+        assert (mine["page"], mine["page_size"]) == (1, 20)
+        assert (permit["kind"], permit["kind_label"], permit["service"]) == (
+            "application",
+            "Permohonan izin",
+            "Persetujuan Bangunan Gedung",
+        )
+        assert (complaint["kind"], complaint["service"]) == ("complaint", "Jalan dan jembatan rusak")
+        for item in mine["items"]:
+            assert (item["status"], item["status_label"], item["phase"]) == ("submitted", "Diajukan", "open")
+            assert item["filed_at"] <= item["updated_at"]
+            assert item["tracking_url"] == f"/lacak?kode={item['code']}"
+            page = await portal.get(item["tracking_url"])
+            assert page.status_code == 200 and item["code"] in page.text
+        in_english = (await portal.get("/api/citizen/services?lang=en", headers=session)).json()
+        assert [i["status_label"] for i in in_english["items"]] == ["Submitted", "Submitted"]
+        assert in_english["items"][0]["tracking_url"] == f"/lacak?kode={permit_code}&lang=en"
+        second = (await portal.get("/citizen/services?page=2&page_size=1", headers=session)).json()
+        assert second == {"items": [complaint], "total": 2, "page": 2, "page_size": 1}
+
+        # README: PUT /preferences with the same session.
+        changed = await api.put("/preferences", headers=session, json={"channels": ["email"], "locale": "en"})
+        assert changed.status_code == 200, changed.text
+        assert (await api.post("/preferences/lookup", headers=session)).json()["locale"] == "en"
+
+        # Another contact stating the same NIK: a valid session, nothing on file.
+        theirs = await open_session(api, stranger, rig.sink, rig.gateway, nik=NIK)
+        nothing = await portal.get("/citizen/services", headers=theirs)
+        assert (nothing.status_code, nothing.json()) == (
+            200,
+            {"items": [], "total": 0, "page": 1, "page_size": 20},
+        )
+
+        # No session, a forged one, an expired one: one 401.
+        subject, now = claims_of(session)["sub"], int(time.time())
+        forged, _ = SessionSigner(other_key_pem(), ISSUER).issue(
+            contact_ref=subject, kind="email", citizen_ref=None, now=now, minutes=5
+        )
+        expired, _ = SessionSigner(DEV_SIGNING_KEY, ISSUER).issue(
+            contact_ref=subject, kind="email", citizen_ref=None, now=now - 3600, minutes=30
+        )
+        for path in ("/citizen/services", "/api/citizen/services"):
+            missing = await portal.get(path)
+            assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+            for token in (forged, expired):
+                refused = await portal.get(path, headers=bearer(token))
+                assert (refused.status_code, refused.json()["detail"]) == (401, "invalid or expired session")
+    await view.state.citizen_sessions.close()
 
 
 # ----- refused codes: one answer for all ---------------------------------------------------------------

@@ -9,6 +9,7 @@ service in-process and follows its real events on `complaints.events`.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from services.complaints.app import ComplaintsSettings
 from services.complaints.app import build as build_complaints
 from services.integration import repository
 from services.integration.app import build
+from shared.kit.citizen import DEV_SIGNING_KEY, CitizenSessions, LocalKeys, SessionSigner
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from shared.schemas import Envelope
@@ -30,6 +32,8 @@ from shared.schemas.registry import DOMAIN_TOPICS
 from tests.harness import db_fetch, metric, new_database, officer_headers, running, send_event, wait_for
 from tests.integration.test_complaints_service import file as file_complaint
 from tests.view_support import (
+    CONTACT_1,
+    CONTACT_2,
     NIK_1,
     REF_1,
     REF_2,
@@ -54,6 +58,7 @@ class View:
     group: str
     topics: dict[str, str]  # domain topic -> this test's topic
     producer: AIOKafkaProducer
+    signer: SessionSigner  # signs citizen sessions the view accepts
     sent: list[Envelope] = field(default_factory=list)
 
     async def send(self, envelope: Envelope, topic: str, *, wait: bool = True) -> None:
@@ -77,6 +82,13 @@ class View:
     def metric(self, name: str, **labels: str) -> float:
         return metric(self.app, name, **labels)
 
+    def session(self, contact: str) -> dict[str, str]:
+        """The Authorization header of a citizen session proving `contact` (a reference)."""
+        token, _ = self.signer.issue(
+            contact_ref=contact, kind="phone", citizen_ref=REF_1, now=int(time.time()), minutes=30
+        )
+        return {"Authorization": f"Bearer {token}"}
+
     async def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         pool = self.app.state.service.pool
         async with pool.acquire() as conn:
@@ -91,9 +103,12 @@ async def db_fetch_val(url: str, query: str) -> Any:
 async def view(infra: Infrastructure, platform: PlatformSettings, fresh_database: str) -> AsyncIterator[View]:
     settings = await view_settings(infra, platform, fresh_database, "it", feed_poll_seconds=0.2)
     app = build(settings)
+    # Sessions as the notification service signs them (its development key, its issuer).
+    signer = SessionSigner(DEV_SIGNING_KEY, platform.citizen_issuer)
+    app.state.citizen_sessions = CitizenSessions(platform, LocalKeys(signer.jwks()))
     topics = dict(zip(DOMAIN_TOPICS, settings.topics, strict=True))
     async with AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap) as producer, running(app) as client:
-        yield View(client, app, fresh_database, settings.consumer_group, topics, producer)
+        yield View(client, app, fresh_database, settings.consumer_group, topics, producer, signer)
 
 
 def base_time() -> datetime:
@@ -123,10 +138,10 @@ class Scenario:
 
 def scenario(t: datetime) -> Scenario:
     s = lambda n: t + timedelta(seconds=n)  # noqa: E731
-    road = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1)
+    road = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1, contact=CONTACT_1)
     waste = Complaint(new_code("ADU"), "sampah", "environment", REF_2, desa="33.06.02.2001")
     flood = Complaint(new_code("ADU"), "banjir_drainase", "environment", REF_2, confidential=True)
-    lamp = Complaint(new_code("ADU"), "lampu_jalan", "mobility", None)
+    lamp = Complaint(new_code("ADU"), "lampu_jalan", "mobility", None, contact=CONTACT_2)
     permit, booking = new_code("IZN"), new_code("KES")
     C, P, H, N = "complaints.events", "permits.events", "health.events", "notifications.events"
     events: list[tuple[Envelope, str]] = [
@@ -140,8 +155,8 @@ def scenario(t: datetime) -> Scenario:
         (waste.resolved(s(21), "DLH"), C),
         (flood.filed(s(2), "Banjir di rumah saya"), C),
         (lamp.filed(s(3), "Lampu jalan mati"), C),
-        *((e, P) for e in permit_events(permit, REF_1, s(0))),
-        *((e, H) for e in appointment_events(booking, REF_1, s(0))),
+        *((e, P) for e in permit_events(permit, REF_1, s(0), CONTACT_1)),
+        *((e, H) for e in appointment_events(booking, REF_1, s(0), CONTACT_1)),
         (ward_event(10, s(1)), H),
         (ward_event(6, s(30)), H),
         *((e, N) for e in notification_events(road.code, REF_1, s(25))),
@@ -291,6 +306,13 @@ async def test_replay_equals_live_and_a_duplicate_changes_nothing(view: View) ->
     road = (await view.client.get(f"/api/track/{sc.road.code}")).json()
     assert road["status"] == "resolved"  # the late, older event did not move it back
     live = await view.snapshot()
+    contacts = {i["code"]: i["contact_ref"] for i in live["items"] if i["contact_ref"]}
+    assert contacts == {
+        sc.road.code: CONTACT_1,
+        sc.permit: CONTACT_1,
+        sc.booking: CONTACT_1,
+        sc.lamp.code: CONTACT_2,
+    }
 
     # A redelivered event (same id) is recognised by the inbox and changes nothing.
     duplicates = view.metric("sinergi_inbox_duplicates_skipped_total", consumer=view.group)
@@ -383,6 +405,51 @@ async def test_real_complaint_events_reach_the_dashboard(
         assert indicators_by_code(after)["road_transport_complaints_open"]["actual"] >= 1
         page = await v.get("/lacak", params={"kode": code})
         assert page.status_code == 200 and 'data-status="dispatched"' in page.text
+
+
+async def test_a_session_lists_what_was_started_with_its_contact_until_the_citizen_is_erased(
+    view: View,
+) -> None:
+    """GET /citizen/services: the complaints, applications and appointments whose starting
+    event carries the session's contact reference, newest first, in plain words; not
+    those of the same NIK given with another contact, nor a booking of a producer that
+    sends no contact reference. An erasure of the citizen takes them off the list."""
+    t = base_time()
+    s = lambda n: t + timedelta(seconds=n)  # noqa: E731
+    road = Complaint(new_code("ADU"), "jalan_rusak", "mobility", REF_1, contact=CONTACT_1)
+    elsewhere = Complaint(new_code("ADU"), "sampah", "environment", REF_1, contact=CONTACT_2)
+    permit, booking, older_booking = new_code("IZN"), new_code("KES"), new_code("KES")
+    events: list[tuple[Envelope, str]] = [
+        (road.filed(s(0)), "complaints.events"),
+        (road.resolved(s(50), "DPUPR"), "complaints.events"),
+        (elsewhere.filed(s(3)), "complaints.events"),
+        *((e, "permits.events") for e in permit_events(permit, REF_1, s(1), CONTACT_1)),
+        *((e, "health.events") for e in appointment_events(booking, REF_1, s(2), CONTACT_1)),
+        *((e, "health.events") for e in appointment_events(older_booking, REF_1, s(4))),
+    ]
+    for envelope, topic in events:
+        await view.send(envelope, topic)
+    await view.settle(len(events))
+    mine = await view.client.get("/citizen/services", headers=view.session(CONTACT_1))
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert (body["total"], body["page"], body["page_size"]) == (3, 1, 20)
+    assert [(i["code"], i["kind"], i["service"], i["status_label"]) for i in body["items"]] == [
+        (booking, "appointment", "Poli Penyakit Dalam", "Sedang dilayani"),
+        (permit, "application", "Perizinan berusaha (OSS-RBA)", "Izin terbit"),
+        (road.code, "complaint", "Jalan dan jembatan rusak", "Selesai ditangani"),
+    ]
+    assert body["items"][2]["updated_at"] > body["items"][2]["filed_at"]  # the resolution
+    theirs = (await view.client.get("/api/citizen/services", headers=view.session(CONTACT_2))).json()
+    assert [i["code"] for i in theirs["items"]] == [elsewhere.code]
+
+    await view.send(erasure(REF_1, s(60)), "complaints.events")
+    await view.settle(len(events) + 1)
+    erased = await view.client.get("/citizen/services", headers=view.session(CONTACT_1))
+    assert (erased.status_code, erased.json()["items"], erased.json()["total"]) == (200, [], 0)
+    live = await view.snapshot()
+    assert (await view.client.post("/admin/rebuild", headers=officer_headers("admin"))).status_code == 200
+    assert await view.snapshot() == live
 
 
 async def test_an_erased_citizen_leaves_no_timeline_in_any_order(view: View) -> None:

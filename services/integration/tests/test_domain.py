@@ -35,6 +35,7 @@ from tests.events import permit_fields
 JAKARTA = ZoneInfo("Asia/Jakarta")
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 08:00 in Purworejo
 REF = "cr1_" + "ab" * 16
+CONTACT = "ct1_" + "cd" * 16
 C = "id.sinergi.complaints.complaint."
 P = "id.sinergi.permits.application."
 H = "id.sinergi.health.appointment."
@@ -94,7 +95,7 @@ def complaint(action: str, status: str, minutes: int, **extra: Any) -> dict[str,
 
 
 COMPLAINT_LIFE = [
-    complaint("filed", "submitted", 0, title="Jalan berlubang", filed_at=T0),
+    complaint("filed", "submitted", 0, title="Jalan berlubang", filed_at=T0, contact_ref=CONTACT),
     complaint("verified", "verified", 10),
     complaint("dispatched", "dispatched", 20, opd="DPUPR"),
     complaint("sla_breached", "dispatched", 30, opd="DPUPR", clock="followup"),
@@ -126,7 +127,7 @@ def test_a_complaint_life_projects_to_its_current_state() -> None:
         "done",
     )
     assert item.opd == "DPUPR" and item.category == "jalan_rusak" and item.dimension == "mobility"
-    assert item.title == "Jalan berlubang" and item.citizen_ref == REF
+    assert item.title == "Jalan berlubang" and item.citizen_ref == REF and item.contact_ref == CONTACT
     assert item.opened_at == T0
     assert item.done_at == T0 + timedelta(minutes=50)  # resolution, not the rating
     assert item.sla_breaches == 1
@@ -276,29 +277,21 @@ def test_confidential_complaint_never_keeps_a_title_and_a_nik_never_becomes_a_re
     assert item is not None and item.confidential and item.title is None
 
 
+def permit(event_id: str, action: str, status: str, at: datetime, **extra: Any) -> dict[str, Any]:
+    """One event of the application IZN-2603-QWERTY, as `project` takes it."""
+    return {
+        "event_id": event_id,
+        "event_type": f"{P}{action}.v1",
+        "time": at,
+        "subject": "a-1",
+        "data": {**permit_fields("a-1", "IZN-2603-QWERTY", REF), "status": status, **extra},
+    }
+
+
 def test_permit_decision_time_and_phases() -> None:
-    base = permit_fields("a-1", "IZN-2603-QWERTY", REF)
-    submitted = {
-        "event_id": "p1",
-        "event_type": f"{P}submitted.v1",
-        "time": T0,
-        "subject": "a-1",
-        "data": {**base, "status": "submitted", "submitted_at": T0 - timedelta(minutes=1)},
-    }
-    approved = {
-        "event_id": "p2",
-        "event_type": f"{P}approved.v1",
-        "time": T0 + timedelta(days=2),
-        "subject": "a-1",
-        "data": {**base, "status": "approved", "decided_at": T0 + timedelta(days=1)},
-    }
-    issued = {
-        "event_id": "p3",
-        "event_type": f"{P}issued.v1",
-        "time": T0 + timedelta(days=3),
-        "subject": "a-1",
-        "data": {**base, "status": "issued", "permit_number": "503/PB/00001/2026"},
-    }
+    submitted = permit("p1", "submitted", "submitted", T0, submitted_at=T0 - timedelta(minutes=1))
+    approved = permit("p2", "approved", "approved", T0 + timedelta(days=2), decided_at=T0 + timedelta(days=1))
+    issued = permit("p3", "issued", "issued", T0 + timedelta(days=3), permit_number="503/PB/00001/2026")
     item = fold([issued, submitted, approved])
     assert item is not None
     assert (item.status, item.phase, item.category, item.kind) == ("issued", "done", "izin_usaha", "business")
@@ -341,6 +334,22 @@ def test_appointment_wait_is_check_in_to_call() -> None:
     assert item is not None and item.domain == "health" and item.category == "INT" and item.opd is None
     assert item.wait_ended_at - item.wait_started_at == timedelta(minutes=30)  # type: ignore[operator]
     assert item.facility == "RSUD-TJITRO" and item.phase == "open"
+
+
+def test_the_contact_reference_comes_from_the_starting_event_of_each_domain() -> None:
+    submitted = permit("p1", "submitted", "submitted", T0, submitted_at=T0, contact_ref=CONTACT)
+    verified = permit("p2", "documents_verified", "documents_verified", T0 + timedelta(hours=1))
+    for order in ([submitted, verified], [verified, submitted]):
+        item = fold(order)
+        assert item is not None and item.contact_ref == CONTACT
+    booked = appointment("booked", "booked", 0, booked_at=T0, contact_ref=CONTACT)
+    checked_in = appointment("checked_in", "checked_in", 20, checked_in_at=T0 + timedelta(minutes=20))
+    item = fold([checked_in, booked])
+    assert item is not None and item.contact_ref == CONTACT
+    # A booking of an older producer carries none; a contact in clear is never kept.
+    assert fold([appointment("booked", "booked", 0, booked_at=T0)]).contact_ref is None  # type: ignore[union-attr]
+    clear = complaint("filed", "submitted", 0, filed_at=T0, contact_ref="warga@example.com")
+    assert fold([clear]).contact_ref is None  # type: ignore[union-attr]
 
 
 def test_ward_and_notification_events() -> None:
@@ -403,6 +412,7 @@ def test_an_erasure_keeps_no_reference_and_scrubs_what_came_before_it() -> None:
     assert before is not None
     scrubbed = domain.scrub_item(before, until)
     assert scrubbed.citizen_ref is None and scrubbed.title is None and scrubbed.status == "closed"
+    assert scrubbed.contact_ref is None  # "layanan saya" no longer finds it either
     later = replace(before, opened_at=until + timedelta(seconds=1))
     assert domain.scrub_item(later, until) == later  # activity after the erasure stays
     assert domain.scrub_item(before, None) == before

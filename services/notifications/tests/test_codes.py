@@ -15,6 +15,12 @@ from services.notifications.domain import (
     CODE_RULE,
     CODE_VALIDITY,
     CodeChallenge,
+    Notification,
+    Outcome,
+    RetryPolicy,
+    SendResult,
+    Status,
+    code_fallback,
     code_hash,
     code_message,
     code_notification,
@@ -79,17 +85,21 @@ def test_the_message_holds_the_code_and_its_validity_only() -> None:
     )
 
 
+# What a code's notification keeps sealed, and whose request it serves.
+SEALED = {
+    "address_sealed": "sealed-address",
+    "address_masked": "+62812*****890",
+    "body_sealed": "sealed-body",
+    "correlation_id": "c-1",
+}
+
+
+def a_code(channel: str, subject: str | None = None) -> Notification:
+    return code_notification(now=NOW, contact_ref=CONTACT, channel=channel, subject=subject, **SEALED)
+
+
 def test_a_code_notification_is_urgent_sealed_and_cannot_be_resent() -> None:
-    n = code_notification(
-        now=NOW,
-        contact_ref=CONTACT,
-        channel="whatsapp",
-        address_sealed="sealed-address",
-        address_masked="+62812*****890",
-        subject="Kode verifikasi Sinergi",
-        body_sealed="sealed-body",
-        correlation_id=None,
-    )
+    n = a_code("whatsapp", subject="Kode verifikasi Sinergi")
     assert n.rule_id == CODE_RULE and n.urgent and n.due_at == NOW
     assert n.body == "sealed-body" and n.subject is None  # a subject is for email only
     assert n.context is None  # nothing to compose it again from: resending is refused
@@ -116,3 +126,43 @@ def test_a_session_key_must_be_p256() -> None:
     signer = SessionSigner(DEV_SIGNING_KEY, "http://issuer/")
     (jwk,) = signer.jwks()["keys"]
     assert jwk["kid"] == signer.kid and "d" not in jwk and signer.issuer == "http://issuer"
+
+
+def _sent_code(channel: str) -> Notification:
+    n = a_code(channel)
+    n.start_sending(NOW, timedelta(minutes=2))
+    return n
+
+
+@pytest.mark.parametrize("outcome", [Outcome.PERMANENT, Outcome.TEMPORARY])
+def test_a_code_whatsapp_does_not_take_goes_by_sms_at_once_and_whatsapp_is_not_retried(
+    outcome: Outcome,
+) -> None:
+    n = _sent_code("whatsapp")
+    later = NOW + timedelta(seconds=3)
+    result, fallback = code_fallback(n, SendResult(outcome, "gateway said no"), later, ["whatsapp", "sms"])
+    assert fallback is not None
+    assert (fallback.channel, fallback.due_at, fallback.status) == ("sms", later, Status.CREATED)
+    assert (fallback.body, fallback.address_sealed, fallback.recipient_key) == (
+        "sealed-body",
+        "sealed-address",
+        CONTACT,
+    )
+    assert fallback.source_event_id == n.source_event_id and fallback.id != n.id  # the same request
+    assert fallback.urgent and fallback.rule_id == CODE_RULE and fallback.correlation_id == "c-1"
+    n.record(result, later, RetryPolicy())
+    assert n.status == Status.PERMANENT_FAILURE and n.last_error == "gateway said no; the code goes by sms"
+
+
+def test_a_code_falls_back_only_from_whatsapp_to_a_configured_sms_on_a_refusal() -> None:
+    refused = SendResult(Outcome.PERMANENT, "no")
+    for n, result, configured in (
+        (_sent_code("whatsapp"), refused, ["whatsapp"]),  # no SMS gateway: nothing to fall back to
+        (_sent_code("sms"), refused, ["whatsapp", "sms"]),  # SMS is the last phone channel
+        (_sent_code("whatsapp"), SendResult(Outcome.DELIVERED), ["whatsapp", "sms"]),
+        (_sent_code("whatsapp"), SendResult(Outcome.TECHNICAL, "sealed"), ["whatsapp", "sms"]),  # our side
+    ):
+        assert code_fallback(n, result, NOW, configured) == (result, None)
+    other = _sent_code("whatsapp")
+    other.rule_id = "complaint-filed"  # not a code: the retry schedule holds
+    assert code_fallback(other, refused, NOW, ["whatsapp", "sms"]) == (refused, None)
