@@ -21,6 +21,8 @@ class ComplaintsSettings(service_settings("complaints")):
     followup_days: int = 5
     completion_days: int = 60
     reopen_window_days: int = 14
+    # Erased photos and uploads nobody filed lose their bytes this often.
+    attachment_purge_seconds: float = 60.0
 
 
 class ComplaintMetrics(DomainMetrics):
@@ -33,6 +35,10 @@ class ComplaintMetrics(DomainMetrics):
 ComplaintsService = Service[handlers.Context, ComplaintMetrics]
 _watch_sla = counting(handlers.watch_sla, lambda m: m.sla_events.labels("emitted"))
 _refresh_gauges = recounting(handlers.open_by_opd, lambda m: m.open_by_opd)
+
+
+async def _purge_attachments(service: ComplaintsService) -> None:
+    await handlers.purge_attachments(service.context)
 
 
 def build(settings: ComplaintsSettings | None = None) -> FastAPI:
@@ -65,6 +71,7 @@ def build(settings: ComplaintsSettings | None = None) -> FastAPI:
         jobs=[
             PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
+            PeriodicJob("attachment-purge", settings.attachment_purge_seconds, _purge_attachments),
         ],
         citizen_data=CitizenRecords(),
     )

@@ -236,9 +236,24 @@ class CitizenRecords:
             " reporter_name, reporter_phone, reporter_email, rating, rating_comment"
             " FROM complaints WHERE reporter_nik = $1 OR citizen_ref = $2 ORDER BY filed_at",
         )
-        return {"complaints": complaints}
+        photos = await rows_about(
+            conn,
+            citizen,
+            "SELECT a.owner AS tracking_code, a.id, a.media_type, a.size_bytes, a.sha256, a.created_at"
+            " FROM attachment a JOIN complaints c ON c.tracking_code = a.owner"
+            " WHERE (c.reporter_nik = $1 OR c.citizen_ref = $2) AND a.erased_at IS NULL ORDER BY a.created_at",
+        )
+        return {"complaints": complaints, "photos": photos}
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
+        # The photos first, while the complaints still name the citizen; their bytes go
+        # when the attachment purge runs after this commits.
+        photos = await change_about(
+            conn,
+            citizen,
+            "UPDATE attachment SET erased_at = now() WHERE erased_at IS NULL AND owner IN"
+            " (SELECT tracking_code FROM complaints WHERE reporter_nik = $1 OR citizen_ref = $2)",
+        )
         erased = await change_about(
             conn,
             citizen,
@@ -246,4 +261,4 @@ class CitizenRecords:
             " reporter_email = NULL, citizen_ref = NULL, updated_at = now()"
             " WHERE reporter_nik = $1 OR citizen_ref = $2",
         )
-        return {"complaints": erased}
+        return {"complaints": erased, "photos": photos}

@@ -8,6 +8,7 @@ each service adds its own with its own prefix (``COMPLAINTS_DATABASE_URL``, ...)
 from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -81,6 +82,9 @@ class PlatformSettings(BaseSettings):
     # of a quiet topic (500 ms, the client default, put ~150 ms on every hop).
     consumer_fetch_max_wait_ms: int = 50
     max_request_bytes: int = 64 * 1024
+    # Where services keep attachments' bytes (shared/kit/attachments.py), one folder per
+    # service below it; relative to the working directory (`make run`: the repository).
+    attachments_dir: Path = Path(".run/attachments")
     # Abuse limits of anonymous writes (shared/kit/limits.py; the rules and their numbers
     # in docs/operations.md). `rate_limits` replaces a rule's numbers by its name, e.g.
     # SINERGI_RATE_LIMITS='{"health.bookings_per_nik": {"count": 2, "per_seconds": 86400}}';

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.schemas.common import (
+    AttachmentRef,
     CitizenRef,
     DesaCode,
     GeoPoint,
@@ -61,6 +62,9 @@ class ComplaintFiled(ComplaintEvent):
     filed_at: datetime
     verify_due: datetime
     close_due: datetime
+    photos: list[AttachmentRef] = Field(
+        default_factory=list, max_length=3, description="Photos the citizen added (ids and hashes only)"
+    )
 
 
 class ComplaintVerified(ComplaintEvent):

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
+from tests.attachment_support import phone_photo
 from tests.harness import send_event, wait_for
 from tests.notifications_support import verified
 
@@ -107,7 +108,7 @@ def citizen_data_operations(held: Callable[[Running], Awaitable[object]]) -> dic
 # ----- complaints ------------------------------------------------------------------------------
 
 
-async def filed_complaint(s: Running) -> str:
+async def filed_complaint(s: Running, photos: tuple[str, ...] = ()) -> str:
     body = {
         "kind": "pengaduan",
         "category": "jalan_rusak",  # the category of `OPD`
@@ -115,18 +116,19 @@ async def filed_complaint(s: Running) -> str:
         "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
         "desa_code": "33.06.01.2001",
         "reporter": {"nik": NIK, "phone": "081234567890"},
+        "photos": list(photos),
     }
     return str((await s.public("POST", "/complaints", json=body))["tracking_code"])
 
 
-async def verified_complaint(s: Running) -> str:
-    code = await filed_complaint(s)
+async def verified_complaint(s: Running, photos: tuple[str, ...] = ()) -> str:
+    code = await filed_complaint(s, photos)
     await s.ok("POST", f"/officer/complaints/{code}/verify")
     return code
 
 
-async def disposed_complaint(s: Running) -> str:
-    code = await verified_complaint(s)
+async def disposed_complaint(s: Running, photos: tuple[str, ...] = ()) -> str:
+    code = await verified_complaint(s, photos)
     await s.ok(
         "POST", f"/officer/complaints/{code}/dispatch", json={"opd": OPD, "note": "Mohon ditindaklanjuti"}
     )
@@ -142,6 +144,12 @@ def on_complaint(prepare: Callable[[Running], Awaitable[str]], step: str | None,
     return build
 
 
+async def complaint_photo(s: Running) -> Request:
+    photo = await s.public("POST", "/complaints/photos", files={"file": ("foto.jpg", phone_photo(), "image/jpeg")})
+    code = await disposed_complaint(s, (photo["id"],))
+    return request("GET", f"/officer/complaints/{code}/photos/{photo['id']}")
+
+
 async def merge(s: Running) -> Request:
     original = await verified_complaint(s)
     duplicate = await filed_complaint(s)
@@ -151,6 +159,7 @@ async def merge(s: Running) -> Request:
 COMPLAINTS: dict[str, Build] = {
     "GET /officer/complaints": fixed("GET", "/officer/complaints"),
     "GET /officer/complaints/{tracking_code}": on_complaint(disposed_complaint, None),
+    "GET /officer/complaints/{tracking_code}/photos/{photo_id}": complaint_photo,
     "POST /officer/complaints/{tracking_code}/verify": on_complaint(filed_complaint, "verify"),
     "POST /officer/complaints/{tracking_code}/dispatch": on_complaint(
         verified_complaint, "dispatch", {"opd": OPD, "note": "Mohon ditindaklanjuti"}
