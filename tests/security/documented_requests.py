@@ -145,7 +145,9 @@ def on_complaint(prepare: Callable[[Running], Awaitable[str]], step: str | None,
 
 
 async def complaint_photo(s: Running) -> Request:
-    photo = await s.public("POST", "/complaints/photos", files={"file": ("foto.jpg", phone_photo(), "image/jpeg")})
+    photo = await s.public(
+        "POST", "/complaints/photos", files={"file": ("foto.jpg", phone_photo(), "image/jpeg")}
+    )
     code = await disposed_complaint(s, (photo["id"],))
     return request("GET", f"/officer/complaints/{code}/photos/{photo['id']}")
 
