@@ -15,7 +15,13 @@ from services.complaints import handlers
 from services.complaints.domain import Complaint, RejectionReason, Reporter, SlaState, Status
 from services.complaints.repository import ListFilter
 from shared.kit.app import context_dependency
-from shared.kit.attachments import Attachment, attachment_response
+from shared.kit.attachments import (
+    Attachment,
+    AttachmentOut,
+    OfficerAttachmentOut,
+    attachment_response,
+    attachment_view,
+)
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
 from shared.kit.codes import CODE_PATTERN, normalise_code
@@ -140,13 +146,6 @@ class ReopenIn(RequestBody):
 # ----- responses -------------------------------------------------------------------------
 
 
-class PhotoOut(BaseModel):
-    id: UUID = Field(description="Name it in the complaint's `photos` when filing")
-    media_type: str
-    size: int = Field(description="Bytes, as kept: re-encoded without EXIF (no GPS position)")
-    sha256: str
-
-
 class FiledOut(BaseModel):
     tracking_code: str
     status: str
@@ -197,12 +196,8 @@ class PublicComplaintOut(BaseModel):
     )
 
 
-class OfficerPhotoOut(PhotoOut):
-    url: str = Field(description="Where an officer who may see the complaint downloads it (audited)")
-
-
 class OfficerComplaintOut(PublicComplaintOut):
-    photos: list[OfficerPhotoOut]
+    photos: list[OfficerAttachmentOut]
     duplicate_of: str | None
     reporter: dict[str, str | None] | None
     location: GeoPoint | None
@@ -255,14 +250,10 @@ def public_view(c: Complaint, now: datetime) -> dict[str, Any]:
     }
 
 
-def photo_view(photo: Attachment) -> dict[str, Any]:
-    return {"id": photo.id, "media_type": photo.media_type.value, "size": photo.size, "sha256": photo.sha256}
-
-
 def officer_view(c: Complaint, now: datetime, photos: list[Attachment] | None = None) -> dict[str, Any]:
     view = public_view(c, now)
     view["photos"] = [
-        {**photo_view(p), "url": f"/officer/complaints/{c.tracking_code}/photos/{p.id}"} for p in photos or []
+        attachment_view(p, f"/officer/complaints/{c.tracking_code}/photos/{p.id}") for p in photos or []
     ]
     view.update(title=c.title, description=c.description, duplicate_of=c.duplicate_of)
     view["history"] = [
@@ -317,7 +308,11 @@ async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.post(
-    "/complaints/photos", status_code=201, response_model=PhotoOut, tags=["citizen"], **limited(PHOTO_UPLOADS)
+    "/complaints/photos",
+    status_code=201,
+    response_model=AttachmentOut,
+    tags=["citizen"],
+    **limited(PHOTO_UPLOADS),
 )
 async def upload_photo(
     file: Annotated[UploadFile, File(description="JPEG or PNG, at most 5 MB")], ctx: Ctx
@@ -326,7 +321,7 @@ async def upload_photo(
     filing's `photos`. The type is read from the content (JPEG or PNG); the photo is kept
     re-encoded, without EXIF (the phone's GPS position, its make) or other metadata.
     An upload no filing names within 24 hours is deleted."""
-    return photo_view(await handlers.upload_photo(ctx, await file.read()))
+    return attachment_view(await handlers.upload_photo(ctx, await file.read()))
 
 
 @router.get("/complaints/{tracking_code}", response_model=PublicComplaintOut, tags=["citizen"])

@@ -10,7 +10,7 @@ from services.complaints.catalogue import load_catalogue
 from services.complaints.domain import SlaPolicy
 from services.complaints.repository import CitizenRecords
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
-from shared.kit.jobs import counting, recounting
+from shared.kit.jobs import counting, purge_attachments, recounting
 from shared.kit.metrics import DomainMetrics, Metric
 from shared.reference import default_calendar
 
@@ -21,8 +21,6 @@ class ComplaintsSettings(service_settings("complaints")):
     followup_days: int = 5
     completion_days: int = 60
     reopen_window_days: int = 14
-    # Erased photos and uploads nobody filed lose their bytes this often.
-    attachment_purge_seconds: float = 60.0
 
 
 class ComplaintMetrics(DomainMetrics):
@@ -35,10 +33,6 @@ class ComplaintMetrics(DomainMetrics):
 ComplaintsService = Service[handlers.Context, ComplaintMetrics]
 _watch_sla = counting(handlers.watch_sla, lambda m: m.sla_events.labels("emitted"))
 _refresh_gauges = recounting(handlers.open_by_opd, lambda m: m.open_by_opd)
-
-
-async def _purge_attachments(service: ComplaintsService) -> None:
-    await handlers.purge_attachments(service.context)
 
 
 def build(settings: ComplaintsSettings | None = None) -> FastAPI:
@@ -71,7 +65,7 @@ def build(settings: ComplaintsSettings | None = None) -> FastAPI:
         jobs=[
             PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
-            PeriodicJob("attachment-purge", settings.attachment_purge_seconds, _purge_attachments),
+            PeriodicJob("attachment-purge", settings.attachment_purge_seconds, purge_attachments),
         ],
         citizen_data=CitizenRecords(),
     )

@@ -20,7 +20,7 @@ from shared.kit.privacy import citizen_ref, seal_for_notifications
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as schema
-from shared.schemas.common import AttachmentRef, GeoPoint
+from shared.schemas.common import GeoPoint
 
 TRACKING_CODE_KEY = "complaints_tracking_code_key"  # unique constraint (migrations/001)
 
@@ -79,8 +79,9 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
     category = ctx.catalogue.categories.get(cmd.category)
     if category is None:
         raise InvalidField("category", f"unknown category '{cmd.category}'; see GET /categories")
-    photos = await ctx.attachments.staged(AttachmentKind.PHOTO, cmd.photos, PHOTOS_FIELD)
-    refs = [AttachmentRef(id=p.id, media_type=p.media_type.value, sha256=p.sha256) for p in photos]
+    locations = [(PHOTOS_FIELD, i) for i in range(len(cmd.photos))]
+    photos = await ctx.attachments.staged(AttachmentKind.PHOTO, cmd.photos, locations)
+    refs = [p.ref() for p in photos]
     ref = (
         citizen_ref(cmd.reporter.nik, ctx.platform.citizen_ref_key.get_secret_value())
         if cmd.reporter.nik and not cmd.anonymous
@@ -98,7 +99,7 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
         )
 
     async def claim_photos(complaint: Complaint, conn: asyncpg.Connection) -> None:
-        await Attachments.claim(conn, AttachmentKind.PHOTO, cmd.photos, complaint.tracking_code, PHOTOS_FIELD)
+        await Attachments.claim(conn, AttachmentKind.PHOTO, photos, complaint.tracking_code, PHOTOS_FIELD)
 
     return await ctx.create(new, constraint=TRACKING_CODE_KEY, also=claim_photos)
 
@@ -251,11 +252,6 @@ async def get_for_officer(
     _must_be_opd_of(officer, complaint)
     await ctx.record_read([complaint.tracking_code])
     return complaint, await ctx.attachments.listed(complaint.tracking_code)
-
-
-async def purge_attachments(ctx: Context) -> int:
-    """Delete the bytes of erased photos and of uploads nobody filed (periodic job)."""
-    return await ctx.attachments.purge()
 
 
 async def list_complaints(ctx: Context, f: ListFilter, officer: Officer) -> tuple[list[dict[str, Any]], int]:

@@ -17,6 +17,7 @@ from services.complaints.domain import (
     SlaState,
     Status,
 )
+from shared.kit.attachments import attachments_about, erase_attachments_of
 from shared.kit.citizen_data import Citizen, change_about, rows_about
 from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
@@ -221,6 +222,10 @@ class ComplaintRepository:
         return [(r["opd"], r["n"]) for r in rows]
 
 
+# The complaints a citizen filed, as a subquery of their data export and erasure.
+_FILED_BY = "SELECT tracking_code FROM complaints WHERE reporter_nik = $1 OR citizen_ref = $2"
+
+
 class CitizenRecords:
     """The complaints a citizen filed (named, not anonymous), for export and erasure.
 
@@ -236,24 +241,12 @@ class CitizenRecords:
             " reporter_name, reporter_phone, reporter_email, rating, rating_comment"
             " FROM complaints WHERE reporter_nik = $1 OR citizen_ref = $2 ORDER BY filed_at",
         )
-        photos = await rows_about(
-            conn,
-            citizen,
-            "SELECT a.owner AS tracking_code, a.id, a.media_type, a.size_bytes, a.sha256, a.created_at"
-            " FROM attachment a JOIN complaints c ON c.tracking_code = a.owner"
-            " WHERE (c.reporter_nik = $1 OR c.citizen_ref = $2) AND a.erased_at IS NULL ORDER BY a.created_at",
-        )
-        return {"complaints": complaints, "photos": photos}
+        return {"complaints": complaints, "photos": await attachments_about(conn, citizen, _FILED_BY)}
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
         # The photos first, while the complaints still name the citizen; their bytes go
         # when the attachment purge runs after this commits.
-        photos = await change_about(
-            conn,
-            citizen,
-            "UPDATE attachment SET erased_at = now() WHERE erased_at IS NULL AND owner IN"
-            " (SELECT tracking_code FROM complaints WHERE reporter_nik = $1 OR citizen_ref = $2)",
-        )
+        photos = await erase_attachments_of(conn, citizen, _FILED_BY)
         erased = await change_about(
             conn,
             citizen,

@@ -19,10 +19,11 @@ from services.permits.domain import (
     Status,
     Terms,
 )
+from shared.kit.attachments import attachments_about, erase_attachments_of
 from shared.kit.citizen_data import Citizen, change_about, rows_about
 from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
-from shared.schemas.common import CITIZEN_REF_PREFIX
+from shared.schemas.common import CITIZEN_REF_PREFIX, AttachmentRef
 
 # The SLA clock's columns, by the SlaClock field each holds.
 _CLOCK = {
@@ -116,10 +117,19 @@ def _clock(row: Any) -> SlaClock:
     return SlaClock(**{name: row[column] for name, column in _CLOCK.items()})
 
 
+def _document(stored: dict[str, Any]) -> Document:
+    file = stored.get("file")
+    return Document(stored["code"], stored.get("ref"), AttachmentRef.model_validate(file) if file else None)
+
+
+def _stored_document(d: Document) -> dict[str, Any]:
+    return {"code": d.code, "ref": d.ref, "file": d.file.model_dump(mode="json") if d.file else None}
+
+
 def _state(a: Application) -> list[Any]:
     return [
         a.status.value,
-        [{"code": d.code, "ref": d.ref} for d in a.documents],
+        [_stored_document(d) for d in a.documents],
         a.missing_documents,
         a.rejection_reasons,
         *(getattr(a.clock, name) for name in _CLOCK),
@@ -210,7 +220,7 @@ class ApplicationRepository:
             desa_code=row["desa_code"],
             kecamatan_code=row["kecamatan_code"],
             details=dict(row["details"]),
-            documents=[Document(d["code"], d["ref"]) for d in row["documents"]],
+            documents=[_document(d) for d in row["documents"]],
             locale=row["locale"],
             submitted_at=row["submitted_at"],
             clock=_clock(row),
@@ -283,6 +293,10 @@ class ApplicationRepository:
         return [(r["permit_type"], r["status"], r["n"]) for r in rows]
 
 
+# The applications of a citizen, as a subquery of their data export and erasure.
+_APPLIED_BY = "SELECT tracking_code FROM applications WHERE (applicant_nik = $1 OR citizen_ref = $2)"
+
+
 class CitizenRecords:
     """An applicant's applications, for export and erasure.
 
@@ -299,9 +313,17 @@ class CitizenRecords:
             " applicant_phone, applicant_email, desa_code FROM applications"
             " WHERE applicant_nik = $1 OR citizen_ref = $2 ORDER BY tracking_code",
         )
-        return {"applications": applications}
+        return {
+            "applications": applications,
+            "documents": await attachments_about(conn, citizen, _APPLIED_BY),
+        }
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
+        # The uploaded documents (a KTP scan among them) of the applications anonymised
+        # below; those of permits kept by law stay with them.
+        documents = await erase_attachments_of(
+            conn, citizen, f"{_APPLIED_BY} AND status = ANY($3::text[])", _ERASABLE
+        )
         closed = await change_about(
             conn,
             citizen,
@@ -318,4 +340,4 @@ class CitizenRecords:
             "UPDATE applications SET applicant_phone = NULL, applicant_email = NULL"
             " WHERE applicant_nik = $1 OR citizen_ref = $2",
         )
-        return {"applications": closed, "applications_kept_by_law": kept}
+        return {"applications": closed, "applications_kept_by_law": kept, "documents": documents}

@@ -30,20 +30,25 @@ import io
 import os
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 from fastapi import Response
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pydantic import BaseModel, Field
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
+from shared.kit.citizen_data import Citizen, change_about, rows_about
 from shared.kit.errors import InvalidField, InvalidFields, NotFound
+from shared.schemas.common import AttachmentRef
+
+Location = tuple[str | int, ...]  # where in the request body a value is, as 422s name it
 
 MB = 1024 * 1024
 
@@ -64,8 +69,9 @@ ACCEPTED = {
     AttachmentKind.PHOTO: (MediaType.JPEG, MediaType.PNG),
     AttachmentKind.DOCUMENT: (MediaType.JPEG, MediaType.PNG, MediaType.PDF),
 }
-# One file per request: the largest cap plus the multipart envelope.
-MAX_UPLOAD_REQUEST_BYTES = MAX_BYTES[AttachmentKind.DOCUMENT] + MB
+# One file per request. The edge lets through well above the largest cap, so that a file
+# somewhat over it (an 11 MB scan) is answered by the cap, with a message on the field.
+MAX_UPLOAD_REQUEST_BYTES = 16 * MB
 # A staged upload the citizen never submitted is deleted after this long.
 STAGED_TTL = timedelta(hours=24)
 # Pillow refuses images above this many pixels (a "decompression bomb" of a few kB that
@@ -223,6 +229,12 @@ class Attachment:
     label: str | None  # what it is for the case: a permit document's code
     created_at: datetime
 
+    def ref(self, label: str | None = None) -> AttachmentRef:
+        """How events and cases name it (with `label`, what it is for the case)."""
+        return AttachmentRef(
+            id=self.id, media_type=self.media_type.value, sha256=self.sha256, size=self.size, label=label
+        )
+
 
 _COLUMN_NAMES = ("id", "kind", "media_type", "size_bytes", "sha256", "owner", "label", "created_at")
 _COLUMNS = ", ".join(_COLUMN_NAMES)
@@ -335,6 +347,29 @@ class AttachmentRepository:
         await self.conn.execute("UPDATE attachment SET purged = true WHERE id = ANY($1::uuid[])", ids)
 
 
+async def attachments_about(conn: asyncpg.Connection, citizen: Citizen, owners: str) -> list[dict[str, Any]]:
+    """For a citizen's data export (`CitizenData.export`): what is known of the files of
+    the cases the subquery `owners` selects (`$1` the NIK, `$2` the citizen reference)."""
+    return await rows_about(
+        conn,
+        citizen,
+        "SELECT owner, id, kind, label, media_type, size_bytes, sha256, created_at FROM attachment"
+        f" WHERE erased_at IS NULL AND owner IN ({owners}) ORDER BY created_at, id",
+    )
+
+
+async def erase_attachments_of(conn: asyncpg.Connection, citizen: Citizen, owners: str, *args: Any) -> int:
+    """For a citizen's erasure (`CitizenData.erase`): mark the files of the cases the
+    subquery `owners` selects (`$1` the NIK, `$2` the citizen reference, then `args`) as
+    erased; their bytes go when `purge` runs after the erasure commits."""
+    return await change_about(
+        conn,
+        citizen,
+        f"UPDATE attachment SET erased_at = now() WHERE erased_at IS NULL AND owner IN ({owners})",
+        *args,
+    )
+
+
 PURGE_BATCH = 500
 
 
@@ -378,27 +413,34 @@ class Attachments:
         async with self.pool().acquire() as conn:
             return await AttachmentRepository(conn).stage(attachment_id, kind, prepared, self.clock())
 
-    async def staged(self, kind: AttachmentKind, ids: list[uuid.UUID], field: str) -> list[Attachment]:
+    async def staged(
+        self, kind: AttachmentKind, ids: Sequence[uuid.UUID], locations: Sequence[Location]
+    ) -> list[Attachment]:
         """The staged uploads `ids`, in that order, for a case about to be created; a
-        422 on each position of `field` that names no usable upload."""
+        422 on the request location (`locations`, one per id) of each id that names no
+        usable upload."""
         async with self.pool().acquire() as conn:
-            found = {a.id: a for a in await AttachmentRepository(conn).staged(kind, ids)}
-        missing = [
-            ((field, i), UNUSABLE) for i, attachment_id in enumerate(ids) if attachment_id not in found
-        ]
+            found = {a.id: a for a in await AttachmentRepository(conn).staged(kind, list(ids))}
+        missing = [(loc, UNUSABLE) for i, loc in zip(ids, locations, strict=True) if i not in found]
         if missing:
             raise InvalidFields(missing)
         return [found[i] for i in ids]
 
     @staticmethod
     async def claim(
-        conn: asyncpg.Connection, kind: AttachmentKind, ids: list[uuid.UUID], owner: str, field: str
+        conn: asyncpg.Connection,
+        kind: AttachmentKind,
+        attachments: Sequence[Attachment | AttachmentRef],
+        owner: str,
+        field: str,
     ) -> None:
-        """Give the uploads `ids` to the case `owner` in the caller's unit of work; if
-        another request claimed one meanwhile, refuse (the unit of work rolls back)."""
-        if not ids:
+        """Give the uploads `attachments` (as `staged` found them, or as the case names
+        them, labelled) to the case `owner` in the caller's unit of work; if another
+        request claimed one meanwhile, refuse (the unit of work rolls back)."""
+        if not attachments:
             return
-        claimed = await AttachmentRepository(conn).claim(kind, ids, owner)
+        ids = [a.id for a in attachments]
+        claimed = await AttachmentRepository(conn).claim(kind, ids, owner, [a.label for a in attachments])
         if len(claimed) != len(ids):
             raise InvalidField(field, UNUSABLE)
 
@@ -417,6 +459,30 @@ class Attachments:
     async def purge(self) -> int:
         """See `purge`: the periodic job of a service that keeps attachments."""
         return await purge(self.pool(), self.store, self.clock())
+
+
+class AttachmentOut(BaseModel):
+    """An upload as the citizen's client gets it back: the id to name in the case."""
+
+    id: uuid.UUID = Field(description="Name it in the case being filed or submitted")
+    media_type: str
+    size: int = Field(description="Bytes, as kept (images re-encoded without EXIF: no GPS position)")
+    sha256: str
+
+
+class OfficerAttachmentOut(AttachmentOut):
+    url: str = Field(description="Where an officer who may see the case downloads it (an audited read)")
+
+
+def attachment_view(attachment: Attachment, url: str | None = None) -> dict[str, Any]:
+    """`AttachmentOut` (with `url`, `OfficerAttachmentOut`) of `attachment`."""
+    view: dict[str, Any] = {
+        "id": attachment.id,
+        "media_type": attachment.media_type.value,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+    }
+    return {**view, "url": url} if url else view
 
 
 def attachment_response(attachment: Attachment, data: bytes) -> Response:

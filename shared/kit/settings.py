@@ -120,6 +120,8 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     db_pool_min: int = 1
     db_pool_max: int = 10
+    # A service that keeps attachments deletes the bytes of erased ones this often.
+    attachment_purge_seconds: float = 60.0
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
 

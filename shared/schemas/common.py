@@ -46,6 +46,8 @@ class AttachmentRef(BaseModel):
     id: UUID
     media_type: Literal["image/jpeg", "image/png", "application/pdf"]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=1, description="Bytes, as kept")
+    label: str | None = Field(None, description="What it is for the case: a permit document's code")
 
 
 class GeoPoint(BaseModel):

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
-from tests.attachment_support import phone_photo
+from tests.attachment_support import pdf, phone_photo
 from tests.harness import send_event, wait_for
 from tests.notifications_support import verified
 
@@ -195,14 +195,17 @@ def next_working_day_at_ten(s: Running) -> str:
     return datetime.combine(day, time(10, 0), tzinfo=ctx.calendar.tz).isoformat()
 
 
-async def application(s: Running, *steps: tuple[str, dict[str, Any]]) -> str:
+async def application(s: Running, *steps: tuple[str, dict[str, Any]], ktp_upload: str | None = None) -> str:
     """A building approval (PBG, inspected) applied for, then taken through `steps`."""
+    documents = [{"code": code, "ref": f"dms://{code}/1"} for code in PBG_DOCUMENTS]
+    if ktp_upload:
+        documents[0] = {"code": "ktp", "upload": ktp_upload}
     body = {
         "permit_type": "pbg",
         "applicant": {"nik": NIK, "name": "Budi Santoso", "phone": "081234567890"},
         "desa_code": "33.06.01.2001",
         "details": {"building_function": "hunian", "building_area_m2": 120, "floors": 2},
-        "documents": [{"code": code, "ref": f"dms://{code}/1"} for code in PBG_DOCUMENTS],
+        "documents": documents,
     }
     code = str((await s.public("POST", "/applications", json=body))["tracking_code"])
     for step, step_body in steps:
@@ -243,9 +246,18 @@ async def application_rejected(s: Running) -> Request:
     return request("POST", f"/officer/applications/{code}/reject", {"reasons": ["Lokasi di luar zona"]})
 
 
+async def application_document(s: Running) -> Request:
+    ktp = await s.public(
+        "POST", "/applications/documents", files={"file": ("ktp.pdf", pdf(), "application/pdf")}
+    )
+    code = await application(s, ktp_upload=ktp["id"])
+    return request("GET", f"/officer/applications/{code}/documents/{ktp['id']}")
+
+
 PERMITS: dict[str, Build] = {
     "GET /officer/applications": fixed("GET", "/officer/applications"),
     "GET /officer/applications/{tracking_code}": application_read,
+    "GET /officer/applications/{tracking_code}/documents/{document_id}": application_document,
     **{
         f"POST /officer/applications/{{tracking_code}}/{step}": at_step(step)
         for step in ("document-check", "inspection", "inspection/result", "approve", "issue", "revoke")
