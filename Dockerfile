@@ -34,7 +34,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 sinergi \
-    && useradd --system --uid 10001 --gid sinergi --home-dir /app --shell /usr/sbin/nologin sinergi
+    && useradd --system --uid 10001 --gid sinergi --home-dir /app --shell /usr/sbin/nologin sinergi \
+    && install -d -o sinergi -g sinergi -m 0750 /var/lib/sinergi/attachments
 
 ENV PATH=/app/.venv/bin:$PATH \
     VIRTUAL_ENV=/app/.venv \

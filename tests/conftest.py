@@ -202,6 +202,8 @@ async def fresh_topic(infra: Infrastructure) -> str:
     return name
 
 
+# Attachments the services this suite starts keep, away from `make run`'s .run/.
+os.environ.setdefault("SINERGI_ATTACHMENTS_DIR", tempfile.mkdtemp(prefix="sinergi-attachments-"))
 # INFO, as services run in production: the guard reads what they really write.
 os.environ.setdefault("SINERGI_LOG_LEVEL", "INFO")
 # Abuse limits a thousandfold for every service this suite starts, in this process or as

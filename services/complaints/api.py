@@ -6,14 +6,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 
 from services.complaints import handlers
 from services.complaints.domain import Complaint, RejectionReason, Reporter, SlaState, Status
 from services.complaints.repository import ListFilter
 from shared.kit.app import context_dependency
+from shared.kit.attachments import (
+    Attachment,
+    AttachmentOut,
+    OfficerAttachmentOut,
+    attachment_response,
+    attachment_view,
+)
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
 from shared.kit.codes import CODE_PATTERN, normalise_code
@@ -32,6 +40,9 @@ Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
 # office or a kiosk files for many citizens from one address.
 FILING = Limit("complaints.filing", 30, 3600)
 FOLLOW_UP = Limit("complaints.follow_up", 30, 3600)
+# Up to three photos per filing.
+PHOTO_UPLOADS = Limit("complaints.photo_uploads", 3 * FILING.count, 3600)
+MAX_PHOTOS = 3
 Coordinator = Annotated[Officer, Depends(require_role("coordinator"))]
 AnyOfficer = Annotated[Officer, Depends(require_role("coordinator", "opd_officer"))]
 TrackingCode = Annotated[str, Field(pattern=CODE_PATTERN, examples=["ADU-2611-7K3M-9QW2-XAB4D"])]
@@ -72,6 +83,11 @@ class FileComplaintIn(RequestBody):
     confidential: bool = Field(False, description="Keep the content out of public views")
     reporter: ReporterIn | None = None
     locale: Locale = "id"
+    photos: list[UUID] = Field(
+        default_factory=list,
+        max_length=MAX_PHOTOS,
+        description="Ids of photos uploaded first with POST /complaints/photos (at most 3)",
+    )
 
     @field_validator("location")
     @classmethod
@@ -181,6 +197,7 @@ class PublicComplaintOut(BaseModel):
 
 
 class OfficerComplaintOut(PublicComplaintOut):
+    photos: list[OfficerAttachmentOut]
     duplicate_of: str | None
     reporter: dict[str, str | None] | None
     location: GeoPoint | None
@@ -233,8 +250,11 @@ def public_view(c: Complaint, now: datetime) -> dict[str, Any]:
     }
 
 
-def officer_view(c: Complaint, now: datetime) -> dict[str, Any]:
+def officer_view(c: Complaint, now: datetime, photos: list[Attachment] | None = None) -> dict[str, Any]:
     view = public_view(c, now)
+    view["photos"] = [
+        attachment_view(p, f"/officer/complaints/{c.tracking_code}/photos/{p.id}") for p in photos or []
+    ]
     view.update(title=c.title, description=c.description, duplicate_of=c.duplicate_of)
     view["history"] = [
         {"at": h.at, "action": h.action, "status": h.status.value, "note": h.note} for h in c.history
@@ -276,6 +296,7 @@ async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
             reporter=Reporter(**(body.reporter or ReporterIn()).model_dump()),
             locale=body.locale,
             location=body.location,
+            photos=body.photos,
         ),
     )
     return {
@@ -284,6 +305,23 @@ async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
         "verify_due": complaint.clocks["verification"].due_at,
         "close_due": complaint.clocks["completion"].due_at,
     }
+
+
+@router.post(
+    "/complaints/photos",
+    status_code=201,
+    response_model=AttachmentOut,
+    tags=["citizen"],
+    **limited(PHOTO_UPLOADS),
+)
+async def upload_photo(
+    file: Annotated[UploadFile, File(description="JPEG or PNG, at most 5 MB")], ctx: Ctx
+) -> dict[str, Any]:
+    """Upload one photo for a complaint about to be filed, then name its id in the
+    filing's `photos`. The type is read from the content (JPEG or PNG); the photo is kept
+    re-encoded, without EXIF (the phone's GPS position, its make) or other metadata.
+    An upload no filing names within 24 hours is deleted."""
+    return attachment_view(await handlers.upload_photo(ctx, await file.read()))
 
 
 @router.get("/complaints/{tracking_code}", response_model=PublicComplaintOut, tags=["citizen"])
@@ -354,8 +392,20 @@ async def list_complaints(
 
 @router.get("/officer/complaints/{tracking_code}", response_model=OfficerComplaintOut, tags=["officer"])
 async def officer_get(tracking_code: str, ctx: Ctx, officer: AnyOfficer) -> dict[str, Any]:
-    c = await handlers.get_for_officer(ctx, normalise_code(tracking_code), officer)
-    return officer_view(c, ctx.clock())
+    c, photos = await handlers.get_for_officer(ctx, normalise_code(tracking_code), officer)
+    return officer_view(c, ctx.clock(), photos)
+
+
+@router.get(
+    "/officer/complaints/{tracking_code}/photos/{photo_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The photo"}},
+    tags=["officer"],
+)
+async def officer_photo(tracking_code: str, photo_id: UUID, ctx: Ctx, officer: AnyOfficer) -> Response:
+    """A photo of the complaint, as kept (an audited read, like the complaint itself)."""
+    photo, data = await handlers.photo(ctx, normalise_code(tracking_code), photo_id, officer)
+    return attachment_response(photo, data)
 
 
 def officer_step(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

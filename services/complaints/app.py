@@ -10,7 +10,7 @@ from services.complaints.catalogue import load_catalogue
 from services.complaints.domain import SlaPolicy
 from services.complaints.repository import CitizenRecords
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
-from shared.kit.jobs import counting, recounting
+from shared.kit.jobs import counting, purge_attachments, recounting
 from shared.kit.metrics import DomainMetrics, Metric
 from shared.reference import default_calendar
 
@@ -65,6 +65,7 @@ def build(settings: ComplaintsSettings | None = None) -> FastAPI:
         jobs=[
             PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
+            PeriodicJob("attachment-purge", settings.attachment_purge_seconds, purge_attachments),
         ],
         citizen_data=CitizenRecords(),
     )

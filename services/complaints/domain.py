@@ -16,6 +16,7 @@ warns once when one working day remains and breaches once when due.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,7 +27,7 @@ from shared.kit.errors import InvalidField
 from shared.kit.history import HistoryEntry, Recorded
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as ev
-from shared.schemas.common import GeoPoint, SealedContact
+from shared.schemas.common import AttachmentRef, GeoPoint, SealedContact
 
 
 class Status(StrEnum):
@@ -188,6 +189,7 @@ class Complaint(Recorded[Status]):
         location: GeoPoint | None = None,
         channel: str = "web",
         tracking_code: str | None = None,
+        photos: Sequence[AttachmentRef] = (),
     ) -> Complaint:
         if not anonymous and not reporter.nik:
             raise InvalidField(("reporter", "nik"), "a named complaint needs the reporter's NIK")
@@ -223,6 +225,7 @@ class Complaint(Recorded[Status]):
             verify_due=complaint.clocks["verification"].due_at,
             close_due=complaint.clocks["completion"].due_at,
             contact_ref=contact_ref,
+            photos=list(photos),
         )
         return complaint
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -12,6 +13,7 @@ import asyncpg
 from services.complaints.catalogue import Catalogue
 from services.complaints.domain import Complaint, Reporter, SlaPolicy
 from services.complaints.repository import ComplaintRepository, ListFilter
+from shared.kit.attachments import Attachment, AttachmentKind, Attachments
 from shared.kit.auth import Officer
 from shared.kit.errors import Forbidden, InvalidField, NotFound
 from shared.kit.privacy import citizen_ref, contact_ref_for, seal_for_notifications
@@ -61,12 +63,25 @@ class FileComplaint:
     locale: str = "id"
     location: GeoPoint | None = None
     channel: str = "web"
+    photos: list[uuid.UUID] = field(default_factory=list)  # staged uploads (upload_photo)
+
+
+PHOTOS_FIELD = "photos"
+
+
+async def upload_photo(ctx: Context, data: bytes) -> Attachment:
+    """Keep a photo for a complaint the citizen is about to file (GPS and every other
+    metadata removed); the filing claims it by its id."""
+    return await ctx.attachments.stage(AttachmentKind.PHOTO, data)
 
 
 async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
     category = ctx.catalogue.categories.get(cmd.category)
     if category is None:
         raise InvalidField("category", f"unknown category '{cmd.category}'; see GET /categories")
+    locations = [(PHOTOS_FIELD, i) for i in range(len(cmd.photos))]
+    photos = await ctx.attachments.staged(AttachmentKind.PHOTO, cmd.photos, locations)
+    refs = [p.ref() for p in photos]
     ref = (
         citizen_ref(cmd.reporter.nik, ctx.platform.citizen_ref_key.get_secret_value())
         if cmd.reporter.nik and not cmd.anonymous
@@ -75,7 +90,7 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
 
     def new() -> Complaint:
         return Complaint.file(
-            **{**vars(cmd), "category": category},
+            **{**vars(cmd), "category": category, "photos": refs},
             citizen_ref=ref,
             now=ctx.clock(),
             calendar=ctx.calendar,
@@ -84,7 +99,21 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
             contact_ref=contact_ref_for(ctx.platform, phone=cmd.reporter.phone, email=cmd.reporter.email),
         )
 
-    return await ctx.create(new, constraint=TRACKING_CODE_KEY)
+    async def claim_photos(complaint: Complaint, conn: asyncpg.Connection) -> None:
+        await Attachments.claim(conn, AttachmentKind.PHOTO, photos, complaint.tracking_code, PHOTOS_FIELD)
+
+    return await ctx.create(new, constraint=TRACKING_CODE_KEY, also=claim_photos)
+
+
+async def photo(
+    ctx: Context, tracking_code: str, photo_id: uuid.UUID, officer: Officer
+) -> tuple[Attachment, bytes]:
+    """A complaint's photo, for an officer who may see the complaint: an audited read."""
+    complaint = await get(ctx, tracking_code)
+    _must_be_opd_of(officer, complaint)
+    found = await ctx.attachments.open(tracking_code, photo_id)
+    await ctx.record_read([tracking_code])
+    return found
 
 
 # The OPD rule: an OPD officer sees and works only the complaints disposed to their OPD;
@@ -215,12 +244,15 @@ async def follow(ctx: Context, tracking_code: str) -> tuple[Complaint, Complaint
     return await ctx.found(both, _missing(tracking_code))
 
 
-async def get_for_officer(ctx: Context, tracking_code: str, officer: Officer) -> Complaint:
-    """A complaint with its reporter's contact and what they wrote: an audited read."""
+async def get_for_officer(
+    ctx: Context, tracking_code: str, officer: Officer
+) -> tuple[Complaint, list[Attachment]]:
+    """A complaint with its reporter's contact, what they wrote and their photos: an
+    audited read."""
     complaint = await get(ctx, tracking_code)
     _must_be_opd_of(officer, complaint)
     await ctx.record_read([complaint.tracking_code])
-    return complaint
+    return complaint, await ctx.attachments.listed(complaint.tracking_code)
 
 
 async def list_complaints(ctx: Context, f: ListFilter, officer: Officer) -> tuple[list[dict[str, Any]], int]:

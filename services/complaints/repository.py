@@ -221,7 +221,9 @@ class ComplaintRepository:
         return [(r["opd"], r["n"]) for r in rows]
 
 
-class CitizenRecords(CitizenTable, table="complaints", nik_column="reporter_nik", order_by="filed_at"):
+class CitizenRecords(
+    CitizenTable, table="complaints", nik_column="reporter_nik", order_by="filed_at", files="photos"
+):
     """The complaints a citizen filed (named, not anonymous), for export and erasure.
 
     Erasure removes the reporter's identity and contact from the complaints and the
@@ -234,10 +236,12 @@ class CitizenRecords(CitizenTable, table="complaints", nik_column="reporter_nik"
     )
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
+        # The photos first, while the complaints still name the citizen.
+        photos = await self.erase_files(conn, citizen, Status)
         erased = await self.change(
             conn,
             citizen,
             "reporter_nik = NULL, reporter_name = NULL, reporter_phone = NULL,"
             " reporter_email = NULL, citizen_ref = NULL, updated_at = now()",
         )
-        return {"complaints": erased}
+        return {"complaints": erased, "photos": photos}

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
 
 from services.permits import handlers
@@ -22,6 +23,7 @@ from services.permits.domain import (
 )
 from services.permits.repository import ListFilter
 from shared.kit.app import context_dependency
+from shared.kit.attachments import AttachmentOut, OfficerAttachmentOut, attachment_response, attachment_view
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
 from shared.kit.codes import is_public_code, normalise_code
@@ -41,6 +43,8 @@ Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
 # office or a licensing consultant applies for several people from one address.
 APPLYING = Limit("permits.applying", 20, 3600)
 RESUBMITTING = Limit("permits.resubmitting", 30, 3600)
+# A PBG needs about ten documents; an application sent back needs a few again.
+DOCUMENT_UPLOADS = Limit("permits.document_uploads", 12 * APPLYING.count, 3600)
 Caller = Annotated[Officer, Depends(require_role("permit_officer"))]
 # The API's names of what the domain defines.
 StatusName = Literal[tuple(s.value for s in Status)]
@@ -90,7 +94,23 @@ class ApplicantIn(RequestBody):
 
 class DocumentIn(RequestBody):
     code: DocumentCode = Field(description="Document code of the permit type (GET /permit-types)")
-    ref: str = Field(min_length=1, max_length=500, description="Reference in the document store")
+    upload: UUID | None = Field(
+        None, description="Id that POST /applications/documents answered for the file"
+    )
+    ref: str | None = Field(
+        None, min_length=1, max_length=500, description="Or: a reference in the regency's own document store"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DocumentIn:
+        if (self.upload is None) == (self.ref is None):
+            raise ValueError(
+                "give the document's upload id or its reference in the document store (exactly one)"
+            )
+        return self
+
+    def given(self) -> handlers.DocumentGiven:
+        return handlers.DocumentGiven(self.code, self.ref, self.upload)
 
 
 class SubmitIn(RequestBody):
@@ -217,10 +237,16 @@ class PublicApplicationOut(BaseModel):
     history: list[HistoryOut]
 
 
+class DocumentRefOut(BaseModel):
+    code: str
+    ref: str | None = Field(None, description="The reference in the regency's document store, if given so")
+    file: OfficerAttachmentOut | None = Field(None, description="The uploaded file, if uploaded")
+
+
 class OfficerApplicationOut(PublicApplicationOut):
     applicant: dict[str, str | None]
     details: dict[str, Any]
-    document_refs: list[dict[str, str]]
+    document_refs: list[DocumentRefOut]
     inspection_required: bool
     deemed_approval: bool
     inspector: str | None
@@ -284,6 +310,12 @@ def public_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
     }
 
 
+def _document_ref(a: Application, d: Document) -> dict[str, Any]:
+    url = f"/officer/applications/{a.tracking_code}/documents/{d.file.id}" if d.file else None
+    file = {**d.file.model_dump(exclude={"label"}), "url": url} if d.file else None
+    return {"code": d.code, "ref": d.ref, "file": file}
+
+
 def officer_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
     view = public_view(a, ctx)
     p = a.applicant
@@ -297,7 +329,7 @@ def officer_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
             "email": mask_email(p.email) if p.email else None,
         },
         details=a.details,
-        document_refs=[{"code": d.code, "ref": d.ref} for d in a.documents],
+        document_refs=[_document_ref(a, d) for d in a.documents],
         inspection_required=a.terms.inspection_required,
         deemed_approval=a.terms.deemed_approval,
         inspection_scheduled_for=a.inspection_scheduled_for,
@@ -332,7 +364,7 @@ async def submit(body: SubmitIn, ctx: Ctx) -> dict[str, Any]:
             desa_code=desa.code,
             kecamatan_code=desa.kecamatan_code,
             details=body.details,
-            documents=[Document(d.code, d.ref) for d in body.documents],
+            documents=[d.given() for d in body.documents],
             locale=body.locale,
             renewal_of=body.renewal_of,
         ),
@@ -362,8 +394,25 @@ async def get_application(tracking_code: str, ctx: Ctx) -> dict[str, Any]:
 )
 async def resubmit(tracking_code: str, body: ResubmitIn, ctx: Ctx) -> dict[str, Any]:
     """Send the documents an officer found missing; the SLA clock resumes."""
-    documents = [Document(d.code, d.ref) for d in body.documents]
+    documents = [d.given() for d in body.documents]
     return public_view(await handlers.resubmit(ctx, code_of(tracking_code), documents, body.note), ctx)
+
+
+@router.post(
+    "/applications/documents",
+    status_code=201,
+    response_model=AttachmentOut,
+    tags=["applicant"],
+    **limited(DOCUMENT_UPLOADS),
+)
+async def upload_document(
+    file: Annotated[UploadFile, File(description="PDF, JPEG or PNG, at most 10 MB")], ctx: Ctx
+) -> dict[str, Any]:
+    """Upload one document (a KTP scan, a site plan) for an application about to be
+    submitted or completed, then name its id as the document's `upload`. The type is read
+    from the content: a PDF must open page by page, a scan is kept re-encoded without its
+    metadata. An upload no application names within 24 hours is deleted."""
+    return attachment_view(await handlers.upload_document(ctx, await file.read()))
 
 
 @router.get("/permits/verify", response_model=PermitOut, tags=["applicant"])
@@ -452,6 +501,18 @@ async def list_applications(
 @router.get("/officer/applications/{tracking_code}", response_model=OfficerApplicationOut, tags=["officer"])
 async def officer_get(tracking_code: str, ctx: Ctx, _: Caller) -> dict[str, Any]:
     return officer_view(await handlers.get_for_officer(ctx, code_of(tracking_code)), ctx)
+
+
+@router.get(
+    "/officer/applications/{tracking_code}/documents/{document_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+    tags=["officer"],
+)
+async def officer_document(tracking_code: str, document_id: UUID, ctx: Ctx, _: Caller) -> Response:
+    """An uploaded document of the application, as kept, shown inline (an audited read)."""
+    document, data = await handlers.document(ctx, code_of(tracking_code), document_id)
+    return attachment_response(document, data)
 
 
 def officer_step(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

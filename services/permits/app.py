@@ -12,7 +12,7 @@ from services.permits.catalogue import load_catalogue
 from services.permits.domain import Application, SlaPolicy
 from services.permits.repository import CitizenRecords
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
-from shared.kit.jobs import counting, recounting
+from shared.kit.jobs import counting, purge_attachments, recounting
 from shared.kit.metrics import DomainMetrics, Metric
 from shared.reference import default_calendar
 
@@ -82,6 +82,7 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
         context=context,
         routers=[api.router],
         jobs=[
+            PeriodicJob("attachment-purge", settings.attachment_purge_seconds, purge_attachments),
             PeriodicJob(
                 "sla-watcher",
                 settings.sla_check_seconds,

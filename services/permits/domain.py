@@ -70,7 +70,7 @@ from shared.kit.errors import InvalidField, InvalidFields
 from shared.kit.history import HistoryEntry, Recorded
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as ev
-from shared.schemas.common import SealedContact
+from shared.schemas.common import AttachmentRef, SealedContact
 
 WIB = ZoneInfo("Asia/Jakarta")
 LEGAL_BASIS_DEEMED = "UU 30/2014 Pasal 53 jo. UU 11/2020 (fiktif positif)"
@@ -302,8 +302,17 @@ class PermitType:
 
 @dataclass(frozen=True)
 class Document:
+    """One required document of an application: uploaded to this service (`file`, its
+    id and hash, published) or a reference to the regency's own document store (`ref`, a
+    URL or DMS id, never published)."""
+
     code: str
-    ref: str  # reference in the document store (URL, DMS id); never published
+    ref: str | None = None
+    file: AttachmentRef | None = None
+
+
+def _files(documents: Sequence[Document]) -> list[AttachmentRef]:
+    return [d.file for d in documents if d.file is not None]
 
 
 @dataclass
@@ -515,6 +524,7 @@ class Application(Recorded[Status]):
             inspection_required=terms.inspection_required,
             deemed_approval=terms.deemed_approval,
             documents=[d.code for d in documents],
+            files=_files(documents),
             details=clean,
             renewal_of=renewal_of,
             contact_ref=contact_ref,
@@ -587,6 +597,7 @@ class Application(Recorded[Status]):
         self._emit(
             ev.Resubmitted,
             documents=[d.code for d in documents],
+            files=_files(documents),
             sla_due=self.clock.due_at,
             sla_remaining_working_days=self.clock.remaining_days(now, calendar),
         )

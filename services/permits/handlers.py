@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -13,6 +14,7 @@ import asyncpg
 from services.permits.catalogue import Catalogue
 from services.permits.domain import OPEN_STATUSES, Applicant, Application, Document, SlaPolicy
 from services.permits.repository import ApplicationRepository, ListFilter
+from shared.kit.attachments import Attachment, AttachmentKind, Attachments
 from shared.kit.auth import Officer
 from shared.kit.errors import InvalidField
 from shared.kit.privacy import citizen_ref, contact_ref_for, seal_for_notifications
@@ -61,9 +63,45 @@ class SubmitApplication:
     desa_code: str
     kecamatan_code: str
     details: dict[str, Any]
-    documents: list[Document]
+    documents: list[DocumentGiven]
     locale: str = "id"
     renewal_of: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentGiven:
+    """A document as the applicant names it: by the id of its upload to this service
+    (`upload_document`), or by a reference to the regency's own document store."""
+
+    code: str
+    ref: str | None = None
+    upload: uuid.UUID | None = None
+
+
+DOCUMENTS_FIELD = "documents"
+
+
+async def upload_document(ctx: Context, data: bytes) -> Attachment:
+    """Keep a document for an application about to be submitted (or completed): a PDF
+    that parses, or a JPEG/PNG scan re-encoded without its metadata."""
+    return await ctx.attachments.stage(AttachmentKind.DOCUMENT, data)
+
+
+async def _documents(ctx: Context, given: Sequence[DocumentGiven]) -> list[Document]:
+    """The documents `given`, their uploads found (a 422 on each that is not usable)."""
+    uploaded = [(i, g.upload) for i, g in enumerate(given) if g.upload is not None]
+    found = await ctx.attachments.staged(
+        AttachmentKind.DOCUMENT,
+        [u for _, u in uploaded],
+        [(DOCUMENTS_FIELD, i, "upload") for i, _ in uploaded],
+    )
+    files = {a.id: a for a in found}
+    return [Document(g.code, g.ref, files[g.upload].ref(g.code) if g.upload else None) for g in given]
+
+
+async def _claim(conn: asyncpg.Connection, documents: Sequence[Document], tracking_code: str) -> None:
+    files = [d.file for d in documents if d.file is not None]
+    await Attachments.claim(conn, AttachmentKind.DOCUMENT, files, tracking_code, DOCUMENTS_FIELD)
 
 
 async def submit(ctx: Context, cmd: SubmitApplication) -> Application:
@@ -77,10 +115,11 @@ async def submit(ctx: Context, cmd: SubmitApplication) -> Application:
     # NIK for people, NIB for businesses: the same keyed HMAC, so the integration view
     # can join an applicant's timeline without ever seeing the number.
     ref = citizen_ref(cmd.applicant.identifier, ctx.platform.citizen_ref_key.get_secret_value())
+    documents = await _documents(ctx, cmd.documents)
 
     def new() -> Application:
         return Application.submit(
-            **{**vars(cmd), "permit_type": permit_type},
+            **{**vars(cmd), "permit_type": permit_type, "documents": documents},
             citizen_ref=ref,
             kbli=ctx.catalogue.kbli,
             now=ctx.clock(),
@@ -90,7 +129,9 @@ async def submit(ctx: Context, cmd: SubmitApplication) -> Application:
             contact_ref=contact_ref_for(ctx.platform, phone=cmd.applicant.phone, email=cmd.applicant.email),
         )
 
-    return await ctx.create(new, constraint=TRACKING_CODE_KEY)
+    return await ctx.create(
+        new, constraint=TRACKING_CODE_KEY, also=lambda a, conn: _claim(conn, documents, a.tracking_code)
+    )
 
 
 async def _act(
@@ -130,13 +171,15 @@ async def check_documents(
 
 
 async def resubmit(
-    ctx: Context, tracking_code: str, documents: Sequence[Document], note: str | None
+    ctx: Context, tracking_code: str, given: Sequence[DocumentGiven], note: str | None
 ) -> Application:
-    return await _act(
-        ctx,
-        tracking_code,
-        lambda a, _: a.resubmit(ctx.clock(), ctx.calendar, ctx.policy, documents, note),
-    )
+    documents = await _documents(ctx, given)
+
+    async def command(a: Application, repo: ApplicationRepository) -> None:
+        a.resubmit(ctx.clock(), ctx.calendar, ctx.policy, documents, note)
+        await _claim(repo.conn, documents, a.tracking_code)
+
+    return await _act(ctx, tracking_code, command)
 
 
 async def schedule_inspection(
@@ -211,6 +254,14 @@ async def get_for_officer(ctx: Context, tracking_code: str) -> Application:
     application = await get(ctx, tracking_code)
     await ctx.record_read([application.tracking_code])
     return application
+
+
+async def document(ctx: Context, tracking_code: str, document_id: uuid.UUID) -> tuple[Attachment, bytes]:
+    """An uploaded document of the application, for a permit officer: an audited read."""
+    application = await get(ctx, tracking_code)
+    found = await ctx.attachments.open(application.tracking_code, document_id)
+    await ctx.record_read([application.tracking_code])
+    return found
 
 
 async def get_permit(ctx: Context, permit_number: str) -> Application:

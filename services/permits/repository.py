@@ -22,6 +22,7 @@ from services.permits.domain import (
 from shared.kit.citizen_data import Citizen, CitizenTable
 from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
+from shared.schemas.common import AttachmentRef
 
 # The SLA clock's columns, by the SlaClock field each holds.
 _CLOCK = {
@@ -115,10 +116,19 @@ def _clock(row: Any) -> SlaClock:
     return SlaClock(**{name: row[column] for name, column in _CLOCK.items()})
 
 
+def _document(stored: dict[str, Any]) -> Document:
+    file = stored.get("file")
+    return Document(stored["code"], stored.get("ref"), AttachmentRef.model_validate(file) if file else None)
+
+
+def _stored_document(d: Document) -> dict[str, Any]:
+    return {"code": d.code, "ref": d.ref, "file": d.file.model_dump(mode="json") if d.file else None}
+
+
 def _state(a: Application) -> list[Any]:
     return [
         a.status.value,
-        [{"code": d.code, "ref": d.ref} for d in a.documents],
+        [_stored_document(d) for d in a.documents],
         a.missing_documents,
         a.rejection_reasons,
         *(getattr(a.clock, name) for name in _CLOCK),
@@ -209,7 +219,7 @@ class ApplicationRepository:
             desa_code=row["desa_code"],
             kecamatan_code=row["kecamatan_code"],
             details=dict(row["details"]),
-            documents=[Document(d["code"], d["ref"]) for d in row["documents"]],
+            documents=[_document(d) for d in row["documents"]],
             locale=row["locale"],
             submitted_at=row["submitted_at"],
             clock=_clock(row),
@@ -283,14 +293,20 @@ class ApplicationRepository:
 
 
 class CitizenRecords(
-    CitizenTable, table="applications", nik_column="applicant_nik", order_by="tracking_code"
+    CitizenTable,
+    table="applications",
+    nik_column="applicant_nik",
+    order_by="tracking_code",
+    files="documents",
 ):
     """An applicant's applications, for export and erasure.
 
     A permit that is issued or still being decided must keep its holder (the permit is
     a legal record; an undecided application is withdrawn by the applicant first), so
     erasure anonymises rejected, revoked and expired applications completely and, on
-    the others, removes only the contact details. Both counts are reported."""
+    the others, removes only the contact details. Both counts are reported. The uploaded
+    documents (a KTP scan among them) of the anonymised applications are deleted; those
+    of the others stay with them."""
 
     columns = (
         "tracking_code, permit_type, status, permit_number, applicant_name, applicant_nib,"
@@ -298,6 +314,7 @@ class CitizenRecords(
     )
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
+        documents = await self.erase_files(conn, citizen, _ERASABLE)  # while they still name the citizen
         closed = await self.anonymise(
             conn,
             citizen,
@@ -306,4 +323,4 @@ class CitizenRecords(
             row_id="tracking_code",
         )
         kept = await self.change(conn, citizen, "applicant_phone = NULL, applicant_email = NULL")
-        return {"applications": closed, "applications_kept_by_law": kept}
+        return {"applications": closed, "applications_kept_by_law": kept, "documents": documents}

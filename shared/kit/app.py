@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic_settings import SettingsConfigDict
 
 from shared.kit import admin, citizen_data, limits
+from shared.kit.attachments import MAX_UPLOAD_REQUEST_BYTES
 from shared.kit.auth import OidcTokens, TokenVerifier, token_verifier
 from shared.kit.bus import EventBus
 from shared.kit.citizen_data import CitizenData
@@ -371,7 +372,12 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
     app.state.settings = spec.settings
     _write_openapi_hourly(app)
     install_error_handlers(app)
-    app.add_middleware(HttpEdge, metrics=service.metrics, max_body=spec.settings.platform.max_request_bytes)
+    app.add_middleware(
+        HttpEdge,
+        metrics=service.metrics,
+        max_body=spec.settings.platform.max_request_bytes,
+        max_upload=MAX_UPLOAD_REQUEST_BYTES,
+    )
 
     @app.get("/health", tags=["operations"], summary="Liveness: the process answers")
     async def health() -> dict[str, str | int]:

@@ -67,25 +67,52 @@ class CitizenTable:
     `class CitizenRecords(CitizenTable, table=..., nik_column=..., order_by=...)` with
     the `columns` an export shows. `export` lists the records under the table's name;
     the service's `erase` says what erasure means for them, with `change`, `anonymise`
-    and `count`."""
+    and `count`. A table whose records have attachments (shared/kit/attachments.py, owned
+    by the record's `tracking_code`) names the export's key for them (`files=`); erasure
+    removes them with `erase_files`."""
 
     table: ClassVar[str]
     nik_column: ClassVar[str]
     order_by: ClassVar[str]
     columns: ClassVar[str]
+    files: ClassVar[str | None]
 
-    def __init_subclass__(cls, *, table: str, nik_column: str, order_by: str, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, *, table: str, nik_column: str, order_by: str, files: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init_subclass__(**kwargs)
-        cls.table, cls.nik_column, cls.order_by = table, nik_column, order_by
+        cls.table, cls.nik_column, cls.order_by, cls.files = table, nik_column, order_by, files
 
     @property
     def about(self) -> str:
         """The WHERE condition of the citizen's records ($1 the NIK, $2 the reference)."""
         return f"({self.nik_column} = $1 OR citizen_ref = $2)"
 
+    def owned_by(self, condition: str = "") -> str:
+        """The attachments of the citizen's records (those also meeting `condition`)."""
+        return f"owner IN (SELECT tracking_code FROM {self.table} WHERE {self.about}{condition})"
+
     async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
         query = f"SELECT {self.columns} FROM {self.table} WHERE {self.about} ORDER BY {self.order_by}"
-        return {self.table: await rows_about(conn, citizen, query)}
+        exported = {self.table: await rows_about(conn, citizen, query)}
+        if self.files is not None:
+            files = (
+                "SELECT owner, id, kind, label, media_type, size_bytes, sha256, created_at FROM attachment"
+                f" WHERE erased_at IS NULL AND {self.owned_by()} ORDER BY created_at, id"
+            )
+            exported[self.files] = await rows_about(conn, citizen, files)
+        return exported
+
+    async def erase_files(self, conn: asyncpg.Connection, citizen: Citizen, statuses: Iterable[str]) -> int:
+        """Mark the attachments of the citizen's records in `statuses` erased (their bytes
+        go when the service's attachment purge runs after the erasure commits); how many."""
+        return await change_about(
+            conn,
+            citizen,
+            "UPDATE attachment SET erased_at = now()"
+            f" WHERE erased_at IS NULL AND {self.owned_by(' AND status = ANY($3::text[])')}",
+            sorted(statuses),
+        )
 
     async def count(self, conn: asyncpg.Connection, citizen: Citizen) -> int:
         """How many records of the citizen there are."""

@@ -92,10 +92,13 @@ class _TooLarge(Exception):
 class HttpEdge:
     """Pure ASGI middleware (no per-request task overhead)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: KitMetrics, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: KitMetrics, max_body: int, max_upload: int) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
+        # A multipart body carries one attachment, whose own cap answers with a field
+        # message (shared/kit/attachments.py); the edge stops only what is larger still.
+        self.max_upload = max_upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,9 +111,14 @@ class HttpEdge:
         status = 500
         response_started = False
 
+        max_body = (
+            self.max_upload
+            if headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+            else self.max_body
+        )
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            await self._too_large(send)
+        if length is not None and length.isdigit() and int(length) > max_body:
+            await self._too_large(send, max_body)
             self._observe(scope, 413, started)
             return
 
@@ -121,7 +129,7 @@ class HttpEdge:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise _TooLarge
             return message
 
@@ -141,13 +149,13 @@ class HttpEdge:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not response_started:
-                await self._too_large(send)
+                await self._too_large(send, max_body)
             status = 413
         finally:
             self._observe(scope, status, started)
 
-    async def _too_large(self, send: Send) -> None:
-        body = b'{"detail":"request body too large (limit %d bytes)"}' % self.max_body
+    async def _too_large(self, send: Send, max_body: int) -> None:
+        body = b'{"detail":"request body too large (limit %d bytes)"}' % max_body
         await send(
             {
                 "type": "http.response.start",

@@ -40,3 +40,9 @@ def recounting(
         set_gauge(gauge(service.domain_metrics), await count(service.context))
 
     return run
+
+
+async def purge_attachments(service: Service[Any, Any]) -> None:
+    """Delete the bytes of erased attachments and of uploads no case claimed in time
+    (shared/kit/attachments.py `purge`): the job of every service that keeps some."""
+    await service.context.attachments.purge()

@@ -8,6 +8,7 @@ each service adds its own with its own prefix (``COMPLAINTS_DATABASE_URL``, ...)
 from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -81,6 +82,9 @@ class PlatformSettings(BaseSettings):
     # of a quiet topic (500 ms, the client default, put ~150 ms on every hop).
     consumer_fetch_max_wait_ms: int = 50
     max_request_bytes: int = 64 * 1024
+    # Where services keep attachments' bytes (shared/kit/attachments.py), one folder per
+    # service below it; relative to the working directory (`make run`: the repository).
+    attachments_dir: Path = Path(".run/attachments")
     # Abuse limits of anonymous writes (shared/kit/limits.py; the rules and their numbers
     # in docs/operations.md). `rate_limits` replaces a rule's numbers by its name, e.g.
     # SINERGI_RATE_LIMITS='{"health.bookings_per_address": {"count": 60, "per_seconds": 3600}}';
@@ -116,6 +120,8 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     db_pool_min: int = 1
     db_pool_max: int = 10
+    # A service that keeps attachments deletes the bytes of erased ones this often.
+    attachment_purge_seconds: float = 60.0
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
 

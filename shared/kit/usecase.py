@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVa
 import asyncpg
 
 from shared.kit import audit
+from shared.kit.attachments import Attachments, FileStore
 from shared.kit.clock import utc_now
 from shared.kit.errors import NotFound
 from shared.kit.settings import PlatformSettings
@@ -44,6 +45,9 @@ class UseCaseContext(Generic[R]):
     pool: Callable[[], asyncpg.Pool]
     platform: PlatformSettings
     clock: Callable[[], datetime] = utc_now
+    # Photos and documents of the service's cases (shared/kit/attachments.py); `of` gives
+    # each service its own folder of the platform's attachment store.
+    attachment_store: Attachments | None = None
 
     # The service's topic and CloudEvents source: its contract module's TOPIC and SOURCE.
     topic: ClassVar[str]
@@ -54,7 +58,22 @@ class UseCaseContext(Generic[R]):
         """The context of `service` (the app's `ServiceSpec.context`): its pool, read when
         used (it opens after the context is built), its platform settings, and the
         service's own `fields`."""
-        return cls(pool=lambda: service.pool, platform=service.settings.platform, **fields)
+        platform = service.settings.platform
+
+        def pool() -> asyncpg.Pool:
+            return service.pool
+
+        store = FileStore(platform.attachments_dir / (service.settings.service or "service"))
+        fields.setdefault("attachment_store", Attachments(pool, store, fields.get("clock", utc_now)))
+        return cls(pool=pool, platform=platform, **fields)
+
+    @property
+    def attachments(self) -> Attachments:
+        """The service's photos and documents (a context built without a store, as some
+        unit tests build one, has none)."""
+        if self.attachment_store is None:
+            raise RuntimeError("this use-case context was built without an attachment store")
+        return self.attachment_store
 
     @property
     def origin(self) -> EventSource:
@@ -95,16 +114,25 @@ class UseCaseContext(Generic[R]):
             raise NotFound(missing)
         return result
 
-    async def create(self, make: Callable[[], A], *, constraint: str) -> A:
+    async def create(
+        self,
+        make: Callable[[], A],
+        *,
+        constraint: str,
+        also: Callable[[A, asyncpg.Connection], Awaitable[None]] | None = None,
+    ) -> A:
         """A new aggregate, stored (the repository's `add`) with its events in one unit
         of work. `make` builds it under a freshly drawn public code, and is run again
         while PostgreSQL reports the code taken (`constraint`, the unique constraint of
-        the code column; see `retry_on_code_collision`)."""
+        the code column; see `retry_on_code_collision`). `also` does the rest of the
+        creation in the same unit of work (e.g. claims the uploads the case names)."""
 
         async def attempt() -> A:
             aggregate = make()
             async with self.unit_of_work() as uow:
                 await self.repository(uow.conn).add(aggregate)
+                if also is not None:
+                    await also(aggregate, uow.conn)
                 await uow.emit(aggregate.events, subject=str(aggregate.id))
             return aggregate
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,20 @@ class SealedContact(BaseModel):
 
     sealed: str = Field(description="Fernet token holding {'phone': ..., 'email': ...}")
     channels: list[Channel] = Field(description="Channels the sealed contact can reach")
+
+
+class AttachmentRef(BaseModel):
+    """A photo or document as events name it: its id in the owning service and the
+    SHA-256 of its bytes. The bytes stay in that service's store (officers download them
+    there, audited); no file name, nothing the file says."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: UUID
+    media_type: Literal["image/jpeg", "image/png", "application/pdf"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=1, description="Bytes, as kept")
+    label: str | None = Field(None, description="What it is for the case: a permit document's code")
 
 
 class GeoPoint(BaseModel):

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.schemas.common import (
+    AttachmentRef,
     CitizenRef,
     DesaCode,
     GeoPoint,
@@ -65,6 +66,9 @@ class ComplaintFiled(ComplaintEvent):
         None,
         description="Keyed hash of the contact the citizen gave, the phone's if any, else the email's"
         " (shared/kit/privacy.contact_ref_for): a citizen session proving that contact finds the case",
+    )
+    photos: list[AttachmentRef] = Field(
+        default_factory=list, max_length=3, description="Photos the citizen added (ids and hashes only)"
     )
 
 

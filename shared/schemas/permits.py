@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.schemas.common import CitizenRef, DesaCode, KecamatanCode, Locale, SealedContact
+from shared.schemas.common import AttachmentRef, CitizenRef, DesaCode, KecamatanCode, Locale, SealedContact
 from shared.schemas.envelope import EventData
 
 TOPIC = "permits.events"
@@ -68,6 +68,11 @@ class ApplicationSubmitted(PermitEvent):
         description="Fiktif positif applies: deemed approved when the SLA runs out (UU 11/2020)"
     )
     documents: list[str] = Field(description="Codes of the documents submitted")
+    files: list[AttachmentRef] = Field(
+        default_factory=list,
+        description="The documents uploaded to this service, by id and hash, labelled with their code "
+        "(a reference to another document store is not published)",
+    )
     details: dict[str, DetailValue] = Field(
         default_factory=dict, description="Type-specific fields (e.g. kbli, risk_level, building_area_m2)"
     )
@@ -97,6 +102,7 @@ class Resubmitted(PermitEvent):
     """The applicant sent the missing documents; the SLA clock resumes."""
 
     documents: list[str]
+    files: list[AttachmentRef] = Field(default_factory=list, description="As in `submitted`")
     sla_due: datetime
     sla_remaining_working_days: int = Field(ge=0)
 

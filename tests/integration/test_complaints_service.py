@@ -369,7 +369,7 @@ async def test_a_citizen_can_be_exported_and_erased(complaints, infra) -> None:
     ref = exported.json()["citizen_ref"]
 
     erased = await client.post("/admin/citizens/erase", json={"nik": NIK}, headers=admin)
-    assert erased.status_code == 200 and erased.json()["erased"] == {"complaints": 1}
+    assert erased.status_code == 200 and erased.json()["erased"] == {"complaints": 1, "photos": 0}
     row = (await db_fetch(db, "SELECT reporter_nik, reporter_phone, citizen_ref FROM complaints"))[0]
     assert tuple(row) == (None, None, None)
     assert (await client.post("/admin/citizens/export", json={"nik": NIK}, headers=admin)).status_code == 404

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
+from tests.attachment_support import pdf, phone_photo
 from tests.citizen_support import minted_session
 from tests.harness import SteppingClock, send_event, wait_for
 from tests.notifications_support import verified
@@ -108,7 +109,7 @@ def citizen_data_operations(held: Callable[[Running], Awaitable[object]]) -> dic
 # ----- complaints ------------------------------------------------------------------------------
 
 
-async def filed_complaint(s: Running) -> str:
+async def filed_complaint(s: Running, photos: tuple[str, ...] = ()) -> str:
     body = {
         "kind": "pengaduan",
         "category": "jalan_rusak",  # the category of `OPD`
@@ -116,18 +117,19 @@ async def filed_complaint(s: Running) -> str:
         "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
         "desa_code": "33.06.01.2001",
         "reporter": {"nik": NIK, "phone": "081234567890"},
+        "photos": list(photos),
     }
     return str((await s.public("POST", "/complaints", json=body))["tracking_code"])
 
 
-async def verified_complaint(s: Running) -> str:
-    code = await filed_complaint(s)
+async def verified_complaint(s: Running, photos: tuple[str, ...] = ()) -> str:
+    code = await filed_complaint(s, photos)
     await s.ok("POST", f"/officer/complaints/{code}/verify")
     return code
 
 
-async def disposed_complaint(s: Running) -> str:
-    code = await verified_complaint(s)
+async def disposed_complaint(s: Running, photos: tuple[str, ...] = ()) -> str:
+    code = await verified_complaint(s, photos)
     await s.ok(
         "POST", f"/officer/complaints/{code}/dispatch", json={"opd": OPD, "note": "Mohon ditindaklanjuti"}
     )
@@ -143,6 +145,14 @@ def on_complaint(prepare: Callable[[Running], Awaitable[str]], step: str | None,
     return build
 
 
+async def complaint_photo(s: Running) -> Request:
+    photo = await s.public(
+        "POST", "/complaints/photos", files={"file": ("foto.jpg", phone_photo(), "image/jpeg")}
+    )
+    code = await disposed_complaint(s, (photo["id"],))
+    return request("GET", f"/officer/complaints/{code}/photos/{photo['id']}")
+
+
 async def merge(s: Running) -> Request:
     original = await verified_complaint(s)
     duplicate = await filed_complaint(s)
@@ -152,6 +162,7 @@ async def merge(s: Running) -> Request:
 COMPLAINTS: dict[str, Build] = {
     "GET /officer/complaints": fixed("GET", "/officer/complaints"),
     "GET /officer/complaints/{tracking_code}": on_complaint(disposed_complaint, None),
+    "GET /officer/complaints/{tracking_code}/photos/{photo_id}": complaint_photo,
     "POST /officer/complaints/{tracking_code}/verify": on_complaint(filed_complaint, "verify"),
     "POST /officer/complaints/{tracking_code}/dispatch": on_complaint(
         verified_complaint, "dispatch", {"opd": OPD, "note": "Mohon ditindaklanjuti"}
@@ -185,14 +196,17 @@ def next_working_day_at_ten(s: Running) -> str:
     return datetime.combine(day, time(10, 0), tzinfo=ctx.calendar.tz).isoformat()
 
 
-async def application(s: Running, *steps: tuple[str, dict[str, Any]]) -> str:
+async def application(s: Running, *steps: tuple[str, dict[str, Any]], ktp_upload: str | None = None) -> str:
     """A building approval (PBG, inspected) applied for, then taken through `steps`."""
+    documents = [{"code": code, "ref": f"dms://{code}/1"} for code in PBG_DOCUMENTS]
+    if ktp_upload:
+        documents[0] = {"code": "ktp", "upload": ktp_upload}
     body = {
         "permit_type": "pbg",
         "applicant": {"nik": NIK, "name": "Budi Santoso", "phone": "081234567890"},
         "desa_code": "33.06.01.2001",
         "details": {"building_function": "hunian", "building_area_m2": 120, "floors": 2},
-        "documents": [{"code": code, "ref": f"dms://{code}/1"} for code in PBG_DOCUMENTS],
+        "documents": documents,
     }
     code = str((await s.public("POST", "/applications", json=body))["tracking_code"])
     for step, step_body in steps:
@@ -233,9 +247,18 @@ async def application_rejected(s: Running) -> Request:
     return request("POST", f"/officer/applications/{code}/reject", {"reasons": ["Lokasi di luar zona"]})
 
 
+async def application_document(s: Running) -> Request:
+    ktp = await s.public(
+        "POST", "/applications/documents", files={"file": ("ktp.pdf", pdf(), "application/pdf")}
+    )
+    code = await application(s, ktp_upload=ktp["id"])
+    return request("GET", f"/officer/applications/{code}/documents/{ktp['id']}")
+
+
 PERMITS: dict[str, Build] = {
     "GET /officer/applications": fixed("GET", "/officer/applications"),
     "GET /officer/applications/{tracking_code}": application_read,
+    "GET /officer/applications/{tracking_code}/documents/{document_id}": application_document,
     **{
         f"POST /officer/applications/{{tracking_code}}/{step}": at_step(step)
         for step in ("document-check", "inspection", "inspection/result", "approve", "issue", "revoke")

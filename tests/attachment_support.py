@@ -1,0 +1,30 @@
+"""Files as citizens' phones and scanners make them, for the attachment tests."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import ExifTags, Image
+from pypdf import PdfWriter
+
+GPS = {1: "S", 2: (7.0, 42.0, 30.0), 3: "E", 4: (110.0, 0.0, 15.0)}
+
+
+def phone_photo(fmt: str = "JPEG", *, orientation: int = 6) -> bytes:
+    """A picture as a phone saves it: a camera make, an orientation and a GPS position."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "KameraHP"
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.IFD.GPSInfo] = GPS
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (180, 40, 40)).save(out, fmt, exif=exif)
+    return out.getvalue()
+
+
+def pdf(pages: int = 1) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
