@@ -120,6 +120,19 @@ def events_of(
     return found
 
 
+async def published(
+    bootstrap: str, topic: str, expected: int, **data_match: Any
+) -> list[tuple[ConsumerRecord, dict[str, Any]]]:
+    """The events on `topic` whose data has all of `data_match` (`events_of`), once at
+    least `expected` of them have arrived; a relay publishes shortly after the commit."""
+
+    async def enough() -> list[tuple[ConsumerRecord, dict[str, Any]]] | None:
+        found = events_of(await read_topic(bootstrap, topic), **data_match)
+        return found if len(found) >= expected else None
+
+    return await wait_for(enough, timeout=20)
+
+
 def officer_headers(
     role: str = "admin", *, opd: str | None = None, facility: str | None = None, subject: str = "test-officer"
 ) -> dict[str, str]:

@@ -17,7 +17,7 @@ from services.complaints import handlers
 from services.complaints.app import ComplaintsSettings, build
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
-from tests.attachment_support import GPS, pdf, phone_photo
+from tests.attachment_support import GPS, assert_refused_keeping_nothing, pdf, phone_photo, stored_files
 from tests.harness import db_fetch, officer_headers, running, wait_for
 from tests.integration.test_complaints_service import NIK, complaint_body, events_for
 
@@ -40,10 +40,6 @@ async def complaints(
 
 async def upload(client: httpx.AsyncClient, data: bytes, name: str = "foto.jpg") -> httpx.Response:
     return await client.post("/complaints/photos", files={"file": (name, data, "image/jpeg")})
-
-
-def stored_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 async def test_a_photo_travels_as_id_and_hash_and_is_kept_without_its_gps(complaints, infra) -> None:
@@ -106,12 +102,7 @@ async def test_a_photo_travels_as_id_and_hash_and_is_kept_without_its_gps(compla
 )
 async def test_a_refused_upload_says_why_on_the_field_and_keeps_nothing(complaints, data, message) -> None:
     client, _, db, store = complaints
-    refused = await upload(client, data)
-    assert refused.status_code == 422, refused.text
-    [error] = refused.json()["detail"]
-    assert error["loc"] == ["body", "file"] and message in error["msg"]
-    assert await db_fetch(db, "SELECT id FROM attachment") == []
-    assert stored_files(store) == []
+    await assert_refused_keeping_nothing(await upload(client, data), message, db, store)
 
 
 async def test_a_photo_is_filed_once_and_only_as_a_photo(complaints) -> None:

@@ -13,10 +13,9 @@ from shared.runtime.select import Infrastructure
 from shared.schemas import CONTENT_TYPE, parse_record
 from tests.harness import (
     db_fetch,
-    events_of,
     officer_headers,
     post_raw,
-    read_topic,
+    published,
     service_fixture,
     wait_for,
 )
@@ -50,11 +49,7 @@ async def file(client: httpx.AsyncClient, **overrides: object) -> str:
 
 
 async def events_for(infra: Infrastructure, tracking_code: str, expected: int) -> list:
-    async def enough() -> list | None:
-        found = events_of(await read_topic(infra.kafka_bootstrap, TOPIC), tracking_code=tracking_code)
-        return found if len(found) >= expected else None
-
-    return await wait_for(enough, timeout=20)
+    return await published(infra.kafka_bootstrap, TOPIC, expected, tracking_code=tracking_code)
 
 
 async def test_filing_publishes_exactly_one_structured_cloudevent(complaints, infra) -> None:
@@ -375,12 +370,7 @@ async def test_a_citizen_can_be_exported_and_erased(complaints, infra) -> None:
     assert (await client.post("/admin/citizens/export", json={"nik": NIK}, headers=admin)).status_code == 404
 
     # The erasure is announced on the bus, without the NIK, for downstream consumers.
-    async def announced() -> list:
-        return events_of(
-            await read_topic(infra.kafka_bootstrap, TOPIC), citizen_ref=ref, service="complaints"
-        )
-
-    found = await wait_for(announced)
+    found = await published(infra.kafka_bootstrap, TOPIC, 1, citizen_ref=ref, service="complaints")
     assert {e["type"] for _, e in found} == {"id.sinergi.privacy.citizen.erased.v1"}
     assert NIK.encode() not in found[0][0].value
     assert (await client.post("/admin/citizens/erase", json={"nik": "123"}, headers=admin)).status_code == 422

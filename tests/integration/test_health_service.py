@@ -20,12 +20,10 @@ from tests.harness import (
     SteppingClock,
     db_fetch,
     db_fetchval,
-    events_of,
     officer_headers,
     post_raw,
-    read_topic,
+    published,
     service_fixture,
-    wait_for,
 )
 
 TOPIC = "health.events"
@@ -126,11 +124,7 @@ async def book(client: httpx.AsyncClient, day: date, polyclinic: str, **override
 
 
 async def events_for(infra: Infrastructure, expected: int, **match: object) -> list:
-    async def enough() -> list | None:
-        found = events_of(await read_topic(infra.kafka_bootstrap, TOPIC), **match)
-        return found if len(found) >= expected else None
-
-    return await wait_for(enough, timeout=20)
+    return await published(infra.kafka_bootstrap, TOPIC, expected, **match)
 
 
 def with_clock(ctx: handlers.Context, clock: Callable[[], datetime]) -> Callable[[], datetime]:

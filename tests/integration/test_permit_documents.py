@@ -17,7 +17,7 @@ from PIL import Image
 from services.permits.app import build
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
-from tests.attachment_support import pdf, phone_photo
+from tests.attachment_support import assert_refused_keeping_nothing, pdf, phone_photo, stored_files
 from tests.harness import db_fetch, events_of, officer_headers, read_topic, running, wait_for
 from tests.integration.test_permits_service import (
     NIK,
@@ -49,10 +49,6 @@ async def uploaded(client: httpx.AsyncClient, data: bytes) -> dict[str, Any]:
     answer = await upload(client, data)
     assert answer.status_code == 201, answer.text
     return answer.json()
-
-
-def stored_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 async def submitted_events(infra: Infrastructure, code: str, kind: str) -> dict[str, Any]:
@@ -128,12 +124,7 @@ async def test_an_application_with_uploaded_documents_from_submission_to_the_off
 )
 async def test_a_refused_document_says_why_on_the_field_and_keeps_nothing(permits, data, message) -> None:
     client, db, store = permits
-    refused = await upload(client, data)
-    assert refused.status_code == 422, refused.text
-    [error] = refused.json()["detail"]
-    assert error["loc"] == ["body", "file"] and message in error["msg"]
-    assert await db_fetch(db, "SELECT id FROM attachment") == []
-    assert stored_files(store) == []
+    await assert_refused_keeping_nothing(await upload(client, data), message, db, store)
 
 
 async def test_each_document_names_one_source_and_an_upload_serves_once(permits) -> None:
