@@ -316,6 +316,19 @@ def _document_ref(a: Application, d: Document) -> dict[str, Any]:
     return {"code": d.code, "ref": d.ref, "file": file}
 
 
+# What an officer sees of the application as the domain keeps it, by the fields' names (the
+# public view shows the inspection's date only while it is scheduled).
+_OFFICER_FIELDS = (
+    "inspection_scheduled_for",
+    "inspector",
+    "inspection_result",
+    "inspection_findings",
+    "decided_by",
+    "decision_note",
+    "renewal_of",
+)
+
+
 def officer_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
     view = public_view(a, ctx)
     p = a.applicant
@@ -332,14 +345,8 @@ def officer_view(a: Application, ctx: handlers.Context) -> dict[str, Any]:
         document_refs=[_document_ref(a, d) for d in a.documents],
         inspection_required=a.terms.inspection_required,
         deemed_approval=a.terms.deemed_approval,
-        inspection_scheduled_for=a.inspection_scheduled_for,
-        inspector=a.inspector,
-        inspection_result=a.inspection_result,
-        inspection_findings=a.inspection_findings,
-        decided_by=a.decided_by,
-        decision_note=a.decision_note,
-        renewal_of=a.renewal_of,
         history_actors=[h.actor for h in a.history],
+        **{name: getattr(a, name) for name in _OFFICER_FIELDS},
     )
     return view
 
