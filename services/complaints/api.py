@@ -17,10 +17,10 @@ from services.complaints.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.attachments import (
     Attachment,
-    AttachmentOut,
     OfficerAttachmentOut,
     attachment_response,
     attachment_view,
+    upload_route,
 )
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
@@ -307,13 +307,7 @@ async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
     }
 
 
-@router.post(
-    "/complaints/photos",
-    status_code=201,
-    response_model=AttachmentOut,
-    tags=["citizen"],
-    **limited(PHOTO_UPLOADS),
-)
+@upload_route(router, "/complaints/photos", PHOTO_UPLOADS, tag="citizen")
 async def upload_photo(
     file: Annotated[UploadFile, File(description="JPEG or PNG, at most 5 MB")], ctx: Ctx
 ) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from services.permits.domain import (
 )
 from services.permits.repository import ListFilter
 from shared.kit.app import context_dependency
-from shared.kit.attachments import AttachmentOut, OfficerAttachmentOut, attachment_response, attachment_view
+from shared.kit.attachments import OfficerAttachmentOut, attachment_response, attachment_view, upload_route
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
 from shared.kit.codes import is_public_code, normalise_code
@@ -405,13 +405,7 @@ async def resubmit(tracking_code: str, body: ResubmitIn, ctx: Ctx) -> dict[str, 
     return public_view(await handlers.resubmit(ctx, code_of(tracking_code), documents, body.note), ctx)
 
 
-@router.post(
-    "/applications/documents",
-    status_code=201,
-    response_model=AttachmentOut,
-    tags=["applicant"],
-    **limited(DOCUMENT_UPLOADS),
-)
+@upload_route(router, "/applications/documents", DOCUMENT_UPLOADS, tag="applicant")
 async def upload_document(
     file: Annotated[UploadFile, File(description="PDF, JPEG or PNG, at most 10 MB")], ctx: Ctx
 ) -> dict[str, Any]:

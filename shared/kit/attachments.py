@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-from fastapi import Response
+from fastapi import APIRouter, Response
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, Field
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from shared.kit.errors import InvalidField, InvalidFields, NotFound
+from shared.kit.limits import Limit, limited
 from shared.schemas.common import AttachmentRef
 
 Location = tuple[str | int, ...]  # where in the request body a value is, as 422s name it
@@ -448,6 +449,14 @@ class AttachmentOut(BaseModel):
 
 class OfficerAttachmentOut(AttachmentOut):
     url: str = Field(description="Where an officer who may see the case downloads it (an audited read)")
+
+
+def upload_route(
+    router: APIRouter, path: str, limit: Limit, tag: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`POST <path>`: a citizen's upload of one file for a case about to be filed, staged
+    and answered 201 with its `AttachmentOut`; `limit` caps the uploads per client address."""
+    return router.post(path, status_code=201, response_model=AttachmentOut, tags=[tag], **limited(limit))
 
 
 def attachment_view(attachment: Attachment, url: str | None = None) -> dict[str, Any]:
