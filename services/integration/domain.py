@@ -739,33 +739,6 @@ def grid_position(code: str, index: int, columns: int = 5) -> tuple[int, int]:
     return KECAMATAN_GRID.get(code, (index // columns, index % columns))
 
 
-# ----- language ---------------------------------------------------------------------------
-
-LANGUAGES = ("id", "en")
-
-
-def choose_language(requested: str | None, accept_language: str | None) -> str:
-    """`?lang=` wins, then the browser's Accept-Language; Indonesian by default."""
-    if requested and requested.lower()[:2] in LANGUAGES:
-        return requested.lower()[:2]
-    best: tuple[float, str] | None = None
-    for part in (accept_language or "").split(","):
-        piece = part.strip()
-        if not piece:
-            continue
-        tag, _, params = piece.partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        lang = tag.strip().lower()[:2]
-        if lang in LANGUAGES and quality > 0 and (best is None or quality > best[0]):
-            best = (quality, lang)
-    return best[1] if best else "id"
-
-
 # ----- citizen lookup ---------------------------------------------------------------------
 
 

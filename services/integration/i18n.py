@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.kit.i18n import Catalogue
 from shared.schemas.common import CITIZEN_REF_PREFIX
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -437,20 +438,8 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-def humanise(key: str) -> str:
-    """The readable form of an unknown key: its last part, underscores as spaces."""
-    tail = key.rsplit(".", 1)[-1]
-    return tail.replace("_", " ").strip().capitalize() if tail else key
-
-
 def translator(lang: str) -> Callable[..., str]:
-    primary = MESSAGES.get(lang, MESSAGES["id"])
-    fallback = MESSAGES["id"]
+    return CATALOGUE.translator(lang)
 
-    def t(key: str, **values: object) -> str:
-        message = primary.get(key) or fallback.get(key)
-        if message is None:
-            return humanise(key)
-        return message.format(**values) if values else message
 
-    return t
+CATALOGUE = Catalogue(MESSAGES)

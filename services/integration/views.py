@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from services.integration import handlers
-from services.integration.domain import choose_language
 from services.integration.i18n import translator
 from services.integration.indicators import FUNCTIONS
 from services.integration.masterplan import Masterplan, text
 from shared.kit.app import context_dependency
 from shared.kit.auth import require_role
+from shared.kit.i18n import choose_language
 
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
 

@@ -28,6 +28,7 @@ from services.integration.masterplan import (
     parse_masterplan,
 )
 from services.integration.repository import INDICATOR_QUERIES, indicator_query
+from shared.kit.i18n import choose_language
 from shared.kit.privacy import citizen_ref
 from shared.schemas import EVENT_TYPES, EventData
 from tests.events import permit_fields
@@ -504,11 +505,11 @@ def test_sparkline_and_shading() -> None:
 
 
 def test_language_choice() -> None:
-    assert domain.choose_language(None, None) == "id"
-    assert domain.choose_language("en", "id") == "en"
-    assert domain.choose_language(None, "en-GB,en;q=0.9") == "en"
-    assert domain.choose_language(None, "fr, en;q=0.5, id;q=0.8") == "id"
-    assert domain.choose_language("xx", "de") == "id"
+    assert choose_language(None, None) == "id"
+    assert choose_language("en", "id") == "en"
+    assert choose_language(None, "en-GB,en;q=0.9") == "en"
+    assert choose_language(None, "fr, en;q=0.5, id;q=0.8") == "id"
+    assert choose_language("xx", "de") == "id"
 
 
 def test_officer_lookup_by_reference_or_nik() -> None:
