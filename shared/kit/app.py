@@ -408,7 +408,8 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
         app.include_router(router)
     if spec.static is not None:
         app.mount("/static", StaticFiles(directory=spec.static), name="static")
-    app.include_router(admin.router)
+    if spec.events:  # the operator's outbox, dead letters and audit belong to event services
+        app.include_router(admin.router)
     if spec.citizen_data is not None:
         if service.event_source is None:
             raise ValueError(f"{spec.name}: citizen_data needs a use-case context that publishes erasures")

@@ -35,6 +35,10 @@ from tests.harness import db_fetchval, officer_headers
 
 NIK = "3306061708900001"
 KECAMATAN, DESA = "33.06.01", "33.06.01.2001"
+FOCUSED = """([selector, text]) => {
+  const el = document.activeElement;
+  return !!el && el.matches(selector) && (text === null || el.textContent.trim() === text);
+}"""
 JPEG = {"name": "jalan.jpg", "mimeType": "image/jpeg", "buffer": phone_photo()}
 
 
@@ -68,6 +72,8 @@ def chromium() -> Path:
 async def _page(browser: Any, stack: Stack, viewport: dict[str, int], label: str, *, javascript: bool = True):
     context = await browser.new_context(viewport=viewport, locale="id-ID", java_script_enabled=javascript)
     page = await context.new_page()
+    # axe-core is a script: pages of a browser without JavaScript are the same pages the
+    # other journeys audit.
     audit = Audit(stack.portal, label, run_axe=javascript)
     audit.attach(page)
     return context, page, audit
@@ -83,18 +89,17 @@ class Hands:
         self.page = page
         self.keyboard = keyboard
 
-    async def _tab_to(self, selector: str) -> None:
+    async def _tab_to(self, selector: str, text: str | None = None) -> None:
+        """Press Tab until the focus is on `selector` (with `text`, when given)."""
         for _ in range(80):
             await self.page.keyboard.press("Tab")
-            if await self.page.evaluate(
-                "s => document.activeElement && document.activeElement.matches(s)", selector
-            ):
+            if await self.page.evaluate(FOCUSED, [selector, text]):
                 return
-        raise AssertionError(f"Tab never reached {selector}")
+        raise AssertionError(f"Tab never reached {selector} {text or ''}")
 
     async def follow(self, text: str) -> None:
         if self.keyboard:
-            await self._tab_to(f"a:text-is('{text}')")
+            await self._tab_to("a", text)
             async with self.page.expect_navigation():
                 await self.page.keyboard.press("Enter")
         else:
@@ -102,7 +107,7 @@ class Hands:
 
     async def press(self, text: str) -> None:
         if self.keyboard:
-            await self._tab_to(f"button:text-is('{text}')")
+            await self._tab_to("button", text)
             async with self.page.expect_navigation():
                 await self.page.keyboard.press("Enter")
         else:
