@@ -18,8 +18,7 @@ from services.portal.clients.base import Unavailable
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
 from services.portal.clients.permits import PermitsClient
-from services.portal.i18n import translator
-from services.portal.web import CsrfRefused, PortalEdge, language, render
+from services.portal.web import CsrfRefused, PortalEdge, message_page
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.clock import utc_now
 from shared.kit.metrics import DomainMetrics, Metric
@@ -109,34 +108,15 @@ def _error_pages(app: FastAPI) -> None:
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> HTMLResponse:
         app.state.service.domain_metrics.unavailable.labels(exc.service).inc()
-        t = translator(language(request))
-        paragraphs = [t(f"unavailable.{exc.service}"), t("unavailable.kept"), t("unavailable.other")]
-        response = render(
-            request, "message.html", 503, title=t("unavailable.title"), paragraphs=paragraphs, errors={}
-        )
+        body = (f"unavailable.{exc.service}", "unavailable.kept", "unavailable.other")
+        response = message_page(request, 503, "unavailable.title", *body)
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
     @app.exception_handler(CsrfRefused)
     async def _forbidden(request: Request, _: CsrfRefused) -> HTMLResponse:
-        t = translator(language(request))
-        return render(
-            request,
-            "message.html",
-            403,
-            title=t("forbidden.title"),
-            paragraphs=[t("forbidden.body")],
-            errors={},
-        )
+        return message_page(request, 403, "forbidden.title", "forbidden.body")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
-        t = translator(language(request))
-        return render(
-            request,
-            "message.html",
-            exc.status_code,
-            title=t("notfound.title"),
-            paragraphs=[t("notfound.body")],
-            errors={},
-        )
+        return message_page(request, exc.status_code, "notfound.title", "notfound.body")

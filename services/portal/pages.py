@@ -17,7 +17,15 @@ from services.portal import domain, handlers
 from services.portal.clients.base import Refused
 from services.portal.domain import CHECK, KINDS, MAX_PHOTOS, NO, STEPS, YES, Draft
 from services.portal.i18n import translator
-from services.portal.web import LANGUAGE_COOKIE, LANGUAGE_MAX_AGE, checked_form, language, render, safe_return
+from services.portal.web import (
+    LANGUAGE_COOKIE,
+    LANGUAGE_MAX_AGE,
+    checked_form,
+    language,
+    message_page,
+    render,
+    safe_return,
+)
 from shared.kit.app import context_dependency
 from shared.kit.i18n import LANGUAGES
 from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
@@ -139,7 +147,7 @@ async def question(request: Request, ctx: Ctx, step: str, ubah: str | None = Non
     if step == CHECK:
         return await check_answers(request, ctx)
     if step not in STEPS:
-        return render(request, "message.html", 404, **_not_found(request))
+        return _not_found(request)
     draft = await handlers.draft(ctx, request.state.session)
     missing = _ahead_of(draft, step)
     if missing:
@@ -153,7 +161,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     if step == CHECK:
         return await send(request, ctx)
     if step not in STEPS:
-        return render(request, "message.html", 404, **_not_found(request))
+        return _not_found(request)
     checking = form.get("ubah") == "1"
     session = request.state.session
     if step == "foto":
@@ -253,7 +261,7 @@ async def send(request: Request, ctx: handlers.Context) -> Response:
 async def confirmation(request: Request, code: str) -> HTMLResponse:
     found = domain.code_and_service(code)
     if found is None:
-        return render(request, "message.html", 404, **_not_found(request))
+        return _not_found(request)
     track_path = f"/lacak?kode={found[0]}"
     link = str(request.base_url).rstrip("/") + track_path
     qr = segno.make(link, error="m").svg_inline(scale=4, border=2, omitsize=True)
@@ -289,6 +297,5 @@ async def track(request: Request, ctx: Ctx, kode: str | None = None) -> HTMLResp
     return render(request, "lacak.html", status, errors=errors, typed=kode, case=case, when=_when)
 
 
-def _not_found(request: Request) -> dict[str, Any]:
-    t = translator(language(request))
-    return {"title": t("notfound.title"), "paragraphs": [t("notfound.body")], "errors": {}}
+def _not_found(request: Request) -> HTMLResponse:
+    return message_page(request, 404, "notfound.title", "notfound.body")

@@ -127,3 +127,11 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         **values,
     )
     return HTMLResponse(html, status_code=status_code, headers={"Content-Language": lang})
+
+
+def message_page(request: Request, status_code: int, title: str, *paragraphs: str) -> HTMLResponse:
+    """A page that only says something (a service away, an expired form, no such page):
+    a title and paragraphs, by message key."""
+    t = translator(language(request))
+    texts = [t(key) for key in paragraphs]
+    return render(request, "message.html", status_code, title=t(title), paragraphs=texts, errors={})

@@ -11,6 +11,7 @@ The browser test does not skip: /usr/bin/chromium (make system-deps) and axe-cor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,21 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-async def _page(browser: Any, stack: Stack, viewport: dict[str, int], label: str, *, javascript: bool = True):
+@asynccontextmanager
+async def browsing(
+    browser: Any, stack: Stack, viewport: dict[str, int], label: str, *, javascript: bool = True
+) -> AsyncIterator[tuple[Any, Audit]]:
+    """A fresh browser context (no cookies) on `viewport`, its page and the page's audit."""
     context = await browser.new_context(viewport=viewport, locale="id-ID", java_script_enabled=javascript)
     page = await context.new_page()
     # axe-core is a script: pages of a browser without JavaScript are the same pages the
     # other journeys audit.
     audit = Audit(stack.portal, label, run_axe=javascript)
     audit.attach(page)
-    return context, page, audit
+    try:
+        yield page, audit
+    finally:
+        await context.close()
 
 
 # ----- the journey, by pointer or by keyboard ------------------------------------------------
@@ -98,20 +106,19 @@ class Hands:
         raise AssertionError(f"Tab never reached {selector} {text or ''}")
 
     async def follow(self, text: str) -> None:
-        if self.keyboard:
-            await self._tab_to("a", text)
-            async with self.page.expect_navigation():
-                await self.page.keyboard.press("Enter")
-        else:
-            await self.page.get_by_role("link", name=text, exact=True).click()
+        await self._activate("link", "a", text)
 
     async def press(self, text: str) -> None:
+        await self._activate("button", "button", text)
+
+    async def _activate(self, role: str, tag: str, text: str) -> None:
+        """Click the link or button, or Tab to it and press Enter."""
         if self.keyboard:
-            await self._tab_to("button", text)
+            await self._tab_to(tag, text)
             async with self.page.expect_navigation():
                 await self.page.keyboard.press("Enter")
         else:
-            await self.page.get_by_role("button", name=text, exact=True).click()
+            await self.page.get_by_role(role, name=text, exact=True).click()
 
     async def choose(self, name: str, value: str) -> None:
         if not self.keyboard:
@@ -153,42 +160,35 @@ class Hands:
             await self.page.set_input_files(f"#{name}", file)
 
 
+def _answers(title: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Each question page of the journey and what the citizen does there."""
+    go_on = ("press", "Lanjutkan")
+    story = "Lubang besar di jalan desa membahayakan pengendara motor."
+    return [
+        ("jenis", [("choose", "jenis", "pengaduan"), go_on]),
+        ("kategori", [("choose", "kategori", "jalan_rusak"), go_on]),
+        ("kecamatan", [("select", "kecamatan", KECAMATAN), go_on]),
+        ("desa", [("select", "desa", DESA), go_on]),
+        ("isi", [("type", "judul", title), ("type", "uraian", story), go_on]),
+        ("foto", [("attach", "foto", JPEG), ("press", "Unggah foto")]),
+        ("foto-terunggah", [go_on]),
+        ("privasi", [("choose", "anonim", "tidak"), ("choose", "rahasia", "tidak"), go_on]),
+        ("pelapor", [("type", "nik", NIK), ("type", "telepon", "0812 3456 7890"), go_on]),
+    ]
+
+
 async def lapor(page: Any, audit: Audit, stack: Stack, *, keyboard: bool = False, title: str) -> str:
     """The whole Lapor journey with one photo; the tracking code it ends with."""
     hands = Hands(page, keyboard)
     await page.goto(stack.portal + "/")
     await audit.page(page, "beranda")
     await hands.follow("Buat laporan")
-    await audit.page(page, "jenis")
-    await hands.choose("jenis", "pengaduan")
-    await hands.press("Lanjutkan")
-    await audit.page(page, "kategori")
-    await hands.choose("kategori", "jalan_rusak")
-    await hands.press("Lanjutkan")
-    await audit.page(page, "kecamatan")
-    await hands.select("kecamatan", KECAMATAN)
-    await hands.press("Lanjutkan")
-    await audit.page(page, "desa")
-    await hands.select("desa", DESA)
-    await hands.press("Lanjutkan")
-    await audit.page(page, "isi")
-    await hands.type("judul", title)
-    await hands.type("uraian", "Lubang besar di jalan desa membahayakan pengendara motor.")
-    await hands.press("Lanjutkan")
-    await audit.page(page, "foto")
-    await hands.attach("foto", JPEG)
-    await hands.press("Unggah foto")
-    assert "Foto 1 terunggah" in await page.inner_text("main")
-    await audit.page(page, "foto-terunggah")
-    await hands.press("Lanjutkan")
-    await audit.page(page, "privasi")
-    await hands.choose("anonim", "tidak")
-    await hands.choose("rahasia", "tidak")
-    await hands.press("Lanjutkan")
-    await audit.page(page, "pelapor")
-    await hands.type("nik", NIK)
-    await hands.type("telepon", "0812 3456 7890")
-    await hands.press("Lanjutkan")
+    for name, actions in _answers(title):
+        await audit.page(page, name)
+        if name == "foto-terunggah":  # the complaints service took it
+            assert "Foto 1 terunggah" in await page.inner_text("main")
+        for verb, *args in actions:
+            await getattr(hands, verb)(*args)
     await audit.page(page, "periksa")
     summary = await page.inner_text(".summary-list")
     assert title in summary and "Harjobinangun, Grabag" in summary and "1 foto" in summary
@@ -208,15 +208,18 @@ async def assert_filed(stack: Stack, code: str, title: str) -> None:
     assert without_exif(await photo_of(stack, code))
 
 
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@pytest.mark.parametrize(
+    ("viewport", "javascript", "keyboard"),
+    [(PHONE, True, False), (DESKTOP, True, False), (PHONE, False, False), (DESKTOP, True, True)],
+    ids=["phone", "desktop", "phone-without-javascript", "desktop-keyboard-only"],
+)
 async def test_lapor_journey_ends_with_a_tracking_code_and_the_complaint_filed(
-    browser: Any, stack: Stack, viewport: dict[str, int]
+    browser: Any, stack: Stack, viewport: dict[str, int], javascript: bool, keyboard: bool, request: Any
 ) -> None:
-    label = "phone" if viewport is PHONE else "desktop"
-    context, page, audit = await _page(browser, stack, viewport, f"lapor-{label}")
-    try:
-        title = f"Jalan berlubang ({label})"
-        code = await lapor(page, audit, stack, title=title)
+    label = "lapor-" + request.node.callspec.id
+    async with browsing(browser, stack, viewport, label, javascript=javascript) as (page, audit):
+        title = f"Jalan berlubang ({request.node.callspec.id})"
+        code = await lapor(page, audit, stack, keyboard=keyboard, title=title)
         await assert_filed(stack, code, title)
 
         # Lacak, from the confirmation: the history in plain words.
@@ -226,35 +229,10 @@ async def test_lapor_journey_ends_with_a_tracking_code_and_the_complaint_filed(
         assert "Laporan Anda diterima" in await page.inner_text("#riwayat")
         audit.check()
         assert len(audit.pages) == 13
-    finally:
-        await context.close()
-
-
-async def test_lapor_journey_without_javascript(browser: Any, stack: Stack) -> None:
-    context, page, audit = await _page(browser, stack, PHONE, "lapor-tanpa-js", javascript=False)
-    try:
-        title = "Lampu jalan mati tanpa JavaScript"
-        code = await lapor(page, audit, stack, title=title)
-        await assert_filed(stack, code, title)
-        audit.check()
-    finally:
-        await context.close()
-
-
-async def test_lapor_journey_with_the_keyboard_only(browser: Any, stack: Stack) -> None:
-    context, page, audit = await _page(browser, stack, DESKTOP, "lapor-keyboard")
-    try:
-        title = "Jembatan retak, dilaporkan dengan keyboard"
-        code = await lapor(page, audit, stack, keyboard=True, title=title)
-        await assert_filed(stack, code, title)
-        audit.check()
-    finally:
-        await context.close()
 
 
 async def test_lacak_shows_the_history_in_plain_words(browser: Any, stack: Stack) -> None:
-    context, page, audit = await _page(browser, stack, PHONE, "lacak")
-    try:
+    async with browsing(browser, stack, PHONE, "lacak") as (page, audit):
         code = await lapor(page, audit, stack, title="Saluran air tersumbat")
         # An officer checks it: the citizen sees a second line, in words.
         async with httpx.AsyncClient(base_url=stack.complaints, timeout=30) as client:
@@ -286,13 +264,10 @@ async def test_lacak_shows_the_history_in_plain_words(browser: Any, stack: Stack
         ]
         await page.get_by_role("link", name="Switch the language to Bahasa Indonesia").click()
         audit.check()
-    finally:
-        await context.close()
 
 
 async def test_an_empty_page_shows_the_error_summary_linking_to_the_field(browser: Any, stack: Stack) -> None:
-    context, page, audit = await _page(browser, stack, PHONE, "kesalahan")
-    try:
+    async with browsing(browser, stack, PHONE, "kesalahan") as (page, audit):
         await page.goto(stack.portal + "/lapor/jenis")
         await page.get_by_role("button", name="Lanjutkan").click()
         await audit.page(page, "jenis-kosong")
@@ -315,8 +290,6 @@ async def test_an_empty_page_shows_the_error_summary_linking_to_the_field(browse
         ]
         assert await words(page, "#uraian-error") == "Kesalahan: Ceritakan apa yang terjadi"
         audit.check()
-    finally:
-        await context.close()
 
 
 async def words(page: Any, selector: str) -> str:
@@ -339,8 +312,7 @@ async def hands_through(page: Any, stack: Stack) -> None:
 async def test_a_pdf_named_as_a_photo_is_refused_next_to_the_field_and_nothing_is_kept(
     browser: Any, stack: Stack
 ) -> None:
-    context, page, audit = await _page(browser, stack, PHONE, "foto-ditolak")
-    try:
+    async with browsing(browser, stack, PHONE, "foto-ditolak") as (page, audit):
         await page.goto(stack.portal + "/lapor/jenis")
         await hands_through(page, stack)
         await page.fill("#judul", "Pohon tumbang")
@@ -354,8 +326,6 @@ async def test_a_pdf_named_as_a_photo_is_refused_next_to_the_field_and_nothing_i
         assert "JPEG atau PNG" in await page.inner_text(".error-summary")
         assert await db_fetchval(stack.complaints_database, "SELECT count(*) FROM attachment") == before
         audit.check()
-    finally:
-        await context.close()
 
 
 async def test_every_page_is_sent_with_the_security_headers_and_a_form_needs_its_token(stack: Stack) -> None:
@@ -397,8 +367,7 @@ async def test_with_complaints_stopped_lapor_says_so_and_lacak_of_a_permit_still
 ) -> None:
     """Runs last in this module: it stops the module's complaints service."""
     stack.stop("complaints")
-    context, page, audit = await _page(browser, stack, PHONE, "layanan-mati")
-    try:
+    async with browsing(browser, stack, PHONE, "layanan-mati") as (page, audit):
         await page.goto(stack.portal + "/lapor/jenis")
         await page.check("input[name='jenis'][value='pengaduan']")
         async with page.expect_navigation() as navigation:
@@ -415,5 +384,3 @@ async def test_with_complaints_stopped_lapor_says_so_and_lacak_of_a_permit_still
         await audit.page(page, "izin-tetap-jalan")
         assert await page.get_attribute("#status", "data-status") == "submitted"
         audit.check()
-    finally:
-        await context.close()
