@@ -29,6 +29,8 @@ AXE = repo_root() / "tests" / "browser" / "axe" / "node_modules" / "axe-core" / 
 ARTIFACTS = repo_root() / "test-artifacts" / "portal"
 PAGE_BUDGET_BYTES = 150 * 1024
 PHONE = {"width": 360, "height": 740}
+# Where the test's phone says it is (Purworejo town), when the citizen allows it.
+POSITION = {"latitude": -7.713, "longitude": 110.008}
 DESKTOP = {"width": 1280, "height": 900}
 SECURITY_HEADERS = {
     "content-security-policy": [
@@ -53,8 +55,9 @@ class Stack:
 
     def stop(self, name: str) -> None:
         process = self.processes[name]
-        process.terminate()
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 @asynccontextmanager
@@ -99,15 +102,16 @@ async def portal_stack(infra: Infrastructure) -> AsyncIterator[Stack]:
                 process.kill()
 
 
-async def photo_of(stack: Stack, code: str) -> Image.Image:
-    """The complaint's one photo as the complaints service keeps it (an officer's read)."""
+async def officer_view(stack: Stack, code: str) -> tuple[dict[str, Any], Image.Image]:
+    """The complaint as an officer sees it (its position included) and its one photo as
+    the complaints service keeps it."""
     coordinator = officer_headers("coordinator", subject="portal-test")
     async with httpx.AsyncClient(base_url=stack.complaints, timeout=30, headers=coordinator) as client:
         case = (await client.get(f"/officer/complaints/{code}")).json()
         [photo] = case["photos"]
         downloaded = await client.get(photo["url"])
         assert downloaded.status_code == 200
-        return Image.open(io.BytesIO(downloaded.content))
+        return case, Image.open(io.BytesIO(downloaded.content))
 
 
 def without_exif(image: Image.Image) -> bool:

@@ -24,10 +24,11 @@ from tests.browser.portal_support import (
     AXE,
     DESKTOP,
     PHONE,
+    POSITION,
     SECURITY_HEADERS,
     Audit,
     Stack,
-    photo_of,
+    officer_view,
     portal_stack,
     without_exif,
 )
@@ -36,6 +37,7 @@ from tests.harness import db_fetchval, officer_headers
 
 NIK = "3306061708900001"
 KECAMATAN, DESA = "33.06.01", "33.06.01.2001"
+VIEWPORTS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 FOCUSED = """([selector, text]) => {
   const el = document.activeElement;
   return !!el && el.matches(selector) && (text === null || el.textContent.trim() === text);
@@ -75,7 +77,13 @@ async def browsing(
     browser: Any, stack: Stack, viewport: dict[str, int], label: str, *, javascript: bool = True
 ) -> AsyncIterator[tuple[Any, Audit]]:
     """A fresh browser context (no cookies) on `viewport`, its page and the page's audit."""
-    context = await browser.new_context(viewport=viewport, locale="id-ID", java_script_enabled=javascript)
+    context = await browser.new_context(
+        viewport=viewport,
+        locale="id-ID",
+        java_script_enabled=javascript,
+        geolocation=POSITION,
+        permissions=["geolocation"],
+    )
     page = await context.new_page()
     # axe-core is a script: pages of a browser without JavaScript are the same pages the
     # other journeys audit.
@@ -150,6 +158,18 @@ class Hands:
         else:
             await self.page.fill(f"#{name}", text)
 
+    async def locate(self) -> None:
+        """Ask lokasi.js for the phone's position, where the browser runs it."""
+        button = self.page.locator("[data-location-button]")
+        if not await button.is_visible():
+            return
+        if self.keyboard:
+            await self._tab_to("[data-location-button]")
+            await self.page.keyboard.press("Enter")
+        else:
+            await button.click()
+        await self.page.locator("[data-location-added]").wait_for(state="visible")
+
     async def attach(self, name: str, file: dict[str, Any]) -> None:
         if self.keyboard:
             await self._tab_to(f"#{name}")
@@ -168,7 +188,7 @@ def _answers(title: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
         ("jenis", [("choose", "jenis", "pengaduan"), go_on]),
         ("kategori", [("choose", "kategori", "jalan_rusak"), go_on]),
         ("kecamatan", [("select", "kecamatan", KECAMATAN), go_on]),
-        ("desa", [("select", "desa", DESA), go_on]),
+        ("desa", [("select", "desa", DESA), ("locate",), go_on]),
         ("isi", [("type", "judul", title), ("type", "uraian", story), go_on]),
         ("foto", [("attach", "foto", JPEG), ("press", "Unggah foto")]),
         ("foto-terunggah", [go_on]),
@@ -199,13 +219,21 @@ async def lapor(page: Any, audit: Audit, stack: Stack, *, keyboard: bool = False
     return (await page.inner_text("#kode")).strip()
 
 
-async def assert_filed(stack: Stack, code: str, title: str) -> None:
-    """The complaint is really in the complaints service, its photo without EXIF."""
+def label_of(name: str, viewport: dict[str, int]) -> str:
+    return f"{name}-{'phone' if viewport is PHONE else 'desktop'}"
+
+
+async def assert_filed(stack: Stack, code: str, title: str, *, located: bool) -> None:
+    """The complaint is really in the complaints service, its photo without EXIF, with
+    the phone's position when the browser ran lokasi.js."""
     async with httpx.AsyncClient(base_url=stack.complaints, timeout=30) as client:
         found = await client.get(f"/complaints/{code}")
     assert found.status_code == 200
     assert found.json()["title"] == title and found.json()["desa_code"] == DESA
-    assert without_exif(await photo_of(stack, code))
+    case, photo = await officer_view(stack, code)
+    assert without_exif(photo)
+    position = {"lat": POSITION["latitude"], "lon": POSITION["longitude"]}
+    assert case["location"] == (position if located else None)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +248,7 @@ async def test_lapor_journey_ends_with_a_tracking_code_and_the_complaint_filed(
     async with browsing(browser, stack, viewport, label, javascript=javascript) as (page, audit):
         title = f"Jalan berlubang ({request.node.callspec.id})"
         code = await lapor(page, audit, stack, keyboard=keyboard, title=title)
-        await assert_filed(stack, code, title)
+        await assert_filed(stack, code, title, located=javascript)
 
         # Lacak, from the confirmation: the history in plain words.
         await page.get_by_role("link", name="Lihat perkembangan laporan").click()
@@ -231,8 +259,11 @@ async def test_lapor_journey_ends_with_a_tracking_code_and_the_complaint_filed(
         assert len(audit.pages) == 13
 
 
-async def test_lacak_shows_the_history_in_plain_words(browser: Any, stack: Stack) -> None:
-    async with browsing(browser, stack, PHONE, "lacak") as (page, audit):
+@VIEWPORTS
+async def test_lacak_shows_the_history_in_plain_words(
+    browser: Any, stack: Stack, viewport: dict[str, int]
+) -> None:
+    async with browsing(browser, stack, viewport, label_of("lacak", viewport)) as (page, audit):
         code = await lapor(page, audit, stack, title="Saluran air tersumbat")
         # An officer checks it: the citizen sees a second line, in words.
         async with httpx.AsyncClient(base_url=stack.complaints, timeout=30) as client:
@@ -266,8 +297,11 @@ async def test_lacak_shows_the_history_in_plain_words(browser: Any, stack: Stack
         audit.check()
 
 
-async def test_an_empty_page_shows_the_error_summary_linking_to_the_field(browser: Any, stack: Stack) -> None:
-    async with browsing(browser, stack, PHONE, "kesalahan") as (page, audit):
+@VIEWPORTS
+async def test_an_empty_page_shows_the_error_summary_linking_to_the_field(
+    browser: Any, stack: Stack, viewport: dict[str, int]
+) -> None:
+    async with browsing(browser, stack, viewport, label_of("kesalahan", viewport)) as (page, audit):
         await page.goto(stack.portal + "/lapor/jenis")
         await page.get_by_role("button", name="Lanjutkan").click()
         await audit.page(page, "jenis-kosong")
@@ -309,10 +343,11 @@ async def hands_through(page: Any, stack: Stack) -> None:
     await page.get_by_role("button", name="Lanjutkan").click()
 
 
+@VIEWPORTS
 async def test_a_pdf_named_as_a_photo_is_refused_next_to_the_field_and_nothing_is_kept(
-    browser: Any, stack: Stack
+    browser: Any, stack: Stack, viewport: dict[str, int]
 ) -> None:
-    async with browsing(browser, stack, PHONE, "foto-ditolak") as (page, audit):
+    async with browsing(browser, stack, viewport, label_of("foto-ditolak", viewport)) as (page, audit):
         await page.goto(stack.portal + "/lapor/jenis")
         await hands_through(page, stack)
         await page.fill("#judul", "Pohon tumbang")
@@ -362,12 +397,13 @@ async def test_every_page_is_sent_with_the_security_headers_and_a_form_needs_its
         assert accepted.status_code == 303 and accepted.headers["location"] == "/lapor/kategori"
 
 
+@VIEWPORTS
 async def test_with_complaints_stopped_lapor_says_so_and_lacak_of_a_permit_still_works(
-    browser: Any, stack: Stack
+    browser: Any, stack: Stack, viewport: dict[str, int]
 ) -> None:
     """Runs last in this module: it stops the module's complaints service."""
     stack.stop("complaints")
-    async with browsing(browser, stack, PHONE, "layanan-mati") as (page, audit):
+    async with browsing(browser, stack, viewport, label_of("layanan-mati", viewport)) as (page, audit):
         await page.goto(stack.portal + "/lapor/jenis")
         await page.check("input[name='jenis'][value='pengaduan']")
         async with page.expect_navigation() as navigation:
