@@ -332,7 +332,8 @@ async def words(page: Any, selector: str) -> str:
 
 
 async def hands_through(page: Any, stack: Stack) -> None:
-    """Answer the pages before the title and description (by pointer)."""
+    """From the first page, answer those before the title and description (by pointer)."""
+    await page.goto(stack.portal + "/lapor/jenis")
     await page.check("input[name='jenis'][value='aspirasi']")
     await page.get_by_role("button", name="Lanjutkan").click()
     await page.check("input[name='kategori'][value='jalan_rusak']")
@@ -348,7 +349,6 @@ async def test_a_pdf_named_as_a_photo_is_refused_next_to_the_field_and_nothing_i
     browser: Any, stack: Stack, viewport: dict[str, int]
 ) -> None:
     async with browsing(browser, stack, viewport, label_of("foto-ditolak", viewport)) as (page, audit):
-        await page.goto(stack.portal + "/lapor/jenis")
         await hands_through(page, stack)
         await page.fill("#judul", "Pohon tumbang")
         await page.fill("#uraian", "Pohon tumbang menutup jalan kabupaten.")
