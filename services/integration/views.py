@@ -92,7 +92,8 @@ def localise_track(item: dict[str, Any], lang: str) -> dict[str, Any]:
     return {
         **item,
         "category_label": t(f"category.{category}") if category else None,
-        "history": [localise_history(h, lang) for h in item["history"]],
+        # The citizen's words for each step of their case (officers read `action.*`).
+        "history": [{**h, "label": t(f"case.{h['domain']}.{h['action']}")} for h in item["history"]],
     }
 
 
