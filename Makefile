@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: bench bench-quick system-deps idp run test test-faults test-fast test-mutations lint format docs schemas token tail install clean
+.PHONY: bench bench-quick browser-deps system-deps idp run test test-faults test-fast test-mutations lint format docs schemas token tail install clean
 
 # Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
 # pins (uv itself is pinned there too).
@@ -20,31 +20,41 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 
 install: $(STAMP)
 
-# System programs some tests drive: Chromium (the dashboard in a real browser),
-# Prometheus with promtool and nginx (the deployment checks: rules, the edge proxy).
+# System programs some tests drive: Chromium (the dashboard and the portal in a real
+# browser), npm (axe-core for their accessibility checks), Prometheus with promtool and
+# nginx (the deployment checks: rules, the edge proxy).
 # Debian packages; installed when missing and we are root, otherwise the command to run
 # is printed. (Keycloak and, later, Apache Kafka come from Maven Central: see
 # shared/runtime/maven/.)
-SYSTEM_PROGRAMS := /usr/bin/chromium /usr/bin/promtool /usr/bin/prometheus /usr/sbin/nginx
+SYSTEM_PROGRAMS := /usr/bin/chromium /usr/bin/npm /usr/bin/promtool /usr/bin/prometheus /usr/sbin/nginx
 system-deps:
 	@missing=""; for p in $(SYSTEM_PROGRAMS); do [ -x $$p ] || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing chromium, prometheus and nginx (Debian packages) for the browser and deployment tests"; \
+	    echo "installing chromium, npm, prometheus and nginx (Debian packages) for the browser and deployment tests"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus nginx-light >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium npm prometheus nginx-light >/dev/null && \
 	    (pkill -x prometheus || true) && (pkill -x nginx || true); \
 	  else \
-	    echo "missing:$$missing — run: sudo apt-get install chromium prometheus nginx-light"; exit 1; \
+	    echo "missing:$$missing — run: sudo apt-get install chromium npm prometheus nginx-light"; exit 1; \
 	  fi; \
 	fi
+
+# axe-core for the browser tests' accessibility checks, exactly as
+# tests/browser/axe/package-lock.json pins it, into its ignored node_modules/.
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	npm ci --prefix tests/browser/axe --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+browser-deps: $(AXE)
 
 ## make run: start the whole system (embedded broker + PostgreSQL unless configured)
 run: install
 	$(PY) -m shared.runtime.run
 
 ## make test: the whole suite against real components
-test: install system-deps
+test: install system-deps browser-deps
 	$(PY) -m pytest
 
 ## make test-faults: fault and load tests (broker outage and restart, killed consumers,

@@ -13,7 +13,7 @@
 # Keep SERVICES in step with shared/runtime/topology.py (tests/deploy checks it).
 set -euo pipefail
 
-SERVICES=(integration permits health complaints notifications)
+SERVICES=(integration permits health complaints notifications portal)
 # Not a Sinergi service, same treatment: Keycloak's realm, users, sessions and keys.
 IDENTITY=(keycloak)
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import get_args
 
-from shared.kit.codes import new_public_code
+from shared.kit.codes import COMPLAINT_PREFIX, new_public_code
 from shared.kit.errors import InvalidField
 from shared.kit.history import HistoryEntry, Recorded
 from shared.reference import WorkingCalendar
@@ -429,4 +429,4 @@ class Complaint(Recorded[Status]):
 
 def new_tracking_code(now: datetime) -> str:
     """`ADU-YYMM-XXXX-XXXX-XXXXX`: 65 random bits (see shared.kit.codes)."""
-    return new_public_code("ADU", now)
+    return new_public_code(COMPLAINT_PREFIX, now)

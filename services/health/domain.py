@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from shared.kit.codes import new_public_code
+from shared.kit.codes import HEALTH_PREFIX, new_public_code
 from shared.kit.errors import Conflict, IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
 from shared.schemas import health as ev
@@ -341,7 +341,7 @@ def queue_code(prefix: str, number: int) -> str:
 def new_booking_code(now: datetime) -> str:
     """`KES-YYMM-XXXX-XXXX-XXXXX`: the patient's key to check in and cancel, so 65
     random bits (see shared.kit.codes)."""
-    return new_public_code("KES", now)
+    return new_public_code(HEALTH_PREFIX, now)
 
 
 # ----- the appointment ----------------------------------------------------------------

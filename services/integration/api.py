@@ -325,8 +325,9 @@ async def get_region(
 
 @router.get("/api/track/{code}", response_model=TrackOut, tags=["citizen"])
 async def get_track(code: str, request: Request, ctx: Ctx, lang: Lang = None) -> dict[str, Any]:
-    """Status and history of a tracking code (complaint, permit) or booking code
-    (appointment), across domains (e.g. notifications about it): public fields only."""
+    """Status of a tracking code (complaint, permit) or booking code (appointment) and
+    what happened to the case, one entry per step in the citizen's words (the messages
+    sent about it are not steps): public fields only."""
     found = await handlers.track(ctx, code)
     if found is None:
         raise NotFound(f"no item with code {code.strip().upper()[:40]!r}")

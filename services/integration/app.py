@@ -18,6 +18,7 @@ from services.integration.feed import FeedHub
 from services.integration.masterplan import DEFAULT_PATH, load_masterplan
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.metrics import DomainMetrics, KitMetrics, Metric
+from shared.kit.web import SecurityHeaders
 from shared.schemas import DOMAIN_TOPICS, ParsedEvent
 
 NAME = "integration"
@@ -124,7 +125,9 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
             {"name": "operations", "description": "Health, readiness, metrics, rebuild"},
         ],
     )
-    return create_app(spec)
+    app = create_app(spec)
+    app.add_middleware(SecurityHeaders)  # pages, the live feed and the API alike
+    return app
 
 
 async def _refresh_gauges(service: IntegrationService) -> None:

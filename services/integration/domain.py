@@ -33,6 +33,7 @@ from shared.schemas import notifications as ne
 from shared.schemas import permits as pe
 from shared.schemas import privacy as pv
 from shared.schemas.common import CITIZEN_REF_PATTERN, CITIZEN_REF_PREFIX
+from shared.schemas.registry import DOMAINS
 
 Phase = Literal["open", "done", "ended"]
 OPEN: Phase = "open"
@@ -130,6 +131,34 @@ def lookup_code(raw: str) -> str | None:
     it cannot be one."""
     code = raw.strip().upper()
     return code if _LOOKUP_CODE.match(code) else None
+
+
+def _internal(domain: str, *actions: str) -> frozenset[str]:
+    """Actions of a domain's events the citizen is not shown as steps of their case;
+    naming an action the domain's contract has no event for is an error at import."""
+    known = {parse_type(t).action for t in DOMAINS[domain].events}
+    strays = set(actions) - known
+    if strays:
+        raise ValueError(f"not actions of {domain}: {sorted(strays)}")
+    return frozenset(actions)
+
+
+# The services' own bookkeeping on a case: SLA clocks (officers act on them; the page
+# shows the status) and the queue's internal tasks (the citizen sees called, served).
+INTERNAL_STEPS: dict[str, frozenset[str]] = {
+    "complaints": _internal("complaints", "sla_warning", "sla_breached"),
+    "permits": _internal("permits", "sla_warning", "sla_breached"),
+    "health": _internal("health", "queue_task_changed"),
+}
+
+
+def case_history(item_domain: str, entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """What happened to a citizen's case, one entry per step, in the given order: the
+    events of the item's own domain (filed, verified, dispatched; submitted, issued;
+    booked, called ...) without the services' bookkeeping. Messages about the case are
+    not steps of it: no notification state (created, sending, delivered) is one."""
+    internal = INTERNAL_STEPS.get(item_domain, frozenset())
+    return [e for e in entries if e["domain"] == item_domain and e["action"] not in internal]
 
 
 # ----- what one event says ---------------------------------------------------------------
@@ -753,33 +782,6 @@ KECAMATAN_GRID: dict[str, tuple[int, int]] = {
 
 def grid_position(code: str, index: int, columns: int = 5) -> tuple[int, int]:
     return KECAMATAN_GRID.get(code, (index // columns, index % columns))
-
-
-# ----- language ---------------------------------------------------------------------------
-
-LANGUAGES = ("id", "en")
-
-
-def choose_language(requested: str | None, accept_language: str | None) -> str:
-    """`?lang=` wins, then the browser's Accept-Language; Indonesian by default."""
-    if requested and requested.lower()[:2] in LANGUAGES:
-        return requested.lower()[:2]
-    best: tuple[float, str] | None = None
-    for part in (accept_language or "").split(","):
-        piece = part.strip()
-        if not piece:
-            continue
-        tag, _, params = piece.partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        lang = tag.strip().lower()[:2]
-        if lang in LANGUAGES and quality > 0 and (best is None or quality > best[0]):
-            best = (quality, lang)
-    return best[1] if best else "id"
 
 
 # ----- citizen lookup ---------------------------------------------------------------------

@@ -325,8 +325,9 @@ def _history_entry(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def track(ctx: Context, code: str) -> dict[str, Any] | None:
-    """Status and history of one tracking / booking code, as typed: public fields only.
-    None for an unknown code or one that cannot be a code."""
+    """Status of one tracking / booking code, as typed, and what happened to the case
+    (domain.case_history): public fields only. None for an unknown code or one that
+    cannot be a code."""
     known = domain.lookup_code(code)
     if known is None:
         return None
@@ -336,7 +337,8 @@ async def track(ctx: Context, code: str) -> dict[str, Any] | None:
         if item is None:
             return None
         history = await model.history_of(known)
-    return {**_public_item(item), "history": [_history_entry(h) for h in history]}
+    steps = domain.case_history(item["domain"], history)
+    return {**_public_item(item), "history": [_history_entry(h) for h in steps]}
 
 
 async def timeline(ctx: Context, ref: str) -> dict[str, Any]:

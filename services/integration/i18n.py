@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.kit.i18n import Catalogue
 from shared.schemas.common import CITIZEN_REF_PREFIX
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -155,6 +156,36 @@ MESSAGES: dict[str, dict[str, str]] = {
         "action.technical_failure": "Notifikasi gagal (teknis)",
         "action.suppressed": "Notifikasi tidak dikirim",
         "action.erased": "Data pribadi warga dihapus atas permintaan",
+        "case.complaints.filed": "Pengaduan Anda diterima",
+        "case.complaints.verified": "Petugas memeriksa pengaduan Anda",
+        "case.complaints.dispatched": "Pengaduan diteruskan ke OPD yang menangani",
+        "case.complaints.progress_updated": "Ada kabar perkembangan penanganan",
+        "case.complaints.responded": "OPD memberi tanggapan",
+        "case.complaints.resolved": "Pengaduan selesai ditangani",
+        "case.complaints.rejected": "Pengaduan tidak dapat ditindaklanjuti",
+        "case.complaints.merged": "Pengaduan digabung dengan pengaduan yang sama",
+        "case.complaints.rated": "Anda memberi penilaian",
+        "case.complaints.reopened": "Pengaduan dibuka kembali",
+        "case.permits.submitted": "Permohonan Anda diterima",
+        "case.permits.documents_verified": "Berkas dinyatakan lengkap",
+        "case.permits.documents_incomplete": "Berkas belum lengkap, mohon dilengkapi",
+        "case.permits.resubmitted": "Anda mengirim kelengkapan berkas",
+        "case.permits.inspection_scheduled": "Peninjauan lapangan dijadwalkan",
+        "case.permits.inspection_recorded": "Peninjauan lapangan dilakukan",
+        "case.permits.approved": "Permohonan disetujui",
+        "case.permits.deemed_approved": "Permohonan dianggap disetujui karena batas waktu terlampaui",
+        "case.permits.rejected": "Permohonan ditolak",
+        "case.permits.issued": "Izin terbit",
+        "case.permits.expiring": "Masa berlaku izin segera habis",
+        "case.permits.revoked": "Izin dicabut",
+        "case.permits.expired": "Masa berlaku izin habis",
+        "case.health.booked": "Antrean Anda terdaftar",
+        "case.health.checked_in": "Anda mendaftar ulang di loket",
+        "case.health.called": "Anda dipanggil ke poliklinik",
+        "case.health.served": "Anda selesai dilayani di poliklinik",
+        "case.health.completed": "Kunjungan selesai",
+        "case.health.cancelled": "Antrean dibatalkan",
+        "case.health.no_show": "Anda tidak hadir",
         "status.submitted": "Diajukan",
         "status.verified": "Terverifikasi",
         "status.dispatched": "Didisposisikan",
@@ -370,6 +401,36 @@ MESSAGES: dict[str, dict[str, str]] = {
         "action.technical_failure": "Notification failed (technical)",
         "action.suppressed": "Notification not sent",
         "action.erased": "A citizen's personal data erased on request",
+        "case.complaints.filed": "Your complaint was received",
+        "case.complaints.verified": "An officer checked your complaint",
+        "case.complaints.dispatched": "Your complaint was passed to the agency (OPD) that handles it",
+        "case.complaints.progress_updated": "There is news on the work",
+        "case.complaints.responded": "The agency responded",
+        "case.complaints.resolved": "Your complaint was resolved",
+        "case.complaints.rejected": "Your complaint cannot be taken further",
+        "case.complaints.merged": "Your complaint was joined with the same complaint",
+        "case.complaints.rated": "You rated how it was handled",
+        "case.complaints.reopened": "Your complaint was reopened",
+        "case.permits.submitted": "Your application was received",
+        "case.permits.documents_verified": "Your documents are complete",
+        "case.permits.documents_incomplete": "Documents are missing, please complete them",
+        "case.permits.resubmitted": "You sent the missing documents",
+        "case.permits.inspection_scheduled": "A site inspection was scheduled",
+        "case.permits.inspection_recorded": "The site was inspected",
+        "case.permits.approved": "Your application was approved",
+        "case.permits.deemed_approved": "Your application is deemed approved: the deadline passed",
+        "case.permits.rejected": "Your application was refused",
+        "case.permits.issued": "Your permit was issued",
+        "case.permits.expiring": "Your permit expires soon",
+        "case.permits.revoked": "Your permit was revoked",
+        "case.permits.expired": "Your permit expired",
+        "case.health.booked": "Your appointment was booked",
+        "case.health.checked_in": "You checked in at the counter",
+        "case.health.called": "You were called to the polyclinic",
+        "case.health.served": "You were seen at the polyclinic",
+        "case.health.completed": "Your visit is complete",
+        "case.health.cancelled": "Your appointment was cancelled",
+        "case.health.no_show": "You did not attend",
         "status.submitted": "Submitted",
         "status.verified": "Verified",
         "status.dispatched": "Assigned to an agency",
@@ -445,20 +506,8 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-def humanise(key: str) -> str:
-    """The readable form of an unknown key: its last part, underscores as spaces."""
-    tail = key.rsplit(".", 1)[-1]
-    return tail.replace("_", " ").strip().capitalize() if tail else key
-
-
 def translator(lang: str) -> Callable[..., str]:
-    primary = MESSAGES.get(lang, MESSAGES["id"])
-    fallback = MESSAGES["id"]
+    return CATALOGUE.translator(lang)
 
-    def t(key: str, **values: object) -> str:
-        message = primary.get(key) or fallback.get(key)
-        if message is None:
-            return humanise(key)
-        return message.format(**values) if values else message
 
-    return t
+CATALOGUE = Catalogue(MESSAGES)

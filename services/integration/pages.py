@@ -176,7 +176,6 @@ async def _officer_page(
     )
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -283,11 +283,9 @@ class ReadModel:
         return await self.conn.fetchrow("SELECT * FROM items WHERE code = $1", code)
 
     async def history_of(self, code: str) -> list[asyncpg.Record]:
-        # Notifications to officers about the item are internal: the public sees the
-        # citizen's own notifications only.
+        """Every event about the item, its notifications' included, oldest first."""
         return await self.conn.fetch(
             "SELECT at, domain, aggregate, action, status, detail FROM history WHERE code = $1"
-            " AND (domain <> 'notifications' OR coalesce(detail->>'recipient', 'citizen') = 'citizen')"
             " ORDER BY at, event_id",
             code,
         )

@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 from fastapi import Depends, Request
 
 from services.integration import handlers
-from services.integration.domain import choose_language
 from services.integration.i18n import translator
 from services.integration.indicators import FUNCTIONS
 from services.integration.masterplan import Masterplan, text
 from shared.kit.app import context_dependency
 from shared.kit.auth import require_role
+from shared.kit.i18n import choose_language
 
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
 
@@ -93,7 +93,8 @@ def localise_track(item: dict[str, Any], lang: str) -> dict[str, Any]:
     return {
         **item,
         "category_label": t(f"category.{category}") if category else None,
-        "history": [localise_history(h, lang) for h in item["history"]],
+        # The citizen's words for each step of their case (officers read `action.*`).
+        "history": [{**h, "label": t(f"case.{h['domain']}.{h['action']}")} for h in item["history"]],
     }
 
 

@@ -65,7 +65,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.kit.codes import new_public_code
+from shared.kit.codes import PERMIT_PREFIX, new_public_code
 from shared.kit.errors import InvalidField, InvalidFields
 from shared.kit.history import HistoryEntry, Recorded
 from shared.reference import WorkingCalendar
@@ -914,4 +914,4 @@ def reminder_time(valid_until: datetime | None, days: int, tz: ZoneInfo = WIB) -
 
 def new_tracking_code(now: datetime) -> str:
     """`IZN-YYMM-XXXX-XXXX-XXXXX` (month in WIB): 65 random bits (see shared.kit.codes)."""
-    return new_public_code("IZN", now)
+    return new_public_code(PERMIT_PREFIX, now)

@@ -107,6 +107,9 @@ class ServiceSpec(Generic[C, M]):
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
     # A folder of the pages' own scripts, style sheets and images, served at /static.
     static: Path | None = None
+    # False for a service that neither publishes nor consumes events (the citizens'
+    # portal): no broker connection, no outbox relay, and /ready asks the database only.
+    events: bool = True
 
     @property
     def name(self) -> str:
@@ -216,8 +219,9 @@ class Service(Generic[C, M]):
         await self.open_database()
         if self.spec.on_start is not None:
             await self.spec.on_start(self)
-        self.bus.start_in_background()
-        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        if self.spec.events:
+            self.bus.start_in_background()
+            self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
         for job in (*self.spec.jobs, *KIT_JOBS):
             self._tasks.append(asyncio.create_task(self._every(job), name=f"job-{job.name}"))
         log.info("service started", extra={"service": self.name})
@@ -300,18 +304,24 @@ class Service(Generic[C, M]):
             checks["database"] = "up"
         except Exception as exc:
             checks["database"] = f"down: {type(exc).__name__}"
-        checks["broker"] = "up" if await self.bus.ping(timeout=2) else "down"
         # Officers' sign-in; citizens are served without it, so it does not gate readiness.
         checks["identity"] = self.tokens.state()
-        try:
-            checks["outbox_pending"] = await self.pool.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL", timeout=2
-            )
-        except Exception:
-            checks["outbox_pending"] = None
-        for dependency in ("database", "broker"):
+        if self.spec.events:
+            checks["broker"] = "up" if await self.bus.ping(timeout=2) else "down"
+            try:
+                checks["outbox_pending"] = await self.pool.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL", timeout=2
+                )
+            except Exception:
+                checks["outbox_pending"] = None
+        for dependency in self.dependencies:
             self.metrics.ready.labels(dependency).set(1 if checks[dependency] == "up" else 0)
         return checks
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        """What must answer for the service to be ready."""
+        return ("database", "broker") if self.spec.events else ("database",)
 
 
 # Jobs every service runs: expired rate-limit rows (shared/kit/limits.py) go.
@@ -386,7 +396,7 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
     @app.get("/ready", tags=["operations"], summary="Readiness: database and broker answer")
     async def ready() -> JSONResponse:
         checks = await service.readiness()
-        ok = checks["database"] == "up" and checks["broker"] == "up"
+        ok = all(checks[dependency] == "up" for dependency in service.dependencies)
         body = {"status": "ready" if ok else "degraded", "service": spec.name, "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -398,7 +408,8 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
         app.include_router(router)
     if spec.static is not None:
         app.mount("/static", StaticFiles(directory=spec.static), name="static")
-    app.include_router(admin.router)
+    if spec.events:  # the operator's outbox, dead letters and audit belong to event services
+        app.include_router(admin.router)
     if spec.citizen_data is not None:
         if service.event_source is None:
             raise ValueError(f"{spec.name}: citizen_data needs a use-case context that publishes erasures")

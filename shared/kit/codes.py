@@ -13,6 +13,10 @@ import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+# Each service's prefix: a code says which service holds its case (the portal's Lacak).
+COMPLAINT_PREFIX = "ADU"
+PERMIT_PREFIX = "IZN"
+HEALTH_PREFIX = "KES"
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 WIB = ZoneInfo("Asia/Jakarta")
 RANDOM_CHARS = 13  # 13 x 5 bits = 65 bits

@@ -134,7 +134,11 @@ def main() -> int:
         else:
             token = issue_token(platform.auth_secret.get_secret_value(), subject="dev-admin", role="admin")
             sign_in_lines = ["Development officer token (role admin, 8 h):", f"  export TOKEN={token}"]
+        # The citizens' front door first: the address to open in a browser.
+        front = [f"Portal warga (citizens): http://127.0.0.1:{s.port}/" for s in services if s.front_door]
         lines = [
+            "",
+            *front,
             "",
             f"Sinergi is running ({infra.kind} infrastructure)",
             f"  broker      {infra.kafka_bootstrap}",

@@ -18,6 +18,8 @@ class ServiceInfo:
     port: int
     database: str
     consumer_groups: tuple[str, ...] = ()
+    # The address people are given first (`make run` prints it at the top).
+    front_door: bool = False
 
     @property
     def module(self) -> str:
@@ -37,6 +39,8 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("health", 8002, "health"),
     ServiceInfo("complaints", 8003, "complaints"),
     ServiceInfo("notifications", 8004, "notifications", ("notifications",)),
+    # The citizens' portal: pages over the services' APIs; its database holds form drafts.
+    ServiceInfo("portal", 8005, "portal", front_door=True),
 )
 
 # Partitions per domain topic: the unit of consumer parallelism (a group can use at

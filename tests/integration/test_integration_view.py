@@ -26,6 +26,7 @@ from services.integration import repository
 from services.integration.app import build
 from shared.kit.citizen import DEV_SIGNING_KEY, CitizenSessions, LocalKeys, SessionSigner
 from shared.kit.settings import PlatformSettings
+from shared.kit.web import PAGE_CSP
 from shared.runtime.select import Infrastructure
 from shared.schemas import Envelope
 from shared.schemas.registry import DOMAIN_TOPICS
@@ -178,17 +179,16 @@ async def test_events_from_all_domains_build_timeline_opd_and_dimension_figures(
     await view.settle(len(sc.events))
     client = view.client
 
-    # Tracking by code: status and history across domains (the notification), public fields only.
+    # Tracking by code: status and what happened to the case, one entry per step in the
+    # citizen's words; the SMS sent about it (created, sending, delivered) is no step.
     tracked = (await client.get(f"/api/track/{sc.road.code.lower()}")).json()
     assert tracked["status"] == "resolved" and tracked["phase"] == "done" and tracked["opd"] == "DPUPR"
-    assert [h["action"] for h in tracked["history"]] == [
-        "filed",
-        "verified",
-        "dispatched",
-        "resolved",
-        "created",
-        "sending",
-        "delivered",
+    assert [h["action"] for h in tracked["history"]] == ["filed", "verified", "dispatched", "resolved"]
+    assert [h["label"] for h in tracked["history"]] == [
+        "Pengaduan Anda diterima",
+        "Petugas memeriksa pengaduan Anda",
+        "Pengaduan diteruskan ke OPD yang menangani",
+        "Pengaduan selesai ditangani",
     ]
     assert tracked["title"] == "Jalan berlubang di depan balai desa"
     flood = await client.get(f"/api/track/{sc.flood.code}")
@@ -198,7 +198,10 @@ async def test_events_from_all_domains_build_timeline_opd_and_dimension_figures(
         assert REF_1 not in str(response) and REF_2 not in str(response)
     assert (await client.get("/api/track/ADU-0000-XXXXXX")).status_code == 404
     booking = (await client.get(f"/api/track/{sc.booking}", params={"lang": "en"})).json()
-    assert booking["status"] == "in_service" and booking["history"][1]["label"] == "Checked in"
+    assert (
+        booking["status"] == "in_service"
+        and booking["history"][1]["label"] == "You checked in at the counter"
+    )
 
     # A citizen's timeline across complaints, permits, appointments and notifications.
     url = f"/api/officer/citizens/{REF_1}/timeline"
@@ -273,8 +276,11 @@ async def test_events_from_all_domains_build_timeline_opd_and_dimension_figures(
     assert "Smart-city dimensions" in english.text and "50.0%" in english.text
     lacak = await client.get("/lacak", params={"kode": sc.road.code})
     assert (
-        lacak.status_code == 200 and 'data-status="resolved"' in lacak.text and "Diselesaikan" in lacak.text
+        lacak.status_code == 200
+        and 'data-status="resolved"' in lacak.text
+        and "Pengaduan selesai ditangani" in lacak.text
     )
+    assert "Notifikasi" not in lacak.text.split('id="riwayat"')[1]
     assert (await client.get("/lacak", params={"kode": "ADU-0000-XXXXXX"})).status_code == 404
     token = officer_headers("coordinator")["Authorization"].split()[1]
     officer_page = await client.get("/petugas", params={"token": token, "ref": REF_1})
@@ -290,6 +296,22 @@ async def test_events_from_all_domains_build_timeline_opd_and_dimension_figures(
     assert (await client.get("/petugas", params={"token": "nope", "ref": REF_1})).status_code == 401
     assert (await client.get("/wilayah/33.06.01")).status_code == 200
     assert "/api/dashboard" in (await client.get("/openapi.json")).json()["paths"]
+
+    # Every page, its refusals and the JSON answers carry the strict policy; the API
+    # documentation (Swagger UI, inline scripts from a CDN) does not.
+    for path in (
+        "/",
+        "/lacak?kode=ADU-0000-XXXXXX",
+        "/lacak?kode=%21",
+        "/petugas",
+        "/wilayah/99",
+        "/nowhere",
+    ):
+        answer = await client.get(path)
+        assert answer.headers["content-security-policy"] == PAGE_CSP, path
+        assert answer.headers["referrer-policy"] == "no-referrer", path
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+    assert "content-security-policy" not in (await client.get("/docs")).headers
 
 
 async def test_replay_equals_live_and_a_duplicate_changes_nothing(view: View) -> None:

@@ -3,6 +3,7 @@ indicator functions, masterplan loading and validation, masking, periods, langua
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from dataclasses import replace
@@ -28,8 +29,10 @@ from services.integration.masterplan import (
     parse_masterplan,
 )
 from services.integration.repository import INDICATOR_QUERIES, indicator_query
+from shared.kit.i18n import choose_language
 from shared.kit.privacy import citizen_ref
 from shared.schemas import EVENT_TYPES, EventData
+from shared.schemas.registry import DOMAINS
 from tests.events import permit_fields
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -390,6 +393,60 @@ def test_ward_and_notification_events() -> None:
         assert merged.delivered_at == T0 + timedelta(minutes=2) and merged.first_at == T0
 
 
+def test_the_case_history_is_the_steps_of_the_case_not_its_messages_or_clocks() -> None:
+    """A complaint's life with an SMS created, sending and delivered after each step (to
+    the citizen and to the OPD) and an SLA breach: the citizen reads one line per step."""
+    entries = []
+    for i, event in enumerate(COMPLAINT_LIFE):
+        step = project(**event)
+        assert step is not None
+        entries.append(dataclasses.asdict(step.history))
+        for n, status in enumerate(("created", "sending", "delivered")):
+            for recipient in ("citizen", "opd"):
+                sent = project(
+                    event_id=f"n-{i}-{n}-{recipient}",
+                    event_type=f"{N}{status}.v1",
+                    time=step.history.at + timedelta(seconds=n + 1),
+                    subject=f"n-{i}-{recipient}",
+                    data={
+                        "notification_id": f"n-{i}-{recipient}",
+                        "tracking_code": "ADU-2603-ABCDEF",
+                        "recipient_kind": recipient,
+                        "channel": "sms",
+                        "status": status,
+                    },
+                )
+                assert sent is not None
+                entries.append(dataclasses.asdict(sent.history))
+    steps = domain.case_history("complaints", entries)
+    assert [s["action"] for s in steps] == [
+        "filed",
+        "verified",
+        "dispatched",
+        "progress_updated",
+        "resolved",
+        "rated",
+    ]
+    # An appointment: the queue's internal tasks are not steps; a permit: nor its SLA clocks.
+    queue = [{"domain": "health", "action": a} for a in ("booked", "queue_task_changed", "called", "served")]
+    assert [s["action"] for s in domain.case_history("health", queue)] == ["booked", "called", "served"]
+    permit = [{"domain": "permits", "action": a} for a in ("submitted", "sla_warning", "issued")]
+    assert [s["action"] for s in domain.case_history("permits", permit)] == ["submitted", "issued"]
+
+
+def test_every_step_of_a_case_has_the_citizens_words_in_both_languages() -> None:
+    cases = {"complaints": "complaint", "permits": "application", "health": "appointment"}
+    assert set(cases) == set(domain.INTERNAL_STEPS)
+    for name, aggregate in cases.items():
+        kinds = [domain.parse_type(t) for t in DOMAINS[name].events]
+        actions = {k.action for k in kinds if k.aggregate == aggregate}
+        for action in actions - domain.INTERNAL_STEPS[name]:
+            assert f"case.{name}.{action}" in MESSAGES["id"], (name, action)
+            assert f"case.{name}.{action}" in MESSAGES["en"], (name, action)
+    with pytest.raises(ValueError, match="not actions of permits"):
+        domain._internal("permits", "queue_task_changed")
+
+
 def test_an_erasure_keeps_no_reference_and_scrubs_what_came_before_it() -> None:
     erasure = project(
         event_id="z1",
@@ -514,11 +571,11 @@ def test_sparkline_and_shading() -> None:
 
 
 def test_language_choice() -> None:
-    assert domain.choose_language(None, None) == "id"
-    assert domain.choose_language("en", "id") == "en"
-    assert domain.choose_language(None, "en-GB,en;q=0.9") == "en"
-    assert domain.choose_language(None, "fr, en;q=0.5, id;q=0.8") == "id"
-    assert domain.choose_language("xx", "de") == "id"
+    assert choose_language(None, None) == "id"
+    assert choose_language("en", "id") == "en"
+    assert choose_language(None, "en-GB,en;q=0.9") == "en"
+    assert choose_language(None, "fr, en;q=0.5, id;q=0.8") == "id"
+    assert choose_language("xx", "de") == "id"
 
 
 def test_officer_lookup_by_reference_or_nik() -> None:

@@ -1,0 +1,122 @@
+"""Assembles the citizens' portal from the kit: settings, the upstream clients, pages,
+the draft-expiry job, its own error pages. It publishes and consumes no events (the
+kit's `events=False`): its database holds drafts of forms only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from prometheus_client import Counter
+from pydantic import SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.portal import handlers, pages
+from services.portal.clients.base import Unavailable
+from services.portal.clients.complaints import ComplaintsClient
+from services.portal.clients.health import HealthClient
+from services.portal.clients.permits import PermitsClient
+from services.portal.web import CsrfRefused, PortalEdge, message_page
+from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
+from shared.kit.clock import utc_now
+from shared.kit.metrics import DomainMetrics, Metric
+from shared.runtime.topology import port_of
+
+DEV_PORTAL_SECRET = "sinergi-portal-development-secret-change-me"
+# When a citizen who met a service away may try again (the 503 page's Retry-After).
+RETRY_AFTER_SECONDS = 30
+
+
+def _local(service: str) -> str:
+    return f"http://127.0.0.1:{port_of(service)}"
+
+
+class PortalSettings(service_settings("portal")):
+    complaints_url: str = _local("complaints")
+    permits_url: str = _local("permits")
+    health_url: str = _local("health")
+    upstream_timeout_seconds: float = 5.0
+    # Signs the CSRF tokens; set PORTAL_SECRET_KEY in production.
+    secret_key: SecretStr = SecretStr(DEV_PORTAL_SECRET)
+    # How long a draft waits for its next page (a citizen reading, fetching their identity
+    # card); a draft idle longer is deleted.
+    draft_idle_minutes: int = 120
+    draft_purge_seconds: float = 300.0
+
+
+class PortalMetrics(DomainMetrics):
+    unavailable: Counter = Metric.counter(
+        "sinergi_portal_upstream_unavailable_total", "Pages that found a service away", ["upstream"]
+    )
+
+
+PortalService = Service[handlers.Context, PortalMetrics]
+
+
+async def _purge_drafts(service: PortalService) -> None:
+    await handlers.purge_idle_drafts(service.context)
+
+
+async def _close_clients(service: PortalService) -> None:
+    for upstream in service.context.upstreams:
+        await upstream.close()
+
+
+def build(settings: PortalSettings | None = None) -> FastAPI:
+    settings = settings or PortalSettings()
+    production = settings.platform.environment == "production"
+    if production and settings.secret_key.get_secret_value() == DEV_PORTAL_SECRET:
+        raise RuntimeError("refusing to start in production with the development PORTAL_SECRET_KEY")
+    timeout = settings.upstream_timeout_seconds
+
+    def context(service: PortalService) -> handlers.Context:
+        return handlers.Context(
+            pool=lambda: service.pool,
+            complaints=ComplaintsClient(settings.complaints_url, timeout),
+            permits=PermitsClient(settings.permits_url, timeout),
+            health=HealthClient(settings.health_url, timeout),
+            clock=utc_now,
+            draft_idle=timedelta(minutes=settings.draft_idle_minutes),
+        )
+
+    spec: ServiceSpec[handlers.Context, PortalMetrics] = ServiceSpec(
+        title="Sinergi — Portal warga (citizens' portal)",
+        description="Server-rendered pages for citizens over the services' APIs.",
+        settings=settings,
+        domain_metrics=PortalMetrics,
+        context=context,
+        routers=[pages.router],
+        jobs=[PeriodicJob("draft-expiry", settings.draft_purge_seconds, _purge_drafts)],
+        on_stop=_close_clients,
+        static=Path(__file__).parent / "static",
+        events=False,
+    )
+    app = create_app(spec)
+    app.add_middleware(
+        PortalEdge, secret=settings.secret_key.get_secret_value().encode(), secure_cookies=production
+    )
+    _error_pages(app)
+    return app
+
+
+def _error_pages(app: FastAPI) -> None:
+    """Citizens get pages, not JSON: a friendly 503 naming the service that is away (the
+    other journeys keep working), 403 for a form without its token, 404."""
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, exc: Unavailable) -> HTMLResponse:
+        app.state.service.domain_metrics.unavailable.labels(exc.service).inc()
+        body = (f"unavailable.{exc.service}", "unavailable.kept", "unavailable.other")
+        response = message_page(request, 503, "unavailable.title", *body)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    @app.exception_handler(CsrfRefused)
+    async def _forbidden(request: Request, _: CsrfRefused) -> HTMLResponse:
+        return message_page(request, 403, "forbidden.title", "forbidden.body")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        return message_page(request, exc.status_code, "notfound.title", "notfound.body")

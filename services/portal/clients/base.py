@@ -1,0 +1,96 @@
+"""What every upstream client shares: timeouts, retries for idempotent reads only, and
+the two outcomes a page must tell apart (the service refused, the service is away)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+# A read is tried this many times (a service restarting answers again within a second);
+# a write once: the citizen, not the portal, decides to send again.
+GET_ATTEMPTS = 3
+GET_BACKOFF_SECONDS = 0.3
+
+
+class Unavailable(Exception):
+    """The service did not answer, or answered with a server error."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"{service} is unavailable")
+        self.service = service
+
+
+class Refused(Exception):
+    """The service answered 4xx: field messages by field name (the last part of `loc`),
+    or a general message under ''."""
+
+    def __init__(self, status: int, messages: dict[str, str]) -> None:
+        super().__init__(f"refused with {status}")
+        self.status = status
+        self.messages = messages
+
+
+def _messages(response: httpx.Response) -> dict[str, str]:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return {"": response.reason_phrase}
+    if isinstance(detail, list):
+        found: dict[str, str] = {}
+        for error in detail:
+            loc = [str(part) for part in error.get("loc", ()) if not str(part).isdigit()]
+            found.setdefault(loc[-1] if loc else "", str(error.get("msg", "")))
+        return found
+    return {"": str(detail)}
+
+
+class Upstream:
+    """An HTTP client of one service, by name (for the page that says it is away)."""
+
+    def __init__(self, name: str, base_url: str, timeout: float) -> None:
+        self.name = name
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0))
+        )
+
+    async def get(self, path: str) -> Any | None:
+        """The JSON answer, None for 404; retried on a transport error or a 5xx."""
+        for attempt in range(1, GET_ATTEMPTS + 1):
+            try:
+                response = await self.http.get(path)
+            except httpx.TransportError as exc:
+                failure = type(exc).__name__
+            else:
+                if response.status_code == 404:
+                    return None
+                if response.status_code < 500:
+                    return self._json(response)
+                failure = f"HTTP {response.status_code}"
+            if attempt < GET_ATTEMPTS:
+                await asyncio.sleep(GET_BACKOFF_SECONDS * attempt)
+        log.warning("upstream unavailable", extra={"upstream": self.name, "error": failure})
+        raise Unavailable(self.name)
+
+    async def post(self, path: str, **request: Any) -> Any:
+        """One attempt: the JSON answer of a 2xx, `Refused` for 4xx, else `Unavailable`."""
+        try:
+            response = await self.http.post(path, **request)
+        except httpx.TransportError as exc:
+            log.warning("upstream unavailable", extra={"upstream": self.name, "error": type(exc).__name__})
+            raise Unavailable(self.name) from exc
+        if response.status_code >= 500:
+            log.warning("upstream unavailable", extra={"upstream": self.name, "error": response.status_code})
+            raise Unavailable(self.name)
+        return self._json(response)
+
+    def _json(self, response: httpx.Response) -> Any:
+        if response.is_success:
+            return response.json()
+        raise Refused(response.status_code, _messages(response))
+
+    async def close(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,31 @@
+"""The complaints service's citizen API: categories, photos, filing, following."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.portal.clients.base import Refused, Upstream
+
+
+class ComplaintsClient(Upstream):
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__("complaints", base_url, timeout)
+
+    async def categories(self) -> list[dict[str, str]]:
+        return await self.get("/categories") or []
+
+    async def upload_photo(self, content: bytes, filename: str, media_type: str) -> str:
+        """The id of the photo as kept (re-encoded without EXIF); `Refused` with the
+        service's message under "file" when it is not a photo it takes."""
+        answer = await self.post("/complaints/photos", files={"file": (filename, content, media_type)})
+        return str(answer["id"])
+
+    async def file(self, body: dict[str, Any]) -> str:
+        """The tracking code of the filed complaint."""
+        return str((await self.post("/complaints", json=body))["tracking_code"])
+
+    async def complaint(self, code: str) -> dict[str, Any] | None:
+        return await self.get(f"/complaints/{code}")
+
+
+__all__ = ["ComplaintsClient", "Refused"]

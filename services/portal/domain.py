@@ -1,0 +1,256 @@
+"""The portal's rules, pure: the Lapor journey's pages in order, what each page accepts
+and refuses (as message keys, translated by the pages), the complaint the answers make,
+which service holds a code, and a case's history in plain words.
+
+The portal keeps no case: the answers live in a draft until the complaint is filed with
+the complaints service, and Lacak asks the service that holds the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.kit.codes import COMPLAINT_PREFIX, HEALTH_PREFIX, PERMIT_PREFIX, is_public_code, normalise_code
+from shared.reference import find_desa, find_kecamatan
+from shared.reference.nik import InvalidNIK, parse_nik
+from shared.reference.phone import InvalidPhone, normalize_mobile
+
+LAPOR = "lapor"
+KINDS = ("pengaduan", "aspirasi", "permintaan_informasi")
+# The complaints service takes up to three photos a complaint.
+MAX_PHOTOS = 3
+# The complaints service's limits on what a citizen writes (services/complaints/api.py).
+TITLE_LENGTH = (5, 150)
+DESCRIPTION_LENGTH = (10, 5000)
+# Kabupaten Purworejo, generously: a phone's position outside it is not sent.
+LATITUDE = (-8.0, -7.4)
+LONGITUDE = (109.7, 110.3)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+YES, NO = "ya", "tidak"
+
+# Lapor's question pages in order (check answers after the last).
+STEPS = ("jenis", "kategori", "kecamatan", "desa", "isi", "foto", "privasi", "pelapor")
+CHECK = "periksa"
+
+
+class Draft(dict[str, Any]):
+    """A citizen's answers so far (JSON-shaped: kept in the portal's database)."""
+
+    @property
+    def anonymous(self) -> bool:
+        return self.get("anonim") == YES
+
+    @property
+    def photos(self) -> list[str]:
+        return list(self.get("foto", []))
+
+
+@dataclass
+class Answer:
+    """What a page made of a submitted form: new answers, or errors by field."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # field -> message key
+
+    def refuse(self, name: str, key: str) -> None:
+        self.errors.setdefault(name, key)
+
+
+def steps_for(draft: Mapping[str, Any]) -> tuple[str, ...]:
+    """The pages this draft goes through: an anonymous report asks for no reporter."""
+    return tuple(s for s in STEPS if not (s == "pelapor" and Draft(draft).anonymous))
+
+
+def answered(draft: Mapping[str, Any], step: str) -> bool:
+    needs = {
+        "jenis": ("jenis",),
+        "kategori": ("kategori",),
+        "kecamatan": ("kecamatan",),
+        "desa": ("desa",),
+        "isi": ("judul", "uraian"),
+        "foto": ("foto_selesai",),
+        "privasi": ("anonim", "rahasia"),
+        "pelapor": ("nik",),
+    }[step]
+    return all(draft.get(name) not in (None, "") for name in needs)
+
+
+def first_unanswered(draft: Mapping[str, Any]) -> str | None:
+    return next((s for s in steps_for(draft) if not answered(draft, s)), None)
+
+
+def next_page(draft: Mapping[str, Any], step: str, *, checking: bool) -> str:
+    """Where a page leads once answered: on, or back to the check page when the citizen
+    came to change one answer (unless that change opened a question, e.g. a new kecamatan
+    needs its desa)."""
+    missing = first_unanswered(draft)
+    if checking:
+        return missing or CHECK
+    order = steps_for(draft)
+    later = order[order.index(step) + 1 :] if step in order else ()
+    return later[0] if later else (missing or CHECK)
+
+
+def previous_page(draft: Mapping[str, Any], step: str) -> str | None:
+    order = (*steps_for(draft), CHECK)
+    index = order.index(step) if step in order else 0
+    return order[index - 1] if index > 0 else None
+
+
+# ----- each page's answers ----------------------------------------------------------------
+
+
+def _choice(answer: Answer, form: Mapping[str, str], name: str, allowed: tuple[str, ...] | set[str]) -> None:
+    value = (form.get(name) or "").strip()
+    if value not in allowed:
+        answer.refuse(name, f"error.{name}.choose")
+    else:
+        answer.values[name] = value
+
+
+def read_page(step: str, form: Mapping[str, str], draft: Mapping[str, Any], categories: set[str]) -> Answer:
+    """A page's submitted form as answers or errors; `categories` are the codes the
+    complaints service offers now."""
+    answer = Answer()
+    if step == "jenis":
+        _choice(answer, form, "jenis", KINDS)
+    elif step == "kategori":
+        _choice(answer, form, "kategori", categories)
+    elif step == "kecamatan":
+        code = (form.get("kecamatan") or "").strip()
+        if find_kecamatan(code) is None:
+            answer.refuse("kecamatan", "error.kecamatan.choose")
+        else:
+            answer.values["kecamatan"] = code
+            if draft.get("kecamatan") != code:
+                answer.values["desa"] = ""  # a desa of another kecamatan no longer fits
+    elif step == "desa":
+        _read_desa(answer, form, draft)
+    elif step == "isi":
+        _read_text(answer, form, "judul", TITLE_LENGTH)
+        _read_text(answer, form, "uraian", DESCRIPTION_LENGTH)
+    elif step == "privasi":
+        _choice(answer, form, "anonim", (YES, NO))
+        _choice(answer, form, "rahasia", (YES, NO))
+    elif step == "pelapor":
+        _read_reporter(answer, form)
+    return answer
+
+
+def _read_desa(answer: Answer, form: Mapping[str, str], draft: Mapping[str, Any]) -> None:
+    desa = find_desa((form.get("desa") or "").strip())
+    if desa is None or desa.kecamatan_code != draft.get("kecamatan"):
+        answer.refuse("desa", "error.desa.choose")
+    else:
+        answer.values["desa"] = desa.code
+    # Coordinates only come from the phone (lokasi.js); without them the report goes
+    # with its desa alone.
+    point = coordinates(form.get("lat"), form.get("lon"))
+    answer.values["lokasi"] = point
+
+
+def coordinates(lat: str | None, lon: str | None) -> dict[str, float] | None:
+    try:
+        point = {"lat": round(float(lat or ""), 6), "lon": round(float(lon or ""), 6)}
+    except ValueError:
+        return None
+    inside = LATITUDE[0] <= point["lat"] <= LATITUDE[1] and LONGITUDE[0] <= point["lon"] <= LONGITUDE[1]
+    return point if inside else None
+
+
+def _read_text(answer: Answer, form: Mapping[str, str], name: str, length: tuple[int, int]) -> None:
+    value = (form.get(name) or "").strip()
+    if not value:
+        answer.refuse(name, f"error.{name}.empty")
+    elif len(value) < length[0]:
+        answer.refuse(name, f"error.{name}.short")
+    elif len(value) > length[1]:
+        answer.refuse(name, f"error.{name}.long")
+    else:
+        answer.values[name] = value
+
+
+def _read_reporter(answer: Answer, form: Mapping[str, str]) -> None:
+    nik = re.sub(r"\s", "", form.get("nik") or "")
+    if not nik:
+        answer.refuse("nik", "error.nik.empty")
+    else:
+        try:
+            answer.values["nik"] = parse_nik(nik).value
+        except InvalidNIK:
+            answer.refuse("nik", "error.nik.invalid")
+    phone = (form.get("telepon") or "").strip()
+    email = (form.get("email") or "").strip()
+    if not (phone or email):
+        answer.refuse("telepon", "error.kontak.empty")
+    if phone:
+        try:
+            answer.values["telepon"] = normalize_mobile(phone)
+        except InvalidPhone:
+            answer.refuse("telepon", "error.telepon.invalid")
+    else:
+        answer.values["telepon"] = ""
+    if email and not _EMAIL.match(email):
+        answer.refuse("email", "error.email.invalid")
+    else:
+        answer.values["email"] = email
+
+
+def complaint_body(draft: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    """What the complaints service's POST /complaints takes, from a finished draft."""
+    d = Draft(draft)
+    body: dict[str, Any] = {
+        "kind": d["jenis"],
+        "category": d["kategori"],
+        "title": d["judul"],
+        "description": d["uraian"],
+        "desa_code": d["desa"],
+        "anonymous": d.anonymous,
+        "confidential": d.get("rahasia") == YES,
+        "locale": locale,
+        "photos": d.photos,
+    }
+    if d.get("lokasi"):
+        body["location"] = d["lokasi"]
+    if not d.anonymous:
+        reporter = {"nik": d["nik"], "phone": d.get("telepon") or None, "email": d.get("email") or None}
+        body["reporter"] = {k: v for k, v in reporter.items() if v}
+    return body
+
+
+# ----- Lacak -------------------------------------------------------------------------------
+
+SERVICE_OF_PREFIX = {COMPLAINT_PREFIX: "complaints", PERMIT_PREFIX: "permits", HEALTH_PREFIX: "health"}
+
+
+def code_and_service(raw: str) -> tuple[str, str] | None:
+    """The code as the services keep it and the service that holds it, or None when what
+    was typed cannot be a code."""
+    code = normalise_code(raw)
+    if not is_public_code(code):
+        return None
+    service = SERVICE_OF_PREFIX.get(code.split("-", 1)[0])
+    return (code, service) if service else None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One thing that happened to the citizen's case, in plain words (a message key)."""
+
+    at: str
+    key: str
+    note: str | None = None
+
+
+def history_lines(service: str, history: list[Mapping[str, Any]]) -> list[Line]:
+    """The case's history as the citizen reads it: one line per thing that happened to
+    the case (an action of the service's history, not a message the citizen was sent),
+    oldest first. An action's detail after ':' (a rejection's reason code) is left to the
+    service's note."""
+    return [
+        Line(entry["at"], f"history.{service}.{entry['action'].split(':', 1)[0]}", entry.get("note"))
+        for entry in history
+    ]

@@ -1,0 +1,137 @@
+"""What every page of a cookie-based site needs: the session cookie, CSRF tokens on
+every form, security headers, the language and rendering.
+
+- The session cookie (`sesi`) is random, HttpOnly, SameSite=Lax, Secure in production;
+  it names the citizen's draft (by its hash) and nothing else.
+- CSRF: each POST form carries `csrf`, an HMAC of the session id under the portal's
+  secret (a signed double-submit token). A POST without it, or with another session's,
+  gets 403. Forms that only read (Lacak) use GET and carry no token, so it never lands
+  in an address.
+- Content-Security-Policy without inline script or style; assets come from /static only.
+- The language is `bahasa` (a cookie set by /bahasa, which works without JavaScript),
+  else the browser's Accept-Language; Indonesian by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from services.portal.i18n import translator
+from shared.kit.i18n import choose_language
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "sesi"
+LANGUAGE_COOKIE = "bahasa"
+CSRF_FIELD = "csrf"
+# A language choice is remembered for a year; the session ends with the browser.
+LANGUAGE_MAX_AGE = 365 * 24 * 3600
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    # Pages carry tracking codes (Lacak, the confirmation): no address leaves the site.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(self)",
+}
+
+env = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class CsrfRefused(Exception):
+    """A POST without this session's token."""
+
+
+class PortalEdge(BaseHTTPMiddleware):
+    """Gives each visitor a session cookie and every answer the security headers."""
+
+    def __init__(self, app: Any, *, secret: bytes, secure_cookies: bool) -> None:
+        super().__init__(app)
+        self.secret = secret
+        self.secure = secure_cookies
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        session = request.cookies.get(SESSION_COOKIE) or ""
+        fresh = len(session) != 43  # token_urlsafe(32); anything else is replaced
+        if fresh:
+            session = secrets.token_urlsafe(32)
+        request.state.session = session
+        request.state.csrf = csrf_token(self.secret, session)
+        request.state.secure = self.secure
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if request.url.path.startswith("/static/"):
+            return response
+        response.headers["Cache-Control"] = "no-store"
+        if fresh:
+            response.set_cookie(
+                SESSION_COOKIE, session, httponly=True, samesite="lax", secure=self.secure, path="/"
+            )
+        return response
+
+
+def csrf_token(secret: bytes, session: str) -> str:
+    return hmac.new(secret, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
+
+
+async def checked_form(request: Request) -> FormData:
+    """The POSTed form, once its CSRF token is this session's; else `CsrfRefused`."""
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    if not isinstance(sent, str) or not hmac.compare_digest(sent, request.state.csrf):
+        raise CsrfRefused
+    return form
+
+
+def language(request: Request) -> str:
+    return choose_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+
+
+def safe_return(path: str | None) -> str:
+    """Only a path of this site to go back to (never another host)."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
+
+
+def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    lang = language(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    html = env.get_template(template).render(
+        t=translator(lang),
+        lang=lang,
+        csrf_field=CSRF_FIELD,
+        csrf=request.state.csrf,
+        switch_url=f"/bahasa?ke={'en' if lang == 'id' else 'id'}&kembali={quote(here, safe='')}",
+        **values,
+    )
+    return HTMLResponse(html, status_code=status_code, headers={"Content-Language": lang})
+
+
+def message_page(request: Request, status_code: int, title: str, *paragraphs: str) -> HTMLResponse:
+    """A page that only says something (a service away, an expired form, no such page):
+    a title and paragraphs, by message key."""
+    t = translator(language(request))
+    texts = [t(key) for key in paragraphs]
+    return render(request, "message.html", status_code, title=t(title), paragraphs=texts, errors={})

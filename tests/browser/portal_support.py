@@ -1,0 +1,179 @@
+"""The portal and the services behind it, started as `make run` starts them (each its
+own process, port and database, against the suite's broker and PostgreSQL), and what
+every page a test reaches is checked for: axe-core, its weight, its origins, a
+screenshot.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from PIL import ExifTags, Image
+
+from services.permits.api import SubmitIn
+from shared.kit.bodies import example_of
+from shared.runtime.embedded import free_port
+from shared.runtime.select import Infrastructure
+from tests.harness import new_database, officer_headers, repo_root, start_service_process, wait_ready
+
+AXE = repo_root() / "tests" / "browser" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = repo_root() / "test-artifacts" / "portal"
+PAGE_BUDGET_BYTES = 150 * 1024
+PHONE = {"width": 360, "height": 740}
+# Where the test's phone says it is (Purworejo town), when the citizen allows it.
+POSITION = {"latitude": -7.713, "longitude": 110.008}
+DESKTOP = {"width": 1280, "height": 900}
+SECURITY_HEADERS = {
+    "content-security-policy": [
+        "default-src 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ],
+    "referrer-policy": ["no-referrer"],
+    "x-content-type-options": ["nosniff"],
+}
+
+
+@dataclass
+class Stack:
+    portal: str
+    complaints: str
+    permits: str
+    complaints_database: str
+    processes: dict[str, subprocess.Popen[bytes]]
+    permit_code: str = ""
+
+    def stop(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@asynccontextmanager
+async def portal_stack(infra: Infrastructure) -> AsyncIterator[Stack]:
+    """Complaints, permits and the portal; health is not started, so the portal's health
+    address answers nothing."""
+    ports = {name: free_port() for name in ("complaints", "permits", "portal", "health")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    databases = {name: await new_database(infra) for name in ("complaints", "permits", "portal")}
+    portal_env = {
+        "PORTAL_COMPLAINTS_URL": urls["complaints"],
+        "PORTAL_PERMITS_URL": urls["permits"],
+        "PORTAL_HEALTH_URL": urls["health"],
+        "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "3",
+    }
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name in ("complaints", "permits", "portal"):
+            processes[name] = start_service_process(
+                name,
+                bootstrap=infra.kafka_bootstrap,
+                database_url=databases[name],
+                port=ports[name],
+                env=portal_env if name == "portal" else None,
+            )
+        for name, process in processes.items():
+            await wait_ready(urls[name], process, name=name)
+        stack = Stack(urls["portal"], urls["complaints"], urls["permits"], databases["complaints"], processes)
+        async with httpx.AsyncClient(base_url=stack.permits, timeout=30) as permits:
+            filed = await permits.post("/applications", json=example_of(SubmitIn))
+            assert filed.status_code == 201, filed.text
+            stack.permit_code = filed.json()["tracking_code"]
+        yield stack
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def officer_view(stack: Stack, code: str) -> tuple[dict[str, Any], Image.Image]:
+    """The complaint as an officer sees it (its position included) and its one photo as
+    the complaints service keeps it."""
+    coordinator = officer_headers("coordinator", subject="portal-test")
+    async with httpx.AsyncClient(base_url=stack.complaints, timeout=30, headers=coordinator) as client:
+        case = (await client.get(f"/officer/complaints/{code}")).json()
+        [photo] = case["photos"]
+        downloaded = await client.get(photo["url"])
+        assert downloaded.status_code == 200
+        return case, Image.open(io.BytesIO(downloaded.content))
+
+
+def without_exif(image: Image.Image) -> bool:
+    exif = image.getexif()
+    return dict(exif) == {} and exif.get_ifd(ExifTags.IFD.GPSInfo) == {}
+
+
+@dataclass
+class Audit:
+    """Watches one browser page: every request it makes, and at each page reached its
+    weight since the previous one, its origins, axe-core's findings and a screenshot."""
+
+    origin: str
+    label: str
+    run_axe: bool = True
+    pages: list[str] = field(default_factory=list)
+    weights: dict[str, int] = field(default_factory=dict)
+    foreign: list[str] = field(default_factory=list)
+    violations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _pending: list[Any] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        page.on("requestfinished", lambda request: self._pending.append(request))
+        page.on("request", lambda request: self._foreign(request.url))
+
+    def _foreign(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "about", "blob"):
+            return
+        if f"{parts.scheme}://{parts.netloc}" != self.origin:
+            self.foreign.append(url)
+
+    async def page(self, page: Any, name: str) -> None:
+        await page.wait_for_load_state("load")
+        weight = 0
+        for request in self._pending:
+            sizes = await request.sizes()
+            weight += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+            weight += sizes["requestBodySize"] + sizes["requestHeadersSize"]
+        self._pending.clear()
+        self.pages.append(name)
+        self.weights[name] = weight
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(
+            path=str(ARTIFACTS / f"{self.label}-{len(self.pages):02d}-{name}.png"), full_page=True
+        )
+        if self.run_axe:
+            await page.evaluate(AXE.read_text() + "\n;undefined")
+            found = await page.evaluate(
+                "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
+            )
+            serious = [v for v in found if v["impact"] in ("serious", "critical")]
+            if serious:
+                self.violations[name] = serious
+
+    def check(self) -> None:
+        over = {name: weight for name, weight in self.weights.items() if weight > PAGE_BUDGET_BYTES}
+        assert not over, f"pages over {PAGE_BUDGET_BYTES} bytes: {over}"
+        assert not self.foreign, f"requests to another origin: {self.foreign}"
+        assert not self.violations, "axe-core, serious or critical:\n" + json.dumps(self.violations, indent=1)
+
+
+def screenshots() -> list[Path]:
+    return sorted(ARTIFACTS.glob("*.png"))
