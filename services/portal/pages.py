@@ -56,11 +56,18 @@ async def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/bahasa")
-async def switch_language(ke: str = "id", kembali: str = "/") -> Response:
+async def switch_language(request: Request, ke: str = "id", kembali: str = "/") -> Response:
     """The language switch: a link, so it works without JavaScript."""
     response = _redirect(safe_return(kembali))
     if ke in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, ke, max_age=LANGUAGE_MAX_AGE, samesite="lax", httponly=True)
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            ke,
+            max_age=LANGUAGE_MAX_AGE,
+            samesite="lax",
+            httponly=True,
+            secure=request.state.secure,
+        )
     return response
 
 

@@ -33,7 +33,7 @@ from tests.browser.portal_support import (
     without_exif,
 )
 from tests.browser.test_dashboard import CHROMIUM_ARGS
-from tests.harness import db_fetchval, officer_headers
+from tests.harness import db_fetchval, officer_headers, service_log
 
 NIK = "3306061708900001"
 KECAMATAN, DESA = "33.06.01", "33.06.01.2001"
@@ -257,6 +257,8 @@ async def test_lapor_journey_ends_with_a_tracking_code_and_the_complaint_filed(
         assert "Laporan Anda diterima" in await page.inner_text("#riwayat")
         audit.check()
         assert len(audit.pages) == 13
+        # The code, the citizen's key to the case, stays out of the portal's log.
+        assert code not in service_log(stack.processes["portal"])
 
 
 @VIEWPORTS
