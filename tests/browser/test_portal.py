@@ -282,6 +282,12 @@ async def test_lacak_shows_the_history_in_plain_words(
         lines = await page.locator("#riwayat .timeline-what").all_inner_texts()
         assert lines == ["Laporan Anda diterima", "Petugas memeriksa laporan Anda"]
 
+        # A well-formed code nobody holds.
+        await page.fill("#kode", "ADU-2612-ABCD-EFGH-JKMNP")
+        await page.get_by_role("button", name="Lacak").click()
+        await audit.page(page, "lacak-tidak-ada")
+        assert "Tidak ada layanan dengan kode ini" in await page.inner_text("#kode-error")
+
         # A permit's code is asked of the permits service.
         await page.fill("#kode", stack.permit_code)
         await page.get_by_role("button", name="Lacak").click()
@@ -421,4 +427,10 @@ async def test_with_complaints_stopped_lapor_says_so_and_lacak_of_a_permit_still
         assert response.status == 200
         await audit.page(page, "izin-tetap-jalan")
         assert await page.get_attribute("#status", "data-status") == "submitted"
+
+        # Health was never started here: a booking code gets its own service's words.
+        response = await page.goto(stack.portal + "/lacak?kode=KES-2612-ABCD-EFGH-JKMNP")
+        assert response.status == 503
+        await audit.page(page, "kesehatan-mati")
+        assert "Layanan kesehatan sedang tidak dapat dihubungi" in await page.inner_text("main")
         audit.check()
