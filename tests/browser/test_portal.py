@@ -37,6 +37,7 @@ from tests.harness import db_fetchval, officer_headers, service_log
 
 NIK = "3306061708900001"
 KECAMATAN, DESA = "33.06.01", "33.06.01.2001"
+OTHER_DESA = "33.06.01.2002"
 VIEWPORTS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 FOCUSED = """([selector, text]) => {
   const el = document.activeElement;
@@ -350,6 +351,33 @@ async def hands_through(page: Any, stack: Stack) -> None:
     await page.get_by_role("button", name="Lanjutkan").click()
     await page.select_option("#desa", DESA)
     await page.get_by_role("button", name="Lanjutkan").click()
+
+
+async def test_ubah_changes_one_answer_and_comes_back_to_the_check_page(browser: Any, stack: Stack) -> None:
+    async with browsing(browser, stack, PHONE, "ubah-phone") as (page, audit):
+        await hands_through(page, stack)
+        await page.fill("#judul", "Sampah menumpuk")
+        await page.fill("#uraian", "Sampah menumpuk di tepi jalan desa sejak seminggu.")
+        await page.get_by_role("button", name="Lanjutkan").click()
+        await page.get_by_role("button", name="Lanjutkan").click()  # no photo
+        await page.check("input[name='anonim'][value='ya']")  # anonymous: no reporter page
+        await page.check("input[name='rahasia'][value='tidak']")
+        await page.get_by_role("button", name="Lanjutkan").click()
+        await audit.page(page, "periksa-anonim")
+        assert "NIK" not in await page.inner_text(".summary-list")
+
+        # Change the location: the kecamatan, then its desa, then back to the check page.
+        await page.get_by_role("link", name="Ubah lokasi").click()
+        await audit.page(page, "ubah-kecamatan")
+        assert await page.get_attribute(".back-link", "href") == "/lapor/periksa"
+        await page.get_by_role("button", name="Lanjutkan").click()
+        await audit.page(page, "ubah-desa")
+        await page.select_option("#desa", OTHER_DESA)
+        await page.get_by_role("button", name="Lanjutkan").click()
+        await audit.page(page, "periksa-diubah")
+        assert page.url.endswith("/lapor/periksa")
+        assert "Patutrejo, Grabag" in await page.inner_text(".summary-list")
+        audit.check()
 
 
 @VIEWPORTS
