@@ -375,9 +375,9 @@ async def test_ubah_changes_one_answer_and_comes_back_to_the_check_page(browser:
         await page.select_option("#desa", OTHER_DESA)
         await page.get_by_role("button", name="Lanjutkan").click()
         await audit.page(page, "periksa-diubah")
+        audit.check()
         assert page.url.endswith("/lapor/periksa")
         assert "Patutrejo, Grabag" in await page.inner_text(".summary-list")
-        audit.check()
 
 
 @VIEWPORTS
