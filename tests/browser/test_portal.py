@@ -250,6 +250,9 @@ async def test_lapor_journey_ends_with_a_tracking_code_and_the_complaint_filed(
         title = f"Jalan berlubang ({request.node.callspec.id})"
         code = await lapor(page, audit, stack, keyboard=keyboard, title=title)
         await assert_filed(stack, code, title, located=javascript)
+        # Filed: the portal keeps nothing of it (its draft is gone).
+        drafts = "SELECT count(*) FROM drafts WHERE answers->>'judul' = $1"
+        assert await db_fetchval(stack.portal_database, drafts, title) == 0
 
         # Lacak, from the confirmation: the history in plain words.
         await page.get_by_role("link", name="Lihat perkembangan laporan").click()
