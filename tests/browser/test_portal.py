@@ -174,11 +174,23 @@ class Hands:
     async def attach(self, name: str, file: dict[str, Any]) -> None:
         if self.keyboard:
             await self._tab_to(f"#{name}")
-            async with self.page.expect_file_chooser() as chooser:
-                await self.page.keyboard.press("Space")
-            await (await chooser.value).set_files(file)
+            await (await self._file_chooser()).set_files(file)
         else:
             await self.page.set_input_files(f"#{name}", file)
+
+    async def _file_chooser(self) -> Any:
+        """Space on the focused file field opens the chooser. Headless Chromium now and
+        then drops the first request for one when the machine is busy; Space again."""
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        for _ in range(3):
+            try:
+                async with self.page.expect_file_chooser(timeout=10_000) as chooser:
+                    await self.page.keyboard.press("Space")
+                return await chooser.value
+            except PlaywrightTimeout:
+                continue
+        raise AssertionError("Space on the file field opened no file chooser")
 
 
 def _answers(title: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
