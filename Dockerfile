@@ -52,7 +52,7 @@ RUN chmod 0755 /usr/local/bin/entrypoint.sh \
 
 USER sinergi:sinergi
 
-EXPOSE 8000 8001 8002 8003 8004
+EXPOSE 8000 8001 8002 8003 8004 8005
 
 # Liveness of whichever service runs in the container: its /health on its port
 # (<NAME>_PORT, else the port in shared/runtime/topology.py).

@@ -34,6 +34,9 @@ YES, NO = "ya", "tidak"
 # Lapor's question pages in order (check answers after the last).
 STEPS = ("jenis", "kategori", "kecamatan", "desa", "isi", "foto", "privasi", "pelapor")
 CHECK = "periksa"
+# A page whose answer is one with the next: changing the kecamatan from the check page
+# goes on to the desa, whether or not the kecamatan changed.
+GOES_ON_TO = {"kecamatan": "desa"}
 
 
 class Draft(dict[str, Any]):
@@ -88,7 +91,7 @@ def next_page(draft: Mapping[str, Any], step: str, *, checking: bool) -> str:
     needs its desa)."""
     missing = first_unanswered(draft)
     if checking:
-        return missing or CHECK
+        return missing or GOES_ON_TO.get(step, CHECK)
     order = steps_for(draft)
     later = order[order.index(step) + 1 :] if step in order else ()
     return later[0] if later else (missing or CHECK)

@@ -56,11 +56,18 @@ async def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/bahasa")
-async def switch_language(ke: str = "id", kembali: str = "/") -> Response:
+async def switch_language(request: Request, ke: str = "id", kembali: str = "/") -> Response:
     """The language switch: a link, so it works without JavaScript."""
     response = _redirect(safe_return(kembali))
     if ke in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, ke, max_age=LANGUAGE_MAX_AGE, samesite="lax", httponly=True)
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            ke,
+            max_age=LANGUAGE_MAX_AGE,
+            samesite="lax",
+            httponly=True,
+            secure=request.state.secure,
+        )
     return response
 
 
@@ -180,11 +187,11 @@ async def _photo(request: Request, ctx: handlers.Context, form: FormData, checki
     """A photo goes to the complaints service as soon as it is chosen; the service's
     refusal (not a JPEG or PNG, too large) is shown next to the field."""
     session = request.state.session
-    upload = form.get("foto")
-    chosen = isinstance(upload, UploadFile) and bool(upload.filename)
+    field = form.get("foto")
+    upload = field if isinstance(field, UploadFile) and field.filename else None
+    chosen = upload is not None
     draft = await handlers.draft(ctx, session)
-    if chosen:
-        assert isinstance(upload, UploadFile)
+    if upload is not None:
         try:
             draft = await handlers.add_photo(
                 ctx, session, await upload.read(), upload.filename or "foto", upload.content_type or ""

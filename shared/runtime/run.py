@@ -145,7 +145,8 @@ def main() -> int:
         ]
         for s in services:
             state = "up" if healthy[s.name] else "NOT HEALTHY (see log)"
-            lines.append(f"  {s.name:<13} http://127.0.0.1:{s.port}/docs   {state}")
+            page = "/" if s.front_door else "/docs"
+            lines.append(f"  {s.name:<13} http://127.0.0.1:{s.port}{page}   {state}")
             lines.append(f"  {'':<13} database {infra.database_urls[s.database]}")
         lines += [
             f"  logs        {work / 'logs'}",

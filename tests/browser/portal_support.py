@@ -50,6 +50,7 @@ class Stack:
     complaints: str
     permits: str
     complaints_database: str
+    portal_database: str
     processes: dict[str, subprocess.Popen[bytes]]
     permit_code: str = ""
 
@@ -85,7 +86,14 @@ async def portal_stack(infra: Infrastructure) -> AsyncIterator[Stack]:
             )
         for name, process in processes.items():
             await wait_ready(urls[name], process, name=name)
-        stack = Stack(urls["portal"], urls["complaints"], urls["permits"], databases["complaints"], processes)
+        stack = Stack(
+            urls["portal"],
+            urls["complaints"],
+            urls["permits"],
+            databases["complaints"],
+            databases["portal"],
+            processes,
+        )
         async with httpx.AsyncClient(base_url=stack.permits, timeout=30) as permits:
             filed = await permits.post("/applications", json=example_of(SubmitIn))
             assert filed.status_code == 201, filed.text

@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 
 log = logging.getLogger(__name__)
+# httpx logs every request line at INFO; the portal's carry tracking codes (a citizen's
+# key to their case), which stay out of the logs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 # A read is tried this many times (a service restarting answers again within a second);
 # a write once: the citizen, not the portal, decides to send again.
 GET_ATTEMPTS = 3

@@ -50,8 +50,11 @@ def test_changing_an_answer_returns_to_the_check_page_unless_it_opened_a_questio
     new_kecamatan = {**FINISHED, **read("kecamatan", FINISHED, kecamatan="33.06.02").values}
     assert new_kecamatan["desa"] == ""
     assert domain.next_page(new_kecamatan, "kecamatan", checking=True) == "desa"
-    # The same kecamatan again keeps the desa.
+    # The same kecamatan again keeps the desa, which is asked next all the same (the
+    # citizen changing the location may mean the desa).
     assert "desa" not in read("kecamatan", FINISHED, kecamatan="33.06.01").values
+    assert domain.next_page(FINISHED, "kecamatan", checking=True) == "desa"
+    assert domain.next_page(FINISHED, "desa", checking=True) == CHECK
 
 
 @pytest.mark.parametrize(
