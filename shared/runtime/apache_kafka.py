@@ -108,6 +108,15 @@ def broker_properties(*, port: int, controller_port: int, data_dir: Path, partit
     )
 
 
+def new_cluster_id() -> str:
+    """A cluster id as Kafka makes them: 16 random bytes, URL-safe base64 without
+    padding, never starting with "-" (the storage tool would read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class ApacheKafka(ServerProcess):
     """One Apache Kafka node (KRaft, broker and controller) on 127.0.0.1 with its data in
     `work_dir`; `bootstrap` for clients. Data survives `stop()`/`restart()`."""
@@ -157,7 +166,7 @@ class ApacheKafka(ServerProcess):
         )
         if not (data / "meta.properties").exists():
             # A new node: its storage formatted once, under a cluster id of its own.
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            cluster_id = new_cluster_id()
             subprocess.run(
                 self._java(
                     java, libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)
