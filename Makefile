@@ -24,7 +24,7 @@ install: $(STAMP)
 # browser), npm (axe-core for their accessibility checks), Prometheus with promtool and
 # nginx (the deployment checks: rules, the edge proxy).
 # Debian packages; installed when missing and we are root, otherwise the command to run
-# is printed. (Keycloak and, later, Apache Kafka come from Maven Central: see
+# is printed. (Keycloak and Apache Kafka come from Maven Central: see
 # shared/runtime/maven/.)
 SYSTEM_PROGRAMS := /usr/bin/chromium /usr/bin/npm /usr/bin/promtool /usr/bin/prometheus /usr/sbin/nginx
 system-deps:
@@ -53,9 +53,15 @@ browser-deps: $(AXE)
 run: install
 	$(PY) -m shared.runtime.run
 
-## make test: the whole suite against real components
+## make test: the whole suite against real components, on Apache Kafka (KRaft, from its
+## jars: the production engine, idempotent producer), then a smoke set on the embedded
+## Tansu broker that `make run` starts by default
+TANSU_SMOKE := tests/unit/test_embedded_runtime.py tests/integration/test_outbox_relay.py \
+	tests/integration/test_kit_consumer.py tests/integration/test_complaints_service.py \
+	tests/integration/test_integration_view.py tests/integration/test_citizen_sessions.py
 test: install system-deps browser-deps
-	$(PY) -m pytest
+	SINERGI_EMBEDDED_BROKER=kafka $(PY) -m pytest
+	SINERGI_EMBEDDED_BROKER=tansu $(PY) -m pytest -p no:cacheprovider $(TANSU_SMOKE)
 
 ## make test-faults: fault and load tests (broker outage and restart, killed consumers,
 ## poison messages, 60 s of sustained load; about 7 minutes, docs/reliability.md)

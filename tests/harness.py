@@ -89,6 +89,8 @@ async def db_fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
 async def read_topic(bootstrap: str, topic: str, timeout: float = 3.0) -> list[ConsumerRecord]:
     """Every record currently on `topic`, read with a plain aiokafka consumer (no group)."""
     async with assigned_reader(bootstrap, [topic]) as (consumer, partitions):
+        if not partitions:  # no such topic (yet): Apache Kafka creates none on demand
+            return []
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
         records: list[ConsumerRecord] = []

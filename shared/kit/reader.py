@@ -15,6 +15,25 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+async def partitions_of(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of `topics` (by topic, then number); none of a topic that does not
+    exist. Asked of the cluster's metadata for those topics: a consumer's own metadata
+    cache holds only what it subscribed to (Apache Kafka answers a consumer's first
+    metadata request with no topic at all; the embedded Tansu broker with every one)."""
+    topics = list(topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    numbers = {
+        t["topic"]: sorted(p["partition"] for p in t["partitions"]) for t in described if not t["error_code"]
+    }
+    return [TopicPartition(topic, n) for topic in topics for n in numbers.get(topic, ())]
 
 
 @asynccontextmanager
@@ -25,15 +44,11 @@ async def assigned_reader(
     partition number), and those partitions (none when no topic exists yet). Auto-commit
     is off; `options` go to AIOKafkaConsumer (`group_id` to commit offsets under,
     `client_id`, `auto_offset_reset`). The consumer is stopped when the block ends."""
+    topics = list(topics)
+    partitions = await partitions_of(bootstrap, topics)
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
     await reader.start()
     try:
-        await reader.topics()  # loads metadata for every topic
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(reader.partitions_for_topic(topic) or ())
-        ]
         reader.assign(partitions)
         yield reader, partitions
     finally:

@@ -52,16 +52,17 @@ def keycloak_version() -> str:
     return match.group(1)
 
 
-def java_home() -> Path:
-    """A JDK new enough for Keycloak: JAVA_HOME if it is, else the newest under /usr/lib/jvm."""
+def java_home(minimum: int = MINIMUM_JAVA) -> Path:
+    """A JDK of at least Java `minimum` (by default what Keycloak needs): JAVA_HOME if it
+    is, else the newest under /usr/lib/jvm."""
     candidates = [Path(os.environ["JAVA_HOME"])] if os.environ.get("JAVA_HOME") else []
     jvm = Path("/usr/lib/jvm")
     candidates += sorted(jvm.iterdir(), key=_java_major, reverse=True) if jvm.is_dir() else []
     for home in candidates:
-        if (home / "bin" / "java").exists() and _java_major(home) >= MINIMUM_JAVA:
+        if (home / "bin" / "java").exists() and _java_major(home) >= minimum:
             return home
     raise RuntimeError(
-        f"Keycloak needs Java {MINIMUM_JAVA} or newer; none found in JAVA_HOME or /usr/lib/jvm"
+        f"Java {minimum} or newer is needed; none found in JAVA_HOME or /usr/lib/jvm"
         " (install a newer JDK, e.g. Debian's openjdk-21-jdk-headless or Temurin)"
     )
 

@@ -9,8 +9,11 @@ own, is:
    each service database is that URL with the database name replaced);
 2. otherwise, when a Docker engine answers, testcontainers (Apache Kafka in KRaft mode and
    PostgreSQL);
-3. otherwise the embedded Tansu broker and PostgreSQL 18 (``shared.runtime.embedded``), keeping
-   their data under ``work_dir``.
+3. otherwise an embedded broker and PostgreSQL 18 (``shared.runtime.embedded``), keeping
+   their data under ``work_dir``. The broker is ``SINERGI_EMBEDDED_BROKER``: ``tansu`` (the
+   default: one static binary, ready in a fraction of a second, in memory) or ``kafka``
+   (Apache Kafka from its jars, ``shared.runtime.apache_kafka``: the production engine, with
+   the idempotent producer, ready in about 6 s).
 
 ``SINERGI_RUNTIME_KIND=embedded|testcontainers|auto`` skips the Docker probe for step 2/3.
 ``SINERGI_KAFKA_IDEMPOTENCE`` overrides whether producers may use the idempotent producer
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from shared.runtime.apache_kafka import ApacheKafka
 from shared.runtime.embedded import (
     EmbeddedKafka,
     EmbeddedPostgres,
@@ -53,6 +57,8 @@ ENV_KAFKA_BOOTSTRAP = "SINERGI_KAFKA_BOOTSTRAP"
 ENV_DATABASE_URL = "SINERGI_DATABASE_URL"
 ENV_KAFKA_IDEMPOTENCE = "SINERGI_KAFKA_IDEMPOTENCE"
 ENV_RUNTIME_KIND = "SINERGI_RUNTIME_KIND"
+ENV_EMBEDDED_BROKER = "SINERGI_EMBEDDED_BROKER"
+EMBEDDED_BROKERS = ("tansu", "kafka")
 
 #: Images used when Docker is available. Kafka in KRaft mode (no ZooKeeper) starts faster;
 #: PostgreSQL matches the embedded major version.
@@ -78,7 +84,7 @@ class Infrastructure:
     database_urls: dict[str, str]
     kafka_idempotence: bool
     kind: str  # "explicit" | "testcontainers" | "embedded"
-    embedded_kafka: EmbeddedKafka | None = None
+    embedded_kafka: EmbeddedKafka | ApacheKafka | None = None
     embedded_postgres: EmbeddedPostgres | None = None
     kafka_kind: str = ""
     postgres_kind: str = ""
@@ -134,6 +140,14 @@ def docker_available(timeout: float = 5.0) -> bool:
             client.close()
     except Exception:
         return False
+
+
+def embedded_broker() -> str:
+    """Which embedded broker a run starts: ``SINERGI_EMBEDDED_BROKER`` (default ``tansu``)."""
+    chosen = os.environ.get(ENV_EMBEDDED_BROKER, "tansu").strip().lower() or "tansu"
+    if chosen not in EMBEDDED_BROKERS:
+        raise ValueError(f"{ENV_EMBEDDED_BROKER}={chosen!r}: use one of {', '.join(EMBEDDED_BROKERS)}")
+    return chosen
 
 
 def _managed_kind() -> str:
@@ -208,7 +222,7 @@ def start_infrastructure(
 
     with contextlib.ExitStack() as stack:
         timings: dict[str, float] = {}
-        embedded_kafka: EmbeddedKafka | None = None
+        embedded_kafka: EmbeddedKafka | ApacheKafka | None = None
         embedded_postgres: EmbeddedPostgres | None = None
 
         # -- broker -------------------------------------------------------------------------
@@ -222,16 +236,20 @@ def start_infrastructure(
         else:
             kafka_kind = "embedded"
             work_dir.mkdir(parents=True, exist_ok=True)
-            embedded_kafka = EmbeddedKafka(kafka_port, log_path=work_dir / "tansu.log")
+            if embedded_broker() == "kafka":
+                embedded_kafka = ApacheKafka(work_dir / "kafka", kafka_port)
+                idempotence = True if idempotence_env is None else idempotence_env
+            else:
+                embedded_kafka = EmbeddedKafka(kafka_port, log_path=work_dir / "tansu.log")
+                if idempotence_env:
+                    logger.warning(
+                        "%s=true ignored: the embedded Tansu broker has no idempotent producer",
+                        ENV_KAFKA_IDEMPOTENCE,
+                    )
+                idempotence = False
             embedded_kafka.start()
             stack.callback(embedded_kafka.stop)
             bootstrap = embedded_kafka.bootstrap
-            if idempotence_env:
-                logger.warning(
-                    "%s=true ignored: the embedded Tansu broker has no idempotent producer",
-                    ENV_KAFKA_IDEMPOTENCE,
-                )
-            idempotence = False
         timings["kafka"] = time.monotonic() - began
 
         # -- PostgreSQL ---------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""Apache Kafka, the broker production runs, started on loopback from its own jars
+(Maven Central; `shared/runtime/maven/kafka/pom.xml`), for the tests that must hold on the
+production engine and for `make run` when asked (`SINERGI_EMBEDDED_BROKER=kafka`).
+
+One KRaft node that is both controller and broker, with its own data folder, on free
+loopback ports. The jars are resolved once into `.cache/kafka/` (about 45 MB, a few
+seconds with a warm Maven repository under `.cache/m2`); each start formats the node's
+storage if it is new and waits until the broker answers a metadata request. Unlike the
+embedded Tansu broker it has the idempotent producer and transactions, keeps its data
+on disk across `restart()`, and rebalances a group within its `group.initial.rebalance.
+delay.ms` (0 here, as in a test cluster).
+
+Kafka 4 needs Java 17 or newer: JAVA_HOME if it is, else the newest JDK under
+/usr/lib/jvm (shared/runtime/keycloak.py `java_home`).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from shared.runtime.embedded import (
+    ServerProcess,
+    _kafka_metadata_ok,
+    _PortInUse,
+    _run_coroutine_sync,
+    _tcp_accepts,
+    free_port,
+)
+from shared.runtime.keycloak import CACHE, java_home
+
+logger = logging.getLogger(__name__)
+
+POM = Path(__file__).with_name("maven") / "kafka" / "pom.xml"
+MINIMUM_JAVA = 17
+# A small heap: the tests' and `make run`'s traffic is far below a production broker's.
+JVM_OPTIONS = ("-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
+LOG4J = """\
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.out.ref = out
+logger.server.name = kafka.server.BrokerServer
+logger.server.level = info
+"""
+
+
+def kafka_version() -> str:
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
+    if match is None:
+        raise RuntimeError(f"{POM} names no kafka.version")
+    return match.group(1)
+
+
+def libraries() -> Path:
+    """The folder of the broker's jars, resolving them with Maven on first use (the Maven
+    repository is cached under `.cache/m2`, so later runs work offline)."""
+    libs = CACHE / "kafka" / f"kafka-{kafka_version()}" / "libs"
+    if not (libs / f"kafka_2.13-{kafka_version()}.jar").exists():
+        logger.info("resolving Apache Kafka %s from Maven Central", kafka_version())
+        subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(POM), f"-Dmaven.repo.local={CACHE / 'm2'}",
+             f"-Dsinergi.cache={CACHE}", "generate-resources"],
+            check=True,
+        )  # fmt: skip
+    return libs
+
+
+def broker_properties(*, port: int, controller_port: int, data_dir: Path, partitions: int = 6) -> str:
+    """The node's server.properties: KRaft, one node, loopback, what compose sets
+    (topics created on purpose, never by a client), replication 1."""
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={data_dir}",
+            "auto.create.topics.enable=false",
+            f"num.partitions={partitions}",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=6",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            # A group's first member need not wait for others to join, and the tests may
+            # shorten consumers' session timeouts (3 s) to see a lost member sooner.
+            "group.initial.rebalance.delay.ms=0",
+            "group.min.session.timeout.ms=1000",
+            "",
+        ]
+    )
+
+
+def new_cluster_id() -> str:
+    """A cluster id as Kafka makes them: 16 random bytes, URL-safe base64 without
+    padding, never starting with "-" (the storage tool would read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+class ApacheKafka(ServerProcess):
+    """One Apache Kafka node (KRaft, broker and controller) on 127.0.0.1 with its data in
+    `work_dir`; `bootstrap` for clients. Data survives `stop()`/`restart()`."""
+
+    label = "Apache Kafka"
+
+    def __init__(
+        self,
+        work_dir: Path,
+        port: int | None = None,
+        *,
+        log_path: Path | None = None,
+        startup_timeout: float = 90.0,
+    ) -> None:
+        self.work_dir = Path(work_dir).absolute()
+        super().__init__(port, log_path or self.work_dir / "kafka.log", startup_timeout)
+        self.controller_port: int | None = None
+
+    def __repr__(self) -> str:
+        return f"ApacheKafka(port={self._port})"
+
+    @property
+    def bootstrap(self) -> str:
+        """``127.0.0.1:PORT``, for ``bootstrap_servers``."""
+        return f"127.0.0.1:{self.port}"
+
+    def _prepare(self) -> Callable[[], None]:
+        libs = libraries()
+        java = java_home(MINIMUM_JAVA) / "bin" / "java"
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        (self.work_dir / "log4j2.properties").write_text(LOG4J)
+        return lambda: self._launch(java, libs)
+
+    def _java(self, java: Path, libs: Path, main: str, *args: str) -> list[str]:
+        return [
+            str(java), *JVM_OPTIONS, f"-Dlog4j2.configurationFile={self.work_dir / 'log4j2.properties'}",
+            "-cp", f"{libs}/*", main, *args,
+        ]  # fmt: skip
+
+    def _launch(self, java: Path, libs: Path) -> None:
+        if self.controller_port is None:
+            self.controller_port = free_port()
+        data = self.work_dir / "data"
+        config = self.work_dir / "server.properties"
+        config.write_text(
+            broker_properties(port=self.port, controller_port=self.controller_port, data_dir=data)
+        )
+        if not (data / "meta.properties").exists():
+            # A new node: its storage formatted once, under a cluster id of its own.
+            cluster_id = new_cluster_id()
+            subprocess.run(
+                self._java(
+                    java, libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env={**os.environ, "JAVA_HOME": str(java.parent.parent)},
+            )
+        argv = self._java(java, libs, "kafka.Kafka", str(config))
+        self._serve(argv, log_prefix="sinergi-kafka-", death_signal=signal.SIGTERM)
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        last_error: BaseException | None = None
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                tail = self._tail()
+                if "Address already in use" in tail:
+                    raise _PortInUse
+                raise RuntimeError(f"Apache Kafka exited with code {code} while starting:\n{tail}")
+            if _tcp_accepts("127.0.0.1", self.port):
+                try:
+                    remaining = max(0.5, min(5.0, deadline - time.monotonic()))
+                    _run_coroutine_sync(lambda r=remaining: _kafka_metadata_ok(self.bootstrap, r))
+                    return
+                except Exception as exc:
+                    last_error = exc
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"Apache Kafka did not answer metadata on {self.bootstrap} within "
+            f"{self.startup_timeout:.0f}s (last error: {last_error!r}):\n{self._tail()}"
+        )
