@@ -1,0 +1,4 @@
+-- A citizen may be halfway through Lapor and Antrean at once, and be signed in with a
+-- one-time code besides: one draft per session and journey.
+ALTER TABLE drafts DROP CONSTRAINT drafts_pkey;
+ALTER TABLE drafts ADD PRIMARY KEY (session_hash, journey);
