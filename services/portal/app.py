@@ -14,10 +14,11 @@ from prometheus_client import Counter
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import antrean, handlers, pages
+from services.portal import antrean, handlers, layanan, pages
 from services.portal.clients.base import Limited, Unavailable
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
+from services.portal.clients.integration import IntegrationClient
 from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
 from services.portal.i18n import translator
@@ -41,6 +42,7 @@ class PortalSettings(service_settings("portal")):
     permits_url: str = _local("permits")
     health_url: str = _local("health")
     notifications_url: str = _local("notifications")
+    integration_url: str = _local("integration")
     upstream_timeout_seconds: float = 5.0
     # Signs the CSRF tokens; set PORTAL_SECRET_KEY in production.
     secret_key: SecretStr = SecretStr(DEV_PORTAL_SECRET)
@@ -84,6 +86,7 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
             clock=utc_now,
             draft_idle=timedelta(minutes=settings.draft_idle_minutes),
             notifications=NotificationsClient(settings.notifications_url, timeout),
+            integration=IntegrationClient(settings.integration_url, timeout),
         )
 
     spec: ServiceSpec[handlers.Context, PortalMetrics] = ServiceSpec(
@@ -92,7 +95,7 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
         settings=settings,
         domain_metrics=PortalMetrics,
         context=context,
-        routers=[pages.router, antrean.router],
+        routers=[pages.router, antrean.router, layanan.router],
         jobs=[PeriodicJob("draft-expiry", settings.draft_purge_seconds, _purge_drafts)],
         on_stop=_close_clients,
         static=Path(__file__).parent / "static",

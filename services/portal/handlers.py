@@ -17,6 +17,7 @@ from services.portal import domain, repository
 from services.portal.clients.base import Upstream
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
+from services.portal.clients.integration import IntegrationClient
 from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
 from services.portal.domain import LAPOR, Answer, Draft, Line
@@ -31,10 +32,11 @@ class Context:
     clock: Callable[[], datetime]
     draft_idle: timedelta
     notifications: NotificationsClient
+    integration: IntegrationClient
 
     @property
     def upstreams(self) -> tuple[Upstream, ...]:
-        return (self.complaints, self.permits, self.health, self.notifications)
+        return (self.complaints, self.permits, self.health, self.notifications, self.integration)
 
 
 def session_key(session_id: str) -> str:

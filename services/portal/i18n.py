@@ -377,6 +377,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# Each journey's texts are a section of their own below, added to MESSAGES by language.
+
 # ----- Antrean and the one-time-code sign-in -------------------------------------------------
 
 ANTREAN_MESSAGES: dict[str, dict[str, str]] = {
@@ -571,9 +573,87 @@ ANTREAN_MESSAGES: dict[str, dict[str, str]] = {
         "bulan.12": "December",
     },
 }
-for _lang, _texts in ANTREAN_MESSAGES.items():
-    MESSAGES[_lang].update(_texts)
 
+# ----- Layanan saya ---------------------------------------------------------------------------
+
+LAYANAN_MESSAGES: dict[str, dict[str, str]] = {
+    "id": {
+        "home.layanan": "Layanan saya",
+        "home.layanan_hint": "Lihat semua laporan, izin, dan antrean Anda, dan atur pemberitahuan. Masuk dengan kode dari nomor HP atau email.",
+        "layanan.title": "Layanan saya",
+        "layanan.as": "Masuk sebagai {contact}.",
+        "layanan.signout": "Keluar",
+        "layanan.list": "Yang sudah Anda ajukan",
+        "layanan.none": "Belum ada laporan, permohonan izin, atau antrean dengan kontak ini.",
+        "layanan.updated": "Terakhir berubah {when}",
+        "layanan.pages": "Halaman daftar",
+        "layanan.previous": "Halaman sebelumnya",
+        "layanan.next": "Halaman berikutnya",
+        "layanan.prefs": "Pengaturan pemberitahuan",
+        "layanan.prefs_intro": "Cara kami mengabari perkembangan layanan Anda.",
+        "layanan.kanal": "Lewat apa Anda ingin dikabari lebih dulu?",
+        "layanan.kanal_otomatis": "Terserah (WhatsApp, lalu SMS, lalu email)",
+        "layanan.kanal_whatsapp": "WhatsApp",
+        "layanan.kanal_sms": "SMS",
+        "layanan.kanal_email": "Email",
+        "layanan.bahasa": "Bahasa pesan",
+        "layanan.bahasa_id": "Bahasa Indonesia",
+        "layanan.bahasa_en": "English",
+        "layanan.quiet": "Jam tenang (tidak wajib)",
+        "layanan.quiet_hint": "Pesan yang tidak mendesak menunggu sampai jam tenang selesai (WIB).",
+        "layanan.mulai": "Mulai",
+        "layanan.selesai": "Selesai",
+        "layanan.quiet_none": "Tanpa jam tenang",
+        "layanan.save": "Simpan pengaturan",
+        "layanan.saved": "Pengaturan pemberitahuan tersimpan.",
+        "error.kanal.choose": "Pilih cara dikabari",
+        "error.bahasa.choose": "Pilih bahasa pesan",
+        "error.mulai.choose": "Pilih jam mulai, atau kosongkan keduanya",
+        "error.selesai.choose": "Pilih jam selesai, atau kosongkan keduanya",
+        "error.selesai.same": "Jam selesai harus berbeda dari jam mulai",
+        "unavailable.integration": "Daftar layanan Anda sedang tidak dapat dihubungi, coba lagi beberapa saat lagi.",
+    },
+    "en": {
+        "home.layanan": "My services",
+        "home.layanan_hint": "See all your reports, permits and bookings, and set your notifications. Sign in with a code sent to your phone or email.",
+        "layanan.title": "My services",
+        "layanan.as": "Signed in as {contact}.",
+        "layanan.signout": "Sign out",
+        "layanan.list": "What you have asked for",
+        "layanan.none": "No reports, permit applications or bookings with this contact yet.",
+        "layanan.updated": "Last changed {when}",
+        "layanan.pages": "Pages of the list",
+        "layanan.previous": "Previous page",
+        "layanan.next": "Next page",
+        "layanan.prefs": "Notification settings",
+        "layanan.prefs_intro": "How we tell you about your services.",
+        "layanan.kanal": "How would you like to be told first?",
+        "layanan.kanal_otomatis": "Any (WhatsApp, then SMS, then email)",
+        "layanan.kanal_whatsapp": "WhatsApp",
+        "layanan.kanal_sms": "SMS",
+        "layanan.kanal_email": "Email",
+        "layanan.bahasa": "Language of messages",
+        "layanan.bahasa_id": "Bahasa Indonesia",
+        "layanan.bahasa_en": "English",
+        "layanan.quiet": "Quiet hours (optional)",
+        "layanan.quiet_hint": "Messages that are not urgent wait until the quiet hours end (WIB).",
+        "layanan.mulai": "From",
+        "layanan.selesai": "Until",
+        "layanan.quiet_none": "No quiet hours",
+        "layanan.save": "Save settings",
+        "layanan.saved": "Your notification settings are saved.",
+        "error.kanal.choose": "Choose how to be told",
+        "error.bahasa.choose": "Choose the language of messages",
+        "error.mulai.choose": "Choose when quiet hours start, or leave both empty",
+        "error.selesai.choose": "Choose when quiet hours end, or leave both empty",
+        "error.selesai.same": "Quiet hours must end at another time than they start",
+        "unavailable.integration": "Your list of services cannot be reached right now. Please try again in a few moments.",
+    },
+}
+
+for _section in (ANTREAN_MESSAGES, LAYANAN_MESSAGES):
+    for _lang, _texts in _section.items():
+        MESSAGES[_lang].update(_texts)
 CATALOGUE = Catalogue(MESSAGES)
 
 

@@ -11,6 +11,7 @@ import asyncpg
 from services.portal import handlers
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
+from services.portal.clients.integration import IntegrationClient
 from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
 from tests.harness import migrated_pool_fixture
@@ -31,6 +32,7 @@ def portal_context(pool: asyncpg.Pool, now: list[datetime]) -> handlers.Context:
         clock=lambda: now[0],
         draft_idle=timedelta(minutes=120),
         notifications=NotificationsClient(NOWHERE, 1),
+        integration=IntegrationClient(NOWHERE, 1),
     )
 
 
