@@ -7,15 +7,16 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from prometheus_client import Counter
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.portal import antrean, handlers, layanan, pages
-from services.portal.clients.base import Limited, Unavailable
+from services.portal.clients.base import CITIZEN_ADDRESS, Limited, Unavailable
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
 from services.portal.clients.integration import IntegrationClient
@@ -25,6 +26,7 @@ from services.portal.i18n import translator
 from services.portal.web import CsrfRefused, PortalEdge, language, message_page, render
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.clock import utc_now
+from shared.kit.limits import client_address
 from shared.kit.metrics import DomainMetrics, Metric
 from shared.runtime.topology import port_of
 
@@ -105,6 +107,14 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
     app.add_middleware(
         PortalEdge, secret=settings.secret_key.get_secret_value().encode(), secure_cookies=production
     )
+    trusted = settings.platform.trusted_proxies
+
+    @app.middleware("http")
+    async def _citizen_address(request: Request, call_next: Any) -> Response:
+        """Name the citizen, not the portal, to the services' abuse limits."""
+        CITIZEN_ADDRESS.set(client_address(request, trusted))
+        return await call_next(request)
+
     _error_pages(app)
     return app
 

@@ -38,6 +38,7 @@ class CitizenStack:
     portal: str
     health: str
     notifications: str
+    notifications_database: str
     sink: SmtpSink
     gateway: FakeGateway
 
@@ -87,7 +88,9 @@ async def citizen_stack(
     }
     specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
     async with service_processes(infra, specs):
-        yield CitizenStack(urls["portal"], urls["health"], urls["notifications"], sink, gateway)
+        yield CitizenStack(
+            urls["portal"], urls["health"], urls["notifications"], databases["notifications"], sink, gateway
+        )
 
 
 async def fill_a_day(stack: CitizenStack, doctor: str, weekday: int) -> None:

@@ -12,14 +12,18 @@ from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
+from shared.kit.limits import limit_key
+from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, fill_a_day
 from tests.browser.portal_support import DESKTOP, PHONE, Audit
 from tests.browser.test_portal import browser, browsing, chromium, words
+from tests.harness import db_fetchval
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -161,3 +165,21 @@ async def test_asking_for_codes_too_often_says_when_to_try_again(browser: Any, s
         minutes = math.ceil(retry_after / 60)
         assert f"Coba lagi dalam {minutes} menit." in await page.inner_text("main")
         audit.check()
+
+
+async def test_the_services_count_their_limits_per_citizen_not_per_portal(stack: CitizenStack) -> None:
+    """The portal names the citizen's address (from its own trusted edge) to the services
+    it calls, so a code asked through it counts under the citizen's address."""
+    citizen = "203.0.113.7"
+    limit = "notifications.codes.client"
+    counted = "SELECT count(*) FROM rate_limit WHERE name = $1 AND key = $2"
+    key = limit_key(PlatformSettings(), citizen)
+    async with httpx.AsyncClient(
+        base_url=stack.portal, timeout=30, headers={"X-Forwarded-For": citizen}
+    ) as client:
+        page = await client.get("/masuk?untuk=antrean", follow_redirects=True)
+        token = page.text.split('name="csrf" value="')[1].split('"')[0]
+        assert await db_fetchval(stack.notifications_database, counted, limit, key) == 0
+        sent = await client.post("/masuk/kontak", data={"csrf": token, "kontak": "081234560198"})
+        assert sent.status_code == 303 and sent.headers["location"] == "/masuk/kode"
+    assert await db_fetchval(stack.notifications_database, counted, limit, key) == 1

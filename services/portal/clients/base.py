@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -17,6 +18,16 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 # a write once: the citizen, not the portal, decides to send again.
 GET_ATTEMPTS = 3
 GET_BACKOFF_SECONDS = 0.3
+# The citizen's address, set for each page request by the app. The services count their
+# abuse limits per client address; without it every citizen would be the portal's one
+# address (and share one limit). The services trust it from the portal as from the edge
+# (SINERGI_TRUSTED_PROXIES).
+CITIZEN_ADDRESS: ContextVar[str | None] = ContextVar("citizen_address", default=None)
+
+
+def _headers(given: dict[str, str] | None) -> dict[str, str]:
+    address = CITIZEN_ADDRESS.get()
+    return {**({"X-Forwarded-For": address} if address else {}), **(given or {})}
 
 
 class Unavailable(Exception):
@@ -85,7 +96,9 @@ class Upstream:
         """The JSON answer, None for 404; retried on a transport error or a 5xx."""
         for attempt in range(1, GET_ATTEMPTS + 1):
             try:
-                response = await self.http.get(path, **request)
+                response = await self.http.get(
+                    path, **{**request, "headers": _headers(request.get("headers"))}
+                )
             except httpx.TransportError as exc:
                 failure = type(exc).__name__
             else:
@@ -106,6 +119,7 @@ class Upstream:
     async def write(self, method: str, path: str, **request: Any) -> Any:
         """A request that changes something, as `post` sends it (PUT too)."""
         try:
+            request["headers"] = _headers(request.get("headers"))
             response = await self.http.request(method, path, **request)
         except httpx.TransportError as exc:
             log.warning("upstream unavailable", extra={"upstream": self.name, "error": type(exc).__name__})
