@@ -40,6 +40,8 @@ FIELDS = {
     "kontak": ["kontak", "nik"],
     "kode": ["kode"],
 }
+# The health service's answer when the day has no place left for the patient.
+CONFLICT = 409
 # A booking the citizen can still cancel.
 CANCELLABLE = ("booked", "checked_in")
 
@@ -213,6 +215,12 @@ async def send(request: Request, ctx: cases.Context) -> Response:
     except cases.SignInNeeded:
         return _redirect(f"/masuk?untuk={ANTREAN}")
     except Refused as refused:
+        if refused.status == CONFLICT:
+            # A day taken meanwhile (or a booking the service will not say more about):
+            # the portal's words and the way on, not the service's.
+            return await check_answers(
+                request, ctx, errors={"": translator(language(request))("antrean.error.taken")}
+            )
         return await check_answers(
             request, ctx, errors=refusal(request, "antrean.error.book", refused.messages)
         )

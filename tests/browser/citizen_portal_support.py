@@ -18,7 +18,7 @@ from shared.runtime.embedded import free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.portal_support import service_processes
+from tests.browser.portal_support import Audit, service_processes
 from tests.citizen_support import codes_received
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, officer_headers, wait_for
@@ -106,3 +106,23 @@ async def fill_a_day(stack: CitizenStack, doctor: str, weekday: int) -> None:
         "PUT", f"/doctors/{doctor}/schedules/{weekday}", json=schedule, headers=officer_headers("admin")
     )
     assert answer.status_code == 200, answer.text
+
+
+async def go_on(page: Any, button: str = "Lanjutkan") -> None:
+    await page.get_by_role("button", name=button, exact=True).click()
+
+
+async def prove(
+    page: Any, audit: Audit, stack: CitizenStack, contact: str, landing: str, *, nik: str | None = None
+) -> None:
+    """The sign-in pages from the contact page: the contact (and the NIK, where asked),
+    then the code it received; `landing` names the page reached for the audit."""
+    before = len(stack.codes(contact))
+    await page.fill("#kontak", contact)
+    if nik:
+        await page.fill("#nik", nik)
+    await go_on(page, "Kirim kode")
+    await audit.page(page, "kode")
+    await page.fill("#kode", await stack.new_code(contact, before))
+    await go_on(page)
+    await audit.page(page, landing)

@@ -20,7 +20,7 @@ from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, fill_a_day
+from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, fill_a_day, go_on, prove
 from tests.browser.portal_support import DESKTOP, PHONE, Audit
 from tests.browser.test_portal import browser, browsing, chromium, words
 from tests.harness import db_fetchval
@@ -43,12 +43,9 @@ async def stack(
         yield started
 
 
-async def go_on(page: Any, button: str = "Lanjutkan") -> None:
-    await page.get_by_role("button", name=button, exact=True).click()
-
-
-async def to_the_phone_page(page: Any, audit: Audit, stack: CitizenStack, nik: str) -> None:
-    """From the home page through facility, polyclinic, a day with places and the patient."""
+async def to_the_phone_page(page: Any, audit: Audit, stack: CitizenStack, nik: str) -> date:
+    """From the home page through facility, polyclinic, a day with places and the patient;
+    the day chosen."""
     await page.goto(stack.portal + "/")
     await audit.page(page, "beranda")
     await page.get_by_role("link", name="Ambil antrean poliklinik").click()
@@ -66,6 +63,7 @@ async def to_the_phone_page(page: Any, audit: Audit, stack: CitizenStack, nik: s
     assert await full.is_disabled()
     assert "Kuota penuh" in await page.inner_text(f"#{await full.get_attribute('id')}-places")
     open_day = page.locator("input[name='tanggal']:not([disabled])").first
+    chosen = date.fromisoformat(await open_day.get_attribute("value"))
     await open_day.check()
     await go_on(page)
     await audit.page(page, "pasien")
@@ -76,6 +74,7 @@ async def to_the_phone_page(page: Any, audit: Audit, stack: CitizenStack, nik: s
     await page.check("input[name='baru'][value='tidak']")
     await go_on(page)
     await audit.page(page, "telepon")
+    return chosen
 
 
 @pytest.mark.parametrize(
@@ -183,3 +182,23 @@ async def test_the_services_count_their_limits_per_citizen_not_per_portal(stack:
         sent = await client.post("/masuk/kontak", data={"csrf": token, "kontak": "081234560198"})
         assert sent.status_code == 303 and sent.headers["location"] == "/masuk/kode"
     assert await db_fetchval(stack.notifications_database, counted, limit, key) == 1
+
+
+async def test_a_day_that_fills_up_before_booking_is_refused_on_the_check_page(
+    browser: Any, stack: CitizenStack
+) -> None:
+    """Places are read again at booking: a day taken while the citizen signed in gets the
+    health service's refusal in the error summary of the check page, and no booking."""
+    phone, nik = "081234560104", "3306061708900014"
+    async with browsing(browser, stack, PHONE, "antrean-habis") as (page, audit):  # type: ignore[arg-type]
+        day = await to_the_phone_page(page, audit, stack, nik)
+        await prove(page, audit, stack, phone, "periksa")
+        for doctor in ("RSUD-D01", "RSUD-D02"):  # the internists: nobody has a place that day
+            await fill_a_day(stack, doctor, day.weekday())
+        async with page.expect_navigation() as navigation:
+            await go_on(page, "Daftar antrean")
+        assert (await navigation.value).status == 422
+        await audit.page(page, "periksa-penuh")
+        assert "tempat pada tanggal itu sudah tidak tersedia" in await page.inner_text(".error-summary")
+        assert page.url.endswith("/antrean/periksa")
+        audit.check()

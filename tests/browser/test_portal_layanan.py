@@ -17,10 +17,9 @@ import pytest
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.citizen_portal_support import CitizenStack, citizen_stack
+from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, go_on, prove
 from tests.browser.portal_support import DESKTOP, PHONE
 from tests.browser.test_portal import browser, browsing, chromium, words
-from tests.browser.test_portal_antrean import go_on
 from tests.citizen_support import open_session
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
@@ -50,14 +49,7 @@ async def test_layanan_saya_signs_in_by_email_saves_the_preferences_and_signs_ou
         await page.get_by_role("link", name="Layanan saya").click()
         await audit.page(page, "masuk")
         assert await page.inner_text("h1") == "Masuk ke Layanan saya"
-        before = len(stack.codes(email))
-        await page.fill("#kontak", email)
-        await page.fill("#nik", nik)
-        await go_on(page, "Kirim kode")
-        await audit.page(page, "kode")
-        await page.fill("#kode", await stack.new_code(email, before))
-        await go_on(page)
-        await audit.page(page, "layanan")
+        await prove(page, audit, stack, email, "layanan", nik=nik)
         assert page.url.endswith("/layanan")
         assert await page.inner_text("#masuk-sebagai") == "Masuk sebagai w***@example.com."
         assert email not in await page.content()  # masked, never in full
