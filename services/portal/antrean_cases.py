@@ -6,10 +6,16 @@ address or a cookie of its own), booking and cancelling with it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.portal import repository
 from services.portal.antrean_rules import (
@@ -30,6 +36,27 @@ from services.portal.domain import Answer, Draft
 from services.portal.handlers import Context, session_key
 
 WIB = ZoneInfo("Asia/Jakarta")
+NONCE_BYTES = 12
+
+
+def _sealing_key(session_id: str) -> bytes:
+    """A key only the browser's cookie gives: the table knows the cookie by another hash
+    (`session_key`), so a read of the drafts gives nobody a live citizen session."""
+    return hashlib.sha256(b"portal-sign-in:" + session_id.encode()).digest()
+
+
+def seal(token: str, session_id: str) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(_sealing_key(session_id)).encrypt(nonce, token.encode(), None)
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(sealed: str, session_id: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(sealed.encode())
+        return AESGCM(_sealing_key(session_id)).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
+    except (InvalidTag, ValueError):
+        return None
 
 
 async def stored(ctx: Context, session_id: str, journey: str) -> Draft:
@@ -93,7 +120,7 @@ async def book(ctx: Context, session_id: str, locale: str) -> dict[str, Any]:
     health service has the booking. `Refused` carries a full day or a limit."""
     current = await stored(ctx, session_id, ANTREAN)
     signin = await stored(ctx, session_id, MASUK)
-    token = live_session(signin, ctx.clock())
+    token = await session_of(ctx, session_id)
     if token is None:
         raise SignInNeeded
     booked = await ctx.health.book(booking_body(current, signin["kontak"], locale), token)
@@ -116,7 +143,9 @@ class SignInNeeded(Exception):
 
 
 async def session_of(ctx: Context, session_id: str) -> str | None:
-    return live_session(await stored(ctx, session_id, MASUK), ctx.clock())
+    """The citizen session (the token the services take), while it lives."""
+    sealed = live_session(await stored(ctx, session_id, MASUK), ctx.clock())
+    return unseal(sealed, session_id) if sealed else None
 
 
 async def signed_in(ctx: Context, session_id: str) -> Draft | None:
@@ -171,9 +200,16 @@ async def verify(ctx: Context, session_id: str, form: Mapping[str, str]) -> tupl
         result.refuse("kode", "error.kode.wrong")
         return signin, result
     expires = datetime.fromisoformat(str(opened["expires_at"]).replace("Z", "+00:00"))
-    signin.update(session=opened["session"], expires_at=expires.isoformat(), nik=nik or "")
-    await _keep(ctx, session_id, MASUK, signin)
+    await keep_session(ctx, session_id, signin, opened["session"], expires, nik or "")
     return signin, result
+
+
+async def keep_session(
+    ctx: Context, session_id: str, signin: Draft, token: str, expires: datetime, nik: str
+) -> None:
+    """Keep the citizen session with the sign-in, sealed under the browser's cookie."""
+    signin.update(session=seal(token, session_id), expires_at=expires.isoformat(), nik=nik)
+    await _keep(ctx, session_id, MASUK, signin)
 
 
 async def sign_out(ctx: Context, session_id: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from services.portal.antrean_cases import SignInNeeded, signed_in
+from services.portal.antrean_cases import SignInNeeded, session_of, signed_in
 from services.portal.clients.base import Refused, Unavailable
 from services.portal.domain import Answer
 from services.portal.handlers import Context
@@ -28,11 +28,11 @@ class Overview:
 
 
 async def _signed(ctx: Context, session_id: str, call: Callable[[str], Awaitable[T]]) -> T:
-    signin = await signed_in(ctx, session_id)
-    if signin is None:
+    token = await session_of(ctx, session_id)
+    if token is None:
         raise SignInNeeded
     try:
-        return await call(signin["session"])
+        return await call(token)
     except Refused as refused:
         if refused.status in SIGN_IN_AGAIN:
             raise SignInNeeded from refused

@@ -12,7 +12,7 @@ import asyncpg
 
 from services.portal import antrean_cases, repository
 from services.portal.antrean_rules import ANTREAN, MASUK
-from services.portal.domain import LAPOR
+from services.portal.domain import LAPOR, Draft
 from services.portal.handlers import session_key
 from tests.harness import migrated_pool_fixture
 from tests.integration.test_portal_drafts import SESSION, portal_context
@@ -30,8 +30,13 @@ async def test_each_journey_keeps_its_own_draft_and_a_session_ends_with_its_expi
     expires = now[0] + timedelta(minutes=30)
     await repository.save(pool, key, LAPOR, {"jenis": "aspirasi"}, now[0])
     await repository.save(pool, key, ANTREAN, {"fasilitas": "RSUD-TJITRO"}, now[0])
-    signin = {"kontak": "+6281234567890", "session": "token", "expires_at": expires.isoformat()}
-    await repository.save(pool, key, MASUK, signin, now[0])
+    signin = Draft(kontak="+6281234567890")
+    await antrean_cases.keep_session(ctx, SESSION, signin, "token", expires, "3306061708900001")
+    # Sealed under the cookie: the table alone gives nobody the session.
+    kept = await pool.fetchval("SELECT answers FROM drafts WHERE journey = $1", MASUK)
+    assert "token" not in kept["session"]
+    assert antrean_cases.unseal(kept["session"], "b" * 43) is None  # another cookie's key
+    assert antrean_cases.unseal(kept["session"], SESSION) == "token"
 
     assert (await antrean_cases.stored(ctx, SESSION, ANTREAN))["fasilitas"] == "RSUD-TJITRO"
     assert await antrean_cases.session_of(ctx, SESSION) == "token"
