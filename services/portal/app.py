@@ -4,23 +4,29 @@ kit's `events=False`): its database holds drafts of forms only."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from prometheus_client import Counter
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import handlers, pages
-from services.portal.clients.base import Unavailable
+from services.portal import antrean, handlers, layanan, pages
+from services.portal.clients.base import CITIZEN_ADDRESS, Limited, Unavailable
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
+from services.portal.clients.integration import IntegrationClient
+from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
-from services.portal.web import CsrfRefused, PortalEdge, message_page
+from services.portal.i18n import translator
+from services.portal.web import CsrfRefused, PortalEdge, language, message_page, render
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.clock import utc_now
+from shared.kit.limits import client_address
 from shared.kit.metrics import DomainMetrics, Metric
 from shared.runtime.topology import port_of
 
@@ -37,6 +43,8 @@ class PortalSettings(service_settings("portal")):
     complaints_url: str = _local("complaints")
     permits_url: str = _local("permits")
     health_url: str = _local("health")
+    notifications_url: str = _local("notifications")
+    integration_url: str = _local("integration")
     upstream_timeout_seconds: float = 5.0
     # Signs the CSRF tokens; set PORTAL_SECRET_KEY in production.
     secret_key: SecretStr = SecretStr(DEV_PORTAL_SECRET)
@@ -79,6 +87,8 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
             health=HealthClient(settings.health_url, timeout),
             clock=utc_now,
             draft_idle=timedelta(minutes=settings.draft_idle_minutes),
+            notifications=NotificationsClient(settings.notifications_url, timeout),
+            integration=IntegrationClient(settings.integration_url, timeout),
         )
 
     spec: ServiceSpec[handlers.Context, PortalMetrics] = ServiceSpec(
@@ -87,7 +97,7 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
         settings=settings,
         domain_metrics=PortalMetrics,
         context=context,
-        routers=[pages.router],
+        routers=[pages.router, antrean.router, layanan.router],
         jobs=[PeriodicJob("draft-expiry", settings.draft_purge_seconds, _purge_drafts)],
         on_stop=_close_clients,
         static=Path(__file__).parent / "static",
@@ -97,6 +107,14 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
     app.add_middleware(
         PortalEdge, secret=settings.secret_key.get_secret_value().encode(), secure_cookies=production
     )
+    trusted = settings.platform.trusted_proxies
+
+    @app.middleware("http")
+    async def _citizen_address(request: Request, call_next: Any) -> Response:
+        """Name the citizen, not the portal, to the services' abuse limits."""
+        CITIZEN_ADDRESS.set(client_address(request, trusted))
+        return await call_next(request)
+
     _error_pages(app)
     return app
 
@@ -111,6 +129,22 @@ def _error_pages(app: FastAPI) -> None:
         body = (f"unavailable.{exc.service}", "unavailable.kept", "unavailable.other")
         response = message_page(request, 503, "unavailable.title", *body)
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    @app.exception_handler(Limited)
+    async def _limited(request: Request, exc: Limited) -> HTMLResponse:
+        """A service's abuse limit: when to try again, in minutes, and its Retry-After."""
+        t = translator(language(request))
+        minutes = max(1, math.ceil(exc.retry_after / 60))
+        response = render(
+            request,
+            "message.html",
+            429,
+            title=t("limited.title"),
+            paragraphs=[t("limited.body", minutes=minutes)],
+            errors={},
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.exception_handler(CsrfRefused)

@@ -106,7 +106,7 @@ def previous_page(draft: Mapping[str, Any], step: str) -> str | None:
 # ----- each page's answers ----------------------------------------------------------------
 
 
-def _choice(answer: Answer, form: Mapping[str, str], name: str, allowed: tuple[str, ...] | set[str]) -> None:
+def choice(answer: Answer, form: Mapping[str, str], name: str, allowed: tuple[str, ...] | set[str]) -> None:
     value = (form.get(name) or "").strip()
     if value not in allowed:
         answer.refuse(name, f"error.{name}.choose")
@@ -119,9 +119,9 @@ def read_page(step: str, form: Mapping[str, str], draft: Mapping[str, Any], cate
     complaints service offers now."""
     answer = Answer()
     if step == "jenis":
-        _choice(answer, form, "jenis", KINDS)
+        choice(answer, form, "jenis", KINDS)
     elif step == "kategori":
-        _choice(answer, form, "kategori", categories)
+        choice(answer, form, "kategori", categories)
     elif step == "kecamatan":
         code = (form.get("kecamatan") or "").strip()
         if find_kecamatan(code) is None:
@@ -136,8 +136,8 @@ def read_page(step: str, form: Mapping[str, str], draft: Mapping[str, Any], cate
         _read_text(answer, form, "judul", TITLE_LENGTH)
         _read_text(answer, form, "uraian", DESCRIPTION_LENGTH)
     elif step == "privasi":
-        _choice(answer, form, "anonim", (YES, NO))
-        _choice(answer, form, "rahasia", (YES, NO))
+        choice(answer, form, "anonim", (YES, NO))
+        choice(answer, form, "rahasia", (YES, NO))
     elif step == "pelapor":
         _read_reporter(answer, form)
     return answer
@@ -176,7 +176,8 @@ def _read_text(answer: Answer, form: Mapping[str, str], name: str, length: tuple
         answer.values[name] = value
 
 
-def _read_reporter(answer: Answer, form: Mapping[str, str]) -> None:
+def read_nik(answer: Answer, form: Mapping[str, str]) -> None:
+    """The NIK as typed (spaces allowed), checked as the population registry writes it."""
     nik = re.sub(r"\s", "", form.get("nik") or "")
     if not nik:
         answer.refuse("nik", "error.nik.empty")
@@ -185,6 +186,14 @@ def _read_reporter(answer: Answer, form: Mapping[str, str]) -> None:
             answer.values["nik"] = parse_nik(nik).value
         except InvalidNIK:
             answer.refuse("nik", "error.nik.invalid")
+
+
+def is_email(value: str) -> bool:
+    return bool(_EMAIL.match(value))
+
+
+def _read_reporter(answer: Answer, form: Mapping[str, str]) -> None:
+    read_nik(answer, form)
     phone = (form.get("telepon") or "").strip()
     email = (form.get("email") or "").strip()
     if not (phone or email):

@@ -17,6 +17,8 @@ from services.portal import domain, repository
 from services.portal.clients.base import Upstream
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
+from services.portal.clients.integration import IntegrationClient
+from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
 from services.portal.domain import LAPOR, Answer, Draft, Line
 
@@ -29,10 +31,12 @@ class Context:
     health: HealthClient
     clock: Callable[[], datetime]
     draft_idle: timedelta
+    notifications: NotificationsClient
+    integration: IntegrationClient
 
     @property
     def upstreams(self) -> tuple[Upstream, ...]:
-        return (self.complaints, self.permits, self.health)
+        return (self.complaints, self.permits, self.health, self.notifications, self.integration)
 
 
 def session_key(session_id: str) -> str:
@@ -87,7 +91,7 @@ async def submit(ctx: Context, session_id: str, locale: str) -> str:
     """File the complaint; the draft goes once the service has it. The tracking code."""
     current = await draft(ctx, session_id)
     code = await ctx.complaints.file(domain.complaint_body(current, locale))
-    await repository.delete(ctx.pool(), session_key(session_id))
+    await repository.delete(ctx.pool(), session_key(session_id), LAPOR)
     return code
 
 

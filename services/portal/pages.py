@@ -23,6 +23,7 @@ from services.portal.web import (
     checked_form,
     language,
     message_page,
+    refusal,
     render,
     safe_return,
 )
@@ -258,9 +259,7 @@ async def send(request: Request, ctx: handlers.Context) -> Response:
     try:
         code = await handlers.submit(ctx, request.state.session, language(request))
     except Refused as refused:
-        t = translator(language(request))
-        reasons = "; ".join(m for m in refused.messages.values() if m)
-        return await check_answers(request, ctx, errors={"": f"{t('error.kirim')}: {reasons}"})
+        return await check_answers(request, ctx, errors=refusal(request, "error.kirim", refused.messages))
     return _redirect(f"/lapor/selesai/{quote(code)}")
 
 

@@ -24,8 +24,8 @@ async def save(
 ) -> None:
     await pool.execute(
         """INSERT INTO drafts (session_hash, journey, answers, updated_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (session_hash) DO UPDATE
-           SET journey = EXCLUDED.journey, answers = EXCLUDED.answers, updated_at = EXCLUDED.updated_at""",
+           ON CONFLICT (session_hash, journey) DO UPDATE
+           SET answers = EXCLUDED.answers, updated_at = EXCLUDED.updated_at""",
         session_hash,
         journey,
         answers,
@@ -33,8 +33,8 @@ async def save(
     )
 
 
-async def delete(pool: asyncpg.Pool, session_hash: str) -> None:
-    await pool.execute("DELETE FROM drafts WHERE session_hash = $1", session_hash)
+async def delete(pool: asyncpg.Pool, session_hash: str, journey: str) -> None:
+    await pool.execute("DELETE FROM drafts WHERE session_hash = $1 AND journey = $2", session_hash, journey)
 
 
 async def purge_idle(pool: asyncpg.Pool, idle_since: datetime) -> int:

@@ -135,3 +135,10 @@ def message_page(request: Request, status_code: int, title: str, *paragraphs: st
     t = translator(language(request))
     texts = [t(key) for key in paragraphs]
     return render(request, "message.html", status_code, title=t(title), paragraphs=texts, errors={})
+
+
+def refusal(request: Request, key: str, messages: dict[str, str]) -> dict[str, str]:
+    """A service's refusal of a sent form as the page's general error: what could not be
+    done, in the page's words, then the service's reasons."""
+    reasons = "; ".join(m for m in messages.values() if m)
+    return {"": f"{translator(language(request))(key)}: {reasons}"}

@@ -74,18 +74,11 @@ async def portal_stack(infra: Infrastructure) -> AsyncIterator[Stack]:
         "PORTAL_HEALTH_URL": urls["health"],
         "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "3",
     }
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name in ("complaints", "permits", "portal"):
-            processes[name] = start_service_process(
-                name,
-                bootstrap=infra.kafka_bootstrap,
-                database_url=databases[name],
-                port=ports[name],
-                env=portal_env if name == "portal" else None,
-            )
-        for name, process in processes.items():
-            await wait_ready(urls[name], process, name=name)
+    specs = {
+        name: (ports[name], databases[name], portal_env if name == "portal" else None)
+        for name in ("complaints", "permits", "portal")
+    }
+    async with service_processes(infra, specs) as processes:
         stack = Stack(
             urls["portal"],
             urls["complaints"],
@@ -99,6 +92,23 @@ async def portal_stack(infra: Infrastructure) -> AsyncIterator[Stack]:
             assert filed.status_code == 201, filed.text
             stack.permit_code = filed.json()["tracking_code"]
         yield stack
+
+
+@asynccontextmanager
+async def service_processes(
+    infra: Infrastructure, specs: dict[str, tuple[int, str, dict[str, str] | None]]
+) -> AsyncIterator[dict[str, subprocess.Popen[bytes]]]:
+    """Services as processes, by name: (port, database, environment) each; all ready
+    when entered, all stopped when left."""
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, (port, database, env) in specs.items():
+            processes[name] = start_service_process(
+                name, bootstrap=infra.kafka_bootstrap, database_url=database, port=port, env=env
+            )
+        for name, process in processes.items():
+            await wait_ready(f"http://127.0.0.1:{specs[name][0]}", process, name=name)
+        yield processes
     finally:
         for process in processes.values():
             if process.poll() is None:

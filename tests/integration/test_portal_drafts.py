@@ -11,6 +11,8 @@ import asyncpg
 from services.portal import handlers
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
+from services.portal.clients.integration import IntegrationClient
+from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
 from tests.harness import migrated_pool_fixture
 
@@ -20,16 +22,23 @@ NOWHERE = "http://127.0.0.1:9"  # drafts need no upstream service
 SESSION = "a" * 43
 
 
-async def test_a_draft_lasts_while_used_and_goes_after_being_idle(pool: asyncpg.Pool) -> None:
-    now = [datetime(2026, 12, 1, 9, 0, tzinfo=UTC)]
-    ctx = handlers.Context(
+def portal_context(pool: asyncpg.Pool, now: list[datetime]) -> handlers.Context:
+    """The portal's use cases on `pool`, at the time `now[0]` says, with no upstream."""
+    return handlers.Context(
         pool=lambda: pool,
         complaints=ComplaintsClient(NOWHERE, 1),
         permits=PermitsClient(NOWHERE, 1),
         health=HealthClient(NOWHERE, 1),
         clock=lambda: now[0],
         draft_idle=timedelta(minutes=120),
+        notifications=NotificationsClient(NOWHERE, 1),
+        integration=IntegrationClient(NOWHERE, 1),
     )
+
+
+async def test_a_draft_lasts_while_used_and_goes_after_being_idle(pool: asyncpg.Pool) -> None:
+    now = [datetime(2026, 12, 1, 9, 0, tzinfo=UTC)]
+    ctx = portal_context(pool, now)
     _, answer = await handlers.answer(ctx, SESSION, "jenis", {"jenis": "aspirasi"})
     assert not answer.errors
     stored = await pool.fetch("SELECT session_hash, answers FROM drafts")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -17,6 +18,16 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 # a write once: the citizen, not the portal, decides to send again.
 GET_ATTEMPTS = 3
 GET_BACKOFF_SECONDS = 0.3
+# The citizen's address, set for each page request by the app. The services count their
+# abuse limits per client address; without it every citizen would be the portal's one
+# address (and share one limit). The services trust it from the portal as from the edge
+# (SINERGI_TRUSTED_PROXIES).
+CITIZEN_ADDRESS: ContextVar[str | None] = ContextVar("citizen_address", default=None)
+
+
+def _headers(given: dict[str, str] | None) -> dict[str, str]:
+    address = CITIZEN_ADDRESS.get()
+    return {**({"X-Forwarded-For": address} if address else {}), **(given or {})}
 
 
 class Unavailable(Exception):
@@ -25,6 +36,15 @@ class Unavailable(Exception):
     def __init__(self, service: str) -> None:
         super().__init__(f"{service} is unavailable")
         self.service = service
+
+
+class Limited(Exception):
+    """The service answered 429: the citizen may try again after `retry_after` seconds."""
+
+    def __init__(self, service: str, retry_after: int) -> None:
+        super().__init__(f"{service} limited the request")
+        self.service = service
+        self.retry_after = retry_after
 
 
 class Refused(Exception):
@@ -51,6 +71,18 @@ def _messages(response: httpx.Response) -> dict[str, str]:
     return {"": str(detail)}
 
 
+def _retry_after(response: httpx.Response) -> int:
+    try:
+        return max(1, int(response.headers.get("retry-after", "")))
+    except ValueError:
+        return 60
+
+
+def bearer(session: str) -> dict[str, str]:
+    """The header a citizen session travels in (never in an address)."""
+    return {"Authorization": f"Bearer {session}"}
+
+
 class Upstream:
     """An HTTP client of one service, by name (for the page that says it is away)."""
 
@@ -60,11 +92,13 @@ class Upstream:
             base_url=base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0))
         )
 
-    async def get(self, path: str) -> Any | None:
+    async def get(self, path: str, **request: Any) -> Any | None:
         """The JSON answer, None for 404; retried on a transport error or a 5xx."""
         for attempt in range(1, GET_ATTEMPTS + 1):
             try:
-                response = await self.http.get(path)
+                response = await self.http.get(
+                    path, **{**request, "headers": _headers(request.get("headers"))}
+                )
             except httpx.TransportError as exc:
                 failure = type(exc).__name__
             else:
@@ -80,8 +114,13 @@ class Upstream:
 
     async def post(self, path: str, **request: Any) -> Any:
         """One attempt: the JSON answer of a 2xx, `Refused` for 4xx, else `Unavailable`."""
+        return await self.write("POST", path, **request)
+
+    async def write(self, method: str, path: str, **request: Any) -> Any:
+        """A request that changes something, as `post` sends it (PUT too)."""
         try:
-            response = await self.http.post(path, **request)
+            request["headers"] = _headers(request.get("headers"))
+            response = await self.http.request(method, path, **request)
         except httpx.TransportError as exc:
             log.warning("upstream unavailable", extra={"upstream": self.name, "error": type(exc).__name__})
             raise Unavailable(self.name) from exc
@@ -93,6 +132,8 @@ class Upstream:
     def _json(self, response: httpx.Response) -> Any:
         if response.is_success:
             return response.json()
+        if response.status_code == 429:
+            raise Limited(self.name, _retry_after(response))
         raise Refused(response.status_code, _messages(response))
 
     async def close(self) -> None:

@@ -1,0 +1,128 @@
+"""The portal with the services a verified citizen reaches: the notification service
+(one-time codes through the suite's fake gateway and SMTP sink, and the sessions it
+signs), health, complaints and the integration view, each its own process on the
+suite's broker and PostgreSQL, as `make run` starts them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from shared.runtime.embedded import free_port
+from shared.runtime.fake_gateway import FakeGateway
+from shared.runtime.select import Infrastructure
+from shared.runtime.smtp_sink import SmtpSink
+from tests.browser.portal_support import Audit, service_processes
+from tests.citizen_support import codes_received
+from tests.faults.support import DOMAIN_TOPICS, notifications_process
+from tests.harness import new_database, new_group, officer_headers, wait_for
+
+SERVICES = ("notifications", "health", "portal")
+# The notification service keeps its real limit on codes per contact (the portal shows
+# its refusal); the limits per client address are lifted, since every request comes
+# from the portal's one address here.
+PER_CLIENT_LIFTED = {
+    name: {"count": 100_000, "per_seconds": 3600}
+    for name in ("notifications.codes.client", "notifications.sessions.client", "notifications.preferences")
+}
+
+
+@dataclass
+class CitizenStack:
+    portal: str
+    health: str
+    notifications: str
+    notifications_database: str
+    sink: SmtpSink
+    gateway: FakeGateway
+
+    def codes(self, contact: str) -> list[str]:
+        """The one-time codes `contact` received so far, oldest first."""
+        return codes_received(contact, self.sink, self.gateway)
+
+    async def new_code(self, contact: str, before: int) -> str:
+        """Wait for a code beyond the `before` ones `contact` had already received."""
+
+        def arrived() -> str | None:
+            found = self.codes(contact)
+            return found[-1] if len(found) > before else None
+
+        return await wait_for(arrived, timeout=30)
+
+    async def health_api(self, method: str, path: str, **request: Any) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.health, timeout=30) as client:
+            return await client.request(method, path, **request)
+
+
+@asynccontextmanager
+async def citizen_stack(
+    infra: Infrastructure, sink: SmtpSink, gateway: FakeGateway
+) -> AsyncIterator[CitizenStack]:
+    ports = {name: free_port() for name in SERVICES}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    group = await new_group(infra, "notifications-portal", DOMAIN_TOPICS.values())
+    databases = {name: await new_database(infra) for name in SERVICES}
+    # Every service verifies sessions with the keys this notification service publishes.
+    issuer = {"SINERGI_CITIZEN_ISSUER": urls["notifications"]}
+    notifications_env = notifications_process(infra, databases["notifications"], group, sink, gateway).env
+    environments = {
+        "notifications": {
+            **notifications_env,
+            **issuer,
+            "SINERGI_RATE_LIMIT_FACTOR": "1",
+            "SINERGI_RATE_LIMITS": json.dumps(PER_CLIENT_LIFTED),
+        },
+        "health": issuer,
+        "portal": {
+            **issuer,
+            "PORTAL_HEALTH_URL": urls["health"],
+            "PORTAL_NOTIFICATIONS_URL": urls["notifications"],
+            "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "5",
+        },
+    }
+    specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
+    async with service_processes(infra, specs):
+        yield CitizenStack(
+            urls["portal"], urls["health"], urls["notifications"], databases["notifications"], sink, gateway
+        )
+
+
+async def fill_a_day(stack: CitizenStack, doctor: str, weekday: int) -> None:
+    """The doctor's session on `weekday` with no places at all (an officer's change)."""
+    schedule = {
+        "start": "08:00",
+        "end": "12:00",
+        "minutes_per_patient": 8,
+        "quota_jkn": 0,
+        "quota_non_jkn": 0,
+    }
+    answer = await stack.health_api(
+        "PUT", f"/doctors/{doctor}/schedules/{weekday}", json=schedule, headers=officer_headers("admin")
+    )
+    assert answer.status_code == 200, answer.text
+
+
+async def go_on(page: Any, button: str = "Lanjutkan") -> None:
+    await page.get_by_role("button", name=button, exact=True).click()
+
+
+async def prove(
+    page: Any, audit: Audit, stack: CitizenStack, contact: str, landing: str, *, nik: str | None = None
+) -> None:
+    """The sign-in pages from the contact page: the contact (and the NIK, where asked),
+    then the code it received; `landing` names the page reached for the audit."""
+    before = len(stack.codes(contact))
+    await page.fill("#kontak", contact)
+    if nik:
+        await page.fill("#nik", nik)
+    await go_on(page, "Kirim kode")
+    await audit.page(page, "kode")
+    await page.fill("#kode", await stack.new_code(contact, before))
+    await go_on(page)
+    await audit.page(page, landing)
