@@ -23,7 +23,7 @@ from tests.citizen_support import codes_received
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, officer_headers, wait_for
 
-SERVICES = ("notifications", "health", "portal")
+SERVICES = ("notifications", "health", "complaints", "integration", "portal")
 # The notification service keeps its real limit on codes per contact (the portal shows
 # its refusal); the limits per client address are lifted, since every request comes
 # from the portal's one address here.
@@ -41,6 +41,7 @@ class CitizenStack:
     notifications_database: str
     sink: SmtpSink
     gateway: FakeGateway
+    complaints: str
 
     def codes(self, contact: str) -> list[str]:
         """The one-time codes `contact` received so far, oldest first."""
@@ -67,6 +68,7 @@ async def citizen_stack(
     ports = {name: free_port() for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     group = await new_group(infra, "notifications-portal", DOMAIN_TOPICS.values())
+    view_group = await new_group(infra, "integration-portal", DOMAIN_TOPICS.values())
     databases = {name: await new_database(infra) for name in SERVICES}
     # Every service verifies sessions with the keys this notification service publishes.
     issuer = {"SINERGI_CITIZEN_ISSUER": urls["notifications"]}
@@ -79,9 +81,17 @@ async def citizen_stack(
             "SINERGI_RATE_LIMITS": json.dumps(PER_CLIENT_LIFTED),
         },
         "health": issuer,
+        "complaints": issuer,
+        "integration": {
+            **issuer,
+            "INTEGRATION_CONSUMER_GROUP": view_group,
+            "INTEGRATION_GAUGE_SECONDS": "3600",
+        },
         "portal": {
             **issuer,
             "PORTAL_HEALTH_URL": urls["health"],
+            "PORTAL_COMPLAINTS_URL": urls["complaints"],
+            "PORTAL_INTEGRATION_URL": urls["integration"],
             "PORTAL_NOTIFICATIONS_URL": urls["notifications"],
             "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "5",
         },
@@ -89,7 +99,13 @@ async def citizen_stack(
     specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
     async with service_processes(infra, specs):
         yield CitizenStack(
-            urls["portal"], urls["health"], urls["notifications"], databases["notifications"], sink, gateway
+            urls["portal"],
+            urls["health"],
+            urls["notifications"],
+            databases["notifications"],
+            sink,
+            gateway,
+            urls["complaints"],
         )
 
 

@@ -1,9 +1,8 @@
-"""Layanan saya in a real browser: signing in with an email address and the code the
-suite's SMTP sink received, the notification preferences saved with the session (read
-back from the notification service with a session of the test's own), signing out. The
-integration view is not started here, so the list of services says it cannot be reached
-while the preferences, the notification service's, keep working. Every page is audited
-as in test_portal.py.
+"""Layanan saya in a real browser: a complaint filed with an email address, then signing
+in with that address and the code the suite's SMTP sink received, the complaint in the
+list (from the integration view) linking to its tracking page, the notification
+preferences saved with the session (read back from the notification service with a
+session of the test's own), signing out. Every page is audited as in test_portal.py.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, go
 from tests.browser.portal_support import DESKTOP, PHONE
 from tests.browser.test_portal import browser, browsing, chromium, words
 from tests.citizen_support import open_session
+from tests.harness import wait_for
+from tests.integration.test_complaints_service import complaint_body
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -43,6 +44,12 @@ async def test_layanan_saya_signs_in_by_email_saves_the_preferences_and_signs_ou
 ) -> None:
     email = f"warga-layanan-{request.node.callspec.id}@example.com"
     label = "layanan-saya-" + request.node.callspec.id
+    async with httpx.AsyncClient(base_url=stack.complaints, timeout=30) as complaints:
+        filed = await complaints.post(
+            "/complaints", json=complaint_body(reporter={"nik": nik, "email": email})
+        )
+        assert filed.status_code == 201, filed.text
+    code = filed.json()["tracking_code"]
     async with browsing(browser, stack, viewport, label) as (page, audit):  # type: ignore[arg-type]
         await page.goto(stack.portal + "/")
         await audit.page(page, "beranda")
@@ -53,7 +60,20 @@ async def test_layanan_saya_signs_in_by_email_saves_the_preferences_and_signs_ou
         assert page.url.endswith("/layanan")
         assert await page.inner_text("#masuk-sebagai") == "Masuk sebagai w***@example.com."
         assert email not in await page.content()  # masked, never in full
-        assert "sedang tidak dapat dihubungi" in await page.inner_text("#layanan")
+
+        # The complaint is listed once the integration view has it (it follows the bus).
+        async def listed() -> bool:
+            if code in await page.inner_text("#layanan"):
+                return True
+            await page.reload()
+            return False
+
+        await wait_for(listed, timeout=30, interval=1)
+        await audit.page(page, "daftar")
+        link = page.locator(f"a[href='/lacak?kode={code}']")
+        assert await link.inner_text() == "Pengaduan: Jalan dan jembatan rusak"
+        other = page.locator("#layanan .case-code")
+        assert await other.all_inner_texts() == [code], "only what this contact started"
 
         # Quiet hours need both ends: the error is said next to the field.
         await page.select_option("#mulai", "21:00")
