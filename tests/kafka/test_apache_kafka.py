@@ -24,12 +24,8 @@ from tests.integration.test_complaints_service import complaint_body
 
 @pytest.fixture(scope="module")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
-    broker = ApacheKafka(tmp_path_factory.mktemp("apache-kafka"))
-    broker.start()
-    try:
+    with ApacheKafka(tmp_path_factory.mktemp("apache-kafka")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
