@@ -152,6 +152,11 @@ class OutboxRelay:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("outbox relay lost its database connection", extra={"error": str(exc)})
                 await self._sleep(1.0)
+            except Exception as exc:
+                # Anything else (a client error mid-outage) must not end the relay
+                # silently: every later write would wait in the outbox for nobody.
+                log.error("outbox relay failed; starting again", extra={"error": repr(exc)[:300]})
+                await self._sleep(1.0)
             finally:
                 self.metrics.relay_active.set(0)
                 if conn is not None:
