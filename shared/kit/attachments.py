@@ -396,6 +396,8 @@ class Attachments:
         """The staged uploads `ids`, in that order, for a case about to be created; a
         422 on the request location (`locations`, one per id) of each id that names no
         usable upload."""
+        if not ids:  # most cases carry none: no round trip to the database for them
+            return []
         async with self.pool().acquire() as conn:
             found = {a.id: a for a in await AttachmentRepository(conn).staged(kind, list(ids))}
         missing = [(loc, UNUSABLE) for i, loc in zip(ids, locations, strict=True) if i not in found]
