@@ -30,6 +30,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from services.portal.i18n import translator
 from shared.kit.i18n import choose_language
+from shared.kit.web import page_headers
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "sesi"
@@ -37,17 +38,8 @@ LANGUAGE_COOKIE = "bahasa"
 CSRF_FIELD = "csrf"
 # A language choice is remembered for a year; the session ends with the browser.
 LANGUAGE_MAX_AGE = 365 * 24 * 3600
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    ),
-    # Pages carry tracking codes (Lacak, the confirmation): no address leaves the site.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(self)",
-}
+# The kit's page policy (shared/kit/web.py); Lapor's position comes from the phone.
+SECURITY_HEADERS = page_headers(own_features=["geolocation"])
 
 env = Environment(
     loader=FileSystemLoader(HERE / "templates"),

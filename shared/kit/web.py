@@ -1,5 +1,6 @@
 """Security headers of server-rendered pages, one policy for every service that has
-pages (the integration view; the portal's own middleware sends the same policy).
+pages: the integration view through `SecurityHeaders`, the portal through its own edge
+middleware (which also keeps the visitor's session), both with `page_headers`.
 
 - Content-Security-Policy: scripts, style sheets, fonts and live connections from the
   page's own origin only — no inline script, no inline style (not even a `style=`
