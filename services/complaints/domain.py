@@ -24,7 +24,7 @@ from typing import get_args
 
 from shared.kit.codes import COMPLAINT_PREFIX, new_public_code
 from shared.kit.errors import InvalidField
-from shared.kit.history import HistoryEntry, Recorded
+from shared.kit.history import Recorded
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as ev
 from shared.schemas.common import AttachmentRef, GeoPoint, SealedContact
@@ -129,7 +129,7 @@ class Reporter:
 
 
 @dataclass
-class Complaint(Recorded[Status]):
+class Complaint(Recorded[Status, ev.ComplaintEvent]):
     id: uuid.UUID
     tracking_code: str
     kind: str
@@ -154,15 +154,9 @@ class Complaint(Recorded[Status]):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     reopen_count: int = 0
-    version: int = 0
-    # Reporter's contact sealed for the notification service (see shared.kit.privacy).
-    contact: SealedContact | None = None
     clocks: dict[str, SlaClock] = field(default_factory=dict)
-    # Its steps, oldest first; their notes are public text, hidden on confidential complaints.
-    history: list[HistoryEntry[Status]] = field(default_factory=list)
-    # Produced by commands, drained by the handler into the outbox.
-    events: list[ev.ComplaintEvent] = field(default_factory=list)
-    new_history: list[HistoryEntry[Status]] = field(default_factory=list)
+    # `history` (from Recorded): its steps, oldest first; their notes are public text,
+    # hidden on confidential complaints.
 
     # ----- creation -------------------------------------------------------------------
 

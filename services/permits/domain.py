@@ -67,7 +67,7 @@ from zoneinfo import ZoneInfo
 
 from shared.kit.codes import PERMIT_PREFIX, new_public_code
 from shared.kit.errors import InvalidField, InvalidFields
-from shared.kit.history import HistoryEntry, Recorded
+from shared.kit.history import Recorded
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as ev
 from shared.schemas.common import AttachmentRef, SealedContact
@@ -423,7 +423,7 @@ class SlaClock:
 
 
 @dataclass
-class Application(Recorded[Status]):
+class Application(Recorded[Status, ev.PermitEvent]):
     id: uuid.UUID
     tracking_code: str
     permit_type: PermitType
@@ -458,12 +458,6 @@ class Application(Recorded[Status]):
     expiry_reminded_at: datetime | None = None
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
-    version: int = 0
-    contact: SealedContact | None = None
-    history: list[HistoryEntry[Status]] = field(default_factory=list)
-    # Produced by commands, drained by the handler into the outbox.
-    events: list[ev.PermitEvent] = field(default_factory=list)
-    new_history: list[HistoryEntry[Status]] = field(default_factory=list)
 
     # ----- creation -------------------------------------------------------------------
 

@@ -6,13 +6,15 @@ domains; the repositories store it with `shared.kit.sql.save_history` and
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shared.kit.errors import IllegalTransition
+from shared.kit.privacy import SealedContact
 
 S = TypeVar("S")  # the aggregate's status
+E = TypeVar("E")  # the aggregate's domain event
 
 
 @dataclass(frozen=True)
@@ -24,17 +26,26 @@ class HistoryEntry(Generic[S]):
     note: str | None = None  # public text, shown to the citizen
 
 
-class Recorded(Generic[S]):
-    """What an aggregate keeping a history has: its `id` and `status`, its `history`
-    (oldest first) and the entries its commands added since it was loaded
-    (`new_history`, which the repository stores and clears). Its commands call `_record`,
-    and `_require_status` (or raise `_refused`) for a command its current status does
-    not allow."""
+@dataclass(kw_only=True)
+class Recorded(Generic[S, E]):
+    """What an aggregate keeping a history has besides its own fields: its `history`
+    (oldest first), the entries its commands added since it was loaded (`new_history`,
+    which the repository stores and clears), the domain events its commands raised
+    (`events`, which the handler drains into the outbox), the citizen's `contact` sealed
+    for the notification service, and the `version` the repository checks on save.
+    Keyword-only, so a subclass's own fields keep their order before these. Its commands
+    call `_record`, and `_require_status` (or raise `_refused`) for a command its current
+    status does not allow."""
 
-    id: Any
-    status: S
-    history: list[HistoryEntry[S]]
-    new_history: list[HistoryEntry[S]]
+    if TYPE_CHECKING:  # declared by each aggregate, not fields of this base
+        id: Any
+        status: S
+
+    version: int = 0
+    contact: SealedContact | None = None
+    history: list[HistoryEntry[S]] = field(default_factory=list)
+    events: list[E] = field(default_factory=list)
+    new_history: list[HistoryEntry[S]] = field(default_factory=list)
 
     def _record(self, now: datetime, action: str, actor: str, note: str | None) -> None:
         entry = HistoryEntry(at=now, action=action, status=self.status, actor=actor, note=note)

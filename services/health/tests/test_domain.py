@@ -270,15 +270,15 @@ MILESTONE_EVENT = {
     Task.PHARMACY_WAIT: "AppointmentServed",
     Task.DONE: "AppointmentCompleted",
 }
-STATUS_AFTER = {
-    Task.ADMISSION_WAIT: Status.CHECKED_IN,
-    Task.ADMISSION: Status.CHECKED_IN,
-    Task.POLI_WAIT: Status.WAITING,
-    Task.POLI_SERVICE: Status.IN_SERVICE,
-    Task.PHARMACY_WAIT: Status.PHARMACY,
-    Task.PHARMACY: Status.PHARMACY,
-    Task.DONE: Status.DONE,
-}
+# The status a patient sees after each task 1..7, written out in task order as the
+# BPJS task list reads (independent of the domain's own table).
+STATUS_AFTER = dict(
+    zip(
+        [Task(i) for i in range(1, 8)],
+        [Status.CHECKED_IN] * 2 + [Status.WAITING, Status.IN_SERVICE] + [Status.PHARMACY] * 2 + [Status.DONE],
+        strict=True,
+    )
+)
 ALL_PAIRS = list(itertools.product(ORDER, [Task(i) for i in range(1, 8)]))
 
 
