@@ -68,12 +68,14 @@ def fmt_time(value: datetime | None, tz: Any, with_date: bool = True) -> str:
 
 def _render(request: Request, ctx: handlers.Context, template: str, lang: str, **values: Any) -> HTMLResponse:
     tz = ctx.masterplan.timezone
+    # Behind the edge the view lives under a path (/dasbor): links carry it.
+    root = request.scope.get("root_path", "")
 
     def url(path: str, **params: Any) -> str:
         query = {k: v for k, v in params.items() if v not in (None, "")}
         if lang != "id":
             query["lang"] = lang
-        return path + ("?" + urlencode(query) if query else "")
+        return root + path + ("?" + urlencode(query) if query else "")
 
     def switch_url() -> str:
         query = {k: v for k, v in request.query_params.items() if k not in ("lang", "token")}
@@ -92,7 +94,8 @@ def _render(request: Request, ctx: handlers.Context, template: str, lang: str, *
         number=lambda v, digits=1: "—" if v is None else _number(v, lang, digits),
         sparkline=domain.sparkline,
         region=ctx.masterplan.region,
-        path=request.url.path,
+        root=root,
+        path=request.url.path.removeprefix(root) or "/",
         **values,
     )
     return HTMLResponse(html, headers={"Content-Language": lang, "Vary": "Accept-Language"})

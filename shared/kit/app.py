@@ -450,6 +450,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         app,
         host=settings.host,
         port=settings.port,
+        root_path=settings.root_path,
         log_config=None,
         access_log=False,
         # The client's address is the kit's to find (SINERGI_TRUSTED_PROXIES, limits.py).

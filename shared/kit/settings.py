@@ -118,6 +118,10 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     host: str = "127.0.0.1"
     port: int = 8000
+    # The path the edge serves this service under on the regency's one host name
+    # (deploy/nginx/edge.conf: "/api/complaints", "/dasbor"), "" when served at the root.
+    # The edge strips it; the service puts it back in the links it writes and its API docs.
+    root_path: str = Field(default="", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
     db_pool_min: int = 1
     db_pool_max: int = 10
     # A service that keeps attachments deletes the bytes of erased ones this often.

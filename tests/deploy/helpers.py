@@ -5,10 +5,16 @@ settings class, the metric names the code defines, and PromQL metric references.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.util
+import os
 import re
 import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,6 +25,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.kit.settings import PlatformSettings, ServiceSettings
+from shared.runtime.embedded import free_port
 from shared.runtime.topology import SERVICES, ServiceInfo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +35,9 @@ CLUSTER = DEPLOY / "docker-compose.cluster.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 OPERATIONS = ROOT / "docs" / "operations.md"
 REALM_FILE = DEPLOY / "keycloak" / "sinergi-realm.json"
+EDGE_CONF = DEPLOY / "nginx" / "edge.conf"
+# The edge's public port: the regency's one host name (the others serve one service each).
+FRONT_PORT = 8000
 KEYCLOAK_POM = ROOT / "shared" / "runtime" / "maven" / "keycloak" / "pom.xml"
 
 # Databases deploy/postgres/init.sh creates: one per service, then Keycloak's.
@@ -46,11 +56,64 @@ def nginx_config(root: Path, edge_conf: str) -> Path:
     )
     (root / "edge.conf").write_text(edge_conf)
     main = root / "nginx.conf"
+    # Run as root (a CI container), workers would become `nobody` and could not write
+    # large request bodies under the test's private temporary folder.
+    user = "user root;\n" if os.geteuid() == 0 else ""
     main.write_text(
-        f"pid {root}/nginx.pid;\nerror_log {root}/error.log;\nworker_processes 1;\nevents {{}}\n"
+        f"{user}pid {root}/nginx.pid;\nerror_log {root}/error.log;\nworker_processes 1;\nevents {{}}\n"
         f"http {{\n  access_log off;\n{temp}  include {root}/edge.conf;\n}}\n"
     )
     return main
+
+
+@contextlib.contextmanager
+def edge_on_loopback(root: Path, upstream: Callable[[str], int]) -> Iterator[dict[str, int]]:
+    """deploy/nginx/edge.conf run on this machine's nginx: each upstream (a service, or
+    "keycloak") on the loopback port `upstream(name)` gives, every listen on a free
+    loopback port. Gives the ports by what they serve: "front" (the public port 8000)
+    and each service's own."""
+    import pytest
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.fail("nginx is not installed (apt-get install nginx-light)")
+    conf = EDGE_CONF.read_text().replace("resolver 127.0.0.11 valid=10s ipv6=off;", "")
+    conf = conf.replace("http://keycloak:8080;", f"http://127.0.0.1:{upstream('keycloak')};")
+    listens = {"front": FRONT_PORT, "healthz": 8080} | {
+        s.name: s.port for s in SERVICES if s.port != FRONT_PORT
+    }
+    ports = {name: free_port() for name in listens}
+    for service in SERVICES:
+        conf = conf.replace(
+            f"http://{service.name}:{service.port};", f"http://127.0.0.1:{upstream(service.name)};"
+        )
+    for name, port in listens.items():
+        conf = conf.replace(f"listen {port};", f"listen 127.0.0.1:{ports[name]};")
+    process = subprocess.Popen(
+        [nginx, "-c", str(nginx_config(root, conf)), "-p", str(root), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"nginx exited: {(root / 'error.log').read_text(errors='replace')}")
+            with contextlib.suppress(OSError), socket_to(ports["healthz"]):
+                break
+            assert time.monotonic() < deadline, "the edge did not answer"
+            time.sleep(0.2)
+        yield ports
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+
+
+def socket_to(port: int) -> contextlib.closing[Any]:
+    """A TCP connection to a loopback port (raises OSError while nothing listens)."""
+    import socket
+
+    return contextlib.closing(socket.create_connection(("127.0.0.1", port), timeout=2))
 
 
 def require_tool(name: str) -> str:

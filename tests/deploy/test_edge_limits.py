@@ -4,11 +4,7 @@ files, then the edge run on this machine's nginx and flooded from one address.""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,15 +19,14 @@ from shared.runtime.embedded import free_port
 from shared.runtime.topology import SERVICES
 from tests.deploy.helpers import (
     COMPOSE,
-    DEPLOY,
+    EDGE_CONF,
     ENV_EXAMPLE,
+    edge_on_loopback,
     environment,
     merged_compose,
-    nginx_config,
     read_env_file,
 )
 
-EDGE_CONF = DEPLOY / "nginx" / "edge.conf"
 SUBNET = "${NETWORK_SUBNET:-172.28.0.0/16}"
 
 
@@ -57,50 +52,13 @@ def test_services_trust_only_the_compose_network_as_proxy() -> None:
     assert PlatformSettings(trusted_proxies=subnet).trusted_proxies == [ip_network(subnet)]
 
 
-def _nginx() -> str | None:
-    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-
-
 @pytest.fixture
 def edge(tmp_path: Path) -> Iterator[int]:
-    """edge.conf on this machine's nginx: every listen on a free loopback port, every
-    upstream on a closed port (an allowed request answers 502, a limited one 429).
-    Gives the complaints service's port."""
-    nginx = _nginx()
-    if nginx is None:
-        pytest.fail("nginx is not installed (apt-get install nginx-light)")
-    conf = EDGE_CONF.read_text()
+    """The edge with every upstream on a closed port (an allowed request answers 502, a
+    limited one 429). Gives the complaints service's port."""
     closed = free_port()
-    conf = conf.replace("http://keycloak:8080;", f"http://127.0.0.1:{closed};")
-    ports = {}
-    for service in SERVICES:
-        conf = conf.replace(f"http://{service.name}:{service.port};", f"http://127.0.0.1:{closed};")
-        ports[service.name] = free_port()
-        conf = conf.replace(f"listen {service.port};", f"listen 127.0.0.1:{ports[service.name]};")
-    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{free_port()};")
-    conf = conf.replace("resolver 127.0.0.11 valid=10s ipv6=off;", "")
-    main = nginx_config(tmp_path, conf)
-    process = subprocess.Popen(
-        [nginx, "-c", str(main), "-p", str(tmp_path), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        port = ports["complaints"]
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"nginx exited: {(tmp_path / 'error.log').read_text(errors='replace')}")
-            with contextlib.suppress(httpx.TransportError):
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            assert time.monotonic() < deadline, "the edge did not answer"
-            time.sleep(0.2)
-        time.sleep(6)  # the probes above spent some of the burst; let it refill
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(10)
+    with edge_on_loopback(tmp_path, lambda _: closed) as ports:
+        yield ports["complaints"]
 
 
 def test_a_flood_from_one_address_is_answered_429_with_retry_after(edge: int) -> None:
