@@ -343,13 +343,17 @@ async def my_services(
     page: PageNumber = 1,
     page_size: PageSize = 20,
     lang: Lang = None,
+    code: Annotated[
+        str | None, Query(max_length=40, description="Only this tracking or booking code")
+    ] = None,
 ) -> dict[str, Any]:
     """ "Layanan saya": the complaints, permit applications and appointments started with
     the contact the citizen session proves, newest first, each with its status in plain
     words and its tracking page (Authorization: Bearer <session> from the notification
     service's POST /citizen/sessions; 401 without a valid one). A NIK stated in the
-    session proves nothing, so it selects nothing."""
-    items, total = await handlers.my_services(ctx, citizen.contact_ref, page, page_size)
+    session proves nothing, so it selects nothing. With `code`, the one item of that code
+    if this contact started it (an empty page otherwise, whoever started it)."""
+    items, total = await handlers.my_services(ctx, citizen.contact_ref, page, page_size, code)
     chosen = lang_of(request, lang)
     return page_of([localise_service(i, chosen) for i in items], total, page, page_size)
 

@@ -362,13 +362,17 @@ async def look_up_timeline(ctx: Context, citizen: str) -> dict[str, Any]:
 
 
 async def my_services(
-    ctx: Context, contact_ref: str, page: int, page_size: int
+    ctx: Context, contact_ref: str, page: int, page_size: int, code: str | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """The items a citizen started with the contact their session proves, newest first
-    (one page), and how many there are. By the contact, never by the citizen reference:
-    a session's NIK is only stated, and stating one proves nothing."""
+    """The items a citizen started with the contact their session proves (only the one
+    of `code`, if given), newest first (one page), and how many there are. By the
+    contact, never by the citizen reference: a session's NIK is only stated, and stating
+    one proves nothing."""
+    wanted = None if code is None else domain.lookup_code(code)
+    if code is not None and wanted is None:
+        return [], 0  # cannot be a code: nobody started it
     async with ctx.pool().acquire() as conn:
-        rows, total = await ReadModel(conn).contact_items(contact_ref, page, page_size)
+        rows, total = await ReadModel(conn).contact_items(contact_ref, page, page_size, wanted)
     return [
         {
             "kind": r["aggregate"],

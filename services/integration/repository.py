@@ -295,10 +295,15 @@ class ReadModel:
             "SELECT * FROM items WHERE citizen_ref = $1 ORDER BY opened_at DESC, code", ref
         )
 
-    async def contact_items(self, contact_ref: str, page: int, size: int) -> tuple[list[asyncpg.Record], int]:
-        """One page of the items started with a contact, newest first, and how many there are."""
+    async def contact_items(
+        self, contact_ref: str, page: int, size: int, code: str | None = None
+    ) -> tuple[list[asyncpg.Record], int]:
+        """One page of the items started with a contact (only the one of `code`, if
+        given), newest first, and how many there are."""
         where = Where()
         where.add(f"contact_ref = {where.param(contact_ref)}")
+        if code is not None:
+            where.add(f"code = {where.param(code)}")
         total = await self.conn.fetchval(f"SELECT count(*) FROM items {where.clause}", *where.args)
         rows = await self.conn.fetch(
             f"SELECT * FROM items {where.clause} ORDER BY opened_at DESC, code {where.page(page, size)}",

@@ -133,8 +133,8 @@ def read_page(step: str, form: Mapping[str, str], draft: Mapping[str, Any], cate
     elif step == "desa":
         _read_desa(answer, form, draft)
     elif step == "isi":
-        _read_text(answer, form, "judul", TITLE_LENGTH)
-        _read_text(answer, form, "uraian", DESCRIPTION_LENGTH)
+        read_text(answer, form, "judul", TITLE_LENGTH)
+        read_text(answer, form, "uraian", DESCRIPTION_LENGTH)
     elif step == "privasi":
         choice(answer, form, "anonim", (YES, NO))
         choice(answer, form, "rahasia", (YES, NO))
@@ -164,7 +164,7 @@ def coordinates(lat: str | None, lon: str | None) -> dict[str, float] | None:
     return point if inside else None
 
 
-def _read_text(answer: Answer, form: Mapping[str, str], name: str, length: tuple[int, int]) -> None:
+def read_text(answer: Answer, form: Mapping[str, str], name: str, length: tuple[int, int]) -> None:
     value = (form.get(name) or "").strip()
     if not value:
         answer.refuse(name, f"error.{name}.empty")

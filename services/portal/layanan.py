@@ -1,6 +1,8 @@
 """Layanan saya's pages: after the one-time-code sign-in (antrean.py's /masuk pages,
-`untuk=layanan`), everything the contact started, each linking to Lacak, and the
-notification preferences form. Signing out (POST /keluar) forgets the session."""
+`untuk=layanan`), everything the contact started, each linking to Lacak; for a resolved
+complaint, the reporter's answer (fixed: a rating; not fixed: reopened, one question per
+page); and the notification preferences form. Signing out (POST /keluar) forgets the
+session."""
 
 from __future__ import annotations
 
@@ -11,16 +13,25 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.portal import layanan_cases as cases
 from services.portal.antrean_cases import SignInNeeded
+from services.portal.domain import NO, YES, Answer
 from services.portal.i18n import translator
-from services.portal.layanan_rules import CHANNELS, HOURS, LOCALES
+from services.portal.layanan_rules import CHANNELS, HOURS, LOCALES, RATINGS, read_fixed
 from services.portal.pages import Ctx
 from services.portal.pages import _when as when
-from services.portal.web import checked_form, language, render
+from services.portal.web import checked_form, language, message_page, render
 from shared.reference.phone import mask_email, mask_phone
 
 router = APIRouter(include_in_schema=False)
 ORDER = ["kanal", "bahasa", "mulai", "selesai"]
 SIGN_IN = "/masuk?untuk=layanan"
+# What the list says after the citizen answered about a resolved complaint.
+ANSWERED = ("dinilai", "dibuka")
+# The pages of that answer: where "fixed" and "not fixed" lead, and their fields.
+FIXED_NEXT = {YES: "nilai", NO: "belum-selesai"}
+ANSWER_PAGES = {
+    "nilai": ("layanan/nilai.html", ["nilai", "komentar"], cases.rate, "dinilai"),
+    "belum-selesai": ("layanan/belum_selesai.html", ["alasan"], cases.reopen, "dibuka"),
+}
 
 
 def _masked(contact: str) -> str:
@@ -35,6 +46,7 @@ async def _page(
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     saved: bool = False,
+    answered: str | None = None,
 ) -> HTMLResponse:
     t = translator(language(request))
     found = await cases.overview(ctx, request.state.session, page, language(request))
@@ -57,15 +69,20 @@ async def _page(
         errors=errors or {},
         order=ORDER,
         saved=saved,
+        answered=answered if answered in ANSWERED else None,
     )
 
 
 @router.get("/layanan", response_class=HTMLResponse)
 async def my_services(
-    request: Request, ctx: Ctx, halaman: int = Query(1, ge=1, le=1000), tersimpan: str | None = None
+    request: Request,
+    ctx: Ctx,
+    halaman: int = Query(1, ge=1, le=1000),
+    tersimpan: str | None = None,
+    aduan: str | None = None,
 ) -> Response:
     try:
-        return await _page(request, ctx, halaman, saved=bool(tersimpan))
+        return await _page(request, ctx, halaman, saved=bool(tersimpan), answered=aduan)
     except SignInNeeded:
         return RedirectResponse(SIGN_IN, status_code=303)
 
@@ -83,3 +100,98 @@ async def save_preferences(request: Request, ctx: Ctx) -> Response:
     except SignInNeeded:
         return RedirectResponse(SIGN_IN, status_code=303)
     return RedirectResponse("/layanan?tersimpan=1#pengaturan", status_code=303)
+
+
+# ----- a resolved complaint: fixed or not -------------------------------------------------
+
+
+def _complaint_page(
+    request: Request,
+    template: str,
+    item: dict[str, Any],
+    fields: list[str],
+    result: Answer | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    t = translator(language(request))
+    errors = {name: t(key) for name, key in result.errors.items()} if result else {}
+    return render(
+        request,
+        template,
+        status_code=422 if errors else 200,
+        item=item,
+        back=f"/layanan/aduan/{item['code']}" if template != "layanan/aduan.html" else "/layanan",
+        action=request.url.path,
+        title=t("aduan.title", code=item["code"]),
+        form=form or {},
+        errors=errors,
+        order=fields,
+        ratings=[(r, t(f"aduan.nilai_{r}"), None) for r in RATINGS],
+        fixed=[(YES, t("aduan.tuntas_ya"), None), (NO, t("aduan.tuntas_tidak"), None)],
+    )
+
+
+async def _waiting(request: Request, ctx: Any, code: str) -> dict[str, Any] | Response:
+    """The citizen's own resolved complaint, or the page to show instead."""
+    try:
+        item = await cases.own_complaint(ctx, request.state.session, code, language(request))
+    except SignInNeeded:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    if item is None:
+        return message_page(request, 404, "notfound.title", "notfound.body")
+    if not cases.waits_for_answer(item):
+        return message_page(request, 409, "aduan.not_waiting_title", "error.aduan.not_waiting")
+    return item
+
+
+@router.get("/layanan/aduan/{code}", response_class=HTMLResponse)
+async def fixed_question(request: Request, ctx: Ctx, code: str) -> Response:
+    item = await _waiting(request, ctx, code)
+    if isinstance(item, Response):
+        return item
+    return _complaint_page(request, "layanan/aduan.html", item, ["tuntas"])
+
+
+@router.post("/layanan/aduan/{code}", response_class=HTMLResponse)
+async def fixed_answer(request: Request, ctx: Ctx, code: str) -> Response:
+    form = await checked_form(request)
+    item = await _waiting(request, ctx, code)
+    if isinstance(item, Response):
+        return item
+    result = read_fixed({k: v for k, v in form.items() if isinstance(v, str)})
+    if result.errors:
+        return _complaint_page(request, "layanan/aduan.html", item, ["tuntas"], result)
+    next_page = FIXED_NEXT[result.values["tuntas"]]
+    return RedirectResponse(f"/layanan/aduan/{item['code']}/{next_page}", status_code=303)
+
+
+@router.get("/layanan/aduan/{code}/{step}", response_class=HTMLResponse)
+async def answer_question(request: Request, ctx: Ctx, code: str, step: str) -> Response:
+    if step not in ANSWER_PAGES:
+        return message_page(request, 404, "notfound.title", "notfound.body")
+    item = await _waiting(request, ctx, code)
+    if isinstance(item, Response):
+        return item
+    template, fields, _, _ = ANSWER_PAGES[step]
+    return _complaint_page(request, template, item, fields)
+
+
+@router.post("/layanan/aduan/{code}/{step}", response_class=HTMLResponse)
+async def send_answer(request: Request, ctx: Ctx, code: str, step: str) -> Response:
+    if step not in ANSWER_PAGES:
+        return message_page(request, 404, "notfound.title", "notfound.body")
+    form = await checked_form(request)
+    item = await _waiting(request, ctx, code)
+    if isinstance(item, Response):
+        return item
+    template, fields, send, done = ANSWER_PAGES[step]
+    fields_sent = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        result = await send(ctx, request.state.session, item["code"], language(request), fields_sent)
+    except SignInNeeded:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    if result is None:
+        return message_page(request, 404, "notfound.title", "notfound.body")
+    if result.errors:
+        return _complaint_page(request, template, item, fields, result, fields_sent)
+    return RedirectResponse(f"/layanan?aduan={done}#daftar", status_code=303)

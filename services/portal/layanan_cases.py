@@ -1,7 +1,7 @@
-"""Layanan saya's use cases: what the signed-in contact started (the integration view)
-and their notification preferences (the notification service), both with the citizen
-session the sign-in keeps; an expired or refused session sends the citizen to sign in
-again."""
+"""Layanan saya's use cases: what the signed-in contact started (the integration view),
+their answer to a resolved complaint (the complaints service), and their notification
+preferences (the notification service), with the citizen session the sign-in keeps; an
+expired or refused session sends the citizen to sign in again."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from services.portal.antrean_cases import SignInNeeded, session_of, signed_in
 from services.portal.clients.base import Refused, Unavailable
 from services.portal.domain import Answer
 from services.portal.handlers import Context
-from services.portal.layanan_rules import PAGE_SIZE, form_of, read_preferences
+from services.portal.layanan_rules import (
+    PAGE_SIZE,
+    RESOLVED,
+    form_of,
+    read_preferences,
+    read_rating,
+    read_reopen,
+)
 
 T = TypeVar("T")
 # The session is not (or no longer) valid, or lacks the NIK preferences are kept under.
@@ -60,3 +67,52 @@ async def save_preferences(ctx: Context, session_id: str, form: Mapping[str, str
         body = result.values["body"]
         await _signed(ctx, session_id, lambda s: ctx.notifications.save_preferences(s, body))
     return result
+
+
+# ----- a resolved complaint --------------------------------------------------------------
+
+# The complaints service's answer when the complaint no longer waits for the citizen.
+NOT_WAITING = 409
+
+
+async def own_complaint(ctx: Context, session_id: str, code: str, lang: str) -> dict[str, Any] | None:
+    """The complaint of `code` as Layanan saya lists it, when this contact filed it;
+    None otherwise (whoever filed it: the page answers as for an unknown code)."""
+    found = await _signed(ctx, session_id, lambda s: ctx.integration.my_services(s, 1, 1, lang, code=code))
+    items = [i for i in found.get("items", []) if i.get("kind") == "complaint"]
+    return items[0] if items else None
+
+
+def waits_for_answer(item: Mapping[str, Any]) -> bool:
+    return item.get("status") == RESOLVED
+
+
+async def _answer(
+    ctx: Context,
+    session_id: str,
+    code: str,
+    lang: str,
+    result: Answer,
+    send: Callable[[str, dict[str, Any]], Awaitable[None]],
+) -> Answer | None:
+    """Send the citizen's answer about their own complaint; None when it is not theirs."""
+    if await own_complaint(ctx, session_id, code, lang) is None:
+        return None
+    if not result.errors:
+        try:
+            await send(code, result.values["body"])
+        except Refused as refused:
+            if refused.status != NOT_WAITING:
+                raise
+            result.refuse("", "error.aduan.not_waiting")
+    return result
+
+
+async def rate(ctx: Context, session_id: str, code: str, lang: str, form: Mapping[str, str]) -> Answer | None:
+    return await _answer(ctx, session_id, code, lang, read_rating(form), ctx.complaints.rate)
+
+
+async def reopen(
+    ctx: Context, session_id: str, code: str, lang: str, form: Mapping[str, str]
+) -> Answer | None:
+    return await _answer(ctx, session_id, code, lang, read_reopen(form), ctx.complaints.reopen)

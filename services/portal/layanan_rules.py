@@ -1,5 +1,6 @@
 """Layanan saya's rules, pure: the notification preferences form as the notification
-service's body, and back.
+service's body, and back; the answers a citizen gives about a resolved complaint (fixed
+and rated, or not fixed and reopened) as the complaints service's bodies.
 
 A citizen chooses one channel to be reached on first (or leaves the service's order),
 a language, and optionally quiet hours (whole hours, WIB) during which non-urgent
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.portal.domain import Answer, choice
+from services.portal.domain import NO, YES, Answer, choice, read_text
 
 # The notification service's channels (services/notifications/api.py's ChannelName);
 # "" keeps the service's own order.
@@ -60,3 +61,42 @@ def form_of(preferences: Mapping[str, Any]) -> dict[str, str]:
         "mulai": quiet.get("start", ""),
         "selesai": quiet.get("end", ""),
     }
+
+
+# ----- a resolved complaint: fixed (rated) or not (reopened) -------------------------------
+
+# The complaint the citizen may answer about: resolved by the OPD, waiting for them.
+RESOLVED = "resolved"
+RATINGS = ("5", "4", "3", "2", "1")
+# The complaints service's bounds (RatingIn.comment, ReopenIn.reason); what is not fixed
+# needs a few words for the OPD to act on.
+COMMENT_MAX = 1000
+REASON_LENGTH = (10, 2000)
+
+
+def read_fixed(form: Mapping[str, str]) -> Answer:
+    """Is the problem fixed? "ya" leads to the rating, "tidak" to reopening."""
+    answer = Answer()
+    choice(answer, form, "tuntas", (YES, NO))
+    return answer
+
+
+def read_rating(form: Mapping[str, str]) -> Answer:
+    """The rating form as POST /complaints/{code}/rating's body under "body"."""
+    answer = Answer()
+    choice(answer, form, "nilai", RATINGS)
+    comment = (form.get("komentar") or "").strip()
+    if len(comment) > COMMENT_MAX:
+        answer.refuse("komentar", "error.komentar.long")
+    if not answer.errors:
+        answer.values = {"body": {"rating": int(answer.values["nilai"]), "comment": comment or None}}
+    return answer
+
+
+def read_reopen(form: Mapping[str, str]) -> Answer:
+    """What is not fixed, as POST /complaints/{code}/reopen's body under "body"."""
+    answer = Answer()
+    read_text(answer, form, "alasan", REASON_LENGTH)
+    if not answer.errors:
+        answer.values = {"body": {"reason": answer.values["alasan"]}}
+    return answer

@@ -464,6 +464,16 @@ async def test_a_session_lists_what_was_started_with_its_contact_until_the_citiz
     assert body["items"][2]["updated_at"] > body["items"][2]["filed_at"]  # the resolution
     theirs = (await view.client.get("/api/citizen/services", headers=view.session(CONTACT_2))).json()
     assert [i["code"] for i in theirs["items"]] == [elsewhere.code]
+    # One item by its code, as typed: only when this contact started it.
+    one = await view.client.get(
+        "/citizen/services", params={"code": road.code.lower()}, headers=view.session(CONTACT_1)
+    )
+    assert [(i["code"], i["kind"]) for i in one.json()["items"]] == [(road.code, "complaint")]
+    for contact, code in ((CONTACT_2, road.code), (CONTACT_1, elsewhere.code), (CONTACT_1, "bukan kode")):
+        other = await view.client.get(
+            "/citizen/services", params={"code": code}, headers=view.session(contact)
+        )
+        assert (other.status_code, other.json()["items"], other.json()["total"]) == (200, [], 0)
 
     await view.send(erasure(REF_1, s(60)), "complaints.events")
     await view.settle(len(events) + 1)

@@ -1,4 +1,5 @@
-"""The complaints service's citizen API: categories, photos, filing, following."""
+"""The complaints service's citizen API: categories, photos, filing, following, and the
+reporter's answer to a resolution (rating, or reopening as not fixed)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ class ComplaintsClient(Upstream):
 
     async def complaint(self, code: str) -> dict[str, Any] | None:
         return await self.get(f"/complaints/{code}")
+
+    async def rate(self, code: str, body: dict[str, Any]) -> None:
+        """Rate the resolution (it closes the complaint); `Refused` with 409 when the
+        complaint no longer waits for it."""
+        await self.post(f"/complaints/{code}/rating", json=body)
+
+    async def reopen(self, code: str, body: dict[str, Any]) -> None:
+        """'Not fixed': back to the OPD; `Refused` with 409 once the window has passed."""
+        await self.post(f"/complaints/{code}/reopen", json=body)
 
 
 __all__ = ["ComplaintsClient", "Refused"]

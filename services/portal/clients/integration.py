@@ -11,11 +11,15 @@ class IntegrationClient(Upstream):
     def __init__(self, base_url: str, timeout: float) -> None:
         super().__init__("integration", base_url, timeout)
 
-    async def my_services(self, session: str, page: int, page_size: int, lang: str) -> dict[str, Any]:
+    async def my_services(
+        self, session: str, page: int, page_size: int, lang: str, code: str | None = None
+    ) -> dict[str, Any]:
         """One page of the complaints, applications and appointments the session's
-        contact started, newest first: items, total, page, page_size. `Refused` with 401
-        when the session is no longer valid."""
-        params = {"page": page, "page_size": page_size, "lang": lang}
+        contact started (only the one of `code`, if given), newest first: items, total,
+        page, page_size. `Refused` with 401 when the session is no longer valid."""
+        params: dict[str, Any] = {"page": page, "page_size": page_size, "lang": lang}
+        if code is not None:
+            params["code"] = code
         found = await self.get("/citizen/services", params=params, headers=bearer(session))
         if found is None:  # a view without the route is no answer, not an empty list
             raise Unavailable(self.name)
