@@ -102,7 +102,7 @@ ROLE ?= admin
 token: install
 	@$(PY) -m shared.kit.auth --role $(ROLE) $(if $(OPD),--opd $(OPD)) $(if $(FACILITY),--facility $(FACILITY))
 
-## make bench: throughput, latency and memory (about 10 minutes); bench-quick: about 1 minute
+## make bench: throughput, latency and memory, Tansu and Apache Kafka side by side (about 12 minutes); bench-quick: a few minutes
 bench: install
 	$(PY) -m bench.run $(if $(PROFILE),--profile)
 

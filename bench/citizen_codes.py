@@ -50,7 +50,7 @@ async def citizen_codes(infra: Infrastructure, requests: int = 50) -> dict[str, 
     service = ServiceProcess(
         "services.notifications",
         {
-            "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            **infra.broker_env(),
             "SINERGI_RATE_LIMIT_FACTOR": "1000",  # every request comes from this one address
             "NOTIFICATIONS_DATABASE_URL": await _fresh_database(infra),
             "NOTIFICATIONS_PORT": str(port),

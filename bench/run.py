@@ -2,7 +2,8 @@
 by side with the raw broker and raw PostgreSQL measured in the same run.
 
 Everything runs on the embedded runtime (or explicit settings) started here on free
-ports. Results: bench/results/latest.json, latest.md (the table the README links) and
+ports. On the embedded runtime the broker phases (raw produce and consume, the relay, end
+to end) run on Tansu and on Apache Kafka, the latter started beside it. Results: bench/results/latest.json, latest.md (the table the README links) and
 PNG plots. Benchmarks report numbers; a missed target is reported as missed, never
 turned into a test failure.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -21,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,17 +37,26 @@ from bench import profile as profiler
 from services.complaints.api import FileComplaintIn
 from shared.kit.auth import issue_token
 from shared.kit.bodies import example_of
-from shared.kit.bus import EventBus
+from shared.kit.bus import EventBus, producer_options
 from shared.kit.db import connect, migrate
 from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay
 from shared.kit.privacy import seal_contact
 from shared.kit.settings import PlatformSettings
 from shared.reference import WorkingCalendar
+from shared.runtime.apache_kafka import ApacheKafka
 from shared.runtime.dev_issuer import DevelopmentIssuer
-from shared.runtime.embedded import create_databases, create_topics, free_port
-from shared.runtime.select import Infrastructure, database_url_for, start_infrastructure
-from shared.runtime.topology import topics
+from shared.runtime.embedded import EmbeddedKafka, create_databases, create_topics, free_port
+from shared.runtime.select import (
+    EMBEDDED_BROKERS,
+    IDEMPOTENT_PRODUCER,
+    Infrastructure,
+    database_url_for,
+    embedded_broker,
+    embedded_kafka_broker,
+    start_infrastructure,
+)
+from shared.runtime.topology import DOMAIN_PARTITIONS, topics
 from shared.schemas import make_envelope
 from shared.schemas.common import SealedContact
 from shared.schemas.complaints import SOURCE, ComplaintFiled
@@ -101,7 +112,7 @@ FULL = Profile(
     e2e_rate=200,
     e2e_seconds=60,
 )
-# About a minute: complaints only, no growth steps.
+# A few minutes: complaints only, no growth steps; both brokers.
 QUICK = Profile(
     "quick",
     events=10_000,
@@ -145,12 +156,12 @@ def sample_event(i: int = 0, contact: SealedContact | None = None) -> bytes:
 # ----- 1. baselines ------------------------------------------------------------------------
 
 
-async def raw_produce(bootstrap: str, topic: str, n: int) -> dict[str, Any]:
+async def raw_produce(settings: PlatformSettings, topic: str, n: int) -> dict[str, Any]:
+    """Events sent straight from memory through a producer set up as the services' (on
+    Apache Kafka the idempotent producer, acks=all): the relay's ceiling."""
     values = [sample_event(i) for i in range(n)]
     keys = [uuid.uuid4().hex.encode() for _ in range(n)]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **producer_options(settings))
     await producer.start()
     try:
         started = time.perf_counter()
@@ -206,10 +217,57 @@ async def raw_postgres(url: str, seconds: float, pool_size: int = 10) -> dict[st
     return {"transactions": done, "seconds": elapsed, "per_s": done / elapsed, "pool_size": pool_size}
 
 
+async def broker_baselines(infra: Infrastructure, n: int) -> dict[str, Any]:
+    """Raw produce then raw consume of `n` events on a fresh topic of this broker."""
+    topic = f"bench.{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.kafka_bootstrap, {topic: DOMAIN_PARTITIONS})
+    produce = await raw_produce(platform_settings_for(infra), topic, n)
+    return {"produce": produce, "consume": await raw_consume(infra.kafka_bootstrap, topic, n)}
+
+
+# ----- the broker axis ---------------------------------------------------------------------------
+
+# The phases measured on every broker of the axis; the others on the runtime's broker only.
+BROKER_PHASES = {"baselines", "relay", "end_to_end"}
+BROKER_LABELS = {"tansu": EmbeddedKafka.label, "kafka": ApacheKafka.label}
+
+
+def platform_settings_for(infra: Infrastructure) -> PlatformSettings:
+    """The platform settings a service would have on this broker (idempotence included)."""
+    return PlatformSettings(kafka_bootstrap=infra.kafka_bootstrap, kafka_idempotence=infra.kafka_idempotence)
+
+
+async def broker_axis(
+    infra: Infrastructure, work_dir: Path, stack: contextlib.ExitStack
+) -> dict[str, Infrastructure]:
+    """The runtime's broker first, then, when the runtime is embedded, every other embedded
+    broker started here beside it (same PostgreSQL, same topics): each figure has its
+    counterpart on the other engine from the same run on the same machine. A broker given
+    explicitly or by testcontainers is an Apache Kafka, measured alone."""
+    if infra.kafka_kind != "embedded":
+        return {"kafka": infra}
+    axis = {embedded_broker(): infra}
+    for kind in EMBEDDED_BROKERS:
+        if kind in axis:
+            continue
+        print(f"starting {BROKER_LABELS[kind]} beside it…", flush=True)
+        broker = stack.enter_context(embedded_kafka_broker(kind, work_dir / kind))
+        await create_topics(broker.bootstrap, topics())
+        axis[kind] = replace(
+            infra,
+            kafka_bootstrap=broker.bootstrap,
+            kafka_idempotence=IDEMPOTENT_PRODUCER[kind],
+            embedded_kafka=broker,
+        )
+    return axis
+
+
 # ----- 2. outbox relay -----------------------------------------------------------------------
 
 
-async def relay_drain(infra: Infrastructure, platform_settings: PlatformSettings, n: int) -> dict[str, Any]:
+async def relay_drain(infra: Infrastructure, n: int) -> dict[str, Any]:
+    """The outbox relay draining `n` pending rows through the services' producer."""
+    platform_settings = platform_settings_for(infra)
     url = await _fresh_database(infra)
     await migrate(url, EMPTY_MIGRATIONS)
     conn = await connect(url)
@@ -389,7 +447,7 @@ async def intake(
     service = ServiceProcess(
         f"services.{target.service}",
         {
-            "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            **infra.broker_env(),
             f"{prefix}_DATABASE_URL": url,
             f"{prefix}_PORT": str(port),
             **issuer.env,
@@ -652,7 +710,7 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
     from shared.runtime.smtp_sink import SmtpSink
 
     sink = SmtpSink(port=free_port()).start()
-    bootstrap = {"SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap}
+    bootstrap = infra.broker_env()
     urls = {name: await _fresh_database(infra) for name in ("complaints", "notifications", "integration")}
     ports = {name: free_port() for name in urls}
     groups = {name: f"bench-{name}-{uuid.uuid4().hex[:6]}" for name in ("notifications", "integration")}
@@ -840,7 +898,7 @@ async def consume(
     service = ServiceProcess(
         f"services.{name}",
         {
-            "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            **infra.broker_env(),
             **_consumer_env(name, group, topic, url, port, extra),
         },
         port,
@@ -911,6 +969,63 @@ def _verdict(value: float | None, target: float, higher_is_better: bool = True) 
 
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def _per_s(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}/s"
+
+
+# (measure, where in a broker's results, how shown) for the broker comparison.
+BROKER_MEASURES: tuple[tuple[str, tuple[str, ...], Callable[[float | None], str]], ...] = (
+    ("Raw produce (msg/s)", ("baselines", "produce", "per_s"), _per_s),
+    ("Raw consume (msg/s)", ("baselines", "consume", "per_s"), _per_s),
+    ("Outbox relay drain (events/s)", ("relay", "per_s"), _per_s),
+    ("201 → integration view, p50", ("end_to_end", "view", "p50_ms"), _ms),
+    ("201 → integration view, p99", ("end_to_end", "view", "p99_ms"), _ms),
+    ("201 → email in the SMTP sink, p50", ("end_to_end", "email", "p50_ms"), _ms),
+    ("201 → email in the SMTP sink, p99", ("end_to_end", "email", "p99_ms"), _ms),
+)
+
+
+def _dig(found: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    for key in path:
+        if not isinstance(found, dict) or key not in found:
+            return None
+        found = found[key]
+    return float(found)  # type: ignore[arg-type]
+
+
+def broker_lines(results: dict[str, Any]) -> list[str]:
+    """The broker comparison: each measure on every broker of the run, and Apache Kafka's
+    figure over Tansu's (above 1: more per second, or a longer wait)."""
+    brokers: dict[str, dict[str, Any]] = results.get("brokers") or {}
+    if not brokers:
+        return []
+    both = {"kafka", "tansu"} <= set(brokers)
+    head = ["measure", *(b["label"] for b in brokers.values()), *(["Kafka / Tansu"] if both else [])]
+    rows = []
+    for measure, path, shown in BROKER_MEASURES:
+        values = {kind: _dig(b, path) for kind, b in brokers.items()}
+        if all(v is None for v in values.values()):
+            continue
+        cells = [shown(v) for v in values.values()]
+        if both:
+            kafka, tansu = values["kafka"], values["tansu"]
+            cells.append(f"{kafka / tansu:.2f}" if kafka is not None and tansu else "—")
+        rows.append(f"| {measure} | {' | '.join(cells)} |")
+    e2e = next((b["end_to_end"] for b in brokers.values() if "end_to_end" in b), None)
+    at = f" End to end at {e2e['rate']} req/s for {e2e['seconds']:.0f} s." if e2e else ""
+    return [
+        "## Brokers: the same scenarios on each",
+        "",
+        "Producers set up as the services' (acks=all; the idempotent producer on Apache Kafka, "
+        f"which Tansu lacks), every broker one node on this machine.{at}",
+        "",
+        f"| {' | '.join(head)} |",
+        "|" + "---|" * len(head),
+        *rows,
+        "",
+    ]
 
 
 def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -1003,6 +1118,7 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
         "|---|---|---|---|",
         *[f"| {a} | {b_} | {c} | {d} |" for a, b_, c, d in summary_rows(results)],
         "",
+        *broker_lines(results),
         "## HTTP intake (open loop, latency from the scheduled send time)",
         "",
         "| endpoint | offered req/s | achieved req/s | p50 | p99 | p99.9 | errors | service CPU per request |",
@@ -1142,32 +1258,38 @@ async def main_async(profile: Profile, only: set[str]) -> dict[str, Any]:
             "generator's own CPU use is part of every figure.",
         ],
     }
-    with start_infrastructure(["postgres_bench"], topics(), work_dir=work, durable=True) as infra:
+    with (
+        start_infrastructure(["postgres_bench"], topics(), work_dir=work, durable=True) as infra,
+        contextlib.ExitStack() as others,
+    ):
         results["infrastructure"] = (
             f"{infra.kind} (broker {infra.kafka_kind or infra.kind}, "
             f"PostgreSQL {infra.postgres_kind or infra.kind})"
         )
-        platform_settings = PlatformSettings(
-            kafka_bootstrap=infra.kafka_bootstrap, kafka_idempotence=infra.kafka_idempotence
-        )
+        # The intake needs the baselines (its ratio to raw PostgreSQL), which start the axis.
+        brokers = await broker_axis(infra, work, others) if only & (BROKER_PHASES | {"intake"}) else {}
+        per_broker: dict[str, dict[str, Any]] = {kind: {"label": BROKER_LABELS[kind]} for kind in brokers}
+        results["brokers"] = per_broker
         if only & {"baselines", "relay", "intake"}:
-            bench_topic = f"bench.{uuid.uuid4().hex[:8]}"
-            await create_topics(infra.kafka_bootstrap, {bench_topic: 6})
             print("baselines…", flush=True)
-            produce = await raw_produce(infra.kafka_bootstrap, bench_topic, profile.events)
-            consume = await raw_consume(infra.kafka_bootstrap, bench_topic, profile.events)
+            for kind, on in brokers.items():
+                found = per_broker[kind]["baselines"] = await broker_baselines(on, profile.events)
+                print(f"  {BROKER_LABELS[kind]}: produce {found['produce']['per_s']:,.0f}/s "
+                      f"consume {found['consume']['per_s']:,.0f}/s", flush=True)  # fmt: skip
             postgres = await raw_postgres(await _fresh_database(infra), profile.pg_seconds)
-            results["baselines"] = {"produce": produce, "consume": consume, "postgres": postgres}
-            print(
-                f"  produce {produce['per_s']:,.0f}/s consume {consume['per_s']:,.0f}/s "
-                f"pg {postgres['per_s']:,.0f} tx/s"
-            )
+            results["baselines"] = {**per_broker[next(iter(brokers))]["baselines"], "postgres": postgres}
+            print(f"  pg {postgres['per_s']:,.0f} tx/s")
         if "relay" in only:
             print("outbox relay…", flush=True)
-            relay = await relay_drain(infra, platform_settings, profile.events)
-            relay["ratio_to_raw_produce"] = relay["per_s"] / results["baselines"]["produce"]["per_s"]
-            results["relay"] = relay
-            print(f"  relay {relay['per_s']:,.0f}/s ({relay['ratio_to_raw_produce']:.2f} of raw produce)")
+            for kind, on in brokers.items():
+                relay = await relay_drain(on, profile.events)
+                relay["ratio_to_raw_produce"] = (
+                    relay["per_s"] / per_broker[kind]["baselines"]["produce"]["per_s"]
+                )
+                per_broker[kind]["relay"] = relay
+                print(f"  {BROKER_LABELS[kind]}: relay {relay['per_s']:,.0f}/s "
+                      f"({relay['ratio_to_raw_produce']:.2f} of raw produce)", flush=True)  # fmt: skip
+            results["relay"] = per_broker[next(iter(brokers))]["relay"]
         if "intake" in only:
             print("HTTP intake…", flush=True)
             raw_pg = results["baselines"]["postgres"]["per_s"]
@@ -1187,10 +1309,11 @@ async def main_async(profile: Profile, only: set[str]) -> dict[str, Any]:
             held = results.get("intake", {}).get("highest_held_rps")
             e2e_rate = min(profile.e2e_rate, max(10, int(held) // 2) if held else profile.e2e_rate)
             print(f"end to end at {e2e_rate} req/s…", flush=True)
-            e2e = await end_to_end(infra, e2e_rate, profile.e2e_seconds)
-            results["end_to_end"] = e2e
-            print(f"  view p99 {e2e['view'].get('p99_ms', float('nan')):.0f} ms, "
-                  f"email p99 {e2e['email'].get('p99_ms', float('nan')):.0f} ms", flush=True)  # fmt: skip
+            for kind, on in brokers.items():
+                e2e = per_broker[kind]["end_to_end"] = await end_to_end(on, e2e_rate, profile.e2e_seconds)
+                print(f"  {BROKER_LABELS[kind]}: view p99 {e2e['view'].get('p99_ms', float('nan')):.0f} ms, "
+                      f"email p99 {e2e['email'].get('p99_ms', float('nan')):.0f} ms", flush=True)  # fmt: skip
+            results["end_to_end"] = per_broker[next(iter(brokers))]["end_to_end"]
         if "citizen_codes" in only:
             from bench.citizen_codes import citizen_codes  # it uses this module's helpers
 
@@ -1212,7 +1335,7 @@ async def main_async(profile: Profile, only: set[str]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="about one minute")
+    parser.add_argument("--quick", action="store_true", help="a few minutes")
     parser.add_argument(
         "--only",
         action="append",

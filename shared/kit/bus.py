@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
@@ -36,6 +37,19 @@ class OutgoingRecord:
     key: str
     value: bytes
     headers: dict[str, str]
+
+
+def producer_options(settings: PlatformSettings) -> dict[str, Any]:
+    """How every service's producer publishes (tests/deploy checks compose against it)."""
+    return {
+        # Apache Kafka: idempotent producer (no duplicates on retry); Tansu lacks it.
+        "enable_idempotence": settings.kafka_idempotence,
+        # An event counts as published once every in-sync replica has it.
+        "acks": "all",
+        "linger_ms": 5,
+        "max_batch_size": 256 * 1024,
+        "request_timeout_ms": 15_000,
+    }
 
 
 class EventBus:
@@ -61,12 +75,7 @@ class EventBus:
         return AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap,
             client_id=f"{self.client_id}-publisher",
-            # Apache Kafka: idempotent producer (no duplicates on retry); Tansu lacks it.
-            enable_idempotence=self.settings.kafka_idempotence,
-            acks="all",
-            linger_ms=5,
-            max_batch_size=256 * 1024,
-            request_timeout_ms=15_000,
+            **producer_options(self.settings),
         )
 
     def start_in_background(self) -> None:

@@ -32,6 +32,7 @@ from shared.kit.logs import event_context
 from shared.kit.metrics import KitMetrics
 from shared.kit.reader import assigned_reader
 from shared.kit.settings import PlatformSettings
+from shared.runtime.topology import dead_letter_topic
 from shared.schemas import EventRejected, ParsedEvent, parse_record
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 FETCH_BYTES_PER_PARTITION = 256 * 1024  # a few hundred events; > one batch per fetch
 FETCH_BYTES = 2 * 1024 * 1024
-
-
-def dead_letter_topic(consumer: str) -> str:
-    return f"{consumer}.dlq"
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,7 @@ def main() -> int:
         contextlib.ExitStack() as channels,
     ):
         channel_env, channel_lines = _notification_channels(channels, work)
-        infra_env = {
-            "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-            "SINERGI_KAFKA_IDEMPOTENCE": "true" if infra.kafka_idempotence else "false",
-        }
+        infra_env = infra.broker_env()
         # Other commands (make tail, make republish) find the broker through this file.
         (work / "sinergi.env").write_text("".join(f"{k}={v}\n" for k, v in infra_env.items()))
         procs: dict[str, subprocess.Popen[bytes]] = {}

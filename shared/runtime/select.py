@@ -48,6 +48,7 @@ __all__ = [
     "Infrastructure",
     "database_url_for",
     "docker_available",
+    "embedded_kafka_broker",
     "start_infrastructure",
 ]
 
@@ -59,6 +60,9 @@ ENV_KAFKA_IDEMPOTENCE = "SINERGI_KAFKA_IDEMPOTENCE"
 ENV_RUNTIME_KIND = "SINERGI_RUNTIME_KIND"
 ENV_EMBEDDED_BROKER = "SINERGI_EMBEDDED_BROKER"
 EMBEDDED_BROKERS = ("tansu", "kafka")
+#: Whether a broker has the idempotent producer: Apache Kafka has, Tansu has not. A broker
+#: given explicitly or run by testcontainers is an Apache Kafka.
+IDEMPOTENT_PRODUCER = {"tansu": False, "kafka": True}
 
 #: Images used when Docker is available. Kafka in KRaft mode (no ZooKeeper) starts faster;
 #: PostgreSQL matches the embedded major version.
@@ -90,6 +94,13 @@ class Infrastructure:
     postgres_kind: str = ""
     admin_database_url: str = ""
     started_seconds: dict[str, float] = field(default_factory=dict)
+
+    def broker_env(self) -> dict[str, str]:
+        """The platform settings (SINERGI_*) of a service process using this broker."""
+        return {
+            ENV_KAFKA_BOOTSTRAP: self.kafka_bootstrap,
+            ENV_KAFKA_IDEMPOTENCE: "true" if self.kafka_idempotence else "false",
+        }
 
 
 def _env_bool(name: str) -> bool | None:
@@ -148,6 +159,14 @@ def embedded_broker() -> str:
     if chosen not in EMBEDDED_BROKERS:
         raise ValueError(f"{ENV_EMBEDDED_BROKER}={chosen!r}: use one of {', '.join(EMBEDDED_BROKERS)}")
     return chosen
+
+
+def embedded_kafka_broker(kind: str, work_dir: Path, port: int | None = None) -> EmbeddedKafka | ApacheKafka:
+    """An embedded broker of `kind` (one of EMBEDDED_BROKERS), not started yet, its data
+    and log under `work_dir`."""
+    if kind == "kafka":
+        return ApacheKafka(work_dir / "kafka", port)
+    return EmbeddedKafka(port, log_path=work_dir / "tansu.log")
 
 
 def _managed_kind() -> str:
@@ -227,26 +246,26 @@ def start_infrastructure(
 
         # -- broker -------------------------------------------------------------------------
         began = time.monotonic()
+        broker = (
+            "kafka" if explicit_bootstrap is not None or managed == "testcontainers" else embedded_broker()
+        )
+        if IDEMPOTENT_PRODUCER[broker]:
+            idempotence = True if idempotence_env is None else idempotence_env
+        else:
+            if idempotence_env:
+                logger.warning(
+                    "%s=true ignored: the embedded Tansu broker has no idempotent producer",
+                    ENV_KAFKA_IDEMPOTENCE,
+                )
+            idempotence = False
         if explicit_bootstrap is not None:
             kafka_kind, bootstrap = "explicit", explicit_bootstrap
-            idempotence = True if idempotence_env is None else idempotence_env
         elif managed == "testcontainers":
             kafka_kind, bootstrap = "testcontainers", _start_kafka_container(stack)
-            idempotence = True if idempotence_env is None else idempotence_env
         else:
             kafka_kind = "embedded"
             work_dir.mkdir(parents=True, exist_ok=True)
-            if embedded_broker() == "kafka":
-                embedded_kafka = ApacheKafka(work_dir / "kafka", kafka_port)
-                idempotence = True if idempotence_env is None else idempotence_env
-            else:
-                embedded_kafka = EmbeddedKafka(kafka_port, log_path=work_dir / "tansu.log")
-                if idempotence_env:
-                    logger.warning(
-                        "%s=true ignored: the embedded Tansu broker has no idempotent producer",
-                        ENV_KAFKA_IDEMPOTENCE,
-                    )
-                idempotence = False
+            embedded_kafka = embedded_kafka_broker(broker, work_dir, kafka_port)
             embedded_kafka.start()
             stack.callback(embedded_kafka.stop)
             bootstrap = embedded_kafka.bootstrap

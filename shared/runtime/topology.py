@@ -46,6 +46,32 @@ SERVICES: tuple[ServiceInfo, ...] = (
 # Partitions per domain topic: the unit of consumer parallelism (a group can use at
 # most this many instances) while keeping one aggregate's events in order.
 DOMAIN_PARTITIONS = 6
+# Dead letters are few and replayed by an operator: no parallelism needed.
+DEAD_LETTER_PARTITIONS = 1
+# Domain topics keep every event (-1, no time limit): the integration view is rebuilt
+# from them. Dead letters are looked at and replayed within days; kept 30 days.
+DOMAIN_RETENTION_MS = -1
+DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Replication:
+    """Copies of each partition, and how many must hold an event before the producer's
+    acks=all is answered."""
+
+    factor: int
+    min_insync: int
+
+
+# One broker (deploy/docker-compose.yml, the tests): one copy. Three brokers
+# (deploy/docker-compose.cluster.yml): three copies, two in sync, so one broker may be
+# down without losing an acknowledged event or stopping the producers.
+SINGLE_BROKER = Replication(factor=1, min_insync=1)
+THREE_BROKERS = Replication(factor=3, min_insync=2)
+
+
+def dead_letter_topic(consumer_group: str) -> str:
+    return f"{consumer_group}.dlq"
 
 
 def topics() -> dict[str, int]:
@@ -54,8 +80,13 @@ def topics() -> dict[str, int]:
     result = dict.fromkeys(DOMAIN_TOPICS, DOMAIN_PARTITIONS)
     for service in SERVICES:
         for group in service.consumer_groups:
-            result[f"{group}.dlq"] = 1
+            result[dead_letter_topic(group)] = DEAD_LETTER_PARTITIONS
     return result
+
+
+def retention_ms(topic: str) -> int:
+    """How long a topic of topics() keeps its events."""
+    return DOMAIN_RETENTION_MS if topic in DOMAIN_TOPICS else DEAD_LETTER_RETENTION_MS
 
 
 def port_of(name: str) -> int:

@@ -6,14 +6,27 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from shared.kit.auth import OidcTokens, token_verifier
-from shared.kit.settings import PlatformSettings, require_production_keys
-from shared.runtime.topology import SERVICES, ServiceInfo, topics
+from shared.kit.bus import producer_options
+from shared.kit.settings import PlatformSettings, ServiceSettings, require_production_keys
+from shared.runtime.apache_kafka import broker_properties, kafka_version
+from shared.runtime.select import IDEMPOTENT_PRODUCER
+from shared.runtime.topology import (
+    DOMAIN_PARTITIONS,
+    SERVICES,
+    SINGLE_BROKER,
+    THREE_BROKERS,
+    Replication,
+    ServiceInfo,
+    retention_ms,
+    topics,
+)
 from tests.deploy.helpers import (
     CLUSTER,
     COMPOSE,
@@ -21,6 +34,7 @@ from tests.deploy.helpers import (
     DEPLOY,
     ENV_EXAMPLE,
     IDENTITY_DATABASES,
+    OPERATIONS,
     commented_env_names,
     effective_settings_class,
     env_names,
@@ -56,6 +70,22 @@ def _operator_env(compose: dict[str, Any]) -> dict[str, str]:
     operator_env["SINERGI_CITIZEN_REF_KEY"] = "c" * 64
     operator_env["SINERGI_PORTAL_URL"] = "https://sinergi.purworejokab.go.id"
     return operator_env
+
+
+def _settings_in_container(
+    model: dict[str, Any], info: ServiceInfo, monkeypatch: pytest.MonkeyPatch
+) -> ServiceSettings:
+    """The service's settings as its container loads them: its compose environment,
+    interpolated with an operator's deploy/.env, and nothing from this process's."""
+    operator_env = _operator_env(model)
+    for key in list(os.environ):
+        if key.startswith(("SINERGI_", env_prefix(info))):
+            monkeypatch.delenv(key)
+    for key, value in environment(model["services"][info.name]).items():
+        resolved = interpolate(value, operator_env) if value is not None else operator_env.get(key)
+        if resolved is not None:
+            monkeypatch.setenv(key, resolved)
+    return effective_settings_class(info)()
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +180,7 @@ async def test_settings_load_from_the_compose_environment(
     production check: the service starts, trusting the realm's issuer only."""
     info = BY_NAME[name]
     operator_env = _operator_env(compose)
-    container_env = {
-        k: interpolate(v, operator_env) if v is not None else operator_env.get(k)
-        for k, v in environment(compose["services"][name]).items()
-    }
-    for key in list(os.environ):
-        if key.startswith(("SINERGI_", env_prefix(info))):
-            monkeypatch.delenv(key)
-    for key, value in container_env.items():
-        if value is not None:
-            monkeypatch.setenv(key, value)
-
-    settings = effective_settings_class(info)()
+    settings = _settings_in_container(compose, info, monkeypatch)
     assert settings.port == info.port
     assert settings.host == "0.0.0.0"
     password = operator_env[f"{info.database.upper()}_DB_PASSWORD"]
@@ -228,36 +247,101 @@ def test_no_secret_values_in_compose_files() -> None:
             assert example.get(use.name, "") == "", f"{use.name} has a value in .env.example"
 
 
-def test_topic_init_creates_exactly_the_topology_topics(compose: dict[str, Any]) -> None:
-    init = compose["services"]["kafka-init"]
+# `create <topic> <partitions> "$$<retention variable>"` in kafka-init's script.
+_CREATE = re.compile(r'^\s*create\s+(\S+)\s+(\d+)\s+"\$\$([A-Z_]+)"', re.MULTILINE)
+
+
+@pytest.mark.parametrize(("files", "replication"), [("base", SINGLE_BROKER), ("cluster", THREE_BROKERS)])
+def test_topic_init_creates_the_topology_topics_with_its_settings(
+    compose: dict[str, Any], cluster: dict[str, Any], files: str, replication: Replication
+) -> None:
+    """kafka-init creates exactly shared/runtime/topology.py's topics, each with its
+    partitions, its retention (compose's default and .env.example's alike) and the
+    replication of the deployment (one broker, or three)."""
+    init = (compose if files == "base" else cluster)["services"]["kafka-init"]
     assert init["restart"] == "no"
     assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert init["entrypoint"][0] == "/bin/bash"
     script = "\n".join(init["command"])
-    created = {m[0]: int(m[1]) for m in re.findall(r"^\s*create\s+(\S+)\s+(\d+)\b", script, re.MULTILINE)}
-    assert created == topics()
-    for topic, partitions in topics().items():
-        assert partitions == (1 if topic.endswith(".dlq") else 6), topic
+    created = {topic: (int(partitions), variable) for topic, partitions, variable in _CREATE.findall(script)}
+    assert {topic: partitions for topic, (partitions, _) in created.items()} == topics()
     assert "kafka-topics.sh" in script and "--if-not-exists" in script
     assert '--replication-factor "$$REPLICATION_FACTOR"' in script
     assert 'min.insync.replicas="$$MIN_INSYNC_REPLICAS"' in script
+    assert 'retention.ms="$$3"' in script
     env = environment(init)
-    assert env["BOOTSTRAP"] == "kafka:9092"
-    assert env["REPLICATION_FACTOR"] == "1" and env["MIN_INSYNC_REPLICAS"] == "1"
-    # Domain topics keep their events: the integration view is rebuilt from them.
+    for operator_env in ({}, read_env_file(ENV_EXAMPLE)):
+        value = {name: interpolate(v, operator_env) for name, v in env.items() if v is not None}
+        for topic, (_, variable) in created.items():
+            assert int(value[variable]) == retention_ms(topic), (topic, operator_env)
+        assert int(value["REPLICATION_FACTOR"]) == replication.factor
+        assert int(value["MIN_INSYNC_REPLICAS"]) == replication.min_insync
+    # Domain topics keep their events unless the operator says otherwise in deploy/.env.
     assert env["DOMAIN_RETENTION_MS"] == "${DOMAIN_TOPIC_RETENTION_MS:--1}"
 
 
-def test_kafka_single_broker_kraft(compose: dict[str, Any]) -> None:
-    kafka = compose["services"]["kafka"]
-    assert re.fullmatch(r"\$\{IMAGE_KAFKA:-apache/kafka:4\.\d+\.\d+\}", kafka["image"])
-    env = environment(kafka)
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    assert env["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
-    assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
+# Where the embedded broker and compose's broker differ on purpose: addresses and paths.
+_ADDRESSES = {"listeners", "advertised.listeners", "controller.quorum.voters", "log.dirs"}
+
+
+def test_single_broker_is_configured_as_the_tests_broker(compose: dict[str, Any], tmp_path: Path) -> None:
+    """Compose's broker (KAFKA_* variables) and the Apache Kafka the tests start from its
+    jars (shared/runtime/apache_kafka.py) agree on every setting both name, and compose's
+    defaults for new topics are topology.py's."""
+    env = environment(compose["services"]["kafka"])
+    deployed = {
+        name.removeprefix("KAFKA_").lower().replace("_", "."): value
+        for name, value in env.items()
+        if name.startswith("KAFKA_")
+    }
+    tested = dict(
+        line.split("=", 1)
+        for line in broker_properties(port=9092, controller_port=9093, data_dir=tmp_path).splitlines()
+        if line
+    )
+    shared = (set(deployed) & set(tested)) - _ADDRESSES
+    assert {"auto.create.topics.enable", "num.partitions", "offsets.topic.replication.factor"} <= shared
+    assert {k: deployed[k] for k in shared} == {k: tested[k] for k in shared}
+    assert int(deployed["num.partitions"]) == DOMAIN_PARTITIONS
+    assert int(deployed["default.replication.factor"]) == SINGLE_BROKER.factor
+    assert int(deployed["min.insync.replicas"]) == SINGLE_BROKER.min_insync
+
+
+# Every place an operator reads or sets the Kafka image.
+_KAFKA_IMAGE = re.compile(r"apache/kafka:([0-9][0-9A-Za-z.-]*)")
+
+
+def test_the_kafka_image_is_the_version_the_tests_run() -> None:
+    """The image compose deploys (its defaults, .env.example's IMAGE_KAFKA, the table of
+    docs/operations.md) is the Apache Kafka of shared/runtime/maven/kafka/pom.xml, which
+    the tests start."""
+    found = {
+        path.name: _KAFKA_IMAGE.findall(path.read_text(encoding="utf-8"))
+        for path in (COMPOSE, CLUSTER, ENV_EXAMPLE, OPERATIONS)
+    }
+    assert found["docker-compose.yml"] and found[".env.example"] and found["operations.md"], found
+    for versions in found.values():
+        assert set(versions) <= {kafka_version()}, found
+    deployed = merged_compose(COMPOSE, CLUSTER)["services"]
+    images = [s["image"] for s in deployed.values() if "apache/kafka" in s.get("image", "")]
+    assert len(images) == 4  # three brokers and kafka-init
+    for image in images:
+        for operator_env in ({}, read_env_file(ENV_EXAMPLE)):
+            assert interpolate(image, operator_env) == f"apache/kafka:{kafka_version()}"
+
+
+@pytest.mark.parametrize("files", ["base", "cluster"])
+@pytest.mark.parametrize("name", SERVICE_IDS)
+def test_services_produce_as_the_tests_on_apache_kafka(
+    compose: dict[str, Any], cluster: dict[str, Any], name: str, files: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The producer a service builds from its compose settings is the one the tests build on
+    Apache Kafka (shared/runtime/select.py): the idempotent producer, acks=all."""
+    model = compose if files == "base" else cluster
+    deployed = producer_options(_settings_in_container(model, BY_NAME[name], monkeypatch).platform)
+    tested = producer_options(PlatformSettings(kafka_idempotence=IDEMPOTENT_PRODUCER["kafka"]))
+    assert deployed == tested
+    assert deployed["enable_idempotence"] is True and deployed["acks"] == "all"
 
 
 def test_postgres_one_database_and_role_per_service(compose: dict[str, Any]) -> None:

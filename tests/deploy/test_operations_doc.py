@@ -3,13 +3,14 @@ to use exist, and it covers what the issue asks for."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from shared.kit import admin
-from shared.runtime.topology import DOMAIN_PARTITIONS, SERVICES, ServiceInfo
-from tests.deploy.helpers import DATABASES, OPERATIONS, ROOT, uses_kit_cli
+from shared.runtime.topology import DOMAIN_PARTITIONS, SERVICES, ServiceInfo, topics
+from tests.deploy.helpers import CLUSTER, COMPOSE, DATABASES, OPERATIONS, ROOT, merged_compose, uses_kit_cli
 
 KIT_COMMANDS = {"serve", "migrate", "republish", "replay-dead-letters"}
 EXTRA_COMMANDS = {"integration": {"rebuild", "check-masterplan"}}
@@ -132,3 +133,29 @@ def test_identity_states_in_the_doc_are_the_kits(doc: str) -> None:
     for state in ("`up`", "`down: ", "`degraded: "):
         assert state in ready, state
     assert "'degraded' if self._keys else 'down'" in kit
+
+
+def test_broker_replacement_and_reassignment_name_what_the_cluster_runs(doc: str) -> None:
+    """The broker procedures use Kafka's KRaft tools (no ZooKeeper), the cluster file's
+    service and volume names, and move every topic of shared/runtime/topology.py."""
+    # Sliced by hand: the shell comments in these sections start with "# " like headings.
+    replacing = doc[doc.index("### Replacing a dead broker") : doc.index("### Adding a broker")]
+    adding = doc[doc.index("### Adding a broker") : doc.index("## Monitoring")]
+    for needed in (
+        "kafka-metadata-quorum.sh --bootstrap-server kafka:9092 describe --status",
+        "describe --replication",
+        "kafka-topics.sh --bootstrap-server kafka:9092 --describe --under-replicated-partitions",
+    ):
+        assert needed in replacing, needed
+    for action in ("--generate", "--execute", "--verify"):
+        command = rf"kafka-reassign-partitions\.sh --bootstrap-server kafka:9092 \\\n[^\n]*{action}\b"
+        assert re.search(command, adding), action
+    assert "--zookeeper" not in doc
+    cluster = merged_compose(COMPOSE, CLUSTER)
+    started = re.findall(r"dcc (?:up -d|rm -sf) (\S+)", replacing)
+    assert started and set(started) <= set(cluster["services"]), started
+    volumes = re.findall(r"\bsinergi_([a-z0-9-]+)", replacing)
+    assert volumes and set(volumes) <= set(cluster["volumes"]), volumes
+    listed = re.search(r"<<'JSON'\n(.*?)\nJSON\n", adding, re.DOTALL)
+    assert listed is not None
+    assert {t["topic"] for t in json.loads(listed.group(1))["topics"]} == set(topics())

@@ -6,7 +6,6 @@ embedded Tansu broker; docs/reliability.md says which behaviour belongs to which
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,10 +14,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.complaints.app import ComplaintsSettings, build
 from shared.kit.settings import PlatformSettings
-from shared.runtime.apache_kafka import ApacheKafka, kafka_version
+from shared.runtime.apache_kafka import ApacheKafka
 from shared.runtime.embedded import create_topics
 from shared.runtime.select import Infrastructure
-from tests.harness import events_of, read_topic, repo_root, running, wait_for
+from tests.harness import events_of, read_topic, running, wait_for
 from tests.integration.test_complaints_service import complaint_body
 
 
@@ -33,12 +32,6 @@ async def topic(kafka: ApacheKafka) -> AsyncIterator[str]:
     name = f"test.{time.monotonic_ns()}"
     await create_topics(kafka.bootstrap, {name: 3})
     yield name
-
-
-def test_the_broker_is_the_version_compose_deploys() -> None:
-    compose = (repo_root() / "deploy" / "docker-compose.yml").read_text()
-    match = re.search(r"apache/kafka:([0-9.]+)", compose)
-    assert match is not None and match.group(1) == kafka_version()
 
 
 async def test_an_idempotent_producer_with_acks_all_is_read_back_in_order(

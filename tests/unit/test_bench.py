@@ -66,6 +66,16 @@ def _results() -> dict[str, Any]:
                       "notifications": {"per_s": 1000.0, "rss_mb": 125.0}},
         "growth": {"intake": [{**run, "rows": 10_000}], "integration": [{"rows": 10_000, "per_s": 2900.0}]},
         "profiles": {"intake-complaints-500": {"self": [("frame (x.py:1)", 0.5)], "inclusive": []}},
+        "brokers": {
+            "tansu": {"label": "Tansu", "baselines": {"produce": {"per_s": 16000.0}, "consume": {"per_s": 100000.0}},
+                      "relay": {"per_s": 15000.0}, "end_to_end": {"rate": 50, "seconds": 5, "view": percentiles,
+                                                                  "email": percentiles}},
+            "kafka": {"label": "Apache Kafka", "baselines": {"produce": {"per_s": 8000.0},
+                                                             "consume": {"per_s": 50000.0}},
+                      "relay": {"per_s": 6000.0}, "end_to_end": {"rate": 50, "seconds": 5,
+                                                                 "view": {**percentiles, "p99_ms": 45.0},
+                                                                 "email": {"n": 0}}},
+        },
         "notes": [],
     }  # fmt: skip
 
@@ -81,6 +91,13 @@ def test_report_and_readme_table(tmp_path: Path) -> None:
     write_report(results, tmp_path)
     report = (tmp_path / "latest.md").read_text()
     assert "| POST /applications | 100 |" in report and "### Profile: intake-complaints-500" in report
+    # Each broker's figure, and Apache Kafka's over Tansu's; an unmeasured one is shown as such.
+    assert "| measure | Tansu | Apache Kafka | Kafka / Tansu |" in report
+    assert "| Raw produce (msg/s) | 16,000/s | 8,000/s | 0.50 |" in report
+    assert "| Outbox relay drain (events/s) | 15,000/s | 6,000/s | 0.40 |" in report
+    assert "| 201 → integration view, p99 | 90.0 ms | 45.0 ms | 0.50 |" in report
+    assert "| 201 → email in the SMTP sink, p99 | 90.0 ms | — | — |" in report
+    assert "End to end at 50 req/s for 5 s." in report
     assert {p.name for p in tmp_path.glob("*.png")} == {
         "intake_latency.png",
         "growth.png",

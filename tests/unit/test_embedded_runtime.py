@@ -283,6 +283,11 @@ def test_start_infrastructure_embedded_then_explicit(tmp_path: Path, clean_env: 
     ) as infra:
         assert infra.kind == "embedded"
         assert infra.kafka_idempotence is False
+        # What a service process started on it is told (make run, the benchmarks).
+        assert infra.broker_env() == {
+            "SINERGI_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            "SINERGI_KAFKA_IDEMPOTENCE": "false",
+        }
         assert infra.embedded_kafka is not None and infra.embedded_postgres is not None
         assert set(infra.database_urls) == {"svc_one", "svc_two"}
 
