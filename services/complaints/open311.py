@@ -431,25 +431,28 @@ def _instant(
     return parsed
 
 
-def request_query(
-    now: datetime,
-    *,
-    service_request_id: str | None = None,
-    service_code: str | None = None,
-    start_date: str | None = None,
-    end_date: str | None = None,
-    status: str | None = None,
-) -> RequestQuery:
+@dataclass(frozen=True)
+class RequestFilters:
+    """GET requests' parameters, as the specification names them (the route's query)."""
+
+    service_request_id: str | None = None
+    service_code: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    status: str | None = None
+
+
+def request_query(now: datetime, filters: RequestFilters) -> RequestQuery:
     """GET requests' parameters as the specification defines them: `service_request_id`
     (comma list) overrides every other; otherwise the window is at most 90 days, by
     default the last 90, with at most 1000 requests, newest first."""
-    codes = _listed(service_request_id)
+    codes = _listed(filters.service_request_id)
     if codes is not None:
         return RequestQuery(tracking_codes=[c.upper() for c in codes[:MAX_REQUESTS]])
     errors: list[tuple[tuple[str | int, ...], str]] = []
-    start = _instant("start_date", start_date, errors)
-    end = _instant("end_date", end_date, errors)
-    statuses = _listed(status)
+    start = _instant("start_date", filters.start_date, errors)
+    end = _instant("end_date", filters.end_date, errors)
+    statuses = _listed(filters.status)
     for s in statuses or []:
         if s not in _STATUSES:
             errors.append((("status",), f"unknown status '{s}': open or closed"))
@@ -466,7 +469,7 @@ def request_query(
     if end is None:
         end = start + MAX_WINDOW
     return RequestQuery(
-        categories=_listed(service_code),
+        categories=_listed(filters.service_code),
         statuses=sorted({x for s in statuses or [] for x in _STATUSES[s]}) or None,
         filed_from=start,
         filed_to=end,

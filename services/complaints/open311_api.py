@@ -147,26 +147,12 @@ async def _requests(ctx: Ctx, query: open311.RequestQuery) -> list[dict[str, Any
 
 @router.get("/requests.{format}", **_READ)
 async def list_requests(
-    format: Format,
-    request: Request,
-    ctx: Ctx,
-    service_request_id: str | None = None,
-    service_code: str | None = None,
-    start_date: str | None = None,
-    end_date: str | None = None,
-    status: str | None = None,
+    format: Format, request: Request, ctx: Ctx, filters: Annotated[open311.RequestFilters, Depends()]
 ) -> Response:
     """Requests, newest first: by `service_request_id` (comma list, overriding the rest),
     or by `service_code`, `status` (open, closed) within `start_date`..`end_date` (at most
     90 days; by default the last 90), at most 1000."""
-    query = open311.request_query(
-        ctx.clock(),
-        service_request_id=service_request_id,
-        service_code=service_code,
-        start_date=start_date,
-        end_date=end_date,
-        status=status,
-    )
+    query = open311.request_query(ctx.clock(), filters)
     return answer(request, await _requests(ctx, query), "service_requests")
 
 
@@ -176,7 +162,9 @@ async def get_request(service_request_id: str, format: Format, request: Request,
     missing = NotFound(f"no request with service_request_id {service_request_id}")
     if "," in service_request_id:
         raise missing
-    found = await _requests(ctx, open311.request_query(ctx.clock(), service_request_id=service_request_id))
+    found = await _requests(
+        ctx, open311.request_query(ctx.clock(), open311.RequestFilters(service_request_id))
+    )
     if not found:
         raise missing
     return answer(request, found, "service_requests")

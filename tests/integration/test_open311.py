@@ -280,7 +280,10 @@ async def test_filing_is_rate_limited_per_key_with_retry_after(
         platform.model_copy(update={"rate_limit_factor": 1.0}), "complaints.open311_filing", 2, 3600
     )
     async with running(complaints_app(fresh_database, limited)) as client:
-        first, second = (await issue_key(client, "App A"))["api_key"], (await issue_key(client, "App B"))["api_key"]
+        first, second = (
+            (await issue_key(client, "App A"))["api_key"],
+            (await issue_key(client, "App B"))["api_key"],
+        )
         for _ in range(2):
             await filed(client, first)
         refused = await post(client, first, "xml")

@@ -189,30 +189,34 @@ def test_all_bad_fields_are_named_at_once() -> None:
 
 
 def test_the_default_window_is_the_last_90_days_with_at_most_1000() -> None:
-    q = open311.request_query(NOW)
+    q = open311.request_query(NOW, open311.RequestFilters())
     assert (q.filed_from, q.filed_to, q.limit) == (NOW - timedelta(days=90), NOW, 1000)
-    start = open311.request_query(NOW, start_date="2026-10-01T00:00:00+07:00")
+    start = open311.request_query(NOW, open311.RequestFilters(start_date="2026-10-01T00:00:00+07:00"))
     assert start.filed_to - start.filed_from == timedelta(days=90)  # type: ignore[operator]
-    end = open311.request_query(NOW, end_date="2026-10-01T00:00:00Z")
+    end = open311.request_query(NOW, open311.RequestFilters(end_date="2026-10-01T00:00:00Z"))
     assert end.filed_to == datetime(2026, 10, 1, tzinfo=UTC)
 
 
 def test_a_window_longer_than_90_days_or_without_a_timezone_is_refused() -> None:
     with pytest.raises(InvalidFields, match="at most 90 days"):
-        open311.request_query(NOW, start_date="2026-01-01T00:00:00Z", end_date="2026-06-01T00:00:00Z")
+        open311.request_query(
+            NOW, open311.RequestFilters(start_date="2026-01-01T00:00:00Z", end_date="2026-06-01T00:00:00Z")
+        )
     with pytest.raises(InvalidFields, match="timezone"):
-        open311.request_query(NOW, start_date="2026-10-01T00:00:00")
+        open311.request_query(NOW, open311.RequestFilters(start_date="2026-10-01T00:00:00"))
     with pytest.raises(InvalidFields, match="open or closed"):
-        open311.request_query(NOW, status="pending")
+        open311.request_query(NOW, open311.RequestFilters(status="pending"))
 
 
 def test_status_and_service_code_filters_and_ids_overriding_them() -> None:
-    q = open311.request_query(NOW, status="open", service_code="sampah, jalan_rusak")
+    q = open311.request_query(NOW, open311.RequestFilters(status="open", service_code="sampah, jalan_rusak"))
     assert q.categories == ["sampah", "jalan_rusak"]
     assert set(q.statuses or []) == {"submitted", "verified", "dispatched", "in_progress", "resolved"}
-    closed = open311.request_query(NOW, status="closed")
+    closed = open311.request_query(NOW, open311.RequestFilters(status="closed"))
     assert set(closed.statuses or []) == {"closed", "rejected", "merged"}
-    ids = open311.request_query(NOW, service_request_id="adu-1,ADU-2", status="nonsense")
+    ids = open311.request_query(
+        NOW, open311.RequestFilters(service_request_id="adu-1,ADU-2", status="nonsense")
+    )
     assert ids == open311.RequestQuery(tracking_codes=["ADU-1", "ADU-2"])
 
 
