@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -489,3 +492,37 @@ async def test_an_open311_report_reaches_the_notifications_and_the_view_like_a_n
             return response.json() if response.status_code == 200 else None
 
         assert (await wait_for(tracked, timeout=45))["status"] == "submitted"
+
+
+# ----- the operator's commands -----------------------------------------------------------------
+
+
+def operator(database: str, *command: str) -> str:
+    """`python -m services.complaints <command>` as an operator runs it."""
+    env = {**os.environ, "COMPLAINTS_DATABASE_URL": database}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.complaints", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root(),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+async def test_the_operator_issues_lists_and_revokes_keys_from_the_command_line(
+    api: httpx.AsyncClient, fresh_database: str
+) -> None:
+    issued = await asyncio.to_thread(operator, fresh_database, "issue-open311-key", "Kota Sehat App")
+    key_id, secret = re.search(r"issued key (\S+) to Kota Sehat App.*\n(o311_\S+)", issued).groups()  # type: ignore[union-attr]
+    await filed(api, secret)
+    listed = await asyncio.to_thread(operator, fresh_database, "list-open311-keys")
+    assert f"{key_id}  {secret[:11]}…  active " in listed and secret not in listed
+    await asyncio.to_thread(operator, fresh_database, "revoke-open311-key", key_id)
+    assert errors_of(await post(api, secret), 403)
+    assert "revoked" in await asyncio.to_thread(operator, fresh_database, "list-open311-keys")
+    issued_by = await db_fetchval(fresh_database, "SELECT revoked_by FROM open311_keys")
+    assert issued_by == "operator (command line)"
