@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from services.complaints import handlers, open311
 from shared.kit.app import context_dependency
 from shared.kit.errors import DomainError, InvalidField, NotFound
-from shared.kit.limits import Limit, Limits, limited
+from shared.kit.limits import RATE_LIMITED, Limit, Limits, limited
 
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
 Format = Literal["json", "xml"]
@@ -80,7 +80,7 @@ _DOCUMENTED: dict[int | str, dict[str, Any]] = {
     200: {**_CONTENT, "description": "The document, as JSON or XML"},
     400: {**_CONTENT, "description": "Errors: a list of {code, description}"},
     404: {**_CONTENT, "description": "Errors: nothing by that code, id or token"},
-    429: {**_CONTENT, "description": "Too many requests; see Retry-After"},
+    429: {**_CONTENT, "description": "Too many requests", "headers": RATE_LIMITED[429]["headers"]},
 }
 _READ = {**limited(READS), "response_class": Response, "responses": _DOCUMENTED}
 

@@ -294,6 +294,12 @@ async def test_filing_is_rate_limited_per_key_with_retry_after(
         (description,) = errors_of(refused, 429)
         assert refused.headers["Retry-After"] in description
         await filed(client, second)  # another client application counts on its own
+        documented = (await client.get("/openapi.json")).json()["paths"]
+        open311_operations = [
+            op for path, item in documented.items() if path.startswith(V2) for op in item.values()
+        ]
+        assert len(open311_operations) == 7
+        assert all("Retry-After" in op["responses"]["429"]["headers"] for op in open311_operations)
         assert await db_fetchval(fresh_database, "SELECT count(*) FROM complaints") == 3
 
 
