@@ -11,8 +11,17 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 
-from services.complaints import handlers
-from services.complaints.domain import Complaint, RejectionReason, Reporter, SlaState, Status
+from services.complaints import handlers, open311
+from services.complaints.domain import (
+    DESCRIPTION_LENGTH,
+    TITLE_LENGTH,
+    Complaint,
+    RejectionReason,
+    Reporter,
+    SlaState,
+    Status,
+    within_purworejo,
+)
 from services.complaints.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.attachments import (
@@ -43,6 +52,7 @@ FOLLOW_UP = Limit("complaints.follow_up", 30, 3600)
 # Up to three photos per filing.
 PHOTO_UPLOADS = Limit("complaints.photo_uploads", 3 * FILING.count, 3600)
 MAX_PHOTOS = 3
+Admin = Annotated[Officer, Depends(require_role())]
 Coordinator = Annotated[Officer, Depends(require_role("coordinator"))]
 AnyOfficer = Annotated[Officer, Depends(require_role("coordinator", "opd_officer"))]
 TrackingCode = Annotated[str, Field(pattern=CODE_PATTERN, examples=["ADU-2611-7K3M-9QW2-XAB4D"])]
@@ -75,8 +85,8 @@ class FileComplaintIn(RequestBody):
 
     kind: ComplaintKind
     category: str = Field(max_length=50, description="See GET /categories")
-    title: str = Field(min_length=5, max_length=150)
-    description: str = Field(min_length=10, max_length=5000)
+    title: str = Field(min_length=TITLE_LENGTH[0], max_length=TITLE_LENGTH[1])
+    description: str = Field(min_length=DESCRIPTION_LENGTH[0], max_length=DESCRIPTION_LENGTH[1])
     desa_code: DesaCode
     location: GeoPoint | None = None
     anonymous: bool = Field(False, description="Hide the reporter from officers' public views")
@@ -92,8 +102,7 @@ class FileComplaintIn(RequestBody):
     @field_validator("location")
     @classmethod
     def _within_purworejo(cls, value: GeoPoint | None) -> GeoPoint | None:
-        # Generous bounding box of Kabupaten Purworejo.
-        if value is not None and not (-8.0 <= value.lat <= -7.4 and 109.7 <= value.lon <= 110.3):
+        if value is not None and not within_purworejo(value):
             raise ValueError("location is outside Kabupaten Purworejo")
         return value
 
@@ -141,6 +150,10 @@ class RatingIn(RequestBody):
 
 class ReopenIn(RequestBody):
     reason: str | None = Field(None, max_length=2000)
+
+
+class ApiKeyIn(RequestBody):
+    client: str = Field(min_length=3, max_length=100, description="The client application, and who runs it")
 
 
 # ----- responses -------------------------------------------------------------------------
@@ -210,6 +223,20 @@ class ComplaintPage(BaseModel):
     total: int
     page: int
     page_size: int
+
+
+class ApiKeyOut(BaseModel):
+    id: UUID
+    client: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart")
+    issued_at: datetime
+    issued_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+class IssuedApiKeyOut(ApiKeyOut):
+    api_key: str = Field(description="The key itself: shown this once, kept only hashed")
 
 
 def _clocks(c: Complaint, now: datetime) -> list[dict[str, Any]]:
@@ -452,3 +479,25 @@ async def merge(tracking_code: str, body: MergeIn, ctx: Ctx, officer: Coordinato
     """Merge this complaint into an earlier one it duplicates."""
     c = await handlers.merge(ctx, normalise_code(tracking_code), officer, body.duplicate_of)
     return officer_view(c, ctx.clock())
+
+
+# ----- Open311 API keys (the GeoReport v2 routes: open311_api.py) ------------------------------
+
+
+@router.get("/admin/open311/keys", response_model=list[ApiKeyOut], tags=["admin"])
+async def open311_keys(ctx: Ctx, _: Admin) -> list[open311.ApiKey]:
+    """Client applications' Open311 keys, revoked ones included (never the keys)."""
+    return await handlers.api_keys(ctx)
+
+
+@router.post("/admin/open311/keys", status_code=201, response_model=IssuedApiKeyOut, tags=["admin"])
+async def issue_open311_key(body: ApiKeyIn, ctx: Ctx, officer: Admin) -> dict[str, Any]:
+    """Issue a key to a client application; the answer holds it this once (audited)."""
+    key, secret = await handlers.issue_api_key(ctx, body.client, officer.subject)
+    return {**vars(key), "api_key": secret}
+
+
+@router.post("/admin/open311/keys/{key_id}/revoke", response_model=ApiKeyOut, tags=["admin"])
+async def revoke_open311_key(key_id: UUID, ctx: Ctx, officer: Admin) -> open311.ApiKey:
+    """Revoke a key: its client's next request is refused 403 (audited)."""
+    return await handlers.revoke_api_key(ctx, key_id, officer.subject)

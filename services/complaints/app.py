@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
 
-from services.complaints import api, handlers
+from services.complaints import api, handlers, open311_api
 from services.complaints.catalogue import load_catalogue
 from services.complaints.domain import SlaPolicy
 from services.complaints.repository import CitizenRecords
@@ -61,7 +61,7 @@ def build(settings: ComplaintsSettings | None = None) -> FastAPI:
         settings=settings,
         domain_metrics=ComplaintMetrics,
         context=context,
-        routers=[api.router],
+        routers=[api.router, open311_api.router],
         jobs=[
             PeriodicJob("sla-watcher", settings.sla_check_seconds, _watch_sla),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),

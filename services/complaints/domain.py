@@ -44,6 +44,18 @@ class Status(StrEnum):
 RejectionReason = ev.ComplaintRejected.model_fields["reason_code"].annotation  # the contract's Literal
 REJECTION_REASONS = frozenset(get_args(RejectionReason))
 
+# What a filing must hold, for every way in (the citizens' API and Open311).
+TITLE_LENGTH = (5, 150)
+DESCRIPTION_LENGTH = (10, 5000)
+# A generous bounding box of Kabupaten Purworejo: (south, north) and (west, east).
+LATITUDES = (-8.0, -7.4)
+LONGITUDES = (109.7, 110.3)
+
+
+def within_purworejo(point: GeoPoint) -> bool:
+    return LATITUDES[0] <= point.lat <= LATITUDES[1] and LONGITUDES[0] <= point.lon <= LONGITUDES[1]
+
+
 OPEN_STATUSES = frozenset(
     {Status.SUBMITTED, Status.VERIFIED, Status.DISPATCHED, Status.IN_PROGRESS, Status.RESOLVED}
 )

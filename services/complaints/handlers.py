@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import asyncpg
 
+from services.complaints import open311
 from services.complaints.catalogue import Catalogue
 from services.complaints.domain import Complaint, Reporter, SlaPolicy
 from services.complaints.repository import ComplaintRepository, ListFilter
@@ -75,7 +76,12 @@ async def upload_photo(ctx: Context, data: bytes) -> Attachment:
     return await ctx.attachments.stage(AttachmentKind.PHOTO, data)
 
 
-async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
+Also = Callable[[Complaint, asyncpg.Connection], Awaitable[None]]
+
+
+async def file_complaint(ctx: Context, cmd: FileComplaint, *, also: Also | None = None) -> Complaint:
+    """File a complaint; `also` records more of the filing in its unit of work (where an
+    Open311 report came from)."""
     category = ctx.catalogue.categories.get(cmd.category)
     if category is None:
         raise InvalidField("category", f"unknown category '{cmd.category}'; see GET /categories")
@@ -101,6 +107,8 @@ async def file_complaint(ctx: Context, cmd: FileComplaint) -> Complaint:
 
     async def claim_photos(complaint: Complaint, conn: asyncpg.Connection) -> None:
         await Attachments.claim(conn, AttachmentKind.PHOTO, photos, complaint.tracking_code, PHOTOS_FIELD)
+        if also is not None:
+            await also(complaint, conn)
 
     return await ctx.create(new, constraint=TRACKING_CODE_KEY, also=claim_photos)
 
@@ -273,3 +281,67 @@ async def watch_sla(ctx: Context, limit: int = 200) -> int:
         complaint = await _act(ctx, code, lambda c: c.check_sla(now))
         emitted += len(complaint.events)
     return emitted
+
+
+# ----- Open311 GeoReport v2 (open311.py maps; these are its use cases) ------------------------
+
+UNKNOWN_KEY = "api_key is unknown or revoked; ask the regency's administrator for one"
+MISSING_KEY = "api_key is required to file a request; ask the regency's administrator for one"
+
+
+async def issue_api_key(ctx: Context, client: str, issued_by: str) -> tuple[open311.ApiKey, str]:
+    """A new key for a client application: kept hashed, returned in clear this once."""
+    secret = open311.new_api_key()
+    key = open311.ApiKey(uuid.uuid4(), client, open311.key_prefix(secret), ctx.clock(), issued_by)
+    async with ctx.unit_of_work() as uow:
+        await ctx.repository(uow.conn).add_api_key(key, open311.key_hash(secret))
+        uow.touch(f"open311-key:{key.id}")
+    return key, secret
+
+
+async def revoke_api_key(ctx: Context, key_id: uuid.UUID, revoked_by: str) -> open311.ApiKey:
+    async with ctx.unit_of_work() as uow:
+        key = await ctx.repository(uow.conn).revoke_api_key(key_id, revoked_by, ctx.clock())
+        if key is None:
+            raise NotFound(f"no Open311 API key {key_id}")
+        uow.touch(f"open311-key:{key.id}")
+    return key
+
+
+async def api_keys(ctx: Context) -> list[open311.ApiKey]:
+    return await ctx.read(ComplaintRepository.api_keys)
+
+
+async def client_of(ctx: Context, api_key: str | None) -> open311.ApiKey:
+    """The client application `api_key` belongs to; 403 for none, an unknown or a
+    revoked one."""
+    if not api_key:
+        raise Forbidden(MISSING_KEY)
+    key = await ctx.read(lambda repo: repo.active_api_key(open311.key_hash(api_key)))
+    if key is None:
+        raise Forbidden(UNKNOWN_KEY)
+    return key
+
+
+async def file_open311(
+    ctx: Context, cmd: FileComplaint, client: open311.ApiKey
+) -> tuple[Complaint, uuid.UUID]:
+    """An Open311 report filed as any complaint is, with the token the client follows it
+    by and the key that sent it recorded in the same unit of work."""
+    token = uuid.uuid4()
+
+    async def record(complaint: Complaint, conn: asyncpg.Connection) -> None:
+        await ctx.repository(conn).add_open311_request(
+            token, complaint.tracking_code, client.id, complaint.filed_at
+        )
+
+    complaint = await file_complaint(ctx, replace(cmd, channel="open311"), also=record)
+    return complaint, token
+
+
+async def open311_token(ctx: Context, token: uuid.UUID) -> str:
+    return await ctx.found(lambda repo: repo.open311_token(token), f"no request with token {token}")
+
+
+async def open311_requests(ctx: Context, query: open311.RequestQuery) -> list[dict[str, Any]]:
+    return await ctx.read(lambda repo: repo.open311_requests(query))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from services.complaints.domain import (
     SlaState,
     Status,
 )
+from services.complaints.open311 import ApiKey, RequestQuery
 from shared.kit.citizen_data import Citizen, CitizenTable
 from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
@@ -49,6 +51,7 @@ _IDENTITY = (
 # as the Complaint's fields.
 _PLAIN_STATE = ("opd", "rating", "rating_comment", "duplicate_of", "resolved_at", "closed_at", "reopen_count")
 _STATE = ("status", *_PLAIN_STATE)
+_KEY_COLUMNS = ("id", "client", "prefix", "issued_at", "issued_by", "revoked_at", "revoked_by")
 _COLUMNS = (*_IDENTITY, *_STATE, "version")
 
 
@@ -219,6 +222,77 @@ class ComplaintRepository:
             sorted(OPEN_STATUSES),
         )
         return [(r["opd"], r["n"]) for r in rows]
+
+    # ----- Open311 (services/complaints/open311.py) ----------------------------------------------
+
+    async def add_api_key(self, key: ApiKey, hashed: str) -> None:
+        await self.conn.execute(
+            insert_sql("open311_keys", (*_KEY_COLUMNS, "key_hash")),
+            *(getattr(key, c) for c in _KEY_COLUMNS),
+            hashed,
+        )
+
+    async def revoke_api_key(self, key_id: uuid.UUID, by: str, at: datetime) -> ApiKey | None:
+        """The key, revoked now unless it already was."""
+        row = await self.conn.fetchrow(
+            "UPDATE open311_keys SET revoked_at = coalesce(revoked_at, $2),"
+            f" revoked_by = coalesce(revoked_by, $3) WHERE id = $1 RETURNING {', '.join(_KEY_COLUMNS)}",
+            key_id,
+            at,
+            by,
+        )
+        return ApiKey(**dict(row)) if row else None
+
+    async def api_keys(self) -> list[ApiKey]:
+        rows = await self.conn.fetch(f"SELECT {', '.join(_KEY_COLUMNS)} FROM open311_keys ORDER BY issued_at")
+        return [ApiKey(**dict(r)) for r in rows]
+
+    async def active_api_key(self, hashed: str) -> ApiKey | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {', '.join(_KEY_COLUMNS)} FROM open311_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            hashed,
+        )
+        return ApiKey(**dict(row)) if row else None
+
+    async def add_open311_request(
+        self, token: uuid.UUID, tracking_code: str, key_id: uuid.UUID, at: datetime
+    ) -> None:
+        await self.conn.execute(
+            insert_sql("open311_requests", ("token", "tracking_code", "key_id", "filed_at")),
+            token,
+            tracking_code,
+            key_id,
+            at,
+        )
+
+    async def open311_token(self, token: uuid.UUID) -> str | None:
+        """The tracking code of the complaint a client filed under `token`."""
+        value = await self.conn.fetchval("SELECT tracking_code FROM open311_requests WHERE token = $1", token)
+        return str(value) if value is not None else None
+
+    async def open311_requests(self, q: RequestQuery) -> list[dict[str, Any]]:
+        """Complaints as GET requests lists them, newest first, with the completion clock
+        still running (the expected date) and the latest step's note."""
+        w = Where()
+        for column, values in (
+            ("tracking_code", q.tracking_codes),
+            ("category", q.categories),
+            ("status", q.statuses),
+        ):
+            if values is not None:
+                w.add(f"c.{column} = ANY({w.param(values)}::text[])")
+        w.within("c.filed_at", q.filed_from, q.filed_to)
+        rows = await self.conn.fetch(
+            "SELECT c.tracking_code, c.category, c.opd, c.status, c.description, c.desa_code, c.lat, c.lon,"
+            " c.anonymous, c.confidential, c.filed_at, c.updated_at,"
+            " (SELECT k.due_at FROM sla_clocks k WHERE k.complaint_id = c.id AND k.name = 'completion'"
+            "   AND k.stopped_at IS NULL) AS expected_at,"
+            " (SELECT h.note FROM complaint_history h WHERE h.complaint_id = c.id AND h.note IS NOT NULL"
+            "   ORDER BY h.id DESC LIMIT 1) AS last_note"
+            f" FROM complaints c {w.clause} ORDER BY c.filed_at DESC, c.id LIMIT {w.param(q.limit)}",
+            *w.args,
+        )
+        return [dict(r) for r in rows]
 
 
 class CitizenRecords(

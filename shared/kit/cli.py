@@ -5,14 +5,18 @@ migrate                   apply pending migrations and exit
 republish --since TIME    mark retained events since TIME for publishing again
                           (after a broker lost its data; consumers deduplicate)
 replay-dead-letters       re-deliver the service's dead letters through its consumers
+
+A service adds commands of its own (`Command`), run like `migrate`: with its database
+open and migrated, nothing served.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 
@@ -25,11 +29,25 @@ from shared.kit.settings import ServiceSettings
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def main(build: Callable[[S], FastAPI], settings_class: type[S]) -> None:
+@dataclass(frozen=True)
+class Command:
+    """A service's own maintenance command: its help, its arguments, and what it does
+    with the service (its use-case context: `service.context`); what it returns is printed."""
+
+    help: str
+    run: Callable[[Service, argparse.Namespace], Awaitable[object]]
+    arguments: Callable[[argparse.ArgumentParser], Any] = lambda _: None
+
+
+def main(
+    build: Callable[[S], FastAPI], settings_class: type[S], own: Mapping[str, Command] | None = None
+) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command")
+    for name, command in (own or {}).items():
+        command.arguments(commands.add_parser(name, help=command.help))
     commands.add_parser("serve")
     commands.add_parser("migrate")
     republish = commands.add_parser("republish")
@@ -58,6 +76,8 @@ def main(build: Callable[[S], FastAPI], settings_class: type[S]) -> None:
             return {c.name: await replay_dead_letters(c) for c in service.consumers}
 
         print(asyncio.run(maintenance(service, replay)))
+    elif own and args.command in own:
+        print(asyncio.run(maintenance(service, lambda: own[args.command].run(service, args))))
 
 
 async def maintenance(service: Service, action: Callable[[], object]) -> object:

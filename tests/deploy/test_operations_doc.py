@@ -13,7 +13,10 @@ from shared.runtime.topology import DOMAIN_PARTITIONS, SERVICES, ServiceInfo, to
 from tests.deploy.helpers import CLUSTER, COMPOSE, DATABASES, OPERATIONS, ROOT, merged_compose, uses_kit_cli
 
 KIT_COMMANDS = {"serve", "migrate", "republish", "replay-dead-letters"}
-EXTRA_COMMANDS = {"integration": {"rebuild", "check-masterplan"}}
+EXTRA_COMMANDS = {
+    "integration": {"rebuild", "check-masterplan"},
+    "complaints": {"issue-open311-key", "list-open311-keys", "revoke-open311-key"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def _admin_endpoints() -> set[tuple[str, str]]:
 
 
 def test_documented_service_commands_exist(doc: str) -> None:
-    used = re.findall(r"python -m services\.([a-z_]+) ([a-z-]+)", doc)
+    used = re.findall(r"python -m services\.([a-z_]+) ([a-z0-9-]+)", doc)
     assert used
     names = {s.name for s in SERVICES}
     for service, command in used:
@@ -46,7 +49,7 @@ def test_documented_service_commands_exist(doc: str) -> None:
 
 def test_documented_admin_endpoints_exist(doc: str) -> None:
     endpoints = _admin_endpoints()
-    used = set(re.findall(r"\b(GET|POST) (/admin/[a-z/-]+)", doc))
+    used = set(re.findall(r"\b(GET|POST) (/admin/[a-z0-9/{}_-]+)", doc))
     assert ("POST", "/admin/dead-letters/replay") in used
     assert ("POST", "/admin/outbox/republish") in used
     for method, path in used:

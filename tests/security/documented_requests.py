@@ -159,6 +159,14 @@ async def merge(s: Running) -> Request:
     return request("POST", f"/officer/complaints/{duplicate}/merge", {"duplicate_of": original})
 
 
+OPEN311_CLIENT = {"client": "Aplikasi Lapor Desa (Komunitas X)"}
+
+
+async def open311_key(s: Running) -> Request:
+    key = await s.ok("POST", "/admin/open311/keys", json=OPEN311_CLIENT)
+    return request("POST", f"/admin/open311/keys/{key['id']}/revoke")
+
+
 COMPLAINTS: dict[str, Build] = {
     "GET /officer/complaints": fixed("GET", "/officer/complaints"),
     "GET /officer/complaints/{tracking_code}": on_complaint(disposed_complaint, None),
@@ -180,6 +188,9 @@ COMPLAINTS: dict[str, Build] = {
     "POST /officer/complaints/{tracking_code}/resolve": on_complaint(
         disposed_complaint, "resolve", {"resolution": "Jalan sudah ditambal"}
     ),
+    "GET /admin/open311/keys": fixed("GET", "/admin/open311/keys"),
+    "POST /admin/open311/keys": fixed("POST", "/admin/open311/keys", OPEN311_CLIENT),
+    "POST /admin/open311/keys/{key_id}/revoke": open311_key,
     **kit_operations(),
     **citizen_data_operations(filed_complaint),
 }
