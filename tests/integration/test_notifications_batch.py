@@ -100,39 +100,41 @@ async def set_preferences(ctx: Context, nik: str, contact: str, prefs: Preferenc
     await handlers.set_preferences(ctx, verified_citizen(ctx.platform, nik, contact), None, prefs)
 
 
+# What each step of a complaint says besides the reporter's contact (`**kwargs` below).
+STEPS: dict[type[ce.ComplaintEvent], dict[str, Any]] = {
+    ce.ComplaintResolved: {
+        "status": "resolved",
+        "resolved_by": "petugas",
+        "reopen_until": NOW + timedelta(days=7),
+    },
+    ce.ComplaintDispatched: {
+        "status": "dispatched",
+        "opd_name": "Dinas",
+        "dispatched_by": "koordinator",
+        "followup_due": NOW + timedelta(days=5),
+    },
+    ce.ComplaintRejected: {
+        "status": "rejected",
+        "reason_code": "not_within_authority",
+        "rejected_by": "koordinator",
+    },
+}
+
+
+def step(event: type[ce.ComplaintEvent], platform: PlatformSettings, **kwargs: Any) -> Envelope:
+    return complaint_event(event, platform, **STEPS[event], **kwargs)
+
+
 def resolved(platform: PlatformSettings, **kwargs: Any) -> Envelope:
-    return complaint_event(
-        ce.ComplaintResolved,
-        platform,
-        status="resolved",
-        resolved_by="petugas",
-        reopen_until=NOW + timedelta(days=7),
-        **kwargs,
-    )
+    return step(ce.ComplaintResolved, platform, **kwargs)
 
 
 def dispatched(platform: PlatformSettings, opd: str, **kwargs: Any) -> Envelope:
-    return complaint_event(
-        ce.ComplaintDispatched,
-        platform,
-        status="dispatched",
-        opd=opd,
-        opd_name="Dinas",
-        dispatched_by="koordinator",
-        followup_due=NOW + timedelta(days=5),
-        **kwargs,
-    )
+    return step(ce.ComplaintDispatched, platform, opd=opd, **kwargs)
 
 
 def rejected(platform: PlatformSettings, **kwargs: Any) -> Envelope:
-    return complaint_event(
-        ce.ComplaintRejected,
-        platform,
-        status="rejected",
-        reason_code="not_within_authority",
-        rejected_by="koordinator",
-        **kwargs,
-    )
+    return step(ce.ComplaintRejected, platform, **kwargs)
 
 
 def erasure(platform: PlatformSettings, nik: str) -> Envelope:

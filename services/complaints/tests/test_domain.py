@@ -118,11 +118,8 @@ def file_complaint(**overrides: Any) -> Complaint:
         "citizen_ref": CITIZEN_REF,
         "locale": "id",
         "now": T0,
-        "calendar": CAL,
-        "policy": POLICY,
     }
-    kwargs.update(overrides)
-    return Complaint.file(**kwargs)
+    return Complaint.file(**(kwargs | overrides), calendar=CAL, policy=POLICY)
 
 
 def other_opd(c: Complaint) -> Opd:

@@ -150,11 +150,8 @@ def submit(type_code: str = "pbg", *, now: datetime = T0, **overrides: Any) -> A
         "kbli": CATALOGUE.kbli,
         "locale": "id",
         "now": now,
-        "calendar": CAL,
-        "policy": POLICY,
     }
-    kwargs.update(overrides)
-    return Application.submit(**kwargs)
+    return Application.submit(**(kwargs | overrides), calendar=CAL, policy=POLICY)
 
 
 def next_working_morning(now: datetime) -> datetime:
