@@ -25,7 +25,7 @@ from typing import get_args
 from shared.kit.codes import COMPLAINT_PREFIX, new_public_code
 from shared.kit.errors import InvalidField
 from shared.kit.history import Recorded
-from shared.reference import WorkingCalendar
+from shared.reference import WorkingCalendar, within_regency
 from shared.schemas import complaints as ev
 from shared.schemas.common import AttachmentRef, GeoPoint, SealedContact
 
@@ -47,13 +47,10 @@ REJECTION_REASONS = frozenset(get_args(RejectionReason))
 # What a filing must hold, for every way in (the citizens' API and Open311).
 TITLE_LENGTH = (5, 150)
 DESCRIPTION_LENGTH = (10, 5000)
-# A generous bounding box of Kabupaten Purworejo: (south, north) and (west, east).
-LATITUDES = (-8.0, -7.4)
-LONGITUDES = (109.7, 110.3)
 
 
 def within_purworejo(point: GeoPoint) -> bool:
-    return LATITUDES[0] <= point.lat <= LATITUDES[1] and LONGITUDES[0] <= point.lon <= LONGITUDES[1]
+    return within_regency(point.lat, point.lon)
 
 
 OPEN_STATUSES = frozenset(

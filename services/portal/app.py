@@ -22,6 +22,7 @@ from services.portal.clients.health import HealthClient
 from services.portal.clients.integration import IntegrationClient
 from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
+from services.portal.clients.tiles import TileServer
 from services.portal.i18n import translator
 from services.portal.web import CsrfRefused, PortalEdge, language, message_page, render
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
@@ -52,6 +53,11 @@ class PortalSettings(service_settings("portal")):
     # card); a draft idle longer is deleted.
     draft_idle_minutes: int = 120
     draft_purge_seconds: float = 300.0
+    # The regency's map tile server, {z}/{x}/{y} in Web Mercator (OpenStreetMap's scheme),
+    # e.g. http://tiles.purworejokab.go.id/{z}/{x}/{y}.png: with it, the desa page shows a
+    # map to mark the place on (the portal passes the regency's tiles on); without it, no
+    # map, and the report goes with its desa and, if the citizen allows, the phone's position.
+    map_tiles_url: str = ""
 
 
 class PortalMetrics(DomainMetrics):
@@ -70,6 +76,8 @@ async def _purge_drafts(service: PortalService) -> None:
 async def _close_clients(service: PortalService) -> None:
     for upstream in service.context.upstreams:
         await upstream.close()
+    if service.context.tiles is not None:
+        await service.context.tiles.close()
 
 
 def build(settings: PortalSettings | None = None) -> FastAPI:
@@ -89,6 +97,7 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
             draft_idle=timedelta(minutes=settings.draft_idle_minutes),
             notifications=NotificationsClient(settings.notifications_url, timeout),
             integration=IntegrationClient(settings.integration_url, timeout),
+            tiles=TileServer(settings.map_tiles_url, timeout) if settings.map_tiles_url else None,
         )
 
     spec: ServiceSpec[handlers.Context, PortalMetrics] = ServiceSpec(

@@ -8,13 +8,14 @@ the complaints service, and Lacak asks the service that holds the code.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.kit.codes import COMPLAINT_PREFIX, HEALTH_PREFIX, PERMIT_PREFIX, is_public_code, normalise_code
-from shared.reference import find_desa, find_kecamatan
+from shared.reference import REGENCY_LATITUDES, REGENCY_LONGITUDES, find_desa, find_kecamatan, within_regency
 from shared.reference.nik import InvalidNIK, parse_nik
 from shared.reference.phone import InvalidPhone, normalize_mobile
 
@@ -25,9 +26,6 @@ MAX_PHOTOS = 3
 # The complaints service's limits on what a citizen writes (services/complaints/api.py).
 TITLE_LENGTH = (5, 150)
 DESCRIPTION_LENGTH = (10, 5000)
-# Kabupaten Purworejo, generously: a phone's position outside it is not sent.
-LATITUDE = (-8.0, -7.4)
-LONGITUDE = (109.7, 110.3)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 YES, NO = "ya", "tidak"
 
@@ -160,8 +158,7 @@ def coordinates(lat: str | None, lon: str | None) -> dict[str, float] | None:
         point = {"lat": round(float(lat or ""), 6), "lon": round(float(lon or ""), 6)}
     except ValueError:
         return None
-    inside = LATITUDE[0] <= point["lat"] <= LATITUDE[1] and LONGITUDE[0] <= point["lon"] <= LONGITUDE[1]
-    return point if inside else None
+    return point if within_regency(point["lat"], point["lon"]) else None
 
 
 def read_text(answer: Answer, form: Mapping[str, str], name: str, length: tuple[int, int]) -> None:
@@ -266,3 +263,27 @@ def history_lines(service: str, history: list[Mapping[str, Any]]) -> list[Line]:
         Line(entry["at"], f"history.{service}.{entry['action'].split(':', 1)[0]}", entry.get("note"))
         for entry in history
     ]
+
+
+# ----- the map of the desa page -------------------------------------------------------------
+
+# The zoom levels the map offers: the whole regency (11) to a street (18).
+MAP_ZOOMS = range(11, 19)
+
+
+def tile_of(lat: float, lon: float, zoom: int) -> tuple[int, int]:
+    """The Web Mercator (slippy map) tile holding a point at `zoom`: (x, y)."""
+    n = 2**zoom
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return x, y
+
+
+def tile_in_regency(zoom: int, x: int, y: int) -> bool:
+    """Whether the portal passes this tile on: one of the map's zoom levels and within the
+    regency, so the portal never serves as anybody's general map proxy."""
+    if zoom not in MAP_ZOOMS:
+        return False
+    west, north = tile_of(REGENCY_LATITUDES[1], REGENCY_LONGITUDES[0], zoom)
+    east, south = tile_of(REGENCY_LATITUDES[0], REGENCY_LONGITUDES[1], zoom)
+    return west <= x <= east and north <= y <= south

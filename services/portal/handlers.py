@@ -20,7 +20,8 @@ from services.portal.clients.health import HealthClient
 from services.portal.clients.integration import IntegrationClient
 from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
-from services.portal.domain import LAPOR, Answer, Draft, Line
+from services.portal.clients.tiles import TileServer
+from services.portal.domain import LAPOR, Answer, Draft, Line, tile_in_regency
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Context:
     draft_idle: timedelta
     notifications: NotificationsClient
     integration: IntegrationClient
+    # The map on the desa page, when the regency has a tile server (PORTAL_MAP_TILES_URL).
+    tiles: TileServer | None = None
 
     @property
     def upstreams(self) -> tuple[Upstream, ...]:
@@ -134,3 +137,11 @@ async def track(ctx: Context, code: str, service: str) -> Tracked | None:
 
 async def purge_idle_drafts(ctx: Context) -> int:
     return await repository.purge_idle(ctx.pool(), ctx.clock() - ctx.draft_idle)
+
+
+async def map_tile(ctx: Context, z: int, x: int, y: int) -> tuple[bytes, str] | None:
+    """A tile of the desa page's map, when the regency has a tile server and the tile is
+    one of the regency's at a zoom the map offers."""
+    if ctx.tiles is None or not tile_in_regency(z, x, y):
+        return None
+    return await ctx.tiles.tile(z, x, y)

@@ -29,7 +29,7 @@ from services.portal.web import (
 )
 from shared.kit.app import context_dependency
 from shared.kit.i18n import LANGUAGES
-from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
+from shared.reference import REGENCY_CENTRE, all_desa, all_kecamatan, find_desa, find_kecamatan
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
@@ -95,6 +95,7 @@ async def _step_values(ctx: handlers.Context, request: Request, step: str, draft
         return {
             "options": [(d.code, d.name) for d in desa],
             "kecamatan_name": kecamatan.name if kecamatan else "",
+            "map_centre": "{:.5f},{:.5f}".format(*REGENCY_CENTRE) if ctx.tiles is not None else None,
         }
     if step == "foto":
         return {"photos": draft.photos, "max_photos": MAX_PHOTOS, "multipart": True}
@@ -281,6 +282,17 @@ def _when(value: str | None) -> str:
     if not value:
         return "—"
     return datetime.fromisoformat(value).astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB")
+
+
+@router.get("/peta/{z}/{x}/{y}.png")
+async def map_tile(ctx: Ctx, z: int, x: int, y: int) -> Response:
+    """A tile of the desa page's map, passed on from the regency's tile server."""
+    found = await handlers.map_tile(ctx, z, x, y)
+    if found is None:
+        return Response(status_code=404)
+    content, media_type = found
+    # Tiles change rarely; the browser keeps them for a day.
+    return Response(content, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/lacak", response_class=HTMLResponse)

@@ -53,6 +53,10 @@ class CsrfRefused(Exception):
     """A POST without this session's token."""
 
 
+# Answers that are not pages: the same for everyone, cached by the browser, no session.
+ASSET_PATHS = ("/static/", "/peta/")
+
+
 class PortalEdge(BaseHTTPMiddleware):
     """Gives each visitor a session cookie and every answer the security headers."""
 
@@ -73,7 +77,7 @@ class PortalEdge(BaseHTTPMiddleware):
         request.state.secure = self.secure
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
-        if request.url.path.startswith("/static/"):
+        if request.url.path.startswith(ASSET_PATHS):
             return response
         response.headers["Cache-Control"] = "no-store"
         if fresh:

@@ -16,7 +16,10 @@ from importlib.resources import files
 from typing import Literal, TypeVar, cast
 
 __all__ = [
+    "REGENCY_CENTRE",
     "REGENCY_CODE",
+    "REGENCY_LATITUDES",
+    "REGENCY_LONGITUDES",
     "REGENCY_NAME",
     "Desa",
     "Kecamatan",
@@ -27,10 +30,25 @@ __all__ = [
     "find_kecamatan",
     "require_desa",
     "require_kecamatan",
+    "within_regency",
 ]
 
 REGENCY_CODE = "33.06"
 REGENCY_NAME = "Kabupaten Purworejo"
+# A generous bounding box of the regency, (south, north) and (west, east): a point a
+# citizen or a phone gives outside it cannot be about Purworejo.
+REGENCY_LATITUDES = (-8.0, -7.4)
+REGENCY_LONGITUDES = (109.7, 110.3)
+# Purworejo town (alun-alun): where a map opens before anything is chosen.
+REGENCY_CENTRE = (-7.713, 110.008)
+
+
+def within_regency(lat: float, lon: float) -> bool:
+    return (
+        REGENCY_LATITUDES[0] <= lat <= REGENCY_LATITUDES[1]
+        and REGENCY_LONGITUDES[0] <= lon <= REGENCY_LONGITUDES[1]
+    )
+
 
 DesaKind = Literal["desa", "kelurahan"]
 _Region = TypeVar("_Region")

@@ -62,9 +62,11 @@ class Stack:
 
 
 @asynccontextmanager
-async def portal_stack(infra: Infrastructure) -> AsyncIterator[Stack]:
-    """Complaints, permits and the portal; health is not started, so the portal's health
-    address answers nothing."""
+async def portal_stack(
+    infra: Infrastructure, portal_settings: dict[str, str] | None = None
+) -> AsyncIterator[Stack]:
+    """Complaints, permits and the portal (with `portal_settings` as PORTAL_* variables);
+    health is not started, so the portal's health address answers nothing."""
     ports = {name: free_port() for name in ("complaints", "permits", "portal", "health")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     databases = {name: await new_database(infra) for name in ("complaints", "permits", "portal")}
@@ -73,6 +75,7 @@ async def portal_stack(infra: Infrastructure) -> AsyncIterator[Stack]:
         "PORTAL_PERMITS_URL": urls["permits"],
         "PORTAL_HEALTH_URL": urls["health"],
         "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "3",
+        **(portal_settings or {}),
     }
     specs = {
         name: (ports[name], databases[name], portal_env if name == "portal" else None)

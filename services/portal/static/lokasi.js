@@ -18,6 +18,7 @@
         lon.value = position.coords.longitude.toFixed(6);
         added.hidden = false;
         denied.hidden = true;
+        document.dispatchEvent(new CustomEvent("sinergi:lokasi"));  // the map follows (peta.js)
       },
       function () {
         denied.hidden = false;

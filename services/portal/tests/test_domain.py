@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.portal import domain
-from services.portal.domain import CHECK, NO, YES, Draft
+from services.portal.domain import CHECK, NO, YES, Draft, tile_in_regency, tile_of
 from services.portal.i18n import MESSAGES, translator
 
 CATEGORIES = {"jalan_rusak", "sampah"}
@@ -141,3 +141,26 @@ def test_history_is_one_line_per_action_in_words_of_both_languages() -> None:
 
 def test_both_languages_have_every_text() -> None:
     assert set(MESSAGES["id"]) == set(MESSAGES["en"])
+
+
+# ----- the map's tiles ---------------------------------------------------------------------
+
+
+def test_the_tile_of_purworejo_town_at_each_zoom() -> None:
+    # Worked by hand from the Web Mercator formulas for (-7.713, 110.008).
+    assert tile_of(-7.713, 110.008, 11) == (1649, 1068)
+    assert tile_of(-7.713, 110.008, 15) == (26397, 17088)
+
+
+def test_only_the_regencys_tiles_at_the_maps_zooms_are_passed_on() -> None:
+    town = tile_of(-7.713, 110.008, 15)
+    assert tile_in_regency(15, *town)
+    jakarta = tile_of(-6.2, 106.8, 15)
+    assert not tile_in_regency(15, *jakarta)
+    assert not tile_in_regency(10, *tile_of(-7.713, 110.008, 10))  # coarser than the map offers
+    assert not tile_in_regency(19, *tile_of(-7.713, 110.008, 19))
+    # The regency's corners are in; one tile beyond them is not.
+    west, north = tile_of(-7.4, 109.7, 13)
+    east, south = tile_of(-8.0, 110.3, 13)
+    assert tile_in_regency(13, west, north) and tile_in_regency(13, east, south)
+    assert not tile_in_regency(13, west - 1, north) and not tile_in_regency(13, east, south + 1)
