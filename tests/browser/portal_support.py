@@ -53,6 +53,7 @@ class Stack:
     portal_database: str
     processes: dict[str, subprocess.Popen[bytes]]
     permit_code: str = ""
+    permits_database: str = ""
 
     def stop(self, name: str) -> None:
         process = self.processes[name]
@@ -86,6 +87,7 @@ async def portal_stack(infra: Infrastructure) -> AsyncIterator[Stack]:
             databases["complaints"],
             databases["portal"],
             processes,
+            permits_database=databases["permits"],
         )
         async with httpx.AsyncClient(base_url=stack.permits, timeout=30) as permits:
             filed = await permits.post("/applications", json=example_of(SubmitIn))
