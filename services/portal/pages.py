@@ -16,7 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 from services.portal import domain, handlers, izin_cases
 from services.portal.clients.base import Refused
 from services.portal.domain import CHECK, KINDS, MAX_PHOTOS, NO, STEPS, YES, Draft
-from services.portal.i18n import translator
+from services.portal.i18n import permit_name, translator
 from services.portal.web import (
     LANGUAGE_COOKIE,
     LANGUAGE_MAX_AGE,
@@ -319,6 +319,9 @@ async def track_page(
             if case is None:
                 errors["kode"] = t("error.lacak.unknown")
     resubmission = await izin_cases.resubmission(ctx, request.state.session, case) if case else None
+    if resubmission:
+        lang = language(request)
+        resubmission.missing = [(c, permit_name(lang, f"berkas.{c}", n)) for c, n in resubmission.missing]
     order = ["kode", *(f"berkas-{c}" for c, _ in (resubmission.missing if resubmission else []))]
     return render(
         request,
