@@ -302,8 +302,10 @@ async def send(request: Request, ctx: cases.Context) -> Response:
 
 
 @router.get("/izin/selesai/{code}", response_class=HTMLResponse)
-async def confirmation(request: Request, code: str, hari: int | None = None) -> HTMLResponse:
-    return confirmation_page(request, code, "permits", "izin.selesai.", again="/izin/jenis", sla=hari)
+async def confirmation(request: Request, code: str, hari: str = "") -> HTMLResponse:
+    """`hari`: the working days the service answered (shown only when a number)."""
+    sla = int(hari) if hari.isascii() and hari.isdigit() and len(hari) <= 3 else None
+    return confirmation_page(request, code, "permits", "izin.selesai.", again="/izin/jenis", sla=sla)
 
 
 # ----- Lacak: sending the documents an officer asked for again --------------------------------

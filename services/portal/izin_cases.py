@@ -16,6 +16,7 @@ from services.portal.handlers import Context, Tracked, forget, keep, stored
 from services.portal.izin_rules import (
     BERKAS,
     CHECK,
+    DOCUMENT_PAGE,
     IZIN,
     application_body,
     missing_documents,
@@ -71,7 +72,7 @@ async def add_document(
     current = await stored(ctx, session_id, IZIN)
     upload = await ctx.permits.upload_document(content, filename, media_type)
     current["dokumen"] = {**(current.get("dokumen") or {}), code: upload}
-    current["galat"] = {k: v for k, v in (current.get("galat") or {}).items() if not k.endswith(code)}
+    current["galat"] = {k: v for k, v in (current.get("galat") or {}).items() if k != DOCUMENT_PAGE + code}
     await keep(ctx, session_id, IZIN, current)
     return current
 
