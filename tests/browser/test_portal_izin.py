@@ -19,7 +19,7 @@ import pytest
 from shared.kit.attachments import MAX_BYTES, AttachmentKind
 from shared.runtime.select import Infrastructure
 from tests.attachment_support import pdf, phone_photo
-from tests.browser.portal_support import PHONE, Audit, Stack, portal_stack
+from tests.browser.portal_support import DESKTOP, PHONE, Audit, Stack, portal_stack
 from tests.browser.test_portal import (
     DESA,
     KECAMATAN,
@@ -111,11 +111,16 @@ async def officer(stack: Stack, method: str, path: str, **request: Any) -> dict[
     return dict(answer.json())
 
 
-@VIEWPORTS
+@pytest.mark.parametrize(
+    ("viewport", "javascript"),
+    [(PHONE, True), (DESKTOP, True), (PHONE, False)],
+    ids=["phone", "desktop", "phone-without-javascript"],
+)
 async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lacak(
-    browser: Any, stack: Stack, viewport: dict[str, int]
+    browser: Any, stack: Stack, viewport: dict[str, int], javascript: bool, request: Any
 ) -> None:
-    async with browsing(browser, stack, viewport, label_of("izin", viewport)) as (page, audit):
+    label = "izin-" + request.node.callspec.id
+    async with browsing(browser, stack, viewport, label, javascript=javascript) as (page, audit):
         # Floors 0: the portal takes a whole number; the permits service's least (1) is
         # its own rule, and its message comes back onto the floors page at submission.
         await to_the_documents(page, audit, stack, floors="0")
@@ -199,9 +204,9 @@ async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lac
 async def test_a_file_that_is_no_document_or_too_large_is_refused_next_to_the_field_keeping_nothing(
     browser: Any, stack: Stack, viewport: dict[str, int]
 ) -> None:
+    before = await db_fetchval(stack.permits_database, UPLOADS)
     async with browsing(browser, stack, viewport, label_of("izin-berkas-ditolak", viewport)) as (page, audit):
         await to_the_documents(page, None, stack)
-        before = await db_fetchval(stack.permits_database, UPLOADS)
         program = {"name": "ktp.pdf", "mimeType": "application/pdf", "buffer": b"MZ\x90\x00" + bytes(4096)}
         await upload(page, "berkas", program, "Unggah dan lanjutkan")
         await audit.page(page, "bukan-dokumen")
