@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from services.portal import repository
 from services.portal.antrean_rules import (
     ANTREAN,
     MASUK,
@@ -33,7 +32,7 @@ from services.portal.antrean_rules import (
 )
 from services.portal.clients.base import Refused
 from services.portal.domain import Answer, Draft
-from services.portal.handlers import Context, session_key
+from services.portal.handlers import Context, forget, keep, stored
 
 WIB = ZoneInfo("Asia/Jakarta")
 NONCE_BYTES = 12
@@ -57,15 +56,6 @@ def unseal(sealed: str, session_id: str) -> str | None:
         return AESGCM(_sealing_key(session_id)).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
     except (InvalidTag, ValueError):
         return None
-
-
-async def stored(ctx: Context, session_id: str, journey: str) -> Draft:
-    fresh_since = ctx.clock() - ctx.draft_idle
-    return Draft(await repository.load(ctx.pool(), session_key(session_id), journey, fresh_since))
-
-
-async def _keep(ctx: Context, session_id: str, journey: str, answers: Mapping[str, Any]) -> None:
-    await repository.save(ctx.pool(), session_key(session_id), journey, dict(answers), ctx.clock())
 
 
 # ----- Antrean -------------------------------------------------------------------------------
@@ -111,7 +101,7 @@ async def answer(ctx: Context, session_id: str, step: str, form: Mapping[str, st
     result = read_page(step, form, current, await _offered(ctx, step, current))
     if not result.errors:
         current.update(result.values)
-        await _keep(ctx, session_id, ANTREAN, current)
+        await keep(ctx, session_id, ANTREAN, current)
     return current, result
 
 
@@ -124,7 +114,7 @@ async def book(ctx: Context, session_id: str, locale: str) -> dict[str, Any]:
     if token is None:
         raise SignInNeeded
     booked = await ctx.health.book(booking_body(current, signin["kontak"], locale), token)
-    await repository.delete(ctx.pool(), session_key(session_id), ANTREAN)
+    await forget(ctx, session_id, ANTREAN)
     return booked
 
 
@@ -159,7 +149,7 @@ async def start(ctx: Context, session_id: str, purpose: str, then: str | None) -
     path of this site, checked by the page)."""
     signin = await stored(ctx, session_id, MASUK)
     signin.update(untuk=purpose, lanjut=then or PURPOSES[purpose][1])
-    await _keep(ctx, session_id, MASUK, signin)
+    await keep(ctx, session_id, MASUK, signin)
     return signin
 
 
@@ -175,7 +165,7 @@ async def send_code(ctx: Context, session_id: str, form: Mapping[str, str]) -> t
     sent = await ctx.notifications.request_code(result.values["kontak"])
     signin = Draft(untuk=purpose, lanjut=signin.get("lanjut", PURPOSES[purpose][1]), **result.values)
     signin["tujuan"] = sent.get("destination", "")
-    await _keep(ctx, session_id, MASUK, signin)
+    await keep(ctx, session_id, MASUK, signin)
     return signin, result
 
 
@@ -209,8 +199,8 @@ async def keep_session(
 ) -> None:
     """Keep the citizen session with the sign-in, sealed under the browser's cookie."""
     signin.update(session=seal(token, session_id), expires_at=expires.isoformat(), nik=nik)
-    await _keep(ctx, session_id, MASUK, signin)
+    await keep(ctx, session_id, MASUK, signin)
 
 
 async def sign_out(ctx: Context, session_id: str) -> None:
-    await repository.delete(ctx.pool(), session_key(session_id), MASUK)
+    await forget(ctx, session_id, MASUK)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.portal.domain import NO, YES, Answer, choice, is_email, read_nik
+from services.portal.domain import NO, YES, Answer, choice, is_email, read_digits, read_nik
 from shared.reference.phone import InvalidPhone, normalize_mobile
 
 ANTREAN = "antrean"
@@ -167,13 +167,7 @@ def read_contact(form: Mapping[str, str], *, email_too: bool, ask_nik: bool) -> 
 
 def read_code(form: Mapping[str, str]) -> Answer:
     answer = Answer()
-    code = re.sub(r"\s", "", form.get("kode") or "")
-    if not code:
-        answer.refuse("kode", "error.kode.empty")
-    elif not (code.isascii() and code.isdigit() and len(code) == CODE_DIGITS):
-        answer.refuse("kode", "error.kode.invalid")
-    else:
-        answer.values["kode"] = code
+    read_digits(answer, form, "kode", CODE_DIGITS)
     return answer
 
 

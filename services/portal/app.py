@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import antrean, handlers, layanan, pages
+from services.portal import antrean, handlers, izin, layanan, pages
 from services.portal.clients.base import CITIZEN_ADDRESS, Limited, Unavailable
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
@@ -106,7 +106,7 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
         settings=settings,
         domain_metrics=PortalMetrics,
         context=context,
-        routers=[pages.router, antrean.router, layanan.router],
+        routers=[pages.router, izin.router, antrean.router, layanan.router],
         jobs=[PeriodicJob("draft-expiry", settings.draft_purge_seconds, _purge_drafts)],
         on_stop=_close_clients,
         static=Path(__file__).parent / "static",

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.kit.codes import COMPLAINT_PREFIX, HEALTH_PREFIX, PERMIT_PREFIX, is_public_code, normalise_code
-from shared.reference import REGENCY_LATITUDES, REGENCY_LONGITUDES, find_desa, find_kecamatan, within_regency
+from shared.reference import (
+    REGENCY_LATITUDES,
+    REGENCY_LONGITUDES,
+    all_desa,
+    all_kecamatan,
+    find_desa,
+    find_kecamatan,
+    within_regency,
+)
 from shared.reference.nik import InvalidNIK, parse_nik
 from shared.reference.phone import InvalidPhone, normalize_mobile
 
@@ -153,6 +161,19 @@ def _read_desa(answer: Answer, form: Mapping[str, str], draft: Mapping[str, Any]
     answer.values["lokasi"] = point
 
 
+def place_choices(step: str, draft: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of a location page (`kecamatan`, then `desa` within the chosen
+    kecamatan), for every journey that asks where."""
+    if step == "kecamatan":
+        return {"options": [(k.code, k.name) for k in all_kecamatan()]}
+    kecamatan = find_kecamatan(draft.get("kecamatan", ""))
+    desa = [d for d in all_desa() if kecamatan and d.kecamatan_code == kecamatan.code]
+    return {
+        "options": [(d.code, d.name) for d in desa],
+        "kecamatan_name": kecamatan.name if kecamatan else "",
+    }
+
+
 def coordinates(lat: str | None, lon: str | None) -> dict[str, float] | None:
     try:
         point = {"lat": round(float(lat or ""), 6), "lon": round(float(lon or ""), 6)}
@@ -183,6 +204,20 @@ def read_nik(answer: Answer, form: Mapping[str, str]) -> None:
             answer.values["nik"] = parse_nik(nik).value
         except InvalidNIK:
             answer.refuse("nik", "error.nik.invalid")
+
+
+def read_digits(
+    answer: Answer, form: Mapping[str, str], name: str, count: int, separators: str = r"\s"
+) -> None:
+    """A number of exactly `count` digits as typed (`separators` allowed between them),
+    refused as `error.<name>.empty` or `error.<name>.invalid`."""
+    value = re.sub(separators, "", form.get(name) or "")
+    if not value:
+        answer.refuse(name, f"error.{name}.empty")
+    elif not (value.isascii() and value.isdigit() and len(value) == count):
+        answer.refuse(name, f"error.{name}.invalid")
+    else:
+        answer.values[name] = value
 
 
 def is_email(value: str) -> bool:

@@ -22,6 +22,7 @@ from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
 from services.portal.clients.tiles import TileServer
 from services.portal.domain import LAPOR, Answer, Draft, Line, tile_in_regency
+from services.portal.izin_rules import application_facts
 
 
 @dataclass
@@ -47,13 +48,26 @@ def session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-async def draft(ctx: Context, session_id: str) -> Draft:
+async def stored(ctx: Context, session_id: str, journey: str) -> Draft:
+    """The session's draft of `journey` (empty when there is none or it went idle)."""
     fresh_since = ctx.clock() - ctx.draft_idle
-    return Draft(await repository.load(ctx.pool(), session_key(session_id), LAPOR, fresh_since))
+    return Draft(await repository.load(ctx.pool(), session_key(session_id), journey, fresh_since))
+
+
+async def keep(ctx: Context, session_id: str, journey: str, answers: Mapping[str, Any]) -> None:
+    await repository.save(ctx.pool(), session_key(session_id), journey, dict(answers), ctx.clock())
+
+
+async def forget(ctx: Context, session_id: str, journey: str) -> None:
+    await repository.delete(ctx.pool(), session_key(session_id), journey)
+
+
+async def draft(ctx: Context, session_id: str) -> Draft:
+    return await stored(ctx, session_id, LAPOR)
 
 
 async def _save(ctx: Context, session_id: str, answers: Mapping[str, Any]) -> None:
-    await repository.save(ctx.pool(), session_key(session_id), LAPOR, dict(answers), ctx.clock())
+    await keep(ctx, session_id, LAPOR, answers)
 
 
 async def categories(ctx: Context) -> list[dict[str, str]]:
@@ -94,7 +108,7 @@ async def submit(ctx: Context, session_id: str, locale: str) -> str:
     """File the complaint; the draft goes once the service has it. The tracking code."""
     current = await draft(ctx, session_id)
     code = await ctx.complaints.file(domain.complaint_body(current, locale))
-    await repository.delete(ctx.pool(), session_key(session_id), LAPOR)
+    await forget(ctx, session_id, LAPOR)
     return code
 
 
@@ -122,7 +136,8 @@ async def track(ctx: Context, code: str, service: str) -> Tracked | None:
         if case is None:
             return None
         lines = domain.history_lines(service, case.get("history", []))
-        return Tracked(code, service, case["status"], title=case.get(title), lines=lines)
+        facts = application_facts(case) if service == "permits" else {}
+        return Tracked(code, service, case["status"], title=case.get(title), lines=lines, facts=facts)
     found = await ctx.health.appointment(code)
     if found is None:
         return None

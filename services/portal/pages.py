@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from services.portal import domain, handlers
+from services.portal import domain, handlers, izin_cases
 from services.portal.clients.base import Refused
 from services.portal.domain import CHECK, KINDS, MAX_PHOTOS, NO, STEPS, YES, Draft
-from services.portal.i18n import translator
+from services.portal.i18n import permit_name, translator
 from services.portal.web import (
     LANGUAGE_COOKIE,
     LANGUAGE_MAX_AGE,
@@ -29,7 +29,7 @@ from services.portal.web import (
 )
 from shared.kit.app import context_dependency
 from shared.kit.i18n import LANGUAGES
-from shared.reference import REGENCY_CENTRE, all_desa, all_kecamatan, find_desa, find_kecamatan
+from shared.reference import REGENCY_CENTRE, find_desa
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
@@ -87,16 +87,11 @@ async def _step_values(ctx: handlers.Context, request: Request, step: str, draft
         return {"options": [(k, t(f"jenis.{k}"), t(f"jenis.{k}_hint")) for k in KINDS]}
     if step == "kategori":
         return {"options": [(c["code"], c["name"], None) for c in await handlers.categories(ctx)]}
-    if step == "kecamatan":
-        return {"options": [(k.code, k.name) for k in all_kecamatan()]}
-    if step == "desa":
-        kecamatan = find_kecamatan(draft.get("kecamatan", ""))
-        desa = [d for d in all_desa() if kecamatan and d.kecamatan_code == kecamatan.code]
-        return {
-            "options": [(d.code, d.name) for d in desa],
-            "kecamatan_name": kecamatan.name if kecamatan else "",
-            "map_centre": "{:.5f},{:.5f}".format(*REGENCY_CENTRE) if ctx.tiles is not None else None,
-        }
+    if step in ("kecamatan", "desa"):
+        values = domain.place_choices(step, draft)
+        if step == "desa" and ctx.tiles is not None:
+            values["map_centre"] = "{:.5f},{:.5f}".format(*REGENCY_CENTRE)
+        return values
     if step == "foto":
         return {"photos": draft.photos, "max_photos": MAX_PHOTOS, "multipart": True}
     if step == "privasi":
@@ -266,13 +261,24 @@ async def send(request: Request, ctx: handlers.Context) -> Response:
 
 @router.get("/lapor/selesai/{code}", response_class=HTMLResponse)
 async def confirmation(request: Request, code: str) -> HTMLResponse:
+    return confirmation_page(request, code, "complaints", "selesai.", again="/lapor/jenis")
+
+
+def confirmation_page(
+    request: Request, code: str, service: str, texts: str, *, again: str, **values: Any
+) -> HTMLResponse:
+    """A journey's confirmation panel: the tracking code, the QR code of its Lacak link
+    (drawn here as inline SVG) and the way to start again; `texts` is the journey's
+    message keys' prefix."""
     found = domain.code_and_service(code)
-    if found is None:
+    if found is None or found[1] != service:
         return _not_found(request)
     track_path = f"/lacak?kode={found[0]}"
     link = str(request.base_url).rstrip("/") + track_path
     qr = segno.make(link, error="m").svg_inline(scale=4, border=2, omitsize=True)
-    return render(request, "lapor/selesai.html", code=found[0], qr=qr, track_path=track_path)
+    return render(
+        request, "selesai.html", code=found[0], qr=qr, track_path=track_path, p=texts, again=again, **values
+    )
 
 
 # ----- Lacak --------------------------------------------------------------------------------
@@ -296,10 +302,25 @@ async def map_tile(ctx: Ctx, z: int, x: int, y: int) -> Response:
 
 
 @router.get("/lacak", response_class=HTMLResponse)
-async def track(request: Request, ctx: Ctx, kode: str | None = None) -> HTMLResponse:
+async def track(
+    request: Request, ctx: Ctx, kode: str | None = None, terkirim: str | None = None
+) -> HTMLResponse:
     """Any code: the service its prefix names is asked, and only that one."""
+    return await track_page(request, ctx, kode, sent=bool(terkirim))
+
+
+async def track_page(
+    request: Request,
+    ctx: handlers.Context,
+    kode: str | None,
+    *,
+    errors: dict[str, str] | None = None,
+    sent: bool = False,
+) -> HTMLResponse:
+    """Lacak for `kode`; an application waiting for documents offers an upload for each
+    (`errors` are those uploads' refusals)."""
     t = translator(language(request))
-    errors: dict[str, str] = {}
+    errors = dict(errors or {})
     case = None
     if kode is not None:
         found = domain.code_and_service(kode[:60]) if kode.strip() else None
@@ -311,8 +332,23 @@ async def track(request: Request, ctx: Ctx, kode: str | None = None) -> HTMLResp
             case = await handlers.track(ctx, *found)
             if case is None:
                 errors["kode"] = t("error.lacak.unknown")
-    status = 422 if errors else 200
-    return render(request, "lacak.html", status, errors=errors, typed=kode, case=case, when=_when)
+    resubmission = await izin_cases.resubmission(ctx, request.state.session, case) if case else None
+    if resubmission:
+        lang = language(request)
+        resubmission.missing = [(c, permit_name(lang, f"berkas.{c}", n)) for c, n in resubmission.missing]
+    order = ["kode", *(f"berkas-{c}" for c, _ in (resubmission.missing if resubmission else []))]
+    return render(
+        request,
+        "lacak.html",
+        422 if errors else 200,
+        errors=errors,
+        order=order,
+        typed=kode,
+        case=case,
+        when=_when,
+        resubmission=resubmission,
+        sent=sent and case is not None and case.status != "documents_incomplete",
+    )
 
 
 def _not_found(request: Request) -> HTMLResponse:

@@ -53,6 +53,7 @@ class Stack:
     portal_database: str
     processes: dict[str, subprocess.Popen[bytes]]
     permit_code: str = ""
+    permits_database: str = ""
 
     def stop(self, name: str) -> None:
         process = self.processes[name]
@@ -89,6 +90,7 @@ async def portal_stack(
             databases["complaints"],
             databases["portal"],
             processes,
+            permits_database=databases["permits"],
         )
         async with httpx.AsyncClient(base_url=stack.permits, timeout=30) as permits:
             filed = await permits.post("/applications", json=example_of(SubmitIn))

@@ -1,4 +1,6 @@
-"""The permits service's applicant API: following an application."""
+"""The permits service's applicant API: the catalogue of permit types, uploading a
+document, applying, following an application and sending the documents an officer
+found missing."""
 
 from __future__ import annotations
 
@@ -13,3 +15,24 @@ class PermitsClient(Upstream):
 
     async def application(self, code: str) -> dict[str, Any] | None:
         return await self.get(f"/applications/{code}")
+
+    async def permit_types(self) -> list[dict[str, Any]]:
+        """Each type with its documents, type-specific fields and SLA in working days."""
+        return await self.get("/permit-types") or []
+
+    async def upload_document(self, content: bytes, filename: str, media_type: str) -> str:
+        """The id of the document as staged (type read from the content); `Refused` with
+        the service's message under "file" when it is no PDF, JPEG or PNG, or too large."""
+        answer = await self.post("/applications/documents", files={"file": (filename, content, media_type)})
+        return str(answer["id"])
+
+    async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The application as submitted (its tracking code, SLA); `Refused` with the
+        service's field messages."""
+        return dict(await self.post("/applications", json=body))
+
+    async def resubmit(self, code: str, documents: dict[str, str]) -> dict[str, Any]:
+        """Send the missing documents (code -> upload id); the SLA clock resumes. The
+        service asks for the tracking code only: whoever holds it follows the case."""
+        body = {"documents": [{"code": c, "upload": u} for c, u in documents.items()]}
+        return dict(await self.post(f"/applications/{code}/resubmission", json=body))
