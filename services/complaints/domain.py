@@ -25,7 +25,8 @@ from typing import get_args
 from shared.kit.codes import COMPLAINT_PREFIX, new_public_code
 from shared.kit.errors import InvalidField
 from shared.kit.history import Recorded
-from shared.reference import WorkingCalendar, within_regency
+from shared.reference import WorkingCalendar
+from shared.reference.regions import within_regency
 from shared.schemas import complaints as ev
 from shared.schemas.common import AttachmentRef, GeoPoint, SealedContact
 

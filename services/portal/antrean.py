@@ -28,7 +28,15 @@ from services.portal.domain import NO, YES, Answer, Draft, code_and_service
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.pages import _when as when
-from services.portal.web import checked_form, language, message_page, refusal, render, safe_return
+from services.portal.web import (
+    check_answers_page,
+    checked_form,
+    language,
+    message_page,
+    refusal,
+    render,
+    safe_return,
+)
 
 router = APIRouter(include_in_schema=False)
 # The order fields appear on a page, for the error summary.
@@ -195,13 +203,15 @@ async def check_answers(
     t = translator(language(request))
     names = {f["code"]: f["name"] for f in await cases.facilities(ctx)}
     names.update({p["code"]: p["name"] for p in await cases.polyclinics(ctx, draft["fasilitas"])})
-    return render(
+    return check_answers_page(
         request,
-        "antrean/periksa.html",
-        status_code=422 if errors else 200,
+        "antrean",
         rows=_summary(t, draft, names, signin["kontak"]),
-        errors=errors or {},
+        errors=errors,
         back=f"/antrean/{STEPS[-1]}",
+        title=t("antrean.periksa.title"),
+        button=t("antrean.button.book"),
+        labels="antrean.periksa.",
     )
 
 

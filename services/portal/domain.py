@@ -15,17 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.kit.codes import COMPLAINT_PREFIX, HEALTH_PREFIX, PERMIT_PREFIX, is_public_code, normalise_code
-from shared.reference import (
-    REGENCY_LATITUDES,
-    REGENCY_LONGITUDES,
-    all_desa,
-    all_kecamatan,
-    find_desa,
-    find_kecamatan,
-    within_regency,
-)
+from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
 from shared.reference.nik import InvalidNIK, parse_nik
 from shared.reference.phone import InvalidPhone, normalize_mobile
+from shared.reference.regions import REGENCY_LATITUDES, REGENCY_LONGITUDES, within_regency
 
 LAPOR = "lapor"
 KINDS = ("pengaduan", "aspirasi", "permintaan_informasi")

@@ -21,7 +21,7 @@ from services.portal.handlers import track
 from services.portal.i18n import permit_name, translator
 from services.portal.izin_rules import CHECK, DOCUMENT_PAGE, FIELD_PAGE
 from services.portal.pages import Ctx, confirmation_page, track_page
-from services.portal.web import checked_form, language, message_page, refusal, render
+from services.portal.web import check_answers_page, checked_form, language, message_page, refusal, render
 from shared.kit.i18n import humanise
 from shared.reference import find_desa
 
@@ -266,14 +266,18 @@ async def check_answers(
     missing = rules.first_unanswered(draft, chosen)
     if missing or chosen is None:
         return _redirect(f"/izin/{missing or 'jenis'}")
-    return render(
+    t = translator(language(request))
+    return check_answers_page(
         request,
-        "izin/periksa.html",
-        status_code=422 if errors else 200,
+        "izin",
         rows=_summary(language(request), draft, chosen),
-        errors=errors or {},
+        errors=errors,
         back=f"/izin/{rules.previous_page(chosen, CHECK)}",
-        sla=chosen["sla_working_days"],
+        title=t("izin.periksa.title"),
+        button=t("izin.button.send"),
+        labels=None,
+        change="/izin/%s?ubah=1",
+        note=t("izin.periksa.send_note", days=chosen["sla_working_days"]),
     )
 
 

@@ -20,6 +20,7 @@ from services.portal.i18n import permit_name, translator
 from services.portal.web import (
     LANGUAGE_COOKIE,
     LANGUAGE_MAX_AGE,
+    check_answers_page,
     checked_form,
     language,
     message_page,
@@ -29,7 +30,8 @@ from services.portal.web import (
 )
 from shared.kit.app import context_dependency
 from shared.kit.i18n import LANGUAGES
-from shared.reference import REGENCY_CENTRE, find_desa
+from shared.reference import find_desa
+from shared.reference.regions import REGENCY_CENTRE
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
@@ -238,13 +240,17 @@ async def check_answers(
     t = translator(language(request))
     categories = {c["code"]: c["name"] for c in await handlers.categories(ctx)}
     previous = domain.previous_page(draft, CHECK)
-    return render(
+    return check_answers_page(
         request,
-        "lapor/periksa.html",
-        status_code=422 if errors else 200,
+        "lapor",
         rows=_summary(draft, t, categories),
-        errors=errors or {},
+        errors=errors,
         back=f"/lapor/{previous}",
+        title=t("periksa.title"),
+        button=t("button.send"),
+        labels="periksa.",
+        change="/lapor/%s?ubah=1",
+        note=t("periksa.send_note"),
     )
 
 

@@ -125,6 +125,38 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     return HTMLResponse(html, status_code=status_code, headers={"Content-Language": lang})
 
 
+def check_answers_page(
+    request: Request,
+    journey: str,
+    *,
+    rows: list[tuple[str, str, str]],
+    errors: dict[str, str] | None,
+    back: str,
+    title: str,
+    button: str,
+    labels: str | None,
+    change: str = "%s",
+    note: str | None = None,
+) -> HTMLResponse:
+    """A journey's check-your-answers page (GOV.UK's pattern): each answer with a link to
+    change it, then the button that sends them all to `/<journey>/periksa`. `title`,
+    `button` and `note` are already in the page's language."""
+    return render(
+        request,
+        "periksa.html",
+        status_code=422 if errors else 200,
+        rows=rows,
+        errors=errors or {},
+        back=back,
+        title=title,
+        button=button,
+        labels=labels,
+        change=change,
+        note=note,
+        action=f"/{journey}/periksa",
+    )
+
+
 def message_page(request: Request, status_code: int, title: str, *paragraphs: str) -> HTMLResponse:
     """A page that only says something (a service away, an expired form, no such page):
     a title and paragraphs, by message key."""

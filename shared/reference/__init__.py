@@ -8,10 +8,7 @@ working-day calendar used for SLA deadlines.
 from shared.reference.nik import NIK, PROVINCE_CODES, InvalidNIK, mask_nik, parse_nik
 from shared.reference.phone import InvalidPhone, mask_email, mask_phone, normalize_mobile
 from shared.reference.regions import (
-    REGENCY_CENTRE,
     REGENCY_CODE,
-    REGENCY_LATITUDES,
-    REGENCY_LONGITUDES,
     REGENCY_NAME,
     Desa,
     Kecamatan,
@@ -22,17 +19,13 @@ from shared.reference.regions import (
     find_kecamatan,
     require_desa,
     require_kecamatan,
-    within_regency,
 )
 from shared.reference.workdays import WorkingCalendar, default_calendar
 
 __all__ = [
     "NIK",
     "PROVINCE_CODES",
-    "REGENCY_CENTRE",
     "REGENCY_CODE",
-    "REGENCY_LATITUDES",
-    "REGENCY_LONGITUDES",
     "REGENCY_NAME",
     "Desa",
     "InvalidNIK",
@@ -52,5 +45,4 @@ __all__ = [
     "parse_nik",
     "require_desa",
     "require_kecamatan",
-    "within_regency",
 ]

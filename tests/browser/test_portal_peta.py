@@ -20,7 +20,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from services.portal.domain import tile_of
-from shared.reference import within_regency
+from shared.reference.regions import within_regency
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from tests.browser.portal_support import DESKTOP, PHONE, Stack, officer_view, portal_stack
