@@ -428,9 +428,12 @@ async def post_rebuild(
 
 # ----- live feed (Server-Sent Events) ---------------------------------------------------
 
+# Held open for as long as a dashboard is: outside the in-flight limit (app.py).
+STREAM_PATH = "/events/stream"
+
 
 @router.get(
-    "/events/stream",
+    STREAM_PATH,
     tags=["live"],
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},

@@ -101,6 +101,7 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         domain_metrics=IntegrationMetrics,
         context=context,
         routers=[api.router, pages.router],
+        streams=[api.STREAM_PATH],
         consumers=[
             # A read model: event types it does not know yet are counted and skipped.
             ConsumerSpec(

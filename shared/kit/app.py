@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic_settings import SettingsConfigDict
 
 from shared.kit import admin, citizen_data, limits
+from shared.kit.admission import Admission
 from shared.kit.attachments import MAX_UPLOAD_REQUEST_BYTES
 from shared.kit.auth import OidcTokens, TokenVerifier, token_verifier
 from shared.kit.bus import EventBus
@@ -107,6 +108,9 @@ class ServiceSpec(Generic[C, M]):
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
     # A folder of the pages' own scripts, style sheets and images, served at /static.
     static: Path | None = None
+    # Long-lived streams (a live feed) that admission control lets through: each would
+    # otherwise hold a place of the in-flight limit for as long as it is open.
+    streams: Sequence[str] = ()
     # False for a service that neither publishes nor consumes events (the citizens'
     # portal): no broker connection, no outbox relay, and /ready asks the database only.
     events: bool = True
@@ -382,6 +386,16 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
     app.state.settings = spec.settings
     _write_openapi_hourly(app)
     install_error_handlers(app)
+    platform = spec.settings.platform
+    # Added before the edge, so it runs inside it: refusals are counted and correlated.
+    app.add_middleware(
+        Admission,
+        limit=platform.max_in_flight,
+        wait=platform.admission_wait_seconds,
+        retry_after=platform.busy_retry_after_seconds,
+        refused=service.metrics.http_refused_busy,
+        exempt=spec.streams,
+    )
     app.add_middleware(
         HttpEdge,
         metrics=service.metrics,
@@ -456,6 +470,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         # The client's address is the kit's to find (SINERGI_TRUSTED_PROXIES, limits.py).
         proxy_headers=False,
         timeout_graceful_shutdown=20,
+        # Connections uvicorn holds at all; what is handled at once is admission
+        # control's (SINERGI_MAX_IN_FLIGHT, shared/kit/admission.py), far below.
         limit_concurrency=2000,
     )
     server = uvicorn.Server(config)

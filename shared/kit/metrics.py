@@ -21,6 +21,9 @@ class KitMetrics:
         self.http_requests = self.counter(
             "sinergi_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]
         )
+        self.http_refused_busy = self.counter(
+            "sinergi_http_refused_busy_total", "Requests answered 503 at once because the service was full"
+        )
         self.http_latency = self.histogram(
             "sinergi_http_request_duration_seconds",
             "HTTP request latency",

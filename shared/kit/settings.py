@@ -82,6 +82,12 @@ class PlatformSettings(BaseSettings):
     # of a quiet topic (500 ms, the client default, put ~150 ms on every hop).
     consumer_fetch_max_wait_ms: int = 50
     max_request_bytes: int = 64 * 1024
+    # Admission control (shared/kit/admission.py), per process: requests handled at once,
+    # how long a newcomer waits for a place before it is answered 503 with Retry-After,
+    # and that Retry-After. At the held rate (docs/capacity.md) a few dozen are in flight.
+    max_in_flight: int = Field(default=32, ge=1)
+    admission_wait_seconds: float = Field(default=0.005, ge=0)
+    busy_retry_after_seconds: int = Field(default=1, ge=1)
     # Where services keep attachments' bytes (shared/kit/attachments.py), one folder per
     # service below it; relative to the working directory (`make run`: the repository).
     attachments_dir: Path = Path(".run/attachments")
