@@ -154,5 +154,10 @@ async def test_an_upload_nobody_files_is_deleted_after_a_day(complaints) -> None
     client, _, db, store = complaints
     await upload(client, phone_photo())
     await db_fetch(db, "UPDATE attachment SET created_at = created_at - interval '25 hours' RETURNING id")
-    await wait_for(lambda: stored_files(store) == [], timeout=10)
-    assert (await db_fetch(db, "SELECT purged FROM attachment"))[0]["purged"] is True
+
+    async def purged() -> bool:
+        # The bytes go first, then the row is marked: wait for the mark.
+        return (await db_fetch(db, "SELECT purged FROM attachment"))[0]["purged"] is True
+
+    await wait_for(purged, timeout=20)
+    assert stored_files(store) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ async def test_open_loop_generator_sends_at_the_rate_and_records_answers() -> No
     finally:
         await runner.cleanup()
     assert result["sent"] == 100 and result["ok"] == 100 and result["errors"] == 0
-    assert [b["n"] for b in seen[:4]] == [0, 1, 2, 0]  # bodies in turn
+    # Bodies in turn: each of the three as often as the others, give or take one (the
+    # server sees them in the order they arrive, which an open loop does not fix).
+    assert sorted(Counter(b["n"] for b in seen).values()) == [33, 33, 34]
     assert len(result["answered"]) == 100  # type: ignore[arg-type]
     # Latency is measured from the scheduled time: at least the server's 10 ms.
     assert 10 <= result["p50_ms"] < 1000  # type: ignore[operator]
