@@ -131,7 +131,8 @@ SCALE ?=
 
 up:
 	@test -f deploy/.env || { echo "deploy/.env is missing: cp deploy/.env.example deploy/.env, then fill in the secrets (docs/operations.md)"; exit 1; }
-	$(COMPOSE) up -d --build --remove-orphans $(foreach s,$(SCALE),--scale $(s))
+	SINERGI_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+		$(COMPOSE) up -d --build --remove-orphans $(foreach s,$(SCALE),--scale $(s))
 	$(COMPOSE) ps
 
 down:

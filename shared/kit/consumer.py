@@ -144,6 +144,7 @@ class IdempotentConsumer:
         per fresh event). If any handler fails, the transaction is rolled back and the
         batch is applied record by record, so only the bad record is retried and
         dead-lettered."""
+        self.metrics.consumer_batch.labels(self.name).observe(len(records))
         parsed: list[tuple[ConsumerRecord, ParsedEvent]] = []
         for record in records:
             try:

@@ -419,8 +419,18 @@ def faststream_series_names() -> frozenset[str]:
 
 
 @cache
+def collector_series_names() -> frozenset[str]:
+    """Series on the kit's registry of every service, read from a registry itself: those
+    of prometheus-client's process, platform and garbage-collector collectors are declared
+    nowhere in the code."""
+    from shared.kit.metrics import KitMetrics
+
+    return frozenset(s.name for family in KitMetrics("check").registry.collect() for s in family.samples)
+
+
+@cache
 def allowed_series_names() -> frozenset[str]:
-    names: set[str] = set(BUILTIN_SERIES) | set(faststream_series_names())
+    names: set[str] = set(BUILTIN_SERIES) | set(faststream_series_names()) | set(collector_series_names())
     for family in defined_metric_families():
         base = family.removesuffix("_total")
         names.update(base + s for s in _SUFFIXES)
