@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from shared.kit.metrics import MEMORY_BUDGET_BYTES, MEMORY_BUDGET_MB, KitMetrics
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from shared.runtime.topology import SERVICES, ServiceInfo, running_services
@@ -89,8 +90,20 @@ def test_the_alerts_the_operators_need_exist() -> None:
         "sinergi_permits_watcher_events_total",
         "sinergi_notifications_failed_total",
         "sinergi_rate_limited_total",
+        "process_resident_memory_bytes",
+        "sinergi_memory_budget_bytes",
+        "sinergi_db_pool_connections_in_use",
+        "sinergi_db_pool_acquire_wait_seconds_bucket",
     ):
         assert metric in metrics_alerted, metric
+
+
+def test_the_memory_budget_is_the_one_capacity_md_states() -> None:
+    """The memory alert compares with the budget each service exports; that budget is
+    the figure docs/capacity.md plans with."""
+    capacity = (ROOT / "docs" / "capacity.md").read_text(encoding="utf-8")
+    assert f"**Memory ≤ {MEMORY_BUDGET_MB} MB per process**" in capacity
+    assert KitMetrics("check").registry.get_sample_value("sinergi_memory_budget_bytes") == MEMORY_BUDGET_BYTES
 
 
 def test_every_alert_is_annotated_and_has_a_runbook() -> None:
@@ -294,6 +307,16 @@ async def test_real_prometheus_scrapes_every_service(
             # Kit metrics from every service; FastStream's once a broker client runs.
             http = await query("count by (job) (sinergi_http_requests_total)")
             assert {r["metric"]["job"] for r in http} == {s.name for s in services}
+            # Every service's process, database pool and build (Prometheus' own job has
+            # process series too).
+            for series in (
+                "process_resident_memory_bytes > 0",
+                "process_open_fds > 0",
+                "sinergi_db_pool_connections > 0",
+                'sinergi_build_info{version!="unknown", commit!="unknown"}',
+            ):
+                exposed = {r["metric"]["job"] for r in await query(series)} - {"prometheus"}
+                assert exposed == {s.name for s in services}, series
             firing = await query('ALERTS{alertstate="firing", alertname=~"SinergiService.*"}')
             assert firing == []
     finally:
