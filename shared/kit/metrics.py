@@ -30,6 +30,9 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 ACQUIRE_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Records per relay or consumer batch, up to the relay's default batch (SINERGI_OUTBOX_BATCH_SIZE).
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+# From an event's publishing to a consumer having applied it (the view-freshness SLO
+# reads the 5 s bucket: deploy/prometheus/slos.yml).
+DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 # The resident memory one service process may use (docs/capacity.md, measured by `make
 # bench`); exported as sinergi_memory_budget_bytes, which the alert and the dashboard read.
 MEMORY_BUDGET_MB = 150
@@ -131,6 +134,12 @@ class KitMetrics:
             "Records per batch a consumer applies in one transaction (before the record-by-record fallback)",
             ["consumer"],
             buckets=BATCH_BUCKETS,
+        )
+        self.consumer_delay = self.histogram(
+            "sinergi_consumer_delay_seconds",
+            "Time from an event's publishing (its Kafka timestamp) to a consumer having applied it",
+            ["consumer"],
+            buckets=DELAY_BUCKETS,
         )
         # The database pool, read from the pool at each scrape once it is open (`watch_pool`).
         self.pool_size = self.gauge("sinergi_db_pool_connections", "Connections the pool holds open")

@@ -34,6 +34,7 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 CLUSTER = DEPLOY / "docker-compose.cluster.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 OPERATIONS = ROOT / "docs" / "operations.md"
+PROMETHEUS_DIR = DEPLOY / "prometheus"
 REALM_FILE = DEPLOY / "keycloak" / "sinergi-realm.json"
 EDGE_CONF = DEPLOY / "nginx" / "edge.conf"
 # The edge's public port: the regency's one host name (the others serve one service each).
@@ -124,6 +125,18 @@ def require_tool(name: str) -> str:
 
         pytest.fail(f"{name} is not installed; install Debian's Prometheus (as root): {APT_PROMETHEUS}")
     return path
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's promtool run in deploy/prometheus (rule files name each other relatively)."""
+    return subprocess.run(
+        [require_tool("promtool"), *args],
+        cwd=PROMETHEUS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 # --- compose files ---------------------------------------------------------------------------------
