@@ -22,7 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DECLARED = ROOT / "deploy" / "prometheus" / "slos.yml"
 GENERATED = ROOT / "deploy" / "prometheus" / "slo_rules.yml"
-PERIOD = "28 days"  # what every objective is measured over, and its budget spent over
+PERIOD_DAYS = 28  # what every objective is measured over, and its budget spent over
+PERIOD = f"{PERIOD_DAYS} days"
 PENDING = "2m"  # an alert's condition holds this long first: one odd evaluation pages nobody
 
 
@@ -90,13 +91,30 @@ def rules() -> dict[str, Any]:
     groups = []
     for slo in declared():
         name, budget = slo["name"], 1 - slo["objective"]
+        labels = {"slo": name}
         recorded = [
             {
                 "record": record_name(window),
                 "expr": f"(\n  {_over(slo['errors'], window)}\n)\n/\n(\n  {_over(slo['total'], window)}\n)\n",
-                "labels": {"slo": name},
+                "labels": labels,
             }
             for window in WINDOWS
+        ]
+        # What is left of the budget: bad and all events summed over the period from their
+        # recorded 5-minute rates (cheap to sum, and weighted by traffic, unlike ratios).
+        recorded += [
+            {"record": "slo:errors:rate5m", "expr": _over(slo["errors"], "5m") + "\n", "labels": labels},
+            {"record": "slo:events:rate5m", "expr": _over(slo["total"], "5m") + "\n", "labels": labels},
+            {"record": "slo:objective", "expr": f"vector({slo['objective']})", "labels": labels},
+            {
+                "record": "slo:error_budget_remaining:ratio",
+                "expr": (
+                    f'1 - (\n  sum_over_time(slo:errors:rate5m{{slo="{name}"}}[{PERIOD_DAYS}d])\n'
+                    f'  / sum_over_time(slo:events:rate5m{{slo="{name}"}}[{PERIOD_DAYS}d])\n'
+                    f") / {budget:.6g}\n"
+                ),
+                "labels": labels,
+            },
         ]
         alerts = [
             {
@@ -128,7 +146,11 @@ HEADER = """\
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line expressions as YAML literal blocks, written as they read."""
+    """Multi-line expressions as YAML literal blocks, written as they read; every rule
+    spelled out (no anchors)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 _Dumper.add_representer(

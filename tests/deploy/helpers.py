@@ -442,8 +442,19 @@ def collector_series_names() -> frozenset[str]:
 
 
 @cache
+def recorded_series_names() -> frozenset[str]:
+    """Series Prometheus records itself: the `record` rules of deploy/prometheus."""
+    names = set()
+    for path in sorted((DEPLOY / "prometheus").glob("*.yml")):
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups") or []:
+            names |= {rule["record"] for rule in group.get("rules", []) if "record" in rule}
+    return frozenset(names)
+
+
+@cache
 def allowed_series_names() -> frozenset[str]:
     names: set[str] = set(BUILTIN_SERIES) | set(faststream_series_names()) | set(collector_series_names())
+    names |= recorded_series_names()
     for family in defined_metric_families():
         base = family.removesuffix("_total")
         names.update(base + s for s in _SUFFIXES)
