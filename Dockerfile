@@ -44,11 +44,18 @@ ENV PATH=/app/.venv/bin:$PATH \
 
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
+# pyproject.toml: the version every service reports in sinergi_build_info.
+COPY pyproject.toml /app/
 COPY shared/ /app/shared/
 COPY services/ /app/services/
 COPY deploy/docker/entrypoint.sh deploy/docker/healthcheck.py /usr/local/bin/
 RUN chmod 0755 /usr/local/bin/entrypoint.sh \
     && python -m compileall -q /app/shared /app/services
+
+# The source commit, reported in sinergi_build_info{commit}: `make up` passes the
+# checkout's HEAD (docker build --build-arg SINERGI_COMMIT=$(git rev-parse HEAD)).
+ARG SINERGI_COMMIT=unknown
+ENV SINERGI_COMMIT=${SINERGI_COMMIT}
 
 USER sinergi:sinergi
 

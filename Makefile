@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: bench bench-quick browser-deps system-deps idp run test test-faults test-fast test-mutations lint format docs schemas token tail install clean
+.PHONY: bench bench-quick browser-deps system-deps idp run test test-faults test-fast test-mutations lint format docs schemas slo-rules token tail install clean
 
 # Create the virtual environment, bootstrap uv into it, then install exactly what uv.lock
 # pins (uv itself is pinned there too).
@@ -92,6 +92,10 @@ schemas: install
 docs: install
 	$(PY) -m shared.schemas.generate --json-schema --asyncapi
 
+## make slo-rules: deploy/prometheus/slo_rules.yml from the SLOs declared in slos.yml
+slo-rules: install
+	$(PY) -m shared.runtime.slo
+
 ## make idp: the development identity provider (Keycloak with the deployment's realm on
 ## 127.0.0.1:8180, demo officers); then: SINERGI_OIDC_ISSUER=http://127.0.0.1:8180/realms/sinergi make run
 idp: install
@@ -131,7 +135,8 @@ SCALE ?=
 
 up:
 	@test -f deploy/.env || { echo "deploy/.env is missing: cp deploy/.env.example deploy/.env, then fill in the secrets (docs/operations.md)"; exit 1; }
-	$(COMPOSE) up -d --build --remove-orphans $(foreach s,$(SCALE),--scale $(s))
+	SINERGI_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+		$(COMPOSE) up -d --build --remove-orphans $(foreach s,$(SCALE),--scale $(s))
 	$(COMPOSE) ps
 
 down:

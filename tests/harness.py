@@ -20,6 +20,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from shared.kit.auth import issue_token
 from shared.kit.consumer import behind, dead_letter_topic
@@ -313,6 +315,30 @@ def parsed(envelopes: Sequence[Envelope]) -> list[ParsedEvent]:
 def metric(app: FastAPI, name: str, **labels: str) -> float:
     """A sample of a running service's metrics (kit or domain), 0 when not recorded yet."""
     return app.state.service.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """A service's /metrics as Prometheus reads it."""
+
+    samples: tuple[Sample, ...]
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """The sample `name` with exactly `labels`; None when the service does not expose it."""
+        found = [s.value for s in self.samples if s.name == name and s.labels == labels]
+        return found[0] if found else None
+
+    def labels(self, name: str) -> list[dict[str, str]]:
+        """The label sets of every sample named `name`."""
+        return [s.labels for s in self.samples if s.name == name]
+
+
+async def scrape(client: httpx.AsyncClient) -> Scrape:
+    """GET /metrics of the service behind `client`, parsed."""
+    response = await client.get("/metrics")
+    response.raise_for_status()
+    families = text_string_to_metric_families(response.text)
+    return Scrape(tuple(sample for family in families for sample in family.samples))
 
 
 @dataclass

@@ -39,7 +39,7 @@ from shared.kit.consumer import IdempotentConsumer
 from shared.kit.db import connect, create_pool, migrate
 from shared.kit.http import HttpEdge, install_error_handlers
 from shared.kit.logs import configure_logging
-from shared.kit.metrics import KitMetrics
+from shared.kit.metrics import KitMetrics, build_info
 from shared.kit.outbox import OutboxRelay
 from shared.kit.settings import ServiceSettings, require_production_keys
 from shared.kit.uow import EventSource
@@ -104,7 +104,7 @@ class ServiceSpec(Generic[C, M]):
     on_stop: Callable[[Service[C, M]], Awaitable[None]] | None = None
     # What the service holds about a citizen (enables the export and erasure endpoints).
     citizen_data: CitizenData | None = None
-    version: str = "0.1.0"
+    version: str = field(default_factory=lambda: build_info()["version"])
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
     # A folder of the pages' own scripts, style sheets and images, served at /static.
     static: Path | None = None
@@ -214,8 +214,14 @@ class Service(Generic[C, M]):
         await _retry("database", lambda: migrate(url, self.spec.migrations))
         self._pool = await _retry(
             "database",
-            lambda: create_pool(url, min_size=self.settings.db_pool_min, max_size=self.settings.db_pool_max),
+            lambda: create_pool(
+                url,
+                min_size=self.settings.db_pool_min,
+                max_size=self.settings.db_pool_max,
+                observe_wait=self.metrics.pool_acquire_wait.observe,
+            ),
         )
+        self.metrics.watch_pool(self._pool)
 
     async def start(self) -> None:
         if isinstance(self.tokens, OidcTokens):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,6 +125,16 @@ class IdempotentConsumer:
         records: tuple[ConsumerRecord, ...] = raw if isinstance(raw, tuple) else (raw,)
         await self.process_batch(records)
         self._observe_lag(getattr(msg, "consumer", None), records)
+        self._observe_delay(records)
+
+    def _observe_delay(self, records: Sequence[ConsumerRecord]) -> None:
+        """How long after publishing each record was applied. Live batches only: a rebuild
+        re-reads old events on purpose (it calls `process_batch` itself)."""
+        delay = self.metrics.consumer_delay.labels(self.name)
+        now_ms = time.time() * 1000
+        for record in records:
+            if record.timestamp > 0:  # the producer's create time, milliseconds
+                delay.observe(max(0.0, now_ms - record.timestamp) / 1000)
 
     def _observe_lag(self, consumer: object, records: Sequence[ConsumerRecord]) -> None:
         """Lag per partition = high watermark (from the last fetch) - next offset."""
@@ -144,6 +155,7 @@ class IdempotentConsumer:
         per fresh event). If any handler fails, the transaction is rolled back and the
         batch is applied record by record, so only the bad record is retried and
         dead-lettered."""
+        self.metrics.consumer_batch.labels(self.name).observe(len(records))
         parsed: list[tuple[ConsumerRecord, ParsedEvent]] = []
         for record in records:
             try:

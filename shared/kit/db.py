@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -37,11 +40,43 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     default reset query, one more round trip per request, is skipped."""
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
+class _TimedPool(asyncpg.Pool):
+    """A pool that reports how long each acquisition took (waiting included, failures
+    too: a timeout is the longest wait). `_acquire` is asyncpg's one path to a connection:
+    `acquire()` in both its forms and the pool's own `fetch`/`execute` go through it."""
+
+    def __init__(self, *args: Any, observe_wait: Callable[[float], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._observe_wait = observe_wait
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super()._acquire(timeout)
+        finally:
+            self._observe_wait(time.perf_counter() - started)
+
+
+async def create_pool(
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    observe_wait: Callable[[float], None] = lambda seconds: None,
+) -> asyncpg.Pool:
+    """A pool with the kit's codecs; `observe_wait` is given the seconds each acquisition
+    took (the service's acquire-wait histogram)."""
+    # asyncpg.create_pool takes no pool class; the arguments it adds are its own defaults.
+    return await _TimedPool(
         url,
+        observe_wait=observe_wait,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         init=_init_connection,
         reset=_keep_session,
         # Requests must not hang on a dead database: fail fast, the pool reconnects.

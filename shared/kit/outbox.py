@@ -233,6 +233,7 @@ class OutboxRelay:
     async def _send(self, rows: list[asyncpg.Record]) -> tuple[list[int], list[int]]:
         """Publish rows; returns the ids acknowledged and the ids that must be retried."""
         records = [OutgoingRecord(r["topic"], r["key"], r["value"], r["headers"]) for r in rows]
+        self.metrics.relay_batch.observe(len(records))
         results = await self.bus.publish(records)
         done: list[int] = []
         failed: list[int] = []

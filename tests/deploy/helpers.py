@@ -34,6 +34,7 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 CLUSTER = DEPLOY / "docker-compose.cluster.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 OPERATIONS = ROOT / "docs" / "operations.md"
+PROMETHEUS_DIR = DEPLOY / "prometheus"
 REALM_FILE = DEPLOY / "keycloak" / "sinergi-realm.json"
 EDGE_CONF = DEPLOY / "nginx" / "edge.conf"
 # The edge's public port: the regency's one host name (the others serve one service each).
@@ -124,6 +125,18 @@ def require_tool(name: str) -> str:
 
         pytest.fail(f"{name} is not installed; install Debian's Prometheus (as root): {APT_PROMETHEUS}")
     return path
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's promtool run in deploy/prometheus (rule files name each other relatively)."""
+    return subprocess.run(
+        [require_tool("promtool"), *args],
+        cwd=PROMETHEUS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 # --- compose files ---------------------------------------------------------------------------------
@@ -419,8 +432,29 @@ def faststream_series_names() -> frozenset[str]:
 
 
 @cache
+def collector_series_names() -> frozenset[str]:
+    """Series on the kit's registry of every service, read from a registry itself: those
+    of prometheus-client's process, platform and garbage-collector collectors are declared
+    nowhere in the code."""
+    from shared.kit.metrics import KitMetrics
+
+    return frozenset(s.name for family in KitMetrics("check").registry.collect() for s in family.samples)
+
+
+@cache
+def recorded_series_names() -> frozenset[str]:
+    """Series Prometheus records itself: the `record` rules of deploy/prometheus."""
+    names = set()
+    for path in sorted((DEPLOY / "prometheus").glob("*.yml")):
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups") or []:
+            names |= {rule["record"] for rule in group.get("rules", []) if "record" in rule}
+    return frozenset(names)
+
+
+@cache
 def allowed_series_names() -> frozenset[str]:
-    names: set[str] = set(BUILTIN_SERIES) | set(faststream_series_names())
+    names: set[str] = set(BUILTIN_SERIES) | set(faststream_series_names()) | set(collector_series_names())
+    names |= recorded_series_names()
     for family in defined_metric_families():
         base = family.removesuffix("_total")
         names.update(base + s for s in _SUFFIXES)

@@ -97,6 +97,17 @@ def test_platform_dashboard_covers_the_platform_metrics() -> None:
         "sinergi_dead_letters_total",
         "faststream_published_messages_total",
         "faststream_received_messages_total",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "sinergi_memory_budget_bytes",
+        "sinergi_db_pool_connections_in_use",
+        "sinergi_db_pool_acquire_wait_seconds_bucket",
+        "sinergi_build_info",
+        "sinergi_outbox_batch_events_bucket",
+        "sinergi_consumer_batch_records_bucket",
+        "slo:error_budget_remaining:ratio",
+        "slo:error_ratio:rate1h",
+        "slo:objective",
     ):
         assert needed in selected, needed
 

@@ -19,35 +19,27 @@ import httpx
 import pytest
 import yaml
 
+from shared.kit.metrics import MEMORY_BUDGET_BYTES, MEMORY_BUDGET_MB, KitMetrics
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from shared.runtime.topology import SERVICES, ServiceInfo, running_services
 from tests.deploy.conftest import DeployPostgres
 from tests.deploy.helpers import (
-    DEPLOY,
     OPERATIONS,
+    PROMETHEUS_DIR,
     ROOT,
     effective_settings_class,
     env_prefix,
     promql_metric_names,
+    promtool,
     require_tool,
     unknown_metrics,
 )
 
-PROMETHEUS_DIR = DEPLOY / "prometheus"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 ALERTS = PROMETHEUS_DIR / "alerts.yml"
-
-
-def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [require_tool("promtool"), *args],
-        cwd=PROMETHEUS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+# What Prometheus loads: the hand-written alerts and the SLO rules generated from slos.yml.
+RULE_FILES = ("alerts.yml", "slo_rules.yml")
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -56,13 +48,13 @@ def _rules() -> list[dict[str, Any]]:
 
 
 def test_promtool_check_config() -> None:
-    result = _promtool("check", "config", CONFIG.name)
+    result = promtool("check", "config", CONFIG.name)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
 def test_promtool_check_rules() -> None:
-    result = _promtool("check", "rules", ALERTS.name)
+    result = promtool("check", "rules", ALERTS.name)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(_rules())} rules found" in result.stdout
 
@@ -72,7 +64,7 @@ def test_promtool_rule_unit_tests() -> None:
     tested = {t["alertname"] for case in tests["tests"] for t in case.get("alert_rule_test", [])}
     assert len(tested) >= 2
     assert tested <= {r["alert"] for r in _rules()}
-    result = _promtool("test", "rules", "alerts_test.yml")
+    result = promtool("test", "rules", "alerts_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -89,8 +81,20 @@ def test_the_alerts_the_operators_need_exist() -> None:
         "sinergi_permits_watcher_events_total",
         "sinergi_notifications_failed_total",
         "sinergi_rate_limited_total",
+        "process_resident_memory_bytes",
+        "sinergi_memory_budget_bytes",
+        "sinergi_db_pool_connections_in_use",
+        "sinergi_db_pool_acquire_wait_seconds_bucket",
     ):
         assert metric in metrics_alerted, metric
+
+
+def test_the_memory_budget_is_the_one_capacity_md_states() -> None:
+    """The memory alert compares with the budget each service exports; that budget is
+    the figure docs/capacity.md plans with."""
+    capacity = (ROOT / "docs" / "capacity.md").read_text(encoding="utf-8")
+    assert f"**Memory ≤ {MEMORY_BUDGET_MB} MB per process**" in capacity
+    assert KitMetrics("check").registry.get_sample_value("sinergi_memory_budget_bytes") == MEMORY_BUDGET_BYTES
 
 
 def test_every_alert_is_annotated_and_has_a_runbook() -> None:
@@ -114,7 +118,7 @@ def test_alerts_use_only_metrics_the_code_defines() -> None:
 
 def test_scrape_config_has_every_service_by_compose_name_and_port() -> None:
     config = yaml.safe_load(CONFIG.read_text())
-    assert config["rule_files"] == ["alerts.yml"]
+    assert config["rule_files"] == list(RULE_FILES)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     for service in SERVICES:
         job = jobs[service.name]
@@ -184,7 +188,7 @@ def _test_config(ports: dict[str, int], prometheus_port: int) -> dict[str, Any]:
     config = yaml.safe_load(CONFIG.read_text())
     test = copy.deepcopy(config)
     test["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    test["rule_files"] = [str(ALERTS)]
+    test["rule_files"] = [str(PROMETHEUS_DIR / name) for name in RULE_FILES]
     jobs = []
     for job in config["scrape_configs"]:
         job = copy.deepcopy(job)
@@ -287,13 +291,28 @@ async def test_real_prometheus_scrapes_every_service(
                 assert target["scrapeUrl"].endswith("/metrics"), target
             # The alert rules load and evaluate against real series without errors.
             loaded = {r["name"]: r for g in state["rules"] for r in g["rules"]}
-            assert set(loaded) == {r["alert"] for r in _rules()}
+            assert set(loaded) == {
+                rule.get("alert") or rule["record"]
+                for name in RULE_FILES
+                for group in yaml.safe_load((PROMETHEUS_DIR / name).read_text())["groups"]
+                for rule in group["rules"]
+            }
             assert all(r["health"] == "ok" for r in loaded.values()), {
                 n: r.get("lastError") for n, r in loaded.items() if r["health"] != "ok"
             }
             # Kit metrics from every service; FastStream's once a broker client runs.
             http = await query("count by (job) (sinergi_http_requests_total)")
             assert {r["metric"]["job"] for r in http} == {s.name for s in services}
+            # Every service's process, database pool and build (Prometheus' own job has
+            # process series too).
+            for series in (
+                "process_resident_memory_bytes > 0",
+                "process_open_fds > 0",
+                "sinergi_db_pool_connections > 0",
+                'sinergi_build_info{version!="unknown", commit!="unknown"}',
+            ):
+                exposed = {r["metric"]["job"] for r in await query(series)} - {"prometheus"}
+                assert exposed == {s.name for s in services}, series
             firing = await query('ALERTS{alertstate="firing", alertname=~"SinergiService.*"}')
             assert firing == []
     finally:

@@ -17,7 +17,6 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client.parser import text_string_to_metric_families
 
 from services.complaints.api import FileComplaintIn
 from services.complaints.app import ComplaintsSettings
@@ -34,7 +33,7 @@ from shared.kit.limits import Limit, RateLimited, limit_key, prune, take
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from tests.citizen_support import minted_session, trust_development_sessions
-from tests.harness import db_fetch, db_fetchval, new_database, officer_headers, running
+from tests.harness import db_fetch, db_fetchval, new_database, officer_headers, running, scrape
 
 FACILITY = "RSUD-TJITRO"
 CARD = "0001234567890"
@@ -285,14 +284,7 @@ async def test_every_refusal_is_counted_under_its_rule_on_metrics(
     platform = with_rule(limited, "complaints.filing", 1, 3600)
 
     async def refusals(client: httpx.AsyncClient) -> float | None:
-        exposed = (await client.get("/metrics")).text
-        for family in text_string_to_metric_families(exposed):
-            for sample in family.samples:
-                if sample.name == "sinergi_rate_limited_total" and sample.labels == {
-                    "rule": "complaints.filing"
-                }:
-                    return sample.value
-        return None
+        return (await scrape(client)).value("sinergi_rate_limited_total", rule="complaints.filing")
 
     async with running(complaints_app(platform, fresh_database)) as client:
         assert (await client.post("/complaints", json=COMPLAINT)).status_code == 201

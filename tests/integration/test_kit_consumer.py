@@ -183,6 +183,13 @@ async def test_an_event_delivered_twice_takes_effect_once(kit: KitHarness) -> No
     )
     if kit.batches is not None:
         assert sum(kit.batches) == 2  # both fresh events went through the batch handler
+    # Batch sizes as delivered: all three records (the redelivery too), in one to three batches.
+    consumer = {"consumer": kit.name}
+    sample = kit.metrics.registry.get_sample_value
+    assert sample("sinergi_consumer_batch_records_sum", consumer) == 3
+    assert 1 <= (sample("sinergi_consumer_batch_records_count", consumer) or 0) <= 3
+    # Each record's delay from publishing to applied (the view-freshness SLO's measure).
+    assert sample("sinergi_consumer_delay_seconds_count", consumer) == 3
 
 
 async def test_a_duplicate_in_a_later_batch_or_after_a_restart_takes_no_effect(kit: KitHarness) -> None:
