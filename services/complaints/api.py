@@ -13,7 +13,7 @@ from pydantic import BaseModel, EmailStr, Field, field_validator, model_validato
 
 from services.complaints import handlers
 from services.complaints.domain import Complaint, RejectionReason, Reporter, SlaState, Status
-from services.complaints.repository import ListFilter
+from services.complaints.repository import ORDERS, ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.attachments import (
     Attachment,
@@ -377,9 +377,11 @@ async def list_complaints(
     filed_to: datetime | None = None,
     page: PageNumber = 1,
     page_size: PageSize = 20,
+    sort: Literal[tuple(ORDERS)] = "filed",
 ) -> dict[str, Any]:
-    """Officers' work list. An OPD officer sees the complaints disposed to their OPD."""
-    f = ListFilter(status, opd, category, kecamatan, kind, sla, filed_from, filed_to, page, page_size)
+    """Officers' work list. An OPD officer sees the complaints disposed to their OPD.
+    `sort=due` puts the soonest running SLA clock first (an inbox), else newest first."""
+    f = ListFilter(status, opd, category, kecamatan, kind, sla, filed_from, filed_to, page, page_size, sort)
     items, total = await handlers.list_complaints(ctx, f, officer)
     return page_of(items, total, page, page_size)
 
