@@ -283,3 +283,52 @@ async def test_a_signed_out_officer_is_sent_to_sign_in_and_a_bad_return_is_refus
         forged = await client.get("/petugas/masuk/kembali", params={"code": "x", "state": "forged"})
         assert forged.status_code == 400
         assert "petugas" not in forged.cookies and "petugas" not in client.cookies
+
+
+@pytest.fixture(scope="module")
+async def development(infra: Infrastructure) -> AsyncIterator[Workspace]:
+    """Complaints and the portal as `make run` starts them without a provider: the
+    development sign-in and the kit's development tokens."""
+    ports = {"complaints": free_port(), "portal": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    specs = {
+        "complaints": (ports["complaints"], await new_database(infra), {}),
+        "portal": (
+            ports["portal"],
+            await new_database(infra),
+            {"PORTAL_COMPLAINTS_URL": urls["complaints"], "PORTAL_PUBLIC_URL": urls["portal"]},
+        ),
+    }
+    async with service_processes(infra, specs):
+        yield Workspace(urls["portal"], urls["complaints"], None, None)  # type: ignore[arg-type]
+
+
+async def test_the_development_sign_in_without_a_provider(browser: Any, development: Workspace) -> None:
+    ws = development
+    code = await ws.file("pelapor-dev@example.com", "3306061708900034")
+    async with officer(browser, ws, "petugas-pengembangan", DESKTOP) as (page, audit):
+        await page.goto(f"{ws.portal}/petugas/aduan/{code}")
+        assert urlsplit(page.url).path == "/petugas/masuk"
+        await audit.page(page, "masuk-pengembangan")
+        assert await page.inner_text("h1") == "Masuk (pengembangan)"
+        assert await _post_and_wait(page, "Masuk") == 422
+        await audit.page(page, "masuk-kosong")
+        assert "Masukkan nama petugas" in await words(page, ".error-summary")
+        await page.fill("#nama", "Sri Lestari")
+        await page.check("input[name='peran'][value='coordinator']")
+        await submit(page, "Masuk")
+        assert urlsplit(page.url).path == f"/petugas/aduan/{code}"
+        await submit(page, "Verifikasi pengaduan")
+        assert await page.inner_text("#status") == "Terverifikasi"
+        await page.get_by_role("link", name="English").click()
+        await page.wait_for_load_state("load")
+        await audit.page(page, "verified-en")
+        assert await page.inner_text("#status") == "Verified"
+        await page.goto(f"{ws.portal}/petugas/aduan")
+        assert await page.inner_text("h1") == "Coordinator's inbox"
+        await submit(page, "Sign out")
+        assert urlsplit(page.url).path == "/petugas/keluar/selesai"
+        await audit.page(page, "signed-out-en")
+        await page.goto(f"{ws.portal}/petugas/aduan")
+        assert urlsplit(page.url).path == "/petugas/masuk"
+    assert await ws.status(code) == "verified"
