@@ -136,7 +136,10 @@ def main() -> int:
         else:
             token = issue_token(platform.auth_secret.get_secret_value(), subject="dev-admin", role="admin")
             sign_in_lines = [
-                *(f"Officers' workspace: {url} (development sign-in: a name, a role, an OPD)" for url in workspace),
+                *(
+                    f"Officers' workspace: {url} (development sign-in: a name, a role, an OPD)"
+                    for url in workspace
+                ),
                 "Development officer token (role admin, 8 h):",
                 f"  export TOKEN={token}",
             ]
