@@ -39,7 +39,7 @@ from services.portal.petugas_rules import (
     role_of,
     suggestions,
 )
-from shared.kit.auth import InvalidToken, Officer, ProviderUnavailable, issue_token
+from shared.kit.auth import InvalidToken, Officer, OidcTokens, ProviderUnavailable, issue_token
 
 T = TypeVar("T")
 PAGE_SIZE = 20
@@ -126,11 +126,10 @@ async def finish(ctx: Context, browser: str, code: str, state: str) -> tuple[str
 
 async def _id_claims(access: OfficerAccess, id_token: str | None, nonce: str) -> dict[str, Any]:
     """The ID token's claims once it is the provider's, for this client and this sign-in."""
-    verify_key = getattr(access.tokens, "signing_key", None)
-    if id_token is None or verify_key is None or access.provider is None:
+    if id_token is None or not isinstance(access.tokens, OidcTokens) or access.provider is None:
         raise SignInFailed("no ID token")
     try:
-        key, algorithm = await verify_key(id_token)
+        key, algorithm = await access.tokens.signing_key(id_token)
         claims = jwt.decode(
             id_token,
             key.key,
