@@ -6,6 +6,7 @@ from __future__ import annotations
 PETUGAS_MESSAGES: dict[str, dict[str, str]] = {
     "id": {
         "petugas.site": "Ruang kerja petugas",
+        "unavailable.identity": "Layanan masuk petugas kabupaten sedang tidak dapat dihubungi, coba lagi beberapa saat lagi.",
         "petugas.signout": "Keluar",
         "petugas.signin": "Masuk lagi",
         "petugas.signin_again": "Coba masuk lagi",
@@ -149,6 +150,7 @@ PETUGAS_MESSAGES: dict[str, dict[str, str]] = {
     },
     "en": {
         "petugas.site": "Officers' workspace",
+        "unavailable.identity": "The regency's officer sign-in service cannot be reached right now. Please try again in a few moments.",
         "petugas.signout": "Sign out",
         "petugas.signin": "Sign in again",
         "petugas.signin_again": "Try signing in again",

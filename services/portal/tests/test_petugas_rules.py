@@ -116,6 +116,8 @@ def test_each_label_and_status_has_words_in_both_languages() -> None:
             assert f"petugas.step.{step}" in MESSAGES[lang] and f"petugas.done.{step}" in MESSAGES[lang]
         for reason in REJECTION_REASONS:
             assert f"petugas.reason.{reason}" in MESSAGES[lang]
+        # The page that says the identity provider is away (the portal's 503 page).
+        assert "unavailable.identity" in MESSAGES[lang]
 
 
 def test_roles_and_their_lists() -> None:
