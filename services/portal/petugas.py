@@ -11,6 +11,8 @@ token (a 403 there is the "not authorised" page).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
@@ -21,18 +23,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.portal import petugas_cases as cases
 from services.portal.clients.base import Refused
+from services.portal.domain import Answer
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.pages import _when as when
 from services.portal.petugas_rules import (
+    CHECKABLE,
+    DOCUMENT_CHECK,
     FIELDS,
-    HOME,
+    PERMITS_HOME,
     REJECTION_REASONS,
     SIGN_IN,
     STEPS,
     TABS,
     Role,
     due_label,
+    home_of,
     page_of,
     return_path,
     steps_for,
@@ -67,6 +73,17 @@ async def signed_officer(request: Request, ctx: Ctx) -> cases.Signed:
 Officer = Annotated[cases.Signed, Depends(signed_officer)]
 
 
+@dataclass(frozen=True)
+class ListPage:
+    """A list's tab (a status of the service's) and page, from its address."""
+
+    status: str | None = Query(None, max_length=30)
+    halaman: int = Query(1, ge=1, le=1000)
+
+
+Asked = Annotated[ListPage, Depends()]
+
+
 def _page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     values.setdefault("errors", {})
     response = render(
@@ -98,8 +115,9 @@ def _message(
 
 
 @router.get("/petugas")
-async def workspace() -> Response:
-    return _redirect(HOME)
+async def workspace(officer: Officer) -> Response:
+    """The officer's list: complaints, or the licensing office's applications."""
+    return _redirect(home_of(officer.role))
 
 
 @router.get("/petugas/masuk", response_class=HTMLResponse)
@@ -211,28 +229,12 @@ async def signed_out(request: Request) -> HTMLResponse:
 
 
 @router.get("/petugas/aduan", response_class=HTMLResponse)
-async def complaints(
-    request: Request,
-    ctx: Ctx,
-    officer: Officer,
-    status: str | None = Query(None, max_length=20),
-    halaman: int = Query(1, ge=1, le=1000),
-) -> Response:
+async def complaints(request: Request, ctx: Ctx, officer: Officer, asked: Asked) -> Response:
     role = officer.role
     if role is None:
         raise cases.NotAllowed
-    tab = tab_of(role, status)
-    found = await cases.work_list(ctx, officer, tab, halaman)
-    now = ctx.clock()
-    items = [
-        {
-            **item,
-            "due": due_label(_instant(item.get("next_due")), now),
-            "due_text": when(item.get("next_due")),
-        }
-        for item in found.get("items", [])
-    ]
-    total, size = int(found.get("total", 0)), int(found.get("page_size", 1)) or 1
+    tab = tab_of(role, asked.status)
+    found = await cases.work_list(ctx, officer, tab, asked.halaman)
     return _page(
         request,
         "aduan.html",
@@ -240,12 +242,19 @@ async def complaints(
         role=role.value,
         tabs=TABS[role],
         tab=tab,
-        items=items,
-        total=total,
-        page=halaman,
-        more=halaman * size < total,
-        when=when,
+        **_listed(found, "next_due", asked.halaman, ctx.clock()),
     )
+
+
+def _listed(found: dict[str, Any], due: str, page: int, now: datetime) -> dict[str, Any]:
+    """A service's page of a work list as a list page shows it: each row's SLA label
+    (from its `due` field) and the way to the next page."""
+    items = [
+        {**item, "due": due_label(_instant(item.get(due)), now), "due_text": when(item.get(due))}
+        for item in found.get("items", [])
+    ]
+    total, size = int(found.get("total", 0)), int(found.get("page_size", 1)) or 1
+    return {"items": items, "total": total, "page": page, "more": page * size < total, "when": when}
 
 
 def _place(desa_code: str) -> str:
@@ -317,16 +326,96 @@ async def complaint_step(request: Request, ctx: Ctx, officer: Officer, code: str
     if step not in STEPS:
         return _message(request, 404, "notfound.title", "notfound.body")
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    t = translator(language(request))
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _case_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
+
+    done = f"/petugas/aduan/{quote(code)}?" + urlencode({"selesai": step})
+    return await _sent(request, cases.act(ctx, officer, code, step, fields), again, done)
+
+
+async def _sent(
+    request: Request,
+    sending: Awaitable[Answer],
+    again: Callable[[dict[str, str]], Awaitable[HTMLResponse]],
+    done: str,
+) -> Response:
+    """A form sent to a service: on to `done`, or the page `again` with the form's errors
+    (in the page's words) or the service's refusal (its reasons) in the error summary."""
     try:
-        result = await cases.act(ctx, officer, code, step, fields)
+        result = await sending
     except Refused as refused:
-        errors = refusal(request, "petugas.error.step", refused.messages)
-        return await _case_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
+        return await again(refusal(request, "petugas.error.step", refused.messages))
     if result.errors:
-        errors = {name: t(key) for name, key in result.errors.items()}
-        return await _case_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
-    return _redirect(f"/petugas/aduan/{quote(code)}?" + urlencode({"selesai": step}))
+        t = translator(language(request))
+        return await again({name: t(key) for name, key in result.errors.items()})
+    return _redirect(done)
+
+
+# ----- permit applications (the licensing office) ------------------------------------------
+
+
+@router.get("/petugas/izin", response_class=HTMLResponse)
+async def applications(request: Request, ctx: Ctx, officer: Officer, asked: Asked) -> Response:
+    tab = tab_of(Role.PERMIT_OFFICER, asked.status)
+    found = await cases.applications(ctx, officer, tab, asked.halaman)
+    return _page(
+        request,
+        "izin.html",
+        kinds={k["code"]: k["name"] for k in await ctx.permits.permit_types()},
+        tabs=TABS[Role.PERMIT_OFFICER],
+        tab=tab,
+        **_listed(found, "sla_due_at", asked.halaman, ctx.clock()),
+    )
+
+
+async def _application_page(
+    request: Request,
+    ctx: Ctx,
+    officer: cases.Signed,
+    code: str,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    done: bool = False,
+) -> HTMLResponse:
+    view = await cases.application(ctx, officer, code)
+    return _page(
+        request,
+        "permohonan.html",
+        422 if errors else 200,
+        a=view.application,
+        documents=view.documents,
+        place=_place(view.application["desa_code"]),
+        checkable=view.application["status"] == CHECKABLE,
+        form=form or {},
+        errors=errors or {},
+        order=["hasil", "kurang", "catatan_berkas"],
+        done=done,
+        when=when,
+        action=f"/petugas/izin/{quote(code)}/{DOCUMENT_CHECK}",
+    )
+
+
+@router.get("/petugas/izin/{code}", response_class=HTMLResponse)
+async def application_page(
+    request: Request, ctx: Ctx, officer: Officer, code: str, selesai: str | None = Query(None, max_length=20)
+) -> Response:
+    return await _application_page(request, ctx, officer, code, done=selesai == DOCUMENT_CHECK)
+
+
+@router.post("/petugas/izin/{code}/berkas", response_class=HTMLResponse)
+async def document_check(request: Request, ctx: Ctx, officer: Officer, code: str) -> Response:
+    form = await checked_form(request)
+    fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+    missing = [v for v in form.getlist("kurang") if isinstance(v, str)]
+    fields["kurang"] = missing
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _application_page(request, ctx, officer, code, errors=errors, form=fields)
+
+    done = f"/petugas/izin/{quote(code)}?" + urlencode({"selesai": DOCUMENT_CHECK})
+    return await _sent(request, cases.check_documents(ctx, officer, code, fields, missing), again, done)
 
 
 # ----- what the workspace answers instead of a page -----------------------------------------
@@ -347,16 +436,16 @@ def error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(cases.NotAllowed)
     async def _not_allowed(request: Request, _: cases.NotAllowed) -> HTMLResponse:
-        return _message(
-            request, 403, "petugas.forbidden.title", "petugas.forbidden.body", (HOME, _home(request))
-        )
+        return _message(request, 403, "petugas.forbidden.title", "petugas.forbidden.body", _home(request))
 
     @app.exception_handler(cases.NotFound)
     async def _not_found(request: Request, _: cases.NotFound) -> HTMLResponse:
-        return _message(
-            request, 404, "petugas.notfound.title", "petugas.notfound.body", (HOME, _home(request))
-        )
+        return _message(request, 404, "petugas.notfound.title", "petugas.notfound.body", _home(request))
 
 
-def _home(request: Request) -> str:
-    return translator(language(request))("petugas.home")
+def _home(request: Request) -> tuple[str, str]:
+    """The way back to the officer's own list."""
+    officer = getattr(request.state, "officer", None)
+    home = home_of(officer.role if officer else None)
+    key = "petugas.home_izin" if home == PERMITS_HOME else "petugas.home"
+    return home, translator(language(request))(key)

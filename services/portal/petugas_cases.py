@@ -20,25 +20,13 @@ from typing import Any, TypeVar
 
 import jwt
 
+from services.portal import petugas_rules as rules
 from services.portal import repository
 from services.portal.antrean_cases import seal, stored, unseal
 from services.portal.clients.base import Refused
 from services.portal.clients.identity import Tokens
 from services.portal.domain import Answer
 from services.portal.handlers import Context, OfficerAccess, session_key
-from services.portal.petugas_rules import (
-    MERGEABLE,
-    PENDING,
-    STEPS,
-    Role,
-    needs_refresh,
-    pkce_challenge,
-    pkce_verifier,
-    read_step,
-    return_path,
-    role_of,
-    suggestions,
-)
 from shared.kit.auth import InvalidToken, Officer, OidcTokens, ProviderUnavailable, issue_token
 
 T = TypeVar("T")
@@ -76,8 +64,8 @@ class Signed:
     token: str
 
     @property
-    def role(self) -> Role | None:
-        return role_of(self.roles)
+    def role(self) -> rules.Role | None:
+        return rules.role_of(self.roles)
 
 
 def _access(ctx: Context) -> OfficerAccess:
@@ -100,18 +88,20 @@ async def begin(ctx: Context, browser: str, then: str | None) -> str:
     State, nonce and PKCE verifier wait in the drafts under this browser's cookie."""
     provider = _access(ctx).provider
     assert provider is not None
-    verifier, state, nonce = pkce_verifier(), secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    pending = {"state": state, "nonce": nonce, "verifier": verifier, "lanjut": return_path(then)}
-    await repository.save(ctx.pool(), session_key(browser), PENDING, pending, ctx.clock())
-    return await provider.authorization_url(state=state, nonce=nonce, challenge=pkce_challenge(verifier))
+    verifier, state, nonce = rules.pkce_verifier(), secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    pending = {"state": state, "nonce": nonce, "verifier": verifier, "lanjut": rules.return_path(then)}
+    await repository.save(ctx.pool(), session_key(browser), rules.PENDING, pending, ctx.clock())
+    return await provider.authorization_url(
+        state=state, nonce=nonce, challenge=rules.pkce_challenge(verifier)
+    )
 
 
 async def finish(ctx: Context, browser: str, code: str, state: str) -> tuple[str, str]:
     """The provider's redirect back: (the new session's cookie, the page to go on to)."""
     access = _access(ctx)
     assert access.provider is not None
-    pending = await stored(ctx, browser, PENDING)
-    await repository.delete(ctx.pool(), session_key(browser), PENDING)
+    pending = await stored(ctx, browser, rules.PENDING)
+    await repository.delete(ctx.pool(), session_key(browser), rules.PENDING)
     if not pending.get("state") or not hmac.compare_digest(str(pending["state"]), state):
         raise SignInFailed("state unknown to this browser")
     try:
@@ -121,7 +111,7 @@ async def finish(ctx: Context, browser: str, code: str, state: str) -> tuple[str
     claims = await _id_claims(access, tokens.id_token, pending["nonce"])
     officer = await _officer(access, tokens.access)
     name = str(claims.get("name") or claims.get("preferred_username") or officer.subject)
-    return await _open(ctx, officer, name, tokens), return_path(pending.get("lanjut"))
+    return await _open(ctx, officer, name, tokens), rules.return_path(pending.get("lanjut"))
 
 
 async def _id_claims(access: OfficerAccess, id_token: str | None, nonce: str) -> dict[str, Any]:
@@ -207,7 +197,7 @@ async def current(ctx: Context, cookie: str | None) -> Signed:
         await repository.end_officer_session(ctx.pool(), key)
         raise SignInNeeded
     await repository.touch_officer_session(ctx.pool(), key, now)
-    if needs_refresh(row["access_expires_at"], now):
+    if rules.needs_refresh(row["access_expires_at"], now):
         tokens = await _renew(ctx, cookie)
     return Signed(cookie, row["subject"], row["name"], tuple(row["roles"]), row["opd"], tokens["access"])
 
@@ -218,7 +208,7 @@ async def _renew(ctx: Context, cookie: str) -> dict[str, Any]:
     access, key, now = _access(ctx), session_key(cookie), ctx.clock()
     async with repository.renewing_officer_session(ctx.pool(), key) as (row, keep):
         tokens = _tokens(row, cookie) if row else None
-        if row is not None and tokens is not None and not needs_refresh(row["access_expires_at"], now):
+        if row is not None and tokens is not None and not rules.needs_refresh(row["access_expires_at"], now):
             return tokens  # another page renewed it meanwhile
         if tokens is not None and access.provider is not None and tokens.get("refresh"):
             try:
@@ -291,14 +281,14 @@ async def case(ctx: Context, officer: Signed, code: str) -> CaseView:
     if found is None:
         raise NotFound
     similar: list[dict[str, Any]] = []
-    if officer.role == Role.COORDINATOR and found["status"] in MERGEABLE[:2]:
+    if officer.role == rules.Role.COORDINATOR and found["status"] in rules.MERGEABLE[:2]:
         filters: dict[str, str | int] = {
             "category": found["category"],
             "kecamatan": found["kecamatan_code"],
             "page_size": 50,
         }
         candidates = await _as_officer(lambda: ctx.complaints.officer_list(officer.token, **filters))
-        similar = suggestions(found, candidates.get("items", []))
+        similar = rules.suggestions(found, candidates.get("items", []))
     return CaseView(found, await ctx.complaints.opds(), similar)
 
 
@@ -306,8 +296,48 @@ async def act(ctx: Context, officer: Signed, code: str, step: str, form: Mapping
     """Read a complaint's form and send its command; `Refused` carries the service's
     reasons (a status that no longer allows it, a duplicate it does not know)."""
     opds = {o["code"] for o in await ctx.complaints.opds()}
-    result = read_step(step, form, opds, code)
+    result = rules.read_step(step, form, opds, code)
     if not result.errors:
-        body, command = result.values["body"], STEPS[step][0]
+        body, command = result.values["body"], rules.STEPS[step][0]
         await _as_officer(lambda: ctx.complaints.officer_step(officer.token, code, command, body))
+    return result
+
+
+# ----- permit applications, with the officer's own token --------------------------------------
+
+
+async def applications(ctx: Context, officer: Signed, status: str, page: int) -> dict[str, Any]:
+    """A page of the licensing office's applications in `status`, newest first."""
+    filters: dict[str, str | int] = {"status": status, "page": page, "page_size": PAGE_SIZE}
+    return await _as_officer(lambda: ctx.permits.officer_list(officer.token, **filters))
+
+
+@dataclass
+class ApplicationView:
+    application: dict[str, Any]
+    documents: list[dict[str, Any]]  # the permit type's: code, name, required, given
+
+
+async def application(ctx: Context, officer: Signed, code: str) -> ApplicationView:
+    """The application with its permit type's documents, each marked given or not."""
+    found = await _as_officer(lambda: ctx.permits.officer_application(officer.token, code))
+    if found is None:
+        raise NotFound
+    kinds = {t["code"]: t for t in await ctx.permits.permit_types()}
+    given = {d["code"] for d in found.get("document_refs", []) if d.get("ref") or d.get("file")}
+    documents = [
+        {**d, "given": d["code"] in given} for d in kinds.get(found["permit_type"], {}).get("documents", [])
+    ]
+    return ApplicationView(found, documents)
+
+
+async def check_documents(
+    ctx: Context, officer: Signed, code: str, form: Mapping[str, str], missing: list[str]
+) -> Answer:
+    """Read the document check and send it; `Refused` carries the service's reasons."""
+    view = await application(ctx, officer, code)
+    result = rules.read_document_check(form, missing, {d["code"] for d in view.documents})
+    if not result.errors:
+        body = result.values["body"]
+        await _as_officer(lambda: ctx.permits.document_check(officer.token, code, body))
     return result

@@ -118,23 +118,35 @@ def due_label(due_at: datetime | None, now: datetime) -> Due | None:
 class Role(StrEnum):
     COORDINATOR = "coordinator"
     OPD_OFFICER = "opd_officer"
+    PERMIT_OFFICER = "permit_officer"
 
 
-# The statuses each role's list offers (the first is its inbox), in the service's names.
+# The statuses each role's list offers (the first is its inbox), in the service's names:
+# complaints for the coordinator and OPD officers, permit applications for the licensing
+# office.
 TABS = {
     Role.COORDINATOR: ("submitted", "verified", "dispatched", "in_progress", "resolved"),
     Role.OPD_OFFICER: ("dispatched", "in_progress", "resolved"),
+    Role.PERMIT_OFFICER: ("submitted", "documents_incomplete", "documents_verified"),
 }
+PERMITS_HOME = "/petugas/izin"
 
 
 def role_of(roles: Iterable[str]) -> Role | None:
-    """The workspace an officer gets: the coordinator's (admins too), else an OPD's."""
+    """The workspace an officer gets: the coordinator's (admins too), else an OPD's, else
+    the licensing office's."""
     found = set(roles)
     if found & {"admin", "coordinator"}:
         return Role.COORDINATOR
     if "opd_officer" in found:
         return Role.OPD_OFFICER
+    if "permit_officer" in found:
+        return Role.PERMIT_OFFICER
     return None
+
+
+def home_of(role: Role | None) -> str:
+    return PERMITS_HOME if role == Role.PERMIT_OFFICER else HOME
 
 
 def tab_of(role: Role, asked: str | None) -> str:
@@ -247,3 +259,34 @@ def suggestions(
 
 def _instant(value: str | datetime) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+# ----- a permit application's document check ----------------------------------------------
+
+DOCUMENT_CHECK = "berkas"
+# The application's status the document check is allowed from (permits' TRANSITIONS).
+CHECKABLE = "submitted"
+OUTCOMES = ("complete", "incomplete")
+
+
+def read_document_check(form: Mapping[str, str], missing: Iterable[str], documents: set[str]) -> Answer:
+    """The document check as the permits service's body: complete, or incomplete with the
+    missing documents (of the permit type's) and a note the applicant reads."""
+    answer = Answer()
+    choice(answer, form, "hasil", OUTCOMES)
+    listed = sorted(set(missing))
+    note = _text(answer, form, "catatan_berkas", NOTE_LENGTH)
+    # An incomplete check names what is missing, among the permit type's documents.
+    incomplete = answer.values.get("hasil") == "incomplete"
+    if incomplete and (not listed or not set(listed) <= documents):
+        answer.refuse("kurang", "error.kurang.choose")
+    if not answer.errors:
+        complete = answer.values["hasil"] == "complete"
+        answer.values = {
+            "body": {
+                "outcome": answer.values["hasil"],
+                "missing": [] if complete else listed,
+                "note": note or None,
+            }
+        }
+    return answer

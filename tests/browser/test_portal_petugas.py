@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from services.permits.api import SubmitIn
+from shared.kit.bodies import example_of
 from shared.runtime.embedded import free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
@@ -34,7 +36,7 @@ from tests.integration.test_complaints_service import complaint_body
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 TABLET = {"width": 1024, "height": 768}
-SERVICES = ("complaints", "notifications", "portal")
+SERVICES = ("complaints", "permits", "notifications", "portal")
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Workspace:
     complaints: str
     provider: Provider
     sink: SmtpSink
+    permits: str = ""
 
     @property
     def provider_origin(self) -> str:
@@ -76,13 +79,15 @@ async def workspace(
 ) -> AsyncIterator[Workspace]:
     """Complaints, notifications and the portal, each its own process, all trusting the
     provider; the portal on the address the realm's client sends officers back to."""
-    ports = {"complaints": free_port(), "notifications": free_port(), "portal": provider.portal_port}
+    ports = {name: free_port() for name in SERVICES}
+    ports["portal"] = provider.portal_port
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     databases = {name: await new_database(infra) for name in SERVICES}
     group = await new_group(infra, "notifications-petugas", DOMAIN_TOPICS.values())
     oidc = {"SINERGI_OIDC_ISSUER": provider.issuer}
     environments = {
         "complaints": oidc,
+        "permits": oidc,
         "notifications": {
             **notifications_process(infra, databases["notifications"], group, smtp_sink, fake_gateway).env,
             **oidc,
@@ -92,12 +97,13 @@ async def workspace(
             "PORTAL_PUBLIC_URL": urls["portal"],
             "PORTAL_OIDC_CLIENT_SECRET": provider.keycloak.client_secret,
             "PORTAL_COMPLAINTS_URL": urls["complaints"],
+            "PORTAL_PERMITS_URL": urls["permits"],
             "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
         },
     }
     specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
     async with service_processes(infra, specs):
-        yield Workspace(urls["portal"], urls["complaints"], provider, smtp_sink)
+        yield Workspace(urls["portal"], urls["complaints"], provider, smtp_sink, urls["permits"])
 
 
 @asynccontextmanager
@@ -332,3 +338,39 @@ async def test_the_development_sign_in_without_a_provider(browser: Any, developm
         await page.goto(f"{ws.portal}/petugas/aduan")
         assert urlsplit(page.url).path == "/petugas/masuk"
     assert await ws.status(code) == "verified"
+
+
+async def test_the_licensing_office_checks_an_applications_documents(
+    browser: Any, workspace: Workspace
+) -> None:
+    ws = workspace
+    applicant = "pemohon-izin@example.com"
+    body = example_of(SubmitIn)
+    body["applicant"] = {**body["applicant"], "email": applicant}
+    async with httpx.AsyncClient(base_url=ws.permits, timeout=30) as client:
+        submitted = await client.post("/applications", json=body)
+        assert submitted.status_code == 201, submitted.text
+        code = submitted.json()["tracking_code"]
+    async with officer(browser, ws, "petugas-izin", DESKTOP) as (page, audit):
+        await page.goto(f"{ws.portal}/petugas")
+        await sign_in_at_provider(page, ws, audit, "petugas-dpmptsp")
+        assert urlsplit(page.url).path == "/petugas/izin"
+        await audit.page(page, "antrean-izin")
+        await page.click(f"a[href='/petugas/izin/{code}']")
+        await page.wait_for_load_state("load")
+        await audit.page(page, "permohonan")
+        assert await page.inner_text("#status") == "Baru"
+        # Incomplete without naming what is missing: the error summary, 422.
+        await page.check("input[name='hasil'][value='incomplete']")
+        assert await _post_and_wait(page, "Simpan hasil pemeriksaan") == 422
+        await audit.page(page, "berkas-kosong")
+        assert "Pilih dokumen yang kurang" in await words(page, ".error-summary")
+        await page.check("input[name='kurang'][value='krk']")
+        await page.fill("#catatan_berkas", "KRK sudah kedaluwarsa, mohon unggah yang baru.")
+        await submit(page, "Simpan hasil pemeriksaan")
+        await audit.page(page, "berkas-dikembalikan")
+        assert await page.inner_text("#status") == "Berkas belum lengkap"
+        await ws.mail(applicant, "belum lengkap")
+    async with httpx.AsyncClient(base_url=ws.permits, timeout=30) as client:
+        followed = (await client.get(f"/applications/{code}")).json()
+    assert followed["status"] == "documents_incomplete" and followed["missing_documents"] == ["krk"]

@@ -23,10 +23,12 @@ from services.portal.petugas_rules import (
     Role,
     SessionPolicy,
     due_label,
+    home_of,
     needs_refresh,
     page_of,
     pkce_challenge,
     pkce_verifier,
+    read_document_check,
     read_step,
     return_path,
     role_of,
@@ -109,7 +111,7 @@ def test_each_label_and_status_has_words_in_both_languages() -> None:
     for lang in ("id", "en"):
         for label in Due:
             assert f"petugas.due.{label}" in MESSAGES[lang]
-        for role in Role:
+        for role in (Role.COORDINATOR, Role.OPD_OFFICER):
             for status in TABS[role]:
                 assert f"petugas.status.{status}" in MESSAGES[lang]
         for step in STEPS:
@@ -124,7 +126,7 @@ def test_roles_and_their_lists() -> None:
     assert role_of(["admin"]) == Role.COORDINATOR
     assert role_of(["coordinator", "offline_access"]) == Role.COORDINATOR
     assert role_of(["opd_officer"]) == Role.OPD_OFFICER
-    assert role_of(["permit_officer"]) is None
+    assert role_of(["health_officer"]) is None
     assert tab_of(Role.COORDINATOR, None) == "submitted"
     assert tab_of(Role.OPD_OFFICER, "submitted") == "dispatched"
     assert tab_of(Role.OPD_OFFICER, "in_progress") == "in_progress"
@@ -203,3 +205,46 @@ def test_merge_suggestions_are_earlier_open_complaints() -> None:
         item("ADU-D", "submitted", "2026-12-07T03:00:00+00:00"),
     ]
     assert [s["tracking_code"] for s in suggestions(this, candidates)] == ["ADU-A", "ADU-B"]
+
+
+def test_the_licensing_office_gets_the_permits_queue() -> None:
+    assert role_of(["permit_officer"]) == Role.PERMIT_OFFICER
+    assert home_of(Role.PERMIT_OFFICER) == "/petugas/izin"
+    assert home_of(Role.OPD_OFFICER) == home_of(None) == HOME
+    for lang in ("id", "en"):
+        for status in TABS[Role.PERMIT_OFFICER]:
+            assert f"petugas.izin.status.{status}" in MESSAGES[lang]
+
+
+def test_a_document_check_is_complete_or_names_what_is_missing() -> None:
+    documents = {"ktp", "sertifikat_tanah", "gambar_teknis"}
+    complete = read_document_check({"hasil": "complete"}, ["ktp"], documents)
+    assert complete.values == {"body": {"outcome": "complete", "missing": [], "note": None}}
+    incomplete = read_document_check(
+        {"hasil": "incomplete", "catatan_berkas": " Gambar belum ditandatangani. "},
+        ["gambar_teknis", "ktp", "gambar_teknis"],
+        documents,
+    )
+    assert incomplete.values == {
+        "body": {
+            "outcome": "incomplete",
+            "missing": ["gambar_teknis", "ktp"],
+            "note": "Gambar belum ditandatangani.",
+        }
+    }
+    assert read_document_check({"hasil": "incomplete"}, [], documents).errors == {
+        "kurang": "error.kurang.choose"
+    }
+    assert read_document_check({"hasil": "incomplete"}, ["paspor"], documents).errors == {
+        "kurang": "error.kurang.choose"
+    }
+    assert read_document_check({}, [], documents).errors == {"hasil": "error.hasil.choose"}
+
+
+def test_every_history_action_has_the_officers_words() -> None:
+    for lang in ("id", "en"):
+        for service, officers in (("complaints", "petugas.action"), ("permits", "petugas.izin.action")):
+            actions = [k.rsplit(".", 1)[1] for k in MESSAGES["id"] if k.startswith(f"history.{service}.")]
+            assert actions
+            for action in actions:
+                assert f"{officers}.{action}" in MESSAGES[lang], (lang, action)
