@@ -28,6 +28,7 @@ from services.portal.clients.identity import Tokens
 from services.portal.domain import Answer
 from services.portal.handlers import Context, OfficerAccess, session_key
 from shared.kit.auth import InvalidToken, Officer, OidcTokens, ProviderUnavailable, issue_token
+from shared.kit.codes import COMPLAINT_PREFIX, PERMIT_PREFIX, is_public_code, normalise_code
 
 T = TypeVar("T")
 PAGE_SIZE = 20
@@ -248,6 +249,15 @@ async def purge_ended_sessions(ctx: Context) -> int:
 # ----- complaints, with the officer's own token ---------------------------------------------
 
 
+def _known(code: str, prefix: str) -> str:
+    """A code as the services write it; anything not shaped like one is an unknown case
+    (and never reaches a service's address)."""
+    found = normalise_code(code)
+    if not is_public_code(found, prefix):
+        raise NotFound
+    return found
+
+
 async def _as_officer(call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
@@ -277,6 +287,7 @@ class CaseView:
 async def case(ctx: Context, officer: Signed, code: str) -> CaseView:
     """The complaint as the officer may see it, the OPDs to dispose to and, where it may
     still be merged, earlier open complaints like it."""
+    code = _known(code, COMPLAINT_PREFIX)
     found = await _as_officer(lambda: ctx.complaints.officer_complaint(officer.token, code))
     if found is None:
         raise NotFound
@@ -295,6 +306,7 @@ async def case(ctx: Context, officer: Signed, code: str) -> CaseView:
 async def act(ctx: Context, officer: Signed, code: str, step: str, form: Mapping[str, str]) -> Answer:
     """Read a complaint's form and send its command; `Refused` carries the service's
     reasons (a status that no longer allows it, a duplicate it does not know)."""
+    code = _known(code, COMPLAINT_PREFIX)
     opds = {o["code"] for o in await ctx.complaints.opds()}
     result = rules.read_step(step, form, opds, code)
     if not result.errors:
@@ -320,6 +332,7 @@ class ApplicationView:
 
 async def application(ctx: Context, officer: Signed, code: str) -> ApplicationView:
     """The application with its permit type's documents, each marked given or not."""
+    code = _known(code, PERMIT_PREFIX)
     found = await _as_officer(lambda: ctx.permits.officer_application(officer.token, code))
     if found is None:
         raise NotFound
@@ -335,6 +348,7 @@ async def check_documents(
     ctx: Context, officer: Signed, code: str, form: Mapping[str, str], missing: list[str]
 ) -> Answer:
     """Read the document check and send it; `Refused` carries the service's reasons."""
+    code = _known(code, PERMIT_PREFIX)
     view = await application(ctx, officer, code)
     result = rules.read_document_check(form, missing, {d["code"] for d in view.documents})
     if not result.errors:

@@ -332,6 +332,10 @@ async def test_the_development_sign_in_without_a_provider(browser: Any, developm
         assert await page.inner_text("#status") == "Verified"
         await page.goto(f"{ws.portal}/petugas/aduan")
         assert await page.inner_text("h1") == "Coordinator's inbox"
+        # What is not a complaint's code is an unknown complaint, never an error.
+        for path in ("/petugas/aduan/bukan-kode", "/petugas/aduan/%3Fstatus=x", "/petugas/izin/ADU-1"):
+            answer = await page.goto(f"{ws.portal}{path}")
+            assert answer is not None and answer.status == 404, path
         await submit(page, "Sign out")
         assert urlsplit(page.url).path == "/petugas/keluar/selesai"
         await audit.page(page, "signed-out-en")
