@@ -324,6 +324,9 @@ async def test_the_development_sign_in_without_a_provider(browser: Any, developm
         await page.check("input[name='peran'][value='coordinator']")
         await submit(page, "Masuk")
         assert urlsplit(page.url).path == f"/petugas/aduan/{code}"
+        # The session's cookie: only the workspace's pages get it, never a script.
+        [cookie] = [c for c in await page.context.cookies() if c["name"] == "petugas"]
+        assert (cookie["path"], cookie["httpOnly"], cookie["sameSite"]) == ("/petugas", True, "Lax")
         await submit(page, "Verifikasi pengaduan")
         assert await page.inner_text("#status") == "Terverifikasi"
         await page.get_by_role("link", name="English").click()
