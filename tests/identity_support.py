@@ -10,7 +10,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from shared.runtime.embedded import free_port
 from shared.runtime.keycloak import DEMO_OFFICERS, REALM, EmbeddedKeycloak, sign_in
 
 PASSWORD = "Sandi-Uji-Petugas-2026"
@@ -52,6 +54,14 @@ class Provider:
     def headers(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(username)}"}
 
+    @property
+    def portal_port(self) -> int:
+        """The port a portal under test listens on: the realm's workspace client sends
+        officers back only to the address it was imported with."""
+        port = urlsplit(self.keycloak.portal_url).port
+        assert port is not None
+        return port
+
 
 # The officer who holds each role in the tests (the health office's officer: every facility).
 OFFICER_OF_ROLE = {
@@ -66,7 +76,8 @@ OFFICER_OF_ROLE = {
 
 def start_provider() -> tuple[Provider, Path]:
     work = Path(tempfile.mkdtemp(prefix="sinergi-idp-"))
-    keycloak = EmbeddedKeycloak(work)
+    # The portal's address is chosen before the realm is imported (its redirect URIs).
+    keycloak = EmbeddedKeycloak(work, portal_url=f"http://127.0.0.1:{free_port()}")
     keycloak.start()
     found = Provider(keycloak)
     for username, groups in OFFICERS.items():

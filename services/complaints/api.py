@@ -22,7 +22,7 @@ from services.complaints.domain import (
     Status,
     within_purworejo,
 )
-from services.complaints.repository import ListFilter
+from services.complaints.repository import ORDERS, ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.attachments import (
     Attachment,
@@ -404,9 +404,11 @@ async def list_complaints(
     filed_to: datetime | None = None,
     page: PageNumber = 1,
     page_size: PageSize = 20,
+    sort: Literal[tuple(ORDERS)] = "filed",
 ) -> dict[str, Any]:
-    """Officers' work list. An OPD officer sees the complaints disposed to their OPD."""
-    f = ListFilter(status, opd, category, kecamatan, kind, sla, filed_from, filed_to, page, page_size)
+    """Officers' work list. An OPD officer sees the complaints disposed to their OPD.
+    `sort=due` puts the soonest running SLA clock first (an inbox), else newest first."""
+    f = ListFilter(status, opd, category, kecamatan, kind, sla, filed_from, filed_to, page, page_size, sort)
     items, total = await handlers.list_complaints(ctx, f, officer)
     return page_of(items, total, page, page_size)
 

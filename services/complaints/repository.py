@@ -102,6 +102,12 @@ class ListFilter:
     filed_to: datetime | None = None
     page: int = 1
     page_size: int = 20
+    # "filed": newest first; "due": the soonest running SLA clock first (an inbox)
+    sort: str = "filed"
+
+
+# The orders a list may be asked in (the API's `sort`).
+ORDERS = {"filed": "c.filed_at DESC, c.id", "due": "next_due ASC NULLS LAST, c.filed_at, c.id"}
 
 
 class ComplaintRepository:
@@ -196,7 +202,7 @@ class ComplaintRepository:
             " c.kecamatan_code, c.anonymous, c.confidential, c.filed_at, c.updated_at,"
             " (SELECT min(k.due_at) FROM sla_clocks k WHERE k.complaint_id = c.id"
             "   AND k.stopped_at IS NULL) AS next_due"
-            f" FROM complaints c {w.clause} ORDER BY c.filed_at DESC, c.id {w.page(f.page, f.page_size)}",
+            f" FROM complaints c {w.clause} ORDER BY {ORDERS[f.sort]} {w.page(f.page, f.page_size)}",
             *w.args,
         )
         return [dict(r) for r in rows], int(total)

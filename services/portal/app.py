@@ -12,26 +12,32 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from prometheus_client import Counter
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import antrean, handlers, izin, layanan, pages
+from services.portal import antrean, handlers, izin, layanan, pages, petugas, petugas_cases
 from services.portal.clients.base import CITIZEN_ADDRESS, Limited, Unavailable
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
+from services.portal.clients.identity import IdentityProvider
 from services.portal.clients.integration import IntegrationClient
 from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
 from services.portal.clients.tiles import TileServer
 from services.portal.i18n import translator
+from services.portal.petugas_rules import SessionPolicy
 from services.portal.web import CsrfRefused, PortalEdge, language, message_page, render
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
+from shared.kit.auth import MAX_TOKEN_HOURS
 from shared.kit.clock import utc_now
 from shared.kit.limits import client_address
 from shared.kit.metrics import DomainMetrics, Metric
 from shared.runtime.topology import port_of
 
 DEV_PORTAL_SECRET = "sinergi-portal-development-secret-change-me"
+# The officers' workspace's client secret in development (shared/runtime/keycloak.py
+# gives the development provider the same one); production refuses it.
+DEV_OIDC_CLIENT_SECRET = "sinergi-petugas-development-secret"
 # When a citizen who met a service away may try again (the 503 page's Retry-After).
 RETRY_AFTER_SECONDS = 30
 
@@ -58,6 +64,15 @@ class PortalSettings(service_settings("portal")):
     # map to mark the place on (the portal passes the regency's tiles on); without it, no
     # map, and the report goes with its desa and, if the citizen allows, the phone's position.
     map_tiles_url: str = ""
+    # The officers' workspace (/petugas): the portal's address as officers' browsers reach
+    # it (the identity provider sends them back to <public_url>/petugas/masuk/kembali),
+    # its client at the provider (SINERGI_OIDC_ISSUER), and when a session ends: after
+    # `officer_idle_minutes` without a page, `officer_session_hours` after signing in.
+    public_url: str = f"http://127.0.0.1:{port_of('portal')}"
+    oidc_client_id: str = "sinergi-petugas"
+    oidc_client_secret: SecretStr = SecretStr(DEV_OIDC_CLIENT_SECRET)
+    officer_idle_minutes: int = Field(30, ge=1, le=8 * 60)
+    officer_session_hours: float = Field(8.0, gt=0, le=MAX_TOKEN_HOURS)
 
 
 class PortalMetrics(DomainMetrics):
@@ -73,6 +88,10 @@ async def _purge_drafts(service: PortalService) -> None:
     await handlers.purge_idle_drafts(service.context)
 
 
+async def _end_officer_sessions(service: PortalService) -> None:
+    await petugas_cases.purge_ended_sessions(service.context)
+
+
 async def _close_clients(service: PortalService) -> None:
     for upstream in service.context.upstreams:
         await upstream.close()
@@ -85,6 +104,8 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
     production = settings.platform.environment == "production"
     if production and settings.secret_key.get_secret_value() == DEV_PORTAL_SECRET:
         raise RuntimeError("refusing to start in production with the development PORTAL_SECRET_KEY")
+    if production and settings.oidc_client_secret.get_secret_value() == DEV_OIDC_CLIENT_SECRET:
+        raise RuntimeError("refusing to start in production with the development PORTAL_OIDC_CLIENT_SECRET")
     timeout = settings.upstream_timeout_seconds
 
     def context(service: PortalService) -> handlers.Context:
@@ -98,6 +119,7 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
             notifications=NotificationsClient(settings.notifications_url, timeout),
             integration=IntegrationClient(settings.integration_url, timeout),
             tiles=TileServer(settings.map_tiles_url, timeout) if settings.map_tiles_url else None,
+            officers=_officers(settings, service),
         )
 
     spec: ServiceSpec[handlers.Context, PortalMetrics] = ServiceSpec(
@@ -106,8 +128,11 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
         settings=settings,
         domain_metrics=PortalMetrics,
         context=context,
-        routers=[pages.router, izin.router, antrean.router, layanan.router],
-        jobs=[PeriodicJob("draft-expiry", settings.draft_purge_seconds, _purge_drafts)],
+        routers=[pages.router, izin.router, antrean.router, layanan.router, petugas.router],
+        jobs=[
+            PeriodicJob("draft-expiry", settings.draft_purge_seconds, _purge_drafts),
+            PeriodicJob("officer-session-expiry", settings.draft_purge_seconds, _end_officer_sessions),
+        ],
         on_stop=_close_clients,
         static=Path(__file__).parent / "static",
         events=False,
@@ -125,7 +150,37 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
         return await call_next(request)
 
     _error_pages(app)
+    petugas.error_pages(app)
     return app
+
+
+def _officers(settings: PortalSettings, service: PortalService) -> handlers.OfficerAccess:
+    """How officers sign in: the identity provider when there is one (always in
+    production: the kit refuses to start without it), else the development sign-in with
+    the kit's development tokens."""
+    platform = settings.platform
+    public_url = settings.public_url.rstrip("/")
+    provider = None
+    if platform.oidc_issuer:
+        provider = IdentityProvider(
+            issuer=platform.oidc_issuer,
+            discovery=platform.oidc_discovery_url,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret.get_secret_value(),
+            redirect_uri=f"{public_url}/petugas/masuk/kembali",
+            timeout=settings.upstream_timeout_seconds,
+        )
+    development = provider is None and platform.environment != "production"
+    return handlers.OfficerAccess(
+        provider=provider,
+        tokens=service.tokens,
+        policy=SessionPolicy(
+            idle=timedelta(minutes=settings.officer_idle_minutes),
+            lifetime=timedelta(hours=settings.officer_session_hours),
+        ),
+        public_url=public_url,
+        development_secret=platform.auth_secret.get_secret_value() if development else None,
+    )
 
 
 def _error_pages(app: FastAPI) -> None:

@@ -17,12 +17,29 @@ from services.portal import domain, repository
 from services.portal.clients.base import Upstream
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
+from services.portal.clients.identity import IdentityProvider
 from services.portal.clients.integration import IntegrationClient
 from services.portal.clients.notifications import NotificationsClient
 from services.portal.clients.permits import PermitsClient
 from services.portal.clients.tiles import TileServer
 from services.portal.domain import LAPOR, Answer, Draft, Line, tile_in_regency
 from services.portal.izin_rules import application_facts
+from services.portal.petugas_rules import SessionPolicy
+from shared.kit.auth import TokenVerifier
+
+
+@dataclass
+class OfficerAccess:
+    """How officers sign in to the workspace: the identity provider (None in development
+    without one, where `development_secret` signs the kit's development tokens), the
+    kit's verifier of their access tokens, and when a session ends."""
+
+    provider: IdentityProvider | None
+    tokens: TokenVerifier
+    policy: SessionPolicy
+    # The portal's address as officers' browsers reach it (the provider sends them back).
+    public_url: str
+    development_secret: str | None = None
 
 
 @dataclass
@@ -37,10 +54,13 @@ class Context:
     integration: IntegrationClient
     # The map on the desa page, when the regency has a tile server (PORTAL_MAP_TILES_URL).
     tiles: TileServer | None = None
+    officers: OfficerAccess | None = None
 
     @property
     def upstreams(self) -> tuple[Upstream, ...]:
-        return (self.complaints, self.permits, self.health, self.notifications, self.integration)
+        found = (self.complaints, self.permits, self.health, self.notifications, self.integration)
+        provider = self.officers.provider if self.officers else None
+        return (*found, provider) if provider else found
 
 
 def session_key(session_id: str) -> str:

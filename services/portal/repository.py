@@ -1,7 +1,10 @@
-"""The portal's own table: drafts of citizens' forms (the only module that runs SQL)."""
+"""The portal's own tables: drafts of citizens' forms and officers' sessions (the only
+module that runs SQL)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -40,4 +43,71 @@ async def delete(pool: asyncpg.Pool, session_hash: str, journey: str) -> None:
 async def purge_idle(pool: asyncpg.Pool, idle_since: datetime) -> int:
     """Delete drafts idle since before `idle_since`; how many went."""
     status = await pool.execute("DELETE FROM drafts WHERE updated_at <= $1", idle_since)
+    return int(status.split()[-1])
+
+
+# ----- officers' sessions (the workspace, /petugas) ----------------------------------------
+
+_OFFICER_COLUMNS = "subject, name, roles, opd, tokens, access_expires_at, created_at, last_seen_at"
+
+
+async def add_officer_session(pool: asyncpg.Pool, session_hash: str, session: dict[str, Any]) -> None:
+    await pool.execute(
+        f"INSERT INTO officer_sessions (session_hash, {_OFFICER_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        session_hash,
+        *(session[name] for name in _OFFICER_COLUMNS.split(", ")),
+    )
+
+
+async def touch_officer_session(pool: asyncpg.Pool, session_hash: str, now: datetime) -> None:
+    """The session's last page is `now`: its idle clock starts again."""
+    await pool.execute(
+        "UPDATE officer_sessions SET last_seen_at = $2 WHERE session_hash = $1", session_hash, now
+    )
+
+
+async def officer_session(pool: asyncpg.Pool, session_hash: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        f"SELECT {_OFFICER_COLUMNS} FROM officer_sessions WHERE session_hash = $1", session_hash
+    )
+    return dict(row) if row else None
+
+
+@asynccontextmanager
+async def renewing_officer_session(
+    pool: asyncpg.Pool, session_hash: str
+) -> AsyncIterator[tuple[dict[str, Any] | None, Callable[[str, datetime], Awaitable[None]]]]:
+    """The session locked while its token is renewed (the provider takes each refresh
+    token once: two pages renewing at once would end the session), and how to keep the
+    new tokens."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"SELECT {_OFFICER_COLUMNS} FROM officer_sessions WHERE session_hash = $1 FOR UPDATE",
+            session_hash,
+        )
+
+        async def keep(tokens: str, access_expires_at: datetime) -> None:
+            await conn.execute(
+                "UPDATE officer_sessions SET tokens = $2, access_expires_at = $3 WHERE session_hash = $1",
+                session_hash,
+                tokens,
+                access_expires_at,
+            )
+
+        yield (dict(row) if row else None), keep
+
+
+async def end_officer_session(pool: asyncpg.Pool, session_hash: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        f"DELETE FROM officer_sessions WHERE session_hash = $1 RETURNING {_OFFICER_COLUMNS}", session_hash
+    )
+    return dict(row) if row else None
+
+
+async def purge_officer_sessions(pool: asyncpg.Pool, idle_since: datetime, created_since: datetime) -> int:
+    """Delete sessions idle since before `idle_since` or begun before `created_since`."""
+    status = await pool.execute(
+        "DELETE FROM officer_sessions WHERE last_seen_at <= $1 OR created_at <= $2", idle_since, created_since
+    )
     return int(status.split()[-1])

@@ -76,7 +76,9 @@ class PortalEdge(BaseHTTPMiddleware):
         request.state.csrf = csrf_token(self.secret, session)
         request.state.secure = self.secure
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        # A page may have a stricter or wider policy of its own (the officers' sign-out).
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         if request.url.path.startswith(ASSET_PATHS):
             return response
         response.headers["Cache-Control"] = "no-store"

@@ -42,14 +42,20 @@ FEATURES = ("camera", "microphone", "geolocation")
 API_DOCS_PATHS = ("/docs", "/redoc")
 
 
-def page_headers(*, own_features: Collection[str] = ()) -> dict[str, str]:
-    """The headers of every page; `own_features` are the FEATURES the pages use."""
+def page_headers(*, own_features: Collection[str] = (), form_targets: Collection[str] = ()) -> dict[str, str]:
+    """The headers of every page; `own_features` are the FEATURES the pages use, and
+    `form_targets` origins besides the site's own a form's answer may redirect to (the
+    officers' sign-out ends the identity provider's session too: a browser applies
+    form-action to every redirect after a form is sent)."""
     unknown = set(own_features) - set(FEATURES)
     if unknown:
         raise ValueError(f"not a feature of the policy: {sorted(unknown)}")
     permissions = ", ".join(f"{f}=(self)" if f in own_features else f"{f}=()" for f in FEATURES)
+    csp = PAGE_CSP
+    if form_targets:
+        csp = csp.replace("form-action 'self'", " ".join(["form-action 'self'", *form_targets]))
     return {
-        "Content-Security-Policy": PAGE_CSP,
+        "Content-Security-Policy": csp,
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",

@@ -201,6 +201,10 @@ class EmbeddedKeycloak(ServerProcess):
         """Register another client in the realm (a representation as in the realm file)."""
         _realm_admin(self, "POST", "/clients", client)
 
+    def sign_out_everywhere(self, user_id: str) -> None:
+        """End every session of a user, as an operator revoking an officer does."""
+        _realm_admin(self, "POST", f"/users/{user_id}/logout")
+
     def grant_role(self, user_id: str, role: str) -> None:
         """Give a user a realm role directly (not through a group, so without its claims)."""
         found = _realm_admin(self, "GET", f"/roles/{role}")
@@ -247,24 +251,48 @@ def sign_in(
     at the token endpoint. Returns the token response (access, refresh and ID tokens)."""
     import httpx
 
-    redirect_uri = redirect_uri or f"{keycloak.portal_url}/petugas/masuk"
+    redirect_uri = redirect_uri or f"{keycloak.portal_url}/petugas/masuk/kembali"
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     state = secrets.token_urlsafe(16)
     endpoint = f"{keycloak.issuer}/protocol/openid-connect"
-    with httpx.Client(timeout=15, follow_redirects=False) as client:
-        page = client.get(
-            f"{endpoint}/auth",
-            params={
-                "client_id": "sinergi-petugas",
+    query = {
+        "client_id": "sinergi-petugas",
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": "openid",
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    code, returned = authorization_code(
+        f"{endpoint}/auth?{urllib.parse.urlencode(query)}", username, password
+    )
+    if returned != state:
+        raise PermissionError(f"sign-in of {username} came back with another state")
+    with httpx.Client(timeout=15) as client:
+        tokens = client.post(
+            f"{endpoint}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
                 "redirect_uri": redirect_uri,
-                "response_type": "code",
-                "scope": "openid",
-                "state": state,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
+                "client_id": "sinergi-petugas",
+                "client_secret": keycloak.client_secret,
+                "code_verifier": verifier,
             },
         )
+        tokens.raise_for_status()
+        return dict(tokens.json())
+
+
+def authorization_code(authorize_url: str, username: str, password: str) -> tuple[str, str]:
+    """What the realm's login page at `authorize_url` sends back once the officer types
+    their password: (code, state) of the redirect, as a browser would receive them."""
+    import httpx
+
+    with httpx.Client(timeout=15, follow_redirects=False) as client:
+        page = client.get(authorize_url)
         page.raise_for_status()
         form = re.search(r'<form[^>]+id="kc-form-login"[^>]+action="([^"]+)"', page.text)
         if form is None:
@@ -279,23 +307,11 @@ def sign_in(
             data={"username": username, "password": password, "credentialId": ""},
             headers={"Cookie": cookies},
         )
-        location = answer.headers.get("location", "")
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
-        if answer.status_code != 302 or query.get("state") != [state] or "code" not in query:
-            raise PermissionError(f"sign-in of {username} refused ({answer.status_code})")
-        tokens = client.post(
-            f"{endpoint}/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"][0],
-                "redirect_uri": redirect_uri,
-                "client_id": "sinergi-petugas",
-                "client_secret": keycloak.client_secret,
-                "code_verifier": verifier,
-            },
-        )
-        tokens.raise_for_status()
-        return dict(tokens.json())
+    location = answer.headers.get("location", "")
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+    if answer.status_code != 302 or "code" not in query or "state" not in query:
+        raise PermissionError(f"sign-in of {username} refused ({answer.status_code})")
+    return query["code"][0], query["state"][0]
 
 
 def _realm_admin(keycloak: EmbeddedKeycloak, method: str, path: str, body: Any = None) -> Any:
@@ -324,6 +340,7 @@ __all__ = [
     "REALM",
     "REALM_FILE",
     "EmbeddedKeycloak",
+    "authorization_code",
     "distribution",
     "free_port",
     "java_home",

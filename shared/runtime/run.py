@@ -123,14 +123,23 @@ def main() -> int:
             )
         healthy = {s.name: _wait_healthy(s.port, procs[s.name]) for s in services}
         platform = PlatformSettings()
+        workspace = [f"http://127.0.0.1:{s.port}/petugas" for s in services if s.front_door]
         if platform.oidc_issuer:
             sign_in_lines = [
                 f"Officers sign in with the identity provider {platform.oidc_issuer}",
+                *(f"  officers' workspace: {url} (the demo officers of `make idp`)" for url in workspace),
                 "  a token for curl:  .venv/bin/python -m shared.runtime.keycloak token admin-diskominfo",
             ]
         else:
             token = issue_token(platform.auth_secret.get_secret_value(), subject="dev-admin", role="admin")
-            sign_in_lines = ["Development officer token (role admin, 8 h):", f"  export TOKEN={token}"]
+            sign_in_lines = [
+                *(
+                    f"Officers' workspace: {url} (development sign-in: a name, a role, an OPD)"
+                    for url in workspace
+                ),
+                "Development officer token (role admin, 8 h):",
+                f"  export TOKEN={token}",
+            ]
         # The citizens' front door first: the address to open in a browser.
         front = [f"Portal warga (citizens): http://127.0.0.1:{s.port}/" for s in services if s.front_door]
         lines = [

@@ -191,6 +191,12 @@ class Audit:
             if serious:
                 self.violations[name] = serious
 
+    def leave_site(self, other_origin: str) -> None:
+        """The browser went through another site's pages (the identity provider's sign-in
+        or sign-out): its requests are not the portal's, and no portal page's weight."""
+        self._pending.clear()
+        self.foreign = [url for url in self.foreign if not url.startswith(other_origin)]
+
     def check(self) -> None:
         over = {name: weight for name, weight in self.weights.items() if weight > PAGE_BUDGET_BYTES}
         assert not over, f"pages over {PAGE_BUDGET_BYTES} bytes: {over}"

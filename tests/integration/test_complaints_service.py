@@ -240,6 +240,30 @@ async def test_officer_list_filters_and_paginates(complaints) -> None:
     assert bad.status_code == 422
 
 
+async def test_officer_list_by_sla_due_puts_the_nearest_running_clock_first(complaints) -> None:
+    """`sort=due` (the coordinator's inbox): the soonest running clock first, ties by
+    filing order, complaints with no running clock last; the default is newest first."""
+    client, _, _ = complaints
+    coordinator = officer_headers("coordinator")
+    first, second, dispatched, rejected = [await file(client, category="lampu_jalan") for _ in range(4)]
+    await client.post(f"/officer/complaints/{dispatched}/verify", headers=coordinator)
+    await client.post(f"/officer/complaints/{dispatched}/dispatch", json={}, headers=coordinator)
+    await client.post(
+        f"/officer/complaints/{rejected}/reject", json={"reason_code": "spam"}, headers=coordinator
+    )
+
+    async def listed(**params: str) -> list[str]:
+        answer = await client.get(
+            "/officer/complaints", params={"category": "lampu_jalan", **params}, headers=coordinator
+        )
+        assert answer.status_code == 200, answer.text
+        return [i["tracking_code"] for i in answer.json()["items"]]
+
+    assert await listed(sort="due") == [first, second, dispatched, rejected]
+    assert await listed() == [rejected, dispatched, second, first]
+    assert (await client.get("/officer/complaints?sort=oldest", headers=coordinator)).status_code == 422
+
+
 async def test_sla_watcher_emits_warning_and_breach_exactly_once(complaints, infra) -> None:
     client, ctx, db = complaints
     code = await file(client)

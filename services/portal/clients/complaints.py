@@ -1,11 +1,12 @@
-"""The complaints service's citizen API: categories, photos, filing, following, and the
-reporter's answer to a resolution (rating, or reopening as not fixed)."""
+"""The complaints service's citizen API (categories, photos, filing, following, and the
+reporter's answer to a resolution: a rating, or reopening as not fixed) and its officer
+API, called with the officer's own access token (the officers' workspace)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.portal.clients.base import Refused, Upstream
+from services.portal.clients.base import Refused, Upstream, bearer
 
 
 class ComplaintsClient(Upstream):
@@ -36,6 +37,25 @@ class ComplaintsClient(Upstream):
     async def reopen(self, code: str, body: dict[str, Any]) -> None:
         """'Not fixed': back to the OPD; `Refused` with 409 once the window has passed."""
         await self.post(f"/complaints/{code}/reopen", json=body)
+
+    # ----- officers (their token decides what they may see and do) -------------------------
+
+    async def opds(self) -> list[dict[str, str]]:
+        return await self.get("/opds") or []
+
+    async def officer_list(self, token: str, **filters: str | int) -> dict[str, Any]:
+        """A page of the officer's work list (an OPD officer's: their OPD's only)."""
+        return dict(await self.get("/officer/complaints", params=filters, headers=bearer(token)) or {})
+
+    async def officer_complaint(self, token: str, code: str) -> dict[str, Any] | None:
+        return await self.get(f"/officer/complaints/{code}", headers=bearer(token))
+
+    async def officer_step(self, token: str, code: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /officer/complaints/{code}/{command}`; `Refused` with the service's
+        reasons (403 when the officer may not, 409 in a status that does not allow it)."""
+        return dict(
+            await self.post(f"/officer/complaints/{code}/{command}", json=body, headers=bearer(token))
+        )
 
 
 __all__ = ["ComplaintsClient", "Refused"]

@@ -1,12 +1,13 @@
-"""The permits service's applicant API: the catalogue of permit types, uploading a
-document, applying, following an application and sending the documents an officer
-found missing."""
+"""The permits service's applicant API (the catalogue of permit types, uploading a
+document, applying, following an application and sending the documents an officer found
+missing) and its officer API, called with the officer's own access token (the officers'
+workspace)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.portal.clients.base import Upstream
+from services.portal.clients.base import Upstream, bearer
 
 
 class PermitsClient(Upstream):
@@ -36,3 +37,17 @@ class PermitsClient(Upstream):
         service asks for the tracking code only: whoever holds it follows the case."""
         body = {"documents": [{"code": c, "upload": u} for c, u in documents.items()]}
         return dict(await self.post(f"/applications/{code}/resubmission", json=body))
+
+    # ----- officers (their token decides what they may see and do) -------------------------
+
+    async def officer_list(self, token: str, **filters: str | int) -> dict[str, Any]:
+        return dict(await self.get("/officer/applications", params=filters, headers=bearer(token)) or {})
+
+    async def officer_application(self, token: str, code: str) -> dict[str, Any] | None:
+        return await self.get(f"/officer/applications/{code}", headers=bearer(token))
+
+    async def document_check(self, token: str, code: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`Refused` with the service's reasons (403, or 409 once checked already)."""
+        return dict(
+            await self.post(f"/officer/applications/{code}/document-check", json=body, headers=bearer(token))
+        )

@@ -1,0 +1,451 @@
+"""The officers' workspace (/petugas): signing in with the regency's identity provider
+(or the development sign-in where there is none), the complaints lists and a
+complaint's page with its forms. Thin routes as in pages.py: read the request, call one
+use case (petugas_cases.py), render. Everything works without JavaScript.
+
+A signed-out officer asking for any workspace page is sent to sign in and comes back to
+it; what an officer may see and do is decided by the complaints service with their own
+token (a 403 there is the "not authorised" page).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.portal import petugas_cases as cases
+from services.portal.clients.base import Refused
+from services.portal.domain import Answer
+from services.portal.i18n import translator
+from services.portal.pages import Ctx
+from services.portal.pages import _when as when
+from services.portal.petugas_rules import (
+    CHECKABLE,
+    DOCUMENT_CHECK,
+    FIELDS,
+    PERMITS_HOME,
+    REJECTION_REASONS,
+    SIGN_IN,
+    STEPS,
+    TABS,
+    Role,
+    due_label,
+    home_of,
+    page_of,
+    return_path,
+    steps_for,
+    tab_of,
+)
+from services.portal.web import checked_form, language, refusal, render
+from shared.kit.auth import ROLES
+from shared.kit.web import page_headers
+from shared.reference import find_desa, find_kecamatan
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+# The officer's session cookie: only the workspace's pages are sent it.
+OFFICER_COOKIE = "petugas"
+COOKIE_PATH = "/petugas"
+# The roles the development sign-in offers (the workspace's two).
+DEVELOPMENT_ROLES = (Role.COORDINATOR.value, Role.OPD_OFFICER.value)
+assert set(DEVELOPMENT_ROLES) <= set(ROLES)
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+async def signed_officer(request: Request, ctx: Ctx) -> cases.Signed:
+    """The officer of this browser; `SignInNeeded` (a redirect, below) when none."""
+    officer = await cases.current(ctx, request.cookies.get(OFFICER_COOKIE))
+    request.state.officer = officer
+    return officer
+
+
+Officer = Annotated[cases.Signed, Depends(signed_officer)]
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """A list's tab (a status of the service's) and page, from its address."""
+
+    status: str | None = Query(None, max_length=30)
+    halaman: int = Query(1, ge=1, le=1000)
+
+
+Asked = Annotated[ListPage, Depends()]
+
+
+def _page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    values.setdefault("errors", {})
+    response = render(
+        request, f"petugas/{template}", status_code, officer=getattr(request.state, "officer", None), **values
+    )
+    access = request.app.state.service.context.officers
+    if access is not None and access.provider is not None:
+        response.headers.update(sign_out_headers(access.provider.issuer))
+    return response
+
+
+@cache
+def sign_out_headers(issuer: str) -> dict[str, str]:
+    """The kit's page policy, with the provider's origin as a form's target: signing out
+    (a form) is answered with a redirect to the provider's end-session endpoint."""
+    parts = urlsplit(issuer)
+    headers = page_headers(form_targets=[f"{parts.scheme}://{parts.netloc}"])
+    return {"Content-Security-Policy": headers["Content-Security-Policy"]}
+
+
+def _message(
+    request: Request, status_code: int, title: str, body: str, link: tuple[str, str] | None = None
+) -> HTMLResponse:
+    t = translator(language(request))
+    return _page(request, "message.html", status_code, title=t(title), paragraphs=[t(body)], link=link)
+
+
+# ----- signing in and out --------------------------------------------------------------------
+
+
+@router.get("/petugas")
+async def workspace(officer: Officer) -> Response:
+    """The officer's list: complaints, or the licensing office's applications."""
+    return _redirect(home_of(officer.role))
+
+
+@router.get("/petugas/masuk", response_class=HTMLResponse)
+async def sign_in(request: Request, ctx: Ctx, lanjut: str | None = Query(None, max_length=500)) -> Response:
+    """To the provider's sign-in page (or, in development without one, the development
+    sign-in form)."""
+    then = return_path(lanjut)
+    if cases.development_sign_in(ctx):
+        return await _development_page(request, ctx, then, {}, {})
+    return RedirectResponse(await cases.begin(ctx, request.state.session, then), status_code=303)
+
+
+async def _development_page(
+    request: Request, ctx: Ctx, then: str, form: dict[str, str], errors: dict[str, str]
+) -> HTMLResponse:
+    t = translator(language(request))
+    opds = [(o["code"], f"{o['code']} — {o['name']}") for o in await ctx.complaints.opds()]
+    roles = [(role, t(f"petugas.role.{role}"), None) for role in DEVELOPMENT_ROLES]
+    return _page(
+        request,
+        "dev_masuk.html",
+        422 if errors else 200,
+        then=then,
+        form=form,
+        errors=errors,
+        order=["nama", "peran", "opd"],
+        roles=roles,
+        opds=opds,
+    )
+
+
+@router.post("/petugas/masuk", response_class=HTMLResponse)
+async def development_sign_in(request: Request, ctx: Ctx) -> Response:
+    """The development sign-in (no identity provider, never in production)."""
+    form = await checked_form(request)
+    if not cases.development_sign_in(ctx):
+        return _message(request, 404, "notfound.title", "notfound.body")
+    fields = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+    t = translator(language(request))
+    opds = {o["code"] for o in await ctx.complaints.opds()}
+    errors: dict[str, str] = {}
+    if not fields.get("nama"):
+        errors["nama"] = t("error.petugas_nama.empty")
+    if fields.get("peran") not in DEVELOPMENT_ROLES:
+        errors["peran"] = t("error.peran.choose")
+    elif fields["peran"] == Role.OPD_OFFICER and fields.get("opd") not in opds:
+        errors["opd"] = t("error.opd.choose")
+    if errors:
+        return await _development_page(request, ctx, return_path(fields.get("lanjut")), fields, errors)
+    opd = fields.get("opd") if fields["peran"] == Role.OPD_OFFICER else None
+    cookie = await cases.sign_in_for_development(ctx, fields["peran"], opd, fields["nama"])
+    return _signed_in(request, cookie, return_path(fields.get("lanjut")))
+
+
+def _signed_in(request: Request, cookie: str, then: str) -> Response:
+    response = _redirect(then)
+    response.set_cookie(
+        OFFICER_COOKIE, cookie, httponly=True, samesite="lax", secure=request.state.secure, path=COOKIE_PATH
+    )
+    return response
+
+
+@router.get("/petugas/masuk/kembali", response_class=HTMLResponse)
+async def returned(
+    request: Request,
+    ctx: Ctx,
+    code: str | None = Query(None, max_length=4000),
+    state: str | None = Query(None, max_length=200),
+    error: str | None = Query(None, max_length=200),
+) -> Response:
+    """The provider's redirect after the officer signed in there (or did not)."""
+    if error or not code or not state or cases.development_sign_in(ctx):
+        return _message(request, 400, "petugas.failed.title", "petugas.failed.body", _again(request))
+    try:
+        cookie, then = await cases.finish(ctx, request.state.session, code, state)
+    except cases.SignInFailed as failed:
+        log.info("officer sign-in refused", extra={"reason": str(failed)[:200]})
+        return _message(request, 400, "petugas.failed.title", "petugas.failed.body", _again(request))
+    return _signed_in(request, cookie, then)
+
+
+def _again(request: Request) -> tuple[str, str]:
+    return SIGN_IN, translator(language(request))("petugas.signin_again")
+
+
+@router.post("/petugas/keluar")
+async def sign_out(request: Request, ctx: Ctx) -> Response:
+    """End the session here and at the provider (RP-initiated logout), which sends the
+    browser back to the signed-out page."""
+    await checked_form(request)
+    after = f"{ctx.officers.public_url if ctx.officers else ''}/petugas/keluar/selesai"
+    provider_logout = await cases.sign_out(ctx, request.cookies.get(OFFICER_COOKIE), after)
+    response = _redirect(provider_logout or "/petugas/keluar/selesai")
+    response.delete_cookie(
+        OFFICER_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=request.state.secure
+    )
+    return response
+
+
+@router.get("/petugas/keluar/selesai", response_class=HTMLResponse)
+async def signed_out(request: Request) -> HTMLResponse:
+    t = translator(language(request))
+    return _message(
+        request, 200, "petugas.signedout.title", "petugas.signedout.body", (SIGN_IN, t("petugas.signin"))
+    )
+
+
+# ----- complaints -----------------------------------------------------------------------------
+
+
+@router.get("/petugas/aduan", response_class=HTMLResponse)
+async def complaints(request: Request, ctx: Ctx, officer: Officer, asked: Asked) -> Response:
+    role = officer.role
+    if role is None:
+        raise cases.NotAllowed
+    tab = tab_of(role, asked.status)
+    found = await cases.work_list(ctx, officer, tab, asked.halaman)
+    return _page(
+        request,
+        "aduan.html",
+        categories={c["code"]: c["name"] for c in await ctx.complaints.categories()},
+        role=role.value,
+        tabs=TABS[role],
+        tab=tab,
+        **_listed(found, "next_due", asked.halaman, ctx.clock()),
+    )
+
+
+def _listed(found: dict[str, Any], due: str, page: int, now: datetime) -> dict[str, Any]:
+    """A service's page of a work list as a list page shows it: each row's SLA label
+    (from its `due` field) and the way to the next page."""
+    items = [
+        {**item, "due": due_label(_instant(item.get(due)), now), "due_text": when(item.get(due))}
+        for item in found.get("items", [])
+    ]
+    total, size = int(found.get("total", 0)), int(found.get("page_size", 1)) or 1
+    return {"items": items, "total": total, "page": page, "more": page * size < total, "when": when}
+
+
+def _place(desa_code: str) -> str:
+    desa = find_desa(desa_code)
+    kecamatan = find_kecamatan(desa.kecamatan_code) if desa else None
+    return f"{desa.name}, {kecamatan.name}" if desa and kecamatan else desa_code
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+async def _case_page(
+    request: Request,
+    ctx: Ctx,
+    officer: cases.Signed,
+    code: str,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    failed: str | None = None,
+    done: str | None = None,
+) -> HTMLResponse:
+    t = translator(language(request))
+    view = await cases.case(ctx, officer, code)
+    complaint = view.complaint
+    order = [name for step in steps_for(officer.role, complaint["status"]) for name in FIELDS.get(step, [])]
+    return _page(
+        request,
+        "kasus.html",
+        422 if errors else 200,
+        c=complaint,
+        place=_place(complaint["desa_code"]),
+        steps=steps_for(officer.role, complaint["status"]),
+        opds=[(o["code"], f"{o['code']} — {o['name']}") for o in view.opds],
+        reasons=[(r, t(f"petugas.reason.{r}"), None) for r in REJECTION_REASONS],
+        suggestions=view.suggestions,
+        form=form or {},
+        errors=errors or {},
+        failed=failed,
+        order=order,
+        done=done,
+        when=when,
+        action=f"/petugas/aduan/{quote(code)}",
+        actor=lambda subject: _actor(t, officer, subject),
+    )
+
+
+def _actor(t: Any, officer: cases.Signed, subject: str) -> str:
+    """Who did a step, as far as the workspace knows: the reporter, the officer signed
+    in, else an officer by the start of their account's id (the provider's subject)."""
+    if subject == "citizen":
+        return t("petugas.actor.citizen")
+    if subject == officer.subject:
+        return officer.name
+    return t("petugas.actor.officer", id=subject[:8])
+
+
+@router.get("/petugas/aduan/{code}", response_class=HTMLResponse)
+async def complaint_page(
+    request: Request, ctx: Ctx, officer: Officer, code: str, selesai: str | None = Query(None, max_length=20)
+) -> Response:
+    return await _case_page(request, ctx, officer, code, done=selesai if selesai in STEPS else None)
+
+
+@router.post("/petugas/aduan/{code}/{step}", response_class=HTMLResponse)
+async def complaint_step(request: Request, ctx: Ctx, officer: Officer, code: str, step: str) -> Response:
+    form = await checked_form(request)
+    if step not in STEPS:
+        return _message(request, 404, "notfound.title", "notfound.body")
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _case_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
+
+    done = f"/petugas/aduan/{quote(code)}?" + urlencode({"selesai": step})
+    return await _sent(request, cases.act(ctx, officer, code, step, fields), again, done)
+
+
+async def _sent(
+    request: Request,
+    sending: Awaitable[Answer],
+    again: Callable[[dict[str, str]], Awaitable[HTMLResponse]],
+    done: str,
+) -> Response:
+    """A form sent to a service: on to `done`, or the page `again` with the form's errors
+    (in the page's words) or the service's refusal (its reasons) in the error summary."""
+    try:
+        result = await sending
+    except Refused as refused:
+        return await again(refusal(request, "petugas.error.step", refused.messages))
+    if result.errors:
+        t = translator(language(request))
+        return await again({name: t(key) for name, key in result.errors.items()})
+    return _redirect(done)
+
+
+# ----- permit applications (the licensing office) ------------------------------------------
+
+
+@router.get("/petugas/izin", response_class=HTMLResponse)
+async def applications(request: Request, ctx: Ctx, officer: Officer, asked: Asked) -> Response:
+    tab = tab_of(Role.PERMIT_OFFICER, asked.status)
+    found = await cases.applications(ctx, officer, tab, asked.halaman)
+    return _page(
+        request,
+        "izin.html",
+        kinds={k["code"]: k["name"] for k in await ctx.permits.permit_types()},
+        tabs=TABS[Role.PERMIT_OFFICER],
+        tab=tab,
+        **_listed(found, "sla_due_at", asked.halaman, ctx.clock()),
+    )
+
+
+async def _application_page(
+    request: Request,
+    ctx: Ctx,
+    officer: cases.Signed,
+    code: str,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    done: bool = False,
+) -> HTMLResponse:
+    view = await cases.application(ctx, officer, code)
+    return _page(
+        request,
+        "permohonan.html",
+        422 if errors else 200,
+        a=view.application,
+        documents=view.documents,
+        place=_place(view.application["desa_code"]),
+        checkable=view.application["status"] == CHECKABLE,
+        form=form or {},
+        errors=errors or {},
+        order=["hasil", "kurang", "catatan_berkas"],
+        done=done,
+        when=when,
+        action=f"/petugas/izin/{quote(code)}/{DOCUMENT_CHECK}",
+    )
+
+
+@router.get("/petugas/izin/{code}", response_class=HTMLResponse)
+async def application_page(
+    request: Request, ctx: Ctx, officer: Officer, code: str, selesai: str | None = Query(None, max_length=20)
+) -> Response:
+    return await _application_page(request, ctx, officer, code, done=selesai == DOCUMENT_CHECK)
+
+
+@router.post("/petugas/izin/{code}/berkas", response_class=HTMLResponse)
+async def document_check(request: Request, ctx: Ctx, officer: Officer, code: str) -> Response:
+    form = await checked_form(request)
+    fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+    missing = [v for v in form.getlist("kurang") if isinstance(v, str)]
+    fields["kurang"] = missing
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _application_page(request, ctx, officer, code, errors=errors, form=fields)
+
+    done = f"/petugas/izin/{quote(code)}?" + urlencode({"selesai": DOCUMENT_CHECK})
+    return await _sent(request, cases.check_documents(ctx, officer, code, fields, missing), again, done)
+
+
+# ----- what the workspace answers instead of a page -----------------------------------------
+
+
+def error_pages(app: FastAPI) -> None:
+    """A signed-out officer goes to sign in (and comes back); the services' 403 is the
+    "not authorised" page; an unknown complaint the workspace's 404."""
+
+    @app.exception_handler(cases.SignInNeeded)
+    async def _sign_in(request: Request, _: cases.SignInNeeded) -> Response:
+        here = page_of(request.method, request.url.path)
+        if request.method == "GET" and request.url.query:
+            here += f"?{request.url.query}"
+        response = _redirect(f"{SIGN_IN}?" + urlencode({"lanjut": return_path(here)}))
+        response.delete_cookie(OFFICER_COOKIE, path=COOKIE_PATH)
+        return response
+
+    @app.exception_handler(cases.NotAllowed)
+    async def _not_allowed(request: Request, _: cases.NotAllowed) -> HTMLResponse:
+        return _message(request, 403, "petugas.forbidden.title", "petugas.forbidden.body", _home(request))
+
+    @app.exception_handler(cases.NotFound)
+    async def _not_found(request: Request, _: cases.NotFound) -> HTMLResponse:
+        return _message(request, 404, "petugas.notfound.title", "petugas.notfound.body", _home(request))
+
+
+def _home(request: Request) -> tuple[str, str]:
+    """The way back to the officer's own list."""
+    officer = getattr(request.state, "officer", None)
+    home = home_of(officer.role if officer else None)
+    key = "petugas.home_izin" if home == PERMITS_HOME else "petugas.home"
+    return home, translator(language(request))(key)
