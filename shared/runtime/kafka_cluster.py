@@ -152,12 +152,17 @@ class KafkaCluster:
         return ",".join(node.bootstrap for node in self.nodes.values() if node.running)
 
     def start(self) -> None:
-        """Start every node at once: none answers before a majority of controllers
-        has formed the quorum."""
+        """Start every node at once (none answers before a majority of controllers has
+        formed the quorum); a node already running is left as it is."""
         self._each(lambda node: node.start(), self.nodes.values())
 
     def stop(self) -> None:
         self._each(lambda node: node.stop(), self.nodes.values())
+
+    def kill(self) -> None:
+        """SIGKILL every node: for a cluster whose data is thrown away (a graceful stop
+        of the last nodes waits for a quorum that is leaving too)."""
+        self._each(lambda node: node.kill(), self.nodes.values())
 
     @staticmethod
     def _each(action: Any, nodes: Iterable[ApacheKafka]) -> None:

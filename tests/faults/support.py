@@ -934,6 +934,18 @@ class Rig:
         """Everything downstream of `codes`, counted exactly (see `tally`)."""
         return await tally(self.infra, consumers, self.smtp_sink, self.fake_gateway, codes)
 
+    async def every_write_once(self, consumers: Consumers, citizens: Citizens, settle: float = 3.0) -> Tally:
+        """The citizens stopped after `settle` more seconds; every write must have been
+        accepted (201) and must reach every place exactly once."""
+        await asyncio.sleep(settle)
+        await citizens.stop()
+        assert citizens.errors() == []
+        for domain, outcome in citizens.outcomes.items():
+            assert set(outcome.statuses) == {201}, (domain, outcome.statuses)
+        result = await self.tally(consumers, citizens.all_codes)
+        assert result.problems() == []
+        return result
+
 
 @asynccontextmanager
 async def batch_held(database_url: str, table: str) -> AsyncIterator[tuple[asyncpg.Connection, int]]:

@@ -54,7 +54,7 @@ from tests.harness import officer_headers, read_topic, scan_every_topic, wait_fo
 from tests.integration.test_complaints_service import complaint_body
 
 RATE = 3.0  # writes per second per domain
-OUTAGE_SECONDS = 15.0  # two brokers away
+OUTAGE_SECONDS = 10.0  # two brokers away
 ORDERED_KEYS = 5  # complaints taken through three steps while two brokers are away
 COORDINATOR = officer_headers("coordinator", subject="faults-coordinator")
 STEPS = (("verify", {}), ("dispatch", {"opd": "DPUPR", "note": "Mohon ditindaklanjuti"}))
@@ -66,10 +66,12 @@ Partition = tuple[str, int]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[KafkaCluster]:
     work = Path(tempfile.mkdtemp(prefix="sinergi-cluster-"))
+    cluster = KafkaCluster(work)
     try:
-        with KafkaCluster(work) as started:
-            yield started
+        cluster.start()
+        yield cluster
     finally:
+        cluster.kill()  # its data is thrown away with the folder
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -100,12 +102,6 @@ def latencies(citizens: Citizens) -> list[float]:
 
 def write_counts(citizens: Citizens) -> dict[str, int]:
     return {domain: len(outcome.accepted) for domain, outcome in citizens.outcomes.items()}
-
-
-def assert_every_write_accepted(citizens: Citizens) -> None:
-    assert citizens.errors() == []
-    for domain, outcome in citizens.outcomes.items():
-        assert set(outcome.statuses) == {201}, (domain, outcome.statuses)
 
 
 async def end_offsets(bootstrap: str, partitions: list[Partition]) -> dict[Partition, int]:
@@ -203,12 +199,7 @@ async def test_killed_leader_of_the_busiest_partitions_loses_and_duplicates_noth
             # The crashed broker starts again on its ports and data, and catches up.
             await asyncio.to_thread(cluster.nodes[victim].start)
         rejoined = await cluster.wait_fully_replicated(topics())
-        await asyncio.sleep(3)
-        await citizens.stop()
-
-        assert_every_write_accepted(citizens)
-        result = await rig.tally(consumers, citizens.all_codes)
-        assert result.problems() == []
+        result = await rig.every_write_once(consumers, citizens)
 
     print(
         f"FIGURES cluster-leader-kill: 3 brokers (RF 3, min ISR 2); {3 * RATE:.0f} writes/s for"
@@ -258,6 +249,7 @@ async def test_two_of_three_brokers_stopped_writes_wait_in_the_outbox_then_flow(
 ) -> None:
     rig, producers = cluster_rig, cluster_rig.producers
     first, second, survivor = sorted(cluster.nodes)
+    second_back: asyncio.Future[None] | None = None
     try:
         async with rig.consumers() as consumers, rig.citizens(every_domain(RATE)) as citizens:
             citizens.start()
@@ -283,21 +275,20 @@ async def test_two_of_three_brokers_stopped_writes_wait_in_the_outbox_then_flow(
 
             await wait_for(drained, timeout=120, interval=0.5)
             drained_in = time.monotonic() - returned_at
-            await asyncio.sleep(3)
-            await citizens.stop()
-
-            assert_every_write_accepted(citizens)
+            # Everything flowed with two brokers; the third comes back meanwhile.
+            second_back = asyncio.ensure_future(asyncio.to_thread(cluster.nodes[second].start))
             # While one broker was left, the outboxes held the writes and no consumer saw them.
             assert all(pending.values()), pending
             assert all(during.values()), during
             assert sum(items.values()) == 0, items
-            result = await rig.tally(consumers, citizens.all_codes)
-            assert result.problems() == []
+            result = await rig.every_write_once(consumers, citizens)
             order = await order_per_key(rig.infra.kafka_bootstrap, ordered)
             assert {code: kinds for code, (kinds, _) in order.items()} == dict.fromkeys(ordered, ORDER)
             assert all(len(partitions) == 1 for _, partitions in order.values()), order
     finally:
-        await asyncio.to_thread(cluster.nodes[second].start)
+        if second_back is not None:
+            await second_back
+        await asyncio.to_thread(cluster.start)  # whichever node is still stopped
         await cluster.wait_fully_replicated(topics())
 
     print(
@@ -333,12 +324,7 @@ async def test_consumer_instance_leaving_and_joining_rebalances(cluster_rig: Rig
             await p.wait_ready()
         joined_at = time.monotonic()
         after_join = await instances_gaining_partitions(leaving, {}, joined_at)
-        await asyncio.sleep(3)
-        await citizens.stop()
-
-        assert_every_write_accepted(citizens)
-        result = await rig.tally(consumers, citizens.all_codes)
-        assert result.problems() == []
+        result = await rig.every_write_once(consumers, citizens)
 
     print(
         f"FIGURES cluster-rebalance: {3 * RATE:.0f} writes/s for {citizens.duration:.0f} s, {result.writes}"
