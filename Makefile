@@ -66,7 +66,7 @@ test: install system-deps browser-deps
 ## make test-faults: fault and load tests on Apache Kafka (broker outage and crash, killed
 ## consumers, poison messages, 60 s of sustained load) and on a three-broker Kafka cluster
 ## set up as deploy/docker-compose.cluster.yml (a leader killed, two brokers stopped, a
-## rebalance); about TIME minutes, docs/reliability.md
+## rebalance); about 13–16 minutes on the shared 2-core machine, docs/reliability.md
 test-faults: install
 	SINERGI_EMBEDDED_BROKER=kafka $(PY) -m pytest tests/faults -p no:cacheprovider
 
