@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.complaints.app import ComplaintsSettings
 from services.complaints.app import build as build_complaints
@@ -34,10 +33,10 @@ from shared.runtime.smtp_sink import SmtpSink
 from shared.runtime.topology import topics
 from shared.schemas import EGOV_TOPICS
 from tests.citizen_support import trust_development_sessions
-from tests.harness import SERVICE_LOG_DIR, Served, new_database, new_group, read_topic, serve
+from tests.harness import SERVICE_LOG_DIR, Served, new_database, new_group, scan_every_topic, serve
 from tests.identity_support import Provider, start_provider
 from tests.notifications_support import Wiring
-from tests.pii import LogRecorder, scan_logs, scan_records
+from tests.pii import LogRecorder, scan_logs
 
 # Tests may create their own databases and topics on top of these.
 BASE_DATABASES = ["complaints"]
@@ -82,27 +81,10 @@ def infra(log_recorder: LogRecorder) -> Iterator[Infrastructure]:
     try:
         with start_infrastructure(BASE_DATABASES, topics(), work_dir=work, durable=False) as infrastructure:
             yield infrastructure
-            problems = asyncio.run(_scan_every_topic(infrastructure.kafka_bootstrap))
+            problems = asyncio.run(scan_every_topic(infrastructure.kafka_bootstrap))
             assert not problems, "personal data on the bus:\n" + "\n".join(problems[:20])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-async def _scan_every_topic(bootstrap: str) -> list[str]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        # Apache Kafka's own topics (`__consumer_offsets`, `__transaction_state`) hold
-        # offsets and transaction markers, not events.
-        names = sorted(name for name in await consumer.topics() if not name.startswith("__"))
-    finally:
-        await consumer.stop()
-    problems: list[str] = []
-    for name in names:
-        records = await read_topic(bootstrap, name, timeout=10)
-        problems += scan_records(name, [r.value for r in records])
-        problems += scan_records(name, [v for r in records for _, v in (r.headers or ())])
-    return problems
 
 
 @pytest.fixture(scope="session")

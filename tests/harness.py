@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -31,6 +31,7 @@ from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
 from shared.runtime.embedded import create_databases, create_topics
 from shared.runtime.select import Infrastructure, database_url_for
 from shared.schemas import CONTENT_TYPE, Envelope, ParsedEvent, parse_record
+from tests.pii import scan_records
 
 
 @asynccontextmanager
@@ -355,3 +356,21 @@ async def serve(app: FastAPI, database_url: str) -> AsyncIterator[Served]:
     """`app` running (see `running`), answering unhandled errors as a client sees them."""
     async with running(app, raise_app_exceptions=False) as client:
         yield Served(client, app.state.service.context, database_url)
+
+
+async def scan_every_topic(bootstrap: str) -> list[str]:
+    """Personal data found in any record (value or header) of any topic but Kafka's own."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        # Apache Kafka's own topics (`__consumer_offsets`, `__transaction_state`) hold
+        # offsets and transaction markers, not events.
+        names = sorted(name for name in await consumer.topics() if not name.startswith("__"))
+    finally:
+        await consumer.stop()
+    problems: list[str] = []
+    for name in names:
+        records = await read_topic(bootstrap, name, timeout=10)
+        problems += scan_records(name, [r.value for r in records])
+        problems += scan_records(name, [v for r in records for _, v in (r.headers or ())])
+    return problems

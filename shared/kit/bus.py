@@ -25,7 +25,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from murmurhash2 import murmurhash2
 from prometheus_client import CollectorRegistry
 
-from shared.kit.settings import PlatformSettings
+from shared.kit.settings import PlatformSettings, bootstrap_servers
 from shared.schemas import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class EventBus:
         self.settings = settings
         self.client_id = client_id
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap,
+            bootstrap_servers(settings.kafka_bootstrap),
             client_id=client_id,
             request_timeout_ms=15_000,
             graceful_timeout=20.0,

@@ -34,6 +34,7 @@ class PlatformSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SINERGI_", extra="ignore")
 
+    # One broker or several, comma-separated (the compose cluster profile names three).
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Apache Kafka supports the idempotent producer; Tansu (the embedded broker) does not.
     kafka_idempotence: bool = False
@@ -133,6 +134,12 @@ class ServiceSettings(BaseSettings):
     # A service that keeps attachments deletes the bytes of erased ones this often.
     attachment_purge_seconds: float = 60.0
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """`host:port,host:port` as a list: FastStream takes a string as ONE address (aiokafka
+    itself splits it), so a cluster's bootstrap must reach it as a list."""
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
 
 
 def require_production_keys(settings: PlatformSettings) -> None:

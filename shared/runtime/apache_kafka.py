@@ -22,7 +22,7 @@ import os
 import signal
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from shared.runtime.embedded import KafkaProtocolBroker, free_port
@@ -59,35 +59,59 @@ def libraries() -> Path:
     return libs
 
 
+# What one loopback node sets besides its addresses (`node_addresses`): what compose sets
+# for its one broker (topics created on purpose, never by a client), replication 1.
+SINGLE_NODE_SETTINGS: dict[str, str] = {
+    "process.roles": "broker,controller",
+    "controller.listener.names": "CONTROLLER",
+    "inter.broker.listener.name": "PLAINTEXT",
+    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    "auto.create.topics.enable": "false",
+    "num.partitions": "6",
+    "offsets.topic.replication.factor": "1",
+    "offsets.topic.num.partitions": "6",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    # A group's first member need not wait for others to join, and the tests may
+    # shorten consumers' session timeouts (3 s) to see a lost member sooner.
+    "group.initial.rebalance.delay.ms": "0",
+    "group.min.session.timeout.ms": "1000",
+}
+
+
+def node_addresses(
+    *, node_id: int, port: int, controller_port: int, voters: str, data_dir: Path
+) -> dict[str, str]:
+    """Where one node is: its id, its loopback listeners (PLAINTEXT for clients and
+    brokers, CONTROLLER for the quorum), the quorum's voters (static, as compose names
+    them) and its data folder."""
+    return {
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "log.dirs": str(data_dir),
+    }
+
+
+def render_properties(properties: Mapping[str, str]) -> str:
+    """A server.properties file's text."""
+    return "".join(f"{name}={value}\n" for name, value in properties.items())
+
+
 def broker_properties(*, port: int, controller_port: int, data_dir: Path, partitions: int = 6) -> str:
     """The node's server.properties: KRaft, one node, loopback, what compose sets
     (topics created on purpose, never by a client), replication 1."""
-    return "\n".join(
-        [
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={data_dir}",
-            "auto.create.topics.enable=false",
-            f"num.partitions={partitions}",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=6",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            # A group's first member need not wait for others to join, and the tests may
-            # shorten consumers' session timeouts (3 s) to see a lost member sooner.
-            "group.initial.rebalance.delay.ms=0",
-            "group.min.session.timeout.ms=1000",
-            "",
-        ]
+    addresses = node_addresses(
+        node_id=1,
+        port=port,
+        controller_port=controller_port,
+        voters=f"1@127.0.0.1:{controller_port}",
+        data_dir=data_dir,
     )
+    return render_properties({**addresses, **SINGLE_NODE_SETTINGS, "num.partitions": str(partitions)})
 
 
 def new_cluster_id() -> str:
@@ -101,7 +125,12 @@ def new_cluster_id() -> str:
 
 class ApacheKafka(KafkaProtocolBroker):
     """One Apache Kafka node (KRaft, broker and controller) on 127.0.0.1 with its data in
-    `work_dir`; `bootstrap` for clients. Data survives `stop()`/`restart()`."""
+    `work_dir`; `bootstrap` for clients. Data survives `stop()`/`restart()`/`kill()`.
+
+    Alone by default. A node of a cluster (shared/runtime/kafka_cluster.py) is given its
+    `node_id`, its `controller_port`, the quorum's `voters`, the cluster's `settings`
+    (instead of `SINGLE_NODE_SETTINGS`) and the `cluster_id` every node is formatted with.
+    """
 
     label = "Apache Kafka"
 
@@ -112,13 +141,26 @@ class ApacheKafka(KafkaProtocolBroker):
         *,
         log_path: Path | None = None,
         startup_timeout: float = 90.0,
+        node_id: int = 1,
+        controller_port: int | None = None,
+        voters: str | None = None,
+        settings: Mapping[str, str] | None = None,
+        cluster_id: str | None = None,
     ) -> None:
         self.work_dir = Path(work_dir).absolute()
         super().__init__(port, log_path or self.work_dir / "kafka.log", startup_timeout)
-        self.controller_port: int | None = None
+        self.controller_port: int | None = controller_port
+        self.node_id = node_id
+        self.voters = voters
+        self.settings = settings
+        self.cluster_id = cluster_id
 
     def __repr__(self) -> str:
-        return f"ApacheKafka(port={self._port})"
+        return (
+            f"ApacheKafka(port={self._port})"
+            if self.voters is None
+            else f"ApacheKafka(node={self.node_id}, port={self._port})"
+        )
 
     def _prepare(self) -> Callable[[], None]:
         libs = libraries()
@@ -133,17 +175,31 @@ class ApacheKafka(KafkaProtocolBroker):
             "-cp", f"{libs}/*", main, *args,
         ]  # fmt: skip
 
+    def _properties(self, data: Path) -> str:
+        assert self.controller_port is not None
+        if self.settings is None:
+            return broker_properties(port=self.port, controller_port=self.controller_port, data_dir=data)
+        assert self.voters is not None, "a node of a cluster is given the quorum's voters"
+        addresses = node_addresses(
+            node_id=self.node_id,
+            port=self.port,
+            controller_port=self.controller_port,
+            voters=self.voters,
+            data_dir=data,
+        )
+        return render_properties({**self.settings, **addresses})
+
     def _launch(self, java: Path, libs: Path) -> None:
         if self.controller_port is None:
             self.controller_port = free_port()
         data = self.work_dir / "data"
         config = self.work_dir / "server.properties"
-        config.write_text(
-            broker_properties(port=self.port, controller_port=self.controller_port, data_dir=data)
-        )
+        config.write_text(self._properties(data))
         if not (data / "meta.properties").exists():
-            # A new node: its storage formatted once, under a cluster id of its own.
-            cluster_id = new_cluster_id()
+            # A new node: its storage formatted once, under its cluster's id (alone: an
+            # id of its own). A static quorum (`controller.quorum.voters`) needs no
+            # --standalone or --initial-controllers.
+            cluster_id = self.cluster_id or new_cluster_id()
             subprocess.run(
                 self._java(
                     java, libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)

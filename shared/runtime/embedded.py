@@ -511,6 +511,12 @@ class ServerProcess:
         self.stop()
         self.start()
 
+    def crash_and_restart(self) -> None:
+        """SIGKILL (a crash: no graceful shutdown), then start again on the same port and,
+        for a server that keeps its data, on the same data."""
+        self.kill()
+        self.start()
+
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): connections stay open but nothing is answered."""
         if not self.running:
@@ -914,12 +920,14 @@ async def create_topics(
     *,
     attempts: int = 8,
     replication_factor: int = 1,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
     """Create the topics (name -> partitions) that do not exist yet; retry while the broker starts.
 
     Why: the services never rely on auto-created topics (the partition count is part of the
     design: it bounds consumer parallelism and per-key ordering), and Tansu has no auto-create.
     An existing topic is left as it is, even if its partition count differs (logged).
+    `configs`: topic settings (e.g. min.insync.replicas), as kafka-init passes them.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -933,7 +941,12 @@ async def create_topics(
             await admin.start()
             existing = set(await admin.list_topics())
             missing = [
-                NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=replication_factor,
+                    topic_configs=dict(configs or {}),
+                )
                 for name, partitions in topics.items()
                 if name not in existing
             ]

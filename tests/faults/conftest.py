@@ -2,55 +2,28 @@
 
 The three producing services run once per session as their own processes (each test
 gives its consumers their own groups and databases, so the producers' earlier traffic
-is invisible to it). The broker-restart test runs last (test_zz_...): it empties the
-session's broker and recreates every topic.
+is invisible to it). The broker-restart test runs last (test_zz_...): it crashes the
+session's broker (Tansu restarts empty) and recreates every missing topic. The cluster
+tests (test_kafka_cluster.py) run on a three-broker cluster of their own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.runtime.dev_issuer import DevelopmentIssuer
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.faults.support import Producers, Rig, ServiceProcess, booking_days, make_polyclinic, new_database
+from tests.faults.support import Producers, Rig, running_producers
 
 
 @pytest.fixture(scope="session")
 async def session_producers(infra: Infrastructure) -> AsyncIterator[Producers]:
-    services = {}
-    issuer = DevelopmentIssuer().start()
-    for name in ("complaints", "permits", "health"):
-        prefix = name.upper()
-        services[name] = ServiceProcess(
-            name,
-            infra.kafka_bootstrap,
-            await new_database(infra, name),
-            {
-                # No watcher events during the tests: only the citizens' writes publish.
-                f"{prefix}_SLA_CHECK_SECONDS": "3600",
-                f"{prefix}_EXPIRY_CHECK_SECONDS": "3600",
-                f"{prefix}_NO_SHOW_CHECK_SECONDS": "3600",
-                **issuer.env,
-            },
-        )
-    for service in services.values():
-        await service.start(ready=False)
-    try:
-        for service in services.values():
-            await service.wait_ready()
-        await make_polyclinic(services["health"])
-        yield Producers(
-            services["complaints"], services["permits"], services["health"], booking_days(), issuer
-        )
-    finally:
-        await asyncio.gather(*(s.stop() for s in services.values()))
-        issuer.stop()
+    async with running_producers(infra) as producers:
+        yield producers
 
 
 @pytest.fixture

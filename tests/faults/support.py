@@ -243,6 +243,17 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
     return sum(metric_values(text, name, **labels))
 
 
+async def partitions_of(service: ServiceProcess) -> set[tuple[str, str]]:
+    """The partitions an instance has applied batches from (its lag gauge has a label set
+    per partition it consumed)."""
+    found = set()
+    for line in (await service.metrics()).splitlines():
+        if line.startswith("sinergi_consumer_lag_messages{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            found.add((labels["topic"], labels["partition"]))
+    return found
+
+
 def notifications_process(
     infra: Infrastructure,
     database_url: str,
@@ -410,6 +421,40 @@ async def make_polyclinic(health: ServiceProcess) -> None:
         for path, body in steps:
             response = await client.put(path, json=body, headers=officer)
             assert response.status_code == 200, (path, response.text)
+
+
+@asynccontextmanager
+async def running_producers(infra: Infrastructure) -> AsyncIterator[Producers]:
+    """The three producing services as processes on `infra` (own databases), the test
+    polyclinic made; stopped on the way out."""
+    services = {}
+    issuer = DevelopmentIssuer().start()
+    for name in ("complaints", "permits", "health"):
+        prefix = name.upper()
+        services[name] = ServiceProcess(
+            name,
+            infra.kafka_bootstrap,
+            await new_database(infra, name),
+            {
+                # No watcher events during the tests: only the citizens' writes publish.
+                f"{prefix}_SLA_CHECK_SECONDS": "3600",
+                f"{prefix}_EXPIRY_CHECK_SECONDS": "3600",
+                f"{prefix}_NO_SHOW_CHECK_SECONDS": "3600",
+                **issuer.env,
+            },
+        )
+    for service in services.values():
+        await service.start(ready=False)
+    try:
+        for service in services.values():
+            await service.wait_ready()
+        await make_polyclinic(services["health"])
+        yield Producers(
+            services["complaints"], services["permits"], services["health"], booking_days(), issuer
+        )
+    finally:
+        await asyncio.gather(*(s.stop() for s in services.values()))
+        issuer.stop()
 
 
 def unique_email() -> str:
@@ -888,6 +933,18 @@ class Rig:
     async def tally(self, consumers: Consumers, codes: dict[str, list[str]]) -> Tally:
         """Everything downstream of `codes`, counted exactly (see `tally`)."""
         return await tally(self.infra, consumers, self.smtp_sink, self.fake_gateway, codes)
+
+    async def every_write_once(self, consumers: Consumers, citizens: Citizens, settle: float = 3.0) -> Tally:
+        """The citizens stopped after `settle` more seconds; every write must have been
+        accepted (201) and must reach every place exactly once."""
+        await asyncio.sleep(settle)
+        await citizens.stop()
+        assert citizens.errors() == []
+        for domain, outcome in citizens.outcomes.items():
+            assert set(outcome.statuses) == {201}, (domain, outcome.statuses)
+        result = await self.tally(consumers, citizens.all_codes)
+        assert result.problems() == []
+        return result
 
 
 @asynccontextmanager

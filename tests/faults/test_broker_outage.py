@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from shared.runtime.embedded import EmbeddedKafka
+from shared.runtime.embedded import KafkaProtocolBroker
 from tests.faults.support import Rig, ServiceProcess, every_domain, percentile
 from tests.harness import wait_for
 
@@ -17,7 +17,9 @@ RATE = 5.0  # writes per second per domain
 
 
 @pytest.mark.timeout(300)
-async def test_broker_outage_loses_and_duplicates_nothing(rig: Rig, broker_process: EmbeddedKafka) -> None:
+async def test_broker_outage_loses_and_duplicates_nothing(
+    rig: Rig, broker_process: KafkaProtocolBroker
+) -> None:
     producers = rig.producers
     degraded: dict[str, int] = {p.name: 0 for p in producers.all}
     probes: dict[str, int] = {p.name: 0 for p in producers.all}

@@ -5,27 +5,15 @@ event still takes effect exactly once."""
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import time
 
 import pytest
 
-from tests.faults.support import Rig, ServiceProcess, every_domain, metric_sum
+from tests.faults.support import Rig, every_domain, metric_sum, partitions_of
 from tests.harness import wait_for
 
 RATE = 4.0  # writes per second per domain
-
-
-async def partitions_of(service: ServiceProcess) -> set[tuple[str, str]]:
-    """The partitions an instance has applied batches from (its lag gauge has a label set
-    per partition it consumed)."""
-    found = set()
-    for line in (await service.metrics()).splitlines():
-        if line.startswith("sinergi_consumer_lag_messages{"):
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
-            found.add((labels["topic"], labels["partition"]))
-    return found
 
 
 @pytest.mark.timeout(300)

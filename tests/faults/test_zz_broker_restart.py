@@ -1,9 +1,14 @@
-"""The embedded broker restarted (it keeps everything in memory: every topic, record and
-committed offset is gone); the producers republish from their outboxes and every
-consumer ends exactly where it was: same read models, same notifications, no second email.
+"""The session's broker crashes (SIGKILL) and starts again on the same port; the
+producers republish from their outboxes and every consumer ends exactly where it was:
+same read models, same notifications, no second email.
 
-Runs LAST in the session (the file name sorts last): it empties the session's broker,
-and leaves it with every topic of the topology recreated.
+On Tansu (memory storage) the restarted broker is empty: every topic, record and
+committed offset is gone, and the consumers re-read everything. Apache Kafka restarts
+on its data folder: records and offsets survive, and the consumers read only the
+republished copies. Either way each republished event is recognised as a duplicate.
+
+Runs LAST in the session (the file name sorts last): on Tansu it empties the session's
+broker, and leaves it with every topic of the topology recreated.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import pytest
 
 from shared.kit.consumer import dead_letter_topic
-from shared.runtime.embedded import EmbeddedKafka, create_topics
+from shared.runtime.embedded import KafkaProtocolBroker, create_topics
 from shared.runtime.select import Infrastructure
 from shared.runtime.topology import topics
 from tests.faults.support import ADMIN, Consumers, Rig, every_domain, metric_sum, sent_per_code
@@ -53,18 +58,19 @@ async def snapshot(consumers: Consumers) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def emptied_broker(
-    infra: Infrastructure, broker_process: EmbeddedKafka
-) -> AsyncIterator[EmbeddedKafka]:
-    """The session's broker, for a test that restarts it empty; every topic of the
-    topology is recreated afterwards, whatever happened, to leave the broker whole."""
+async def crashed_broker(
+    infra: Infrastructure, broker_process: KafkaProtocolBroker
+) -> AsyncIterator[KafkaProtocolBroker]:
+    """The session's broker, for a test that crashes it (Tansu restarts empty); every
+    topic of the topology is recreated afterwards, whatever happened, to leave the
+    broker whole."""
     yield broker_process
     await create_topics(infra.kafka_bootstrap, topics())
 
 
 @pytest.mark.timeout(300)
 async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_before(
-    rig: Rig, emptied_broker: EmbeddedKafka
+    rig: Rig, crashed_broker: KafkaProtocolBroker
 ) -> None:
     infra, producers = rig.infra, rig.producers
     since = datetime.now(UTC) - timedelta(seconds=1)
@@ -97,8 +103,9 @@ async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_befor
 
         await wait_for(drained, timeout=30)
 
-        # The broker restarts empty; the operator recreates the topics.
-        await asyncio.to_thread(emptied_broker.restart)
+        # The broker crashes and starts again (Tansu empty); the operator recreates the
+        # topics that are missing.
+        await asyncio.to_thread(crashed_broker.crash_and_restart)
         await create_topics(
             infra.kafka_bootstrap,
             {
@@ -128,8 +135,8 @@ async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_befor
         assert marked["notifications"] >= 3 * before.writes  # created, sending, delivered
         await wait_for(drained, timeout=60)
 
-        # Both consumers (their group offsets lost with the broker) re-read everything
-        # from the start and recognise every event: duplicates skipped, nothing applied.
+        # Both consumers (on Tansu their group offsets lost with the broker, re-reading
+        # everything) recognise every event: duplicates skipped, nothing applied.
         domain_events = marked["complaints"] + marked["permits"] + marked["health"]
 
         async def recognised() -> bool:
@@ -154,8 +161,8 @@ async def test_broker_restart_then_republish_from_outboxes_ends_exactly_as_befor
 
     print(
         f"FIGURES broker-restart: {before.writes} writes ({3 * RATE:.0f}/s for {citizens.duration:.0f} s)"
-        f" applied, then the broker restarted empty; republished from the outboxes: {marked};"
-        f" consumers re-read all of it and skipped every event as a duplicate; read models and"
+        f" applied, then the broker crashed and restarted ({crashed_broker.label}); republished from"
+        f" the outboxes: {marked}; consumers skipped every republished event as a duplicate; read models and"
         f" notifications identical before and after ({state['integration.items']} view items,"
         f" {state['integration.history']} history rows, {state['integration.notifications']} view"
         f" notifications, {state['notifications.notifications']} notifications), second emails 0;"

@@ -6,7 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from shared.kit.auth import DevelopmentTokens, OidcTokens, token_verifier
-from shared.kit.settings import PlatformSettings, require_production_keys
+from shared.kit.settings import PlatformSettings, bootstrap_servers, require_production_keys
 
 REAL_KEYS = {
     "citizen_ref_key": SecretStr("b" * 40),
@@ -47,3 +47,13 @@ def test_production_refuses_a_short_key() -> None:
         require_production_keys(
             PlatformSettings(environment="production", **{**REAL_KEYS, "citizen_ref_key": SecretStr("short")})
         )
+
+
+def test_a_cluster_bootstrap_names_every_broker() -> None:
+    # The compose cluster profile's SINERGI_KAFKA_BOOTSTRAP; FastStream needs the list.
+    assert bootstrap_servers("kafka:9092, kafka-2:9092,kafka-3:9092,") == [
+        "kafka:9092",
+        "kafka-2:9092",
+        "kafka-3:9092",
+    ]
+    assert bootstrap_servers("127.0.0.1:9092") == ["127.0.0.1:9092"]
