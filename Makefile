@@ -63,11 +63,17 @@ test: install system-deps browser-deps
 	SINERGI_EMBEDDED_BROKER=kafka $(PY) -m pytest
 	SINERGI_EMBEDDED_BROKER=tansu $(PY) -m pytest -p no:cacheprovider $(TANSU_SMOKE)
 
-## make test-faults: fault and load tests on Apache Kafka (broker outage and crash, killed
-## consumers, poison messages, 60 s of sustained load) and on a three-broker Kafka cluster
-## set up as deploy/docker-compose.cluster.yml (a leader killed, two brokers stopped, a
-## rebalance); about 13–16 minutes on the shared 2-core machine, docs/reliability.md
+## make test-faults: fault and load tests (broker outage and restart, killed consumers,
+## poison messages, 60 s of sustained load) on the embedded Tansu broker; about 7 minutes
+## (docs/reliability.md)
 test-faults: install
+	$(PY) -m pytest tests/faults -p no:cacheprovider --ignore=tests/faults/test_kafka_cluster.py
+
+## make test-faults-kafka: the same on Apache Kafka, then on a three-broker Kafka cluster
+## set up as deploy/docker-compose.cluster.yml (a leader killed, two brokers stopped, a
+## rebalance); about 13–16 minutes on a shared 2-core machine, so not in CI yet
+## (docs/reliability.md: the open finding about consumers after a broker crash)
+test-faults-kafka: install
 	SINERGI_EMBEDDED_BROKER=kafka $(PY) -m pytest tests/faults -p no:cacheprovider
 
 ## make test-mutations: break each documented guarantee on purpose in a copy of the tree
