@@ -21,6 +21,8 @@ from collections.abc import Collection
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.kit.http import send_json
+
 OPERATIONS_PATHS = ("/health", "/ready", "/metrics")
 BUSY_BODY = b'{"detail":"the service is busy; nothing was done, please try again shortly"}'
 
@@ -71,15 +73,4 @@ class Admission:
         return True
 
     async def _busy(self, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(BUSY_BODY)).encode()),
-                    (b"retry-after", self.retry_after),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": BUSY_BODY})
+        await send_json(send, 503, BUSY_BODY, [(b"retry-after", self.retry_after)])

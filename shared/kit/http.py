@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -155,18 +156,7 @@ class HttpEdge:
             self._observe(scope, status, started)
 
     async def _too_large(self, send: Send, max_body: int) -> None:
-        body = b'{"detail":"request body too large (limit %d bytes)"}' % max_body
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 413, b'{"detail":"request body too large (limit %d bytes)"}' % max_body)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route = scope.get("route")
@@ -174,3 +164,21 @@ class HttpEdge:
         method = scope.get("method", "")
         self.metrics.http_requests.labels(method, template, str(status)).inc()
         self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - started)
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer from an ASGI middleware, before the app: a JSON body and its status."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
