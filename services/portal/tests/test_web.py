@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import httpx
 import pytest
 from fastapi import FastAPI, Request
@@ -59,3 +62,11 @@ def test_production_refuses_the_development_secret() -> None:
 )
 def test_the_language_switch_returns_only_to_this_site(asked: str | None, goes: str) -> None:
     assert safe_return(asked) == goes
+
+
+def test_every_macro_of_the_pages_is_defined_once() -> None:
+    # Jinja keeps the last definition of a name silently; a second one with other
+    # arguments breaks every page calling the first (a 500, not an error at start).
+    macros = Path(__file__).parents[1] / "templates" / "_macros.html"
+    names = re.findall(r"{%-?\s*macro\s+(\w+)", macros.read_text())
+    assert names and len(names) == len(set(names)), names
