@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from services.portal import antrean_cases as cases
 from services.portal.antrean_rules import (
@@ -32,10 +32,11 @@ from services.portal.web import (
     check_answers_page,
     checked_form,
     language,
-    message_page,
+    not_found_page,
     refusal,
     render,
     safe_return,
+    see_other,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -54,14 +55,6 @@ CONFLICT = 409
 CANCELLABLE = ("booked", "checked_in")
 
 
-def _redirect(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
-
-
-def _not_found(request: Request) -> HTMLResponse:
-    return message_page(request, 404, "notfound.title", "notfound.body")
-
-
 def _errors(request: Request, result: Answer) -> dict[str, str]:
     t = translator(language(request))
     return {name: t(key) for name, key in result.errors.items()}
@@ -76,7 +69,7 @@ def day_label(t: Any, day: date) -> str:
 
 @router.get("/antrean")
 async def antrean() -> Response:
-    return _redirect(f"/antrean/{STEPS[0]}")
+    return see_other(f"/antrean/{STEPS[0]}")
 
 
 async def _values(ctx: cases.Context, request: Request, step: str, draft: Draft) -> dict[str, Any]:
@@ -145,13 +138,13 @@ async def _question(
 @router.get("/antrean/{step}", response_class=HTMLResponse)
 async def question(request: Request, ctx: Ctx, step: str, ubah: str | None = None) -> Response:
     if step not in (*STEPS, CHECK):
-        return _not_found(request)
+        return not_found_page(request)
     if step == CHECK:
         return await check_answers(request, ctx)
     draft = await cases.stored(ctx, request.state.session, ANTREAN)
     missing = first_unanswered(draft)
     if missing and STEPS.index(missing) < STEPS.index(step):
-        return _redirect(f"/antrean/{missing}")
+        return see_other(f"/antrean/{missing}")
     return await _question(ctx, request, step, draft, checking=bool(ubah))
 
 
@@ -159,7 +152,7 @@ async def question(request: Request, ctx: Ctx, step: str, ubah: str | None = Non
 async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     form = await checked_form(request)
     if step not in (*STEPS, CHECK):
-        return _not_found(request)
+        return not_found_page(request)
     if step == CHECK:
         return await send(request, ctx)
     checking = form.get("ubah") == "1"
@@ -169,7 +162,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
         errors = _errors(request, result)
         return await _question(ctx, request, step, draft, checking=checking, errors=errors, form=form)
     signed_in = await cases.session_of(ctx, request.state.session) is not None
-    return _redirect(next_page(draft, step, checking=checking, signed_in=signed_in))
+    return see_other(next_page(draft, step, checking=checking, signed_in=signed_in))
 
 
 def _summary(t: Any, draft: Draft, names: dict[str, str], phone: str) -> list[tuple[str, str, str]]:
@@ -196,10 +189,10 @@ async def check_answers(
     draft = await cases.stored(ctx, session, ANTREAN)
     missing = first_unanswered(draft)
     if missing:
-        return _redirect(f"/antrean/{missing}")
+        return see_other(f"/antrean/{missing}")
     signin = await cases.signed_in(ctx, session)
     if signin is None:
-        return _redirect(f"/masuk?untuk={ANTREAN}")
+        return see_other(f"/masuk?untuk={ANTREAN}")
     t = translator(language(request))
     names = {f["code"]: f["name"] for f in await cases.facilities(ctx)}
     names.update({p["code"]: p["name"] for p in await cases.polyclinics(ctx, draft["fasilitas"])})
@@ -219,11 +212,11 @@ async def send(request: Request, ctx: cases.Context) -> Response:
     session = request.state.session
     missing = first_unanswered(await cases.stored(ctx, session, ANTREAN))
     if missing:
-        return _redirect(f"/antrean/{missing}")
+        return see_other(f"/antrean/{missing}")
     try:
         booked = await cases.book(ctx, session, language(request))
     except cases.SignInNeeded:
-        return _redirect(f"/masuk?untuk={ANTREAN}")
+        return see_other(f"/masuk?untuk={ANTREAN}")
     except Refused as refused:
         if refused.status == CONFLICT:
             # A day taken meanwhile (or a booking the service will not say more about):
@@ -234,7 +227,7 @@ async def send(request: Request, ctx: cases.Context) -> Response:
         return await check_answers(
             request, ctx, errors=refusal(request, "antrean.error.book", refused.messages)
         )
-    return _redirect(f"/antrean/selesai/{quote(booked['booking_code'])}")
+    return see_other(f"/antrean/selesai/{quote(booked['booking_code'])}")
 
 
 # ----- booked: the booking, its cancel button ------------------------------------------------
@@ -245,7 +238,7 @@ async def booked(request: Request, ctx: Ctx, code: str) -> HTMLResponse:
     found = code_and_service(code)
     booking = await ctx.health.appointment(found[0]) if found and found[1] == "health" else None
     if booking is None:
-        return _not_found(request)
+        return not_found_page(request)
     day = date.fromisoformat(booking["date"])
     t = translator(language(request))
     return render(
@@ -266,13 +259,13 @@ async def cancel(request: Request, ctx: Ctx, code: str) -> Response:
     await checked_form(request)
     found = code_and_service(code)
     if found is None or found[1] != "health":
-        return _not_found(request)
+        return not_found_page(request)
     page = f"/antrean/selesai/{quote(found[0])}"
     try:
         await cases.cancel(ctx, request.state.session, found[0])
     except cases.SignInNeeded:
-        return _redirect("/masuk?" + urlencode({"untuk": ANTREAN, "lanjut": page}))
-    return _redirect(page)
+        return see_other("/masuk?" + urlencode({"untuk": ANTREAN, "lanjut": page}))
+    return see_other(page)
 
 
 # ----- the sign-in with a one-time code (shared by the journeys) -----------------------------
@@ -281,9 +274,9 @@ async def cancel(request: Request, ctx: Ctx, code: str) -> Response:
 @router.get("/masuk")
 async def sign_in(request: Request, ctx: Ctx, untuk: str = ANTREAN, lanjut: str | None = None) -> Response:
     if untuk not in PURPOSES:
-        return _not_found(request)
+        return not_found_page(request)
     await cases.start(ctx, request.state.session, untuk, safe_return(lanjut) if lanjut else None)
-    return _redirect("/masuk/kontak")
+    return see_other("/masuk/kontak")
 
 
 def _sign_in_page(request: Request, step: str, signin: Draft, **values: Any) -> HTMLResponse:
@@ -309,12 +302,12 @@ def _sign_in_page(request: Request, step: str, signin: Draft, **values: Any) -> 
 @router.get("/masuk/{step}", response_class=HTMLResponse)
 async def sign_in_page(request: Request, ctx: Ctx, step: str, ulang: str | None = None) -> Response:
     if step not in ("kontak", "kode"):
-        return _not_found(request)
+        return not_found_page(request)
     signin = await cases.stored(ctx, request.state.session, MASUK)
     if not signin.get("untuk"):
-        return _redirect("/")
+        return see_other("/")
     if step == "kode" and not signin.get("kontak"):
-        return _redirect("/masuk/kontak")
+        return see_other("/masuk/kontak")
     return _sign_in_page(request, step, signin, form=None, resent=bool(ulang))
 
 
@@ -327,16 +320,16 @@ async def sign_in_answer(request: Request, ctx: Ctx, step: str) -> Response:
         signin, result = await cases.send_code(ctx, session, fields)
         if result.errors:
             return _sign_in_page(request, step, signin, form=form, errors=_errors(request, result))
-        return _redirect("/masuk/kode")
+        return see_other("/masuk/kode")
     if step != "kode":
-        return _not_found(request)
+        return not_found_page(request)
     if form.get("aksi") == "ulang":
         await cases.resend(ctx, session)
-        return _redirect("/masuk/kode?ulang=1")
+        return see_other("/masuk/kode?ulang=1")
     signin, result = await cases.verify(ctx, session, fields)
     if result.errors:
         return _sign_in_page(request, step, signin, form=form, errors=_errors(request, result), resent=False)
-    return _redirect(safe_return(signin.get("lanjut")))
+    return see_other(safe_return(signin.get("lanjut")))
 
 
 @router.post("/keluar")
@@ -345,4 +338,4 @@ async def sign_out(request: Request, ctx: Ctx) -> Response:
     portal keeps it nowhere else)."""
     await checked_form(request)
     await cases.sign_out(ctx, request.state.session)
-    return _redirect("/")
+    return see_other("/")

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from services.portal import izin_cases as cases
@@ -21,20 +21,20 @@ from services.portal.handlers import track
 from services.portal.i18n import permit_name, translator
 from services.portal.izin_rules import CHECK, DOCUMENT_PAGE, FIELD_PAGE
 from services.portal.pages import Ctx, confirmation_page, track_page
-from services.portal.web import check_answers_page, checked_form, language, message_page, refusal, render
+from services.portal.web import (
+    check_answers_page,
+    checked_form,
+    language,
+    not_found_page,
+    refusal,
+    render,
+    see_other,
+)
 from shared.kit.i18n import humanise
 from shared.reference import find_desa
 
 router = APIRouter(include_in_schema=False)
 PermitType = dict[str, Any] | None
-
-
-def _redirect(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
-
-
-def _not_found(request: Request) -> HTMLResponse:
-    return message_page(request, 404, "notfound.title", "notfound.body")
 
 
 def label_of(lang: str, spec: dict[str, Any]) -> str:
@@ -63,7 +63,7 @@ def type_hint(t: Any, permit_type: dict[str, Any]) -> str | None:
 
 @router.get("/izin")
 async def izin() -> Response:
-    return _redirect("/izin/jenis")
+    return see_other("/izin/jenis")
 
 
 async def _values(
@@ -147,11 +147,11 @@ async def question(request: Request, ctx: Ctx, step: str, ubah: str | None = Non
     if step == CHECK:
         return await check_answers(request, ctx, draft, chosen)
     if not _known(step, chosen):
-        return _not_found(request)
+        return not_found_page(request)
     order = rules.steps_for(chosen)
     missing = rules.first_unanswered(draft, chosen)
     if missing and order.index(missing) < order.index(step):
-        return _redirect(f"/izin/{missing}")
+        return see_other(f"/izin/{missing}")
     return await _question(ctx, request, step, draft, chosen, checking=bool(ubah))
 
 
@@ -166,7 +166,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
         return await _document(request, ctx, step, form, checking)
     draft, chosen = await cases.draft(ctx, session)
     if not _known(step, chosen):
-        return _not_found(request)
+        return not_found_page(request)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     draft, chosen, result = await cases.answer(ctx, session, step, fields)
     if result.errors:
@@ -174,7 +174,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
         errors = {name: t(key) for name, key in result.errors.items()}
         return await _question(ctx, request, step, draft, chosen, checking=checking, errors=errors, form=form)
     following = rules.next_page(draft, chosen, step, checking=checking)
-    return _redirect(f"/izin/{following}" + ("?ubah=1" if checking and following != CHECK else ""))
+    return see_other(f"/izin/{following}" + ("?ubah=1" if checking and following != CHECK else ""))
 
 
 def _file(form: FormData, name: str) -> UploadFile | None:
@@ -192,7 +192,7 @@ async def _document(
     draft, chosen = await cases.draft(ctx, session)
     document = rules.document_of(chosen, step)
     if document is None:
-        return _not_found(request)
+        return not_found_page(request)
     upload = _file(form, "berkas")
     if upload is not None:
         try:
@@ -213,7 +213,7 @@ async def _document(
         errors = {"berkas": translator(language(request))("error.berkas.empty")}
         return await _question(ctx, request, step, draft, chosen, checking=checking, errors=errors)
     following = rules.next_page(draft, chosen, step, checking=checking)
-    return _redirect(f"/izin/{following}")
+    return see_other(f"/izin/{following}")
 
 
 # ----- check, send, done ---------------------------------------------------------------------
@@ -265,7 +265,7 @@ async def check_answers(
 ) -> Response:
     missing = rules.first_unanswered(draft, chosen)
     if missing or chosen is None:
-        return _redirect(f"/izin/{missing or 'jenis'}")
+        return see_other(f"/izin/{missing or 'jenis'}")
     t = translator(language(request))
     return check_answers_page(
         request,
@@ -286,12 +286,12 @@ async def send(request: Request, ctx: cases.Context) -> Response:
     draft, chosen = await cases.draft(ctx, session)
     missing = rules.first_unanswered(draft, chosen)
     if missing or chosen is None:
-        return _redirect(f"/izin/{missing or 'jenis'}")
+        return see_other(f"/izin/{missing or 'jenis'}")
     try:
         submitted = await cases.submit(ctx, session, language(request))
     except cases.SentBack as sent_back:
         if sent_back.page != CHECK:
-            return _redirect(f"/izin/{sent_back.page}?ubah=1")
+            return see_other(f"/izin/{sent_back.page}?ubah=1")
         draft, chosen = await cases.draft(ctx, session)
         return await check_answers(
             request, ctx, draft, chosen, refusal(request, "izin.error.kirim", sent_back.general)
@@ -302,7 +302,7 @@ async def send(request: Request, ctx: cases.Context) -> Response:
             request, ctx, draft, chosen, refusal(request, "izin.error.kirim", refused.messages)
         )
     query = urlencode({"hari": submitted.get("sla_working_days", "")})
-    return _redirect(f"/izin/selesai/{quote(submitted['tracking_code'])}?{query}")
+    return see_other(f"/izin/selesai/{quote(submitted['tracking_code'])}?{query}")
 
 
 @router.get("/izin/selesai/{code}", response_class=HTMLResponse)
@@ -330,7 +330,7 @@ async def missing_document(request: Request, ctx: Ctx) -> Response:
     case = await _case(ctx, form)
     document = form.get("dokumen")
     if case is None or document not in (case.facts.get("missing") or []):
-        return _not_found(request)
+        return not_found_page(request)
     field = f"berkas-{document}"
     upload = _file(form, field)
     if upload is None:
@@ -349,7 +349,7 @@ async def missing_document(request: Request, ctx: Ctx) -> Response:
     except Refused as refused:
         message = refused.messages.get("file") or next(iter(refused.messages.values()), "")
         return await track_page(request, ctx, case.code, errors={field: message})
-    return _redirect("/lacak?" + urlencode({"kode": case.code}) + "#berkas")
+    return see_other("/lacak?" + urlencode({"kode": case.code}) + "#berkas")
 
 
 @router.post("/lacak/kirim", response_class=HTMLResponse)
@@ -358,7 +358,7 @@ async def send_missing(request: Request, ctx: Ctx) -> Response:
     form = await checked_form(request)
     case = await _case(ctx, form)
     if case is None or not case.facts.get("missing"):
-        return _not_found(request)
+        return not_found_page(request)
     try:
         missing = await cases.send_missing(ctx, request.state.session, case)
     except Refused as refused:
@@ -370,4 +370,4 @@ async def send_missing(request: Request, ctx: Ctx) -> Response:
         return await track_page(
             request, ctx, case.code, errors={f"berkas-{c}": t("error.berkas.empty") for c in missing}
         )
-    return _redirect("/lacak?" + urlencode({"kode": case.code, "terkirim": "1"}))
+    return see_other("/lacak?" + urlencode({"kode": case.code, "terkirim": "1"}))

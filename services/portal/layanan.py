@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from services.portal import layanan_cases as cases
 from services.portal.antrean_cases import SignInNeeded
@@ -18,7 +18,7 @@ from services.portal.i18n import translator
 from services.portal.layanan_rules import CHANNELS, HOURS, LOCALES, RATINGS, read_fixed
 from services.portal.pages import Ctx
 from services.portal.pages import _when as when
-from services.portal.web import checked_form, language, message_page, render
+from services.portal.web import checked_form, language, message_page, not_found_page, render, see_other
 from shared.reference.phone import mask_email, mask_phone
 
 router = APIRouter(include_in_schema=False)
@@ -84,7 +84,7 @@ async def my_services(
     try:
         return await _page(request, ctx, halaman, saved=bool(tersimpan), answered=aduan)
     except SignInNeeded:
-        return RedirectResponse(SIGN_IN, status_code=303)
+        return see_other(SIGN_IN)
 
 
 @router.post("/layanan/pengaturan", response_class=HTMLResponse)
@@ -98,8 +98,8 @@ async def save_preferences(request: Request, ctx: Ctx) -> Response:
             errors = {name: t(key) for name, key in result.errors.items()}
             return await _page(request, ctx, 1, form=fields, errors=errors)
     except SignInNeeded:
-        return RedirectResponse(SIGN_IN, status_code=303)
-    return RedirectResponse("/layanan?tersimpan=1#pengaturan", status_code=303)
+        return see_other(SIGN_IN)
+    return see_other("/layanan?tersimpan=1#pengaturan")
 
 
 # ----- a resolved complaint: fixed or not -------------------------------------------------
@@ -136,9 +136,9 @@ async def _waiting(request: Request, ctx: Any, code: str) -> dict[str, Any] | Re
     try:
         item = await cases.own_complaint(ctx, request.state.session, code, language(request))
     except SignInNeeded:
-        return RedirectResponse(SIGN_IN, status_code=303)
+        return see_other(SIGN_IN)
     if item is None:
-        return message_page(request, 404, "notfound.title", "notfound.body")
+        return not_found_page(request)
     if not cases.waits_for_answer(item):
         return message_page(request, 409, "aduan.not_waiting_title", "error.aduan.not_waiting")
     return item
@@ -162,13 +162,13 @@ async def fixed_answer(request: Request, ctx: Ctx, code: str) -> Response:
     if result.errors:
         return _complaint_page(request, "layanan/aduan.html", item, ["tuntas"], result)
     next_page = FIXED_NEXT[result.values["tuntas"]]
-    return RedirectResponse(f"/layanan/aduan/{item['code']}/{next_page}", status_code=303)
+    return see_other(f"/layanan/aduan/{item['code']}/{next_page}")
 
 
 @router.get("/layanan/aduan/{code}/{step}", response_class=HTMLResponse)
 async def answer_question(request: Request, ctx: Ctx, code: str, step: str) -> Response:
     if step not in ANSWER_PAGES:
-        return message_page(request, 404, "notfound.title", "notfound.body")
+        return not_found_page(request)
     item = await _waiting(request, ctx, code)
     if isinstance(item, Response):
         return item
@@ -179,7 +179,7 @@ async def answer_question(request: Request, ctx: Ctx, code: str, step: str) -> R
 @router.post("/layanan/aduan/{code}/{step}", response_class=HTMLResponse)
 async def send_answer(request: Request, ctx: Ctx, code: str, step: str) -> Response:
     if step not in ANSWER_PAGES:
-        return message_page(request, 404, "notfound.title", "notfound.body")
+        return not_found_page(request)
     form = await checked_form(request)
     item = await _waiting(request, ctx, code)
     if isinstance(item, Response):
@@ -189,9 +189,9 @@ async def send_answer(request: Request, ctx: Ctx, code: str, step: str) -> Respo
     try:
         result = await send(ctx, request.state.session, item["code"], language(request), fields_sent)
     except SignInNeeded:
-        return RedirectResponse(SIGN_IN, status_code=303)
+        return see_other(SIGN_IN)
     if result is None:
-        return message_page(request, 404, "notfound.title", "notfound.body")
+        return not_found_page(request)
     if result.errors:
         return _complaint_page(request, template, item, fields, result, fields_sent)
-    return RedirectResponse(f"/layanan?aduan={done}#daftar", status_code=303)
+    return see_other(f"/layanan?aduan={done}#daftar")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from services.portal import domain, handlers, izin_cases
@@ -23,10 +23,11 @@ from services.portal.web import (
     check_answers_page,
     checked_form,
     language,
-    message_page,
+    not_found_page,
     refusal,
     render,
     safe_return,
+    see_other,
 )
 from shared.kit.app import context_dependency
 from shared.kit.i18n import LANGUAGES
@@ -49,10 +50,6 @@ FIELDS = {
 }
 
 
-def _redirect(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
-
-
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> HTMLResponse:
     return render(request, "index.html")
@@ -61,7 +58,7 @@ async def home(request: Request) -> HTMLResponse:
 @router.get("/bahasa")
 async def switch_language(request: Request, ke: str = "id", kembali: str = "/") -> Response:
     """The language switch: a link, so it works without JavaScript."""
-    response = _redirect(safe_return(kembali))
+    response = see_other(safe_return(kembali))
     if ke in LANGUAGES:
         response.set_cookie(
             LANGUAGE_COOKIE,
@@ -79,7 +76,7 @@ async def switch_language(request: Request, ke: str = "id", kembali: str = "/") 
 
 @router.get("/lapor")
 async def lapor() -> Response:
-    return _redirect("/lapor/jenis")
+    return see_other("/lapor/jenis")
 
 
 async def _step_values(ctx: handlers.Context, request: Request, step: str, draft: Draft) -> dict[str, Any]:
@@ -153,11 +150,11 @@ async def question(request: Request, ctx: Ctx, step: str, ubah: str | None = Non
     if step == CHECK:
         return await check_answers(request, ctx)
     if step not in STEPS:
-        return _not_found(request)
+        return not_found_page(request)
     draft = await handlers.draft(ctx, request.state.session)
     missing = _ahead_of(draft, step)
     if missing:
-        return _redirect(f"/lapor/{missing}")
+        return see_other(f"/lapor/{missing}")
     return await _question(ctx, request, step, draft, checking=bool(ubah))
 
 
@@ -167,7 +164,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     if step == CHECK:
         return await send(request, ctx)
     if step not in STEPS:
-        return _not_found(request)
+        return not_found_page(request)
     checking = form.get("ubah") == "1"
     session = request.state.session
     if step == "foto":
@@ -179,7 +176,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
         errors = {name: t(key) for name, key in result.errors.items()}
         return await _question(ctx, request, step, draft, checking=checking, errors=errors, form=form)
     following = domain.next_page(draft, step, checking=checking)
-    return _redirect(f"/lapor/{following}" + ("?ubah=1" if checking and following != CHECK else ""))
+    return see_other(f"/lapor/{following}" + ("?ubah=1" if checking and following != CHECK else ""))
 
 
 async def _photo(request: Request, ctx: handlers.Context, form: FormData, checking: bool) -> Response:
@@ -203,9 +200,9 @@ async def _photo(request: Request, ctx: handlers.Context, form: FormData, checki
             t = translator(language(request))
             errors = {"foto": t("error.foto.empty")}
             return await _question(ctx, request, "foto", draft, checking=checking, errors=errors)
-        return _redirect("/lapor/foto" + ("?ubah=1" if checking else ""))
+        return see_other("/lapor/foto" + ("?ubah=1" if checking else ""))
     draft = await handlers.photos_done(ctx, session)
-    return _redirect(f"/lapor/{domain.next_page(draft, 'foto', checking=checking)}")
+    return see_other(f"/lapor/{domain.next_page(draft, 'foto', checking=checking)}")
 
 
 def _summary(draft: Draft, t: Any, categories: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -236,7 +233,7 @@ async def check_answers(
     draft = await handlers.draft(ctx, request.state.session)
     missing = domain.first_unanswered(draft)
     if missing:
-        return _redirect(f"/lapor/{missing}")
+        return see_other(f"/lapor/{missing}")
     t = translator(language(request))
     categories = {c["code"]: c["name"] for c in await handlers.categories(ctx)}
     previous = domain.previous_page(draft, CHECK)
@@ -257,12 +254,12 @@ async def check_answers(
 async def send(request: Request, ctx: handlers.Context) -> Response:
     draft = await handlers.draft(ctx, request.state.session)
     if domain.first_unanswered(draft):
-        return _redirect(f"/lapor/{domain.first_unanswered(draft)}")
+        return see_other(f"/lapor/{domain.first_unanswered(draft)}")
     try:
         code = await handlers.submit(ctx, request.state.session, language(request))
     except Refused as refused:
         return await check_answers(request, ctx, errors=refusal(request, "error.kirim", refused.messages))
-    return _redirect(f"/lapor/selesai/{quote(code)}")
+    return see_other(f"/lapor/selesai/{quote(code)}")
 
 
 @router.get("/lapor/selesai/{code}", response_class=HTMLResponse)
@@ -278,7 +275,7 @@ def confirmation_page(
     message keys' prefix."""
     found = domain.code_and_service(code)
     if found is None or found[1] != service:
-        return _not_found(request)
+        return not_found_page(request)
     track_path = f"/lacak?kode={found[0]}"
     link = str(request.base_url).rstrip("/") + track_path
     qr = segno.make(link, error="m").svg_inline(scale=4, border=2, omitsize=True)
@@ -355,7 +352,3 @@ async def track_page(
         resubmission=resubmission,
         sent=sent and case is not None and case.status != "documents_incomplete",
     )
-
-
-def _not_found(request: Request) -> HTMLResponse:
-    return message_page(request, 404, "notfound.title", "notfound.body")

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from services.portal import petugas_cases as cases
 from services.portal.clients.base import Refused
@@ -44,7 +44,7 @@ from services.portal.petugas_rules import (
     steps_for,
     tab_of,
 )
-from services.portal.web import checked_form, language, refusal, render
+from services.portal.web import checked_form, language, refusal, render, see_other
 from shared.kit.auth import ROLES
 from shared.kit.web import page_headers
 from shared.reference import find_desa, find_kecamatan
@@ -57,10 +57,6 @@ COOKIE_PATH = "/petugas"
 # The roles the development sign-in offers (the workspace's two).
 DEVELOPMENT_ROLES = (Role.COORDINATOR.value, Role.OPD_OFFICER.value)
 assert set(DEVELOPMENT_ROLES) <= set(ROLES)
-
-
-def _redirect(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
 
 
 async def signed_officer(request: Request, ctx: Ctx) -> cases.Signed:
@@ -117,7 +113,7 @@ def _message(
 @router.get("/petugas")
 async def workspace(officer: Officer) -> Response:
     """The officer's list: complaints, or the licensing office's applications."""
-    return _redirect(home_of(officer.role))
+    return see_other(home_of(officer.role))
 
 
 @router.get("/petugas/masuk", response_class=HTMLResponse)
@@ -127,7 +123,7 @@ async def sign_in(request: Request, ctx: Ctx, lanjut: str | None = Query(None, m
     then = return_path(lanjut)
     if cases.development_sign_in(ctx):
         return await _development_page(request, ctx, then, {}, {})
-    return RedirectResponse(await cases.begin(ctx, request.state.session, then), status_code=303)
+    return see_other(await cases.begin(ctx, request.state.session, then))
 
 
 async def _development_page(
@@ -173,7 +169,7 @@ async def development_sign_in(request: Request, ctx: Ctx) -> Response:
 
 
 def _signed_in(request: Request, cookie: str, then: str) -> Response:
-    response = _redirect(then)
+    response = see_other(then)
     response.set_cookie(
         OFFICER_COOKIE, cookie, httponly=True, samesite="lax", secure=request.state.secure, path=COOKIE_PATH
     )
@@ -210,7 +206,7 @@ async def sign_out(request: Request, ctx: Ctx) -> Response:
     await checked_form(request)
     after = f"{ctx.officers.public_url if ctx.officers else ''}/petugas/keluar/selesai"
     provider_logout = await cases.sign_out(ctx, request.cookies.get(OFFICER_COOKIE), after)
-    response = _redirect(provider_logout or "/petugas/keluar/selesai")
+    response = see_other(provider_logout or "/petugas/keluar/selesai")
     response.delete_cookie(
         OFFICER_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=request.state.secure
     )
@@ -349,7 +345,7 @@ async def _sent(
     if result.errors:
         t = translator(language(request))
         return await again({name: t(key) for name, key in result.errors.items()})
-    return _redirect(done)
+    return see_other(done)
 
 
 # ----- permit applications (the licensing office) ------------------------------------------
@@ -430,7 +426,7 @@ def error_pages(app: FastAPI) -> None:
         here = page_of(request.method, request.url.path)
         if request.method == "GET" and request.url.query:
             here += f"?{request.url.query}"
-        response = _redirect(f"{SIGN_IN}?" + urlencode({"lanjut": return_path(here)}))
+        response = see_other(f"{SIGN_IN}?" + urlencode({"lanjut": return_path(here)}))
         response.delete_cookie(OFFICER_COOKIE, path=COOKIE_PATH)
         return response
 

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -157,6 +157,16 @@ def check_answers_page(
         note=note,
         action=f"/{journey}/periksa",
     )
+
+
+def see_other(path: str) -> RedirectResponse:
+    """After a form is sent, the next page: a GET, so reloading sends nothing twice."""
+    return RedirectResponse(path, status_code=303)
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    """The page of an unknown code or address (also what a code not the citizen's gets)."""
+    return message_page(request, 404, "notfound.title", "notfound.body")
 
 
 def message_page(request: Request, status_code: int, title: str, *paragraphs: str) -> HTMLResponse:
