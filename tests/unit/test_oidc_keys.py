@@ -57,6 +57,12 @@ class FakeProvider:
         return jwt.encode({**body, **claims}, self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
 
+@pytest.fixture
+def provider() -> FakeProvider:
+    """The provider every test starts from, signing with its one key `k1`."""
+    return FakeProvider("k1")
+
+
 async def started_verifier(provider: FakeProvider, **settings: Any) -> OidcTokens:
     """The kit's verifier of `provider`'s tokens, started (its first fetch of the keys done)."""
     platform = PlatformSettings(oidc_issuer=ISSUER, **{"oidc_jwks_refresh_seconds": 30.0, **settings})
@@ -65,8 +71,9 @@ async def started_verifier(provider: FakeProvider, **settings: Any) -> OidcToken
     return tokens
 
 
-async def test_keys_are_kept_while_the_provider_is_down_and_unknown_keys_refused() -> None:
-    provider = FakeProvider("k1")
+async def test_keys_are_kept_while_the_provider_is_down_and_unknown_keys_refused(
+    provider: FakeProvider,
+) -> None:
     tokens = await started_verifier(provider, oidc_jwks_refresh_seconds=1)
     assert (await tokens.verify(provider.token("k1"))).roles == {"admin"}
     provider.up = False
@@ -78,8 +85,7 @@ async def test_keys_are_kept_while_the_provider_is_down_and_unknown_keys_refused
     assert tokens.state().startswith("degraded")
 
 
-async def test_an_unknown_key_is_fetched_once_per_interval() -> None:
-    provider = FakeProvider("k1")
+async def test_an_unknown_key_is_fetched_once_per_interval(provider: FakeProvider) -> None:
     tokens = await started_verifier(provider, oidc_jwks_refresh_seconds=3600)
     fetches = provider.jwks_fetches
     forged = FakeProvider("nobody")
@@ -89,8 +95,7 @@ async def test_an_unknown_key_is_fetched_once_per_interval() -> None:
     assert provider.jwks_fetches == fetches  # within the interval of the start's fetch
 
 
-async def test_without_any_key_the_answer_is_unavailable_not_invalid() -> None:
-    provider = FakeProvider("k1")
+async def test_without_any_key_the_answer_is_unavailable_not_invalid(provider: FakeProvider) -> None:
     provider.up = False
     tokens = await started_verifier(provider)
     with pytest.raises(ProviderUnavailable):
@@ -98,8 +103,7 @@ async def test_without_any_key_the_answer_is_unavailable_not_invalid() -> None:
     assert tokens.state().startswith("down")
 
 
-async def test_clock_skew_is_allowed_only_within_the_leeway() -> None:
-    provider = FakeProvider("k1")
+async def test_clock_skew_is_allowed_only_within_the_leeway(provider: FakeProvider) -> None:
     tokens = await started_verifier(provider, oidc_leeway_seconds=60)
     now = int(time.time())
     assert await tokens.verify(provider.token("k1", iat=now + 30, exp=now + 330))
