@@ -26,6 +26,7 @@ from shared.kit.app import context_dependency
 from shared.kit.attachments import OfficerAttachmentOut, attachment_response, attachment_view, upload_route
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
+from shared.kit.citizen import CitizenSession
 from shared.kit.codes import is_public_code, normalise_code
 from shared.kit.errors import NotFound
 from shared.kit.limits import Limit, limited
@@ -399,10 +400,12 @@ async def get_application(tracking_code: str, ctx: Ctx) -> dict[str, Any]:
     tags=["applicant"],
     **limited(RESUBMITTING),
 )
-async def resubmit(tracking_code: str, body: ResubmitIn, ctx: Ctx) -> dict[str, Any]:
-    """Send the documents an officer found missing; the SLA clock resumes."""
+async def resubmit(tracking_code: str, body: ResubmitIn, ctx: Ctx, citizen: CitizenSession) -> dict[str, Any]:
+    """Send the documents an officer found missing, with a session of the phone or email
+    the applicant gave (404 otherwise, as for an unknown code); the SLA clock resumes."""
     documents = [d.given() for d in body.documents]
-    return public_view(await handlers.resubmit(ctx, code_of(tracking_code), documents, body.note), ctx)
+    answer = await handlers.resubmit(ctx, code_of(tracking_code), documents, body.note, citizen)
+    return public_view(answer, ctx)
 
 
 @upload_route(router, "/applications/documents", DOCUMENT_UPLOADS, tag="applicant")

@@ -16,8 +16,9 @@ from services.permits.domain import OPEN_STATUSES, Applicant, Application, Docum
 from services.permits.repository import ApplicationRepository, ListFilter
 from shared.kit.attachments import Attachment, AttachmentKind, Attachments
 from shared.kit.auth import Officer
-from shared.kit.errors import InvalidField
-from shared.kit.privacy import citizen_ref, contact_ref_for, seal_for_notifications
+from shared.kit.citizen import Citizen
+from shared.kit.errors import InvalidField, NotFound
+from shared.kit.privacy import citizen_ref, contact_ref_for, contact_refs, seal_for_notifications
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as schema
@@ -171,11 +172,16 @@ async def check_documents(
 
 
 async def resubmit(
-    ctx: Context, tracking_code: str, given: Sequence[DocumentGiven], note: str | None
+    ctx: Context, tracking_code: str, given: Sequence[DocumentGiven], note: str | None, citizen: Citizen
 ) -> Application:
+    """Only the applicant sends documents again: a session proving the phone or email
+    they gave. Anyone else gets the answer an unknown code gets."""
     documents = await _documents(ctx, given)
+    key = ctx.platform.citizen_ref_key.get_secret_value()
 
     async def command(a: Application, repo: ApplicationRepository) -> None:
+        if citizen.contact_ref not in contact_refs(key, phone=a.applicant.phone, email=a.applicant.email):
+            raise NotFound(_missing(tracking_code))
         a.resubmit(ctx.clock(), ctx.calendar, ctx.policy, documents, note)
         await _claim(repo.conn, documents, a.tracking_code)
 

@@ -36,7 +36,10 @@ CODE_DIGITS = 6
 NEEDS = {"fasilitas": ("fasilitas",), "poli": ("poli",), "tanggal": ("tanggal",), "pasien": ("nik", "bayar")}
 STALE = {"fasilitas": ("poli", "tanggal"), "poli": ("tanggal",)}
 # Who asks for a sign-in: whether an email address will do, and where it goes after.
-PURPOSES = {ANTREAN: (False, f"/antrean/{CHECK}"), "layanan": (True, "/layanan")}
+# The sign-in for what a citizen started (Layanan saya, sending documents again): with
+# the phone or the email address they gave.
+ANY_CONTACT = "layanan"
+PURPOSES = {ANTREAN: (False, f"/antrean/{CHECK}"), ANY_CONTACT: (True, "/layanan")}
 
 
 @dataclass(frozen=True)

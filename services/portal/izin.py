@@ -6,6 +6,7 @@ they are chosen, and its refusal is shown next to the field.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,6 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from services.portal import izin_cases as cases
 from services.portal import izin_rules as rules
+from services.portal.antrean_cases import SignInNeeded
 from services.portal.clients.base import Refused
 from services.portal.domain import Draft, code_and_service, place_choices
 from services.portal.handlers import track
@@ -346,6 +348,8 @@ async def missing_document(request: Request, ctx: Ctx) -> Response:
             upload.filename or "berkas",
             upload.content_type or "",
         )
+    except SignInNeeded:
+        return see_other(rules.applicant_sign_in(case.code))
     except Refused as refused:
         message = refused.messages.get("file") or next(iter(refused.messages.values()), "")
         return await track_page(request, ctx, case.code, errors={field: message})
@@ -356,17 +360,21 @@ async def missing_document(request: Request, ctx: Ctx) -> Response:
 async def send_missing(request: Request, ctx: Ctx) -> Response:
     """Send the asked-for documents together; the SLA clock resumes."""
     form = await checked_form(request)
+    t = translator(language(request))
     case = await _case(ctx, form)
     if case is None or not case.facts.get("missing"):
         return not_found_page(request)
     try:
         missing = await cases.send_missing(ctx, request.state.session, case)
+    except SignInNeeded:
+        return see_other(rules.applicant_sign_in(case.code))
     except Refused as refused:
-        return await track_page(
-            request, ctx, case.code, errors=refusal(request, "izin.error.berkas", refused.messages)
-        )
+        errors = refusal(request, "izin.error.berkas", refused.messages)
+        if refused.status == HTTPStatus.NOT_FOUND:
+            # The service refuses this contact: not the phone or email the applicant gave.
+            errors = {"": t("izin.lacak.not_applicant")}
+        return await track_page(request, ctx, case.code, errors=errors)
     if missing:
-        t = translator(language(request))
         return await track_page(
             request, ctx, case.code, errors={f"berkas-{c}": t("error.berkas.empty") for c in missing}
         )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.portal.antrean_cases import SignInNeeded, session_of
 from services.portal.clients.base import Refused
 from services.portal.domain import Answer, Draft
 from services.portal.handlers import Context, Tracked, forget, keep, stored
@@ -18,6 +19,7 @@ from services.portal.izin_rules import (
     CHECK,
     DOCUMENT_PAGE,
     IZIN,
+    applicant_sign_in,
     application_body,
     missing_documents,
     read_page,
@@ -114,10 +116,13 @@ async def submit(ctx: Context, session_id: str, locale: str) -> dict[str, Any]:
 @dataclass
 class Resubmission:
     """What Lacak offers for an application back with its applicant: the documents asked
-    for (code, name) and those this browser uploaded so far (code -> upload id)."""
+    for (code, name), those this browser uploaded so far (code -> upload id), and whether
+    a citizen session lives (only the applicant's phone or email may send them)."""
 
     missing: list[tuple[str, str]] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
+    signed_in: bool = False
+    sign_in: str = ""
 
 
 async def _uploads(ctx: Context, session_id: str, code: str) -> dict[str, str]:
@@ -131,14 +136,26 @@ async def resubmission(ctx: Context, session_id: str, case: Tracked) -> Resubmis
         return None
     chosen = await permit_type(ctx, case.facts.get("permit_type"))
     asked = missing_documents({"status": case.status, "missing_documents": codes}, chosen)
-    return Resubmission(asked, await _uploads(ctx, session_id, case.code))
+    signed_in = await session_of(ctx, session_id) is not None
+    uploaded = await _uploads(ctx, session_id, case.code)
+    return Resubmission(asked, uploaded, signed_in, applicant_sign_in(case.code))
+
+
+async def _applicant_session(ctx: Context, session_id: str) -> str:
+    """The citizen session the documents go with; `SignInNeeded` without a live one."""
+    token = await session_of(ctx, session_id)
+    if token is None:
+        raise SignInNeeded
+    return token
 
 
 async def add_missing(
     ctx: Context, session_id: str, code: str, document: str, content: bytes, filename: str, media_type: str
 ) -> None:
     """Upload one asked-for document for the application `code` (kept by this browser
-    until the documents are sent). `Refused` carries the service's reason."""
+    until the documents are sent). `Refused` carries the service's reason; `SignInNeeded`
+    without a citizen session (asked before the upload, not after it)."""
+    await _applicant_session(ctx, session_id)
     upload = await ctx.permits.upload_document(content, filename, media_type)
     kept = await stored(ctx, session_id, BERKAS)
     kept[code] = {**(kept.get(code) or {}), document: upload}
@@ -147,13 +164,16 @@ async def add_missing(
 
 async def send_missing(ctx: Context, session_id: str, case: Tracked) -> list[str]:
     """Send the asked-for documents together (the service takes them all at once; the SLA
-    clock resumes). The documents still to upload, none when sent."""
+    clock resumes) with the citizen session, which the service checks against the
+    applicant's phone and email (a 404 `Refused` when it is another contact's). The
+    documents still to upload, none when sent."""
+    token = await _applicant_session(ctx, session_id)
     codes = list(case.facts.get("missing") or [])
     uploaded = await _uploads(ctx, session_id, case.code)
     missing = still_missing(codes, uploaded)
     if missing:
         return missing
-    await ctx.permits.resubmit(case.code, {c: uploaded[c] for c in codes})
+    await ctx.permits.resubmit(case.code, {c: uploaded[c] for c in codes}, token)
     kept = await stored(ctx, session_id, BERKAS)
     kept.pop(case.code, None)
     await keep(ctx, session_id, BERKAS, kept)

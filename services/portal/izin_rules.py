@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from services.portal import domain
+from services.portal.antrean_rules import ANY_CONTACT
 from services.portal.domain import Answer, choice, is_email, read_digits, read_nik
 from shared.reference.phone import InvalidPhone, normalize_mobile
 
@@ -279,3 +281,10 @@ def missing_documents(
 def still_missing(missing: Sequence[str], uploaded: Mapping[str, str]) -> list[str]:
     """The asked-for documents not uploaded yet (the service takes them all at once)."""
     return [code for code in missing if not uploaded.get(code)]
+
+
+def applicant_sign_in(code: str) -> str:
+    """The sign-in before sending documents again (with the phone or email the applicant
+    gave), coming back to the application's documents on Lacak."""
+    back = "/lacak?" + urlencode({"kode": code}) + "#berkas"
+    return "/masuk?" + urlencode({"untuk": ANY_CONTACT, "lanjut": back})

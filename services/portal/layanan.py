@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.portal import layanan_cases as cases
 from services.portal.antrean_cases import SignInNeeded
+from services.portal.antrean_rules import ANY_CONTACT
 from services.portal.domain import NO, YES, Answer
 from services.portal.i18n import translator
 from services.portal.layanan_rules import CHANNELS, HOURS, LOCALES, RATINGS, read_fixed
@@ -23,7 +24,7 @@ from shared.reference.phone import mask_email, mask_phone
 
 router = APIRouter(include_in_schema=False)
 ORDER = ["kanal", "bahasa", "mulai", "selesai"]
-SIGN_IN = "/masuk?untuk=layanan"
+SIGN_IN = f"/masuk?untuk={ANY_CONTACT}"
 # What the list says after the citizen answered about a resolved complaint.
 ANSWERED = ("dinilai", "dibuka")
 # The pages of that answer: where "fixed" and "not fixed" lead, and their fields.

@@ -6,7 +6,6 @@ suite's broker and PostgreSQL, as `make run` starts them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,23 +17,15 @@ from shared.runtime.embedded import free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.portal_support import Audit, service_processes
-from tests.citizen_support import codes_received
+from tests.browser.portal_support import NOTIFICATIONS_LIMITS, Audit, OneTimeCodes, service_processes
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
-from tests.harness import new_database, new_group, officer_headers, wait_for
+from tests.harness import new_database, new_group, officer_headers
 
 SERVICES = ("notifications", "health", "complaints", "integration", "portal")
-# The notification service keeps its real limit on codes per contact (the portal shows
-# its refusal); the limits per client address are lifted, since every request comes
-# from the portal's one address here.
-PER_CLIENT_LIFTED = {
-    name: {"count": 100_000, "per_seconds": 3600}
-    for name in ("notifications.codes.client", "notifications.sessions.client", "notifications.preferences")
-}
 
 
 @dataclass
-class CitizenStack:
+class CitizenStack(OneTimeCodes):
     portal: str
     health: str
     notifications: str
@@ -42,19 +33,6 @@ class CitizenStack:
     sink: SmtpSink
     gateway: FakeGateway
     complaints: str
-
-    def codes(self, contact: str) -> list[str]:
-        """The one-time codes `contact` received so far, oldest first."""
-        return codes_received(contact, self.sink, self.gateway)
-
-    async def new_code(self, contact: str, before: int) -> str:
-        """Wait for a code beyond the `before` ones `contact` had already received."""
-
-        def arrived() -> str | None:
-            found = self.codes(contact)
-            return found[-1] if len(found) > before else None
-
-        return await wait_for(arrived, timeout=30)
 
     async def health_api(self, method: str, path: str, **request: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.health, timeout=30) as client:
@@ -77,8 +55,7 @@ async def citizen_stack(
         "notifications": {
             **notifications_env,
             **issuer,
-            "SINERGI_RATE_LIMIT_FACTOR": "1",
-            "SINERGI_RATE_LIMITS": json.dumps(PER_CLIENT_LIFTED),
+            **NOTIFICATIONS_LIMITS,
         },
         "health": issuer,
         "complaints": issuer,
@@ -129,7 +106,7 @@ async def go_on(page: Any, button: str = "Lanjutkan") -> None:
 
 
 async def prove(
-    page: Any, audit: Audit, stack: CitizenStack, contact: str, landing: str, *, nik: str | None = None
+    page: Any, audit: Audit, stack: OneTimeCodes, contact: str, landing: str, *, nik: str | None = None
 ) -> None:
     """The sign-in pages from the contact page: the contact (and the NIK, where asked),
     then the code it received; `landing` names the page reached for the audit."""

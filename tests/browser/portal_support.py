@@ -22,8 +22,20 @@ from PIL import ExifTags, Image
 from services.permits.api import SubmitIn
 from shared.kit.bodies import example_of
 from shared.runtime.embedded import free_port
+from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
-from tests.harness import new_database, officer_headers, repo_root, start_service_process, wait_ready
+from shared.runtime.smtp_sink import SmtpSink
+from tests.citizen_support import codes_received
+from tests.faults.support import DOMAIN_TOPICS, notifications_process
+from tests.harness import (
+    new_database,
+    new_group,
+    officer_headers,
+    repo_root,
+    start_service_process,
+    wait_for,
+    wait_ready,
+)
 
 AXE = repo_root() / "tests" / "browser" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = repo_root() / "test-artifacts" / "portal"
@@ -32,6 +44,22 @@ PHONE = {"width": 360, "height": 740}
 # Where the test's phone says it is (Purworejo town), when the citizen allows it.
 POSITION = {"latitude": -7.713, "longitude": 110.008}
 DESKTOP = {"width": 1280, "height": 900}
+# The notification service keeps its real limit on codes per contact (the portal shows
+# its refusal); the limits per client address are lifted, since every request comes
+# from the portal's one address here.
+NOTIFICATIONS_LIMITS = {
+    "SINERGI_RATE_LIMIT_FACTOR": "1",
+    "SINERGI_RATE_LIMITS": json.dumps(
+        {
+            name: {"count": 100_000, "per_seconds": 3600}
+            for name in (
+                "notifications.codes.client",
+                "notifications.sessions.client",
+                "notifications.preferences",
+            )
+        }
+    ),
+}
 SECURITY_HEADERS = {
     "content-security-policy": [
         "default-src 'self'",
@@ -44,8 +72,30 @@ SECURITY_HEADERS = {
 }
 
 
+class OneTimeCodes:
+    """The one-time codes a stack's citizens receive (its notification service sends them
+    through the suite's SMTP sink and fake gateway)."""
+
+    sink: SmtpSink | None
+    gateway: FakeGateway | None
+
+    def codes(self, contact: str) -> list[str]:
+        """The one-time codes `contact` received so far, oldest first."""
+        assert self.sink is not None and self.gateway is not None, "the stack has no notification service"
+        return codes_received(contact, self.sink, self.gateway)
+
+    async def new_code(self, contact: str, before: int) -> str:
+        """Wait for a code beyond the `before` ones `contact` had already received."""
+
+        def arrived() -> str | None:
+            found = self.codes(contact)
+            return found[-1] if len(found) > before else None
+
+        return await wait_for(arrived, timeout=30)
+
+
 @dataclass
-class Stack:
+class Stack(OneTimeCodes):
     portal: str
     complaints: str
     permits: str
@@ -54,6 +104,8 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]]
     permit_code: str = ""
     permits_database: str = ""
+    sink: SmtpSink | None = None
+    gateway: FakeGateway | None = None
 
     def stop(self, name: str) -> None:
         process = self.processes[name]
@@ -64,24 +116,36 @@ class Stack:
 
 @asynccontextmanager
 async def portal_stack(
-    infra: Infrastructure, portal_settings: dict[str, str] | None = None
+    infra: Infrastructure,
+    portal_settings: dict[str, str] | None = None,
+    *,
+    citizens: tuple[SmtpSink, FakeGateway] | None = None,
 ) -> AsyncIterator[Stack]:
     """Complaints, permits and the portal (with `portal_settings` as PORTAL_* variables);
-    health is not started, so the portal's health address answers nothing."""
-    ports = {name: free_port() for name in ("complaints", "permits", "portal", "health")}
+    with `citizens`, also the notification service that lets citizens sign in with a
+    one-time code (sent through that sink and gateway). Health is not started, so the
+    portal's health address answers nothing."""
+    names = ("complaints", "permits", "portal", *(("notifications",) if citizens else ()))
+    ports = {name: free_port() for name in (*names, "health")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    databases = {name: await new_database(infra) for name in ("complaints", "permits", "portal")}
-    portal_env = {
+    databases = {name: await new_database(infra) for name in names}
+    environments: dict[str, dict[str, str]] = {name: {} for name in names}
+    environments["portal"] = {
         "PORTAL_COMPLAINTS_URL": urls["complaints"],
         "PORTAL_PERMITS_URL": urls["permits"],
         "PORTAL_HEALTH_URL": urls["health"],
         "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "3",
         **(portal_settings or {}),
     }
-    specs = {
-        name: (ports[name], databases[name], portal_env if name == "portal" else None)
-        for name in ("complaints", "permits", "portal")
-    }
+    if citizens:
+        group = await new_group(infra, "notifications-portal", DOMAIN_TOPICS.values())
+        notifications = notifications_process(infra, databases["notifications"], group, *citizens).env
+        environments["notifications"] = {**notifications, **NOTIFICATIONS_LIMITS}
+        environments["portal"]["PORTAL_NOTIFICATIONS_URL"] = urls["notifications"]
+        # Every service verifies sessions with the keys this notification service publishes.
+        for env in environments.values():
+            env["SINERGI_CITIZEN_ISSUER"] = urls["notifications"]
+    specs = {name: (ports[name], databases[name], environments[name] or None) for name in names}
     async with service_processes(infra, specs) as processes:
         stack = Stack(
             urls["portal"],
@@ -91,6 +155,8 @@ async def portal_stack(
             databases["portal"],
             processes,
             permits_database=databases["permits"],
+            sink=citizens[0] if citizens else None,
+            gateway=citizens[1] if citizens else None,
         )
         async with httpx.AsyncClient(base_url=stack.permits, timeout=30) as permits:
             filed = await permits.post("/applications", json=example_of(SubmitIn))

@@ -17,8 +17,11 @@ import httpx
 import pytest
 
 from shared.kit.attachments import MAX_BYTES, AttachmentKind
+from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
+from shared.runtime.smtp_sink import SmtpSink
 from tests.attachment_support import pdf, phone_photo
+from tests.browser.citizen_portal_support import prove
 from tests.browser.portal_support import DESKTOP, PHONE, Audit, Stack, portal_stack
 from tests.browser.test_portal import (
     DESA,
@@ -44,11 +47,18 @@ PBG_DOCUMENTS = ("ktp", "bukti_tanah", "krk", "gambar_arsitektur", "gambar_struk
 KTP = {"name": "ktp.jpg", "mimeType": "image/jpeg", "buffer": phone_photo()}
 DRAWING = {"name": "gambar.pdf", "mimeType": "application/pdf", "buffer": pdf(2)}
 UPLOADS = "SELECT count(*) FROM attachment"
+APPLICANT_PHONES = {
+    "phone": "0812 3456 7801",
+    "desktop": "0812 3456 7802",
+    "phone-without-javascript": "0812 3456 7803",
+}
 
 
 @pytest.fixture(scope="module")
-async def stack(infra: Infrastructure) -> AsyncIterator[Stack]:
-    async with portal_stack(infra) as started:
+async def stack(
+    infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
+) -> AsyncIterator[Stack]:
+    async with portal_stack(infra, citizens=(smtp_sink, fake_gateway)) as started:
         yield started
 
 
@@ -56,7 +66,9 @@ async def go_on(page: Any, button: str = "Lanjutkan") -> None:
     await page.get_by_role("button", name=button, exact=True).click()
 
 
-async def to_the_documents(page: Any, audit: Audit | None, stack: Stack, *, floors: str = "2") -> None:
+async def to_the_documents(
+    page: Any, audit: Audit | None, stack: Stack, *, floors: str = "2", phone: str = "0812 3456 7890"
+) -> None:
     """From the home page through the PBG's questions to its first document's page."""
 
     async def seen(name: str) -> None:
@@ -83,7 +95,7 @@ async def to_the_documents(page: Any, audit: Audit | None, stack: Stack, *, floo
     await seen("pemohon")
     await page.fill("#nik", NIK)
     await page.fill("#nama", "Budi Santoso")
-    await page.fill("#telepon", "0812 3456 7890")
+    await page.fill("#telepon", phone)
     await go_on(page)
     await seen("fungsi")
     await page.check("input[name='building_function'][value='hunian']")
@@ -120,10 +132,12 @@ async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lac
     browser: Any, stack: Stack, viewport: dict[str, int], javascript: bool, request: Any
 ) -> None:
     label = "izin-" + request.node.callspec.id
+    # Each run's applicant has a phone of their own (a phone gets 3 codes in 15 minutes).
+    phone = APPLICANT_PHONES[request.node.callspec.id]
     async with browsing(browser, stack, viewport, label, javascript=javascript) as (page, audit):
         # Floors 0: the portal takes a whole number; the permits service's least (1) is
         # its own rule, and its message comes back onto the floors page at submission.
-        await to_the_documents(page, audit, stack, floors="0")
+        await to_the_documents(page, audit, stack, floors="0", phone=phone)
         for code in PBG_DOCUMENTS:
             await audit.page(page, f"dokumen-{code}")
             await upload(page, "berkas", KTP if code == "ktp" else DRAWING, "Unggah dan lanjutkan")
@@ -169,6 +183,14 @@ async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lac
         await audit.page(page, "lacak-berkas-kurang")
         assert await page.get_attribute("#status", "data-status") == "documents_incomplete"
         assert await page.get_attribute("#sla", "data-sla") == "paused"
+        # Only the applicant sends documents: they prove the phone they gave, and come back.
+        assert await page.locator(".missing-document").count() == 0
+        asked = await page.locator("#berkas-diminta li").all_inner_texts()
+        assert asked == ["Keterangan Rencana Kabupaten (KRK)"]
+        await page.get_by_role("link", name="Masuk untuk mengirim berkas").click()
+        await audit.page(page, "masuk-pemohon")
+        await prove(page, audit, stack, phone, "lacak-pemohon", nik=NIK)
+        assert await page.get_attribute("#status", "data-status") == "documents_incomplete"
         assert await page.locator(".missing-document").count() == 1
         assert await page.inner_text("label[for='berkas-krk']") == "Keterangan Rencana Kabupaten (KRK)"
 

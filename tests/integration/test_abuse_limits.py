@@ -329,12 +329,14 @@ async def test_every_anonymous_write_is_limited(
         "complaints": lambda: build_complaints(
             ComplaintsSettings(database_url=fresh_database, platform=platform, sla_check_seconds=3600)
         ),
-        "permits": lambda: build_permits(
-            PermitsSettings(
-                database_url=fresh_database,
-                platform=platform,
-                sla_check_seconds=3600,
-                expiry_check_seconds=3600,
+        "permits": lambda: trust_development_sessions(
+            build_permits(
+                PermitsSettings(
+                    database_url=fresh_database,
+                    platform=platform,
+                    sla_check_seconds=3600,
+                    expiry_check_seconds=3600,
+                )
             )
         ),
         "health": lambda: trust_development_sessions(
@@ -347,8 +349,9 @@ async def test_every_anonymous_write_is_limited(
     }
     method, path = operation.split(" ")
     url = path.replace("{tracking_code}", "UNKNOWN-CODE").replace("{booking_code}", "UNKNOWN-CODE")
-    # Bookings and cancellations are a verified citizen's: the rule counts them all the same.
-    citizen = minted_session(platform, "081234567890") if service == "health" else {}
+    # Bookings, cancellations and resubmissions are a verified citizen's: the rule counts
+    # them all the same.
+    citizen = minted_session(platform, "081234567890") if service != "complaints" else {}
     async with running(builders[service]()) as client:
         first = await client.request(method, url, json={}, headers=citizen)
         assert first.status_code in (404, 422), first.text

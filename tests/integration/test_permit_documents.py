@@ -18,6 +18,7 @@ from services.permits.app import build
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from tests.attachment_support import assert_refused_keeping_nothing, pdf, phone_photo, stored_files
+from tests.citizen_support import trust_development_sessions
 from tests.harness import db_fetch, events_of, officer_headers, read_topic, running, wait_for
 from tests.integration.test_permits_service import (
     NIK,
@@ -26,6 +27,7 @@ from tests.integration.test_permits_service import (
     TOPIC,
     act,
     pbg_body,
+    resubmit,
     settings_for,
 )
 
@@ -36,7 +38,7 @@ async def permits(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, str, Path]]:
     store = tmp_path / "attachments"
     settings = settings_for(fresh_database, platform.model_copy(update={"attachments_dir": store}))
-    app = build(settings.model_copy(update={"attachment_purge_seconds": 0.5}))
+    app = trust_development_sessions(build(settings.model_copy(update={"attachment_purge_seconds": 0.5})))
     async with running(app) as client:
         yield client, fresh_database, store
 
@@ -59,7 +61,9 @@ async def submitted_events(infra: Infrastructure, code: str, kind: str) -> dict[
     return await wait_for(found)
 
 
-async def test_an_application_with_uploaded_documents_from_submission_to_the_officer(permits, infra) -> None:
+async def test_an_application_with_uploaded_documents_from_submission_to_the_officer(
+    permits, infra, platform: PlatformSettings
+) -> None:
     client, db, store = permits
     files = {code: await uploaded(client, pdf(pages=2)) for code in PBG_DOCUMENTS[1:]}
     files["ktp"] = await uploaded(client, phone_photo())  # a KTP photographed with a phone
@@ -100,9 +104,7 @@ async def test_an_application_with_uploaded_documents_from_submission_to_the_off
         client, code, "document-check", {"outcome": "incomplete", "missing": ["krk"], "note": "KRK buram"}
     )
     new_plan = await uploaded(client, pdf())
-    resubmitted = await client.post(
-        f"/applications/{code}/resubmission", json={"documents": [{"code": "krk", "upload": new_plan["id"]}]}
-    )
+    resubmitted = await resubmit(client, platform, code, [{"code": "krk", "upload": new_plan["id"]}])
     assert resubmitted.status_code == 200, resubmitted.text
     assert resubmitted.json()["sla"]["state"] == "on_track"
     event = await submitted_events(infra, code, "resubmitted")

@@ -17,10 +17,11 @@ from fastapi import FastAPI
 from services.permits import handlers
 from services.permits.app import PermitsSettings, _refresh_gauges, build
 from services.permits.domain import WIB
-from shared.kit.codes import is_public_code
+from shared.kit.codes import is_public_code, new_public_code
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from shared.schemas import CONTENT_TYPE, parse_record
+from tests.citizen_support import minted_session, trust_development_sessions
 from tests.harness import db_fetch, events_of, officer_headers, post_raw, read_topic, running, wait_for
 
 TOPIC = "permits.events"
@@ -68,7 +69,7 @@ def settings_for(database_url: str, platform: PlatformSettings) -> PermitsSettin
 async def permits(
     infra: Infrastructure, platform: PlatformSettings, fresh_database: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, handlers.Context, str, FastAPI]]:
-    app = build(settings_for(fresh_database, platform))
+    app = trust_development_sessions(build(settings_for(fresh_database, platform)))
     async with running(app) as client:
         yield client, app.state.service.context, fresh_database, app
 
@@ -77,6 +78,21 @@ async def submit(client: httpx.AsyncClient, body: dict[str, Any] | None = None) 
     response = await client.post("/applications", json=body or pbg_body())
     assert response.status_code == 201, response.text
     return response.json()["tracking_code"]
+
+
+async def resubmit(
+    client: httpx.AsyncClient,
+    platform: PlatformSettings,
+    code: str,
+    documents: list[dict[str, str]],
+    contact: str = EMAIL,
+) -> httpx.Response:
+    """Send documents again as the applicant: with a session of the email (or phone) the
+    application gave."""
+    headers = minted_session(platform, contact)
+    return await client.post(
+        f"/applications/{code}/resubmission", json={"documents": documents}, headers=headers
+    )
 
 
 async def act(client: httpx.AsyncClient, code: str, step: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +133,7 @@ async def test_whole_life_survives_a_restart_and_publishes_ordered_events_under_
     infra: Infrastructure, platform: PlatformSettings, fresh_database: str
 ) -> None:
     settings = settings_for(fresh_database, platform)
-    first = build(settings)
+    first = trust_development_sessions(build(settings))
     async with running(first) as client:
         created = await client.post("/applications", json=pbg_body())
         assert created.status_code == 201, created.text
@@ -135,9 +151,7 @@ async def test_whole_life_survives_a_restart_and_publishes_ordered_events_under_
         assert public["status"] == "documents_incomplete" and public["missing_documents"] == ["krk"]
         assert public["sla"]["state"] == "paused" and public["sla"]["due_at"] is None
 
-        resubmitted = await client.post(
-            f"/applications/{code}/resubmission", json={"documents": [{"code": "krk", "ref": "dms://krk/2"}]}
-        )
+        resubmitted = await resubmit(client, platform, code, [{"code": "krk", "ref": "dms://krk/2"}])
         assert resubmitted.status_code == 200, resubmitted.text
         assert resubmitted.json()["sla"]["state"] == "on_track"
     # The service stops mid-life; a new instance on the same database carries on.
@@ -220,7 +234,7 @@ def case(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return body
 
 
-async def test_bad_input_gets_field_level_422_never_500(permits) -> None:
+async def test_bad_input_gets_field_level_422_never_500(permits, platform: PlatformSettings) -> None:
     client, ctx, _, _ = permits
     pbg, biz = pbg_body(), business_body()
     cases = {
@@ -303,13 +317,13 @@ async def test_bad_input_gets_field_level_422_never_500(permits) -> None:
 
     returned = await submit(client)
     await act(client, returned, "document-check", {"outcome": "incomplete", "missing": ["krk", "gambar_mep"]})
-    partial = await client.post(
-        f"/applications/{returned}/resubmission", json={"documents": [{"code": "krk", "ref": "dms://krk/2"}]}
-    )
+    partial = await resubmit(client, platform, returned, [{"code": "krk", "ref": "dms://krk/2"}], PHONE_IN)
     assert partial.status_code == 422 and "gambar_mep" in partial.text
 
 
-async def test_officer_endpoints_need_token_role_and_legal_transition(permits) -> None:
+async def test_officer_endpoints_need_token_role_and_legal_transition(
+    permits, platform: PlatformSettings
+) -> None:
     client, _, _, _ = permits
     code = await submit(client, business_body("menengah_rendah"))  # no field inspection
     path = f"/officer/applications/{code}/document-check"
@@ -326,9 +340,7 @@ async def test_officer_endpoints_need_token_role_and_legal_transition(permits) -
     assert early.json()["current_status"] == "submitted" and early.json()["command"] == "approve"
     early_issue = await client.post(f"/officer/applications/{code}/issue", json={}, headers=OFFICER)
     assert early_issue.status_code == 409
-    not_returned = await client.post(
-        f"/applications/{code}/resubmission", json={"documents": [{"code": "npwp", "ref": "x"}]}
-    )
+    not_returned = await resubmit(client, platform, code, [{"code": "npwp", "ref": "x"}], PHONE)
     assert not_returned.status_code == 409
 
     await act(client, code, "document-check", {"outcome": "complete"})
@@ -355,6 +367,28 @@ async def test_officer_endpoints_need_token_role_and_legal_transition(permits) -
     assert (await client.post(unknown, json={}, headers=OFFICER)).status_code == 404
     assert (await client.get("/permits/verify", params={"number": "503/PB/99999/2020"})).status_code == 404
     assert (await client.get("/permits/verify", params={"number": "no"})).status_code == 422
+
+
+async def test_only_the_applicant_sends_documents_again(permits, platform: PlatformSettings) -> None:
+    """A resubmission needs a session of the phone or email the application gave; anyone
+    else, whatever code they hold, gets the answer an unknown code gets."""
+    client, ctx, _, _ = permits
+    code = await submit(client)
+    await act(client, code, "document-check", {"outcome": "incomplete", "missing": ["krk"]})
+    documents = [{"code": "krk", "ref": "dms://krk/2"}]
+    without = await client.post(f"/applications/{code}/resubmission", json={"documents": documents})
+    assert without.status_code == 401 and "WWW-Authenticate" in without.headers
+    stranger = "+6281299990000"
+    someone_else = await resubmit(client, platform, code, documents, stranger)
+    unknown_code = new_public_code("IZN", ctx.clock())
+    unknown = await resubmit(client, platform, unknown_code, documents, stranger)
+    assert someone_else.status_code == unknown.status_code == 404
+    assert someone_else.text.replace(code, "?") == unknown.text.replace(unknown_code, "?")
+    assert (await client.get(f"/applications/{code}")).json()["status"] == "documents_incomplete"
+    # The applicant's phone proves it as well as their email.
+    sent = await resubmit(client, platform, code, documents, PHONE)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["status"] == "submitted"
 
 
 async def test_fiktif_positif_by_the_watcher_exactly_once_even_with_two_instances(permits, infra) -> None:

@@ -32,11 +32,12 @@ class PermitsClient(Upstream):
         service's field messages."""
         return dict(await self.post("/applications", json=body))
 
-    async def resubmit(self, code: str, documents: dict[str, str]) -> dict[str, Any]:
-        """Send the missing documents (code -> upload id); the SLA clock resumes. The
-        service asks for the tracking code only: whoever holds it follows the case."""
+    async def resubmit(self, code: str, documents: dict[str, str], session: str) -> dict[str, Any]:
+        """Send the missing documents (code -> upload id) with the citizen session of the
+        applicant's phone or email (another contact's gets the 404 of an unknown code);
+        the SLA clock resumes."""
         body = {"documents": [{"code": c, "upload": u} for c, u in documents.items()]}
-        return dict(await self.post(f"/applications/{code}/resubmission", json=body))
+        return dict(await self.post(f"/applications/{code}/resubmission", json=body, headers=bearer(session)))
 
     # ----- officers (their token decides what they may see and do) -------------------------
 
