@@ -22,6 +22,8 @@ from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, officer_headers
 
 SERVICES = ("notifications", "health", "complaints", "integration", "portal")
+# With `permits=True`, the permits service too (every journey the portal offers).
+WITH_PERMITS = (*SERVICES, "permits")
 
 
 @dataclass
@@ -33,6 +35,7 @@ class CitizenStack(OneTimeCodes):
     sink: SmtpSink
     gateway: FakeGateway
     complaints: str
+    permits: str = ""
 
     async def health_api(self, method: str, path: str, **request: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.health, timeout=30) as client:
@@ -41,13 +44,14 @@ class CitizenStack(OneTimeCodes):
 
 @asynccontextmanager
 async def citizen_stack(
-    infra: Infrastructure, sink: SmtpSink, gateway: FakeGateway
+    infra: Infrastructure, sink: SmtpSink, gateway: FakeGateway, *, permits: bool = False
 ) -> AsyncIterator[CitizenStack]:
-    ports = {name: free_port() for name in SERVICES}
+    services = WITH_PERMITS if permits else SERVICES
+    ports = {name: free_port() for name in services}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     group = await new_group(infra, "notifications-portal", DOMAIN_TOPICS.values())
     view_group = await new_group(infra, "integration-portal", DOMAIN_TOPICS.values())
-    databases = {name: await new_database(infra) for name in SERVICES}
+    databases = {name: await new_database(infra) for name in services}
     # Every service verifies sessions with the keys this notification service publishes.
     issuer = {"SINERGI_CITIZEN_ISSUER": urls["notifications"]}
     notifications_env = notifications_process(infra, databases["notifications"], group, sink, gateway).env
@@ -70,10 +74,13 @@ async def citizen_stack(
             "PORTAL_COMPLAINTS_URL": urls["complaints"],
             "PORTAL_INTEGRATION_URL": urls["integration"],
             "PORTAL_NOTIFICATIONS_URL": urls["notifications"],
+            **({"PORTAL_PERMITS_URL": urls["permits"]} if permits else {}),
             "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "5",
         },
     }
-    specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
+    if permits:
+        environments["permits"] = issuer
+    specs = {name: (ports[name], databases[name], environments[name]) for name in services}
     async with service_processes(infra, specs):
         yield CitizenStack(
             urls["portal"],
@@ -83,6 +90,7 @@ async def citizen_stack(
             sink,
             gateway,
             urls["complaints"],
+            urls.get("permits", ""),
         )
 
 

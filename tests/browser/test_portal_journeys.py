@@ -1,0 +1,86 @@
+"""One citizen on a phone uses the portal's three journeys with one mobile number —
+reports a broken road with a photo, applies for a PBG with its documents and books an
+internal-medicine place — and then finds all three under "Layanan saya": every service
+its own process on the suite's broker and PostgreSQL, the integration view following the
+bus, as `make run` starts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from shared.runtime.fake_gateway import FakeGateway
+from shared.runtime.select import Infrastructure
+from shared.runtime.smtp_sink import SmtpSink
+from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, fill_a_day, go_on
+from tests.browser.portal_support import PHONE
+from tests.browser.test_portal import NIK, browser, browsing, chromium, lapor
+from tests.browser.test_portal_antrean import FULL_DOCTOR, FULL_WEEKDAY, to_the_phone_page
+from tests.browser.test_portal_izin import DRAWING, KTP, PBG_DOCUMENTS, to_the_documents, upload
+from tests.harness import wait_for
+
+__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
+
+# The number Lapor's reporter gives (tests/browser/test_portal.py), used for all three.
+MOBILE = "0812 3456 7890"
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
+) -> AsyncIterator[CitizenStack]:
+    async with citizen_stack(infra, smtp_sink, fake_gateway, permits=True) as started:
+        await fill_a_day(started, FULL_DOCTOR, FULL_WEEKDAY)  # as the Antrean pages expect
+        yield started
+
+
+async def test_a_complaint_an_application_and_a_booking_all_appear_under_layanan_saya(
+    browser: Any, stack: CitizenStack
+) -> None:
+    async with browsing(browser, stack, PHONE, "tiga-layanan") as (page, audit):  # type: ignore[arg-type]
+        complaint = await lapor(page, audit, stack, title="Jalan desa berlubang dekat balai desa")  # type: ignore[arg-type]
+
+        await to_the_documents(page, audit, stack, phone=MOBILE)  # type: ignore[arg-type]
+        for document in PBG_DOCUMENTS:
+            await audit.page(page, f"dokumen-{document}")
+            await upload(page, "berkas", KTP if document == "ktp" else DRAWING, "Unggah dan lanjutkan")
+        await audit.page(page, "izin-periksa")
+        await go_on(page, "Ajukan izin")
+        await audit.page(page, "izin-selesai")
+        assert await page.inner_text("h1") == "Permohonan izin terkirim"
+        application = (await page.inner_text("#kode")).strip()
+
+        await to_the_phone_page(page, audit, stack, NIK)
+        before = len(stack.codes(MOBILE))
+        await page.fill("#kontak", MOBILE)
+        await go_on(page, "Kirim kode")
+        await audit.page(page, "antrean-kode")
+        await page.fill("#kode", await stack.new_code(MOBILE, before))
+        await go_on(page)
+        await audit.page(page, "antrean-periksa")
+        await go_on(page, "Daftar antrean")
+        await audit.page(page, "antrean-selesai")
+        assert await page.inner_text("h1") == "Antrean terdaftar"
+        booking = (await page.inner_text("#kode")).strip()
+
+        # The phone proved for the booking signs the citizen in to Layanan saya, where the
+        # three appear once the integration view has them (it follows the bus).
+        await page.goto(stack.portal + "/layanan")
+        await audit.page(page, "layanan")
+        assert page.url.endswith("/layanan")
+
+        async def all_three() -> bool:
+            listed = await page.inner_text("#layanan")
+            if all(code in listed for code in (complaint, application, booking)):
+                return True
+            await page.reload()
+            return False
+
+        await wait_for(all_three, timeout=30, interval=1)
+        await audit.page(page, "layanan-tiga")
+        for code in (complaint, application, booking):
+            assert await page.locator(f"a[href='/lacak?kode={code}']").count() == 1
+        audit.check()
