@@ -4,6 +4,7 @@ kit's `events=False`): its database holds drafts of forms only."""
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import timedelta
 from pathlib import Path
@@ -26,13 +27,16 @@ from services.portal.clients.permits import PermitsClient
 from services.portal.clients.tiles import TileServer
 from services.portal.i18n import translator
 from services.portal.petugas_rules import SessionPolicy
-from services.portal.web import CsrfRefused, PortalEdge, language, message_page, render
+from services.portal.web import CsrfRefused, PortalEdge, language, message_page, render, secured
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.auth import MAX_TOKEN_HOURS
 from shared.kit.clock import utc_now
+from shared.kit.http import UNAVAILABLE_ERRORS, UNAVAILABLE_RETRY_AFTER_SECONDS, log_unavailable
 from shared.kit.limits import client_address
 from shared.kit.metrics import DomainMetrics, Metric
 from shared.runtime.topology import port_of
+
+log = logging.getLogger(__name__)
 
 DEV_PORTAL_SECRET = "sinergi-portal-development-secret-change-me"
 # The officers' workspace's client secret in development (shared/runtime/keycloak.py
@@ -218,3 +222,21 @@ def _error_pages(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
         return message_page(request, exc.status_code, "notfound.title", "notfound.body")
+
+    async def _away(request: Request, exc: Exception) -> HTMLResponse:
+        """The portal's own database (drafts, sessions) is away: the kit's 503, as a page."""
+        log_unavailable(exc)
+        response = message_page(request, 503, "trouble.away.title", "trouble.away.body")
+        response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+        return response
+
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _away)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, _: Exception) -> Response:
+        """A fault of ours (or an answer no service should give): a page saying so in
+        plain words, never a trace; the log has it."""
+        log.exception("unhandled error")
+        # Answered outside the edge middleware (Starlette's last resort): its headers here.
+        return secured(message_page(request, 500, "trouble.title", "trouble.body", "unavailable.kept"))

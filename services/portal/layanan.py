@@ -187,12 +187,7 @@ async def send_answer(request: Request, ctx: Ctx, code: str, step: str) -> Respo
         return item
     template, fields, send, done = ANSWER_PAGES[step]
     fields_sent = {k: v for k, v in form.items() if isinstance(v, str)}
-    try:
-        result = await send(ctx, request.state.session, item["code"], language(request), fields_sent)
-    except SignInNeeded:
-        return see_other(SIGN_IN)
-    if result is None:
-        return not_found_page(request)
+    result = await send(ctx, item, fields_sent)
     if result.errors:
         return _complaint_page(request, template, item, fields, result, fields_sent)
     return see_other(f"/layanan?aduan={done}#daftar")

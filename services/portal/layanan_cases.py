@@ -89,18 +89,15 @@ def waits_for_answer(item: Mapping[str, Any]) -> bool:
 
 async def _answer(
     ctx: Context,
-    session_id: str,
-    code: str,
-    lang: str,
+    own: Mapping[str, Any],
     result: Answer,
     send: Callable[[str, dict[str, Any]], Awaitable[None]],
-) -> Answer | None:
-    """Send the citizen's answer about their own complaint; None when it is not theirs."""
-    if await own_complaint(ctx, session_id, code, lang) is None:
-        return None
+) -> Answer:
+    """Send the citizen's answer about `own`, their complaint as `own_complaint` found it
+    for this request (so the integration view is asked once)."""
     if not result.errors:
         try:
-            await send(code, result.values["body"])
+            await send(own["code"], result.values["body"])
         except Refused as refused:
             if refused.status != NOT_WAITING:
                 raise
@@ -108,11 +105,9 @@ async def _answer(
     return result
 
 
-async def rate(ctx: Context, session_id: str, code: str, lang: str, form: Mapping[str, str]) -> Answer | None:
-    return await _answer(ctx, session_id, code, lang, read_rating(form), ctx.complaints.rate)
+async def rate(ctx: Context, own: Mapping[str, Any], form: Mapping[str, str]) -> Answer:
+    return await _answer(ctx, own, read_rating(form), ctx.complaints.rate)
 
 
-async def reopen(
-    ctx: Context, session_id: str, code: str, lang: str, form: Mapping[str, str]
-) -> Answer | None:
-    return await _answer(ctx, session_id, code, lang, read_reopen(form), ctx.complaints.reopen)
+async def reopen(ctx: Context, own: Mapping[str, Any], form: Mapping[str, str]) -> Answer:
+    return await _answer(ctx, own, read_reopen(form), ctx.complaints.reopen)

@@ -57,6 +57,16 @@ class CsrfRefused(Exception):
 ASSET_PATHS = ("/static/", "/peta/")
 
 
+def secured(response: Response, *, cached: bool = False) -> Response:
+    """The security headers every answer carries (a page may have a stricter or wider
+    policy of its own: the officers' sign-out); pages are never cached."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if not cached:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 class PortalEdge(BaseHTTPMiddleware):
     """Gives each visitor a session cookie and every answer the security headers."""
 
@@ -76,12 +86,9 @@ class PortalEdge(BaseHTTPMiddleware):
         request.state.csrf = csrf_token(self.secret, session)
         request.state.secure = self.secure
         response = await call_next(request)
-        # A page may have a stricter or wider policy of its own (the officers' sign-out).
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
         if request.url.path.startswith(ASSET_PATHS):
-            return response
-        response.headers["Cache-Control"] = "no-store"
+            return secured(response, cached=True)
+        secured(response)
         if fresh:
             response.set_cookie(
                 SESSION_COOKIE, session, httponly=True, samesite="lax", secure=self.secure, path="/"
@@ -120,7 +127,8 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         t=translator(lang),
         lang=lang,
         csrf_field=CSRF_FIELD,
-        csrf=request.state.csrf,
+        # None when the request failed before the edge gave it one (an error page).
+        csrf=getattr(request.state, "csrf", None),
         switch_url=f"/bahasa?ke={'en' if lang == 'id' else 'id'}&kembali={quote(here, safe='')}",
         **values,
     )

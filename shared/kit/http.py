@@ -29,6 +29,24 @@ def _validation_detail(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
+# The database is restarting or unreachable, or a socket timed out: nothing was committed
+# and the client may retry. Not the client's fault and not a bug, so 503 rather than 500.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def log_unavailable(exc: Exception) -> None:
+    log.warning("dependency unavailable", extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -63,22 +81,16 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=422,
         )
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.InterfaceError)
-    @app.exception_handler(asyncpg.CannotConnectNowError)
-    @app.exception_handler(asyncpg.TooManyConnectionsError)
-    @app.exception_handler(asyncpg.InternalClientError)
-    @app.exception_handler(OSError)
-    @app.exception_handler(TimeoutError)
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-        # The database is restarting or unreachable: nothing was committed, the client
-        # may retry. Not the client's fault and not a bug, so 503 rather than 500.
-        log.warning("dependency unavailable", extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        log_unavailable(exc)
         return JSONResponse(
             {"detail": "service temporarily unavailable; nothing was saved, please retry"},
             status_code=503,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
         )
+
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -21,10 +20,10 @@ from PIL import Image, ImageDraw
 
 from services.portal.domain import tile_of
 from shared.reference.regions import within_regency
-from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from tests.browser.portal_support import DESKTOP, PHONE, Stack, officer_view, portal_stack
 from tests.browser.test_portal import DESA, Hands, _answers, browser, browsing, chromium
+from tests.harness import http_server
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -62,13 +61,8 @@ class TileServer:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
-        finally:
-            server.shutdown()
+        with http_server(Handler) as url:
+            yield url + "/{z}/{x}/{y}.png"
 
 
 @pytest.fixture(scope="module")
