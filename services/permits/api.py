@@ -462,6 +462,7 @@ async def permit_types(ctx: Ctx) -> list[dict[str, Any]]:
                     "label": f.label,
                     "required": f.required,
                     **({"choices": list(f.choices)} if f.choices else {}),
+                    **f.limits(),
                 }
                 for f in t.fields
             ],

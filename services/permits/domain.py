@@ -175,6 +175,14 @@ class FieldSpec:
     max_length: int = 200
     pattern: str | None = None
 
+    def limits(self) -> dict[str, float | int]:
+        """The bounds a form can check before sending (a number's least and most, a
+        text's length), as the catalogue publishes them."""
+        if self.kind in ("integer", "number"):
+            bounds = {"minimum": self.minimum, "maximum": self.maximum}
+            return {name: value for name, value in bounds.items() if value is not None}
+        return {"max_length": self.max_length} if self.kind == "text" else {}
+
     def parse(self, value: Any, kbli: Mapping[str, str]) -> str | int | float:
         """The normalised value; raises ValueError with a message fit for the user."""
         if self.kind in ("integer", "number"):

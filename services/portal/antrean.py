@@ -57,7 +57,7 @@ CANCELLABLE = ("booked", "checked_in")
 
 def _errors(request: Request, result: Answer) -> dict[str, str]:
     t = translator(language(request))
-    return {name: t(key) for name, key in result.errors.items()}
+    return result.messages(t)
 
 
 def day_label(t: Any, day: date) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,9 +56,18 @@ class Answer:
 
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # field -> message key
+    said: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> its message's values
 
-    def refuse(self, name: str, key: str) -> None:
-        self.errors.setdefault(name, key)
+    def refuse(self, name: str, key: str, **values: Any) -> None:
+        """The first refusal of a field stands (with the values its message names)."""
+        if name not in self.errors:
+            self.errors[name] = key
+            if values:
+                self.said[name] = values
+
+    def messages(self, t: Callable[..., str]) -> dict[str, str]:
+        """The errors in a page's words (`t`, the page's translator)."""
+        return {name: t(key, **self.said.get(name, {})) for name, key in self.errors.items()}
 
 
 def steps_for(draft: Mapping[str, Any]) -> tuple[str, ...]:

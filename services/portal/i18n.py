@@ -832,6 +832,9 @@ IZIN_MESSAGES: dict[str, dict[str, str]] = {
         "error.izin.number": "Tulis angka, misalnya 120 atau 120,5",
         "error.izin.whole": "Tulis angka bulat, tanpa koma",
         "error.izin.kbli": "Kode KBLI 2020 terdiri dari 5 angka",
+        "error.izin.minimum": "Tulis angka {least} atau lebih",
+        "error.izin.maximum": "Tulis angka paling besar {most}",
+        "error.izin.too_long": "Tulis paling banyak {most} huruf",
     },
     "en": {
         "home.izin": "Apply for a permit",
@@ -930,6 +933,9 @@ IZIN_MESSAGES: dict[str, dict[str, str]] = {
         "error.izin.number": "Enter a number, for example 120 or 120,5",
         "error.izin.whole": "Enter a whole number",
         "error.izin.kbli": "A KBLI 2020 code is 5 digits",
+        "error.izin.minimum": "Enter {least} or more",
+        "error.izin.maximum": "Enter {most} or less",
+        "error.izin.too_long": "Write {most} characters or fewer",
     },
 }
 

@@ -173,7 +173,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     draft, chosen, result = await cases.answer(ctx, session, step, fields)
     if result.errors:
         t = translator(language(request))
-        errors = {name: t(key) for name, key in result.errors.items()}
+        errors = result.messages(t)
         return await _question(ctx, request, step, draft, chosen, checking=checking, errors=errors, form=form)
     following = rules.next_page(draft, chosen, step, checking=checking)
     return see_other(f"/izin/{following}" + ("?ubah=1" if checking and following != CHECK else ""))

@@ -176,10 +176,28 @@ def _read_applicant(answer: Answer, form: Mapping[str, str], known_by: str) -> N
 _NUMBER = re.compile(r"^-?\d+([.,]\d+)?$")
 
 
+def _written(number: float) -> str:
+    """A bound as Indonesians write it: 1.000.000 (a thousands point), 2,5 (a decimal comma)."""
+    if float(number).is_integer():
+        return f"{int(number):,}".replace(",", ".")
+    return f"{number:g}".replace(".", ",")
+
+
+def _within(answer: Answer, name: str, value: float, spec: Mapping[str, Any]) -> None:
+    """A number inside the least and most the catalogue publishes, said in plain words."""
+    least, most = spec.get("minimum"), spec.get("maximum")
+    if least is not None and value < least:
+        answer.refuse(name, "error.izin.minimum", least=_written(least))
+    elif most is not None and value > most:
+        answer.refuse(name, "error.izin.maximum", most=_written(most))
+    else:
+        answer.values[name] = value
+
+
 def read_field(answer: Answer, form: Mapping[str, str], spec: Mapping[str, Any]) -> None:
-    """One type-specific field as the catalogue describes it (kind, required, choices).
-    The service's own limits (a least and a most) it checks at submission; its message
-    then comes back to this field's page."""
+    """One type-specific field as the catalogue describes it (kind, required, choices,
+    a number's least and most, a text's length). Rules the catalogue does not publish
+    the service checks at submission; its message then comes back to this field's page."""
     name, kind = spec["name"], spec["kind"]
     raw = " ".join((form.get(name) or "").split())
     if not raw:
@@ -198,7 +216,7 @@ def read_field(answer: Answer, form: Mapping[str, str], spec: Mapping[str, Any])
         elif kind == "integer" and "." in text:
             answer.refuse(name, "error.izin.whole")
         else:
-            answer.values[name] = int(text) if kind == "integer" else float(text)
+            _within(answer, name, int(text) if kind == "integer" else float(text), spec)
     elif kind == "choice":
         choice(answer, {name: raw}, name, tuple(spec.get("choices") or ()))
         if name in answer.errors:
@@ -208,6 +226,8 @@ def read_field(answer: Answer, form: Mapping[str, str], spec: Mapping[str, Any])
             answer.refuse(name, "error.izin.kbli")
         else:
             answer.values[name] = raw
+    elif len(raw) > spec.get("max_length", len(raw)):
+        answer.refuse(name, "error.izin.too_long", most=spec["max_length"])
     else:
         answer.values[name] = raw
 

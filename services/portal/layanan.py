@@ -96,7 +96,7 @@ async def save_preferences(request: Request, ctx: Ctx) -> Response:
         result = await cases.save_preferences(ctx, request.state.session, fields)
         if result.errors:
             t = translator(language(request))
-            errors = {name: t(key) for name, key in result.errors.items()}
+            errors = result.messages(t)
             return await _page(request, ctx, 1, form=fields, errors=errors)
     except SignInNeeded:
         return see_other(SIGN_IN)
@@ -115,7 +115,7 @@ def _complaint_page(
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     t = translator(language(request))
-    errors = {name: t(key) for name, key in result.errors.items()} if result else {}
+    errors = result.messages(t) if result else {}
     return render(
         request,
         template,

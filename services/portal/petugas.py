@@ -344,7 +344,7 @@ async def _sent(
         return await again(refusal(request, "petugas.error.step", refused.messages))
     if result.errors:
         t = translator(language(request))
-        return await again({name: t(key) for name, key in result.errors.items()})
+        return await again(result.messages(t))
     return see_other(done)
 
 

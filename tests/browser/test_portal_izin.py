@@ -109,6 +109,12 @@ async def to_the_documents(
         await seen(name)
         await page.fill(f"#{name}", typed)
         await go_on(page)
+        if name == "floors" and typed == "0":
+            # The catalogue's least is 1: said on the page itself, in plain words.
+            await seen("lantai-ditolak")
+            assert await words(page, "#floors-error") == "Kesalahan: Tulis angka 1 atau lebih"
+            await page.fill("#floors", "2")
+            await go_on(page)
 
 
 async def upload(page: Any, field: str, file: dict[str, Any], button: str) -> None:
@@ -135,8 +141,7 @@ async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lac
     # Each run's applicant has a phone of their own (a phone gets 3 codes in 15 minutes).
     phone = APPLICANT_PHONES[request.node.callspec.id]
     async with browsing(browser, stack, viewport, label, javascript=javascript) as (page, audit):
-        # Floors 0: the portal takes a whole number; the permits service's least (1) is
-        # its own rule, and its message comes back onto the floors page at submission.
+        # Floors 0: refused on its page with the least the permits catalogue publishes.
         await to_the_documents(page, audit, stack, floors="0", phone=phone)
         for code in PBG_DOCUMENTS:
             await audit.page(page, f"dokumen-{code}")
@@ -146,16 +151,6 @@ async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lac
         assert "Harjobinangun, Grabag" in summary and "Hunian (rumah tinggal)" in summary
         assert "120,5" in summary and "Tidak diisi" in summary
         assert (await page.locator(".summary-row").count()) == 5 + 5 + len(PBG_DOCUMENTS)
-        await go_on(page, "Ajukan izin")
-
-        await audit.page(page, "lantai-ditolak")
-        assert "/izin/rincian-floors" in page.url
-        message = "Kesalahan: Layanan izin menolak jawaban ini: floors must be at least 1"
-        assert await words(page, "#floors-error") == message
-        assert await page.get_by_role("link", name=message.removeprefix("Kesalahan: ")).count() == 1
-        await page.fill("#floors", "2")
-        await go_on(page)
-        await audit.page(page, "periksa-lagi")
         await go_on(page, "Ajukan izin")
 
         await audit.page(page, "selesai")

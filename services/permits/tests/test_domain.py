@@ -766,3 +766,17 @@ def test_tracking_code_format_and_wib_month(now: datetime, yymm: str) -> None:
     for code in codes:
         assert TRACKING_CODE.match(code), code
         assert code[4:8] == yymm
+
+
+def test_each_field_publishes_the_bounds_a_form_can_check_before_sending() -> None:
+    """What GET /permit-types tells a form: a number's least and most, a text's length;
+    a value the bounds refuse is refused by the service too."""
+    pbg = CATALOGUE.permit_types["pbg"]
+    floors = next(f for f in pbg.fields if f.name == "floors")
+    assert floors.limits() == {"minimum": 1, "maximum": 100}
+    with pytest.raises(ValueError, match="at least 1"):
+        floors.parse(floors.limits()["minimum"] - 1, {})
+    business = next(f for f in CATALOGUE.permit_types["izin_usaha"].fields if f.kind == "text")
+    assert business.limits() == {"max_length": business.max_length}
+    choice = next(f for f in pbg.fields if f.kind == "choice")
+    assert choice.limits() == {}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.portal import izin_rules as rules
-from services.portal.i18n import MESSAGES, PERMIT_NAMES_EN, permit_name
+from services.portal.i18n import MESSAGES, PERMIT_NAMES_EN, permit_name, translator
 from services.portal.izin_rules import CHECK
 
 PBG: dict[str, Any] = {
@@ -30,8 +30,21 @@ PBG: dict[str, Any] = {
             "required": True,
             "choices": ["hunian", "usaha"],
         },
-        {"name": "floors", "kind": "integer", "label": "Jumlah lantai", "required": True},
-        {"name": "land_area_m2", "kind": "number", "label": "Luas tanah (m²)", "required": False},
+        {
+            "name": "floors",
+            "kind": "integer",
+            "label": "Jumlah lantai",
+            "required": True,
+            "minimum": 1,
+            "maximum": 5000,
+        },
+        {
+            "name": "land_area_m2",
+            "kind": "number",
+            "label": "Luas tanah (m²)",
+            "required": False,
+            "minimum": 0.5,
+        },
     ],
 }
 BUSINESS = {"code": "izin_usaha", "applicants": ["business"], "documents": [], "fields": []}
@@ -139,6 +152,51 @@ def test_a_field_is_read_as_its_kind_says(name: str, typed: str, value: Any, err
     else:
         assert not found.errors
         assert found.values == {"rincian": {"floors": 1, name: value}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "typed", "message"),
+    [
+        (
+            {"name": "floors", "kind": "integer", "minimum": 1, "maximum": 100},
+            "0",
+            "Tulis angka 1 atau lebih",
+        ),
+        (
+            {"name": "floors", "kind": "integer", "minimum": 1, "maximum": 100},
+            "101",
+            "Tulis angka paling besar 100",
+        ),
+        ({"name": "luas", "kind": "number", "minimum": 0.5}, "0,25", "Tulis angka 0,5 atau lebih"),
+        (
+            {"name": "modal", "kind": "integer", "maximum": 1e15},
+            "2e15",
+            "Tulis angka, misalnya 120 atau 120,5",
+        ),
+        (
+            {"name": "modal", "kind": "integer", "maximum": 1e6},
+            "2.000.000",
+            "Tulis angka paling besar 1.000.000",
+        ),
+        (
+            {"name": "nama_usaha", "kind": "text", "max_length": 5},
+            "Warung Sari",
+            "Tulis paling banyak 5 huruf",
+        ),
+    ],
+)
+def test_the_limits_the_catalogue_publishes_are_said_on_the_fields_page(
+    spec: dict[str, Any], typed: str, message: str
+) -> None:
+    answer = rules.Answer()
+    rules.read_field(answer, {spec["name"]: typed}, spec)
+    assert answer.values == {}
+    t = translator("id")
+    assert answer.messages(t) == {spec["name"]: message}
+    within = rules.Answer()
+    rules.read_field(within, {spec["name"]: "1"}, spec)
+    read_as = {"integer": 1, "number": 1.0, "text": "1"}[spec["kind"]]
+    assert not within.errors and within.values == {spec["name"]: read_as}
 
 
 def test_a_kbli_code_is_five_digits() -> None:
