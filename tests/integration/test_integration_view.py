@@ -390,7 +390,9 @@ async def test_dead_letters_are_replayed_through_the_kit(view: View, monkeypatch
         envelope.type,
         "handler_error",
     )
-    assert letter["topic"].endswith(topic) and letter["applied"] is False and "projection bug" in letter["error"]
+    assert (
+        letter["topic"].endswith(topic) and letter["applied"] is False and "projection bug" in letter["error"]
+    )
     one = {"partition": letter["partition"], "offset": letter["offset"]}
     half = await view.client.post("/admin/dead-letters/replay", params={"offset": 0}, headers=admin)
     assert half.status_code == 422 and half.json()["detail"][0]["loc"] == ["query", "partition"]
