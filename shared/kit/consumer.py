@@ -374,34 +374,38 @@ async def list_dead_letters(consumer: IdempotentConsumer, *, limit: int = 200) -
             reader.seek(tp, max(start[tp], end[tp] - limit))
         letters = [letter_view(record) async for record in _up_to(reader, end)]
     letters.sort(key=lambda letter: str(letter["failed_at"] or ""), reverse=True)
-    ids = [str(letter["event_id"]) for letter in letters if letter["event_id"]]
-    applied = {
-        r["event_id"]
-        for r in await consumer.pool.fetch(
-            "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])",
-            consumer.name,
-            ids,
-        )
-    }
+    applied = await _applied(consumer, letters)
     return [{**letter, "applied": letter["event_id"] in applied} for letter in letters[:limit]]
 
 
 async def replay_chosen_letters(consumer: IdempotentConsumer, choice: LetterChoice) -> int:
-    """Re-deliver the dead letters `choice` names, whatever the replay group has done:
-    a letter already applied is skipped by the inbox, one that fails again becomes a
-    new dead letter. The replay group's position is left as it is."""
+    """Re-deliver the dead letters `choice` names that a replay has not applied yet,
+    whatever the replay group has done; one that fails again becomes a new dead letter.
+    The replay group's position is left as it is. Returns how many were re-delivered."""
     topic = dead_letter_topic(consumer.name)
-    replayed = 0
     async with assigned_reader(consumer.settings.kafka_bootstrap, [topic]) as (reader, partitions):
         if not partitions:
             return 0
         end = await reader.end_offsets(partitions)
         await reader.seek_to_beginning(*partitions)
-        async for record in _up_to(reader, end):
-            if choice(letter_view(record)):
-                await consumer.process(_original(record))
-                replayed += 1
+        read = [(record, letter_view(record)) async for record in _up_to(reader, end)]
+    chosen = [(record, letter) for record, letter in read if choice(letter)]
+    applied = await _applied(consumer, [letter for _, letter in chosen])
+    replayed = 0
+    for record, letter in chosen:
+        if letter["event_id"] not in applied:
+            await consumer.process(_original(record))
+            replayed += 1
     return replayed
+
+
+async def _applied(consumer: IdempotentConsumer, letters: list[dict[str, object]]) -> set[str]:
+    """The event ids among `letters` that the consumer has applied (its inbox)."""
+    ids = [str(letter["event_id"]) for letter in letters if letter["event_id"]]
+    rows = await consumer.pool.fetch(
+        "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, ids
+    )
+    return {r["event_id"] for r in rows}
 
 
 async def _up_to(
