@@ -50,19 +50,20 @@ FIX = "ALTER TABLE history DROP CONSTRAINT ops_refuse_filed"
 
 @dataclass
 class Operations:
-    portal: str
-    complaints: str
-    notifications: str
-    integration: str
+    urls: dict[str, str]  # each service's address, by name
     integration_db: str
     notifications_group: str
     integration_group: str
     gateway: FakeGateway
     bootstrap: str
 
+    @property
+    def portal(self) -> str:
+        return self.urls["portal"]
+
     async def file(self, phone: str) -> str:
         body = complaint_body(reporter={"nik": "3306061708900041", "phone": phone})
-        async with httpx.AsyncClient(base_url=self.complaints, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=self.urls["complaints"], timeout=30) as client:
             filed = await client.post("/complaints", json=body)
         assert filed.status_code == 201, filed.text
         return str(filed.json()["tracking_code"])
@@ -70,18 +71,18 @@ class Operations:
     async def failed(self, code: str) -> dict[str, Any] | None:
         """The notification of `code` once its delivery failed for good."""
         params = {"tracking_code": code, "status": "permanent-failure"}
-        async with httpx.AsyncClient(base_url=self.notifications, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=self.urls["notifications"], timeout=30) as client:
             found = await client.get("/notifications", params=params, headers=officer_headers())
         items = found.json()["items"]
         return items[0] if items else None
 
     async def tracked(self, code: str) -> bool:
-        async with httpx.AsyncClient(base_url=self.integration, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=self.urls["integration"], timeout=30) as client:
             return (await client.get(f"/api/track/{code}")).status_code == 200
 
     async def letters(self) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
-        for service in (self.notifications, self.integration):
+        for service in (self.urls["notifications"], self.urls["integration"]):
             async with httpx.AsyncClient(base_url=service, timeout=30) as client:
                 found.update((await client.get("/admin/dead-letters", headers=officer_headers())).json())
         return found
@@ -111,30 +112,17 @@ async def operations(
             infra, databases["notifications"], n_group, smtp_sink, fake_gateway
         ).env,
         "integration": integration_process(infra, databases["integration"], i_group).env,
+        # Permits and health are not started: nothing answers at their addresses.
         "portal": {
             "PORTAL_PUBLIC_URL": urls["portal"],
-            **{
-                f"PORTAL_{name.upper()}_URL": urls[name]
-                for name in ("complaints", "notifications", "integration")
-            },
-            # Nothing listens there: their rows say the service does not answer.
-            "PORTAL_PERMITS_URL": urls["permits"],
-            "PORTAL_HEALTH_URL": urls["health"],
             "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
+            **{f"PORTAL_{name.upper()}_URL": url for name, url in urls.items() if name != "portal"},
         },
     }
     specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
     async with service_processes(infra, specs):
         yield Operations(
-            urls["portal"],
-            urls["complaints"],
-            urls["notifications"],
-            urls["integration"],
-            databases["integration"],
-            n_group,
-            i_group,
-            fake_gateway,
-            infra.kafka_bootstrap,
+            urls, databases["integration"], n_group, i_group, fake_gateway, infra.kafka_bootstrap
         )
 
 
@@ -178,7 +166,7 @@ async def test_a_notification_officer_resends_failed_deliveries(browser: Any, op
         assert first not in listed and first[3:] not in listed and second[3:] not in listed
 
         # Resent meanwhile by someone else: the stale row's button is told plainly.
-        async with httpx.AsyncClient(base_url=ops.notifications, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=ops.urls["notifications"], timeout=30) as client:
             again = await client.post(
                 f"/notifications/{ids[1]}/resend", headers=officer_headers("notification_officer")
             )
@@ -214,7 +202,7 @@ async def test_an_administrator_replays_dead_letters_reads_outboxes_and_the_audi
     ops = operations
     # Officers' actions for the audit trail to find (the complaints service's).
     audited, other = [await ops.file(unique_phone()) for _ in range(2)]
-    async with httpx.AsyncClient(base_url=ops.complaints, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=ops.urls["complaints"], timeout=30) as client:
         for code, subject in ((audited, "koordinator-operasi"), (other, "koordinator-lain")):
             coordinator = officer_headers("coordinator", subject=subject)
             assert (
