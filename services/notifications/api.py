@@ -344,7 +344,7 @@ def _detail(n: Notification) -> dict[str, Any]:
 async def list_notifications(
     ctx: Ctx,
     officer: Annotated[Officer, Depends(officer_only)],
-    status: Status | None = None,
+    status: Annotated[list[Status] | None, Query(description="Any of these (repeat the parameter)")] = None,
     channel: ChannelName | None = None,
     tracking_code: str | None = Query(None, max_length=40),
     event_type: str | None = Query(None, max_length=120),
@@ -358,7 +358,7 @@ async def list_notifications(
 ) -> dict[str, Any]:
     """Search the delivery log, newest first."""
     f = ListFilter(
-        status=status,
+        status=tuple(status or ()),
         channel=channel,
         tracking_code=tracking_code.upper() if tracking_code else None,
         event_type=event_type,

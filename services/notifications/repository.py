@@ -105,7 +105,7 @@ LIST_COLUMNS = (
 
 @dataclass(frozen=True)
 class ListFilter:
-    status: Status | None = None
+    status: tuple[Status, ...] = ()  # any of these
     channel: str | None = None
     tracking_code: str | None = None
     event_type: str | None = None
@@ -242,7 +242,6 @@ class NotificationRepository:
     async def list(self, f: ListFilter) -> tuple[list[dict[str, Any]], int]:
         w = Where()
         for condition, value in (
-            ("status =", f.status),
             ("channel =", f.channel),
             ("tracking_code =", f.tracking_code),
             ("source_event_type =", f.event_type),
@@ -254,6 +253,8 @@ class NotificationRepository:
         ):
             if value:
                 w.add(f"{condition} {w.param(value)}")
+        if f.status:
+            w.add(f"status = ANY({w.param([s.value for s in f.status])}::text[])")
         clause = w.clause
         total = await self.conn.fetchval(f"SELECT count(*) FROM notifications {clause}", *w.args)
         rows = await self.conn.fetch(

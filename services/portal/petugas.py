@@ -29,6 +29,7 @@ from services.portal.pages import Ctx
 from services.portal.pages import _when as when
 from services.portal.petugas_rules import (
     CHECKABLE,
+    DELIVERIES_HOME,
     DOCUMENT_CHECK,
     FIELDS,
     PERMITS_HOME,
@@ -54,8 +55,13 @@ router = APIRouter(include_in_schema=False)
 # The officer's session cookie: only the workspace's pages are sent it.
 OFFICER_COOKIE = "petugas"
 COOKIE_PATH = "/petugas"
-# The roles the development sign-in offers (the workspace's two).
-DEVELOPMENT_ROLES = (Role.COORDINATOR.value, Role.OPD_OFFICER.value)
+# The roles the development sign-in offers (each workspace's, and the administrator's).
+DEVELOPMENT_ROLES = (
+    Role.COORDINATOR.value,
+    Role.OPD_OFFICER.value,
+    Role.NOTIFICATION_OFFICER.value,
+    "admin",
+)
 assert set(DEVELOPMENT_ROLES) <= set(ROLES)
 
 
@@ -227,7 +233,7 @@ async def signed_out(request: Request) -> HTMLResponse:
 @router.get("/petugas/aduan", response_class=HTMLResponse)
 async def complaints(request: Request, ctx: Ctx, officer: Officer, asked: Asked) -> Response:
     role = officer.role
-    if role is None:
+    if role is None or role not in TABS:  # no complaints list of theirs (a notification officer's)
         raise cases.NotAllowed
     tab = tab_of(role, asked.status)
     found = await cases.work_list(ctx, officer, tab, asked.halaman)
@@ -443,5 +449,7 @@ def _home(request: Request) -> tuple[str, str]:
     """The way back to the officer's own list."""
     officer = getattr(request.state, "officer", None)
     home = home_of(officer.role if officer else None)
-    key = "petugas.home_izin" if home == PERMITS_HOME else "petugas.home"
+    key = {PERMITS_HOME: "petugas.home_izin", DELIVERIES_HOME: "petugas.home_pengiriman"}.get(
+        home, "petugas.home"
+    )
     return home, translator(language(request))(key)

@@ -119,6 +119,7 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"
     OPD_OFFICER = "opd_officer"
     PERMIT_OFFICER = "permit_officer"
+    NOTIFICATION_OFFICER = "notification_officer"
 
 
 # The statuses each role's list offers (the first is its inbox), in the service's names:
@@ -130,11 +131,15 @@ TABS = {
     Role.PERMIT_OFFICER: ("submitted", "documents_incomplete", "documents_verified"),
 }
 PERMITS_HOME = "/petugas/izin"
+DELIVERIES_HOME = "/petugas/pengiriman"
+# Where each role's workspace starts (the complaints list for any other).
+HOMES = {Role.PERMIT_OFFICER: PERMITS_HOME, Role.NOTIFICATION_OFFICER: DELIVERIES_HOME}
 
 
 def role_of(roles: Iterable[str]) -> Role | None:
-    """The workspace an officer gets: the coordinator's (admins too), else an OPD's, else
-    the licensing office's."""
+    """The workspace an officer gets: the coordinator's (admins too, with the operations
+    pages besides), else an OPD's, else the licensing office's, else the failed
+    deliveries of the notification officers."""
     found = set(roles)
     if found & {"admin", "coordinator"}:
         return Role.COORDINATOR
@@ -142,11 +147,13 @@ def role_of(roles: Iterable[str]) -> Role | None:
         return Role.OPD_OFFICER
     if "permit_officer" in found:
         return Role.PERMIT_OFFICER
+    if "notification_officer" in found:
+        return Role.NOTIFICATION_OFFICER
     return None
 
 
 def home_of(role: Role | None) -> str:
-    return PERMITS_HOME if role == Role.PERMIT_OFFICER else HOME
+    return HOMES.get(role, HOME) if role is not None else HOME
 
 
 def tab_of(role: Role, asked: str | None) -> str:

@@ -1,5 +1,6 @@
 """Operator endpoints every service has (role ``admin``): outbox state, republishing
-from the outbox, and replaying dead letters through the service's consumers."""
+from the outbox, the dead letters of the service's consumers and their replay, and the
+audit trail (searched by officer, action, record and time, a page at a time)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.kit.auth import Officer, require_role
-from shared.kit.consumer import replay_dead_letters
+from shared.kit.consumer import LetterChoice, list_dead_letters, replay_chosen_letters, replay_dead_letters
 from shared.kit.outbox import republish_since
 
 router = APIRouter(prefix="/admin", tags=["operations"])
@@ -22,13 +24,14 @@ class RepublishIn(BaseModel):
     topic: str | None = Field(None, max_length=200)
 
 
-@router.get("/outbox", summary="Outbox state: pending events, oldest age, recent failures")
+@router.get("/outbox", summary="Outbox state: pending events, oldest age, last published, recent failures")
 async def outbox_state(request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, Any]:
     pool = request.app.state.service.pool
     row = await pool.fetchrow(
         "SELECT count(*) FILTER (WHERE published_at IS NULL) AS pending,"
         " extract(epoch FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)) AS oldest_age_s,"
-        " count(*) AS retained, min(created_at) AS retained_since FROM outbox"
+        " count(*) AS retained, min(created_at) AS retained_since, max(published_at) AS last_published_at"
+        " FROM outbox"
     )
     failures = await pool.fetch(
         "SELECT event_id::text, event_type, attempts, last_error FROM outbox"
@@ -48,10 +51,46 @@ async def republish(
     return {"republishing": count, "since": body.since}
 
 
-@router.post("/dead-letters/replay", summary="Re-deliver this service's dead letters")
-async def replay(request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, int]:
+@router.get("/dead-letters", summary="The newest dead letters of each of this service's consumers")
+async def dead_letters(
+    request: Request,
+    _: Annotated[Officer, Depends(admin)],
+    limit: int = Query(200, ge=1, le=1000, description="At most this many per consumer, newest first"),
+) -> dict[str, list[dict[str, Any]]]:
+    """Per consumer group: each letter's place in the dead-letter topic, the reason and
+    error, where it came from, the event's type, id, subject and tracking code (never its
+    data), and whether a replay has applied it."""
     service = request.app.state.service
-    return {c.name: await replay_dead_letters(c) for c in service.consumers}
+    return {c.name: await list_dead_letters(c, limit=limit) for c in service.consumers}
+
+
+@router.post("/dead-letters/replay", summary="Re-deliver this service's dead letters")
+async def replay(
+    request: Request,
+    _: Annotated[Officer, Depends(admin)],
+    consumer: str | None = Query(None, max_length=200, description="Only this consumer group's"),
+    reason: str | None = Query(None, max_length=100, description="Only the letters of this reason"),
+    partition: int | None = Query(None, ge=0, description="With offset: one letter"),
+    offset: int | None = Query(None, ge=0, description="With partition: one letter"),
+) -> dict[str, int]:
+    """Without a choice, every letter not replayed yet (the replay group remembers where
+    it got to); with one, the letters chosen, whether replayed before or not."""
+    if (partition is None) != (offset is None):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing",
+                    "loc": ("query", "offset" if offset is None else "partition"),
+                    "msg": "give both partition and offset, or neither",
+                    "input": None,
+                }
+            ]
+        )
+    choice = LetterChoice(reason, partition, offset)
+    chosen = [c for c in request.app.state.service.consumers if consumer in (None, c.name)]
+    if choice.everything:
+        return {c.name: await replay_dead_letters(c) for c in chosen}
+    return {c.name: await replay_chosen_letters(c, choice) for c in chosen}
 
 
 @router.get(
@@ -66,18 +105,24 @@ async def audit_trail(
     ),
     action: Literal["write", "read"] | None = None,
     since: AwareDatetime | None = None,
+    until: AwareDatetime | None = Query(None, description="Only entries before this time"),
     limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=100_000, description="Skip this many of the newest (paging)"),
 ) -> list[dict[str, Any]]:
+    """Newest first; a page is `limit` entries after `offset`."""
     rows = await request.app.state.service.pool.fetch(
         "SELECT at, action, subject, role, opd, method, route, path, aggregates, events, address FROM audit_log"
         " WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR aggregates @> ARRAY[$2])"
         " AND ($3::text IS NULL OR action = $3) AND ($4::timestamptz IS NULL OR at >= $4)"
-        " ORDER BY id DESC LIMIT $5",
+        " AND ($5::timestamptz IS NULL OR at < $5)"
+        " ORDER BY id DESC LIMIT $6 OFFSET $7",
         subject,
         aggregate,
         action,
         since,
+        until,
         limit,
+        offset,
     )
     return [dict(r) for r in rows]
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -302,6 +303,133 @@ async def _raw(msg: object) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class LetterChoice:
+    """Which dead letters an operator replays: those of one reason, or one letter (its
+    place in the dead-letter topic); nothing chosen is every letter not replayed yet."""
+
+    reason: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+    def __call__(self, letter: dict[str, object]) -> bool:
+        return all(
+            wanted is None or letter[name] == wanted
+            for name, wanted in (
+                ("reason", self.reason),
+                ("partition", self.partition),
+                ("offset", self.offset),
+            )
+        )
+
+    @property
+    def everything(self) -> bool:
+        return self == LetterChoice()
+
+
+def letter_view(record: ConsumerRecord) -> dict[str, object]:
+    """A dead letter as an operator sees it: where it sits and came from, why it failed
+    and what event it was (type, id, subject, tracking code), never the event's data,
+    which may carry sealed or personal fields."""
+    headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+    view: dict[str, object] = {
+        "partition": record.partition,
+        "offset": record.offset,
+        "reason": headers.get("x-dlq-reason", ""),
+        "error": headers.get("x-dlq-error", ""),
+        "attempts": int(headers.get("x-dlq-attempts") or 0),
+        "topic": headers.get("x-dlq-original-topic", ""),
+        "topic_partition": int(headers.get("x-dlq-original-partition") or 0),
+        "topic_offset": int(headers.get("x-dlq-original-offset") or 0),
+        "failed_at": headers.get("x-dlq-failed-at") or None,
+        "event_type": None,
+        "event_id": None,
+        "subject": None,
+        "tracking_code": None,
+    }
+    try:
+        event = json.loads(record.value or b"")
+    except ValueError:
+        return view
+    if isinstance(event, dict):
+        data = event.get("data")
+        code = data.get("tracking_code") if isinstance(data, dict) else None
+        for name, value in (("event_type", event.get("type")), ("event_id", event.get("id"))):
+            view[name] = value if isinstance(value, str) else None
+        view["subject"] = event.get("subject") if isinstance(event.get("subject"), str) else None
+        view["tracking_code"] = code if isinstance(code, str) else None
+    return view
+
+
+async def list_dead_letters(consumer: IdempotentConsumer, *, limit: int = 200) -> list[dict[str, object]]:
+    """The newest `limit` dead letters of `consumer`, newest first, each marked `applied`
+    once its event is in the consumer's inbox (a replay applied it)."""
+    topic = dead_letter_topic(consumer.name)
+    async with assigned_reader(consumer.settings.kafka_bootstrap, [topic]) as (reader, partitions):
+        if not partitions:
+            return []
+        end = await reader.end_offsets(partitions)
+        start = await reader.beginning_offsets(partitions)
+        for tp in partitions:
+            reader.seek(tp, max(start[tp], end[tp] - limit))
+        letters = [letter_view(record) async for record in _up_to(reader, end)]
+    letters.sort(key=lambda letter: str(letter["failed_at"] or ""), reverse=True)
+    applied = await _applied(consumer, letters)
+    return [{**letter, "applied": letter["event_id"] in applied} for letter in letters[:limit]]
+
+
+async def replay_chosen_letters(consumer: IdempotentConsumer, choice: LetterChoice) -> int:
+    """Re-deliver the dead letters `choice` names that a replay has not applied yet,
+    whatever the replay group has done; one that fails again becomes a new dead letter.
+    The replay group's position is left as it is. Returns how many were re-delivered."""
+    topic = dead_letter_topic(consumer.name)
+    async with assigned_reader(consumer.settings.kafka_bootstrap, [topic]) as (reader, partitions):
+        if not partitions:
+            return 0
+        end = await reader.end_offsets(partitions)
+        await reader.seek_to_beginning(*partitions)
+        read = [(record, letter_view(record)) async for record in _up_to(reader, end)]
+    chosen = [(record, letter) for record, letter in read if choice(letter)]
+    applied = await _applied(consumer, [letter for _, letter in chosen])
+    replayed = 0
+    for record, letter in chosen:
+        if letter["event_id"] not in applied:
+            await consumer.process(_original(record))
+            replayed += 1
+    return replayed
+
+
+async def _applied(consumer: IdempotentConsumer, letters: list[dict[str, object]]) -> set[str]:
+    """The event ids among `letters` that the consumer has applied (its inbox)."""
+    ids = [str(letter["event_id"]) for letter in letters if letter["event_id"]]
+    rows = await consumer.pool.fetch(
+        "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, ids
+    )
+    return {r["event_id"] for r in rows}
+
+
+async def _up_to(
+    reader: AIOKafkaConsumer, end: dict[TopicPartition, int], timeout: float = 10.0
+) -> AsyncIterator[ConsumerRecord]:
+    """The records from the reader's positions up to `end` (what was there when asked),
+    for at most `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await behind(reader, end) and asyncio.get_running_loop().time() < deadline:
+        batch = await reader.getmany(timeout_ms=500, max_records=500)
+        for tp, records in batch.items():
+            for record in records:
+                if record.offset < end[tp]:
+                    yield record
+
+
+def _original(record: ConsumerRecord) -> ConsumerRecord:
+    """A dead letter as the record it was: its topic, its headers without ours."""
+    headers = dict(record.headers or ())
+    original = headers.get("x-dlq-original-topic", b"").decode() or record.topic
+    clean = tuple((k, v) for k, v in record.headers or () if not k.startswith("x-dlq-"))
+    return dataclasses.replace(record, topic=original, headers=clean)
+
+
 async def replay_dead_letters(consumer: IdempotentConsumer, *, timeout: float = 10.0) -> int:
     """Re-deliver every dead letter of `consumer` (after a fix) through its handler.
 
@@ -342,9 +470,7 @@ async def replay_dead_letters(consumer: IdempotentConsumer, *, timeout: float = 
                         # follows) for the next replay, after the next fix.
                         reader.pause(tp)
                         break
-                    original = headers.get("x-dlq-original-topic", b"").decode() or record.topic
-                    clean = tuple((k, v) for k, v in record.headers or () if not k.startswith("x-dlq-"))
-                    await consumer.process(dataclasses.replace(record, topic=original, headers=clean))
+                    await consumer.process(_original(record))
                     replayed += 1
                     next_offset = record.offset + 1
                 if next_offset is not None:

@@ -59,6 +59,11 @@ class UnitOfWork:
             await add_events(self.conn, envelopes, self.origin.topic)
         for envelope in envelopes:
             self.touch(envelope.subject)
+            # The case's tracking code too: what officers and citizens know it by, so
+            # the audit trail is searched by it as for a read.
+            code = envelope.data.get("tracking_code")
+            if isinstance(code, str):
+                self.touch(code)
             self.event_types.append(envelope.type)
         self.emitted += len(envelopes)
 

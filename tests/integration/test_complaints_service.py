@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -346,7 +346,10 @@ async def test_admin_republishes_retained_events_in_order(complaints, infra) -> 
         return state if state["pending"] == 0 else None
 
     state = await wait_for(settled)  # the relay marks rows just after the broker acknowledges
-    assert state["retained"] >= 1
+    assert state["retained"] >= 1 and state["oldest_age_s"] is None
+    assert datetime.fromisoformat(state["last_published_at"]) >= datetime.fromisoformat(
+        state["retained_since"]
+    )
     assert (
         await client.post("/admin/outbox/republish", json={"since": "2020-01-01T00:00:00"}, headers=admin)
     ).status_code == 422
@@ -373,9 +376,24 @@ async def test_officer_actions_are_audited_in_their_transaction(complaints) -> N
     entry = trail[0]
     assert entry["route"] == "/officer/complaints/{tracking_code}/verify" and entry["role"] == "coordinator"
     assert (
-        entry["events"] == ["id.sinergi.complaints.complaint.verified.v1"] and len(entry["aggregates"]) == 1
+        entry["events"] == ["id.sinergi.complaints.complaint.verified.v1"] and len(entry["aggregates"]) == 2
     )
     assert (await client.get("/admin/audit", headers=coordinator)).status_code == 403
+    # Searched a page at a time and within a time range.
+    assert (
+        await client.post(f"/officer/complaints/{code}/dispatch", json={"opd": "DPUPR"}, headers=coordinator)
+    ).status_code == 200
+    admin = officer_headers("admin")
+    both = (await client.get("/admin/audit", params={"subject": "koordinator-7"}, headers=admin)).json()
+    assert [e["route"].rsplit("/", 1)[1] for e in both] == ["dispatch", "verify"]
+    paged = {"subject": "koordinator-7", "limit": 1, "offset": 1}
+    assert (await client.get("/admin/audit", params=paged, headers=admin)).json() == both[1:]
+    assert code in entry["aggregates"]  # the complaint's id and its tracking code
+    before = {"subject": "koordinator-7", "until": both[0]["at"], "aggregate": code}
+    assert (await client.get("/admin/audit", params=before, headers=admin)).json() == both[1:]
+    assert (
+        await client.get("/admin/audit", params={"until": "2026-01-01"}, headers=admin)
+    ).status_code == 422
 
 
 async def test_a_citizen_can_be_exported_and_erased(complaints, infra) -> None:

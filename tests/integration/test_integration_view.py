@@ -382,9 +382,33 @@ async def test_dead_letters_are_replayed_through_the_kit(view: View, monkeypatch
     await view.settle(1)
     assert (await view.client.get(f"/api/track/{sc.road.code}")).json()["history"][0]["action"] == "verified"
 
+    admin = officer_headers("admin")
+    listed = (await view.client.get("/admin/dead-letters", headers=admin)).json()
+    [letter] = listed[view.group]
+    assert (letter["event_id"], letter["event_type"], letter["reason"]) == (
+        envelope.id,
+        envelope.type,
+        "handler_error",
+    )
+    assert (
+        letter["topic"].endswith(topic) and letter["applied"] is False and "projection bug" in letter["error"]
+    )
+    one = {"partition": letter["partition"], "offset": letter["offset"]}
+    half = await view.client.post("/admin/dead-letters/replay", params={"offset": 0}, headers=admin)
+    assert half.status_code == 422 and half.json()["detail"][0]["loc"] == ["query", "partition"]
+    # Still broken: the chosen letter fails again and is dead-lettered anew.
+    again = await view.client.post("/admin/dead-letters/replay", params=one, headers=admin)
+    assert again.status_code == 200 and again.json() == {view.group: 1}
+    await wait_for(
+        lambda: view.metric("sinergi_dead_letters_total", consumer=view.group, reason="handler_error") >= 2,
+        timeout=30,
+    )
+
     monkeypatch.setattr(repository.ReadModel, "apply_many", original)  # the fix
-    replayed = await view.client.post("/admin/dead-letters/replay", headers=officer_headers("admin"))
+    replayed = await view.client.post("/admin/dead-letters/replay", params=one, headers=admin)
     assert replayed.status_code == 200 and replayed.json() == {view.group: 1}
+    listed = (await view.client.get("/admin/dead-letters", headers=admin)).json()[view.group]
+    assert len(listed) == 2 and all(letter["applied"] for letter in listed)
     history = (await view.client.get(f"/api/track/{sc.road.code}")).json()["history"]
     assert [h["action"] for h in history] == ["filed", "verified"]
 

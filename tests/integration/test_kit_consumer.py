@@ -12,7 +12,14 @@ import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from shared.kit.bus import EventBus
-from shared.kit.consumer import IdempotentConsumer, dead_letter_topic, replay_dead_letters
+from shared.kit.consumer import (
+    IdempotentConsumer,
+    LetterChoice,
+    dead_letter_topic,
+    list_dead_letters,
+    replay_chosen_letters,
+    replay_dead_letters,
+)
 from shared.kit.db import create_pool, migrate
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import PlatformSettings
@@ -269,6 +276,51 @@ async def test_a_failing_handler_dead_letters_and_the_partition_keeps_flowing(
     assert await kit.effects() == [good.id, bad.id]
     assert await replay_dead_letters(kit.consumer) == 1  # only the re-dead-lettered JSON
     assert await kit.effects() == [good.id, bad.id]
+
+
+async def test_an_operator_lists_dead_letters_and_replays_one_or_a_reason(
+    kit: KitHarness, infra: Infrastructure
+) -> None:
+    first, second = event(5), event(6)
+    kit.failing.update({first.id, second.id})
+    await kit.send(first, key="one")
+    await kit.send(second, key="two")
+    await kit.send(raw=b"{this is not json", key="three")
+    await _letters_of(kit, 3)
+
+    letters = await list_dead_letters(kit.consumer)
+    assert len(letters) == 3 and not any(letter["applied"] for letter in letters)
+    by_event = {letter["event_id"]: letter for letter in letters}
+    assert by_event[first.id]["event_type"] == first.type and by_event[first.id]["subject"] == first.subject
+    assert by_event[first.id]["tracking_code"] == first.data["tracking_code"]
+    assert by_event[first.id]["reason"] == "handler_error" and by_event[first.id]["topic"] == kit.topic
+    assert by_event[None]["reason"] == "invalid_cloudevent" and by_event[None]["event_type"] is None
+    # What the operator sees never holds the event's data.
+    assert all("data" not in letter and "value" not in letter for letter in letters)
+
+    # One letter: only its event is applied.
+    kit.failing.clear()
+    one = by_event[first.id]
+    assert (
+        await replay_chosen_letters(
+            kit.consumer, LetterChoice(partition=one["partition"], offset=one["offset"])
+        )
+        == 1
+    )  # type: ignore[arg-type]
+    assert await kit.effects() == [first.id]
+    applied = {letter["event_id"]: letter["applied"] for letter in await list_dead_letters(kit.consumer)}
+    assert applied == {first.id: True, second.id: False, None: False}
+    # One reason: the other handler error only (the first is applied already).
+    assert await replay_chosen_letters(kit.consumer, LetterChoice(reason="handler_error")) == 1
+    assert sorted(await kit.effects()) == sorted([first.id, second.id])
+    assert len(await list_dead_letters(kit.consumer)) == 3  # the invalid JSON was left alone
+
+
+async def _letters_of(kit: KitHarness, n: int) -> None:
+    async def enough() -> bool:
+        return len(await list_dead_letters(kit.consumer)) >= n
+
+    await wait_for(enough, timeout=30)
 
 
 async def _count(kit: KitHarness, n: int) -> bool:

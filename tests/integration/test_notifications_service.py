@@ -253,9 +253,16 @@ async def test_gateway_failures_are_retried_then_delivered_or_given_up(rig: Rig)
         failures = metric(app, "sinergi_notifications_failed_total", **whatsapp, status="permanent-failure")
         assert failures >= 1
 
-        # An officer resends the failed one once the gateway works again.
+        # An officer finds the failed ones (of any failing status) and resends once the
+        # gateway works again.
         rig.gateway.reset_failures()
         headers = officer_headers("notification_officer", subject="petugas-notif")
+        failing = {"status": ["permanent-failure", "technical-failure", "temporary-failure"]}
+        listed = (await api.get("/notifications", params=failing, headers=headers)).json()["items"]
+        assert str(gave_up["id"]) in {n["id"] for n in listed} and str(ok["id"]) not in {
+            n["id"] for n in listed
+        }
+        assert {n["status"] for n in listed} <= set(failing["status"])
         again = await api.post(f"/notifications/{gave_up['id']}/resend", headers=headers)
         assert again.status_code == 202, again.text
         assert again.json()["status"] == "created" and again.json()["attempt"] == 0

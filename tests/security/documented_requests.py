@@ -87,6 +87,7 @@ def kit_operations() -> dict[str, Build]:
     return {
         "GET /admin/outbox": fixed("GET", "/admin/outbox"),
         "POST /admin/outbox/republish": fixed("POST", "/admin/outbox/republish", {"since": since}),
+        "GET /admin/dead-letters": fixed("GET", "/admin/dead-letters"),
         "POST /admin/dead-letters/replay": fixed("POST", "/admin/dead-letters/replay"),
         "GET /admin/audit": fixed("GET", "/admin/audit"),
     }

@@ -1,10 +1,11 @@
-"""The notification service's citizen API: one-time codes, sessions, preferences."""
+"""The notification service's citizen API (one-time codes, sessions, preferences) and
+the delivery log its officers search and resend from."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.portal.clients.base import Upstream, bearer
+from services.portal.clients.base import Unavailable, Upstream, bearer
 
 
 class NotificationsClient(Upstream):
@@ -26,3 +27,17 @@ class NotificationsClient(Upstream):
 
     async def save_preferences(self, session: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(await self.write("PUT", "/preferences", json=body, headers=bearer(session)))
+
+    async def deliveries(
+        self, token: str, statuses: tuple[str, ...], page: int, page_size: int
+    ) -> dict[str, Any]:
+        """A page of the delivery log in any of `statuses`, newest first."""
+        params: dict[str, Any] = {"status": list(statuses), "page": page, "page_size": page_size}
+        found = await self.get("/notifications", params=params, headers=bearer(token))
+        if found is None:
+            raise Unavailable(self.name)
+        return dict(found)
+
+    async def resend(self, token: str, notification_id: str) -> dict[str, Any]:
+        """Send a failed notification again; `Refused` 409 when it is not failed."""
+        return dict(await self.post(f"/notifications/{notification_id}/resend", headers=bearer(token)))
