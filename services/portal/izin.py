@@ -82,8 +82,15 @@ async def _values(
         return {"permit": chosen, "documents": documents}
     if step in ("kecamatan", "desa"):
         return place_choices(step, draft)
+    if step == rules.APPLYING_AS:
+        return {
+            "options": [
+                (kind, t(f"izin.sebagai.{kind}"), t(f"izin.sebagai.{kind}_hint"))
+                for kind in rules.APPLICANT_KINDS
+            ]
+        }
     if step == "pemohon":
-        return {"known_by": rules.identity(chosen)}
+        return {"known_by": rules.identity(chosen, draft)}
     if (spec := rules.field_of(chosen, step)) is not None:
         options = [(c, choice_label(t, c), None) for c in spec.get("choices", [])]
         value = (draft.get("rincian") or {}).get(spec["name"])
@@ -94,10 +101,10 @@ async def _values(
     return {}
 
 
-def _order(step: str, chosen: PermitType) -> list[str]:
+def _order(step: str, chosen: PermitType, draft: Draft) -> list[str]:
     """The fields of a page in the order they appear, for the error summary."""
     if step == "pemohon":
-        return [rules.identity(chosen), "nama", "telepon", "email"]
+        return [rules.identity(chosen, draft), "nama", "telepon", "email"]
     if step.startswith(FIELD_PAGE):
         return [step.removeprefix(FIELD_PAGE)]
     return ["berkas"] if step.startswith(DOCUMENT_PAGE) else [step]
@@ -121,7 +128,7 @@ async def _question(
         errors = {name: f"{t('izin.error.layanan')}: {message}" for name, message in said.items()}
     previous = rules.previous_page(chosen, step)
     back = f"/izin/{CHECK}" if checking else (f"/izin/{previous}" if previous else "/")
-    template = step if step in rules.FIXED else step.split("-", 1)[0]
+    template = step if step in rules.fixed_steps(chosen) else step.split("-", 1)[0]
     return render(
         request,
         f"izin/{template}.html",
@@ -131,7 +138,7 @@ async def _question(
         title=t(f"izin.{template}.title"),
         draft=draft,
         errors=errors,
-        order=_order(step, chosen),
+        order=_order(step, chosen, draft),
         form=form,
         back=back,
         checking=checking,
@@ -237,11 +244,17 @@ def _summary(lang: str, draft: Draft, chosen: dict[str, Any]) -> list[tuple[str,
     """The check page's rows: (label, value, the page that asks it)."""
     t = translator(lang)
     desa = find_desa(draft.get("desa", ""))
-    known_by = rules.identity(chosen)
+    known_by = rules.identity(chosen, draft)
     contact = ", ".join(v for v in (draft.get("telepon"), draft.get("email")) if v)
     rows = [
         (t("izin.periksa.jenis"), chosen["name"], "jenis"),
         (t("izin.periksa.lokasi"), f"{desa.name}, {desa.kecamatan_name}" if desa else "", "kecamatan"),
+    ]
+    if rules.takes_both(chosen):
+        rows.append(
+            (t("izin.periksa.sebagai"), t(f"izin.sebagai.{draft.get(rules.APPLYING_AS)}"), rules.APPLYING_AS)
+        )
+    rows += [
         (t(f"izin.pemohon.{known_by}"), draft.get(known_by, ""), "pemohon"),
         (t("izin.pemohon.nama"), draft.get("nama", ""), "pemohon"),
         (t("izin.periksa.kontak"), contact, "pemohon"),

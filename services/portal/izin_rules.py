@@ -28,6 +28,11 @@ BERKAS = "berkas"
 CHECK = "periksa"
 # The pages every application has, in order; the type's fields and documents follow.
 FIXED = ("jenis", "syarat", "kecamatan", "desa", "pemohon")
+# For a type that both people and businesses may apply for (a PBG, an SLF): a page of its
+# own before the applicant's, asking which (one question per page); what the applicant is
+# then known by, for each answer.
+APPLYING_AS = "sebagai"
+APPLICANT_KINDS = {"perorangan": "nik", "badan_usaha": "nib"}
 FIELD_PAGE = "rincian-"
 DOCUMENT_PAGE = "dokumen-"
 # The permits service's limits on the applicant's name, and an NIB's digits.
@@ -39,11 +44,28 @@ DOCUMENTS_INCOMPLETE = "documents_incomplete"
 APPLICANT_FIELDS = {"nik": "nik", "nib": "nib", "name": "nama", "phone": "telepon", "email": "email"}
 
 
-def identity(permit_type: Mapping[str, Any] | None) -> str:
-    """What the applicant is known by: a person's NIK where the type takes people, else
-    a business's NIB."""
+def takes_both(permit_type: Mapping[str, Any] | None) -> bool:
+    """Whether people and businesses alike may apply for the type."""
+    return {"person", "business"} <= set((permit_type or {}).get("applicants") or ())
+
+
+def identity(permit_type: Mapping[str, Any] | None, draft: Mapping[str, Any] | None = None) -> str:
+    """What the applicant is known by: a business's NIB where the type takes businesses
+    only or the citizen said they apply for one, else a person's NIK."""
     kinds = (permit_type or {}).get("applicants") or ["person"]
-    return "nik" if "person" in kinds else "nib"
+    if "person" not in kinds:
+        return "nib"
+    if takes_both(permit_type):
+        return APPLICANT_KINDS.get((draft or {}).get(APPLYING_AS, ""), "nik")
+    return "nik"
+
+
+def fixed_steps(permit_type: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The pages before the type's own: with the "applying as" page where it takes both."""
+    if not takes_both(permit_type):
+        return FIXED
+    applicant = FIXED.index("pemohon")
+    return (*FIXED[:applicant], APPLYING_AS, *FIXED[applicant:])
 
 
 def required_documents(permit_type: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -56,7 +78,7 @@ def steps_for(permit_type: Mapping[str, Any] | None) -> tuple[str, ...]:
         return FIXED
     fields = tuple(FIELD_PAGE + f["name"] for f in permit_type.get("fields", []))
     documents = tuple(DOCUMENT_PAGE + d["code"] for d in required_documents(permit_type))
-    return FIXED + fields + documents
+    return fixed_steps(permit_type) + fields + documents
 
 
 def field_of(permit_type: Mapping[str, Any] | None, step: str) -> Mapping[str, Any] | None:
@@ -83,7 +105,8 @@ def answered(draft: Mapping[str, Any], step: str, permit_type: Mapping[str, Any]
         "syarat": ("syarat",),
         "kecamatan": ("kecamatan",),
         "desa": ("desa",),
-        "pemohon": (identity(permit_type), "nama"),
+        APPLYING_AS: (APPLYING_AS,),
+        "pemohon": (identity(permit_type, draft), "nama"),
     }[step]
     return all(draft.get(name) not in (None, "") for name in needs)
 
@@ -134,8 +157,10 @@ def read_page(
         found = domain.read_page(step, form, draft, set())
         answer.errors.update(found.errors)
         answer.values.update({k: v for k, v in found.values.items() if k in ("kecamatan", "desa")})
+    elif step == APPLYING_AS:
+        choice(answer, form, APPLYING_AS, set(APPLICANT_KINDS))
     elif step == "pemohon":
-        _read_applicant(answer, form, identity(permit_type))
+        _read_applicant(answer, form, identity(permit_type, draft))
     elif (spec := field_of(permit_type, step)) is not None:
         read_field(answer, form, spec)
         if not answer.errors:
@@ -234,7 +259,7 @@ def read_field(answer: Answer, form: Mapping[str, str], spec: Mapping[str, Any])
 
 def application_body(draft: Mapping[str, Any], permit_type: Mapping[str, Any], locale: str) -> dict[str, Any]:
     """What the permits service's POST /applications takes, from a finished draft."""
-    known_by = identity(permit_type)
+    known_by = identity(permit_type, draft)
     applicant = {known_by: draft[known_by], "name": draft["nama"]}
     applicant.update({k: v for k, v in (("phone", draft.get("telepon")), ("email", draft.get("email"))) if v})
     details = {k: v for k, v in (draft.get("rincian") or {}).items() if v is not None}

@@ -47,6 +47,7 @@ PBG_DOCUMENTS = ("ktp", "bukti_tanah", "krk", "gambar_arsitektur", "gambar_struk
 KTP = {"name": "ktp.jpg", "mimeType": "image/jpeg", "buffer": phone_photo()}
 DRAWING = {"name": "gambar.pdf", "mimeType": "application/pdf", "buffer": pdf(2)}
 UPLOADS = "SELECT count(*) FROM attachment"
+NIB = "9120001234567"
 APPLICANT_PHONES = {
     "phone": "0812 3456 7801",
     "desktop": "0812 3456 7802",
@@ -67,7 +68,13 @@ async def go_on(page: Any, button: str = "Lanjutkan") -> None:
 
 
 async def to_the_documents(
-    page: Any, audit: Audit | None, stack: Stack, *, floors: str = "2", phone: str = "0812 3456 7890"
+    page: Any,
+    audit: Audit | None,
+    stack: Stack,
+    *,
+    floors: str = "2",
+    phone: str = "0812 3456 7890",
+    business: bool = False,
 ) -> None:
     """From the home page through the PBG's questions to its first document's page."""
 
@@ -92,9 +99,16 @@ async def to_the_documents(
     await seen("desa")
     await page.select_option("#desa", DESA)
     await go_on(page)
+    await seen("sebagai")
+    await page.check(f"input[name='sebagai'][value='{'badan_usaha' if business else 'perorangan'}']")
+    await go_on(page)
     await seen("pemohon")
-    await page.fill("#nik", NIK)
-    await page.fill("#nama", "Budi Santoso")
+    if business:
+        await page.fill("#nib", NIB)
+        await page.fill("#nama", "CV Maju Bangun")
+    else:
+        await page.fill("#nik", NIK)
+        await page.fill("#nama", "Budi Santoso")
     await page.fill("#telepon", phone)
     await go_on(page)
     await seen("fungsi")
@@ -150,7 +164,7 @@ async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lac
         summary = await page.inner_text(".summary-list")
         assert "Harjobinangun, Grabag" in summary and "Hunian (rumah tinggal)" in summary
         assert "120,5" in summary and "Tidak diisi" in summary
-        assert (await page.locator(".summary-row").count()) == 5 + 5 + len(PBG_DOCUMENTS)
+        assert (await page.locator(".summary-row").count()) == 6 + 5 + len(PBG_DOCUMENTS)
         await go_on(page, "Ajukan izin")
 
         await audit.page(page, "selesai")
@@ -214,6 +228,25 @@ async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lac
         await page.get_by_role("link", name="Ganti bahasa ke English").click()
         await audit.page(page, "lacak-english")
         assert (await page.inner_text("#sla")).startswith("Running, ")
+        audit.check()
+
+
+async def test_a_business_applies_for_a_pbg_with_its_nib(browser: Any, stack: Stack) -> None:
+    """A PBG is a person's or a business's: applying as a business asks the NIB and the
+    business's name, and the application is the business's."""
+    async with browsing(browser, stack, DESKTOP, "izin-badan-usaha") as (page, audit):
+        await to_the_documents(page, audit, stack, phone="0812 3456 7809", business=True)
+        for code in PBG_DOCUMENTS:
+            await upload(page, "berkas", KTP if code == "ktp" else DRAWING, "Unggah dan lanjutkan")
+        await audit.page(page, "periksa")
+        summary = await page.inner_text(".summary-list")
+        assert "Badan usaha" in summary and NIB in summary and "CV Maju Bangun" in summary
+        await go_on(page, "Ajukan izin")
+        await audit.page(page, "selesai")
+        code = (await page.inner_text("#kode")).strip()
+        filed = await officer(stack, "GET", f"/officer/applications/{code}")
+        assert filed["applicant"]["kind"] == "business" and filed["applicant"]["nib"] == NIB
+        assert filed["applicant"]["name"] == "CV Maju Bangun"
         audit.check()
 
 

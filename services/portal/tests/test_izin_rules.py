@@ -53,6 +53,7 @@ FINISHED = {
     "syarat": "ya",
     "kecamatan": "33.06.01",
     "desa": "33.06.01.2001",
+    "sebagai": "perorangan",
     "nik": "3306061708900001",
     "nama": "Budi Santoso",
     "telepon": "081234567890",
@@ -69,6 +70,7 @@ def test_the_pages_follow_the_permit_type_one_field_and_one_required_document_ea
         "syarat",
         "kecamatan",
         "desa",
+        "sebagai",
         "pemohon",
         "rincian-building_function",
         "rincian-floors",
@@ -104,6 +106,19 @@ def test_another_permit_type_forgets_the_answers_of_the_first() -> None:
 
 def test_the_applicant_is_known_by_nik_or_by_nib_as_the_type_takes_them() -> None:
     assert rules.identity(PBG) == "nik" and rules.identity(BUSINESS) == "nib"
+    # A PBG is a person's or a business's: the citizen says which on a page of its own.
+    assert rules.identity(PBG, {"sebagai": "badan_usaha"}) == "nib"
+    assert rules.identity(PBG, {"sebagai": "perorangan"}) == "nik"
+    assert "sebagai" not in rules.steps_for(BUSINESS)
+    assert rules.read_page("sebagai", {}, {}, PBG, set()).errors == {"sebagai": "error.sebagai.choose"}
+    as_business = {**FINISHED, "sebagai": "badan_usaha", "nib": "9120001234567", "nama": "CV Maju"}
+    assert rules.application_body(as_business, PBG, "id")["applicant"] == {
+        "nib": "9120001234567",
+        "name": "CV Maju",
+        "phone": "081234567890",
+    }
+    # Changing the answer asks for what the other kind is known by.
+    assert rules.first_unanswered({**FINISHED, "sebagai": "badan_usaha"}, PBG) == "pemohon"
     person = rules.read_page(
         "pemohon",
         {"nik": "3306 0617 0890 0001", "nama": "  Budi   Santoso ", "telepon": "0812-3456-7890"},
