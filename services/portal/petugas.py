@@ -17,12 +17,14 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from services.portal import petugas_cases as cases
-from services.portal.clients.base import Refused
+from services.portal.clients.base import Download, Refused
 from services.portal.domain import Answer
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
@@ -31,6 +33,9 @@ from services.portal.petugas_rules import (
     CHECKABLE,
     DOCUMENT_CHECK,
     FIELDS,
+    IMAGE_TYPES,
+    PERMIT_FIELDS,
+    PERMIT_STEPS,
     PERMITS_HOME,
     REJECTION_REASONS,
     SIGN_IN,
@@ -40,22 +45,28 @@ from services.portal.petugas_rules import (
     due_label,
     home_of,
     page_of,
+    permit_steps_for,
     return_path,
     steps_for,
     tab_of,
 )
 from services.portal.web import checked_form, language, refusal, render, see_other
+from shared.kit.attachments import MediaType, inline_headers
 from shared.kit.auth import ROLES
 from shared.kit.web import page_headers
 from shared.reference import find_desa, find_kecamatan
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
+# A service's answer to a command its case's status no longer allows.
+CONFLICT = 409
+# Where a page's errors carry that answer: a notice above the page, not the error summary.
+STALE = "stale"
 # The officer's session cookie: only the workspace's pages are sent it.
 OFFICER_COOKIE = "petugas"
 COOKIE_PATH = "/petugas"
-# The roles the development sign-in offers (the workspace's two).
-DEVELOPMENT_ROLES = (Role.COORDINATOR.value, Role.OPD_OFFICER.value)
+# The roles the development sign-in offers (the workspace's).
+DEVELOPMENT_ROLES = (Role.COORDINATOR.value, Role.OPD_OFFICER.value, Role.PERMIT_OFFICER.value)
 assert set(DEVELOPMENT_ROLES) <= set(ROLES)
 
 
@@ -281,7 +292,7 @@ async def _case_page(
     return _page(
         request,
         "kasus.html",
-        422 if errors else 200,
+        _status(errors),
         c=complaint,
         place=_place(complaint["desa_code"]),
         steps=steps_for(officer.role, complaint["status"]),
@@ -297,6 +308,13 @@ async def _case_page(
         action=f"/petugas/aduan/{quote(code)}",
         actor=lambda subject: _actor(t, officer, subject),
     )
+
+
+def _status(errors: dict[str, str] | None) -> int:
+    """A case page's status: its form refused (422), or the case moved on meanwhile (409)."""
+    if not errors:
+        return 200
+    return CONFLICT if STALE in errors else 422
 
 
 def _actor(t: Any, officer: cases.Signed, subject: str) -> str:
@@ -337,10 +355,15 @@ async def _sent(
     done: str,
 ) -> Response:
     """A form sent to a service: on to `done`, or the page `again` with the form's errors
-    (in the page's words) or the service's refusal (its reasons) in the error summary."""
+    (in the page's words) or the service's refusal (its reasons) in the error summary; a
+    case that moved on meanwhile (409) is the page as it is now with a plain notice."""
     try:
         result = await sending
     except Refused as refused:
+        if refused.status == CONFLICT:
+            # Someone moved the case on meanwhile: the page as it is now, and why the
+            # form did nothing (not an error of what the officer typed).
+            return await again({STALE: translator(language(request))("petugas.stale")})
         return await again(refusal(request, "petugas.error.step", refused.messages))
     if result.errors:
         t = translator(language(request))
@@ -373,23 +396,30 @@ async def _application_page(
     *,
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
-    done: bool = False,
+    failed: str | None = None,
+    done: str | None = None,
 ) -> HTMLResponse:
     view = await cases.application(ctx, officer, code)
+    a = view.application
+    steps = permit_steps_for(a)
+    order = ["hasil", "kurang", "catatan_berkas"] + [n for step in steps for n in PERMIT_FIELDS[step]]
     return _page(
         request,
         "permohonan.html",
-        422 if errors else 200,
-        a=view.application,
+        _status(errors),
+        a=a,
         documents=view.documents,
-        place=_place(view.application["desa_code"]),
-        checkable=view.application["status"] == CHECKABLE,
+        images=IMAGE_TYPES,
+        place=_place(a["desa_code"]),
+        checkable=a["status"] == CHECKABLE,
+        steps=steps,
         form=form or {},
         errors=errors or {},
-        order=["hasil", "kurang", "catatan_berkas"],
+        failed=failed,
+        order=order,
         done=done,
         when=when,
-        action=f"/petugas/izin/{quote(code)}/{DOCUMENT_CHECK}",
+        action=f"/petugas/izin/{quote(code)}",
     )
 
 
@@ -397,7 +427,8 @@ async def _application_page(
 async def application_page(
     request: Request, ctx: Ctx, officer: Officer, code: str, selesai: str | None = Query(None, max_length=20)
 ) -> Response:
-    return await _application_page(request, ctx, officer, code, done=selesai == DOCUMENT_CHECK)
+    done = selesai if selesai == DOCUMENT_CHECK or selesai in PERMIT_STEPS else None
+    return await _application_page(request, ctx, officer, code, done=done)
 
 
 @router.post("/petugas/izin/{code}/berkas", response_class=HTMLResponse)
@@ -408,10 +439,50 @@ async def document_check(request: Request, ctx: Ctx, officer: Officer, code: str
     fields["kurang"] = missing
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _application_page(request, ctx, officer, code, errors=errors, form=fields)
+        return await _application_page(
+            request, ctx, officer, code, errors=errors, form=fields, failed=DOCUMENT_CHECK
+        )
 
     done = f"/petugas/izin/{quote(code)}?" + urlencode({"selesai": DOCUMENT_CHECK})
     return await _sent(request, cases.check_documents(ctx, officer, code, fields, missing), again, done)
+
+
+@router.post("/petugas/izin/{code}/{step}", response_class=HTMLResponse)
+async def application_step(request: Request, ctx: Ctx, officer: Officer, code: str, step: str) -> Response:
+    """An inspection scheduled or its result, the decision, issuing or revoking."""
+    form = await checked_form(request)
+    if step not in PERMIT_STEPS:
+        return _message(request, 404, "notfound.title", "notfound.body")
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _application_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
+
+    done = f"/petugas/izin/{quote(code)}?" + urlencode({"selesai": step})
+    return await _sent(request, cases.permit_step(ctx, officer, code, step, fields), again, done)
+
+
+@router.get("/petugas/izin/{code}/dokumen/{document_id}")
+async def application_document(ctx: Ctx, officer: Officer, code: str, document_id: str) -> Response:
+    """An uploaded document, shown by the browser itself (an image, its PDF viewer)."""
+    return _inline(await cases.document(ctx, officer, code, document_id), document_id)
+
+
+@router.get("/petugas/aduan/{code}/foto/{photo_id}")
+async def complaint_photo(ctx: Ctx, officer: Officer, code: str, photo_id: str) -> Response:
+    """A photo of the complaint (the reporter's, or of the finished work)."""
+    return _inline(await cases.complaint_photo(ctx, officer, code, photo_id), photo_id)
+
+
+def _inline(download: Download, file_id: str) -> StreamingResponse:
+    """A service's attachment (its id checked by the use case) passed on as it arrives,
+    with the kit's inline headers: its type as the service read it from the content, the
+    portal's own origin only."""
+    return StreamingResponse(
+        download.chunks,
+        headers=inline_headers(UUID(file_id), MediaType(download.media_type)),
+        background=BackgroundTask(download.close),
+    )
 
 
 # ----- what the workspace answers instead of a page -----------------------------------------

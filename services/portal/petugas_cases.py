@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,14 +24,17 @@ import jwt
 from services.portal import petugas_rules as rules
 from services.portal import repository
 from services.portal.antrean_cases import seal, stored, unseal
-from services.portal.clients.base import Refused
+from services.portal.clients.base import Download, Refused
 from services.portal.clients.identity import Tokens
 from services.portal.domain import Answer
 from services.portal.handlers import Context, OfficerAccess, session_key
+from shared.kit.attachments import MediaType
 from shared.kit.auth import InvalidToken, Officer, OidcTokens, ProviderUnavailable, issue_token
 from shared.kit.codes import COMPLAINT_PREFIX, PERMIT_PREFIX, is_public_code, normalise_code
 
 T = TypeVar("T")
+# What the services keep and the workspace shows inline; nothing else is passed on.
+KEPT_TYPES = frozenset(m.value for m in MediaType)
 PAGE_SIZE = 20
 # What the service's answers mean for the page.
 UNAUTHENTICATED, FORBIDDEN, NOT_FOUND = 401, 403, 404
@@ -327,7 +331,7 @@ async def applications(ctx: Context, officer: Signed, status: str, page: int) ->
 @dataclass
 class ApplicationView:
     application: dict[str, Any]
-    documents: list[dict[str, Any]]  # the permit type's: code, name, required, given
+    documents: list[dict[str, Any]]  # the permit type's: code, name, required, given, file
 
 
 async def application(ctx: Context, officer: Signed, code: str) -> ApplicationView:
@@ -337,9 +341,10 @@ async def application(ctx: Context, officer: Signed, code: str) -> ApplicationVi
     if found is None:
         raise NotFound
     kinds = {t["code"]: t for t in await ctx.permits.permit_types()}
-    given = {d["code"] for d in found.get("document_refs", []) if d.get("ref") or d.get("file")}
+    refs = {d["code"]: d for d in found.get("document_refs", []) if d.get("ref") or d.get("file")}
     documents = [
-        {**d, "given": d["code"] in given} for d in kinds.get(found["permit_type"], {}).get("documents", [])
+        {**d, "given": d["code"] in refs, "file": refs.get(d["code"], {}).get("file")}
+        for d in kinds.get(found["permit_type"], {}).get("documents", [])
     ]
     return ApplicationView(found, documents)
 
@@ -355,3 +360,47 @@ async def check_documents(
         body = result.values["body"]
         await _as_officer(lambda: ctx.permits.document_check(officer.token, code, body))
     return result
+
+
+async def permit_step(ctx: Context, officer: Signed, code: str, step: str, form: Mapping[str, str]) -> Answer:
+    """Read an application's form (an inspection, its result, the decision, issuing,
+    revoking) and send its command; `Refused` carries the service's reasons."""
+    code = _known(code, PERMIT_PREFIX)
+    result = rules.read_permit_step(step, form, ctx.clock())
+    if not result.errors:
+        body, command = result.values["body"], rules.PERMIT_STEPS[step][0]
+        await _as_officer(lambda: ctx.permits.officer_step(officer.token, code, command, body))
+    return result
+
+
+# ----- attachments, shown inline -------------------------------------------------------------
+
+
+def _file_id(value: str) -> str:
+    """An attachment's id as the services name them (a UUID); anything else is unknown."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound from None
+
+
+async def _download(call: Callable[[], Awaitable[Download | None]]) -> Download:
+    found = await _as_officer(call)
+    if found is None or found.media_type not in KEPT_TYPES:
+        if found is not None:
+            await found.close()
+        raise NotFound
+    return found
+
+
+async def document(ctx: Context, officer: Signed, code: str, document_id: str) -> Download:
+    """An application's uploaded document, with the officer's token (an audited read
+    there)."""
+    code, found = _known(code, PERMIT_PREFIX), _file_id(document_id)
+    return await _download(lambda: ctx.permits.document(officer.token, code, found))
+
+
+async def complaint_photo(ctx: Context, officer: Signed, code: str, photo_id: str) -> Download:
+    """A complaint's photo, with the officer's token (an audited read there)."""
+    code, found = _known(code, COMPLAINT_PREFIX), _file_id(photo_id)
+    return await _download(lambda: ctx.complaints.officer_photo(officer.token, code, found))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.portal.clients.base import Refused, Upstream, bearer
+from services.portal.clients.base import Download, Refused, Upstream, bearer
 
 
 class ComplaintsClient(Upstream):
@@ -56,6 +56,10 @@ class ComplaintsClient(Upstream):
         return dict(
             await self.post(f"/officer/complaints/{code}/{command}", json=body, headers=bearer(token))
         )
+
+    async def officer_photo(self, token: str, code: str, photo_id: str) -> Download | None:
+        """A photo of the complaint, to stream on (`open_file`)."""
+        return await self.open_file(f"/officer/complaints/{code}/photos/{photo_id}", bearer(token))
 
 
 __all__ = ["ComplaintsClient", "Refused"]

@@ -1,0 +1,180 @@
+"""The officers' desk in a real browser with the development sign-in (complaints, permits
+and the portal as `make run` starts them without an identity provider): the licensing
+office takes a PBG from its documents to an issued permit (a scan shown inline with the
+headers of an attachment, an inspection date in the past refused with the error summary,
+a stale form answered with a plain message, the permit's number and validity on the
+page). Every page reached is audited (axe-core, weight, origins, a screenshot in
+test-artifacts/portal/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from services.permits.api import SubmitIn
+from shared.kit.attachments import ATTACHMENT_CSP
+from shared.kit.bodies import example_of
+from shared.kit.clock import utc_now
+from shared.kit.codes import WIB
+from shared.reference.workdays import default_calendar
+from shared.runtime.embedded import free_port
+from shared.runtime.select import Infrastructure
+from tests.attachment_support import phone_photo
+from tests.browser.portal_support import DESKTOP, Audit, service_processes
+from tests.browser.test_portal import browser, chromium, words
+from tests.harness import new_database
+
+__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
+
+SERVICES = ("complaints", "permits", "portal")
+SENT = 303  # a form taken: on to its page (see other)
+
+
+@pytest.fixture(scope="module")
+async def desk(infra: Infrastructure) -> AsyncIterator[dict[str, str]]:
+    """The services' addresses by name, each service its own process."""
+    ports = {name: free_port() for name in SERVICES}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    portal = {
+        "PORTAL_COMPLAINTS_URL": urls["complaints"],
+        "PORTAL_PERMITS_URL": urls["permits"],
+        "PORTAL_PUBLIC_URL": urls["portal"],
+    }
+    environments: dict[str, dict[str, str]] = {"complaints": {}, "permits": {}, "portal": portal}
+    specs = {name: (ports[name], await new_database(infra), environments[name]) for name in SERVICES}
+    async with service_processes(infra, specs):
+        yield urls
+
+
+@asynccontextmanager
+async def signed_in(
+    browser: Any, portal: str, label: str, role: str, opd: str | None = None
+) -> AsyncIterator[tuple[Any, Audit]]:
+    """A browser page of an officer signed in with the development sign-in."""
+    context = await browser.new_context(viewport=DESKTOP, locale="id-ID")
+    page = await context.new_page()
+    audit = Audit(portal, label)
+    audit.attach(page)
+    try:
+        await page.goto(f"{portal}/petugas")
+        await page.fill("#nama", "Dewi Anggraini")
+        await page.check(f"input[name='peran'][value='{role}']")
+        if opd:
+            await page.select_option("#opd", opd)
+        await submit(page, "Masuk")
+        yield page, audit
+    finally:
+        await context.close()
+    audit.check()
+
+
+async def submit(page: Any, button: str) -> int:
+    """Press a form's button: the status of the answer to the POST (`SENT` when the
+    service took it and the page redirects), then wait for the page it leads to."""
+    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        await page.get_by_role("button", name=button, exact=True).click()
+    response = await posted.value
+    await page.wait_for_load_state("load")
+    return int(response.status)
+
+
+async def apply_with_a_scan(permits: str) -> str:
+    """A PBG whose KTP is an uploaded photo (the other documents in the regency's store)."""
+    async with httpx.AsyncClient(base_url=permits, timeout=30) as client:
+        files = {"file": ("ktp.jpg", phone_photo(), "image/jpeg")}
+        uploaded = await client.post("/applications/documents", files=files)
+        assert uploaded.status_code == 201, uploaded.text
+        body = example_of(SubmitIn)
+        body["documents"] = [
+            {"code": "ktp", "upload": uploaded.json()["id"]},
+            *[d for d in body["documents"] if d["code"] != "ktp"],
+        ]
+        submitted = await client.post("/applications", json=body)
+        assert submitted.status_code == 201, submitted.text
+        return str(submitted.json()["tracking_code"])
+
+
+def next_working_day() -> date:
+    calendar, day = default_calendar(), utc_now().astimezone(WIB).date() + timedelta(days=1)
+    while not calendar.is_working_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+async def test_a_pbg_from_its_documents_to_an_issued_permit(browser: Any, desk: dict[str, str]) -> None:
+    code = await apply_with_a_scan(desk["permits"])
+    async with signed_in(browser, desk["portal"], "petugas-izin-meja", "permit_officer") as (page, audit):
+        assert urlsplit(page.url).path == "/petugas/izin"
+        await page.goto(f"{desk['portal']}/petugas/izin/{code}")
+        await audit.page(page, "permohonan-baru")
+        # The KTP scan is on the page, drawn from the portal's own origin.
+        scan = page.locator("tr[data-document='ktp'] img")
+        assert await scan.evaluate("img => img.complete && img.naturalWidth > 0")
+        address = await scan.get_attribute("src")
+        shown = await page.request.get(f"{desk['portal']}{address}")
+        assert shown.status == 200
+        headers = shown.headers
+        assert headers["content-type"] == "image/jpeg"
+        assert headers["content-disposition"].startswith("inline;")
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["content-security-policy"] == ATTACHMENT_CSP
+        opened = await page.context.new_page()
+        answer = await opened.goto(f"{desk['portal']}{address}")
+        assert answer is not None and answer.status == 200
+        assert await opened.evaluate("document.images.length === 1 && document.images[0].naturalWidth > 0")
+        await opened.close()
+        # Another application's code, or no id at all: an unknown document.
+        unknown = await page.request.get(f"{desk['portal']}/petugas/izin/{code}/dokumen/bukan-id")
+        assert unknown.status == 404
+
+        await page.check("input[name='hasil'][value='complete']")
+        assert await submit(page, "Simpan hasil pemeriksaan") == SENT
+        assert await page.inner_text("#status") == "Berkas lengkap"
+
+        # A date already past: the error summary, nothing sent.
+        await page.fill("#tanggal", "2020-01-06")
+        await page.fill("#jam", "09:00")
+        await page.fill("#peninjau", "Tim Teknis 2")
+        assert await submit(page, "Simpan jadwal peninjauan") == 422
+        await audit.page(page, "jadwal-lampau")
+        assert "harus di masa yang akan datang" in await words(page, ".error-summary")
+        assert await page.input_value("#peninjau") == "Tim Teknis 2"
+        await page.fill("#tanggal", next_working_day().isoformat())
+        assert await submit(page, "Simpan jadwal peninjauan") == SENT
+        await audit.page(page, "jadwal-tersimpan")
+        assert await page.inner_text("#status") == "Peninjauan dijadwalkan"
+        assert "Tim Teknis 2" in await page.inner_text("#peninjauan")
+
+        # A second page still showing the schedule's forms, to send one late.
+        stale = await page.context.new_page()
+        await stale.goto(page.url)
+
+        await page.check("input[name='hasil_tinjau'][value='passed']")
+        await page.fill("#temuan", "Bangunan sesuai gambar rencana.")
+        assert await submit(page, "Simpan hasil peninjauan") == SENT
+        assert await page.inner_text("#status") == "Sudah ditinjau"
+        await audit.page(page, "ditinjau")
+        assert await submit(page, "Setujui") == SENT
+        assert await page.inner_text("#status") == "Disetujui"
+        assert await submit(page, "Terbitkan izin") == SENT
+        await audit.page(page, "izin-terbit")
+        assert await page.inner_text("#status") == "Izin terbit"
+        async with httpx.AsyncClient(base_url=desk["permits"], timeout=30) as client:
+            issued = (await client.get(f"/applications/{code}")).json()
+        assert issued["status"] == "issued" and issued["permit_number"]
+        assert await page.inner_text("#nomor-izin") == issued["permit_number"]
+        assert await page.inner_text("#berlaku-sampai") != ""
+
+        # The inspection recorded again from the stale page: a plain notice, not an error.
+        await stale.check("input[name='hasil_tinjau'][value='failed']")
+        assert await submit(stale, "Simpan hasil peninjauan") == 409
+        assert "tidak lagi dapat dilakukan" in await words(stale, "#sudah-berubah")
+        assert await stale.inner_text("#status") == "Izin terbit"
+        await stale.close()
