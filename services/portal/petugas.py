@@ -17,14 +17,12 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import HTMLResponse, Response
 
 from services.portal import petugas_cases as cases
-from services.portal.clients.base import Download, Refused
+from services.portal.clients.base import Refused
 from services.portal.domain import Answer
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
@@ -38,6 +36,7 @@ from services.portal.petugas_rules import (
     PERMIT_STEPS,
     PERMITS_HOME,
     REJECTION_REASONS,
+    RESOLUTION_PHOTO,
     SIGN_IN,
     STEPS,
     TABS,
@@ -50,8 +49,7 @@ from services.portal.petugas_rules import (
     steps_for,
     tab_of,
 )
-from services.portal.web import checked_form, language, refusal, render, see_other
-from shared.kit.attachments import MediaType, inline_headers
+from services.portal.web import checked_form, chosen_file, inline_file, language, refusal, render, see_other
 from shared.kit.auth import ROLES
 from shared.kit.web import page_headers
 from shared.reference import find_desa, find_kecamatan
@@ -344,8 +342,14 @@ async def complaint_step(request: Request, ctx: Ctx, officer: Officer, code: str
     async def again(errors: dict[str, str]) -> HTMLResponse:
         return await _case_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
 
+    upload = chosen_file(form, RESOLUTION_PHOTO)
+    photo = (
+        cases.Photo(await upload.read(), upload.filename or "foto", upload.content_type or "")
+        if upload
+        else None
+    )
     done = f"/petugas/aduan/{quote(code)}?" + urlencode({"selesai": step})
-    return await _sent(request, cases.act(ctx, officer, code, step, fields), again, done)
+    return await _sent(request, cases.act(ctx, officer, code, step, fields, photo), again, done)
 
 
 async def _sent(
@@ -465,24 +469,13 @@ async def application_step(request: Request, ctx: Ctx, officer: Officer, code: s
 @router.get("/petugas/izin/{code}/dokumen/{document_id}")
 async def application_document(ctx: Ctx, officer: Officer, code: str, document_id: str) -> Response:
     """An uploaded document, shown by the browser itself (an image, its PDF viewer)."""
-    return _inline(await cases.document(ctx, officer, code, document_id), document_id)
+    return inline_file(await cases.document(ctx, officer, code, document_id), document_id)
 
 
 @router.get("/petugas/aduan/{code}/foto/{photo_id}")
 async def complaint_photo(ctx: Ctx, officer: Officer, code: str, photo_id: str) -> Response:
     """A photo of the complaint (the reporter's, or of the finished work)."""
-    return _inline(await cases.complaint_photo(ctx, officer, code, photo_id), photo_id)
-
-
-def _inline(download: Download, file_id: str) -> StreamingResponse:
-    """A service's attachment (its id checked by the use case) passed on as it arrives,
-    with the kit's inline headers: its type as the service read it from the content, the
-    portal's own origin only."""
-    return StreamingResponse(
-        download.chunks,
-        headers=inline_headers(UUID(file_id), MediaType(download.media_type)),
-        background=BackgroundTask(download.close),
-    )
+    return inline_file(await cases.complaint_photo(ctx, officer, code, photo_id), photo_id)
 
 
 # ----- what the workspace answers instead of a page -----------------------------------------

@@ -28,13 +28,10 @@ from services.portal.clients.base import Download, Refused
 from services.portal.clients.identity import Tokens
 from services.portal.domain import Answer
 from services.portal.handlers import Context, OfficerAccess, session_key
-from shared.kit.attachments import MediaType
 from shared.kit.auth import InvalidToken, Officer, OidcTokens, ProviderUnavailable, issue_token
 from shared.kit.codes import COMPLAINT_PREFIX, PERMIT_PREFIX, is_public_code, normalise_code
 
 T = TypeVar("T")
-# What the services keep and the workspace shows inline; nothing else is passed on.
-KEPT_TYPES = frozenset(m.value for m in MediaType)
 PAGE_SIZE = 20
 # What the service's answers mean for the page.
 UNAUTHENTICATED, FORBIDDEN, NOT_FOUND = 401, 403, 404
@@ -307,15 +304,35 @@ async def case(ctx: Context, officer: Signed, code: str) -> CaseView:
     return CaseView(found, await ctx.complaints.opds(), similar)
 
 
-async def act(ctx: Context, officer: Signed, code: str, step: str, form: Mapping[str, str]) -> Answer:
-    """Read a complaint's form and send its command; `Refused` carries the service's
-    reasons (a status that no longer allows it, a duplicate it does not know)."""
+@dataclass(frozen=True)
+class Photo:
+    """A photo chosen in a form, as the browser sent it."""
+
+    content: bytes
+    filename: str
+    media_type: str
+
+
+async def act(
+    ctx: Context, officer: Signed, code: str, step: str, form: Mapping[str, str], photo: Photo | None = None
+) -> Answer:
+    """Read a complaint's form and send its command (resolving with the photo of the
+    finished work, uploaded first once the form is otherwise right); `Refused` carries
+    the service's reasons (a status that no longer allows it, a duplicate it does not
+    know)."""
     code = _known(code, COMPLAINT_PREFIX)
     opds = {o["code"] for o in await ctx.complaints.opds()}
     result = rules.read_step(step, form, opds, code)
-    if not result.errors:
-        body, command = result.values["body"], rules.STEPS[step][0]
-        await _as_officer(lambda: ctx.complaints.officer_step(officer.token, code, command, body))
+    if result.errors:
+        return result
+    body, command = result.values["body"], rules.STEPS[step][0]
+    if photo is not None and step == rules.RESOLVE:
+        try:
+            body["photo"] = await ctx.complaints.upload_photo(photo.content, photo.filename, photo.media_type)
+        except Refused:
+            result.refuse(rules.RESOLUTION_PHOTO, f"error.{rules.RESOLUTION_PHOTO}.refused")
+            return result
+    await _as_officer(lambda: ctx.complaints.officer_step(officer.token, code, command, body))
     return result
 
 
@@ -386,9 +403,7 @@ def _file_id(value: str) -> str:
 
 async def _download(call: Callable[[], Awaitable[Download | None]]) -> Download:
     found = await _as_officer(call)
-    if found is None or found.media_type not in KEPT_TYPES:
-        if found is not None:
-            await found.close()
+    if found is None:
         raise NotFound
     return found
 

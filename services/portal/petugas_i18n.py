@@ -201,6 +201,11 @@ PETUGAS_MESSAGES: dict[str, dict[str, str]] = {
         "error.penyelesaian.empty": "Tulis hasil penyelesaian",
         "error.penyelesaian.long": "Hasil penyelesaian maksimal 5.000 huruf",
         "petugas.photo_alt": "Foto pelapor {n} (buka ukuran penuh)",
+        "petugas.resolution_photo": "Foto hasil pekerjaan",
+        "petugas.resolution_photo_alt": "Foto hasil pekerjaan (buka ukuran penuh)",
+        "petugas.field.resolution_photo": "Foto hasil pekerjaan (tidak wajib)",
+        "petugas.hint.resolution_photo": "JPEG atau PNG, paling besar 5 MB. Pelapor dapat melihatnya di Lacak. Lokasi dan data kamera di dalam foto dihapus.",
+        "error.foto_hasil.refused": "Foto hasil pekerjaan harus JPEG atau PNG, paling besar 5 MB",
         "petugas.stale": "Langkah itu tidak lagi dapat dilakukan: statusnya sudah berubah sejak halaman ini dibuka. Inilah keadaannya sekarang.",
         # A permit application after its document check: inspection, decision, issue.
         "petugas.izin.inspection": "Peninjauan lapangan",
@@ -466,6 +471,11 @@ PETUGAS_MESSAGES: dict[str, dict[str, str]] = {
         "error.penyelesaian.empty": "Write how it was resolved",
         "error.penyelesaian.long": "The resolution can be at most 5,000 characters",
         "petugas.photo_alt": "Reporter's photo {n} (open full size)",
+        "petugas.resolution_photo": "Photo of the finished work",
+        "petugas.resolution_photo_alt": "Photo of the finished work (open full size)",
+        "petugas.field.resolution_photo": "Photo of the finished work (optional)",
+        "petugas.hint.resolution_photo": "JPEG or PNG, up to 5 MB. The reporter sees it in Lacak. The location and camera details inside the photo are removed.",
+        "error.foto_hasil.refused": "The photo of the finished work must be a JPEG or PNG of at most 5 MB",
         "petugas.stale": "That step can no longer be taken: the status changed since this page was opened. This is how it stands now.",
         # A permit application after its document check: inspection, decision, issue.
         "petugas.izin.inspection": "Field inspection",

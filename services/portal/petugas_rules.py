@@ -178,8 +178,10 @@ FIELDS = {
     "disposisi": ["opd", "catatan"],
     "tanggapan": ["tanggapan"],
     "progres": ["catatan_progres"],
-    "selesai": ["penyelesaian"],
+    "selesai": ["penyelesaian", "foto_hasil"],
 }
+# The resolve form's optional photo of the finished work (a file field).
+RESOLVE, RESOLUTION_PHOTO = "selesai", "foto_hasil"
 
 
 def steps_for(role: Role | None, status: str) -> list[str]:

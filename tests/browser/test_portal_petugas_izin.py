@@ -3,8 +3,9 @@ and the portal as `make run` starts them without an identity provider): the lice
 office takes a PBG from its documents to an issued permit (a scan shown inline with the
 headers of an attachment, an inspection date in the past refused with the error summary,
 a stale form answered with a plain message, the permit's number and validity on the
-page). Every page reached is audited (axe-core, weight, origins, a screenshot in
-test-artifacts/portal/).
+page); an OPD officer sees the reporter's photo and resolves the complaint with a photo
+of the finished work, which its reporter then sees in Lacak. Every page reached is
+audited (axe-core, weight, origins, a screenshot in test-artifacts/portal/).
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ from shared.kit.codes import WIB
 from shared.reference.workdays import default_calendar
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
-from tests.attachment_support import phone_photo
+from tests.attachment_support import pdf, phone_photo
 from tests.browser.portal_support import DESKTOP, Audit, service_processes
 from tests.browser.test_portal import browser, chromium, words
-from tests.harness import new_database
+from tests.harness import new_database, officer_headers
+from tests.integration.test_complaints_service import complaint_body
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 SERVICES = ("complaints", "permits", "portal")
 SENT = 303  # a form taken: on to its page (see other)
+OPD = "DPUPR"  # the roads' OPD (services/complaints/catalogue.yaml)
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +181,68 @@ async def test_a_pbg_from_its_documents_to_an_issued_permit(browser: Any, desk: 
         assert "tidak lagi dapat dilakukan" in await words(stale, "#sudah-berubah")
         assert await stale.inner_text("#status") == "Izin terbit"
         await stale.close()
+
+
+async def dispatched_with_a_photo(complaints: str) -> str:
+    """A complaint with the reporter's photo, verified and disposed to DPUPR."""
+    coordinator = officer_headers("coordinator", subject="koordinator-meja")
+    async with httpx.AsyncClient(base_url=complaints, timeout=30) as client:
+        files = {"file": ("lubang.jpg", phone_photo(), "image/jpeg")}
+        photo = (await client.post("/complaints/photos", files=files)).json()["id"]
+        filed = await client.post("/complaints", json=complaint_body(photos=[photo]))
+        assert filed.status_code == 201, filed.text
+        code = str(filed.json()["tracking_code"])
+        for step, body in (("verify", {}), ("dispatch", {"opd": OPD})):
+            sent = await client.post(f"/officer/complaints/{code}/{step}", json=body, headers=coordinator)
+            assert sent.status_code == 200, sent.text
+    return code
+
+
+async def test_an_opd_officer_resolves_with_a_photo_the_reporter_sees_in_lacak(
+    browser: Any, desk: dict[str, str]
+) -> None:
+    code = await dispatched_with_a_photo(desk["complaints"])
+    portal = desk["portal"]
+    async with signed_in(browser, portal, "petugas-opd-foto", "opd_officer", OPD) as (page, audit):
+        await page.goto(f"{portal}/petugas/aduan/{code}")
+        await audit.page(page, "aduan-foto-pelapor")
+        # The reporter's photo, shown inline from the portal's own origin.
+        reporters = page.locator("#foto-pelapor img")
+        assert await reporters.count() == 1
+        assert await reporters.first.evaluate("img => img.complete && img.naturalWidth > 0")
+        shown = await page.request.get(portal + str(await reporters.first.get_attribute("src")))
+        assert shown.headers["content-disposition"].startswith("inline;")
+        assert shown.headers["content-security-policy"] == ATTACHMENT_CSP
+
+        # A PDF is no photo: the field says so, nothing resolved.
+        await page.fill("#penyelesaian", "Lubang sudah ditambal dan diaspal ulang.")
+        await page.set_input_files(
+            "#foto_hasil", {"name": "hasil.pdf", "mimeType": "application/pdf", "buffer": pdf()}
+        )
+        assert await submit(page, "Nyatakan selesai") == 422
+        await audit.page(page, "selesai-bukan-foto")
+        assert "harus JPEG atau PNG" in await words(page, ".error-summary")
+        assert await page.input_value("#penyelesaian") == "Lubang sudah ditambal dan diaspal ulang."
+        finished = {"name": "hasil.png", "mimeType": "image/png", "buffer": phone_photo("PNG")}
+        await page.set_input_files("#foto_hasil", finished)
+        assert await submit(page, "Nyatakan selesai") == SENT
+        await audit.page(page, "selesai-dengan-foto")
+        assert await page.inner_text("#status") == "Selesai ditangani"
+        assert await page.locator("#foto-hasil").evaluate("img => img.complete && img.naturalWidth > 0")
+
+    citizen = await browser.new_context(viewport=DESKTOP, locale="id-ID")
+    try:
+        page = await citizen.new_page()
+        audit = Audit(portal, "lacak-foto-hasil")
+        audit.attach(page)
+        await page.goto(f"{portal}/lacak?kode={code}")
+        await audit.page(page, "lacak-selesai")
+        assert "Foto hasil pekerjaan" in await words(page, ".resolution-photo")
+        photo = page.locator("#foto-hasil")
+        assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
+        answer = await page.request.get(portal + str(await photo.get_attribute("src")))
+        assert answer.status == 200 and answer.headers["content-type"] == "image/png"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    finally:
+        await citizen.close()
+    audit.check()

@@ -12,7 +12,11 @@ from typing import Any
 
 import httpx
 
+from shared.kit.attachments import MediaType
+
 log = logging.getLogger(__name__)
+# What a service's file may be to be passed on (what the services keep).
+KEPT_TYPES = frozenset(m.value for m in MediaType)
 # httpx logs every request line at INFO; the portal's carry tracking codes (a citizen's
 # key to their case), which stay out of the logs.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -90,7 +94,7 @@ class Download:
     """A file on its way from a service: its type as the service gave it, its bytes as
     they arrive, and the way to let the connection go."""
 
-    media_type: str
+    media_type: MediaType
     chunks: AsyncIterator[bytes]
     close: Callable[[], Awaitable[None]]
 
@@ -143,7 +147,8 @@ class Upstream:
 
     async def open_file(self, path: str, headers: dict[str, str]) -> Download | None:
         """A file the service keeps, its body not yet read (the caller streams it on, then
-        closes it): None for 404, `Refused` for another 4xx, else `Unavailable`."""
+        closes it): None for 404, `Refused` for another 4xx, else `Unavailable` (a 5xx,
+        or a type the services never keep)."""
         try:
             response = await self.http.send(
                 self.http.build_request("GET", path, headers=_headers(headers)), stream=True
@@ -151,13 +156,17 @@ class Upstream:
         except httpx.TransportError as exc:
             log.warning("upstream unavailable", extra={"upstream": self.name, "error": type(exc).__name__})
             raise Unavailable(self.name) from exc
-        if response.is_success:
-            return Download(response.headers.get("content-type", ""), response.aiter_bytes(), response.aclose)
+        if response.is_success and response.headers.get("content-type") in KEPT_TYPES:
+            return Download(
+                MediaType(response.headers["content-type"]), response.aiter_bytes(), response.aclose
+            )
         await response.aread()
         await response.aclose()
         if response.status_code == 404:
             return None
-        if response.status_code >= 500:
+        if response.is_success or response.status_code >= 500:
+            # A file of another type than the services keep is no answer to pass on.
+            log.warning("upstream unavailable", extra={"upstream": self.name, "error": response.status_code})
             raise Unavailable(self.name)
         return self._json(response)
 

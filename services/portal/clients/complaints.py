@@ -29,6 +29,11 @@ class ComplaintsClient(Upstream):
     async def complaint(self, code: str) -> dict[str, Any] | None:
         return await self.get(f"/complaints/{code}")
 
+    async def resolution_photo(self, code: str) -> Download | None:
+        """The photo of the finished work the complaint was resolved with, to stream on
+        (`open_file`); None when it has none to show."""
+        return await self.open_file(f"/complaints/{code}/resolution-photo", {})
+
     async def rate(self, code: str, body: dict[str, Any]) -> None:
         """Rate the resolution (it closes the complaint); `Refused` with 409 when the
         complaint no longer waits for it."""
