@@ -30,8 +30,10 @@ from services.portal.pages import _when as when
 from services.portal.petugas_rules import (
     CHECKABLE,
     DOCUMENT_CHECK,
+    DOCUMENT_CHECK_FIELDS,
     FIELDS,
     IMAGE_TYPES,
+    KEPT_FORM_PARAM,
     PERMIT_FIELDS,
     PERMIT_STEPS,
     PERMITS_HOME,
@@ -49,7 +51,16 @@ from services.portal.petugas_rules import (
     steps_for,
     tab_of,
 )
-from services.portal.web import checked_form, chosen_file, inline_file, language, refusal, render, see_other
+from services.portal.web import (
+    CsrfRefused,
+    checked_form,
+    chosen_file,
+    inline_file,
+    language,
+    refusal,
+    render,
+    see_other,
+)
 from shared.kit.auth import ROLES
 from shared.kit.web import page_headers
 from shared.reference import find_desa, find_kecamatan
@@ -282,6 +293,7 @@ async def _case_page(
     form: dict[str, str] | None = None,
     failed: str | None = None,
     done: str | None = None,
+    restored: bool = False,
 ) -> HTMLResponse:
     t = translator(language(request))
     view = await cases.case(ctx, officer, code)
@@ -302,6 +314,7 @@ async def _case_page(
         failed=failed,
         order=order,
         done=done,
+        restored=restored,
         when=when,
         action=f"/petugas/aduan/{quote(code)}",
         actor=lambda subject: _actor(t, officer, subject),
@@ -327,9 +340,17 @@ def _actor(t: Any, officer: cases.Signed, subject: str) -> str:
 
 @router.get("/petugas/aduan/{code}", response_class=HTMLResponse)
 async def complaint_page(
-    request: Request, ctx: Ctx, officer: Officer, code: str, selesai: str | None = Query(None, max_length=20)
+    request: Request,
+    ctx: Ctx,
+    officer: Officer,
+    code: str,
+    selesai: str | None = Query(None, max_length=20),
+    formulir: str | None = Query(None, max_length=64),
 ) -> Response:
-    return await _case_page(request, ctx, officer, code, done=selesai if selesai in STEPS else None)
+    restored = await _restored(request, ctx, formulir)
+    return await _case_page(
+        request, ctx, officer, code, done=selesai if selesai in STEPS else None, **restored
+    )
 
 
 @router.post("/petugas/aduan/{code}/{step}", response_class=HTMLResponse)
@@ -402,11 +423,12 @@ async def _application_page(
     form: dict[str, Any] | None = None,
     failed: str | None = None,
     done: str | None = None,
+    restored: bool = False,
 ) -> HTMLResponse:
     view = await cases.application(ctx, officer, code)
     a = view.application
     steps = permit_steps_for(a)
-    order = ["hasil", "kurang", "catatan_berkas"] + [n for step in steps for n in PERMIT_FIELDS[step]]
+    order = DOCUMENT_CHECK_FIELDS + [n for step in steps for n in PERMIT_FIELDS[step]]
     return _page(
         request,
         "permohonan.html",
@@ -422,6 +444,7 @@ async def _application_page(
         failed=failed,
         order=order,
         done=done,
+        restored=restored,
         when=when,
         action=f"/petugas/izin/{quote(code)}",
     )
@@ -429,10 +452,16 @@ async def _application_page(
 
 @router.get("/petugas/izin/{code}", response_class=HTMLResponse)
 async def application_page(
-    request: Request, ctx: Ctx, officer: Officer, code: str, selesai: str | None = Query(None, max_length=20)
+    request: Request,
+    ctx: Ctx,
+    officer: Officer,
+    code: str,
+    selesai: str | None = Query(None, max_length=20),
+    formulir: str | None = Query(None, max_length=64),
 ) -> Response:
     done = selesai if selesai == DOCUMENT_CHECK or selesai in PERMIT_STEPS else None
-    return await _application_page(request, ctx, officer, code, done=done)
+    restored = await _restored(request, ctx, formulir)
+    return await _application_page(request, ctx, officer, code, done=done, **restored)
 
 
 @router.post("/petugas/izin/{code}/berkas", response_class=HTMLResponse)
@@ -490,6 +519,9 @@ def error_pages(app: FastAPI) -> None:
         here = page_of(request.method, request.url.path)
         if request.method == "GET" and request.url.query:
             here += f"?{request.url.query}"
+        kept = await _keep_form(request) if request.method == "POST" else None
+        if kept is not None:
+            here += "?" + urlencode({KEPT_FORM_PARAM: kept})
         response = see_other(f"{SIGN_IN}?" + urlencode({"lanjut": return_path(here)}))
         response.delete_cookie(OFFICER_COOKIE, path=COOKIE_PATH)
         return response
@@ -501,6 +533,29 @@ def error_pages(app: FastAPI) -> None:
     @app.exception_handler(cases.NotFound)
     async def _not_found(request: Request, _: cases.NotFound) -> HTMLResponse:
         return _message(request, 404, "petugas.notfound.title", "petugas.notfound.body", _home(request))
+
+
+async def _keep_form(request: Request) -> str | None:
+    """What the officer typed into the form they sent, kept while they sign in again
+    (a form of this browser's, by its CSRF token); the id to come back with."""
+    try:
+        form = await checked_form(request)
+    except CsrfRefused:
+        return None
+    sent = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form}
+    ctx = request.app.state.service.context
+    return await cases.keep_form(ctx, request.state.session, request.url.path, sent)
+
+
+async def _restored(request: Request, ctx: Ctx, kept_id: str | None) -> dict[str, Any]:
+    """The page's form as the officer had typed it before signing in again, if kept."""
+    found = (
+        await cases.restore_form(ctx, request.state.session, kept_id, request.url.path) if kept_id else None
+    )
+    if found is None:
+        return {}
+    step, fields = found
+    return {"form": fields, "failed": step, "restored": True}
 
 
 def _home(request: Request) -> tuple[str, str]:

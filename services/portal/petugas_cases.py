@@ -243,8 +243,43 @@ async def sign_out(ctx: Context, cookie: str | None, after: str) -> str | None:
 
 
 async def purge_ended_sessions(ctx: Context) -> int:
+    """Sessions ended, and the forms kept for a sign-in that never came."""
     policy, now = _access(ctx).policy, ctx.clock()
+    await repository.purge_journey(ctx.pool(), rules.KEPT_FORM, now - rules.KEPT_FORM_FOR)
     return await repository.purge_officer_sessions(ctx.pool(), now - policy.idle, now - policy.lifetime)
+
+
+# ----- a form sent after the session ended --------------------------------------------------
+
+
+def _kept_key(browser: str, kept_id: str) -> str:
+    # Bound to the browser's own cookie too: an address with the id is no use elsewhere.
+    return session_key(f"{browser}:{kept_id}")
+
+
+async def keep_form(ctx: Context, browser: str, path: str, sent: Mapping[str, list[str]]) -> str | None:
+    """Keep what was typed into the workspace form at `path` while its officer signs in
+    again: the id to come back with, or None when there is nothing of a form to keep."""
+    found = rules.form_fields(path)
+    fields = rules.kept_fields(found[1], sent) if found else {}
+    if not found or not fields:
+        return None
+    kept_id = secrets.token_urlsafe(16)
+    kept = {"page": rules.page_of("POST", path), "step": found[0], "fields": fields}
+    await repository.save(ctx.pool(), _kept_key(browser, kept_id), rules.KEPT_FORM, kept, ctx.clock())
+    return kept_id
+
+
+async def restore_form(
+    ctx: Context, browser: str, kept_id: str, page: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The step and fields kept for this browser and `page` (once: they are gone after),
+    while fresh; else None."""
+    key, fresh_since = _kept_key(browser, kept_id), ctx.clock() - rules.KEPT_FORM_FOR
+    kept = await repository.take(ctx.pool(), key, rules.KEPT_FORM, fresh_since)
+    if kept.get("page") != page:
+        return None
+    return str(kept["step"]), dict(kept["fields"])
 
 
 # ----- complaints, with the officer's own token ---------------------------------------------

@@ -174,7 +174,7 @@ MERGEABLE = ("submitted", "verified", "dispatched", "in_progress")
 # The fields of each form, in page order (the error summary's order).
 FIELDS = {
     "tolak": ["alasan_kode", "alasan"],
-    "gabung": ["duplikat"],
+    "gabung": ["duplikat", "duplikat_kode"],
     "disposisi": ["opd", "catatan"],
     "tanggapan": ["tanggapan"],
     "progres": ["catatan_progres"],
@@ -266,6 +266,7 @@ def _instant(value: str | datetime) -> datetime:
 # ----- a permit application's document check ----------------------------------------------
 
 DOCUMENT_CHECK = "berkas"
+DOCUMENT_CHECK_FIELDS = ["hasil", "kurang", "catatan_berkas"]
 # The application's status the document check is allowed from (permits' TRANSITIONS).
 CHECKABLE = "submitted"
 OUTCOMES = ("complete", "incomplete")
@@ -428,3 +429,42 @@ def read_permit_step(step: str, form: Mapping[str, str], now: datetime) -> Answe
         body = {"reason": _text(answer, form, "alasan_cabut", REVOKE_LENGTH[1], REVOKE_LENGTH[0])}
     answer.values = {"body": body} if not answer.errors else {}
     return answer
+
+
+# ----- a form sent after the session ended ------------------------------------------------
+
+# What the officer typed is kept for the form's page while they sign in again: under a
+# random id in the way back (and this browser's own cookie), for this long at most, and
+# only the fields the step's form defines (so never a password, a token or a file).
+KEPT_FORM = "petugas_formulir"
+KEPT_FORM_FOR = timedelta(minutes=15)
+KEPT_FORM_PARAM = "formulir"
+# Fields sent as several values (checkboxes).
+MULTIPLE = frozenset({"kurang"})
+
+
+def form_fields(path: str) -> tuple[str, list[str]] | None:
+    """The step a workspace form's address names and that form's fields, or None for
+    an address that is no form of the workspace's."""
+    parts = path.strip("/").split("/")
+    if len(parts) != 4 or parts[0] != "petugas":
+        return None
+    kind, step = parts[1], parts[3]
+    if kind == "aduan" and step in STEPS:
+        return step, FIELDS.get(step, [])
+    if kind == "izin" and step == DOCUMENT_CHECK:
+        return step, DOCUMENT_CHECK_FIELDS
+    if kind == "izin" and step in PERMIT_STEPS:
+        return step, PERMIT_FIELDS[step]
+    return None
+
+
+def kept_fields(names: list[str], sent: Mapping[str, list[str]]) -> dict[str, str | list[str]]:
+    """What is kept of a sent form: its own fields that hold something, each capped at
+    the longest text a workspace form takes."""
+    kept: dict[str, str | list[str]] = {}
+    for name in names:
+        values = [v[:RESOLUTION_LENGTH] for v in sent.get(name, []) if v.strip()]
+        if values:
+            kept[name] = values if name in MULTIPLE else values[0]
+    return kept

@@ -3,7 +3,8 @@ and the portal as `make run` starts them without an identity provider): the lice
 office takes a PBG from its documents to an issued permit (a scan shown inline with the
 headers of an attachment, an inspection date in the past refused with the error summary,
 a stale form answered with a plain message, the permit's number and validity on the
-page); an OPD officer sees the reporter's photo and resolves the complaint with a photo
+page; what an officer typed into a form sent after their session ended is there again
+once they have signed in again, and only then and there); an OPD officer sees the reporter's photo and resolves the complaint with a photo
 of the finished work, which its reporter then sees in Lacak. Every page reached is
 audited (axe-core, weight, origins, a screenshot in test-artifacts/portal/).
 """
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from services.permits.api import SubmitIn
+from services.portal.petugas_rules import KEPT_FORM
 from shared.kit.attachments import ATTACHMENT_CSP
 from shared.kit.bodies import example_of
 from shared.kit.clock import utc_now
@@ -30,7 +32,7 @@ from shared.runtime.select import Infrastructure
 from tests.attachment_support import pdf, phone_photo
 from tests.browser.portal_support import DESKTOP, Audit, service_processes
 from tests.browser.test_portal import browser, chromium, words
-from tests.harness import new_database, officer_headers
+from tests.harness import db_execute, db_fetchval, new_database, officer_headers
 from tests.integration.test_complaints_service import complaint_body
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
@@ -51,9 +53,19 @@ async def desk(infra: Infrastructure) -> AsyncIterator[dict[str, str]]:
         "PORTAL_PUBLIC_URL": urls["portal"],
     }
     environments: dict[str, dict[str, str]] = {"complaints": {}, "permits": {}, "portal": portal}
-    specs = {name: (ports[name], await new_database(infra), environments[name]) for name in SERVICES}
+    databases = {name: await new_database(infra) for name in SERVICES}
+    specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
     async with service_processes(infra, specs):
-        yield urls
+        yield {**urls, "portal_database": databases["portal"]}
+
+
+async def sign_in(page: Any, role: str, opd: str | None = None) -> None:
+    """The development sign-in form, filled in and sent."""
+    await page.fill("#nama", "Dewi Anggraini")
+    await page.check(f"input[name='peran'][value='{role}']")
+    if opd:
+        await page.select_option("#opd", opd)
+    await submit(page, "Masuk")
 
 
 @asynccontextmanager
@@ -67,11 +79,7 @@ async def signed_in(
     audit.attach(page)
     try:
         await page.goto(f"{portal}/petugas")
-        await page.fill("#nama", "Dewi Anggraini")
-        await page.check(f"input[name='peran'][value='{role}']")
-        if opd:
-            await page.select_option("#opd", opd)
-        await submit(page, "Masuk")
+        await sign_in(page, role, opd)
         yield page, audit
     finally:
         await context.close()
@@ -246,3 +254,53 @@ async def test_an_opd_officer_resolves_with_a_photo_the_reporter_sees_in_lacak(
     finally:
         await citizen.close()
     audit.check()
+
+
+async def test_a_form_sent_after_the_session_ended_is_there_again_after_signing_in(
+    browser: Any, desk: dict[str, str]
+) -> None:
+    code, portal, database = await apply_with_a_scan(desk["permits"]), desk["portal"], desk["portal_database"]
+    page_path = f"/petugas/izin/{code}"
+    note = "KRK sudah kedaluwarsa, mohon unggah yang baru."
+    async with signed_in(browser, portal, "petugas-formulir", "permit_officer") as (page, audit):
+        await page.goto(portal + page_path)
+        await page.check("input[name='hasil'][value='incomplete']")
+        await page.check("input[name='kurang'][value='krk']")
+        await page.fill("#catatan_berkas", note)
+        # The session ends meanwhile (idle for longer than its policy allows).
+        await db_execute(
+            database, "UPDATE officer_sessions SET last_seen_at = last_seen_at - interval '31 minutes'"
+        )
+        await submit(page, "Simpan hasil pemeriksaan")
+        assert urlsplit(page.url).path == "/petugas/masuk"
+        kept = await db_fetchval(database, f"SELECT answers::text FROM drafts WHERE journey = '{KEPT_FORM}'")
+        assert note in str(kept) and "csrf" not in str(kept)
+        await sign_in(page, "permit_officer")
+        assert urlsplit(page.url).path == page_path
+        await audit.page(page, "formulir-dipulihkan")
+        assert "dipulihkan" in await words(page, "#dipulihkan")
+        assert await page.is_checked("input[name='hasil'][value='incomplete']")
+        assert await page.is_checked("input[name='kurang'][value='krk']")
+        assert not await page.is_checked("input[name='kurang'][value='ktp']")
+        assert await page.input_value("#catatan_berkas") == note
+        # Taken once: the same address again is the page as it is, the store empty.
+        await page.reload()
+        assert await page.locator("#dipulihkan").count() == 0
+        assert await page.input_value("#catatan_berkas") == ""
+        assert await db_fetchval(database, f"SELECT count(*) FROM drafts WHERE journey = '{KEPT_FORM}'") == 0
+
+        # Kept longer than its time: nothing comes back.
+        await page.fill("#catatan_berkas", note)
+        await db_execute(
+            database, "UPDATE officer_sessions SET last_seen_at = last_seen_at - interval '31 minutes'"
+        )
+        await submit(page, "Simpan hasil pemeriksaan")
+        await db_execute(
+            database,
+            f"UPDATE drafts SET updated_at = updated_at - interval '16 minutes' WHERE journey = '{KEPT_FORM}'",
+        )
+        await sign_in(page, "permit_officer")
+        assert urlsplit(page.url).path == page_path
+        assert await page.locator("#dipulihkan").count() == 0
+        assert await page.input_value("#catatan_berkas") == ""
+        assert await page.inner_text("#status") == "Baru"

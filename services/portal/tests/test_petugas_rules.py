@@ -15,6 +15,7 @@ from services.portal.i18n import MESSAGES
 from services.portal.petugas_rules import (
     FIELDS,
     HOME,
+    KEPT_FORM_FOR,
     PERMIT_FIELDS,
     PERMIT_STEPS,
     REFRESH_MARGIN,
@@ -25,7 +26,9 @@ from services.portal.petugas_rules import (
     Role,
     SessionPolicy,
     due_label,
+    form_fields,
     home_of,
+    kept_fields,
     needs_refresh,
     page_of,
     permit_steps_for,
@@ -323,3 +326,33 @@ def test_a_result_a_decision_and_an_issue_as_the_service_takes_them() -> None:
     assert read_permit_step("cabut", {"alasan_cabut": "Bangunan menyalahi izin."}, NOW).values == {
         "body": {"reason": "Bangunan menyalahi izin."}
     }
+
+
+def test_a_form_sent_after_the_session_ended_keeps_only_its_own_fields() -> None:
+    code = "IZN-2612-7K3M-9QW2-XAB4D"
+    assert form_fields(f"/petugas/izin/{code}/jadwal") == ("jadwal", PERMIT_FIELDS["jadwal"])
+    assert form_fields(f"/petugas/izin/{code}/berkas") == ("berkas", ["hasil", "kurang", "catatan_berkas"])
+    assert form_fields("/petugas/aduan/ADU-1/tolak") == ("tolak", FIELDS["tolak"])
+    for other in (
+        "/petugas/masuk",
+        "/petugas/keluar",
+        "/petugas/izin/x/lain",
+        "/lapor/isi",
+        "/petugas/aduan/x/y/z",
+    ):
+        assert form_fields(other) is None
+    sent = {
+        "peninjau": ["Tim Teknis 2"],
+        "tanggal": ["2027-01-15"],
+        "jam": [" "],
+        "csrf": ["0" * 64],
+        "password": ["rahasia"],
+        "access_token": ["eyJ..."],
+    }
+    assert kept_fields(PERMIT_FIELDS["jadwal"], sent) == {"peninjau": "Tim Teknis 2", "tanggal": "2027-01-15"}
+    assert kept_fields(["hasil", "kurang"], {"kurang": ["krk", "ktp"], "hasil": ["incomplete"]}) == {
+        "hasil": "incomplete",
+        "kurang": ["krk", "ktp"],
+    }
+    assert kept_fields(["alasan"], {"alasan": ["x" * 10_000]})["alasan"] == "x" * 5000
+    assert timedelta(minutes=15) == KEPT_FORM_FOR
