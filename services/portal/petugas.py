@@ -11,15 +11,16 @@ token (a 403 there is the "not authorised" page).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import FormData
 
 from services.portal import petugas_cases as cases
 from services.portal.clients.base import Refused
@@ -98,6 +99,18 @@ class ListPage:
 
 
 Asked = Annotated[ListPage, Depends()]
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """A case's page, from its address: the step just done, and the id of a form kept
+    while the officer signed in again."""
+
+    selesai: str | None = Query(None, max_length=20)
+    formulir: str | None = Query(None, max_length=64)
+
+
+Shown = Annotated[CasePage, Depends()]
 
 
 def _page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
@@ -339,38 +352,46 @@ def _actor(t: Any, officer: cases.Signed, subject: str) -> str:
 
 
 @router.get("/petugas/aduan/{code}", response_class=HTMLResponse)
-async def complaint_page(
-    request: Request,
-    ctx: Ctx,
-    officer: Officer,
-    code: str,
-    selesai: str | None = Query(None, max_length=20),
-    formulir: str | None = Query(None, max_length=64),
-) -> Response:
-    restored = await _restored(request, ctx, formulir)
-    return await _case_page(
-        request, ctx, officer, code, done=selesai if selesai in STEPS else None, **restored
-    )
+async def complaint_page(request: Request, ctx: Ctx, officer: Officer, code: str, shown: Shown) -> Response:
+    done = shown.selesai if shown.selesai in STEPS else None
+    return await _case_page(request, ctx, officer, code, done=done, **await _restored(request, ctx, shown))
 
 
 @router.post("/petugas/aduan/{code}/{step}", response_class=HTMLResponse)
 async def complaint_step(request: Request, ctx: Ctx, officer: Officer, code: str, step: str) -> Response:
+    async def send(form: FormData, fields: dict[str, str]) -> Answer:
+        upload = chosen_file(form, RESOLUTION_PHOTO)
+        photo = (
+            cases.Photo(await upload.read(), upload.filename or "foto", upload.content_type or "")
+            if upload
+            else None
+        )
+        return await cases.act(ctx, officer, code, step, fields, photo)
+
+    page = partial(_case_page, request, ctx, officer, code)
+    return await _form_step(request, step, STEPS, page, f"/petugas/aduan/{quote(code)}", send)
+
+
+async def _form_step(
+    request: Request,
+    step: str,
+    known: Collection[str],
+    page: Callable[..., Awaitable[HTMLResponse]],
+    address: str,
+    send: Callable[[FormData, dict[str, str]], Awaitable[Answer]],
+) -> Response:
+    """A step's form sent from a case's page at `address`: unknown steps are unknown
+    pages; else `_sent`, the page again with the form as typed when it is refused."""
     form = await checked_form(request)
-    if step not in STEPS:
+    if step not in known:
         return _message(request, 404, "notfound.title", "notfound.body")
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _case_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
+        return await page(errors=errors, form=fields, failed=step)
 
-    upload = chosen_file(form, RESOLUTION_PHOTO)
-    photo = (
-        cases.Photo(await upload.read(), upload.filename or "foto", upload.content_type or "")
-        if upload
-        else None
-    )
-    done = f"/petugas/aduan/{quote(code)}?" + urlencode({"selesai": step})
-    return await _sent(request, cases.act(ctx, officer, code, step, fields, photo), again, done)
+    done = f"{address}?" + urlencode({"selesai": step})
+    return await _sent(request, send(form, fields), again, done)
 
 
 async def _sent(
@@ -451,16 +472,9 @@ async def _application_page(
 
 
 @router.get("/petugas/izin/{code}", response_class=HTMLResponse)
-async def application_page(
-    request: Request,
-    ctx: Ctx,
-    officer: Officer,
-    code: str,
-    selesai: str | None = Query(None, max_length=20),
-    formulir: str | None = Query(None, max_length=64),
-) -> Response:
-    done = selesai if selesai == DOCUMENT_CHECK or selesai in PERMIT_STEPS else None
-    restored = await _restored(request, ctx, formulir)
+async def application_page(request: Request, ctx: Ctx, officer: Officer, code: str, shown: Shown) -> Response:
+    done = shown.selesai if shown.selesai == DOCUMENT_CHECK or shown.selesai in PERMIT_STEPS else None
+    restored = await _restored(request, ctx, shown)
     return await _application_page(request, ctx, officer, code, done=done, **restored)
 
 
@@ -483,16 +497,12 @@ async def document_check(request: Request, ctx: Ctx, officer: Officer, code: str
 @router.post("/petugas/izin/{code}/{step}", response_class=HTMLResponse)
 async def application_step(request: Request, ctx: Ctx, officer: Officer, code: str, step: str) -> Response:
     """An inspection scheduled or its result, the decision, issuing or revoking."""
-    form = await checked_form(request)
-    if step not in PERMIT_STEPS:
-        return _message(request, 404, "notfound.title", "notfound.body")
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
 
-    async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _application_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
+    async def send(_: FormData, fields: dict[str, str]) -> Answer:
+        return await cases.permit_step(ctx, officer, code, step, fields)
 
-    done = f"/petugas/izin/{quote(code)}?" + urlencode({"selesai": step})
-    return await _sent(request, cases.permit_step(ctx, officer, code, step, fields), again, done)
+    page = partial(_application_page, request, ctx, officer, code)
+    return await _form_step(request, step, PERMIT_STEPS, page, f"/petugas/izin/{quote(code)}", send)
 
 
 @router.get("/petugas/izin/{code}/dokumen/{document_id}")
@@ -547,11 +557,10 @@ async def _keep_form(request: Request) -> str | None:
     return await cases.keep_form(ctx, request.state.session, request.url.path, sent)
 
 
-async def _restored(request: Request, ctx: Ctx, kept_id: str | None) -> dict[str, Any]:
+async def _restored(request: Request, ctx: Ctx, shown: CasePage) -> dict[str, Any]:
     """The page's form as the officer had typed it before signing in again, if kept."""
-    found = (
-        await cases.restore_form(ctx, request.state.session, kept_id, request.url.path) if kept_id else None
-    )
+    kept_id, browser = shown.formulir, request.state.session
+    found = await cases.restore_form(ctx, browser, kept_id, request.url.path) if kept_id else None
     if found is None:
         return {}
     step, fields = found
