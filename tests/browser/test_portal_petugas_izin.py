@@ -97,16 +97,17 @@ async def submit(page: Any, button: str) -> int:
 
 
 async def apply_with_a_scan(permits: str) -> str:
-    """A PBG whose KTP is an uploaded photo (the other documents in the regency's store)."""
+    """A PBG whose KTP is an uploaded photo and its KRK an uploaded PDF (the other
+    documents in the regency's store)."""
+    uploads = {"ktp": ("ktp.jpg", phone_photo(), "image/jpeg"), "krk": ("krk.pdf", pdf(), "application/pdf")}
     async with httpx.AsyncClient(base_url=permits, timeout=30) as client:
-        files = {"file": ("ktp.jpg", phone_photo(), "image/jpeg")}
-        uploaded = await client.post("/applications/documents", files=files)
-        assert uploaded.status_code == 201, uploaded.text
+        given = []
+        for document, file in uploads.items():
+            uploaded = await client.post("/applications/documents", files={"file": file})
+            assert uploaded.status_code == 201, uploaded.text
+            given.append({"code": document, "upload": uploaded.json()["id"]})
         body = example_of(SubmitIn)
-        body["documents"] = [
-            {"code": "ktp", "upload": uploaded.json()["id"]},
-            *[d for d in body["documents"] if d["code"] != "ktp"],
-        ]
+        body["documents"] = [*given, *[d for d in body["documents"] if d["code"] not in uploads]]
         submitted = await client.post("/applications", json=body)
         assert submitted.status_code == 201, submitted.text
         return str(submitted.json()["tracking_code"])
@@ -141,6 +142,13 @@ async def test_a_pbg_from_its_documents_to_an_issued_permit(browser: Any, desk: 
         assert answer is not None and answer.status == 200
         assert await opened.evaluate("document.images.length === 1 && document.images[0].naturalWidth > 0")
         await opened.close()
+        # A PDF opens in a new page, in the browser's own viewer.
+        [drawing] = await page.locator("tr[data-document='krk'] a[target='_blank']").all()
+        assert "Buka PDF" in await drawing.inner_text()
+        pdf_shown = await page.request.get(f"{desk['portal']}{await drawing.get_attribute('href')}")
+        assert pdf_shown.status == 200 and pdf_shown.headers["content-type"] == "application/pdf"
+        assert pdf_shown.headers["content-disposition"].startswith("inline;")
+        assert (await pdf_shown.body()).startswith(b"%PDF")
         # Another application's code, or no id at all: an unknown document.
         unknown = await page.request.get(f"{desk['portal']}/petugas/izin/{code}/dokumen/bukan-id")
         assert unknown.status == 404
