@@ -14,6 +14,7 @@ from pydantic import BaseModel, EmailStr, Field, field_validator, model_validato
 from services.complaints import handlers, open311
 from services.complaints.domain import (
     DESCRIPTION_LENGTH,
+    RESOLUTION_PHOTO,
     TITLE_LENGTH,
     Complaint,
     RejectionReason,
@@ -132,6 +133,9 @@ class ResponseIn(RequestBody):
 
 class ResolveIn(RequestBody):
     resolution: str | None = Field(None, max_length=5000)
+    photo: UUID | None = Field(
+        None, description="Id of a photo of the finished work, uploaded first with POST /complaints/photos"
+    )
 
 
 class RejectIn(RequestBody):
@@ -185,6 +189,11 @@ class FollowedOut(BaseModel):
     sla: list[ClockOut]
 
 
+class ResolutionPhotoOut(BaseModel):
+    id: UUID
+    url: str
+
+
 class PublicComplaintOut(BaseModel):
     tracking_code: str
     kind: str
@@ -202,6 +211,9 @@ class PublicComplaintOut(BaseModel):
     rating: int | None
     sla: list[ClockOut]
     history: list[HistoryOut]
+    resolution_photo: ResolutionPhotoOut | None = Field(
+        None, description="The photo of the finished work the complaint was resolved with"
+    )
     followed: FollowedOut | None = Field(
         None,
         description="For a complaint merged into another: that one's progress, followed with "
@@ -274,14 +286,19 @@ def public_view(c: Complaint, now: datetime) -> dict[str, Any]:
             }
             for h in c.history
         ],
+        "resolution_photo": None
+        if hidden or c.resolution_photo is None
+        else {"id": c.resolution_photo, "url": f"/complaints/{c.tracking_code}/resolution-photo"},
     }
 
 
 def officer_view(c: Complaint, now: datetime, photos: list[Attachment] | None = None) -> dict[str, Any]:
     view = public_view(c, now)
-    view["photos"] = [
-        attachment_view(p, f"/officer/complaints/{c.tracking_code}/photos/{p.id}") for p in photos or []
-    ]
+    address = f"/officer/complaints/{c.tracking_code}/photos/%s"
+    # The reporter's photos; the finished work's is `resolution_photo`, at the same address.
+    view["photos"] = [attachment_view(p, address % p.id) for p in photos or [] if p.label != RESOLUTION_PHOTO]
+    if c.resolution_photo is not None:
+        view["resolution_photo"] = {"id": c.resolution_photo, "url": address % c.resolution_photo}
     view.update(title=c.title, description=c.description, duplicate_of=c.duplicate_of)
     view["history"] = [
         {"at": h.at, "action": h.action, "status": h.status.value, "note": h.note} for h in c.history
@@ -351,6 +368,18 @@ async def get_complaint(tracking_code: str, ctx: Ctx) -> dict[str, Any]:
     c, followed = await handlers.follow(ctx, normalise_code(tracking_code))
     now = ctx.clock()
     return {**public_view(c, now), "followed": followed_view(followed, now) if followed else None}
+
+
+@router.get(
+    "/complaints/{tracking_code}/resolution-photo",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The photo"}},
+    tags=["citizen"],
+)
+async def get_resolution_photo(tracking_code: str, ctx: Ctx) -> Response:
+    """The photo of the finished work the complaint was resolved with (not on a
+    confidential complaint)."""
+    return attachment_response(*await handlers.resolution_photo(ctx, normalise_code(tracking_code)))
 
 
 @router.post(
@@ -465,7 +494,9 @@ async def respond(tracking_code: str, body: ResponseIn, ctx: Ctx, officer: AnyOf
 
 @officer_step("resolve")
 async def resolve(tracking_code: str, body: ResolveIn, ctx: Ctx, officer: AnyOfficer) -> dict[str, Any]:
-    c = await handlers.resolve(ctx, normalise_code(tracking_code), officer, body.resolution)
+    """Resolved, optionally with a photo of the finished work (uploaded first with
+    POST /complaints/photos), which the reporter sees when following the complaint."""
+    c = await handlers.resolve(ctx, normalise_code(tracking_code), officer, body.resolution, body.photo)
     return officer_view(c, ctx.clock())
 
 

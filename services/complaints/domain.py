@@ -47,6 +47,9 @@ REJECTION_REASONS = frozenset(get_args(RejectionReason))
 
 # What a filing must hold, for every way in (the citizens' API and Open311).
 TITLE_LENGTH = (5, 150)
+# The label of the complaint's attachment that shows the finished work (the reporter's
+# own photos carry none).
+RESOLUTION_PHOTO = "resolution"
 DESCRIPTION_LENGTH = (10, 5000)
 
 
@@ -164,6 +167,9 @@ class Complaint(Recorded[Status, ev.ComplaintEvent]):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     reopen_count: int = 0
+    # The photo of the finished work the OPD resolved it with (an attachment of the
+    # complaint labelled RESOLUTION_PHOTO), shown to whoever follows the complaint.
+    resolution_photo: uuid.UUID | None = None
     clocks: dict[str, SlaClock] = field(default_factory=dict)
     # `history` (from Recorded): its steps, oldest first; their notes are public text,
     # hidden on confidential complaints.
@@ -282,10 +288,20 @@ class Complaint(Recorded[Status, ev.ComplaintEvent]):
         self._record(now, "responded", officer, response)
         self._emit(ev.ComplaintResponded, response=self._public(response), responded_by=officer)
 
-    def resolve(self, officer: str, now: datetime, policy: SlaPolicy, resolution: str | None) -> None:
+    def resolve(
+        self,
+        officer: str,
+        now: datetime,
+        policy: SlaPolicy,
+        resolution: str | None,
+        photo: AttachmentRef | None = None,
+    ) -> None:
+        """Resolved, with an optional photo of the finished work (an upload labelled
+        RESOLUTION_PHOTO; its bytes stay in the service, the event names it)."""
         self._require("resolve")
         self.status = Status.RESOLVED
         self.resolved_at = now
+        self.resolution_photo = photo.id if photo else None
         self._stop_clock("followup", now)
         self._stop_clock("completion", now)
         self._record(now, "resolved", officer, resolution)
@@ -294,6 +310,7 @@ class Complaint(Recorded[Status, ev.ComplaintEvent]):
             resolution=self._public(resolution),
             resolved_by=officer,
             reopen_until=now + timedelta(days=policy.reopen_window_days),
+            photo=photo,
         )
 
     def reject(self, officer: str, now: datetime, reason_code: str, reason: str | None) -> None:
@@ -348,6 +365,7 @@ class Complaint(Recorded[Status, ev.ComplaintEvent]):
         self.status = Status.IN_PROGRESS
         self.reopen_count += 1
         self.resolved_at = None
+        self.resolution_photo = None  # it showed work the reporter says is not done
         self.closed_at = None
         self.rating = None
         self.rating_comment = None

@@ -12,7 +12,7 @@ import asyncpg
 
 from services.complaints import open311
 from services.complaints.catalogue import Catalogue
-from services.complaints.domain import Complaint, Reporter, SlaPolicy
+from services.complaints.domain import RESOLUTION_PHOTO, Complaint, Reporter, SlaPolicy
 from services.complaints.repository import ComplaintRepository, ListFilter
 from shared.kit.attachments import Attachment, AttachmentKind, Attachments
 from shared.kit.auth import Officer
@@ -68,6 +68,7 @@ class FileComplaint:
 
 
 PHOTOS_FIELD = "photos"
+PHOTO_FIELD = "photo"  # a resolution's photo, in ResolveIn
 
 
 async def upload_photo(ctx: Context, data: bytes) -> Attachment:
@@ -124,6 +125,15 @@ async def photo(
     return found
 
 
+async def resolution_photo(ctx: Context, tracking_code: str) -> tuple[Attachment, bytes]:
+    """The photo of the finished work, for whoever follows the complaint by its code (as
+    its status is); none on a confidential complaint, whose content stays hidden."""
+    complaint = await get(ctx, tracking_code)
+    if complaint.resolution_photo is None or complaint.confidential:
+        raise NotFound(f"no photo of the finished work on {tracking_code}")
+    return await ctx.attachments.open(tracking_code, complaint.resolution_photo)
+
+
 # The OPD rule: an OPD officer sees and works only the complaints disposed to their OPD;
 # the coordinator (and admin) see and work all of them.
 
@@ -150,16 +160,23 @@ def _opd_scope(officer: Officer, f: ListFilter) -> ListFilter:
 
 
 async def _act(
-    ctx: Context, tracking_code: str, command: Callable[[Complaint], object], *, opd_of: Officer | None = None
+    ctx: Context,
+    tracking_code: str,
+    command: Callable[[Complaint], object],
+    *,
+    opd_of: Officer | None = None,
+    also: Callable[[Complaint, asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> Complaint:
     """The context's `act`, with the reporter's contact sealed afresh for the events and, given
-    `opd_of`, the OPD rule checked for that officer first."""
+    `opd_of`, the OPD rule checked for that officer first; `also` runs after the command in
+    the same unit of work (claiming an upload with the change, as `create` does)."""
 
-    def run(c: Complaint, _: ComplaintRepository) -> object:
+    def run(c: Complaint, repo: ComplaintRepository) -> object:
         if opd_of is not None:
             _must_be_opd_of(opd_of, c)
         c.contact = ctx.contact_for(c.reporter)
-        return command(c)
+        done = command(c)
+        return also(c, repo.conn) if also is not None else done
 
     return await ctx.act(tracking_code, run, missing=_missing(tracking_code))
 
@@ -193,11 +210,23 @@ async def respond(ctx: Context, tracking_code: str, officer: Officer, response: 
     )
 
 
-async def resolve(ctx: Context, tracking_code: str, officer: Officer, resolution: str | None) -> Complaint:
-    def command(c: Complaint) -> None:
-        c.resolve(officer.subject, ctx.clock(), ctx.policy, resolution)
+async def resolve(
+    ctx: Context, tracking_code: str, officer: Officer, resolution: str | None, photo: uuid.UUID | None = None
+) -> Complaint:
+    """Resolved, with an optional photo of the finished work: an upload of
+    POST /complaints/photos the complaint claims in the same unit of work."""
+    staged = await ctx.attachments.staged(AttachmentKind.PHOTO, [photo] if photo else [], [(PHOTO_FIELD,)])
+    ref = staged[0].ref(RESOLUTION_PHOTO) if staged else None
 
-    return await _act(ctx, tracking_code, command, opd_of=officer)
+    def command(c: Complaint) -> None:
+        c.resolve(officer.subject, ctx.clock(), ctx.policy, resolution, ref)
+
+    async def claim(c: Complaint, conn: asyncpg.Connection) -> None:
+        await Attachments.claim(
+            conn, AttachmentKind.PHOTO, [ref] if ref else [], c.tracking_code, PHOTO_FIELD
+        )
+
+    return await _act(ctx, tracking_code, command, opd_of=officer, also=claim)
 
 
 async def reject(

@@ -49,7 +49,16 @@ _IDENTITY = (
 )
 # Columns written when filed and rewritten on every save: the status and these, named
 # as the Complaint's fields.
-_PLAIN_STATE = ("opd", "rating", "rating_comment", "duplicate_of", "resolved_at", "closed_at", "reopen_count")
+_PLAIN_STATE = (
+    "opd",
+    "rating",
+    "rating_comment",
+    "duplicate_of",
+    "resolved_at",
+    "closed_at",
+    "reopen_count",
+    "resolution_photo",
+)
 _STATE = ("status", *_PLAIN_STATE)
 _KEY_COLUMNS = ("id", "client", "prefix", "issued_at", "issued_by", "revoked_at", "revoked_by")
 _COLUMNS = (*_IDENTITY, *_STATE, "version")

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.portal import domain, repository
-from services.portal.clients.base import Upstream
+from services.portal.clients.base import Download, Upstream
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
 from services.portal.clients.identity import IdentityProvider
@@ -156,7 +156,7 @@ async def track(ctx: Context, code: str, service: str) -> Tracked | None:
         if case is None:
             return None
         lines = domain.history_lines(service, case.get("history", []))
-        facts = application_facts(case) if service == "permits" else {}
+        facts = application_facts(case) if service == "permits" else _complaint_facts(case)
         return Tracked(code, service, case["status"], title=case.get(title), lines=lines, facts=facts)
     found = await ctx.health.appointment(code)
     if found is None:
@@ -168,6 +168,24 @@ async def track(ctx: Context, code: str, service: str) -> Tracked | None:
         title=found.get("polyclinic"),
         facts={"queue_code": found.get("queue_code"), "estimated_at": found.get("estimated_at")},
     )
+
+
+def _complaint_facts(case: dict[str, Any]) -> dict[str, Any]:
+    """What Lacak shows of a complaint besides its history: the photo of the finished
+    work it was resolved with, by its id."""
+    photo = case.get("resolution_photo") or {}
+    return {"resolution_photo": photo.get("id")}
+
+
+async def resolution_photo(ctx: Context, code: str) -> tuple[Download, str] | None:
+    """The photo of the finished work of the complaint `code` (a complaint's code, as
+    Lacak checked it), with its id; None when it has none to show."""
+    case = await ctx.complaints.complaint(code)
+    photo_id = _complaint_facts(case)["resolution_photo"] if case else None
+    if photo_id is None:
+        return None
+    found = await ctx.complaints.resolution_photo(code)
+    return (found, str(photo_id)) if found else None
 
 
 async def purge_idle_drafts(ctx: Context) -> int:

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from services.portal import izin_cases as cases
 from services.portal import izin_rules as rules
@@ -26,6 +26,7 @@ from services.portal.pages import Ctx, confirmation_page, track_page
 from services.portal.web import (
     check_answers_page,
     checked_form,
+    chosen_file,
     language,
     not_found_page,
     refusal,
@@ -186,11 +187,6 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     return see_other(f"/izin/{following}" + ("?ubah=1" if checking and following != CHECK else ""))
 
 
-def _file(form: FormData, name: str) -> UploadFile | None:
-    field = form.get(name)
-    return field if isinstance(field, UploadFile) and field.filename else None
-
-
 async def _document(
     request: Request, ctx: cases.Context, step: str, form: FormData, checking: bool
 ) -> Response:
@@ -202,7 +198,7 @@ async def _document(
     document = rules.document_of(chosen, step)
     if document is None:
         return not_found_page(request)
-    upload = _file(form, "berkas")
+    upload = chosen_file(form, "berkas")
     if upload is not None:
         try:
             draft = await cases.add_document(
@@ -347,7 +343,7 @@ async def missing_document(request: Request, ctx: Ctx) -> Response:
     if case is None or document not in (case.facts.get("missing") or []):
         return not_found_page(request)
     field = f"berkas-{document}"
-    upload = _file(form, field)
+    upload = chosen_file(form, field)
     if upload is None:
         errors = {field: translator(language(request))("error.berkas.empty")}
         return await track_page(request, ctx, case.code, errors=errors)

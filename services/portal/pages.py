@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import segno
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from services.portal import domain, handlers, izin_cases
 from services.portal.clients.base import Refused
@@ -22,6 +22,8 @@ from services.portal.web import (
     LANGUAGE_MAX_AGE,
     check_answers_page,
     checked_form,
+    chosen_file,
+    inline_file,
     language,
     not_found_page,
     refusal,
@@ -183,8 +185,7 @@ async def _photo(request: Request, ctx: handlers.Context, form: FormData, checki
     """A photo goes to the complaints service as soon as it is chosen; the service's
     refusal (not a JPEG or PNG, too large) is shown next to the field."""
     session = request.state.session
-    field = form.get("foto")
-    upload = field if isinstance(field, UploadFile) and field.filename else None
+    upload = chosen_file(form, "foto")
     chosen = upload is not None
     draft = await handlers.draft(ctx, session)
     if upload is not None:
@@ -302,6 +303,17 @@ async def map_tile(ctx: Ctx, z: int, x: int, y: int) -> Response:
     content, media_type = found
     # Tiles change rarely; the browser keeps them for a day.
     return Response(content, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/lacak/foto-hasil/{code}")
+async def resolution_photo(request: Request, ctx: Ctx, code: str) -> Response:
+    """The photo of the finished work a complaint was resolved with, for whoever follows
+    it by its code (as Lacak shows the complaint itself)."""
+    found = domain.code_and_service(code[:60])
+    shown = await handlers.resolution_photo(ctx, found[0]) if found and found[1] == "complaints" else None
+    if shown is None:
+        return not_found_page(request)
+    return inline_file(*shown)
 
 
 @router.get("/lacak", response_class=HTMLResponse)

@@ -11,15 +11,16 @@ token (a 403 there is the "not authorised" page).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import FormData
 
 from services.portal import petugas_cases as cases
 from services.portal.clients.base import Refused
@@ -31,9 +32,15 @@ from services.portal.petugas_rules import (
     CHECKABLE,
     DELIVERIES_HOME,
     DOCUMENT_CHECK,
+    DOCUMENT_CHECK_FIELDS,
     FIELDS,
+    IMAGE_TYPES,
+    KEPT_FORM_PARAM,
+    PERMIT_FIELDS,
+    PERMIT_STEPS,
     PERMITS_HOME,
     REJECTION_REASONS,
+    RESOLUTION_PHOTO,
     SIGN_IN,
     STEPS,
     TABS,
@@ -41,17 +48,31 @@ from services.portal.petugas_rules import (
     due_label,
     home_of,
     page_of,
+    permit_steps_for,
     return_path,
     steps_for,
     tab_of,
 )
-from services.portal.web import checked_form, language, refusal, render, see_other
+from services.portal.web import (
+    CsrfRefused,
+    checked_form,
+    chosen_file,
+    inline_file,
+    language,
+    refusal,
+    render,
+    see_other,
+)
 from shared.kit.auth import ROLES
 from shared.kit.web import page_headers
 from shared.reference import find_desa, find_kecamatan
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
+# A service's answer to a command its case's status no longer allows.
+CONFLICT = 409
+# Where a page's errors carry that answer: a notice above the page, not the error summary.
+STALE = "stale"
 # The officer's session cookie: only the workspace's pages are sent it.
 OFFICER_COOKIE = "petugas"
 COOKIE_PATH = "/petugas"
@@ -59,6 +80,7 @@ COOKIE_PATH = "/petugas"
 DEVELOPMENT_ROLES = (
     Role.COORDINATOR.value,
     Role.OPD_OFFICER.value,
+    Role.PERMIT_OFFICER.value,
     Role.NOTIFICATION_OFFICER.value,
     "admin",
 )
@@ -84,6 +106,18 @@ class ListPage:
 
 
 Asked = Annotated[ListPage, Depends()]
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """A case's page, from its address: the step just done, and the id of a form kept
+    while the officer signed in again."""
+
+    selesai: str | None = Query(None, max_length=20)
+    formulir: str | None = Query(None, max_length=64)
+
+
+Shown = Annotated[CasePage, Depends()]
 
 
 def _page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
@@ -279,6 +313,7 @@ async def _case_page(
     form: dict[str, str] | None = None,
     failed: str | None = None,
     done: str | None = None,
+    restored: bool = False,
 ) -> HTMLResponse:
     t = translator(language(request))
     view = await cases.case(ctx, officer, code)
@@ -287,7 +322,7 @@ async def _case_page(
     return _page(
         request,
         "kasus.html",
-        422 if errors else 200,
+        _status(errors),
         c=complaint,
         place=_place(complaint["desa_code"]),
         steps=steps_for(officer.role, complaint["status"]),
@@ -299,10 +334,18 @@ async def _case_page(
         failed=failed,
         order=order,
         done=done,
+        restored=restored,
         when=when,
         action=f"/petugas/aduan/{quote(code)}",
         actor=lambda subject: _actor(t, officer, subject),
     )
+
+
+def _status(errors: dict[str, str] | None) -> int:
+    """A case page's status: its form refused (422), or the case moved on meanwhile (409)."""
+    if not errors:
+        return 200
+    return CONFLICT if STALE in errors else 422
 
 
 def _actor(t: Any, officer: cases.Signed, subject: str) -> str:
@@ -316,24 +359,46 @@ def _actor(t: Any, officer: cases.Signed, subject: str) -> str:
 
 
 @router.get("/petugas/aduan/{code}", response_class=HTMLResponse)
-async def complaint_page(
-    request: Request, ctx: Ctx, officer: Officer, code: str, selesai: str | None = Query(None, max_length=20)
-) -> Response:
-    return await _case_page(request, ctx, officer, code, done=selesai if selesai in STEPS else None)
+async def complaint_page(request: Request, ctx: Ctx, officer: Officer, code: str, shown: Shown) -> Response:
+    done = shown.selesai if shown.selesai in STEPS else None
+    return await _case_page(request, ctx, officer, code, done=done, **await _restored(request, ctx, shown))
 
 
 @router.post("/petugas/aduan/{code}/{step}", response_class=HTMLResponse)
 async def complaint_step(request: Request, ctx: Ctx, officer: Officer, code: str, step: str) -> Response:
+    async def send(form: FormData, fields: dict[str, str]) -> Answer:
+        upload = chosen_file(form, RESOLUTION_PHOTO)
+        photo = (
+            cases.Photo(await upload.read(), upload.filename or "foto", upload.content_type or "")
+            if upload
+            else None
+        )
+        return await cases.act(ctx, officer, code, step, fields, photo)
+
+    page = partial(_case_page, request, ctx, officer, code)
+    return await _form_step(request, step, STEPS, page, f"/petugas/aduan/{quote(code)}", send)
+
+
+async def _form_step(
+    request: Request,
+    step: str,
+    known: Collection[str],
+    page: Callable[..., Awaitable[HTMLResponse]],
+    address: str,
+    send: Callable[[FormData, dict[str, str]], Awaitable[Answer]],
+) -> Response:
+    """A step's form sent from a case's page at `address`: unknown steps are unknown
+    pages; else `_sent`, the page again with the form as typed when it is refused."""
     form = await checked_form(request)
-    if step not in STEPS:
+    if step not in known:
         return _message(request, 404, "notfound.title", "notfound.body")
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _case_page(request, ctx, officer, code, errors=errors, form=fields, failed=step)
+        return await page(errors=errors, form=fields, failed=step)
 
-    done = f"/petugas/aduan/{quote(code)}?" + urlencode({"selesai": step})
-    return await _sent(request, cases.act(ctx, officer, code, step, fields), again, done)
+    done = f"{address}?" + urlencode({"selesai": step})
+    return await _sent(request, send(form, fields), again, done)
 
 
 async def _sent(
@@ -343,10 +408,15 @@ async def _sent(
     done: str,
 ) -> Response:
     """A form sent to a service: on to `done`, or the page `again` with the form's errors
-    (in the page's words) or the service's refusal (its reasons) in the error summary."""
+    (in the page's words) or the service's refusal (its reasons) in the error summary; a
+    case that moved on meanwhile (409) is the page as it is now with a plain notice."""
     try:
         result = await sending
     except Refused as refused:
+        if refused.status == CONFLICT:
+            # Someone moved the case on meanwhile: the page as it is now, and why the
+            # form did nothing (not an error of what the officer typed).
+            return await again({STALE: translator(language(request))("petugas.stale")})
         return await again(refusal(request, "petugas.error.step", refused.messages))
     if result.errors:
         t = translator(language(request))
@@ -379,31 +449,40 @@ async def _application_page(
     *,
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
-    done: bool = False,
+    failed: str | None = None,
+    done: str | None = None,
+    restored: bool = False,
 ) -> HTMLResponse:
     view = await cases.application(ctx, officer, code)
+    a = view.application
+    steps = permit_steps_for(a)
+    order = DOCUMENT_CHECK_FIELDS + [n for step in steps for n in PERMIT_FIELDS[step]]
     return _page(
         request,
         "permohonan.html",
-        422 if errors else 200,
-        a=view.application,
+        _status(errors),
+        a=a,
         documents=view.documents,
-        place=_place(view.application["desa_code"]),
-        checkable=view.application["status"] == CHECKABLE,
+        images=IMAGE_TYPES,
+        place=_place(a["desa_code"]),
+        checkable=a["status"] == CHECKABLE,
+        steps=steps,
         form=form or {},
         errors=errors or {},
-        order=["hasil", "kurang", "catatan_berkas"],
+        failed=failed,
+        order=order,
         done=done,
+        restored=restored,
         when=when,
-        action=f"/petugas/izin/{quote(code)}/{DOCUMENT_CHECK}",
+        action=f"/petugas/izin/{quote(code)}",
     )
 
 
 @router.get("/petugas/izin/{code}", response_class=HTMLResponse)
-async def application_page(
-    request: Request, ctx: Ctx, officer: Officer, code: str, selesai: str | None = Query(None, max_length=20)
-) -> Response:
-    return await _application_page(request, ctx, officer, code, done=selesai == DOCUMENT_CHECK)
+async def application_page(request: Request, ctx: Ctx, officer: Officer, code: str, shown: Shown) -> Response:
+    done = shown.selesai if shown.selesai == DOCUMENT_CHECK or shown.selesai in PERMIT_STEPS else None
+    restored = await _restored(request, ctx, shown)
+    return await _application_page(request, ctx, officer, code, done=done, **restored)
 
 
 @router.post("/petugas/izin/{code}/berkas", response_class=HTMLResponse)
@@ -414,10 +493,35 @@ async def document_check(request: Request, ctx: Ctx, officer: Officer, code: str
     fields["kurang"] = missing
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _application_page(request, ctx, officer, code, errors=errors, form=fields)
+        return await _application_page(
+            request, ctx, officer, code, errors=errors, form=fields, failed=DOCUMENT_CHECK
+        )
 
     done = f"/petugas/izin/{quote(code)}?" + urlencode({"selesai": DOCUMENT_CHECK})
     return await _sent(request, cases.check_documents(ctx, officer, code, fields, missing), again, done)
+
+
+@router.post("/petugas/izin/{code}/{step}", response_class=HTMLResponse)
+async def application_step(request: Request, ctx: Ctx, officer: Officer, code: str, step: str) -> Response:
+    """An inspection scheduled or its result, the decision, issuing or revoking."""
+
+    async def send(_: FormData, fields: dict[str, str]) -> Answer:
+        return await cases.permit_step(ctx, officer, code, step, fields)
+
+    page = partial(_application_page, request, ctx, officer, code)
+    return await _form_step(request, step, PERMIT_STEPS, page, f"/petugas/izin/{quote(code)}", send)
+
+
+@router.get("/petugas/izin/{code}/dokumen/{document_id}")
+async def application_document(ctx: Ctx, officer: Officer, code: str, document_id: str) -> Response:
+    """An uploaded document, shown by the browser itself (an image, its PDF viewer)."""
+    return inline_file(await cases.document(ctx, officer, code, document_id), document_id)
+
+
+@router.get("/petugas/aduan/{code}/foto/{photo_id}")
+async def complaint_photo(ctx: Ctx, officer: Officer, code: str, photo_id: str) -> Response:
+    """A photo of the complaint (the reporter's, or of the finished work)."""
+    return inline_file(await cases.complaint_photo(ctx, officer, code, photo_id), photo_id)
 
 
 # ----- what the workspace answers instead of a page -----------------------------------------
@@ -432,6 +536,9 @@ def error_pages(app: FastAPI) -> None:
         here = page_of(request.method, request.url.path)
         if request.method == "GET" and request.url.query:
             here += f"?{request.url.query}"
+        kept = await _keep_form(request) if request.method == "POST" else None
+        if kept is not None:
+            here += "?" + urlencode({KEPT_FORM_PARAM: kept})
         response = see_other(f"{SIGN_IN}?" + urlencode({"lanjut": return_path(here)}))
         response.delete_cookie(OFFICER_COOKIE, path=COOKIE_PATH)
         return response
@@ -443,6 +550,28 @@ def error_pages(app: FastAPI) -> None:
     @app.exception_handler(cases.NotFound)
     async def _not_found(request: Request, _: cases.NotFound) -> HTMLResponse:
         return _message(request, 404, "petugas.notfound.title", "petugas.notfound.body", _home(request))
+
+
+async def _keep_form(request: Request) -> str | None:
+    """What the officer typed into the form they sent, kept while they sign in again
+    (a form of this browser's, by its CSRF token); the id to come back with."""
+    try:
+        form = await checked_form(request)
+    except CsrfRefused:
+        return None
+    sent = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form}
+    ctx = request.app.state.service.context
+    return await cases.keep_form(ctx, request.state.session, request.url.path, sent)
+
+
+async def _restored(request: Request, ctx: Ctx, shown: CasePage) -> dict[str, Any]:
+    """The page's form as the officer had typed it before signing in again, if kept."""
+    kept_id, browser = shown.formulir, request.state.session
+    found = await cases.restore_form(ctx, browser, kept_id, request.url.path) if kept_id else None
+    if found is None:
+        return {}
+    step, fields = found
+    return {"form": fields, "failed": step, "restored": True}
 
 
 def _home(request: Request) -> tuple[str, str]:

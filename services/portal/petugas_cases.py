@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ import jwt
 from services.portal import petugas_rules as rules
 from services.portal import repository
 from services.portal.antrean_cases import seal, stored, unseal
-from services.portal.clients.base import Refused
+from services.portal.clients.base import Download, Refused
 from services.portal.clients.identity import Tokens
 from services.portal.domain import Answer
 from services.portal.handlers import Context, OfficerAccess, session_key
@@ -242,8 +243,43 @@ async def sign_out(ctx: Context, cookie: str | None, after: str) -> str | None:
 
 
 async def purge_ended_sessions(ctx: Context) -> int:
+    """Sessions ended, and the forms kept for a sign-in that never came."""
     policy, now = _access(ctx).policy, ctx.clock()
+    await repository.purge_journey(ctx.pool(), rules.KEPT_FORM, now - rules.KEPT_FORM_FOR)
     return await repository.purge_officer_sessions(ctx.pool(), now - policy.idle, now - policy.lifetime)
+
+
+# ----- a form sent after the session ended --------------------------------------------------
+
+
+def _kept_key(browser: str, kept_id: str) -> str:
+    # Bound to the browser's own cookie too: an address with the id is no use elsewhere.
+    return session_key(f"{browser}:{kept_id}")
+
+
+async def keep_form(ctx: Context, browser: str, path: str, sent: Mapping[str, list[str]]) -> str | None:
+    """Keep what was typed into the workspace form at `path` while its officer signs in
+    again: the id to come back with, or None when there is nothing of a form to keep."""
+    found = rules.form_fields(path)
+    fields = rules.kept_fields(found[1], sent) if found else {}
+    if not found or not fields:
+        return None
+    kept_id = secrets.token_urlsafe(16)
+    kept = {"page": rules.page_of("POST", path), "step": found[0], "fields": fields}
+    await repository.save(ctx.pool(), _kept_key(browser, kept_id), rules.KEPT_FORM, kept, ctx.clock())
+    return kept_id
+
+
+async def restore_form(
+    ctx: Context, browser: str, kept_id: str, page: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The step and fields kept for this browser and `page` (once: they are gone after),
+    while fresh; else None."""
+    key, fresh_since = _kept_key(browser, kept_id), ctx.clock() - rules.KEPT_FORM_FOR
+    kept = await repository.take(ctx.pool(), key, rules.KEPT_FORM, fresh_since)
+    if kept.get("page") != page:
+        return None
+    return str(kept["step"]), dict(kept["fields"])
 
 
 # ----- complaints, with the officer's own token ---------------------------------------------
@@ -303,15 +339,35 @@ async def case(ctx: Context, officer: Signed, code: str) -> CaseView:
     return CaseView(found, await ctx.complaints.opds(), similar)
 
 
-async def act(ctx: Context, officer: Signed, code: str, step: str, form: Mapping[str, str]) -> Answer:
-    """Read a complaint's form and send its command; `Refused` carries the service's
-    reasons (a status that no longer allows it, a duplicate it does not know)."""
+@dataclass(frozen=True)
+class Photo:
+    """A photo chosen in a form, as the browser sent it."""
+
+    content: bytes
+    filename: str
+    media_type: str
+
+
+async def act(
+    ctx: Context, officer: Signed, code: str, step: str, form: Mapping[str, str], photo: Photo | None = None
+) -> Answer:
+    """Read a complaint's form and send its command (resolving with the photo of the
+    finished work, uploaded first once the form is otherwise right); `Refused` carries
+    the service's reasons (a status that no longer allows it, a duplicate it does not
+    know)."""
     code = _known(code, COMPLAINT_PREFIX)
     opds = {o["code"] for o in await ctx.complaints.opds()}
     result = rules.read_step(step, form, opds, code)
-    if not result.errors:
-        body, command = result.values["body"], rules.STEPS[step][0]
-        await _as_officer(lambda: ctx.complaints.officer_step(officer.token, code, command, body))
+    if result.errors:
+        return result
+    body, command = result.values["body"], rules.STEPS[step][0]
+    if photo is not None and step == rules.RESOLVE:
+        try:
+            body["photo"] = await ctx.complaints.upload_photo(photo.content, photo.filename, photo.media_type)
+        except Refused:
+            result.refuse(rules.RESOLUTION_PHOTO, f"error.{rules.RESOLUTION_PHOTO}.refused")
+            return result
+    await _as_officer(lambda: ctx.complaints.officer_step(officer.token, code, command, body))
     return result
 
 
@@ -327,7 +383,7 @@ async def applications(ctx: Context, officer: Signed, status: str, page: int) ->
 @dataclass
 class ApplicationView:
     application: dict[str, Any]
-    documents: list[dict[str, Any]]  # the permit type's: code, name, required, given
+    documents: list[dict[str, Any]]  # the permit type's: code, name, required, given, file
 
 
 async def application(ctx: Context, officer: Signed, code: str) -> ApplicationView:
@@ -337,9 +393,10 @@ async def application(ctx: Context, officer: Signed, code: str) -> ApplicationVi
     if found is None:
         raise NotFound
     kinds = {t["code"]: t for t in await ctx.permits.permit_types()}
-    given = {d["code"] for d in found.get("document_refs", []) if d.get("ref") or d.get("file")}
+    refs = {d["code"]: d for d in found.get("document_refs", []) if d.get("ref") or d.get("file")}
     documents = [
-        {**d, "given": d["code"] in given} for d in kinds.get(found["permit_type"], {}).get("documents", [])
+        {**d, "given": d["code"] in refs, "file": refs.get(d["code"], {}).get("file")}
+        for d in kinds.get(found["permit_type"], {}).get("documents", [])
     ]
     return ApplicationView(found, documents)
 
@@ -355,3 +412,45 @@ async def check_documents(
         body = result.values["body"]
         await _as_officer(lambda: ctx.permits.document_check(officer.token, code, body))
     return result
+
+
+async def permit_step(ctx: Context, officer: Signed, code: str, step: str, form: Mapping[str, str]) -> Answer:
+    """Read an application's form (an inspection, its result, the decision, issuing,
+    revoking) and send its command; `Refused` carries the service's reasons."""
+    code = _known(code, PERMIT_PREFIX)
+    result = rules.read_permit_step(step, form, ctx.clock())
+    if not result.errors:
+        body, command = result.values["body"], rules.PERMIT_STEPS[step][0]
+        await _as_officer(lambda: ctx.permits.officer_step(officer.token, code, command, body))
+    return result
+
+
+# ----- attachments, shown inline -------------------------------------------------------------
+
+
+def _file_id(value: str) -> str:
+    """An attachment's id as the services name them (a UUID); anything else is unknown."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound from None
+
+
+async def _download(call: Callable[[], Awaitable[Download | None]]) -> Download:
+    found = await _as_officer(call)
+    if found is None:
+        raise NotFound
+    return found
+
+
+async def document(ctx: Context, officer: Signed, code: str, document_id: str) -> Download:
+    """An application's uploaded document, with the officer's token (an audited read
+    there)."""
+    code, found = _known(code, PERMIT_PREFIX), _file_id(document_id)
+    return await _download(lambda: ctx.permits.document(officer.token, code, found))
+
+
+async def complaint_photo(ctx: Context, officer: Signed, code: str, photo_id: str) -> Download:
+    """A complaint's photo, with the officer's token (an audited read there)."""
+    code, found = _known(code, COMPLAINT_PREFIX), _file_id(photo_id)
+    return await _download(lambda: ctx.complaints.officer_photo(officer.token, code, found))

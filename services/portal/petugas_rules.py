@@ -16,7 +16,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -181,12 +181,14 @@ MERGEABLE = ("submitted", "verified", "dispatched", "in_progress")
 # The fields of each form, in page order (the error summary's order).
 FIELDS = {
     "tolak": ["alasan_kode", "alasan"],
-    "gabung": ["duplikat"],
+    "gabung": ["duplikat", "duplikat_kode"],
     "disposisi": ["opd", "catatan"],
     "tanggapan": ["tanggapan"],
     "progres": ["catatan_progres"],
-    "selesai": ["penyelesaian"],
+    "selesai": ["penyelesaian", "foto_hasil"],
 }
+# The resolve form's optional photo of the finished work (a file field).
+RESOLVE, RESOLUTION_PHOTO = "selesai", "foto_hasil"
 
 
 def steps_for(role: Role | None, status: str) -> list[str]:
@@ -271,6 +273,7 @@ def _instant(value: str | datetime) -> datetime:
 # ----- a permit application's document check ----------------------------------------------
 
 DOCUMENT_CHECK = "berkas"
+DOCUMENT_CHECK_FIELDS = ["hasil", "kurang", "catatan_berkas"]
 # The application's status the document check is allowed from (permits' TRANSITIONS).
 CHECKABLE = "submitted"
 OUTCOMES = ("complete", "incomplete")
@@ -297,3 +300,178 @@ def read_document_check(form: Mapping[str, str], missing: Iterable[str], documen
             }
         }
     return answer
+
+
+# ----- a permit application's steps after the document check -------------------------------
+
+# The portal's name of each step (its address), the permits service's command (the address
+# under /officer/applications/{code}/) and the statuses it is shown in (permits'
+# TRANSITIONS; the service still decides).
+PERMIT_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "jadwal": ("inspection", ("documents_verified", "inspection_scheduled", "inspected")),
+    "tinjauan": ("inspection/result", ("inspection_scheduled",)),
+    "setujui": ("approve", ("documents_verified", "inspected")),
+    "tolak": (
+        "reject",
+        ("submitted", "documents_incomplete", "documents_verified", "inspection_scheduled", "inspected"),
+    ),
+    "terbitkan": ("issue", ("approved",)),
+    "cabut": ("revoke", ("issued",)),
+}
+# Steps only a permit type with a field inspection has.
+INSPECTION_STEPS = ("jadwal", "tinjauan")
+PERMIT_FIELDS = {
+    "jadwal": ["tanggal", "jam", "peninjau", "catatan_jadwal"],
+    "tinjauan": ["hasil_tinjau", "temuan"],
+    "setujui": ["catatan_setuju"],
+    "tolak": ["alasan_tolak", "catatan_tolak"],
+    "terbitkan": ["berlaku_sampai"],
+    "cabut": ["alasan_cabut"],
+}
+# The permits service's limits (services/permits/api.py InspectionIn, RejectIn, RevokeIn).
+INSPECTOR_LENGTH = (2, 100)
+FINDINGS_LENGTH = 5000
+REASON_LENGTH = (3, 500)
+REASONS = 20
+REVOKE_LENGTH = (5, 2000)
+INSPECTION_RESULTS = ("passed", "failed")
+# Shown on the page (shared/kit/attachments.py MediaType); a PDF opens in the browser's
+# own viewer, which no page's policy lets it embed.
+IMAGE_TYPES = ("image/jpeg", "image/png")
+PASSED = "passed"
+
+
+def permit_steps_for(application: Mapping[str, Any]) -> list[str]:
+    """The forms an application's page shows the licensing office, in page order: a
+    type with a field inspection is approved after a passed one (a failed one is
+    inspected again or rejected); a type without one straight after its documents."""
+    status = application["status"]
+    inspects = bool(application.get("inspection_required"))
+    passed = application.get("inspection_result") == PASSED
+    steps = [step for step, (_, statuses) in PERMIT_STEPS.items() if status in statuses]
+    if not inspects:
+        return [step for step in steps if step not in INSPECTION_STEPS]
+    if status == "documents_verified" or (status == "inspected" and not passed):
+        return [step for step in steps if step != "setujui"]
+    if status == "inspected":
+        return [step for step in steps if step != "jadwal"]
+    return steps
+
+
+def _day(value: str) -> date | None:
+    """A date as a browser's date field sends it (2026-12-31), or as typed where there
+    is none (31-12-2026, 31/12/2026)."""
+    for pattern in ("%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(value, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _clock_time(value: str) -> time | None:
+    try:
+        return datetime.strptime(value.replace(".", ":"), "%H:%M").time()
+    except ValueError:
+        return None
+
+
+def _reasons(answer: Answer, form: Mapping[str, str], name: str) -> list[str]:
+    """One reason a line, as the applicant reads them."""
+    lines = [line.strip() for line in (form.get(name) or "").splitlines() if line.strip()]
+    if not lines:
+        answer.refuse(name, f"error.{name}.empty")
+    elif len(lines) > REASONS or any(len(line) > REASON_LENGTH[1] for line in lines):
+        answer.refuse(name, f"error.{name}.long")
+    elif any(len(line) < REASON_LENGTH[0] for line in lines):
+        answer.refuse(name, f"error.{name}.short")
+    return lines
+
+
+def _inspection(answer: Answer, form: Mapping[str, str], now: datetime) -> dict[str, Any]:
+    typed_day, typed_time = (form.get("tanggal") or "").strip(), (form.get("jam") or "").strip()
+    day, at = _day(typed_day), _clock_time(typed_time)
+    if not typed_day:
+        answer.refuse("tanggal", "error.tanggal.empty")
+    elif day is None:
+        answer.refuse("tanggal", "error.tanggal.invalid")
+    if not typed_time:
+        answer.refuse("jam", "error.jam.empty")
+    elif at is None:
+        answer.refuse("jam", "error.jam.invalid")
+    scheduled = datetime.combine(day, at, tzinfo=WIB) if day and at else None
+    if scheduled is not None and scheduled <= now:
+        answer.refuse("tanggal", "error.tanggal.past")
+    inspector = _text(answer, form, "peninjau", INSPECTOR_LENGTH[1], INSPECTOR_LENGTH[0])
+    note = _text(answer, form, "catatan_jadwal", NOTE_LENGTH)
+    when = scheduled.isoformat() if scheduled else None
+    return {"scheduled_for": when, "inspector": inspector, "note": note or None}
+
+
+def read_permit_step(step: str, form: Mapping[str, str], now: datetime) -> Answer:
+    """An application's form as the permits service's request body (under "body"), or
+    errors by field."""
+    answer = Answer()
+    body: dict[str, Any] = {}
+    if step == "jadwal":
+        body = _inspection(answer, form, now)
+    elif step == "tinjauan":
+        choice(answer, form, "hasil_tinjau", INSPECTION_RESULTS)
+        findings = _text(answer, form, "temuan", FINDINGS_LENGTH)
+        body = {"result": answer.values.get("hasil_tinjau"), "findings": findings or None}
+    elif step == "setujui":
+        body = {"note": _text(answer, form, "catatan_setuju", NOTE_LENGTH) or None}
+    elif step == "tolak":
+        reasons = _reasons(answer, form, "alasan_tolak")
+        body = {"reasons": reasons, "note": _text(answer, form, "catatan_tolak", NOTE_LENGTH) or None}
+    elif step == "terbitkan":
+        typed = (form.get("berlaku_sampai") or "").strip()
+        until = _day(typed) if typed else None
+        if typed and until is None:
+            answer.refuse("berlaku_sampai", "error.berlaku_sampai.invalid")
+        elif until is not None and until <= now.astimezone(WIB).date():
+            answer.refuse("berlaku_sampai", "error.berlaku_sampai.past")
+        body = {"valid_until": until.isoformat() if until else None}
+    elif step == "cabut":
+        body = {"reason": _text(answer, form, "alasan_cabut", REVOKE_LENGTH[1], REVOKE_LENGTH[0])}
+    answer.values = {"body": body} if not answer.errors else {}
+    return answer
+
+
+# ----- a form sent after the session ended ------------------------------------------------
+
+# What the officer typed is kept for the form's page while they sign in again: under a
+# random id in the way back (and this browser's own cookie), for this long at most, and
+# only the fields the step's form defines (so never a password, a token or a file).
+KEPT_FORM = "petugas_formulir"
+KEPT_FORM_FOR = timedelta(minutes=15)
+KEPT_FORM_PARAM = "formulir"
+# Fields sent as several values (checkboxes).
+MULTIPLE = frozenset({"kurang"})
+
+
+def form_fields(path: str) -> tuple[str, list[str]] | None:
+    """The step a workspace form's address names and that form's fields, or None for
+    an address that is no form of the workspace's."""
+    parts = path.strip("/").split("/")
+    if len(parts) != 4 or parts[0] != "petugas":
+        return None
+    kind, step = parts[1], parts[3]
+    if kind == "aduan" and step in STEPS:
+        return step, FIELDS.get(step, [])
+    if kind == "izin" and step == DOCUMENT_CHECK:
+        return step, DOCUMENT_CHECK_FIELDS
+    if kind == "izin" and step in PERMIT_STEPS:
+        return step, PERMIT_FIELDS[step]
+    return None
+
+
+def kept_fields(names: list[str], sent: Mapping[str, list[str]]) -> dict[str, str | list[str]]:
+    """What is kept of a sent form: its own fields that hold something, each capped at
+    the longest text a workspace form takes."""
+    kept: dict[str, str | list[str]] = {}
+    for name in names:
+        values = [v[:RESOLUTION_LENGTH] for v in sent.get(name, []) if v.strip()]
+        if values:
+            kept[name] = values if name in MULTIPLE else values[0]
+    return kept

@@ -40,6 +40,27 @@ async def delete(pool: asyncpg.Pool, session_hash: str, journey: str) -> None:
     await pool.execute("DELETE FROM drafts WHERE session_hash = $1 AND journey = $2", session_hash, journey)
 
 
+async def take(pool: asyncpg.Pool, session_hash: str, journey: str, fresh_since: datetime) -> dict[str, Any]:
+    """The draft's answers, once: it is deleted as it is read (empty when there is none
+    or it went idle)."""
+    answers = await pool.fetchval(
+        "DELETE FROM drafts WHERE session_hash = $1 AND journey = $2 RETURNING"
+        " CASE WHEN updated_at > $3 THEN answers END",
+        session_hash,
+        journey,
+        fresh_since,
+    )
+    return dict(answers) if answers else {}
+
+
+async def purge_journey(pool: asyncpg.Pool, journey: str, idle_since: datetime) -> int:
+    """Delete one journey's drafts idle since before `idle_since`; how many went."""
+    status = await pool.execute(
+        "DELETE FROM drafts WHERE journey = $1 AND updated_at <= $2", journey, idle_since
+    )
+    return int(status.split()[-1])
+
+
 async def purge_idle(pool: asyncpg.Pool, idle_since: datetime) -> int:
     """Delete drafts idle since before `idle_since`; how many went."""
     status = await pool.execute("DELETE FROM drafts WHERE updated_at <= $1", idle_since)

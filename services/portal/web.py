@@ -17,18 +17,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.datastructures import FormData
+from starlette.background import BackgroundTask
+from starlette.datastructures import FormData, UploadFile
 from starlette.middleware.base import BaseHTTPMiddleware
 
+from services.portal.clients.base import Download
 from services.portal.i18n import translator
+from shared.kit.attachments import inline_headers
 from shared.kit.i18n import choose_language
 from shared.kit.web import page_headers
 
@@ -190,3 +194,20 @@ def refusal(request: Request, key: str, messages: dict[str, str]) -> dict[str, s
     done, in the page's words, then the service's reasons."""
     reasons = "; ".join(m for m in messages.values() if m)
     return {"": f"{translator(language(request))(key)}: {reasons}"}
+
+
+def chosen_file(form: FormData, name: str) -> UploadFile | None:
+    """The file a form's field `name` carries, if one was chosen."""
+    field = form.get(name)
+    return field if isinstance(field, UploadFile) and field.filename else None
+
+
+def inline_file(download: Download, file_id: str) -> StreamingResponse:
+    """A service's attachment (its id and type checked by the use case) passed on as it
+    arrives, with the kit's inline headers: its type as the service read it from the
+    content, nothing but the image or PDF itself from the portal's own origin."""
+    return StreamingResponse(
+        download.chunks,
+        headers=inline_headers(uuid.UUID(file_id), download.media_type),
+        background=BackgroundTask(download.close),
+    )

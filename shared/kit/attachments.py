@@ -472,17 +472,30 @@ def attachment_view(attachment: Attachment, url: str | None = None) -> dict[str,
     return {**view, "url": url} if url else view
 
 
+EXTENSIONS = {MediaType.JPEG: "jpg", MediaType.PNG: "png", MediaType.PDF: "pdf"}
+# An attachment opened on its own: nothing runs and nothing loads from elsewhere; the
+# image (or the browser's PDF viewer) comes from the same origin, and the browser's own
+# image page styles itself inline.
+ATTACHMENT_CSP = "default-src 'none'; img-src 'self'; object-src 'self'; style-src 'unsafe-inline'"
+
+
+def inline_headers(attachment_id: uuid.UUID, media_type: MediaType) -> dict[str, str]:
+    """The headers of an attachment an officer's browser shows inline (images, PDFs) and
+    never guesses another type for, nor keeps in a shared cache (the services' answer,
+    and the portal's as it passes one on)."""
+    return {
+        "Content-Type": media_type.value,
+        "Content-Disposition": f'inline; filename="{attachment_id}.{EXTENSIONS[media_type]}"',
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": ATTACHMENT_CSP,
+    }
+
+
 def attachment_response(attachment: Attachment, data: bytes) -> Response:
-    """The bytes as a download an officer's browser shows inline (images, PDFs) and
-    never guesses another type for, nor keeps in a shared cache."""
-    extension = {MediaType.JPEG: "jpg", MediaType.PNG: "png", MediaType.PDF: "pdf"}[attachment.media_type]
+    """The bytes as `inline_headers` describe them."""
     return Response(
         content=data,
         media_type=attachment.media_type.value,
-        headers={
-            "Content-Disposition": f'inline; filename="{attachment.id}.{extension}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-            "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
-        },
+        headers=inline_headers(attachment.id, attachment.media_type),
     )

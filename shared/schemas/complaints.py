@@ -99,6 +99,9 @@ class ComplaintResolved(ComplaintEvent):
     resolution: str | None = None
     resolved_by: str
     reopen_until: datetime
+    photo: AttachmentRef | None = Field(
+        None, description="The photo of the finished work (its id and hash; the bytes stay in the service)"
+    )
 
 
 class ComplaintRejected(ComplaintEvent):

@@ -161,3 +161,55 @@ async def test_an_upload_nobody_files_is_deleted_after_a_day(complaints) -> None
 
     await wait_for(purged, timeout=20)
     assert stored_files(store) == []
+
+
+async def test_a_resolution_photo_is_claimed_with_the_resolution_and_shown_to_the_reporter(
+    complaints, infra
+) -> None:
+    client, _, _, _ = complaints
+    filed = await client.post("/complaints", json=complaint_body())
+    code = filed.json()["tracking_code"]
+    coordinator = officer_headers("coordinator", subject="koordinator-selesai")
+    opd = officer_headers("opd_officer", opd="DPUPR", subject="opd-selesai")
+    for step, sent in (("verify", {}), ("dispatch", {"opd": "DPUPR"})):
+        assert (
+            await client.post(f"/officer/complaints/{code}/{step}", json=sent, headers=coordinator)
+        ).is_success
+    taken = (await upload(client, phone_photo())).json()
+
+    # An id that is no staged upload: the field's 422, nothing resolved.
+    unknown = {"resolution": "Sudah ditambal", "photo": "00000000-0000-4000-8000-000000000000"}
+    refused = await client.post(f"/officer/complaints/{code}/resolve", json=unknown, headers=opd)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "photo"
+    assert (await client.get(f"/complaints/{code}")).json()["status"] == "dispatched"
+
+    body = {"resolution": "Sudah ditambal", "photo": taken["id"]}
+    resolved = await client.post(f"/officer/complaints/{code}/resolve", json=body, headers=opd)
+    assert resolved.status_code == 200, resolved.text
+    officers = resolved.json()
+    assert officers["photos"] == [] and officers["resolution_photo"]["id"] == taken["id"]
+    shown = await client.get(officers["resolution_photo"]["url"], headers=opd)
+    assert hashlib.sha256(shown.content).hexdigest() == taken["sha256"]
+
+    # The reporter, following the complaint by its code, sees it.
+    followed = (await client.get(f"/complaints/{code}")).json()
+    assert followed["resolution_photo"] == {"id": taken["id"], "url": f"/complaints/{code}/resolution-photo"}
+    public = await client.get(followed["resolution_photo"]["url"])
+    assert public.status_code == 200 and public.headers["content-type"] == "image/jpeg"
+    assert public.headers["content-disposition"].startswith("inline;")
+    assert hashlib.sha256(public.content).hexdigest() == taken["sha256"]
+    # The event names it by id and hash; the upload is the complaint's now, once.
+    events = await events_for(infra, code, 4)
+    assert events[-1][1]["data"]["photo"] == {**taken, "label": "resolution"}
+    again = await client.post("/complaints", json=complaint_body(photos=[taken["id"]]))
+    assert again.status_code == 422
+
+    # Reopened as not fixed: the photo no longer stands for the complaint.
+    reopened = await client.post(f"/complaints/{code}/reopen", json={"reason": "Lubang masih ada"})
+    assert reopened.status_code == 200 and reopened.json()["resolution_photo"] is None
+    assert (await client.get(f"/complaints/{code}/resolution-photo")).status_code == 404
+    # A confidential complaint shows no photo of its work to whoever holds the code.
+    secret = (await client.post("/complaints", json=complaint_body(confidential=True))).json()[
+        "tracking_code"
+    ]
+    assert (await client.get(f"/complaints/{secret}/resolution-photo")).status_code == 404

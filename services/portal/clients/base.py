@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from shared.kit.attachments import MediaType
+
 log = logging.getLogger(__name__)
+# What a service's file may be to be passed on (what the services keep).
+KEPT_TYPES = frozenset(m.value for m in MediaType)
 # httpx logs every request line at INFO; the portal's carry tracking codes (a citizen's
 # key to their case), which stay out of the logs.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -83,6 +89,16 @@ def bearer(session: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {session}"}
 
 
+@dataclass(frozen=True)
+class Download:
+    """A file on its way from a service: its type as the service gave it, its bytes as
+    they arrive, and the way to let the connection go."""
+
+    media_type: MediaType
+    chunks: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+
+
 class Upstream:
     """An HTTP client of one service, by name (for the page that says it is away)."""
 
@@ -125,6 +141,31 @@ class Upstream:
             log.warning("upstream unavailable", extra={"upstream": self.name, "error": type(exc).__name__})
             raise Unavailable(self.name) from exc
         if response.status_code >= 500:
+            log.warning("upstream unavailable", extra={"upstream": self.name, "error": response.status_code})
+            raise Unavailable(self.name)
+        return self._json(response)
+
+    async def open_file(self, path: str, headers: dict[str, str]) -> Download | None:
+        """A file the service keeps, its body not yet read (the caller streams it on, then
+        closes it): None for 404, `Refused` for another 4xx, else `Unavailable` (a 5xx,
+        or a type the services never keep)."""
+        try:
+            response = await self.http.send(
+                self.http.build_request("GET", path, headers=_headers(headers)), stream=True
+            )
+        except httpx.TransportError as exc:
+            log.warning("upstream unavailable", extra={"upstream": self.name, "error": type(exc).__name__})
+            raise Unavailable(self.name) from exc
+        if response.is_success and response.headers.get("content-type") in KEPT_TYPES:
+            return Download(
+                MediaType(response.headers["content-type"]), response.aiter_bytes(), response.aclose
+            )
+        await response.aread()
+        await response.aclose()
+        if response.status_code == 404:
+            return None
+        if response.is_success or response.status_code >= 500:
+            # A file of another type than the services keep is no answer to pass on.
             log.warning("upstream unavailable", extra={"upstream": self.name, "error": response.status_code})
             raise Unavailable(self.name)
         return self._json(response)

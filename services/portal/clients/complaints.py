@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.portal.clients.base import Refused, Upstream, bearer
+from services.portal.clients.base import Download, Refused, Upstream, bearer
 
 
 class ComplaintsClient(Upstream):
@@ -28,6 +28,11 @@ class ComplaintsClient(Upstream):
 
     async def complaint(self, code: str) -> dict[str, Any] | None:
         return await self.get(f"/complaints/{code}")
+
+    async def resolution_photo(self, code: str) -> Download | None:
+        """The photo of the finished work the complaint was resolved with, to stream on
+        (`open_file`); None when it has none to show."""
+        return await self.open_file(f"/complaints/{code}/resolution-photo", {})
 
     async def rate(self, code: str, body: dict[str, Any]) -> None:
         """Rate the resolution (it closes the complaint); `Refused` with 409 when the
@@ -56,6 +61,10 @@ class ComplaintsClient(Upstream):
         return dict(
             await self.post(f"/officer/complaints/{code}/{command}", json=body, headers=bearer(token))
         )
+
+    async def officer_photo(self, token: str, code: str, photo_id: str) -> Download | None:
+        """A photo of the complaint, to stream on (`open_file`)."""
+        return await self.open_file(f"/officer/complaints/{code}/photos/{photo_id}", bearer(token))
 
 
 __all__ = ["ComplaintsClient", "Refused"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.portal.clients.base import Upstream, bearer
+from services.portal.clients.base import Download, Upstream, bearer
 
 
 class PermitsClient(Upstream):
@@ -52,3 +52,15 @@ class PermitsClient(Upstream):
         return dict(
             await self.post(f"/officer/applications/{code}/document-check", json=body, headers=bearer(token))
         )
+
+    async def officer_step(self, token: str, code: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /officer/applications/{code}/{command}` (inspection, inspection/result,
+        approve, reject, issue, revoke): the application after it; `Refused` with the
+        service's reasons (403, 409 in a status that does not allow it, 422)."""
+        return dict(
+            await self.post(f"/officer/applications/{code}/{command}", json=body, headers=bearer(token))
+        )
+
+    async def document(self, token: str, code: str, document_id: str) -> Download | None:
+        """An uploaded document of the application, to stream on (`open_file`)."""
+        return await self.open_file(f"/officer/applications/{code}/documents/{document_id}", bearer(token))

@@ -15,6 +15,9 @@ from services.portal.i18n import MESSAGES
 from services.portal.petugas_rules import (
     FIELDS,
     HOME,
+    KEPT_FORM_FOR,
+    PERMIT_FIELDS,
+    PERMIT_STEPS,
     REFRESH_MARGIN,
     REJECTION_REASONS,
     STEPS,
@@ -23,12 +26,16 @@ from services.portal.petugas_rules import (
     Role,
     SessionPolicy,
     due_label,
+    form_fields,
     home_of,
+    kept_fields,
     needs_refresh,
     page_of,
+    permit_steps_for,
     pkce_challenge,
     pkce_verifier,
     read_document_check,
+    read_permit_step,
     read_step,
     return_path,
     role_of,
@@ -248,3 +255,104 @@ def test_every_history_action_has_the_officers_words() -> None:
             assert actions
             for action in actions:
                 assert f"{officers}.{action}" in MESSAGES[lang], (lang, action)
+
+
+def test_an_applications_forms_follow_the_permits_state_machine() -> None:
+    def shown(status: str, inspects: bool = True, result: str | None = None) -> list[str]:
+        application = {"status": status, "inspection_required": inspects, "inspection_result": result}
+        return permit_steps_for(application)
+
+    assert shown("submitted") == ["tolak"]
+    assert shown("documents_verified") == ["jadwal", "tolak"]
+    assert shown("documents_verified", inspects=False) == ["setujui", "tolak"]
+    assert shown("inspection_scheduled") == ["jadwal", "tinjauan", "tolak"]
+    assert shown("inspected", result="passed") == ["setujui", "tolak"]
+    assert shown("inspected", result="failed") == ["jadwal", "tolak"]
+    assert shown("approved") == ["terbitkan"]
+    assert shown("issued") == ["cabut"]
+    assert shown("rejected") == shown("revoked") == []
+    # Every step is one of the service's commands, with words and fields in both languages.
+    commands = {"inspection", "inspection/result", "approve", "reject", "issue", "revoke"}
+    assert {command for command, _ in PERMIT_STEPS.values()} == commands
+    for lang in ("id", "en"):
+        for step, fields in PERMIT_FIELDS.items():
+            for key in ("step", "submit", "done"):
+                assert f"petugas.izin.{key}.{step}" in MESSAGES[lang]
+            assert step in PERMIT_STEPS and fields
+
+
+def test_an_inspection_is_scheduled_in_the_future_by_a_named_inspector() -> None:
+    form = {"tanggal": "2026-12-09", "jam": "09:30", "peninjau": " Tim Teknis 2 ", "catatan_jadwal": ""}
+    answer = read_permit_step("jadwal", form, NOW)
+    assert answer.values == {
+        "body": {"scheduled_for": "2026-12-09T09:30:00+07:00", "inspector": "Tim Teknis 2", "note": None}
+    }
+    typed = read_permit_step("jadwal", {**form, "tanggal": "09/12/2026", "jam": "09.30"}, NOW)
+    assert typed.values == answer.values
+    past = read_permit_step("jadwal", {**form, "tanggal": "2026-12-01"}, NOW)
+    assert past.errors == {"tanggal": "error.tanggal.past"}
+    wrong = read_permit_step("jadwal", {"tanggal": "31-02-2027", "jam": "25:00"}, NOW)
+    assert wrong.errors == {
+        "tanggal": "error.tanggal.invalid",
+        "jam": "error.jam.invalid",
+        "peninjau": "error.peninjau.empty",
+    }
+    assert read_permit_step("jadwal", {}, NOW).errors.keys() == {"tanggal", "jam", "peninjau"}
+    for key in wrong.errors.values():
+        assert key in MESSAGES["id"] and key in MESSAGES["en"]
+
+
+def test_a_result_a_decision_and_an_issue_as_the_service_takes_them() -> None:
+    result = read_permit_step("tinjauan", {"hasil_tinjau": "passed", "temuan": "Sesuai gambar."}, NOW)
+    assert result.values == {"body": {"result": "passed", "findings": "Sesuai gambar."}}
+    assert read_permit_step("tinjauan", {"hasil_tinjau": "maybe"}, NOW).errors == {
+        "hasil_tinjau": "error.hasil_tinjau.choose"
+    }
+    assert read_permit_step("setujui", {}, NOW).values == {"body": {"note": None}}
+    rejected = read_permit_step("tolak", {"alasan_tolak": "KRK kedaluwarsa\n\n Gambar tidak sesuai "}, NOW)
+    assert rejected.values == {"body": {"reasons": ["KRK kedaluwarsa", "Gambar tidak sesuai"], "note": None}}
+    assert read_permit_step("tolak", {"alasan_tolak": " \n "}, NOW).errors == {
+        "alasan_tolak": "error.alasan_tolak.empty"
+    }
+    assert read_permit_step("tolak", {"alasan_tolak": "ok"}, NOW).errors == {
+        "alasan_tolak": "error.alasan_tolak.short"
+    }
+    assert read_permit_step("terbitkan", {}, NOW).values == {"body": {"valid_until": None}}
+    until = read_permit_step("terbitkan", {"berlaku_sampai": "2031-12-31"}, NOW)
+    assert until.values == {"body": {"valid_until": "2031-12-31"}}
+    assert read_permit_step("terbitkan", {"berlaku_sampai": "2026-12-07"}, NOW).errors == {
+        "berlaku_sampai": "error.berlaku_sampai.past"
+    }
+    assert read_permit_step("cabut", {"alasan_cabut": "Bangunan menyalahi izin."}, NOW).values == {
+        "body": {"reason": "Bangunan menyalahi izin."}
+    }
+
+
+def test_a_form_sent_after_the_session_ended_keeps_only_its_own_fields() -> None:
+    code = "IZN-2612-7K3M-9QW2-XAB4D"
+    assert form_fields(f"/petugas/izin/{code}/jadwal") == ("jadwal", PERMIT_FIELDS["jadwal"])
+    assert form_fields(f"/petugas/izin/{code}/berkas") == ("berkas", ["hasil", "kurang", "catatan_berkas"])
+    assert form_fields("/petugas/aduan/ADU-1/tolak") == ("tolak", FIELDS["tolak"])
+    for other in (
+        "/petugas/masuk",
+        "/petugas/keluar",
+        "/petugas/izin/x/lain",
+        "/lapor/isi",
+        "/petugas/aduan/x/y/z",
+    ):
+        assert form_fields(other) is None
+    sent = {
+        "peninjau": ["Tim Teknis 2"],
+        "tanggal": ["2027-01-15"],
+        "jam": [" "],
+        "csrf": ["0" * 64],
+        "password": ["rahasia"],
+        "access_token": ["eyJ..."],
+    }
+    assert kept_fields(PERMIT_FIELDS["jadwal"], sent) == {"peninjau": "Tim Teknis 2", "tanggal": "2027-01-15"}
+    assert kept_fields(["hasil", "kurang"], {"kurang": ["krk", "ktp"], "hasil": ["incomplete"]}) == {
+        "hasil": "incomplete",
+        "kurang": ["krk", "ktp"],
+    }
+    assert kept_fields(["alasan"], {"alasan": ["x" * 10_000]})["alasan"] == "x" * 5000
+    assert timedelta(minutes=15) == KEPT_FORM_FOR
