@@ -125,11 +125,23 @@ def link_to(traceparent: str | None, tracestate: str | None = None) -> Link | No
     return Link(trace.get_current_span(parent).get_span_context()) if parent is not None else None
 
 
-def current_traceparent() -> tuple[str | None, str | None]:
-    """(`traceparent`, `tracestate`) of the current span, (None, None) when there is none."""
+def _carrier() -> dict[str, str]:
+    """The W3C Trace Context headers of the current span (empty when there is none)."""
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
+    return carrier
+
+
+def current_traceparent() -> tuple[str | None, str | None]:
+    """(`traceparent`, `tracestate`) of the current span, (None, None) when there is none."""
+    carrier = _carrier()
     return carrier.get("traceparent"), carrier.get("tracestate")
+
+
+def outgoing_headers() -> dict[str, str]:
+    """The headers that carry the current trace to another service's HTTP API (the
+    portal's calls), none when there is no trace."""
+    return _carrier() if in_trace() else {}
 
 
 @contextmanager

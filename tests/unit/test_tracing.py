@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.portal.clients.base import _headers as portal_headers
 from shared.kit import tracing
 from shared.kit.bodies import RequestBody
 from shared.kit.http import HttpEdge
@@ -150,3 +151,31 @@ async def test_no_personal_data_in_a_request_span(exported: InMemorySpanExporter
         "http.route": "/cases/{code}",
         "http.response.status_code": 200,
     }
+
+
+async def test_a_request_continues_its_callers_trace_and_the_portal_passes_its_own_on(
+    exported: InMemorySpanExporter,
+) -> None:
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {}
+
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    traced = HttpEdge(app, metrics=KitMetrics("tracing-test"), max_body=1024, max_upload=1024)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=traced), base_url="http://t") as client:
+        assert (await client.get("/ping", headers={"traceparent": caller})).status_code == 200
+    (span,) = exported.get_finished_spans()
+    assert span.parent is not None and span.parent.is_remote
+    assert (f"{span.context.trace_id:032x}", f"{span.parent.span_id:016x}") == tuple(caller.split("-")[1:3])
+
+    with tracing.span("portal page") as page:
+        sent = portal_headers(None)
+    context = page.get_span_context()
+    assert sent["traceparent"].split("-")[1:3] == [f"{context.trace_id:032x}", f"{context.span_id:016x}"]
+
+
+def test_without_tracing_the_portal_sends_no_trace_header() -> None:
+    with tracing.span("portal page"):
+        assert "traceparent" not in portal_headers(None)

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from shared.kit import tracing
+
 log = logging.getLogger(__name__)
 # httpx logs every request line at INFO; the portal's carry tracking codes (a citizen's
 # key to their case), which stay out of the logs.
@@ -26,8 +28,14 @@ CITIZEN_ADDRESS: ContextVar[str | None] = ContextVar("citizen_address", default=
 
 
 def _headers(given: dict[str, str] | None) -> dict[str, str]:
+    """The citizen's address, and the page request's trace so the service's spans join
+    it (tracing on only)."""
     address = CITIZEN_ADDRESS.get()
-    return {**({"X-Forwarded-For": address} if address else {}), **(given or {})}
+    return {
+        **({"X-Forwarded-For": address} if address else {}),
+        **tracing.outgoing_headers(),
+        **(given or {}),
+    }
 
 
 class Unavailable(Exception):
