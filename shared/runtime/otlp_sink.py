@@ -141,3 +141,7 @@ def _value(value: dict[str, Any]) -> Any:
     if "intValue" in value:
         return int(value["intValue"])
     return None
+
+
+if __name__ == "__main__":
+    print(binary())
