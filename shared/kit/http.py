@@ -88,6 +88,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
+# The probes' and scrapers' routes (every 15 s each): a trace apiece would bury the
+# citizens' in Jaeger.
+UNTRACED = frozenset({"health", "ready", "metrics"})
+
+
 class _TooLarge(Exception):
     pass
 
@@ -107,7 +112,7 @@ class HttpEdge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if tracing.enabled():
+        if tracing.enabled() and scope.get("path", "").rsplit("/", 1)[-1] not in UNTRACED:
             await self._traced(scope, receive, send)
         else:
             await self._handle(scope, receive, send)

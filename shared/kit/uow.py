@@ -54,7 +54,13 @@ class UnitOfWork:
     async def stage(self, envelopes: Sequence[Envelope]) -> None:
         """Stage ready-made envelopes (e.g. carrying the correlation and causation of the
         event that caused them), in order, in one statement."""
-        if tracing.enabled() and envelopes:
+        # Events that all carry their cause's trace, staged outside any (the delivery
+        # worker's statuses), join that trace through their rows: no trace of their own.
+        if (
+            envelopes
+            and tracing.enabled()
+            and (tracing.in_trace() or any(e.traceparent is None for e in envelopes))
+        ):
             await self._stage_traced(envelopes)
         else:
             await self._stage(envelopes)
