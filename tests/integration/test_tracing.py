@@ -98,7 +98,13 @@ async def test_one_trace_from_the_request_to_the_email_and_the_view(
             wanted = {("notifications", CONSUMER), ("notifications", CLIENT), ("integration", CONSUMER)}
             return spans if wanted <= services else None
 
-        spans = await wait_for(whole_trace, timeout=30)
+        try:
+            spans = await wait_for(whole_trace, timeout=30)
+        except TimeoutError:
+            found = sorted({(s.service, s.name) for s in otlp_sink.spans() if s.trace_id == trace_id})
+            raise AssertionError(
+                f"a consumer's or the delivery's span is not in the trace: {found}"
+            ) from None
     finally:
         await complaints.stop()
         await consumers.stop()
