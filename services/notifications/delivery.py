@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from opentelemetry.trace import SpanKind
 
 from services.notifications.channels import OutgoingMessage, Session
 from services.notifications.context import Context
@@ -36,6 +37,7 @@ from services.notifications.domain import (
 )
 from services.notifications.repository import NotificationRepository
 from services.notifications.status_events import emit
+from shared.kit import tracing
 from shared.kit.logs import redact, set_correlation_id
 from shared.kit.privacy import open_contact, open_text
 from shared.kit.uow import UnitOfWork, unit_of_work
@@ -176,7 +178,35 @@ def message_for(ctx: Context, n: Notification) -> OutgoingMessage | SendResult:
 
 
 async def send(ctx: Context, session: Session, claimed: Sequence[Notification]) -> list[SendResult]:
-    """Send a claimed batch of one channel, outside any transaction; one result each."""
+    """Send a claimed batch of one channel, outside any transaction; one result each.
+    With tracing on, each message's sending is a span in the trace of the event it was
+    made for (the citizen's request, for a complaint's message)."""
+    if not tracing.enabled():
+        return await _send(ctx, session, claimed)
+    with tracing.continued([_delivery(n) for n in claimed], kind=SpanKind.CLIENT) as spans:
+        results = await _send(ctx, session, claimed)
+        for current, result in zip(spans, results, strict=True):
+            if current is not None:
+                current.set_attribute(tracing.OUTCOME, result.outcome.value)
+        return results
+
+
+def _delivery(n: Notification) -> tracing.Continued:
+    return tracing.Continued(
+        n.traceparent,
+        None,
+        f"deliver {n.channel}",
+        {
+            tracing.NOTIFICATION_ID: str(n.id),
+            tracing.CHANNEL: n.channel,
+            tracing.TRACKING_CODE: [n.tracking_code] if n.tracking_code else [],
+            "sinergi.rule": n.rule_id,
+            "sinergi.attempt": n.attempt,
+        },
+    )
+
+
+async def _send(ctx: Context, session: Session, claimed: Sequence[Notification]) -> list[SendResult]:
     prepared = [message_for(ctx, n) for n in claimed]
     messages = [m for m in prepared if isinstance(m, OutgoingMessage)]
     try:

@@ -512,6 +512,7 @@ class Notification:
     delivered_at: datetime | None = None
     updated_at: datetime | None = None
     contact_ref: str | None = None  # keyed hash of the address, of an unsolicited message
+    traceparent: str | None = None  # the source event's trace, continued by its delivery
     history: list[HistoryEntry] = field(default_factory=list)
     # Entries not yet stored (and published) by the handler.
     changes: list[HistoryEntry] = field(default_factory=list)

@@ -367,6 +367,7 @@ def _new(
         context=context,
         correlation_id=envelope.correlationid or envelope.id,
         contact_ref=_unsolicited_ref(ctx, rule, kind, channel, address),
+        traceparent=envelope.traceparent,
     )
     if broken is not None:
         n.fail_technical(event.now, redact(broken))

@@ -60,6 +60,7 @@ _TABLE: tuple[Column, ...] = (
     ("updated_at", "timestamptz"),
     ("delivered_at", "timestamptz"),
     ("contact_ref", "text"),
+    ("traceparent", "text"),
 )
 _COLUMNS = ", ".join(name for name, _ in _TABLE)
 _INSERT_MANY = insert_many_sql(

@@ -60,6 +60,7 @@ def envelopes(ctx: Context, n: Notification, latency: float | None = None) -> li
                 region=ctx.origin.region,
                 correlation_id=n.correlation_id,
                 causation_id=n.source_event_id,
+                traceparent=n.traceparent,
             )
         )
     n.changes.clear()

@@ -42,6 +42,7 @@ from shared.kit.logs import configure_logging
 from shared.kit.metrics import KitMetrics, build_info
 from shared.kit.outbox import OutboxRelay
 from shared.kit.settings import ServiceSettings, require_production_keys
+from shared.kit.tracing import configure_tracing, shutdown_tracing
 from shared.kit.uow import EventSource
 from shared.kit.usecase import UseCaseContext
 from shared.runtime.topology import SERVICES, ServiceInfo
@@ -257,6 +258,7 @@ class Service(Generic[C, M]):
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), 10)
+        await asyncio.to_thread(shutdown_tracing)
         log.info("service stopped", extra={"service": self.name})
 
     async def _every(self, job: PeriodicJob) -> None:
@@ -370,6 +372,7 @@ def _write_openapi_hourly(app: FastAPI) -> None:
 
 def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
     configure_logging(spec.name, spec.settings.platform.log_level)
+    configure_tracing(spec.name, spec.settings.platform)
     require_production_keys(spec.settings.platform)
     service = Service(spec)
 

@@ -16,11 +16,12 @@ rewound and retried, nothing goes to dead letters for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +29,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import Link, SpanKind
 
+from shared.kit import tracing
 from shared.kit.bus import EventBus, OutgoingRecord
 from shared.kit.logs import event_context
 from shared.kit.metrics import KitMetrics
@@ -58,6 +61,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 FETCH_BYTES_PER_PARTITION = 256 * 1024  # a few hundred events; > one batch per fetch
 FETCH_BYTES = 2 * 1024 * 1024
+MAX_LINKS = 128  # a batch span's links to its events' traces (the SDK's default limit)
 
 
 @dataclass(frozen=True)
@@ -165,18 +169,57 @@ class IdempotentConsumer:
                 await self._reject(record, exc)
         if not parsed:
             return
-        try:
-            await self._apply_all(parsed)
-        except TRANSIENT_ERRORS:
-            await asyncio.sleep(1.0)
-            raise
-        except Exception as exc:
-            log.info(
-                "batch failed, applying record by record",
-                extra={"consumer": self.name, "size": len(parsed), "error": repr(exc)[:200]},
-            )
-            for record, _ in parsed:
-                await self.process(record)
+        with self._traced(parsed) if tracing.enabled() else contextlib.nullcontext():
+            try:
+                await self._apply_all(parsed)
+            except TRANSIENT_ERRORS:
+                await asyncio.sleep(1.0)
+                raise
+            except Exception as exc:
+                log.info(
+                    "batch failed, applying record by record",
+                    extra={"consumer": self.name, "size": len(parsed), "error": repr(exc)[:200]},
+                )
+                for record, _ in parsed:
+                    await self.process(record)
+
+    @contextlib.contextmanager
+    def _traced(self, parsed: Sequence[tuple[ConsumerRecord, ParsedEvent]]) -> Iterator[None]:
+        """The batch's span, linked to the trace of every event in it, and for each event
+        staged in a trace a span continuing that trace (a child of the span that staged
+        it), linked to the batch's and open while the batch is applied."""
+        links = [
+            link
+            for _, e in parsed
+            if (link := tracing.link_to(e.envelope.traceparent, e.envelope.tracestate)) is not None
+        ]
+        with tracing.span(
+            f"consume {' '.join(self.topics)}",
+            kind=SpanKind.CONSUMER,
+            attributes={tracing.CONSUMER_GROUP: self.name, tracing.BATCH_SIZE: len(parsed)},
+            links=links[:MAX_LINKS],
+        ) as batch:
+            processed = [
+                tracing.Continued(
+                    event.envelope.traceparent,
+                    event.envelope.tracestate,
+                    f"process {event.envelope.type}",
+                    {
+                        **tracing.messaging(
+                            "process", record.topic, event.envelope.id, event.envelope.subject
+                        ),
+                        tracing.CONSUMER_GROUP: self.name,
+                        "messaging.kafka.offset": record.offset,
+                        "messaging.destination.partition.id": str(record.partition),
+                        tracing.EVENT_TYPE: event.envelope.type,
+                        tracing.TRACKING_CODE: tracing.tracking_codes([event.envelope.data]),
+                    },
+                )
+                for record, event in parsed
+            ]
+            to_batch = [Link(batch.get_span_context())]
+            with tracing.continued(processed, kind=SpanKind.CONSUMER, links=to_batch):
+                yield
 
     async def _apply_all(self, parsed: list[tuple[ConsumerRecord, ParsedEvent]]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -13,8 +13,10 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.kit import tracing
 from shared.kit.errors import DomainError, IllegalTransition, InvalidField
 from shared.kit.logs import set_correlation_id
 from shared.kit.metrics import KitMetrics
@@ -98,6 +100,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
+# The probes' and scrapers' routes (every 15 s each): a trace apiece would bury the
+# citizens' in Jaeger.
+UNTRACED = frozenset({"health", "ready", "metrics"})
+
+
 class _TooLarge(Exception):
     pass
 
@@ -117,6 +124,46 @@ class HttpEdge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if tracing.enabled() and scope.get("path", "").rsplit("/", 1)[-1] not in UNTRACED:
+            await self._traced(scope, receive, send)
+        else:
+            await self._handle(scope, receive, send)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request's server span (a child of the caller's `traceparent`, if any),
+        named by the route template; the path, query and client address are left out
+        (a path may hold a tracking code, a query what a citizen typed)."""
+        headers = dict(scope.get("headers") or ())
+        parent = tracing.context_of(
+            headers.get(b"traceparent", b"").decode("latin-1"),
+            headers.get(b"tracestate", b"").decode("latin-1"),
+        )
+        method = scope.get("method", "")
+        status = 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with tracing.span(method, kind=SpanKind.SERVER, parent=parent) as current:
+            try:
+                await self._handle(scope, receive, observed_send)
+            finally:
+                template = _template(scope)
+                current.update_name(f"{method} {template}")
+                current.set_attributes(
+                    {
+                        "http.request.method": method,
+                        "http.route": template,
+                        "http.response.status_code": status,
+                    }
+                )
+                if status >= 500:
+                    current.set_status(StatusCode.ERROR)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or ())
         correlation = headers.get(b"x-correlation-id", b"").decode("latin-1")[:64] or str(uuid.uuid4())
         set_correlation_id(correlation)
@@ -171,11 +218,15 @@ class HttpEdge:
         await send_json(send, 413, b'{"detail":"request body too large (limit %d bytes)"}' % max_body)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = _template(scope)
         method = scope.get("method", "")
         self.metrics.http_requests.labels(method, template, str(status)).inc()
         self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - started)
+
+
+def _template(scope: Scope) -> str:
+    """The matched route's template (bounded: labels and span names)."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"
 
 
 async def send_json(

@@ -20,7 +20,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from opentelemetry.trace import SpanKind, StatusCode
 
+from shared.kit import tracing
 from shared.kit.bus import EventBus, OutgoingRecord
 from shared.kit.db import connect
 from shared.kit.metrics import KitMetrics
@@ -33,26 +35,37 @@ NOTIFY_CHANNEL = "sinergi_outbox"
 RELAY_LOCK = 0x4F55_5442  # "OUTB"; one database per service, so a constant key suffices
 
 
-def _row(envelope: Envelope) -> tuple[str, str, str, bytes, dict[str, str]]:
-    """(event id, key, type, value, headers) of the outbox row for `envelope`."""
+def _row(envelope: Envelope) -> tuple[str, str, str, bytes, dict[str, str], str | None, str | None]:
+    """(event id, key, type, value, headers, traceparent, tracestate) of the outbox row
+    for `envelope`."""
     message = envelope.to_kafka()
     headers = {k: v.decode() for k, v in message.headers.items() if k != "content-type"}
     headers["correlation_id"] = envelope.correlationid or envelope.id
-    return envelope.id, envelope.subject, envelope.type, message.value, headers
+    return (
+        envelope.id,
+        envelope.subject,
+        envelope.type,
+        message.value,
+        headers,
+        envelope.traceparent,
+        envelope.tracestate,
+    )
 
 
 async def add_event(conn: asyncpg.Connection, envelope: Envelope, topic: str) -> None:
     """Stage `envelope` for publication on `topic`, inside the caller's transaction."""
-    event_id, key, event_type, value, headers = _row(envelope)
+    event_id, key, event_type, value, headers, traceparent, tracestate = _row(envelope)
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, event_type, value, headers)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO outbox (event_id, topic, key, event_type, value, headers, traceparent, tracestate)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         event_id,
         topic,
         key,
         event_type,
         value,
         headers,
+        traceparent,
+        tracestate,
     )
     # The relay is woken by the outbox_notify trigger (migration 002) at commit.
 
@@ -63,17 +76,19 @@ async def add_events(conn: asyncpg.Connection, envelopes: Sequence[Envelope], to
     order) follow it."""
     if not envelopes:
         return
-    ids, keys, types, values, headers = zip(*(_row(e) for e in envelopes), strict=True)
+    ids, keys, types, values, headers, parents, states = zip(*(_row(e) for e in envelopes), strict=True)
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, event_type, value, headers)"
-        " SELECT e, $1, k, t, v, h FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])"
-        " WITH ORDINALITY AS u(e, k, t, v, h, n) ORDER BY n",
+        "INSERT INTO outbox (event_id, topic, key, event_type, value, headers, traceparent, tracestate)"
+        " SELECT e, $1, k, t, v, h, p, s FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[],"
+        " $6::jsonb[], $7::text[], $8::text[]) WITH ORDINALITY AS u(e, k, t, v, h, p, s, n) ORDER BY n",
         topic,
         list(ids),
         list(keys),
         list(types),
         list(values),
         list(headers),
+        list(parents),
+        list(states),
     )
 
 
@@ -86,6 +101,16 @@ async def republish_since(pool: asyncpg.Pool, since: datetime, topic: str | None
         topic,
     )
     return int(result.split()[-1])
+
+
+def _published(row: asyncpg.Record) -> tracing.Continued:
+    """The relay's producer span of an event, a child of the span that staged it."""
+    return tracing.Continued(
+        row["traceparent"],
+        row["tracestate"],
+        f"publish {row['topic']}",
+        tracing.messaging("send", row["topic"], str(row["event_id"]), row["key"]),
+    )
 
 
 class _Marking:
@@ -224,7 +249,8 @@ class OutboxRelay:
         # events. Rows whose marking has not committed yet are skipped (`<> ALL` keeps
         # the scan on the outbox_pending index; `NOT IN (subquery)` made it a full sort).
         return await conn.fetch(
-            "SELECT id, topic, key, value, headers FROM outbox WHERE published_at IS NULL"
+            "SELECT id, event_id, topic, key, value, headers, traceparent, tracestate FROM outbox"
+            " WHERE published_at IS NULL"
             " AND id <> ALL($2::bigint[]) ORDER BY id LIMIT $1",
             self.settings.outbox_batch_size,
             in_flight,
@@ -234,7 +260,14 @@ class OutboxRelay:
         """Publish rows; returns the ids acknowledged and the ids that must be retried."""
         records = [OutgoingRecord(r["topic"], r["key"], r["value"], r["headers"]) for r in rows]
         self.metrics.relay_batch.observe(len(records))
-        results = await self.bus.publish(records)
+        if tracing.enabled():
+            with tracing.continued([_published(r) for r in rows], kind=SpanKind.PRODUCER) as spans:
+                results = await self.bus.publish(records)
+                for current, ok in zip(spans, results, strict=True):
+                    if current is not None and not ok:
+                        current.set_status(StatusCode.ERROR, "broker did not acknowledge")
+        else:
+            results = await self.bus.publish(records)
         done: list[int] = []
         failed: list[int] = []
         failed_keys: set[str] = set()

@@ -11,7 +11,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Development defaults. `make run` and the tests pass their own; the docker-compose
@@ -32,7 +32,7 @@ class Rate(BaseModel):
 class PlatformSettings(BaseSettings):
     """What every Sinergi process shares: broker, keys, region."""
 
-    model_config = SettingsConfigDict(env_prefix="SINERGI_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SINERGI_", extra="ignore", populate_by_name=True)
 
     # One broker or several, comma-separated (the compose cluster profile names three).
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -67,6 +67,13 @@ class PlatformSettings(BaseSettings):
     citizen_ref_key: SecretStr = SecretStr(DEV_CITIZEN_REF_KEY)
     contact_key: SecretStr = SecretStr(DEV_CONTACT_KEY)
     log_level: str = "INFO"
+    # Tracing (shared/kit/tracing.py): off without an OTLP/HTTP endpoint (e.g.
+    # http://jaeger:4318); the standard OpenTelemetry variable is read too. Sampling is
+    # parent-based: a trace begun upstream keeps its decision; a new one is kept at this ratio.
+    otlp_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("SINERGI_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)
     # Outbox relay tuning.
     outbox_batch_size: int = 1000
     outbox_poll_seconds: float = 2.0

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 
-from shared.kit import audit
+from shared.kit import audit, tracing
 from shared.kit.errors import NotFound
 from shared.kit.logs import correlation_id
 from shared.kit.outbox import add_event, add_events
@@ -53,6 +54,42 @@ class UnitOfWork:
     async def stage(self, envelopes: Sequence[Envelope]) -> None:
         """Stage ready-made envelopes (e.g. carrying the correlation and causation of the
         event that caused them), in order, in one statement."""
+        # Events that all carry their cause's trace, staged outside any (the delivery
+        # worker's statuses), join that trace through their rows: no trace of their own.
+        if (
+            envelopes
+            and tracing.enabled()
+            and (tracing.in_trace() or any(e.traceparent is None for e in envelopes))
+        ):
+            await self._stage_traced(envelopes)
+        else:
+            await self._stage(envelopes)
+
+    async def _stage_traced(self, envelopes: Sequence[Envelope]) -> None:
+        """Stage within a span whose context the events carry (unless one was given
+        already: the context of the event that caused them), in the envelope and in
+        their outbox rows."""
+        with tracing.span(
+            f"outbox stage {self.origin.topic}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                tracing.DESTINATION: self.origin.topic,
+                tracing.BATCH_SIZE: len(envelopes),
+                tracing.EVENT_TYPE: sorted({e.type for e in envelopes}),
+                tracing.TRACKING_CODE: tracing.tracking_codes(e.data for e in envelopes),
+            },
+        ):
+            traceparent, tracestate = tracing.current_traceparent()
+            await self._stage(
+                [
+                    e
+                    if e.traceparent is not None or traceparent is None
+                    else e.model_copy(update={"traceparent": traceparent, "tracestate": tracestate})
+                    for e in envelopes
+                ]
+            )
+
+    async def _stage(self, envelopes: Sequence[Envelope]) -> None:
         if len(envelopes) == 1:
             await add_event(self.conn, envelopes[0], self.origin.topic)
         elif envelopes:
@@ -75,6 +112,21 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool, origin: EventSource) -> AsyncIterator[UnitOfWork]:
+    # Traced within a request or a consumer's batch only: a periodic job's rounds (most
+    # of which find nothing to do) would each start a trace of their own. Events staged
+    # there still start one (`_stage_traced`).
+    if not tracing.in_trace():
+        async with _transaction(pool, origin) as uow:
+            yield uow
+        return
+    with tracing.span("unit of work", attributes={"db.system.name": "postgresql"}) as current:
+        async with _transaction(pool, origin) as uow:
+            yield uow
+        current.set_attribute(tracing.EVENT_TYPE, uow.event_types)
+
+
+@asynccontextmanager
+async def _transaction(pool: asyncpg.Pool, origin: EventSource) -> AsyncIterator[UnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
         uow = UnitOfWork(conn, origin)
         yield uow

@@ -1,6 +1,7 @@
 """Prometheus rules of Sinergi's service level objectives, generated from the one list
 that declares them (deploy/prometheus/slos.yml): `python -m shared.runtime.slo`
-(`make slo-rules`) writes deploy/prometheus/slo_rules.yml.
+(`make slo-rules`) writes deploy/prometheus/slo_rules.yml and the SLO dashboard,
+deploy/grafana/dashboards/sinergi-slo.json, which reads only the series those rules record.
 
 Each SLO's error ratio is recorded over the windows its alerts read, and it gets two
 multiwindow, multi-burn-rate alerts (Google's SRE workbook, "Alerting on SLOs"): a page
@@ -12,6 +13,7 @@ it), so an alert stops soon after the burn does.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DECLARED = ROOT / "deploy" / "prometheus" / "slos.yml"
 GENERATED = ROOT / "deploy" / "prometheus" / "slo_rules.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "sinergi-slo.json"
 PERIOD_DAYS = 28  # what every objective is measured over, and its budget spent over
 PERIOD = f"{PERIOD_DAYS} days"
 PENDING = "2m"  # an alert's condition holds this long first: one odd evaluation pages nobody
@@ -165,9 +168,157 @@ def render() -> str:
     return HEADER + yaml.dump(rules(), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
 
 
+PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
+
+
+def _stat(
+    panel_id: int, title: str, description: str, expr: str, x: int, y: int, w: int, **field: Any
+) -> dict[str, Any]:
+    return {
+        "id": panel_id,
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "datasource": PROMETHEUS,
+        "gridPos": {"x": x, "y": y, "w": w, "h": 6},
+        "targets": [{"refId": "A", "datasource": PROMETHEUS, "expr": expr, "instant": True}],
+        "fieldConfig": {"defaults": {"unit": "percentunit", "decimals": 2, **field}, "overrides": []},
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "none",
+            "textMode": "value",
+        },
+    }
+
+
+def _thresholds(*steps: tuple[str, float | None]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": color, "value": value} for color, value in steps]}
+
+
+def dashboard() -> dict[str, Any]:
+    """The SLO dashboard: per SLO a row with its objective, its SLI over the period, the
+    error budget left and the burn rates over the alerts' long windows (1 = spending the
+    budget exactly over the period), with the alerts' factors as threshold lines."""
+    panels: list[dict[str, Any]] = []
+    y = 0
+    for slo in declared():
+        name, objective = slo["name"], slo["objective"]
+        selector = f'{{slo="{name}"}}'
+        base = len(panels) + 1
+        panels.append(
+            {
+                "id": base,
+                "type": "row",
+                "title": f"{name}: {slo['objective_text']}",
+                "collapsed": False,
+                "gridPos": {"x": 0, "y": y, "w": 24, "h": 1},
+                "panels": [],
+            }
+        )
+        y += 1
+        panels.append(
+            _stat(base + 1, "Objective", f"{slo['objective_text']}, over {PERIOD}.", f"slo:objective{selector}",
+                  0, y, 4, color={"mode": "fixed", "fixedColor": "blue"})
+        )  # fmt: skip
+        panels.append(
+            _stat(
+                base + 2,
+                f"SLI, {PERIOD}",
+                "Good events / all events over the period (from the recorded 5-minute rates).",
+                f"1 - sum_over_time(slo:errors:rate5m{selector}[{PERIOD_DAYS}d])"
+                f" / sum_over_time(slo:events:rate5m{selector}[{PERIOD_DAYS}d])",
+                4, y, 5,
+                thresholds=_thresholds(("red", None), ("green", objective)),
+                color={"mode": "thresholds"},
+            )
+        )  # fmt: skip
+        panels.append(
+            _stat(
+                base + 3,
+                "Error budget remaining",
+                f"What is left of the period's budget ({1 - objective:.1%} of events may fail); below 0: the SLO is missed.",
+                f"slo:error_budget_remaining:ratio{selector}",
+                9, y, 5,
+                thresholds=_thresholds(("red", None), ("orange", 0.25), ("green", 0.5)),
+                color={"mode": "thresholds"},
+            )
+        )  # fmt: skip
+        long_windows = [burn.long for alert in ALERTS for burn in alert.burns]
+        panels.append(
+            {
+                "id": base + 4,
+                "type": "timeseries",
+                "title": "Burn rate",
+                "description": (
+                    "Error ratio over a window / the budgeted ratio. Pages: "
+                    + ", ".join(f"{b.factor:g}x over {b.long}" for b in ALERTS[0].burns)
+                    + "; tickets: "
+                    + ", ".join(f"{b.factor:g}x over {b.long}" for b in ALERTS[1].burns)
+                    + " (each with its short window too). Runbook: docs/operations.md."
+                ),
+                "datasource": PROMETHEUS,
+                "gridPos": {"x": 14, "y": y, "w": 10, "h": 6},
+                "targets": [
+                    {
+                        "refId": chr(ord("A") + i),
+                        "datasource": PROMETHEUS,
+                        "expr": f"{record_name(window)}{selector} / on (slo) (1 - slo:objective{selector})",
+                        "legendFormat": window,
+                    }
+                    for i, window in enumerate(long_windows)
+                ],
+                "fieldConfig": {
+                    "defaults": {
+                        "unit": "x",
+                        "min": 0,
+                        "custom": {"thresholdsStyle": {"mode": "line"}},
+                        "thresholds": _thresholds(
+                            ("green", None), *(("red" if a is ALERTS[0] else "orange", b.factor)
+                                               for a in ALERTS for b in a.burns)
+                        ),
+                    },
+                    "overrides": [],
+                },
+                "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+            }
+        )  # fmt: skip
+        y += 6
+    return {
+        "uid": "sinergi-slo",
+        "title": "Sinergi — service level objectives",
+        "description": f"Generated by `make slo-rules` from deploy/prometheus/slos.yml: per SLO its objective, SLI over {PERIOD}, error budget remaining and burn rates. Runbooks: docs/operations.md.",
+        "tags": ["sinergi", "slo"],
+        "timezone": "browser",
+        "editable": False,
+        "graphTooltip": 1,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "1m",
+        "time": {"from": "now-7d", "to": "now"},
+        "links": [
+            {
+                "title": "Sinergi dashboards",
+                "type": "dashboards",
+                "tags": ["sinergi"],
+                "asDropdown": True,
+                "keepTime": True,
+            }
+        ],
+        "templating": {"list": []},
+        "panels": panels,
+    }
+
+
+def render_dashboard() -> str:
+    return json.dumps(dashboard(), indent=2, ensure_ascii=False) + "\n"
+
+
 def main() -> None:
     GENERATED.write_text(render())
-    print(f"wrote {GENERATED.relative_to(ROOT)}", file=sys.stderr)
+    DASHBOARD.write_text(render_dashboard(), encoding="utf-8")
+    for path in (GENERATED, DASHBOARD):
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

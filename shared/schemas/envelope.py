@@ -20,6 +20,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 TYPE_PREFIX = "id.sinergi."
+# W3C Trace Context `traceparent`, version 00: version-trace id-parent id-flags.
+TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 _FORMAT = JSONFormat()
 
 
@@ -32,7 +34,9 @@ class EventData(BaseModel):
 
 class Envelope(BaseModel):
     """A CloudEvent as Sinergi uses it: required attributes, the recommended ones, and
-    the extensions ``correlationid``, ``causationid`` and ``region``."""
+    the extensions ``correlationid``, ``causationid`` and ``region``, and the
+    distributed-tracing extension's ``traceparent`` and ``tracestate`` (W3C Trace
+    Context of the work that staged the event, when tracing is on)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -47,6 +51,8 @@ class Envelope(BaseModel):
     correlationid: str | None = None
     causationid: str | None = None
     region: str
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT)
+    tracestate: str | None = None
     data: dict[str, Any]
 
     def attributes(self) -> dict[str, Any]:
@@ -101,6 +107,8 @@ class _WireEnvelope(BaseModel):
     correlationid: str | None = Field(default=None, min_length=1)
     causationid: str | None = Field(default=None, min_length=1)
     region: str = Field(min_length=1)
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT)
+    tracestate: str | None = Field(default=None, min_length=1)
     data: dict[str, Any]
 
 

@@ -74,6 +74,7 @@ def make_envelope(
     region: str,
     correlation_id: str | None = None,
     causation_id: str | None = None,
+    traceparent: str | None = None,
 ) -> Envelope:
     event_type = type_of(type(data))
     return Envelope(
@@ -84,6 +85,7 @@ def make_envelope(
         correlationid=correlation_id,
         causationid=causation_id,
         region=region,
+        traceparent=traceparent,
         data=data.model_dump(mode="json", exclude_none=True),
     )
 

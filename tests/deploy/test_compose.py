@@ -111,7 +111,17 @@ def test_every_service_of_the_topology_and_nothing_unknown(compose: dict[str, An
     services = compose["services"]
     sinergi = {n for n, s in services.items() if s.get("command") and s["command"][0] in BY_NAME}
     assert sinergi == set(BY_NAME), "compose runs exactly the services of shared/runtime/topology.py"
-    for infra in ("kafka", "kafka-init", "postgres", "keycloak", "edge", "prometheus", "grafana", "mailpit"):
+    for infra in (
+        "kafka",
+        "kafka-init",
+        "postgres",
+        "keycloak",
+        "edge",
+        "prometheus",
+        "grafana",
+        "jaeger",
+        "mailpit",
+    ):
         assert infra in services, infra
 
 
@@ -189,6 +199,7 @@ async def test_settings_load_from_the_compose_environment(
     assert platform.kafka_bootstrap == "kafka:9092"
     assert platform.kafka_idempotence is True
     assert platform.region == "33.06"
+    assert platform.otlp_endpoint == "http://jaeger:4318" and platform.trace_sample_ratio == 1.0
     for field in secret_fields(PlatformSettings) - UNUSED_IN_PRODUCTION:
         value = getattr(platform, field).get_secret_value()
         assert value == operator_env[f"SINERGI_{field.upper()}"], field
@@ -401,6 +412,32 @@ def test_observability_wiring(compose: dict[str, Any]) -> None:
     assert notifications["NOTIFICATIONS_SMTP_HOST"] == "${NOTIFICATIONS_SMTP_HOST:-mailpit}"
 
 
+def test_tracing_wiring(compose: dict[str, Any]) -> None:
+    """Every service sends its spans to the OTLP/HTTP receiver Jaeger's configuration
+    opens; Jaeger keeps them where its query API (Grafana's data source) reads them."""
+    jaeger = compose["services"]["jaeger"]
+    assert jaeger["image"].startswith("${IMAGE_JAEGER:-jaegertracing/jaeger:2.")
+    assert "./jaeger/config.yaml:/etc/jaeger/config.yaml:ro" in jaeger["volumes"]
+    assert jaeger["command"] == ["--config", "/etc/jaeger/config.yaml"]
+    config = load_yaml(DEPLOY / "jaeger" / "config.yaml")
+    (pipeline,) = config["service"]["pipelines"].values()
+    for kind in ("receivers", "processors", "exporters"):
+        assert set(pipeline[kind]) <= set(config[kind]), kind
+    assert set(config["service"]["extensions"]) == set(config["extensions"])
+    backends = config["extensions"]["jaeger_storage"]["backends"]
+    assert config["extensions"]["jaeger_query"]["storage"]["traces"] in backends
+    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] in backends
+    http_port = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].rsplit(":", 1)[1]
+    query_port = config["extensions"]["jaeger_query"]["http"]["endpoint"].rsplit(":", 1)[1]
+    assert jaeger["ports"] == [f"${{PUBLISH_ADDRESS:-127.0.0.1}}:{query_port}:{query_port}"]
+    for name in SERVICE_IDS:
+        env = environment(compose["services"][name])
+        assert env["SINERGI_OTLP_ENDPOINT"] == f"${{SINERGI_OTLP_ENDPOINT:-http://jaeger:{http_port}}}", name
+    datasources = load_yaml(DEPLOY / "grafana" / "provisioning" / "datasources" / "jaeger.yml")
+    (source,) = datasources["datasources"]
+    assert source["type"] == "jaeger" and source["url"] == f"http://jaeger:{query_port}"
+
+
 def test_env_example_lists_every_variable() -> None:
     example = read_env_file(ENV_EXAMPLE)
     commented = commented_env_names(ENV_EXAMPLE)
@@ -466,8 +503,8 @@ def test_http_enters_through_the_edge_only(
     publish one of their own. Only the operators' tools publish theirs."""
     services = (compose if files == "base" else cluster)["services"]
     published = {name for name, s in services.items() if s.get("ports")}
-    assert published == {"edge", "prometheus", "grafana", "mailpit"}
-    for name in ("prometheus", "grafana", "mailpit"):
+    assert published == {"edge", "prometheus", "grafana", "jaeger", "mailpit"}
+    for name in ("prometheus", "grafana", "jaeger", "mailpit"):
         for port in services[name]["ports"]:
             assert port.startswith("${PUBLISH_ADDRESS:-127.0.0.1}:"), (name, port)
     edge = services["edge"]

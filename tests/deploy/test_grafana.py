@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.runtime import slo
 from tests.deploy.helpers import DEPLOY, defined_metric_families, promql_metric_names, unknown_metrics
 
 GRAFANA = DEPLOY / "grafana"
@@ -53,11 +54,12 @@ def test_provisioning() -> None:
     assert provider["options"]["path"] == "/etc/grafana/dashboards"  # the compose mount
 
 
-def test_the_three_dashboards() -> None:
+def test_the_four_dashboards() -> None:
     assert {p.name for p in DASHBOARDS} == {
         "sinergi-platform.json",
         "sinergi-domain.json",
         "sinergi-smart-city.json",
+        "sinergi-slo.json",
     }
     uids = [_load(p)["uid"] for p in DASHBOARDS]
     assert len(set(uids)) == len(uids)
@@ -77,7 +79,8 @@ def test_dashboard_is_valid_and_queries_known_metrics(path: Path) -> None:
         assert expr.count("(") == expr.count(")"), f"{title}: {expr}"
         assert not unknown_metrics(expr), f"{path.name} / {title}: unknown metrics {unknown_metrics(expr)}"
         selected |= promql_metric_names(expr)
-    assert any(name.startswith("sinergi_") for name in selected)
+    # Sinergi's own metrics, or (the SLO dashboard) only the series its SLO rules record.
+    assert any(name.startswith(("sinergi_", "slo:")) for name in selected)
     for panel in _panels(board["panels"]):
         if panel.get("targets"):
             assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}, panel["title"]
@@ -130,3 +133,37 @@ def test_smart_city_dashboard_links_to_the_integration_view() -> None:
     for page in ("/api/dimensions", "/api/masterplan", "/lacak"):
         assert "${integration_url}" + page in text, page
     assert any(link.get("url", "").startswith("${integration_url}") for link in board["links"])
+
+
+def test_the_slo_dashboard_is_what_slos_yml_generates() -> None:
+    assert slo.DASHBOARD.read_text(encoding="utf-8") == slo.render_dashboard(), (
+        "sinergi-slo.json drifted from slos.yml: run `make slo-rules`"
+    )
+
+
+@pytest.mark.parametrize("declared", slo.declared(), ids=[s["name"] for s in slo.declared()])
+def test_each_slo_has_its_panels_on_the_recorded_series(declared: dict[str, Any]) -> None:
+    """Objective, SLI over the period, budget remaining and burn rates, each reading only
+    series that slo_rules.yml records, for this SLO."""
+    board = _load(slo.DASHBOARD)
+    recorded = {
+        rule["record"]
+        for group in yaml.safe_load(slo.GENERATED.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+    rows = [
+        p for p in board["panels"] if p["type"] == "row" and p["title"].startswith(f"{declared['name']}:")
+    ]
+    assert len(rows) == 1
+    y = rows[0]["gridPos"]["y"]
+    panels = {p["title"]: p for p in board["panels"] if p["type"] != "row" and p["gridPos"]["y"] == y + 1}
+    assert set(panels) == {"Objective", f"SLI, {slo.PERIOD}", "Error budget remaining", "Burn rate"}
+    burns = [target["legendFormat"] for target in panels["Burn rate"]["targets"]]
+    assert burns == [burn.long for alert in slo.ALERTS for burn in alert.burns]
+    for title, panel in panels.items():
+        for target in panel["targets"]:
+            expr = target["expr"]
+            names = promql_metric_names(expr)
+            assert names and names <= recorded, f"{title}: {names - recorded} not recorded by slo_rules.yml"
+            assert expr.count(f'slo="{declared["name"]}"') == len(re.findall(r"slo:\w+:?\w*\{", expr)), expr

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from shared.kit import tracing
 from shared.kit.attachments import MediaType
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,14 @@ CITIZEN_ADDRESS: ContextVar[str | None] = ContextVar("citizen_address", default=
 
 
 def _headers(given: dict[str, str] | None) -> dict[str, str]:
+    """The citizen's address, and the page request's trace so the service's spans join
+    it (tracing on only)."""
     address = CITIZEN_ADDRESS.get()
-    return {**({"X-Forwarded-For": address} if address else {}), **(given or {})}
+    return {
+        **({"X-Forwarded-For": address} if address else {}),
+        **tracing.outgoing_headers(),
+        **(given or {}),
+    }
 
 
 class Unavailable(Exception):
