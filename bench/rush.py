@@ -62,8 +62,9 @@ OVERLOAD_REFUSED_P99_MS = 10
 # The 'normal' traffic beside the rush: citizens looking up a booking (GET, admission
 # control applies to it as to any request).
 PROBE_RATE = 50
-PROBE_BASELINE_S = 5.0
+PROBE_BASELINE_S = 3.0
 PROBE_AFTER_S = 5.0  # the probe goes on this long after the rush's last request
+PROBE_SLACK_S = 3.0  # and longer: the two generators' processes start a moment apart
 WINDOW_S = 0.5  # the probe's p99 is taken per window of this length
 # A window is normal when its p99 is within twice the pre-rush p99, or 20 ms of it when
 # that is tiny (a millisecond of scheduling noise on a shared machine is not the rush).
@@ -91,13 +92,14 @@ def _recovery(probe: dict[str, Any], rush_end: float, normal_ms: float) -> tuple
         if at >= 0:
             windows.setdefault(int(at / WINDOW_S), []).append(latency)
     count = int(PROBE_AFTER_S / WINDOW_S)
-    p99s = [_p99(windows.get(k, [])) or 0.0 for k in range(count)]
+    p99s = [_p99(windows.get(k, [])) for k in range(count)]
     recovered = None
     for k in reversed(range(count)):
-        if p99s[k] > normal_ms:
+        found = p99s[k]
+        if found is None or found > normal_ms:  # a window without answers is not normal
             break
         recovered = k * WINDOW_S
-    return recovered, p99s
+    return recovered, [p or 0.0 for p in p99s]
 
 
 async def _booked_codes(bootstrap: str, polyclinic: str) -> set[str]:
@@ -174,7 +176,8 @@ async def rush(
         rushed, probed = await asyncio.gather(
             open_loop(running.url, round(citizens / seconds), seconds, bodies, per_request_headers=sessions,
                       details=True),
-            open_loop(probe_url, PROBE_RATE, seconds + PROBE_AFTER_S, {}, method="GET", details=True),
+            open_loop(probe_url, PROBE_RATE, seconds + PROBE_AFTER_S + PROBE_SLACK_S, {}, method="GET",
+                      details=True),
         )  # fmt: skip
         await sampling
         stop.set()
