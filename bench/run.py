@@ -1151,6 +1151,8 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         else []
     )
     rss += [(f"{n} (end to end)", v) for n, v in (e2e or {}).get("rss_mb", {}).items()]
+    rss += [("health (rush)", results["rush"]["rss_peak_mb"])] if results.get("rush") else []
+    rss += [(f"{n} (overload)", o["rss_peak_mb"]) for n, o in (results.get("overload") or {}).items()]
     if rss:
         worst = max(rss, key=lambda x: x[1])
         rows.append(("Largest service RSS seen", f"{worst[1]:.0f} MB ({worst[0]})", f"≤ {MEMORY_BUDGET_MB} MB",
