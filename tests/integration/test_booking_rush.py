@@ -83,6 +83,11 @@ async def test_a_rush_books_exactly_the_quota_and_refuses_the_rest(
     assert all("kuota JKN penuh" in a.json()["detail"] for a in answers if a.status_code == 409)
     assert statuses.count(409), "the rush outlasts the quota: later citizens hear it is full"
 
+    # Asking again (an answer lost on the way) gets the booking made, full as the session is.
+    first = statuses.index(201)
+    again = await client.post("/appointments", json=attempts[first][0], headers=attempts[first][1])
+    assert again.status_code == 201 and again.json() == answers[first].json()
+
     stored = await db_fetchval(db, "SELECT count(*) FROM appointments WHERE polyclinic_code = $1", poli)
     assert stored == PLACES
     assert await db_fetchval(db, "SELECT sum(used_jkn) FROM sessions WHERE date = $1", day) == PLACES
