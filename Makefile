@@ -120,7 +120,8 @@ ROLE ?= admin
 token: install
 	@$(PY) -m shared.kit.auth --role $(ROLE) $(if $(OPD),--opd $(OPD)) $(if $(FACILITY),--facility $(FACILITY))
 
-## make bench: throughput, latency and memory, Tansu and Apache Kafka side by side (about 12 minutes); bench-quick: a few minutes
+## make bench: throughput, latency and memory, Tansu and Apache Kafka side by side, the
+## booking-window rush and overload (about 12 minutes); bench-quick: a few minutes
 bench: install
 	$(PY) -m bench.run $(if $(PROFILE),--profile)
 

@@ -29,39 +29,61 @@ async def run(
     timeout: float,
     record: str | None = None,
     extra_headers: dict[str, str] | None = None,
+    *,
+    method: str = "POST",
+    per_request_headers: list[dict[str, str]] | None = None,
+    details: bool = False,
 ) -> dict[str, object]:
     """With `record` (a field of the JSON response, e.g. "tracking_code"), the result also
     holds `answered`: that field's value -> wall-clock time of the 201, for measuring
-    what happens after the response (end-to-end latency)."""
+    what happens after the response (end-to-end latency). `per_request_headers`: request
+    i also sends entry i (in turn, as the bodies: one citizen's session each). With
+    `details`, `answers` holds every request's [due time from `started_at` (s), status,
+    latency (ms), Retry-After or null], `started_at` the wall-clock time of due time 0."""
     histogram = HdrHistogram(1, 120_000_000, 3)
     statuses: dict[str, int] = {}
     answered: dict[str, float] = {}
+    answers: list[tuple[float, str, float, str | None]] = []
     total = int(rate * duration)
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=4000, force_close=False)
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     headers = {"content-type": "application/json", **(extra_headers or {})}
+    start = loop.time() + 0.1
+    started_at = time.time() + 0.1
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
 
-        async def one(due: float, body: bytes) -> None:
+        async def one(i: int) -> None:
+            due = start + i / rate
+            sent_headers = (
+                {**headers, **per_request_headers[i % len(per_request_headers)]}
+                if per_request_headers
+                else headers
+            )
+            retry_after = None
             try:
-                async with session.post(url, data=body, headers=headers) as response:
+                async with session.request(
+                    method, url, data=bodies[i % len(bodies)], headers=sent_headers
+                ) as response:
                     content = await response.read()
                     key = str(response.status)
+                    retry_after = response.headers.get("Retry-After")
                     if record is not None and response.status == 201:
                         answered[json.loads(content)[record]] = time.time()
             except Exception as exc:
                 key = type(exc).__name__
             statuses[key] = statuses.get(key, 0) + 1
-            histogram.record_value(max(1, int((loop.time() - due) * 1_000_000)))
+            latency = max(1, int((loop.time() - due) * 1_000_000))
+            histogram.record_value(latency)
+            if details:
+                answers.append((due - start, key, latency / 1000, retry_after))
 
         tasks: list[asyncio.Task[None]] = []
-        start = loop.time() + 0.1
         sent = 0
         while sent < total:
             now = loop.time()
             while sent < total and start + sent / rate <= now:
-                tasks.append(asyncio.create_task(one(start + sent / rate, bodies[sent % len(bodies)])))
+                tasks.append(asyncio.create_task(one(sent)))
                 sent += 1
             await asyncio.sleep(0.0005)
         wall_start = time.perf_counter()
@@ -82,6 +104,7 @@ async def run(
         "p999_ms": histogram.get_value_at_percentile(99.9) / 1000,
         "max_ms": histogram.get_max_value() / 1000,
         **({"answered": answered} if record is not None else {}),
+        **({"answers": sorted(answers), "started_at": started_at} if details else {}),
     }
 
 
@@ -102,6 +125,11 @@ def main() -> None:
     parser.add_argument(
         "--header", action="append", default=[], help="'Name: value' sent with every request (a session)"
     )
+    parser.add_argument("--method", default="POST", help="GET: the body file is not sent")
+    parser.add_argument(
+        "--headers-file", type=Path, help="a JSON list of header objects, request i sending entry i in turn"
+    )
+    parser.add_argument("--details", action="store_true", help="every request's status, latency, Retry-After")
     args = parser.parse_args()
     try:
         import uvloop
@@ -113,7 +141,13 @@ def main() -> None:
     bodies = [json.dumps(b).encode() for b in (loaded if isinstance(loaded, list) else [loaded])]
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {name.strip(): value.strip() for name, value in headers.items()}
-    result = asyncio.run(run(args.url, args.rate, args.duration, bodies, args.timeout, args.record, headers))
+    if args.method == "GET":
+        bodies = [b""]
+    per_request = json.loads(args.headers_file.read_bytes()) if args.headers_file else None
+    result = asyncio.run(
+        run(args.url, args.rate, args.duration, bodies, args.timeout, args.record, headers,
+            method=args.method, per_request_headers=per_request, details=args.details)
+    )  # fmt: skip
     args.out.write_text(json.dumps(result, indent=2))
 
 

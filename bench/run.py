@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -99,6 +99,10 @@ class Profile:
     other_seconds: float = 5
     growth_events: int = 20_000
     growth_window: float = 15.0
+    # The booking-window rush (bench/rush.py): citizens booking 100 places within seconds.
+    rush_citizens: int = 5000
+    rush_seconds: float = 10
+    overload_seconds: float = 5  # each intake endpoint offered twice its held rate
 
 
 FULL = Profile(
@@ -125,6 +129,9 @@ QUICK = Profile(
     e2e_seconds=5,
     consumer_window=10,
     other_rates=(),
+    rush_citizens=2000,
+    rush_seconds=4,
+    overload_seconds=4,
 )
 
 
@@ -387,13 +394,23 @@ async def open_loop(
     body: dict[str, Any] | list[dict[str, Any]],
     record: str | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    method: str = "POST",
+    per_request_headers: list[dict[str, str]] | None = None,
+    details: bool = False,
 ) -> dict[str, Any]:
-    """Run bench.loadgen as its own process (its CPU is not this process's)."""
+    """Run bench.loadgen as its own process (its CPU is not this process's); the
+    keywords are its options of the same names."""
     with tempfile.TemporaryDirectory() as tmp:
         body_file, out = Path(tmp) / "body.json", Path(tmp) / "out.json"
         body_file.write_text(json.dumps(body))
         extra = ["--record", record] if record else []
         extra += [arg for name, value in (headers or {}).items() for arg in ("--header", f"{name}: {value}")]
+        extra += ["--method", method] + (["--details"] if details else [])
+        if per_request_headers:
+            headers_file = Path(tmp) / "headers.json"
+            headers_file.write_text(json.dumps(per_request_headers))
+            extra += ["--headers-file", str(headers_file)]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.loadgen", "--url", url, "--rate", str(rate),
             "--duration", str(seconds), "--body-file", str(body_file), "--out", str(out), *extra, cwd=ROOT,
@@ -428,16 +445,27 @@ COMPLAINTS_INTAKE = Intake("complaints", "/complaints", _same_complaint)
 PERMITS_INTAKE = Intake("permits", "/applications", _same_application)
 
 
-async def intake(
-    infra: Infrastructure,
-    rates: tuple[int, ...],
-    seconds: float,
-    raw_pg_per_s: float,
-    target: Intake = COMPLAINTS_INTAKE,
-    database_url: str | None = None,
-) -> dict[str, Any]:
-    """Step up the offered rate until a run has errors or its p99 passes 1 s (a queue
-    built up: the rate was not held). `database_url`: a prepared database (growth)."""
+@dataclass(frozen=True)
+class RunningIntake:
+    """An intake endpoint's service started, set up and warmed up."""
+
+    service: ServiceProcess
+    base: str  # http://127.0.0.1:<port>
+    url: str  # base + the endpoint's path
+    headers: dict[str, str] | None  # the session of the target's citizen, if it needs one
+    issuer: DevelopmentIssuer  # whose sessions the service trusts
+
+
+WARM_UP_REQUESTS = 40  # 2 s at 20 req/s
+
+
+@contextlib.asynccontextmanager
+async def intake_service(
+    infra: Infrastructure, target: Intake, database_url: str | None = None
+) -> AsyncIterator[RunningIntake]:
+    """`target`'s service as its own process on a fresh database (or `database_url`),
+    set up, and warmed up (prepared statements, caches, pools), as a service in use is:
+    WARM_UP_REQUESTS of its bodies at 20 req/s, not recorded."""
     url = database_url or await _fresh_database(infra)
     port = free_port()
     prefix = target.service.upper()
@@ -454,30 +482,48 @@ async def intake(
         },
         port,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
         await service.wait_ready()
         if target.setup is not None:
-            await target.setup(f"http://127.0.0.1:{port}")
-        # Warm up (prepared statements, caches, pools), as a service in use is: 2 s at
-        # 20 req/s, not recorded.
-        warm_n = 40
+            await target.setup(base)
         await open_loop(
-            f"http://127.0.0.1:{port}{target.path}", 20, 2, target.bodies(0, warm_n), headers=headers
+            f"{base}{target.path}",
+            20,
+            WARM_UP_REQUESTS / 20,
+            target.bodies(0, WARM_UP_REQUESTS),
+            headers=headers,
         )
+        yield RunningIntake(service, base, f"{base}{target.path}", headers, issuer)
+    finally:
+        service.stop()
+        issuer.stop()
+
+
+async def intake(
+    infra: Infrastructure,
+    rates: tuple[int, ...],
+    seconds: float,
+    raw_pg_per_s: float,
+    target: Intake = COMPLAINTS_INTAKE,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """Step up the offered rate until a run has errors or its p99 passes 1 s (a queue
+    built up: the rate was not held). `database_url`: a prepared database (growth)."""
+    async with intake_service(infra, target, database_url) as running:
+        service = running.service
         idle_rss = service.rss_mb()
         stop = asyncio.Event()
         sampler = asyncio.create_task(service.sample_rss(stop))
         runs = []
-        offset = warm_n
+        offset = WARM_UP_REQUESTS
         for rate in rates:
             n = int(rate * seconds)
             bodies = target.bodies(offset, n)
             offset += n
             sampling = asyncio.create_task(service.profile(f"intake-{target.service}-{rate}", seconds))
             cpu_before = service.cpu_seconds()
-            result = await open_loop(
-                f"http://127.0.0.1:{port}{target.path}", rate, seconds, bodies, headers=headers
-            )
+            result = await open_loop(running.url, rate, seconds, bodies, headers=running.headers)
             # CPU the service spent per accepted request: 1000 / this = the most one core
             # can take, whatever the rest of the machine does.
             result["service_cpu_ms_per_request"] = (
@@ -502,9 +548,6 @@ async def intake(
             "rss_idle_mb": idle_rss,
             "rss_peak_mb": service.peak_rss / 2**20,
         }
-    finally:
-        service.stop()
-        issuer.stop()
 
 
 # Health: patients book the benchmark polyclinic on the next practice days, one NIK each.
@@ -518,17 +561,23 @@ async def _open_bench_polyclinic(base_url: str) -> None:
     """As a health officer: a polyclinic with one doctor practising daily, 1,000 JKN
     places a day (the most a schedule allows), so the run measures booking, not
     refusals."""
+    await open_polyclinic(base_url, BENCH_POLYCLINIC, 1000)
+
+
+async def open_polyclinic(base_url: str, polyclinic: str, places: int) -> None:
+    """As a health officer: `polyclinic` at the bench facility with one doctor practising
+    daily 07:00-21:00, `places` JKN places a session (no non-JKN places)."""
     secret = PlatformSettings().auth_secret.get_secret_value()
     officer = {
         "Authorization": f"Bearer {issue_token(secret, subject='bench', role='health_officer', facility=BENCH_FACILITY)}"
     }
     steps = [
-        (f"/facilities/{BENCH_FACILITY}/polyclinics/{BENCH_POLYCLINIC}", {"name": "Poli Uji Beban", "queue_prefix": "B"}),
-        (f"/doctors/{BENCH_POLYCLINIC}-D01", {"name": "dr. Uji Beban", "facility": BENCH_FACILITY,
-                                              "polyclinic": BENCH_POLYCLINIC}),
+        (f"/facilities/{BENCH_FACILITY}/polyclinics/{polyclinic}", {"name": f"Poli {polyclinic}", "queue_prefix": "B"}),
+        (f"/doctors/{polyclinic}-D01", {"name": "dr. Uji Beban", "facility": BENCH_FACILITY,
+                                        "polyclinic": polyclinic}),
         *[
-            (f"/doctors/{BENCH_POLYCLINIC}-D01/schedules/{weekday}",
-             {"start": "07:00", "end": "21:00", "minutes_per_patient": 1, "quota_jkn": 1000, "quota_non_jkn": 0})
+            (f"/doctors/{polyclinic}-D01/schedules/{weekday}",
+             {"start": "07:00", "end": "21:00", "minutes_per_patient": 1, "quota_jkn": places, "quota_non_jkn": 0})
             for weekday in range(7)
         ],
     ]  # fmt: skip
@@ -545,18 +594,19 @@ def _practice_days() -> list[date]:
     return [d for d in days if not calendar.holiday_name(d)][:BOOKING_DAYS]
 
 
+def booking_body(i: int, phone: str, polyclinic: str, day: date) -> dict[str, Any]:
+    """Patient i's JKN booking at the bench facility, made from `phone`."""
+    # A distinct, well-formed NIK per patient: birth day, month, year and serial vary.
+    nik = f"330601{1 + i % 28:02d}{1 + (i // 28) % 12:02d}{60 + (i // 336) % 40:02d}{1 + i // 13_440:04d}"
+    return {"nik": nik, "phone": phone, "facility": BENCH_FACILITY, "polyclinic": polyclinic,
+            "date": day.isoformat(), "payment": "jkn", "jkn_card": "0001234567890", "new_patient": False}  # fmt: skip
+
+
 def _bookings(offset: int, n: int) -> list[dict[str, Any]]:
     days = _practice_days()
-    bodies = []
-    for i in range(offset, offset + n):
-        # A distinct, well-formed NIK per patient: birth day, month, year and serial vary.
-        nik = f"330601{1 + i % 28:02d}{1 + (i // 28) % 12:02d}{60 + (i // 336) % 40:02d}{1 + i // 13_440:04d}"
-        bodies.append(
-            {"nik": nik, "phone": BENCH_PHONE, "facility": BENCH_FACILITY, "polyclinic": BENCH_POLYCLINIC,
-             "date": days[i % len(days)].isoformat(), "payment": "jkn", "jkn_card": "0001234567890",
-             "new_patient": False}
-        )  # fmt: skip
-    return bodies
+    return [
+        booking_body(i, BENCH_PHONE, BENCH_POLYCLINIC, days[i % len(days)]) for i in range(offset, offset + n)
+    ]
 
 
 HEALTH_INTAKE = Intake("health", "/appointments", _bookings, _open_bench_polyclinic, citizen=BENCH_PHONE)
@@ -849,7 +899,7 @@ def _percentiles(values: list[float]) -> dict[str, float | int]:
     def at(p: float) -> float:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
-    return {"n": len(ordered), "p50_ms": at(50), "p99_ms": at(99), "max_ms": ordered[-1]}
+    return {"n": len(ordered), "p50_ms": at(50), "p95_ms": at(95), "p99_ms": at(99), "max_ms": ordered[-1]}
 
 
 # ----- 5. consumers ------------------------------------------------------------------------------
@@ -1080,6 +1130,11 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  f"{_ms(x.get('p99_ms'))} (p50 {_ms(x.get('p50_ms'))})", "≤ 1,000 ms",
                  _verdict(x.get("p99_ms"), 1000, higher_is_better=False))
             )  # fmt: skip
+    if results.get("rush") or results.get("overload"):
+        from bench.rush import overload_rows, rush_rows  # it uses this module's helpers
+
+        rows += rush_rows(results["rush"]) if results.get("rush") else []
+        rows += overload_rows(results["overload"]) if results.get("overload") else []
     if consumers:
         for name, target in (("integration", 10_000), ("notifications", 3_000)):
             c = consumers[name]
@@ -1096,6 +1151,8 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         else []
     )
     rss += [(f"{n} (end to end)", v) for n, v in (e2e or {}).get("rss_mb", {}).items()]
+    rss += [("health (rush)", results["rush"]["rss_peak_mb"])] if results.get("rush") else []
+    rss += [(f"{n} (overload)", o["rss_peak_mb"]) for n, o in (results.get("overload") or {}).items()]
     if rss:
         worst = max(rss, key=lambda x: x[1])
         rows.append(("Largest service RSS seen", f"{worst[1]:.0f} MB ({worst[0]})", f"≤ {MEMORY_BUDGET_MB} MB",
@@ -1145,6 +1202,7 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
         f"Intake at {growth_points['intake'][0]['rate'] if growth_points['intake'] else '—'} req/s; "
         "integration view rate over the first events of the same pre-loaded topic.",
         "",
+        *_rush_lines(results),
         *_profile_lines(results.get("profiles") or {}),
         *results.get("notes", []),
     ]
@@ -1175,6 +1233,14 @@ def update_readme(results: dict[str, Any], readme: Path = README) -> None:
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     readme.write_text(head + README_START + "\n" + "\n".join(table) + "\n" + README_END + tail)
+
+
+def _rush_lines(results: dict[str, Any]) -> list[str]:
+    if not results.get("rush"):
+        return []
+    from bench.rush import rush_lines  # it uses this module's helpers
+
+    return rush_lines(results["rush"])
 
 
 def _profile_lines(profiles: dict[str, dict[str, list[tuple[str, float]]]]) -> list[str]:
@@ -1241,10 +1307,12 @@ def _plots(results: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
-PHASES = ("baselines", "relay", "intake", "end_to_end", "citizen_codes", "consumers", "growth")
+PHASES = (
+    "baselines", "relay", "intake", "end_to_end", "citizen_codes", "consumers", "growth", "rush", "overload",
+)  # fmt: skip
 
 
-async def main_async(profile: Profile, only: set[str]) -> dict[str, Any]:
+async def main_async(profile: Profile, only: set[str], held_rate: float | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="sinergi-bench-"))
     started = datetime.now(UTC).isoformat(timespec="seconds")
     results: dict[str, Any] = {
@@ -1330,7 +1398,30 @@ async def main_async(profile: Profile, only: set[str]) -> dict[str, Any]:
         if "growth" in only and profile.growth_rows:
             print("growth…", flush=True)
             results["growth"] = await growth(infra, profile, topic)
+        if only & {"rush", "overload"}:
+            await rush_and_overload(infra, profile, only, results, held_rate)
     return results
+
+
+async def rush_and_overload(
+    infra: Infrastructure, profile: Profile, only: set[str], results: dict[str, Any], held_rate: float | None
+) -> None:
+    """The booking-window rush, then each intake endpoint offered twice its held rate."""
+    from bench import rush  # it uses this module's helpers
+
+    if "rush" in only:
+        print(
+            f"booking rush: {profile.rush_citizens:,} citizens in {profile.rush_seconds:.0f} s…", flush=True
+        )
+        results["rush"] = await rush.rush(infra, profile.rush_citizens, profile.rush_seconds)
+        for row in rush.rush_rows(results["rush"]):
+            print("  " + " | ".join(row), flush=True)
+    if "overload" in only:
+        held = rush.held_rates(results, held_rate)
+        print(f"overload: twice the held rates {held}…", flush=True)
+        results["overload"] = await rush.overload(infra, held, profile.overload_seconds)
+        for row in rush.overload_rows(results["overload"]):
+            print("  " + " | ".join(row), flush=True)
 
 
 def main() -> None:
@@ -1343,12 +1434,20 @@ def main() -> None:
         help="run only these phases (repeatable); the report is then printed, not saved",
     )
     parser.add_argument("--profile", action="store_true", help="sample the services under load with py-spy")
+    parser.add_argument(
+        "--held-rate",
+        type=float,
+        help="overload alone: the held rate of an endpoint neither this run nor bench/results/latest.json measured",
+    )
     args = parser.parse_args()
+    # The phases in other modules (bench.rush, bench.citizen_codes) import this one as
+    # bench.run: they must see this run's settings (PROFILING) and collect into it.
+    sys.modules.setdefault("bench.run", sys.modules[__name__])
     global PROFILING
     PROFILING = args.profile
     profile = QUICK if args.quick else FULL
     started = time.perf_counter()
-    results = asyncio.run(main_async(profile, set(args.only or PHASES)))
+    results = asyncio.run(main_async(profile, set(args.only or PHASES), args.held_rate))
     results["total_seconds"] = time.perf_counter() - started
     results["profiles"] = PROFILE_SUMMARIES
     if args.only:

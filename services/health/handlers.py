@@ -313,6 +313,7 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
         return appointment
 
     try:
+        await _refuse_when_full(ctx, cmd, where)
         appointment = await retry_on_code_collision(create, constraint=BOOKING_CODE_KEY)
     except QuotaFull:
         ctx.on_booking(cmd.facility, cmd.payment, "quota_full")
@@ -324,11 +325,33 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
     return appointment
 
 
-async def _book_place(
-    ctx: Context, repo: HealthRepository, cmd: Book, ref: str, contact: SealedContact | None
-) -> Appointment:
-    """Book a place in the first session with room (sessions row-locked) and store it."""
-    now = ctx.clock()
+async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str, str, date]) -> None:
+    """QuotaFull at once when a read without locks finds every session the booking could
+    use full and nothing that answers first (the caller's booking already made, the
+    caller's own limits, a field in error: those are left to the booking itself). Most
+    attempts of a booking-window rush come after the places are gone; refused here they
+    do not queue on the session row every booking locks (docs/capacity.md). Places are
+    only taken under that lock, so a place freed meanwhile goes to the next attempt."""
+    async with ctx.reading() as repo:
+        if await repo.live_booking(*where) is not None:
+            return
+        of_contact, for_nik = await repo.holdings(cmd.citizen.contact_ref, cmd.patient.nik, ctx.today())
+        try:
+            check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
+            facility, polyclinic, what = await _place(repo, cmd)
+            schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
+            candidates = open_sessions(schedules, cmd.date, ctx.clock(), ctx.calendar, ctx.policy, what)
+        except (TooManyBookings, InvalidField):
+            return
+        sessions = await repo.sessions_on([s.id for s in candidates if s.id is not None], cmd.date)
+    found = [sessions[s.id] for s in candidates if s.id in sessions]
+    if len(found) == len(candidates) and all(s.remaining(cmd.payment) <= 0 for s in found):
+        take_place(found, cmd.payment, what)  # raises QuotaFull, worded as under the lock
+
+
+async def _place(repo: HealthRepository, cmd: Book) -> tuple[Facility, Polyclinic, str]:
+    """The facility and polyclinic the booking names and how they are called in answers
+    (with the doctor, if named), or InvalidField naming the field in error."""
     facility = await repo.facility(cmd.facility)
     if facility is None:
         raise InvalidField("facility", f"unknown facility '{cmd.facility}'; see GET /facilities")
@@ -349,6 +372,15 @@ async def _book_place(
                 "doctor", f"no doctor '{cmd.doctor}' practises at {polyclinic.name}, {facility.name}"
             )
         what = f"{doctor.name}, {what}"
+    return facility, polyclinic, what
+
+
+async def _book_place(
+    ctx: Context, repo: HealthRepository, cmd: Book, ref: str, contact: SealedContact | None
+) -> Appointment:
+    """Book a place in the first session with room (sessions row-locked) and store it."""
+    now = ctx.clock()
+    facility, polyclinic, what = await _place(repo, cmd)
     schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
     candidates = open_sessions(schedules, cmd.date, now, ctx.calendar, ctx.policy, what)
     sessions = await repo.lock_sessions(candidates, cmd.date)
