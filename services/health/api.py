@@ -305,12 +305,32 @@ class QueueOut(BaseModel):
     date: dt.date
     now_serving: list[str] = Field(description="Queue codes with the doctor now (task 4)")
     next_up: str | None
+    upcoming: list[str] = Field(description="The next queue codes waiting (task 3), up to 10, in call order")
     waiting: int = Field(description="Waiting for the polyclinic (task 3)")
     at_admission: int
     not_arrived: int
     served: int
     cancelled: int
     estimated_wait_minutes: int
+
+
+class DayListEntryOut(BaseModel):
+    booking_code: str
+    queue_number: int
+    queue_code: str = Field(examples=["A-012"])
+    status: str
+    task_id: int | None
+    task_name: str | None
+    task_at: dt.datetime | None
+    checked_in_at: dt.datetime | None = Field(description="Task 1 (check-in), if checked in")
+    estimated_at: dt.datetime
+    payment: str
+    new_patient: bool
+    next_task_id: int | None = Field(description="The one task that may be set next (none once final)")
+
+
+class DayListOut(QueueOut):
+    appointments: list[DayListEntryOut]
 
 
 def _local(moment: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
@@ -449,7 +469,10 @@ async def queue_board(
     facility: FacilityCode, polyclinic: PolyCode, ctx: Ctx, date: dt.date | None = None
 ) -> dict[str, Any]:
     """Live queue of a polyclinic (default today): now serving, waiting, estimated wait."""
-    board = await handlers.queue(ctx, facility.upper(), polyclinic.upper(), date)
+    return _board(await handlers.queue(ctx, facility.upper(), polyclinic.upper(), date))
+
+
+def _board(board: handlers.QueueBoard) -> dict[str, Any]:
     s = board.state
     return {
         "facility": board.facility.code,
@@ -458,6 +481,7 @@ async def queue_board(
         "date": board.date,
         "now_serving": s.now_serving,
         "next_up": s.next_up,
+        "upcoming": s.upcoming,
         "waiting": s.waiting,
         "at_admission": s.at_admission,
         "not_arrived": s.not_arrived,
@@ -551,6 +575,44 @@ async def set_task(
     """Move a visit to its next BPJS task (strictly in order: 1 → 2 → … → 7)."""
     a = await handlers.advance(ctx, normalise_code(booking_code), Task(body.task_id), officer)
     return appointment_view(a, ctx.tz)
+
+
+@router.get(
+    "/facilities/{facility}/polyclinics/{polyclinic}/appointments",
+    response_model=DayListOut,
+    tags=["officer"],
+)
+async def day_list(
+    facility: FacilityCode,
+    polyclinic: PolyCode,
+    ctx: Ctx,
+    officer: HealthOfficer,
+    date: dt.date | None = None,
+) -> dict[str, Any]:
+    """The polyclinic's queue on a date (default today) for its facility's officers: the
+    board and every appointment in queue order with its task and the task that may follow
+    (queue numbers, no names)."""
+    board, listed = await handlers.day_list(ctx, facility.upper(), polyclinic.upper(), date, officer)
+    return {
+        **_board(board),
+        "appointments": [
+            {
+                "booking_code": e.booking_code,
+                "queue_number": e.queue_number,
+                "queue_code": e.queue_code,
+                "status": e.status.value,
+                "task_id": int(e.task) if e.task is not None else None,
+                "task_name": e.task.label if e.task is not None else None,
+                "task_at": _local(e.task_at, ctx.tz),
+                "checked_in_at": _local(e.checked_in_at, ctx.tz),
+                "estimated_at": _local(e.estimated_at, ctx.tz),
+                "payment": e.payment.value,
+                "new_patient": e.new_patient,
+                "next_task_id": int(e.next_task) if e.next_task is not None else None,
+            }
+            for e in listed
+        ],
+    }
 
 
 @router.post(

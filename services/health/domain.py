@@ -629,9 +629,37 @@ class QueueEntry:
 
 
 @dataclass(frozen=True)
+class DayListEntry:
+    """One appointment of a polyclinic's day as its officers work the queue: the queue
+    number, where the visit stands and the one task that may follow (no personal data:
+    the queue number is what an officer calls out)."""
+
+    booking_code: str
+    queue_number: int
+    queue_code: str
+    status: Status
+    task: Task | None
+    task_at: datetime | None
+    checked_in_at: datetime | None
+    estimated_at: datetime
+    payment: Payment
+    new_patient: bool
+
+    @property
+    def next_task(self) -> Task | None:
+        """The task an officer may set next (none once final)."""
+        return None if self.status in FINAL_STATUSES else NEXT_TASK.get(self.task)
+
+
+# How many of the numbers waiting next a queue board lists (a waiting room's display).
+BOARD_UPCOMING = 10
+
+
+@dataclass(frozen=True)
 class QueueState:
     now_serving: list[str]
     next_up: str | None
+    upcoming: list[str]  # the next numbers waiting, in the order they will be called
     waiting: int  # task 3: waiting for the polyclinic
     at_admission: int  # tasks 1-2
     not_arrived: int  # booked, not checked in
@@ -649,6 +677,7 @@ def queue_state(entries: Sequence[QueueEntry]) -> QueueState:
     return QueueState(
         now_serving=[e.queue_code for e in serving],
         next_up=waiting[0].queue_code if waiting else None,
+        upcoming=[e.queue_code for e in waiting[:BOARD_UPCOMING]],
         waiting=len(waiting),
         at_admission=sum(1 for e in entries if e.task in (Task.ADMISSION_WAIT, Task.ADMISSION)),
         not_arrived=sum(1 for e in entries if e.status is Status.BOOKED),

@@ -15,6 +15,7 @@ from services.health.domain import (
     Appointment,
     Beds,
     BookingPolicy,
+    DayListEntry,
     Doctor,
     Facility,
     Patient,
@@ -475,6 +476,21 @@ async def queue(
         polyclinic = await _polyclinic(repo, facility, polyclinic_code)
         entries = await repo.queue_entries(facility.code, polyclinic.code, day)
     return QueueBoard(facility, polyclinic, day, queue_state(entries))
+
+
+async def day_list(
+    ctx: Context, facility_code: str, polyclinic_code: str, day: date | None, officer: Officer
+) -> tuple[QueueBoard, list[DayListEntry]]:
+    """The polyclinic's appointments on `day` (default today) for an officer of its
+    facility: the board and each visit in queue order."""
+    day = day or ctx.today()
+    async with ctx.reading() as repo:
+        facility = await _facility(repo, facility_code)
+        must_serve(officer, facility.code)
+        polyclinic = await _polyclinic(repo, facility, polyclinic_code)
+        entries = await repo.queue_entries(facility.code, polyclinic.code, day)
+        listed = await repo.day_list(facility.code, polyclinic.code, day)
+    return QueueBoard(facility, polyclinic, day, queue_state(entries)), listed
 
 
 async def fhir_bundle(ctx: Context, booking_code: str, officer: Officer) -> dict[str, Any]:

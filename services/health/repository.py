@@ -11,6 +11,7 @@ import asyncpg
 from services.health.domain import (
     FINAL_STATUSES,
     Appointment,
+    DayListEntry,
     Doctor,
     Facility,
     Patient,
@@ -396,6 +397,36 @@ class HealthRepository:
             day,
             int(Task.POLI_WAIT),
         )
+
+    async def day_list(self, facility_code: str, polyclinic_code: str, day: date) -> list[DayListEntry]:
+        """The polyclinic's appointments on `day` in queue order, with when each checked in."""
+        rows = await self.conn.fetch(
+            "SELECT a.booking_code, a.queue_number, a.queue_code, a.status, a.task_id, a.task_at,"
+            " a.estimated_at, a.payment, a.new_patient, t.at AS checked_in_at"
+            " FROM appointments a LEFT JOIN appointment_tasks t"
+            " ON t.appointment_id = a.id AND t.task_id = $4"
+            " WHERE a.facility_code = $1 AND a.polyclinic_code = $2 AND a.date = $3"
+            " ORDER BY a.queue_number",
+            facility_code,
+            polyclinic_code,
+            day,
+            int(Task.ADMISSION_WAIT),
+        )
+        return [
+            DayListEntry(
+                booking_code=r["booking_code"],
+                queue_number=r["queue_number"],
+                queue_code=r["queue_code"],
+                status=Status(r["status"]),
+                task=_task(r["task_id"]),
+                task_at=r["task_at"],
+                checked_in_at=r["checked_in_at"],
+                estimated_at=r["estimated_at"],
+                payment=Payment(r["payment"]),
+                new_patient=r["new_patient"],
+            )
+            for r in rows
+        ]
 
     async def queue_entries(self, facility_code: str, polyclinic_code: str, day: date) -> list[QueueEntry]:
         rows = await self.conn.fetch(

@@ -315,6 +315,45 @@ async def test_call_next_takes_the_lowest_waiting_number_and_the_board_follows(h
     assert (await client.get(f"/facilities/{FACILITY}/polyclinics/NOPE/queue")).status_code == 404
 
 
+async def test_the_day_list_shows_each_visit_in_queue_order_to_its_facility_only(health) -> None:
+    client, ctx, _ = health
+    poli = await make_polyclinic(client, "HARI")
+    day = visit_day(ctx)
+    codes = [(await book(client, day, poli, nik=nik(n)))["booking_code"] for n in (11, 12, 13)]
+    officer = officer_headers("health_officer", facility=FACILITY)
+    with_clock(ctx, SteppingClock(at(ctx, day, 7, 0), MINUTE))
+    assert (await client.post(f"/appointments/{codes[1]}/check-in")).status_code == 200
+    for task in (2, 3):
+        r = await client.post(f"/appointments/{codes[1]}/tasks", json={"task_id": task}, headers=officer)
+        assert r.status_code == 200, r.text
+    assert (await client.post(f"/appointments/{codes[2]}/check-in")).status_code == 200
+    listing = f"/facilities/{FACILITY}/polyclinics/{poli}/appointments?date={day}"
+
+    found = await client.get(listing, headers=officer)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert (body["next_up"], body["waiting"], body["at_admission"], body["not_arrived"]) == ("U-002", 1, 1, 1)
+    assert body["upcoming"] == ["U-002"] and body["now_serving"] == []
+    rows = [(a["queue_code"], a["status"], a["task_id"], a["next_task_id"]) for a in body["appointments"]]
+    assert rows == [
+        ("U-001", "booked", None, 1),
+        ("U-002", "waiting", 3, 4),
+        ("U-003", "checked_in", 1, 2),
+    ]
+    checked_in = [a["checked_in_at"] is not None for a in body["appointments"]]
+    assert checked_in == [False, True, True]
+    # Queue numbers and booking codes only: nothing that names the patient.
+    assert not {"nik", "name", "phone", "jkn_card", "patient"} & set(body["appointments"][0])
+
+    elsewhere = officer_headers("health_officer", facility="PKM-BAYAN")
+    refused = await client.get(listing, headers=elsewhere)
+    assert refused.status_code == 403
+    assert (await client.get(listing)).status_code == 401
+    assert (
+        await client.get(f"/facilities/{FACILITY}/polyclinics/NOPE/appointments", headers=officer)
+    ).status_code == 404
+
+
 async def test_no_show_job_marks_each_missed_booking_exactly_once(health, infra) -> None:
     client, ctx, db = health
     poli = await make_polyclinic(client)

@@ -345,6 +345,11 @@ async def call_next(s: Running) -> Request:
     )
 
 
+async def day_list(s: Running) -> Request:
+    await opened_polyclinic(s)
+    return request("GET", f"/facilities/{FACILITY}/polyclinics/{POLYCLINIC}/appointments")
+
+
 async def fhir_export(s: Running) -> Request:
     code, _ = await visit(s, 2, 3, 4, 5, 6, 7)
     return request("GET", f"/appointments/{code}/fhir")
@@ -365,6 +370,7 @@ HEALTH: dict[str, Build] = {
     "POST /appointments/{booking_code}/tasks": next_task,
     "POST /facilities/{facility}/polyclinics/{polyclinic}/call-next": call_next,
     "GET /appointments/{booking_code}/fhir": fhir_export,
+    "GET /facilities/{facility}/polyclinics/{polyclinic}/appointments": day_list,
     "PUT /facilities/{facility}/wards/{ward}/beds": fixed(
         "PUT", f"/facilities/{FACILITY}/wards/MAWAR/beds", {"total": 40, "occupied": 31}
     ),
