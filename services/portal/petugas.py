@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.portal import klinik_cases
 from services.portal import petugas_cases as cases
 from services.portal.clients.base import Refused
 from services.portal.domain import Answer
@@ -29,6 +30,7 @@ from services.portal.pages import Ctx
 from services.portal.pages import _when as when
 from services.portal.petugas_rules import (
     CHECKABLE,
+    CLINIC_HOME,
     DOCUMENT_CHECK,
     FIELDS,
     PERMITS_HOME,
@@ -54,8 +56,8 @@ router = APIRouter(include_in_schema=False)
 # The officer's session cookie: only the workspace's pages are sent it.
 OFFICER_COOKIE = "petugas"
 COOKIE_PATH = "/petugas"
-# The roles the development sign-in offers (the workspace's two).
-DEVELOPMENT_ROLES = (Role.COORDINATOR.value, Role.OPD_OFFICER.value)
+# The roles the development sign-in offers (the complaints workspace's two, a clinic's).
+DEVELOPMENT_ROLES = (Role.COORDINATOR.value, Role.OPD_OFFICER.value, Role.HEALTH_OFFICER.value)
 assert set(DEVELOPMENT_ROLES) <= set(ROLES)
 
 
@@ -132,6 +134,7 @@ async def _development_page(
     t = translator(language(request))
     opds = [(o["code"], f"{o['code']} — {o['name']}") for o in await ctx.complaints.opds()]
     roles = [(role, t(f"petugas.role.{role}"), None) for role in DEVELOPMENT_ROLES]
+    facilities = [(f["code"], f"{f['code']} — {f['name']}") for f in await klinik_cases.facilities(ctx)]
     return _page(
         request,
         "dev_masuk.html",
@@ -139,9 +142,10 @@ async def _development_page(
         then=then,
         form=form,
         errors=errors,
-        order=["nama", "peran", "opd"],
+        order=["nama", "peran", "opd", "fasilitas"],
         roles=roles,
         opds=opds,
+        facilities=facilities,
     )
 
 
@@ -161,10 +165,15 @@ async def development_sign_in(request: Request, ctx: Ctx) -> Response:
         errors["peran"] = t("error.peran.choose")
     elif fields["peran"] == Role.OPD_OFFICER and fields.get("opd") not in opds:
         errors["opd"] = t("error.opd.choose")
+    elif fields["peran"] == Role.HEALTH_OFFICER and fields.get("fasilitas") not in {
+        f["code"] for f in await klinik_cases.facilities(ctx)
+    }:
+        errors["fasilitas"] = t("error.fasilitas.choose")
     if errors:
         return await _development_page(request, ctx, return_path(fields.get("lanjut")), fields, errors)
     opd = fields.get("opd") if fields["peran"] == Role.OPD_OFFICER else None
-    cookie = await cases.sign_in_for_development(ctx, fields["peran"], opd, fields["nama"])
+    facility = fields.get("fasilitas") if fields["peran"] == Role.HEALTH_OFFICER else None
+    cookie = await cases.sign_in_for_development(ctx, fields["peran"], opd, fields["nama"], facility)
     return _signed_in(request, cookie, return_path(fields.get("lanjut")))
 
 
@@ -227,7 +236,7 @@ async def signed_out(request: Request) -> HTMLResponse:
 @router.get("/petugas/aduan", response_class=HTMLResponse)
 async def complaints(request: Request, ctx: Ctx, officer: Officer, asked: Asked) -> Response:
     role = officer.role
-    if role is None:
+    if role is None or role not in TABS:
         raise cases.NotAllowed
     tab = tab_of(role, asked.status)
     found = await cases.work_list(ctx, officer, tab, asked.halaman)
@@ -443,5 +452,5 @@ def _home(request: Request) -> tuple[str, str]:
     """The way back to the officer's own list."""
     officer = getattr(request.state, "officer", None)
     home = home_of(officer.role if officer else None)
-    key = "petugas.home_izin" if home == PERMITS_HOME else "petugas.home"
+    key = {PERMITS_HOME: "petugas.home_izin", CLINIC_HOME: "petugas.home_klinik"}.get(home, "petugas.home")
     return home, translator(language(request))(key)

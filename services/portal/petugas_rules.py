@@ -119,6 +119,7 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"
     OPD_OFFICER = "opd_officer"
     PERMIT_OFFICER = "permit_officer"
+    HEALTH_OFFICER = "health_officer"
 
 
 # The statuses each role's list offers (the first is its inbox), in the service's names:
@@ -130,11 +131,12 @@ TABS = {
     Role.PERMIT_OFFICER: ("submitted", "documents_incomplete", "documents_verified"),
 }
 PERMITS_HOME = "/petugas/izin"
+CLINIC_HOME = "/petugas/klinik"
 
 
 def role_of(roles: Iterable[str]) -> Role | None:
     """The workspace an officer gets: the coordinator's (admins too), else an OPD's, else
-    the licensing office's."""
+    the licensing office's, else a clinic's."""
     found = set(roles)
     if found & {"admin", "coordinator"}:
         return Role.COORDINATOR
@@ -142,11 +144,17 @@ def role_of(roles: Iterable[str]) -> Role | None:
         return Role.OPD_OFFICER
     if "permit_officer" in found:
         return Role.PERMIT_OFFICER
+    if "health_officer" in found:
+        return Role.HEALTH_OFFICER
     return None
 
 
+# Each workspace's first page; the complaints list for every other role.
+HOMES = {Role.PERMIT_OFFICER: PERMITS_HOME, Role.HEALTH_OFFICER: CLINIC_HOME}
+
+
 def home_of(role: Role | None) -> str:
-    return PERMITS_HOME if role == Role.PERMIT_OFFICER else HOME
+    return HOMES.get(role, HOME) if role is not None else HOME
 
 
 def tab_of(role: Role, asked: str | None) -> str:

@@ -1,0 +1,93 @@
+"""The clinic workspace's rules, pure: which facility a health officer works for, the
+codes a clinic page's address may hold, the BPJS task steps a visit's buttons offer,
+what a ward's bed form accepts (as message keys) and what the waiting-room display
+shows of a polyclinic's board.
+
+Whether an officer may see or do something is the health service's to decide with the
+officer's own token (a 403 there is the "not authorised" page here).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from services.portal.domain import Answer
+
+# The health service's reference codes (facility, polyclinic, ward), as people type them:
+# anything else is an unknown page and never reaches the service's address.
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$")
+# The claim value of the health office: every facility (shared/kit/auth.py).
+EVERY_FACILITY = "*"
+# The BPJS task ids an officer sets, in order (the health service keeps them strictly in
+# order and says which one may follow; 99 is cancelling, the patient's).
+TASKS = (1, 2, 3, 4, 5, 6, 7)
+# The health service's bounds on a ward's beds (services/health/api.py BedsIn).
+MOST_BEDS = 5000
+# How many numbers after the one called the waiting-room display shows.
+UPCOMING = 4
+
+
+def known_code(value: str) -> str | None:
+    """A reference code as the health service writes it, or None for a malformed one."""
+    return value.upper() if CODE.match(value) else None
+
+
+def own_facility(claim: str | None) -> str | None:
+    """The facility an officer's workspace opens on: their token's, none for the health
+    office (it chooses one) or an officer without the claim."""
+    return claim if claim and claim != EVERY_FACILITY else None
+
+
+def read_task(form: Mapping[str, str]) -> Answer:
+    """A visit's task button: the booking code and the task id."""
+    answer = Answer()
+    task = (form.get("tugas") or "").strip()
+    code = (form.get("kode") or "").strip()
+    if not task.isdigit() or int(task) not in TASKS:
+        answer.refuse("tugas", "error.tugas.choose")
+    if not code or len(code) > 40:
+        answer.refuse("tugas", "error.tugas.choose")
+    if not answer.errors:
+        answer.values = {"code": code, "task": int(task)}
+    return answer
+
+
+def _count(answer: Answer, form: Mapping[str, str], name: str) -> int | None:
+    value = (form.get(name) or "").strip()
+    if not value:
+        answer.refuse(name, f"error.{name}.empty")
+    elif not value.isdigit():
+        answer.refuse(name, f"error.{name}.number")
+    elif int(value) > MOST_BEDS:
+        answer.refuse(name, f"error.{name}.large")
+    else:
+        return int(value)
+    return None
+
+
+def read_beds(form: Mapping[str, str]) -> Answer:
+    """A ward's bed counts as the health service's body: whole numbers from 0, occupied
+    no more than the total."""
+    answer = Answer()
+    total, occupied = _count(answer, form, "total"), _count(answer, form, "terisi")
+    if total is not None and occupied is not None and occupied > total:
+        answer.refuse("terisi", "error.terisi.over")
+    if not answer.errors:
+        answer.values = {"body": {"total": total, "occupied": occupied}}
+    return answer
+
+
+def display_state(board: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the waiting-room display shows: the number called last and the next ones
+    (queue numbers only; no name ever reaches the board)."""
+    if not board:
+        return {"called": None, "upcoming": [], "waiting": 0}
+    serving = list(board.get("now_serving") or [])
+    upcoming = list(board.get("upcoming") or [])
+    return {
+        "called": serving[-1] if serving else None,
+        "upcoming": upcoming[:UPCOMING],
+        "waiting": int(board.get("waiting") or 0),
+    }

@@ -1,0 +1,62 @@
+"""The clinic workspace's pure rules: codes, the officer's facility, the task button, the
+bed form and what the waiting-room display shows."""
+
+from __future__ import annotations
+
+from services.portal import klinik_rules as rules
+from services.portal.petugas_rules import CLINIC_HOME, Role, home_of, role_of
+
+
+def test_a_health_officer_lands_on_the_clinic_workspace() -> None:
+    assert role_of(["health_officer"]) is Role.HEALTH_OFFICER
+    assert home_of(Role.HEALTH_OFFICER) == CLINIC_HOME
+    # The coordinator's workspace wins for an officer holding both.
+    assert role_of(["health_officer", "coordinator"]) is Role.COORDINATOR
+
+
+def test_codes_are_the_health_services_or_none() -> None:
+    assert rules.known_code("pkm-bayan") == "PKM-BAYAN"
+    assert rules.known_code("../admin") is None
+    assert rules.known_code("A" * 21) is None
+
+
+def test_the_health_office_chooses_its_facility() -> None:
+    assert rules.own_facility("PKM-BAYAN") == "PKM-BAYAN"
+    assert rules.own_facility("*") is None
+    assert rules.own_facility(None) is None
+
+
+def test_a_task_button_names_a_booking_and_a_task_from_one_to_seven() -> None:
+    sent = rules.read_task({"kode": "KES-1", "tugas": "4"})
+    assert sent.values == {"code": "KES-1", "task": 4} and not sent.errors
+    for task in ("0", "8", "99", "x", ""):
+        assert rules.read_task({"kode": "KES-1", "tugas": task}).errors == {"tugas": "error.tugas.choose"}
+    assert rules.read_task({"tugas": "2"}).errors == {"tugas": "error.tugas.choose"}
+
+
+def test_beds_are_whole_numbers_with_no_more_occupied_than_exist() -> None:
+    assert rules.read_beds({"total": "12", "terisi": "12"}).values == {"body": {"total": 12, "occupied": 12}}
+    assert rules.read_beds({"total": "12", "terisi": "13"}).errors == {"terisi": "error.terisi.over"}
+    assert rules.read_beds({"total": "", "terisi": "-1"}).errors == {
+        "total": "error.total.empty",
+        "terisi": "error.terisi.number",
+    }
+    assert rules.read_beds({"total": "5001", "terisi": "2.5"}).errors == {
+        "total": "error.total.large",
+        "terisi": "error.terisi.number",
+    }
+
+
+def test_the_display_shows_the_last_number_called_and_the_next_ones_only() -> None:
+    board = {
+        "now_serving": ["K-001", "K-004"],
+        "upcoming": ["K-002", "K-003", "K-005", "K-006", "K-007"],
+        "waiting": 5,
+        "polyclinic_name": "Poli Umum",
+    }
+    assert rules.display_state(board) == {
+        "called": "K-004",
+        "upcoming": ["K-002", "K-003", "K-005", "K-006"],
+        "waiting": 5,
+    }
+    assert rules.display_state(None) == {"called": None, "upcoming": [], "waiting": 0}
