@@ -16,11 +16,12 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from services.portal import klinik_cases as cases
 from services.portal import klinik_rules as rules
 from services.portal.clients.base import Refused
+from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.pages import _when as when
 from services.portal.petugas import Officer, _page, _sent
 from services.portal.petugas_cases import Signed
-from services.portal.web import checked_form, refusal, render, see_other
+from services.portal.web import checked_form, language, refusal, render, see_other
 from shared.kit.app import service_of
 
 router = APIRouter(include_in_schema=False)
@@ -169,6 +170,94 @@ async def update_beds(request: Request, ctx: Ctx, officer: Officer, facility: st
 
     done = f"{_facility_home(facility)}/tempat-tidur?" + urlencode({"disimpan": ward})
     return await _sent(request, cases.update_beds(ctx, officer, facility, ward, fields), again, done)
+
+
+# ----- doctors' schedules and quotas ---------------------------------------------------------
+
+
+@router.get("/petugas/klinik/{facility}/jadwal", response_class=HTMLResponse)
+async def schedules(
+    request: Request,
+    ctx: Ctx,
+    officer: Officer,
+    facility: str,
+    disimpan: str | None = Query(None, max_length=30),
+) -> Response:
+    """Each doctor's week: sessions, minutes per patient, daily quotas."""
+    found, listed = await cases.doctors(ctx, facility)
+    return _page(
+        request, "klinik/jadwal.html", facility=found, doctors=listed, weekdays=rules.WEEKDAYS, saved=disimpan
+    )
+
+
+def _weekday(value: str) -> int:
+    """A weekday from the address (0 = Monday); anything else is an unknown page."""
+    if not value.isdigit() or int(value) not in rules.WEEKDAYS:
+        raise cases.NotFound
+    return int(value)
+
+
+async def _schedule_page(
+    request: Request,
+    ctx: Ctx,
+    facility: str,
+    code: str,
+    weekday: int,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    found, doctor = await cases.doctor(ctx, facility, code)
+    current = doctor.schedules.get(weekday)
+    shown = form or (
+        {
+            "mulai": current["start"],
+            "selesai": current["end"],
+            "menit": str(current["minutes_per_patient"]),
+            "kuota_jkn": str(current["quota_jkn"]),
+            "kuota_umum": str(current["quota_non_jkn"]),
+            "aktif": "ya" if current["active"] else "tidak",
+        }
+        if current
+        else {"aktif": "ya"}
+    )
+    t = translator(language(request))
+    return _page(
+        request,
+        "klinik/jadwal_ubah.html",
+        422 if errors else 200,
+        facility=found,
+        doctor=doctor,
+        weekday=weekday,
+        form=shown,
+        errors=errors or {},
+        order=["mulai", "selesai", "menit", "kuota_jkn", "kuota_umum", "aktif"],
+        active=[(value, t(f"klinik.jadwal.aktif.{value}"), None) for value in rules.ACTIVE],
+        action=f"{_facility_home(found['code'])}/jadwal/{quote(doctor.code)}/{weekday}",
+    )
+
+
+@router.get("/petugas/klinik/{facility}/jadwal/{code}/{weekday}", response_class=HTMLResponse)
+async def schedule(
+    request: Request, ctx: Ctx, officer: Officer, facility: str, code: str, weekday: int
+) -> Response:
+    return await _schedule_page(request, ctx, facility, code, weekday)
+
+
+@router.post("/petugas/klinik/{facility}/jadwal/{code}/{weekday}/simpan", response_class=HTMLResponse)
+async def update_schedule(
+    request: Request, ctx: Ctx, officer: Officer, facility: str, code: str, weekday: str
+) -> Response:
+    form = await checked_form(request)
+    day = _weekday(weekday)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _schedule_page(request, ctx, facility, code, day, errors=errors, form=fields)
+
+    done = f"{_facility_home(facility)}/jadwal?" + urlencode({"disimpan": code.upper()})
+    sending = cases.update_schedule(ctx, officer, facility, code, day, fields)
+    return await _sent(request, sending, again, done)
 
 
 # ----- the waiting-room display (public: no sign-in, no personal data) ---------------------

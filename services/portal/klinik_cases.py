@@ -115,6 +115,53 @@ async def update_beds(
     return answer
 
 
+@dataclass
+class Doctor:
+    code: str
+    name: str
+    polyclinic: str
+    schedules: dict[int, dict[str, Any]]  # by weekday (0 = Monday)
+
+
+def _doctors(found: dict[str, Any]) -> list[Doctor]:
+    names = {p["code"]: p["name"] for p in found.get("polyclinics", [])}
+    return [
+        Doctor(
+            d["code"],
+            d["name"],
+            names.get(d["polyclinic"], d["polyclinic"]),
+            {s["weekday"]: s for s in found.get("schedules", []) if s["doctor"] == d["code"]},
+        )
+        for d in found.get("doctors", [])
+    ]
+
+
+async def doctors(ctx: Context, facility_code: str) -> tuple[dict[str, Any], list[Doctor]]:
+    """The facility's doctors with their weekly sessions and quotas."""
+    found = await facility(ctx, facility_code)
+    return found, _doctors(found)
+
+
+async def doctor(ctx: Context, facility_code: str, code: str) -> tuple[dict[str, Any], Doctor]:
+    found, listed = await doctors(ctx, facility_code)
+    for d in listed:
+        if d.code == _code(code):
+            return found, d
+    raise NotFound
+
+
+async def update_schedule(
+    ctx: Context, officer: Signed, facility_code: str, code: str, weekday: int, form: dict[str, str]
+) -> Answer:
+    """Read a weekday's session form and save it; `Refused` carries the service's reasons."""
+    _, found = await doctor(ctx, facility_code, code)
+    answer = rules.read_schedule(form)
+    if not answer.errors:
+        body = answer.values["body"]
+        await _as_officer(lambda: ctx.health.put_schedule(officer.token, found.code, weekday, body))
+    return answer
+
+
 # ----- the waiting-room display (public) -----------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import time
 from typing import Any
 
 from services.portal.domain import Answer
@@ -27,6 +28,12 @@ TASKS = (1, 2, 3, 4, 5, 6, 7)
 MOST_BEDS = 5000
 # How many numbers after the one called the waiting-room display shows.
 UPCOMING = 4
+# The health service's bounds on a weekly schedule (services/health/domain.py Schedule).
+MINUTES_PER_PATIENT = (1, 240)
+MOST_QUOTA = 1000
+# Weekdays as the health service numbers them: 0 = Monday (Senin) … 6 = Sunday (Minggu).
+WEEKDAYS = range(7)
+ACTIVE = ("ya", "tidak")
 
 
 def known_code(value: str) -> str | None:
@@ -76,6 +83,50 @@ def read_beds(form: Mapping[str, str]) -> Answer:
         answer.refuse("terisi", "error.terisi.over")
     if not answer.errors:
         answer.values = {"body": {"total": total, "occupied": occupied}}
+    return answer
+
+
+def _whole(answer: Answer, form: Mapping[str, str], name: str, least: int, most: int) -> int | None:
+    value = (form.get(name) or "").strip()
+    if not value.isdigit() or not least <= int(value) <= most:
+        answer.refuse(name, f"error.{name}.range")
+        return None
+    return int(value)
+
+
+def _time(answer: Answer, form: Mapping[str, str], name: str) -> time | None:
+    found = re.fullmatch(r"(\d{1,2})[.:](\d{2})", (form.get(name) or "").strip())
+    if found and int(found[1]) < 24 and int(found[2]) < 60:
+        return time(int(found[1]), int(found[2]))
+    answer.refuse(name, f"error.{name}.time")
+    return None
+
+
+def read_schedule(form: Mapping[str, str]) -> Answer:
+    """A doctor's weekday session as the health service's body: start before end (local
+    time, HH:MM; 08.00 is read too), minutes per patient, both daily quotas, active."""
+    answer = Answer()
+    start, end = _time(answer, form, "mulai"), _time(answer, form, "selesai")
+    if start is not None and end is not None and end <= start:
+        answer.refuse("selesai", "error.selesai.order")
+    minutes = _whole(answer, form, "menit", *MINUTES_PER_PATIENT)
+    jkn = _whole(answer, form, "kuota_jkn", 0, MOST_QUOTA)
+    other = _whole(answer, form, "kuota_umum", 0, MOST_QUOTA)
+    active = (form.get("aktif") or "").strip()
+    if active not in ACTIVE:
+        answer.refuse("aktif", "error.aktif.choose")
+    if not answer.errors:
+        assert start is not None and end is not None
+        answer.values = {
+            "body": {
+                "start": start.strftime("%H:%M"),
+                "end": end.strftime("%H:%M"),
+                "minutes_per_patient": minutes,
+                "quota_jkn": jkn,
+                "quota_non_jkn": other,
+                "active": active == "ya",
+            }
+        }
     return answer
 
 

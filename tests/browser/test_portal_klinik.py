@@ -236,3 +236,43 @@ async def test_another_facilitys_queue_is_not_authorised(browser: Any, clinic: C
         await audit.page(page, "bukan-fasilitasnya")
         answer = await page.goto(clinic.portal + f"/petugas/klinik/{OTHER_FACILITY}/poli/UMU")
         assert answer is not None and answer.status == 403
+
+
+async def test_a_doctors_weekday_session_is_refused_when_it_ends_before_it_starts_then_saved(
+    browser: Any, clinic: Clinic
+) -> None:
+    from playwright.async_api import expect
+
+    # Not today's weekday: today's queue (the other tests') keeps its session.
+    weekday = (default_calendar().local_date(datetime.now(UTC)).weekday() + 1) % 7
+    async with visitor(browser, clinic, "klinik-jadwal", DESKTOP) as (page, audit):
+        await sign_in(page, clinic, audit)
+        await page.get_by_role("link", name="Jadwal dokter").click()
+        await page.wait_for_url(f"**/petugas/klinik/{FACILITY}/jadwal")
+        await audit.page(page, "jadwal")
+        row = page.locator(f"section[data-dokter='{DOCTOR}'] tr[data-hari='{weekday}']")
+        await expect(row.locator("td").first).to_have_text("00:00–23:59")
+        await row.get_by_role("link").click()
+        await page.wait_for_url(f"**/jadwal/{DOCTOR}/{weekday}")
+        await audit.page(page, "jadwal-ubah")
+
+        await page.fill("#mulai", "13.00")
+        await page.fill("#selesai", "09.00")
+        await page.fill("#kuota_umum", "seribu")
+        await page.get_by_role("button", name="Simpan jadwal").click()
+        summary = page.locator(".error-summary")
+        await expect(summary).to_contain_text("Jam selesai harus sesudah jam mulai")
+        await expect(summary).to_contain_text("Kuota umum harus bilangan bulat 0 sampai 1.000")
+        await audit.page(page, "jadwal-salah")
+
+        await page.fill("#mulai", "08.00")
+        await page.fill("#selesai", "12.30")
+        await page.fill("#kuota_umum", "7")
+        await page.get_by_role("button", name="Simpan jadwal").click()
+        await expect(page.locator("#disimpan")).to_have_text(f"Jadwal dokter {DOCTOR} disimpan.")
+        await expect(row.locator("td").first).to_have_text("08:00–12:30")
+        await audit.page(page, "jadwal-disimpan")
+    async with httpx.AsyncClient(base_url=clinic.health, timeout=30) as client:
+        found = (await client.get(f"/facilities/{FACILITY}")).json()
+    [saved] = [s for s in found["schedules"] if s["doctor"] == DOCTOR and s["weekday"] == weekday]
+    assert (saved["start"], saved["end"], saved["quota_non_jkn"]) == ("08:00", "12:30", 7)

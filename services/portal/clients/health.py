@@ -67,3 +67,10 @@ class HealthClient(Upstream):
         """`Refused` with the service's field messages (422) or 403 for another facility."""
         path = f"/facilities/{facility}/wards/{ward}/beds"
         return dict(await self.write("PUT", path, json=body, headers=bearer(token)))
+
+    async def put_schedule(
+        self, token: str, doctor: str, weekday: int, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A doctor's session on a weekday; `Refused` with field messages or 403."""
+        path = f"/doctors/{doctor}/schedules/{weekday}"
+        return dict(await self.write("PUT", path, json=body, headers=bearer(token)))

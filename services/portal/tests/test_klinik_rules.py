@@ -60,3 +60,37 @@ def test_the_display_shows_the_last_number_called_and_the_next_ones_only() -> No
         "waiting": 5,
     }
     assert rules.display_state(None) == {"called": None, "upcoming": [], "waiting": 0}
+
+
+def test_a_weekday_session_reads_local_times_and_bounded_numbers() -> None:
+    form = {
+        "mulai": "7.30",
+        "selesai": "12:00",
+        "menit": "15",
+        "kuota_jkn": "12",
+        "kuota_umum": "0",
+        "aktif": "ya",
+    }
+    assert rules.read_schedule(form).values == {
+        "body": {
+            "start": "07:30",
+            "end": "12:00",
+            "minutes_per_patient": 15,
+            "quota_jkn": 12,
+            "quota_non_jkn": 0,
+            "active": True,
+        }
+    }
+    assert not rules.read_schedule({**form, "aktif": "tidak"}).values["body"]["active"]
+    refused = rules.read_schedule(
+        {"mulai": "24.00", "selesai": "12", "menit": "0", "kuota_jkn": "1001", "kuota_umum": "-1"}
+    )
+    assert refused.errors == {
+        "mulai": "error.mulai.time",
+        "selesai": "error.selesai.time",
+        "menit": "error.menit.range",
+        "kuota_jkn": "error.kuota_jkn.range",
+        "kuota_umum": "error.kuota_umum.range",
+        "aktif": "error.aktif.choose",
+    }
+    assert rules.read_schedule({**form, "selesai": "07.30"}).errors == {"selesai": "error.selesai.order"}
