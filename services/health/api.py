@@ -23,6 +23,7 @@ from pydantic import (
 from services.health import handlers
 from services.health.domain import (
     DAY_NAMES,
+    MOST_QUOTA,
     REFERENCE_CODE,
     Appointment,
     Beds,
@@ -32,6 +33,7 @@ from services.health.domain import (
     Payment,
     Polyclinic,
     Schedule,
+    SessionChange,
     Task,
     Ward,
 )
@@ -161,6 +163,19 @@ class ScheduleIn(RequestBody):
     active: bool = True
 
 
+class SessionChangeIn(RequestBody):
+    model_config = with_example({"cancelled": True, "reason": "dokter cuti"})
+
+    cancelled: bool = Field(
+        False, description="The doctor does not practise that day: the day's bookings are cancelled and told"
+    )
+    quota_jkn: int | None = Field(
+        None, ge=0, le=MOST_QUOTA, description="That day's JKN quota; none: the schedule's"
+    )
+    quota_non_jkn: int | None = Field(None, ge=0, le=MOST_QUOTA, description="That day's quota for others")
+    reason: str | None = Field(None, max_length=300, description="Told to the patients, e.g. 'dokter cuti'")
+
+
 class TaskIn(RequestBody):
     task_id: int = Field(
         description="BPJS task: 1 admission wait, 2 admission, 3 poli wait, 4 poli service, "
@@ -280,10 +295,28 @@ class WardOut(BaseModel):
     updated_at: dt.datetime | None
 
 
+class SessionChangeOut(BaseModel):
+    doctor: str
+    date: dt.date
+    cancelled: bool
+    quota_jkn: int | None = Field(description="That day's JKN quota; none: the weekly schedule's")
+    quota_non_jkn: int | None
+    reason: str | None
+
+
+class SessionChangedOut(SessionChangeOut):
+    cancelled_bookings: int = Field(
+        description="Bookings of that day cancelled now (their patients are told)"
+    )
+
+
 class FacilityDetailOut(FacilityOut):
     doctors: list[DoctorOut]
     schedules: list[ScheduleOut]
     wards: list[WardOut]
+    session_changes: list[SessionChangeOut] = Field(
+        description="Dates from today on whose session an officer changed (a doctor on leave, other quotas)"
+    )
 
 
 class SessionOut(BaseModel):
@@ -435,6 +468,7 @@ async def get_facility(facility: FacilityCode, ctx: Ctx) -> dict[str, Any]:
         "doctors": [doctor_view(x) for x in d.doctors],
         "schedules": [schedule_view(s) for s in d.schedules],
         "wards": [_ward_row(w, ctx.tz) for w in d.wards],
+        "session_changes": d.changed_sessions,
     }
 
 
@@ -691,3 +725,24 @@ async def put_schedule(
         active=body.active,
     )
     return schedule_view(await handlers.put_schedule(ctx, s, officer))
+
+
+@router.put("/doctors/{doctor}/sessions/{date}", response_model=SessionChangedOut, tags=["officer"])
+async def change_session(
+    doctor: DoctorCode, date: dt.date, body: SessionChangeIn, ctx: Ctx, officer: HealthOfficer
+) -> dict[str, Any]:
+    """One date of the doctor's weekly session: on leave (`cancelled`: nothing bookable;
+    each booking of that day not yet with the doctor is cancelled and its patient told
+    and offered another date) or other quotas that day."""
+    change = SessionChange(body.cancelled, body.quota_jkn, body.quota_non_jkn, body.reason)
+    done = await handlers.change_session(ctx, doctor.upper(), date, change, officer)
+    s = done.session
+    return {
+        "doctor": s.schedule.doctor_code,
+        "date": s.date,
+        "cancelled": s.cancelled,
+        "quota_jkn": s.quota_jkn,
+        "quota_non_jkn": s.quota_non_jkn,
+        "reason": s.note,
+        "cancelled_bookings": done.cancelled_bookings,
+    }

@@ -361,6 +361,14 @@ async def facility_update(s: Running) -> Request:
     return request("PUT", f"/facilities/{FACILITY}", body)
 
 
+async def session_change(s: Running) -> Request:
+    """Other quotas on a day of the matrix doctor's (every day: `opened_polyclinic`), weeks
+    after the visits the other operations book."""
+    await opened_polyclinic(s)
+    day = s.app.state.service.context.today() + timedelta(days=20)
+    return request("PUT", f"/doctors/{DOCTOR}/sessions/{day}", {"quota_jkn": 3, "quota_non_jkn": 2})
+
+
 async def polyclinic_setting(s: Running, url: str, body: dict[str, Any]) -> Request:
     await opened_polyclinic(s)
     return request("PUT", url, body)
@@ -386,6 +394,7 @@ HEALTH: dict[str, Build] = {
     "PUT /doctors/{doctor}/schedules/{weekday}": lambda s: polyclinic_setting(
         s, f"/doctors/{DOCTOR}/schedules/2", HOURS
     ),
+    "PUT /doctors/{doctor}/sessions/{date}": session_change,
     **kit_operations(),
     **citizen_data_operations(lambda s: visit(s, nik=NIK)),
 }
