@@ -175,6 +175,38 @@ async def update_beds(request: Request, ctx: Ctx, officer: Officer, facility: st
 # ----- doctors' schedules and quotas ---------------------------------------------------------
 
 
+async def _schedules_page(
+    request: Request,
+    ctx: Ctx,
+    facility: str,
+    *,
+    saved: str | None = None,
+    changed: bool = False,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    found, listed = await cases.doctors(ctx, facility)
+    t = translator(language(request))
+    return _page(
+        request,
+        "klinik/jadwal.html",
+        422 if errors else 200,
+        facility=found,
+        doctors=listed,
+        names={d.code: d.name for d in listed},
+        doctor_options=[(d.code, f"{d.name} — {d.polyclinic}") for d in listed],
+        weekdays=rules.WEEKDAYS,
+        saved=saved,
+        changed=changed,
+        errors=errors or {},
+        form=form or {},
+        order=["dokter", "tanggal", "perubahan", "kuota_jkn_tanggal", "kuota_umum_tanggal", "alasan"],
+        changes=[(value, t(f"klinik.tanggal.{value}"), None) for value in rules.DATE_CHANGES],
+        action=f"{_facility_home(found['code'])}/jadwal/tanggal",
+        when=when,
+    )
+
+
 @router.get("/petugas/klinik/{facility}/jadwal", response_class=HTMLResponse)
 async def schedules(
     request: Request,
@@ -182,12 +214,25 @@ async def schedules(
     officer: Officer,
     facility: str,
     disimpan: str | None = Query(None, max_length=30),
+    diubah: str | None = Query(None, max_length=1),
 ) -> Response:
-    """Each doctor's week: sessions, minutes per patient, daily quotas."""
-    found, listed = await cases.doctors(ctx, facility)
-    return _page(
-        request, "klinik/jadwal.html", facility=found, doctors=listed, weekdays=rules.WEEKDAYS, saved=disimpan
-    )
+    """Each doctor's week (sessions, minutes per patient, daily quotas) and the dates
+    changed from it, with the form changing one date."""
+    return await _schedules_page(request, ctx, facility, saved=disimpan, changed=bool(diubah))
+
+
+@router.post("/petugas/klinik/{facility}/jadwal/tanggal", response_class=HTMLResponse)
+async def change_date(request: Request, ctx: Ctx, officer: Officer, facility: str) -> Response:
+    """One date of a doctor's session: on leave (the day's patients are told and offered
+    another date) or other quotas."""
+    form = await checked_form(request)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _schedules_page(request, ctx, facility, errors=errors, form=fields)
+
+    done = f"{_facility_home(facility)}/jadwal?diubah=1"
+    return await _sent(request, cases.change_date(ctx, officer, facility, fields), again, done)
 
 
 def _weekday(value: str) -> int:

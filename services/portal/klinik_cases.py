@@ -20,6 +20,7 @@ from services.portal.clients.base import Unavailable
 from services.portal.domain import Answer
 from services.portal.handlers import Context
 from services.portal.petugas_cases import NotFound, Signed, _as_officer
+from shared.kit.codes import WIB
 
 # The display asks the health service this often: a number called shows within 2 s.
 POLL_SECONDS = 1.0
@@ -159,6 +160,19 @@ async def update_schedule(
     if not answer.errors:
         body = answer.values["body"]
         await _as_officer(lambda: ctx.health.put_schedule(officer.token, found.code, weekday, body))
+    return answer
+
+
+async def change_date(ctx: Context, officer: Signed, facility_code: str, form: dict[str, str]) -> Answer:
+    """Read the form changing one date of a doctor's session and send it; the answer's
+    `cancelled` is how many bookings the health service cancelled (their patients are
+    told and offered another date)."""
+    _, listed = await doctors(ctx, facility_code)
+    answer = rules.read_date_change(form, {d.code for d in listed}, ctx.clock().astimezone(WIB).date())
+    if not answer.errors:
+        doctor, day, body = answer.values["doctor"], answer.values["date"], answer.values["body"]
+        done = await _as_officer(lambda: ctx.health.change_session(officer.token, doctor, day, body))
+        answer.values["cancelled"] = int(done.get("cancelled_bookings", 0))
     return answer
 
 

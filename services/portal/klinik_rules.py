@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, time
 from typing import Any
 
-from services.portal.domain import Answer
+from services.portal.domain import Answer, choice
 
 # The health service's reference codes (facility, polyclinic, ward), as people type them:
 # anything else is an unknown page and never reaches the service's address.
@@ -34,6 +34,9 @@ MOST_QUOTA = 1000
 # Weekdays as the health service numbers them: 0 = Monday (Senin) … 6 = Sunday (Minggu).
 WEEKDAYS = range(7)
 ACTIVE = ("ya", "tidak")
+# A change of one date: the doctor on leave, or other quotas that day.
+DATE_CHANGES = ("cuti", "kuota")
+REASON_LENGTH = 300  # the health service's (SessionChangeIn.reason)
 
 
 def known_code(value: str) -> str | None:
@@ -127,6 +130,43 @@ def read_schedule(form: Mapping[str, str]) -> Answer:
                 "active": active == "ya",
             }
         }
+    return answer
+
+
+def _date(answer: Answer, form: Mapping[str, str], name: str, today: date) -> date | None:
+    """A date as officers write it (24-12-2026, 24/12/2026) or as a date field sends it
+    (2026-12-24); today or later."""
+    value = (form.get(name) or "").strip()
+    found = re.fullmatch(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})", value)
+    try:
+        day = date(int(found[3]), int(found[2]), int(found[1])) if found else date.fromisoformat(value)
+    except ValueError:
+        answer.refuse(name, f"error.{name}.date")
+        return None
+    if day < today:
+        answer.refuse(name, f"error.{name}.past")
+        return None
+    return day
+
+
+def read_date_change(form: Mapping[str, str], doctors: set[str], today: date) -> Answer:
+    """One date of a doctor's session: on leave, or other quotas (both given); as the
+    health service's body, with the doctor and the date."""
+    answer = Answer()
+    choice(answer, form, "dokter", doctors)
+    day = _date(answer, form, "tanggal", today)
+    choice(answer, form, "perubahan", DATE_CHANGES)
+    reason = (form.get("alasan") or "").strip()
+    if len(reason) > REASON_LENGTH:
+        answer.refuse("alasan", "error.alasan_jadwal.long")
+    body: dict[str, Any] = {"cancelled": True, "reason": reason or None}
+    if answer.values.get("perubahan") == "kuota":
+        jkn = _whole(answer, form, "kuota_jkn_tanggal", 0, MOST_QUOTA)
+        other = _whole(answer, form, "kuota_umum_tanggal", 0, MOST_QUOTA)
+        body = {"cancelled": False, "quota_jkn": jkn, "quota_non_jkn": other, "reason": reason or None}
+    if not answer.errors:
+        assert day is not None
+        answer.values = {"doctor": answer.values["dokter"], "date": day, "body": body}
     return answer
 
 

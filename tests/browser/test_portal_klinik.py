@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -276,3 +276,35 @@ async def test_a_doctors_weekday_session_is_refused_when_it_ends_before_it_start
         found = (await client.get(f"/facilities/{FACILITY}")).json()
     [saved] = [s for s in found["schedules"] if s["doctor"] == DOCTOR and s["weekday"] == weekday]
     assert (saved["start"], saved["end"], saved["quota_non_jkn"]) == ("08:00", "12:30", 7)
+
+
+async def test_a_doctor_on_leave_on_one_date_is_recorded_and_that_day_offers_no_places(
+    browser: Any, clinic: Clinic
+) -> None:
+    from playwright.async_api import expect
+
+    day = default_calendar().local_date(datetime.now(UTC)) + timedelta(days=3)
+    async with visitor(browser, clinic, "klinik-cuti", DESKTOP) as (page, audit):
+        await sign_in(page, clinic, audit)
+        await page.goto(clinic.portal + f"/petugas/klinik/{FACILITY}/jadwal")
+        await page.fill("#tanggal", "31-02-2026")
+        await page.get_by_role("button", name="Simpan perubahan tanggal").click()
+        summary = page.locator(".error-summary")
+        await expect(summary).to_contain_text("Pilih dokter")
+        await expect(summary).to_contain_text("Isi tanggal seperti 24-12-2026")
+        await expect(summary).to_contain_text("Pilih perubahannya")
+        await audit.page(page, "cuti-salah")
+
+        await page.select_option("#dokter", DOCTOR)
+        await page.fill("#tanggal", day.strftime("%d-%m-%Y"))
+        await page.check("input[name='perubahan'][value='cuti']")
+        await page.fill("#alasan", "dokter cuti")
+        await page.get_by_role("button", name="Simpan perubahan tanggal").click()
+        await expect(page.locator("#diubah")).to_contain_text("Perubahan tanggal disimpan")
+        listed = page.locator(f"#perubahan tr[data-dokter='{DOCTOR}'][data-tanggal='{day.isoformat()}']")
+        await expect(listed).to_contain_text("Dokter tidak praktik (cuti)")
+        await expect(listed).to_contain_text("dokter cuti")
+        await audit.page(page, "cuti-disimpan")
+    async with httpx.AsyncClient(base_url=clinic.health, timeout=30) as client:
+        offered = await client.get(f"/facilities/{FACILITY}/polyclinics/{POLYCLINIC}/sessions?date={day}")
+    assert offered.json() == []

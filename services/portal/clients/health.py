@@ -74,3 +74,10 @@ class HealthClient(Upstream):
         """A doctor's session on a weekday; `Refused` with field messages or 403."""
         path = f"/doctors/{doctor}/schedules/{weekday}"
         return dict(await self.write("PUT", path, json=body, headers=bearer(token)))
+
+    async def change_session(
+        self, token: str, doctor: str, day: date, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One date of a doctor's session (on leave, other quotas): how many bookings it cancelled."""
+        path = f"/doctors/{doctor}/sessions/{day.isoformat()}"
+        return dict(await self.write("PUT", path, json=body, headers=bearer(token)))

@@ -94,3 +94,53 @@ def test_a_weekday_session_reads_local_times_and_bounded_numbers() -> None:
         "aktif": "error.aktif.choose",
     }
     assert rules.read_schedule({**form, "selesai": "07.30"}).errors == {"selesai": "error.selesai.order"}
+
+
+def test_one_dates_change_is_a_leave_or_other_quotas_from_today_on() -> None:
+    from datetime import date
+
+    today = date(2026, 12, 7)
+    leave = rules.read_date_change(
+        {"dokter": "D1", "tanggal": "24-12-2026", "perubahan": "cuti", "alasan": " dokter cuti "},
+        {"D1"},
+        today,
+    )
+    assert leave.values == {
+        "doctor": "D1",
+        "date": date(2026, 12, 24),
+        "body": {"cancelled": True, "reason": "dokter cuti"},
+    }
+    quotas = rules.read_date_change(
+        {
+            "dokter": "D1",
+            "tanggal": "2026-12-07",
+            "perubahan": "kuota",
+            "kuota_jkn_tanggal": "3",
+            "kuota_umum_tanggal": "0",
+        },
+        {"D1"},
+        today,
+    )
+    assert quotas.values["body"] == {"cancelled": False, "quota_jkn": 3, "quota_non_jkn": 0, "reason": None}
+    refused = rules.read_date_change(
+        {
+            "dokter": "D2",
+            "tanggal": "06-12-2026",
+            "perubahan": "kuota",
+            "kuota_jkn_tanggal": "",
+            "alasan": "x" * 301,
+        },
+        {"D1"},
+        today,
+    )
+    assert refused.errors == {
+        "dokter": "error.dokter.choose",
+        "tanggal": "error.tanggal.past",
+        "alasan": "error.alasan_jadwal.long",
+        "kuota_jkn_tanggal": "error.kuota_jkn_tanggal.range",
+        "kuota_umum_tanggal": "error.kuota_umum_tanggal.range",
+    }
+    assert (
+        rules.read_date_change({"tanggal": "31-02-2026"}, {"D1"}, today).errors["tanggal"]
+        == "error.tanggal.date"
+    )
