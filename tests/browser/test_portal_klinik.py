@@ -12,7 +12,6 @@ queue is the health service's 403, the "not authorised" page. Every page is audi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from shared.reference import default_calendar
 from shared.runtime.dev_issuer import DevelopmentIssuer
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
-from tests.browser.portal_support import DESKTOP, Audit, service_processes
+from tests.browser.portal_support import DESKTOP, Audit, audited, service_processes
 from tests.browser.test_portal import browser, chromium, words
 from tests.harness import new_database, officer_headers
 
@@ -128,19 +127,8 @@ async def clinic(infra: Infrastructure) -> AsyncIterator[Clinic]:
         issuer.stop()
 
 
-@asynccontextmanager
-async def visitor(
-    browser: Any, clinic: Clinic, label: str, viewport: dict[str, int]
-) -> AsyncIterator[tuple[Any, Audit]]:
-    context = await browser.new_context(viewport=viewport, locale="id-ID")
-    page = await context.new_page()
-    audit = Audit(clinic.portal, label)
-    audit.attach(page)
-    try:
-        yield page, audit
-    finally:
-        await context.close()
-    audit.check()
+def visitor(browser: Any, clinic: Clinic, label: str, viewport: dict[str, int]) -> Any:
+    return audited(browser, clinic.portal, label, viewport)
 
 
 async def sign_in(page: Any, clinic: Clinic, audit: Audit) -> None:
