@@ -296,3 +296,21 @@ async def test_a_doctor_on_leave_on_one_date_is_recorded_and_that_day_offers_no_
     async with httpx.AsyncClient(base_url=clinic.health, timeout=30) as client:
         offered = await client.get(f"/facilities/{FACILITY}/polyclinics/{POLYCLINIC}/sessions?date={day}")
     assert offered.json() == []
+
+
+async def test_the_display_without_javascript_refreshes_itself(browser: Any, clinic: Clinic) -> None:
+    context = await browser.new_context(viewport=TV, locale="id-ID", java_script_enabled=False)
+    try:
+        page = await context.new_page()
+        answer = await page.goto(clinic.portal + f"/antrean/layar/{FACILITY}/{POLYCLINIC}")
+        assert answer is not None and answer.status == 200
+        refresh = page.locator("meta[http-equiv='refresh']")
+        assert await refresh.get_attribute("content") == "5"
+        async with httpx.AsyncClient(base_url=clinic.health, timeout=30) as client:
+            board = (await client.get(f"/facilities/{FACILITY}/polyclinics/{POLYCLINIC}/queue")).json()
+        assert await words(page, "#dipanggil") == (board["now_serving"] or ["—"])[-1]
+        assert await page.locator("#berikutnya li").all_inner_texts() == board["upcoming"]
+        unknown = await page.goto(clinic.portal + f"/antrean/layar/{FACILITY}/NOPE")
+        assert unknown is not None and unknown.status == 404
+    finally:
+        await context.close()
