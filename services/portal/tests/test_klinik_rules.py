@@ -3,8 +3,15 @@ bed form and what the waiting-room display shows."""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import get_args
+
 from services.portal import klinik_rules as rules
+from services.portal.i18n import MESSAGES
 from services.portal.petugas_rules import CLINIC_HOME, Role, home_of, role_of
+from shared.schemas.health import AppointmentStatus, TaskId
+
+TODAY = date(2026, 12, 7)
 
 
 def test_a_health_officer_lands_on_the_clinic_workspace() -> None:
@@ -97,9 +104,7 @@ def test_a_weekday_session_reads_local_times_and_bounded_numbers() -> None:
 
 
 def test_one_dates_change_is_a_leave_or_other_quotas_from_today_on() -> None:
-    from datetime import date
-
-    today = date(2026, 12, 7)
+    today = TODAY
     leave = rules.read_date_change(
         {"dokter": "D1", "tanggal": "24-12-2026", "perubahan": "cuti", "alasan": " dokter cuti "},
         {"D1"},
@@ -144,3 +149,28 @@ def test_one_dates_change_is_a_leave_or_other_quotas_from_today_on() -> None:
         rules.read_date_change({"tanggal": "31-02-2026"}, {"D1"}, today).errors["tanggal"]
         == "error.tanggal.date"
     )
+
+
+def test_every_status_task_weekday_and_form_message_is_in_both_languages() -> None:
+    keys = [f"klinik.status.{status}" for status in get_args(AppointmentStatus)]
+    keys += [f"klinik.task.{task}" for task in get_args(TaskId)]
+    keys += [f"klinik.day.{day}" for day in rules.WEEKDAYS]
+    keys += [f"klinik.jadwal.aktif.{value}" for value in rules.ACTIVE]
+    keys += [f"klinik.tanggal.{value}" for value in rules.DATE_CHANGES]
+    empty: dict[str, str] = {}
+    for answer in (
+        rules.read_task(empty),
+        rules.read_beds({"total": "1", "terisi": "2"}),
+        rules.read_beds({"total": "x", "terisi": "9999"}),
+        rules.read_beds(empty),
+        rules.read_schedule({"mulai": "9.00", "selesai": "8.00"}),
+        rules.read_schedule(empty),
+        rules.read_date_change(
+            {"perubahan": "kuota", "tanggal": "1-1-2020", "alasan": "x" * 301}, set(), TODAY
+        ),
+        rules.read_date_change({"tanggal": "x"}, set(), TODAY),
+    ):
+        keys += list(answer.errors.values())
+    for lang in ("id", "en"):
+        missing = [key for key in keys if key not in MESSAGES[lang]]
+        assert not missing, (lang, missing)
