@@ -23,6 +23,7 @@ from pydantic import (
 from services.health import handlers
 from services.health.domain import (
     DAY_NAMES,
+    MOST_QUOTA,
     REFERENCE_CODE,
     Appointment,
     Beds,
@@ -32,6 +33,7 @@ from services.health.domain import (
     Payment,
     Polyclinic,
     Schedule,
+    SessionChange,
     Task,
     Ward,
 )
@@ -161,6 +163,19 @@ class ScheduleIn(RequestBody):
     active: bool = True
 
 
+class SessionChangeIn(RequestBody):
+    model_config = with_example({"cancelled": True, "reason": "dokter cuti"})
+
+    cancelled: bool = Field(
+        False, description="The doctor does not practise that day: the day's bookings are cancelled and told"
+    )
+    quota_jkn: int | None = Field(
+        None, ge=0, le=MOST_QUOTA, description="That day's JKN quota; none: the schedule's"
+    )
+    quota_non_jkn: int | None = Field(None, ge=0, le=MOST_QUOTA, description="That day's quota for others")
+    reason: str | None = Field(None, max_length=300, description="Told to the patients, e.g. 'dokter cuti'")
+
+
 class TaskIn(RequestBody):
     task_id: int = Field(
         description="BPJS task: 1 admission wait, 2 admission, 3 poli wait, 4 poli service, "
@@ -280,10 +295,28 @@ class WardOut(BaseModel):
     updated_at: dt.datetime | None
 
 
+class SessionChangeOut(BaseModel):
+    doctor: str
+    date: dt.date
+    cancelled: bool
+    quota_jkn: int | None = Field(description="That day's JKN quota; none: the weekly schedule's")
+    quota_non_jkn: int | None
+    reason: str | None
+
+
+class SessionChangedOut(SessionChangeOut):
+    cancelled_bookings: int = Field(
+        description="Bookings of that day cancelled now (their patients are told)"
+    )
+
+
 class FacilityDetailOut(FacilityOut):
     doctors: list[DoctorOut]
     schedules: list[ScheduleOut]
     wards: list[WardOut]
+    session_changes: list[SessionChangeOut] = Field(
+        description="Dates from today on whose session an officer changed (a doctor on leave, other quotas)"
+    )
 
 
 class SessionOut(BaseModel):
@@ -305,12 +338,32 @@ class QueueOut(BaseModel):
     date: dt.date
     now_serving: list[str] = Field(description="Queue codes with the doctor now (task 4)")
     next_up: str | None
+    upcoming: list[str] = Field(description="The next queue codes waiting (task 3), up to 10, in call order")
     waiting: int = Field(description="Waiting for the polyclinic (task 3)")
     at_admission: int
     not_arrived: int
     served: int
     cancelled: int
     estimated_wait_minutes: int
+
+
+class DayListEntryOut(BaseModel):
+    booking_code: str
+    queue_number: int
+    queue_code: str = Field(examples=["A-012"])
+    status: str
+    task_id: int | None
+    task_name: str | None
+    task_at: dt.datetime | None
+    checked_in_at: dt.datetime | None = Field(description="Task 1 (check-in), if checked in")
+    estimated_at: dt.datetime
+    payment: str
+    new_patient: bool
+    next_task_id: int | None = Field(description="The one task that may be set next (none once final)")
+
+
+class DayListOut(QueueOut):
+    appointments: list[DayListEntryOut]
 
 
 def _local(moment: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
@@ -415,6 +468,7 @@ async def get_facility(facility: FacilityCode, ctx: Ctx) -> dict[str, Any]:
         "doctors": [doctor_view(x) for x in d.doctors],
         "schedules": [schedule_view(s) for s in d.schedules],
         "wards": [_ward_row(w, ctx.tz) for w in d.wards],
+        "session_changes": d.changed_sessions,
     }
 
 
@@ -449,7 +503,10 @@ async def queue_board(
     facility: FacilityCode, polyclinic: PolyCode, ctx: Ctx, date: dt.date | None = None
 ) -> dict[str, Any]:
     """Live queue of a polyclinic (default today): now serving, waiting, estimated wait."""
-    board = await handlers.queue(ctx, facility.upper(), polyclinic.upper(), date)
+    return _board(await handlers.queue(ctx, facility.upper(), polyclinic.upper(), date))
+
+
+def _board(board: handlers.QueueBoard) -> dict[str, Any]:
     s = board.state
     return {
         "facility": board.facility.code,
@@ -458,6 +515,7 @@ async def queue_board(
         "date": board.date,
         "now_serving": s.now_serving,
         "next_up": s.next_up,
+        "upcoming": s.upcoming,
         "waiting": s.waiting,
         "at_admission": s.at_admission,
         "not_arrived": s.not_arrived,
@@ -553,6 +611,44 @@ async def set_task(
     return appointment_view(a, ctx.tz)
 
 
+@router.get(
+    "/facilities/{facility}/polyclinics/{polyclinic}/appointments",
+    response_model=DayListOut,
+    tags=["officer"],
+)
+async def day_list(
+    facility: FacilityCode,
+    polyclinic: PolyCode,
+    ctx: Ctx,
+    officer: HealthOfficer,
+    date: dt.date | None = None,
+) -> dict[str, Any]:
+    """The polyclinic's queue on a date (default today) for its facility's officers: the
+    board and every appointment in queue order with its task and the task that may follow
+    (queue numbers, no names)."""
+    board, listed = await handlers.day_list(ctx, facility.upper(), polyclinic.upper(), date, officer)
+    return {
+        **_board(board),
+        "appointments": [
+            {
+                "booking_code": e.booking_code,
+                "queue_number": e.queue_number,
+                "queue_code": e.queue_code,
+                "status": e.status.value,
+                "task_id": int(e.task) if e.task is not None else None,
+                "task_name": e.task.label if e.task is not None else None,
+                "task_at": _local(e.task_at, ctx.tz),
+                "checked_in_at": _local(e.checked_in_at, ctx.tz),
+                "estimated_at": _local(e.estimated_at, ctx.tz),
+                "payment": e.payment.value,
+                "new_patient": e.new_patient,
+                "next_task_id": int(e.next_task) if e.next_task is not None else None,
+            }
+            for e in listed
+        ],
+    }
+
+
 @router.post(
     "/facilities/{facility}/polyclinics/{polyclinic}/call-next",
     response_model=AppointmentOut,
@@ -629,3 +725,24 @@ async def put_schedule(
         active=body.active,
     )
     return schedule_view(await handlers.put_schedule(ctx, s, officer))
+
+
+@router.put("/doctors/{doctor}/sessions/{date}", response_model=SessionChangedOut, tags=["officer"])
+async def change_session(
+    doctor: DoctorCode, date: dt.date, body: SessionChangeIn, ctx: Ctx, officer: HealthOfficer
+) -> dict[str, Any]:
+    """One date of the doctor's weekly session: on leave (`cancelled`: nothing bookable;
+    each booking of that day not yet with the doctor is cancelled and its patient told
+    and offered another date) or other quotas that day."""
+    change = SessionChange(body.cancelled, body.quota_jkn, body.quota_non_jkn, body.reason)
+    done = await handlers.change_session(ctx, doctor.upper(), date, change, officer)
+    s = done.session
+    return {
+        "doctor": s.schedule.doctor_code,
+        "date": s.date,
+        "cancelled": s.cancelled,
+        "quota_jkn": s.quota_jkn,
+        "quota_non_jkn": s.quota_non_jkn,
+        "reason": s.note,
+        "cancelled_bookings": done.cancelled_bookings,
+    }

@@ -88,6 +88,8 @@ TASK_NAMES: dict[Task, str] = {
     Task.CANCELLED: "batal / tidak hadir",
 }
 
+# A session's daily quota per payer, at most (a weekly schedule's, or one date's).
+MOST_QUOTA = 1000
 # Current task (None: booked, not yet checked in) -> the one task that may follow.
 NEXT_TASK: dict[Task | None, Task] = {
     None: Task.ADMISSION_WAIT,
@@ -211,8 +213,8 @@ class Schedule:
         if not 1 <= self.minutes_per_patient <= 240:
             raise InvalidField("minutes_per_patient", "minutes per patient must be between 1 and 240")
         for name in ("quota_jkn", "quota_non_jkn"):
-            if not 0 <= getattr(self, name) <= 1000:
-                raise InvalidField(name, f"{name} must be between 0 and 1000")
+            if not 0 <= getattr(self, name) <= MOST_QUOTA:
+                raise InvalidField(name, f"{name} must be between 0 and {MOST_QUOTA}")
         return self
 
     def quota(self, payment: Payment) -> int:
@@ -233,19 +235,47 @@ class Session:
     used_jkn: int = 0
     used_non_jkn: int = 0
     last_position: int = 0
+    # An officer's change of this one date (migration 004): the doctor on leave, or other
+    # quotas than the weekly schedule's (None: the schedule's).
+    cancelled: bool = False
+    quota_jkn: int | None = None
+    quota_non_jkn: int | None = None
+    note: str | None = None
 
     def used(self, payment: Payment) -> int:
         return self.used_jkn if payment is Payment.JKN else self.used_non_jkn
 
+    def quota(self, payment: Payment) -> int:
+        """The day's quota: the officer's for this date, else the weekly schedule's."""
+        day = self.quota_jkn if payment is Payment.JKN else self.quota_non_jkn
+        return self.schedule.quota(payment) if day is None else day
+
     def remaining(self, payment: Payment) -> int:
-        return max(0, self.schedule.quota(payment) - self.used(payment))
+        return 0 if self.cancelled else max(0, self.quota(payment) - self.used(payment))
+
+    @property
+    def changed(self) -> bool:
+        return self.cancelled or self.quota_jkn is not None or self.quota_non_jkn is not None
+
+    def change(self, change: SessionChange, today: date) -> None:
+        """The officer's change of this date: on leave (no practice, nothing bookable) or
+        other quotas; never for a day already past."""
+        if self.date < today:
+            raise InvalidField("date", f"{self.date} is in the past (today is {today})")
+        for name in ("quota_jkn", "quota_non_jkn"):
+            value = getattr(change, name)
+            if value is not None and not 0 <= value <= MOST_QUOTA:
+                raise InvalidField(name, f"{name} must be between 0 and {MOST_QUOTA}")
+        self.cancelled = change.cancelled
+        self.quota_jkn, self.quota_non_jkn = change.quota_jkn, change.quota_non_jkn
+        self.note = change.reason
 
     def take(self, payment: Payment) -> int:
         """Take a place; returns the position in the session (1, 2, ...)."""
         if self.remaining(payment) <= 0:
             raise QuotaFull(
-                f"kuota {payment.label} penuh: {self.schedule.quota(payment)} of "
-                f"{self.schedule.quota(payment)} places taken on {self.date}",
+                f"kuota {payment.label} penuh: {self.quota(payment)} of "
+                f"{self.quota(payment)} places taken on {self.date}",
                 payment=payment,
             )
         if payment is Payment.JKN:
@@ -263,12 +293,22 @@ class Session:
             self.used_non_jkn = max(0, self.used_non_jkn - 1)
 
 
+@dataclass(frozen=True)
+class SessionChange:
+    """A doctor's session on one date as an officer changes it."""
+
+    cancelled: bool
+    quota_jkn: int | None = None
+    quota_non_jkn: int | None = None
+    reason: str | None = None
+
+
 def take_place(sessions: Sequence[Session], payment: Payment, what: str) -> tuple[Session, int]:
     """A place in the first session with room for `payment`; QuotaFull when none has."""
     for session in sessions:
         if session.remaining(payment) > 0:
             return session, session.take(payment)
-    total = sum(s.schedule.quota(payment) for s in sessions)
+    total = sum(0 if s.cancelled else s.quota(payment) for s in sessions)
     day = sessions[0].date if sessions else "that day"
     raise QuotaFull(
         f"kuota {payment.label} penuh: all {total} {payment.label} places at {what} on {day} are taken",
@@ -515,6 +555,17 @@ class Appointment:
         at = self._set_task(Task.CANCELLED, now, "patient", status=Status.CANCELLED, milestone=False)
         self._emit(ev.AppointmentCancelled, cancelled_at=at, cancelled_by="patient", reason=reason)
 
+    def cancel_for_session(self, now: datetime, session: Session, actor: str, reason: str | None) -> bool:
+        """Task 99 by the facility: the doctor does not practise that day. Only a visit not
+        yet with the doctor; its place goes back; the patient is told and offered another
+        date. False (nothing emitted) for a visit already further on or over."""
+        if self.status in FINAL_STATUSES or self.task not in CANCELLABLE:
+            return False
+        session.release(self.payment)
+        at = self._set_task(Task.CANCELLED, now, actor, status=Status.CANCELLED, milestone=False)
+        self._emit(ev.AppointmentSessionCancelled, cancelled_at=at, cancelled_by=actor, reason=reason)
+        return True
+
     def no_show_due(self, now: datetime, policy: BookingPolicy) -> bool:
         return self.status is Status.BOOKED and now >= self.session_end + timedelta(
             minutes=policy.no_show_grace_minutes
@@ -629,9 +680,37 @@ class QueueEntry:
 
 
 @dataclass(frozen=True)
+class DayListEntry:
+    """One appointment of a polyclinic's day as its officers work the queue: the queue
+    number, where the visit stands and the one task that may follow (no personal data:
+    the queue number is what an officer calls out)."""
+
+    booking_code: str
+    queue_number: int
+    queue_code: str
+    status: Status
+    task: Task | None
+    task_at: datetime | None
+    checked_in_at: datetime | None
+    estimated_at: datetime
+    payment: Payment
+    new_patient: bool
+
+    @property
+    def next_task(self) -> Task | None:
+        """The task an officer may set next (none once final)."""
+        return None if self.status in FINAL_STATUSES else NEXT_TASK.get(self.task)
+
+
+# How many of the numbers waiting next a queue board lists (a waiting room's display).
+BOARD_UPCOMING = 10
+
+
+@dataclass(frozen=True)
 class QueueState:
     now_serving: list[str]
     next_up: str | None
+    upcoming: list[str]  # the next numbers waiting, in the order they will be called
     waiting: int  # task 3: waiting for the polyclinic
     at_admission: int  # tasks 1-2
     not_arrived: int  # booked, not checked in
@@ -649,6 +728,7 @@ def queue_state(entries: Sequence[QueueEntry]) -> QueueState:
     return QueueState(
         now_serving=[e.queue_code for e in serving],
         next_up=waiting[0].queue_code if waiting else None,
+        upcoming=[e.queue_code for e in waiting[:BOARD_UPCOMING]],
         waiting=len(waiting),
         at_admission=sum(1 for e in entries if e.task in (Task.ADMISSION_WAIT, Task.ADMISSION)),
         not_arrived=sum(1 for e in entries if e.status is Status.BOOKED),

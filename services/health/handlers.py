@@ -12,9 +12,11 @@ import asyncpg
 
 from services.health import fhir
 from services.health.domain import (
+    DAY_NAMES,
     Appointment,
     Beds,
     BookingPolicy,
+    DayListEntry,
     Doctor,
     Facility,
     Patient,
@@ -23,6 +25,8 @@ from services.health.domain import (
     QueueState,
     QuotaFull,
     Schedule,
+    Session,
+    SessionChange,
     Task,
     TooManyBookings,
     Ward,
@@ -133,6 +137,7 @@ class FacilityDetail:
     doctors: list[Doctor]
     schedules: list[Schedule]
     wards: list[dict[str, Any]]
+    changed_sessions: list[dict[str, Any]]
 
 
 async def facility_detail(ctx: Context, code: str) -> FacilityDetail:
@@ -144,6 +149,7 @@ async def facility_detail(ctx: Context, code: str) -> FacilityDetail:
             await repo.doctors(code),
             await repo.schedules_of_facility(code),
             await repo.wards(code),
+            await repo.changed_sessions(code, ctx.today()),
         )
 
 
@@ -233,6 +239,8 @@ async def availability(
     views = []
     for s in sorted(schedules, key=lambda s: s.start):
         session = sessions[s.id]  # type: ignore[index]
+        if session.cancelled:  # the doctor is on leave that day
+            continue
         start, end = s.window(day, ctx.tz)
         views.append(
             SessionView(
@@ -240,13 +248,54 @@ async def availability(
                 start=start,
                 end=end,
                 minutes_per_patient=s.minutes_per_patient,
-                quota_jkn=s.quota_jkn,
-                quota_non_jkn=s.quota_non_jkn,
+                quota_jkn=session.quota(Payment.JKN),
+                quota_non_jkn=session.quota(Payment.NON_JKN),
                 remaining_jkn=session.remaining(Payment.JKN),
                 remaining_non_jkn=session.remaining(Payment.NON_JKN),
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class SessionChanged:
+    session: Session
+    cancelled_bookings: int
+
+
+async def change_session(
+    ctx: Context, doctor_code: str, day: date, change: SessionChange, officer: Officer
+) -> SessionChanged:
+    """One date of a doctor's weekly session changed by an officer of its facility: on
+    leave, or other quotas. On leave, every visit of that session not yet with the
+    doctor is cancelled in the same unit of work and its patient told (the event offers
+    another date)."""
+    async with ctx.unit_of_work() as uow:
+        repo = ctx.repository(uow.conn)
+        doctor = await repo.doctor(doctor_code)
+        if doctor is None:
+            raise NotFound(f"no doctor with code {doctor_code}")
+        must_serve(officer, doctor.facility_code)
+        schedules = await repo.schedules_of_polyclinic(
+            doctor.facility_code, doctor.polyclinic_code, doctor.code
+        )
+        on_day = [s for s in schedules if s.active and s.weekday == day.weekday()]
+        if not on_day:
+            raise InvalidField("date", f"{doctor.name} has no session on {day} ({DAY_NAMES[day.weekday()]})")
+        [session] = await repo.lock_sessions(on_day, day)
+        session.change(change, ctx.today())
+        cancelled = 0
+        if change.cancelled:
+            for code in await repo.session_bookings(session.schedule.id, day):  # type: ignore[arg-type]
+                appointment = await repo.get(code, for_update=True)
+                assert appointment is not None
+                appointment.contact = ctx.contact_for(appointment.patient)
+                if appointment.cancel_for_session(ctx.clock(), session, officer.subject, change.reason):
+                    cancelled += 1
+                    await repo.save(appointment)
+                    await uow.emit(appointment.events, subject=str(appointment.id))
+        await repo.save_session(session)
+    return SessionChanged(session, cancelled)
 
 
 # ----- appointments -------------------------------------------------------------------
@@ -383,7 +432,11 @@ async def _book_place(
     facility, polyclinic, what = await _place(repo, cmd)
     schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
     candidates = open_sessions(schedules, cmd.date, now, ctx.calendar, ctx.policy, what)
-    sessions = await repo.lock_sessions(candidates, cmd.date)
+    sessions = [s for s in await repo.lock_sessions(candidates, cmd.date) if not s.cancelled]
+    if not sessions:
+        raise InvalidField(
+            "date", f"no practice at {what} on {cmd.date}: the session is cancelled (doctor on leave)"
+        )
     session, position = take_place(sessions, cmd.payment, what)
     number = await repo.next_queue_number(facility.code, polyclinic.code, cmd.date)
     appointment = Appointment.book(
@@ -507,6 +560,21 @@ async def queue(
         polyclinic = await _polyclinic(repo, facility, polyclinic_code)
         entries = await repo.queue_entries(facility.code, polyclinic.code, day)
     return QueueBoard(facility, polyclinic, day, queue_state(entries))
+
+
+async def day_list(
+    ctx: Context, facility_code: str, polyclinic_code: str, day: date | None, officer: Officer
+) -> tuple[QueueBoard, list[DayListEntry]]:
+    """The polyclinic's appointments on `day` (default today) for an officer of its
+    facility: the board and each visit in queue order."""
+    day = day or ctx.today()
+    async with ctx.reading() as repo:
+        facility = await _facility(repo, facility_code)
+        must_serve(officer, facility.code)
+        polyclinic = await _polyclinic(repo, facility, polyclinic_code)
+        entries = await repo.queue_entries(facility.code, polyclinic.code, day)
+        listed = await repo.day_list(facility.code, polyclinic.code, day)
+    return QueueBoard(facility, polyclinic, day, queue_state(entries)), listed
 
 
 async def fhir_bundle(ctx: Context, booking_code: str, officer: Officer) -> dict[str, Any]:

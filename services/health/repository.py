@@ -11,6 +11,7 @@ import asyncpg
 from services.health.domain import (
     FINAL_STATUSES,
     Appointment,
+    DayListEntry,
     Doctor,
     Facility,
     Patient,
@@ -86,6 +87,28 @@ _SCHEDULE_COLUMNS = ", ".join(f"s.{column}" for column in ("id", *_SCHEDULE_WRIT
 
 def _schedule(row: Any) -> Schedule:
     return Schedule(**{_SCHEDULE_FIELD.get(c, c): row[c] for c in ("id", *_SCHEDULE_WRITTEN)})
+
+
+# A session row's own columns (table alias x): its counters and the officer's change.
+_SESSION_COLUMNS = (
+    "coalesce(x.used_jkn, 0) AS used_jkn, coalesce(x.used_non_jkn, 0) AS used_non_jkn,"
+    " coalesce(x.last_position, 0) AS last_position, coalesce(x.cancelled, false) AS cancelled,"
+    " x.day_quota_jkn, x.day_quota_non_jkn, x.note"
+)
+
+
+def _session(schedule: Schedule, day: date, row: Any) -> Session:
+    return Session(
+        schedule,
+        day,
+        row["used_jkn"],
+        row["used_non_jkn"],
+        row["last_position"],
+        cancelled=row["cancelled"],
+        quota_jkn=row["day_quota_jkn"],
+        quota_non_jkn=row["day_quota_non_jkn"],
+        note=row["note"],
+    )
 
 
 def _task(value: int | None) -> Task | None:
@@ -220,59 +243,73 @@ class HealthRepository:
             day,
         )
         rows = await self.conn.fetch(
-            "SELECT schedule_id, used_jkn, used_non_jkn, last_position FROM sessions"
-            " WHERE schedule_id = ANY($1::bigint[]) AND date = $2 ORDER BY schedule_id FOR UPDATE",
+            f"SELECT x.schedule_id, {_SESSION_COLUMNS} FROM sessions x"
+            " WHERE x.schedule_id = ANY($1::bigint[]) AND x.date = $2 ORDER BY x.schedule_id FOR UPDATE",
             ids,
             day,
         )
         by_id = {r["schedule_id"]: r for r in rows}
-        return [
-            Session(
-                schedule=s,
-                date=day,
-                used_jkn=by_id[s.id]["used_jkn"],
-                used_non_jkn=by_id[s.id]["used_non_jkn"],
-                last_position=by_id[s.id]["last_position"],
-            )
-            for s in schedules
-        ]
+        return [_session(s, day, by_id[s.id]) for s in schedules]
 
     async def lock_session(self, schedule_id: int, day: date) -> Session | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_SCHEDULE_COLUMNS}, x.used_jkn, x.used_non_jkn, x.last_position"
+            f"SELECT {_SCHEDULE_COLUMNS}, {_SESSION_COLUMNS}"
             " FROM sessions x JOIN schedules s ON s.id = x.schedule_id"
             " WHERE x.schedule_id = $1 AND x.date = $2 FOR UPDATE OF x",
             schedule_id,
             day,
         )
-        if row is None:
-            return None
-        return Session(_schedule(row), day, row["used_jkn"], row["used_non_jkn"], row["last_position"])
+        return _session(_schedule(row), day, row) if row is not None else None
 
     async def save_session(self, s: Session) -> None:
         await self.conn.execute(
-            "UPDATE sessions SET used_jkn=$3, used_non_jkn=$4, last_position=$5"
-            " WHERE schedule_id=$1 AND date=$2",
+            "UPDATE sessions SET used_jkn=$3, used_non_jkn=$4, last_position=$5, cancelled=$6,"
+            " day_quota_jkn=$7, day_quota_non_jkn=$8, note=$9 WHERE schedule_id=$1 AND date=$2",
             s.schedule.id,
             s.date,
             s.used_jkn,
             s.used_non_jkn,
             s.last_position,
+            s.cancelled,
+            s.quota_jkn,
+            s.quota_non_jkn,
+            s.note,
         )
+
+    async def session_bookings(self, schedule_id: int, day: date) -> list[str]:
+        """Booking codes of a session's visits not over yet, in queue order."""
+        rows = await self.conn.fetch(
+            "SELECT booking_code FROM appointments WHERE schedule_id = $1 AND date = $2"
+            " AND status <> ALL($3::text[]) ORDER BY queue_number",
+            schedule_id,
+            day,
+            [s.value for s in FINAL_STATUSES],
+        )
+        return [r["booking_code"] for r in rows]
+
+    async def changed_sessions(self, facility_code: str, since: date) -> list[dict[str, Any]]:
+        """The facility's sessions an officer changed, from `since` on, by date."""
+        rows = await self.conn.fetch(
+            "SELECT s.doctor_code AS doctor, x.date, x.cancelled, x.day_quota_jkn AS quota_jkn,"
+            " x.day_quota_non_jkn AS quota_non_jkn, x.note AS reason"
+            " FROM sessions x JOIN schedules s ON s.id = x.schedule_id JOIN doctors d ON d.code = s.doctor_code"
+            " WHERE d.facility_code = $1 AND x.date >= $2"
+            " AND (x.cancelled OR x.day_quota_jkn IS NOT NULL OR x.day_quota_non_jkn IS NOT NULL)"
+            " ORDER BY x.date, s.doctor_code",
+            facility_code,
+            since,
+        )
+        return [dict(r) for r in rows]
 
     async def sessions_on(self, schedule_ids: Sequence[int], day: date) -> dict[int, Session]:
         rows = await self.conn.fetch(
-            f"SELECT {_SCHEDULE_COLUMNS}, coalesce(x.used_jkn, 0) AS used_jkn,"
-            " coalesce(x.used_non_jkn, 0) AS used_non_jkn, coalesce(x.last_position, 0) AS last_position"
+            f"SELECT {_SCHEDULE_COLUMNS}, {_SESSION_COLUMNS}"
             " FROM schedules s LEFT JOIN sessions x ON x.schedule_id = s.id AND x.date = $2"
             " WHERE s.id = ANY($1::bigint[])",
             list(schedule_ids),
             day,
         )
-        return {
-            r["id"]: Session(_schedule(r), day, r["used_jkn"], r["used_non_jkn"], r["last_position"])
-            for r in rows
-        }
+        return {r["id"]: _session(_schedule(r), day, r) for r in rows}
 
     async def next_queue_number(self, facility_code: str, polyclinic_code: str, day: date) -> int:
         return await self.conn.fetchval(
@@ -396,6 +433,36 @@ class HealthRepository:
             day,
             int(Task.POLI_WAIT),
         )
+
+    async def day_list(self, facility_code: str, polyclinic_code: str, day: date) -> list[DayListEntry]:
+        """The polyclinic's appointments on `day` in queue order, with when each checked in."""
+        rows = await self.conn.fetch(
+            "SELECT a.booking_code, a.queue_number, a.queue_code, a.status, a.task_id, a.task_at,"
+            " a.estimated_at, a.payment, a.new_patient, t.at AS checked_in_at"
+            " FROM appointments a LEFT JOIN appointment_tasks t"
+            " ON t.appointment_id = a.id AND t.task_id = $4"
+            " WHERE a.facility_code = $1 AND a.polyclinic_code = $2 AND a.date = $3"
+            " ORDER BY a.queue_number",
+            facility_code,
+            polyclinic_code,
+            day,
+            int(Task.ADMISSION_WAIT),
+        )
+        return [
+            DayListEntry(
+                booking_code=r["booking_code"],
+                queue_number=r["queue_number"],
+                queue_code=r["queue_code"],
+                status=Status(r["status"]),
+                task=_task(r["task_id"]),
+                task_at=r["task_at"],
+                checked_in_at=r["checked_in_at"],
+                estimated_at=r["estimated_at"],
+                payment=Payment(r["payment"]),
+                new_patient=r["new_patient"],
+            )
+            for r in rows
+        ]
 
     async def queue_entries(self, facility_code: str, polyclinic_code: str, day: date) -> list[QueueEntry]:
         rows = await self.conn.fetch(

@@ -44,6 +44,10 @@ class NotificationsSettings(service_settings("notifications")):
     tracking_url: str | None = Field(
         None, description="Link put in messages, with {code}, e.g. https://sinergi.example/lacak/{code}"
     )
+    booking_url: str | None = Field(
+        None,
+        description="The portal's Antrean, offered to book another date, e.g. https://sinergi.example/antrean",
+    )
     # Email over SMTP.
     smtp_host: str | None = "127.0.0.1"
     smtp_port: int = 1025
@@ -298,6 +302,7 @@ def build_context(
         batch_size=settings.delivery_batch,
         region_name=settings.platform.region_name,
         tracking_url=settings.tracking_url,
+        booking_url=settings.booking_url,
         delivery_paused=settings.delivery_paused,
         sessions=sessions or session_signer(settings),
         session_minutes=settings.citizen_session_minutes,

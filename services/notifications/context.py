@@ -45,6 +45,7 @@ class Context:
     batch_size: int = 50
     region_name: str = "Kabupaten Purworejo"
     tracking_url: str | None = None  # e.g. http://127.0.0.1:8000/lacak/{code}
+    booking_url: str | None = None  # the portal's Antrean, e.g. http://127.0.0.1:8000/antrean
     # NOTIFICATIONS_DELIVERY_PAUSED: nothing is sent; notifications wait as `created`.
     delivery_paused: bool = False
     # Citizens' sessions, issued after a one-time code (None: no key, no sessions).

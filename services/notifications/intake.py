@@ -302,6 +302,7 @@ def _context(ctx: Context, event: _Event, kind: str, key: str, name: str | None)
             },
             "tracking_code": code,
             "tracking_url": ctx.tracking_url.format(code=code) if ctx.tracking_url and code else None,
+            "booking_url": ctx.booking_url,
             "recipient": {"kind": kind, "key": key if kind != "citizen" else None, "name": name},
             "region_name": ctx.region_name,
         },

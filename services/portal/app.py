@@ -16,7 +16,7 @@ from prometheus_client import Counter
 from pydantic import Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import antrean, handlers, izin, layanan, operasi, pages, petugas, petugas_cases
+from services.portal import antrean, handlers, izin, klinik, layanan, operasi, pages, petugas, petugas_cases
 from services.portal.clients.base import CITIZEN_ADDRESS, Limited, Unavailable
 from services.portal.clients.complaints import ComplaintsClient
 from services.portal.clients.health import HealthClient
@@ -132,13 +132,22 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
         settings=settings,
         domain_metrics=PortalMetrics,
         context=context,
-        routers=[pages.router, izin.router, antrean.router, layanan.router, petugas.router, operasi.router],
+        routers=[
+            pages.router,
+            izin.router,
+            antrean.router,
+            layanan.router,
+            petugas.router,
+            operasi.router,
+            klinik.router,
+        ],
         jobs=[
             PeriodicJob("draft-expiry", settings.draft_purge_seconds, _purge_drafts),
             PeriodicJob("officer-session-expiry", settings.draft_purge_seconds, _end_officer_sessions),
         ],
         on_stop=_close_clients,
         static=Path(__file__).parent / "static",
+        streams=[klinik.DISPLAY_STREAM],
         events=False,
     )
     app = create_app(spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from services.portal.klinik_i18n import KLINIK_MESSAGES
 from services.portal.operasi_i18n import OPERASI_MESSAGES
 from services.portal.petugas_i18n import PETUGAS_MESSAGES
 from shared.kit.i18n import Catalogue
@@ -989,7 +990,14 @@ PERMIT_NAMES_EN: dict[str, str] = {
 }
 
 
-for _section in (ANTREAN_MESSAGES, LAYANAN_MESSAGES, IZIN_MESSAGES, PETUGAS_MESSAGES, OPERASI_MESSAGES):
+for _section in (
+    ANTREAN_MESSAGES,
+    LAYANAN_MESSAGES,
+    IZIN_MESSAGES,
+    PETUGAS_MESSAGES,
+    OPERASI_MESSAGES,
+    KLINIK_MESSAGES,
+):
     for _lang, _texts in _section.items():
         MESSAGES[_lang].update(_texts)
 CATALOGUE = Catalogue(MESSAGES)

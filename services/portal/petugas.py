@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
+from services.portal import klinik_cases
 from services.portal import petugas_cases as cases
 from services.portal.clients.base import Refused
 from services.portal.domain import Answer
@@ -30,6 +31,7 @@ from services.portal.pages import Ctx
 from services.portal.pages import _when as when
 from services.portal.petugas_rules import (
     CHECKABLE,
+    CLINIC_HOME,
     DELIVERIES_HOME,
     DOCUMENT_CHECK,
     DOCUMENT_CHECK_FIELDS,
@@ -81,6 +83,7 @@ DEVELOPMENT_ROLES = (
     Role.COORDINATOR.value,
     Role.OPD_OFFICER.value,
     Role.PERMIT_OFFICER.value,
+    Role.HEALTH_OFFICER.value,
     Role.NOTIFICATION_OFFICER.value,
     "admin",
 )
@@ -172,6 +175,7 @@ async def _development_page(
     t = translator(language(request))
     opds = [(o["code"], f"{o['code']} — {o['name']}") for o in await ctx.complaints.opds()]
     roles = [(role, t(f"petugas.role.{role}"), None) for role in DEVELOPMENT_ROLES]
+    facilities = [(f["code"], f"{f['code']} — {f['name']}") for f in await klinik_cases.facilities(ctx)]
     return _page(
         request,
         "dev_masuk.html",
@@ -179,9 +183,10 @@ async def _development_page(
         then=then,
         form=form,
         errors=errors,
-        order=["nama", "peran", "opd"],
+        order=["nama", "peran", "opd", "fasilitas"],
         roles=roles,
         opds=opds,
+        facilities=facilities,
     )
 
 
@@ -201,10 +206,15 @@ async def development_sign_in(request: Request, ctx: Ctx) -> Response:
         errors["peran"] = t("error.peran.choose")
     elif fields["peran"] == Role.OPD_OFFICER and fields.get("opd") not in opds:
         errors["opd"] = t("error.opd.choose")
+    elif fields["peran"] == Role.HEALTH_OFFICER and fields.get("fasilitas") not in {
+        f["code"] for f in await klinik_cases.facilities(ctx)
+    }:
+        errors["fasilitas"] = t("error.fasilitas.choose")
     if errors:
         return await _development_page(request, ctx, return_path(fields.get("lanjut")), fields, errors)
     opd = fields.get("opd") if fields["peran"] == Role.OPD_OFFICER else None
-    cookie = await cases.sign_in_for_development(ctx, fields["peran"], opd, fields["nama"])
+    facility = fields.get("fasilitas") if fields["peran"] == Role.HEALTH_OFFICER else None
+    cookie = await cases.sign_in_for_development(ctx, fields["peran"], opd, fields["nama"], facility)
     return _signed_in(request, cookie, return_path(fields.get("lanjut")))
 
 
@@ -578,7 +588,10 @@ def _home(request: Request) -> tuple[str, str]:
     """The way back to the officer's own list."""
     officer = getattr(request.state, "officer", None)
     home = home_of(officer.role if officer else None)
-    key = {PERMITS_HOME: "petugas.home_izin", DELIVERIES_HOME: "petugas.home_pengiriman"}.get(
-        home, "petugas.home"
-    )
+    names = {
+        PERMITS_HOME: "petugas.home_izin",
+        DELIVERIES_HOME: "petugas.home_pengiriman",
+        CLINIC_HOME: "petugas.home_klinik",
+    }
+    key = names.get(home, "petugas.home")
     return home, translator(language(request))(key)

@@ -64,6 +64,7 @@ class Signed:
     roles: tuple[str, ...]
     opd: str | None
     token: str
+    facility: str | None = None
 
     @property
     def role(self) -> rules.Role | None:
@@ -145,7 +146,9 @@ async def _officer(access: OfficerAccess, token: str) -> Officer:
         raise SignInFailed(f"access token refused: {exc}") from None
 
 
-async def sign_in_for_development(ctx: Context, role: str, opd: str | None, name: str) -> str:
+async def sign_in_for_development(
+    ctx: Context, role: str, opd: str | None, name: str, facility: str | None = None
+) -> str:
     """A session with a development token (HS256, the kit's `make token`), which the
     services accept only without an identity provider and never in production."""
     access = _access(ctx)
@@ -153,7 +156,9 @@ async def sign_in_for_development(ctx: Context, role: str, opd: str | None, name
         raise SignInFailed("no development sign-in here")
     subject = "dev-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or role)
     hours = access.policy.lifetime.total_seconds() / 3600
-    token = issue_token(access.development_secret, subject=subject, role=role, opd=opd, hours=hours)
+    token = issue_token(
+        access.development_secret, subject=subject, role=role, opd=opd, facility=facility, hours=hours
+    )
     officer = await _officer(access, token)
     tokens = Tokens(token, access.policy.ends_at(ctx.clock()), refresh=None, id_token=None)
     return await _open(ctx, officer, name or subject, tokens)
@@ -168,6 +173,7 @@ async def _open(ctx: Context, officer: Officer, name: str, tokens: Tokens) -> st
         "name": name,
         "roles": sorted(officer.roles),
         "opd": officer.opd,
+        "facility": officer.facility,
         "tokens": seal(json.dumps(tokens.as_dict()), cookie),
         "access_expires_at": tokens.expires_at,
         "created_at": now,
@@ -201,7 +207,15 @@ async def current(ctx: Context, cookie: str | None) -> Signed:
     await repository.touch_officer_session(ctx.pool(), key, now)
     if rules.needs_refresh(row["access_expires_at"], now):
         tokens = await _renew(ctx, cookie)
-    return Signed(cookie, row["subject"], row["name"], tuple(row["roles"]), row["opd"], tokens["access"])
+    return Signed(
+        cookie,
+        row["subject"],
+        row["name"],
+        tuple(row["roles"]),
+        row["opd"],
+        tokens["access"],
+        row["facility"],
+    )
 
 
 async def _renew(ctx: Context, cookie: str) -> dict[str, Any]:

@@ -120,6 +120,7 @@ class Role(StrEnum):
     OPD_OFFICER = "opd_officer"
     PERMIT_OFFICER = "permit_officer"
     NOTIFICATION_OFFICER = "notification_officer"
+    HEALTH_OFFICER = "health_officer"
 
 
 # The statuses each role's list offers (the first is its inbox), in the service's names:
@@ -132,14 +133,13 @@ TABS = {
 }
 PERMITS_HOME = "/petugas/izin"
 DELIVERIES_HOME = "/petugas/pengiriman"
-# Where each role's workspace starts (the complaints list for any other).
-HOMES = {Role.PERMIT_OFFICER: PERMITS_HOME, Role.NOTIFICATION_OFFICER: DELIVERIES_HOME}
+CLINIC_HOME = "/petugas/klinik"
 
 
 def role_of(roles: Iterable[str]) -> Role | None:
     """The workspace an officer gets: the coordinator's (admins too, with the operations
-    pages besides), else an OPD's, else the licensing office's, else the failed
-    deliveries of the notification officers."""
+    pages besides), else an OPD's, else the licensing office's, else a clinic's, else the
+    failed deliveries of the notification officers."""
     found = set(roles)
     if found & {"admin", "coordinator"}:
         return Role.COORDINATOR
@@ -147,9 +147,19 @@ def role_of(roles: Iterable[str]) -> Role | None:
         return Role.OPD_OFFICER
     if "permit_officer" in found:
         return Role.PERMIT_OFFICER
+    if "health_officer" in found:
+        return Role.HEALTH_OFFICER
     if "notification_officer" in found:
         return Role.NOTIFICATION_OFFICER
     return None
+
+
+# Each workspace's first page; the complaints list for every other role.
+HOMES = {
+    Role.PERMIT_OFFICER: PERMITS_HOME,
+    Role.HEALTH_OFFICER: CLINIC_HOME,
+    Role.NOTIFICATION_OFFICER: DELIVERIES_HOME,
+}
 
 
 def home_of(role: Role | None) -> str:

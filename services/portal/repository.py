@@ -69,13 +69,13 @@ async def purge_idle(pool: asyncpg.Pool, idle_since: datetime) -> int:
 
 # ----- officers' sessions (the workspace, /petugas) ----------------------------------------
 
-_OFFICER_COLUMNS = "subject, name, roles, opd, tokens, access_expires_at, created_at, last_seen_at"
+_OFFICER_COLUMNS = "subject, name, roles, opd, tokens, access_expires_at, created_at, last_seen_at, facility"
 
 
 async def add_officer_session(pool: asyncpg.Pool, session_hash: str, session: dict[str, Any]) -> None:
     await pool.execute(
         f"INSERT INTO officer_sessions (session_hash, {_OFFICER_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         session_hash,
         *(session[name] for name in _OFFICER_COLUMNS.split(", ")),
     )

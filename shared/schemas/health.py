@@ -130,6 +130,16 @@ class AppointmentCancelled(AppointmentEvent):
     reason: str | None = None
 
 
+class AppointmentSessionCancelled(AppointmentEvent):
+    """The facility cancelled the doctor's session of the visit's date (the doctor on
+    leave): the booking is cancelled (task 99) and its place given back; the patient is
+    told and offered another date."""
+
+    cancelled_at: datetime
+    cancelled_by: str = Field(description="The officer's subject")
+    reason: str | None = Field(None, max_length=300, description="Said to the patient, e.g. 'dokter cuti'")
+
+
 class AppointmentNoShow(AppointmentEvent):
     """The patient did not check in before the session ended (task 99)."""
 
@@ -172,5 +182,6 @@ EVENTS: dict[str, type[EventData]] = {
     f"{APPOINTMENT_PREFIX}completed.v1": AppointmentCompleted,
     f"{APPOINTMENT_PREFIX}cancelled.v1": AppointmentCancelled,
     f"{APPOINTMENT_PREFIX}no_show.v1": AppointmentNoShow,
+    f"{APPOINTMENT_PREFIX}session_cancelled.v1": AppointmentSessionCancelled,
     f"{WARD_PREFIX}bed_availability_changed.v1": WardBedAvailabilityChanged,
 }

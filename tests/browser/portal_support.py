@@ -272,3 +272,20 @@ class Audit:
 
 def screenshots() -> list[Path]:
     return sorted(ARTIFACTS.glob("*.png"))
+
+
+@asynccontextmanager
+async def audited(
+    browser: Any, origin: str, label: str, viewport: dict[str, int]
+) -> AsyncIterator[tuple[Any, Audit]]:
+    """A fresh browser context (no cookies, Indonesian) on `viewport`, its page and the
+    page's audit, checked once the context is closed."""
+    context = await browser.new_context(viewport=viewport, locale="id-ID")
+    page = await context.new_page()
+    audit = Audit(origin, label)
+    audit.attach(page)
+    try:
+        yield page, audit
+    finally:
+        await context.close()
+    audit.check()

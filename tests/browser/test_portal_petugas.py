@@ -26,7 +26,7 @@ from shared.runtime.embedded import free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.portal_support import DESKTOP, Audit, service_processes
+from tests.browser.portal_support import DESKTOP, Audit, audited, service_processes
 from tests.browser.test_portal import browser, chromium, words
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, wait_for
@@ -110,15 +110,8 @@ async def workspace(
 async def officer(
     browser: Any, ws: Workspace, label: str, viewport: dict[str, int]
 ) -> AsyncIterator[tuple[Any, Audit]]:
-    context = await browser.new_context(viewport=viewport, locale="id-ID")
-    page = await context.new_page()
-    audit = Audit(ws.portal, label)
-    audit.attach(page)
-    try:
-        yield page, audit
-    finally:
-        await context.close()
-    audit.check()
+    async with audited(browser, ws.portal, label, viewport) as opened:
+        yield opened
 
 
 async def sign_in_at_provider(page: Any, ws: Workspace, audit: Audit, username: str) -> None:

@@ -56,6 +56,17 @@ def test_compose_and_the_edge_agree_on_every_path() -> None:
         assert f"location /api/{name}/ {{" in conf
 
 
+def test_the_edge_passes_server_sent_events_on_at_once() -> None:
+    """The dashboard's live feed and the waiting-room display's stream
+    (/antrean/layar/siaran, a called number shows within 2 s) reach the browser as
+    sent: no buffering anywhere on the edge, and reads long enough for an open stream."""
+    conf = EDGE_CONF.read_text()
+    assert re.search(r"^proxy_buffering off;", conf, re.MULTILINE)
+    assert "proxy_buffering on" not in conf
+    timeout = re.search(r"^proxy_read_timeout (\d+)h;", conf, re.MULTILINE)
+    assert timeout and int(timeout[1]) >= 1
+
+
 def test_the_edge_lets_through_the_largest_upload_a_service_takes() -> None:
     limit = re.search(r"^client_max_body_size (\d+)m;", EDGE_CONF.read_text(), re.MULTILINE)
     assert limit and int(limit[1]) * 1024 * 1024 == MAX_UPLOAD_REQUEST_BYTES

@@ -315,6 +315,90 @@ async def test_call_next_takes_the_lowest_waiting_number_and_the_board_follows(h
     assert (await client.get(f"/facilities/{FACILITY}/polyclinics/NOPE/queue")).status_code == 404
 
 
+async def test_the_day_list_shows_each_visit_in_queue_order_to_its_facility_only(health) -> None:
+    client, ctx, _ = health
+    poli = await make_polyclinic(client, "HARI")
+    day = visit_day(ctx)
+    codes = [(await book(client, day, poli, nik=nik(n)))["booking_code"] for n in (11, 12, 13)]
+    officer = officer_headers("health_officer", facility=FACILITY)
+    with_clock(ctx, SteppingClock(at(ctx, day, 7, 0), MINUTE))
+    assert (await client.post(f"/appointments/{codes[1]}/check-in")).status_code == 200
+    for task in (2, 3):
+        r = await client.post(f"/appointments/{codes[1]}/tasks", json={"task_id": task}, headers=officer)
+        assert r.status_code == 200, r.text
+    assert (await client.post(f"/appointments/{codes[2]}/check-in")).status_code == 200
+    listing = f"/facilities/{FACILITY}/polyclinics/{poli}/appointments?date={day}"
+
+    found = await client.get(listing, headers=officer)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert (body["next_up"], body["waiting"], body["at_admission"], body["not_arrived"]) == ("U-002", 1, 1, 1)
+    assert body["upcoming"] == ["U-002"] and body["now_serving"] == []
+    rows = [(a["queue_code"], a["status"], a["task_id"], a["next_task_id"]) for a in body["appointments"]]
+    assert rows == [
+        ("U-001", "booked", None, 1),
+        ("U-002", "waiting", 3, 4),
+        ("U-003", "checked_in", 1, 2),
+    ]
+    checked_in = [a["checked_in_at"] is not None for a in body["appointments"]]
+    assert checked_in == [False, True, True]
+    # Queue numbers and booking codes only: nothing that names the patient.
+    assert not {"nik", "name", "phone", "jkn_card", "patient"} & set(body["appointments"][0])
+
+    elsewhere = officer_headers("health_officer", facility="PKM-BAYAN")
+    refused = await client.get(listing, headers=elsewhere)
+    assert refused.status_code == 403
+    assert (await client.get(listing)).status_code == 401
+    assert (
+        await client.get(f"/facilities/{FACILITY}/polyclinics/NOPE/appointments", headers=officer)
+    ).status_code == 404
+
+
+async def test_a_doctor_on_leave_cancels_the_days_bookings_and_tells_each_patient(health, infra) -> None:
+    client, ctx, _ = health
+    poli = await make_polyclinic(client, "CUTI", quota_jkn=5, quota_non_jkn=5)
+    day = visit_day(ctx)
+    codes = [(await book(client, day, poli, nik=nik(n)))["booking_code"] for n in (21, 22)]
+    officer = officer_headers("health_officer", facility=FACILITY)
+    session = f"/doctors/{poli}-D01/sessions/{day}"
+
+    elsewhere = officer_headers("health_officer", facility="PKM-BAYAN")
+    assert (await client.put(session, json={"cancelled": True}, headers=elsewhere)).status_code == 403
+    past = await client.put(
+        f"/doctors/{poli}-D01/sessions/{ctx.today() - timedelta(days=1)}", json={}, headers=officer
+    )
+    assert past.status_code == 422 and past.json()["detail"][0]["loc"][-1] == "date"
+    too_many = await client.put(session, json={"quota_jkn": 1001}, headers=officer)
+    assert too_many.status_code == 422
+
+    fewer = await client.put(session, json={"quota_non_jkn": 1}, headers=officer)
+    assert fewer.status_code == 200 and fewer.json()["cancelled_bookings"] == 0
+    [offered] = (await client.get(f"/facilities/{FACILITY}/polyclinics/{poli}/sessions?date={day}")).json()
+    assert (offered["quota_jkn"], offered["quota_non_jkn"], offered["remaining_non_jkn"]) == (5, 1, 1)
+
+    leave = await client.put(session, json={"cancelled": True, "reason": "dokter cuti"}, headers=officer)
+    assert leave.status_code == 200, leave.text
+    assert (leave.json()["cancelled"], leave.json()["cancelled_bookings"]) == (True, 2)
+    for code in codes:
+        assert (await client.get(f"/appointments/{code}")).json()["status"] == "cancelled"
+    found = await events_for(infra, 2, polyclinic=poli, reason="dokter cuti")
+    assert sorted(e["data"]["booking_code"] for _, e in found) == sorted(codes)
+    assert {e["type"] for _, e in found} == {"id.sinergi.health.appointment.session_cancelled.v1"}
+    assert all(e["data"]["contact"] and e["data"]["task_id"] == 99 for _, e in found)
+
+    # Nothing bookable that day any more; the facility lists the change.
+    assert (await client.get(f"/facilities/{FACILITY}/polyclinics/{poli}/sessions?date={day}")).json() == []
+    refused = await client.post("/appointments", json=booking(day, poli, nik=nik(23)))
+    assert refused.status_code == 422 and "doctor on leave" in refused.text
+    changes = (await client.get(f"/facilities/{FACILITY}")).json()["session_changes"]
+    assert {"doctor": f"{poli}-D01", "date": day.isoformat(), "cancelled": True}.items() <= next(
+        c for c in changes if c["doctor"] == f"{poli}-D01"
+    ).items()
+    # Said again, it cancels nothing more.
+    again = await client.put(session, json={"cancelled": True, "reason": "dokter cuti"}, headers=officer)
+    assert again.json()["cancelled_bookings"] == 0
+
+
 async def test_no_show_job_marks_each_missed_booking_exactly_once(health, infra) -> None:
     client, ctx, db = health
     poli = await make_polyclinic(client)

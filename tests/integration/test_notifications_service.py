@@ -51,6 +51,7 @@ from tests.notifications_support import (
     NIK,
     Wiring,
     appointment_called,
+    envelope,
     filed,
     unique_email,
     unique_phone,
@@ -401,6 +402,28 @@ async def test_quiet_hours_hold_a_non_urgent_message_and_let_an_urgent_one_throu
         clock["now"] = datetime(2026, 11, 3, 6, 0, 5, tzinfo=UTC) - WIB  # the next morning
         await wait_for(lambda: rig.status_is("id = $1", held[0]["id"], status="delivered"), timeout=30)
         assert len(rig.gateway.delivered_to(phone)[code_messages:]) == 2
+
+
+async def test_a_patient_whose_doctor_is_on_leave_is_told_and_offered_another_date(rig: Rig) -> None:
+    phone = unique_phone()
+    now = datetime.now(UTC)
+    called = appointment_called(rig.platform, "3306065708900003", phone, now).data
+    fields = {key: value for key, value in called.items() if key not in ("called_at", "called_by")}
+    data = health_events.AppointmentSessionCancelled(
+        **{**fields, "status": "cancelled", "task_id": 99},
+        cancelled_at=now,
+        cancelled_by="perawat-1",
+        reason="dokter cuti",
+    )
+    app = rig.build(booking_url="https://sinergi.example/antrean")
+    async with running(app):
+        await rig.publish(
+            envelope(data, data.appointment_id, health_events.SOURCE, rig.platform), "health.events"
+        )
+        [sent] = await wait_for(lambda: rig.gateway.delivered_to(phone), timeout=30)
+    text = sent.message or ""
+    assert data.booking_code in text and "dokter cuti" in text and "tanggal lain" in text
+    assert "https://sinergi.example/antrean" in text
 
 
 async def test_bad_input_dead_letters_unruled_events_are_counted_and_template_errors_are_recorded(

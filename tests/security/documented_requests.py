@@ -346,6 +346,11 @@ async def call_next(s: Running) -> Request:
     )
 
 
+async def day_list(s: Running) -> Request:
+    await opened_polyclinic(s)
+    return request("GET", f"/facilities/{FACILITY}/polyclinics/{POLYCLINIC}/appointments")
+
+
 async def fhir_export(s: Running) -> Request:
     code, _ = await visit(s, 2, 3, 4, 5, 6, 7)
     return request("GET", f"/appointments/{code}/fhir")
@@ -357,6 +362,14 @@ async def facility_update(s: Running) -> Request:
     return request("PUT", f"/facilities/{FACILITY}", body)
 
 
+async def session_change(s: Running) -> Request:
+    """Other quotas on a day of the matrix doctor's (every day: `opened_polyclinic`), weeks
+    after the visits the other operations book."""
+    await opened_polyclinic(s)
+    day = s.app.state.service.context.today() + timedelta(days=20)
+    return request("PUT", f"/doctors/{DOCTOR}/sessions/{day}", {"quota_jkn": 3, "quota_non_jkn": 2})
+
+
 async def polyclinic_setting(s: Running, url: str, body: dict[str, Any]) -> Request:
     await opened_polyclinic(s)
     return request("PUT", url, body)
@@ -366,6 +379,7 @@ HEALTH: dict[str, Build] = {
     "POST /appointments/{booking_code}/tasks": next_task,
     "POST /facilities/{facility}/polyclinics/{polyclinic}/call-next": call_next,
     "GET /appointments/{booking_code}/fhir": fhir_export,
+    "GET /facilities/{facility}/polyclinics/{polyclinic}/appointments": day_list,
     "PUT /facilities/{facility}/wards/{ward}/beds": fixed(
         "PUT", f"/facilities/{FACILITY}/wards/MAWAR/beds", {"total": 40, "occupied": 31}
     ),
@@ -381,6 +395,7 @@ HEALTH: dict[str, Build] = {
     "PUT /doctors/{doctor}/schedules/{weekday}": lambda s: polyclinic_setting(
         s, f"/doctors/{DOCTOR}/schedules/2", HOURS
     ),
+    "PUT /doctors/{doctor}/sessions/{date}": session_change,
     **kit_operations(),
     **citizen_data_operations(lambda s: visit(s, nik=NIK)),
 }

@@ -26,6 +26,7 @@ from services.health.domain import (
     QuotaFull,
     Schedule,
     Session,
+    SessionChange,
     Status,
     Task,
     Ward,
@@ -399,6 +400,38 @@ def test_cancel_is_possible_before_poli_service_and_frees_the_place(current: Tas
         with pytest.raises(IllegalTransition, match="cannot cancel"):
             a.cancel(now, session)
         assert session.remaining(Payment.JKN) == 0 and a.events == []
+
+
+def test_one_date_takes_its_own_quotas_or_nothing_while_the_doctor_is_on_leave() -> None:
+    session = Session(SCHEDULE, VISIT, used_jkn=1)
+    session.change(SessionChange(cancelled=False, quota_jkn=2), today=NOW.date())
+    assert (session.quota(Payment.JKN), session.quota(Payment.NON_JKN)) == (2, 2)  # non-JKN: the schedule's
+    assert session.remaining(Payment.JKN) == 1 and session.changed
+    session.change(SessionChange(cancelled=True, reason="dokter cuti"), today=NOW.date())
+    assert session.remaining(Payment.JKN) == session.remaining(Payment.NON_JKN) == 0
+    assert (session.quota_jkn, session.note) == (None, "dokter cuti")
+    with pytest.raises(InvalidField, match="in the past"):
+        session.change(SessionChange(cancelled=True), today=VISIT + timedelta(days=1))
+    with pytest.raises(InvalidField, match="quota_non_jkn must be between 0 and 1000"):
+        session.change(SessionChange(cancelled=False, quota_non_jkn=1001), today=NOW.date())
+
+
+@pytest.mark.parametrize("current", ORDER, ids=lambda t: str(t and int(t)))
+def test_a_session_cancelled_by_the_facility_cancels_only_visits_not_yet_with_the_doctor(
+    current: Task | None,
+) -> None:
+    a, now = walk_to(current)
+    session = Session(SCHEDULE, VISIT, used_jkn=3, last_position=3, cancelled=True)
+    if current in CANCELLABLE:
+        assert a.cancel_for_session(now, session, OFFICER, "dokter cuti")
+        assert a.status is Status.CANCELLED and a.task is Task.CANCELLED and session.used_jkn == 2
+        assert event_types(a) == ["AppointmentQueueTaskChanged", "AppointmentSessionCancelled"]
+        assert (a.events[1].reason, a.events[1].cancelled_by) == ("dokter cuti", OFFICER)
+        a.events.clear()
+        assert not a.cancel_for_session(now, session, OFFICER, None) and a.events == []
+    else:
+        assert not a.cancel_for_session(now, session, OFFICER, None)
+        assert session.used_jkn == 3 and a.events == []
 
 
 def test_no_cancel_after_the_session_ended() -> None:

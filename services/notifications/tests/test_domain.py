@@ -495,6 +495,7 @@ def test_every_shipped_template_renders_for_its_events(locale: str, channel: str
                 "event": {"id": "e", "type": event_type, "time": "2026-11-05T03:00:00Z", "source": "s"},
                 "tracking_code": "ADU-2611-AAAAAA",
                 "tracking_url": "https://sinergi.example/lacak/ADU-2611-AAAAAA",
+                "booking_url": "https://sinergi.example/antrean",
                 "recipient": {"kind": "opd", "key": "DPUPR", "name": "DPUPR"},
                 "region_name": "Kabupaten Purworejo",
             }

@@ -133,7 +133,9 @@ def test_roles_and_their_lists() -> None:
     assert role_of(["admin"]) == Role.COORDINATOR
     assert role_of(["coordinator", "offline_access"]) == Role.COORDINATOR
     assert role_of(["opd_officer"]) == Role.OPD_OFFICER
-    assert role_of(["health_officer"]) is None
+    assert role_of(["notification_officer"]) == Role.NOTIFICATION_OFFICER
+    assert role_of(["health_officer", "notification_officer"]) == Role.HEALTH_OFFICER
+    assert role_of(["offline_access"]) is None
     assert tab_of(Role.COORDINATOR, None) == "submitted"
     assert tab_of(Role.OPD_OFFICER, "submitted") == "dispatched"
     assert tab_of(Role.OPD_OFFICER, "in_progress") == "in_progress"

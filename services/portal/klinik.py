@@ -1,0 +1,335 @@
+"""The clinic workspace (/petugas/klinik/…) of a health officer, for their facility:
+today's queue per polyclinic with "call next" and each visit's BPJS task steps, and the
+bed board; and the waiting-room display (/antrean/layar/…), public, for a television:
+the number called and the next ones, live over Server-Sent Events (a page without
+JavaScript refreshes itself). Thin routes as in petugas.py: read the request, call one
+use case (klinik_cases.py), render. Everything works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from services.portal import klinik_cases as cases
+from services.portal import klinik_rules as rules
+from services.portal.clients.base import Refused
+from services.portal.i18n import translator
+from services.portal.pages import Ctx
+from services.portal.pages import _when as when
+from services.portal.petugas import Officer, _page, _sent
+from services.portal.petugas_cases import Signed
+from services.portal.web import checked_form, language, refusal, render, see_other
+from shared.kit.app import service_of
+
+router = APIRouter(include_in_schema=False)
+HOME = "/petugas/klinik"
+# The display's stream: one address (the kit's admission control lets it through by
+# path), the polyclinic in its query.
+DISPLAY_STREAM = "/antrean/layar/siaran"
+# Without JavaScript the display reloads itself this often (seconds).
+DISPLAY_REFRESH_SECONDS = 5
+
+
+def _facility_home(code: str) -> str:
+    return f"{HOME}/{quote(code)}"
+
+
+@router.get("/petugas/klinik", response_class=HTMLResponse)
+async def clinic(request: Request, ctx: Ctx, officer: Officer) -> Response:
+    """The officer's facility; the health office (every facility) chooses one."""
+    own = rules.own_facility(officer.facility)
+    if own is not None:
+        return see_other(_facility_home(own))
+    return _page(request, "klinik/fasilitas.html", facilities=await cases.facilities(ctx))
+
+
+@router.get("/petugas/klinik/{facility}", response_class=HTMLResponse)
+async def queues(request: Request, ctx: Ctx, officer: Officer, facility: str) -> Response:
+    """Antrean hari ini: each polyclinic's current number and counts."""
+    found, polyclinics = await cases.today(ctx, officer, facility)
+    return _page(request, "klinik/antrean.html", facility=found, polyclinics=polyclinics)
+
+
+async def _polyclinic_page(
+    request: Request,
+    ctx: Ctx,
+    officer: Signed,
+    facility: str,
+    code: str,
+    *,
+    errors: dict[str, str] | None = None,
+    called: str | None = None,
+) -> HTMLResponse:
+    found = await cases.facility(ctx, facility)
+    poli = await cases.polyclinic(ctx, officer, facility, code)
+    return _page(
+        request,
+        "klinik/poli.html",
+        422 if errors else 200,
+        facility=found,
+        poli=poli,
+        errors=errors or {},
+        order=["tugas"],
+        called=called,
+        when=when,
+        action=f"{_facility_home(found['code'])}/poli/{quote(poli.code)}",
+        display=f"/antrean/layar/{quote(found['code'])}/{quote(poli.code)}",
+    )
+
+
+@router.get("/petugas/klinik/{facility}/poli/{code}", response_class=HTMLResponse)
+async def polyclinic(
+    request: Request,
+    ctx: Ctx,
+    officer: Officer,
+    facility: str,
+    code: str,
+    dipanggil: str | None = Query(None, max_length=20),
+) -> Response:
+    return await _polyclinic_page(request, ctx, officer, facility, code, called=dipanggil)
+
+
+@router.post("/petugas/klinik/{facility}/poli/{code}/panggil", response_class=HTMLResponse)
+async def call_next(request: Request, ctx: Ctx, officer: Officer, facility: str, code: str) -> Response:
+    """Panggil berikutnya: the lowest number waiting for the polyclinic is called."""
+    await checked_form(request)
+    page = f"{_facility_home(facility)}/poli/{quote(code)}"
+
+    try:
+        called = await cases.call_next(ctx, officer, facility, code)
+    except Refused as refused:
+        errors = refusal(request, "klinik.error.call", refused.messages)
+        return await _polyclinic_page(request, ctx, officer, facility, code, errors=errors)
+    return see_other(f"{page}?" + urlencode({"dipanggil": called}))
+
+
+@router.post("/petugas/klinik/{facility}/poli/{code}/tugas", response_class=HTMLResponse)
+async def set_task(request: Request, ctx: Ctx, officer: Officer, facility: str, code: str) -> Response:
+    """A visit's next BPJS task (its button on the queue page)."""
+    form = await checked_form(request)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _polyclinic_page(request, ctx, officer, facility, code, errors=errors)
+
+    page = f"{_facility_home(facility)}/poli/{quote(code)}"
+    return await _sent(request, cases.set_task(ctx, officer, fields), again, page)
+
+
+# ----- beds -------------------------------------------------------------------------------
+
+
+async def _beds_page(
+    request: Request,
+    ctx: Ctx,
+    facility: str,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    failed: str | None = None,
+    saved: str | None = None,
+) -> HTMLResponse:
+    found, wards = await cases.wards(ctx, facility)
+    return _page(
+        request,
+        "klinik/tempat_tidur.html",
+        422 if errors else 200,
+        facility=found,
+        wards=wards,
+        errors=errors or {},
+        form=form or {},
+        failed=failed,
+        saved=saved,
+        order=["total", "terisi"],
+        when=when,
+        action=f"{_facility_home(found['code'])}/tempat-tidur",
+    )
+
+
+@router.get("/petugas/klinik/{facility}/tempat-tidur", response_class=HTMLResponse)
+async def beds(
+    request: Request,
+    ctx: Ctx,
+    officer: Officer,
+    facility: str,
+    disimpan: str | None = Query(None, max_length=20),
+) -> Response:
+    return await _beds_page(request, ctx, facility, saved=disimpan)
+
+
+@router.post("/petugas/klinik/{facility}/tempat-tidur/{ward}", response_class=HTMLResponse)
+async def update_beds(request: Request, ctx: Ctx, officer: Officer, facility: str, ward: str) -> Response:
+    form = await checked_form(request)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _beds_page(request, ctx, facility, errors=errors, form=fields, failed=ward)
+
+    done = f"{_facility_home(facility)}/tempat-tidur?" + urlencode({"disimpan": ward})
+    return await _sent(request, cases.update_beds(ctx, officer, facility, ward, fields), again, done)
+
+
+# ----- doctors' schedules and quotas ---------------------------------------------------------
+
+
+async def _schedules_page(
+    request: Request,
+    ctx: Ctx,
+    facility: str,
+    *,
+    saved: str | None = None,
+    changed: bool = False,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    found, listed = await cases.doctors(ctx, facility)
+    t = translator(language(request))
+    return _page(
+        request,
+        "klinik/jadwal.html",
+        422 if errors else 200,
+        facility=found,
+        doctors=listed,
+        names={d.code: d.name for d in listed},
+        doctor_options=[(d.code, f"{d.name} — {d.polyclinic}") for d in listed],
+        weekdays=rules.WEEKDAYS,
+        saved=saved,
+        changed=changed,
+        errors=errors or {},
+        form=form or {},
+        order=["dokter", "tanggal", "perubahan", "kuota_jkn_tanggal", "kuota_umum_tanggal", "alasan"],
+        changes=[(value, t(f"klinik.tanggal.{value}"), None) for value in rules.DATE_CHANGES],
+        action=f"{_facility_home(found['code'])}/jadwal/tanggal",
+        when=when,
+    )
+
+
+@router.get("/petugas/klinik/{facility}/jadwal", response_class=HTMLResponse)
+async def schedules(
+    request: Request,
+    ctx: Ctx,
+    officer: Officer,
+    facility: str,
+    disimpan: str | None = Query(None, max_length=30),
+    diubah: str | None = Query(None, max_length=1),
+) -> Response:
+    """Each doctor's week (sessions, minutes per patient, daily quotas) and the dates
+    changed from it, with the form changing one date."""
+    return await _schedules_page(request, ctx, facility, saved=disimpan, changed=bool(diubah))
+
+
+@router.post("/petugas/klinik/{facility}/jadwal/tanggal", response_class=HTMLResponse)
+async def change_date(request: Request, ctx: Ctx, officer: Officer, facility: str) -> Response:
+    """One date of a doctor's session: on leave (the day's patients are told and offered
+    another date) or other quotas."""
+    form = await checked_form(request)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _schedules_page(request, ctx, facility, errors=errors, form=fields)
+
+    done = f"{_facility_home(facility)}/jadwal?diubah=1"
+    return await _sent(request, cases.change_date(ctx, officer, facility, fields), again, done)
+
+
+def _weekday(value: str) -> int:
+    """A weekday from the address (0 = Monday); anything else is an unknown page."""
+    if not value.isdigit() or int(value) not in rules.WEEKDAYS:
+        raise cases.NotFound
+    return int(value)
+
+
+async def _schedule_page(
+    request: Request,
+    ctx: Ctx,
+    facility: str,
+    code: str,
+    weekday: int,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    found, doctor = await cases.doctor(ctx, facility, code)
+    current = doctor.schedules.get(weekday)
+    shown = form or (
+        {
+            "mulai": current["start"],
+            "selesai": current["end"],
+            "menit": str(current["minutes_per_patient"]),
+            "kuota_jkn": str(current["quota_jkn"]),
+            "kuota_umum": str(current["quota_non_jkn"]),
+            "aktif": "ya" if current["active"] else "tidak",
+        }
+        if current
+        else {"aktif": "ya"}
+    )
+    t = translator(language(request))
+    return _page(
+        request,
+        "klinik/jadwal_ubah.html",
+        422 if errors else 200,
+        facility=found,
+        doctor=doctor,
+        weekday=weekday,
+        form=shown,
+        errors=errors or {},
+        order=["mulai", "selesai", "menit", "kuota_jkn", "kuota_umum", "aktif"],
+        active=[(value, t(f"klinik.jadwal.aktif.{value}"), None) for value in rules.ACTIVE],
+        action=f"{_facility_home(found['code'])}/jadwal/{quote(doctor.code)}/{weekday}",
+    )
+
+
+@router.get("/petugas/klinik/{facility}/jadwal/{code}/{weekday}", response_class=HTMLResponse)
+async def schedule(
+    request: Request, ctx: Ctx, officer: Officer, facility: str, code: str, weekday: int
+) -> Response:
+    return await _schedule_page(request, ctx, facility, code, weekday)
+
+
+@router.post("/petugas/klinik/{facility}/jadwal/{code}/{weekday}/simpan", response_class=HTMLResponse)
+async def update_schedule(
+    request: Request, ctx: Ctx, officer: Officer, facility: str, code: str, weekday: str
+) -> Response:
+    form = await checked_form(request)
+    day = _weekday(weekday)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    async def again(errors: dict[str, str]) -> HTMLResponse:
+        return await _schedule_page(request, ctx, facility, code, day, errors=errors, form=fields)
+
+    done = f"{_facility_home(facility)}/jadwal?" + urlencode({"disimpan": code.upper()})
+    sending = cases.update_schedule(ctx, officer, facility, code, day, fields)
+    return await _sent(request, sending, again, done)
+
+
+# ----- the waiting-room display (public: no sign-in, no personal data) ---------------------
+
+
+@router.get("/antrean/layar/{facility}/{code}", response_class=HTMLResponse)
+async def display(request: Request, ctx: Ctx, facility: str, code: str) -> Response:
+    state = await cases.display(ctx, facility, code)
+    stream = f"{DISPLAY_STREAM}?" + urlencode({"fasilitas": facility.upper(), "poli": code.upper()})
+    response = render(
+        request, "layar.html", state=state, stream=stream, refresh=DISPLAY_REFRESH_SECONDS, errors={}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get(DISPLAY_STREAM)
+async def display_stream(
+    request: Request,
+    ctx: Ctx,
+    fasilitas: str = Query(max_length=20),
+    poli: str = Query(max_length=20),
+) -> Response:
+    await cases.display(ctx, fasilitas, poli)  # an unknown polyclinic is the 404 page, not a stream
+    service = service_of(request)
+    return StreamingResponse(
+        cases.display_events(ctx, fasilitas, poli, lambda: service.shutting_down),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
