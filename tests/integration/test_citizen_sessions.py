@@ -46,7 +46,7 @@ from tests.citizen_support import codes_received, open_session, request_code
 from tests.harness import db_fetch, metric, new_database, new_group, running, send_event, wait_for
 from tests.integration.test_health_service import booking, make_polyclinic, visit_day
 from tests.integration.test_permits_service import pbg_body, settings_for
-from tests.notifications_support import Wiring, unique_email, unique_phone, verified
+from tests.notifications_support import Wiring, asking_keys_of, unique_email, unique_phone, verified
 from tests.pii import LogRecorder
 
 ISSUER = "http://notifications.test"  # the rig's SINERGI_CITIZEN_ISSUER
@@ -251,6 +251,7 @@ async def test_a_citizen_sees_what_they_started_under_my_services_and_sets_prefe
         running(notifications) as api,
         running(view) as portal,
     ):
+        asking_keys_of(notifications, complaints=filing, permits=licensing)
         filed = await filing.post(
             "/complaints", json={**example_of(FileComplaintIn), "reporter": {"nik": NIK, "email": email}}
         )

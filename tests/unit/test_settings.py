@@ -10,7 +10,6 @@ from shared.kit.settings import PlatformSettings, bootstrap_servers, require_pro
 
 REAL_KEYS = {
     "citizen_ref_key": SecretStr("b" * 40),
-    "contact_key": SecretStr("Zm9vYmFyYmF6cXV4MDEyMzQ1Njc4OWFiY2RlZmdoaWo="),
     "oidc_issuer": "https://sso.purworejokab.go.id/realms/sinergi",
 }
 
@@ -22,7 +21,7 @@ def test_development_mode_accepts_development_keys_and_tokens() -> None:
 
 
 def test_production_refuses_development_keys() -> None:
-    with pytest.raises(RuntimeError, match=r"SINERGI_CITIZEN_REF_KEY.*SINERGI_CONTACT_KEY"):
+    with pytest.raises(RuntimeError, match=r"SINERGI_CITIZEN_REF_KEY"):
         require_production_keys(
             PlatformSettings(environment="production", oidc_issuer=REAL_KEYS["oidc_issuer"])
         )
