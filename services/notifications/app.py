@@ -32,6 +32,9 @@ from shared.schemas import EGOV_TOPICS
 HERE = Path(__file__).resolve().parent
 # A valid Fernet key (32 url-safe base64 bytes), for development only (production refuses it).
 DEV_CONTACT_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1jb250YWN0LWtleSE="
+# The secret of the realm's client sinergi-notifications in development (`make idp`,
+# shared/runtime/keycloak.py); production refuses it.
+DEV_KEY_READER_SECRET = "sinergi-notifications-development-secret"
 # The services whose events carry contacts sealed with their citizens' data keys.
 KEY_HOLDERS = ("complaints", "permits", "health")
 
@@ -115,7 +118,7 @@ class NotificationsSettings(service_settings("notifications")):
         default_factory=lambda: {name: f"http://127.0.0.1:{port_of(name)}" for name in KEY_HOLDERS}
     )
     key_reader_client_id: str = "sinergi-notifications"
-    key_reader_client_secret: SecretStr | None = None
+    key_reader_client_secret: SecretStr = SecretStr(DEV_KEY_READER_SECRET)
 
 
 class NotificationMetrics(DomainMetrics):
@@ -263,8 +266,8 @@ def require_production_keys(settings: NotificationsSettings) -> None:
     weak = []
     if settings.contact_key.get_secret_value() == DEV_CONTACT_KEY:
         weak.append("NOTIFICATIONS_CONTACT_KEY is the development key")
-    if settings.key_reader_client_secret is None:
-        weak.append("NOTIFICATIONS_KEY_READER_CLIENT_SECRET is not set")
+    if settings.key_reader_client_secret.get_secret_value() == DEV_KEY_READER_SECRET:
+        weak.append("NOTIFICATIONS_KEY_READER_CLIENT_SECRET is the development secret")
     if weak:
         raise RuntimeError("refusing to start in production: " + ", ".join(weak))
 

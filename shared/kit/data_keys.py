@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -154,11 +154,16 @@ class KeyReaderToken:
     provider (OAuth 2.0 client credentials of its service account, which has the role
     ``key_reader``) or, in development without a provider, a short HS256 token."""
 
-    def __init__(self, platform: PlatformSettings, client_id: str, client_secret: SecretStr | None) -> None:
+    def __init__(self, platform: PlatformSettings, client_id: str, client_secret: SecretStr) -> None:
         self.platform, self.client_id, self.client_secret = platform, client_id, client_secret
         self._token: tuple[str, float] | None = None
+        self._client: httpx.AsyncClient | None = None
 
-    async def __call__(self, client: httpx.AsyncClient) -> str:
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def __call__(self) -> str:
         now = time.monotonic()
         if self._token is not None and self._token[1] > now:
             return self._token[0]
@@ -168,9 +173,8 @@ class KeyReaderToken:
             )
             self._token = (token, now + 1800)
             return token
-        if self.client_secret is None:
-            raise KeyServiceUnavailable("no client secret for the identity provider")
         base = (self.platform.oidc_discovery_url or self.platform.oidc_issuer).rstrip("/")
+        client = self._client = self._client or httpx.AsyncClient(timeout=10.0)
         try:
             discovery = (await client.get(f"{base}/.well-known/openid-configuration")).json()
             answer = await client.post(
@@ -193,18 +197,20 @@ class DataKeyClient:
     of role ``key_reader`` (`token`), and keeps what it got for `ttl` seconds."""
 
     urls: Mapping[str, str]
-    token: Callable[[httpx.AsyncClient], Awaitable[str]]
+    token: KeyReaderToken
     ttl: float = CACHE_SECONDS
     timeout: float = 5.0
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
     _cache: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)
+    _made: list[httpx.AsyncClient] = field(default_factory=list, repr=False)  # closed by `close`
 
     def client(self, service: str) -> httpx.AsyncClient:
         if service not in self.clients:
             if service not in self.urls:
                 raise KeyServiceUnavailable(f"no address for the data keys of '{service}'")
             self.clients[service] = httpx.AsyncClient(base_url=self.urls[service], timeout=self.timeout)
+            self._made.append(self.clients[service])
         return self.clients[service]
 
     async def keys(self, wanted: Sequence[tuple[str, str]]) -> dict[str, str | None]:
@@ -225,7 +231,7 @@ class DataKeyClient:
 
     async def _fetch(self, service: str, key_id: str) -> str | None:
         client = self.client(service)
-        token = await self.token(client)
+        token = await self.token()
         try:
             response = await client.get(
                 f"/internal/data-keys/{key_id}", headers={"Authorization": f"Bearer {token}"}
@@ -245,6 +251,8 @@ class DataKeyClient:
         self._cache.clear()
 
     async def close(self) -> None:
-        for client in self.clients.values():
+        for client in self._made:
             await client.aclose()
+        self._made.clear()
         self.clients.clear()
+        await self.token.close()
