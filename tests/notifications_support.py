@@ -19,7 +19,14 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.notifications.app import DEV_CONTACT_KEY, NotificationsSettings, _metrics, build, build_context
+from services.notifications.app import (
+    DEV_CONTACT_KEY,
+    KEY_HOLDERS,
+    NotificationsSettings,
+    _metrics,
+    build,
+    build_context,
+)
 from services.notifications.context import Context
 from shared.kit.metrics import KitMetrics
 from shared.kit.privacy import citizen_ref, open_contact, seal_contact
@@ -89,6 +96,12 @@ def asking_keys_of(notifications: FastAPI, **producers: httpx.AsyncClient) -> Fa
     keys = notifications.state.service.context.data_keys
     keys.clients.update(producers)
     return notifications
+
+
+def data_key_urls(urls: dict[str, str]) -> dict[str, str]:
+    """The environment of a notification process asking the domain services among `urls`
+    (name -> base URL, each its own process) for their citizens' data keys."""
+    return {"NOTIFICATIONS_DATA_KEY_URLS": json.dumps({n: u for n, u in urls.items() if n in KEY_HOLDERS})}
 
 
 # ----- events --------------------------------------------------------------------------------------

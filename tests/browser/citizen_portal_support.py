@@ -22,6 +22,7 @@ from tests.browser.portal_support import Audit, service_processes
 from tests.citizen_support import codes_received
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, officer_headers, wait_for
+from tests.notifications_support import data_key_urls
 
 SERVICES = ("notifications", "health", "complaints", "integration", "portal")
 # The notification service keeps its real limit on codes per contact (the portal shows
@@ -77,6 +78,7 @@ async def citizen_stack(
         "notifications": {
             **notifications_env,
             **issuer,
+            **data_key_urls(urls),
             "SINERGI_RATE_LIMIT_FACTOR": "1",
             "SINERGI_RATE_LIMITS": json.dumps(PER_CLIENT_LIFTED),
         },

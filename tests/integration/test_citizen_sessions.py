@@ -540,6 +540,7 @@ async def test_a_hundred_complaints_naming_one_phone_reach_it_twice_until_it_pro
     body = {**example_of(FileComplaintIn), "reporter": {"nik": NIK, "phone": local}}
     notifications = rig.build(unsolicited_per_hour=2)
     async with running(build_complaints(complaints)) as filing, running(notifications) as api:
+        asking_keys_of(notifications, complaints=filing)
         filed = await asyncio.gather(*(filing.post("/complaints", json=body) for _ in range(100)))
         assert {answer.status_code for answer in filed} == {201}
 
@@ -577,6 +578,7 @@ async def test_a_booking_made_with_a_code_and_the_earlier_bookings_contact_is_to
         issuer = httpx.AsyncClient(transport=httpx.ASGITransport(app=notifications))
         health_app.state.citizen_sessions = CitizenSessions(rig.platform, remote_keys(rig.platform, issuer))
         async with running(health_app) as booking_api:
+            asking_keys_of(notifications, health=booking_api)
             poli = await make_polyclinic(booking_api)
             day = visit_day(health_app.state.service.context)
             holder_session = await open_session(api, holder, rig.sink, rig.gateway)
