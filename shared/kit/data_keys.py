@@ -103,6 +103,7 @@ async def seal_pending(
     """`events` with every contact still to seal (`ToSeal`) sealed with its citizen's data
     key. A service without data keys cannot put a contact on the bus."""
     sealed: list[EventData] = []
+    keys_of: dict[str, tuple[str, str]] = {}  # one round trip per citizen, not per event
     for data in events:
         pending = {name: value for name, value in data if isinstance(value, ToSeal)}
         if pending and keys is None:
@@ -110,7 +111,9 @@ async def seal_pending(
         update: dict[str, SealedContact] = {}
         for name, value in pending.items():
             subject, clear = value.to_seal
-            key_id, key = await keys.key_for(conn, subject)  # type: ignore[union-attr]
+            if subject not in keys_of:
+                keys_of[subject] = await keys.key_for(conn, subject)  # type: ignore[union-attr]
+            key_id, key = keys_of[subject]
             token = Fernet(key.encode()).encrypt(clear).decode()
             update[name] = SealedContact(sealed=token, channels=value.channels, key_id=key_id)
         sealed.append(data.model_copy(update=update) if update else data)
