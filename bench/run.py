@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import profile as profiler
 from services.complaints.api import FileComplaintIn
+from services.notifications.app import NotificationsSettings
 from shared.kit.auth import issue_token
 from shared.kit.bodies import example_of
 from shared.kit.bus import EventBus, producer_options
@@ -770,6 +771,8 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
         "NOTIFICATIONS_SMTP_PORT": str(sink.port),
         "NOTIFICATIONS_EMAIL_RATE_PER_SECOND": E2E_EMAIL_RATE,
         "NOTIFICATIONS_EMAIL_BURST": E2E_EMAIL_RATE,
+        # The citizens' data keys are asked of the complaints service on its bench port.
+        "NOTIFICATIONS_DATA_KEY_URLS": json.dumps({"complaints": f"http://127.0.0.1:{ports['complaints']}"}),
     }
     services = {
         "complaints": ServiceProcess(
@@ -907,7 +910,9 @@ def _percentiles(values: list[float]) -> dict[str, float | int]:
 
 async def preload_topic(infra: Infrastructure, events: int) -> str:
     """A fresh topic holding `events` realistic complaint-filed events."""
-    key = PlatformSettings().contact_key.get_secret_value()
+    # Sealed as events before data keys were: with the notification service's own key, so
+    # the bench measures consuming, not asking producers for keys.
+    key = NotificationsSettings().contact_key.get_secret_value()
     topic = f"bench.consumers.{uuid.uuid4().hex[:6]}"
     await create_topics(infra.kafka_bootstrap, {topic: 6})
     producer = AIOKafkaProducer(

@@ -28,11 +28,13 @@ from prometheus_client.samples import Sample
 from shared.kit.auth import issue_token
 from shared.kit.consumer import behind, dead_letter_topic
 from shared.kit.db import create_pool, migrate
+from shared.kit.privacy import open_contact
 from shared.kit.reader import assigned_reader
 from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
 from shared.runtime.embedded import create_databases, create_topics
 from shared.runtime.select import Infrastructure, database_url_for
 from shared.schemas import CONTENT_TYPE, Envelope, ParsedEvent, parse_record
+from shared.schemas.common import SealedContact
 from tests.pii import scan_records
 
 
@@ -358,6 +360,16 @@ async def serve(app: FastAPI, database_url: str) -> AsyncIterator[Served]:
     """`app` running (see `running`), answering unhandled errors as a client sees them."""
     async with running(app, raise_app_exceptions=False) as client:
         yield Served(client, app.state.service.context, database_url)
+
+
+async def opened_contact(ctx: Any, contact: dict[str, Any]) -> dict[str, str] | None:
+    """A contact an event carries, opened with the data key the producing service (its
+    use-case context `ctx`) keeps for the citizen; None once that key is destroyed."""
+    sealed = SealedContact(**contact)
+    assert sealed.key_id is not None, "a producer seals every contact with a data key"
+    async with ctx.pool().acquire() as conn:
+        key = await ctx.data_keys.key(conn, sealed.key_id)
+    return None if key is None else open_contact(key, sealed)
 
 
 async def scan_every_topic(bootstrap: str) -> list[str]:

@@ -15,10 +15,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.notifications.app import NotificationsSettings, _metrics, build, build_context
+from services.notifications.app import (
+    DEV_CONTACT_KEY,
+    KEY_HOLDERS,
+    NotificationsSettings,
+    _metrics,
+    build,
+    build_context,
+)
 from services.notifications.context import Context
 from shared.kit.metrics import KitMetrics
 from shared.kit.privacy import citizen_ref, open_contact, seal_contact
@@ -82,6 +90,20 @@ class Wiring:
         return build(self.settings(**overrides))
 
 
+def asking_keys_of(notifications: FastAPI, **producers: httpx.AsyncClient) -> FastAPI:
+    """`notifications` asking these in-process domain services (by name, each its HTTP
+    client) for their citizens' data keys, as it asks them over the network deployed."""
+    keys = notifications.state.service.context.data_keys
+    keys.clients.update(producers)
+    return notifications
+
+
+def data_key_urls(urls: dict[str, str]) -> dict[str, str]:
+    """The environment of a notification process asking the domain services among `urls`
+    (name -> base URL, each its own process) for their citizens' data keys."""
+    return {"NOTIFICATIONS_DATA_KEY_URLS": json.dumps({n: u for n, u in urls.items() if n in KEY_HOLDERS})}
+
+
 # ----- events --------------------------------------------------------------------------------------
 
 
@@ -123,7 +145,7 @@ def complaint_event(
         "desa_code": "33.06.01.2001",
         "kecamatan_code": "33.06.01",
         "citizen_ref": citizen_ref(nik, platform.citizen_ref_key.get_secret_value()),
-        "contact": seal_contact(platform.contact_key.get_secret_value(), phone=phone, email=email),
+        "contact": seal_contact(DEV_CONTACT_KEY, phone=phone, email=email),
         "locale": locale,
     }
     base.update(fields)
@@ -163,7 +185,7 @@ def appointment_called(platform: PlatformSettings, nik: str, phone: str, at: dat
         payment="jkn",
         kecamatan_code="33.06.01",
         citizen_ref=citizen_ref(nik, platform.citizen_ref_key.get_secret_value()),
-        contact=seal_contact(platform.contact_key.get_secret_value(), phone=phone),
+        contact=seal_contact(DEV_CONTACT_KEY, phone=phone),
         called_at=at,
         called_by="perawat-1",
     )

@@ -15,7 +15,7 @@ from shared.kit.metrics import DomainMetrics, Metric
 from shared.reference import default_calendar
 
 
-class ComplaintsSettings(service_settings("complaints")):
+class ComplaintsSettings(service_settings("complaints", citizen_keys=True)):
     sla_check_seconds: float = 30.0
     verify_days: int = 3
     followup_days: int = 5

@@ -45,7 +45,9 @@ class Context(UseCaseContext[ComplaintRepository]):
         return ComplaintRepository(conn, self.catalogue)
 
     def contact_for(self, reporter: Reporter) -> schema.SealedContact | None:
-        return seal_for_notifications(self.platform, phone=reporter.phone, email=reporter.email)
+        return seal_for_notifications(
+            self.platform, nik=reporter.nik, phone=reporter.phone, email=reporter.email
+        )
 
 
 @dataclass(frozen=True)

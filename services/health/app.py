@@ -18,7 +18,7 @@ from shared.kit.metrics import DomainMetrics, Metric
 from shared.reference import default_calendar
 
 
-class HealthSettings(service_settings("health")):
+class HealthSettings(service_settings("health", citizen_keys=True)):
     # Load seed.yaml into empty tables at start-up (set to "" to start empty).
     seed_path: str = str(DEFAULT_PATH)
     no_show_check_seconds: float = 60.0

@@ -86,7 +86,7 @@ class Context(UseCaseContext[HealthRepository]):
         return HealthRepository(conn, self.tz)
 
     def contact_for(self, patient: Patient) -> SealedContact | None:
-        return seal_for_notifications(self.platform, phone=patient.phone)
+        return seal_for_notifications(self.platform, nik=patient.nik, phone=patient.phone)
 
 
 # ----- reference data -----------------------------------------------------------------

@@ -24,10 +24,19 @@ from services.notifications.rules import RuleBook
 from services.notifications.templates import TemplateStore
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.citizen import MAX_SESSION_MINUTES, CitizenSessions, LocalKeys, SessionSigner, signing_key_pem
+from shared.kit.data_keys import DataKeyClient, KeyReaderToken
 from shared.kit.metrics import DomainMetrics, Metric
+from shared.runtime.topology import port_of
 from shared.schemas import EGOV_TOPICS
 
 HERE = Path(__file__).resolve().parent
+# A valid Fernet key (32 url-safe base64 bytes), for development only (production refuses it).
+DEV_CONTACT_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1jb250YWN0LWtleSE="
+# The secret of the realm's client sinergi-notifications in development (`make idp`,
+# shared/runtime/keycloak.py); production refuses it.
+DEV_KEY_READER_SECRET = "sinergi-notifications-development-secret"
+# The services whose events carry contacts sealed with their citizens' data keys.
+KEY_HOLDERS = ("complaints", "permits", "health")
 
 
 class NotificationsSettings(service_settings("notifications")):
@@ -102,6 +111,18 @@ class NotificationsSettings(service_settings("notifications")):
     # with a one-time code, per hour: the filer's own confirmation gets through, a script
     # naming someone else's number a hundred times does not reach it a hundred times.
     unsolicited_per_hour: int = Field(2, ge=0)
+    # This service's own key: the addresses and messages it keeps sealed (Fernet), and
+    # the contacts of events published before data keys (sealed with the deployment's
+    # former one key: keep its value here while such events may still arrive).
+    contact_key: SecretStr = SecretStr(DEV_CONTACT_KEY)
+    # Where the domain services answer for their citizens' data keys (JSON object,
+    # service name -> base URL), and this service's account at the identity provider
+    # (client credentials; its service account has the role `key_reader`).
+    data_key_urls: dict[str, str] = Field(
+        default_factory=lambda: {name: f"http://127.0.0.1:{port_of(name)}" for name in KEY_HOLDERS}
+    )
+    key_reader_client_id: str = "sinergi-notifications"
+    key_reader_client_secret: SecretStr = SecretStr(DEV_KEY_READER_SECRET)
 
 
 class NotificationMetrics(DomainMetrics):
@@ -195,9 +216,15 @@ async def _refresh_gauges(service: NotificationsService) -> None:
         service.domain_metrics.held.labels(channel).set(1 if channel in held else 0)
 
 
+async def _close_key_client(service: NotificationsService) -> None:
+    if service.context.data_keys is not None:
+        await service.context.data_keys.close()
+
+
 def build(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
     signer = session_signer(settings)  # here, so production without a key refuses to start
+    require_production_keys(settings)
 
     async def purge(service: NotificationsService) -> None:
         await handlers.purge(service.context, timedelta(days=settings.retention_days))
@@ -226,12 +253,27 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
             PeriodicJob("domain-gauges", 5.0, _refresh_gauges),
             PeriodicJob("retention", 3600.0, purge),
         ],
+        on_stop=_close_key_client,
     )
     app = create_app(spec)
     # The issuer verifies its own sessions with its own public key, no HTTP round trip.
     app.state.citizen_sessions = CitizenSessions(settings.platform, LocalKeys(signer.jwks()))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway request otherwise
     return app
+
+
+def require_production_keys(settings: NotificationsSettings) -> None:
+    """In production, refuse the development contact key (anyone could open the stored
+    addresses with it) and a missing secret of the account that asks for data keys."""
+    if settings.platform.environment != "production":
+        return
+    weak = []
+    if settings.contact_key.get_secret_value() == DEV_CONTACT_KEY:
+        weak.append("NOTIFICATIONS_CONTACT_KEY is the development key")
+    if settings.key_reader_client_secret.get_secret_value() == DEV_KEY_READER_SECRET:
+        weak.append("NOTIFICATIONS_KEY_READER_CLIENT_SECRET is the development secret")
+    if weak:
+        raise RuntimeError("refusing to start in production: " + ", ".join(weak))
 
 
 def session_signer(settings: NotificationsSettings) -> SessionSigner:
@@ -263,6 +305,13 @@ def build_context(
     return handlers.Context(
         pool=pool,
         platform=settings.platform,
+        contact_key=settings.contact_key.get_secret_value(),
+        data_keys=DataKeyClient(
+            settings.data_key_urls,
+            KeyReaderToken(
+                settings.platform, settings.key_reader_client_id, settings.key_reader_client_secret
+            ),
+        ),
         rulebook=rulebook,
         templates=TemplateStore(settings.templates_dir, default_locale=settings.default_locale, tz=tz),
         email=EmailChannel(

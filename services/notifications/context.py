@@ -20,6 +20,7 @@ from services.notifications.rules import RuleBook
 from services.notifications.templates import TemplateStore
 from shared.kit.citizen import SessionSigner
 from shared.kit.clock import utc_now
+from shared.kit.data_keys import DataKeyClient
 from shared.kit.privacy import contact_refs
 from shared.kit.settings import PlatformSettings
 from shared.kit.uow import EventSource
@@ -39,6 +40,12 @@ class Context:
     buckets: dict[str, TokenBucket]
     retry: RetryPolicy
     metrics: Any  # app.NotificationMetrics
+    # This service's own key (NOTIFICATIONS_CONTACT_KEY): the addresses and code messages
+    # it keeps to deliver and resend, and contacts of events published before data keys.
+    contact_key: str
+    # The domain services' citizens' data keys, asked for while they exist (None: every
+    # contact with a data key is unreadable here).
+    data_keys: DataKeyClient | None = None
     default_locale: str = "id"
     tz: ZoneInfo = WIB
     lease: timedelta = timedelta(seconds=120)
@@ -62,10 +69,6 @@ class Context:
     def origin(self) -> EventSource:
         """Where the service's events go: notifications.events."""
         return EventSource(schema.TOPIC, schema.SOURCE, self.platform.region)
-
-    @property
-    def contact_key(self) -> str:
-        return self.platform.contact_key.get_secret_value()
 
     @property
     def citizen_key(self) -> str:

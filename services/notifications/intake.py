@@ -67,6 +67,8 @@ async def on_events(ctx: Context, conn: asyncpg.Connection, events: Sequence[Par
         created += await _create_for(ctx, repo, pending)
         pending = []
         erased = await repo.erase_citizen(parsed.data.citizen_ref)
+        if ctx.data_keys is not None:  # the citizen's key is gone at its producer: here too
+            ctx.data_keys.forget()
         with event_context(parsed.envelope):
             log.info("citizen data erased", extra={"source": parsed.data.service, **erased})
     return created + await _create_for(ctx, repo, pending)
@@ -109,10 +111,11 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
         if event.citizen_ref and any("citizen" in rule.to for rule in rules):
             refs.add(event.citizen_ref)
     preferences = await repo.preferences_of(refs, ctx.tz)
+    keys = await _data_keys(ctx, [(event, rules) for event, rules in matched])
     composed: list[Notification] = []
     for event, rules in matched:
         with event_context(event.envelope):
-            composed += _compose(ctx, event, rules, loaded.recipients, preferences)
+            composed += _compose(ctx, event, rules, loaded.recipients, preferences, keys)
     composed = await _within_unsolicited_limit(ctx, repo, composed)
     created = await repo.add_all(composed)
     await stage(repo.conn, ctx, created)
@@ -121,6 +124,29 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
         if n.status == Status.TECHNICAL_FAILURE:
             ctx.metrics.failed.labels(n.channel, n.template_name, n.status.value).inc()
     return len(created)
+
+
+async def _data_keys(ctx: Context, matched: Sequence[tuple[_Event, Sequence[Rule]]]) -> dict[str, str | None]:
+    """The data keys of the contacts the batch's citizens are to be told at, asked of the
+    services that sealed them (key id -> key; None once the citizen's data is erased). A
+    service that cannot be asked fails the batch, which the consumer tries again."""
+    wanted = [
+        (_producer(event.envelope), contact.key_id)
+        for event, rules in matched
+        if any("citizen" in rule.to for rule in rules)
+        and (contact := getattr(event.parsed.data, "contact", None)) is not None
+        and contact.key_id is not None
+    ]
+    if not wanted:
+        return {}
+    if ctx.data_keys is None:
+        return dict.fromkeys((key_id for _, key_id in wanted), None)
+    return await ctx.data_keys.keys(wanted)
+
+
+def _producer(envelope: Envelope) -> str:
+    """The service an event comes from: its CloudEvents source is /sinergi/<service>."""
+    return envelope.source.strip("/").split("/")[1]
 
 
 async def _within_unsolicited_limit(
@@ -152,6 +178,7 @@ def _compose(
     rules: Sequence[Rule],
     recipients: Recipients,
     preferences: Mapping[str, Mapping[str, Preferences]],
+    keys: Mapping[str, str | None],
 ) -> list[Notification]:
     """The notifications (rendered, not stored) one event calls for."""
     composed: list[Notification] = []
@@ -163,7 +190,7 @@ def _compose(
                 composed += _for_officer(ctx, rule, target, event, recipients)
                 continue
             if not opened:  # once per event, however many rules name the citizen
-                contact, opened = _citizen_contact(ctx, event.parsed), True
+                contact, opened = _citizen_contact(ctx, event.parsed, keys), True
             composed += _for_citizen(ctx, rule, event, contact, preferences)
     return composed
 
@@ -176,13 +203,19 @@ class Unopened:
     error: str
 
 
-def _citizen_contact(ctx: Context, parsed: ParsedEvent) -> Contact | Unopened | None:
-    """The event's sealed contact, opened (None when the event has none)."""
+def _citizen_contact(
+    ctx: Context, parsed: ParsedEvent, keys: Mapping[str, str | None]
+) -> Contact | Unopened | None:
+    """The event's sealed contact, opened (None when the event has none, or when the
+    citizen's data was erased: their data key is gone, and with it the contact)."""
     sealed = getattr(parsed.data, "contact", None)
     if sealed is None:
         return None
+    key = ctx.contact_key if sealed.key_id is None else keys.get(sealed.key_id)
+    if key is None:
+        return None
     try:
-        opened = open_contact(ctx.contact_key, sealed)
+        opened = open_contact(key, sealed)
     except ValueError as exc:
         return Unopened(sealed, str(exc))
     phone = None

@@ -19,7 +19,7 @@ from shared.reference import default_calendar
 PROCESSING_BUCKETS = (0, 1, 2, 3, 5, 7, 10, 14, 21, 28, 40, 60)
 
 
-class PermitsSettings(service_settings("permits")):
+class PermitsSettings(service_settings("permits", citizen_keys=True)):
     permit_types_file: Path | None = None  # default: services/permits/permit_types.yaml
     sla_check_seconds: float = 30.0
     expiry_check_seconds: float = 300.0

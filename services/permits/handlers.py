@@ -51,7 +51,9 @@ class Context(UseCaseContext[ApplicationRepository]):
         return ApplicationRepository(conn, self.catalogue)
 
     def contact_for(self, applicant: Applicant) -> schema.SealedContact | None:
-        return seal_for_notifications(self.platform, phone=applicant.phone, email=applicant.email)
+        return seal_for_notifications(
+            self.platform, nik=applicant.nik, phone=applicant.phone, email=applicant.email
+        )
 
 
 @dataclass(frozen=True)

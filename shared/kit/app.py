@@ -27,15 +27,17 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.kit import admin, citizen_data, limits
+from shared.kit import admin, citizen_data, data_keys, limits
 from shared.kit.admission import Admission
 from shared.kit.attachments import MAX_UPLOAD_REQUEST_BYTES
 from shared.kit.auth import OidcTokens, TokenVerifier, token_verifier
 from shared.kit.bus import EventBus
 from shared.kit.citizen_data import CitizenData
 from shared.kit.consumer import IdempotentConsumer
+from shared.kit.data_keys import DEV_MASTER_KEY, DataKeys, require_production_master_key
 from shared.kit.db import connect, create_pool, migrate
 from shared.kit.http import HttpEdge, install_error_handlers
 from shared.kit.logs import configure_logging
@@ -140,11 +142,13 @@ def _service_info(name: str) -> ServiceInfo:
 
 
 @cache
-def service_settings(name: str) -> type[ServiceSettings]:
+def service_settings(name: str, *, citizen_keys: bool = False) -> type[ServiceSettings]:
     """The settings base of the service `name`: its own variables are ``<NAME>_*``, its
     port defaults to the one shared/runtime/topology.py gives it and its database to the
     one of its name on a local PostgreSQL (development). It lives here, not in
-    settings.py, because the domains reach settings.py and must not reach the runtime."""
+    settings.py, because the domains reach settings.py and must not reach the runtime.
+    `citizen_keys`: the service keeps citizens' data keys (shared/kit/data_keys.py),
+    wrapped under its own ``<NAME>_MASTER_KEY``."""
     info = _service_info(name)
 
     class Settings(ServiceSettings):
@@ -153,7 +157,13 @@ def service_settings(name: str) -> type[ServiceSettings]:
         port: int = info.port
         database_url: str = f"postgresql://postgres@127.0.0.1:5432/{info.database}"
 
-    return Settings
+    if not citizen_keys:
+        return Settings
+
+    class KeyedSettings(Settings):
+        master_key: SecretStr = SecretStr(DEV_MASTER_KEY)
+
+    return KeyedSettings
 
 
 class Service(Generic[C, M]):
@@ -196,6 +206,12 @@ class Service(Generic[C, M]):
     def shutting_down(self) -> bool:
         """Whether shutdown has begun (the server stops taking work, or the service stops)."""
         return self._stopping.is_set() or bool(getattr(self.server, "should_exit", False))
+
+    @property
+    def data_keys(self) -> DataKeys | None:
+        """The citizens' data keys the service keeps (the domain services')."""
+        source = self.event_source
+        return source.keys if source is not None else None
 
     @property
     def event_source(self) -> EventSource | None:
@@ -374,6 +390,7 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
     configure_logging(spec.name, spec.settings.platform.log_level)
     configure_tracing(spec.name, spec.settings.platform)
     require_production_keys(spec.settings.platform)
+    require_production_master_key(spec.settings)
     service = Service(spec)
 
     @asynccontextmanager
@@ -437,6 +454,8 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
         if service.event_source is None:
             raise ValueError(f"{spec.name}: citizen_data needs a use-case context that publishes erasures")
         app.include_router(citizen_data.router)
+    if service.data_keys is not None:
+        app.include_router(data_keys.router)
     return app
 
 

@@ -14,7 +14,9 @@ declare the roles they accept with `require_role`. Roles (docs/access.yaml):
 - ``coordinator``: the regency coordinator (verifies and disposes complaints to OPDs);
 - ``opd_officer``: an officer of one OPD (claim ``opd``), acting on items disposed to it;
 - ``permit_officer``, ``health_officer`` (claim ``facility``; ``*`` for every facility,
-  given explicitly to the health office), ``notification_officer``.
+  given explicitly to the health office), ``notification_officer``;
+- ``key_reader``: a machine role, the notification service's own account, which asks the
+  domain services for citizens' data keys (shared/kit/data_keys.py).
 
 A refusal says nothing about why a token failed (401 "invalid or expired token"): the
 reason is logged for operators, never returned to whoever holds the token.
@@ -43,7 +45,15 @@ from shared.kit.settings import PlatformSettings
 log = logging.getLogger(__name__)
 
 ISSUER = "sinergi"  # the issuer of development tokens
-ROLES = ("admin", "coordinator", "opd_officer", "permit_officer", "health_officer", "notification_officer")
+ROLES = (
+    "admin",
+    "coordinator",
+    "opd_officer",
+    "permit_officer",
+    "health_officer",
+    "notification_officer",
+    "key_reader",
+)
 ALL_FACILITIES = "*"
 MAX_TOKEN_HOURS = 8  # a working shift: no officer token lives longer
 MAX_TOKEN_BYTES = 8192

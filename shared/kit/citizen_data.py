@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from shared.kit import audit
+from shared.kit import audit, data_keys
 from shared.kit.auth import Officer, require_role
 from shared.kit.errors import NotFound
 from shared.kit.privacy import citizen_ref
@@ -170,6 +170,9 @@ async def erase(body: CitizenIn, request: Request, _: Annotated[Officer, Depends
     citizen = _citizen(request, body.nik)
     async with unit_of_work(service.pool, service.event_source) as uow:
         records = await service.spec.citizen_data.erase(uow.conn, citizen)
+        # The citizen's data key goes with the records: every sealed copy of their
+        # contact on the log (topics, dead letters, outbox, backups) is unreadable after.
+        await data_keys.destroy(uow.conn, citizen.citizen_ref)
         event = CitizenDataErased(
             citizen_ref=citizen.citizen_ref,
             service=service.name,

@@ -3,7 +3,8 @@
 - The NIK never leaves its service: events carry a pseudonymous citizen reference, a
   keyed HMAC of the NIK, so the integration view can join one citizen's timeline
   across domains without being able to recover the NIK.
-- Contact details travel sealed (Fernet) for the notification service only.
+- Contact details travel sealed for the notification service only, with the citizen's
+  own data key (shared/kit/data_keys.py), which erasure destroys.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
+from pydantic import PrivateAttr
 
 from shared.schemas.common import CITIZEN_REF_PREFIX, SealedContact
 
@@ -38,6 +40,31 @@ __all__ = [
 CONTACT_REF_PREFIX = "ct1_"
 
 
+class ToSeal(SealedContact):
+    """A contact the use case has in clear, to be sealed with its citizen's data key when
+    the unit of work stages the event (`seal_pending`). Until then `sealed` is empty: if it
+    ever reached the bus unsealed, nothing could be read from it."""
+
+    # A private attribute: never part of a dump, so never of an event's JSON.
+    _to_seal: tuple[str, bytes] = PrivateAttr(default=("", b""))
+
+    def pending(self, subject: str, clear: bytes) -> ToSeal:
+        self._to_seal = (subject, clear)
+        return self
+
+    @property
+    def to_seal(self) -> tuple[str, bytes]:
+        return self._to_seal
+
+
+def open_sealed(key: str, token: str) -> bytes:
+    """Decrypt a token sealed with a data key. Raises ValueError on a bad token or key."""
+    try:
+        return Fernet(key.encode()).decrypt(token.encode())
+    except (InvalidToken, ValueError, TypeError) as exc:
+        raise ValueError("sealed value cannot be opened with this key") from exc
+
+
 def citizen_ref(nik: str, key: str) -> str:
     digest = hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest()
     return CITIZEN_REF_PREFIX + digest[:32]
@@ -59,18 +86,29 @@ def contact_refs(key: str, *, phone: str | None = None, email: str | None = None
 def seal_contact(key: str, *, phone: str | None = None, email: str | None = None) -> SealedContact | None:
     if not phone and not email:
         return None
-    payload = {k: v for k, v in (("phone", phone), ("email", email)) if v}
-    token = Fernet(key.encode()).encrypt(json.dumps(payload).encode()).decode()
-    channels: list = (["email"] if email else []) + (["sms", "whatsapp"] if phone else [])
-    return SealedContact(sealed=token, channels=channels)
+    token = Fernet(key.encode()).encrypt(_contact_json(phone, email)).decode()
+    return SealedContact(sealed=token, channels=_channels(phone, email))
 
 
 def seal_for_notifications(
-    platform: PlatformSettings, *, phone: str | None = None, email: str | None = None
+    platform: PlatformSettings, *, nik: str | None, phone: str | None = None, email: str | None = None
 ) -> SealedContact | None:
-    """A producer's one way to put a citizen's contact on the bus: sealed with the
-    deployment's contact key, which only the notification service also holds."""
-    return seal_contact(platform.contact_key.get_secret_value(), phone=phone, email=email)
+    """A producer's one way to put a citizen's contact on the bus: sealed, when the unit
+    of work stages the event, with the data key of the citizen (their NIK's reference;
+    without a NIK, the contact's), which the producer alone keeps and erasure destroys."""
+    if not phone and not email:
+        return None
+    key = platform.citizen_ref_key.get_secret_value()
+    subject = citizen_ref(nik, key) if nik else contact_refs(key, phone=phone, email=email)[0]
+    return ToSeal(sealed="", channels=_channels(phone, email)).pending(subject, _contact_json(phone, email))
+
+
+def _channels(phone: str | None, email: str | None) -> list[Any]:
+    return (["email"] if email else []) + (["sms", "whatsapp"] if phone else [])
+
+
+def _contact_json(phone: str | None, email: str | None) -> bytes:
+    return json.dumps({k: v for k, v in (("phone", phone), ("email", email)) if v}).encode()
 
 
 def contact_ref_for(
@@ -84,11 +122,10 @@ def contact_ref_for(
 
 
 def open_contact(key: str, contact: SealedContact) -> dict[str, str]:
-    """Unseal a contact (notification service only). Raises ValueError on a bad token."""
-    try:
-        return json.loads(Fernet(key.encode()).decrypt(contact.sealed.encode()))
-    except InvalidToken as exc:
-        raise ValueError("sealed contact cannot be opened with this key") from exc
+    """Unseal a contact (notification service only) with its data key (or, for a contact
+    without `key_id`, the notification service's contact key). Raises ValueError on a
+    bad token."""
+    return json.loads(open_sealed(key, contact.sealed))
 
 
 def seal_text(key: str, text: str) -> str:
@@ -98,7 +135,4 @@ def seal_text(key: str, text: str) -> str:
 
 def open_text(key: str, sealed: str) -> str:
     """Open `seal_text`'s token. Raises ValueError on a bad token."""
-    try:
-        return Fernet(key.encode()).decrypt(sealed.encode()).decode()
-    except InvalidToken as exc:
-        raise ValueError("sealed text cannot be opened with this key") from exc
+    return open_sealed(key, sealed).decode()

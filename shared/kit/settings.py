@@ -18,8 +18,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # deployment requires real values through its `.env` file.
 DEV_AUTH_SECRET = "sinergi-development-secret-change-me-0123456789"
 DEV_CITIZEN_REF_KEY = "sinergi-development-citizen-ref-key"
-# A valid Fernet key (32 url-safe base64 bytes), for development only.
-DEV_CONTACT_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1jb250YWN0LWtleSE="
 
 
 class Rate(BaseModel):
@@ -65,7 +63,6 @@ class PlatformSettings(BaseSettings):
     citizen_discovery_url: str | None = None
     auth_secret: SecretStr = SecretStr(DEV_AUTH_SECRET)
     citizen_ref_key: SecretStr = SecretStr(DEV_CITIZEN_REF_KEY)
-    contact_key: SecretStr = SecretStr(DEV_CONTACT_KEY)
     log_level: str = "INFO"
     # Tracing (shared/kit/tracing.py): off without an OTLP/HTTP endpoint (e.g.
     # http://jaeger:4318); the standard OpenTelemetry variable is read too. Sampling is
@@ -158,7 +155,6 @@ def require_production_keys(settings: PlatformSettings) -> None:
     defaults = {
         "SINERGI_AUTH_SECRET": (settings.auth_secret, DEV_AUTH_SECRET),
         "SINERGI_CITIZEN_REF_KEY": (settings.citizen_ref_key, DEV_CITIZEN_REF_KEY),
-        "SINERGI_CONTACT_KEY": (settings.contact_key, DEV_CONTACT_KEY),
     }
     # Officers sign in through the identity provider; the shared secret signs nothing.
     defaults.pop("SINERGI_AUTH_SECRET")

@@ -14,6 +14,7 @@ import asyncpg
 from opentelemetry.trace import SpanKind
 
 from shared.kit import audit, tracing
+from shared.kit.data_keys import DataKeys, seal_pending
 from shared.kit.errors import NotFound
 from shared.kit.logs import correlation_id
 from shared.kit.outbox import add_event, add_events
@@ -27,6 +28,9 @@ class EventSource:
     topic: str
     source: str
     region: str
+    # The service's per-citizen data keys, sealing the contacts its events carry (the
+    # domain services'; None for a service that puts no contact on the bus).
+    keys: DataKeys | None = None
 
 
 class UnitOfWork:
@@ -38,7 +42,9 @@ class UnitOfWork:
         self.event_types: list[str] = []
 
     async def emit(self, events: Iterable[EventData], *, subject: str) -> None:
-        """Stage the aggregate's events, with the request's correlation id."""
+        """Stage the aggregate's events, with the request's correlation id (and their
+        contacts sealed with the citizen's data key in this transaction)."""
+        events = await seal_pending(self.conn, self.origin.keys, events)
         envelopes = [
             make_envelope(
                 data,

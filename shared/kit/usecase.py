@@ -16,6 +16,7 @@ import asyncpg
 from shared.kit import audit
 from shared.kit.attachments import Attachments, FileStore
 from shared.kit.clock import utc_now
+from shared.kit.data_keys import DataKeys
 from shared.kit.errors import NotFound
 from shared.kit.settings import PlatformSettings
 from shared.kit.uow import Aggregate, EventSource, UnitOfWork, act, retry_on_code_collision, unit_of_work
@@ -48,6 +49,9 @@ class UseCaseContext(Generic[R]):
     # Photos and documents of the service's cases (shared/kit/attachments.py); `of` gives
     # each service its own folder of the platform's attachment store.
     attachment_store: Attachments | None = None
+    # The citizens' data keys (shared/kit/data_keys.py) of a service whose settings have
+    # a master key: the contacts its events carry are sealed with them.
+    data_keys: DataKeys | None = None
 
     # The service's topic and CloudEvents source: its contract module's TOPIC and SOURCE.
     topic: ClassVar[str]
@@ -65,6 +69,9 @@ class UseCaseContext(Generic[R]):
 
         store = FileStore(platform.attachments_dir / (service.settings.service or "service"))
         fields.setdefault("attachment_store", Attachments(pool, store, fields.get("clock", utc_now)))
+        master = getattr(service.settings, "master_key", None)
+        if master is not None:
+            fields.setdefault("data_keys", DataKeys(master))
         return cls(pool=pool, platform=platform, **fields)
 
     @property
@@ -79,7 +86,7 @@ class UseCaseContext(Generic[R]):
     def origin(self) -> EventSource:
         """Where the service's events go in the platform's region: the use cases' and the
         kit's own endpoints' (the citizen's data erasure, through `Service.event_source`)."""
-        return EventSource(self.topic, self.source, self.platform.region)
+        return EventSource(self.topic, self.source, self.platform.region, self.data_keys)
 
     def repository(self, conn: asyncpg.Connection) -> R:
         """The service's repository on `conn`."""

@@ -101,12 +101,14 @@ class EmbeddedKeycloak(ServerProcess):
         port: int | None = None,
         *,
         client_secret: str = "sinergi-petugas-development-secret",
+        key_reader_secret: str = "sinergi-notifications-development-secret",
         portal_url: str = "http://127.0.0.1:8005",
         startup_timeout: float = 120.0,
     ) -> None:
         self.work_dir = Path(work_dir).absolute()
         super().__init__(port, self.work_dir / "keycloak.log", startup_timeout)
         self.client_secret = client_secret
+        self.key_reader_secret = key_reader_secret
         self.portal_url = portal_url
         self.admin = ("admin", "admin")
 
@@ -147,6 +149,7 @@ class EmbeddedKeycloak(ServerProcess):
             # Placeholders of the realm file.
             "SINERGI_OIDC_CLIENT_SECRET": self.client_secret,
             "SINERGI_PORTAL_URL": self.portal_url,
+            "NOTIFICATIONS_KEY_READER_CLIENT_SECRET": self.key_reader_secret,
         }
         argv = [
             str(home / "bin" / "kc.sh"), "start", "--optimized", "--import-realm",

@@ -22,18 +22,29 @@ CitizenRef = Annotated[
         description="Pseudonymous citizen reference: keyed HMAC of the NIK, never the NIK",
     ),
 ]
+# A data key's id (shared/kit/data_keys.py): version prefix, then 32 random hex digits.
+DATA_KEY_ID_PATTERN = r"^dk1_[0-9a-f]{32}$"
 DesaCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", examples=["33.06.01.2001"])]
 KecamatanCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}$", examples=["33.06.01"])]
 
 
 class SealedContact(BaseModel):
-    """Contact details sealed for the notification service (Fernet, shared key): the
-    phone number and email address never travel in clear on the bus (UU PDP 27/2022)."""
+    """Contact details sealed for the notification service: the phone number and email
+    address never travel in clear on the bus (UU PDP 27/2022). Sealed with the citizen's
+    own data key, named by `key_id` and held by the producing service only, so erasing
+    the citizen (destroying that key) makes every copy on the log unreadable; events
+    published before data keys (no `key_id`) were sealed with the deployment's one key."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     sealed: str = Field(description="Fernet token holding {'phone': ..., 'email': ...}")
     channels: list[Channel] = Field(description="Channels the sealed contact can reach")
+    key_id: str | None = Field(
+        None,
+        pattern=DATA_KEY_ID_PATTERN,
+        description="The citizen's data key, random (it names no one); the producer gives it to the"
+        " notification service while the citizen's data is not erased",
+    )
 
 
 class AttachmentRef(BaseModel):

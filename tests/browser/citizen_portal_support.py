@@ -20,6 +20,7 @@ from shared.runtime.smtp_sink import SmtpSink
 from tests.browser.portal_support import NOTIFICATIONS_LIMITS, Audit, OneTimeCodes, service_processes
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, officer_headers
+from tests.notifications_support import data_key_urls
 
 SERVICES = ("notifications", "health", "complaints", "integration", "portal")
 # With `permits=True`, the permits service too (every journey the portal offers).
@@ -59,6 +60,7 @@ async def citizen_stack(
         "notifications": {
             **notifications_env,
             **issuer,
+            **data_key_urls(urls),
             **NOTIFICATIONS_LIMITS,
         },
         "health": issuer,

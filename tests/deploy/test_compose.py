@@ -4,6 +4,7 @@ the edge proxy, .env.example."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from pathlib import Path
@@ -66,7 +67,11 @@ def _operator_env(compose: dict[str, Any]) -> dict[str, str]:
     operator_env.update(
         {use.name: f"secret-{use.name.lower()}" for use in variable_uses(compose) if use.required}
     )
-    operator_env["SINERGI_CONTACT_KEY"] = "c2luZXJnaS1kZXBsb3ktdGVzdC1jb250YWN0LWtleSEh"
+    # Fernet keys (32 bytes, url-safe base64), none of them a development default.
+    for name in ("COMPLAINTS", "PERMITS", "HEALTH", "NOTIFICATIONS"):
+        operator_env[f"{name}_{'CONTACT' if name == 'NOTIFICATIONS' else 'MASTER'}_KEY"] = (
+            base64.urlsafe_b64encode(f"deploy-test-{name.lower()}-key".ljust(32, "!").encode()).decode()
+        )
     operator_env["SINERGI_CITIZEN_REF_KEY"] = "c" * 64
     operator_env["SINERGI_PORTAL_URL"] = "https://sinergi.purworejokab.go.id"
     return operator_env

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from services.notifications.app import NotificationsSettings
 from shared.kit.auth import ALL_FACILITIES, ASYMMETRIC, MAX_TOKEN_HOURS, ROLES
+from shared.kit.data_keys import KEY_READER
 from shared.kit.settings import PlatformSettings
 from shared.runtime.topology import SERVICES
 from tests.deploy.helpers import (
@@ -109,9 +111,9 @@ def test_realm_file_is_json_for_the_realm_the_services_trust(realm: dict[str, An
     assert realm["registrationAllowed"] is False, "officers are added by operators, never sign up"
 
 
-def test_the_six_roles_of_the_code(realm: dict[str, Any]) -> None:
+def test_the_roles_of_the_code(realm: dict[str, Any]) -> None:
     names = [role["name"] for role in realm["roles"]["realm"]]
-    assert sorted(names) == sorted(ROLES) and len(ROLES) == 6
+    assert sorted(names) == sorted(ROLES) and len(ROLES) == 7
 
 
 def test_a_group_per_opd_of_the_complaints_catalogue(realm: dict[str, Any]) -> None:
@@ -149,9 +151,18 @@ def test_the_health_office_group_covers_every_facility(realm: dict[str, Any]) ->
     assert everywhere[0][1]["realmRoles"] == ["health_officer"]
 
 
-def test_every_role_is_given_by_a_group(realm: dict[str, Any]) -> None:
+def test_every_officer_role_is_given_by_a_group_and_the_machine_role_to_the_service_account_only(
+    realm: dict[str, Any],
+) -> None:
     given = {role for group in groups_by_path(realm).values() for role in group.get("realmRoles", [])}
-    assert given == set(ROLES)
+    assert given == set(ROLES) - {KEY_READER}
+    # No person reads citizens' data keys: the notification service's account alone.
+    [account] = [u for u in realm.get("users", []) if KEY_READER in u.get("realmRoles", [])]
+    assert account["realmRoles"] == [KEY_READER]
+    (client,) = [c for c in realm["clients"] if c["clientId"] == account["serviceAccountClientId"]]
+    assert client["clientId"] == NotificationsSettings().key_reader_client_id
+    assert client["serviceAccountsEnabled"] is True and client["standardFlowEnabled"] is False
+    assert client["directAccessGrantsEnabled"] is False and client["publicClient"] is False
 
 
 def test_the_workspace_client_is_confidential_with_the_code_flow_and_pkce_only(realm: dict[str, Any]) -> None:
@@ -202,7 +213,11 @@ def test_access_tokens_carry_what_the_kit_reads(realm: dict[str, Any]) -> None:
 
 def test_realm_placeholders_are_given_to_keycloak(realm: dict[str, Any], keycloak: dict[str, Any]) -> None:
     placeholders = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", REALM_FILE.read_text(encoding="utf-8")))
-    assert placeholders == {"SINERGI_OIDC_CLIENT_SECRET", "SINERGI_PORTAL_URL"}
+    assert placeholders == {
+        "SINERGI_OIDC_CLIENT_SECRET",
+        "SINERGI_PORTAL_URL",
+        "NOTIFICATIONS_KEY_READER_CLIENT_SECRET",
+    }
     env = environment(keycloak)
     for name in placeholders:
         assert env[name] == f"${{{name}:?set {name} in deploy/.env}}", name

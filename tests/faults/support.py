@@ -52,6 +52,7 @@ from tests.harness import (
     wait_ready,
 )
 from tests.integration.test_complaints_service import complaint_body
+from tests.notifications_support import data_key_urls
 from tests.pii import findings
 
 GATEWAY_TOKEN = "test-gateway-token"
@@ -123,7 +124,9 @@ class ServiceProcess:
         return httpx.AsyncClient(base_url=self.base, timeout=timeout)
 
     async def start(self, *, ready: bool = True, timeout: float = 60.0) -> None:
-        self.port = free_port()
+        # The same port on a restart: the notification service asks the domain services
+        # for data keys at the addresses it was given.
+        self.port = self.port or free_port()
         self.proc = start_service_process(
             self.name,
             bootstrap=self.bootstrap,
@@ -912,7 +915,10 @@ class Rig:
     async def consumers(self, *, instances: int = 1) -> AsyncIterator[Consumers]:
         """The test's own consumers (`instances` of each service), started; stopped on the
         way out, whatever happened."""
-        consumers = await new_consumers(self.infra, self.smtp_sink, self.fake_gateway, instances=instances)
+        keys = data_key_urls({p.name: p.base for p in self.producers.all})
+        consumers = await new_consumers(
+            self.infra, self.smtp_sink, self.fake_gateway, instances=instances, notifications_env=keys
+        )
         try:
             await consumers.start()
             yield consumers

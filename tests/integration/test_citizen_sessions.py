@@ -46,7 +46,7 @@ from tests.citizen_support import codes_received, open_session, request_code
 from tests.harness import db_fetch, metric, new_database, new_group, running, send_event, wait_for
 from tests.integration.test_health_service import booking, make_polyclinic, visit_day
 from tests.integration.test_permits_service import pbg_body, settings_for
-from tests.notifications_support import Wiring, unique_email, unique_phone, verified
+from tests.notifications_support import Wiring, asking_keys_of, unique_email, unique_phone, verified
 from tests.pii import LogRecorder
 
 ISSUER = "http://notifications.test"  # the rig's SINERGI_CITIZEN_ISSUER
@@ -251,6 +251,7 @@ async def test_a_citizen_sees_what_they_started_under_my_services_and_sets_prefe
         running(notifications) as api,
         running(view) as portal,
     ):
+        asking_keys_of(notifications, complaints=filing, permits=licensing)
         filed = await filing.post(
             "/complaints", json={**example_of(FileComplaintIn), "reporter": {"nik": NIK, "email": email}}
         )
@@ -539,6 +540,7 @@ async def test_a_hundred_complaints_naming_one_phone_reach_it_twice_until_it_pro
     body = {**example_of(FileComplaintIn), "reporter": {"nik": NIK, "phone": local}}
     notifications = rig.build(unsolicited_per_hour=2)
     async with running(build_complaints(complaints)) as filing, running(notifications) as api:
+        asking_keys_of(notifications, complaints=filing)
         filed = await asyncio.gather(*(filing.post("/complaints", json=body) for _ in range(100)))
         assert {answer.status_code for answer in filed} == {201}
 
@@ -576,6 +578,7 @@ async def test_a_booking_made_with_a_code_and_the_earlier_bookings_contact_is_to
         issuer = httpx.AsyncClient(transport=httpx.ASGITransport(app=notifications))
         health_app.state.citizen_sessions = CitizenSessions(rig.platform, remote_keys(rig.platform, issuer))
         async with running(health_app) as booking_api:
+            asking_keys_of(notifications, health=booking_api)
             poli = await make_polyclinic(booking_api)
             day = visit_day(health_app.state.service.context)
             holder_session = await open_session(api, holder, rig.sink, rig.gateway)

@@ -17,12 +17,11 @@ import pytest
 
 from services.health import handlers
 from services.health.app import HealthSettings, build
-from shared.kit.privacy import contact_ref, open_contact
+from shared.kit.privacy import contact_ref
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
-from shared.schemas.common import SealedContact
 from tests.citizen_support import minted_session, trust_development_sessions
-from tests.harness import db_fetchval, running
+from tests.harness import db_fetchval, opened_contact, running
 from tests.integration.test_health_service import (
     FACILITY,
     booking,
@@ -124,8 +123,7 @@ async def test_the_answer_never_tells_whether_someone_else_booked_the_nik(
     assert sorted(by_type) == ["booked", "booked_again"], [e["type"] for _, e in found]
     told = by_type["booked_again"]
     assert told["subject"] == by_type["booked"]["subject"] and told["data"]["status"] == "booked"
-    sealed = SealedContact(**told["data"]["contact"])
-    assert open_contact(platform.contact_key.get_secret_value(), sealed) == {"phone": HOLDER_E164}
+    assert await opened_contact(ctx, told["data"]["contact"]) == {"phone": HOLDER_E164}
     assert by_stranger.json()["booking_code"] not in json.dumps(told)
     assert contact_ref(STRANGER_E164, key) not in json.dumps(told)
     assert by_type["booked"]["data"]["contact_ref"] == contact_ref(HOLDER_E164, key)

@@ -51,6 +51,7 @@ from tests.notifications_support import (
     NIK,
     Wiring,
     appointment_called,
+    asking_keys_of,
     envelope,
     filed,
     unique_email,
@@ -140,7 +141,7 @@ async def test_a_filed_complaint_is_emailed_once_in_indonesian_even_when_replaye
     )
     settings = rig.settings()
     async with running(complaints) as citizen_api:
-        notifications = build_notifications(settings)
+        notifications = asking_keys_of(build_notifications(settings), complaints=citizen_api)
         async with running(notifications) as officer_api:
             code = await file_complaint(
                 citizen_api, reporter={"nik": NIK, "phone": "081234567890", "email": email}
@@ -204,7 +205,7 @@ async def test_a_filed_complaint_is_emailed_once_in_indonesian_even_when_replaye
             await redelivered_to(notifications)
 
         # ... and after a restart of the notification service too.
-        restarted = build_notifications(settings)
+        restarted = build_notifications(settings)  # replays what it has seen: no key asked
         async with running(restarted):
             await redelivered_to(restarted)
     assert len(rig.sink.messages_to(email)) == 1

@@ -38,7 +38,7 @@ from tests.harness import db_fetch, db_fetchval, new_database, officer_headers, 
 from tests.harness import repo_root as root
 from tests.integration.test_abuse_limits import with_rule
 from tests.integration.test_complaints_service import complaint_body
-from tests.notifications_support import Wiring, unique_email
+from tests.notifications_support import Wiring, asking_keys_of, unique_email
 from tests.view_support import view_settings
 
 V2 = "/open311/v2"
@@ -486,7 +486,9 @@ async def test_an_open311_report_reaches_the_notifications_and_the_view_like_a_n
         wiring.infra, wiring.platform, await new_database(wiring.infra), "o311", topics=["complaints.events"]
     )
     complaints = complaints_app(await new_database(wiring.infra), wiring.platform)
-    async with running(complaints) as c, running(wiring.build()), running(build_view(view)) as v:
+    notifications = wiring.build()
+    async with running(complaints) as c, running(notifications), running(build_view(view)) as v:
+        asking_keys_of(notifications, complaints=c)
         key = (await issue_key(c))["api_key"]
         code = (await filed(c, key, email=email, **{"attribute[nik]": NIK}))["service_request_id"]
 

@@ -97,7 +97,6 @@ def test_production_offers_no_development_sign_in() -> None:
         environment="production",
         oidc_issuer="https://sso.purworejokab.go.id/realms/sinergi",
         citizen_ref_key="k" * 40,
-        contact_key="Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5Cg==",
     )
     with pytest.raises(RuntimeError, match="PORTAL_OIDC_CLIENT_SECRET"):
         build(PortalSettings(platform=production, secret_key="s" * 40))

@@ -189,12 +189,24 @@ MUTATIONS: tuple[Mutation, ...] = (
         "no NIK, phone or email in clear on the bus",
         (
             Edit(
-                "shared/kit/privacy.py",
-                "token = Fernet(key.encode()).encrypt(json.dumps(payload).encode()).decode()",
-                "token = json.dumps(payload)",
+                "shared/kit/data_keys.py",
+                "token = Fernet(key.encode()).encrypt(clear).decode()",
+                "token = clear.decode()",
             ),
         ),
         FILING_ON_THE_BUS,
+    ),
+    Mutation(
+        "erasure-keeps-the-data-key",
+        "an erasure makes every sealed copy of the citizen's contact on the log unreadable",
+        (
+            Edit(
+                "shared/kit/citizen_data.py",
+                "        await data_keys.destroy(uow.conn, citizen.citizen_ref)\n",
+                "",
+            ),
+        ),
+        ("tests/integration/test_crypto_shredding.py::test_erasure_shreds_every_sealed_copy_of_the_contact",),
     ),
     Mutation(
         "citizen-ref-is-the-nik",

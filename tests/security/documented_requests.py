@@ -95,7 +95,7 @@ def kit_operations() -> dict[str, Build]:
 
 def citizen_data_operations(held: Callable[[Running], Awaitable[object]]) -> dict[str, Build]:
     """Export and erasure of the citizen `NIK`, once `held` has made the service hold
-    something about them (an erasure before took it all)."""
+    something about them (an erasure before took it all), and a citizen's data key."""
 
     def about_the_citizen(step: str) -> Build:
         async def build(s: Running) -> Request:
@@ -104,7 +104,16 @@ def citizen_data_operations(held: Callable[[Running], Awaitable[object]]) -> dic
 
         return build
 
-    return {f"POST /admin/citizens/{step}": about_the_citizen(step) for step in ("export", "erase")}
+    async def data_key(s: Running) -> Request:
+        ctx = s.app.state.service.context
+        async with ctx.pool().acquire() as conn:
+            key_id, _ = await ctx.data_keys.key_for(conn, CITIZEN_REF)
+        return request("GET", f"/internal/data-keys/{key_id}")
+
+    return {
+        **{f"POST /admin/citizens/{step}": about_the_citizen(step) for step in ("export", "erase")},
+        "GET /internal/data-keys/{key_id}": data_key,
+    }
 
 
 # ----- complaints ------------------------------------------------------------------------------

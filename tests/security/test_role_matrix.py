@@ -280,7 +280,7 @@ def callers(policy: Policy, *, provider: bool) -> list[Caller]:
     for role in policy.roles:
         scope = policy.scope_of_role(role)
         if scope is None:
-            found.append(Caller(role, role, realm_officer=OFFICER_OF_ROLE[role]))
+            found.append(Caller(role, role, realm_officer=OFFICER_OF_ROLE.get(role)))  # machine roles: none
             continue
         name = next(n for n, s in policy.scopes.items() if s is scope)
         values = [IN_SCOPE[name], OUT_OF_SCOPE[name], *([scope.every] if scope.every else [])]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from services.complaints.app import ComplaintsSettings, build
+from services.notifications.app import NotificationsSettings
+from services.notifications.app import require_production_keys as notifications_keys
 from shared.kit.auth import DevelopmentTokens, OidcTokens, token_verifier
 from shared.kit.settings import PlatformSettings, bootstrap_servers, require_production_keys
 
 REAL_KEYS = {
     "citizen_ref_key": SecretStr("b" * 40),
-    "contact_key": SecretStr("Zm9vYmFyYmF6cXV4MDEyMzQ1Njc4OWFiY2RlZmdoaWo="),
     "oidc_issuer": "https://sso.purworejokab.go.id/realms/sinergi",
 }
 
@@ -22,7 +24,7 @@ def test_development_mode_accepts_development_keys_and_tokens() -> None:
 
 
 def test_production_refuses_development_keys() -> None:
-    with pytest.raises(RuntimeError, match=r"SINERGI_CITIZEN_REF_KEY.*SINERGI_CONTACT_KEY"):
+    with pytest.raises(RuntimeError, match=r"SINERGI_CITIZEN_REF_KEY"):
         require_production_keys(
             PlatformSettings(environment="production", oidc_issuer=REAL_KEYS["oidc_issuer"])
         )
@@ -57,3 +59,18 @@ def test_a_cluster_bootstrap_names_every_broker() -> None:
         "kafka-3:9092",
     ]
     assert bootstrap_servers("127.0.0.1:9092") == ["127.0.0.1:9092"]
+
+
+def test_production_refuses_the_development_keys_that_open_contacts() -> None:
+    production = PlatformSettings(environment="production", **REAL_KEYS)
+    with pytest.raises(RuntimeError, match="COMPLAINTS_MASTER_KEY"):
+        build(ComplaintsSettings(platform=production))
+    with pytest.raises(
+        RuntimeError, match=r"NOTIFICATIONS_CONTACT_KEY.*NOTIFICATIONS_KEY_READER_CLIENT_SECRET"
+    ):
+        notifications_keys(NotificationsSettings(platform=production))
+    real = {
+        "contact_key": "Zm9vYmFyYmF6cXV4MDEyMzQ1Njc4OWFiY2RlZmdoaWo=",
+        "key_reader_client_secret": "s" * 40,
+    }
+    notifications_keys(NotificationsSettings(platform=production, **real))

@@ -1,0 +1,261 @@
+"""Per-citizen data keys: crypto-shredding of what stays on the log (UU PDP 27/2022).
+
+Domain topics keep every event (rebuilds), dead-letter topics copy events for 30 days and
+the outbox keeps them for 72 hours, so an erasure cannot rewrite every copy. Instead what
+an event says about a citizen that must stay secret (their contact) is encrypted with a
+data key of that citizen alone (Fernet, 32 random bytes), kept by the owning service
+in `citizen_keys`, wrapped under the service's master key (`<SERVICE>_MASTER_KEY`). The
+event carries only the random `key_id` and the ciphertext. Erasure deletes the key: every
+copy becomes unreadable, wherever it lies.
+
+The key never travels on the bus (a wrapped key there would outlive the erasure): the
+notification service asks the producer for it (`GET /internal/data-keys/{key_id}`, role
+``key_reader``) while it exists, and keeps it in memory for minutes at most
+(`DataKeyClient`); after the erasure the producer answers 404 and the message has no
+contact.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import asyncpg
+import httpx
+from cryptography.fernet import Fernet
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, SecretStr
+
+from shared.kit.auth import Officer, issue_token, require_role
+from shared.kit.errors import NotFound
+from shared.kit.privacy import ToSeal
+from shared.kit.settings import PlatformSettings
+from shared.schemas import EventData
+from shared.schemas.common import DATA_KEY_ID_PATTERN, SealedContact
+
+# A valid Fernet key, for development only (production refuses it).
+DEV_MASTER_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1tYXN0ZXIta2V5ISE="
+KEY_READER = "key_reader"  # the machine role of the notification service
+# How long the notification service keeps an opened key: an erasure reaches every
+# message it composes after this, at the latest.
+CACHE_SECONDS = 300.0
+
+
+def require_production_master_key(settings: object) -> None:
+    """In production, refuse the development master key: anyone could unwrap the data
+    keys with a published one."""
+    master = getattr(settings, "master_key", None)
+    platform = getattr(settings, "platform", None)
+    if master is None or getattr(platform, "environment", None) != "production":
+        return
+    if master.get_secret_value() == DEV_MASTER_KEY:
+        prefix = str(getattr(settings, "model_config", {}).get("env_prefix", ""))
+        raise RuntimeError(f"refusing to start in production with the development {prefix}MASTER_KEY")
+
+
+def new_key_id() -> str:
+    return "dk1_" + secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class DataKeys:
+    """A producing service's data keys, wrapped under its master key."""
+
+    master_key: SecretStr
+
+    def _master(self) -> Fernet:
+        return Fernet(self.master_key.get_secret_value().encode())
+
+    async def key_for(self, conn: asyncpg.Connection, subject: str) -> tuple[str, str]:
+        """The subject's (key id, data key), made on first use. Two transactions making
+        the same subject's key at once: the second waits for the first and reads its key."""
+        key = Fernet.generate_key()
+        row = await conn.fetchrow(
+            "INSERT INTO citizen_keys (subject, key_id, wrapped_key) VALUES ($1, $2, $3)"
+            " ON CONFLICT (subject) DO NOTHING RETURNING key_id",
+            subject,
+            new_key_id(),
+            self._master().encrypt(key),
+        )
+        if row is not None:
+            return row["key_id"], key.decode()
+        row = await conn.fetchrow("SELECT key_id, wrapped_key FROM citizen_keys WHERE subject = $1", subject)
+        return row["key_id"], self._master().decrypt(bytes(row["wrapped_key"])).decode()
+
+    async def key(self, conn: asyncpg.Connection, key_id: str) -> str | None:
+        """The data key of `key_id`, None once erased (or never made)."""
+        wrapped = await conn.fetchval("SELECT wrapped_key FROM citizen_keys WHERE key_id = $1", key_id)
+        return None if wrapped is None else self._master().decrypt(bytes(wrapped)).decode()
+
+
+async def destroy(conn: asyncpg.Connection, subject: str) -> int:
+    """Delete the subject's data key (an erasure); how many keys there were."""
+    status = await conn.execute("DELETE FROM citizen_keys WHERE subject = $1", subject)
+    return int(status.split()[-1])
+
+
+async def seal_pending(
+    conn: asyncpg.Connection, keys: DataKeys | None, events: Iterable[EventData]
+) -> list[EventData]:
+    """`events` with every contact still to seal (`ToSeal`) sealed with its citizen's data
+    key. A service without data keys cannot put a contact on the bus."""
+    sealed: list[EventData] = []
+    keys_of: dict[str, tuple[str, str]] = {}  # one round trip per citizen, not per event
+    for data in events:
+        pending = {name: value for name, value in data if isinstance(value, ToSeal)}
+        if pending and keys is None:
+            raise RuntimeError("this service has no data keys to seal a contact with")
+        update: dict[str, SealedContact] = {}
+        for name, value in pending.items():
+            subject, clear = value.to_seal
+            if subject not in keys_of:
+                keys_of[subject] = await keys.key_for(conn, subject)  # type: ignore[union-attr]
+            key_id, key = keys_of[subject]
+            token = Fernet(key.encode()).encrypt(clear).decode()
+            update[name] = SealedContact(sealed=token, channels=value.channels, key_id=key_id)
+        sealed.append(data.model_copy(update=update) if update else data)
+    return sealed
+
+
+# ----- the producer's endpoint ---------------------------------------------------------------
+
+
+class DataKeyOut(BaseModel):
+    key_id: str
+    key: str
+
+
+router = APIRouter(prefix="/internal/data-keys", tags=["personal data"])
+
+
+@router.get("/{key_id}", summary="A citizen's data key, while it exists (notification service)")
+async def data_key(
+    request: Request,
+    key_id: Annotated[str, Path(pattern=DATA_KEY_ID_PATTERN)],
+    _: Annotated[Officer, Depends(require_role(KEY_READER))],
+) -> DataKeyOut:
+    service = request.app.state.service
+    async with service.pool.acquire() as conn:
+        key = await service.data_keys.key(conn, key_id)
+    if key is None:  # erased, or never made: the same answer
+        raise NotFound("no such data key")
+    return DataKeyOut(key_id=key_id, key=key)
+
+
+# ----- the consumer's client -----------------------------------------------------------------
+
+
+class KeyServiceUnavailable(Exception):
+    """A producer could not be asked for a key (not a refusal): the batch is tried again."""
+
+
+class KeyReaderToken:
+    """The bearer token the notification service asks producers with: from the identity
+    provider (OAuth 2.0 client credentials of its service account, which has the role
+    ``key_reader``) or, in development without a provider, a short HS256 token."""
+
+    def __init__(self, platform: PlatformSettings, client_id: str, client_secret: SecretStr) -> None:
+        self.platform, self.client_id, self.client_secret = platform, client_id, client_secret
+        self._token: tuple[str, float] | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def __call__(self) -> str:
+        now = time.monotonic()
+        if self._token is not None and self._token[1] > now:
+            return self._token[0]
+        if not self.platform.oidc_issuer:
+            token = issue_token(
+                self.platform.auth_secret.get_secret_value(), subject=self.client_id, role=KEY_READER, hours=1
+            )
+            self._token = (token, now + 1800)
+            return token
+        base = (self.platform.oidc_discovery_url or self.platform.oidc_issuer).rstrip("/")
+        client = self._client = self._client or httpx.AsyncClient(timeout=10.0)
+        try:
+            discovery = (await client.get(f"{base}/.well-known/openid-configuration")).json()
+            answer = await client.post(
+                discovery["token_endpoint"],
+                data={"grant_type": "client_credentials"},
+                auth=(self.client_id, self.client_secret.get_secret_value()),
+            )
+            answer.raise_for_status()
+            body = answer.json()
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            raise KeyServiceUnavailable(f"identity provider: {type(exc).__name__}") from None
+        # Renewed at half its life, so a token never expires on its way.
+        self._token = (str(body["access_token"]), now + float(body.get("expires_in", 60)) / 2)
+        return self._token[0]
+
+
+@dataclass
+class DataKeyClient:
+    """Asks producers for data keys (`urls`: service name → base URL) with a bearer token
+    of role ``key_reader`` (`token`), and keeps what it got for `ttl` seconds."""
+
+    urls: Mapping[str, str]
+    token: KeyReaderToken
+    ttl: float = CACHE_SECONDS
+    timeout: float = 5.0
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic
+    _cache: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)
+    _made: list[httpx.AsyncClient] = field(default_factory=list, repr=False)  # closed by `close`
+
+    def client(self, service: str) -> httpx.AsyncClient:
+        if service not in self.clients:
+            if service not in self.urls:
+                raise KeyServiceUnavailable(f"no address for the data keys of '{service}'")
+            self.clients[service] = httpx.AsyncClient(base_url=self.urls[service], timeout=self.timeout)
+            self._made.append(self.clients[service])
+        return self.clients[service]
+
+    async def keys(self, wanted: Sequence[tuple[str, str]]) -> dict[str, str | None]:
+        """The keys of (service, key id) pairs: key id → data key, None once erased."""
+        now = self.monotonic()
+        found: dict[str, str | None] = {}
+        for service, key_id in wanted:
+            cached = self._cache.get(key_id)
+            if cached is not None and cached[1] > now:
+                found[key_id] = cached[0]
+            elif key_id not in found:
+                found[key_id] = await self._fetch(service, key_id)
+                if found[key_id] is not None:
+                    self._cache[key_id] = (found[key_id], now + self.ttl)  # type: ignore[assignment]
+        for expired in [k for k, (_, until) in self._cache.items() if until <= now]:
+            del self._cache[expired]
+        return found
+
+    async def _fetch(self, service: str, key_id: str) -> str | None:
+        client = self.client(service)
+        token = await self.token()
+        try:
+            response = await client.get(
+                f"/internal/data-keys/{key_id}", headers={"Authorization": f"Bearer {token}"}
+            )
+        except httpx.HTTPError as exc:
+            raise KeyServiceUnavailable(f"{service}: {type(exc).__name__}") from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise KeyServiceUnavailable(f"{service} answered {response.status_code}")
+        body: dict[str, Any] = response.json()
+        return str(body["key"])
+
+    def forget(self) -> None:
+        """Drop every key kept: an erasure was announced (rare; which keys were the
+        citizen's is not known here, so all go and are asked for again as needed)."""
+        self._cache.clear()
+
+    async def close(self) -> None:
+        for client in self._made:
+            await client.aclose()
+        self._made.clear()
+        self.clients.clear()
+        await self.token.close()

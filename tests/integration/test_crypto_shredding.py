@@ -1,0 +1,141 @@
+"""Crypto-shredding of what stays on the log (UU PDP 27/2022), end to end on the real broker
+and PostgreSQL: a complaint's contact travels sealed with its citizen's data key, the
+notification service asks the complaints service for that key and delivers; the erasure
+destroys the key, after which no copy of the contact (topic, outbox) opens with any key
+left anywhere, and a copy consumed again reaches no one."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from services.complaints.app import ComplaintsSettings
+from services.complaints.app import build as build_complaints
+from services.health.app import HealthSettings
+from services.notifications.app import NotificationsSettings
+from services.permits.app import PermitsSettings
+from shared.kit.privacy import open_contact
+from shared.schemas.common import SealedContact
+from tests.harness import (
+    db_fetch,
+    db_fetchval,
+    new_database,
+    officer_headers,
+    opened_contact,
+    published,
+    running,
+    wait_for,
+)
+from tests.notifications_support import Wiring, asking_keys_of, unique_phone
+
+NIK = "3306061708900001"
+TOPIC = "complaints.events"
+
+
+def keys_left_in_settings() -> list[str]:
+    """Every key a service is configured with that could open a sealed contact."""
+    return [
+        NotificationsSettings().contact_key.get_secret_value(),
+        *(s().master_key.get_secret_value() for s in (ComplaintsSettings, PermitsSettings, HealthSettings)),  # type: ignore[attr-defined]
+    ]
+
+
+async def keys_left_in_database(ctx: Any) -> list[str]:
+    """Every data key the complaints service (its context `ctx`) still keeps, unwrapped."""
+    async with ctx.pool().acquire() as conn:
+        ids = [row["key_id"] for row in await conn.fetch("SELECT key_id FROM citizen_keys")]
+        return [await ctx.data_keys.key(conn, key_id) for key_id in ids]
+
+
+def opens_with(key: str, sealed: SealedContact) -> bool:
+    try:
+        open_contact(key, sealed)
+    except ValueError:
+        return False
+    return True
+
+
+async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -> None:
+    phone = unique_phone()
+    database = await new_database(wiring.infra)
+    complaints = build_complaints(
+        ComplaintsSettings(database_url=database, platform=wiring.platform, sla_check_seconds=3600)
+    )
+    notifications = wiring.build()
+    async with running(complaints) as citizen_api, running(notifications):
+        asking_keys_of(notifications, complaints=citizen_api)
+        ctx = complaints.state.service.context
+        filed = await citizen_api.post(
+            "/complaints",
+            json={
+                "kind": "pengaduan",
+                "category": "jalan_rusak",
+                "title": "Jalan berlubang di depan balai desa",
+                "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
+                "desa_code": "33.06.01.2001",
+                "reporter": {"nik": NIK, "phone": phone},
+            },
+        )
+        assert filed.status_code == 201, filed.text
+        code = filed.json()["tracking_code"]
+
+        # Delivered to the phone while the key exists.
+        await wait_for(lambda: wiring.gateway.delivered_to(phone), timeout=30)
+
+        [(record, event)] = await published(wiring.infra.kafka_bootstrap, TOPIC, 1, tracking_code=code)
+        contact = event["data"]["contact"]
+        sealed = SealedContact(**contact)
+        assert sealed.key_id and phone not in record.value.decode()
+        assert await opened_contact(ctx, contact) == {"phone": phone}
+        # The key on the bus is none of the services' configured keys.
+        assert not any(opens_with(key, sealed) for key in keys_left_in_settings())
+
+        # The producer's endpoint: the notification service's machine role only.
+        path = f"/internal/data-keys/{sealed.key_id}"
+        assert (await citizen_api.get(path, headers=officer_headers("key_reader"))).status_code == 200
+        assert (await citizen_api.get(path, headers=officer_headers("coordinator"))).status_code == 403
+        assert (await citizen_api.get(path)).status_code == 401
+        assert (
+            await citizen_api.get("/internal/data-keys/x", headers=officer_headers("key_reader"))
+        ).status_code == 422
+
+        erased = await citizen_api.post("/admin/citizens/erase", json={"nik": NIK}, headers=officer_headers())
+        assert erased.status_code == 200, erased.text
+        assert (await citizen_api.get(path, headers=officer_headers("key_reader"))).status_code == 404
+
+        # Every copy the log and the outbox keep: none opens with any key left in any
+        # service's settings or in the complaints database.
+        outbox = await db_fetch(database, "SELECT value FROM outbox WHERE key = $1", event["subject"])
+        copies = [record.value, *(row["value"] for row in outbox)]
+        left = keys_left_in_settings() + await keys_left_in_database(ctx)
+        assert left, "the settings hold keys: the check below must try them"
+        for copy in copies:
+            held = json.loads(copy)["data"].get("contact")
+            if held is None:
+                continue
+            assert held["key_id"] == sealed.key_id
+            assert not any(opens_with(key, SealedContact(**held)) for key in left)
+        assert await opened_contact(ctx, contact) is None
+
+        # A copy consumed again (a dead letter replayed, a rebuild) reaches no one now.
+        again = {**json.loads(record.value), "id": str(uuid.uuid4())}
+        async with AIOKafkaProducer(bootstrap_servers=wiring.infra.kafka_bootstrap) as producer:
+            await producer.send_and_wait(
+                TOPIC, json.dumps(again).encode(), key=record.key, headers=list(record.headers)
+            )
+        await wait_for(
+            lambda: db_fetchval(
+                wiring.database, "SELECT count(*) FROM inbox WHERE event_id = $1", again["id"]
+            ),
+            timeout=30,
+        )
+        told = await db_fetchval(
+            wiring.database,
+            "SELECT count(*) FROM notifications WHERE source_event_id::text = $1 AND recipient_kind = 'citizen'",
+            again["id"],
+        )
+        assert told == 0
+    assert len(wiring.gateway.delivered_to(phone)) == 1
