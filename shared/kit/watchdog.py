@@ -1,10 +1,10 @@
 """Noticing a consumer that has stopped consuming, and restarting it.
 
-A consumer group member can end up alive but idle: after the lone Apache Kafka broker
-was killed and started again, aiokafka re-joined the group and then, in some runs,
-delivered nothing more although its partitions held new records (docs/reliability.md,
-finding 9; aio-libs/aiokafka#1037). No error reaches the service, so nothing else would
-notice. The watchdog asks the broker every few seconds whether each consumer's
+A consumer group member can end up alive but idle: in its group, heartbeating, yet
+delivering nothing although its partitions hold new records (reported against aiokafka
+after a broker restart, aio-libs/aiokafka#1037; the case suspected here turned out to be
+the test's: docs/reliability.md, finding 9). No error reaches the service, so nothing
+else would notice. The watchdog asks the broker every few seconds whether each consumer's
 partitions hold records past the group's committed offsets; when they have for longer
 than `SINERGI_CONSUMER_STALL_SECONDS` and no batch reached the consumer meanwhile, it
 logs the stall once, counts it in `sinergi_consumer_restarts_total{group,reason}` and
