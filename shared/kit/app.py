@@ -47,6 +47,7 @@ from shared.kit.settings import ServiceSettings, require_production_keys
 from shared.kit.tracing import configure_tracing, shutdown_tracing
 from shared.kit.uow import EventSource
 from shared.kit.usecase import UseCaseContext
+from shared.kit.watchdog import CHECK_SECONDS, ConsumerWatchdog
 from shared.runtime.topology import SERVICES, ServiceInfo
 from shared.schemas import ParsedEvent
 
@@ -196,6 +197,7 @@ class Service(Generic[C, M]):
             )
             for c in spec.consumers
         ]
+        self.watchdog = ConsumerWatchdog(self.consumers, spec.settings.platform, self.metrics, self.bus.ping)
         self._tasks: list[asyncio.Task[Any]] = []
         self._relay_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -267,6 +269,7 @@ class Service(Generic[C, M]):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
         await self.bus.stop()
+        await self.watchdog.close()
         await self.tokens.close()
         if self.spec.on_stop is not None:
             with contextlib.suppress(Exception):
@@ -342,6 +345,10 @@ class Service(Generic[C, M]):
                 )
             except Exception:
                 checks["outbox_pending"] = None
+        if self.consumers:
+            # Informational, like the outbox: the watchdog restarts a stalled consumer,
+            # and the HTTP API this answer gates does not depend on it.
+            checks["stalled_consumers"] = sorted(self.watchdog.stalled_groups)
         for dependency in self.dependencies:
             self.metrics.ready.labels(dependency).set(1 if checks[dependency] == "up" else 0)
         return checks
@@ -355,6 +362,7 @@ class Service(Generic[C, M]):
 # Jobs every service runs: expired rate-limit rows (shared/kit/limits.py) go.
 KIT_JOBS: tuple[PeriodicJob[Any, Any], ...] = (
     PeriodicJob("rate-limit-prune", 300.0, lambda service: limits.prune(service.pool)),
+    PeriodicJob("consumer-watchdog", CHECK_SECONDS, lambda service: service.watchdog.check()),
 )
 
 

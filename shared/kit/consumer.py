@@ -120,6 +120,10 @@ class IdempotentConsumer:
             title=f"{name} idempotent consumer",
         )
         self.subscriber(self._on_batch)
+        # What the watchdog (shared/kit/watchdog.py) reads: when a batch last reached
+        # the handler (monotonic; the start until one has), and whether one is in it now.
+        self.delivered_at = time.monotonic()
+        self.busy = False
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -128,9 +132,35 @@ class IdempotentConsumer:
     async def _on_batch(self, msg: KafkaMessage) -> None:
         raw = msg.raw_message
         records: tuple[ConsumerRecord, ...] = raw if isinstance(raw, tuple) else (raw,)
-        await self.process_batch(records)
+        self.delivered_at, self.busy = time.monotonic(), True
+        try:
+            await self.process_batch(records)
+        finally:
+            self.delivered_at, self.busy = time.monotonic(), False
         self._observe_lag(getattr(msg, "consumer", None), records)
         self._observe_delay(records)
+
+    async def restart(self) -> None:
+        """Stop the subscriber (a batch in hand is finished and committed, as at
+        shutdown) and start it again: a new aiokafka consumer joins the group and resumes
+        at the committed offsets. Retried until the broker takes the new member."""
+        delay = 0.5
+        while True:
+            with contextlib.suppress(Exception):
+                await self.subscriber.stop()
+            try:
+                await self.subscriber.start()
+            except Exception as exc:
+                log.warning(
+                    "consumer restart failed, retrying",
+                    extra={"consumer": self.name, "error": repr(exc)[:200], "retry_in_s": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.delivered_at = time.monotonic()
+            log.info("consumer restarted", extra={"consumer": self.name})
+            return
 
     def _observe_delay(self, records: Sequence[ConsumerRecord]) -> None:
         """How long after publishing each record was applied. Live batches only: a rebuild

@@ -125,6 +125,11 @@ class KitMetrics:
             "Messages on the partition not yet consumed by the group",
             ["consumer", "topic", "partition"],
         )
+        self.consumer_restarts = self.counter(
+            "sinergi_consumer_restarts_total",
+            "Consumer group members the watchdog restarted because they had stopped consuming",
+            ["group", "reason"],
+        )
         self.ready = self.gauge("sinergi_ready", "1 when database and broker answer", ["dependency"])
         self.rate_limited = self.counter(
             "sinergi_rate_limited_total", "Requests refused (429) by an abuse limit, per rule", ["rule"]

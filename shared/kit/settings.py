@@ -86,6 +86,10 @@ class PlatformSettings(BaseSettings):
     # holds it that long even when data arrives meanwhile, so this bounds the latency
     # of a quiet topic (500 ms, the client default, put ~150 ms on every hop).
     consumer_fetch_max_wait_ms: int = 50
+    # A consumer whose partitions hold records it has not consumed, and which got no
+    # batch for this long, is declared stalled and restarted (shared/kit/watchdog.py).
+    # Longer than a rebalance (Tansu's takes about a session timeout plus the join).
+    consumer_stall_seconds: float = Field(30.0, gt=0)
     max_request_bytes: int = 64 * 1024
     # Admission control (shared/kit/admission.py), per process: requests handled at once,
     # how long a newcomer waits for a place before it is answered 503 with Retry-After,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from shared.kit.consumer import (
 from shared.kit.db import create_pool, migrate
 from shared.kit.metrics import KitMetrics
 from shared.kit.settings import PlatformSettings
+from shared.kit.watchdog import ConsumerWatchdog
 from shared.runtime.embedded import create_topics
 from shared.runtime.select import Infrastructure
 from shared.schemas import Envelope, ParsedEvent
@@ -321,6 +323,43 @@ async def _letters_of(kit: KitHarness, n: int) -> None:
         return len(await list_dead_letters(kit.consumer)) >= n
 
     await wait_for(enough, timeout=30)
+
+
+async def test_a_consumer_that_stops_fetching_is_restarted_by_the_watchdog(
+    kit: KitHarness, platform: PlatformSettings
+) -> None:
+    """A member alive in its group that gets nothing while records wait (as after a lone
+    Apache Kafka broker's crash: docs/reliability.md, finding 9) is declared stalled and
+    restarted; the waiting event is then applied, once. Idle, it is left alone."""
+    first, waiting = event(21), event(22)
+    await kit.send(first)
+    await wait_for(lambda: _count(kit, 1), timeout=30)
+    stuck = kit.consumer.subscriber.consumer
+    assert stuck is not None
+    stuck.pause(*stuck.assignment())  # still in its group, heartbeating, fetching nothing
+    await kit.send(waiting)
+    settings = platform.model_copy(update={"consumer_stall_seconds": 1.0})
+    watchdog = ConsumerWatchdog([kit.consumer], settings, kit.metrics, kit.consumer.bus.ping)
+    restarts = {"group": kit.name, "reason": "no_progress"}
+
+    async def restarted() -> bool:
+        await watchdog.check()
+        return kit.metrics.registry.get_sample_value("sinergi_consumer_restarts_total", restarts) == 1
+
+    try:
+        assert kit.metrics.registry.get_sample_value("sinergi_consumer_restarts_total", restarts) == 0
+        await wait_for(restarted, timeout=60, interval=0.5)
+        assert kit.consumer.subscriber.consumer is not stuck  # a new member of the group
+        await wait_for(lambda: _count(kit, 2), timeout=30)
+        for _ in range(4):  # caught up and idle for longer than the limit: not stalled
+            await watchdog.check()
+            await asyncio.sleep(0.5)
+    finally:
+        await watchdog.close()
+    assert await kit.effects() == [first.id, waiting.id]
+    assert kit.metrics.registry.get_sample_value("sinergi_consumer_restarts_total", restarts) == 1
+    unassigned = {"group": kit.name, "reason": "unassigned"}
+    assert kit.metrics.registry.get_sample_value("sinergi_consumer_restarts_total", unassigned) == 0
 
 
 async def _count(kit: KitHarness, n: int) -> bool:
