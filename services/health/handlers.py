@@ -394,8 +394,10 @@ async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str,
             return
         sessions = await repo.sessions_on([s.id for s in candidates if s.id is not None], cmd.date)
     found = [sessions[s.id] for s in candidates if s.id in sessions]
-    if len(found) == len(candidates) and all(s.remaining(cmd.payment) <= 0 for s in found):
-        take_place(found, cmd.payment, what)  # raises QuotaFull, worded as under the lock
+    # A day whose sessions are all cancelled (the doctor on leave) is the booking's to say.
+    practised = [s for s in found if not s.cancelled]
+    if len(found) == len(candidates) and practised and all(s.remaining(cmd.payment) <= 0 for s in practised):
+        take_place(practised, cmd.payment, what)  # raises QuotaFull, worded as under the lock
 
 
 async def _place(repo: HealthRepository, cmd: Book) -> tuple[Facility, Polyclinic, str]:

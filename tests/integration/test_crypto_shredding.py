@@ -105,6 +105,21 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
         erased = await citizen_api.post("/admin/citizens/erase", json={"nik": NIK}, headers=officer_headers())
         assert erased.status_code == 200, erased.text
         assert (await citizen_api.get(path, headers=officer_headers("key_reader"))).status_code == 404
+        # The notification service forgets the keys it held once it reads the erasure (it
+        # may come on another partition than the complaint's events, so wait for it).
+        [(_, announced)] = await published(
+            wiring.infra.kafka_bootstrap,
+            TOPIC,
+            1,
+            citizen_ref=erased.json()["citizen_ref"],
+            service="complaints",
+        )
+        await wait_for(
+            lambda: db_fetchval(
+                wiring.database, "SELECT count(*) FROM inbox WHERE event_id = $1", announced["id"]
+            ),
+            timeout=30,
+        )
 
         # Every copy the log and the outbox keep: none opens with any key left in any
         # service's settings or in the complaints database.
