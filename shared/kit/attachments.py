@@ -35,10 +35,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import asyncpg
 from fastapi import APIRouter, Response
+from minio import Minio
+from minio.error import S3Error
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, Field
 from pypdf import PdfReader
@@ -47,6 +50,9 @@ from pypdf.errors import PdfReadError
 from shared.kit.errors import InvalidField, InvalidFields, NotFound
 from shared.kit.limits import Limit, limited
 from shared.schemas.common import AttachmentRef
+
+if TYPE_CHECKING:
+    from shared.kit.settings import PlatformSettings
 
 Location = tuple[str | int, ...]  # where in the request body a value is, as 422s name it
 
@@ -213,6 +219,70 @@ class FileStore:
 
     async def delete(self, attachment_id: uuid.UUID) -> None:
         await asyncio.to_thread(self._path(attachment_id).unlink, missing_ok=True)
+
+
+class S3Store:
+    """Bytes in an S3-compatible bucket, below `prefix` (the service's name) and keyed like
+    the files of `FileStore`. The client (MinIO's, which speaks plain S3) blocks, so each
+    call runs in a thread."""
+
+    def __init__(self, client: Minio, bucket: str, prefix: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    @classmethod
+    def of(cls, platform: PlatformSettings, prefix: str) -> S3Store:
+        endpoint = urlsplit(platform.attachments_s3_endpoint or "")
+        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+            raise ValueError("SINERGI_ATTACHMENTS_S3_ENDPOINT must be an http(s):// address")
+        secret = platform.attachments_s3_secret_access_key
+        if platform.environment == "production" and not (platform.attachments_s3_access_key_id and secret):
+            raise ValueError("an S3 store needs SINERGI_ATTACHMENTS_S3_ACCESS_KEY_ID and _SECRET_ACCESS_KEY")
+        client = Minio(
+            endpoint.netloc,
+            access_key=platform.attachments_s3_access_key_id,
+            secret_key=secret.get_secret_value() if secret else None,
+            secure=endpoint.scheme == "https",
+            region=platform.attachments_s3_region,
+        )
+        return cls(client, platform.attachments_s3_bucket, prefix)
+
+    def _key(self, attachment_id: uuid.UUID) -> str:
+        name = attachment_id.hex
+        return f"{self.prefix}/{name[:2]}/{name}"
+
+    async def put(self, attachment_id: uuid.UUID, data: bytes) -> None:
+        key = self._key(attachment_id)
+        await asyncio.to_thread(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data))
+
+    async def get(self, attachment_id: uuid.UUID) -> bytes:
+        return await asyncio.to_thread(self._read, self._key(attachment_id))
+
+    def _read(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                raise FileNotFoundError(key) from exc
+            raise
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def delete(self, attachment_id: uuid.UUID) -> None:
+        # S3 answers a delete of a missing object as done, like unlink(missing_ok=True).
+        await asyncio.to_thread(self.client.remove_object, self.bucket, self._key(attachment_id))
+
+
+def store_for(platform: PlatformSettings, service: str) -> AttachmentStore:
+    """Where `service` keeps attachments' bytes: the S3-compatible bucket when an endpoint
+    is configured, else a folder of its own below `attachments_dir`."""
+    if platform.attachments_s3_endpoint:
+        return S3Store.of(platform, service)
+    return FileStore(platform.attachments_dir / service)
 
 
 # ----- what the service's database holds -----------------------------------------------

@@ -100,6 +100,15 @@ class PlatformSettings(BaseSettings):
     # Where services keep attachments' bytes (shared/kit/attachments.py), one folder per
     # service below it; relative to the working directory (`make run`: the repository).
     attachments_dir: Path = Path(".run/attachments")
+    # Or, the production option for more than one host: an S3-compatible object store
+    # (MinIO, Ceph, a cloud's object storage) at `attachments_s3_endpoint` (https://host,
+    # or http:// on a private network), one prefix per service in the bucket (which the
+    # operator creates), with an access key pair of that bucket only.
+    attachments_s3_endpoint: str | None = None
+    attachments_s3_bucket: str = "sinergi-attachments"
+    attachments_s3_region: str = "us-east-1"
+    attachments_s3_access_key_id: str | None = None
+    attachments_s3_secret_access_key: SecretStr | None = None
     # Abuse limits of anonymous writes (shared/kit/limits.py; the rules and their numbers
     # in docs/operations.md). `rate_limits` replaces a rule's numbers by its name, e.g.
     # SINERGI_RATE_LIMITS='{"health.bookings_per_address": {"count": 60, "per_seconds": 3600}}';

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVa
 import asyncpg
 
 from shared.kit import audit
-from shared.kit.attachments import Attachments, FileStore
+from shared.kit.attachments import Attachments, store_for
 from shared.kit.clock import utc_now
 from shared.kit.data_keys import DataKeys
 from shared.kit.errors import NotFound
@@ -67,7 +67,7 @@ class UseCaseContext(Generic[R]):
         def pool() -> asyncpg.Pool:
             return service.pool
 
-        store = FileStore(platform.attachments_dir / (service.settings.service or "service"))
+        store = store_for(platform, service.settings.service or "service")
         fields.setdefault("attachment_store", Attachments(pool, store, fields.get("clock", utc_now)))
         master = getattr(service.settings, "master_key", None)
         if master is not None:

@@ -58,6 +58,9 @@ DISCOVERY_URL = "http://keycloak:8080/auth/realms/sinergi"
 # Platform secrets production does not use: officers' tokens come from the identity
 # provider, and shared/kit/settings.py's production check ignores the shared secret.
 UNUSED_IN_PRODUCTION = {"auth_secret"}
+# Platform secrets of an option the operator chooses: passed through to the services that
+# use them only when set (the attachments' S3-compatible bucket).
+OPTIONAL = {"attachments_s3_secret_access_key"}
 
 
 def _operator_env(compose: dict[str, Any]) -> dict[str, str]:
@@ -205,7 +208,7 @@ async def test_settings_load_from_the_compose_environment(
     assert platform.kafka_idempotence is True
     assert platform.region == "33.06"
     assert platform.otlp_endpoint == "http://jaeger:4318" and platform.trace_sample_ratio == 1.0
-    for field in secret_fields(PlatformSettings) - UNUSED_IN_PRODUCTION:
+    for field in secret_fields(PlatformSettings) - UNUSED_IN_PRODUCTION - OPTIONAL:
         value = getattr(platform, field).get_secret_value()
         assert value == operator_env[f"SINERGI_{field.upper()}"], field
     assert platform.environment == "production"
@@ -237,7 +240,7 @@ def test_secrets_only_from_the_env_file(compose: dict[str, Any], name: str) -> N
     by_env.update({v: ("service", f) for v, f in env_names(settings).items()})
     platform_secrets = secret_fields(PlatformSettings)
     service_secrets = secret_fields(settings)
-    for field in platform_secrets - UNUSED_IN_PRODUCTION:
+    for field in platform_secrets - UNUSED_IN_PRODUCTION - OPTIONAL:
         var = f"SINERGI_{field.upper()}"
         assert env.get(var) == f"${{{var}:?set {var} in deploy/.env}}", var
     for field in UNUSED_IN_PRODUCTION:
@@ -553,7 +556,7 @@ def test_dev_defaults_are_not_the_deployment_keys() -> None:
     """`${VAR:?}` makes compose refuse to start without the keys; the kit's development
     defaults exist and must never be what a deployment runs with."""
     defaults = PlatformSettings.model_fields
-    for field in secret_fields(PlatformSettings):
+    for field in secret_fields(PlatformSettings) - OPTIONAL:
         assert isinstance(defaults[field].default, SecretStr)
 
 

@@ -36,7 +36,14 @@ KEYLIKE = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
 #   NIK lookup; every service with anonymous writes, the portal included: the abuse
 #   limits' keys, shared/kit/limits.py).
 # - SINERGI_AUTH_SECRET signs development tokens only: no service is given it.
-PLATFORM_KEYS_USED = {service.name: {"SINERGI_CITIZEN_REF_KEY"} for service in SERVICES}
+# - SINERGI_ATTACHMENTS_S3_SECRET_ACCESS_KEY: the services that keep attachments (complaint
+#   photos, permit documents), when they keep them in an S3-compatible bucket.
+ATTACHMENT_KEEPERS = {"complaints", "permits"}
+PLATFORM_KEYS_USED = {
+    service.name: {"SINERGI_CITIZEN_REF_KEY"}
+    | ({"SINERGI_ATTACHMENTS_S3_SECRET_ACCESS_KEY"} if service.name in ATTACHMENT_KEEPERS else set())
+    for service in SERVICES
+}
 # Settings whose key opens a citizen's contact: a producer's master key (its data keys)
 # and the notification service's own contact key.
 OPENS_CONTACTS = {"master_key", "contact_key"}
