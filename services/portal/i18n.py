@@ -999,6 +999,10 @@ for _section in (
     KLINIK_MESSAGES,
 ):
     for _lang, _texts in _section.items():
+        # A key two sections both define would show one page another page's words.
+        _clash = sorted(k for k, v in _texts.items() if MESSAGES[_lang].get(k, v) != v)
+        if _clash:
+            raise RuntimeError(f"portal messages defined twice with other words ({_lang}): {_clash}")
         MESSAGES[_lang].update(_texts)
 CATALOGUE = Catalogue(MESSAGES)
 

@@ -144,7 +144,7 @@ def _date(answer: Answer, form: Mapping[str, str], name: str, today: date) -> da
         answer.refuse(name, f"error.{name}.date")
         return None
     if day < today:
-        answer.refuse(name, f"error.{name}.past")
+        answer.refuse(name, f"error.{name}.before_today")
         return None
     return day
 

@@ -209,7 +209,7 @@ async def development_sign_in(request: Request, ctx: Ctx) -> Response:
     elif fields["peran"] == Role.HEALTH_OFFICER and fields.get("fasilitas") not in {
         f["code"] for f in await klinik_cases.facilities(ctx)
     }:
-        errors["fasilitas"] = t("error.fasilitas.choose")
+        errors["fasilitas"] = t("error.fasilitas_petugas.choose")
     if errors:
         return await _development_page(request, ctx, return_path(fields.get("lanjut")), fields, errors)
     opd = fields.get("opd") if fields["peran"] == Role.OPD_OFFICER else None

@@ -208,14 +208,19 @@ def steps_for(role: Role | None, status: str) -> list[str]:
     return [step for step, (_, who, statuses) in STEPS.items() if who == role and status in statuses]
 
 
-def _text(answer: Answer, form: Mapping[str, str], name: str, longest: int, shortest: int = 0) -> str:
+def _text(
+    answer: Answer, form: Mapping[str, str], name: str, longest: int, shortest: int = 0, *, said: str = ""
+) -> str:
+    """A free-text field; `said` names its messages when the field's name is another
+    page's too (its messages would be that page's)."""
     value = (form.get(name) or "").strip()
+    key = said or name
     if shortest and not value:
-        answer.refuse(name, f"error.{name}.empty")
+        answer.refuse(name, f"error.{key}.empty")
     elif len(value) < shortest:
-        answer.refuse(name, f"error.{name}.short")
+        answer.refuse(name, f"error.{key}.short")
     elif len(value) > longest:
-        answer.refuse(name, f"error.{name}.long")
+        answer.refuse(name, f"error.{key}.long")
     return value
 
 
@@ -225,7 +230,7 @@ def read_step(step: str, form: Mapping[str, str], opds: set[str], code: str) -> 
     body: dict[str, Any] = {}
     if step == "tolak":
         choice(answer, form, "alasan_kode", REJECTION_REASONS)
-        reason = _text(answer, form, "alasan", NOTE_LENGTH, shortest=1)
+        reason = _text(answer, form, "alasan", NOTE_LENGTH, shortest=1, said="alasan_penolakan")
         body = {"reason_code": answer.values.get("alasan_kode"), "reason": reason}
     elif step == "gabung":
         body = {"duplicate_of": _duplicate(answer, form, code)}

@@ -140,7 +140,7 @@ def test_one_dates_change_is_a_leave_or_other_quotas_from_today_on() -> None:
     )
     assert refused.errors == {
         "dokter": "error.dokter.choose",
-        "tanggal": "error.tanggal.past",
+        "tanggal": "error.tanggal.before_today",
         "alasan": "error.alasan_jadwal.long",
         "kuota_jkn_tanggal": "error.kuota_jkn_tanggal.range",
         "kuota_umum_tanggal": "error.kuota_umum_tanggal.range",

@@ -157,11 +157,11 @@ def test_rejecting_needs_a_reason_and_an_explanation() -> None:
     assert answer.values == {"body": {"reason_code": "not_within_authority", "reason": "Urusan provinsi."}}
     assert read_step("tolak", {}, set(), CODE).errors == {
         "alasan_kode": "error.alasan_kode.choose",
-        "alasan": "error.alasan.empty",
+        "alasan": "error.alasan_penolakan.empty",
     }
     assert read_step("tolak", {"alasan_kode": "x", "alasan": "y" * 2001}, set(), CODE).errors == {
         "alasan_kode": "error.alasan_kode.choose",
-        "alasan": "error.alasan.long",
+        "alasan": "error.alasan_penolakan.long",
     }
 
 
