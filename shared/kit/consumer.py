@@ -460,7 +460,11 @@ async def replay_chosen_letters(consumer: IdempotentConsumer, choice: LetterChoi
         if not partitions:
             return 0
         end = await reader.end_offsets(partitions)
-        await reader.seek_to_beginning(*partitions)
+        # Explicit offsets: a lazy seek_to_beginning left Apache Kafka's reader reading
+        # nothing before `_up_to` gave up.
+        start = await reader.beginning_offsets(partitions)
+        for tp in partitions:
+            reader.seek(tp, start[tp])
         read = [(record, letter_view(record)) async for record in _up_to(reader, end)]
     chosen = [(record, letter) for record, letter in read if choice(letter)]
     applied = await _applied(consumer, [letter for _, letter in chosen])

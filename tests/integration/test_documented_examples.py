@@ -38,9 +38,13 @@ def schema_of(spec: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 
 
 def documented_examples(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """'METHOD /path' -> its request body example, for operations that document one."""
+    """'METHOD /path' -> its request body example, for the citizens' operations that
+    document one (an officer's, declaring security, gets its real, legal request in
+    tests/security/documented_requests.py)."""
     found = {}
     for operation, entry in openapi_operations(spec).items():
+        if entry.get("security"):
+            continue
         content = entry.get("requestBody", {}).get("content", {}).get("application/json")
         if content is None:
             continue
