@@ -45,10 +45,16 @@ class Clinic:
     codes: list[str]  # today's bookings at the test polyclinic, in queue order
 
 
-async def _today_with_a_queue(health: str, issuer: DevelopmentIssuer) -> list[str]:
-    """The test polyclinic with three patients booked for today, all checked in: the
-    first two waiting for the polyclinic (task 3), the third at admission (task 1)."""
-    officer = officer_headers("health_officer", facility=FACILITY)
+async def today_with_a_queue(
+    health: str,
+    issuer: DevelopmentIssuer,
+    facility: str = FACILITY,
+    officer: dict[str, str] | None = None,
+) -> list[str]:
+    """The test polyclinic of `facility` with three patients booked for today, all
+    checked in: the first two waiting for the polyclinic (task 3), the third at admission
+    (task 1). `officer`: the facility officer's headers (a development token by default)."""
+    officer = officer or officer_headers("health_officer", facility=facility)
     key = PlatformSettings().citizen_ref_key.get_secret_value()
     # The health service's today (its calendar's zone); on a national holiday nobody
     # practises, and booking today is refused.
@@ -63,12 +69,12 @@ async def _today_with_a_queue(health: str, issuer: DevelopmentIssuer) -> list[st
     async with httpx.AsyncClient(base_url=health, timeout=30) as client:
         steps = [
             (
-                f"/facilities/{FACILITY}/polyclinics/{POLYCLINIC}",
+                f"/facilities/{facility}/polyclinics/{POLYCLINIC}",
                 {"name": "Poli Klinik Uji", "queue_prefix": "K"},
             ),
             (
                 f"/doctors/{DOCTOR}",
-                {"name": "dr. Klinik Uji", "facility": FACILITY, "polyclinic": POLYCLINIC},
+                {"name": "dr. Klinik Uji", "facility": facility, "polyclinic": POLYCLINIC},
             ),
             *((f"/doctors/{DOCTOR}/schedules/{weekday}", hours) for weekday in range(7)),
         ]
@@ -81,7 +87,7 @@ async def _today_with_a_queue(health: str, issuer: DevelopmentIssuer) -> list[st
             booking = {
                 "nik": f"3306061708900{n:03d}",
                 "phone": phone,
-                "facility": FACILITY,
+                "facility": facility,
                 "polyclinic": POLYCLINIC,
                 "date": today.isoformat(),
                 "payment": "non_jkn",
@@ -121,7 +127,7 @@ async def clinic(infra: Infrastructure) -> AsyncIterator[Clinic]:
     specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
     try:
         async with service_processes(infra, specs):
-            codes = await _today_with_a_queue(urls["health"], issuer)
+            codes = await today_with_a_queue(urls["health"], issuer)
             yield Clinic(urls["portal"], urls["health"], codes)
     finally:
         issuer.stop()

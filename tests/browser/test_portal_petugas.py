@@ -22,12 +22,14 @@ import pytest
 
 from services.permits.api import SubmitIn
 from shared.kit.bodies import example_of
+from shared.runtime.dev_issuer import DevelopmentIssuer
 from shared.runtime.embedded import free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from tests.browser.portal_support import DESKTOP, Audit, audited, service_processes
 from tests.browser.test_portal import browser, chromium, words
+from tests.browser.test_portal_klinik import POLYCLINIC, TV, today_with_a_queue
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, wait_for
 from tests.identity_support import PASSWORD, Provider
@@ -37,7 +39,9 @@ from tests.notifications_support import data_key_urls
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 TABLET = {"width": 1024, "height": 768}
-SERVICES = ("complaints", "permits", "notifications", "portal")
+SERVICES = ("complaints", "permits", "health", "notifications", "portal")
+# The realm's officer of one puskesmas (tests/identity_support.py OFFICERS), its facility.
+HEALTH_OFFICER, HEALTH_FACILITY = "petugas-bayan", "PKM-BAYAN"
 
 
 @dataclass
@@ -47,6 +51,9 @@ class Workspace:
     provider: Provider
     sink: SmtpSink
     permits: str = ""
+    health: str = ""
+    # Signs the citizens' sessions the health service takes for bookings.
+    citizens: DevelopmentIssuer | None = None
 
     @property
     def provider_origin(self) -> str:
@@ -86,9 +93,11 @@ async def workspace(
     databases = {name: await new_database(infra) for name in SERVICES}
     group = await new_group(infra, "notifications-petugas", DOMAIN_TOPICS.values())
     oidc = {"SINERGI_OIDC_ISSUER": provider.issuer}
+    citizens = DevelopmentIssuer().start()
     environments = {
         "complaints": oidc,
         "permits": oidc,
+        "health": {**oidc, **citizens.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
         "notifications": {
             **notifications_process(infra, databases["notifications"], group, smtp_sink, fake_gateway).env,
             **data_key_urls(urls),
@@ -100,12 +109,24 @@ async def workspace(
             "PORTAL_OIDC_CLIENT_SECRET": provider.keycloak.client_secret,
             "PORTAL_COMPLAINTS_URL": urls["complaints"],
             "PORTAL_PERMITS_URL": urls["permits"],
+            "PORTAL_HEALTH_URL": urls["health"],
             "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
         },
     }
     specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
-    async with service_processes(infra, specs):
-        yield Workspace(urls["portal"], urls["complaints"], provider, smtp_sink, urls["permits"])
+    try:
+        async with service_processes(infra, specs):
+            yield Workspace(
+                urls["portal"],
+                urls["complaints"],
+                provider,
+                smtp_sink,
+                urls["permits"],
+                urls["health"],
+                citizens,
+            )
+    finally:
+        citizens.stop()
 
 
 @asynccontextmanager
@@ -262,6 +283,42 @@ async def _post_and_wait(page: Any, button: str) -> int:
     response = await posted.value
     await page.wait_for_load_state("load")
     return int(response.status)
+
+
+async def test_a_health_officer_signed_in_at_the_provider_calls_the_next_number_onto_the_display(
+    browser: Any, workspace: Workspace
+) -> None:
+    """A puskesmas officer signs in at the regency's provider and lands on their facility's
+    queue (the token's facility claim); the number they call reaches the waiting-room
+    display, open on a television without signing in, without a reload."""
+    from playwright.async_api import expect
+
+    ws = workspace
+    assert ws.citizens is not None
+    await today_with_a_queue(ws.health, ws.citizens, HEALTH_FACILITY, ws.provider.headers(HEALTH_OFFICER))
+    async with (
+        officer(browser, ws, "petugas-klinik", TABLET) as (page, audit),
+        audited(browser, ws.portal, "petugas-layar", TV) as (tv, tv_audit),
+    ):
+        await page.goto(f"{ws.portal}/petugas")
+        await sign_in_at_provider(page, ws, audit, HEALTH_OFFICER)
+        await page.wait_for_url(f"{ws.portal}/petugas/klinik/{HEALTH_FACILITY}")
+        await audit.page(page, "antrean-hari-ini")
+        await page.goto(f"{ws.portal}/petugas/klinik/{HEALTH_FACILITY}/poli/{POLYCLINIC}")
+        await audit.page(page, "poli")
+        await tv.goto(f"{ws.portal}/antrean/layar/{HEALTH_FACILITY}/{POLYCLINIC}")
+        await tv_audit.page(tv, "layar")
+        assert await words(tv, "#dipanggil") == "—"
+
+        await page.get_by_role("button", name="Panggil berikutnya").click()
+        await expect(page.locator("#dipanggil")).to_have_text("Nomor K-001 dipanggil.")
+        await expect(tv.locator("#dipanggil")).to_have_text("K-001")
+        await tv_audit.page(tv, "layar-dipanggil")
+        # Another facility's queue is the health service's to refuse.
+        refused = await page.goto(f"{ws.portal}/petugas/klinik/PKM-KUTOARJO")
+        assert refused is not None and refused.status == 403
+        audit.check()
+        tv_audit.check()
 
 
 async def test_a_signed_out_officer_is_sent_to_sign_in_and_a_bad_return_is_refused(
