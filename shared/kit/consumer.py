@@ -437,15 +437,7 @@ def letter_view(record: ConsumerRecord) -> dict[str, object]:
 async def list_dead_letters(consumer: IdempotentConsumer, *, limit: int = 200) -> list[dict[str, object]]:
     """The newest `limit` dead letters of `consumer`, newest first, each marked `applied`
     once its event is in the consumer's inbox (a replay applied it)."""
-    topic = dead_letter_topic(consumer.name)
-    async with assigned_reader(consumer.settings.kafka_bootstrap, [topic]) as (reader, partitions):
-        if not partitions:
-            return []
-        end = await reader.end_offsets(partitions)
-        start = await reader.beginning_offsets(partitions)
-        for tp in partitions:
-            reader.seek(tp, max(start[tp], end[tp] - limit))
-        letters = [letter_view(record) async for record in _up_to(reader, end)]
+    letters = [letter for _, letter in await _read_letters(consumer, newest=limit)]
     letters.sort(key=lambda letter: str(letter["failed_at"] or ""), reverse=True)
     applied = await _applied(consumer, letters)
     return [{**letter, "applied": letter["event_id"] in applied} for letter in letters[:limit]]
@@ -455,18 +447,7 @@ async def replay_chosen_letters(consumer: IdempotentConsumer, choice: LetterChoi
     """Re-deliver the dead letters `choice` names that a replay has not applied yet,
     whatever the replay group has done; one that fails again becomes a new dead letter.
     The replay group's position is left as it is. Returns how many were re-delivered."""
-    topic = dead_letter_topic(consumer.name)
-    async with assigned_reader(consumer.settings.kafka_bootstrap, [topic]) as (reader, partitions):
-        if not partitions:
-            return 0
-        end = await reader.end_offsets(partitions)
-        # Explicit offsets: a lazy seek_to_beginning left Apache Kafka's reader reading
-        # nothing before `_up_to` gave up.
-        start = await reader.beginning_offsets(partitions)
-        for tp in partitions:
-            reader.seek(tp, start[tp])
-        read = [(record, letter_view(record)) async for record in _up_to(reader, end)]
-    chosen = [(record, letter) for record, letter in read if choice(letter)]
+    chosen = [(record, letter) for record, letter in await _read_letters(consumer) if choice(letter)]
     applied = await _applied(consumer, [letter for _, letter in chosen])
     replayed = 0
     for record, letter in chosen:
@@ -476,9 +457,29 @@ async def replay_chosen_letters(consumer: IdempotentConsumer, choice: LetterChoi
     return replayed
 
 
+async def _read_letters(
+    consumer: IdempotentConsumer, *, newest: int | None = None
+) -> list[tuple[ConsumerRecord, dict[str, object]]]:
+    """The dead letters of `consumer` there are now, each with its `letter_view`: every
+    one, or the `newest` of each partition."""
+    topic = dead_letter_topic(consumer.name)
+    async with assigned_reader(consumer.settings.kafka_bootstrap, [topic]) as (reader, partitions):
+        if not partitions:
+            return []
+        end = await reader.end_offsets(partitions)
+        # Explicit offsets: a lazy seek_to_beginning left Apache Kafka's reader reading
+        # nothing before `_up_to` gave up.
+        start = await reader.beginning_offsets(partitions)
+        for tp in partitions:
+            reader.seek(tp, start[tp] if newest is None else max(start[tp], end[tp] - newest))
+        return [(record, letter_view(record)) async for record in _up_to(reader, end)]
+
+
 async def _applied(consumer: IdempotentConsumer, letters: list[dict[str, object]]) -> set[str]:
     """The event ids among `letters` that the consumer has applied (its inbox)."""
     ids = [str(letter["event_id"]) for letter in letters if letter["event_id"]]
+    if not ids:
+        return set()
     rows = await consumer.pool.fetch(
         "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, ids
     )
