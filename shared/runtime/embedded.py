@@ -382,6 +382,8 @@ class ServerProcess:
 
     label = "server"
     stop_signal = signal.SIGTERM
+    # What the server logs when its port is taken (another launch then tries another).
+    port_in_use: tuple[str, ...] = ("Address already in use",)
 
     def __init__(self, port: int | None, log_path: Path | None, startup_timeout: float) -> None:
         self.log_path = log_path
@@ -448,6 +450,24 @@ class ServerProcess:
 
     def _wait_ready(self) -> None:
         raise NotImplementedError
+
+    def _poll_ready(self, ready: Callable[[], bool]) -> bool:
+        """Poll `ready` until it holds (True) or `startup_timeout` passes (False). A server
+        that exits meanwhile raises `_PortInUse` when its log says its port was taken
+        (`port_in_use`), else RuntimeError with the log's tail."""
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                tail = self._tail()
+                if any(marker.lower() in tail.lower() for marker in self.port_in_use):
+                    raise _PortInUse
+                raise RuntimeError(f"{self.label} exited with code {code} while starting:\n{tail}")
+            if ready():
+                return True
+            time.sleep(0.05)
+        return False
 
     def _tail(self) -> str:
         """What the server logged since its last launch, for error messages."""
@@ -760,33 +780,29 @@ class KafkaProtocolBroker(ServerProcess):
     """A broker this runtime starts (Tansu or Apache Kafka): ready once it answers a
     Kafka metadata request on its loopback port."""
 
-    # What the broker logs when its port is taken (another launch then tries another).
-    port_in_use: tuple[str, ...] = ("Address already in use",)
-
     @property
     def bootstrap(self) -> str:
         """``127.0.0.1:PORT``, for ``bootstrap_servers``."""
         return f"127.0.0.1:{self.port}"
 
     def _wait_ready(self) -> None:
-        assert self._proc is not None
         deadline = time.monotonic() + self.startup_timeout
         last_error: BaseException | None = None
-        while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                tail = self._tail()
-                if any(marker.lower() in tail.lower() for marker in self.port_in_use):
-                    raise _PortInUse
-                raise RuntimeError(f"{self.label} exited with code {code} while starting:\n{tail}")
-            if _tcp_accepts("127.0.0.1", self.port):
-                try:
-                    remaining = max(0.5, min(5.0, deadline - time.monotonic()))
-                    _run_coroutine_sync(lambda r=remaining: _kafka_metadata_ok(self.bootstrap, r))
-                    return
-                except Exception as exc:
-                    last_error = exc
-            time.sleep(0.05)
+
+        def answers() -> bool:
+            nonlocal last_error
+            if not _tcp_accepts("127.0.0.1", self.port):
+                return False
+            try:
+                remaining = max(0.5, min(5.0, deadline - time.monotonic()))
+                _run_coroutine_sync(lambda: _kafka_metadata_ok(self.bootstrap, remaining))
+            except Exception as exc:
+                last_error = exc
+                return False
+            return True
+
+        if self._poll_ready(answers):
+            return
         raise RuntimeError(
             f"{self.label} did not answer metadata on {self.bootstrap} within "
             f"{self.startup_timeout:.0f}s (last error: {last_error!r}):\n{self._tail()}"

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import secrets
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.runtime.embedded import ServerProcess, _PortInUse, _tcp_accepts
+from shared.runtime.embedded import ServerProcess, _tcp_accepts
 from shared.runtime.jvm import CACHE, java_home, pom_property, resolve
 
 POM = Path(__file__).with_name("maven") / "s3proxy" / "pom.xml"
@@ -83,16 +82,7 @@ class S3Proxy(ServerProcess):
         self._serve(argv, log_prefix="sinergi-s3proxy-", death_signal=signal.SIGTERM)
 
     def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                tail = self._tail()
-                if "Address already in use" in tail:
-                    raise _PortInUse
-                raise RuntimeError(f"{self.label} exited with code {code} while starting:\n{tail}")
-            if _tcp_accepts("127.0.0.1", self.port):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.label} did not open {self.endpoint} within {self.startup_timeout:.0f}s")
+        if not self._poll_ready(lambda: _tcp_accepts("127.0.0.1", self.port)):
+            raise RuntimeError(
+                f"{self.label} did not open {self.endpoint} within {self.startup_timeout:.0f}s"
+            )
