@@ -70,25 +70,32 @@ class DataKeys:
         return Fernet(self.master_key.get_secret_value().encode())
 
     async def key_for(self, conn: asyncpg.Connection, subject: str) -> tuple[str, str]:
-        """The subject's (key id, data key), made on first use. Two transactions making
-        the same subject's key at once: the second waits for the first and reads its key."""
-        key = Fernet.generate_key()
-        row = await conn.fetchrow(
-            "INSERT INTO citizen_keys (subject, key_id, wrapped_key) VALUES ($1, $2, $3)"
-            " ON CONFLICT (subject) DO NOTHING RETURNING key_id",
-            subject,
-            new_key_id(),
-            self._master().encrypt(key),
-        )
-        if row is not None:
-            return row["key_id"], key.decode()
-        row = await conn.fetchrow("SELECT key_id, wrapped_key FROM citizen_keys WHERE subject = $1", subject)
+        """The subject's (key id, data key), made on first use (a citizen's later events
+        find it in one read). Two transactions making the same subject's key at once: the
+        second waits for the first and reads its key."""
+        row = await _wrapped_key_of(conn, subject)
+        if row is None:
+            key = Fernet.generate_key()
+            made = await conn.fetchrow(
+                "INSERT INTO citizen_keys (subject, key_id, wrapped_key) VALUES ($1, $2, $3)"
+                " ON CONFLICT (subject) DO NOTHING RETURNING key_id",
+                subject,
+                new_key_id(),
+                self._master().encrypt(key),
+            )
+            if made is not None:
+                return made["key_id"], key.decode()
+            row = await _wrapped_key_of(conn, subject)
         return row["key_id"], self._master().decrypt(bytes(row["wrapped_key"])).decode()
 
     async def key(self, conn: asyncpg.Connection, key_id: str) -> str | None:
         """The data key of `key_id`, None once erased (or never made)."""
         wrapped = await conn.fetchval("SELECT wrapped_key FROM citizen_keys WHERE key_id = $1", key_id)
         return None if wrapped is None else self._master().decrypt(bytes(wrapped)).decode()
+
+
+async def _wrapped_key_of(conn: asyncpg.Connection, subject: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT key_id, wrapped_key FROM citizen_keys WHERE subject = $1", subject)
 
 
 async def destroy(conn: asyncpg.Connection, subject: str) -> int:
