@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
+from shared.kit import audit
 from shared.kit.auth import Officer, require_role
 from shared.kit.consumer import LetterChoice, list_dead_letters, replay_chosen_letters, replay_dead_letters
 from shared.kit.outbox import republish_since
@@ -110,21 +111,16 @@ async def audit_trail(
     offset: int = Query(0, ge=0, le=100_000, description="Skip this many of the newest (paging)"),
 ) -> list[dict[str, Any]]:
     """Newest first; a page is `limit` entries after `offset`."""
-    rows = await request.app.state.service.pool.fetch(
-        "SELECT at, action, subject, role, opd, method, route, path, aggregates, events, address FROM audit_log"
-        " WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR aggregates @> ARRAY[$2])"
-        " AND ($3::text IS NULL OR action = $3) AND ($4::timestamptz IS NULL OR at >= $4)"
-        " AND ($5::timestamptz IS NULL OR at < $5)"
-        " ORDER BY id DESC LIMIT $6 OFFSET $7",
-        subject,
-        aggregate,
-        action,
-        since,
-        until,
-        limit,
-        offset,
+    return await audit.search(
+        request.app.state.service.pool,
+        subject=subject,
+        aggregate=aggregate,
+        action=action,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
     )
-    return [dict(r) for r in rows]
 
 
 def parse_since(value: str) -> datetime:

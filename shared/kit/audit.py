@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -49,6 +51,36 @@ async def record_read(conn: asyncpg.Connection | asyncpg.Pool, records: list[str
     actor = _actor.get()
     if actor is not None:
         await _insert(conn, actor, "read", records, [])
+
+
+async def search(
+    pool: asyncpg.Pool,
+    *,
+    subject: str | None,
+    aggregate: str | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    """The trail's entries that match (None: any), newest first: `limit` of them after
+    the `offset` newest; `since` inclusive, `until` exclusive."""
+    rows = await pool.fetch(
+        "SELECT at, action, subject, role, opd, method, route, path, aggregates, events, address FROM audit_log"
+        " WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR aggregates @> ARRAY[$2])"
+        " AND ($3::text IS NULL OR action = $3) AND ($4::timestamptz IS NULL OR at >= $4)"
+        " AND ($5::timestamptz IS NULL OR at < $5)"
+        " ORDER BY id DESC LIMIT $6 OFFSET $7",
+        subject,
+        aggregate,
+        action,
+        since,
+        until,
+        limit,
+        offset,
+    )
+    return [dict(r) for r in rows]
 
 
 async def _insert(
