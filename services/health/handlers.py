@@ -574,9 +574,8 @@ async def day_list(
         facility = await _facility(repo, facility_code)
         must_serve(officer, facility.code)
         polyclinic = await _polyclinic(repo, facility, polyclinic_code)
-        entries = await repo.queue_entries(facility.code, polyclinic.code, day)
         listed = await repo.day_list(facility.code, polyclinic.code, day)
-    return QueueBoard(facility, polyclinic, day, queue_state(entries)), listed
+    return QueueBoard(facility, polyclinic, day, queue_state(listed)), listed
 
 
 async def fhir_bundle(ctx: Context, booking_code: str, officer: Officer) -> dict[str, Any]:

@@ -435,10 +435,11 @@ class HealthRepository:
         )
 
     async def day_list(self, facility_code: str, polyclinic_code: str, day: date) -> list[DayListEntry]:
-        """The polyclinic's appointments on `day` in queue order, with when each checked in."""
+        """The polyclinic's appointments on `day` in queue order, with when each checked in
+        (each also the board's entry: the board is drawn from them)."""
         rows = await self.conn.fetch(
             "SELECT a.booking_code, a.queue_number, a.queue_code, a.status, a.task_id, a.task_at,"
-            " a.estimated_at, a.payment, a.new_patient, t.at AS checked_in_at"
+            " a.minutes_per_patient, a.estimated_at, a.payment, a.new_patient, t.at AS checked_in_at"
             " FROM appointments a LEFT JOIN appointment_tasks t"
             " ON t.appointment_id = a.id AND t.task_id = $4"
             " WHERE a.facility_code = $1 AND a.polyclinic_code = $2 AND a.date = $3"
@@ -456,6 +457,7 @@ class HealthRepository:
                 status=Status(r["status"]),
                 task=_task(r["task_id"]),
                 task_at=r["task_at"],
+                minutes_per_patient=r["minutes_per_patient"],
                 checked_in_at=r["checked_in_at"],
                 estimated_at=r["estimated_at"],
                 payment=Payment(r["payment"]),
