@@ -167,7 +167,7 @@ async def _act(
     command: Callable[[Complaint], object],
     *,
     opd_of: Officer | None = None,
-    also: Callable[[Complaint, asyncpg.Connection], Awaitable[None]] | None = None,
+    also: Also | None = None,
 ) -> Complaint:
     """The context's `act`, with the reporter's contact sealed afresh for the events and, given
     `opd_of`, the OPD rule checked for that officer first; `also` runs after the command in

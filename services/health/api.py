@@ -8,6 +8,7 @@ move the queue, update beds and export finished visits as FHIR."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
@@ -498,12 +499,27 @@ async def sessions(
     ]
 
 
+@dataclass
+class PolyclinicDay:
+    """The polyclinic a queue route names and its date (none: today)."""
+
+    facility: FacilityCode
+    polyclinic: PolyCode
+    date: dt.date | None = None
+
+    @property
+    def codes(self) -> tuple[str, str, dt.date | None]:
+        """Facility and polyclinic codes (upper case) and the date, as the use cases take them."""
+        return self.facility.upper(), self.polyclinic.upper(), self.date
+
+
+Day = Annotated[PolyclinicDay, Depends()]
+
+
 @router.get("/facilities/{facility}/polyclinics/{polyclinic}/queue", response_model=QueueOut, tags=["queue"])
-async def queue_board(
-    facility: FacilityCode, polyclinic: PolyCode, ctx: Ctx, date: dt.date | None = None
-) -> dict[str, Any]:
+async def queue_board(day: Day, ctx: Ctx) -> dict[str, Any]:
     """Live queue of a polyclinic (default today): now serving, waiting, estimated wait."""
-    return _board(await handlers.queue(ctx, facility.upper(), polyclinic.upper(), date))
+    return _board(await handlers.queue(ctx, *day.codes))
 
 
 def _board(board: handlers.QueueBoard) -> dict[str, Any]:
@@ -616,17 +632,11 @@ async def set_task(
     response_model=DayListOut,
     tags=["officer"],
 )
-async def day_list(
-    facility: FacilityCode,
-    polyclinic: PolyCode,
-    ctx: Ctx,
-    officer: HealthOfficer,
-    date: dt.date | None = None,
-) -> dict[str, Any]:
+async def day_list(day: Day, ctx: Ctx, officer: HealthOfficer) -> dict[str, Any]:
     """The polyclinic's queue on a date (default today) for its facility's officers: the
     board and every appointment in queue order with its task and the task that may follow
     (queue numbers, no names)."""
-    board, listed = await handlers.day_list(ctx, facility.upper(), polyclinic.upper(), date, officer)
+    board, listed = await handlers.day_list(ctx, *day.codes, officer)
     return {
         **_board(board),
         "appointments": [
@@ -654,15 +664,9 @@ async def day_list(
     response_model=AppointmentOut,
     tags=["officer"],
 )
-async def call_next(
-    facility: FacilityCode,
-    polyclinic: PolyCode,
-    ctx: Ctx,
-    officer: HealthOfficer,
-    date: dt.date | None = None,
-) -> dict[str, Any]:
+async def call_next(day: Day, ctx: Ctx, officer: HealthOfficer) -> dict[str, Any]:
     """Call the lowest queue number waiting for the polyclinic (task 3 → 4)."""
-    a = await handlers.call_next(ctx, facility.upper(), polyclinic.upper(), date, officer)
+    a = await handlers.call_next(ctx, *day.codes, officer)
     return appointment_view(a, ctx.tz)
 
 

@@ -680,17 +680,12 @@ class QueueEntry:
 
 
 @dataclass(frozen=True)
-class DayListEntry:
-    """One appointment of a polyclinic's day as its officers work the queue: the queue
-    number, where the visit stands and the one task that may follow (no personal data:
-    the queue number is what an officer calls out)."""
+class DayListEntry(QueueEntry):
+    """One appointment of a polyclinic's day as its officers work the queue: the board's
+    entry, the booking, when it checked in and the one task that may follow (no personal
+    data: the queue number is what an officer calls out)."""
 
     booking_code: str
-    queue_number: int
-    queue_code: str
-    status: Status
-    task: Task | None
-    task_at: datetime | None
     checked_in_at: datetime | None
     estimated_at: datetime
     payment: Payment

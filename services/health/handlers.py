@@ -387,9 +387,7 @@ async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str,
         of_contact, for_nik = await repo.holdings(cmd.citizen.contact_ref, cmd.patient.nik, ctx.today())
         try:
             check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
-            facility, polyclinic, what = await _place(repo, cmd)
-            schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
-            candidates = open_sessions(schedules, cmd.date, ctx.clock(), ctx.calendar, ctx.policy, what)
+            _, _, what, candidates = await _place(ctx, repo, cmd, ctx.clock())
         except (TooManyBookings, InvalidField):
             return
         sessions = await repo.sessions_on([s.id for s in candidates if s.id is not None], cmd.date)
@@ -400,9 +398,12 @@ async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str,
         take_place(practised, cmd.payment, what)  # raises QuotaFull, worded as under the lock
 
 
-async def _place(repo: HealthRepository, cmd: Book) -> tuple[Facility, Polyclinic, str]:
-    """The facility and polyclinic the booking names and how they are called in answers
-    (with the doctor, if named), or InvalidField naming the field in error."""
+async def _place(
+    ctx: Context, repo: HealthRepository, cmd: Book, now: datetime
+) -> tuple[Facility, Polyclinic, str, list[Schedule]]:
+    """The facility and polyclinic the booking names, how they are called in answers
+    (with the doctor, if named) and the schedules whose sessions it may use, or
+    InvalidField naming the field in error."""
     facility = await repo.facility(cmd.facility)
     if facility is None:
         raise InvalidField("facility", f"unknown facility '{cmd.facility}'; see GET /facilities")
@@ -423,7 +424,8 @@ async def _place(repo: HealthRepository, cmd: Book) -> tuple[Facility, Polyclini
                 "doctor", f"no doctor '{cmd.doctor}' practises at {polyclinic.name}, {facility.name}"
             )
         what = f"{doctor.name}, {what}"
-    return facility, polyclinic, what
+    schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
+    return facility, polyclinic, what, open_sessions(schedules, cmd.date, now, ctx.calendar, ctx.policy, what)
 
 
 async def _book_place(
@@ -431,9 +433,7 @@ async def _book_place(
 ) -> Appointment:
     """Book a place in the first session with room (sessions row-locked) and store it."""
     now = ctx.clock()
-    facility, polyclinic, what = await _place(repo, cmd)
-    schedules = await repo.schedules_of_polyclinic(facility.code, polyclinic.code, cmd.doctor)
-    candidates = open_sessions(schedules, cmd.date, now, ctx.calendar, ctx.policy, what)
+    facility, polyclinic, what, candidates = await _place(ctx, repo, cmd, now)
     sessions = [s for s in await repo.lock_sessions(candidates, cmd.date) if not s.cancelled]
     if not sessions:
         raise InvalidField(
@@ -574,9 +574,8 @@ async def day_list(
         facility = await _facility(repo, facility_code)
         must_serve(officer, facility.code)
         polyclinic = await _polyclinic(repo, facility, polyclinic_code)
-        entries = await repo.queue_entries(facility.code, polyclinic.code, day)
         listed = await repo.day_list(facility.code, polyclinic.code, day)
-    return QueueBoard(facility, polyclinic, day, queue_state(entries)), listed
+    return QueueBoard(facility, polyclinic, day, queue_state(listed)), listed
 
 
 async def fhir_bundle(ctx: Context, booking_code: str, officer: Officer) -> dict[str, Any]:

@@ -155,6 +155,10 @@ class HealthRepository:
     async def _all(self, kind: type[T], query: str, *args: Any) -> list[T]:
         return [kind(**dict(row)) for row in await self.conn.fetch(query, *args)]
 
+    async def _codes(self, query: str, *args: Any) -> list[str]:
+        """The booking codes `query` selects, in its order."""
+        return [r["booking_code"] for r in await self.conn.fetch(query, *args)]
+
     async def _put(self, table: str, columns: Sequence[str], key: Sequence[str], item: Any) -> None:
         await self.conn.execute(upsert_sql(table, columns, key), *(getattr(item, c) for c in columns))
 
@@ -278,14 +282,13 @@ class HealthRepository:
 
     async def session_bookings(self, schedule_id: int, day: date) -> list[str]:
         """Booking codes of a session's visits not over yet, in queue order."""
-        rows = await self.conn.fetch(
+        return await self._codes(
             "SELECT booking_code FROM appointments WHERE schedule_id = $1 AND date = $2"
             " AND status <> ALL($3::text[]) ORDER BY queue_number",
             schedule_id,
             day,
             [s.value for s in FINAL_STATUSES],
         )
-        return [r["booking_code"] for r in rows]
 
     async def changed_sessions(self, facility_code: str, since: date) -> list[dict[str, Any]]:
         """The facility's sessions an officer changed, from `since` on, by date."""
@@ -396,7 +399,7 @@ class HealthRepository:
     ) -> list[str]:
         """Booking codes of the patient's bookings at the polyclinic on `day` made with
         another contact (or before contacts were kept), still booked."""
-        rows = await self.conn.fetch(
+        return await self._codes(
             "SELECT booking_code FROM appointments WHERE patient_nik = $1"
             " AND contact_ref IS DISTINCT FROM $2 AND facility_code = $3 AND polyclinic_code = $4"
             " AND date = $5 AND status = $6 ORDER BY booked_at",
@@ -407,7 +410,6 @@ class HealthRepository:
             day,
             Status.BOOKED,
         )
-        return [r["booking_code"] for r in rows]
 
     async def holdings(self, contact_ref: str, nik: str, today: date) -> tuple[int, int]:
         """The contact's active bookings (booked, for `today` or later): all, and those
@@ -435,10 +437,11 @@ class HealthRepository:
         )
 
     async def day_list(self, facility_code: str, polyclinic_code: str, day: date) -> list[DayListEntry]:
-        """The polyclinic's appointments on `day` in queue order, with when each checked in."""
+        """The polyclinic's appointments on `day` in queue order, with when each checked in
+        (each also the board's entry: the board is drawn from them)."""
         rows = await self.conn.fetch(
             "SELECT a.booking_code, a.queue_number, a.queue_code, a.status, a.task_id, a.task_at,"
-            " a.estimated_at, a.payment, a.new_patient, t.at AS checked_in_at"
+            " a.minutes_per_patient, a.estimated_at, a.payment, a.new_patient, t.at AS checked_in_at"
             " FROM appointments a LEFT JOIN appointment_tasks t"
             " ON t.appointment_id = a.id AND t.task_id = $4"
             " WHERE a.facility_code = $1 AND a.polyclinic_code = $2 AND a.date = $3"
@@ -456,6 +459,7 @@ class HealthRepository:
                 status=Status(r["status"]),
                 task=_task(r["task_id"]),
                 task_at=r["task_at"],
+                minutes_per_patient=r["minutes_per_patient"],
                 checked_in_at=r["checked_in_at"],
                 estimated_at=r["estimated_at"],
                 payment=Payment(r["payment"]),
@@ -485,14 +489,13 @@ class HealthRepository:
         ]
 
     async def due_no_shows(self, ended_before: datetime, limit: int) -> list[str]:
-        rows = await self.conn.fetch(
+        return await self._codes(
             "SELECT booking_code FROM appointments WHERE status = $3 AND session_end <= $1"
             " ORDER BY session_end LIMIT $2",
             ended_before,
             limit,
             Status.BOOKED,
         )
-        return [r["booking_code"] for r in rows]
 
     async def waiting_by_polyclinic(self, day: date) -> list[tuple[str, str, int]]:
         rows = await self.conn.fetch(

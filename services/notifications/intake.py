@@ -111,7 +111,7 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
         if event.citizen_ref and any("citizen" in rule.to for rule in rules):
             refs.add(event.citizen_ref)
     preferences = await repo.preferences_of(refs, ctx.tz)
-    keys = await _data_keys(ctx, [(event, rules) for event, rules in matched])
+    keys = await _data_keys(ctx, matched)
     composed: list[Notification] = []
     for event, rules in matched:
         with event_context(event.envelope):
