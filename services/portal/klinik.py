@@ -18,10 +18,9 @@ from services.portal import klinik_rules as rules
 from services.portal.clients.base import Refused
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
-from services.portal.pages import _when as when
-from services.portal.petugas import Officer, _page, _sent
+from services.portal.petugas import Officer, officer_page, sent_form
 from services.portal.petugas_cases import Signed
-from services.portal.web import checked_form, language, refusal, render, see_other
+from services.portal.web import checked_form, language, refusal, render, see_other, when
 from shared.kit.app import service_of
 
 router = APIRouter(include_in_schema=False)
@@ -43,14 +42,14 @@ async def clinic(request: Request, ctx: Ctx, officer: Officer) -> Response:
     own = rules.own_facility(officer.facility)
     if own is not None:
         return see_other(_facility_home(own))
-    return _page(request, "klinik/fasilitas.html", facilities=await cases.facilities(ctx))
+    return officer_page(request, "klinik/fasilitas.html", facilities=await cases.facilities(ctx))
 
 
 @router.get("/petugas/klinik/{facility}", response_class=HTMLResponse)
 async def queues(request: Request, ctx: Ctx, officer: Officer, facility: str) -> Response:
     """Antrean hari ini: each polyclinic's current number and counts."""
     found, polyclinics = await cases.today(ctx, officer, facility)
-    return _page(request, "klinik/antrean.html", facility=found, polyclinics=polyclinics)
+    return officer_page(request, "klinik/antrean.html", facility=found, polyclinics=polyclinics)
 
 
 async def _polyclinic_page(
@@ -65,7 +64,7 @@ async def _polyclinic_page(
 ) -> HTMLResponse:
     found = await cases.facility(ctx, facility)
     poli = await cases.polyclinic(ctx, officer, facility, code)
-    return _page(
+    return officer_page(
         request,
         "klinik/poli.html",
         422 if errors else 200,
@@ -116,7 +115,7 @@ async def set_task(request: Request, ctx: Ctx, officer: Officer, facility: str, 
         return await _polyclinic_page(request, ctx, officer, facility, code, errors=errors)
 
     page = f"{_facility_home(facility)}/poli/{quote(code)}"
-    return await _sent(request, cases.set_task(ctx, officer, fields), again, page)
+    return await sent_form(request, cases.set_task(ctx, officer, fields), again, page)
 
 
 # ----- beds -------------------------------------------------------------------------------
@@ -133,7 +132,7 @@ async def _beds_page(
     saved: str | None = None,
 ) -> HTMLResponse:
     found, wards = await cases.wards(ctx, facility)
-    return _page(
+    return officer_page(
         request,
         "klinik/tempat_tidur.html",
         422 if errors else 200,
@@ -169,7 +168,7 @@ async def update_beds(request: Request, ctx: Ctx, officer: Officer, facility: st
         return await _beds_page(request, ctx, facility, errors=errors, form=fields, failed=ward)
 
     done = f"{_facility_home(facility)}/tempat-tidur?" + urlencode({"disimpan": ward})
-    return await _sent(request, cases.update_beds(ctx, officer, facility, ward, fields), again, done)
+    return await sent_form(request, cases.update_beds(ctx, officer, facility, ward, fields), again, done)
 
 
 # ----- doctors' schedules and quotas ---------------------------------------------------------
@@ -187,7 +186,7 @@ async def _schedules_page(
 ) -> HTMLResponse:
     found, listed = await cases.doctors(ctx, facility)
     t = translator(language(request))
-    return _page(
+    return officer_page(
         request,
         "klinik/jadwal.html",
         422 if errors else 200,
@@ -232,7 +231,7 @@ async def change_date(request: Request, ctx: Ctx, officer: Officer, facility: st
         return await _schedules_page(request, ctx, facility, errors=errors, form=fields)
 
     done = f"{_facility_home(facility)}/jadwal?diubah=1"
-    return await _sent(request, cases.change_date(ctx, officer, facility, fields), again, done)
+    return await sent_form(request, cases.change_date(ctx, officer, facility, fields), again, done)
 
 
 def _weekday(value: str) -> int:
@@ -267,7 +266,7 @@ async def _schedule_page(
         else {"aktif": "ya"}
     )
     t = translator(language(request))
-    return _page(
+    return officer_page(
         request,
         "klinik/jadwal_ubah.html",
         422 if errors else 200,
@@ -302,7 +301,7 @@ async def update_schedule(
 
     done = f"{_facility_home(facility)}/jadwal?" + urlencode({"disimpan": code.upper()})
     sending = cases.update_schedule(ctx, officer, facility, code, day, fields)
-    return await _sent(request, sending, again, done)
+    return await sent_form(request, sending, again, done)
 
 
 # ----- the waiting-room display (public: no sign-in, no personal data) ---------------------

@@ -18,8 +18,7 @@ from services.portal.clients import operations
 from services.portal.clients.base import Unavailable, Upstream
 from services.portal.domain import Answer
 from services.portal.handlers import Context
-from services.portal.petugas_cases import NotFound, Signed
-from services.portal.petugas_cases import _as_officer as as_officer
+from services.portal.petugas_cases import NotFound, Signed, as_officer
 
 T = TypeVar("T")
 
