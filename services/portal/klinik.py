@@ -325,7 +325,7 @@ async def display_stream(
     fasilitas: str = Query(max_length=20),
     poli: str = Query(max_length=20),
 ) -> Response:
-    await cases.display(ctx, fasilitas, poli)  # an unknown polyclinic is the 404 page, not a stream
+    await cases.queue_board(ctx, fasilitas, poli)  # an unknown polyclinic is the 404 page, not a stream
     service = service_of(request)
     return StreamingResponse(
         cases.display_events(ctx, fasilitas, poli, lambda: service.shutting_down),

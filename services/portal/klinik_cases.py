@@ -179,13 +179,18 @@ async def change_date(ctx: Context, officer: Signed, facility_code: str, form: d
 # ----- the waiting-room display (public) -----------------------------------------------------
 
 
+async def queue_board(ctx: Context, facility_code: str, code: str) -> dict[str, Any]:
+    """The polyclinic's public board today; `NotFound` for an unknown polyclinic."""
+    found = await ctx.health.queue(_code(facility_code), _code(code))
+    if found is None:
+        raise NotFound
+    return found
+
+
 async def display(ctx: Context, facility_code: str, code: str) -> dict[str, Any]:
     """What the display shows now, with the facility's and polyclinic's names."""
-    f, p = _code(facility_code), _code(code)
-    board = await ctx.health.queue(f, p)
-    if board is None:
-        raise NotFound
-    found = await facility(ctx, f)
+    board = await queue_board(ctx, facility_code, code)
+    found = await facility(ctx, facility_code)
     return {**rules.display_state(board), "facility": found["name"], "polyclinic": board["polyclinic_name"]}
 
 
