@@ -8,6 +8,7 @@ use case (klinik_cases.py), render. Everything works without JavaScript.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -34,6 +35,28 @@ DISPLAY_REFRESH_SECONDS = 5
 
 def _facility_home(code: str) -> str:
     return f"{HOME}/{quote(code)}"
+
+
+def _clinic_page(
+    request: Request,
+    template: str,
+    found: dict[str, Any],
+    address: str,
+    errors: dict[str, str] | None,
+    **values: Any,
+) -> HTMLResponse:
+    """A page of the facility `found` with a form: refused (422) with `errors`, its
+    form sent to `address` under the facility's own."""
+    return officer_page(
+        request,
+        f"klinik/{template}",
+        422 if errors else 200,
+        facility=found,
+        errors=errors or {},
+        when=when,
+        action=_facility_home(found["code"]) + address,
+        **values,
+    )
 
 
 @router.get("/petugas/klinik", response_class=HTMLResponse)
@@ -64,17 +87,15 @@ async def _polyclinic_page(
 ) -> HTMLResponse:
     found = await cases.facility(ctx, facility)
     poli = await cases.polyclinic(ctx, officer, facility, code)
-    return officer_page(
+    return _clinic_page(
         request,
-        "klinik/poli.html",
-        422 if errors else 200,
-        facility=found,
+        "poli.html",
+        found,
+        f"/poli/{quote(poli.code)}",
+        errors,
         poli=poli,
-        errors=errors or {},
         order=["tugas"],
         called=called,
-        when=when,
-        action=f"{_facility_home(found['code'])}/poli/{quote(poli.code)}",
         display=f"/antrean/layar/{quote(found['code'])}/{quote(poli.code)}",
     )
 
@@ -132,19 +153,17 @@ async def _beds_page(
     saved: str | None = None,
 ) -> HTMLResponse:
     found, wards = await cases.wards(ctx, facility)
-    return officer_page(
+    return _clinic_page(
         request,
-        "klinik/tempat_tidur.html",
-        422 if errors else 200,
-        facility=found,
+        "tempat_tidur.html",
+        found,
+        "/tempat-tidur",
+        errors,
         wards=wards,
-        errors=errors or {},
         form=form or {},
         failed=failed,
         saved=saved,
         order=["total", "terisi"],
-        when=when,
-        action=f"{_facility_home(found['code'])}/tempat-tidur",
     )
 
 
@@ -186,23 +205,21 @@ async def _schedules_page(
 ) -> HTMLResponse:
     found, listed = await cases.doctors(ctx, facility)
     t = translator(language(request))
-    return officer_page(
+    return _clinic_page(
         request,
-        "klinik/jadwal.html",
-        422 if errors else 200,
-        facility=found,
+        "jadwal.html",
+        found,
+        "/jadwal/tanggal",
+        errors,
         doctors=listed,
         names={d.code: d.name for d in listed},
         doctor_options=[(d.code, f"{d.name} — {d.polyclinic}") for d in listed],
         weekdays=rules.WEEKDAYS,
         saved=saved,
         changed=changed,
-        errors=errors or {},
         form=form or {},
         order=["dokter", "tanggal", "perubahan", "kuota_jkn_tanggal", "kuota_umum_tanggal", "alasan"],
         changes=[(value, t(f"klinik.tanggal.{value}"), None) for value in rules.DATE_CHANGES],
-        action=f"{_facility_home(found['code'])}/jadwal/tanggal",
-        when=when,
     )
 
 
@@ -266,18 +283,17 @@ async def _schedule_page(
         else {"aktif": "ya"}
     )
     t = translator(language(request))
-    return officer_page(
+    return _clinic_page(
         request,
-        "klinik/jadwal_ubah.html",
-        422 if errors else 200,
-        facility=found,
+        "jadwal_ubah.html",
+        found,
+        f"/jadwal/{quote(doctor.code)}/{weekday}",
+        errors,
         doctor=doctor,
         weekday=weekday,
         form=shown,
-        errors=errors or {},
         order=["mulai", "selesai", "menit", "kuota_jkn", "kuota_umum", "aktif"],
         active=[(value, t(f"klinik.jadwal.aktif.{value}"), None) for value in rules.ACTIVE],
-        action=f"{_facility_home(found['code'])}/jadwal/{quote(doctor.code)}/{weekday}",
     )
 
 
