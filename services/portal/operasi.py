@@ -8,7 +8,6 @@ JavaScript; every action is a form sent with POST and answered with a redirect.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -21,7 +20,7 @@ from services.portal.clients.base import Refused
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.petugas import Officer, officer_page
-from services.portal.web import checked_form, language, see_other, when
+from services.portal.web import checked_form, instant, language, see_other, when
 
 router = APIRouter(include_in_schema=False)
 Page = Annotated[int, Query(ge=1, le=1000)]
@@ -32,14 +31,10 @@ def _values(request: Request, ctx: Ctx) -> dict[str, Any]:
     t, now = translator(language(request)), ctx.clock()
 
     def ago(since: str | None) -> str:
-        found = rules.age(when_of(since), now)
+        found = rules.age(instant(since), now)
         return t(found[0], n=found[1]) if found else "—"
 
     return {"section": rules.SECTION, "here": request.url.path, "when": when, "ago": ago}
-
-
-def when_of(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 # ----- failed deliveries (notification officers) -------------------------------------------

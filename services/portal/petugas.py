@@ -59,6 +59,7 @@ from services.portal.web import (
     checked_form,
     chosen_file,
     inline_file,
+    instant,
     language,
     refusal,
     render,
@@ -296,7 +297,7 @@ def _listed(found: dict[str, Any], due: str, page: int, now: datetime) -> dict[s
     """A service's page of a work list as a list page shows it: each row's SLA label
     (from its `due` field) and the way to the next page."""
     items = [
-        {**item, "due": due_label(_instant(item.get(due)), now), "due_text": when(item.get(due))}
+        {**item, "due": due_label(instant(item.get(due)), now), "due_text": when(item.get(due))}
         for item in found.get("items", [])
     ]
     total, size = int(found.get("total", 0)), int(found.get("page_size", 1)) or 1
@@ -307,10 +308,6 @@ def _place(desa_code: str) -> str:
     desa = find_desa(desa_code)
     kecamatan = find_kecamatan(desa.kecamatan_code) if desa else None
     return f"{desa.name}, {kecamatan.name}" if desa and kecamatan else desa_code
-
-
-def _instant(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 async def _case_page(

@@ -141,11 +141,15 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     return HTMLResponse(html, status_code=status_code, headers={"Content-Language": lang})
 
 
+def instant(value: str | None) -> datetime | None:
+    """An instant of a service's answer (ISO 8601); None when it gave none."""
+    return datetime.fromisoformat(value) if value else None
+
+
 def when(value: str | None) -> str:
-    """An instant of a service's answer (ISO 8601) as pages show it, in WIB."""
-    if not value:
-        return "—"
-    return datetime.fromisoformat(value).astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB")
+    """An instant of a service's answer as pages show it, in WIB."""
+    found = instant(value)
+    return found.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB") if found else "—"
 
 
 def check_answers_page(
