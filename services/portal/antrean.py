@@ -27,7 +27,6 @@ from services.portal.clients.base import Refused
 from services.portal.domain import NO, YES, Answer, Draft, code_and_service
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
-from services.portal.pages import _when as when
 from services.portal.web import (
     check_answers_page,
     checked_form,
@@ -37,6 +36,7 @@ from services.portal.web import (
     render,
     safe_return,
     see_other,
+    when,
 )
 
 router = APIRouter(include_in_schema=False)

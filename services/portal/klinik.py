@@ -8,6 +8,7 @@ use case (klinik_cases.py), render. Everything works without JavaScript.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -18,10 +19,9 @@ from services.portal import klinik_rules as rules
 from services.portal.clients.base import Refused
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
-from services.portal.pages import _when as when
-from services.portal.petugas import Officer, _page, _sent
+from services.portal.petugas import Officer, officer_page, sent_form
 from services.portal.petugas_cases import Signed
-from services.portal.web import checked_form, language, refusal, render, see_other
+from services.portal.web import checked_form, language, refusal, render, see_other, when
 from shared.kit.app import service_of
 
 router = APIRouter(include_in_schema=False)
@@ -37,20 +37,42 @@ def _facility_home(code: str) -> str:
     return f"{HOME}/{quote(code)}"
 
 
+def _clinic_page(
+    request: Request,
+    template: str,
+    found: dict[str, Any],
+    address: str,
+    errors: dict[str, str] | None,
+    **values: Any,
+) -> HTMLResponse:
+    """A page of the facility `found` with a form: refused (422) with `errors`, its
+    form sent to `address` under the facility's own."""
+    return officer_page(
+        request,
+        f"klinik/{template}",
+        422 if errors else 200,
+        facility=found,
+        errors=errors or {},
+        when=when,
+        action=_facility_home(found["code"]) + address,
+        **values,
+    )
+
+
 @router.get("/petugas/klinik", response_class=HTMLResponse)
 async def clinic(request: Request, ctx: Ctx, officer: Officer) -> Response:
     """The officer's facility; the health office (every facility) chooses one."""
     own = rules.own_facility(officer.facility)
     if own is not None:
         return see_other(_facility_home(own))
-    return _page(request, "klinik/fasilitas.html", facilities=await cases.facilities(ctx))
+    return officer_page(request, "klinik/fasilitas.html", facilities=await cases.facilities(ctx))
 
 
 @router.get("/petugas/klinik/{facility}", response_class=HTMLResponse)
 async def queues(request: Request, ctx: Ctx, officer: Officer, facility: str) -> Response:
     """Antrean hari ini: each polyclinic's current number and counts."""
     found, polyclinics = await cases.today(ctx, officer, facility)
-    return _page(request, "klinik/antrean.html", facility=found, polyclinics=polyclinics)
+    return officer_page(request, "klinik/antrean.html", facility=found, polyclinics=polyclinics)
 
 
 async def _polyclinic_page(
@@ -65,17 +87,15 @@ async def _polyclinic_page(
 ) -> HTMLResponse:
     found = await cases.facility(ctx, facility)
     poli = await cases.polyclinic(ctx, officer, facility, code)
-    return _page(
+    return _clinic_page(
         request,
-        "klinik/poli.html",
-        422 if errors else 200,
-        facility=found,
+        "poli.html",
+        found,
+        f"/poli/{quote(poli.code)}",
+        errors,
         poli=poli,
-        errors=errors or {},
         order=["tugas"],
         called=called,
-        when=when,
-        action=f"{_facility_home(found['code'])}/poli/{quote(poli.code)}",
         display=f"/antrean/layar/{quote(found['code'])}/{quote(poli.code)}",
     )
 
@@ -116,7 +136,7 @@ async def set_task(request: Request, ctx: Ctx, officer: Officer, facility: str, 
         return await _polyclinic_page(request, ctx, officer, facility, code, errors=errors)
 
     page = f"{_facility_home(facility)}/poli/{quote(code)}"
-    return await _sent(request, cases.set_task(ctx, officer, fields), again, page)
+    return await sent_form(request, cases.set_task(ctx, officer, fields), again, page)
 
 
 # ----- beds -------------------------------------------------------------------------------
@@ -133,19 +153,17 @@ async def _beds_page(
     saved: str | None = None,
 ) -> HTMLResponse:
     found, wards = await cases.wards(ctx, facility)
-    return _page(
+    return _clinic_page(
         request,
-        "klinik/tempat_tidur.html",
-        422 if errors else 200,
-        facility=found,
+        "tempat_tidur.html",
+        found,
+        "/tempat-tidur",
+        errors,
         wards=wards,
-        errors=errors or {},
         form=form or {},
         failed=failed,
         saved=saved,
         order=["total", "terisi"],
-        when=when,
-        action=f"{_facility_home(found['code'])}/tempat-tidur",
     )
 
 
@@ -169,7 +187,7 @@ async def update_beds(request: Request, ctx: Ctx, officer: Officer, facility: st
         return await _beds_page(request, ctx, facility, errors=errors, form=fields, failed=ward)
 
     done = f"{_facility_home(facility)}/tempat-tidur?" + urlencode({"disimpan": ward})
-    return await _sent(request, cases.update_beds(ctx, officer, facility, ward, fields), again, done)
+    return await sent_form(request, cases.update_beds(ctx, officer, facility, ward, fields), again, done)
 
 
 # ----- doctors' schedules and quotas ---------------------------------------------------------
@@ -187,23 +205,21 @@ async def _schedules_page(
 ) -> HTMLResponse:
     found, listed = await cases.doctors(ctx, facility)
     t = translator(language(request))
-    return _page(
+    return _clinic_page(
         request,
-        "klinik/jadwal.html",
-        422 if errors else 200,
-        facility=found,
+        "jadwal.html",
+        found,
+        "/jadwal/tanggal",
+        errors,
         doctors=listed,
         names={d.code: d.name for d in listed},
         doctor_options=[(d.code, f"{d.name} — {d.polyclinic}") for d in listed],
         weekdays=rules.WEEKDAYS,
         saved=saved,
         changed=changed,
-        errors=errors or {},
         form=form or {},
         order=["dokter", "tanggal", "perubahan", "kuota_jkn_tanggal", "kuota_umum_tanggal", "alasan"],
         changes=[(value, t(f"klinik.tanggal.{value}"), None) for value in rules.DATE_CHANGES],
-        action=f"{_facility_home(found['code'])}/jadwal/tanggal",
-        when=when,
     )
 
 
@@ -232,7 +248,7 @@ async def change_date(request: Request, ctx: Ctx, officer: Officer, facility: st
         return await _schedules_page(request, ctx, facility, errors=errors, form=fields)
 
     done = f"{_facility_home(facility)}/jadwal?diubah=1"
-    return await _sent(request, cases.change_date(ctx, officer, facility, fields), again, done)
+    return await sent_form(request, cases.change_date(ctx, officer, facility, fields), again, done)
 
 
 def _weekday(value: str) -> int:
@@ -267,18 +283,17 @@ async def _schedule_page(
         else {"aktif": "ya"}
     )
     t = translator(language(request))
-    return _page(
+    return _clinic_page(
         request,
-        "klinik/jadwal_ubah.html",
-        422 if errors else 200,
-        facility=found,
+        "jadwal_ubah.html",
+        found,
+        f"/jadwal/{quote(doctor.code)}/{weekday}",
+        errors,
         doctor=doctor,
         weekday=weekday,
         form=shown,
-        errors=errors or {},
         order=["mulai", "selesai", "menit", "kuota_jkn", "kuota_umum", "aktif"],
         active=[(value, t(f"klinik.jadwal.aktif.{value}"), None) for value in rules.ACTIVE],
-        action=f"{_facility_home(found['code'])}/jadwal/{quote(doctor.code)}/{weekday}",
     )
 
 
@@ -302,7 +317,7 @@ async def update_schedule(
 
     done = f"{_facility_home(facility)}/jadwal?" + urlencode({"disimpan": code.upper()})
     sending = cases.update_schedule(ctx, officer, facility, code, day, fields)
-    return await _sent(request, sending, again, done)
+    return await sent_form(request, sending, again, done)
 
 
 # ----- the waiting-room display (public: no sign-in, no personal data) ---------------------
@@ -326,7 +341,7 @@ async def display_stream(
     fasilitas: str = Query(max_length=20),
     poli: str = Query(max_length=20),
 ) -> Response:
-    await cases.display(ctx, fasilitas, poli)  # an unknown polyclinic is the 404 page, not a stream
+    await cases.queue_board(ctx, fasilitas, poli)  # an unknown polyclinic is the 404 page, not a stream
     service = service_of(request)
     return StreamingResponse(
         cases.display_events(ctx, fasilitas, poli, lambda: service.shutting_down),

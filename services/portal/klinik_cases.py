@@ -19,7 +19,7 @@ from services.portal import klinik_rules as rules
 from services.portal.clients.base import Unavailable
 from services.portal.domain import Answer
 from services.portal.handlers import Context
-from services.portal.petugas_cases import NotFound, Signed, _as_officer
+from services.portal.petugas_cases import NotFound, Signed, as_officer
 from shared.kit.codes import WIB
 
 # The display asks the health service this often: a number called shows within 2 s.
@@ -72,7 +72,7 @@ async def today(ctx: Context, officer: Signed, facility_code: str) -> tuple[dict
 
 
 async def _day_list(ctx: Context, officer: Signed, facility_code: str, polyclinic: str) -> dict[str, Any]:
-    found = await _as_officer(lambda: ctx.health.day_list(officer.token, facility_code, polyclinic))
+    found = await as_officer(lambda: ctx.health.day_list(officer.token, facility_code, polyclinic))
     if found is None:
         raise NotFound
     return found
@@ -87,7 +87,7 @@ async def polyclinic(ctx: Context, officer: Signed, facility_code: str, code: st
 async def call_next(ctx: Context, officer: Signed, facility_code: str, code: str) -> str:
     """The queue number called; `Refused` (409) when nobody waits."""
     f, p = _code(facility_code), _code(code)
-    called = await _as_officer(lambda: ctx.health.call_next(officer.token, f, p))
+    called = await as_officer(lambda: ctx.health.call_next(officer.token, f, p))
     return str(called["queue_code"])
 
 
@@ -96,7 +96,7 @@ async def set_task(ctx: Context, officer: Signed, form: dict[str, str]) -> Answe
     answer = rules.read_task(form)
     if not answer.errors:
         code, task = answer.values["code"], answer.values["task"]
-        await _as_officer(lambda: ctx.health.set_task(officer.token, code, task))
+        await as_officer(lambda: ctx.health.set_task(officer.token, code, task))
     return answer
 
 
@@ -112,7 +112,7 @@ async def update_beds(
     answer = rules.read_beds(form)
     if not answer.errors:
         f, w, body = _code(facility_code), _code(ward), answer.values["body"]
-        await _as_officer(lambda: ctx.health.put_beds(officer.token, f, w, body))
+        await as_officer(lambda: ctx.health.put_beds(officer.token, f, w, body))
     return answer
 
 
@@ -159,7 +159,7 @@ async def update_schedule(
     answer = rules.read_schedule(form)
     if not answer.errors:
         body = answer.values["body"]
-        await _as_officer(lambda: ctx.health.put_schedule(officer.token, found.code, weekday, body))
+        await as_officer(lambda: ctx.health.put_schedule(officer.token, found.code, weekday, body))
     return answer
 
 
@@ -171,7 +171,7 @@ async def change_date(ctx: Context, officer: Signed, facility_code: str, form: d
     answer = rules.read_date_change(form, {d.code for d in listed}, ctx.clock().astimezone(WIB).date())
     if not answer.errors:
         doctor, day, body = answer.values["doctor"], answer.values["date"], answer.values["body"]
-        done = await _as_officer(lambda: ctx.health.change_session(officer.token, doctor, day, body))
+        done = await as_officer(lambda: ctx.health.change_session(officer.token, doctor, day, body))
         answer.values["cancelled"] = int(done.get("cancelled_bookings", 0))
     return answer
 
@@ -179,13 +179,18 @@ async def change_date(ctx: Context, officer: Signed, facility_code: str, form: d
 # ----- the waiting-room display (public) -----------------------------------------------------
 
 
+async def queue_board(ctx: Context, facility_code: str, code: str) -> dict[str, Any]:
+    """The polyclinic's public board today; `NotFound` for an unknown polyclinic."""
+    found = await ctx.health.queue(_code(facility_code), _code(code))
+    if found is None:
+        raise NotFound
+    return found
+
+
 async def display(ctx: Context, facility_code: str, code: str) -> dict[str, Any]:
     """What the display shows now, with the facility's and polyclinic's names."""
-    f, p = _code(facility_code), _code(code)
-    board = await ctx.health.queue(f, p)
-    if board is None:
-        raise NotFound
-    found = await facility(ctx, f)
+    board = await queue_board(ctx, facility_code, code)
+    found = await facility(ctx, facility_code)
     return {**rules.display_state(board), "facility": found["name"], "polyclinic": board["polyclinic_name"]}
 
 

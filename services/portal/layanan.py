@@ -18,8 +18,15 @@ from services.portal.domain import NO, YES, Answer
 from services.portal.i18n import translator
 from services.portal.layanan_rules import CHANNELS, HOURS, LOCALES, RATINGS, read_fixed
 from services.portal.pages import Ctx
-from services.portal.pages import _when as when
-from services.portal.web import checked_form, language, message_page, not_found_page, render, see_other
+from services.portal.web import (
+    checked_form,
+    language,
+    message_page,
+    not_found_page,
+    render,
+    see_other,
+    when,
+)
 from shared.reference.phone import mask_email, mask_phone
 
 router = APIRouter(include_in_schema=False)

@@ -8,7 +8,6 @@ JavaScript; every action is a form sent with POST and answered with a redirect.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -20,10 +19,8 @@ from services.portal import operasi_rules as rules
 from services.portal.clients.base import Refused
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
-from services.portal.pages import _when as when
-from services.portal.petugas import Officer
-from services.portal.petugas import _page as page
-from services.portal.web import checked_form, language, see_other
+from services.portal.petugas import Officer, officer_page
+from services.portal.web import checked_form, instant, language, see_other, when
 
 router = APIRouter(include_in_schema=False)
 Page = Annotated[int, Query(ge=1, le=1000)]
@@ -34,14 +31,10 @@ def _values(request: Request, ctx: Ctx) -> dict[str, Any]:
     t, now = translator(language(request)), ctx.clock()
 
     def ago(since: str | None) -> str:
-        found = rules.age(when_of(since), now)
+        found = rules.age(instant(since), now)
         return t(found[0], n=found[1]) if found else "—"
 
     return {"section": rules.SECTION, "here": request.url.path, "when": when, "ago": ago}
-
-
-def when_of(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 # ----- failed deliveries (notification officers) -------------------------------------------
@@ -53,7 +46,7 @@ async def _deliveries(
     found = await cases.failed_deliveries(ctx, officer, number)
     total, size = int(found.get("total", 0)), int(found.get("page_size", rules.PAGE_SIZE)) or 1
     items = [{**n, "error": rules.short_error(n.get("last_error"))} for n in found.get("items", [])]
-    return page(
+    return officer_page(
         request,
         "operasi/pengiriman.html",
         status_code,
@@ -98,7 +91,7 @@ async def _dead_letters(
         for letter in group.letters or ():
             letter["error"] = rules.short_error(letter.get("error"))
     values.setdefault("errors", {})
-    return page(
+    return officer_page(
         request, "operasi/surat_mati.html", status_code, groups=groups, **_values(request, ctx), **values
     )
 
@@ -139,7 +132,7 @@ async def outboxes(request: Request, ctx: Ctx, officer: Officer) -> Response:
         )
         for found in await cases.outboxes(ctx, officer)
     ]
-    return page(request, "operasi/outbox.html", rows=rows, **_values(request, ctx))
+    return officer_page(request, "operasi/outbox.html", rows=rows, **_values(request, ctx))
 
 
 # ----- the audit trail (administrators) -------------------------------------------------------
@@ -155,13 +148,13 @@ async def audit(request: Request, ctx: Ctx, officer: Officer) -> Response:
     values = {"form": form, "services": rules.AUDITED, "actions": actions, **_values(request, ctx)}
     if search.errors:
         errors = {name: t(key) for name, key in search.errors.items()}
-        return page(
+        return officer_page(
             request, "operasi/audit.html", 422, errors=errors, entries=[], page=1, more=False, **values
         )
     trail = await cases.audit(ctx, officer, search)
     query = {k: v for k, v in form.items() if k != "halaman" and v}
     address = f"{rules.AUDIT}?" + urlencode(query).replace("%", "%%") + ("&" if query else "") + "halaman=%d"
-    return page(
+    return officer_page(
         request,
         "operasi/audit.html",
         entries=trail.entries,

@@ -3,10 +3,8 @@ Every journey works without JavaScript; `lokasi.js` only adds the phone's positi
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Depends, Request
@@ -30,6 +28,7 @@ from services.portal.web import (
     render,
     safe_return,
     see_other,
+    when,
 )
 from shared.kit.app import context_dependency
 from shared.kit.i18n import LANGUAGES
@@ -38,7 +37,6 @@ from shared.reference.regions import REGENCY_CENTRE
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[handlers.Context, Depends(context_dependency(handlers.Context))]
-WIB = ZoneInfo("Asia/Jakarta")
 # The order fields appear on a page, for the error summary.
 FIELDS = {
     "jenis": ["jenis"],
@@ -288,12 +286,6 @@ def confirmation_page(
 # ----- Lacak --------------------------------------------------------------------------------
 
 
-def _when(value: str | None) -> str:
-    if not value:
-        return "—"
-    return datetime.fromisoformat(value).astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB")
-
-
 @router.get("/peta/{z}/{x}/{y}.png")
 async def map_tile(ctx: Ctx, z: int, x: int, y: int) -> Response:
     """A tile of the desa page's map, passed on from the regency's tile server."""
@@ -360,7 +352,7 @@ async def track_page(
         order=order,
         typed=kode,
         case=case,
-        when=_when,
+        when=when,
         resubmission=resubmission,
         sent=sent and case is not None and case.status != "documents_incomplete",
     )

@@ -28,7 +28,6 @@ from services.portal.clients.base import Refused
 from services.portal.domain import Answer
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
-from services.portal.pages import _when as when
 from services.portal.petugas_rules import (
     CHECKABLE,
     CLINIC_HOME,
@@ -60,10 +59,12 @@ from services.portal.web import (
     checked_form,
     chosen_file,
     inline_file,
+    instant,
     language,
     refusal,
     render,
     see_other,
+    when,
 )
 from shared.kit.auth import ROLES
 from shared.kit.web import page_headers
@@ -123,7 +124,7 @@ class CasePage:
 Shown = Annotated[CasePage, Depends()]
 
 
-def _page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+def officer_page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     values.setdefault("errors", {})
     response = render(
         request, f"petugas/{template}", status_code, officer=getattr(request.state, "officer", None), **values
@@ -147,7 +148,7 @@ def _message(
     request: Request, status_code: int, title: str, body: str, link: tuple[str, str] | None = None
 ) -> HTMLResponse:
     t = translator(language(request))
-    return _page(request, "message.html", status_code, title=t(title), paragraphs=[t(body)], link=link)
+    return officer_page(request, "message.html", status_code, title=t(title), paragraphs=[t(body)], link=link)
 
 
 # ----- signing in and out --------------------------------------------------------------------
@@ -176,7 +177,7 @@ async def _development_page(
     opds = [(o["code"], f"{o['code']} — {o['name']}") for o in await ctx.complaints.opds()]
     roles = [(role, t(f"petugas.role.{role}"), None) for role in DEVELOPMENT_ROLES]
     facilities = [(f["code"], f"{f['code']} — {f['name']}") for f in await klinik_cases.facilities(ctx)]
-    return _page(
+    return officer_page(
         request,
         "dev_masuk.html",
         422 if errors else 200,
@@ -281,7 +282,7 @@ async def complaints(request: Request, ctx: Ctx, officer: Officer, asked: Asked)
         raise cases.NotAllowed
     tab = tab_of(role, asked.status)
     found = await cases.work_list(ctx, officer, tab, asked.halaman)
-    return _page(
+    return officer_page(
         request,
         "aduan.html",
         categories={c["code"]: c["name"] for c in await ctx.complaints.categories()},
@@ -296,7 +297,7 @@ def _listed(found: dict[str, Any], due: str, page: int, now: datetime) -> dict[s
     """A service's page of a work list as a list page shows it: each row's SLA label
     (from its `due` field) and the way to the next page."""
     items = [
-        {**item, "due": due_label(_instant(item.get(due)), now), "due_text": when(item.get(due))}
+        {**item, "due": due_label(instant(item.get(due)), now), "due_text": when(item.get(due))}
         for item in found.get("items", [])
     ]
     total, size = int(found.get("total", 0)), int(found.get("page_size", 1)) or 1
@@ -307,10 +308,6 @@ def _place(desa_code: str) -> str:
     desa = find_desa(desa_code)
     kecamatan = find_kecamatan(desa.kecamatan_code) if desa else None
     return f"{desa.name}, {kecamatan.name}" if desa and kecamatan else desa_code
-
-
-def _instant(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 async def _case_page(
@@ -329,7 +326,7 @@ async def _case_page(
     view = await cases.case(ctx, officer, code)
     complaint = view.complaint
     order = [name for step in steps_for(officer.role, complaint["status"]) for name in FIELDS.get(step, [])]
-    return _page(
+    return officer_page(
         request,
         "kasus.html",
         _status(errors),
@@ -398,7 +395,7 @@ async def _form_step(
     send: Callable[[FormData, dict[str, str]], Awaitable[Answer]],
 ) -> Response:
     """A step's form sent from a case's page at `address`: unknown steps are unknown
-    pages; else `_sent`, the page again with the form as typed when it is refused."""
+    pages; else `sent_form`, the page again with the form as typed when it is refused."""
     form = await checked_form(request)
     if step not in known:
         return _message(request, 404, "notfound.title", "notfound.body")
@@ -408,10 +405,10 @@ async def _form_step(
         return await page(errors=errors, form=fields, failed=step)
 
     done = f"{address}?" + urlencode({"selesai": step})
-    return await _sent(request, send(form, fields), again, done)
+    return await sent_form(request, send(form, fields), again, done)
 
 
-async def _sent(
+async def sent_form(
     request: Request,
     sending: Awaitable[Answer],
     again: Callable[[dict[str, str]], Awaitable[HTMLResponse]],
@@ -441,7 +438,7 @@ async def _sent(
 async def applications(request: Request, ctx: Ctx, officer: Officer, asked: Asked) -> Response:
     tab = tab_of(Role.PERMIT_OFFICER, asked.status)
     found = await cases.applications(ctx, officer, tab, asked.halaman)
-    return _page(
+    return officer_page(
         request,
         "izin.html",
         kinds={k["code"]: k["name"] for k in await ctx.permits.permit_types()},
@@ -467,7 +464,7 @@ async def _application_page(
     a = view.application
     steps = permit_steps_for(a)
     order = DOCUMENT_CHECK_FIELDS + [n for step in steps for n in PERMIT_FIELDS[step]]
-    return _page(
+    return officer_page(
         request,
         "permohonan.html",
         _status(errors),
@@ -508,7 +505,7 @@ async def document_check(request: Request, ctx: Ctx, officer: Officer, code: str
         )
 
     done = f"/petugas/izin/{quote(code)}?" + urlencode({"selesai": DOCUMENT_CHECK})
-    return await _sent(request, cases.check_documents(ctx, officer, code, fields, missing), again, done)
+    return await sent_form(request, cases.check_documents(ctx, officer, code, fields, missing), again, done)
 
 
 @router.post("/petugas/izin/{code}/{step}", response_class=HTMLResponse)

@@ -308,7 +308,7 @@ def _known(code: str, prefix: str) -> str:
     return found
 
 
-async def _as_officer(call: Callable[[], Awaitable[T]]) -> T:
+async def as_officer(call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
     except Refused as refused:
@@ -324,7 +324,7 @@ async def _as_officer(call: Callable[[], Awaitable[T]]) -> T:
 async def work_list(ctx: Context, officer: Signed, status: str, page: int) -> dict[str, Any]:
     """A page of the officer's complaints in `status`, the soonest SLA due first."""
     filters: dict[str, str | int] = {"status": status, "sort": "due", "page": page, "page_size": PAGE_SIZE}
-    return await _as_officer(lambda: ctx.complaints.officer_list(officer.token, **filters))
+    return await as_officer(lambda: ctx.complaints.officer_list(officer.token, **filters))
 
 
 @dataclass
@@ -338,7 +338,7 @@ async def case(ctx: Context, officer: Signed, code: str) -> CaseView:
     """The complaint as the officer may see it, the OPDs to dispose to and, where it may
     still be merged, earlier open complaints like it."""
     code = _known(code, COMPLAINT_PREFIX)
-    found = await _as_officer(lambda: ctx.complaints.officer_complaint(officer.token, code))
+    found = await as_officer(lambda: ctx.complaints.officer_complaint(officer.token, code))
     if found is None:
         raise NotFound
     similar: list[dict[str, Any]] = []
@@ -348,7 +348,7 @@ async def case(ctx: Context, officer: Signed, code: str) -> CaseView:
             "kecamatan": found["kecamatan_code"],
             "page_size": 50,
         }
-        candidates = await _as_officer(lambda: ctx.complaints.officer_list(officer.token, **filters))
+        candidates = await as_officer(lambda: ctx.complaints.officer_list(officer.token, **filters))
         similar = rules.suggestions(found, candidates.get("items", []))
     return CaseView(found, await ctx.complaints.opds(), similar)
 
@@ -381,7 +381,7 @@ async def act(
         except Refused:
             result.refuse(rules.RESOLUTION_PHOTO, f"error.{rules.RESOLUTION_PHOTO}.refused")
             return result
-    await _as_officer(lambda: ctx.complaints.officer_step(officer.token, code, command, body))
+    await as_officer(lambda: ctx.complaints.officer_step(officer.token, code, command, body))
     return result
 
 
@@ -391,7 +391,7 @@ async def act(
 async def applications(ctx: Context, officer: Signed, status: str, page: int) -> dict[str, Any]:
     """A page of the licensing office's applications in `status`, newest first."""
     filters: dict[str, str | int] = {"status": status, "page": page, "page_size": PAGE_SIZE}
-    return await _as_officer(lambda: ctx.permits.officer_list(officer.token, **filters))
+    return await as_officer(lambda: ctx.permits.officer_list(officer.token, **filters))
 
 
 @dataclass
@@ -403,7 +403,7 @@ class ApplicationView:
 async def application(ctx: Context, officer: Signed, code: str) -> ApplicationView:
     """The application with its permit type's documents, each marked given or not."""
     code = _known(code, PERMIT_PREFIX)
-    found = await _as_officer(lambda: ctx.permits.officer_application(officer.token, code))
+    found = await as_officer(lambda: ctx.permits.officer_application(officer.token, code))
     if found is None:
         raise NotFound
     kinds = {t["code"]: t for t in await ctx.permits.permit_types()}
@@ -424,7 +424,7 @@ async def check_documents(
     result = rules.read_document_check(form, missing, {d["code"] for d in view.documents})
     if not result.errors:
         body = result.values["body"]
-        await _as_officer(lambda: ctx.permits.document_check(officer.token, code, body))
+        await as_officer(lambda: ctx.permits.document_check(officer.token, code, body))
     return result
 
 
@@ -435,7 +435,7 @@ async def permit_step(ctx: Context, officer: Signed, code: str, step: str, form:
     result = rules.read_permit_step(step, form, ctx.clock())
     if not result.errors:
         body, command = result.values["body"], rules.PERMIT_STEPS[step][0]
-        await _as_officer(lambda: ctx.permits.officer_step(officer.token, code, command, body))
+        await as_officer(lambda: ctx.permits.officer_step(officer.token, code, command, body))
     return result
 
 
@@ -451,7 +451,7 @@ def _file_id(value: str) -> str:
 
 
 async def _download(call: Callable[[], Awaitable[Download | None]]) -> Download:
-    found = await _as_officer(call)
+    found = await as_officer(call)
     if found is None:
         raise NotFound
     return found

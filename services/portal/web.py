@@ -19,6 +19,7 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +34,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from services.portal.clients.base import Download
 from services.portal.i18n import translator
 from shared.kit.attachments import inline_headers
+from shared.kit.codes import WIB
 from shared.kit.i18n import choose_language
 from shared.kit.web import page_headers
 
@@ -137,6 +139,17 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         **values,
     )
     return HTMLResponse(html, status_code=status_code, headers={"Content-Language": lang})
+
+
+def instant(value: str | None) -> datetime | None:
+    """An instant of a service's answer (ISO 8601); None when it gave none."""
+    return datetime.fromisoformat(value) if value else None
+
+
+def when(value: str | None) -> str:
+    """An instant of a service's answer as pages show it, in WIB."""
+    found = instant(value)
+    return found.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB") if found else "—"
 
 
 def check_answers_page(
