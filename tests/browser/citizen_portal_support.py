@@ -20,7 +20,6 @@ from shared.runtime.smtp_sink import SmtpSink
 from tests.browser.portal_support import NOTIFICATIONS_LIMITS, Audit, OneTimeCodes, service_processes
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, officer_headers
-from tests.notifications_support import data_key_urls
 
 SERVICES = ("notifications", "health", "complaints", "integration", "portal")
 # With `permits=True`, the permits service too (every journey the portal offers).
@@ -55,12 +54,13 @@ async def citizen_stack(
     databases = {name: await new_database(infra) for name in services}
     # Every service verifies sessions with the keys this notification service publishes.
     issuer = {"SINERGI_CITIZEN_ISSUER": urls["notifications"]}
-    notifications_env = notifications_process(infra, databases["notifications"], group, sink, gateway).env
+    notifications_env = notifications_process(
+        infra, databases["notifications"], group, sink, gateway, key_holders=urls
+    ).env
     environments = {
         "notifications": {
             **notifications_env,
             **issuer,
-            **data_key_urls(urls),
             **NOTIFICATIONS_LIMITS,
         },
         "health": issuer,

@@ -34,7 +34,6 @@ from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, wait_for
 from tests.identity_support import PASSWORD, Provider
 from tests.integration.test_complaints_service import complaint_body
-from tests.notifications_support import data_key_urls
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -99,8 +98,9 @@ async def workspace(
         "permits": oidc,
         "health": {**oidc, **citizens.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
         "notifications": {
-            **notifications_process(infra, databases["notifications"], group, smtp_sink, fake_gateway).env,
-            **data_key_urls(urls),
+            **notifications_process(
+                infra, databases["notifications"], group, smtp_sink, fake_gateway, key_holders=urls
+            ).env,
             **oidc,
         },
         "portal": {
