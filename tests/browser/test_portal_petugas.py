@@ -92,29 +92,28 @@ async def workspace(
     databases = {name: await new_database(infra) for name in SERVICES}
     group = await new_group(infra, "notifications-petugas", DOMAIN_TOPICS.values())
     oidc = {"SINERGI_OIDC_ISSUER": provider.issuer}
-    citizens = DevelopmentIssuer().start()
-    environments = {
-        "complaints": oidc,
-        "permits": oidc,
-        "health": {**oidc, **citizens.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
-        "notifications": {
-            **notifications_process(
-                infra, databases["notifications"], group, smtp_sink, fake_gateway, key_holders=urls
-            ).env,
-            **oidc,
-        },
-        "portal": {
-            **oidc,
-            "PORTAL_PUBLIC_URL": urls["portal"],
-            "PORTAL_OIDC_CLIENT_SECRET": provider.keycloak.client_secret,
-            "PORTAL_COMPLAINTS_URL": urls["complaints"],
-            "PORTAL_PERMITS_URL": urls["permits"],
-            "PORTAL_HEALTH_URL": urls["health"],
-            "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
-        },
-    }
-    specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
-    try:
+    with DevelopmentIssuer() as citizens:
+        environments = {
+            "complaints": oidc,
+            "permits": oidc,
+            "health": {**oidc, **citizens.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
+            "notifications": {
+                **notifications_process(
+                    infra, databases["notifications"], group, smtp_sink, fake_gateway, key_holders=urls
+                ).env,
+                **oidc,
+            },
+            "portal": {
+                **oidc,
+                "PORTAL_PUBLIC_URL": urls["portal"],
+                "PORTAL_OIDC_CLIENT_SECRET": provider.keycloak.client_secret,
+                "PORTAL_COMPLAINTS_URL": urls["complaints"],
+                "PORTAL_PERMITS_URL": urls["permits"],
+                "PORTAL_HEALTH_URL": urls["health"],
+                "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
+            },
+        }
+        specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
         async with service_processes(infra, specs):
             yield Workspace(
                 urls["portal"],
@@ -125,8 +124,6 @@ async def workspace(
                 urls["health"],
                 citizens,
             )
-    finally:
-        citizens.stop()
 
 
 @asynccontextmanager
