@@ -29,6 +29,7 @@ from tests.harness import (
     running,
     wait_for,
 )
+from tests.integration.test_complaints_service import complaint_body
 from tests.notifications_support import Wiring, asking_keys_of, unique_phone
 
 NIK = "3306061708900001"
@@ -69,15 +70,7 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
         asking_keys_of(notifications, complaints=citizen_api)
         ctx = complaints.state.service.context
         filed = await citizen_api.post(
-            "/complaints",
-            json={
-                "kind": "pengaduan",
-                "category": "jalan_rusak",
-                "title": "Jalan berlubang di depan balai desa",
-                "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
-                "desa_code": "33.06.01.2001",
-                "reporter": {"nik": NIK, "phone": phone},
-            },
+            "/complaints", json=complaint_body(reporter={"nik": NIK, "phone": phone})
         )
         assert filed.status_code == 201, filed.text
         code = filed.json()["tracking_code"]
