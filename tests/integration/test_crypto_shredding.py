@@ -66,6 +66,12 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
         ComplaintsSettings(database_url=database, platform=wiring.platform, sla_check_seconds=3600)
     )
     notifications = wiring.build()
+
+    async def read_by_notifications(event_id: str) -> None:
+        """Wait until the notification service has taken the event into its inbox."""
+        inbox = "SELECT count(*) FROM inbox WHERE event_id = $1"
+        await wait_for(lambda: db_fetchval(wiring.database, inbox, event_id), timeout=30)
+
     async with running(complaints) as citizen_api, running(notifications):
         asking_keys_of(notifications, complaints=citizen_api)
         ctx = complaints.state.service.context
@@ -105,13 +111,7 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
         [staged] = await db_fetch(
             database, "SELECT value FROM outbox WHERE key = $1", erased.json()["citizen_ref"]
         )
-        announced = json.loads(staged["value"])
-        await wait_for(
-            lambda: db_fetchval(
-                wiring.database, "SELECT count(*) FROM inbox WHERE event_id = $1", announced["id"]
-            ),
-            timeout=30,
-        )
+        await read_by_notifications(json.loads(staged["value"])["id"])
 
         # Every copy the log and the outbox keep: none opens with any key left in any
         # service's settings or in the complaints database.
@@ -133,12 +133,7 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
             await producer.send_and_wait(
                 TOPIC, json.dumps(again).encode(), key=record.key, headers=list(record.headers)
             )
-        await wait_for(
-            lambda: db_fetchval(
-                wiring.database, "SELECT count(*) FROM inbox WHERE event_id = $1", again["id"]
-            ),
-            timeout=30,
-        )
+        await read_by_notifications(again["id"])
         told = await db_fetchval(
             wiring.database,
             "SELECT count(*) FROM notifications WHERE source_event_id::text = $1 AND recipient_kind = 'citizen'",
