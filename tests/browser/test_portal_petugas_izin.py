@@ -30,7 +30,7 @@ from shared.reference.workdays import default_calendar
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from tests.attachment_support import pdf, phone_photo
-from tests.browser.portal_support import DESKTOP, Audit, service_processes
+from tests.browser.portal_support import DESKTOP, Audit, audited, service_processes
 from tests.browser.test_portal import browser, chromium, words
 from tests.harness import db_execute, db_fetchval, new_database, officer_headers
 from tests.integration.test_complaints_service import complaint_body
@@ -73,17 +73,10 @@ async def signed_in(
     browser: Any, portal: str, label: str, role: str, opd: str | None = None
 ) -> AsyncIterator[tuple[Any, Audit]]:
     """A browser page of an officer signed in with the development sign-in."""
-    context = await browser.new_context(viewport=DESKTOP, locale="id-ID")
-    page = await context.new_page()
-    audit = Audit(portal, label)
-    audit.attach(page)
-    try:
+    async with audited(browser, portal, label, DESKTOP) as (page, audit):
         await page.goto(f"{portal}/petugas")
         await sign_in(page, role, opd)
         yield page, audit
-    finally:
-        await context.close()
-    audit.check()
 
 
 async def submit(page: Any, button: str) -> int:
