@@ -292,3 +292,13 @@ async def audited(
     finally:
         await context.close()
     audit.check()
+
+
+async def send_form(page: Any, button: str) -> int:
+    """Press a form's button: the status of the answer to its POST (303 when the service
+    took it and the page redirects), then wait for the page it leads to."""
+    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        await page.get_by_role("button", name=button, exact=True).click()
+    response = await posted.value
+    await page.wait_for_load_state("load")
+    return int(response.status)

@@ -27,7 +27,7 @@ from shared.runtime.embedded import free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.portal_support import DESKTOP, Audit, audited, service_processes
+from tests.browser.portal_support import DESKTOP, Audit, audited, send_form, service_processes
 from tests.browser.test_portal import browser, chromium, words
 from tests.browser.test_portal_klinik import POLYCLINIC, TV, today_with_a_queue
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
@@ -194,7 +194,7 @@ async def test_a_complaint_from_new_to_resolved_by_a_coordinator_and_an_opd_offi
 
         # A form sent empty: an error summary linking to the field, 422.
         await page.goto(f"{ws.portal}/petugas/aduan/{code}")
-        response = await _post_and_wait(page, "Tolak pengaduan")
+        response = await send_form(page, "Tolak pengaduan")
         assert response == 422
         await audit.page(page, "tolak-kosong")
         assert "Tulis penjelasan untuk pelapor" in await words(page, ".error-summary")
@@ -272,14 +272,6 @@ async def test_a_complaint_from_new_to_resolved_by_a_coordinator_and_an_opd_offi
     assert await ws.status(code) == "resolved"
     assert await ws.status(duplicate) == "merged"
     assert await ws.status(elsewhere) == "dispatched"
-
-
-async def _post_and_wait(page: Any, button: str) -> int:
-    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
-        await page.get_by_role("button", name=button, exact=True).click()
-    response = await posted.value
-    await page.wait_for_load_state("load")
-    return int(response.status)
 
 
 async def test_a_health_officer_signed_in_at_the_provider_calls_the_next_number_onto_the_display(
@@ -366,7 +358,7 @@ async def test_the_development_sign_in_without_a_provider(browser: Any, developm
         assert urlsplit(page.url).path == "/petugas/masuk"
         await audit.page(page, "masuk-pengembangan")
         assert await page.inner_text("h1") == "Masuk (pengembangan)"
-        assert await _post_and_wait(page, "Masuk") == 422
+        assert await send_form(page, "Masuk") == 422
         await audit.page(page, "masuk-kosong")
         assert "Masukkan nama petugas" in await words(page, ".error-summary")
         await page.fill("#nama", "Sri Lestari")
@@ -418,7 +410,7 @@ async def test_the_licensing_office_checks_an_applications_documents(
         assert await page.inner_text("#status") == "Baru"
         # Incomplete without naming what is missing: the error summary, 422.
         await page.check("input[name='hasil'][value='incomplete']")
-        assert await _post_and_wait(page, "Simpan hasil pemeriksaan") == 422
+        assert await send_form(page, "Simpan hasil pemeriksaan") == 422
         await audit.page(page, "berkas-kosong")
         assert "Pilih dokumen yang kurang" in await words(page, ".error-summary")
         await page.check("input[name='kurang'][value='krk']")
