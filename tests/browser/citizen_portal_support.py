@@ -19,8 +19,7 @@ from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from tests.browser.portal_support import NOTIFICATIONS_LIMITS, Audit, OneTimeCodes, service_processes
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
-from tests.harness import new_database, new_group, officer_headers
-from tests.notifications_support import data_key_urls
+from tests.harness import new_database, new_group, officer_headers, wait_for
 
 SERVICES = ("notifications", "health", "complaints", "integration", "portal")
 # With `permits=True`, the permits service too (every journey the portal offers).
@@ -55,12 +54,13 @@ async def citizen_stack(
     databases = {name: await new_database(infra) for name in services}
     # Every service verifies sessions with the keys this notification service publishes.
     issuer = {"SINERGI_CITIZEN_ISSUER": urls["notifications"]}
-    notifications_env = notifications_process(infra, databases["notifications"], group, sink, gateway).env
+    notifications_env = notifications_process(
+        infra, databases["notifications"], group, sink, gateway, key_holders=urls
+    ).env
     environments = {
         "notifications": {
             **notifications_env,
             **issuer,
-            **data_key_urls(urls),
             **NOTIFICATIONS_LIMITS,
         },
         "health": issuer,
@@ -113,6 +113,20 @@ async def fill_a_day(stack: CitizenStack, doctor: str, weekday: int) -> None:
 
 async def go_on(page: Any, button: str = "Lanjutkan") -> None:
     await page.get_by_role("button", name=button, exact=True).click()
+
+
+async def until_listed(page: Any, *codes: str) -> None:
+    """Layanan saya reloaded until it lists every one of `codes` (the integration view
+    has them once it has followed the bus)."""
+
+    async def listed() -> bool:
+        shown = await page.inner_text("#layanan")
+        if all(code in shown for code in codes):
+            return True
+        await page.reload()
+        return False
+
+    await wait_for(listed, timeout=30, interval=1)
 
 
 async def prove(

@@ -36,7 +36,6 @@ from tests.harness import (
     wait_for,
     wait_ready,
 )
-from tests.notifications_support import data_key_urls
 
 AXE = repo_root() / "tests" / "browser" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = repo_root() / "test-artifacts" / "portal"
@@ -140,9 +139,11 @@ async def portal_stack(
     }
     if citizens:
         group = await new_group(infra, "notifications-portal", DOMAIN_TOPICS.values())
-        notifications = notifications_process(infra, databases["notifications"], group, *citizens).env
-        keys = data_key_urls({name: urls[name] for name in ("complaints", "permits")})
-        environments["notifications"] = {**notifications, **keys, **NOTIFICATIONS_LIMITS}
+        producers = {name: urls[name] for name in ("complaints", "permits")}
+        notifications = notifications_process(
+            infra, databases["notifications"], group, *citizens, key_holders=producers
+        ).env
+        environments["notifications"] = {**notifications, **NOTIFICATIONS_LIMITS}
         environments["portal"]["PORTAL_NOTIFICATIONS_URL"] = urls["notifications"]
         # Every service verifies sessions with the keys this notification service publishes.
         for env in environments.values():
@@ -291,3 +292,13 @@ async def audited(
     finally:
         await context.close()
     audit.check()
+
+
+async def send_form(page: Any, button: str) -> int:
+    """Press a form's button: the status of the answer to its POST (303 when the service
+    took it and the page redirects), then wait for the page it leads to."""
+    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        await page.get_by_role("button", name=button, exact=True).click()
+    response = await posted.value
+    await page.wait_for_load_state("load")
+    return int(response.status)

@@ -15,12 +15,18 @@ import pytest
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, fill_a_day, go_on
+from tests.browser.citizen_portal_support import (
+    CitizenStack,
+    citizen_stack,
+    fill_a_day,
+    go_on,
+    prove,
+    until_listed,
+)
 from tests.browser.portal_support import PHONE
 from tests.browser.test_portal import NIK, browser, browsing, chromium, lapor
 from tests.browser.test_portal_antrean import FULL_DOCTOR, FULL_WEEKDAY, to_the_phone_page
 from tests.browser.test_portal_izin import DRAWING, KTP, PBG_DOCUMENTS, to_the_documents, upload
-from tests.harness import wait_for
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -54,13 +60,7 @@ async def test_a_complaint_an_application_and_a_booking_all_appear_under_layanan
         application = (await page.inner_text("#kode")).strip()
 
         await to_the_phone_page(page, audit, stack, NIK)
-        before = len(stack.codes(MOBILE))
-        await page.fill("#kontak", MOBILE)
-        await go_on(page, "Kirim kode")
-        await audit.page(page, "antrean-kode")
-        await page.fill("#kode", await stack.new_code(MOBILE, before))
-        await go_on(page)
-        await audit.page(page, "antrean-periksa")
+        await prove(page, audit, stack, MOBILE, "antrean-periksa")
         await go_on(page, "Daftar antrean")
         await audit.page(page, "antrean-selesai")
         assert await page.inner_text("h1") == "Antrean terdaftar"
@@ -71,15 +71,7 @@ async def test_a_complaint_an_application_and_a_booking_all_appear_under_layanan
         await page.goto(stack.portal + "/layanan")
         await audit.page(page, "layanan")
         assert page.url.endswith("/layanan")
-
-        async def all_three() -> bool:
-            listed = await page.inner_text("#layanan")
-            if all(code in listed for code in (complaint, application, booking)):
-                return True
-            await page.reload()
-            return False
-
-        await wait_for(all_three, timeout=30, interval=1)
+        await until_listed(page, complaint, application, booking)
         await audit.page(page, "layanan-tiga")
         for code in (complaint, application, booking):
             assert await page.locator(f"a[href='/lacak?kode={code}']").count() == 1

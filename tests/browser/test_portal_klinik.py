@@ -111,26 +111,23 @@ async def today_with_a_queue(
 async def clinic(infra: Infrastructure) -> AsyncIterator[Clinic]:
     """Complaints (the development sign-in lists its OPDs), health and the portal, each
     its own process, without an identity provider."""
-    issuer = DevelopmentIssuer().start()
     ports = {name: free_port() for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     databases = {name: await new_database(infra) for name in SERVICES}
-    environments = {
-        "complaints": {},
-        "health": {**issuer.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
-        "portal": {
-            "PORTAL_COMPLAINTS_URL": urls["complaints"],
-            "PORTAL_HEALTH_URL": urls["health"],
-            "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
-        },
-    }
-    specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
-    try:
+    with DevelopmentIssuer() as issuer:
+        environments = {
+            "complaints": {},
+            "health": {**issuer.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
+            "portal": {
+                "PORTAL_COMPLAINTS_URL": urls["complaints"],
+                "PORTAL_HEALTH_URL": urls["health"],
+                "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
+            },
+        }
+        specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
         async with service_processes(infra, specs):
             codes = await today_with_a_queue(urls["health"], issuer)
             yield Clinic(urls["portal"], urls["health"], codes)
-    finally:
-        issuer.stop()
 
 
 def visitor(browser: Any, clinic: Clinic, label: str, viewport: dict[str, int]) -> Any:

@@ -16,7 +16,7 @@ import pytest
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, go_on, prove
+from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, go_on, prove, until_listed
 from tests.browser.portal_support import DESKTOP, PHONE
 from tests.browser.test_portal import browser, browsing, chromium, words
 from tests.citizen_support import open_session
@@ -62,13 +62,7 @@ async def test_layanan_saya_signs_in_by_email_saves_the_preferences_and_signs_ou
         assert email not in await page.content()  # masked, never in full
 
         # The complaint is listed once the integration view has it (it follows the bus).
-        async def listed() -> bool:
-            if code in await page.inner_text("#layanan"):
-                return True
-            await page.reload()
-            return False
-
-        await wait_for(listed, timeout=30, interval=1)
+        await until_listed(page, code)
         await audit.page(page, "daftar")
         link = page.locator(f"a[href='/lacak?kode={code}']")
         assert await link.inner_text() == "Pengaduan: Jalan dan jembatan rusak"

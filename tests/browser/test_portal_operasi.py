@@ -34,7 +34,7 @@ from tests.browser.test_portal_petugas import officer, submit
 from tests.faults.support import ALL_TOPICS, DOMAIN_TOPICS, integration_process, notifications_process
 from tests.harness import db_execute, new_database, new_group, officer_headers, wait_for
 from tests.integration.test_complaints_service import complaint_body
-from tests.notifications_support import data_key_urls, unique_phone
+from tests.notifications_support import unique_phone
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -108,10 +108,14 @@ async def operations(
     i_group = await new_group(infra, "integration-operasi", ALL_TOPICS)
     environments = {
         "complaints": {},
-        "notifications": {
-            **notifications_process(infra, databases["notifications"], n_group, smtp_sink, fake_gateway).env,
-            **data_key_urls({"complaints": urls["complaints"]}),
-        },
+        "notifications": notifications_process(
+            infra,
+            databases["notifications"],
+            n_group,
+            smtp_sink,
+            fake_gateway,
+            key_holders={"complaints": urls["complaints"]},
+        ).env,
         "integration": integration_process(infra, databases["integration"], i_group).env,
         # Permits and health are not started: nothing answers at their addresses.
         "portal": {

@@ -27,14 +27,13 @@ from shared.runtime.embedded import free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.portal_support import DESKTOP, Audit, audited, service_processes
+from tests.browser.portal_support import DESKTOP, Audit, audited, send_form, service_processes
 from tests.browser.test_portal import browser, chromium, words
 from tests.browser.test_portal_klinik import POLYCLINIC, TV, today_with_a_queue
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, wait_for
 from tests.identity_support import PASSWORD, Provider
 from tests.integration.test_complaints_service import complaint_body
-from tests.notifications_support import data_key_urls
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -93,28 +92,28 @@ async def workspace(
     databases = {name: await new_database(infra) for name in SERVICES}
     group = await new_group(infra, "notifications-petugas", DOMAIN_TOPICS.values())
     oidc = {"SINERGI_OIDC_ISSUER": provider.issuer}
-    citizens = DevelopmentIssuer().start()
-    environments = {
-        "complaints": oidc,
-        "permits": oidc,
-        "health": {**oidc, **citizens.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
-        "notifications": {
-            **notifications_process(infra, databases["notifications"], group, smtp_sink, fake_gateway).env,
-            **data_key_urls(urls),
-            **oidc,
-        },
-        "portal": {
-            **oidc,
-            "PORTAL_PUBLIC_URL": urls["portal"],
-            "PORTAL_OIDC_CLIENT_SECRET": provider.keycloak.client_secret,
-            "PORTAL_COMPLAINTS_URL": urls["complaints"],
-            "PORTAL_PERMITS_URL": urls["permits"],
-            "PORTAL_HEALTH_URL": urls["health"],
-            "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
-        },
-    }
-    specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
-    try:
+    with DevelopmentIssuer() as citizens:
+        environments = {
+            "complaints": oidc,
+            "permits": oidc,
+            "health": {**oidc, **citizens.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
+            "notifications": {
+                **notifications_process(
+                    infra, databases["notifications"], group, smtp_sink, fake_gateway, key_holders=urls
+                ).env,
+                **oidc,
+            },
+            "portal": {
+                **oidc,
+                "PORTAL_PUBLIC_URL": urls["portal"],
+                "PORTAL_OIDC_CLIENT_SECRET": provider.keycloak.client_secret,
+                "PORTAL_COMPLAINTS_URL": urls["complaints"],
+                "PORTAL_PERMITS_URL": urls["permits"],
+                "PORTAL_HEALTH_URL": urls["health"],
+                "PORTAL_UPSTREAM_TIMEOUT_SECONDS": "10",
+            },
+        }
+        specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
         async with service_processes(infra, specs):
             yield Workspace(
                 urls["portal"],
@@ -125,8 +124,6 @@ async def workspace(
                 urls["health"],
                 citizens,
             )
-    finally:
-        citizens.stop()
 
 
 @asynccontextmanager
@@ -197,7 +194,7 @@ async def test_a_complaint_from_new_to_resolved_by_a_coordinator_and_an_opd_offi
 
         # A form sent empty: an error summary linking to the field, 422.
         await page.goto(f"{ws.portal}/petugas/aduan/{code}")
-        response = await _post_and_wait(page, "Tolak pengaduan")
+        response = await send_form(page, "Tolak pengaduan")
         assert response == 422
         await audit.page(page, "tolak-kosong")
         assert "Tulis penjelasan untuk pelapor" in await words(page, ".error-summary")
@@ -275,14 +272,6 @@ async def test_a_complaint_from_new_to_resolved_by_a_coordinator_and_an_opd_offi
     assert await ws.status(code) == "resolved"
     assert await ws.status(duplicate) == "merged"
     assert await ws.status(elsewhere) == "dispatched"
-
-
-async def _post_and_wait(page: Any, button: str) -> int:
-    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
-        await page.get_by_role("button", name=button, exact=True).click()
-    response = await posted.value
-    await page.wait_for_load_state("load")
-    return int(response.status)
 
 
 async def test_a_health_officer_signed_in_at_the_provider_calls_the_next_number_onto_the_display(
@@ -369,7 +358,7 @@ async def test_the_development_sign_in_without_a_provider(browser: Any, developm
         assert urlsplit(page.url).path == "/petugas/masuk"
         await audit.page(page, "masuk-pengembangan")
         assert await page.inner_text("h1") == "Masuk (pengembangan)"
-        assert await _post_and_wait(page, "Masuk") == 422
+        assert await send_form(page, "Masuk") == 422
         await audit.page(page, "masuk-kosong")
         assert "Masukkan nama petugas" in await words(page, ".error-summary")
         await page.fill("#nama", "Sri Lestari")
@@ -421,7 +410,7 @@ async def test_the_licensing_office_checks_an_applications_documents(
         assert await page.inner_text("#status") == "Baru"
         # Incomplete without naming what is missing: the error summary, 422.
         await page.check("input[name='hasil'][value='incomplete']")
-        assert await _post_and_wait(page, "Simpan hasil pemeriksaan") == 422
+        assert await send_form(page, "Simpan hasil pemeriksaan") == 422
         await audit.page(page, "berkas-kosong")
         assert "Pilih dokumen yang kurang" in await words(page, ".error-summary")
         await page.check("input[name='kurang'][value='krk']")

@@ -30,7 +30,7 @@ from shared.reference.workdays import default_calendar
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from tests.attachment_support import pdf, phone_photo
-from tests.browser.portal_support import DESKTOP, Audit, service_processes
+from tests.browser.portal_support import DESKTOP, Audit, audited, send_form, service_processes
 from tests.browser.test_portal import browser, chromium, words
 from tests.harness import db_execute, db_fetchval, new_database, officer_headers
 from tests.integration.test_complaints_service import complaint_body
@@ -65,7 +65,7 @@ async def sign_in(page: Any, role: str, opd: str | None = None) -> None:
     await page.check(f"input[name='peran'][value='{role}']")
     if opd:
         await page.select_option("#opd", opd)
-    await submit(page, "Masuk")
+    await send_form(page, "Masuk")
 
 
 @asynccontextmanager
@@ -73,27 +73,10 @@ async def signed_in(
     browser: Any, portal: str, label: str, role: str, opd: str | None = None
 ) -> AsyncIterator[tuple[Any, Audit]]:
     """A browser page of an officer signed in with the development sign-in."""
-    context = await browser.new_context(viewport=DESKTOP, locale="id-ID")
-    page = await context.new_page()
-    audit = Audit(portal, label)
-    audit.attach(page)
-    try:
+    async with audited(browser, portal, label, DESKTOP) as (page, audit):
         await page.goto(f"{portal}/petugas")
         await sign_in(page, role, opd)
         yield page, audit
-    finally:
-        await context.close()
-    audit.check()
-
-
-async def submit(page: Any, button: str) -> int:
-    """Press a form's button: the status of the answer to the POST (`SENT` when the
-    service took it and the page redirects), then wait for the page it leads to."""
-    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
-        await page.get_by_role("button", name=button, exact=True).click()
-    response = await posted.value
-    await page.wait_for_load_state("load")
-    return int(response.status)
 
 
 async def apply_with_a_scan(permits: str) -> str:
@@ -154,19 +137,19 @@ async def test_a_pbg_from_its_documents_to_an_issued_permit(browser: Any, desk: 
         assert unknown.status == 404
 
         await page.check("input[name='hasil'][value='complete']")
-        assert await submit(page, "Simpan hasil pemeriksaan") == SENT
+        assert await send_form(page, "Simpan hasil pemeriksaan") == SENT
         assert await page.inner_text("#status") == "Berkas lengkap"
 
         # A date already past: the error summary, nothing sent.
         await page.fill("#tanggal", "2020-01-06")
         await page.fill("#jam", "09:00")
         await page.fill("#peninjau", "Tim Teknis 2")
-        assert await submit(page, "Simpan jadwal peninjauan") == 422
+        assert await send_form(page, "Simpan jadwal peninjauan") == 422
         await audit.page(page, "jadwal-lampau")
         assert "harus di masa yang akan datang" in await words(page, ".error-summary")
         assert await page.input_value("#peninjau") == "Tim Teknis 2"
         await page.fill("#tanggal", next_working_day().isoformat())
-        assert await submit(page, "Simpan jadwal peninjauan") == SENT
+        assert await send_form(page, "Simpan jadwal peninjauan") == SENT
         await audit.page(page, "jadwal-tersimpan")
         assert await page.inner_text("#status") == "Peninjauan dijadwalkan"
         assert "Tim Teknis 2" in await page.inner_text("#peninjauan")
@@ -177,12 +160,12 @@ async def test_a_pbg_from_its_documents_to_an_issued_permit(browser: Any, desk: 
 
         await page.check("input[name='hasil_tinjau'][value='passed']")
         await page.fill("#temuan", "Bangunan sesuai gambar rencana.")
-        assert await submit(page, "Simpan hasil peninjauan") == SENT
+        assert await send_form(page, "Simpan hasil peninjauan") == SENT
         assert await page.inner_text("#status") == "Sudah ditinjau"
         await audit.page(page, "ditinjau")
-        assert await submit(page, "Setujui") == SENT
+        assert await send_form(page, "Setujui") == SENT
         assert await page.inner_text("#status") == "Disetujui"
-        assert await submit(page, "Terbitkan izin") == SENT
+        assert await send_form(page, "Terbitkan izin") == SENT
         await audit.page(page, "izin-terbit")
         assert await page.inner_text("#status") == "Izin terbit"
         async with httpx.AsyncClient(base_url=desk["permits"], timeout=30) as client:
@@ -193,7 +176,7 @@ async def test_a_pbg_from_its_documents_to_an_issued_permit(browser: Any, desk: 
 
         # The inspection recorded again from the stale page: a plain notice, not an error.
         await stale.check("input[name='hasil_tinjau'][value='failed']")
-        assert await submit(stale, "Simpan hasil peninjauan") == 409
+        assert await send_form(stale, "Simpan hasil peninjauan") == 409
         assert "tidak lagi dapat dilakukan" in await words(stale, "#sudah-berubah")
         assert await stale.inner_text("#status") == "Izin terbit"
         await stale.close()
@@ -235,13 +218,13 @@ async def test_an_opd_officer_resolves_with_a_photo_the_reporter_sees_in_lacak(
         await page.set_input_files(
             "#foto_hasil", {"name": "hasil.pdf", "mimeType": "application/pdf", "buffer": pdf()}
         )
-        assert await submit(page, "Nyatakan selesai") == 422
+        assert await send_form(page, "Nyatakan selesai") == 422
         await audit.page(page, "selesai-bukan-foto")
         assert "harus JPEG atau PNG" in await words(page, ".error-summary")
         assert await page.input_value("#penyelesaian") == "Lubang sudah ditambal dan diaspal ulang."
         finished = {"name": "hasil.png", "mimeType": "image/png", "buffer": phone_photo("PNG")}
         await page.set_input_files("#foto_hasil", finished)
-        assert await submit(page, "Nyatakan selesai") == SENT
+        assert await send_form(page, "Nyatakan selesai") == SENT
         await audit.page(page, "selesai-dengan-foto")
         assert await page.inner_text("#status") == "Selesai ditangani"
         assert await page.locator("#foto-hasil").evaluate("img => img.complete && img.naturalWidth > 0")
@@ -279,7 +262,7 @@ async def test_a_form_sent_after_the_session_ended_is_there_again_after_signing_
         await db_execute(
             database, "UPDATE officer_sessions SET last_seen_at = last_seen_at - interval '31 minutes'"
         )
-        await submit(page, "Simpan hasil pemeriksaan")
+        await send_form(page, "Simpan hasil pemeriksaan")
         assert urlsplit(page.url).path == "/petugas/masuk"
         kept = await db_fetchval(database, f"SELECT answers::text FROM drafts WHERE journey = '{KEPT_FORM}'")
         assert note in str(kept) and "csrf" not in str(kept)
@@ -302,7 +285,7 @@ async def test_a_form_sent_after_the_session_ended_is_there_again_after_signing_
         await db_execute(
             database, "UPDATE officer_sessions SET last_seen_at = last_seen_at - interval '31 minutes'"
         )
-        await submit(page, "Simpan hasil pemeriksaan")
+        await send_form(page, "Simpan hasil pemeriksaan")
         await db_execute(
             database,
             f"UPDATE drafts SET updated_at = updated_at - interval '16 minutes' WHERE journey = '{KEPT_FORM}'",

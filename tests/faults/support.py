@@ -263,8 +263,13 @@ def notifications_process(
     group: str,
     smtp_sink: SmtpSink,
     fake_gateway: FakeGateway,
+    *,
+    key_holders: dict[str, str],
     **env: str,
 ) -> ServiceProcess:
+    """The notification service on the session's SMTP sink and fake gateway, asking the
+    domain services among `key_holders` (name -> base URL) for the citizens' data keys
+    that open the contacts their events carry."""
     return ServiceProcess(
         "notifications",
         infra.kafka_bootstrap,
@@ -285,6 +290,7 @@ def notifications_process(
             "NOTIFICATIONS_WHATSAPP_BURST": "200",
             "NOTIFICATIONS_SMS_RATE_PER_SECOND": "200",
             "NOTIFICATIONS_SMS_BURST": "200",
+            **data_key_urls(key_holders),
             **env,
         },
     )
@@ -335,6 +341,7 @@ async def new_consumers(
     smtp_sink: SmtpSink,
     fake_gateway: FakeGateway,
     *,
+    key_holders: dict[str, str],
     instances: int = 1,
     notifications_env: dict[str, str] | None = None,
     integration_env: dict[str, str] | None = None,
@@ -345,7 +352,15 @@ async def new_consumers(
     i_db = await new_database(infra, "integ")
     return Consumers(
         [
-            notifications_process(infra, n_db, n_group, smtp_sink, fake_gateway, **(notifications_env or {}))
+            notifications_process(
+                infra,
+                n_db,
+                n_group,
+                smtp_sink,
+                fake_gateway,
+                key_holders=key_holders,
+                **(notifications_env or {}),
+            )
             for _ in range(instances)
         ],
         [integration_process(infra, i_db, i_group, **(integration_env or {})) for _ in range(instances)],
@@ -373,6 +388,11 @@ class Producers:
     @property
     def all(self) -> list[ServiceProcess]:
         return [self.complaints, self.permits, self.health]
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Each producing service's base URL, by name."""
+        return {p.name: p.base for p in self.all}
 
     def by_domain(self, domain: str) -> ServiceProcess:
         return {"complaints": self.complaints, "permits": self.permits, "health": self.health}[domain]
@@ -915,9 +935,12 @@ class Rig:
     async def consumers(self, *, instances: int = 1) -> AsyncIterator[Consumers]:
         """The test's own consumers (`instances` of each service), started; stopped on the
         way out, whatever happened."""
-        keys = data_key_urls({p.name: p.base for p in self.producers.all})
         consumers = await new_consumers(
-            self.infra, self.smtp_sink, self.fake_gateway, instances=instances, notifications_env=keys
+            self.infra,
+            self.smtp_sink,
+            self.fake_gateway,
+            key_holders=self.producers.urls,
+            instances=instances,
         )
         try:
             await consumers.start()

@@ -30,7 +30,6 @@ from tests.faults.support import (
     tally,
 )
 from tests.harness import db_fetch, read_topic, wait_for
-from tests.notifications_support import data_key_urls
 
 # > 1 MB, which parse_record refuses (more than 1,000,000 bytes), and within the record
 # size Apache Kafka accepts by default (message.max.bytes, 1 MiB + 12 bytes; compose keeps
@@ -95,10 +94,7 @@ SKIPS_UNKNOWN_TYPES = {"notifications": False, "integration": True}
 async def test_poison_is_dead_lettered_partitions_flow_and_replay_applies_after_a_fix(
     infra: Infrastructure, producers: Producers, smtp_sink: SmtpSink, fake_gateway: FakeGateway
 ) -> None:
-    # The notification service opens the citizens' contacts with their data keys, asked
-    # of the producing services.
-    keys = data_key_urls({p.name: p.base for p in producers.all})
-    consumers = await new_consumers(infra, smtp_sink, fake_gateway, notifications_env=keys)
+    consumers = await new_consumers(infra, smtp_sink, fake_gateway, key_holders=producers.urls)
     n_group, i_group = consumers.notifications_group, consumers.integration_group
     skip = SKIPS_UNKNOWN_TYPES
     await consumers.start()

@@ -29,6 +29,7 @@ from tests.harness import (
     running,
     wait_for,
 )
+from tests.integration.test_complaints_service import complaint_body
 from tests.notifications_support import Wiring, asking_keys_of, unique_phone
 
 NIK = "3306061708900001"
@@ -65,19 +66,17 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
         ComplaintsSettings(database_url=database, platform=wiring.platform, sla_check_seconds=3600)
     )
     notifications = wiring.build()
+
+    async def read_by_notifications(event_id: str) -> None:
+        """Wait until the notification service has taken the event into its inbox."""
+        inbox = "SELECT count(*) FROM inbox WHERE event_id = $1"
+        await wait_for(lambda: db_fetchval(wiring.database, inbox, event_id), timeout=30)
+
     async with running(complaints) as citizen_api, running(notifications):
         asking_keys_of(notifications, complaints=citizen_api)
         ctx = complaints.state.service.context
         filed = await citizen_api.post(
-            "/complaints",
-            json={
-                "kind": "pengaduan",
-                "category": "jalan_rusak",
-                "title": "Jalan berlubang di depan balai desa",
-                "description": "Lubang besar di jalan desa membahayakan pengendara motor.",
-                "desa_code": "33.06.01.2001",
-                "reporter": {"nik": NIK, "phone": phone},
-            },
+            "/complaints", json=complaint_body(reporter={"nik": NIK, "phone": phone})
         )
         assert filed.status_code == 201, filed.text
         code = filed.json()["tracking_code"]
@@ -112,13 +111,7 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
         [staged] = await db_fetch(
             database, "SELECT value FROM outbox WHERE key = $1", erased.json()["citizen_ref"]
         )
-        announced = json.loads(staged["value"])
-        await wait_for(
-            lambda: db_fetchval(
-                wiring.database, "SELECT count(*) FROM inbox WHERE event_id = $1", announced["id"]
-            ),
-            timeout=30,
-        )
+        await read_by_notifications(json.loads(staged["value"])["id"])
 
         # Every copy the log and the outbox keep: none opens with any key left in any
         # service's settings or in the complaints database.
@@ -140,12 +133,7 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
             await producer.send_and_wait(
                 TOPIC, json.dumps(again).encode(), key=record.key, headers=list(record.headers)
             )
-        await wait_for(
-            lambda: db_fetchval(
-                wiring.database, "SELECT count(*) FROM inbox WHERE event_id = $1", again["id"]
-            ),
-            timeout=30,
-        )
+        await read_by_notifications(again["id"])
         told = await db_fetchval(
             wiring.database,
             "SELECT count(*) FROM notifications WHERE source_event_id::text = $1 AND recipient_kind = 'citizen'",

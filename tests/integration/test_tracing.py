@@ -17,7 +17,6 @@ from shared.runtime.smtp_sink import SmtpSink
 from tests.faults.support import ServiceProcess, new_consumers, new_database
 from tests.harness import wait_for
 from tests.integration.test_complaints_service import complaint_body
-from tests.notifications_support import data_key_urls
 from tests.pii import findings
 
 EMAIL = "pelapor.jejak@example.com"
@@ -66,9 +65,13 @@ async def test_one_trace_from_the_request_to_the_email_and_the_view(
     await complaints.start(ready=False)
     # The notification service opens the contact with the citizen's data key, asked of
     # the complaints service.
-    keys = data_key_urls({"complaints": complaints.base})
     consumers = await new_consumers(
-        infra, smtp_sink, fake_gateway, notifications_env={**env, **keys}, integration_env=env
+        infra,
+        smtp_sink,
+        fake_gateway,
+        key_holders={"complaints": complaints.base},
+        notifications_env=env,
+        integration_env=env,
     )
     await consumers.start()
     await complaints.wait_ready()
