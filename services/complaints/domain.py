@@ -57,6 +57,12 @@ def within_purworejo(point: GeoPoint) -> bool:
     return within_regency(point.lat, point.lon)
 
 
+# History steps whose note is the reporter's own words (a reopen's reason) or a reply
+# addressed to them, which answers and often quotes what they wrote: erasure clears these
+# notes. The officers' account of the work (progress, resolution, rejection, and the
+# fixed texts of dispatch and merge) stays with the complaint as the OPD's record.
+CITIZENS_WORDS = frozenset({"reopened", "responded"})
+
 OPEN_STATUSES = frozenset(
     {Status.SUBMITTED, Status.VERIFIED, Status.DISPATCHED, Status.IN_PROGRESS, Status.RESOLVED}
 )

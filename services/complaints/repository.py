@@ -11,6 +11,7 @@ import asyncpg
 
 from services.complaints.catalogue import Catalogue
 from services.complaints.domain import (
+    CITIZENS_WORDS,
     OPEN_STATUSES,
     Complaint,
     Reporter,
@@ -19,7 +20,7 @@ from services.complaints.domain import (
     Status,
 )
 from services.complaints.open311 import ApiKey, RequestQuery
-from shared.kit.citizen_data import Citizen, CitizenTable
+from shared.kit.citizen_data import ERASED_TEXT, Citizen, CitizenTable
 from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
 from shared.schemas.common import GeoPoint
@@ -311,26 +312,55 @@ class ComplaintRepository:
 
 
 class CitizenRecords(
-    CitizenTable, table="complaints", nik_column="reporter_nik", order_by="filed_at", files="photos"
+    CitizenTable,
+    table="complaints",
+    nik_column="reporter_nik",
+    order_by="filed_at",
+    files="photos",
+    contact_columns=("reporter_phone", "reporter_email"),
 ):
-    """The complaints a citizen filed (named, not anonymous), for export and erasure.
+    """The complaints a citizen filed, named or (found by the contact the request gives)
+    anonymous, for export and erasure.
 
-    Erasure removes the reporter's identity and contact from the complaints and the
-    link to the citizen (citizen_ref); the complaints themselves stay, as public-service
-    records without a person attached."""
+    Erasure removes the reporter's identity and contact, the link to the citizen
+    (citizen_ref), everything the citizen wrote or showed (title, description, the
+    point on the map, photos, the rating's comment, the notes of `CITIZENS_WORDS`) and
+    the complaint's attachments. What statistics and the OPD's record need stays:
+    kind, category, desa and kecamatan, OPD, status, dates, SLA clocks, rating, the
+    officers' notes on the work (docs/privacy.md)."""
 
     columns = (
-        "tracking_code, kind, category, title, description, desa_code, status, filed_at,"
+        "tracking_code, kind, category, title, description, desa_code, lat, lon, status, filed_at,"
         " reporter_name, reporter_phone, reporter_email, rating, rating_comment"
     )
 
+    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
+        exported = await super().export(conn, citizen)
+        exported["history"] = await self.rows_about(
+            conn,
+            citizen,
+            "SELECT c.tracking_code, h.at, h.action, h.status, h.note FROM complaint_history h"
+            f" JOIN complaints c ON c.id = h.complaint_id WHERE {self.about} ORDER BY h.at, h.id",
+        )
+        return exported
+
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
-        # The photos first, while the complaints still name the citizen.
+        # The photos and notes first, while the complaints still name the citizen.
         photos = await self.erase_files(conn, citizen, Status)
+        notes = await self.change_about(
+            conn,
+            citizen,
+            "UPDATE complaint_history SET note = NULL WHERE note IS NOT NULL"
+            f" AND action = ANY({self.arg(1)}::text[])"
+            f" AND complaint_id IN (SELECT id FROM complaints WHERE {self.about})",
+            sorted(CITIZENS_WORDS),
+        )
         erased = await self.change(
             conn,
             citizen,
-            "reporter_nik = NULL, reporter_name = NULL, reporter_phone = NULL,"
-            " reporter_email = NULL, citizen_ref = NULL, updated_at = now()",
+            "reporter_nik = NULL, reporter_name = NULL, reporter_phone = NULL, reporter_email = NULL,"
+            f" citizen_ref = NULL, title = {self.arg(1)}, description = {self.arg(1)}, lat = NULL, lon = NULL,"
+            " rating_comment = NULL, resolution_photo = NULL, updated_at = now()",
+            ERASED_TEXT,
         )
-        return {"complaints": erased, "photos": photos}
+        return {"complaints": erased, "photos": photos, "notes": notes}

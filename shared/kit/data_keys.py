@@ -98,9 +98,9 @@ async def _wrapped_key_of(conn: asyncpg.Connection, subject: str) -> asyncpg.Rec
     return await conn.fetchrow("SELECT key_id, wrapped_key FROM citizen_keys WHERE subject = $1", subject)
 
 
-async def destroy(conn: asyncpg.Connection, subject: str) -> int:
-    """Delete the subject's data key (an erasure); how many keys there were."""
-    status = await conn.execute("DELETE FROM citizen_keys WHERE subject = $1", subject)
+async def destroy(conn: asyncpg.Connection, subjects: Iterable[str]) -> int:
+    """Delete the subjects' data keys (an erasure); how many keys there were."""
+    status = await conn.execute("DELETE FROM citizen_keys WHERE subject = ANY($1::text[])", list(subjects))
     return int(status.split()[-1])
 
 

@@ -139,7 +139,7 @@ async def test_erasing_the_citizen_deletes_the_photo_bytes(complaints) -> None:
     assert len(stored_files(store)) == 1
 
     erased = await client.post("/admin/citizens/erase", json={"nik": NIK}, headers=admin)
-    assert erased.json()["erased"] == {"complaints": 1, "photos": 1}
+    assert erased.json()["erased"] == {"complaints": 1, "photos": 1, "notes": 0}
 
     await wait_for(lambda: stored_files(store) == [], timeout=10)
     coordinator = officer_headers("coordinator")

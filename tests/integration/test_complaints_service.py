@@ -13,6 +13,7 @@ from shared.runtime.select import Infrastructure
 from shared.schemas import CONTENT_TYPE, parse_record
 from tests.harness import (
     db_fetch,
+    db_fetchval,
     officer_headers,
     post_raw,
     published,
@@ -398,24 +399,82 @@ async def test_officer_actions_are_audited_in_their_transaction(complaints) -> N
 
 async def test_a_citizen_can_be_exported_and_erased(complaints, infra) -> None:
     client, _, db = complaints
-    code = await file(client)
+    code = await file(client, location={"lat": -7.71, "lon": 110.01})
+    coordinator = officer_headers("coordinator")
+    steps = [
+        ("verify", {}),
+        ("dispatch", {"opd": "DPUPR"}),
+        ("progress", {"note": "Tim sudah survei lokasi"}),
+        ("responses", {"response": "Terima kasih, lubang di depan rumah Bapak akan ditambal"}),
+        ("resolve", {"resolution": "Jalan sudah ditambal"}),
+    ]
+    for step, body in steps:
+        done = await client.post(f"/officer/complaints/{code}/{step}", json=body, headers=coordinator)
+        assert done.status_code == 200, (step, done.text)
+    await client.post(f"/complaints/{code}/reopen", json={"reason": "Masih berlubang di depan rumah saya"})
+    await client.post(f"/officer/complaints/{code}/resolve", json={}, headers=coordinator)
+    rated = await client.post(f"/complaints/{code}/rating", json={"rating": 4, "comment": "Pak RT puas"})
+    assert rated.status_code == 200
+    # Filed without a NIK: only the contact leads to it.
+    other_phone = "081298765432"
+    anonymous = await file(client, anonymous=True, reporter={"phone": other_phone})
     admin = officer_headers("admin")
     exported = await client.post("/admin/citizens/export", json={"nik": NIK}, headers=admin)
     assert exported.status_code == 200
     assert [c["tracking_code"] for c in exported.json()["data"]["complaints"]] == [code]
+    assert "Masih berlubang di depan rumah saya" in {h["note"] for h in exported.json()["data"]["history"]}
     ref = exported.json()["citizen_ref"]
+    with_contact = {"nik": NIK, "phone": other_phone}
+    both = (await client.post("/admin/citizens/export", json=with_contact, headers=admin)).json()
+    assert {c["tracking_code"] for c in both["data"]["complaints"]} == {code, anonymous}
+    keys = "SELECT count(*) FROM citizen_keys"
+    assert await db_fetchval(db, keys) == 2  # the NIK's and the anonymous contact's
 
-    erased = await client.post("/admin/citizens/erase", json={"nik": NIK}, headers=admin)
-    assert erased.status_code == 200 and erased.json()["erased"] == {"complaints": 1, "photos": 0}
-    row = (await db_fetch(db, "SELECT reporter_nik, reporter_phone, citizen_ref FROM complaints"))[0]
-    assert tuple(row) == (None, None, None)
-    assert (await client.post("/admin/citizens/export", json={"nik": NIK}, headers=admin)).status_code == 404
+    erased = await client.post("/admin/citizens/erase", json=with_contact, headers=admin)
+    assert erased.status_code == 200
+    assert erased.json()["erased"] == {"complaints": 2, "photos": 0, "notes": 2}
+    assert await db_fetchval(db, keys) == 0  # every sealed copy of either contact is shredded
+    rows = await db_fetch(
+        db,
+        "SELECT tracking_code, reporter_nik, reporter_phone, reporter_email, citizen_ref, title, description,"
+        " lat, lon, rating_comment, category, desa_code, opd, status, rating, filed_at IS NOT NULL AS dated"
+        " FROM complaints ORDER BY filed_at",
+    )
+    assert [tuple(r) for r in rows] == [
+        (code, None, None, None, None, "[dihapus]", "[dihapus]", None, None, None)
+        + ("jalan_rusak", "33.06.01.2001", "DPUPR", "closed", 4, True),
+        (anonymous, None, None, None, None, "[dihapus]", "[dihapus]", None, None, None)
+        + ("jalan_rusak", "33.06.01.2001", "DPUPR", "submitted", None, True),
+    ]
+    notes = await db_fetch(
+        db,
+        "SELECT h.action, h.note FROM complaint_history h JOIN complaints c ON c.id = h.complaint_id"
+        " WHERE c.tracking_code = $1 ORDER BY h.id",
+        code,
+    )
+    # The citizen's words and the replies to them are gone; the officers' account stays.
+    assert [tuple(n) for n in notes if n["note"] is not None] == [
+        ("dispatched", "Diteruskan ke Dinas Pekerjaan Umum dan Penataan Ruang"),
+        ("progress_updated", "Tim sudah survei lokasi"),
+        ("resolved", "Jalan sudah ditambal"),
+    ]
+    assert {n["action"] for n in notes if n["note"] is None} >= {"reopened", "responded"}
+    assert (await client.post("/admin/citizens/export", json=with_contact, headers=admin)).status_code == 404
 
     # The erasure is announced on the bus, without the NIK, for downstream consumers.
     found = await published(infra.kafka_bootstrap, TOPIC, 1, citizen_ref=ref, service="complaints")
     assert {e["type"] for _, e in found} == {"id.sinergi.privacy.citizen.erased.v1"}
     assert NIK.encode() not in found[0][0].value
+    assert b"+6281298765432" not in found[0][0].value
+    # Bad input is refused by field; a contact nobody gave erases nothing and says so
+    # the same way as one somebody gave (no refusal tells whether a person exists).
+    bad = await client.post("/admin/citizens/erase", json={"nik": NIK, "phone": "12"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "phone"]
     assert (await client.post("/admin/citizens/erase", json={"nik": "123"}, headers=admin)).status_code == 422
+    nobody = await client.post(
+        "/admin/citizens/erase", json={**with_contact, "email": "x@example.org"}, headers=admin
+    )
+    assert nobody.status_code == 200 and nobody.json()["erased"] == {"complaints": 0, "photos": 0, "notes": 0}
     assert (
         await client.post("/admin/citizens/erase", json={"nik": NIK}, headers=officer_headers("coordinator"))
     ).status_code == 403

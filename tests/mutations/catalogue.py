@@ -202,7 +202,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         (
             Edit(
                 "shared/kit/citizen_data.py",
-                "        await data_keys.destroy(uow.conn, citizen.citizen_ref)\n",
+                "        await data_keys.destroy(uow.conn, citizen.key_subjects)\n",
                 "",
             ),
         ),
