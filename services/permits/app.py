@@ -95,6 +95,6 @@ def build(settings: PermitsSettings | None = None) -> FastAPI:
             ),
             PeriodicJob("domain-gauges", 15.0, _refresh_gauges),
         ],
-        citizen_data=CitizenRecords(),
+        citizen_data=CitizenRecords(catalogue),
     )
     return create_app(spec)

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from services.permits.domain import DocumentSpec, FieldSpec, PermitType, Terms
+from services.permits.domain import DocumentSpec, FieldSpec, PermitType, Retained, Terms
 
 DEFAULT_PATH = Path(__file__).with_name("permit_types.yaml")
 FIELD_KINDS = {"text", "integer", "number", "choice", "kbli"}
@@ -21,6 +21,15 @@ TERM_KEYS = {"sla_days", "inspection_required", "deemed_approval", "validity_yea
 class Catalogue:
     permit_types: dict[str, PermitType]
     kbli: dict[str, str]
+
+    @property
+    def retention(self) -> dict[str, dict[str, list[str]]]:
+        """Per type, what a decided permit keeps after its holder's erasure (as JSON for
+        the erasure's statement)."""
+        return {
+            code: {"fields": sorted(t.retained.fields), "documents": sorted(t.retained.documents)}
+            for code, t in self.permit_types.items()
+        }
 
     def permit_type(self, code: str, *, number_code: str, opd: str, dimension: str) -> PermitType:
         """The type, or a stand-in for one since removed from the file (old rows keep
@@ -92,6 +101,12 @@ def _permit_type(raw: dict[str, Any]) -> PermitType:
         for value, overrides in values.items():
             if value not in spec.choices or not set(overrides) <= TERM_KEYS:
                 raise ValueError(f"{code}: bad variant {value!r}")
+    kept = raw.get("retained") or {}
+    retained = Retained(frozenset(kept.get("fields") or ()), frozenset(kept.get("documents") or ()))
+    if not retained.fields <= {f.name for f in fields} or not retained.documents <= {
+        d.code for d in documents
+    }:
+        raise ValueError(f"{code}: retained fields and documents must be the type's own")
     return PermitType(
         code=code,
         name=raw["name"],
@@ -104,6 +119,7 @@ def _permit_type(raw: dict[str, Any]) -> PermitType:
         terms=terms,
         variant_field=variant_field,
         variants=values,
+        retained=retained,
     )
 
 

@@ -77,6 +77,11 @@ LEGAL_BASIS_DEEMED = "UU 30/2014 Pasal 53 jo. UU 11/2020 (fiktif positif)"
 MAX_INSPECTION_LEAD_DAYS = 365
 
 
+# History steps whose note is the applicant's own words (what they wrote when sending
+# documents again): an erasure clears them; the officers' notes are the OPD's record.
+APPLICANTS_WORDS = frozenset({"resubmitted"})
+
+
 class Status(StrEnum):
     SUBMITTED = "submitted"
     DOCUMENTS_INCOMPLETE = "documents_incomplete"
@@ -237,6 +242,14 @@ class Terms:
 
 
 @dataclass(frozen=True)
+class Retained:
+    """A permit type's retention duty: the `details` fields and the document codes kept."""
+
+    fields: frozenset[str] = frozenset()
+    documents: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class PermitType:
     code: str
     name: str
@@ -250,6 +263,9 @@ class PermitType:
     # Terms that depend on one field's value, e.g. the OSS-RBA risk level.
     variant_field: str | None = None
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What a decided permit keeps after its holder's erasure: the fields and documents
+    # that are the public record the OPD must hold (docs/privacy.md); nothing by default.
+    retained: Retained = field(default_factory=Retained)
 
     @property
     def document_codes(self) -> set[str]:

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.permits.catalogue import Catalogue
 from services.permits.domain import (
+    APPLICANTS_WORDS,
     OPEN_STATUSES,
     Applicant,
     Application,
@@ -19,7 +20,7 @@ from services.permits.domain import (
     Status,
     Terms,
 )
-from shared.kit.citizen_data import Citizen, CitizenTable
+from shared.kit.citizen_data import ERASED_TEXT, Citizen, CitizenTable
 from shared.kit.history import HistoryEntry
 from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
 from shared.schemas.common import AttachmentRef
@@ -95,8 +96,10 @@ _LISTED = (
     "permit_number",
     "decision",
 )
-# Applications whose holder is erased completely; the others keep their holder by law.
+# Applications whose holder is erased completely; decided permits the OPD must hold
+# (what their type retains); the others are being decided and keep what that needs.
 _ERASABLE = sorted({Status.REJECTED, Status.REVOKED, Status.EXPIRED})
+_HELD_BY_LAW = sorted({Status.APPROVED, Status.ISSUED})
 
 
 @dataclass(frozen=True)
@@ -301,26 +304,72 @@ class CitizenRecords(
 ):
     """An applicant's applications, for export and erasure.
 
-    A permit that is issued or still being decided must keep its holder (the permit is
-    a legal record; an undecided application is withdrawn by the applicant first), so
-    erasure anonymises rejected, revoked and expired applications completely and, on
-    the others, removes only the contact details. Both counts are reported. The uploaded
-    documents (a KTP scan among them) of the anonymised applications are deleted; those
-    of the others stay with them."""
+    - Rejected, revoked and expired applications are anonymised completely: the holder,
+      the type's details, the documents and their files go; type, status, desa, dates
+      and SLA stay for statistics.
+    - An approved or issued permit is a public record the OPD must hold: it keeps its
+      holder's name and number and what its type retains (`retained` in
+      permit_types.yaml: the permitted object's fields and documents); the NIK, the
+      contact and every other field and document (the KTP scan among them) go.
+    - An application still being decided keeps what the decision needs (the applicant
+      withdraws it first); only the contact goes.
+
+    Everywhere the applicant's own words (`APPLICANTS_WORDS` notes) go. docs/privacy.md
+    has the table."""
 
     columns = (
         "tracking_code, permit_type, status, permit_number, applicant_name, applicant_nib,"
-        " applicant_phone, applicant_email, desa_code"
+        " applicant_phone, applicant_email, desa_code, details, documents"
     )
 
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.retention = catalogue.retention  # jsonb: the pool's codec encodes it
+
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
-        documents = await self.erase_files(conn, citizen, _ERASABLE)  # while they still name the citizen
+        # Files and notes first, while the applications still name the citizen.
+        retained = f"coalesce(({self.arg(2)}::jsonb -> permit_type -> 'documents') ? attachment.label, false)"
+        documents = await self.erase_files(conn, citizen, _ERASABLE) + await self.erase_files(
+            conn, citizen, _HELD_BY_LAW, retained, self.retention
+        )
+        notes = await self.change_about(
+            conn,
+            citizen,
+            "UPDATE application_history SET note = NULL WHERE note IS NOT NULL"
+            f" AND action = ANY({self.arg(1)}::text[])"
+            f" AND application_id IN (SELECT id FROM applications WHERE {self.about})",
+            sorted(APPLICANTS_WORDS),
+        )
         closed = await self.anonymise(
             conn,
             citizen,
-            "applicant_nik = NULL, applicant_name = '[dihapus]', applicant_phone = NULL, applicant_email = NULL",
+            f"applicant_nik = NULL, applicant_name = '{ERASED_TEXT}', applicant_phone = NULL,"
+            " applicant_email = NULL, details = '{}', documents = '[]', missing_documents = '[]'",
             _ERASABLE,
             row_id="tracking_code",
         )
-        kept = await self.change(conn, citizen, "applicant_phone = NULL, applicant_email = NULL")
-        return {"applications": closed, "applications_kept_by_law": kept, "documents": documents}
+        held = await self.change(
+            conn,
+            citizen,
+            "applicant_phone = NULL, applicant_email = NULL,"
+            " details = coalesce((SELECT jsonb_object_agg(f.key, f.value) FROM jsonb_each(details) f"
+            f"   WHERE ({self.arg(2)}::jsonb -> permit_type -> 'fields') ? f.key), '{{}}'),"
+            " documents = coalesce((SELECT jsonb_agg(d) FROM jsonb_array_elements(documents) d"
+            f"   WHERE ({self.arg(2)}::jsonb -> permit_type -> 'documents') ? (d ->> 'code')), '[]')",
+            _HELD_BY_LAW,
+            self.retention,
+            only=f"status = ANY({self.arg(1)}::text[])",
+        )
+        undecided = await self.change(
+            conn,
+            citizen,
+            "applicant_phone = NULL, applicant_email = NULL",
+            _HELD_BY_LAW,
+            only=f"NOT status = ANY({self.arg(1)}::text[])",
+        )
+        return {
+            "applications": closed,
+            "applications_kept_by_law": held,
+            "applications_undecided": undecided,
+            "documents": documents,
+            "notes": notes,
+        }

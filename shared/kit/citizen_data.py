@@ -139,15 +139,26 @@ class CitizenTable:
             exported[self.files] = await self.rows_about(conn, citizen, files)
         return exported
 
-    async def erase_files(self, conn: asyncpg.Connection, citizen: Citizen, statuses: Iterable[str]) -> int:
+    async def erase_files(
+        self,
+        conn: asyncpg.Connection,
+        citizen: Citizen,
+        statuses: Iterable[str],
+        unless: str = "",
+        *args: Any,
+    ) -> int:
         """Mark the attachments of the citizen's records in `statuses` erased (their bytes
-        go when the service's attachment purge runs after the erasure commits); how many."""
+        go when the service's attachment purge runs after the erasure commits), but those
+        meeting `unless` (a condition on the record and `attachment.label`, with `args`
+        from `arg(2)`); how many."""
+        keep = f" AND NOT ({unless})" if unless else ""
         return await self.change_about(
             conn,
             citizen,
             "UPDATE attachment SET erased_at = now()"
-            f" WHERE erased_at IS NULL AND {self.owned_by(f' AND status = ANY({self.arg(1)}::text[])')}",
+            f" WHERE erased_at IS NULL AND {self.owned_by(f' AND status = ANY({self.arg(1)}::text[]){keep}')}",
             sorted(statuses),
+            *args,
         )
 
     async def count(self, conn: asyncpg.Connection, citizen: Citizen) -> int:
@@ -155,10 +166,14 @@ class CitizenTable:
         query = f"SELECT count(*) FROM {self.table} WHERE {self.about}"
         return int(await conn.fetchval(query, *self._params(citizen)))
 
-    async def change(self, conn: asyncpg.Connection, citizen: Citizen, assignments: str, *args: Any) -> int:
-        """Set `assignments` (with `args` as `arg(1)`…) on every record of the citizen;
-        how many there were."""
-        statement = f"UPDATE {self.table} SET {assignments} WHERE {self.about}"
+    async def change(
+        self, conn: asyncpg.Connection, citizen: Citizen, assignments: str, *args: Any, only: str = ""
+    ) -> int:
+        """Set `assignments` on every record of the citizen (those meeting `only`, if
+        given), with `args` as `arg(1)`…; how many there were."""
+        statement = (
+            f"UPDATE {self.table} SET {assignments} WHERE {self.about}{f' AND ({only})' if only else ''}"
+        )
         return await self.change_about(conn, citizen, statement, *args)
 
     async def anonymise(

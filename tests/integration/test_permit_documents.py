@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import AsyncIterator
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,15 @@ import pytest
 from PIL import Image
 
 from services.permits.app import build
+from services.permits.domain import WIB
 from shared.kit.settings import PlatformSettings
+from shared.reference import default_calendar
 from shared.runtime.select import Infrastructure
 from tests.attachment_support import assert_refused_keeping_nothing, pdf, phone_photo, stored_files
-from tests.citizen_support import trust_development_sessions
+from tests.citizen_support import minted_session, trust_development_sessions
 from tests.harness import db_fetch, events_of, officer_headers, read_topic, running, wait_for
 from tests.integration.test_permits_service import (
+    EMAIL,
     NIK,
     OFFICER,
     PBG_DOCUMENTS,
@@ -168,3 +173,71 @@ async def test_erasure_deletes_the_documents_of_an_anonymised_application(permit
     await wait_for(lambda: stored_files(store) == [], timeout=10)
     url = f"/officer/applications/{code}/documents/{ktp['id']}"
     assert (await client.get(url, headers=OFFICER)).status_code == 404
+
+
+async def test_erasure_leaves_an_issued_permit_only_what_its_type_retains(permits, platform) -> None:
+    client, db, store = permits
+    files = {code: await uploaded(client, pdf()) for code in PBG_DOCUMENTS}
+    details = {"building_function": "hunian", "building_area_m2": 120, "floors": 2}
+    body = pbg_body(documents=[{"code": c, "upload": f["id"]} for c, f in files.items()], details=details)
+    issued = (await client.post("/applications", json=body)).json()["tracking_code"]
+    await act(client, issued, "document-check", {"outcome": "incomplete", "missing": ["krk"]})
+    again = {"code": "krk", "ref": "dms://krk/2"}
+    sent = await client.post(
+        f"/applications/{issued}/resubmission",
+        json={"documents": [again], "note": "KRK baru, rumah saya di RT 02"},
+        headers=minted_session(platform, EMAIL),
+    )
+    assert sent.status_code == 200, sent.text
+    await act(client, issued, "document-check", {"outcome": "complete"})
+    next_day = default_calendar().next_working_day(date.today())
+    at = datetime.combine(next_day, time(10, 0), tzinfo=WIB).isoformat()
+    await act(client, issued, "inspection", {"scheduled_for": at, "inspector": "Tim Teknis"})
+    await act(client, issued, "inspection/result", {"result": "passed", "findings": "Sesuai gambar"})
+    await act(client, issued, "approve", {})
+    await act(client, issued, "issue", {})
+    rejected = (await client.post("/applications", json=pbg_body(details={**details, "floors": 3}))).json()
+    await act(client, rejected["tracking_code"], "reject", {"reasons": ["Lokasi di kawasan lindung"]})
+    undecided = (await client.post("/applications", json=pbg_body())).json()["tracking_code"]
+
+    admin = officer_headers("admin")
+    erased = await client.post("/admin/citizens/erase", json={"nik": NIK}, headers=admin)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"] == {
+        "applications": 1,
+        "applications_kept_by_law": 1,
+        "applications_undecided": 1,
+        "documents": 2,  # the issued permit's KTP and land title, nothing else
+        "notes": 1,
+    }
+    rows = {
+        r["tracking_code"]: r
+        for r in await db_fetch(
+            db,
+            "SELECT tracking_code, applicant_nik, applicant_name, applicant_phone, applicant_email,"
+            " details, documents, permit_number FROM applications",
+        )
+    }
+    permit = rows[issued]
+    # The public record: the holder, the number, the building and its plans.
+    assert (permit["applicant_name"], permit["applicant_phone"], permit["applicant_email"]) == (
+        "Budi Santoso",
+        None,
+        None,
+    )
+    assert permit["permit_number"] is not None and json.loads(permit["details"]) == details
+    kept = ["krk", "gambar_arsitektur", "gambar_struktur", "gambar_mep"]
+    assert [d["code"] for d in json.loads(permit["documents"])] == kept
+    assert json.loads(rows[rejected["tracking_code"]]["details"]) == {}
+    assert json.loads(rows[rejected["tracking_code"]]["documents"]) == []
+    assert rows[rejected["tracking_code"]]["applicant_name"] == "[dihapus]"
+    assert json.loads(rows[undecided]["details"]) == {**details}  # still being decided
+    notes = await db_fetch(db, "SELECT action, note FROM application_history WHERE action = 'resubmitted'")
+    assert [tuple(n) for n in notes] == [("resubmitted", None)]
+
+    # The KTP's and the land title's bytes go; the plans stay and still open.
+    gone = {files["ktp"]["id"], files["bukti_tanah"]["id"]}
+    await wait_for(lambda: len(stored_files(store)) == len(PBG_DOCUMENTS) - 2, timeout=10)
+    for code, file in files.items():
+        answer = await client.get(f"/officer/applications/{issued}/documents/{file['id']}", headers=OFFICER)
+        assert answer.status_code == (404 if file["id"] in gone else 200), code
