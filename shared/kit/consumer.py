@@ -33,7 +33,7 @@ from opentelemetry.trace import Link, SpanKind
 
 from shared.kit import tracing
 from shared.kit.bus import EventBus, OutgoingRecord
-from shared.kit.logs import event_context
+from shared.kit.logs import ERROR_TEXT_LIMIT, describe_error, event_context
 from shared.kit.metrics import KitMetrics
 from shared.kit.reader import assigned_reader
 from shared.kit.settings import PlatformSettings
@@ -306,11 +306,12 @@ class IdempotentConsumer:
                     self.metrics.handler_retries.labels(self.name).inc()
                     log.warning(
                         "handler failed",
-                        extra={"consumer": self.name, "attempt": attempt, "error": repr(exc)[:300]},
+                        extra={"consumer": self.name, "attempt": attempt, "error": describe_error(exc)},
                     )
                     if attempt < attempts:
                         await asyncio.sleep(self.settings.consumer_backoff_seconds * 2 ** (attempt - 1))
-            await self.dead_letter(DeadLetter(record, "handler_error", repr(last_error), attempts))
+            assert last_error is not None
+            await self.dead_letter(DeadLetter(record, "handler_error", describe_error(last_error), attempts))
 
     async def _apply(self, event: ParsedEvent, topic: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -332,7 +333,9 @@ class IdempotentConsumer:
         if exc.reason == "unknown_type" and self.skip_unknown_types:
             self.metrics.unknown_types.labels(self.name, exc.detail[:120]).inc()
             return
-        await self.dead_letter(DeadLetter(record, exc.reason, exc.detail, 1))
+        # What the record failed on, never the record's content (the SDK's and pydantic's
+        # messages may quote it): the dead letter copies the value, sealed where it must be.
+        await self.dead_letter(DeadLetter(record, exc.reason, describe_error(exc.__cause__ or exc), 1))
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """Copy the record to the dead-letter topic; raising here rewinds the batch, so
@@ -342,7 +345,7 @@ class IdempotentConsumer:
         headers.update(
             {
                 "x-dlq-reason": letter.reason,
-                "x-dlq-error": letter.error[:1000],
+                "x-dlq-error": letter.error[:ERROR_TEXT_LIMIT],
                 "x-dlq-consumer": self.name,
                 "x-dlq-attempts": str(letter.attempts),
                 "x-dlq-original-topic": record.topic,

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import asyncpg
+from pydantic import ValidationError
 from pythonjsonlogger.json import JsonFormatter
 
 if TYPE_CHECKING:
@@ -32,6 +34,33 @@ def redact(text: str) -> str:
     text = _NIK.sub("[NIK]", text)
     text = _PHONE.sub("[PHONE]", text)
     return _EMAIL.sub(r"\1***@\2", text)
+
+
+# A value an error message quotes ('…' or "…"), e.g. the input PostgreSQL could not
+# take or the record the CloudEvents SDK could not parse.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+# What a described error may hold at most (a dead letter's header, a log field).
+ERROR_TEXT_LIMIT = 1000
+
+
+def describe_error(exc: BaseException) -> str:
+    """`exc` as a dead letter or a log line may keep it, without what it failed on: a
+    PostgreSQL error by its type, code and the names of its table, column and
+    constraint (never its message or detail, which may quote a row); a validation error
+    by where and what kind each failure was; any other by its type and its message with
+    every quoted value left out and anything shaped like a NIK, phone or email masked."""
+    name = type(exc).__name__
+    if isinstance(exc, asyncpg.PostgresError):
+        names = (
+            f"{n}={getattr(exc, n)}" for n in ("sqlstate", "table_name", "column_name", "constraint_name")
+        )
+        return f"{name}({' '.join(n for n in names if not n.endswith('=None'))})"
+    if isinstance(exc, ValidationError):
+        failures = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors(include_input=False)
+        )
+        return f"{name}({failures})"[:ERROR_TEXT_LIMIT]
+    return f"{name}({redact(_QUOTED.sub('…', str(exc)))})"[:ERROR_TEXT_LIMIT]
 
 
 _TRACEBACKS = logging.Formatter()

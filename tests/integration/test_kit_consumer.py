@@ -108,7 +108,8 @@ async def kit(
         await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", parsed.envelope.id)
         outage([parsed.envelope.id])
         if parsed.envelope.id in failing:
-            raise RuntimeError("handler cannot apply this event")
+            # Quoting what it failed on, as errors do: none of it may reach the dead letter.
+            raise RuntimeError("handler cannot apply this event: reporter 'Budi Santoso', 081234567890")
 
     batches: list[int] = []
 
@@ -262,6 +263,7 @@ async def test_a_failing_handler_dead_letters_and_the_partition_keeps_flowing(
     assert headers["x-dlq-original-topic"].decode() == kit.topic
     assert headers["x-dlq-attempts"] == b"3"
     assert b"handler cannot apply this event" in headers["x-dlq-error"]
+    assert b"Budi" not in headers["x-dlq-error"] and b"081234567890" not in headers["x-dlq-error"]
     assert handler_letter.value == bad.to_kafka().value
     assert (
         kit.metrics.registry.get_sample_value(

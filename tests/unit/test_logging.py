@@ -9,9 +9,11 @@ import json
 import logging
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
+from pydantic import BaseModel, Field, ValidationError
 
-from shared.kit.logs import configure_logging
+from shared.kit.logs import configure_logging, describe_error
 from tests.pii import LogRecorder, findings
 
 NIK = "3306061708900001"
@@ -58,3 +60,18 @@ def test_the_suite_guard_reads_what_the_service_handler_writes(service_output: i
         logging.getLogger("services.complaints.test").info("verified by %s", PHONE)
     assert recorder.lines == service_output.getvalue().splitlines()
     assert recorder.lines and findings(recorder.lines[0]) == []
+
+
+def test_an_error_is_described_without_what_it_failed_on() -> None:
+    class Title(BaseModel):
+        title: str = Field(max_length=5)
+
+    with pytest.raises(ValidationError) as invalid:
+        Title(title="Rumah Bu Sri roboh")
+    assert describe_error(invalid.value) == "ValidationError(title: string_too_long)"
+    quoting = ValueError("cannot take 'Rumah Bu Sri roboh' from 3306061708900001 or warga@example.com")
+    described = describe_error(quoting)
+    assert described == "ValueError(cannot take … from [NIK] or w***@example.com)"
+    refused = asyncpg.CheckViolationError("new row violates check constraint")
+    refused.sqlstate, refused.constraint_name, refused.detail = "23514", "title_short", "Failing row (Sri)"
+    assert describe_error(refused) == "CheckViolationError(sqlstate=23514 constraint_name=title_short)"
