@@ -440,11 +440,10 @@ async def test_a_citizen_can_be_exported_and_erased(complaints, infra) -> None:
         " lat, lon, rating_comment, category, desa_code, opd, status, rating, filed_at IS NOT NULL AS dated"
         " FROM complaints ORDER BY filed_at",
     )
+    erased_reporter = (None, None, None, None, "[dihapus]", "[dihapus]", None, None, None)
     assert [tuple(r) for r in rows] == [
-        (code, None, None, None, None, "[dihapus]", "[dihapus]", None, None, None)
-        + ("jalan_rusak", "33.06.01.2001", "DPUPR", "closed", 4, True),
-        (anonymous, None, None, None, None, "[dihapus]", "[dihapus]", None, None, None)
-        + ("jalan_rusak", "33.06.01.2001", "DPUPR", "submitted", None, True),
+        (code, *erased_reporter, "jalan_rusak", "33.06.01.2001", "DPUPR", "closed", 4, True),
+        (anonymous, *erased_reporter, "jalan_rusak", "33.06.01.2001", "DPUPR", "submitted", None, True),
     ]
     notes = await db_fetch(
         db,
