@@ -107,7 +107,7 @@ async def test_a_complaints_photo_lives_in_the_bucket_until_the_citizen_is_erase
     erased = await complaints.post(
         "/admin/citizens/erase", json={"nik": NIK}, headers=officer_headers("admin")
     )
-    assert erased.json()["erased"] == {"complaints": 1, "photos": 1}
+    assert erased.json()["erased"] == {"complaints": 1, "photos": 1, "notes": 0}
     await wait_for(lambda: key not in s3.objects(BUCKET), timeout=10)
     gone = await complaints.get(f"/officer/complaints/{code}/photos/{photo['id']}", headers=coordinator)
     assert gone.status_code == 404
