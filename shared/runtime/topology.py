@@ -52,6 +52,11 @@ DEAD_LETTER_PARTITIONS = 1
 # from them. Dead letters are looked at and replayed within days; kept 30 days.
 DOMAIN_RETENTION_MS = -1
 DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000
+# A broker deletes whole segments, once their newest record is past the retention, and a
+# quiet dead-letter topic would roll its segment only after Apache Kafka's default 7 days:
+# a letter could outlive its 30 days by a week. Rolled daily, none outlives them by more
+# than a day (docs/privacy.md).
+DEAD_LETTER_SEGMENT_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,11 @@ def topics() -> dict[str, int]:
 def retention_ms(topic: str) -> int:
     """How long a topic of topics() keeps its events."""
     return DOMAIN_RETENTION_MS if topic in DOMAIN_TOPICS else DEAD_LETTER_RETENTION_MS
+
+
+def segment_ms(topic: str) -> int | None:
+    """How often a topic of topics() rolls its segment (None: the broker's default)."""
+    return None if topic in DOMAIN_TOPICS else DEAD_LETTER_SEGMENT_MS
 
 
 def port_of(name: str) -> int:

@@ -26,6 +26,7 @@ from shared.runtime.topology import (
     Replication,
     ServiceInfo,
     retention_ms,
+    segment_ms,
     topics,
 )
 from tests.deploy.helpers import (
@@ -274,8 +275,9 @@ def test_no_secret_values_in_compose_files() -> None:
             assert example.get(use.name, "") == "", f"{use.name} has a value in .env.example"
 
 
-# `create <topic> <partitions> "$$<retention variable>"` in kafka-init's script.
-_CREATE = re.compile(r'^\s*create\s+(\S+)\s+(\d+)\s+"\$\$([A-Z_]+)"', re.MULTILINE)
+# `create <topic> <partitions> "$$<retention variable>" ["$$<segment variable>"]` in
+# kafka-init's script.
+_CREATE = re.compile(r'^\s*create\s+(\S+)\s+(\d+)\s+"\$\$([A-Z_]+)"(?:\s+"\$\$([A-Z_]+)")?', re.MULTILINE)
 
 
 @pytest.mark.parametrize(("files", "replication"), [("base", SINGLE_BROKER), ("cluster", THREE_BROKERS)])
@@ -283,24 +285,29 @@ def test_topic_init_creates_the_topology_topics_with_its_settings(
     compose: dict[str, Any], cluster: dict[str, Any], files: str, replication: Replication
 ) -> None:
     """kafka-init creates exactly shared/runtime/topology.py's topics, each with its
-    partitions, its retention (compose's default and .env.example's alike) and the
-    replication of the deployment (one broker, or three)."""
+    partitions, its retention and segment roll (compose's default and .env.example's
+    alike) and the replication of the deployment (one broker, or three)."""
     init = (compose if files == "base" else cluster)["services"]["kafka-init"]
     assert init["restart"] == "no"
     assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert init["entrypoint"][0] == "/bin/bash"
     script = "\n".join(init["command"])
-    created = {topic: (int(partitions), variable) for topic, partitions, variable in _CREATE.findall(script)}
+    found = _CREATE.findall(script)
+    created = {topic: (int(partitions), variable) for topic, partitions, variable, _ in found}
+    segments = {topic: variable or None for topic, _, _, variable in found}
     assert {topic: partitions for topic, (partitions, _) in created.items()} == topics()
     assert "kafka-topics.sh" in script and "--if-not-exists" in script
     assert '--replication-factor "$$REPLICATION_FACTOR"' in script
     assert 'min.insync.replicas="$$MIN_INSYNC_REPLICAS"' in script
     assert 'retention.ms="$$3"' in script
+    assert '$${4:+--config segment.ms="$$4"}' in script
     env = environment(init)
     for operator_env in ({}, read_env_file(ENV_EXAMPLE)):
         value = {name: interpolate(v, operator_env) for name, v in env.items() if v is not None}
         for topic, (_, variable) in created.items():
             assert int(value[variable]) == retention_ms(topic), (topic, operator_env)
+            segment = segments[topic]
+            assert (int(value[segment]) if segment else None) == segment_ms(topic), (topic, operator_env)
         assert int(value["REPLICATION_FACTOR"]) == replication.factor
         assert int(value["MIN_INSYNC_REPLICAS"]) == replication.min_insync
     # Domain topics keep their events unless the operator says otherwise in deploy/.env.
