@@ -58,6 +58,9 @@ FILING_ON_THE_BUS = (
     "tests/integration/test_complaints_service.py::test_filing_publishes_exactly_one_structured_cloudevent",
 )
 ROLE_TESTS = ("tests/security/test_role_matrix.py",)
+ERASURE_OF_COMPLAINTS = (
+    "tests/integration/test_complaints_service.py::test_a_citizen_can_be_exported_and_erased",
+)
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -219,6 +222,52 @@ MUTATIONS: tuple[Mutation, ...] = (
             ),
         ),
         FILING_ON_THE_BUS,
+    ),
+    Mutation(
+        "erasure-keeps-what-the-reporter-wrote",
+        "an erasure removes what the citizen wrote and where (a complaint's description and point)",
+        (
+            Edit(
+                "services/complaints/repository.py",
+                '''f" citizen_ref = NULL, title = {self.arg(1)}, description = {self.arg(1)}, lat = NULL, lon = NULL,"''',
+                '''f" citizen_ref = NULL, title = {self.arg(1)}, description = description, lat = lat, lon = lon,"''',
+            ),
+        ),
+        ERASURE_OF_COMPLAINTS,
+    ),
+    Mutation(
+        "erasure-misses-contact-only-complaints",
+        "an erasure reaches complaints filed without a NIK, by the contact the request gives",
+        (
+            Edit(
+                "services/complaints/repository.py",
+                'contact_columns=("reporter_phone", "reporter_email"),',
+                "contact_columns=(),",
+            ),
+        ),
+        ERASURE_OF_COMPLAINTS,
+    ),
+    Mutation(
+        "permit-erasure-keeps-every-document",
+        "an issued permit keeps only the documents its type retains",
+        (
+            Edit(
+                "services/permits/repository.py",
+                "conn, citizen, _HELD_BY_LAW, retained, self.retention",
+                "conn, citizen, [], retained, self.retention",
+            ),
+        ),
+        (
+            "tests/integration/test_permit_documents.py::test_erasure_leaves_an_issued_permit_only_what_its_type_retains",
+        ),
+    ),
+    Mutation(
+        "dead-letter-quotes-the-error",
+        "a dead letter never carries clear personal data (an error quoting a field)",
+        (Edit(KIT_CONSUMER, "describe_error(last_error)", "repr(last_error)"),),
+        (
+            "tests/integration/test_kit_consumer.py::test_a_failing_handler_dead_letters_and_the_partition_keeps_flowing",
+        ),
     ),
     Mutation(
         "database-outage-answers-500",
