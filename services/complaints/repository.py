@@ -311,7 +311,12 @@ class ComplaintRepository:
 
 
 class CitizenRecords(
-    CitizenTable, table="complaints", nik_column="reporter_nik", order_by="filed_at", files="photos"
+    CitizenTable,
+    table="complaints",
+    nik_column="reporter_nik",
+    order_by="filed_at",
+    files="photos",
+    contacts=("reporter_phone", "reporter_email"),
 ):
     """The complaints a citizen filed (named, not anonymous), for export and erasure.
 

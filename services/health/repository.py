@@ -558,7 +558,14 @@ class HealthRepository:
         return [dict(r) for r in rows]
 
 
-class CitizenRecords(CitizenTable, table="appointments", nik_column="patient_nik", order_by="booked_at"):
+class CitizenRecords(
+    CitizenTable,
+    table="appointments",
+    nik_column="patient_nik",
+    order_by="booked_at",
+    contacts=("patient_phone",),
+    contact_ref="contact_ref",
+):
     """A patient's appointments, for export and erasure.
 
     Erasure anonymises finished, cancelled and no-show appointments (NIK, name, phone,
