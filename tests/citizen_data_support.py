@@ -5,14 +5,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
+import pytest
 
 from services.permits.api import SubmitIn
 from shared.kit.bodies import example_of
-from tests.browser.citizen_portal_support import CitizenStack
+from shared.runtime.fake_gateway import FakeGateway
+from shared.runtime.select import Infrastructure
+from shared.runtime.smtp_sink import SmtpSink
+from tests.browser.citizen_portal_support import CitizenStack, citizen_stack
 from tests.citizen_support import open_session
 from tests.harness import officer_headers, wait_for
 from tests.integration.test_complaints_service import complaint_body
@@ -119,3 +125,22 @@ async def officer_signed_in(client: httpx.AsyncClient, role: str = "admin") -> N
         "/petugas/masuk", data={"csrf": token, "nama": "Dina Pelindung Data", "peran": role}
     )
     assert answer.status_code == 303, answer.text
+
+
+def export_fixtures(nik: str, phone: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A test module's `stack` (every service and the portal, each its own process) and
+    `held` (the citizen `nik` with `phone`, with something in every service) fixtures:
+    `stack, held = export_fixtures(NIK, PHONE)`."""
+
+    @pytest.fixture(scope="module")
+    async def stack(
+        infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
+    ) -> AsyncIterator[CitizenStack]:
+        async with citizen_stack(infra, smtp_sink, fake_gateway, permits=True) as started:
+            yield started
+
+    @pytest.fixture(scope="module")
+    async def held(stack: CitizenStack) -> Held:
+        return await citizen_with_everything(stack, nik, phone)
+
+    return stack, held

@@ -311,12 +311,7 @@ class ComplaintRepository:
 
 
 class CitizenRecords(
-    CitizenTable,
-    table="complaints",
-    nik_column="reporter_nik",
-    order_by="filed_at",
-    files="photos",
-    contacts=("reporter_phone", "reporter_email"),
+    CitizenTable, table="complaints", nik_column="reporter_nik", order_by="filed_at", files="photos"
 ):
     """The complaints a citizen filed (named, not anonymous), for export and erasure.
 
@@ -328,6 +323,7 @@ class CitizenRecords(
         "tracking_code, kind, category, title, description, desa_code, status, filed_at,"
         " reporter_name, reporter_phone, reporter_email, rating, rating_comment"
     )
+    contacts = ("reporter_phone", "reporter_email")
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
         # The photos first, while the complaints still name the citizen.

@@ -558,14 +558,7 @@ class HealthRepository:
         return [dict(r) for r in rows]
 
 
-class CitizenRecords(
-    CitizenTable,
-    table="appointments",
-    nik_column="patient_nik",
-    order_by="booked_at",
-    contacts=("patient_phone",),
-    contact_ref="contact_ref",
-):
+class CitizenRecords(CitizenTable, table="appointments", nik_column="patient_nik", order_by="booked_at"):
     """A patient's appointments, for export and erasure.
 
     Erasure anonymises finished, cancelled and no-show appointments (NIK, name, phone,
@@ -576,6 +569,8 @@ class CitizenRecords(
         "booking_code, facility_code, polyclinic_code, date, payment, status, task_id,"
         " booked_at, patient_name, patient_phone, jkn_card"
     )
+    contacts = ("patient_phone",)
+    contact_ref = "contact_ref"
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
         erased = await self.anonymise(

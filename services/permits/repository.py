@@ -298,7 +298,6 @@ class CitizenRecords(
     nik_column="applicant_nik",
     order_by="tracking_code",
     files="documents",
-    contacts=("applicant_phone", "applicant_email"),
 ):
     """An applicant's applications, for export and erasure.
 
@@ -313,6 +312,7 @@ class CitizenRecords(
         "tracking_code, permit_type, status, permit_number, applicant_name, applicant_nib,"
         " applicant_phone, applicant_email, desa_code"
     )
+    contacts = ("applicant_phone", "applicant_email")
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
         documents = await self.erase_files(conn, citizen, _ERASABLE)  # while they still name the citizen

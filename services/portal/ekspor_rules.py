@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from services.portal.domain import Answer, is_email, read_nik
+from services.portal.domain import Answer, read_contacts, read_nik
 from services.portal.operasi_rules import AUDITED
-from shared.reference.phone import InvalidPhone, normalize_mobile
 
 DOWNLOAD = "/layanan/unduh"
 # Every service that holds something about a citizen is asked: the same ones whose audit
@@ -37,17 +36,10 @@ def read_request(form: Mapping[str, str]) -> Answer:
     services' (`nik`, `phone`, `email`)."""
     answer = Answer()
     read_nik(answer, form)
-    phone = (form.get("telepon") or "").strip()
-    email = (form.get("email") or "").strip()
-    if phone:
-        try:
-            answer.values["phone"] = normalize_mobile(phone)
-        except InvalidPhone:
-            answer.refuse("telepon", "error.telepon.invalid")
-    if email and not is_email(email):
-        answer.refuse("email", "error.email.invalid")
-    elif email:
-        answer.values["email"] = email.lower()
+    read_contacts(answer, form, required=False)
+    phone, email = answer.values.pop("telepon", ""), answer.values.pop("email", "")
+    answer.values.update({"phone": phone} if phone else {})
+    answer.values.update({"email": email.lower()} if email else {})
     return answer
 
 

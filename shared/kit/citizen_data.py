@@ -27,7 +27,7 @@ request's export id, which the portal's assembled document carries too.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Protocol
@@ -112,31 +112,22 @@ class CitizenTable:
     and `count`. A table whose records have attachments (shared/kit/attachments.py, owned
     by the record's `tracking_code`) names the export's key for them (`files=`); erasure
     removes them with `erase_files`. An export also finds the records of a contact: by
-    the columns holding the phone or email the citizen gave (`contacts=`) and the column
-    holding its keyed hash (`contact_ref=`)."""
+    the columns holding the phone or email the citizen gave (`contacts`) and the column
+    holding its keyed hash (`contact_ref`), declared beside `columns`."""
 
     table: ClassVar[str]
     nik_column: ClassVar[str]
     order_by: ClassVar[str]
     columns: ClassVar[str]
     files: ClassVar[str | None]
-    contacts: ClassVar[tuple[str, ...]]
-    contact_ref: ClassVar[str | None]
+    contacts: ClassVar[tuple[str, ...]] = ()
+    contact_ref: ClassVar[str | None] = None
 
     def __init_subclass__(
-        cls,
-        *,
-        table: str,
-        nik_column: str,
-        order_by: str,
-        files: str | None = None,
-        contacts: Sequence[str] = (),
-        contact_ref: str | None = None,
-        **kwargs: Any,
+        cls, *, table: str, nik_column: str, order_by: str, files: str | None = None, **kwargs: Any
     ) -> None:
         super().__init_subclass__(**kwargs)
         cls.table, cls.nik_column, cls.order_by, cls.files = table, nik_column, order_by, files
-        cls.contacts, cls.contact_ref = tuple(contacts), contact_ref
 
     @property
     def exported(self) -> str:

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, prove
+from tests.browser.citizen_portal_support import CitizenStack, prove
 from tests.browser.portal_support import DESKTOP, PHONE, audited
 from tests.browser.test_portal import browser, browsing, chromium, words
 from tests.browser.test_portal_operasi import sign_in
-from tests.citizen_data_support import DOMAINS, Held, citizen_with_everything
+from tests.citizen_data_support import DOMAINS, Held, export_fixtures
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -32,17 +28,7 @@ NIK = "3306061708900061"
 PHONE_NUMBER = "081377770061"
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> AsyncIterator[CitizenStack]:
-    async with citizen_stack(infra, smtp_sink, fake_gateway, permits=True) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-async def held(stack: CitizenStack) -> Held:
-    return await citizen_with_everything(stack, NIK, PHONE_NUMBER)
+stack, held = export_fixtures(NIK, PHONE_NUMBER)
 
 
 async def download(page: Any, button: str) -> tuple[str, dict[str, Any]]:

@@ -15,24 +15,19 @@ process on the suite's broker and PostgreSQL (as `make run` starts them).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from shared.kit.privacy import citizen_ref, contact_ref
 from shared.kit.settings import PlatformSettings
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.citizen_portal_support import CitizenStack, citizen_stack
+from tests.browser.citizen_portal_support import CitizenStack
 from tests.citizen_data_support import (
     DOMAINS,
     Held,
     citizen_signed_in,
-    citizen_with_everything,
     csrf_of,
+    export_fixtures,
     officer_signed_in,
 )
 from tests.harness import db_fetch, officer_headers
@@ -42,17 +37,7 @@ PHONE = "081355550051"
 STRANGER = "081366660052"  # another phone, stating the citizen's NIK
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> AsyncIterator[CitizenStack]:
-    async with citizen_stack(infra, smtp_sink, fake_gateway, permits=True) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-async def held(stack: CitizenStack) -> Held:
-    return await citizen_with_everything(stack, NIK, PHONE)
+stack, held = export_fixtures(NIK, PHONE)
 
 
 def portal(stack: CitizenStack) -> httpx.AsyncClient:
