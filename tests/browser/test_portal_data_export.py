@@ -75,6 +75,8 @@ async def test_the_data_protection_officer_downloads_a_citizens_data_by_nik(
 ) -> None:
     async with audited(browser, stack.portal, "data-warga", DESKTOP) as (page, audit):
         await sign_in(page, stack, "Dina Pelindung Data", "admin")  # type: ignore[arg-type]
+        await page.click("#nav-operasi")
+        await page.wait_for_load_state("load")
         await page.get_by_role("link", name="Data warga").click()
         await page.wait_for_load_state("load")
         await audit.page(page, "data-warga")
