@@ -30,6 +30,7 @@ from tests.citizen_data_support import (
     export_fixtures,
     officer_signed_in,
 )
+from tests.citizen_support import open_session
 from tests.harness import db_fetch, officer_headers
 
 NIK = "3306061708900051"
@@ -184,6 +185,22 @@ async def test_the_data_protection_officer_downloads_a_citizens_document_by_nik(
         "citizen.export.delivered",
     ]
     assert NIK not in json.dumps(trails, default=str)
+
+
+async def test_a_service_exports_only_for_the_contact_the_session_proved(
+    stack: CitizenStack, held: Held
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.notifications, timeout=30) as api:
+        session = await open_session(api, STRANGER, stack.sink, stack.gateway, nik=held.nik)
+    for name in DOMAINS:
+        async with httpx.AsyncClient(base_url=stack.urls[name], timeout=30) as client:
+            anonymous = await client.post("/citizen/export", json={"contact": PHONE})
+            assert anonymous.status_code == 401, name
+            claimed = await client.post("/citizen/export", json={"contact": PHONE}, headers=session)
+            assert claimed.status_code == 422, name
+            assert [e["loc"] for e in claimed.json()["detail"]] == [["body", "contact"]], name
+            malformed = await client.post("/citizen/export", json={"contact": "12"}, headers=session)
+            assert malformed.status_code == 422, name
 
 
 async def test_a_service_away_is_no_document_but_the_503_page(stack: CitizenStack, held: Held) -> None:
