@@ -558,7 +558,13 @@ class HealthRepository:
         return [dict(r) for r in rows]
 
 
-class CitizenRecords(CitizenTable, table="appointments", nik_column="patient_nik", order_by="booked_at"):
+class CitizenRecords(
+    CitizenTable,
+    table="appointments",
+    nik_column="patient_nik",
+    order_by="booked_at",
+    contact_columns=("patient_phone",),
+):
     """A patient's appointments, for export and erasure.
 
     Erasure anonymises finished, cancelled and no-show appointments (NIK, name, phone,
@@ -569,6 +575,7 @@ class CitizenRecords(CitizenTable, table="appointments", nik_column="patient_nik
         "booking_code, facility_code, polyclinic_code, date, payment, status, task_id,"
         " booked_at, patient_name, patient_phone, jkn_card"
     )
+    contact_ref = "contact_ref"
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
         erased = await self.anonymise(

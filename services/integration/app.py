@@ -16,6 +16,7 @@ from pydantic_settings import NoDecode
 from services.integration import api, handlers, pages
 from services.integration.feed import FeedHub
 from services.integration.masterplan import DEFAULT_PATH, load_masterplan
+from services.integration.repository import CitizenTimeline
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.metrics import DomainMetrics, KitMetrics, Metric
 from shared.kit.web import SecurityHeaders
@@ -114,6 +115,7 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         ],
         jobs=[PeriodicJob("gauges", settings.gauge_seconds, _refresh_gauges)],
         on_stop=close_feed,
+        citizen_export=CitizenTimeline(),
         static=Path(__file__).with_name("static"),
         openapi_tags=[
             {"name": "view", "description": "Dashboard data: indicators, OPDs, regions"},

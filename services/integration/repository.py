@@ -39,6 +39,7 @@ from services.integration.indicators import (
     NotificationParams,
     Params,
 )
+from shared.kit.citizen_data import Citizen
 from shared.kit.sql import Column, Where, column_arrays, insert_many_sql, upsert_many_sql
 
 # Two-key advisory locks (namespace, hash of the code) serialise the read-modify-write
@@ -571,3 +572,39 @@ INDICATOR_QUERIES: dict[str, Callable[[Any, Window], Query]] = {
 
 def indicator_query(function: str, params: Params, window: Window) -> Query:
     return INDICATOR_QUERIES[function](params, window)
+
+
+# The items a citizen's export finds: by their citizen reference (the data protection
+# officer's, by NIK) or by the keyed hash of the contact the case was started with.
+_CITIZEN_ITEMS = "SELECT code FROM items WHERE citizen_ref = $1 OR contact_ref = ANY($2::text[])"
+
+
+class CitizenTimeline:
+    """What the integration view holds about a citizen, for their export: their cases as
+    the read model keeps them and the timeline of each (every event about them, the
+    notifications' included). It keeps no NIK and no contact: nothing to open."""
+
+    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
+        args = (citizen.citizen_ref, list(citizen.contact_refs))
+        items = await conn.fetch(
+            "SELECT code, domain, aggregate, status, phase, opd, category, kind, desa_code, title,"
+            " confidential, opened_at, done_at, last_event_at FROM items"
+            f" WHERE code IN ({_CITIZEN_ITEMS}) ORDER BY opened_at, code",
+            *args,
+        )
+        timeline = await conn.fetch(
+            "SELECT at, domain, aggregate, action, code, status, detail FROM history"
+            f" WHERE code IN ({_CITIZEN_ITEMS}) OR citizen_ref = $1 ORDER BY at, event_id",
+            *args,
+        )
+        notifications = await conn.fetch(
+            "SELECT notification_id, code, channel, status, template, first_at, delivered_at FROM notifications"
+            f" WHERE recipient_kind = 'citizen' AND (code IN ({_CITIZEN_ITEMS}) OR citizen_ref = $1)"
+            " ORDER BY first_at, notification_id",
+            *args,
+        )
+        return {
+            "items": [dict(r) for r in items],
+            "timeline": [dict(r) for r in timeline],
+            "notifications": [dict(r) for r in notifications],
+        }

@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, field_validator, model_validator, validate_email
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.notifications import handlers
 from services.notifications.domain import (
@@ -37,8 +36,7 @@ from shared.kit.citizen import CitizenSession
 from shared.kit.errors import NotFound
 from shared.kit.limits import Limit, Limits, limited
 from shared.kit.paging import PageNumber, PageSize, page_of
-from shared.reference import InvalidPhone, normalize_mobile
-from shared.reference.fields import Nik
+from shared.reference.fields import Nik, contact
 
 router = APIRouter()
 officer_only = require_role("notification_officer")
@@ -60,20 +58,6 @@ SESSIONS_PER_CLIENT = Limit("notifications.sessions.client", 60, 3600)
 # ----- citizens' one-time codes and sessions ---------------------------------------------------------
 
 
-def _contact(value: str) -> str:
-    """An email address (lower case) or an Indonesian mobile number (+62…)."""
-    value = value.strip()
-    if "@" in value:
-        try:
-            return validate_email(value)[1].lower()
-        except PydanticCustomError:
-            raise ValueError("bukan alamat email yang valid") from None
-    try:
-        return normalize_mobile(value)
-    except InvalidPhone as exc:
-        raise ValueError(str(exc)) from None
-
-
 class ContactIn(RequestBody):
     contact: str = Field(
         min_length=3,
@@ -85,7 +69,7 @@ class ContactIn(RequestBody):
     @field_validator("contact")
     @classmethod
     def _valid_contact(cls, value: str) -> str:
-        return _contact(value)
+        return contact(value)
 
     def citizen_contact(self) -> handlers.CitizenContact:
         return handlers.CitizenContact("email" if "@" in self.contact else "phone", self.contact)

@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr
 from services.notifications import api, delivery, handlers, intake
 from services.notifications.channels import EmailChannel, GatewayChannel, GatewayConfig, SmtpConfig
 from services.notifications.domain import CHANNELS, RetryPolicy, TokenBucket
-from services.notifications.repository import DELIVERY_CHANNEL
+from services.notifications.repository import DELIVERY_CHANNEL, CitizenMessages
 from services.notifications.rules import RuleBook
 from services.notifications.templates import TemplateStore
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app, service_settings
@@ -254,6 +254,7 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
             PeriodicJob("retention", 3600.0, purge),
         ],
         on_stop=_close_key_client,
+        citizen_export=CitizenMessages(settings.contact_key.get_secret_value()),
     )
     app = create_app(spec)
     # The issuer verifies its own sessions with its own public key, no HTTP round trip.

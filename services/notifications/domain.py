@@ -512,6 +512,7 @@ class Notification:
     delivered_at: datetime | None = None
     updated_at: datetime | None = None
     contact_ref: str | None = None  # keyed hash of the address, of an unsolicited message
+    address_ref: str | None = None  # keyed hash of the address, of any citizen message
     traceparent: str | None = None  # the source event's trace, continued by its delivery
     history: list[HistoryEntry] = field(default_factory=list)
     # Entries not yet stored (and published) by the handler.
@@ -763,6 +764,7 @@ def code_notification(
         required=True,
         address_sealed=address_sealed,
         address_masked=address_masked,
+        address_ref=contact_ref,
         subject=subject if channel == "email" else None,
         body=body_sealed,
         correlation_id=correlation_id,

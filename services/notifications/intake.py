@@ -401,6 +401,7 @@ def _new(
         context=context,
         correlation_id=envelope.correlationid or envelope.id,
         contact_ref=_unsolicited_ref(ctx, rule, kind, channel, address),
+        address_ref=ctx.address_ref(channel, address) if kind == "citizen" and address else None,
         traceparent=envelope.traceparent,
     )
     if broken is not None:

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from services.notifications.domain import (
+    CODE_RULE,
     FINAL,
     WAITING,
     CodeChallenge,
@@ -21,7 +22,10 @@ from services.notifications.domain import (
     QuietHours,
     Status,
 )
+from shared.kit.citizen_data import Citizen
+from shared.kit.privacy import open_contact
 from shared.kit.sql import Column, Where, column_arrays, insert_many_sql, update_many_sql
+from shared.schemas.common import SealedContact
 
 # Every column of notifications (as in migration 001) with its PostgreSQL type, in the
 # order of the bulk statements' parameters.
@@ -61,6 +65,7 @@ _TABLE: tuple[Column, ...] = (
     ("delivered_at", "timestamptz"),
     ("contact_ref", "text"),
     ("traceparent", "text"),
+    ("address_ref", "text"),
 )
 _COLUMNS = ", ".join(name for name, _ in _TABLE)
 _INSERT_MANY = insert_many_sql(
@@ -289,7 +294,7 @@ class NotificationRepository:
         changed before `before` (UU PDP: keep personal data only as long as needed)."""
         result = await self.conn.execute(
             "UPDATE notifications SET address_sealed = NULL, body = NULL, subject = NULL, context = NULL,"
-            f" contact_ref = NULL WHERE status IN ({_FINAL})"
+            f" contact_ref = NULL, address_ref = NULL WHERE status IN ({_FINAL})"
             " AND updated_at < $1 AND (address_sealed IS NOT NULL OR body IS NOT NULL OR context IS NOT NULL)",
             before,
         )
@@ -306,7 +311,7 @@ class NotificationRepository:
         )
         content = await self.conn.execute(
             "UPDATE notifications SET address_sealed = NULL, address_masked = NULL, body = NULL,"
-            " subject = NULL, context = NULL, citizen_ref = NULL, contact_ref = NULL,"
+            " subject = NULL, context = NULL, citizen_ref = NULL, contact_ref = NULL, address_ref = NULL,"
             " recipient_key = 'erased:' || id::text"
             " WHERE citizen_ref = $1",
             citizen_ref,
@@ -457,3 +462,57 @@ def _preferences(row: Any, tz: Any) -> Preferences:
         quiet_hours=quiet,
         opted_out=row["opted_out"],
     )
+
+
+class CitizenMessages:
+    """What the notification service holds about a citizen, for their export: the
+    messages to them (found by their citizen reference, or by the keyed hash of the
+    address they went to), the preferences they set and the contacts they proved.
+
+    An address is given in clear only to the citizen who proved it (`Citizen.proven`,
+    the kit's citizen route), opened here for the answer and never logged; anyone else
+    (the data protection officer) gets it masked as the delivery log shows it. A code's
+    message keeps its body sealed until purged: it is left out (the code is spent)."""
+
+    def __init__(self, contact_key: str) -> None:
+        self._contact_key = contact_key
+
+    async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
+        refs = list(citizen.contact_refs)
+        messages = await conn.fetch(
+            "SELECT id, source_event_type, tracking_code, rule_id, channel, locale, status, subject, body,"
+            " address_sealed, address_masked, address_ref, created_at, delivered_at FROM notifications"
+            " WHERE recipient_kind = 'citizen' AND (citizen_ref = $1 OR address_ref = ANY($2::text[])"
+            " OR contact_ref = ANY($2::text[]) OR recipient_key = ANY($2::text[]))"
+            " ORDER BY created_at, id",
+            citizen.citizen_ref,
+            refs,
+        )
+        preferences = await conn.fetch(
+            "SELECT channels, locale, quiet_start, quiet_end, opted_out, updated_at FROM preferences"
+            " WHERE citizen_ref = $1 OR contact_ref = ANY($2::text[]) ORDER BY updated_at",
+            citizen.citizen_ref,
+            refs,
+        )
+        verified = await conn.fetch(
+            "SELECT first_verified_at FROM verified_contacts WHERE contact_ref = ANY($1::text[])", refs
+        )
+        return {
+            "notifications": [self._message(dict(row), citizen) for row in messages],
+            "preferences": [dict(row) for row in preferences],
+            "verified_contacts": [dict(row) for row in verified],
+        }
+
+    def _message(self, row: dict[str, Any], citizen: Citizen) -> dict[str, Any]:
+        sealed, ref = row.pop("address_sealed"), row.pop("address_ref")
+        masked = row.pop("address_masked")
+        row["address"] = masked
+        if citizen.proven and sealed and ref in citizen.contact_refs:
+            try:
+                opened = open_contact(self._contact_key, SealedContact(sealed=sealed, channels=[]))
+                row["address"] = opened.get("email") or opened.get("phone") or masked
+            except ValueError:
+                pass  # a key since changed: the masked address says which it was
+        if row["rule_id"] == CODE_RULE:
+            row["body"] = None
+        return row

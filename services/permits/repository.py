@@ -301,6 +301,7 @@ class CitizenRecords(
     nik_column="applicant_nik",
     order_by="tracking_code",
     files="documents",
+    contact_columns=("applicant_phone", "applicant_email"),
 ):
     """An applicant's applications, for export and erasure.
 

@@ -124,6 +124,7 @@ def build(settings: PortalSettings | None = None) -> FastAPI:
             integration=IntegrationClient(settings.integration_url, timeout),
             tiles=TileServer(settings.map_tiles_url, timeout) if settings.map_tiles_url else None,
             officers=_officers(settings, service),
+            citizen_key=settings.platform.citizen_ref_key.get_secret_value(),
         )
 
     spec: ServiceSpec[handlers.Context, PortalMetrics] = ServiceSpec(

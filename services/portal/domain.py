@@ -226,23 +226,28 @@ def is_email(value: str) -> bool:
     return bool(_EMAIL.match(value))
 
 
-def _read_reporter(answer: Answer, form: Mapping[str, str]) -> None:
-    read_nik(answer, form)
+def read_contacts(answer: Answer, form: Mapping[str, str], *, required: bool) -> None:
+    """A form's mobile number (`telepon`, kept as +62…) and email address, each "" when
+    not given; at least one of them when `required`."""
     phone = (form.get("telepon") or "").strip()
     email = (form.get("email") or "").strip()
-    if not (phone or email):
+    if required and not (phone or email):
         answer.refuse("telepon", "error.kontak.empty")
+    answer.values["telepon"] = ""
     if phone:
         try:
             answer.values["telepon"] = normalize_mobile(phone)
         except InvalidPhone:
             answer.refuse("telepon", "error.telepon.invalid")
-    else:
-        answer.values["telepon"] = ""
-    if email and not _EMAIL.match(email):
+    if email and not is_email(email):
         answer.refuse("email", "error.email.invalid")
     else:
         answer.values["email"] = email
+
+
+def _read_reporter(answer: Answer, form: Mapping[str, str]) -> None:
+    read_nik(answer, form)
+    read_contacts(answer, form, required=True)
 
 
 def complaint_body(draft: Mapping[str, Any], locale: str) -> dict[str, Any]:

@@ -55,6 +55,9 @@ class Context:
     # The map on the desa page, when the regency has a tile server (PORTAL_MAP_TILES_URL).
     tiles: TileServer | None = None
     officers: OfficerAccess | None = None
+    # The key of the citizen and contact references (the audit rows of an export name
+    # the citizen by them, never by NIK or contact).
+    citizen_key: str = ""
 
     @property
     def upstreams(self) -> tuple[Upstream, ...]:

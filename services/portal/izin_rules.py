@@ -18,8 +18,7 @@ from urllib.parse import urlencode
 
 from services.portal import domain
 from services.portal.antrean_rules import ANY_CONTACT
-from services.portal.domain import Answer, choice, is_email, read_digits, read_nik
-from shared.reference.phone import InvalidPhone, normalize_mobile
+from services.portal.domain import Answer, choice, read_contacts, read_digits, read_nik
 
 IZIN = "izin"
 # Documents uploaded from Lacak for an application sent back, per tracking code, until
@@ -182,20 +181,7 @@ def _read_applicant(answer: Answer, form: Mapping[str, str], known_by: str) -> N
         answer.refuse("nama", "error.nama.pemohon_long")
     else:
         answer.values["nama"] = name
-    phone = (form.get("telepon") or "").strip()
-    email = (form.get("email") or "").strip()
-    if not (phone or email):
-        answer.refuse("telepon", "error.kontak.empty")
-    answer.values["telepon"] = ""
-    if phone:
-        try:
-            answer.values["telepon"] = normalize_mobile(phone)
-        except InvalidPhone:
-            answer.refuse("telepon", "error.telepon.invalid")
-    if email and not is_email(email):
-        answer.refuse("email", "error.email.invalid")
-    else:
-        answer.values["email"] = email
+    read_contacts(answer, form, required=True)
 
 
 _NUMBER = re.compile(r"^-?\d+([.,]\d+)?$")

@@ -11,15 +11,18 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.portal import ekspor_cases
 from services.portal import layanan_cases as cases
 from services.portal.antrean_cases import SignInNeeded
 from services.portal.antrean_rules import ANY_CONTACT
 from services.portal.domain import NO, YES, Answer
+from services.portal.ekspor_rules import DOWNLOAD
 from services.portal.i18n import translator
 from services.portal.layanan_rules import CHANNELS, HOURS, LOCALES, RATINGS, read_fixed
 from services.portal.pages import Ctx
 from services.portal.web import (
     checked_form,
+    json_download,
     language,
     message_page,
     not_found_page,
@@ -27,6 +30,7 @@ from services.portal.web import (
     see_other,
     when,
 )
+from shared.kit.audit import Actor
 from shared.reference.phone import mask_email, mask_phone
 
 router = APIRouter(include_in_schema=False)
@@ -108,6 +112,18 @@ async def save_preferences(request: Request, ctx: Ctx) -> Response:
     except SignInNeeded:
         return see_other(SIGN_IN)
     return see_other("/layanan?tersimpan=1#pengaturan")
+
+
+@router.post(DOWNLOAD)
+async def download(request: Request, ctx: Ctx) -> Response:
+    """Unduh data saya: one JSON document of what every service links to the contact the
+    citizen proved (a 503 page while any service is away: never a partial document)."""
+    await checked_form(request)
+    try:
+        export = await ekspor_cases.own_export(ctx, request.state.session, Actor.of(request, "", "citizen"))
+    except SignInNeeded:
+        return see_other(SIGN_IN)
+    return json_download(export.document, export.filename)
 
 
 # ----- a resolved complaint: fixed or not -------------------------------------------------

@@ -14,13 +14,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.portal import ekspor_cases
 from services.portal import operasi_cases as cases
 from services.portal import operasi_rules as rules
 from services.portal.clients.base import Refused
+from services.portal.ekspor_rules import FIELDS
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.petugas import Officer, officer_page
-from services.portal.web import checked_form, instant, language, see_other, when
+from services.portal.web import checked_form, instant, json_download, language, see_other, when
+from shared.kit.audit import Actor
 
 router = APIRouter(include_in_schema=False)
 Page = Annotated[int, Query(ge=1, le=1000)]
@@ -163,3 +166,41 @@ async def audit(request: Request, ctx: Ctx, officer: Officer) -> Response:
         address=address,
         **values,
     )
+
+
+# ----- a citizen's data export (the data protection officer) ----------------------------------
+
+
+def _citizen_data_page(
+    request: Request, ctx: Ctx, status_code: int = 200, form: dict[str, str] | None = None, **values: Any
+) -> HTMLResponse:
+    return officer_page(
+        request,
+        "operasi/data_warga.html",
+        status_code,
+        form=form or {},
+        order=list(FIELDS),
+        **_values(request, ctx),
+        **values,
+    )
+
+
+@router.get(rules.CITIZEN_DATA, response_class=HTMLResponse)
+async def citizen_data(request: Request, ctx: Ctx, officer: Officer) -> Response:
+    """The form of a citizen's data export: NIK, and the phone and email they gave."""
+    return _citizen_data_page(request, ctx)
+
+
+@router.post(rules.CITIZEN_DATA, response_class=HTMLResponse)
+async def citizen_data_export(request: Request, ctx: Ctx, officer: Officer) -> Response:
+    """The citizen's data from every service as one JSON document (the services decide
+    that only administrators may: their 403 is the "not authorised" page)."""
+    form = await checked_form(request)
+    fields = {k: v for k, v in form.items() if isinstance(v, str) and k in FIELDS}
+    role = "admin" if "admin" in officer.roles else next(iter(officer.roles), "")
+    actor = Actor.of(request, officer.subject, role, officer.opd)
+    result, export = await ekspor_cases.officer_export(ctx, officer, actor, fields)
+    if export is None:
+        t = translator(language(request))
+        return _citizen_data_page(request, ctx, 422, form=fields, errors=result.messages(t))
+    return json_download(export.document, export.filename)

@@ -22,8 +22,10 @@ DELIVERIES = "/petugas/pengiriman"
 DEAD_LETTERS = "/petugas/operasi/surat-mati"
 OUTBOX = "/petugas/operasi/outbox"
 AUDIT = "/petugas/operasi/audit"
+# A citizen's data export, for the data protection officer (ekspor_rules.py).
+CITIZEN_DATA = "/petugas/operasi/data-warga"
 # The operations section's pages, in the navigation's order (its first is the section's).
-SECTION = (DELIVERIES, DEAD_LETTERS, OUTBOX, AUDIT)
+SECTION = (DELIVERIES, DEAD_LETTERS, OUTBOX, AUDIT, CITIZEN_DATA)
 
 # The notification service's statuses of a delivery that failed, for good or for now.
 FAILING = ("permanent-failure", "technical-failure", "temporary-failure")

@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.kit import audit
+
 
 async def load(pool: asyncpg.Pool, session_hash: str, journey: str, fresh_since: datetime) -> dict[str, Any]:
     """The draft's answers, or an empty draft when there is none or it went idle."""
@@ -132,3 +134,9 @@ async def purge_officer_sessions(pool: asyncpg.Pool, idle_since: datetime, creat
         "DELETE FROM officer_sessions WHERE last_seen_at <= $1 OR created_at <= $2", idle_since, created_since
     )
     return int(status.split()[-1])
+
+
+async def audit_read(pool: asyncpg.Pool, actor: audit.Actor, records: list[str], events: list[str]) -> None:
+    """Record in the portal's audit trail that `actor` read (or asked for) the personal
+    data of `records` (a citizen's export: its references and its id)."""
+    await audit.record_read_by(pool, actor, records, events)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData, UploadFile
@@ -223,4 +223,13 @@ def inline_file(download: Download, file_id: str) -> StreamingResponse:
         download.chunks,
         headers=inline_headers(uuid.UUID(file_id), download.media_type),
         background=BackgroundTask(download.close),
+    )
+
+
+def json_download(document: Any, filename: str) -> Response:
+    """A machine-readable document the browser saves (no page: a plain form's answer),
+    never kept by a cache on the way: it holds personal data."""
+    return JSONResponse(
+        document,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
     )

@@ -35,7 +35,7 @@ from shared.kit.admission import Admission
 from shared.kit.attachments import MAX_UPLOAD_REQUEST_BYTES
 from shared.kit.auth import OidcTokens, TokenVerifier, token_verifier
 from shared.kit.bus import EventBus
-from shared.kit.citizen_data import CitizenData
+from shared.kit.citizen_data import CitizenData, CitizenExport
 from shared.kit.consumer import IdempotentConsumer
 from shared.kit.data_keys import DEV_MASTER_KEY, DataKeys, require_production_master_key
 from shared.kit.db import connect, create_pool, migrate
@@ -108,6 +108,9 @@ class ServiceSpec(Generic[C, M]):
     on_stop: Callable[[Service[C, M]], Awaitable[None]] | None = None
     # What the service holds about a citizen (enables the export and erasure endpoints).
     citizen_data: CitizenData | None = None
+    # What a consumer of the domain events holds about a citizen, which it erases when the
+    # domain service announces an erasure (enables the export endpoints only).
+    citizen_export: CitizenExport | None = None
     version: str = field(default_factory=lambda: build_info()["version"])
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
     # A folder of the pages' own scripts, style sheets and images, served at /static.
@@ -458,10 +461,15 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
         app.mount("/static", StaticFiles(directory=spec.static), name="static")
     if spec.events:  # the operator's outbox, dead letters and audit belong to event services
         app.include_router(admin.router)
+    if spec.citizen_data is not None and spec.citizen_export is not None:
+        raise ValueError(f"{spec.name}: citizen_data already exports; give one of the two")
     if spec.citizen_data is not None:
         if service.event_source is None:
             raise ValueError(f"{spec.name}: citizen_data needs a use-case context that publishes erasures")
+        app.include_router(citizen_data.erase_router)
+    if spec.citizen_data is not None or spec.citizen_export is not None:
         app.include_router(citizen_data.router)
+        app.include_router(citizen_data.citizen_router)
     if service.data_keys is not None:
         app.include_router(data_keys.router)
     return app

@@ -8,11 +8,13 @@ inside the action's own transaction. Admins read it at `GET /admin/audit`.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+from fastapi import Request
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,20 @@ class Actor:
     route: str
     path: str
     address: str | None = None  # the client's address as the service saw it
+
+    @classmethod
+    def of(cls, request: Request, subject: str, role: str, opd: str | None = None) -> Actor:
+        """Who acts through `request`: the route's template, the path, the address."""
+        route = request.scope.get("route")
+        return cls(
+            subject=subject,
+            role=role,
+            opd=opd,
+            method=request.method,
+            route=getattr(route, "path", request.url.path),
+            path=request.url.path,
+            address=request.client.host if request.client else None,
+        )
 
 
 _actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
@@ -45,12 +61,23 @@ async def record(conn: asyncpg.Connection, aggregates: list[str], events: list[s
     await _insert(conn, actor, "write", aggregates, events)
 
 
-async def record_read(conn: asyncpg.Connection | asyncpg.Pool, records: list[str]) -> None:
+async def record_read(
+    conn: asyncpg.Connection | asyncpg.Pool, records: list[str], events: Sequence[str] = ()
+) -> None:
     """Write that the current officer read the personal data of `records` (complaint,
-    application or appointment codes, citizen references): UU PDP asks who saw what."""
+    application or appointment codes, citizen references): UU PDP asks who saw what.
+    `events` names what the read was for (a citizen's export: requested, delivered)."""
     actor = _actor.get()
     if actor is not None:
-        await _insert(conn, actor, "read", records, [])
+        await _insert(conn, actor, "read", records, list(events))
+
+
+async def record_read_by(
+    conn: asyncpg.Connection | asyncpg.Pool, actor: Actor, records: list[str], events: Sequence[str] = ()
+) -> None:
+    """`record_read` for an actor the caller names (a page of the portal, which has no
+    officer route of its own to set one)."""
+    await _insert(conn, actor, "read", records, list(events))
 
 
 async def search(

@@ -368,18 +368,7 @@ def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, Officer]]:
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     ) -> Officer:
         officer = await officer_of(request, credentials)
-        route = request.scope.get("route")
-        audit.set_actor(
-            audit.Actor(
-                subject=officer.subject,
-                role=officer.role,
-                opd=officer.opd,
-                method=request.method,
-                route=getattr(route, "path", request.url.path),
-                path=request.url.path,
-                address=request.client.host if request.client else None,
-            )
-        )
+        audit.set_actor(audit.Actor.of(request, officer.subject, officer.role, officer.opd))
         if not officer.roles & accepted:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs one of the roles {sorted(accepted)}")
         return officer

@@ -4,11 +4,29 @@ Each domain service says what it holds about a citizen by giving its `ServiceSpe
 `CitizenData` implementation; the kit provides the endpoints (role ``admin``, i.e. the
 regency's data protection officer), runs the erasure in one unit of work with its
 audit row, and publishes `id.sinergi.privacy.citizen.erased.v1` so the consumers of
-the service's topic (notifications, the integration view) erase theirs too.
+the service's topic (notifications, the integration view) erase theirs too. Those
+consumers export only (`CitizenExport`, `ServiceSpec.citizen_export`): they erase on the
+event.
+
+Two ways to ask for an export, on every service that has one:
+
+- `POST /admin/citizens/export` (the data protection officer): by NIK, and the phone
+  number or email address the citizen gave, if the officer has them;
+- `POST /citizen/export` (the citizen, with the session of a contact they proved, as the
+  portal's other calls for a citizen carry it): only what is linked to that contact. A
+  session's stated NIK proves nothing (it is printed on every KTP), so it finds nothing
+  here. The contact itself comes in the body, since some services keep it rather than
+  its keyed hash; it must be the one the session proved (422 otherwise).
+
+Both answer the same shape, with empty kinds for a citizen the service does not know
+(never an answer that tells a stranger whether someone exists), and write the read to
+the audit trail with the citizen's reference (never the NIK or the contact) and the
+request's export id, which the portal's assembled document carries too.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,40 +39,57 @@ from pydantic import EmailStr, Field
 from shared.kit import audit, data_keys
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody
-from shared.kit.errors import NotFound
+from shared.kit.citizen import CitizenSession
+from shared.kit.errors import InvalidField
 from shared.kit.privacy import citizen_ref, contact_refs
 from shared.kit.uow import unit_of_work
-from shared.reference.fields import MobilePhone, Nik
+from shared.reference.fields import Contact, MobilePhone, Nik
 from shared.schemas.common import CITIZEN_REF_PREFIX
 from shared.schemas.privacy import CitizenDataErased
 
 # What an erased text column that may not be empty holds: shown as is, never a person's.
 ERASED_TEXT = "[dihapus]"
+# What an export's audit rows name it by, beside the citizen's reference.
+EXPORT_RECORD = "export:"
+EXPORT_EVENT = "citizen.export.delivered"
 
 
 @dataclass(frozen=True)
 class Citizen:
-    """Whom an export or erasure is about: the NIK and its reference, and the contacts
-    the request gave (never stored), which find what was filed without a NIK (an
-    anonymous complaint's contact) and name the data keys sealed under a contact."""
+    """Whom a request is about. An erasure names the NIK (and its reference) and the
+    contacts the request gave (never stored), which find what was filed without a NIK
+    (an anonymous complaint's contact) and name the data keys sealed under a contact; an
+    export may name the same, and a citizen's own export names only the contact they
+    proved (`proven`: the service may then give that contact back in clear)."""
 
-    nik: str
-    citizen_ref: str
+    nik: str | None
+    citizen_ref: str | None
     contacts: tuple[str, ...] = ()  # +62… numbers and lower-case email addresses
     contact_refs: tuple[str, ...] = ()  # their keyed hashes (privacy.contact_refs)
+    proven: bool = False
 
     @property
     def key_subjects(self) -> tuple[str, ...]:
         """Every subject a data key of this citizen may be made for (seal_for_notifications:
         the NIK's reference, or without a NIK the contact's)."""
-        return (self.citizen_ref, *self.contact_refs)
+        return tuple(s for s in (self.citizen_ref, *self.contact_refs) if s)
+
+    @property
+    def params(self) -> tuple[str | None, str | None, list[str], list[str]]:
+        """An export query's `$1` NIK, `$2` citizen reference, `$3` contacts, `$4` their
+        keyed hashes (text arrays), for a service that writes its own."""
+        return self.nik, self.citizen_ref, list(self.contacts), list(self.contact_refs)
 
 
-class CitizenData(Protocol):
-    """What one service holds about a citizen."""
+class CitizenExport(Protocol):
+    """What one service holds about a citizen, for the citizen to have."""
 
     async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        """Every record about the citizen, by kind."""
+        """Every record about the citizen, by kind (a kind with no record: empty)."""
+
+
+class CitizenData(CitizenExport, Protocol):
+    """What one service holds about a citizen, which the service erases on request."""
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
         """Remove or anonymise the citizen's personal data; counts of records changed
@@ -72,7 +107,9 @@ class CitizenTable:
     the service's `erase` says what erasure means for them, with `change`, `anonymise`
     and `count`. A table whose records have attachments (shared/kit/attachments.py, owned
     by the record's `tracking_code`) names the export's key for them (`files=`); erasure
-    removes them with `erase_files`."""
+    removes them with `erase_files`. An export finds the records of a contact the same
+    way, and by the column holding the contact's keyed hash (`contact_ref`), declared
+    beside `columns`."""
 
     table: ClassVar[str]
     nik_column: ClassVar[str]
@@ -80,6 +117,7 @@ class CitizenTable:
     columns: ClassVar[str]
     files: ClassVar[str | None]
     contact_columns: ClassVar[tuple[str, ...]]
+    contact_ref: ClassVar[str | None] = None  # a column of the contact's keyed hash, if any
 
     def __init_subclass__(
         cls,
@@ -94,6 +132,16 @@ class CitizenTable:
         super().__init_subclass__(**kwargs)
         cls.table, cls.nik_column, cls.order_by, cls.files = table, nik_column, order_by, files
         cls.contact_columns = contact_columns
+
+    @property
+    def exported(self) -> str:
+        """The WHERE condition of the records an export finds (`Citizen.params`)."""
+        found = [f"{self.nik_column} = $1", "citizen_ref = $2"]
+        found += [f"lower({column}) = ANY($3::text[])" for column in self.contact_columns]
+        if self.contact_ref is not None:
+            found.append(f"{self.contact_ref} = ANY($4::text[])")
+        # Every parameter is named, so PostgreSQL knows each one's type.
+        return f"(({' OR '.join(found)}) AND $3::text[] IS NOT NULL AND $4::text[] IS NOT NULL)"
 
     @property
     def about(self) -> str:
@@ -124,19 +172,19 @@ class CitizenTable:
         status = await conn.execute(statement, *self._params(citizen), *args)
         return int(status.split()[-1])
 
-    def owned_by(self, condition: str = "") -> str:
+    def owned_by(self, condition: str = "", about: str | None = None) -> str:
         """The attachments of the citizen's records (those also meeting `condition`)."""
-        return f"owner IN (SELECT tracking_code FROM {self.table} WHERE {self.about}{condition})"
+        return f"owner IN (SELECT tracking_code FROM {self.table} WHERE {about or self.about}{condition})"
 
     async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        query = f"SELECT {self.columns} FROM {self.table} WHERE {self.about} ORDER BY {self.order_by}"
-        exported = {self.table: await self.rows_about(conn, citizen, query)}
+        query = f"SELECT {self.columns} FROM {self.table} WHERE {self.exported} ORDER BY {self.order_by}"
+        exported = {self.table: [dict(r) for r in await conn.fetch(query, *citizen.params)]}
         if self.files is not None:
             files = (
                 "SELECT owner, id, kind, label, media_type, size_bytes, sha256, created_at FROM attachment"
-                f" WHERE erased_at IS NULL AND {self.owned_by()} ORDER BY created_at, id"
+                f" WHERE erased_at IS NULL AND {self.owned_by(about=self.exported)} ORDER BY created_at, id"
             )
-            exported[self.files] = await self.rows_about(conn, citizen, files)
+            exported[self.files] = [dict(r) for r in await conn.fetch(files, *citizen.params)]
         return exported
 
     async def erase_files(
@@ -204,37 +252,86 @@ class CitizenIn(RequestBody):
     )
 
 
-router = APIRouter(prefix="/admin/citizens", tags=["personal data"])
-admin = require_role("admin")
-
-
-def _citizen(request: Request, body: CitizenIn) -> Citizen:
-    key = request.app.state.service.settings.platform.citizen_ref_key.get_secret_value()
-    email = body.email.lower() if body.email else None  # as contact_refs hashes it
-    return Citizen(
-        nik=body.nik,
-        citizen_ref=citizen_ref(body.nik, key),
-        contacts=tuple(c for c in (body.phone, email) if c),
-        contact_refs=tuple(contact_refs(key, phone=body.phone, email=email)),
+class ExportIn(RequestBody):
+    nik: Nik = Field(description="The citizen's NIK (never stored by this endpoint)")
+    phone: MobilePhone | None = Field(None, description="A mobile number the citizen gave (optional)")
+    email: EmailStr | None = Field(None, description="An email address the citizen gave (optional)")
+    export_id: uuid.UUID | None = Field(
+        None, description="The export this answer is part of (recorded with the audit row)"
     )
 
 
-@router.post("/export", summary="Everything this service holds about a citizen")
-async def export(body: CitizenIn, request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, Any]:
+class OwnExportIn(RequestBody):
+    contact: Contact = Field(description="The phone number or email address the session proved")
+    export_id: uuid.UUID | None = Field(
+        None, description="The export this answer is part of (recorded with the audit row)"
+    )
+
+
+router = APIRouter(prefix="/admin/citizens", tags=["personal data"])
+erase_router = APIRouter(prefix="/admin/citizens", tags=["personal data"])
+citizen_router = APIRouter(prefix="/citizen", tags=["personal data"])
+admin = require_role("admin")
+
+
+def _key(request: Request) -> str:
+    return str(request.app.state.service.settings.platform.citizen_ref_key.get_secret_value())
+
+
+def _citizen(request: Request, nik: str, phone: str | None = None, email: str | None = None) -> Citizen:
+    """Whom an officer's request names: the NIK, and the contacts given (email in lower
+    case, as contact_refs hashes it)."""
+    key = _key(request)
+    email = email.lower() if email else None
+    return Citizen(
+        nik=nik,
+        citizen_ref=citizen_ref(nik, key),
+        contacts=tuple(c for c in (phone, email) if c),
+        contact_refs=tuple(contact_refs(key, phone=phone, email=email)),
+    )
+
+
+def _by_kind(contact: str) -> dict[str, str]:
+    return {"email" if "@" in contact else "phone": contact}
+
+
+async def _export(request: Request, citizen: Citizen, export_id: uuid.UUID | None) -> dict[str, Any]:
+    """The service's part of an export, its read written to the audit trail (the
+    citizen's and contacts' references, never the NIK or a contact)."""
     service = request.app.state.service
-    citizen = _citizen(request, body)
+    exporter: CitizenExport = service.spec.citizen_data or service.spec.citizen_export
+    refs = [r for r in (citizen.citizen_ref, *citizen.contact_refs) if r]
     async with service.pool.acquire() as conn:
-        data = await service.spec.citizen_data.export(conn, citizen)
-        await audit.record_read(conn, [citizen.citizen_ref])  # the reference, never the NIK
-    if not any(data.values()):
-        raise NotFound("this service holds no data about that citizen")
+        data = await exporter.export(conn, citizen)
+        records = [*refs, *([f"{EXPORT_RECORD}{export_id}"] if export_id else [])]
+        await audit.record_read(conn, records, [EXPORT_EVENT])
     return {"service": service.name, "citizen_ref": citizen.citizen_ref, "data": data}
 
 
-@router.post("/erase", summary="Erase a citizen's personal data here and downstream")
+@router.post("/export", summary="Everything this service holds about a citizen")
+async def export(body: ExportIn, request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, Any]:
+    """By NIK, and the citizen's phone and email when given: a citizen this service does
+    not know gets empty kinds."""
+    citizen = _citizen(request, body.nik, body.phone, body.email)
+    return await _export(request, citizen, body.export_id)
+
+
+@citizen_router.post("/export", summary="Everything this service holds about the contact a citizen proved")
+async def export_own(body: OwnExportIn, request: Request, session: CitizenSession) -> dict[str, Any]:
+    """With the citizen's session: what is linked to the contact it proved (never found
+    by the NIK it states). 401 without a valid session; 422 on `contact` for a contact
+    the session did not prove."""
+    if session.contact_ref not in contact_refs(_key(request), **_by_kind(body.contact)):
+        raise InvalidField("contact", "not the contact this session proved")
+    audit.set_actor(audit.Actor.of(request, session.contact_ref, "citizen"))
+    citizen = Citizen(None, None, (body.contact,), (session.contact_ref,), proven=True)
+    return await _export(request, citizen, body.export_id)
+
+
+@erase_router.post("/erase", summary="Erase a citizen's personal data here and downstream")
 async def erase(body: CitizenIn, request: Request, _: Annotated[Officer, Depends(admin)]) -> dict[str, Any]:
     service = request.app.state.service
-    citizen = _citizen(request, body)
+    citizen = _citizen(request, body.nik, body.phone, body.email)
     async with unit_of_work(service.pool, service.event_source) as uow:
         records = await service.spec.citizen_data.erase(uow.conn, citizen)
         # The citizen's data key goes with the records: every sealed copy of their

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, validate_email
+from pydantic_core import PydanticCustomError
 
 from shared.reference.nik import InvalidNIK, parse_nik
 from shared.reference.phone import InvalidPhone, normalize_mobile
@@ -31,6 +32,18 @@ def _mobile(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def contact(value: str) -> str:
+    """An email address (lower case) or an Indonesian mobile number (+62…): a contact a
+    citizen proves with a one-time code, normalised as its keyed hash is taken."""
+    value = value.strip()
+    if "@" in value:
+        try:
+            return validate_email(value)[1].lower()
+        except PydanticCustomError:
+            raise ValueError("bukan alamat email yang valid") from None
+    return _mobile(value)
+
+
 def _desa(value: str) -> str:
     try:
         return require_desa(value).code
@@ -49,6 +62,16 @@ MobilePhone = Annotated[
         description="Indonesian mobile number: 08…, 628… or +628…; stored as +628…", examples=["081234567890"]
     ),
     AfterValidator(_mobile),
+]
+Contact = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=254,
+        examples=["081234567890", "warga@example.com"],
+        description="Mobile number (08…, 628…, +628…) or email address",
+    ),
+    AfterValidator(contact),
 ]
 DesaCode = Annotated[
     str,

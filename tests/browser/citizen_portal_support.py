@@ -6,9 +6,10 @@ suite's broker and PostgreSQL, as `make run` starts them.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -36,6 +37,16 @@ class CitizenStack(OneTimeCodes):
     gateway: FakeGateway
     complaints: str
     permits: str = ""
+    # Each service's address, database and process, by name (to stop one, read one).
+    urls: dict[str, str] = field(default_factory=dict)
+    databases: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def stop(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
 
     async def health_api(self, method: str, path: str, **request: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.health, timeout=30) as client:
@@ -83,7 +94,7 @@ async def citizen_stack(
     if permits:
         environments["permits"] = issuer
     specs = {name: (ports[name], databases[name], environments[name]) for name in services}
-    async with service_processes(infra, specs):
+    async with service_processes(infra, specs) as processes:
         yield CitizenStack(
             urls["portal"],
             urls["health"],
@@ -93,6 +104,9 @@ async def citizen_stack(
             gateway,
             urls["complaints"],
             urls.get("permits", ""),
+            urls,
+            databases,
+            processes,
         )
 
 

@@ -461,6 +461,7 @@ NOTIFICATIONS: dict[str, Build] = {
         "PUT", "/delivery/holds/sms", {"reason": "Gangguan gateway SMS, tiket 1235"}
     ),
     "DELETE /delivery/holds/{channel}": held_channel,
+    "POST /admin/citizens/export": fixed("POST", "/admin/citizens/export", {"nik": NIK}),
     **kit_operations(),
 }
 
@@ -475,6 +476,7 @@ INTEGRATION: dict[str, Build] = {
     # Rebuilding replays every topic, minutes of work on a shared broker: the documented
     # refusal of a timeout that is not positive stands for it (after the role check).
     "POST /admin/rebuild": fixed("POST", "/admin/rebuild", params={"timeout": "0"}),
+    "POST /admin/citizens/export": fixed("POST", "/admin/citizens/export", {"nik": NIK}),
     **kit_operations(),
 }
 INTEGRATION_PAGES: dict[str, Build] = {
