@@ -98,6 +98,14 @@ def public_title(domain: str, status: str | None, *, confidential: bool, title: 
     return title if shown is None or status in shown else None
 
 
+def title_withheld(domain: str, status: str | None, *, confidential: bool, title: str | None) -> bool:
+    """Whether the public would see a title here that can no longer be read: the citizen's
+    data was erased, so their text key is gone (or was when the view read the event). The
+    pages then say so in neutral words, naming no one."""
+    shown = TITLE_PUBLIC_STATUSES.get(domain)
+    return shown is not None and status in shown and not confidential and title is None
+
+
 @dataclass(frozen=True)
 class EventType:
     domain: str
@@ -275,18 +283,20 @@ def project(
     time: datetime,
     subject: str,
     data: EventData,
+    texts: Mapping[str, str | None] | None = None,
 ) -> Projection | None:
     """What one event says. `data` is the payload as its contract's model (the kit parsed
     it); a model this view does not know is kept generically from the fields it carries
-    (also those of a newer minor version). Returns None for event types outside
-    Sinergi's naming."""
+    (also those of a newer minor version). `texts`: what the citizen wrote, sealed in the
+    event, as the use case opened it (by clear name, `title`; None once unreadable).
+    Returns None for event types outside Sinergi's naming."""
     try:
         kind = parse_type(event_type)
     except ValueError:
         return None
     event = _Event(event_id, event_type, kind, _aware(time), subject)
     if isinstance(data, ce.ComplaintEvent):
-        return _complaint(event, data)
+        return _complaint(event, data, texts or {})
     if isinstance(data, pe.PermitEvent):
         return _permit(event, data)
     if isinstance(data, he.AppointmentEvent):
@@ -344,7 +354,7 @@ def _item(
     return Projection(history, item)
 
 
-def _complaint(event: _Event, d: ce.ComplaintEvent) -> Projection:
+def _complaint(event: _Event, d: ce.ComplaintEvent, texts: Mapping[str, str | None]) -> Projection:
     detail: dict[str, Any] = {}
     if isinstance(d, ce.ComplaintSlaWarning | ce.ComplaintSlaBreached):
         detail["clock"] = d.clock
@@ -366,10 +376,16 @@ def _complaint(event: _Event, d: ce.ComplaintEvent) -> Projection:
         kind=_str(d.kind),
         desa_code=_str(d.desa_code),
         confidential=d.confidential,
-        title=None if d.confidential or filed is None else _str(filed.title),
+        title=None if d.confidential or filed is None else _title(filed, texts),
         done_at=event.at if isinstance(d, ce.ComplaintResolved) else None,
         sla_breaches=1 if isinstance(d, ce.ComplaintSlaBreached) else 0,
     )
+
+
+def _title(filed: ce.ComplaintFiled, texts: Mapping[str, str | None]) -> str | None:
+    """The title the citizen wrote: sealed (opened, or None once unreadable), or in clear in
+    an event published before titles were sealed."""
+    return _str(texts.get("title")) if filed.sealed_title is not None else _str(filed.title)
 
 
 def _permit(event: _Event, d: pe.PermitEvent) -> Projection:
@@ -613,6 +629,9 @@ def public_feed_entry(row: Mapping[str, Any]) -> dict[str, Any]:
         "opd": row.get("opd"),
         "kecamatan_code": row.get("kecamatan_code"),
         "title": public_title(
+            row["domain"], row.get("item_status"), confidential=confidential, title=row.get("title")
+        ),
+        "title_withheld": title_withheld(
             row["domain"], row.get("item_status"), confidential=confidential, title=row.get("title")
         ),
         "detail": public_detail,

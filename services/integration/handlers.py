@@ -22,9 +22,12 @@ from services.integration.repository import ReadModel
 from shared.kit import audit
 from shared.kit.clock import utc_now
 from shared.kit.consumer import IdempotentConsumer
+from shared.kit.data_keys import DataKeyClient, producer_of
 from shared.kit.errors import Conflict
+from shared.kit.privacy import opened_texts, sealed_texts
 from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
 from shared.schemas import ParsedEvent
+from shared.schemas.privacy import CitizenDataErased
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +35,51 @@ log = logging.getLogger(__name__)
 # ----- the consumer's handler -----------------------------------------------------------
 
 
-async def apply_event(conn: asyncpg.Connection, event: ParsedEvent) -> None:
+async def apply_event(
+    conn: asyncpg.Connection, event: ParsedEvent, text_keys: DataKeyClient | None = None
+) -> None:
     """Called by the kit's IdempotentConsumer inside the inbox transaction, for one record
     (the fallback when a batch fails, and dead-letter replay)."""
-    projection = _project(event)
-    if projection is not None:
-        await ReadModel(conn).apply(projection)
+    await apply_events(conn, [event], text_keys, one=True)
 
 
-async def apply_events(conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> None:
+async def apply_events(
+    conn: asyncpg.Connection,
+    events: Sequence[ParsedEvent],
+    text_keys: DataKeyClient | None = None,
+    *,
+    one: bool = False,
+) -> None:
     """The set-based form of `apply_event` for a batch of fresh events (delivery order):
-    the same read model in a constant number of round trips."""
-    projections = [p for p in map(_project, events) if p is not None]
-    if projections:
+    the same read model in a constant number of round trips. What citizens wrote is
+    opened with the text keys asked of its producers (`text_keys`; without them, or once a
+    citizen is erased, it stays unread)."""
+    texts = await _opened_texts(events, text_keys)
+    projections = [p for e in events if (p := _project(e, texts.get(e.envelope.id))) is not None]
+    if one and projections:
+        await ReadModel(conn).apply(projections[0])
+    elif projections:
         await ReadModel(conn).apply_many(projections)
 
 
-def _project(event: ParsedEvent) -> domain.Projection | None:
+async def _opened_texts(
+    events: Sequence[ParsedEvent], text_keys: DataKeyClient | None
+) -> dict[str, dict[str, str | None]]:
+    """Each event's sealed texts opened (event id -> clear name -> text). A producer that
+    cannot be asked fails the batch, which the consumer tries again."""
+    if text_keys is not None and any(isinstance(e.data, CitizenDataErased) for e in events):
+        text_keys.forget()  # the citizen's key is gone at its producer: here too, first
+    wanted = [
+        (producer_of(e.envelope.source), sealed.key_id)
+        for e in events
+        for sealed in sealed_texts(e.data).values()
+        if sealed.key_id is not None
+    ]
+    keys = await text_keys.keys(wanted) if wanted and text_keys is not None else {}
+    return {e.envelope.id: opened_texts(e.data, keys) for e in events if sealed_texts(e.data)}
+
+
+def _project(event: ParsedEvent, texts: dict[str, str | None] | None = None) -> domain.Projection | None:
     envelope = event.envelope
     return domain.project(
         event_id=envelope.id,
@@ -56,6 +87,7 @@ def _project(event: ParsedEvent) -> domain.Projection | None:
         time=envelope.time,
         subject=envelope.subject,
         data=event.data,
+        texts=texts,
     )
 
 
@@ -72,6 +104,7 @@ class Context:
     lag: Callable[[], dict[str, int]] = dict  # events per topic not yet applied
     rebuilding: bool = False
     feed: FeedHub | None = None  # the live feed (absent in a rebuild run)
+    text_keys: DataKeyClient | None = None  # opens what citizens wrote (never a contact)
     rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _cache: tuple[Any, dict[str, Any]] | None = None
     _cache_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -301,6 +334,9 @@ def _public_item(row: asyncpg.Record) -> dict[str, Any]:
         "region_name": region_name(row["desa_code"], row["kecamatan_code"]),
         "confidential": confidential,
         "title": domain.public_title(
+            row["domain"], row["status"], confidential=confidential, title=row["title"]
+        ),
+        "title_withheld": domain.title_withheld(
             row["domain"], row["status"], confidential=confidential, title=row["title"]
         ),
         "opened_at": row["opened_at"],
