@@ -100,23 +100,24 @@ def build(settings: IntegrationSettings | None = None) -> FastAPI:
         def pool() -> asyncpg.Pool:
             return service.pool
 
+        text_keys = DataKeyClient(
+            settings.text_key_urls,
+            KeyReaderToken(
+                settings.platform,
+                settings.text_reader_client_id,
+                settings.text_reader_client_secret,
+                role=TEXT_READER,
+            ),
+            path=TEXT_KEYS_PATH,
+        )
         return handlers.Context(
             pool=pool,
             masterplan=masterplan,
             citizen_ref_key=settings.platform.citizen_ref_key.get_secret_value(),
             consumer=lambda: service.consumers[0],
             lag=lambda: consumer_lag(service.metrics),
-            feed=FeedHub(pool, poll_seconds=settings.feed_poll_seconds),
-            text_keys=DataKeyClient(
-                settings.text_key_urls,
-                KeyReaderToken(
-                    settings.platform,
-                    settings.text_reader_client_id,
-                    settings.text_reader_client_secret,
-                    role=TEXT_READER,
-                ),
-                path=TEXT_KEYS_PATH,
-            ),
+            feed=FeedHub(pool, poll_seconds=settings.feed_poll_seconds, text_keys=text_keys),
+            text_keys=text_keys,
         )
 
     async def close_feed(service: IntegrationService) -> None:

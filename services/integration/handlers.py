@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,12 +19,12 @@ from services.integration.feed import FeedHub
 from services.integration.masterplan import Masterplan
 from services.integration.rebuild import Progress, reread
 from services.integration.repository import ReadModel
+from services.integration.texts import with_titles
 from shared.kit import audit
 from shared.kit.clock import utc_now
 from shared.kit.consumer import IdempotentConsumer
 from shared.kit.data_keys import DataKeyClient, producer_of
 from shared.kit.errors import Conflict
-from shared.kit.privacy import opened_texts, sealed_texts
 from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
 from shared.schemas import ParsedEvent
 from shared.schemas.privacy import CitizenDataErased
@@ -40,46 +40,31 @@ async def apply_event(
 ) -> None:
     """Called by the kit's IdempotentConsumer inside the inbox transaction, for one record
     (the fallback when a batch fails, and dead-letter replay)."""
-    await apply_events(conn, [event], text_keys, one=True)
+    _forget_on_erasure([event], text_keys)
+    projection = _project(event)
+    if projection is not None:
+        await ReadModel(conn).apply(projection)
 
 
 async def apply_events(
-    conn: asyncpg.Connection,
-    events: Sequence[ParsedEvent],
-    text_keys: DataKeyClient | None = None,
-    *,
-    one: bool = False,
+    conn: asyncpg.Connection, events: Sequence[ParsedEvent], text_keys: DataKeyClient | None = None
 ) -> None:
     """The set-based form of `apply_event` for a batch of fresh events (delivery order):
-    the same read model in a constant number of round trips. What citizens wrote is
-    opened with the text keys asked of its producers (`text_keys`; without them, or once a
-    citizen is erased, it stays unread)."""
-    texts = await _opened_texts(events, text_keys)
-    projections = [p for e in events if (p := _project(e, texts.get(e.envelope.id))) is not None]
-    if one and projections:
-        await ReadModel(conn).apply(projections[0])
-    elif projections:
+    the same read model in a constant number of round trips."""
+    _forget_on_erasure(events, text_keys)
+    projections = [p for p in map(_project, events) if p is not None]
+    if projections:
         await ReadModel(conn).apply_many(projections)
 
 
-async def _opened_texts(
-    events: Sequence[ParsedEvent], text_keys: DataKeyClient | None
-) -> dict[str, dict[str, str | None]]:
-    """Each event's sealed texts opened (event id -> clear name -> text). A producer that
-    cannot be asked fails the batch, which the consumer tries again."""
+def _forget_on_erasure(events: Sequence[ParsedEvent], text_keys: DataKeyClient | None) -> None:
+    """The text keys kept in memory go when an erasure is read: the citizen's key is gone
+    at its producer, and which kept keys were theirs is not known here."""
     if text_keys is not None and any(isinstance(e.data, CitizenDataErased) for e in events):
-        text_keys.forget()  # the citizen's key is gone at its producer: here too, first
-    wanted = [
-        (producer_of(e.envelope.source), sealed.key_id)
-        for e in events
-        for sealed in sealed_texts(e.data).values()
-        if sealed.key_id is not None
-    ]
-    keys = await text_keys.keys(wanted) if wanted and text_keys is not None else {}
-    return {e.envelope.id: opened_texts(e.data, keys) for e in events if sealed_texts(e.data)}
+        text_keys.forget()
 
 
-def _project(event: ParsedEvent, texts: dict[str, str | None] | None = None) -> domain.Projection | None:
+def _project(event: ParsedEvent) -> domain.Projection | None:
     envelope = event.envelope
     return domain.project(
         event_id=envelope.id,
@@ -87,7 +72,7 @@ def _project(event: ParsedEvent, texts: dict[str, str | None] | None = None) -> 
         time=envelope.time,
         subject=envelope.subject,
         data=event.data,
-        texts=texts,
+        producer=producer_of(envelope.source),
     )
 
 
@@ -223,7 +208,10 @@ async def _assemble(ctx: Context, model: ReadModel, now: datetime) -> dict[str, 
         "opds": _opd_table(await model.opd_stats()),
         "kecamatan": _kecamatan_grid(await model.region_counts()),
         "daily": [{"day": d, "counts": per_day[d], "total": sum(per_day[d].values())} for d in days],
-        "feed": [domain.public_feed_entry(r) for r in reversed(await model.feed(limit=20))],
+        "feed": [
+            domain.public_feed_entry(r)
+            for r in reversed(await with_titles(ctx.text_keys, await model.feed(limit=20)))
+        ],
     }
 
 
@@ -318,7 +306,7 @@ def region_name(desa_code: str | None, kecamatan_code: str | None) -> str | None
     return kecamatan.name if kecamatan else None
 
 
-def _public_item(row: asyncpg.Record) -> dict[str, Any]:
+def _public_item(row: Mapping[str, Any]) -> dict[str, Any]:
     confidential = row["confidential"]
     return {
         "code": row["code"],
@@ -374,7 +362,8 @@ async def track(ctx: Context, code: str) -> dict[str, Any] | None:
             return None
         history = await model.history_of(known)
     steps = domain.case_history(item["domain"], history)
-    return {**_public_item(item), "history": [_history_entry(h) for h in steps]}
+    [shown] = await with_titles(ctx.text_keys, [item])
+    return {**_public_item(shown), "history": [_history_entry(h) for h in steps]}
 
 
 async def timeline(ctx: Context, ref: str) -> dict[str, Any]:
@@ -386,7 +375,7 @@ async def timeline(ctx: Context, ref: str) -> dict[str, Any]:
         await audit.record_read(conn, [ref])
     return {
         "citizen_ref": ref,
-        "items": [_public_item(i) for i in items],
+        "items": [_public_item(i) for i in await with_titles(ctx.text_keys, items)],
         "timeline": [{**_history_entry(h), "code": h["code"], "category": h["category"]} for h in history],
     }
 
@@ -427,7 +416,7 @@ async def my_services(
 async def recent_feed(ctx: Context, after: int = 0, limit: int = 30) -> list[dict[str, Any]]:
     async with ctx.pool().acquire() as conn:
         rows = await ReadModel(conn).feed(after=after, limit=limit)
-    return [domain.public_feed_entry(r) for r in rows]
+    return [domain.public_feed_entry(r) for r in await with_titles(ctx.text_keys, rows)]
 
 
 async def gauges(ctx: Context) -> tuple[dict[str, int], datetime | None]:
