@@ -158,6 +158,9 @@ class FeedEntryOut(BaseModel):
     kecamatan_code: str | None
     title: str | None = Field(description="Never of a confidential complaint")
     title_withheld: bool = Field(False, description=WITHHELD)
+    title_note: str | None = Field(
+        None, description="What the pages say in its place, in the chosen language"
+    )
     detail: dict[str, Any]
 
 
