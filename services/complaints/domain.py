@@ -16,7 +16,7 @@ warns once when one working day remains and breaches once when due.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,7 +28,7 @@ from shared.kit.history import Recorded
 from shared.reference import WorkingCalendar
 from shared.reference.regions import within_regency
 from shared.schemas import complaints as ev
-from shared.schemas.common import AttachmentRef, GeoPoint, SealedContact
+from shared.schemas.common import AttachmentRef, GeoPoint, SealedContact, SealedText
 
 
 class Status(StrEnum):
@@ -201,6 +201,7 @@ class Complaint(Recorded[Status, ev.ComplaintEvent]):
         calendar: WorkingCalendar,
         policy: SlaPolicy,
         contact: SealedContact | None = None,
+        seal_text: Callable[[str], SealedText] | None = None,
         contact_ref: str | None = None,
         location: GeoPoint | None = None,
         channel: str = "web",
@@ -228,13 +229,14 @@ class Complaint(Recorded[Status, ev.ComplaintEvent]):
             location=location,
             opd=category.opd,
             contact=contact,
+            seal_text=seal_text,
         )
         complaint._start_clock("verification", now, policy.verify_days, calendar)
         complaint._start_clock("completion", now, policy.completion_days, calendar)
         complaint._record(now, "filed", "citizen", None)
         complaint._emit(
             ev.ComplaintFiled,
-            title=None if confidential else title,
+            sealed_title=complaint._sealed(complaint._public(title)),
             location=location,
             channel=channel,
             filed_at=now,
@@ -379,7 +381,7 @@ class Complaint(Recorded[Status, ev.ComplaintEvent]):
         self._record(now, "reopened", "citizen", reason)
         self._emit(
             ev.ComplaintReopened,
-            reason=self._public(reason),
+            sealed_reason=self._sealed(self._public(reason)),
             followup_due=self.clocks["followup"].due_at,
         )
 

@@ -17,7 +17,7 @@ from services.complaints.repository import ComplaintRepository, ListFilter
 from shared.kit.attachments import Attachment, AttachmentKind, Attachments
 from shared.kit.auth import Officer
 from shared.kit.errors import Forbidden, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, contact_ref_for, seal_for_notifications
+from shared.kit.privacy import citizen_ref, contact_ref_for, seal_for_notifications, text_sealer
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as schema
@@ -48,6 +48,9 @@ class Context(UseCaseContext[ComplaintRepository]):
         return seal_for_notifications(
             self.platform, nik=reporter.nik, phone=reporter.phone, email=reporter.email
         )
+
+    def text_sealer_for(self, reporter: Reporter) -> Callable[[str], schema.SealedText]:
+        return text_sealer(self.platform, nik=reporter.nik, phone=reporter.phone, email=reporter.email)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ async def file_complaint(ctx: Context, cmd: FileComplaint, *, also: Also | None 
             calendar=ctx.calendar,
             policy=ctx.policy,
             contact=ctx.contact_for(cmd.reporter),
+            seal_text=ctx.text_sealer_for(cmd.reporter),
             contact_ref=contact_ref_for(ctx.platform, phone=cmd.reporter.phone, email=cmd.reporter.email),
         )
 
@@ -176,7 +180,7 @@ async def _act(
     def run(c: Complaint, repo: ComplaintRepository) -> object:
         if opd_of is not None:
             _must_be_opd_of(opd_of, c)
-        c.contact = ctx.contact_for(c.reporter)
+        c.contact, c.seal_text = ctx.contact_for(c.reporter), ctx.text_sealer_for(c.reporter)
         done = command(c)
         return also(c, repo.conn) if also is not None else done
 

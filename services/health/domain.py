@@ -19,7 +19,7 @@ domain events that the handler puts in the outbox (after BPJS antrean / Mobile J
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import IntEnum, StrEnum
@@ -29,7 +29,7 @@ from shared.kit.codes import HEALTH_PREFIX, new_public_code
 from shared.kit.errors import Conflict, IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
 from shared.schemas import health as ev
-from shared.schemas.common import SealedContact
+from shared.schemas.common import SealedContact, SealedText
 
 DIMENSION = "living"
 DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
@@ -537,8 +537,15 @@ class Appointment:
         self._require_next(task)
         self._set_task(task, now, actor)
 
-    def cancel(self, now: datetime, session: Session | None, reason: str | None = None) -> None:
-        """Task 99 by the patient, before poli service; frees the place in `session`."""
+    def cancel(
+        self,
+        now: datetime,
+        session: Session | None,
+        reason: str | None = None,
+        seal: Callable[[str], SealedText] | None = None,
+    ) -> None:
+        """Task 99 by the patient, before poli service; frees the place in `session`. The
+        patient's `reason` travels only sealed by `seal` (the use case's: no key here)."""
         if self.status in FINAL_STATUSES or self.task not in CANCELLABLE:
             raise IllegalTransition(
                 f"cannot cancel an appointment that is {self.status}"
@@ -553,7 +560,8 @@ class Appointment:
         if session is not None:
             session.release(self.payment)
         at = self._set_task(Task.CANCELLED, now, "patient", status=Status.CANCELLED, milestone=False)
-        self._emit(ev.AppointmentCancelled, cancelled_at=at, cancelled_by="patient", reason=reason)
+        sealed = seal(reason) if reason and seal is not None else None
+        self._emit(ev.AppointmentCancelled, cancelled_at=at, cancelled_by="patient", sealed_reason=sealed)
 
     def cancel_for_session(self, now: datetime, session: Session, actor: str, reason: str | None) -> bool:
         """Task 99 by the facility: the doctor does not practise that day. Only a visit not

@@ -41,12 +41,12 @@ from shared.kit import audit
 from shared.kit.auth import Officer
 from shared.kit.citizen import Citizen
 from shared.kit.errors import Conflict, Forbidden, IllegalTransition, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, contact_ref, seal_for_notifications
+from shared.kit.privacy import citizen_ref, contact_ref, seal_for_notifications, text_sealer
 from shared.kit.uow import retry_on_code_collision
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import health as schema
-from shared.schemas.common import SealedContact
+from shared.schemas.common import SealedContact, SealedText
 
 # Unique constraint of appointments' booking codes (migrations/001).
 BOOKING_CODE_KEY = "appointments_booking_code_key"
@@ -87,6 +87,9 @@ class Context(UseCaseContext[HealthRepository]):
 
     def contact_for(self, patient: Patient) -> SealedContact | None:
         return seal_for_notifications(self.platform, nik=patient.nik, phone=patient.phone)
+
+    def text_sealer_for(self, patient: Patient) -> Callable[[str], SealedText]:
+        return text_sealer(self.platform, nik=patient.nik, phone=patient.phone)
 
 
 # ----- reference data -----------------------------------------------------------------
@@ -523,7 +526,7 @@ async def cancel(ctx: Context, booking_code: str, reason: str | None, citizen: C
         if a.contact_ref is None or a.contact_ref != citizen.contact_ref:
             raise NotFound(_missing(booking_code))
         session = await repo.lock_session(a.schedule_id, a.date) if a.schedule_id is not None else None
-        a.cancel(ctx.clock(), session, reason)
+        a.cancel(ctx.clock(), session, reason, seal=ctx.text_sealer_for(a.patient))
         if session is not None:
             await repo.save_session(session)
 

@@ -140,6 +140,9 @@ class DailyOut(BaseModel):
     total: int
 
 
+WITHHELD = "A title would be shown here but cannot be read any more: the citizen's data was erased"
+
+
 class FeedEntryOut(BaseModel):
     seq: int | None
     at: datetime
@@ -154,6 +157,10 @@ class FeedEntryOut(BaseModel):
     opd: str | None
     kecamatan_code: str | None
     title: str | None = Field(description="Never of a confidential complaint")
+    title_withheld: bool = Field(False, description=WITHHELD)
+    title_note: str | None = Field(
+        None, description="What the pages say in its place, in the chosen language"
+    )
     detail: dict[str, Any]
 
 
@@ -203,6 +210,7 @@ class ItemOut(BaseModel):
     desa_code: str | None
     confidential: bool
     title: str | None
+    title_withheld: bool = Field(False, description=WITHHELD)
     opened_at: datetime
     done_at: datetime | None
     updated_at: datetime

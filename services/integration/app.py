@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import FastAPI
 from prometheus_client import Gauge
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from services.integration import api, handlers, pages
@@ -18,11 +18,18 @@ from services.integration.feed import FeedHub
 from services.integration.masterplan import DEFAULT_PATH, load_masterplan
 from services.integration.repository import CitizenTimeline
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app, service_settings
+from shared.kit.data_keys import TEXT_KEYS_PATH, TEXT_READER, DataKeyClient, KeyReaderToken
 from shared.kit.metrics import DomainMetrics, KitMetrics, Metric
 from shared.kit.web import SecurityHeaders
+from shared.runtime.topology import port_of
 from shared.schemas import DOMAIN_TOPICS, ParsedEvent
 
 NAME = "integration"
+# The secret of the realm's client sinergi-integration in development (`make idp`,
+# shared/runtime/keycloak.py); production refuses it.
+DEV_TEXT_READER_SECRET = "sinergi-integration-development-secret"
+# The services whose events carry what citizens wrote, sealed with their text keys.
+TEXT_KEY_HOLDERS = ("complaints",)
 
 
 class IntegrationSettings(service_settings(NAME)):
@@ -37,6 +44,15 @@ class IntegrationSettings(service_settings(NAME)):
     feed_poll_seconds: float = 1.0
     stream_max_seconds: float = Field(300.0, description="An SSE stream ends after this; browsers reconnect")
     gauge_seconds: float = 15.0
+    # Where the producers answer for the text keys of what citizens wrote (JSON object,
+    # service name -> base URL), and this service's account at the identity provider
+    # (client credentials; its service account has the role `text_reader`, which opens
+    # no contact).
+    text_key_urls: dict[str, str] = Field(
+        default_factory=lambda: {name: f"http://127.0.0.1:{port_of(name)}" for name in TEXT_KEY_HOLDERS}
+    )
+    text_reader_client_id: str = "sinergi-integration"
+    text_reader_client_secret: SecretStr = SecretStr(DEV_TEXT_READER_SECRET)
 
     @field_validator("topics", mode="before")
     @classmethod
@@ -60,33 +76,55 @@ class IntegrationMetrics(DomainMetrics):
 IntegrationService = Service[handlers.Context, IntegrationMetrics]
 
 
-async def _apply_event(_: handlers.Context, conn: asyncpg.Connection, event: ParsedEvent) -> None:
-    await handlers.apply_event(conn, event)  # the read model needs nothing of the context
+async def _apply_event(ctx: handlers.Context, conn: asyncpg.Connection, event: ParsedEvent) -> None:
+    await handlers.apply_event(conn, event, ctx.text_keys)
 
 
-async def _apply_events(_: handlers.Context, conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> None:
-    await handlers.apply_events(conn, events)
+async def _apply_events(
+    ctx: handlers.Context, conn: asyncpg.Connection, events: Sequence[ParsedEvent]
+) -> None:
+    await handlers.apply_events(conn, events, ctx.text_keys)
 
 
 def build(settings: IntegrationSettings | None = None) -> FastAPI:
     settings = settings or IntegrationSettings()
     masterplan = load_masterplan(settings.masterplan_path)  # refuses to start on a broken file
+    if (
+        settings.platform.environment == "production"
+        and settings.text_reader_client_secret.get_secret_value() == DEV_TEXT_READER_SECRET
+    ):
+        raise RuntimeError(
+            "refusing to start in production: INTEGRATION_TEXT_READER_CLIENT_SECRET is the development secret"
+        )
 
     def context(service: IntegrationService) -> handlers.Context:
         def pool() -> asyncpg.Pool:
             return service.pool
 
+        text_keys = DataKeyClient(
+            settings.text_key_urls,
+            KeyReaderToken(
+                settings.platform,
+                settings.text_reader_client_id,
+                settings.text_reader_client_secret,
+                role=TEXT_READER,
+            ),
+            path=TEXT_KEYS_PATH,
+        )
         return handlers.Context(
             pool=pool,
             masterplan=masterplan,
             citizen_ref_key=settings.platform.citizen_ref_key.get_secret_value(),
             consumer=lambda: service.consumers[0],
             lag=lambda: consumer_lag(service.metrics),
-            feed=FeedHub(pool, poll_seconds=settings.feed_poll_seconds),
+            feed=FeedHub(pool, poll_seconds=settings.feed_poll_seconds, text_keys=text_keys),
+            text_keys=text_keys,
         )
 
     async def close_feed(service: IntegrationService) -> None:
         await service.context.feed.close()
+        if service.context.text_keys is not None:
+            await service.context.text_keys.close()
 
     spec: ServiceSpec[handlers.Context, IntegrationMetrics] = ServiceSpec(
         title="Sinergi — Integration view",

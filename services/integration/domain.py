@@ -98,6 +98,14 @@ def public_title(domain: str, status: str | None, *, confidential: bool, title: 
     return title if shown is None or status in shown else None
 
 
+def title_withheld(domain: str, status: str | None, *, confidential: bool, title: str | None) -> bool:
+    """Whether the public would see a title here that can no longer be read: the citizen's
+    data was erased, so their text key is gone (or was when the view read the event). The
+    pages then say so in neutral words, naming no one."""
+    shown = TITLE_PUBLIC_STATUSES.get(domain)
+    return shown is not None and status in shown and not confidential and title is None
+
+
 @dataclass(frozen=True)
 class EventType:
     domain: str
@@ -207,7 +215,12 @@ class Item:
     kecamatan_code: str | None = None
     citizen_ref: str | None = None
     confidential: bool = False
-    title: str | None = None
+    title: str | None = None  # in clear: only from events published before titles were sealed
+    # The title as the citizen's event carries it, sealed with their text key (`title_key_id`
+    # at `title_producer`): opened when shown, unreadable once the citizen is erased.
+    sealed_title: str | None = None
+    title_key_id: str | None = None
+    title_producer: str | None = None
     done_at: datetime | None = None
     # The contact the citizen gave when they started it (its keyed hash): a session
     # proving that contact lists the item under "my services".
@@ -275,10 +288,12 @@ def project(
     time: datetime,
     subject: str,
     data: EventData,
+    producer: str | None = None,
 ) -> Projection | None:
     """What one event says. `data` is the payload as its contract's model (the kit parsed
     it); a model this view does not know is kept generically from the fields it carries
-    (also those of a newer minor version). Returns None for event types outside
+    (also those of a newer minor version); `producer`: the service that published it (whose
+    text keys open what the citizen wrote in it). Returns None for event types outside
     Sinergi's naming."""
     try:
         kind = parse_type(event_type)
@@ -286,7 +301,7 @@ def project(
         return None
     event = _Event(event_id, event_type, kind, _aware(time), subject)
     if isinstance(data, ce.ComplaintEvent):
-        return _complaint(event, data)
+        return _complaint(event, data, producer)
     if isinstance(data, pe.PermitEvent):
         return _permit(event, data)
     if isinstance(data, he.AppointmentEvent):
@@ -344,7 +359,7 @@ def _item(
     return Projection(history, item)
 
 
-def _complaint(event: _Event, d: ce.ComplaintEvent) -> Projection:
+def _complaint(event: _Event, d: ce.ComplaintEvent, producer: str | None) -> Projection:
     detail: dict[str, Any] = {}
     if isinstance(d, ce.ComplaintSlaWarning | ce.ComplaintSlaBreached):
         detail["clock"] = d.clock
@@ -353,6 +368,8 @@ def _complaint(event: _Event, d: ce.ComplaintEvent) -> Projection:
     elif isinstance(d, ce.ComplaintRejected):
         detail["reason_code"] = d.reason_code
     filed = d if isinstance(d, ce.ComplaintFiled) else None
+    # What the citizen wrote stays sealed here; the pages open it while its key exists.
+    sealed = None if d.confidential or filed is None else filed.sealed_title
     return _item(
         event,
         d,
@@ -367,6 +384,9 @@ def _complaint(event: _Event, d: ce.ComplaintEvent) -> Projection:
         desa_code=_str(d.desa_code),
         confidential=d.confidential,
         title=None if d.confidential or filed is None else _str(filed.title),
+        sealed_title=sealed.sealed if sealed is not None and sealed.key_id else None,
+        title_key_id=sealed.key_id if sealed is not None else None,
+        title_producer=producer if sealed is not None and sealed.key_id else None,
         done_at=event.at if isinstance(d, ce.ComplaintResolved) else None,
         sla_breaches=1 if isinstance(d, ce.ComplaintSlaBreached) else 0,
     )
@@ -516,6 +536,9 @@ def merge_item(current: Item | None, fact: Item) -> Item:
         contact_ref=current.contact_ref or fact.contact_ref,
         confidential=confidential,
         title=None if confidential else (current.title or fact.title),
+        sealed_title=None if confidential else (current.sealed_title or fact.sealed_title),
+        title_key_id=None if confidential else (current.title_key_id or fact.title_key_id),
+        title_producer=None if confidential else (current.title_producer or fact.title_producer),
         opened_at=min(current.opened_at, fact.opened_at),
         done_at=_max(current.done_at, fact.done_at),
         wait_started_at=_min(current.wait_started_at, fact.wait_started_at),
@@ -555,13 +578,22 @@ def erased(at: datetime, erased_at: datetime | None) -> bool:
     return erased_at is not None and at <= erased_at
 
 
+# An item without what its citizen wrote, in clear or sealed.
+UNTITLED: dict[str, None] = {
+    "title": None,
+    "sealed_title": None,
+    "title_key_id": None,
+    "title_producer": None,
+}
+
+
 def scrub_item(item: Item, erased_at: datetime | None) -> Item:
     """An item of an erased citizen keeps its public state, not whose it was (neither
     reference) nor the citizen's own words. Decided on the merged row (its earliest
     time), so the order in which the item's events and the erasure arrive does not matter."""
     if item.citizen_ref is None or not erased(item.opened_at, erased_at):
         return item
-    return replace(item, citizen_ref=None, contact_ref=None, title=None)
+    return replace(item, citizen_ref=None, contact_ref=None, **UNTITLED)
 
 
 def scrub_notification(notification: Notification, erased_at: datetime | None) -> Notification:
@@ -613,6 +645,9 @@ def public_feed_entry(row: Mapping[str, Any]) -> dict[str, Any]:
         "opd": row.get("opd"),
         "kecamatan_code": row.get("kecamatan_code"),
         "title": public_title(
+            row["domain"], row.get("item_status"), confidential=confidential, title=row.get("title")
+        ),
+        "title_withheld": title_withheld(
             row["domain"], row.get("item_status"), confidential=confidential, title=row.get("title")
         ),
         "detail": public_detail,

@@ -19,15 +19,23 @@ import asyncpg
 
 from services.integration.domain import public_feed_entry
 from services.integration.repository import ReadModel
+from services.integration.texts import with_titles
+from shared.kit.data_keys import DataKeyClient
 
 log = logging.getLogger(__name__)
 
 
 class FeedHub:
     def __init__(
-        self, pool: Callable[[], asyncpg.Pool], *, poll_seconds: float = 1.0, batch: int = 50
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        *,
+        poll_seconds: float = 1.0,
+        batch: int = 50,
+        text_keys: DataKeyClient | None = None,
     ) -> None:
         self._pool = pool
+        self.text_keys = text_keys
         self.poll_seconds = poll_seconds
         self.batch = batch
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -67,7 +75,7 @@ class FeedHub:
             except Exception as exc:  # the database may be away for a moment
                 log.warning("live feed poll failed", extra={"error": repr(exc)[:200]})
                 rows = []
-            for row in rows:
+            for row in await with_titles(self.text_keys, rows):
                 self._last = max(self._last, row["seq"])
                 self.publish(public_feed_entry(row))
             await asyncio.sleep(self.poll_seconds)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,12 +19,15 @@ from services.integration.feed import FeedHub
 from services.integration.masterplan import Masterplan
 from services.integration.rebuild import Progress, reread
 from services.integration.repository import ReadModel
+from services.integration.texts import with_titles
 from shared.kit import audit
 from shared.kit.clock import utc_now
 from shared.kit.consumer import IdempotentConsumer
+from shared.kit.data_keys import DataKeyClient, producer_of
 from shared.kit.errors import Conflict
 from shared.reference import all_desa, all_kecamatan, find_desa, find_kecamatan
 from shared.schemas import ParsedEvent
+from shared.schemas.privacy import CitizenDataErased
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +35,33 @@ log = logging.getLogger(__name__)
 # ----- the consumer's handler -----------------------------------------------------------
 
 
-async def apply_event(conn: asyncpg.Connection, event: ParsedEvent) -> None:
+async def apply_event(
+    conn: asyncpg.Connection, event: ParsedEvent, text_keys: DataKeyClient | None = None
+) -> None:
     """Called by the kit's IdempotentConsumer inside the inbox transaction, for one record
     (the fallback when a batch fails, and dead-letter replay)."""
+    _forget_on_erasure([event], text_keys)
     projection = _project(event)
     if projection is not None:
         await ReadModel(conn).apply(projection)
 
 
-async def apply_events(conn: asyncpg.Connection, events: Sequence[ParsedEvent]) -> None:
+async def apply_events(
+    conn: asyncpg.Connection, events: Sequence[ParsedEvent], text_keys: DataKeyClient | None = None
+) -> None:
     """The set-based form of `apply_event` for a batch of fresh events (delivery order):
     the same read model in a constant number of round trips."""
+    _forget_on_erasure(events, text_keys)
     projections = [p for p in map(_project, events) if p is not None]
     if projections:
         await ReadModel(conn).apply_many(projections)
+
+
+def _forget_on_erasure(events: Sequence[ParsedEvent], text_keys: DataKeyClient | None) -> None:
+    """The text keys kept in memory go when an erasure is read: the citizen's key is gone
+    at its producer, and which kept keys were theirs is not known here."""
+    if text_keys is not None and any(isinstance(e.data, CitizenDataErased) for e in events):
+        text_keys.forget()
 
 
 def _project(event: ParsedEvent) -> domain.Projection | None:
@@ -56,6 +72,7 @@ def _project(event: ParsedEvent) -> domain.Projection | None:
         time=envelope.time,
         subject=envelope.subject,
         data=event.data,
+        producer=producer_of(envelope.source),
     )
 
 
@@ -72,6 +89,7 @@ class Context:
     lag: Callable[[], dict[str, int]] = dict  # events per topic not yet applied
     rebuilding: bool = False
     feed: FeedHub | None = None  # the live feed (absent in a rebuild run)
+    text_keys: DataKeyClient | None = None  # opens what citizens wrote (never a contact)
     rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _cache: tuple[Any, dict[str, Any]] | None = None
     _cache_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -190,7 +208,10 @@ async def _assemble(ctx: Context, model: ReadModel, now: datetime) -> dict[str, 
         "opds": _opd_table(await model.opd_stats()),
         "kecamatan": _kecamatan_grid(await model.region_counts()),
         "daily": [{"day": d, "counts": per_day[d], "total": sum(per_day[d].values())} for d in days],
-        "feed": [domain.public_feed_entry(r) for r in reversed(await model.feed(limit=20))],
+        "feed": [
+            domain.public_feed_entry(r)
+            for r in reversed(await with_titles(ctx.text_keys, await model.feed(limit=20)))
+        ],
     }
 
 
@@ -285,7 +306,7 @@ def region_name(desa_code: str | None, kecamatan_code: str | None) -> str | None
     return kecamatan.name if kecamatan else None
 
 
-def _public_item(row: asyncpg.Record) -> dict[str, Any]:
+def _public_item(row: Mapping[str, Any]) -> dict[str, Any]:
     confidential = row["confidential"]
     return {
         "code": row["code"],
@@ -301,6 +322,9 @@ def _public_item(row: asyncpg.Record) -> dict[str, Any]:
         "region_name": region_name(row["desa_code"], row["kecamatan_code"]),
         "confidential": confidential,
         "title": domain.public_title(
+            row["domain"], row["status"], confidential=confidential, title=row["title"]
+        ),
+        "title_withheld": domain.title_withheld(
             row["domain"], row["status"], confidential=confidential, title=row["title"]
         ),
         "opened_at": row["opened_at"],
@@ -338,7 +362,8 @@ async def track(ctx: Context, code: str) -> dict[str, Any] | None:
             return None
         history = await model.history_of(known)
     steps = domain.case_history(item["domain"], history)
-    return {**_public_item(item), "history": [_history_entry(h) for h in steps]}
+    [shown] = await with_titles(ctx.text_keys, [item])
+    return {**_public_item(shown), "history": [_history_entry(h) for h in steps]}
 
 
 async def timeline(ctx: Context, ref: str) -> dict[str, Any]:
@@ -350,7 +375,7 @@ async def timeline(ctx: Context, ref: str) -> dict[str, Any]:
         await audit.record_read(conn, [ref])
     return {
         "citizen_ref": ref,
-        "items": [_public_item(i) for i in items],
+        "items": [_public_item(i) for i in await with_titles(ctx.text_keys, items)],
         "timeline": [{**_history_entry(h), "code": h["code"], "category": h["category"]} for h in history],
     }
 
@@ -391,7 +416,7 @@ async def my_services(
 async def recent_feed(ctx: Context, after: int = 0, limit: int = 30) -> list[dict[str, Any]]:
     async with ctx.pool().acquire() as conn:
         rows = await ReadModel(conn).feed(after=after, limit=limit)
-    return [domain.public_feed_entry(r) for r in rows]
+    return [domain.public_feed_entry(r) for r in await with_titles(ctx.text_keys, rows)]
 
 
 async def gauges(ctx: Context) -> tuple[dict[str, int], datetime | None]:

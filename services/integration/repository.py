@@ -257,8 +257,8 @@ class ReadModel:
             erasure.erased_at,
         )
         await self.conn.execute(
-            "UPDATE items SET citizen_ref = NULL, contact_ref = NULL, title = NULL"
-            " WHERE citizen_ref = $1 AND opened_at <= $2",
+            "UPDATE items SET citizen_ref = NULL, contact_ref = NULL, title = NULL, sealed_title = NULL,"
+            " title_key_id = NULL, title_producer = NULL WHERE citizen_ref = $1 AND opened_at <= $2",
             ref,
             until,
         )
@@ -329,7 +329,8 @@ class ReadModel:
         confidentiality and current status."""
         return await self.conn.fetch(
             "SELECT * FROM (SELECT h.seq, h.at, h.domain, h.aggregate, h.action, h.status, h.code,"
-            " h.category, h.opd, h.kecamatan_code, h.confidential, h.detail, i.title,"
+            " h.category, h.opd, h.kecamatan_code, h.confidential, h.detail, i.title, i.sealed_title,"
+            " i.title_key_id, i.title_producer,"
             " i.confidential AS item_confidential, i.status AS item_status"
             " FROM history h LEFT JOIN items i ON i.code = h.code"
             " WHERE h.seq > $1 ORDER BY h.seq DESC LIMIT $2) newest ORDER BY seq",

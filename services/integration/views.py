@@ -40,6 +40,7 @@ def localise_feed(entry: dict[str, Any], lang: str) -> dict[str, Any]:
         "label": t(f"action.{entry['action']}"),
         "domain_label": t(f"domain.{entry['domain']}"),
         "category_label": t(f"category.{category}") if category else None,
+        "title_note": t("text.withheld") if entry.get("title_withheld") else None,
     }
 
 

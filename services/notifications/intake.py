@@ -33,8 +33,9 @@ from services.notifications.domain import (
 from services.notifications.repository import NotificationRepository
 from services.notifications.status_events import stage
 from services.notifications.templates import RenderError
+from shared.kit.data_keys import producer_of
 from shared.kit.logs import event_context, redact
-from shared.kit.privacy import contact_refs, open_contact, seal_contact
+from shared.kit.privacy import contact_refs, open_contact, opened_texts, seal_contact, sealed_texts, text_key
 from shared.reference import InvalidPhone, mask_email, mask_phone, normalize_mobile
 from shared.schemas import Envelope, ParsedEvent
 from shared.schemas.common import SealedContact
@@ -112,8 +113,12 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
             refs.add(event.citizen_ref)
     preferences = await repo.preferences_of(refs, ctx.tz)
     keys = await _data_keys(ctx, matched)
+    text_keys = {key_id: text_key(key) for key_id, key in keys.items() if key is not None}
     composed: list[Notification] = []
     for event, rules in matched:
+        # What the citizen wrote, for the templates as they knew it (`data.reason`): opened
+        # with the text key of the same data key, or left out once the citizen is erased.
+        event.data.update(opened_texts(event.parsed.data, text_keys))
         with event_context(event.envelope):
             composed += _compose(ctx, event, rules, loaded.recipients, preferences, keys)
     composed = await _within_unsolicited_limit(ctx, repo, composed)
@@ -127,26 +132,27 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
 
 
 async def _data_keys(ctx: Context, matched: Sequence[tuple[_Event, Sequence[Rule]]]) -> dict[str, str | None]:
-    """The data keys of the contacts the batch's citizens are to be told at, asked of the
-    services that sealed them (key id -> key; None once the citizen's data is erased). A
-    service that cannot be asked fails the batch, which the consumer tries again."""
+    """The data keys of the contacts the batch's citizens are to be told at and of the texts
+    citizens wrote (any recipient's message may quote them), asked of the services that
+    sealed them (key id -> key; None once the citizen's data is erased). A service that
+    cannot be asked fails the batch, which the consumer tries again."""
     wanted = [
-        (_producer(event.envelope), contact.key_id)
+        (producer_of(event.envelope.source), contact.key_id)
         for event, rules in matched
         if any("citizen" in rule.to for rule in rules)
         and (contact := getattr(event.parsed.data, "contact", None)) is not None
         and contact.key_id is not None
+    ] + [
+        (producer_of(event.envelope.source), text.key_id)
+        for event, _ in matched
+        for text in sealed_texts(event.parsed.data).values()
+        if text.key_id is not None
     ]
     if not wanted:
         return {}
     if ctx.data_keys is None:
         return dict.fromkeys((key_id for _, key_id in wanted), None)
     return await ctx.data_keys.keys(wanted)
-
-
-def _producer(envelope: Envelope) -> str:
-    """The service an event comes from: its CloudEvents source is /sinergi/<service>."""
-    return envelope.source.strip("/").split("/")[1]
 
 
 async def _within_unsolicited_limit(

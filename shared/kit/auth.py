@@ -16,7 +16,9 @@ declare the roles they accept with `require_role`. Roles (docs/access.yaml):
 - ``permit_officer``, ``health_officer`` (claim ``facility``; ``*`` for every facility,
   given explicitly to the health office), ``notification_officer``;
 - ``key_reader``: a machine role, the notification service's own account, which asks the
-  domain services for citizens' data keys (shared/kit/data_keys.py).
+  domain services for citizens' data keys (shared/kit/data_keys.py);
+- ``text_reader``: a machine role, the integration view's own account, which asks them for
+  the text keys of what citizens wrote (and can open no contact).
 
 A refusal says nothing about why a token failed (401 "invalid or expired token"): the
 reason is logged for operators, never returned to whoever holds the token.
@@ -53,6 +55,7 @@ ROLES = (
     "health_officer",
     "notification_officer",
     "key_reader",
+    "text_reader",
 )
 ALL_FACILITIES = "*"
 MAX_TOKEN_HOURS = 8  # a working shift: no officer token lives longer

@@ -13,6 +13,11 @@ notification service asks the producer for it (`GET /internal/data-keys/{key_id}
 ``key_reader``) while it exists, and keeps it in memory for minutes at most
 (`DataKeyClient`); after the erasure the producer answers 404 and the message has no
 contact.
+
+What a citizen wrote is sealed with the text key derived from the same data key
+(`privacy.text_key`), which the producer gives to readers of text only
+(`GET /internal/text-keys/{key_id}`, role ``text_reader``: the integration view), through
+the same client; a text key opens no contact, and the erasure's one deletion shreds both.
 """
 
 from __future__ import annotations
@@ -31,15 +36,18 @@ from pydantic import BaseModel, SecretStr
 
 from shared.kit.auth import Officer, issue_token, require_role
 from shared.kit.errors import NotFound
-from shared.kit.privacy import ToSeal
+from shared.kit.privacy import PendingSeal, text_key
 from shared.kit.settings import PlatformSettings
 from shared.schemas import EventData
-from shared.schemas.common import DATA_KEY_ID_PATTERN, SealedContact
+from shared.schemas.common import DATA_KEY_ID_PATTERN
 
 # A valid Fernet key, for development only (production refuses it).
 DEV_MASTER_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1tYXN0ZXIta2V5ISE="
 KEY_READER = "key_reader"  # the machine role of the notification service
-# How long the notification service keeps an opened key: an erasure reaches every
+TEXT_READER = "text_reader"  # the machine role of the integration view
+DATA_KEYS_PATH = "/internal/data-keys"  # contact keys, for KEY_READER
+TEXT_KEYS_PATH = "/internal/text-keys"  # text keys, for TEXT_READER
+# How long a consumer (the notification service, the integration view) keeps a key: an erasure reaches every
 # message it composes after this, at the latest.
 CACHE_SECONDS = 300.0
 
@@ -54,6 +62,12 @@ def require_production_master_key(settings: object) -> None:
     if master.get_secret_value() == DEV_MASTER_KEY:
         prefix = str(getattr(settings, "model_config", {}).get("env_prefix", ""))
         raise RuntimeError(f"refusing to start in production with the development {prefix}MASTER_KEY")
+
+
+def producer_of(source: str) -> str:
+    """The service whose data key sealed an event's values: its CloudEvents source is
+    /sinergi/<service>/<region>."""
+    return source.strip("/").split("/")[1]
 
 
 def new_key_id() -> str:
@@ -107,22 +121,21 @@ async def destroy(conn: asyncpg.Connection, subjects: Iterable[str]) -> int:
 async def seal_pending(
     conn: asyncpg.Connection, keys: DataKeys | None, events: Iterable[EventData]
 ) -> list[EventData]:
-    """`events` with every contact still to seal (`ToSeal`) sealed with its citizen's data
-    key. A service without data keys cannot put a contact on the bus."""
+    """`events` with every value still to seal (a contact `ToSeal`, a text `ToSealText`)
+    sealed with its citizen's data key. A service without data keys cannot put either on
+    the bus."""
     sealed: list[EventData] = []
     keys_of: dict[str, tuple[str, str]] = {}  # one round trip per citizen, not per event
     for data in events:
-        pending = {name: value for name, value in data if isinstance(value, ToSeal)}
+        pending = {name: value for name, value in data if isinstance(value, PendingSeal)}
         if pending and keys is None:
-            raise RuntimeError("this service has no data keys to seal a contact with")
-        update: dict[str, SealedContact] = {}
+            raise RuntimeError("this service has no data keys to seal a citizen's data with")
+        update: dict[str, BaseModel] = {}
         for name, value in pending.items():
-            subject, clear = value.to_seal
+            subject, _ = value.to_seal
             if subject not in keys_of:
                 keys_of[subject] = await keys.key_for(conn, subject)  # type: ignore[union-attr]
-            key_id, key = keys_of[subject]
-            token = Fernet(key.encode()).encrypt(clear).decode()
-            update[name] = SealedContact(sealed=token, channels=value.channels, key_id=key_id)
+            update[name] = value.sealed_with(*keys_of[subject])
         sealed.append(data.model_copy(update=update) if update else data)
     return sealed
 
@@ -135,21 +148,37 @@ class DataKeyOut(BaseModel):
     key: str
 
 
-router = APIRouter(prefix="/internal/data-keys", tags=["personal data"])
+router = APIRouter(tags=["personal data"])
+KeyId = Annotated[str, Path(pattern=DATA_KEY_ID_PATTERN)]
 
 
-@router.get("/{key_id}", summary="A citizen's data key, while it exists (notification service)")
+@router.get(
+    DATA_KEYS_PATH + "/{key_id}",
+    summary="A citizen's data key, while it exists (notification service)",
+)
 async def data_key(
-    request: Request,
-    key_id: Annotated[str, Path(pattern=DATA_KEY_ID_PATTERN)],
-    _: Annotated[Officer, Depends(require_role(KEY_READER))],
+    request: Request, key_id: KeyId, _: Annotated[Officer, Depends(require_role(KEY_READER))]
 ) -> DataKeyOut:
+    return DataKeyOut(key_id=key_id, key=await _data_key(request, key_id))
+
+
+@router.get(
+    TEXT_KEYS_PATH + "/{key_id}",
+    summary="The text key of a citizen's data key, while it exists (integration view)",
+)
+async def text_key_of(
+    request: Request, key_id: KeyId, _: Annotated[Officer, Depends(require_role(TEXT_READER))]
+) -> DataKeyOut:
+    return DataKeyOut(key_id=key_id, key=text_key(await _data_key(request, key_id)))
+
+
+async def _data_key(request: Request, key_id: str) -> str:
     service = request.app.state.service
     async with service.pool.acquire() as conn:
         key = await service.data_keys.key(conn, key_id)
     if key is None:  # erased, or never made: the same answer
         raise NotFound("no such data key")
-    return DataKeyOut(key_id=key_id, key=key)
+    return key
 
 
 # ----- the consumer's client -----------------------------------------------------------------
@@ -160,12 +189,16 @@ class KeyServiceUnavailable(Exception):
 
 
 class KeyReaderToken:
-    """The bearer token the notification service asks producers with: from the identity
-    provider (OAuth 2.0 client credentials of its service account, which has the role
-    ``key_reader``) or, in development without a provider, a short HS256 token."""
+    """The bearer token a consumer asks producers for keys with: from the identity provider
+    (OAuth 2.0 client credentials of its service account, which has the machine role
+    `role`: ``key_reader`` for the notification service, ``text_reader`` for the
+    integration view) or, in development without a provider, a short HS256 token."""
 
-    def __init__(self, platform: PlatformSettings, client_id: str, client_secret: SecretStr) -> None:
+    def __init__(
+        self, platform: PlatformSettings, client_id: str, client_secret: SecretStr, role: str = KEY_READER
+    ) -> None:
         self.platform, self.client_id, self.client_secret = platform, client_id, client_secret
+        self.role = role
         self._token: tuple[str, float] | None = None
         self._client: httpx.AsyncClient | None = None
 
@@ -179,7 +212,7 @@ class KeyReaderToken:
             return self._token[0]
         if not self.platform.oidc_issuer:
             token = issue_token(
-                self.platform.auth_secret.get_secret_value(), subject=self.client_id, role=KEY_READER, hours=1
+                self.platform.auth_secret.get_secret_value(), subject=self.client_id, role=self.role, hours=1
             )
             self._token = (token, now + 1800)
             return token
@@ -203,11 +236,13 @@ class KeyReaderToken:
 
 @dataclass
 class DataKeyClient:
-    """Asks producers for data keys (`urls`: service name → base URL) with a bearer token
-    of role ``key_reader`` (`token`), and keeps what it got for `ttl` seconds."""
+    """Asks producers for keys (`urls`: service name → base URL) at `path` (data keys, or
+    text keys) with a bearer token of the role that path wants (`token`), and keeps what
+    it got for `ttl` seconds."""
 
     urls: Mapping[str, str]
     token: KeyReaderToken
+    path: str = DATA_KEYS_PATH
     ttl: float = CACHE_SECONDS
     timeout: float = 5.0
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
@@ -243,9 +278,7 @@ class DataKeyClient:
         client = self.client(service)
         token = await self.token()
         try:
-            response = await client.get(
-                f"/internal/data-keys/{key_id}", headers={"Authorization": f"Bearer {token}"}
-            )
+            response = await client.get(f"{self.path}/{key_id}", headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:
             raise KeyServiceUnavailable(f"{service}: {type(exc).__name__}") from None
         if response.status_code == 404:

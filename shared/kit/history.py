@@ -5,13 +5,13 @@ domains; the repositories store it with `shared.kit.sql.save_history` and
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shared.kit.errors import IllegalTransition
-from shared.kit.privacy import SealedContact
+from shared.kit.privacy import SealedContact, SealedText
 
 S = TypeVar("S")  # the aggregate's status
 E = TypeVar("E")  # the aggregate's domain event
@@ -32,7 +32,9 @@ class Recorded(Generic[S, E]):
     (oldest first), the entries its commands added since it was loaded (`new_history`,
     which the repository stores and clears), the domain events its commands raised
     (`events`, which the handler drains into the outbox), the citizen's `contact` sealed
-    for the notification service, and the `version` the repository checks on save.
+    for the notification service, `seal_text` sealing what the citizen wrote for the
+    events (both given by the use case: the domain holds no key), and the `version` the
+    repository checks on save.
     Keyword-only, so a subclass's own fields keep their order before these. Its commands
     call `_record`, and `_require_status` (or raise `_refused`) for a command its current
     status does not allow."""
@@ -43,6 +45,7 @@ class Recorded(Generic[S, E]):
 
     version: int = 0
     contact: SealedContact | None = None
+    seal_text: Callable[[str], SealedText] | None = None
     history: list[HistoryEntry[S]] = field(default_factory=list)
     events: list[E] = field(default_factory=list)
     new_history: list[HistoryEntry[S]] = field(default_factory=list)
@@ -51,6 +54,11 @@ class Recorded(Generic[S, E]):
         entry = HistoryEntry(at=now, action=action, status=self.status, actor=actor, note=note)
         self.history.append(entry)
         self.new_history.append(entry)
+
+    def _sealed(self, text: str | None) -> SealedText | None:
+        """What the citizen wrote as an event carries it: sealed, never in clear (without a
+        sealer, not at all)."""
+        return None if text is None or self.seal_text is None else self.seal_text(text)
 
     def _refused(self, command: str, reason: str) -> IllegalTransition:
         """The error refusing `command` in the aggregate's current status, for `reason`."""

@@ -102,6 +102,7 @@ class EmbeddedKeycloak(ServerProcess):
         *,
         client_secret: str = "sinergi-petugas-development-secret",
         key_reader_secret: str = "sinergi-notifications-development-secret",
+        text_reader_secret: str = "sinergi-integration-development-secret",
         portal_url: str = "http://127.0.0.1:8005",
         startup_timeout: float = 120.0,
     ) -> None:
@@ -109,6 +110,7 @@ class EmbeddedKeycloak(ServerProcess):
         super().__init__(port, self.work_dir / "keycloak.log", startup_timeout)
         self.client_secret = client_secret
         self.key_reader_secret = key_reader_secret
+        self.text_reader_secret = text_reader_secret
         self.portal_url = portal_url
         self.admin = ("admin", "admin")
 
@@ -150,6 +152,7 @@ class EmbeddedKeycloak(ServerProcess):
             "SINERGI_OIDC_CLIENT_SECRET": self.client_secret,
             "SINERGI_PORTAL_URL": self.portal_url,
             "NOTIFICATIONS_KEY_READER_CLIENT_SECRET": self.key_reader_secret,
+            "INTEGRATION_TEXT_READER_CLIENT_SECRET": self.text_reader_secret,
         }
         argv = [
             str(home / "bin" / "kc.sh"), "start", "--optimized", "--import-realm",

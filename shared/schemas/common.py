@@ -47,6 +47,24 @@ class SealedContact(BaseModel):
     )
 
 
+class SealedText(BaseModel):
+    """What a citizen wrote (a complaint's title, a reopening's reason), sealed for the
+    readers of citizens' text (the integration view): it never travels in clear on the bus
+    (UU PDP 27/2022). Sealed with a text key derived one-way from the citizen's data key
+    `key_id` (shared/kit/privacy.text_key), so a reader of text cannot open a contact, and
+    erasing the citizen (destroying that data key) makes every copy unreadable."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    sealed: str = Field(description="Fernet token holding the UTF-8 text")
+    key_id: str | None = Field(
+        None,
+        pattern=DATA_KEY_ID_PATTERN,
+        description="The citizen's data key whose text key opens it (GET /internal/text-keys/{key_id}"
+        " at the producer, while the citizen's data is not erased)",
+    )
+
+
 class AttachmentRef(BaseModel):
     """A photo or document as events name it: its id in the owning service and the
     SHA-256 of its bytes. The bytes stay in that service's store (officers download them

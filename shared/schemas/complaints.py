@@ -19,6 +19,7 @@ from shared.schemas.common import (
     KecamatanCode,
     Locale,
     SealedContact,
+    SealedText,
 )
 from shared.schemas.envelope import EventData
 
@@ -56,7 +57,12 @@ class ComplaintEvent(EventData):
 
 
 class ComplaintFiled(ComplaintEvent):
-    title: str | None = Field(None, description="Omitted when the complaint is confidential")
+    title: str | None = Field(
+        None, description="No longer published (see `sealed_title`); kept for events published before it"
+    )
+    sealed_title: SealedText | None = Field(
+        None, description="The title the citizen wrote, sealed; omitted when the complaint is confidential"
+    )
     location: GeoPoint | None = None
     channel: Literal["web", "open311", "api"] = "web"
     filed_at: datetime
@@ -111,7 +117,12 @@ class ComplaintRejected(ComplaintEvent):
 
 
 class ComplaintReopened(ComplaintEvent):
-    reason: str | None = None
+    reason: str | None = Field(
+        None, description="No longer published (see `sealed_reason`); kept for events published before it"
+    )
+    sealed_reason: SealedText | None = Field(
+        None, description="Why the citizen reopened it, sealed; omitted when the complaint is confidential"
+    )
     followup_due: datetime
 
 

@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from shared.schemas.common import CitizenRef, KecamatanCode, Locale, SealedContact
+from shared.schemas.common import CitizenRef, KecamatanCode, Locale, SealedContact, SealedText
 from shared.schemas.envelope import EventData
 
 TOPIC = "health.events"
@@ -127,7 +127,10 @@ class AppointmentCompleted(AppointmentEvent):
 class AppointmentCancelled(AppointmentEvent):
     cancelled_at: datetime
     cancelled_by: str = "patient"
-    reason: str | None = None
+    reason: str | None = Field(
+        None, description="No longer published (see `sealed_reason`); kept for events published before it"
+    )
+    sealed_reason: SealedText | None = Field(None, description="Why the patient cancelled, sealed")
 
 
 class AppointmentSessionCancelled(AppointmentEvent):

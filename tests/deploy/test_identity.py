@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
+from services.integration.app import IntegrationSettings
 from services.notifications.app import NotificationsSettings
 from shared.kit.auth import ALL_FACILITIES, ASYMMETRIC, MAX_TOKEN_HOURS, ROLES
-from shared.kit.data_keys import KEY_READER
+from shared.kit.data_keys import KEY_READER, TEXT_READER
 from shared.kit.settings import PlatformSettings
 from shared.runtime.topology import SERVICES
 from tests.deploy.helpers import (
@@ -113,7 +114,7 @@ def test_realm_file_is_json_for_the_realm_the_services_trust(realm: dict[str, An
 
 def test_the_roles_of_the_code(realm: dict[str, Any]) -> None:
     names = [role["name"] for role in realm["roles"]["realm"]]
-    assert sorted(names) == sorted(ROLES) and len(ROLES) == 7
+    assert sorted(names) == sorted(ROLES) and len(ROLES) == 8
 
 
 def test_a_group_per_opd_of_the_complaints_catalogue(realm: dict[str, Any]) -> None:
@@ -155,14 +156,19 @@ def test_every_officer_role_is_given_by_a_group_and_the_machine_role_to_the_serv
     realm: dict[str, Any],
 ) -> None:
     given = {role for group in groups_by_path(realm).values() for role in group.get("realmRoles", [])}
-    assert given == set(ROLES) - {KEY_READER}
-    # No person reads citizens' data keys: the notification service's account alone.
-    [account] = [u for u in realm.get("users", []) if KEY_READER in u.get("realmRoles", [])]
-    assert account["realmRoles"] == [KEY_READER]
-    (client,) = [c for c in realm["clients"] if c["clientId"] == account["serviceAccountClientId"]]
-    assert client["clientId"] == NotificationsSettings().key_reader_client_id
-    assert client["serviceAccountsEnabled"] is True and client["standardFlowEnabled"] is False
-    assert client["directAccessGrantsEnabled"] is False and client["publicClient"] is False
+    assert given == set(ROLES) - {KEY_READER, TEXT_READER}
+    # No person reads citizens' keys: the notification service's account alone reads data
+    # keys (contacts), the integration view's alone text keys (what citizens wrote).
+    for role, client_id in (
+        (KEY_READER, NotificationsSettings().key_reader_client_id),
+        (TEXT_READER, IntegrationSettings().text_reader_client_id),
+    ):
+        [account] = [u for u in realm.get("users", []) if role in u.get("realmRoles", [])]
+        assert account["realmRoles"] == [role]
+        (client,) = [c for c in realm["clients"] if c["clientId"] == account["serviceAccountClientId"]]
+        assert client["clientId"] == client_id
+        assert client["serviceAccountsEnabled"] is True and client["standardFlowEnabled"] is False
+        assert client["directAccessGrantsEnabled"] is False and client["publicClient"] is False
 
 
 def test_the_workspace_client_is_confidential_with_the_code_flow_and_pkce_only(realm: dict[str, Any]) -> None:
@@ -217,6 +223,7 @@ def test_realm_placeholders_are_given_to_keycloak(realm: dict[str, Any], keycloa
         "SINERGI_OIDC_CLIENT_SECRET",
         "SINERGI_PORTAL_URL",
         "NOTIFICATIONS_KEY_READER_CLIENT_SECRET",
+        "INTEGRATION_TEXT_READER_CLIENT_SECRET",
     }
     env = environment(keycloak)
     for name in placeholders:

@@ -204,6 +204,7 @@ def deployed(deploy_postgres: DeployPostgres, tmp_path_factory: pytest.TempPathF
         "KEYCLOAK_ADMIN_PASSWORD": secrets.token_hex(32),
         "SINERGI_OIDC_CLIENT_SECRET": secrets.token_hex(32),
         "NOTIFICATIONS_KEY_READER_CLIENT_SECRET": secrets.token_hex(32),
+        "INTEGRATION_TEXT_READER_CLIENT_SECRET": secrets.token_hex(32),
     }
     keycloak_env = {k: interpolate(v, operator_env) for k, v in environment(service).items() if v is not None}
     service_env = {

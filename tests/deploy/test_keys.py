@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 
+from services.integration.app import TEXT_KEY_HOLDERS, IntegrationSettings
+from services.integration.app import build as build_integration
 from services.notifications.app import KEY_HOLDERS, NotificationsSettings
+from shared.kit.data_keys import TEXT_KEYS_PATH, TEXT_READER
 from shared.kit.settings import PlatformSettings
 from shared.runtime.topology import SERVICES, ServiceInfo
 from tests.deploy.helpers import (
@@ -99,6 +102,22 @@ def test_the_notification_service_asks_every_key_holder_and_no_one_else(compose:
     assert urls == {name: f"http://{name}:{BY_NAME[name].port}" for name in KEY_HOLDERS}
     # Development (`make run`): the same services, on this host's ports.
     assert set(NotificationsSettings().data_key_urls) == set(KEY_HOLDERS)
+
+
+def test_the_integration_view_asks_for_text_keys_only_and_of_every_text_key_holder(
+    compose: dict[str, Any],
+) -> None:
+    """The view reads what citizens wrote with text keys (they open no contact), as the
+    machine role text_reader; it holds no master, contact or data key of its own."""
+    env = environment(compose["services"]["integration"])
+    urls = json.loads(env["INTEGRATION_TEXT_KEY_URLS"] or "{}")
+    assert urls == {name: f"http://{name}:{BY_NAME[name].port}" for name in TEXT_KEY_HOLDERS}
+    assert set(IntegrationSettings().text_key_urls) == set(TEXT_KEY_HOLDERS)
+    assert not set(own_secrets(BY_NAME["integration"]).values()) & OPENS_CONTACTS
+    assert not any("DATA_KEY" in var or "KEY_READER" in var for var in env)
+    # Its key client as its app builds it (no server started): text keys, as text_reader.
+    client = build_integration(IntegrationSettings()).state.service.context.text_keys
+    assert client is not None and client.path == TEXT_KEYS_PATH and client.token.role == TEXT_READER
 
 
 def test_no_service_is_given_the_former_shared_contact_key(compose: dict[str, Any]) -> None:

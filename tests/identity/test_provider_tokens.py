@@ -17,13 +17,15 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from pydantic import SecretStr
 
 from services.complaints.app import ComplaintsSettings, build
 from shared.kit.auth import issue_token
+from shared.kit.data_keys import DATA_KEYS_PATH, TEXT_KEYS_PATH, TEXT_READER, KeyReaderToken
 from shared.kit.settings import DEV_AUTH_SECRET, PlatformSettings
 from shared.runtime.embedded import free_port
 from shared.runtime.keycloak import password_grant
-from tests.harness import running
+from tests.harness import db_fetchval, running
 from tests.identity_support import PASSWORD, Provider, ProviderLine
 from tests.integration.test_complaints_service import complaint_body
 
@@ -240,3 +242,30 @@ async def test_a_provider_lost_mid_run_keeps_known_keys_and_refuses_unknown_ones
     finally:
         if line.port and line._server is not None:
             await line.cut()
+
+
+async def test_each_service_account_reads_only_the_keys_its_machine_role_allows(
+    provider: Provider, platform: PlatformSettings, fresh_database: str
+) -> None:
+    """The realm's service accounts, by client credentials at the real token endpoint: the
+    notification service's reads citizens' data keys (contacts) and no text key; the
+    integration view's reads text keys (what citizens wrote) and no data key."""
+    oidc = platform.model_copy(update={"oidc_issuer": provider.issuer})
+    kc = provider.keycloak
+    accounts = {
+        "notifications": KeyReaderToken(oidc, "sinergi-notifications", SecretStr(kc.key_reader_secret)),
+        "integration": KeyReaderToken(
+            oidc, "sinergi-integration", SecretStr(kc.text_reader_secret), role=TEXT_READER
+        ),
+    }
+    allowed = {"notifications": DATA_KEYS_PATH, "integration": TEXT_KEYS_PATH}
+    async with complaints(platform, fresh_database, oidc_issuer=provider.issuer) as client:
+        body = complaint_body(reporter={"nik": "3306061708900001", "phone": "081234567890"})
+        assert (await client.post("/complaints", json=body)).status_code == 201
+        key_id = await db_fetchval(fresh_database, "SELECT key_id FROM citizen_keys")
+        for account, token in accounts.items():
+            headers = {"Authorization": f"Bearer {await token()}"}
+            for path in (DATA_KEYS_PATH, TEXT_KEYS_PATH):
+                answer = await client.get(f"{path}/{key_id}", headers=headers)
+                assert answer.status_code == (200 if path == allowed[account] else 403), (account, path)
+            await token.close()

@@ -2,7 +2,10 @@
 and PostgreSQL: a complaint's contact travels sealed with its citizen's data key, the
 notification service asks the complaints service for that key and delivers; the erasure
 destroys the key, after which no copy of the contact (topic, outbox) opens with any key
-left anywhere, and a copy consumed again reaches no one."""
+left anywhere, and a copy consumed again reaches no one. What the citizen wrote (the
+title) travels sealed with the text key of that data key, which the integration view is
+given (and which opens no contact): it shows the title while the key exists, a neutral
+placeholder after the erasure, and a rebuild of the view shows none of it."""
 
 from __future__ import annotations
 
@@ -15,11 +18,14 @@ from aiokafka import AIOKafkaProducer
 from services.complaints.app import ComplaintsSettings
 from services.complaints.app import build as build_complaints
 from services.health.app import HealthSettings
+from services.integration.app import build as build_view
 from services.notifications.app import NotificationsSettings
 from services.permits.app import PermitsSettings
-from shared.kit.privacy import open_contact
-from shared.schemas.common import SealedContact
+from shared.kit.privacy import open_citizen_text, open_contact, text_key
+from shared.kit.settings import PlatformSettings
+from shared.schemas.common import SealedContact, SealedText
 from tests.harness import (
+    Infrastructure,
     db_fetch,
     db_fetchval,
     new_database,
@@ -31,6 +37,7 @@ from tests.harness import (
 )
 from tests.integration.test_complaints_service import complaint_body
 from tests.notifications_support import Wiring, asking_keys_of, unique_phone
+from tests.view_support import view_settings
 
 NIK = "3306061708900001"
 TOPIC = "complaints.events"
@@ -51,12 +58,20 @@ async def keys_left_in_database(ctx: Any) -> list[str]:
         return [await ctx.data_keys.key(conn, key_id) for key_id in ids]
 
 
-def opens_with(key: str, sealed: SealedContact) -> bool:
+def opens_with(key: str, sealed: SealedContact | SealedText) -> bool:
     try:
-        open_contact(key, sealed)
+        if isinstance(sealed, SealedText):
+            open_citizen_text(key, sealed)
+        else:
+            open_contact(key, sealed)
     except ValueError:
         return False
     return True
+
+
+def every_key(keys: list[str]) -> list[str]:
+    """`keys` and the text key each gives: whatever could open a sealed text."""
+    return [*keys, *(text_key(key) for key in keys)]
 
 
 async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -> None:
@@ -141,3 +156,101 @@ async def test_erasure_shreds_every_sealed_copy_of_the_contact(wiring: Wiring) -
         )
         assert told == 0
     assert len(wiring.gateway.delivered_to(phone)) == 1
+
+
+async def test_what_the_citizen_wrote_is_read_by_the_view_until_the_erasure_and_never_after(
+    infra: Infrastructure, platform: PlatformSettings, fresh_database: str
+) -> None:
+    title = f"Jalan depan rumah Pak Budi {uuid.uuid4().hex[:8]} berlubang"
+    database = await new_database(infra)
+    complaints = build_complaints(
+        ComplaintsSettings(database_url=database, platform=platform, sla_check_seconds=3600)
+    )
+    # The view on the real topic, in a group and database of its own.
+    view = build_view(await view_settings(infra, platform, fresh_database, "seal", topics=[TOPIC]))
+
+    async def shown(code: str, **expected: object) -> dict[str, Any] | None:
+        answer = await view_api.get(f"/api/track/{code}")
+        if answer.status_code != 200 or any(answer.json().get(k) != v for k, v in expected.items()):
+            return None
+        return answer.json()
+
+    async def clear_in_the_view() -> int:
+        """Rows of the view's database holding the title in clear (any table, any column)."""
+        tables = ("items", "history", "notifications")
+        counted = [
+            await db_fetchval(
+                fresh_database, f"SELECT count(*) FROM {t} r WHERE r::text LIKE $1", f"%{title}%"
+            )
+            for t in tables
+        ]
+        return sum(int(n) for n in counted)  # type: ignore[call-overload]
+
+    async with running(complaints) as citizen_api, running(view) as view_api:
+        view.state.service.context.text_keys.clients["complaints"] = citizen_api  # as over the network
+        ctx = complaints.state.service.context
+        body = complaint_body(title=title, reporter={"nik": NIK, "phone": unique_phone()})
+        filed = await citizen_api.post("/complaints", json=body)
+        assert filed.status_code == 201, filed.text
+        code = filed.json()["tracking_code"]
+        coordinator = officer_headers("coordinator")
+        assert (
+            await citizen_api.post(f"/officer/complaints/{code}/verify", headers=coordinator)
+        ).status_code == 200
+
+        # On the bus: sealed, never in clear; opened by the text key, not by the data key.
+        [(record, event)] = await published(
+            infra.kafka_bootstrap, TOPIC, 1, tracking_code=code, status="submitted"
+        )
+        assert title not in record.value.decode() and "title" not in event["data"]
+        sealed = SealedText(**event["data"]["sealed_title"])
+        contact = SealedContact(**event["data"]["contact"])
+        assert sealed.key_id == contact.key_id
+        async with ctx.pool().acquire() as conn:
+            data_key = await ctx.data_keys.key(conn, sealed.key_id)
+        assert data_key is not None and not opens_with(data_key, sealed)
+        assert open_citizen_text(text_key(data_key), sealed) == title
+        assert not any(opens_with(key, sealed) for key in every_key(keys_left_in_settings()))
+
+        # The producer gives the view's role the text key only, which opens no contact.
+        texts, keys = f"/internal/text-keys/{sealed.key_id}", f"/internal/data-keys/{sealed.key_id}"
+        given = await citizen_api.get(texts, headers=officer_headers("text_reader"))
+        assert given.status_code == 200 and given.json()["key"] == text_key(data_key)
+        assert not opens_with(given.json()["key"], contact)
+        assert (await citizen_api.get(keys, headers=officer_headers("text_reader"))).status_code == 403
+        assert (await citizen_api.get(texts, headers=officer_headers("key_reader"))).status_code == 403
+        assert (await citizen_api.get(texts)).status_code == 401
+
+        # The view shows the title while the key exists, and keeps it sealed.
+        before = await wait_for(lambda: shown(code, status="verified", title=title), timeout=45)
+        assert before["title_withheld"] is False
+        page = await view_api.get("/lacak", params={"kode": code})
+        assert title in page.text
+        assert await clear_in_the_view() == 0
+
+        erased = await citizen_api.post("/admin/citizens/erase", json={"nik": NIK}, headers=officer_headers())
+        assert erased.status_code == 200, erased.text
+        assert (await citizen_api.get(texts, headers=officer_headers("text_reader"))).status_code == 404
+
+        # After: a neutral placeholder, naming no one.
+        after = await wait_for(lambda: shown(code, title=None), timeout=45)
+        assert after["title_withheld"] is True and after["status"] == "verified"
+        page = await view_api.get("/lacak", params={"kode": code})
+        assert title not in page.text and "Judul tidak tersedia." in page.text
+
+        # Every copy of the title the log and the outbox keep: none opens with any key left.
+        outbox = await db_fetch(database, "SELECT value FROM outbox WHERE key = $1", event["subject"])
+        copies = [
+            json.loads(c)["data"].get("sealed_title") for c in (record.value, *(r["value"] for r in outbox))
+        ]
+        left = every_key(keys_left_in_settings() + await keys_left_in_database(ctx))
+        assert [c for c in copies if c], "the filing's copies carry the sealed title"
+        for held in filter(None, copies):
+            assert not any(opens_with(key, SealedText(**held)) for key in left)
+
+        # A rebuild re-reads the filing: the view shows none of the title, and holds none.
+        rebuilt = await view_api.post("/admin/rebuild", headers=officer_headers("admin"))
+        assert rebuilt.status_code == 200 and rebuilt.json()["complete"], rebuilt.text
+        again = await wait_for(lambda: shown(code, status="verified"), timeout=45)
+        assert again["title"] is None and again["title_withheld"] is True
+        assert await clear_in_the_view() == 0

@@ -171,7 +171,9 @@ async def test_two_hundred_concurrent_bookings_for_the_last_ten_places(health) -
     )
 
 
-async def test_cancel_frees_a_place_and_a_repeated_booking_answers_the_first(health) -> None:
+async def test_cancel_frees_a_place_and_a_repeated_booking_answers_the_first(
+    health, infra: Infrastructure
+) -> None:
     client, ctx, _ = health
     poli = await make_polyclinic(client, quota_jkn=2)
     day = visit_day(ctx)
@@ -184,9 +186,15 @@ async def test_cancel_frees_a_place_and_a_repeated_booking_answers_the_first(hea
     twice = await client.post("/appointments", json=booking(day, poli, nik=nik(1), payment="non_jkn"))
     assert twice.status_code == 201 and twice.json() == first
 
-    cancelled = await client.post(f"/appointments/{first['booking_code']}/cancel", json={"reason": "sakit"})
+    reason = "demam tinggi sejak kemarin"
+    cancelled = await client.post(f"/appointments/{first['booking_code']}/cancel", json={"reason": reason})
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["task_id"] == 99
+    # What the patient wrote travels sealed with their text key, never in clear.
+    found = await events_for(infra, 2, booking_code=first["booking_code"], status="cancelled")
+    assert not any(reason in record.value.decode() for record, _ in found)
+    [event] = [e for _, e in found if e["type"] == "id.sinergi.health.appointment.cancelled.v1"]
+    assert event["data"]["sealed_reason"]["key_id"]
     third = await book(client, day, poli, nik=nik(3))
     assert third["queue_number"] == 3  # numbers are never reused
     again = await client.post(f"/appointments/{first['booking_code']}/cancel")

@@ -212,6 +212,49 @@ async def test_a_filed_complaint_is_emailed_once_in_indonesian_even_when_replaye
     assert len(await rig.rows("tracking_code = $1", code)) == 1
 
 
+async def test_the_opd_is_told_why_a_citizen_reopened_with_the_reason_opened_by_its_text_key(
+    rig: Rig,
+) -> None:
+    """The reason travels sealed with the citizen's text key; the notification service opens
+    it with the text key of the data key it asks for, and quotes it to the OPD."""
+    reason = f"Lubangnya masih ada {uuid.uuid4().hex[:8]}"
+    complaints = build_complaints(
+        ComplaintsSettings(
+            database_url=await new_database(rig.infra), platform=rig.platform, sla_check_seconds=3600
+        )
+    )
+    async with running(complaints) as citizen_api:
+        notifications = asking_keys_of(build_notifications(rig.settings()), complaints=citizen_api)
+        async with running(notifications):
+            code = await file_complaint(citizen_api, reporter={"nik": NIK, "phone": unique_phone()})
+            steps = [
+                ("verify", {}, officer_headers("coordinator")),
+                ("dispatch", {"opd": "DPUPR"}, officer_headers("coordinator")),
+                ("resolve", {"resolution": "Sudah ditambal"}, officer_headers("opd_officer", opd="DPUPR")),
+            ]
+            for step, body, headers in steps:
+                done = await citizen_api.post(
+                    f"/officer/complaints/{code}/{step}", json=body, headers=headers
+                )
+                assert done.status_code == 200, done.text
+            reopened = await citizen_api.post(f"/complaints/{code}/reopen", json={"reason": reason})
+            assert reopened.status_code == 200, reopened.text
+
+            [(record, event)] = events_of(
+                await read_topic(rig.infra.kafka_bootstrap, "complaints.events"),
+                tracking_code=code,
+                status="in_progress",
+            )
+            assert reason not in record.value.decode() and event["data"]["sealed_reason"]["key_id"]
+
+            async def told_the_opd() -> list[Any] | None:
+                mails = [m for m in rig.sink.messages_to("dpupr@purworejokab.go.id") if code in m.text]
+                return [m for m in mails if "belum teratasi" in m.text] or None
+
+            [mail] = await wait_for(told_the_opd, timeout=30)
+            assert reason in mail.text
+
+
 async def test_gateway_failures_are_retried_then_delivered_or_given_up(rig: Rig) -> None:
     flaky, dead = unique_phone(), unique_phone()
     rig.gateway.fail_next(2, to=flaky)

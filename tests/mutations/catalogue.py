@@ -61,6 +61,10 @@ ROLE_TESTS = ("tests/security/test_role_matrix.py",)
 ERASURE_OF_COMPLAINTS = (
     "tests/integration/test_complaints_service.py::test_a_citizen_can_be_exported_and_erased",
 )
+TEXT_SHREDDING = (
+    "tests/integration/test_crypto_shredding.py::"
+    "test_what_the_citizen_wrote_is_read_by_the_view_until_the_erasure_and_never_after"
+)
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -192,12 +196,24 @@ MUTATIONS: tuple[Mutation, ...] = (
         "no NIK, phone or email in clear on the bus",
         (
             Edit(
-                "shared/kit/data_keys.py",
-                "token = Fernet(key.encode()).encrypt(clear).decode()",
-                "token = clear.decode()",
+                "shared/kit/privacy.py",
+                "token = Fernet(key.encode()).encrypt(self.to_seal[1]).decode()",
+                "token = self.to_seal[1].decode()",
             ),
         ),
         FILING_ON_THE_BUS,
+    ),
+    Mutation(
+        "citizens-text-in-clear-on-the-bus",
+        "what a citizen wrote travels sealed with their text key, never in clear",
+        (
+            Edit(
+                "shared/kit/privacy.py",
+                "token = Fernet(text_key(key).encode()).encrypt(self.to_seal[1]).decode()",
+                "token = self.to_seal[1].decode()",
+            ),
+        ),
+        (TEXT_SHREDDING,),
     ),
     Mutation(
         "erasure-keeps-the-data-key",
@@ -209,7 +225,10 @@ MUTATIONS: tuple[Mutation, ...] = (
                 "",
             ),
         ),
-        ("tests/integration/test_crypto_shredding.py::test_erasure_shreds_every_sealed_copy_of_the_contact",),
+        (
+            "tests/integration/test_crypto_shredding.py::test_erasure_shreds_every_sealed_copy_of_the_contact",
+            TEXT_SHREDDING,
+        ),
     ),
     Mutation(
         "citizen-ref-is-the-nik",

@@ -104,15 +104,18 @@ def citizen_data_operations(held: Callable[[Running], Awaitable[object]]) -> dic
 
         return build
 
-    async def data_key(s: Running) -> Request:
-        ctx = s.app.state.service.context
-        async with ctx.pool().acquire() as conn:
-            key_id, _ = await ctx.data_keys.key_for(conn, CITIZEN_REF)
-        return request("GET", f"/internal/data-keys/{key_id}")
+    def key_of(kind: str) -> Build:
+        async def build(s: Running) -> Request:
+            ctx = s.app.state.service.context
+            async with ctx.pool().acquire() as conn:
+                key_id, _ = await ctx.data_keys.key_for(conn, CITIZEN_REF)
+            return request("GET", f"/internal/{kind}/{key_id}")
+
+        return build
 
     return {
         **{f"POST /admin/citizens/{step}": about_the_citizen(step) for step in ("export", "erase")},
-        "GET /internal/data-keys/{key_id}": data_key,
+        **{f"GET /internal/{kind}/{{key_id}}": key_of(kind) for kind in ("data-keys", "text-keys")},
     }
 
 

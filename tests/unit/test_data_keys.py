@@ -1,6 +1,7 @@
-"""The notification service's side of data keys (shared/kit/data_keys.py): what it keeps,
-for how long, and how it answers an erased key and a producer that cannot answer. The
-producer's side runs against PostgreSQL in tests/integration/test_crypto_shredding.py."""
+"""The consumers' side of data keys (shared/kit/data_keys.py): what they keep, for how
+long, and how they answer an erased key and a producer that cannot answer; the text key
+derived from a data key. The producer's side runs against PostgreSQL in
+tests/integration/test_crypto_shredding.py."""
 
 from __future__ import annotations
 
@@ -16,9 +17,18 @@ from shared.kit.data_keys import (
     KeyServiceUnavailable,
     new_key_id,
 )
-from shared.kit.privacy import ToSeal, open_contact
+from shared.kit.privacy import (
+    ToSeal,
+    ToSealText,
+    open_citizen_text,
+    open_contact,
+    opened_texts,
+    text_key,
+    text_sealer,
+)
 from shared.kit.settings import PlatformSettings
 from shared.schemas.common import SealedContact
+from shared.schemas.complaints import ComplaintReopened
 
 KEY = Fernet.generate_key().decode()
 LIVE, ERASED, BROKEN = new_key_id(), new_key_id(), new_key_id()
@@ -84,3 +94,32 @@ def test_a_contact_to_seal_never_shows_its_clear_text() -> None:
     assert open_contact(KEY, sealed) == {"phone": "+6281234567890"}
     with pytest.raises(ValueError):
         open_contact(Fernet.generate_key().decode(), sealed)
+
+
+def test_a_text_key_is_derived_one_way_and_opens_text_but_no_contact() -> None:
+    text = text_key(KEY)
+    assert text == text_key(KEY) and text != KEY and text != text_key(Fernet.generate_key().decode())
+    pending = ToSealText(sealed="").pending("cr1_" + "0" * 32, b"Nama saya Budi")
+    assert "Budi" not in pending.model_dump_json()
+    key_id = new_key_id()
+    sealed = pending.sealed_with(key_id, KEY)
+    assert sealed.key_id == key_id and "Budi" not in sealed.model_dump_json()
+    assert open_citizen_text(text, sealed) == "Nama saya Budi"
+    with pytest.raises(ValueError):
+        open_citizen_text(KEY, sealed)  # the data key itself is not the text key
+    contact = ToSeal(sealed="", channels=["sms"]).pending("cr1_" + "0" * 32, b'{"phone": "+6281234567890"}')
+    with pytest.raises(ValueError):
+        open_contact(text, contact.sealed_with(key_id, KEY))  # a reader of text opens no contact
+    # A consumer opens an event's sealed texts by their clear name; a key gone leaves None.
+    event = ComplaintReopened.model_construct(sealed_reason=sealed)
+    assert opened_texts(event, {key_id: text}) == {"reason": "Nama saya Budi"}
+    assert opened_texts(event, {}) == {"reason": None}
+
+
+def test_a_text_naming_no_one_is_sealed_all_the_same_with_a_key_of_its_own() -> None:
+    seal = text_sealer(PlatformSettings(), nik=None)
+    first, second = seal("Lampu mati"), seal("Lampu mati")
+    assert isinstance(first, ToSealText) and isinstance(second, ToSealText)
+    assert first.to_seal[0] != second.to_seal[0]  # no one to erase: no shared key either
+    named = text_sealer(PlatformSettings(), nik="3306061708900001")
+    assert named("a").to_seal[0] == named("b").to_seal[0]  # the citizen's one data key

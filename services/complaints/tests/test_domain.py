@@ -31,7 +31,7 @@ from services.complaints.domain import (
 from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as ev
-from shared.schemas.common import CITIZEN_REF_PREFIX
+from shared.schemas.common import CITIZEN_REF_PREFIX, SealedText
 from tests.calendar_oracle import end_of_day, nth_working_day_after
 from tests.domain_support import illegal_transition, refused
 
@@ -104,6 +104,16 @@ LEGAL_PAIRS = [(cmd, s) for cmd in TRANSITIONS for s in Status if s in TRANSITIO
 # ----- helpers ----------------------------------------------------------------------------
 
 
+def seal(text: str) -> SealedText:
+    """A stand-in for the use case's sealer (the domain holds no key): reversed, so the
+    clear text is nowhere in the event, and `opened` gives it back."""
+    return SealedText(sealed=text[::-1])
+
+
+def opened(text: SealedText | None) -> str | None:
+    return None if text is None else text.sealed[::-1]
+
+
 def file_complaint(**overrides: Any) -> Complaint:
     kwargs: dict[str, Any] = {
         "kind": "pengaduan",
@@ -118,6 +128,7 @@ def file_complaint(**overrides: Any) -> Complaint:
         "citizen_ref": CITIZEN_REF,
         "locale": "id",
         "now": T0,
+        "seal_text": seal,
     }
     return Complaint.file(**(kwargs | overrides), calendar=CAL, policy=POLICY)
 
@@ -353,7 +364,7 @@ def test_each_accepted_command_emits_exactly_one_matching_event(command: str, st
             assert event.rating == 4
             assert entry.actor == "citizen"
         case "reopen":
-            assert event.reason == REOPEN_REASON
+            assert event.reason is None and opened(event.sealed_reason) == REOPEN_REASON
             assert event.followup_due == c.clocks["followup"].due_at
             assert entry.actor == "citizen"
 
@@ -365,7 +376,7 @@ def test_filing_emits_complaint_filed_with_deadlines() -> None:
     assert event.status == "submitted"
     assert_identity(event, c)
     assert event.tracking_code == "ADU-2608-ABCDEF"
-    assert event.title == TITLE
+    assert event.title is None and opened(event.sealed_title) == TITLE  # what the citizen wrote: sealed
     assert event.channel == "web"
     assert event.filed_at == T0
     assert event.verify_due == c.clocks["verification"].due_at
@@ -405,8 +416,16 @@ def test_confidential_filing_hides_title_only_in_the_event() -> None:
     c = file_complaint(confidential=True)
     [event] = c.events
     assert isinstance(event, ev.ComplaintFiled)
-    assert event.title is None
+    assert event.title is None and event.sealed_title is None
     assert c.title == TITLE
+
+
+def test_without_a_sealer_what_the_citizen_wrote_is_not_published_at_all() -> None:
+    c = file_complaint(seal_text=None)
+    [event] = c.events
+    assert isinstance(event, ev.ComplaintFiled)
+    assert event.title is None and event.sealed_title is None
+    assert not any(SECRET in text for text in text_fields(event)), event
 
 
 def test_anonymous_complaint_events_have_no_citizen_ref() -> None:

@@ -42,7 +42,7 @@ from shared.kit.codes import is_public_code
 from shared.kit.errors import IllegalTransition, InvalidField
 from shared.reference import WorkingCalendar, find_kecamatan
 from shared.schemas import health as ev
-from shared.schemas.common import CITIZEN_REF_PREFIX
+from shared.schemas.common import CITIZEN_REF_PREFIX, SealedText
 
 WIB = ZoneInfo("Asia/Jakarta")
 CAL = WorkingCalendar()
@@ -389,11 +389,15 @@ def test_cancel_is_possible_before_poli_service_and_frees_the_place(current: Tas
     a, now = walk_to(current)
     session = Session(SCHEDULE, VISIT, used_jkn=3, last_position=3)
     if current in CANCELLABLE:
-        a.cancel(now, session, "sakit")
+        a.cancel(now, session, "sakit", seal=lambda text: SealedText(sealed=text[::-1]))
         assert a.status is Status.CANCELLED and a.task is Task.CANCELLED
         assert session.remaining(Payment.JKN) == 1
         assert event_types(a) == ["AppointmentQueueTaskChanged", "AppointmentCancelled"]
-        assert a.events[0].task_id == 99 and a.events[1].reason == "sakit"
+        assert a.events[0].task_id == 99
+        # What the patient wrote travels only sealed (reversed by this stand-in sealer).
+        cancelled = a.events[1]
+        assert isinstance(cancelled, ev.AppointmentCancelled) and cancelled.reason is None
+        assert cancelled.sealed_reason is not None and cancelled.sealed_reason.sealed == "tikas"
         with pytest.raises(IllegalTransition, match="cannot cancel an appointment that is cancelled"):
             a.cancel(now + timedelta(minutes=1), session)
     else:

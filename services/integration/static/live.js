@@ -62,6 +62,7 @@
     ];
     if (ev.category_label) parts.push(["span.cat", ev.category_label]);
     if (ev.title) parts.push(["span.title", "\u201c" + ev.title + "\u201d"]);
+    else if (ev.title_note) parts.push(["span.note", ev.title_note]);
     if (ev.code) parts.push(["code", ev.code]);
     parts.forEach(function (p) {
       var spec = p[0].split(".");
