@@ -241,6 +241,16 @@ async def delivered_and_projected(
     await wait_for(projected, timeout=60)
 
 
+def asking_text_keys_of(view: FastAPI, complaints: httpx.AsyncClient) -> FastAPI:
+    """`view` asking the in-process complaints service for the text keys of what citizens
+    wrote, as it asks over the network deployed. A view that reads no sealed text has no
+    text-key client and asks nothing."""
+    text_keys = getattr(view.state.service.context, "text_keys", None)
+    if text_keys is not None:
+        text_keys.clients["complaints"] = complaints
+    return view
+
+
 async def export_of(client: httpx.AsyncClient, person: Person) -> httpx.Response:
     body = {"nik": person.nik, "phone": person.phone, "email": person.email}
     return await client.post("/admin/citizens/export", json=body, headers=ADMIN)
@@ -375,6 +385,7 @@ async def forensics(
         ):
             api = dict(zip(SERVICES, (complaints, permits, health, notifications, view), strict=True))
             asking_keys_of(apps["notifications"], complaints=complaints, permits=permits, health=health)
+            asking_text_keys_of(apps["integration"], complaints)
             journey = await use_every_service(person, api, apps["health"], wiring)
             await delivered_and_projected(person, journey, fake_gateway, smtp_sink, databases["integration"])
 
@@ -452,7 +463,7 @@ async def forensics(
                 )
             )
             logs.everything_at_debug()
-            async with running(rebuilt) as rebuilding:
+            async with running(asking_text_keys_of(rebuilt, complaints)) as rebuilding:
                 answer = await rebuilding.post("/admin/rebuild", headers=ADMIN)
                 assert answer.status_code == 200 and answer.json()["complete"], answer.text
             items = await db_fetch(
