@@ -287,16 +287,25 @@ async def scan_database(url: str, name: str, person: Person, keys: Sequence[str]
                 rows = await conn.fetch(f"SELECT t::text AS forensic_row_text FROM {qualified} t")
             for i, row in enumerate(rows):
                 where = f"database {name} table {scan.tables[-1]}"
+                which = f"row {i}" + (f", {_identity(row)}" if len(row) > 1 else "")
                 found: list[Finding] = []
                 for column, value in row.items():
                     if column != "forensic_row_text" and value is not None:
-                        found += find(person, f"{where} column {column} (row {i})", _as_text(value), keys)
-                whole = find(person, f"{where} (row {i}, as text)", row["forensic_row_text"], keys)
+                        found += find(person, f"{where} column {column} ({which})", _as_text(value), keys)
+                whole = find(person, f"{where} ({which}, as text)", row["forensic_row_text"], keys)
                 found += [f for f in whole if f.value not in values_in(found)]
                 scan.findings += [replace(f, record=f"{where} row {i}") for f in found]
     finally:
         await conn.close()
     return scan
+
+
+def _identity(row: asyncpg.Record) -> str:
+    """The row's first column (its key, in every table here) and what it is about, when
+    it says: enough to find the row again."""
+    names = [n for n in row.keys() if n != "forensic_row_text"]  # noqa: SIM118 (a Record)
+    shown = [names[0], *(n for n in ("rule", "template", "event_type", "status") if n in names)]
+    return ", ".join(f"{n}={str(row[n])[:40]}" for n in dict.fromkeys(shown))
 
 
 # ----- topics ----------------------------------------------------------------------------------
