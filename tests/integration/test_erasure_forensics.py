@@ -53,6 +53,7 @@ from shared.schemas.privacy import PREFIX as ERASURE_EVENTS
 from tests.attachment_support import pdf, phone_photo
 from tests.citizen_support import open_session
 from tests.forensics_support import (
+    DatabaseScan,
     Finding,
     LogCapture,
     LoggedRecord,
@@ -323,6 +324,64 @@ def positive_controls(person: Person, before: dict[str, Any]) -> None:
     assert values_in(scan_logs(person, [canary])) == {"name", "phone +628…", "NIK"}
 
 
+async def view_on(infra: Infrastructure, platform: PlatformSettings, database: str, group: str) -> FastAPI:
+    """An integration view on `database`, in a consumer group of its own."""
+    settings = IntegrationSettings(
+        database_url=database,
+        platform=platform,
+        consumer_group=await new_group(infra, group, DOMAIN_TOPICS),
+        gauge_seconds=3600,
+    )
+    return build_view(settings)
+
+
+async def every_service(
+    infra: Infrastructure, wiring: Wiring, databases: dict[str, str]
+) -> dict[str, FastAPI]:
+    """The five services on their databases, purging erased attachments at once, the
+    health service verifying sessions with the keys the notification service publishes."""
+    every = {"platform": wiring.platform, "attachment_purge_seconds": 0.5}
+    apps = {
+        "complaints": build_complaints(
+            ComplaintsSettings(database_url=databases["complaints"], sla_check_seconds=3600, **every)
+        ),
+        "permits": build_permits(
+            PermitsSettings(
+                database_url=databases["permits"], sla_check_seconds=3600, expiry_check_seconds=3600, **every
+            )
+        ),
+        "health": build_health(
+            HealthSettings(database_url=databases["health"], no_show_check_seconds=3600, **every)
+        ),
+        "notifications": wiring.build(),
+        "integration": await view_on(infra, wiring.platform, databases["integration"], "forensic-view"),
+    }
+    issuer = httpx.AsyncClient(transport=httpx.ASGITransport(app=apps["notifications"]))
+    apps["health"].state.citizen_sessions = CitizenSessions(
+        wiring.platform, remote_keys(wiring.platform, issuer)
+    )
+    return apps
+
+
+async def exports_missing(
+    person: Person, api: dict[str, httpx.AsyncClient], scans: dict[str, DatabaseScan]
+) -> list[Finding]:
+    """Check 1: what each service's database holds about the person that its export
+    (the data protection officer's, by NIK, phone and email) does not show."""
+    missing: list[Finding] = []
+    for service, scan in scans.items():
+        if not scan.findings:
+            continue
+        answer = await export_of(api[service], person)
+        where = f"export of {service}"
+        if answer.status_code != 200:
+            places = sorted({f.place for f in scan.findings})
+            missing.append(Finding(where, f"HTTP {answer.status_code}", f"its database holds {places}"))
+        else:
+            missing += missing_from(find(person, where, answer.text), scan.findings, where)
+    return missing
+
+
 @pytest.fixture(scope="module")
 async def forensics(
     infra: Infrastructure,
@@ -337,42 +396,9 @@ async def forensics(
     with LogCapture() as logs:
         plat = platform.model_copy(update={"citizen_issuer": ISSUER, "attachments_dir": store})
         databases = {service: await new_database(infra) for service in SERVICES}
-        wiring = Wiring(
-            infra,
-            plat,
-            databases["notifications"],
-            await new_group(infra, "forensic-notifications", EGOV_TOPICS),
-            smtp_sink,
-            fake_gateway,
-        )
-        every = {"platform": plat, "attachment_purge_seconds": 0.5}
-        apps = {
-            "complaints": build_complaints(
-                ComplaintsSettings(database_url=databases["complaints"], sla_check_seconds=3600, **every)
-            ),
-            "permits": build_permits(
-                PermitsSettings(
-                    database_url=databases["permits"],
-                    sla_check_seconds=3600,
-                    expiry_check_seconds=3600,
-                    **every,
-                )
-            ),
-            "health": build_health(
-                HealthSettings(database_url=databases["health"], no_show_check_seconds=3600, **every)
-            ),
-            "notifications": wiring.build(),
-            "integration": build_view(
-                IntegrationSettings(
-                    database_url=databases["integration"],
-                    platform=plat,
-                    consumer_group=await new_group(infra, "forensic-view", DOMAIN_TOPICS),
-                    gauge_seconds=3600,
-                )
-            ),
-        }
-        issuer = httpx.AsyncClient(transport=httpx.ASGITransport(app=apps["notifications"]))
-        apps["health"].state.citizen_sessions = CitizenSessions(plat, remote_keys(plat, issuer))
+        group = await new_group(infra, "forensic-notifications", EGOV_TOPICS)
+        wiring = Wiring(infra, plat, databases["notifications"], group, smtp_sink, fake_gateway)
+        apps = await every_service(infra, wiring, databases)
         settings = [app.state.settings for app in apps.values()]
         logs.everything_at_debug()  # the services configured their logging when built
 
@@ -407,20 +433,8 @@ async def forensics(
             sealed_on = {copy.place.split()[1] for copy in theirs}
             assert {"complaints.events", "permits.events", "health.events"} <= sealed_on, sealed_on
 
-            # 1. Each service's export holds what its database holds about the citizen.
-            for service, scan in before["databases"].items():
-                if not scan.findings:
-                    continue
-                answer = await export_of(api[service], person)
-                where = f"export of {service}"
-                if answer.status_code != 200:
-                    places = sorted({f.place for f in scan.findings})
-                    evidence.add(
-                        "export",
-                        [Finding(where, f"HTTP {answer.status_code}", f"its database holds {places}")],
-                    )
-                    continue
-                evidence.add("export", missing_from(find(person, where, answer.text), scan.findings, where))
+            # 1. Each service's export shows what its database holds about the citizen.
+            evidence.add("export", await exports_missing(person, api, before["databases"]))
 
             # 2. The erasure, by NIK and by the contacts the citizen gave.
             for service in DOMAIN_SERVICES:
@@ -454,32 +468,19 @@ async def forensics(
 
             # 5. The view rebuilt from the topics into a new database.
             rebuilt_database = await new_database(infra)
-            rebuilt = build_view(
-                IntegrationSettings(
-                    database_url=rebuilt_database,
-                    platform=plat,
-                    consumer_group=await new_group(infra, "forensic-rebuild", DOMAIN_TOPICS),
-                    gauge_seconds=3600,
-                )
-            )
+            rebuilt = await view_on(infra, plat, rebuilt_database, "forensic-rebuild")
             logs.everything_at_debug()
             async with running(asking_text_keys_of(rebuilt, complaints)) as rebuilding:
                 answer = await rebuilding.post("/admin/rebuild", headers=ADMIN)
                 assert answer.status_code == 200 and answer.json()["complete"], answer.text
-            items = await db_fetch(
-                rebuilt_database, "SELECT code FROM items WHERE code = ANY($1::text[])", journey.every_code
-            )
+            query = "SELECT code FROM items WHERE code = ANY($1::text[])"
+            items = await db_fetch(rebuilt_database, query, journey.every_code)
             assert {r["code"] for r in items} == set(journey.every_code), (
                 "the rebuild missed the citizen's cases"
             )
-            rebuilt_keys = await keys_left([*databases.values(), rebuilt_database], settings)
-            evidence.add(
-                "rebuilt view",
-                (
-                    await scan_database(rebuilt_database, "integration (rebuilt)", person, rebuilt_keys)
-                ).findings,
-            )
-        await issuer.aclose()
+            keys = await keys_left([*databases.values(), rebuilt_database], settings)
+            scan = await scan_database(rebuilt_database, "integration (rebuilt)", person, keys)
+            evidence.add("rebuilt view", scan.findings)
         await apps["health"].state.citizen_sessions.close()
         evidence.add("logs", scan_logs(person, [r for r in logs.records if r.logger not in OUTSIDE_PARTIES]))
     yield evidence
