@@ -372,8 +372,8 @@ async def opened_contact(ctx: Any, contact: dict[str, Any]) -> dict[str, str] | 
     return None if key is None else open_contact(key, sealed)
 
 
-async def scan_every_topic(bootstrap: str) -> list[str]:
-    """Personal data found in any record (value or header) of any topic but Kafka's own."""
+async def every_topic(bootstrap: str) -> list[tuple[str, list[ConsumerRecord]]]:
+    """Every record of every topic but Kafka's own (dead-letter topics included), by topic."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
@@ -382,9 +382,13 @@ async def scan_every_topic(bootstrap: str) -> list[str]:
         names = sorted(name for name in await consumer.topics() if not name.startswith("__"))
     finally:
         await consumer.stop()
+    return [(name, await read_topic(bootstrap, name, timeout=10)) for name in names]
+
+
+async def scan_every_topic(bootstrap: str) -> list[str]:
+    """Personal data found in any record (value or header) of any topic but Kafka's own."""
     problems: list[str] = []
-    for name in names:
-        records = await read_topic(bootstrap, name, timeout=10)
+    for name, records in await every_topic(bootstrap):
         problems += scan_records(name, [r.value for r in records])
         problems += scan_records(name, [v for r in records for _, v in (r.headers or ())])
     return problems
