@@ -41,7 +41,7 @@ from shared.kit import audit
 from shared.kit.auth import Officer
 from shared.kit.citizen import Citizen
 from shared.kit.errors import Conflict, Forbidden, IllegalTransition, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, contact_ref, seal_for_notifications
+from shared.kit.privacy import citizen_ref, contact_ref
 from shared.kit.uow import retry_on_code_collision
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
@@ -84,9 +84,6 @@ class Context(UseCaseContext[HealthRepository]):
 
     def repository(self, conn: asyncpg.Connection) -> HealthRepository:
         return HealthRepository(conn, self.tz)
-
-    def contact_for(self, patient: Patient) -> SealedContact | None:
-        return seal_for_notifications(self.platform, nik=patient.nik, phone=patient.phone)
 
 
 # ----- reference data -----------------------------------------------------------------
