@@ -115,6 +115,19 @@ def _task(value: int | None) -> Task | None:
     return Task(value) if value is not None else None
 
 
+def _queue_entry(row: Any) -> dict[str, Any]:
+    """A `QueueEntry`'s fields from an appointment's row (the board's, and the officers'
+    day list's part of each entry)."""
+    return {
+        "queue_number": row["queue_number"],
+        "queue_code": row["queue_code"],
+        "status": Status(row["status"]),
+        "task": _task(row["task_id"]),
+        "task_at": row["task_at"],
+        "minutes_per_patient": row["minutes_per_patient"],
+    }
+
+
 def _state(a: Appointment) -> tuple[Any, ...]:
     """The values of `_APPOINTMENT_STATE`."""
     return a.status.value, int(a.task) if a.task is not None else None, a.task_at
@@ -453,13 +466,8 @@ class HealthRepository:
         )
         return [
             DayListEntry(
+                **_queue_entry(r),
                 booking_code=r["booking_code"],
-                queue_number=r["queue_number"],
-                queue_code=r["queue_code"],
-                status=Status(r["status"]),
-                task=_task(r["task_id"]),
-                task_at=r["task_at"],
-                minutes_per_patient=r["minutes_per_patient"],
                 checked_in_at=r["checked_in_at"],
                 estimated_at=r["estimated_at"],
                 payment=Payment(r["payment"]),
@@ -476,17 +484,7 @@ class HealthRepository:
             polyclinic_code,
             day,
         )
-        return [
-            QueueEntry(
-                queue_number=r["queue_number"],
-                queue_code=r["queue_code"],
-                status=Status(r["status"]),
-                task=_task(r["task_id"]),
-                task_at=r["task_at"],
-                minutes_per_patient=r["minutes_per_patient"],
-            )
-            for r in rows
-        ]
+        return [QueueEntry(**_queue_entry(r)) for r in rows]
 
     async def due_no_shows(self, ended_before: datetime, limit: int) -> list[str]:
         return await self._codes(
