@@ -21,7 +21,7 @@ from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.petugas import Officer, officer_page, sent_form
 from services.portal.petugas_cases import Signed
-from services.portal.web import checked_form, language, refusal, render, see_other, when
+from services.portal.web import checked_form, language, refusal, render, see_other, text_fields, when
 from shared.kit.app import service_of
 
 router = APIRouter(include_in_schema=False)
@@ -130,7 +130,7 @@ async def call_next(request: Request, ctx: Ctx, officer: Officer, facility: str,
 async def set_task(request: Request, ctx: Ctx, officer: Officer, facility: str, code: str) -> Response:
     """A visit's next BPJS task (its button on the queue page)."""
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
         return await _polyclinic_page(request, ctx, officer, facility, code, errors=errors)
@@ -181,7 +181,7 @@ async def beds(
 @router.post("/petugas/klinik/{facility}/tempat-tidur/{ward}", response_class=HTMLResponse)
 async def update_beds(request: Request, ctx: Ctx, officer: Officer, facility: str, ward: str) -> Response:
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
         return await _beds_page(request, ctx, facility, errors=errors, form=fields, failed=ward)
@@ -242,7 +242,7 @@ async def change_date(request: Request, ctx: Ctx, officer: Officer, facility: st
     """One date of a doctor's session: on leave (the day's patients are told and offered
     another date) or other quotas."""
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
         return await _schedules_page(request, ctx, facility, errors=errors, form=fields)
@@ -310,7 +310,7 @@ async def update_schedule(
 ) -> Response:
     form = await checked_form(request)
     day = _weekday(weekday)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
         return await _schedule_page(request, ctx, facility, code, day, errors=errors, form=fields)

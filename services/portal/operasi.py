@@ -20,7 +20,7 @@ from services.portal.clients.base import Refused
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.petugas import Officer, officer_page
-from services.portal.web import checked_form, instant, language, see_other, when
+from services.portal.web import checked_form, instant, language, see_other, text_fields, when
 
 router = APIRouter(include_in_schema=False)
 Page = Annotated[int, Query(ge=1, le=1000)]
@@ -107,7 +107,7 @@ async def dead_letters(
 @router.post(f"{rules.DEAD_LETTERS}/putar-ulang", response_class=HTMLResponse)
 async def replay(request: Request, ctx: Ctx, officer: Officer) -> Response:
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
     result, replayed = await cases.replay(ctx, officer, fields)
     if result.errors:
         t = translator(language(request))

@@ -64,6 +64,7 @@ from services.portal.web import (
     refusal,
     render,
     see_other,
+    text_fields,
     when,
 )
 from shared.kit.auth import ROLES
@@ -409,7 +410,7 @@ async def _form_step(
     form = await checked_form(request)
     if step not in known:
         return _message(request, 404, "notfound.title", "notfound.body")
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
         return await page(StepForms(errors=errors, form=fields, failed=step))
@@ -488,7 +489,7 @@ async def application_page(request: Request, ctx: Ctx, officer: Officer, code: s
 @router.post("/petugas/izin/{code}/berkas", response_class=HTMLResponse)
 async def document_check(request: Request, ctx: Ctx, officer: Officer, code: str) -> Response:
     form = await checked_form(request)
-    fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields: dict[str, Any] = text_fields(form)
     missing = [v for v in form.getlist("kurang") if isinstance(v, str)]
     fields["kurang"] = missing
 
