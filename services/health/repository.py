@@ -168,8 +168,9 @@ class HealthRepository:
     async def _all(self, kind: type[T], query: str, *args: Any) -> list[T]:
         return [kind(**dict(row)) for row in await self.conn.fetch(query, *args)]
 
-    async def _codes(self, query: str, *args: Any) -> list[str]:
-        """The booking codes `query` selects, in its order."""
+    async def _codes(self, where: str, *args: Any) -> list[str]:
+        """The booking codes of the appointments `where` (a condition and its order) selects."""
+        query = f"SELECT booking_code FROM appointments WHERE {where}"
         return [r["booking_code"] for r in await self.conn.fetch(query, *args)]
 
     async def _put(self, table: str, columns: Sequence[str], key: Sequence[str], item: Any) -> None:
@@ -296,8 +297,7 @@ class HealthRepository:
     async def session_bookings(self, schedule_id: int, day: date) -> list[str]:
         """Booking codes of a session's visits not over yet, in queue order."""
         return await self._codes(
-            "SELECT booking_code FROM appointments WHERE schedule_id = $1 AND date = $2"
-            " AND status <> ALL($3::text[]) ORDER BY queue_number",
+            "schedule_id = $1 AND date = $2 AND status <> ALL($3::text[]) ORDER BY queue_number",
             schedule_id,
             day,
             [s.value for s in FINAL_STATUSES],
@@ -413,9 +413,8 @@ class HealthRepository:
         """Booking codes of the patient's bookings at the polyclinic on `day` made with
         another contact (or before contacts were kept), still booked."""
         return await self._codes(
-            "SELECT booking_code FROM appointments WHERE patient_nik = $1"
-            " AND contact_ref IS DISTINCT FROM $2 AND facility_code = $3 AND polyclinic_code = $4"
-            " AND date = $5 AND status = $6 ORDER BY booked_at",
+            "patient_nik = $1 AND contact_ref IS DISTINCT FROM $2 AND facility_code = $3"
+            " AND polyclinic_code = $4 AND date = $5 AND status = $6 ORDER BY booked_at",
             nik,
             contact_ref,
             facility_code,
@@ -488,8 +487,7 @@ class HealthRepository:
 
     async def due_no_shows(self, ended_before: datetime, limit: int) -> list[str]:
         return await self._codes(
-            "SELECT booking_code FROM appointments WHERE status = $3 AND session_end <= $1"
-            " ORDER BY session_end LIMIT $2",
+            "status = $3 AND session_end <= $1 ORDER BY session_end LIMIT $2",
             ended_before,
             limit,
             Status.BOOKED,
