@@ -17,10 +17,11 @@ from shared.reference import default_calendar
 
 class ComplaintsSettings(service_settings("complaints", citizen_keys=True)):
     sla_check_seconds: float = 30.0
-    verify_days: int = 3
-    followup_days: int = 5
-    completion_days: int = 60
-    reopen_window_days: int = 14
+    # The SLA policy's numbers (working days; reopening in calendar days), the domain's by default.
+    verify_days: int = SlaPolicy.verify_days
+    followup_days: int = SlaPolicy.followup_days
+    completion_days: int = SlaPolicy.completion_days
+    reopen_window_days: int = SlaPolicy.reopen_window_days
 
 
 class ComplaintMetrics(DomainMetrics):

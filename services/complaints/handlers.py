@@ -17,7 +17,7 @@ from services.complaints.repository import ComplaintRepository, ListFilter
 from shared.kit.attachments import Attachment, AttachmentKind, Attachments
 from shared.kit.auth import Officer
 from shared.kit.errors import Forbidden, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, contact_ref_for, seal_for_notifications, text_sealer
+from shared.kit.privacy import citizen_ref, contact_ref_for
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import complaints as schema
@@ -43,14 +43,6 @@ class Context(UseCaseContext[ComplaintRepository]):
 
     def repository(self, conn: asyncpg.Connection) -> ComplaintRepository:
         return ComplaintRepository(conn, self.catalogue)
-
-    def contact_for(self, reporter: Reporter) -> schema.SealedContact | None:
-        return seal_for_notifications(
-            self.platform, nik=reporter.nik, phone=reporter.phone, email=reporter.email
-        )
-
-    def text_sealer_for(self, reporter: Reporter) -> Callable[[str], schema.SealedText]:
-        return text_sealer(self.platform, nik=reporter.nik, phone=reporter.phone, email=reporter.email)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ move the queue, update beds and export finished visits as FHIR."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -588,23 +589,24 @@ async def get_appointment(booking_code: BookingCode, ctx: Ctx) -> dict[str, Any]
     return appointment_view(await handlers.get(ctx, normalise_code(booking_code)), ctx.tz)
 
 
-@router.post(
-    "/appointments/{booking_code}/check-in",
-    response_model=AppointmentOut,
-    tags=["citizen"],
-    **limited(CHECK_INS),
-)
+def booking_step(step: str, limit: Limit) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`POST /appointments/{booking_code}/<step>`: the citizen's command on their booking,
+    limited per client address by `limit`."""
+    return router.post(
+        f"/appointments/{{booking_code}}/{step}",
+        response_model=AppointmentOut,
+        tags=["citizen"],
+        **limited(limit),
+    )
+
+
+@booking_step("check-in", CHECK_INS)
 async def check_in(booking_code: BookingCode, ctx: Ctx) -> dict[str, Any]:
     """Check in on the visit day (kiosk or Mobile JKN): task 1, admission wait."""
     return appointment_view(await handlers.check_in(ctx, normalise_code(booking_code)), ctx.tz)
 
 
-@router.post(
-    "/appointments/{booking_code}/cancel",
-    response_model=AppointmentOut,
-    tags=["citizen"],
-    **limited(CANCELLATIONS),
-)
+@booking_step("cancel", CANCELLATIONS)
 async def cancel(
     booking_code: BookingCode, ctx: Ctx, citizen: CitizenSession, body: CancelIn | None = None
 ) -> dict[str, Any]:

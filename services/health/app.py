@@ -22,9 +22,9 @@ class HealthSettings(service_settings("health", citizen_keys=True)):
     # Load seed.yaml into empty tables at start-up (set to "" to start empty).
     seed_path: str = str(DEFAULT_PATH)
     no_show_check_seconds: float = 60.0
-    max_days_ahead: int = 30
-    checkin_opens_minutes: int = 180
-    no_show_grace_minutes: int = 60
+    max_days_ahead: int = BookingPolicy.max_days_ahead
+    checkin_opens_minutes: int = BookingPolicy.checkin_opens_minutes
+    no_show_grace_minutes: int = BookingPolicy.no_show_grace_minutes
     # What one verified contact may hold at once (reasons: docs/operations.md, limits).
     active_bookings_per_contact: int = Field(BookingPolicy.active_per_contact, ge=1)
     active_bookings_per_nik: int = Field(BookingPolicy.active_per_nik, ge=1)

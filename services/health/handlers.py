@@ -41,12 +41,12 @@ from shared.kit import audit
 from shared.kit.auth import Officer
 from shared.kit.citizen import Citizen
 from shared.kit.errors import Conflict, Forbidden, IllegalTransition, InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, contact_ref, seal_for_notifications, text_sealer
+from shared.kit.privacy import citizen_ref, contact_ref
 from shared.kit.uow import retry_on_code_collision
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import health as schema
-from shared.schemas.common import SealedContact, SealedText
+from shared.schemas.common import SealedContact
 
 # Unique constraint of appointments' booking codes (migrations/001).
 BOOKING_CODE_KEY = "appointments_booking_code_key"
@@ -84,12 +84,6 @@ class Context(UseCaseContext[HealthRepository]):
 
     def repository(self, conn: asyncpg.Connection) -> HealthRepository:
         return HealthRepository(conn, self.tz)
-
-    def contact_for(self, patient: Patient) -> SealedContact | None:
-        return seal_for_notifications(self.platform, nik=patient.nik, phone=patient.phone)
-
-    def text_sealer_for(self, patient: Patient) -> Callable[[str], SealedText]:
-        return text_sealer(self.platform, nik=patient.nik, phone=patient.phone)
 
 
 # ----- reference data -----------------------------------------------------------------

@@ -115,6 +115,19 @@ def _task(value: int | None) -> Task | None:
     return Task(value) if value is not None else None
 
 
+def _queue_entry(row: Any) -> dict[str, Any]:
+    """A `QueueEntry`'s fields from an appointment's row (the board's, and the officers'
+    day list's part of each entry)."""
+    return {
+        "queue_number": row["queue_number"],
+        "queue_code": row["queue_code"],
+        "status": Status(row["status"]),
+        "task": _task(row["task_id"]),
+        "task_at": row["task_at"],
+        "minutes_per_patient": row["minutes_per_patient"],
+    }
+
+
 def _state(a: Appointment) -> tuple[Any, ...]:
     """The values of `_APPOINTMENT_STATE`."""
     return a.status.value, int(a.task) if a.task is not None else None, a.task_at
@@ -155,8 +168,9 @@ class HealthRepository:
     async def _all(self, kind: type[T], query: str, *args: Any) -> list[T]:
         return [kind(**dict(row)) for row in await self.conn.fetch(query, *args)]
 
-    async def _codes(self, query: str, *args: Any) -> list[str]:
-        """The booking codes `query` selects, in its order."""
+    async def _codes(self, where: str, *args: Any) -> list[str]:
+        """The booking codes of the appointments `where` (a condition and its order) selects."""
+        query = f"SELECT booking_code FROM appointments WHERE {where}"
         return [r["booking_code"] for r in await self.conn.fetch(query, *args)]
 
     async def _put(self, table: str, columns: Sequence[str], key: Sequence[str], item: Any) -> None:
@@ -283,8 +297,7 @@ class HealthRepository:
     async def session_bookings(self, schedule_id: int, day: date) -> list[str]:
         """Booking codes of a session's visits not over yet, in queue order."""
         return await self._codes(
-            "SELECT booking_code FROM appointments WHERE schedule_id = $1 AND date = $2"
-            " AND status <> ALL($3::text[]) ORDER BY queue_number",
+            "schedule_id = $1 AND date = $2 AND status <> ALL($3::text[]) ORDER BY queue_number",
             schedule_id,
             day,
             [s.value for s in FINAL_STATUSES],
@@ -400,9 +413,8 @@ class HealthRepository:
         """Booking codes of the patient's bookings at the polyclinic on `day` made with
         another contact (or before contacts were kept), still booked."""
         return await self._codes(
-            "SELECT booking_code FROM appointments WHERE patient_nik = $1"
-            " AND contact_ref IS DISTINCT FROM $2 AND facility_code = $3 AND polyclinic_code = $4"
-            " AND date = $5 AND status = $6 ORDER BY booked_at",
+            "patient_nik = $1 AND contact_ref IS DISTINCT FROM $2 AND facility_code = $3"
+            " AND polyclinic_code = $4 AND date = $5 AND status = $6 ORDER BY booked_at",
             nik,
             contact_ref,
             facility_code,
@@ -453,13 +465,8 @@ class HealthRepository:
         )
         return [
             DayListEntry(
+                **_queue_entry(r),
                 booking_code=r["booking_code"],
-                queue_number=r["queue_number"],
-                queue_code=r["queue_code"],
-                status=Status(r["status"]),
-                task=_task(r["task_id"]),
-                task_at=r["task_at"],
-                minutes_per_patient=r["minutes_per_patient"],
                 checked_in_at=r["checked_in_at"],
                 estimated_at=r["estimated_at"],
                 payment=Payment(r["payment"]),
@@ -476,22 +483,11 @@ class HealthRepository:
             polyclinic_code,
             day,
         )
-        return [
-            QueueEntry(
-                queue_number=r["queue_number"],
-                queue_code=r["queue_code"],
-                status=Status(r["status"]),
-                task=_task(r["task_id"]),
-                task_at=r["task_at"],
-                minutes_per_patient=r["minutes_per_patient"],
-            )
-            for r in rows
-        ]
+        return [QueueEntry(**_queue_entry(r)) for r in rows]
 
     async def due_no_shows(self, ended_before: datetime, limit: int) -> list[str]:
         return await self._codes(
-            "SELECT booking_code FROM appointments WHERE status = $3 AND session_end <= $1"
-            " ORDER BY session_end LIMIT $2",
+            "status = $3 AND session_end <= $1 ORDER BY session_end LIMIT $2",
             ended_before,
             limit,
             Status.BOOKED,

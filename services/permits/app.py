@@ -23,7 +23,7 @@ class PermitsSettings(service_settings("permits", citizen_keys=True)):
     permit_types_file: Path | None = None  # default: services/permits/permit_types.yaml
     sla_check_seconds: float = 30.0
     expiry_check_seconds: float = 300.0
-    warn_working_days: int = 2
+    warn_working_days: int = SlaPolicy.warn_working_days
 
 
 class PermitMetrics(DomainMetrics):

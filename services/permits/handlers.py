@@ -18,7 +18,7 @@ from shared.kit.attachments import Attachment, AttachmentKind, Attachments
 from shared.kit.auth import Officer
 from shared.kit.citizen import Citizen
 from shared.kit.errors import InvalidField, NotFound
-from shared.kit.privacy import citizen_ref, contact_ref_for, contact_refs, seal_for_notifications
+from shared.kit.privacy import citizen_ref, contact_ref_for, contact_refs
 from shared.kit.usecase import UseCaseContext
 from shared.reference import WorkingCalendar
 from shared.schemas import permits as schema
@@ -49,11 +49,6 @@ class Context(UseCaseContext[ApplicationRepository]):
 
     def repository(self, conn: asyncpg.Connection) -> ApplicationRepository:
         return ApplicationRepository(conn, self.catalogue)
-
-    def contact_for(self, applicant: Applicant) -> schema.SealedContact | None:
-        return seal_for_notifications(
-            self.platform, nik=applicant.nik, phone=applicant.phone, email=applicant.email
-        )
 
 
 @dataclass(frozen=True)

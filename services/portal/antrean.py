@@ -36,6 +36,7 @@ from services.portal.web import (
     render,
     safe_return,
     see_other,
+    text_fields,
     when,
 )
 
@@ -156,7 +157,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     if step == CHECK:
         return await send(request, ctx)
     checking = form.get("ubah") == "1"
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
     draft, result = await cases.answer(ctx, request.state.session, step, fields)
     if result.errors:
         errors = _errors(request, result)
@@ -315,7 +316,7 @@ async def sign_in_page(request: Request, ctx: Ctx, step: str, ulang: str | None 
 async def sign_in_answer(request: Request, ctx: Ctx, step: str) -> Response:
     form = await checked_form(request)
     session = request.state.session
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
     if step == "kontak":
         signin, result = await cases.send_code(ctx, session, fields)
         if result.errors:

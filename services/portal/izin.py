@@ -32,6 +32,7 @@ from services.portal.web import (
     refusal,
     render,
     see_other,
+    text_fields,
 )
 from shared.kit.i18n import humanise
 from shared.reference import find_desa
@@ -177,7 +178,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     draft, chosen = await cases.draft(ctx, session)
     if not _known(step, chosen):
         return not_found_page(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
     draft, chosen, result = await cases.answer(ctx, session, step, fields)
     if result.errors:
         t = translator(language(request))

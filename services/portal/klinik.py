@@ -8,6 +8,7 @@ use case (klinik_cases.py), render. Everything works without JavaScript.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -21,7 +22,7 @@ from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.petugas import Officer, officer_page, sent_form
 from services.portal.petugas_cases import Signed
-from services.portal.web import checked_form, language, refusal, render, see_other, when
+from services.portal.web import checked_form, language, refusal, render, see_other, text_fields, when
 from shared.kit.app import service_of
 
 router = APIRouter(include_in_schema=False)
@@ -31,6 +32,24 @@ HOME = "/petugas/klinik"
 DISPLAY_STREAM = "/antrean/layar/siaran"
 # Without JavaScript the display reloads itself this often (seconds).
 DISPLAY_REFRESH_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a clinic page shows besides its facility's data: the form the officer sent,
+    as typed, with what was wrong with it (the page again, 422; `failed`: the ward whose
+    form it was), or what was just done (`saved`: a ward's or a doctor's code; `changed`:
+    a date's session; `called`: the queue number called)."""
+
+    errors: dict[str, str] | None = None
+    form: dict[str, str] | None = None
+    failed: str | None = None
+    saved: str | None = None
+    changed: bool = False
+    called: str | None = None
+
+
+ASKED = Shown()  # the page as asked for
 
 
 def _facility_home(code: str) -> str:
@@ -76,14 +95,7 @@ async def queues(request: Request, ctx: Ctx, officer: Officer, facility: str) ->
 
 
 async def _polyclinic_page(
-    request: Request,
-    ctx: Ctx,
-    officer: Signed,
-    facility: str,
-    code: str,
-    *,
-    errors: dict[str, str] | None = None,
-    called: str | None = None,
+    request: Request, ctx: Ctx, officer: Signed, facility: str, code: str, shown: Shown = ASKED
 ) -> HTMLResponse:
     found = await cases.facility(ctx, facility)
     poli = await cases.polyclinic(ctx, officer, facility, code)
@@ -92,10 +104,10 @@ async def _polyclinic_page(
         "poli.html",
         found,
         f"/poli/{quote(poli.code)}",
-        errors,
+        shown.errors,
         poli=poli,
         order=["tugas"],
-        called=called,
+        called=shown.called,
         display=f"/antrean/layar/{quote(found['code'])}/{quote(poli.code)}",
     )
 
@@ -109,7 +121,7 @@ async def polyclinic(
     code: str,
     dipanggil: str | None = Query(None, max_length=20),
 ) -> Response:
-    return await _polyclinic_page(request, ctx, officer, facility, code, called=dipanggil)
+    return await _polyclinic_page(request, ctx, officer, facility, code, Shown(called=dipanggil))
 
 
 @router.post("/petugas/klinik/{facility}/poli/{code}/panggil", response_class=HTMLResponse)
@@ -122,7 +134,7 @@ async def call_next(request: Request, ctx: Ctx, officer: Officer, facility: str,
         called = await cases.call_next(ctx, officer, facility, code)
     except Refused as refused:
         errors = refusal(request, "klinik.error.call", refused.messages)
-        return await _polyclinic_page(request, ctx, officer, facility, code, errors=errors)
+        return await _polyclinic_page(request, ctx, officer, facility, code, Shown(errors))
     return see_other(f"{page}?" + urlencode({"dipanggil": called}))
 
 
@@ -130,10 +142,10 @@ async def call_next(request: Request, ctx: Ctx, officer: Officer, facility: str,
 async def set_task(request: Request, ctx: Ctx, officer: Officer, facility: str, code: str) -> Response:
     """A visit's next BPJS task (its button on the queue page)."""
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _polyclinic_page(request, ctx, officer, facility, code, errors=errors)
+        return await _polyclinic_page(request, ctx, officer, facility, code, Shown(errors))
 
     page = f"{_facility_home(facility)}/poli/{quote(code)}"
     return await sent_form(request, cases.set_task(ctx, officer, fields), again, page)
@@ -142,27 +154,18 @@ async def set_task(request: Request, ctx: Ctx, officer: Officer, facility: str, 
 # ----- beds -------------------------------------------------------------------------------
 
 
-async def _beds_page(
-    request: Request,
-    ctx: Ctx,
-    facility: str,
-    *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
-    failed: str | None = None,
-    saved: str | None = None,
-) -> HTMLResponse:
+async def _beds_page(request: Request, ctx: Ctx, facility: str, shown: Shown = ASKED) -> HTMLResponse:
     found, wards = await cases.wards(ctx, facility)
     return _clinic_page(
         request,
         "tempat_tidur.html",
         found,
         "/tempat-tidur",
-        errors,
+        shown.errors,
         wards=wards,
-        form=form or {},
-        failed=failed,
-        saved=saved,
+        form=shown.form or {},
+        failed=shown.failed,
+        saved=shown.saved,
         order=["total", "terisi"],
     )
 
@@ -175,16 +178,16 @@ async def beds(
     facility: str,
     disimpan: str | None = Query(None, max_length=20),
 ) -> Response:
-    return await _beds_page(request, ctx, facility, saved=disimpan)
+    return await _beds_page(request, ctx, facility, Shown(saved=disimpan))
 
 
 @router.post("/petugas/klinik/{facility}/tempat-tidur/{ward}", response_class=HTMLResponse)
 async def update_beds(request: Request, ctx: Ctx, officer: Officer, facility: str, ward: str) -> Response:
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _beds_page(request, ctx, facility, errors=errors, form=fields, failed=ward)
+        return await _beds_page(request, ctx, facility, Shown(errors, fields, failed=ward))
 
     done = f"{_facility_home(facility)}/tempat-tidur?" + urlencode({"disimpan": ward})
     return await sent_form(request, cases.update_beds(ctx, officer, facility, ward, fields), again, done)
@@ -193,16 +196,7 @@ async def update_beds(request: Request, ctx: Ctx, officer: Officer, facility: st
 # ----- doctors' schedules and quotas ---------------------------------------------------------
 
 
-async def _schedules_page(
-    request: Request,
-    ctx: Ctx,
-    facility: str,
-    *,
-    saved: str | None = None,
-    changed: bool = False,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
-) -> HTMLResponse:
+async def _schedules_page(request: Request, ctx: Ctx, facility: str, shown: Shown = ASKED) -> HTMLResponse:
     found, listed = await cases.doctors(ctx, facility)
     t = translator(language(request))
     return _clinic_page(
@@ -210,14 +204,14 @@ async def _schedules_page(
         "jadwal.html",
         found,
         "/jadwal/tanggal",
-        errors,
+        shown.errors,
         doctors=listed,
         names={d.code: d.name for d in listed},
         doctor_options=[(d.code, f"{d.name} — {d.polyclinic}") for d in listed],
         weekdays=rules.WEEKDAYS,
-        saved=saved,
-        changed=changed,
-        form=form or {},
+        saved=shown.saved,
+        changed=shown.changed,
+        form=shown.form or {},
         order=["dokter", "tanggal", "perubahan", "kuota_jkn_tanggal", "kuota_umum_tanggal", "alasan"],
         changes=[(value, t(f"klinik.tanggal.{value}"), None) for value in rules.DATE_CHANGES],
     )
@@ -234,7 +228,7 @@ async def schedules(
 ) -> Response:
     """Each doctor's week (sessions, minutes per patient, daily quotas) and the dates
     changed from it, with the form changing one date."""
-    return await _schedules_page(request, ctx, facility, saved=disimpan, changed=bool(diubah))
+    return await _schedules_page(request, ctx, facility, Shown(saved=disimpan, changed=bool(diubah)))
 
 
 @router.post("/petugas/klinik/{facility}/jadwal/tanggal", response_class=HTMLResponse)
@@ -242,10 +236,10 @@ async def change_date(request: Request, ctx: Ctx, officer: Officer, facility: st
     """One date of a doctor's session: on leave (the day's patients are told and offered
     another date) or other quotas."""
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _schedules_page(request, ctx, facility, errors=errors, form=fields)
+        return await _schedules_page(request, ctx, facility, Shown(errors, fields))
 
     done = f"{_facility_home(facility)}/jadwal?diubah=1"
     return await sent_form(request, cases.change_date(ctx, officer, facility, fields), again, done)
@@ -259,18 +253,11 @@ def _weekday(value: str) -> int:
 
 
 async def _schedule_page(
-    request: Request,
-    ctx: Ctx,
-    facility: str,
-    code: str,
-    weekday: int,
-    *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
+    request: Request, ctx: Ctx, facility: str, code: str, weekday: int, shown: Shown = ASKED
 ) -> HTMLResponse:
     found, doctor = await cases.doctor(ctx, facility, code)
     current = doctor.schedules.get(weekday)
-    shown = form or (
+    values = shown.form or (
         {
             "mulai": current["start"],
             "selesai": current["end"],
@@ -288,10 +275,10 @@ async def _schedule_page(
         "jadwal_ubah.html",
         found,
         f"/jadwal/{quote(doctor.code)}/{weekday}",
-        errors,
+        shown.errors,
         doctor=doctor,
         weekday=weekday,
-        form=shown,
+        form=values,
         order=["mulai", "selesai", "menit", "kuota_jkn", "kuota_umum", "aktif"],
         active=[(value, t(f"klinik.jadwal.aktif.{value}"), None) for value in rules.ACTIVE],
     )
@@ -310,10 +297,10 @@ async def update_schedule(
 ) -> Response:
     form = await checked_form(request)
     day = _weekday(weekday)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _schedule_page(request, ctx, facility, code, day, errors=errors, form=fields)
+        return await _schedule_page(request, ctx, facility, code, day, Shown(errors, fields))
 
     done = f"{_facility_home(facility)}/jadwal?" + urlencode({"disimpan": code.upper()})
     sending = cases.update_schedule(ctx, officer, facility, code, day, fields)

@@ -28,6 +28,7 @@ from services.portal.web import (
     not_found_page,
     render,
     see_other,
+    text_fields,
     when,
 )
 from shared.kit.audit import Actor
@@ -102,7 +103,7 @@ async def my_services(
 @router.post("/layanan/pengaturan", response_class=HTMLResponse)
 async def save_preferences(request: Request, ctx: Ctx) -> Response:
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
     try:
         result = await cases.save_preferences(ctx, request.state.session, fields)
         if result.errors:
@@ -182,7 +183,7 @@ async def fixed_answer(request: Request, ctx: Ctx, code: str) -> Response:
     item = await _waiting(request, ctx, code)
     if isinstance(item, Response):
         return item
-    result = read_fixed({k: v for k, v in form.items() if isinstance(v, str)})
+    result = read_fixed(text_fields(form))
     if result.errors:
         return _complaint_page(request, "layanan/aduan.html", item, ["tuntas"], result)
     next_page = FIXED_NEXT[result.values["tuntas"]]
@@ -209,7 +210,7 @@ async def send_answer(request: Request, ctx: Ctx, code: str, step: str) -> Respo
     if isinstance(item, Response):
         return item
     template, fields, send, done = ANSWER_PAGES[step]
-    fields_sent = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields_sent = text_fields(form)
     result = await send(ctx, item, fields_sent)
     if result.errors:
         return _complaint_page(request, template, item, fields, result, fields_sent)

@@ -22,7 +22,7 @@ from services.portal.ekspor_rules import FIELDS
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
 from services.portal.petugas import Officer, officer_page
-from services.portal.web import checked_form, instant, json_download, language, see_other, when
+from services.portal.web import checked_form, instant, json_download, language, see_other, text_fields, when
 from shared.kit.audit import Actor
 
 router = APIRouter(include_in_schema=False)
@@ -110,7 +110,7 @@ async def dead_letters(
 @router.post(f"{rules.DEAD_LETTERS}/putar-ulang", response_class=HTMLResponse)
 async def replay(request: Request, ctx: Ctx, officer: Officer) -> Response:
     form = await checked_form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
     result, replayed = await cases.replay(ctx, officer, fields)
     if result.errors:
         t = translator(language(request))

@@ -28,6 +28,7 @@ from services.portal.web import (
     render,
     safe_return,
     see_other,
+    text_fields,
     when,
 )
 from shared.kit.app import context_dependency
@@ -169,7 +170,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     session = request.state.session
     if step == "foto":
         return await _photo(request, ctx, form, checking)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
     draft, result = await handlers.answer(ctx, session, step, fields)
     if result.errors:
         t = translator(language(request))

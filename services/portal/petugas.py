@@ -64,6 +64,7 @@ from services.portal.web import (
     refusal,
     render,
     see_other,
+    text_fields,
     when,
 )
 from shared.kit.auth import ROLES
@@ -310,17 +311,41 @@ def _place(desa_code: str) -> str:
     return f"{desa.name}, {kecamatan.name}" if desa and kecamatan else desa_code
 
 
+@dataclass(frozen=True)
+class StepForms:
+    """What a case's page shows of its step forms: the step just `done`, or the form of
+    the step that `failed` as typed with its `errors`, or as the officer had typed it
+    before signing in again (`restored`)."""
+
+    errors: dict[str, str] | None = None
+    form: dict[str, Any] | None = None
+    failed: str | None = None
+    done: str | None = None
+    restored: bool = False
+
+    @property
+    def status(self) -> int:
+        """The page's status: its form refused (422), or the case moved on meanwhile (409)."""
+        if not self.errors:
+            return 200
+        return CONFLICT if STALE in self.errors else 422
+
+    def values(self, order: list[str], action: str) -> dict[str, Any]:
+        """The page's values of its forms, their fields in `order`, sent to `action`."""
+        return {
+            "form": self.form or {},
+            "errors": self.errors or {},
+            "failed": self.failed,
+            "order": order,
+            "done": self.done,
+            "restored": self.restored,
+            "when": when,
+            "action": action,
+        }
+
+
 async def _case_page(
-    request: Request,
-    ctx: Ctx,
-    officer: cases.Signed,
-    code: str,
-    *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
-    failed: str | None = None,
-    done: str | None = None,
-    restored: bool = False,
+    request: Request, ctx: Ctx, officer: cases.Signed, code: str, shown: StepForms
 ) -> HTMLResponse:
     t = translator(language(request))
     view = await cases.case(ctx, officer, code)
@@ -329,30 +354,16 @@ async def _case_page(
     return officer_page(
         request,
         "kasus.html",
-        _status(errors),
+        shown.status,
         c=complaint,
         place=_place(complaint["desa_code"]),
         steps=steps_for(officer.role, complaint["status"]),
         opds=[(o["code"], f"{o['code']} — {o['name']}") for o in view.opds],
         reasons=[(r, t(f"petugas.reason.{r}"), None) for r in REJECTION_REASONS],
         suggestions=view.suggestions,
-        form=form or {},
-        errors=errors or {},
-        failed=failed,
-        order=order,
-        done=done,
-        restored=restored,
-        when=when,
-        action=f"/petugas/aduan/{quote(code)}",
         actor=lambda subject: _actor(t, officer, subject),
+        **shown.values(order, f"/petugas/aduan/{quote(code)}"),
     )
-
-
-def _status(errors: dict[str, str] | None) -> int:
-    """A case page's status: its form refused (422), or the case moved on meanwhile (409)."""
-    if not errors:
-        return 200
-    return CONFLICT if STALE in errors else 422
 
 
 def _actor(t: Any, officer: cases.Signed, subject: str) -> str:
@@ -368,7 +379,7 @@ def _actor(t: Any, officer: cases.Signed, subject: str) -> str:
 @router.get("/petugas/aduan/{code}", response_class=HTMLResponse)
 async def complaint_page(request: Request, ctx: Ctx, officer: Officer, code: str, shown: Shown) -> Response:
     done = shown.selesai if shown.selesai in STEPS else None
-    return await _case_page(request, ctx, officer, code, done=done, **await _restored(request, ctx, shown))
+    return await _case_page(request, ctx, officer, code, await _restored(request, ctx, shown, done))
 
 
 @router.post("/petugas/aduan/{code}/{step}", response_class=HTMLResponse)
@@ -390,7 +401,7 @@ async def _form_step(
     request: Request,
     step: str,
     known: Collection[str],
-    page: Callable[..., Awaitable[HTMLResponse]],
+    page: Callable[[StepForms], Awaitable[HTMLResponse]],
     address: str,
     send: Callable[[FormData, dict[str, str]], Awaitable[Answer]],
 ) -> Response:
@@ -399,10 +410,10 @@ async def _form_step(
     form = await checked_form(request)
     if step not in known:
         return _message(request, 404, "notfound.title", "notfound.body")
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = text_fields(form)
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await page(errors=errors, form=fields, failed=step)
+        return await page(StepForms(errors=errors, form=fields, failed=step))
 
     done = f"{address}?" + urlencode({"selesai": step})
     return await sent_form(request, send(form, fields), again, done)
@@ -449,16 +460,7 @@ async def applications(request: Request, ctx: Ctx, officer: Officer, asked: Aske
 
 
 async def _application_page(
-    request: Request,
-    ctx: Ctx,
-    officer: cases.Signed,
-    code: str,
-    *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, Any] | None = None,
-    failed: str | None = None,
-    done: str | None = None,
-    restored: bool = False,
+    request: Request, ctx: Ctx, officer: cases.Signed, code: str, shown: StepForms
 ) -> HTMLResponse:
     view = await cases.application(ctx, officer, code)
     a = view.application
@@ -467,42 +469,33 @@ async def _application_page(
     return officer_page(
         request,
         "permohonan.html",
-        _status(errors),
+        shown.status,
         a=a,
         documents=view.documents,
         images=IMAGE_TYPES,
         place=_place(a["desa_code"]),
         checkable=a["status"] == CHECKABLE,
         steps=steps,
-        form=form or {},
-        errors=errors or {},
-        failed=failed,
-        order=order,
-        done=done,
-        restored=restored,
-        when=when,
-        action=f"/petugas/izin/{quote(code)}",
+        **shown.values(order, f"/petugas/izin/{quote(code)}"),
     )
 
 
 @router.get("/petugas/izin/{code}", response_class=HTMLResponse)
 async def application_page(request: Request, ctx: Ctx, officer: Officer, code: str, shown: Shown) -> Response:
     done = shown.selesai if shown.selesai == DOCUMENT_CHECK or shown.selesai in PERMIT_STEPS else None
-    restored = await _restored(request, ctx, shown)
-    return await _application_page(request, ctx, officer, code, done=done, **restored)
+    return await _application_page(request, ctx, officer, code, await _restored(request, ctx, shown, done))
 
 
 @router.post("/petugas/izin/{code}/berkas", response_class=HTMLResponse)
 async def document_check(request: Request, ctx: Ctx, officer: Officer, code: str) -> Response:
     form = await checked_form(request)
-    fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields: dict[str, Any] = text_fields(form)
     missing = [v for v in form.getlist("kurang") if isinstance(v, str)]
     fields["kurang"] = missing
 
     async def again(errors: dict[str, str]) -> HTMLResponse:
-        return await _application_page(
-            request, ctx, officer, code, errors=errors, form=fields, failed=DOCUMENT_CHECK
-        )
+        shown = StepForms(errors=errors, form=fields, failed=DOCUMENT_CHECK)
+        return await _application_page(request, ctx, officer, code, shown)
 
     done = f"/petugas/izin/{quote(code)}?" + urlencode({"selesai": DOCUMENT_CHECK})
     return await sent_form(request, cases.check_documents(ctx, officer, code, fields, missing), again, done)
@@ -571,14 +564,15 @@ async def _keep_form(request: Request) -> str | None:
     return await cases.keep_form(ctx, request.state.session, request.url.path, sent)
 
 
-async def _restored(request: Request, ctx: Ctx, shown: CasePage) -> dict[str, Any]:
-    """The page's form as the officer had typed it before signing in again, if kept."""
+async def _restored(request: Request, ctx: Ctx, shown: CasePage, done: str | None) -> StepForms:
+    """The page's forms after the step `done`, or with the form as the officer had typed
+    it before signing in again, if kept."""
     kept_id, browser = shown.formulir, request.state.session
     found = await cases.restore_form(ctx, browser, kept_id, request.url.path) if kept_id else None
     if found is None:
-        return {}
+        return StepForms(done=done)
     step, fields = found
-    return {"form": fields, "failed": step, "restored": True}
+    return StepForms(form=fields, failed=step, done=done, restored=True)
 
 
 def _home(request: Request) -> tuple[str, str]:

@@ -115,6 +115,11 @@ async def checked_form(request: Request) -> FormData:
     return form
 
 
+def text_fields(form: FormData) -> dict[str, str]:
+    """A form's text fields by name (its files left out)."""
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
 def language(request: Request) -> str:
     return choose_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
 

@@ -18,8 +18,10 @@ from shared.kit.attachments import Attachments, store_for
 from shared.kit.clock import utc_now
 from shared.kit.data_keys import DataKeys
 from shared.kit.errors import NotFound
+from shared.kit.privacy import seal_for_notifications, text_sealer
 from shared.kit.settings import PlatformSettings
 from shared.kit.uow import Aggregate, EventSource, UnitOfWork, act, retry_on_code_collision, unit_of_work
+from shared.schemas.common import SealedContact, SealedText
 
 if TYPE_CHECKING:
     from shared.kit.app import Service
@@ -29,6 +31,17 @@ class Repository(Protocol):
     """What the context needs of a service's repository besides `act`'s `get` and `save`."""
 
     async def add(self, aggregate: Any) -> None: ...
+
+
+class Person(Protocol):
+    """Whom a case is about, as a domain keeps them (a reporter, an applicant, a patient):
+    their NIK, when they gave it, and the contact they gave."""
+
+    @property
+    def nik(self) -> str | None: ...
+
+    @property
+    def phone(self) -> str | None: ...
 
 
 R = TypeVar("R", bound=Repository)  # the service's repository
@@ -91,6 +104,18 @@ class UseCaseContext(Generic[R]):
     def repository(self, conn: asyncpg.Connection) -> R:
         """The service's repository on `conn`."""
         raise NotImplementedError
+
+    def contact_for(self, person: Person) -> SealedContact | None:
+        """The contact `person` gave, as the service's events carry it (sealed for the
+        notification service; None without a phone or email). A patient gives no email."""
+        email: str | None = getattr(person, "email", None)
+        return seal_for_notifications(self.platform, nik=person.nik, phone=person.phone, email=email)
+
+    def text_sealer_for(self, person: Person) -> Callable[[str], SealedText]:
+        """How what `person` wrote travels: sealed with the text key of the same data key
+        their contact is sealed with (`contact_for`)."""
+        email: str | None = getattr(person, "email", None)
+        return text_sealer(self.platform, nik=person.nik, phone=person.phone, email=email)
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work of the service (its events go to `origin`)."""

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -107,10 +107,12 @@ class Download:
 
 
 class Upstream:
-    """An HTTP client of one service, by name (for the page that says it is away)."""
+    """An HTTP client of one service, by name (for the page that says it is away): a
+    subclass names its service (`name`) and adds the service's calls."""
 
-    def __init__(self, name: str, base_url: str, timeout: float) -> None:
-        self.name = name
+    name: ClassVar[str]
+
+    def __init__(self, base_url: str, timeout: float) -> None:
         self.http = httpx.AsyncClient(
             base_url=base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0))
         )

@@ -10,8 +10,7 @@ from services.portal.clients.base import Download, Refused, Upstream, bearer
 
 
 class ComplaintsClient(Upstream):
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__("complaints", base_url, timeout)
+    name = "complaints"
 
     async def categories(self) -> list[dict[str, str]]:
         return await self.get("/categories") or []

@@ -11,8 +11,7 @@ from services.portal.clients.base import Upstream, bearer
 
 
 class HealthClient(Upstream):
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__("health", base_url, timeout)
+    name = "health"
 
     async def appointment(self, code: str) -> dict[str, Any] | None:
         return await self.get(f"/appointments/{code}")

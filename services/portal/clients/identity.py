@@ -34,6 +34,8 @@ class IdentityProvider(Upstream):
     browser's addresses), `discovery` where the portal reaches it (compose: inside the
     network)."""
 
+    name = "identity"
+
     def __init__(
         self,
         *,
@@ -44,7 +46,7 @@ class IdentityProvider(Upstream):
         redirect_uri: str,
         timeout: float,
     ) -> None:
-        super().__init__("identity", (discovery or issuer).rstrip("/"), timeout)
+        super().__init__((discovery or issuer).rstrip("/"), timeout)
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
         self.client_secret = client_secret

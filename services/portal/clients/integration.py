@@ -8,8 +8,7 @@ from services.portal.clients.base import Unavailable, Upstream, bearer
 
 
 class IntegrationClient(Upstream):
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__("integration", base_url, timeout)
+    name = "integration"
 
     async def my_services(
         self, session: str, page: int, page_size: int, lang: str, code: str | None = None

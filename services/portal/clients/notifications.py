@@ -9,8 +9,7 @@ from services.portal.clients.base import Unavailable, Upstream, bearer
 
 
 class NotificationsClient(Upstream):
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__("notifications", base_url, timeout)
+    name = "notifications"
 
     async def request_code(self, contact: str) -> dict[str, Any]:
         """Where the code went (masked) and how long it is valid; the same answer

@@ -11,8 +11,7 @@ from services.portal.clients.base import Download, Upstream, bearer
 
 
 class PermitsClient(Upstream):
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__("permits", base_url, timeout)
+    name = "permits"
 
     async def application(self, code: str) -> dict[str, Any] | None:
         return await self.get(f"/applications/{code}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -9,9 +10,17 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from starlette.datastructures import FormData, UploadFile
 
 from services.portal.app import PortalSettings, build
-from services.portal.web import SECURITY_HEADERS, SESSION_COOKIE, PortalEdge, csrf_token, safe_return
+from services.portal.web import (
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    PortalEdge,
+    csrf_token,
+    safe_return,
+    text_fields,
+)
 from shared.kit.settings import PlatformSettings
 
 
@@ -70,3 +79,9 @@ def test_every_macro_of_the_pages_is_defined_once() -> None:
     macros = Path(__file__).parents[1] / "templates" / "_macros.html"
     names = re.findall(r"{%-?\s*macro\s+(\w+)", macros.read_text())
     assert names and len(names) == len(set(names)), names
+
+
+def test_a_forms_text_fields_leave_its_files_out() -> None:
+    photo = UploadFile(io.BytesIO(b"\xff\xd8"), filename="foto.jpg")
+    form = FormData([("judul", "Jalan rusak"), ("foto", photo), ("ubah", "1")])
+    assert text_fields(form) == {"judul": "Jalan rusak", "ubah": "1"}
