@@ -33,7 +33,7 @@ from services.health.domain import (
     check_holdings,
     open_sessions,
     queue_state,
-    take_place,
+    quota_full,
 )
 from services.health.repository import HealthRepository
 from services.health.seed import Seed
@@ -351,14 +351,17 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
                 return appointment
             of_contact, for_nik = await repo.holdings(by, cmd.patient.nik, ctx.today())
             check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
-            appointment = await _book_place(ctx, repo, cmd, ref, contact)
-            await uow.emit(appointment.events, subject=str(appointment.id))
+            now = ctx.clock()
+            # Told before the place is taken, which is last: the session's row is locked
+            # from then to the commit (a refusal rolls this back too).
             for code in await repo.booked_by_others(*where):
                 earlier = await repo.get(code, for_update=True)
                 assert earlier is not None
                 earlier.contact = ctx.contact_for(earlier.patient)
-                earlier.booked_again(appointment.booked_at)
+                earlier.booked_again(now)
                 await uow.emit(earlier.events, subject=str(earlier.id))
+            appointment = await _book_place(ctx, repo, cmd, ref, await uow.seal(contact), now)
+            await uow.emit(appointment.events, subject=str(appointment.id))
         return appointment
 
     try:
@@ -379,8 +382,8 @@ async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str,
     use full and nothing that answers first (the caller's booking already made, the
     caller's own limits, a field in error: those are left to the booking itself). Most
     attempts of a booking-window rush come after the places are gone; refused here they
-    do not queue on the session row every booking locks (docs/capacity.md). Places are
-    only taken under that lock, so a place freed meanwhile goes to the next attempt."""
+    cost a few reads and no transaction (docs/capacity.md). Places are only taken under
+    the session row's lock, so a place freed meanwhile goes to the next attempt."""
     async with ctx.reading() as repo:
         if await repo.live_booking(*where) is not None:
             return
@@ -395,7 +398,7 @@ async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str,
     # A day whose sessions are all cancelled (the doctor on leave) is the booking's to say.
     practised = [s for s in found if not s.cancelled]
     if len(found) == len(candidates) and practised and all(s.remaining(cmd.payment) <= 0 for s in practised):
-        take_place(practised, cmd.payment, what)  # raises QuotaFull, worded as under the lock
+        raise quota_full(practised, cmd.payment, what)
 
 
 async def _place(
@@ -429,38 +432,47 @@ async def _place(
 
 
 async def _book_place(
-    ctx: Context, repo: HealthRepository, cmd: Book, ref: str, contact: SealedContact | None
+    ctx: Context, repo: HealthRepository, cmd: Book, ref: str, contact: SealedContact | None, now: datetime
 ) -> Appointment:
-    """Book a place in the first session with room (sessions row-locked) and store it."""
-    now = ctx.clock()
+    """Book a place in the first session with room and store it. Everything is read
+    first; the place is taken last (`take_place`), so the session's row is locked only
+    for the appointment's insert, its event's and the commit."""
     facility, polyclinic, what, candidates = await _place(ctx, repo, cmd, now)
-    sessions = [s for s in await repo.lock_sessions(candidates, cmd.date) if not s.cancelled]
+    ids = await repo.open_sessions(candidates, cmd.date)
+    found = await repo.sessions_on(ids, cmd.date)
+    sessions = [found[s.id] for s in candidates if s.id in found and not found[s.id].cancelled]
     if not sessions:
         raise InvalidField(
             "date", f"no practice at {what} on {cmd.date}: the session is cancelled (doctor on leave)"
         )
-    session, position = take_place(sessions, cmd.payment, what)
-    number = await repo.next_queue_number(facility.code, polyclinic.code, cmd.date)
-    appointment = Appointment.book(
-        facility=facility,
-        polyclinic=polyclinic,
-        schedule=session.schedule,
-        day=cmd.date,
-        position=position,
-        queue_number=number,
-        patient=cmd.patient,
-        payment=cmd.payment,
-        new_patient=cmd.new_patient,
-        citizen_ref=ref,
-        now=now,
-        tz=ctx.tz,
-        locale=cmd.locale,
-        contact=contact,
-        contact_ref=cmd.citizen.contact_ref,
-    )
-    await repo.save_session(session)
-    await repo.add(appointment)
-    return appointment
+    # A session read full is not tried: places freed later go to later attempts.
+    for session in [s for s in sessions if s.remaining(cmd.payment) > 0]:
+        taken = await repo.take_place(
+            session.schedule.id, cmd.date, cmd.payment, facility.code, polyclinic.code
+        )  # type: ignore[arg-type]
+        if taken is None:
+            continue
+        position, number = taken
+        appointment = Appointment.book(
+            facility=facility,
+            polyclinic=polyclinic,
+            schedule=session.schedule,
+            day=cmd.date,
+            position=position,
+            queue_number=number,
+            patient=cmd.patient,
+            payment=cmd.payment,
+            new_patient=cmd.new_patient,
+            citizen_ref=ref,
+            now=now,
+            tz=ctx.tz,
+            locale=cmd.locale,
+            contact=contact,
+            contact_ref=cmd.citizen.contact_ref,
+        )
+        await repo.add(appointment)
+        return appointment
+    raise quota_full(sessions, cmd.payment, what)
 
 
 async def _act(

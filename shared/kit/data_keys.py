@@ -112,19 +112,36 @@ async def seal_pending(
     sealed: list[EventData] = []
     keys_of: dict[str, tuple[str, str]] = {}  # one round trip per citizen, not per event
     for data in events:
-        pending = {name: value for name, value in data if isinstance(value, ToSeal)}
-        if pending and keys is None:
-            raise RuntimeError("this service has no data keys to seal a contact with")
-        update: dict[str, SealedContact] = {}
-        for name, value in pending.items():
-            subject, clear = value.to_seal
-            if subject not in keys_of:
-                keys_of[subject] = await keys.key_for(conn, subject)  # type: ignore[union-attr]
-            key_id, key = keys_of[subject]
-            token = Fernet(key.encode()).encrypt(clear).decode()
-            update[name] = SealedContact(sealed=token, channels=value.channels, key_id=key_id)
+        update = {
+            name: await _sealed(conn, keys, value, keys_of)
+            for name, value in data
+            if isinstance(value, ToSeal)
+        }
         sealed.append(data.model_copy(update=update) if update else data)
     return sealed
+
+
+async def seal_now(
+    conn: asyncpg.Connection, keys: DataKeys | None, contact: SealedContact | None
+) -> SealedContact | None:
+    """`contact` sealed now, if still to seal: for a use case that stages its events while
+    holding a contended lock, so the data key's read is not one more round trip under it."""
+    if not isinstance(contact, ToSeal):
+        return contact
+    return await _sealed(conn, keys, contact, {})
+
+
+async def _sealed(
+    conn: asyncpg.Connection, keys: DataKeys | None, value: ToSeal, keys_of: dict[str, tuple[str, str]]
+) -> SealedContact:
+    if keys is None:
+        raise RuntimeError("this service has no data keys to seal a contact with")
+    subject, clear = value.to_seal
+    if subject not in keys_of:
+        keys_of[subject] = await keys.key_for(conn, subject)
+    key_id, key = keys_of[subject]
+    token = Fernet(key.encode()).encrypt(clear).decode()
+    return SealedContact(sealed=token, channels=value.channels, key_id=key_id)
 
 
 # ----- the producer's endpoint ---------------------------------------------------------------
