@@ -34,6 +34,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import profile as profiler
+from bench import reference
 from services.complaints.api import FileComplaintIn
 from services.notifications.app import NotificationsSettings
 from shared.kit.auth import issue_token
@@ -98,6 +99,8 @@ class Profile:
     consumer_window: float = 30.0  # longest a consumer rate is measured for
     other_rates: tuple[int, ...] = (100, 200, 300, 500, 1000)  # permits and health intake
     other_seconds: float = 5
+    # The reference (bench/reference.py) and every endpoint's cost at this rate.
+    cost_rate: int = 100
     growth_events: int = 20_000
     growth_window: float = 15.0
     # The booking-window rush (bench/rush.py): citizens booking 100 places within seconds.
@@ -129,7 +132,8 @@ QUICK = Profile(
     e2e_rate=50,
     e2e_seconds=5,
     consumer_window=10,
-    other_rates=(),
+    other_rates=(100,),
+    other_seconds=3,
     rush_citizens=2000,
     rush_seconds=4,
     overload_seconds=4,
@@ -432,6 +436,8 @@ class Intake:
     setup: Callable[[str], Awaitable[None]] | None = None
     # The contact the bodies name when the endpoint needs a citizen session for it.
     citizen: str | None = None
+    # The process's module, when not the service's own (the reference).
+    module: str | None = None
 
 
 def _same_complaint(offset: int, n: int) -> dict[str, Any]:
@@ -444,6 +450,12 @@ def _same_application(offset: int, n: int) -> dict[str, Any]:
 
 COMPLAINTS_INTAKE = Intake("complaints", "/complaints", _same_complaint)
 PERMITS_INTAKE = Intake("permits", "/applications", _same_application)
+REFERENCE_ITEM = {"title": COMPLAINT["title"], "description": COMPLAINT["description"]}
+# The cost of a request is measured against a minimal route storing one row (bench/reference.py).
+REFERENCE_INTAKE = Intake(
+    "reference", reference.PATH, lambda offset, n: REFERENCE_ITEM, module="bench.reference"
+)
+COST_TARGET = 2.0  # an endpoint's CPU per request, as a multiple of the reference's
 
 
 @dataclass(frozen=True)
@@ -474,7 +486,7 @@ async def intake_service(
     key = PlatformSettings().citizen_ref_key.get_secret_value()
     headers = issuer.session(key, target.citizen) if target.citizen else None
     service = ServiceProcess(
-        f"services.{target.service}",
+        target.module or f"services.{target.service}",
         {
             **infra.broker_env(),
             f"{prefix}_DATABASE_URL": url,
@@ -1113,6 +1125,7 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"{other['highest_held_rps']:,} req/s ({min(other_cpu):.2f} ms CPU per request)" if other_cpu
              else f"{other['highest_held_rps']:,} req/s", "≥ 1,000/s", _verdict(other["highest_held_rps"], 1000))
         )  # fmt: skip
+    rows += cost_rows(results)
     e2e, consumers = results.get("end_to_end"), results.get("consumers")
     if e2e:
         for key, label, target in (
@@ -1165,10 +1178,34 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def cost_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Each intake endpoint's service CPU per request as a multiple of the reference's
+    (bench/reference.py), both at the reference's rate in the same run."""
+    ref = (results.get("reference") or {}).get("runs") or []
+    if not ref or not ref[0].get("service_cpu_ms_per_request"):
+        return []
+    rate, base = ref[0]["rate"], ref[0]["service_cpu_ms_per_request"]
+    rows = []
+    for endpoint, runs in _intake_runs(results):
+        cpu = next((x.get("service_cpu_ms_per_request") for x in runs if x["rate"] == rate), None)
+        ratio = cpu / base if cpu else None
+        rows.append(
+            (f"{endpoint} service CPU per request / the reference's",
+             f"{ratio:.1f}× ({cpu:.2f} ms / {base:.2f} ms at {rate:.0f} req/s)" if ratio else "not measured",
+             f"≤ {COST_TARGET:.0f}×", _verdict(ratio, COST_TARGET, higher_is_better=False))
+        )  # fmt: skip
+    return rows
+
+
+def _intake_runs(results: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(endpoint, runs) of every intake endpoint measured."""
+    found = [("POST /complaints", results["intake"]["runs"])] if results.get("intake") else []
+    return found + [(o["endpoint"], o["runs"]) for o in (results.get("intake_other") or {}).values()]
+
+
 def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))
-    i = results["intake"]
     growth_points = results.get("growth") or {"intake": [], "integration": []}
     lines = [
         f"# Benchmark results ({results['profile']}, {results['started']})",
@@ -1189,8 +1226,8 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
             f"| {endpoint} | {x['rate']:.0f} | {x['achieved_rps']:.0f} | {_ms(x['p50_ms'])} | {_ms(x['p99_ms'])} | "
             f"{_ms(x['p999_ms'])} | {x['errors']} | {_ms(x.get('service_cpu_ms_per_request'))} |"
             for endpoint, runs in [
-                ("POST /complaints", i["runs"]),
-                *[(o["endpoint"], o["runs"]) for o in (results.get("intake_other") or {}).values()],
+                *_intake_runs(results),
+                *[(f"reference: {r['endpoint']}", r["runs"]) for r in [results.get("reference")] if r],
             ]
             for x in runs
         ],
@@ -1366,6 +1403,9 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
         if "intake" in only:
             print("HTTP intake…", flush=True)
             raw_pg = results["baselines"]["postgres"]["per_s"]
+            results["reference"] = await intake(
+                infra, (profile.cost_rate,), profile.rate_seconds, raw_pg, REFERENCE_INTAKE
+            )
             results["intake"] = await intake(infra, profile.rates, profile.rate_seconds, raw_pg)
             if profile.other_rates:
                 results["intake_other"] = {
@@ -1374,6 +1414,8 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
                     )
                     for target in (PERMITS_INTAKE, HEALTH_INTAKE)
                 }
+            for row in cost_rows(results):
+                print("  " + " | ".join(row), flush=True)
         if "end_to_end" in only:
             # End to end at the target rate, or lower when the intake could not hold it:
             # half the rate it held alone, since here the two consumers, the SMTP sink and
