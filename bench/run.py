@@ -44,6 +44,7 @@ from shared.kit.db import connect, migrate
 from shared.kit.metrics import MEMORY_BUDGET_MB, KitMetrics
 from shared.kit.outbox import OutboxRelay
 from shared.kit.privacy import seal_contact
+from shared.kit.reader import assigned_reader
 from shared.kit.settings import PlatformSettings
 from shared.reference import WorkingCalendar
 from shared.runtime.apache_kafka import ApacheKafka
@@ -863,6 +864,7 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
         created = {r["tracking_code"]: float(r["created"]) for r in rows}
         created_ms = [(created[c] - t) * 1000 for c, t in answered.items() if c in created]
         sending_ms = [(mailed[c] - created[c]) * 1000 for c in answered if c in created and c in mailed]
+        hops = await _hops(infra.kafka_bootstrap, urls, groups, answered, {"view": seen, "email": mailed})
         return {
             "rate": rate,
             "seconds": seconds,
@@ -875,6 +877,7 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
                 "to_created": _percentiles(created_ms),
                 "created_to_sink": _percentiles(sending_ms),
             },
+            "hops": hops,
             "rss_mb": {name: round(s.rss_mb()) for name, s in services.items()},
         }
     finally:
@@ -882,6 +885,114 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
         for service in services.values():
             service.stop()
         sink.stop()
+
+
+# Each hop of a filing's way, from the timestamps its rows and records carry (one
+# machine, one clock): the 201; the record's timestamp, set when the relay hands it to
+# the producer; the consumer's inbox row (`processed_at`: its batch transaction's
+# start); for the email the notification's row (created in that batch, delivered_at).
+HOPS = {
+    "view": (
+        ("relay: commit to the record handed to the producer (wake-up, read)", "answered", "record"),
+        ("broker: producer linger, the broker's append, the consumer's fetch wait", "record", "consumed"),
+        (
+            "the consumer's batch transaction, until the view shows it (polled every 20 ms)",
+            "consumed",
+            "arrived",
+        ),
+    ),
+    "email": (
+        ("relay: commit to the record handed to the producer (wake-up, read)", "answered", "record"),
+        ("broker: producer linger, the broker's append, the consumer's fetch wait", "record", "consumed"),
+        ("delivery: batch transaction, the worker's claim (woken at commit), SMTP", "consumed", "arrived"),
+    ),
+}
+
+
+async def _hops(
+    bootstrap: str,
+    urls: dict[str, str],
+    groups: dict[str, str],
+    answered: dict[str, float],
+    arrived: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """Each path's hops (HOPS): percentiles of each and its share of the mean total
+    (means add up where percentiles do not)."""
+    filed = await _fetch(
+        urls["complaints"], "SELECT event_id::text AS id, value FROM outbox WHERE event_type LIKE '%.filed.%'"
+    )
+    code_of = {r["id"]: json.loads(r["value"])["data"]["tracking_code"] for r in filed}
+    record = {
+        code_of[event["id"]]: at
+        for event, at in await topic_events(bootstrap, "complaints.events")
+        if event["id"] in code_of
+    }
+    found: dict[str, Any] = {}
+    for path, consumer in (("view", "integration"), ("email", "notifications")):
+        rows = await _fetch(
+            urls[consumer], "SELECT event_id, extract(epoch FROM processed_at) AS at FROM inbox"
+        )
+        stamps = {
+            "answered": answered,
+            "record": record,
+            "consumed": {code_of[r["event_id"]]: float(r["at"]) for r in rows if r["event_id"] in code_of},
+            "arrived": arrived[path],
+        }
+        complete = [c for c in answered if all(c in s for s in stamps.values())]
+        parts = [
+            (name, [(stamps[end][c] - stamps[start][c]) * 1000 for c in complete])
+            for name, start, end in HOPS[path]
+        ]
+        total = sum(sum(values) for _, values in parts) or 1.0
+        found[path] = [
+            {"hop": name, **_percentiles(values), "mean_ms": sum(values) / len(values) if values else None,
+             "share": sum(values) / total}
+            for name, values in parts
+        ]  # fmt: skip
+    return found
+
+
+def hop_lines(results: dict[str, Any]) -> list[str]:
+    """The latest.md section: where a filing's time goes on its way to the view and the
+    email, per broker."""
+    lines = []
+    for kind, found in (results.get("brokers") or {}).items():
+        hops = (found.get("end_to_end") or {}).get("hops")
+        if not hops:
+            continue
+        e2e = found["end_to_end"]
+        lines += [
+            f"## End to end, hop by hop ({BROKER_LABELS[kind]}, {e2e['rate']} req/s for {e2e['seconds']:.0f} s)",
+            "",
+            "| path | hop | mean | p50 | p99 | share of the mean total |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| {path} | {h['hop']} | {_ms(h.get('mean_ms'))} | {_ms(h.get('p50_ms'))} | {_ms(h.get('p99_ms'))} | "
+                f"{h['share']:.0%} |"
+                for path, parts in hops.items()
+                for h in parts
+            ],
+            "",
+        ]
+    return lines
+
+
+async def topic_events(bootstrap: str, topic: str) -> list[tuple[dict[str, Any], float]]:
+    """Every CloudEvent on `topic` and its record's timestamp (seconds)."""
+    found: list[tuple[dict[str, Any], float]] = []
+    async with assigned_reader(bootstrap, [topic]) as (reader, partitions):
+        if not partitions:
+            return found
+        await reader.seek_to_beginning(*partitions)
+        end = await reader.end_offsets(partitions)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            batch = await reader.getmany(timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                found += [(json.loads(r.value), r.timestamp / 1000) for r in records]
+            if not batch and all([await reader.position(p) >= end[p] for p in partitions]):
+                break
+    return found
 
 
 async def _fetch(url: str, query: str) -> list[asyncpg.Record]:
@@ -1244,6 +1355,7 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
         f"Intake at {growth_points['intake'][0]['rate'] if growth_points['intake'] else '—'} req/s; "
         "integration view rate over the first events of the same pre-loaded topic.",
         "",
+        *hop_lines(results),
         *_rush_lines(results),
         *_profile_lines(results.get("profiles") or {}),
         *results.get("notes", []),
@@ -1429,6 +1541,7 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
                 print(f"  {BROKER_LABELS[kind]}: view p99 {e2e['view'].get('p99_ms', float('nan')):.0f} ms, "
                       f"email p99 {e2e['email'].get('p99_ms', float('nan')):.0f} ms", flush=True)  # fmt: skip
             results["end_to_end"] = per_broker[next(iter(brokers))]["end_to_end"]
+            print("\n".join(hop_lines(results)), flush=True)
         if "citizen_codes" in only:
             from bench.citizen_codes import citizen_codes  # it uses this module's helpers
 
