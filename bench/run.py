@@ -108,6 +108,7 @@ class Profile:
     rush_citizens: int = 5000
     rush_seconds: float = 10
     overload_seconds: float = 5  # each intake endpoint offered twice its held rate
+    portal_seconds: float = 10  # each citizens' page at 100 req/s (bench/portal_pages.py)
 
 
 FULL = Profile(
@@ -138,6 +139,7 @@ QUICK = Profile(
     rush_citizens=2000,
     rush_seconds=4,
     overload_seconds=4,
+    portal_seconds=4,
 )
 
 
@@ -1273,6 +1275,10 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
         rows += rush_rows(results["rush"]) if results.get("rush") else []
         rows += overload_rows(results["overload"]) if results.get("overload") else []
+    if results.get("portal_pages"):
+        from bench.portal_pages import portal_rows  # it uses this module's helpers
+
+        rows += portal_rows(results["portal_pages"])
     if consumers:
         for name, target in CONSUMER_TARGETS.items():
             c = consumers[name]
@@ -1475,6 +1481,7 @@ def _plots(results: dict[str, Any], out: Path) -> None:
 
 PHASES = (
     "baselines", "relay", "intake", "end_to_end", "citizen_codes", "consumers", "growth", "rush", "overload",
+    "portal_pages",
 )  # fmt: skip
 
 
@@ -1572,6 +1579,13 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
             results["growth"] = await growth(infra, profile, topic)
         if only & {"rush", "overload"}:
             await rush_and_overload(infra, profile, only, results, held_rate)
+        if "portal_pages" in only:
+            from bench.portal_pages import portal_pages, portal_rows  # it uses this module's helpers
+
+            print("portal pages: tracking and Layanan saya…", flush=True)
+            results["portal_pages"] = await portal_pages(infra, profile.portal_seconds)
+            for row in portal_rows(results["portal_pages"]):
+                print("  " + " | ".join(row), flush=True)
     return results
 
 
