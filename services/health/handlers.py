@@ -445,34 +445,44 @@ async def _book_place(
         raise InvalidField(
             "date", f"no practice at {what} on {cmd.date}: the session is cancelled (doctor on leave)"
         )
-    # A session read full is not tried: places freed later go to later attempts.
+    taken = await _take_first(repo, sessions, cmd, facility, polyclinic)
+    if taken is None:
+        raise quota_full(sessions, cmd.payment, what)
+    session, position, number = taken
+    appointment = Appointment.book(
+        facility=facility,
+        polyclinic=polyclinic,
+        schedule=session.schedule,
+        day=cmd.date,
+        position=position,
+        queue_number=number,
+        patient=cmd.patient,
+        payment=cmd.payment,
+        new_patient=cmd.new_patient,
+        citizen_ref=ref,
+        now=now,
+        tz=ctx.tz,
+        locale=cmd.locale,
+        contact=contact,
+        contact_ref=cmd.citizen.contact_ref,
+    )
+    await repo.add(appointment)
+    return appointment
+
+
+async def _take_first(
+    repo: HealthRepository, sessions: list[Session], cmd: Book, facility: Facility, polyclinic: Polyclinic
+) -> tuple[Session, int, int] | None:
+    """A place in the first of `sessions` with room: the session, the position and the
+    queue number; None when every one is full. A session read full is not tried:
+    places freed later go to later attempts."""
     for session in [s for s in sessions if s.remaining(cmd.payment) > 0]:
-        taken = await repo.take_place(
-            session.schedule.id, cmd.date, cmd.payment, facility.code, polyclinic.code
-        )  # type: ignore[arg-type]
-        if taken is None:
-            continue
-        position, number = taken
-        appointment = Appointment.book(
-            facility=facility,
-            polyclinic=polyclinic,
-            schedule=session.schedule,
-            day=cmd.date,
-            position=position,
-            queue_number=number,
-            patient=cmd.patient,
-            payment=cmd.payment,
-            new_patient=cmd.new_patient,
-            citizen_ref=ref,
-            now=now,
-            tz=ctx.tz,
-            locale=cmd.locale,
-            contact=contact,
-            contact_ref=cmd.citizen.contact_ref,
-        )
-        await repo.add(appointment)
-        return appointment
-    raise quota_full(sessions, cmd.payment, what)
+        schedule = session.schedule.id
+        assert schedule is not None  # read from the database
+        taken = await repo.take_place(schedule, cmd.date, cmd.payment, facility.code, polyclinic.code)
+        if taken is not None:
+            return session, *taken
+    return None
 
 
 async def _act(

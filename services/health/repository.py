@@ -348,16 +348,6 @@ class HealthRepository:
         )
         return {r["id"]: _session(_schedule(r), day, r) for r in rows}
 
-    async def next_queue_number(self, facility_code: str, polyclinic_code: str, day: date) -> int:
-        return await self.conn.fetchval(
-            "INSERT INTO queue_counters (facility_code, polyclinic_code, date, last_number)"
-            " VALUES ($1, $2, $3, 1) ON CONFLICT (facility_code, polyclinic_code, date)"
-            " DO UPDATE SET last_number = queue_counters.last_number + 1 RETURNING last_number",
-            facility_code,
-            polyclinic_code,
-            day,
-        )
-
     # ----- appointments ---------------------------------------------------------------
 
     async def add(self, a: Appointment) -> None:
