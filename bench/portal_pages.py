@@ -124,7 +124,9 @@ async def portal_pages(infra: Infrastructure, seconds: float, rate: int = PAGES_
         for name, url in pages.items():
             await open_loop(url, WARM_UP_RATE, WARM_UP_SECONDS, {}, headers=headers, method="GET")
             cpu_before = portal_process.cpu_seconds()
+            sampling = asyncio.create_task(portal_process.profile(f"portal-{name}", seconds))
             result = await open_loop(url, rate, seconds, {}, headers=headers, method="GET")
+            await sampling
             found[name] = {
                 "path": url.removeprefix(urls["portal"]).replace(code, "{code}"),
                 **{k: result[k] for k in ("p50_ms", "p99_ms", "achieved_rps", "errors", "statuses")},
