@@ -893,9 +893,12 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
 # machine, one clock): the 201; the record's timestamp, set when the relay hands it to
 # the producer; the consumer's inbox row (`processed_at`: its batch transaction's
 # start); for the email the notification's row (created in that batch, delivered_at).
+# Measured from the 201 as the generator saw it: negative when the relay had the event
+# before the answer reached the generator.
+RELAY_HOP = "relay: 201 to the record handed to the producer (wake-up, read)"
 HOPS = {
     "view": (
-        ("relay: commit to the record handed to the producer (wake-up, read)", "answered", "record"),
+        (RELAY_HOP, "answered", "record"),
         ("broker: producer linger, the broker's append, the consumer's fetch wait", "record", "consumed"),
         (
             "the consumer's batch transaction, until the view shows it (polled every 20 ms)",
@@ -904,7 +907,7 @@ HOPS = {
         ),
     ),
     "email": (
-        ("relay: commit to the record handed to the producer (wake-up, read)", "answered", "record"),
+        (RELAY_HOP, "answered", "record"),
         ("broker: producer linger, the broker's append, the consumer's fetch wait", "record", "consumed"),
         ("delivery: batch transaction, the worker's claim (woken at commit), SMTP", "consumed", "arrived"),
     ),
