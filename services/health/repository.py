@@ -238,7 +238,8 @@ class HealthRepository:
 
     async def lock_sessions(self, schedules: Sequence[Schedule], day: date) -> list[Session]:
         """The sessions of `schedules` on `day`, created if new, row-locked (in id order,
-        so concurrent bookings never deadlock), returned in the order of `schedules`."""
+        so two changes of the same sessions never deadlock), returned in the order of
+        `schedules`."""
         ids = await self.open_sessions(schedules, day)
         rows = await self.conn.fetch(
             f"SELECT x.schedule_id, {_SESSION_COLUMNS} FROM sessions x"
@@ -271,7 +272,7 @@ class HealthRepository:
         inserts: the counts stay exact however many book at once, and the lock is held
         for the fewest round trips. A session that is full takes no lock. The room test
         is the domain's `Session.remaining`, which cannot run inside the statement."""
-        kind = Payment(payment).value  # the suffix of its counter's and quotas' columns
+        kind = payment.value  # the suffix of its counter's and quotas' columns
         row = await self.conn.fetchrow(
             "WITH taken AS ("
             f" UPDATE sessions x SET used_{kind} = x.used_{kind} + 1, last_position = x.last_position + 1"
