@@ -360,12 +360,12 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
                 earlier.contact = ctx.contact_for(earlier.patient)
                 earlier.booked_again(now)
                 await uow.emit(earlier.events, subject=str(earlier.id))
-            appointment = await _book_place(ctx, repo, cmd, ref, await uow.seal(contact), now)
+            appointment = await _book_place(ctx, repo, cmd, ref, await uow.seal(contact), now, placed)
             await uow.emit(appointment.events, subject=str(appointment.id))
         return appointment
 
     try:
-        await _refuse_when_full(ctx, cmd, where)
+        placed = await _refuse_when_full(ctx, cmd, where)
         appointment = await retry_on_code_collision(create, constraint=BOOKING_CODE_KEY)
     except QuotaFull:
         ctx.on_booking(cmd.facility, cmd.payment, "quota_full")
@@ -377,33 +377,41 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
     return appointment
 
 
-async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str, str, date]) -> None:
+# What a booking names, as `_place` finds it: facility, polyclinic, how they are called in
+# answers, and the schedules whose sessions it may use.
+Placed = tuple[Facility, Polyclinic, str, list[Schedule]]
+
+
+async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str, str, date]) -> Placed | None:
     """QuotaFull at once when a read without locks finds every session the booking could
     use full and nothing that answers first (the caller's booking already made, the
     caller's own limits, a field in error: those are left to the booking itself). Most
     attempts of a booking-window rush come after the places are gone; refused here they
     cost a few reads and no transaction (docs/capacity.md). Places are only taken under
-    the session row's lock, so a place freed meanwhile goes to the next attempt."""
+    the session row's lock, so a place freed meanwhile goes to the next attempt.
+
+    Otherwise what the booking names, as read here (None when something answers first),
+    so the booking does not read that reference data again."""
     async with ctx.reading() as repo:
         if await repo.live_booking(*where) is not None:
-            return
+            return None
         of_contact, for_nik = await repo.holdings(cmd.citizen.contact_ref, cmd.patient.nik, ctx.today())
         try:
             check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
-            _, _, what, candidates = await _place(ctx, repo, cmd, ctx.clock())
+            placed = await _place(ctx, repo, cmd, ctx.clock())
         except (TooManyBookings, InvalidField):
-            return
+            return None
+        _, _, what, candidates = placed
         sessions = await repo.sessions_on([s.id for s in candidates if s.id is not None], cmd.date)
     found = [sessions[s.id] for s in candidates if s.id in sessions]
     # A day whose sessions are all cancelled (the doctor on leave) is the booking's to say.
     practised = [s for s in found if not s.cancelled]
     if len(found) == len(candidates) and practised and all(s.remaining(cmd.payment) <= 0 for s in practised):
         raise quota_full(practised, cmd.payment, what)
+    return placed
 
 
-async def _place(
-    ctx: Context, repo: HealthRepository, cmd: Book, now: datetime
-) -> tuple[Facility, Polyclinic, str, list[Schedule]]:
+async def _place(ctx: Context, repo: HealthRepository, cmd: Book, now: datetime) -> Placed:
     """The facility and polyclinic the booking names, how they are called in answers
     (with the doctor, if named) and the schedules whose sessions it may use, or
     InvalidField naming the field in error."""
@@ -432,12 +440,19 @@ async def _place(
 
 
 async def _book_place(
-    ctx: Context, repo: HealthRepository, cmd: Book, ref: str, contact: SealedContact | None, now: datetime
+    ctx: Context,
+    repo: HealthRepository,
+    cmd: Book,
+    ref: str,
+    contact: SealedContact | None,
+    now: datetime,
+    placed: Placed | None,
 ) -> Appointment:
-    """Book a place in the first session with room and store it. Everything is read
-    first; the place is taken last (`take_place`), so the session's row is locked only
-    for the appointment's insert, its event's and the commit."""
-    facility, polyclinic, what, candidates = await _place(ctx, repo, cmd, now)
+    """Book a place in the first session with room and store it (`placed`: what the
+    booking names, if already read). Everything is read first; the place is taken last
+    (`take_place`), so the session's row is locked only for the appointment's insert, its
+    event's and the commit."""
+    facility, polyclinic, what, candidates = placed or await _place(ctx, repo, cmd, now)
     ids = await repo.open_sessions(candidates, cmd.date)
     found = await repo.sessions_on(ids, cmd.date)
     sessions = [found[s.id] for s in candidates if s.id in found and not found[s.id].cancelled]
