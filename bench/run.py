@@ -34,6 +34,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import profile as profiler
+from bench import reference
 from services.complaints.api import FileComplaintIn
 from services.notifications.app import NotificationsSettings
 from shared.kit.auth import issue_token
@@ -43,6 +44,7 @@ from shared.kit.db import connect, migrate
 from shared.kit.metrics import MEMORY_BUDGET_MB, KitMetrics
 from shared.kit.outbox import OutboxRelay
 from shared.kit.privacy import seal_contact
+from shared.kit.reader import assigned_reader
 from shared.kit.settings import PlatformSettings
 from shared.reference import WorkingCalendar
 from shared.runtime.apache_kafka import ApacheKafka
@@ -98,12 +100,15 @@ class Profile:
     consumer_window: float = 30.0  # longest a consumer rate is measured for
     other_rates: tuple[int, ...] = (100, 200, 300, 500, 1000)  # permits and health intake
     other_seconds: float = 5
+    # The reference (bench/reference.py) and every endpoint's cost at this rate.
+    cost_rate: int = 100
     growth_events: int = 20_000
     growth_window: float = 15.0
     # The booking-window rush (bench/rush.py): citizens booking 100 places within seconds.
     rush_citizens: int = 5000
     rush_seconds: float = 10
     overload_seconds: float = 5  # each intake endpoint offered twice its held rate
+    portal_seconds: float = 10  # each citizens' page at 100 req/s (bench/portal_pages.py)
 
 
 FULL = Profile(
@@ -129,10 +134,12 @@ QUICK = Profile(
     e2e_rate=50,
     e2e_seconds=5,
     consumer_window=10,
-    other_rates=(),
+    other_rates=(100,),
+    other_seconds=3,
     rush_citizens=2000,
     rush_seconds=4,
     overload_seconds=4,
+    portal_seconds=4,
 )
 
 
@@ -432,6 +439,8 @@ class Intake:
     setup: Callable[[str], Awaitable[None]] | None = None
     # The contact the bodies name when the endpoint needs a citizen session for it.
     citizen: str | None = None
+    # The process's module, when not the service's own (the reference).
+    module: str | None = None
 
 
 def _same_complaint(offset: int, n: int) -> dict[str, Any]:
@@ -444,6 +453,12 @@ def _same_application(offset: int, n: int) -> dict[str, Any]:
 
 COMPLAINTS_INTAKE = Intake("complaints", "/complaints", _same_complaint)
 PERMITS_INTAKE = Intake("permits", "/applications", _same_application)
+REFERENCE_ITEM = {"title": COMPLAINT["title"], "description": COMPLAINT["description"]}
+# The cost of a request is measured against a minimal route storing one row (bench/reference.py).
+REFERENCE_INTAKE = Intake(
+    "reference", reference.PATH, lambda offset, n: REFERENCE_ITEM, module="bench.reference"
+)
+COST_TARGET = 2.0  # an endpoint's CPU per request, as a multiple of the reference's
 
 
 @dataclass(frozen=True)
@@ -474,7 +489,7 @@ async def intake_service(
     key = PlatformSettings().citizen_ref_key.get_secret_value()
     headers = issuer.session(key, target.citizen) if target.citizen else None
     service = ServiceProcess(
-        f"services.{target.service}",
+        target.module or f"services.{target.service}",
         {
             **infra.broker_env(),
             f"{prefix}_DATABASE_URL": url,
@@ -851,6 +866,7 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
         created = {r["tracking_code"]: float(r["created"]) for r in rows}
         created_ms = [(created[c] - t) * 1000 for c, t in answered.items() if c in created]
         sending_ms = [(mailed[c] - created[c]) * 1000 for c in answered if c in created and c in mailed]
+        hops = await _hops(infra.kafka_bootstrap, urls, groups, answered, {"view": seen, "email": mailed})
         return {
             "rate": rate,
             "seconds": seconds,
@@ -863,6 +879,7 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
                 "to_created": _percentiles(created_ms),
                 "created_to_sink": _percentiles(sending_ms),
             },
+            "hops": hops,
             "rss_mb": {name: round(s.rss_mb()) for name, s in services.items()},
         }
     finally:
@@ -870,6 +887,117 @@ async def end_to_end(infra: Infrastructure, rate: int, seconds: float) -> dict[s
         for service in services.values():
             service.stop()
         sink.stop()
+
+
+# Each hop of a filing's way, from the timestamps its rows and records carry (one
+# machine, one clock): the 201; the record's timestamp, set when the relay hands it to
+# the producer; the consumer's inbox row (`processed_at`: its batch transaction's
+# start); for the email the notification's row (created in that batch, delivered_at).
+# Measured from the 201 as the generator saw it: negative when the relay had the event
+# before the answer reached the generator.
+RELAY_HOP = "relay: 201 to the record handed to the producer (wake-up, read)"
+HOPS = {
+    "view": (
+        (RELAY_HOP, "answered", "record"),
+        ("broker: producer linger, the broker's append, the consumer's fetch wait", "record", "consumed"),
+        (
+            "the consumer's batch transaction, until the view shows it (polled every 20 ms)",
+            "consumed",
+            "arrived",
+        ),
+    ),
+    "email": (
+        (RELAY_HOP, "answered", "record"),
+        ("broker: producer linger, the broker's append, the consumer's fetch wait", "record", "consumed"),
+        ("delivery: batch transaction, the worker's claim (woken at commit), SMTP", "consumed", "arrived"),
+    ),
+}
+
+
+async def _hops(
+    bootstrap: str,
+    urls: dict[str, str],
+    groups: dict[str, str],
+    answered: dict[str, float],
+    arrived: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """Each path's hops (HOPS): percentiles of each and its share of the mean total
+    (means add up where percentiles do not)."""
+    filed = await _fetch(
+        urls["complaints"], "SELECT event_id::text AS id, value FROM outbox WHERE event_type LIKE '%.filed.%'"
+    )
+    code_of = {r["id"]: json.loads(r["value"])["data"]["tracking_code"] for r in filed}
+    record = {
+        code_of[event["id"]]: at
+        for event, at in await topic_events(bootstrap, "complaints.events")
+        if event["id"] in code_of
+    }
+    found: dict[str, Any] = {}
+    for path, consumer in (("view", "integration"), ("email", "notifications")):
+        rows = await _fetch(
+            urls[consumer], "SELECT event_id, extract(epoch FROM processed_at) AS at FROM inbox"
+        )
+        stamps = {
+            "answered": answered,
+            "record": record,
+            "consumed": {code_of[r["event_id"]]: float(r["at"]) for r in rows if r["event_id"] in code_of},
+            "arrived": arrived[path],
+        }
+        complete = [c for c in answered if all(c in s for s in stamps.values())]
+        parts = [
+            (name, [(stamps[end][c] - stamps[start][c]) * 1000 for c in complete])
+            for name, start, end in HOPS[path]
+        ]
+        total = sum(sum(values) for _, values in parts) or 1.0
+        found[path] = [
+            {"hop": name, **_percentiles(values), "mean_ms": sum(values) / len(values) if values else None,
+             "share": sum(values) / total}
+            for name, values in parts
+        ]  # fmt: skip
+    return found
+
+
+def hop_lines(results: dict[str, Any]) -> list[str]:
+    """The latest.md section: where a filing's time goes on its way to the view and the
+    email, per broker."""
+    lines = []
+    for kind, found in (results.get("brokers") or {}).items():
+        hops = (found.get("end_to_end") or {}).get("hops")
+        if not hops:
+            continue
+        e2e = found["end_to_end"]
+        lines += [
+            f"## End to end, hop by hop ({BROKER_LABELS[kind]}, {e2e['rate']} req/s for {e2e['seconds']:.0f} s)",
+            "",
+            "| path | hop | mean | p50 | p99 | share of the mean total |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| {path} | {h['hop']} | {_ms(h.get('mean_ms'))} | {_ms(h.get('p50_ms'))} | {_ms(h.get('p99_ms'))} | "
+                f"{h['share']:.0%} |"
+                for path, parts in hops.items()
+                for h in parts
+            ],
+            "",
+        ]
+    return lines
+
+
+async def topic_events(bootstrap: str, topic: str) -> list[tuple[dict[str, Any], float]]:
+    """Every CloudEvent on `topic` and its record's timestamp (seconds)."""
+    found: list[tuple[dict[str, Any], float]] = []
+    async with assigned_reader(bootstrap, [topic]) as (reader, partitions):
+        if not partitions:
+            return found
+        await reader.seek_to_beginning(*partitions)
+        end = await reader.end_offsets(partitions)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            batch = await reader.getmany(timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                found += [(json.loads(r.value), r.timestamp / 1000) for r in records]
+            if not batch and all([await reader.position(p) >= end[p] for p in partitions]):
+                break
+    return found
 
 
 async def _fetch(url: str, query: str) -> list[asyncpg.Record]:
@@ -989,17 +1117,26 @@ async def consume(
         service.stop()
 
 
+# Events per second each consumer is to apply (notifications: up to the channel hand-off).
+CONSUMER_TARGETS = {"integration": 15_000, "notifications": 5_000}
+
+
 async def consumer_rates(infra: Infrastructure, topic: str, events: int, window: float) -> dict[str, Any]:
     """How fast the integration view (a rebuild from the topic) and the notification
     service (up to the channel hand-off: notifications created) work through `events`
     pre-loaded events."""
-    results: dict[str, Any] = {"events": events}
+    # The same topic read raw in the same run: what each consumer's rate is a share of.
+    raw = await raw_consume(infra.kafka_bootstrap, topic, events)
+    results: dict[str, Any] = {"events": events, "raw_per_s": raw["per_s"]}
+    print(f"  raw consume: {raw['per_s']:,.0f} events/s", flush=True)
     for name in ("integration", "notifications"):
         results[name] = await consume(
             infra, name, topic, events, window=window, profile_as=f"consumer-{name}"
         )
+        results[name]["ratio_to_raw_consume"] = results[name]["per_s"] / raw["per_s"]
         print(
-            f"  {name}: {results[name]['per_s']:,.0f} events/s ({results[name]['applied']} applied)",
+            f"  {name}: {results[name]['per_s']:,.0f} events/s ({results[name]['applied']} applied, "
+            f"{results[name]['ratio_to_raw_consume']:.3f} of raw consume)",
             flush=True,
         )
     return results
@@ -1113,6 +1250,7 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"{other['highest_held_rps']:,} req/s ({min(other_cpu):.2f} ms CPU per request)" if other_cpu
              else f"{other['highest_held_rps']:,} req/s", "≥ 1,000/s", _verdict(other["highest_held_rps"], 1000))
         )  # fmt: skip
+    rows += cost_rows(results)
     e2e, consumers = results.get("end_to_end"), results.get("consumers")
     if e2e:
         for key, label, target in (
@@ -1140,12 +1278,19 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
         rows += rush_rows(results["rush"]) if results.get("rush") else []
         rows += overload_rows(results["overload"]) if results.get("overload") else []
+    if results.get("portal_pages"):
+        from bench.portal_pages import portal_rows  # it uses this module's helpers
+
+        rows += portal_rows(results["portal_pages"])
     if consumers:
-        for name, target in (("integration", 10_000), ("notifications", 3_000)):
+        for name, target in CONSUMER_TARGETS.items():
             c = consumers[name]
+            ratio = (
+                f", {c['ratio_to_raw_consume']:.3f} of raw consume" if c.get("ratio_to_raw_consume") else ""
+            )
             rows.append(
                 (f"{name} consumer, {consumers['events']:,} pre-loaded events",
-                 f"{c['per_s']:,.0f} events/s (RSS {c['rss_mb']:.0f} MB)", f"≥ {target:,}/s",
+                 f"{c['per_s']:,.0f} events/s{ratio} (RSS {c['rss_mb']:.0f} MB)", f"≥ {target:,}/s",
                  _verdict(c["per_s"], target))
             )  # fmt: skip
     rss = [("complaints (intake)", i["rss_peak_mb"])]
@@ -1165,10 +1310,34 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def cost_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Each intake endpoint's service CPU per request as a multiple of the reference's
+    (bench/reference.py), both at the reference's rate in the same run."""
+    ref = (results.get("reference") or {}).get("runs") or []
+    if not ref or not ref[0].get("service_cpu_ms_per_request"):
+        return []
+    rate, base = ref[0]["rate"], ref[0]["service_cpu_ms_per_request"]
+    rows = []
+    for endpoint, runs in _intake_runs(results):
+        cpu = next((x.get("service_cpu_ms_per_request") for x in runs if x["rate"] == rate), None)
+        ratio = cpu / base if cpu else None
+        rows.append(
+            (f"{endpoint} service CPU per request / the reference's",
+             f"{ratio:.1f}× ({cpu:.2f} ms / {base:.2f} ms at {rate:.0f} req/s)" if ratio else "not measured",
+             f"≤ {COST_TARGET:.0f}×", _verdict(ratio, COST_TARGET, higher_is_better=False))
+        )  # fmt: skip
+    return rows
+
+
+def _intake_runs(results: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(endpoint, runs) of every intake endpoint measured."""
+    found = [("POST /complaints", results["intake"]["runs"])] if results.get("intake") else []
+    return found + [(o["endpoint"], o["runs"]) for o in (results.get("intake_other") or {}).values()]
+
+
 def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))
-    i = results["intake"]
     growth_points = results.get("growth") or {"intake": [], "integration": []}
     lines = [
         f"# Benchmark results ({results['profile']}, {results['started']})",
@@ -1189,8 +1358,8 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
             f"| {endpoint} | {x['rate']:.0f} | {x['achieved_rps']:.0f} | {_ms(x['p50_ms'])} | {_ms(x['p99_ms'])} | "
             f"{_ms(x['p999_ms'])} | {x['errors']} | {_ms(x.get('service_cpu_ms_per_request'))} |"
             for endpoint, runs in [
-                ("POST /complaints", i["runs"]),
-                *[(o["endpoint"], o["runs"]) for o in (results.get("intake_other") or {}).values()],
+                *_intake_runs(results),
+                *[(f"reference: {r['endpoint']}", r["runs"]) for r in [results.get("reference")] if r],
             ]
             for x in runs
         ],
@@ -1207,6 +1376,7 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
         f"Intake at {growth_points['intake'][0]['rate'] if growth_points['intake'] else '—'} req/s; "
         "integration view rate over the first events of the same pre-loaded topic.",
         "",
+        *hop_lines(results),
         *_rush_lines(results),
         *_profile_lines(results.get("profiles") or {}),
         *results.get("notes", []),
@@ -1314,6 +1484,7 @@ def _plots(results: dict[str, Any], out: Path) -> None:
 
 PHASES = (
     "baselines", "relay", "intake", "end_to_end", "citizen_codes", "consumers", "growth", "rush", "overload",
+    "portal_pages",
 )  # fmt: skip
 
 
@@ -1366,6 +1537,9 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
         if "intake" in only:
             print("HTTP intake…", flush=True)
             raw_pg = results["baselines"]["postgres"]["per_s"]
+            results["reference"] = await intake(
+                infra, (profile.cost_rate,), profile.rate_seconds, raw_pg, REFERENCE_INTAKE
+            )
             results["intake"] = await intake(infra, profile.rates, profile.rate_seconds, raw_pg)
             if profile.other_rates:
                 results["intake_other"] = {
@@ -1374,6 +1548,8 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
                     )
                     for target in (PERMITS_INTAKE, HEALTH_INTAKE)
                 }
+            for row in cost_rows(results):
+                print("  " + " | ".join(row), flush=True)
         if "end_to_end" in only:
             # End to end at the target rate, or lower when the intake could not hold it:
             # half the rate it held alone, since here the two consumers, the SMTP sink and
@@ -1387,6 +1563,7 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
                 print(f"  {BROKER_LABELS[kind]}: view p99 {e2e['view'].get('p99_ms', float('nan')):.0f} ms, "
                       f"email p99 {e2e['email'].get('p99_ms', float('nan')):.0f} ms", flush=True)  # fmt: skip
             results["end_to_end"] = per_broker[next(iter(brokers))]["end_to_end"]
+            print("\n".join(hop_lines(results)), flush=True)
         if "citizen_codes" in only:
             from bench.citizen_codes import citizen_codes  # it uses this module's helpers
 
@@ -1405,6 +1582,13 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
             results["growth"] = await growth(infra, profile, topic)
         if only & {"rush", "overload"}:
             await rush_and_overload(infra, profile, only, results, held_rate)
+        if "portal_pages" in only:
+            from bench.portal_pages import portal_pages, portal_rows  # it uses this module's helpers
+
+            print("portal pages: tracking and Layanan saya…", flush=True)
+            results["portal_pages"] = await portal_pages(infra, profile.portal_seconds)
+            for row in portal_rows(results["portal_pages"]):
+                print("  " + " | ".join(row), flush=True)
     return results
 
 

@@ -44,9 +44,9 @@ from bench.run import (
     intake_service,
     open_loop,
     open_polyclinic,
+    topic_events,
 )
 from shared.kit.metrics import MEMORY_BUDGET_MB
-from shared.kit.reader import assigned_reader
 from shared.kit.settings import PlatformSettings
 from shared.runtime.dev_issuer import development_session
 from shared.runtime.select import Infrastructure
@@ -104,24 +104,11 @@ def _recovery(probe: dict[str, Any], rush_end: float, normal_ms: float) -> tuple
 
 async def _booked_codes(bootstrap: str, polyclinic: str) -> set[str]:
     """Booking codes of the booking events on health.events for `polyclinic`."""
-    codes: set[str] = set()
-    async with assigned_reader(bootstrap, [HEALTH_TOPIC]) as (reader, partitions):
-        if not partitions:
-            return codes
-        await reader.seek_to_beginning(*partitions)
-        end = await reader.end_offsets(partitions)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            batch = await reader.getmany(timeout_ms=500, max_records=5000)
-            for records in batch.values():
-                for record in records:
-                    event = json.loads(record.value)
-                    data = event.get("data") or {}
-                    if BOOKED in event.get("type", "") and data.get("polyclinic") == polyclinic:
-                        codes.add(data["booking_code"])
-            if not batch and all([await reader.position(p) >= end[p] for p in partitions]):
-                break
-    return codes
+    return {
+        event["data"]["booking_code"]
+        for event, _ in await topic_events(bootstrap, HEALTH_TOPIC)
+        if BOOKED in event.get("type", "") and (event.get("data") or {}).get("polyclinic") == polyclinic
+    }
 
 
 async def _stored(database: str, polyclinic: str) -> set[str]:

@@ -227,8 +227,10 @@ class Schedule:
 
 @dataclass
 class Session:
-    """One schedule on one date: its quota counters. The handler holds this row locked
-    while booking or cancelling, so the counts are exact under concurrency."""
+    """One schedule on one date: its quota counters. A cancellation or an officer's change
+    holds this row locked while it runs; a booking takes its place with one statement
+    that tests for room under the same lock (`HealthRepository.take_place`), so the
+    counts are exact under concurrency."""
 
     schedule: Schedule
     date: date
@@ -308,9 +310,14 @@ def take_place(sessions: Sequence[Session], payment: Payment, what: str) -> tupl
     for session in sessions:
         if session.remaining(payment) > 0:
             return session, session.take(payment)
+    raise quota_full(sessions, payment, what)
+
+
+def quota_full(sessions: Sequence[Session], payment: Payment, what: str) -> QuotaFull:
+    """The refusal of a booking for which none of `sessions` has a place left."""
     total = sum(0 if s.cancelled else s.quota(payment) for s in sessions)
     day = sessions[0].date if sessions else "that day"
-    raise QuotaFull(
+    return QuotaFull(
         f"kuota {payment.label} penuh: all {total} {payment.label} places at {what} on {day} are taken",
         payment=payment,
     )

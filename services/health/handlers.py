@@ -33,7 +33,7 @@ from services.health.domain import (
     check_holdings,
     open_sessions,
     queue_state,
-    take_place,
+    quota_full,
 )
 from services.health.repository import HealthRepository
 from services.health.seed import Seed
@@ -348,18 +348,21 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
                 return appointment
             of_contact, for_nik = await repo.holdings(by, cmd.patient.nik, ctx.today())
             check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
-            appointment = await _book_place(ctx, repo, cmd, ref, contact)
-            await uow.emit(appointment.events, subject=str(appointment.id))
+            now = ctx.clock()
+            # Told before the place is taken, which is last: the session's row is locked
+            # from then to the commit (a refusal rolls this back too).
             for code in await repo.booked_by_others(*where):
                 earlier = await repo.get(code, for_update=True)
                 assert earlier is not None
                 earlier.contact = ctx.contact_for(earlier.patient)
-                earlier.booked_again(appointment.booked_at)
+                earlier.booked_again(now)
                 await uow.emit(earlier.events, subject=str(earlier.id))
+            appointment = await _book_place(ctx, repo, cmd, ref, await uow.seal(contact), now, placed)
+            await uow.emit(appointment.events, subject=str(appointment.id))
         return appointment
 
     try:
-        await _refuse_when_full(ctx, cmd, where)
+        placed = await _refuse_when_full(ctx, cmd, where)
         appointment = await retry_on_code_collision(create, constraint=BOOKING_CODE_KEY)
     except QuotaFull:
         ctx.on_booking(cmd.facility, cmd.payment, "quota_full")
@@ -371,33 +374,41 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
     return appointment
 
 
-async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str, str, date]) -> None:
+# What a booking names, as `_place` finds it: facility, polyclinic, how they are called in
+# answers, and the schedules whose sessions it may use.
+Placed = tuple[Facility, Polyclinic, str, list[Schedule]]
+
+
+async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str, str, date]) -> Placed | None:
     """QuotaFull at once when a read without locks finds every session the booking could
     use full and nothing that answers first (the caller's booking already made, the
     caller's own limits, a field in error: those are left to the booking itself). Most
     attempts of a booking-window rush come after the places are gone; refused here they
-    do not queue on the session row every booking locks (docs/capacity.md). Places are
-    only taken under that lock, so a place freed meanwhile goes to the next attempt."""
+    cost a few reads and no transaction (docs/capacity.md). Places are only taken under
+    the session row's lock, so a place freed meanwhile goes to the next attempt.
+
+    Otherwise what the booking names, as read here (None when something answers first),
+    so the booking does not read that reference data again."""
     async with ctx.reading() as repo:
         if await repo.live_booking(*where) is not None:
-            return
+            return None
         of_contact, for_nik = await repo.holdings(cmd.citizen.contact_ref, cmd.patient.nik, ctx.today())
         try:
             check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
-            _, _, what, candidates = await _place(ctx, repo, cmd, ctx.clock())
+            placed = await _place(ctx, repo, cmd, ctx.clock())
         except (TooManyBookings, InvalidField):
-            return
+            return None
+        _, _, what, candidates = placed
         sessions = await repo.sessions_on([s.id for s in candidates if s.id is not None], cmd.date)
     found = [sessions[s.id] for s in candidates if s.id in sessions]
     # A day whose sessions are all cancelled (the doctor on leave) is the booking's to say.
     practised = [s for s in found if not s.cancelled]
     if len(found) == len(candidates) and practised and all(s.remaining(cmd.payment) <= 0 for s in practised):
-        take_place(practised, cmd.payment, what)  # raises QuotaFull, worded as under the lock
+        raise quota_full(practised, cmd.payment, what)
+    return placed
 
 
-async def _place(
-    ctx: Context, repo: HealthRepository, cmd: Book, now: datetime
-) -> tuple[Facility, Polyclinic, str, list[Schedule]]:
+async def _place(ctx: Context, repo: HealthRepository, cmd: Book, now: datetime) -> Placed:
     """The facility and polyclinic the booking names, how they are called in answers
     (with the doctor, if named) and the schedules whose sessions it may use, or
     InvalidField naming the field in error."""
@@ -426,18 +437,30 @@ async def _place(
 
 
 async def _book_place(
-    ctx: Context, repo: HealthRepository, cmd: Book, ref: str, contact: SealedContact | None
+    ctx: Context,
+    repo: HealthRepository,
+    cmd: Book,
+    ref: str,
+    contact: SealedContact | None,
+    now: datetime,
+    placed: Placed | None,
 ) -> Appointment:
-    """Book a place in the first session with room (sessions row-locked) and store it."""
-    now = ctx.clock()
-    facility, polyclinic, what, candidates = await _place(ctx, repo, cmd, now)
-    sessions = [s for s in await repo.lock_sessions(candidates, cmd.date) if not s.cancelled]
+    """Book a place in the first session with room and store it (`placed`: what the
+    booking names, if already read). Everything is read first; the place is taken last
+    (`take_place`), so the session's row is locked only for the appointment's insert, its
+    event's and the commit."""
+    facility, polyclinic, what, candidates = placed or await _place(ctx, repo, cmd, now)
+    ids = await repo.open_sessions(candidates, cmd.date)
+    found = await repo.sessions_on(ids, cmd.date)
+    sessions = [found[s.id] for s in candidates if s.id in found and not found[s.id].cancelled]
     if not sessions:
         raise InvalidField(
             "date", f"no practice at {what} on {cmd.date}: the session is cancelled (doctor on leave)"
         )
-    session, position = take_place(sessions, cmd.payment, what)
-    number = await repo.next_queue_number(facility.code, polyclinic.code, cmd.date)
+    taken = await _take_first(repo, sessions, cmd, facility, polyclinic)
+    if taken is None:
+        raise quota_full(sessions, cmd.payment, what)
+    session, position, number = taken
     appointment = Appointment.book(
         facility=facility,
         polyclinic=polyclinic,
@@ -455,9 +478,23 @@ async def _book_place(
         contact=contact,
         contact_ref=cmd.citizen.contact_ref,
     )
-    await repo.save_session(session)
     await repo.add(appointment)
     return appointment
+
+
+async def _take_first(
+    repo: HealthRepository, sessions: list[Session], cmd: Book, facility: Facility, polyclinic: Polyclinic
+) -> tuple[Session, int, int] | None:
+    """A place in the first of `sessions` with room: the session, the position and the
+    queue number; None when every one is full. A session read full is not tried:
+    places freed later go to later attempts."""
+    for session in [s for s in sessions if s.remaining(cmd.payment) > 0]:
+        schedule = session.schedule.id
+        assert schedule is not None  # read from the database
+        taken = await repo.take_place(schedule, cmd.date, cmd.payment, facility.code, polyclinic.code)
+        if taken is not None:
+            return session, *taken
+    return None
 
 
 async def _act(

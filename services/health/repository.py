@@ -252,14 +252,9 @@ class HealthRepository:
 
     async def lock_sessions(self, schedules: Sequence[Schedule], day: date) -> list[Session]:
         """The sessions of `schedules` on `day`, created if new, row-locked (in id order,
-        so concurrent bookings never deadlock), returned in the order of `schedules`."""
-        ids = sorted(s.id for s in schedules if s.id is not None)
-        await self.conn.execute(
-            "INSERT INTO sessions (schedule_id, date) SELECT unnest($1::bigint[]), $2"
-            " ON CONFLICT (schedule_id, date) DO NOTHING",
-            ids,
-            day,
-        )
+        so two changes of the same sessions never deadlock), returned in the order of
+        `schedules`."""
+        ids = await self.open_sessions(schedules, day)
         rows = await self.conn.fetch(
             f"SELECT x.schedule_id, {_SESSION_COLUMNS} FROM sessions x"
             " WHERE x.schedule_id = ANY($1::bigint[]) AND x.date = $2 ORDER BY x.schedule_id FOR UPDATE",
@@ -268,6 +263,46 @@ class HealthRepository:
         )
         by_id = {r["schedule_id"]: r for r in rows}
         return [_session(s, day, by_id[s.id]) for s in schedules]
+
+    async def open_sessions(self, schedules: Sequence[Schedule], day: date) -> list[int]:
+        """Make the rows of the sessions of `schedules` on `day` that do not exist yet
+        (an existing row is neither changed nor locked); their schedule ids, sorted."""
+        ids = sorted(s.id for s in schedules if s.id is not None)
+        await self.conn.execute(
+            "INSERT INTO sessions (schedule_id, date) SELECT unnest($1::bigint[]), $2"
+            " ON CONFLICT (schedule_id, date) DO NOTHING",
+            ids,
+            day,
+        )
+        return ids
+
+    async def take_place(
+        self, schedule_id: int, day: date, payment: Payment, facility_code: str, polyclinic_code: str
+    ) -> tuple[int, int] | None:
+        """Take a place of `payment` in the session, if it has room, and the polyclinic's
+        next queue number, in one statement: (position, queue number), or None when the
+        session is full or cancelled. The session's row stays locked until the commit, so
+        a booking makes this its last statement but the appointment's and its event's
+        inserts: the counts stay exact however many book at once, and the lock is held
+        for the fewest round trips. A session that is full takes no lock. The room test
+        is the domain's `Session.remaining`, which cannot run inside the statement."""
+        kind = payment.value  # the suffix of its counter's and quotas' columns
+        row = await self.conn.fetchrow(
+            "WITH taken AS ("
+            f" UPDATE sessions x SET used_{kind} = x.used_{kind} + 1, last_position = x.last_position + 1"
+            " FROM schedules s WHERE s.id = x.schedule_id AND x.schedule_id = $1 AND x.date = $2"
+            f" AND NOT x.cancelled AND x.used_{kind} < coalesce(x.day_quota_{kind}, s.quota_{kind})"
+            " RETURNING x.last_position),"
+            " numbered AS (INSERT INTO queue_counters (facility_code, polyclinic_code, date, last_number)"
+            " SELECT $3, $4, $2, 1 FROM taken ON CONFLICT (facility_code, polyclinic_code, date)"
+            " DO UPDATE SET last_number = queue_counters.last_number + 1 RETURNING last_number)"
+            " SELECT taken.last_position, numbered.last_number FROM taken, numbered",
+            schedule_id,
+            day,
+            facility_code,
+            polyclinic_code,
+        )
+        return None if row is None else (row["last_position"], row["last_number"])
 
     async def lock_session(self, schedule_id: int, day: date) -> Session | None:
         row = await self.conn.fetchrow(
@@ -326,16 +361,6 @@ class HealthRepository:
             day,
         )
         return {r["id"]: _session(_schedule(r), day, r) for r in rows}
-
-    async def next_queue_number(self, facility_code: str, polyclinic_code: str, day: date) -> int:
-        return await self.conn.fetchval(
-            "INSERT INTO queue_counters (facility_code, polyclinic_code, date, last_number)"
-            " VALUES ($1, $2, $3, 1) ON CONFLICT (facility_code, polyclinic_code, date)"
-            " DO UPDATE SET last_number = queue_counters.last_number + 1 RETURNING last_number",
-            facility_code,
-            polyclinic_code,
-            day,
-        )
 
     # ----- appointments ---------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from murmurhash2 import murmurhash2
@@ -50,6 +51,15 @@ def producer_options(settings: PlatformSettings) -> dict[str, Any]:
         "max_batch_size": 256 * 1024,
         "request_timeout_ms": 15_000,
     }
+
+
+async def _send_whole(
+    producer: AIOKafkaProducer, batch: BatchBuilder, topic: str, partition: int
+) -> asyncio.Future[object]:
+    """Send a batch the relay has filled: closed, so nothing else is appended to it and
+    the producer sends it at once instead of lingering (`linger_ms`) for more records."""
+    batch.close()
+    return await producer.send_batch(batch, topic, partition=partition)
 
 
 class EventBus:
@@ -165,7 +175,7 @@ class EventBus:
                 key = record.key.encode()
                 if batch.append(key=key, value=record.value, timestamp=None, headers=headers) is None:
                     if members:
-                        sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+                        sent.append((await _send_whole(producer, batch, topic, partition), members))
                     batch, members = producer.create_batch(), []
                     if batch.append(key=key, value=record.value, timestamp=None, headers=headers) is None:
                         # Larger than a batch: send it on its own.
@@ -176,7 +186,7 @@ class EventBus:
                         continue
                 members.append(i)
             if members:
-                sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+                sent.append((await _send_whole(producer, batch, topic, partition), members))
         if sent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait([f for f, _ in sent], timeout=timeout)

@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import asyncpg
 import httpx
@@ -39,7 +39,7 @@ from shared.kit.errors import NotFound
 from shared.kit.privacy import PendingSeal, text_key
 from shared.kit.settings import PlatformSettings
 from shared.schemas import EventData
-from shared.schemas.common import DATA_KEY_ID_PATTERN
+from shared.schemas.common import DATA_KEY_ID_PATTERN, SealedContact
 
 # A valid Fernet key, for development only (production refuses it).
 DEV_MASTER_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1tYXN0ZXIta2V5ISE="
@@ -127,17 +127,34 @@ async def seal_pending(
     sealed: list[EventData] = []
     keys_of: dict[str, tuple[str, str]] = {}  # one round trip per citizen, not per event
     for data in events:
-        pending = {name: value for name, value in data if isinstance(value, PendingSeal)}
-        if pending and keys is None:
-            raise RuntimeError("this service has no data keys to seal a citizen's data with")
-        update: dict[str, BaseModel] = {}
-        for name, value in pending.items():
-            subject, _ = value.to_seal
-            if subject not in keys_of:
-                keys_of[subject] = await keys.key_for(conn, subject)  # type: ignore[union-attr]
-            update[name] = value.sealed_with(*keys_of[subject])
+        update = {
+            name: await _sealed(conn, keys, value, keys_of)
+            for name, value in data
+            if isinstance(value, PendingSeal)
+        }
         sealed.append(data.model_copy(update=update) if update else data)
     return sealed
+
+
+async def seal_now(
+    conn: asyncpg.Connection, keys: DataKeys | None, contact: SealedContact | None
+) -> SealedContact | None:
+    """`contact` sealed now, if still to seal: for a use case that stages its events while
+    holding a contended lock, so the data key's read is not one more round trip under it."""
+    if not isinstance(contact, PendingSeal):
+        return contact
+    return cast(SealedContact, await _sealed(conn, keys, contact, {}))
+
+
+async def _sealed(
+    conn: asyncpg.Connection, keys: DataKeys | None, value: PendingSeal, keys_of: dict[str, tuple[str, str]]
+) -> BaseModel:
+    if keys is None:
+        raise RuntimeError("this service has no data keys to seal a citizen's data with")
+    subject, _ = value.to_seal
+    if subject not in keys_of:
+        keys_of[subject] = await keys.key_for(conn, subject)
+    return value.sealed_with(*keys_of[subject])
 
 
 # ----- the producer's endpoint ---------------------------------------------------------------

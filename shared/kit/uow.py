@@ -14,11 +14,12 @@ import asyncpg
 from opentelemetry.trace import SpanKind
 
 from shared.kit import audit, tracing
-from shared.kit.data_keys import DataKeys, seal_pending
+from shared.kit.data_keys import DataKeys, seal_now, seal_pending
 from shared.kit.errors import NotFound
 from shared.kit.logs import correlation_id
 from shared.kit.outbox import add_event, add_events
 from shared.schemas import Envelope, EventData, make_envelope
+from shared.schemas.common import SealedContact
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ class UnitOfWork:
             for data in events
         ]
         await self.stage(envelopes)
+
+    async def seal(self, contact: SealedContact | None) -> SealedContact | None:
+        """A contact sealed ahead of `emit` (which would seal it otherwise), for a use case
+        whose events are built under a contended lock."""
+        return await seal_now(self.conn, self.origin.keys, contact)
 
     async def stage(self, envelopes: Sequence[Envelope]) -> None:
         """Stage ready-made envelopes (e.g. carrying the correlation and causation of the

@@ -300,4 +300,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
         ("tests/integration/test_database_restart.py",),
     ),
+    Mutation(
+        "booking-takes-a-place-without-room",
+        "a session's places are booked exactly once, however many book at once",
+        (
+            Edit(
+                "services/health/repository.py",
+                ' AND NOT x.cancelled AND x.used_{kind} < coalesce(x.day_quota_{kind}, s.quota_{kind})"',
+                ' AND NOT x.cancelled"',
+            ),
+        ),
+        ("tests/integration/test_booking_rush.py",),
+    ),
 )

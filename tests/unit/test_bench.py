@@ -115,6 +115,50 @@ def test_report_and_readme_table(tmp_path: Path) -> None:
     assert text.startswith("# Title") and text.endswith("## Next\n")
 
 
+def test_cost_against_the_reference_hops_consumers_and_pages(tmp_path: Path) -> None:
+    results = _results()
+    reference = {"rate": 100, "achieved_rps": 100.0, "p50_ms": 2.0, "p99_ms": 5.0, "p999_ms": 6.0, "errors": 0,
+                 "service_cpu_ms_per_request": 1.6}  # fmt: skip
+    results["reference"] = {"endpoint": "POST /reference", "runs": [reference]}
+    results["intake_other"]["permits"] = {
+        **results["intake"],
+        "endpoint": "POST /applications",
+        "runs": [{**results["intake"]["runs"][0], "service_cpu_ms_per_request": 3.0}],
+    }
+    hop = {"n": 10, "p50_ms": 10.0, "p99_ms": 30.0, "max_ms": 31.0}
+    results["brokers"]["tansu"]["end_to_end"]["hops"] = {
+        "view": [{"hop": "relay", **hop, "mean_ms": 5.0, "share": 0.25}, {"hop": "broker", **hop, "mean_ms": 15.0, "share": 0.75}],
+    }  # fmt: skip
+    results["consumers"]["integration"]["ratio_to_raw_consume"] = 0.03
+    page = {
+        "path": "/lacak?kode={code}",
+        "p50_ms": 20.0,
+        "p99_ms": 80.0,
+        "errors": 0,
+        "portal_cpu_ms_per_page": 2.0,
+    }
+    results["portal_pages"] = {
+        "rate": 100,
+        "tracking": page,
+        "layanan": {**page, "path": "/layanan", "errors": 3},
+    }
+
+    rows = {measure: (result, verdict) for measure, result, _, verdict in summary_rows(results)}
+    # At the reference's rate only: the complaints run at 500 req/s is not compared.
+    assert rows["POST /complaints service CPU per request / the reference's"] == (
+        "2.5× (4.00 ms / 1.60 ms at 100 req/s)", "MISSED")  # fmt: skip
+    assert rows["POST /applications service CPU per request / the reference's"][1] == "met"
+    assert "0.030 of raw consume" in rows["integration consumer, 100,000 pre-loaded events"][0]
+    assert rows["Portal tracking page (GET /lacak?kode={code}) at 100 req/s, p99"][1] == "met"
+    assert rows["Portal Layanan saya (GET /layanan) at 100 req/s, p99"][1] == "MISSED"  # errors
+
+    write_report(results, tmp_path)
+    report = (tmp_path / "latest.md").read_text()
+    assert "| reference: POST /reference | 100 |" in report
+    assert "## End to end, hop by hop (Tansu, 50 req/s for 5 s)" in report
+    assert "| view | broker | 15.0 ms | 10.0 ms | 30.0 ms | 75% |" in report
+
+
 def test_profile_summary(tmp_path: Path) -> None:
     folded = tmp_path / "p.txt"
     folded.write_text(
