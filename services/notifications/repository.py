@@ -316,17 +316,16 @@ class NotificationRepository:
         was sent without a NIK: an anonymous complaint's messages, a one-time code's);
         pending ones are cancelled as technical failures (no address is left to send to)."""
         refs = list(contact_refs)
-        theirs = _CITIZENS_MESSAGES
         pending = await self.conn.execute(
             f"UPDATE notifications SET status = '{Status.TECHNICAL_FAILURE}', last_error = 'citizen data erased',"
-            f" updated_at = now() WHERE {theirs} AND status NOT IN ({_FINAL})",
+            f" updated_at = now() WHERE {_CITIZENS_MESSAGES} AND status NOT IN ({_FINAL})",
             citizen_ref,
             refs,
         )
         content = await self.conn.execute(
             "UPDATE notifications SET address_sealed = NULL, address_masked = NULL, body = NULL,"
             " subject = NULL, context = NULL, citizen_ref = NULL, contact_ref = NULL, address_ref = NULL,"
-            f" recipient_key = 'erased:' || id::text WHERE {theirs}",
+            f" recipient_key = 'erased:' || id::text WHERE {_CITIZENS_MESSAGES}",
             citizen_ref,
             refs,
         )
