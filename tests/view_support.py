@@ -255,9 +255,14 @@ def notification_events(code: str, ref: str, start: datetime, delivered: bool = 
     return out
 
 
-def erasure(ref: str, when: datetime) -> Envelope:
-    """The complaints service erased the citizen's data at `when`."""
+def erasure(ref: str, when: datetime, contacts: tuple[str, ...] = ()) -> Envelope:
+    """The complaints service erased the citizen's data at `when`, asked with the contacts
+    whose references are `contacts`."""
     data = privacy.CitizenDataErased(
-        citizen_ref=ref, service="complaints", erased_at=when, records={"complaints": 1}
+        citizen_ref=ref,
+        service="complaints",
+        erased_at=when,
+        records={"complaints": 1},
+        contact_refs=list(contacts),
     )
     return at(make_envelope(data, subject=ref, source=ce.SOURCE, region="33.06"), when)

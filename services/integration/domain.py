@@ -250,10 +250,17 @@ class Notification:
 
 @dataclass(frozen=True)
 class Erasure:
-    """A service erased a citizen's data: drop their reference up to `erased_at`."""
+    """A service erased a citizen's data: drop their reference, and what is keyed by the
+    contacts the erasure named (an anonymous complaint), up to `erased_at`."""
 
     citizen_ref: str
     erased_at: datetime
+    contact_refs: tuple[str, ...] = ()
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every reference the erasure covers, the citizen's first."""
+        return (self.citizen_ref, *self.contact_refs)
 
 
 @dataclass(frozen=True)
@@ -485,7 +492,8 @@ def _erasure(event: _Event, d: pv.CitizenDataErased) -> Projection:
     ref = safe_ref(d.citizen_ref)
     if ref is None:
         return Projection(history)
-    return Projection(history, erasure=Erasure(ref, max(_aware(d.erased_at), event.at)))
+    contacts = tuple(r for r in map(safe_contact_ref, d.contact_refs) if r)
+    return Projection(history, erasure=Erasure(ref, max(_aware(d.erased_at), event.at), contacts))
 
 
 def _other(event: _Event, d: EventData) -> Projection:
@@ -591,7 +599,7 @@ def scrub_item(item: Item, erased_at: datetime | None) -> Item:
     """An item of an erased citizen keeps its public state, not whose it was (neither
     reference) nor the citizen's own words. Decided on the merged row (its earliest
     time), so the order in which the item's events and the erasure arrive does not matter."""
-    if item.citizen_ref is None or not erased(item.opened_at, erased_at):
+    if (item.citizen_ref is None and item.contact_ref is None) or not erased(item.opened_at, erased_at):
         return item
     return replace(item, citizen_ref=None, contact_ref=None, **UNTITLED)
 

@@ -146,6 +146,11 @@ def _scrub_history(entry: HistoryEntry, erasures: dict[str, datetime]) -> Histor
     return entry
 
 
+def _refs_of(row: Any) -> tuple[str | None, ...]:
+    """The references an erasure finds a row by: its citizen's, and an item's contact's."""
+    return (row.citizen_ref, getattr(row, "contact_ref", None))
+
+
 def _stored_erasures(rows: list[asyncpg.Record]) -> dict[str, datetime]:
     """The erasures of the references already on the stored rows (an event may carry no
     reference, or the batch another one): a merged row is scrubbed against its own."""
@@ -173,13 +178,13 @@ class ReadModel:
         unique = list(first.values())
         if not unique:
             return 0
-        erased_refs = {p.erasure.citizen_ref for p in unique if p.erasure}
+        erased_refs = {r for p in unique if p.erasure for r in p.erasure.refs}
         refs = {
             r
             for p in unique
             for r in (
                 p.history.citizen_ref,
-                p.item.citizen_ref if p.item else None,
+                *(_refs_of(p.item) if p.item else ()),
                 p.notification.citizen_ref if p.notification else None,
             )
             if r
@@ -243,22 +248,28 @@ class ReadModel:
         for key, group in by_key.items():
             row = rows.fold(current.get(key), group)
             assert row is not None
-            merged.append(rows.scrub(row, erasures.get(row.citizen_ref or "")))
+            latest = max((erasures[r] for r in _refs_of(row) if r in erasures), default=None)
+            merged.append(rows.scrub(row, latest))
         await self.conn.execute(rows.upsert, *column_arrays(merged, rows.fields))
 
     async def _erase(self, erasure: Erasure) -> None:
         """Drop a citizen's reference (and their items' titles) from everything up to the
-        latest erasure of that reference. The caller holds the citizen's lock exclusively."""
-        ref = erasure.citizen_ref
+        latest erasure of that reference, and likewise the items keyed by a contact the
+        erasure named. The caller holds each reference's lock exclusively."""
+        for ref in erasure.refs:
+            await self._erase_ref(ref, erasure.erased_at)
+
+    async def _erase_ref(self, ref: str, erased_at: datetime) -> None:
         until = await self.conn.fetchval(
             "INSERT INTO erasures (citizen_ref, erased_at) VALUES ($1, $2) ON CONFLICT (citizen_ref)"
             " DO UPDATE SET erased_at = greatest(erasures.erased_at, EXCLUDED.erased_at) RETURNING erased_at",
             ref,
-            erasure.erased_at,
+            erased_at,
         )
         await self.conn.execute(
             "UPDATE items SET citizen_ref = NULL, contact_ref = NULL, title = NULL, sealed_title = NULL,"
-            " title_key_id = NULL, title_producer = NULL WHERE citizen_ref = $1 AND opened_at <= $2",
+            " title_key_id = NULL, title_producer = NULL"
+            " WHERE (citizen_ref = $1 OR contact_ref = $1) AND opened_at <= $2",
             ref,
             until,
         )

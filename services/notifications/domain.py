@@ -641,6 +641,12 @@ def template_context(data: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[
     return {"data": clean, **extra}
 
 
+def quoting(context: Mapping[str, Any], texts: Mapping[str, str | None]) -> dict[str, Any]:
+    """A template context with what the citizen wrote (opened, by clear name) in its data,
+    for one rendering: the context kept holds those texts sealed, never in clear."""
+    return {**context, "data": {**context["data"], **texts}}
+
+
 def unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 

@@ -30,7 +30,7 @@ from services.notifications.domain import (
     code_notification,
     new_code,
 )
-from services.notifications.intake import render_into
+from services.notifications.intake import render_into, reopened_texts
 from services.notifications.repository import CodeRepository, ListFilter, NotificationRepository
 from services.notifications.status_events import emit
 from shared.kit.auth import Officer
@@ -63,6 +63,8 @@ async def get(ctx: Context, notification_id: uuid.UUID) -> Notification:
 async def resend(ctx: Context, notification_id: uuid.UUID, officer: Officer) -> Notification:
     """Send a failed notification again, composed afresh with the current templates;
     the audit trail records who resent what."""
+    # What the citizen wrote is kept sealed: its key is asked for before the row is locked.
+    texts = await reopened_texts(ctx, (await get(ctx, notification_id)).context)
     now = ctx.clock()
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
         repo = NotificationRepository(uow.conn)
@@ -73,7 +75,7 @@ async def resend(ctx: Context, notification_id: uuid.UUID, officer: Officer) -> 
         n.resend(now, officer.subject)
         if n.context is None or n.address_sealed is None:
             raise Conflict("this notification's content is no longer kept (retention); it cannot be resent")
-        render_into(ctx, n)
+        render_into(ctx, n, texts)
         await repo.save(n)
         await emit(uow, ctx, [n])
     return n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from services.notifications.domain import (
     Status,
     plan_delivery,
     preferences_for,
+    quoting,
     template_context,
     tracking_code_of,
 )
@@ -67,7 +68,7 @@ async def on_events(ctx: Context, conn: asyncpg.Connection, events: Sequence[Par
             continue
         created += await _create_for(ctx, repo, pending)
         pending = []
-        erased = await repo.erase_citizen(parsed.data.citizen_ref)
+        erased = await repo.erase_citizen(parsed.data.citizen_ref, parsed.data.contact_refs)
         if ctx.data_keys is not None:  # the citizen's key is gone at its producer: here too
             ctx.data_keys.forget()
         with event_context(parsed.envelope):
@@ -82,6 +83,9 @@ class _Event:
     parsed: ParsedEvent
     data: dict[str, Any]  # as JSON values: what the rules and the templates see
     now: datetime
+    # What the citizen wrote, opened for rendering only (`data` keeps it sealed, as the
+    # stored template context does): by clear name, None once the citizen is erased.
+    texts: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def envelope(self) -> Envelope:
@@ -113,12 +117,12 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
             refs.add(event.citizen_ref)
     preferences = await repo.preferences_of(refs, ctx.tz)
     keys = await _data_keys(ctx, matched)
-    text_keys = {key_id: text_key(key) for key_id, key in keys.items() if key is not None}
+    text_keys = _text_keys(keys)
     composed: list[Notification] = []
     for event, rules in matched:
         # What the citizen wrote, for the templates as they knew it (`data.reason`): opened
         # with the text key of the same data key, or left out once the citizen is erased.
-        event.data.update(opened_texts(event.parsed.data, text_keys))
+        event.texts.update(opened_texts(event.parsed.data, text_keys))
         with event_context(event.envelope):
             composed += _compose(ctx, event, rules, loaded.recipients, preferences, keys)
     composed = await _within_unsolicited_limit(ctx, repo, composed)
@@ -148,11 +152,33 @@ async def _data_keys(ctx: Context, matched: Sequence[tuple[_Event, Sequence[Rule
         for text in sealed_texts(event.parsed.data).values()
         if text.key_id is not None
     ]
+    return await _asked(ctx, wanted)
+
+
+async def _asked(ctx: Context, wanted: Sequence[tuple[str, str]]) -> dict[str, str | None]:
+    """The data keys of (producer, key id) pairs, asked of their producers."""
     if not wanted:
         return {}
     if ctx.data_keys is None:
         return dict.fromkeys((key_id for _, key_id in wanted), None)
     return await ctx.data_keys.keys(wanted)
+
+
+def _text_keys(keys: Mapping[str, str | None]) -> dict[str, str]:
+    return {key_id: text_key(key) for key_id, key in keys.items() if key is not None}
+
+
+async def reopened_texts(ctx: Context, context: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """What the citizen wrote that a kept message's template context quotes, opened again
+    for a new rendering (a resend): the context keeps it sealed, never in clear, and its
+    text key is asked of the producer as at intake (None once the citizen is erased)."""
+    data = (context or {}).get("data") or {}
+    sealed = sealed_texts(data)
+    if context is None or not sealed:
+        return {}
+    producer = producer_of(context["event"]["source"])
+    keys = await _asked(ctx, [(producer, text.key_id) for text in sealed.values() if text.key_id])
+    return opened_texts(data, _text_keys(keys))
 
 
 async def _within_unsolicited_limit(
@@ -413,16 +439,17 @@ def _new(
     if broken is not None:
         n.fail_technical(event.now, redact(broken))
     else:
-        render_into(ctx, n)
+        render_into(ctx, n, event.texts)
     return n
 
 
-def render_into(ctx: Context, n: Notification) -> None:
+def render_into(ctx: Context, n: Notification, texts: Mapping[str, str | None]) -> None:
     """Compose the message now, so a broken template shows at once as a
-    technical-failure with its error, rather than at the first delivery attempt."""
+    technical-failure with its error, rather than at the first delivery attempt.
+    `texts`: what the citizen wrote, opened for this rendering only (never kept)."""
     assert n.context is not None
     try:
-        rendered = ctx.templates.render(n.template_name, n.channel, n.locale, n.context)
+        rendered = ctx.templates.render(n.template_name, n.channel, n.locale, quoting(n.context, texts))
     except RenderError as exc:
         n.template = exc.template
         n.fail_technical(n.updated_at or ctx.clock(), redact(exc.message)[:1000])

@@ -100,6 +100,13 @@ _FINAL = ", ".join(f"'{s}'" for s in sorted(FINAL))
 # NOTIFY channel the delivery worker listens on (migration 002 notifies it on insert).
 DELIVERY_CHANNEL = "sinergi_notifications"
 
+# A citizen's messages: $1 their citizen reference, $2 the keyed hashes of their contacts
+# (a one-time code's message is keyed by its contact alone).
+_CITIZENS_MESSAGES = (
+    "recipient_kind = 'citizen' AND (citizen_ref = $1 OR address_ref = ANY($2::text[])"
+    " OR contact_ref = ANY($2::text[]) OR recipient_key = ANY($2::text[]))"
+)
+
 # Columns of the officers' list (no address, no body).
 LIST_COLUMNS = (
     "id, status, channel, locale, template_name, template, template_fallback, rule_id,"
@@ -300,27 +307,43 @@ class NotificationRepository:
         )
         return int(result.split()[-1])
 
-    async def erase_citizen(self, citizen_ref: str) -> dict[str, int]:
-        """A citizen's data erased on request upstream: forget their preferences and the
-        addresses and texts of their notifications; pending ones are cancelled as
-        technical failures (no address is left to send to)."""
+    async def erase_citizen(
+        self, citizen_ref: str | None, contact_refs: Sequence[str] = ()
+    ) -> dict[str, int]:
+        """A citizen's data erased on request upstream: forget their preferences, the
+        contacts they proved and the addresses and texts of their notifications, found by
+        the citizen reference or by the keyed hash of a contact the erasure named (what
+        was sent without a NIK: an anonymous complaint's messages, a one-time code's);
+        pending ones are cancelled as technical failures (no address is left to send to)."""
+        refs = list(contact_refs)
         pending = await self.conn.execute(
             f"UPDATE notifications SET status = '{Status.TECHNICAL_FAILURE}', last_error = 'citizen data erased',"
-            f" updated_at = now() WHERE citizen_ref = $1 AND status NOT IN ({_FINAL})",
+            f" updated_at = now() WHERE {_CITIZENS_MESSAGES} AND status NOT IN ({_FINAL})",
             citizen_ref,
+            refs,
         )
         content = await self.conn.execute(
             "UPDATE notifications SET address_sealed = NULL, address_masked = NULL, body = NULL,"
             " subject = NULL, context = NULL, citizen_ref = NULL, contact_ref = NULL, address_ref = NULL,"
-            " recipient_key = 'erased:' || id::text"
-            " WHERE citizen_ref = $1",
+            f" recipient_key = 'erased:' || id::text WHERE {_CITIZENS_MESSAGES}",
             citizen_ref,
+            refs,
         )
-        prefs = await self.conn.execute("DELETE FROM preferences WHERE citizen_ref = $1", citizen_ref)
+        prefs = await self.conn.execute(
+            "DELETE FROM preferences WHERE citizen_ref = $1 OR contact_ref = ANY($2::text[])",
+            citizen_ref,
+            refs,
+        )
+        # Whether and when the contact proved itself, and its pending code: about it too.
+        verified = await self.conn.execute(
+            "DELETE FROM verified_contacts WHERE contact_ref = ANY($1::text[])", refs
+        )
+        await self.conn.execute("DELETE FROM citizen_codes WHERE contact_ref = ANY($1::text[])", refs)
         return {
             "notifications": int(content.split()[-1]),
             "cancelled": int(pending.split()[-1]),
             "preferences": int(prefs.split()[-1]),
+            "verified_contacts": int(verified.split()[-1]),
         }
 
     # ----- preferences -----------------------------------------------------------------------
@@ -482,8 +505,7 @@ class CitizenMessages:
         messages = await conn.fetch(
             "SELECT id, source_event_type, tracking_code, rule_id, channel, locale, status, subject, body,"
             " address_sealed, address_masked, address_ref, created_at, delivered_at FROM notifications"
-            " WHERE recipient_kind = 'citizen' AND (citizen_ref = $1 OR address_ref = ANY($2::text[])"
-            " OR contact_ref = ANY($2::text[]) OR recipient_key = ANY($2::text[]))"
+            f" WHERE {_CITIZENS_MESSAGES}"
             " ORDER BY created_at, id",
             citizen.citizen_ref,
             refs,

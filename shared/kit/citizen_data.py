@@ -343,6 +343,8 @@ async def erase(body: CitizenIn, request: Request, _: Annotated[Officer, Depends
             service=service.name,
             erased_at=datetime.now(UTC),
             records=records,
+            # Keyed hashes only: the consumers find what they hold by contact with them.
+            contact_refs=list(citizen.contact_refs),
         )
         await uow.emit([event], subject=citizen.citizen_ref)
     return {"service": service.name, "citizen_ref": citizen.citizen_ref, "erased": records}

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, PrivateAttr
 
-from shared.schemas.common import CITIZEN_REF_PREFIX, SealedContact, SealedText
+from shared.schemas.common import CITIZEN_REF_PREFIX, CONTACT_REF_PREFIX, SealedContact, SealedText
 
 if TYPE_CHECKING:
     from shared.kit.settings import PlatformSettings
@@ -48,9 +48,9 @@ __all__ = [
     "text_sealer",
 ]
 
-# A verified contact's pseudonym (the subject of a citizen session): distinct from a
-# citizen_ref by its prefix and by what is hashed, so one can never pass for the other.
-CONTACT_REF_PREFIX = "ct1_"
+# A verified contact's pseudonym (the subject of a citizen session), CONTACT_REF_PREFIX:
+# distinct from a citizen_ref by its prefix and by what is hashed, so one can never pass
+# for the other.
 
 
 class PendingSeal(BaseModel):
@@ -220,12 +220,22 @@ def open_citizen_text(key: str, text: SealedText) -> str:
 SEALED_PREFIX = "sealed_"
 
 
-def sealed_texts(data: BaseModel) -> dict[str, SealedText]:
-    """An event's sealed texts by field (`sealed_title`: ...)."""
-    return {name: value for name, value in data if isinstance(value, SealedText) and value.key_id}
+def sealed_texts(data: BaseModel | Mapping[str, Any]) -> dict[str, SealedText]:
+    """An event's sealed texts by field (`sealed_title`: ...), from its parsed data or its
+    data as JSON values (what a consumer kept of it)."""
+    if isinstance(data, BaseModel):
+        return {name: value for name, value in data if isinstance(value, SealedText) and value.key_id}
+    kept = {
+        name: SealedText.model_validate(value)
+        for name, value in data.items()
+        if name.startswith(SEALED_PREFIX) and isinstance(value, Mapping)
+    }
+    return {name: value for name, value in kept.items() if value.key_id}
 
 
-def opened_texts(data: BaseModel, text_keys: Mapping[str, str | None]) -> dict[str, str | None]:
+def opened_texts(
+    data: BaseModel | Mapping[str, Any], text_keys: Mapping[str, str | None]
+) -> dict[str, str | None]:
     """An event's sealed texts opened with `text_keys` (key id -> text key), by their clear
     name (`title`: ...); None where the key is gone (the citizen's data erased) or does
     not open it."""

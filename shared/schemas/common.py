@@ -22,6 +22,17 @@ CitizenRef = Annotated[
         description="Pseudonymous citizen reference: keyed HMAC of the NIK, never the NIK",
     ),
 ]
+# A contact reference's one format (shared/kit/privacy.py makes it): its own prefix, so
+# it never passes for a citizen reference, then 32 hex digits of the keyed HMAC of a phone
+# number or email address.
+CONTACT_REF_PREFIX = "ct1_"
+ContactRef = Annotated[
+    str,
+    Field(
+        pattern=rf"^{CONTACT_REF_PREFIX}[0-9a-f]{{32}}$",
+        description="Pseudonymous contact reference: keyed HMAC of a phone number or email address",
+    ),
+]
 # A data key's id (shared/kit/data_keys.py): version prefix, then 32 random hex digits.
 DATA_KEY_ID_PATTERN = r"^dk1_[0-9a-f]{32}$"
 DesaCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", examples=["33.06.01.2001"])]

@@ -508,6 +508,49 @@ async def test_a_session_lists_what_was_started_with_its_contact_until_the_citiz
     assert await view.snapshot() == live
 
 
+async def test_an_erasure_naming_a_contact_drops_what_was_filed_with_it_alone_in_any_order(
+    view: View,
+) -> None:
+    """What was filed without a NIK (an anonymous complaint) is keyed by its contact only:
+    an erasure naming that contact's reference drops it from the contact's list, with its
+    title, also when the erasure is read before the filing (a rebuild's order); what the
+    contact filed after the erasure, and another contact's, stay."""
+    t = base_time()
+    s = lambda n: t + timedelta(seconds=n)  # noqa: E731
+    before = Complaint(new_code("ADU"), "jalan_rusak", "mobility", None, contact=CONTACT_1)
+    late = Complaint(new_code("ADU"), "sampah", "environment", None, contact=CONTACT_1)
+    after = Complaint(new_code("ADU"), "sampah", "environment", None, contact=CONTACT_1)
+    other = Complaint(new_code("ADU"), "sampah", "environment", None, contact=CONTACT_2)
+    events = [
+        before.filed(s(0), "Jalan rusak di depan rumah Bu Sri"),
+        other.filed(s(1)),
+        erasure(REF_2, s(30), (CONTACT_1,)),
+        late.filed(s(10), "Sampah di depan rumah Bu Sri"),  # read after, though filed before
+        after.filed(s(40)),
+    ]
+    for envelope in events:
+        await view.send(envelope, "complaints.events")
+    await view.settle(len(events))
+
+    mine = (await view.client.get("/api/citizen/services", headers=view.session(CONTACT_1))).json()
+    assert [i["code"] for i in mine["items"]] == [after.code]
+    theirs = (await view.client.get("/api/citizen/services", headers=view.session(CONTACT_2))).json()
+    assert [i["code"] for i in theirs["items"]] == [other.code]
+    left = await db_fetch(
+        view.database,
+        "SELECT code FROM items WHERE code = ANY($1::text[])"
+        " AND (contact_ref IS NOT NULL OR title IS NOT NULL OR sealed_title IS NOT NULL)",
+        [before.code, late.code],
+    )
+    assert left == []
+    for code in (before.code, late.code):  # the public state stays
+        assert (await view.client.get(f"/api/track/{code}")).json()["status"] == "submitted"
+
+    live = await view.snapshot()
+    assert (await view.client.post("/admin/rebuild", headers=officer_headers("admin"))).status_code == 200
+    assert await view.snapshot() == live
+
+
 async def test_an_erased_citizen_leaves_no_timeline_in_any_order(view: View) -> None:
     """id.sinergi.privacy.citizen.erased.v1: the view drops the citizen's reference and
     titles up to the erasure — also from events that arrive after it (as in a rebuild,

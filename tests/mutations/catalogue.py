@@ -267,6 +267,21 @@ MUTATIONS: tuple[Mutation, ...] = (
         ERASURE_OF_COMPLAINTS,
     ),
     Mutation(
+        "erasure-event-without-contacts",
+        "an erasure reaches the notification service's and the view's records of a contact-only"
+        " citizen (an anonymous complaint's messages, a one-time code's), by the contacts' keyed hashes",
+        (
+            Edit(
+                "shared/kit/citizen_data.py",
+                "            contact_refs=list(citizen.contact_refs),\n",
+                "",
+            ),
+        ),
+        (
+            "tests/integration/test_erasure_forensics.py::test_nothing_of_the_erased_citizen_is_left[databases]",
+        ),
+    ),
+    Mutation(
         "permit-erasure-keeps-every-document",
         "an issued permit keeps only the documents its type retains",
         (

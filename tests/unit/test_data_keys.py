@@ -114,6 +114,10 @@ def test_a_text_key_is_derived_one_way_and_opens_text_but_no_contact() -> None:
     event = ComplaintReopened.model_construct(sealed_reason=sealed)
     assert opened_texts(event, {key_id: text}) == {"reason": "Nama saya Budi"}
     assert opened_texts(event, {}) == {"reason": None}
+    # and the same from the event's data as JSON values (a kept template context), whose
+    # other values are left alone.
+    kept = {**event.model_dump(mode="json"), "sealed_note": {"sealed": "x"}, "reason_code": "other"}
+    assert opened_texts(kept, {key_id: text}) == {"reason": "Nama saya Budi"}
 
 
 def test_a_text_naming_no_one_is_sealed_all_the_same_with_a_key_of_its_own() -> None:
