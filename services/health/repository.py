@@ -579,13 +579,7 @@ class HealthRepository:
         return [dict(r) for r in rows]
 
 
-class CitizenRecords(
-    CitizenTable,
-    table="appointments",
-    nik_column="patient_nik",
-    order_by="booked_at",
-    contact_columns=("patient_phone",),
-):
+class CitizenRecords(CitizenTable, table="appointments", nik_column="patient_nik", order_by="booked_at"):
     """A patient's appointments, for export and erasure.
 
     Erasure anonymises finished, cancelled and no-show appointments (NIK, name, phone,
@@ -596,6 +590,8 @@ class CitizenRecords(
         "booking_code, facility_code, polyclinic_code, date, payment, status, task_id,"
         " booked_at, patient_name, patient_phone, jkn_card"
     )
+    # An export finds a booking by the keyed hash of the contact that made it; an erasure
+    # by the patient's NIK alone (a booking made for someone else is that patient's).
     contact_ref = "contact_ref"
 
     async def erase(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, int]:
