@@ -13,14 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import (
-    BaseModel,
-    Field,
-    PlainValidator,
-    ValidationInfo,
-    WithJsonSchema,
-    field_validator,
-)
+from pydantic import BaseModel, Field, PlainValidator, ValidationInfo, WithJsonSchema, field_validator
 
 from services.health import handlers
 from services.health.domain import (
