@@ -418,9 +418,9 @@ async def list_complaints(
     sla: SlaFilter | None = None,
     filed_from: datetime | None = None,
     filed_to: datetime | None = None,
+    sort: Literal[tuple(ORDERS)] = "filed",
     page: PageNumber = 1,
     page_size: PageSize = 20,
-    sort: Literal[tuple(ORDERS)] = "filed",
 ) -> dict[str, Any]:
     """Officers' work list. An OPD officer sees the complaints disposed to their OPD.
     `sort=due` puts the soonest running SLA clock first (an inbox), else newest first."""
