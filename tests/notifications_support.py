@@ -170,24 +170,27 @@ def filed(platform: PlatformSettings, **kwargs: Any) -> Envelope:
     )
 
 
+# The hospital the health events below happen at.
+AT_RSUD = {"facility": "RSUD-TJITRO", "kecamatan_code": "33.06.01"}
+
+
 def appointment_called(platform: PlatformSettings, nik: str, phone: str, at: datetime) -> Envelope:
     """The citizen's queue number called at the polyclinic: a rule marked urgent."""
     data = health_events.AppointmentCalled(
         appointment_id=str(uuid.uuid4()),
         booking_code="KES-2611-7K3M9Q",
         status="in_service",
-        facility="RSUD-TJITRO",
         polyclinic="INT",
         date=at.date(),
         queue_number=12,
         queue_code="A-012",
         task_id=4,
         payment="jkn",
-        kecamatan_code="33.06.01",
         citizen_ref=citizen_ref(nik, platform.citizen_ref_key.get_secret_value()),
         contact=seal_contact(DEV_CONTACT_KEY, phone=phone),
         called_at=at,
         called_by="perawat-1",
+        **AT_RSUD,
     )
     return envelope(data, data.appointment_id, health_events.SOURCE, platform)
 
@@ -196,15 +199,14 @@ def ward_changed(platform: PlatformSettings, at: datetime) -> Envelope:
     """A valid event no rule names."""
     data = health_events.WardBedAvailabilityChanged(
         ward_id=str(uuid.uuid4()),
-        facility="RSUD-TJITRO",
         ward="MAWAR",
         name="Bangsal Mawar",
-        kecamatan_code="33.06.01",
         total=20,
         occupied=5,
         available=15,
         updated_by="perawat",
         updated_at=at,
+        **AT_RSUD,
     )
     return envelope(data, data.ward_id, health_events.SOURCE, platform)
 

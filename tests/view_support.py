@@ -123,13 +123,9 @@ class Complaint:
         return self.event(ce.ComplaintSlaBreached, "dispatched", when, opd=opd, clock="followup", due_at=when)
 
     def resolved(self, when: datetime, opd: str) -> Envelope:
+        until = when + timedelta(days=14)
         return self.event(
-            ce.ComplaintResolved,
-            "resolved",
-            when,
-            opd=opd,
-            resolved_by="petugas",
-            reopen_until=when + timedelta(days=14),
+            ce.ComplaintResolved, "resolved", when, opd=opd, resolved_by="petugas", reopen_until=until
         )
 
 

@@ -11,27 +11,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 
-from services.complaints import handlers, open311
-from services.complaints.domain import (
-    DESCRIPTION_LENGTH,
-    RESOLUTION_PHOTO,
-    TITLE_LENGTH,
-    Complaint,
-    RejectionReason,
-    Reporter,
-    SlaState,
-    Status,
-    within_purworejo,
-)
+from services.complaints import domain, handlers, open311
+from services.complaints.domain import Complaint
 from services.complaints.repository import ORDERS, ListFilter
+from shared.kit import attachments
 from shared.kit.app import context_dependency
-from shared.kit.attachments import (
-    Attachment,
-    OfficerAttachmentOut,
-    attachment_response,
-    attachment_view,
-    upload_route,
-)
+from shared.kit.attachments import Attachment, OfficerAttachmentOut, attachment_response, attachment_view
 from shared.kit.auth import Officer, require_role
 from shared.kit.bodies import RequestBody, with_example
 from shared.kit.codes import CODE_PATTERN, normalise_code
@@ -58,8 +43,8 @@ Coordinator = Annotated[Officer, Depends(require_role("coordinator"))]
 AnyOfficer = Annotated[Officer, Depends(require_role("coordinator", "opd_officer"))]
 TrackingCode = Annotated[str, Field(pattern=CODE_PATTERN, examples=["ADU-2611-7K3M-9QW2-XAB4D"])]
 # The API's names of what the domain defines.
-StatusName = Literal[tuple(s.value for s in Status)]
-SlaFilter = Literal[SlaState.BREACHED.value, SlaState.AT_RISK.value]
+StatusName = Literal[tuple(s.value for s in domain.Status)]
+SlaFilter = Literal[domain.SlaState.BREACHED.value, domain.SlaState.AT_RISK.value]
 
 
 # ----- requests --------------------------------------------------------------------------
@@ -86,8 +71,8 @@ class FileComplaintIn(RequestBody):
 
     kind: ComplaintKind
     category: str = Field(max_length=50, description="See GET /categories")
-    title: str = Field(min_length=TITLE_LENGTH[0], max_length=TITLE_LENGTH[1])
-    description: str = Field(min_length=DESCRIPTION_LENGTH[0], max_length=DESCRIPTION_LENGTH[1])
+    title: str = Field(min_length=domain.TITLE_LENGTH[0], max_length=domain.TITLE_LENGTH[1])
+    description: str = Field(min_length=domain.DESCRIPTION_LENGTH[0], max_length=domain.DESCRIPTION_LENGTH[1])
     desa_code: DesaCode
     location: GeoPoint | None = None
     anonymous: bool = Field(False, description="Hide the reporter from officers' public views")
@@ -103,7 +88,7 @@ class FileComplaintIn(RequestBody):
     @field_validator("location")
     @classmethod
     def _within_purworejo(cls, value: GeoPoint | None) -> GeoPoint | None:
-        if value is not None and not within_purworejo(value):
+        if value is not None and not domain.within_purworejo(value):
             raise ValueError("location is outside Kabupaten Purworejo")
         return value
 
@@ -139,7 +124,7 @@ class ResolveIn(RequestBody):
 
 
 class RejectIn(RequestBody):
-    reason_code: RejectionReason
+    reason_code: domain.RejectionReason
     reason: str | None = Field(None, max_length=2000)
 
 
@@ -296,7 +281,9 @@ def officer_view(c: Complaint, now: datetime, photos: list[Attachment] | None = 
     view = public_view(c, now)
     address = f"/officer/complaints/{c.tracking_code}/photos/%s"
     # The reporter's photos; the finished work's is `resolution_photo`, at the same address.
-    view["photos"] = [attachment_view(p, address % p.id) for p in photos or [] if p.label != RESOLUTION_PHOTO]
+    view["photos"] = [
+        attachment_view(p, address % p.id) for p in photos or [] if p.label != domain.RESOLUTION_PHOTO
+    ]
     if c.resolution_photo is not None:
         view["resolution_photo"] = {"id": c.resolution_photo, "url": address % c.resolution_photo}
     view.update(title=c.title, description=c.description, duplicate_of=c.duplicate_of)
@@ -337,7 +324,7 @@ async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
             kecamatan_code=desa.kecamatan_code,
             anonymous=body.anonymous,
             confidential=body.confidential,
-            reporter=Reporter(**(body.reporter or ReporterIn()).model_dump()),
+            reporter=domain.Reporter(**(body.reporter or ReporterIn()).model_dump()),
             locale=body.locale,
             location=body.location,
             photos=body.photos,
@@ -351,7 +338,7 @@ async def file_complaint(body: FileComplaintIn, ctx: Ctx) -> dict[str, Any]:
     }
 
 
-@upload_route(router, "/complaints/photos", PHOTO_UPLOADS, tag="citizen")
+@attachments.upload_route(router, "/complaints/photos", PHOTO_UPLOADS, tag="citizen")
 async def upload_photo(
     file: Annotated[UploadFile, File(description="JPEG or PNG, at most 5 MB")], ctx: Ctx
 ) -> dict[str, Any]:
@@ -431,9 +418,9 @@ async def list_complaints(
     sla: SlaFilter | None = None,
     filed_from: datetime | None = None,
     filed_to: datetime | None = None,
+    sort: Literal[tuple(ORDERS)] = "filed",
     page: PageNumber = 1,
     page_size: PageSize = 20,
-    sort: Literal[tuple(ORDERS)] = "filed",
 ) -> dict[str, Any]:
     """Officers' work list. An OPD officer sees the complaints disposed to their OPD.
     `sort=due` puts the soonest running SLA clock first (an inbox), else newest first."""

@@ -38,18 +38,16 @@ _refresh_gauges = recounting(handlers.open_by_opd, lambda m: m.open_by_opd)
 
 def build(settings: ComplaintsSettings | None = None) -> FastAPI:
     settings = settings or ComplaintsSettings()
+    policy = SlaPolicy(
+        verify_days=settings.verify_days,
+        followup_days=settings.followup_days,
+        completion_days=settings.completion_days,
+        reopen_window_days=settings.reopen_window_days,
+    )
 
     def context(service: ComplaintsService) -> handlers.Context:
         return handlers.Context.of(
-            service,
-            catalogue=load_catalogue(),
-            calendar=default_calendar(),
-            policy=SlaPolicy(
-                verify_days=settings.verify_days,
-                followup_days=settings.followup_days,
-                completion_days=settings.completion_days,
-                reopen_window_days=settings.reopen_window_days,
-            ),
+            service, catalogue=load_catalogue(), calendar=default_calendar(), policy=policy
         )
 
     spec: ServiceSpec[handlers.Context, ComplaintMetrics] = ServiceSpec(

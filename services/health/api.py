@@ -13,14 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import (
-    BaseModel,
-    Field,
-    PlainValidator,
-    ValidationInfo,
-    WithJsonSchema,
-    field_validator,
-)
+from pydantic import BaseModel, Field, PlainValidator, ValidationInfo, WithJsonSchema, field_validator
 
 from services.health import handlers
 from services.health.domain import (
@@ -249,6 +242,7 @@ WallClock = Annotated[
     str,
     PlainValidator(lambda v: v.strftime("%H:%M") if isinstance(v, dt.time) else str(v)),
     WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}$", "examples": ["08:00"]}),
+    Field(description="Local time (WIB), HH:MM"),
 ]
 
 
@@ -256,8 +250,8 @@ class ScheduleOut(BaseModel):
     doctor: str
     weekday: int
     day: str
-    start: WallClock = Field(description="Local time (WIB), HH:MM")
-    end: WallClock = Field(description="Local time (WIB), HH:MM")
+    start: WallClock
+    end: WallClock
     minutes_per_patient: int
     quota_jkn: int
     quota_non_jkn: int

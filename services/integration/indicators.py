@@ -20,6 +20,8 @@ the repository's (`repository.INDICATOR_QUERIES`); both halves are pure and unit
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -83,6 +85,13 @@ class IndicatorFunction:
     # what happened within the window.
     state: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Named after its class (ShareWithinSla: share_within_sla) and described by its
+        # docstring, so that neither is written twice.
+        cls.name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+        cls.description = inspect.cleandoc(cls.__doc__ or "")
+
     def unit(self, params: Params) -> Unit:
         return "count"
 
@@ -105,29 +114,29 @@ class Share(IndicatorFunction):
 
 
 class ShareWithinSla(Share):
-    name = "share_within_sla"
+    """Share of items completed (resolved, closed, decided) in the period without an SLA breach"""
+
     params_model = ItemFilter
-    description = "Share of items completed (resolved, closed, decided) in the period without an SLA breach"
     part, whole = "within", "done"
 
 
 class CountEvents(IndicatorFunction):
-    name = "count_events"
+    """Number of events of the given types or actions in the period"""
+
     params_model = EventFilter
-    description = "Number of events of the given types or actions in the period"
 
 
 class OpenItems(IndicatorFunction):
-    name = "open_items"
+    """Items open at the end of the period (now, for the running period)"""
+
     params_model = ItemFilter
-    description = "Items open at the end of the period (now, for the running period)"
     state = True
 
 
 class MedianDuration(IndicatorFunction):
-    name = "median_duration"
+    """Median handling time (opened to done) or wait (check-in to call) in the period"""
+
     params_model = DurationParams
-    description = "Median handling time (opened to done) or wait (check-in to call) in the period"
 
     def unit(self, params: Params) -> Unit:
         assert isinstance(params, DurationParams)
@@ -139,9 +148,9 @@ class MedianDuration(IndicatorFunction):
 
 
 class BedAvailability(IndicatorFunction):
-    name = "bed_availability"
+    """Available beds at the end of the period: share of all beds, or the count"""
+
     params_model = BedParams
-    description = "Available beds at the end of the period: share of all beds, or the count"
     state = True
 
     def unit(self, params: Params) -> Unit:
@@ -157,16 +166,16 @@ class BedAvailability(IndicatorFunction):
 
 
 class NotificationReach(Share):
-    name = "notification_reach"
+    """Share of the notifications created in the period that were delivered"""
+
     params_model = NotificationParams
-    description = "Share of the notifications created in the period that were delivered"
     part, whole = "delivered", "sent"
 
 
 class DistinctCitizens(IndicatorFunction):
-    name = "distinct_citizens"
+    """Distinct citizens (by pseudonymous reference) who used a digital service in the period"""
+
     params_model = CitizenParams
-    description = "Distinct citizens (by pseudonymous reference) who used a digital service in the period"
 
 
 FUNCTIONS: dict[str, IndicatorFunction] = {

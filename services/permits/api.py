@@ -4,7 +4,7 @@ resubmit missing documents); permit officers work them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -13,14 +13,7 @@ from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
 
 from services.permits import handlers
-from services.permits.domain import (
-    LIVE_SLA_STATES,
-    PERMIT_NUMBER,
-    Applicant,
-    Application,
-    Document,
-    Status,
-)
+from services.permits.domain import LIVE_SLA_STATES, PERMIT_NUMBER, Applicant, Application, Document, Status
 from services.permits.repository import ListFilter
 from shared.kit.app import context_dependency
 from shared.kit.attachments import OfficerAttachmentOut, attachment_response, attachment_view, upload_route
@@ -529,15 +522,22 @@ def officer_step(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     )
 
 
+async def worked(
+    ctx: Ctx, step: Callable[..., Awaitable[Application]], code: str, officer: Officer, *args: Any
+) -> dict[str, Any]:
+    """The application as an officer sees it after `step` (a use case) worked it."""
+    return officer_view(await step(ctx, code_of(code), officer, *args), ctx)
+
+
 @officer_step("document-check")
 async def document_check(
     tracking_code: str, body: DocumentCheckIn, ctx: Ctx, officer: Caller
 ) -> dict[str, Any]:
     """Complete, or incomplete: back to the applicant with the missing list (SLA paused)."""
-    a = await handlers.check_documents(
-        ctx, code_of(tracking_code), officer, body.outcome == "complete", body.missing, body.note
+    complete = body.outcome == "complete"
+    return await worked(
+        ctx, handlers.check_documents, tracking_code, officer, complete, body.missing, body.note
     )
-    return officer_view(a, ctx)
 
 
 @officer_step("inspection")
@@ -545,40 +545,35 @@ async def schedule_inspection(
     tracking_code: str, body: InspectionIn, ctx: Ctx, officer: Caller
 ) -> dict[str, Any]:
     """Schedule (or reschedule) the field inspection, for types that need one."""
-    a = await handlers.schedule_inspection(
-        ctx, code_of(tracking_code), officer, body.scheduled_for, body.inspector, body.note
-    )
-    return officer_view(a, ctx)
+    when, inspector = body.scheduled_for, body.inspector
+    return await worked(ctx, handlers.schedule_inspection, tracking_code, officer, when, inspector, body.note)
 
 
 @officer_step("inspection/result")
 async def record_inspection(
     tracking_code: str, body: InspectionResultIn, ctx: Ctx, officer: Caller
 ) -> dict[str, Any]:
-    a = await handlers.record_inspection(
-        ctx, code_of(tracking_code), officer, body.result, body.findings, body.inspected_at
+    return await worked(
+        ctx, handlers.record_inspection, tracking_code, officer, body.result, body.findings, body.inspected_at
     )
-    return officer_view(a, ctx)
 
 
 @officer_step("approve")
 async def approve(tracking_code: str, body: ApproveIn, ctx: Ctx, officer: Caller) -> dict[str, Any]:
-    return officer_view(await handlers.approve(ctx, code_of(tracking_code), officer, body.note), ctx)
+    return await worked(ctx, handlers.approve, tracking_code, officer, body.note)
 
 
 @officer_step("reject")
 async def reject(tracking_code: str, body: RejectIn, ctx: Ctx, officer: Caller) -> dict[str, Any]:
-    a = await handlers.reject(ctx, code_of(tracking_code), officer, body.reasons, body.note)
-    return officer_view(a, ctx)
+    return await worked(ctx, handlers.reject, tracking_code, officer, body.reasons, body.note)
 
 
 @officer_step("issue")
 async def issue(tracking_code: str, body: IssueIn, ctx: Ctx, officer: Caller) -> dict[str, Any]:
     """Issue the permit: number 503/<TYPE>/<seq:05d>/<YYYY> and validity period."""
-    a = await handlers.issue(ctx, code_of(tracking_code), officer, body.valid_until)
-    return officer_view(a, ctx)
+    return await worked(ctx, handlers.issue, tracking_code, officer, body.valid_until)
 
 
 @officer_step("revoke")
 async def revoke(tracking_code: str, body: RevokeIn, ctx: Ctx, officer: Caller) -> dict[str, Any]:
-    return officer_view(await handlers.revoke(ctx, code_of(tracking_code), officer, body.reason), ctx)
+    return await worked(ctx, handlers.revoke, tracking_code, officer, body.reason)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.portal import antrean_cases as cases
+from services.portal import web
 from services.portal.antrean_rules import (
     ANTREAN,
     CHECK,
@@ -27,18 +28,7 @@ from services.portal.clients.base import Refused
 from services.portal.domain import NO, YES, Answer, Draft, code_and_service
 from services.portal.i18n import translator
 from services.portal.pages import Ctx
-from services.portal.web import (
-    check_answers_page,
-    checked_form,
-    language,
-    not_found_page,
-    refusal,
-    render,
-    safe_return,
-    see_other,
-    text_fields,
-    when,
-)
+from services.portal.web import checked_form, language, not_found_page, see_other
 
 router = APIRouter(include_in_schema=False)
 # The order fields appear on a page, for the error summary.
@@ -99,7 +89,7 @@ def _form_page(
     request: Request, template: str, step: str, errors: dict[str, str] | None, **values: Any
 ) -> HTMLResponse:
     """A question page of Antrean or the sign-in (question.html's shape), 422 with errors."""
-    return render(
+    return web.render(
         request,
         template,
         status_code=422 if errors else 200,
@@ -157,7 +147,7 @@ async def answer(request: Request, ctx: Ctx, step: str) -> Response:
     if step == CHECK:
         return await send(request, ctx)
     checking = form.get("ubah") == "1"
-    fields = text_fields(form)
+    fields = web.text_fields(form)
     draft, result = await cases.answer(ctx, request.state.session, step, fields)
     if result.errors:
         errors = _errors(request, result)
@@ -197,7 +187,7 @@ async def check_answers(
     t = translator(language(request))
     names = {f["code"]: f["name"] for f in await cases.facilities(ctx)}
     names.update({p["code"]: p["name"] for p in await cases.polyclinics(ctx, draft["fasilitas"])})
-    return check_answers_page(
+    return web.check_answers_page(
         request,
         "antrean",
         rows=_summary(t, draft, names, signin["kontak"]),
@@ -226,7 +216,7 @@ async def send(request: Request, ctx: cases.Context) -> Response:
                 request, ctx, errors={"": translator(language(request))("antrean.error.taken")}
             )
         return await check_answers(
-            request, ctx, errors=refusal(request, "antrean.error.book", refused.messages)
+            request, ctx, errors=web.refusal(request, "antrean.error.book", refused.messages)
         )
     return see_other(f"/antrean/selesai/{quote(booked['booking_code'])}")
 
@@ -242,12 +232,12 @@ async def booked(request: Request, ctx: Ctx, code: str) -> HTMLResponse:
         return not_found_page(request)
     day = date.fromisoformat(booking["date"])
     t = translator(language(request))
-    return render(
+    return web.render(
         request,
         "antrean/selesai.html",
         booking=booking,
         day=day_label(t, day),
-        when=when,
+        when=web.when,
         cancellable=booking["status"] in CANCELLABLE,
         errors={},
     )
@@ -276,7 +266,7 @@ async def cancel(request: Request, ctx: Ctx, code: str) -> Response:
 async def sign_in(request: Request, ctx: Ctx, untuk: str = ANTREAN, lanjut: str | None = None) -> Response:
     if untuk not in PURPOSES:
         return not_found_page(request)
-    await cases.start(ctx, request.state.session, untuk, safe_return(lanjut) if lanjut else None)
+    await cases.start(ctx, request.state.session, untuk, web.safe_return(lanjut) if lanjut else None)
     return see_other("/masuk/kontak")
 
 
@@ -316,7 +306,7 @@ async def sign_in_page(request: Request, ctx: Ctx, step: str, ulang: str | None 
 async def sign_in_answer(request: Request, ctx: Ctx, step: str) -> Response:
     form = await checked_form(request)
     session = request.state.session
-    fields = text_fields(form)
+    fields = web.text_fields(form)
     if step == "kontak":
         signin, result = await cases.send_code(ctx, session, fields)
         if result.errors:
@@ -330,7 +320,7 @@ async def sign_in_answer(request: Request, ctx: Ctx, step: str) -> Response:
     signin, result = await cases.verify(ctx, session, fields)
     if result.errors:
         return _sign_in_page(request, step, signin, form=form, errors=_errors(request, result), resent=False)
-    return see_other(safe_return(signin.get("lanjut")))
+    return see_other(web.safe_return(signin.get("lanjut")))
 
 
 @router.post("/keluar")

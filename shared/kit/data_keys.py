@@ -167,15 +167,15 @@ class DataKeyOut(BaseModel):
 
 router = APIRouter(tags=["personal data"])
 KeyId = Annotated[str, Path(pattern=DATA_KEY_ID_PATTERN)]
+KeyReader = Annotated[Officer, Depends(require_role(KEY_READER))]
+TextReader = Annotated[Officer, Depends(require_role(TEXT_READER))]
 
 
 @router.get(
     DATA_KEYS_PATH + "/{key_id}",
     summary="A citizen's data key, while it exists (notification service)",
 )
-async def data_key(
-    request: Request, key_id: KeyId, _: Annotated[Officer, Depends(require_role(KEY_READER))]
-) -> DataKeyOut:
+async def data_key(request: Request, key_id: KeyId, _: KeyReader) -> DataKeyOut:
     return DataKeyOut(key_id=key_id, key=await _data_key(request, key_id))
 
 
@@ -183,9 +183,7 @@ async def data_key(
     TEXT_KEYS_PATH + "/{key_id}",
     summary="The text key of a citizen's data key, while it exists (integration view)",
 )
-async def text_key_of(
-    request: Request, key_id: KeyId, _: Annotated[Officer, Depends(require_role(TEXT_READER))]
-) -> DataKeyOut:
+async def text_key_of(request: Request, key_id: KeyId, _: TextReader) -> DataKeyOut:
     return DataKeyOut(key_id=key_id, key=text_key(await _data_key(request, key_id)))
 
 

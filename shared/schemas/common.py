@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +39,11 @@ DesaCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", example
 KecamatanCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}$", examples=["33.06.01"])]
 
 
+def _data_key_id(description: str) -> Any:
+    """The `key_id` of something sealed: absent on what was sealed before data keys."""
+    return Field(None, pattern=DATA_KEY_ID_PATTERN, description=description)
+
+
 class SealedContact(BaseModel):
     """Contact details sealed for the notification service: the phone number and email
     address never travel in clear on the bus (UU PDP 27/2022). Sealed with the citizen's
@@ -50,11 +55,9 @@ class SealedContact(BaseModel):
 
     sealed: str = Field(description="Fernet token holding {'phone': ..., 'email': ...}")
     channels: list[Channel] = Field(description="Channels the sealed contact can reach")
-    key_id: str | None = Field(
-        None,
-        pattern=DATA_KEY_ID_PATTERN,
-        description="The citizen's data key, random (it names no one); the producer gives it to the"
-        " notification service while the citizen's data is not erased",
+    key_id: str | None = _data_key_id(
+        "The citizen's data key, random (it names no one); the producer gives it to the"
+        " notification service while the citizen's data is not erased"
     )
 
 
@@ -68,11 +71,9 @@ class SealedText(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     sealed: str = Field(description="Fernet token holding the UTF-8 text")
-    key_id: str | None = Field(
-        None,
-        pattern=DATA_KEY_ID_PATTERN,
-        description="The citizen's data key whose text key opens it (GET /internal/text-keys/{key_id}"
-        " at the producer, while the citizen's data is not erased)",
+    key_id: str | None = _data_key_id(
+        "The citizen's data key whose text key opens it (GET /internal/text-keys/{key_id}"
+        " at the producer, while the citizen's data is not erased)"
     )
 
 

@@ -11,15 +11,8 @@ from services.complaints import handlers
 from services.complaints.app import ComplaintsSettings, build
 from shared.runtime.select import Infrastructure
 from shared.schemas import CONTENT_TYPE, parse_record
-from tests.harness import (
-    db_fetch,
-    db_fetchval,
-    officer_headers,
-    post_raw,
-    published,
-    service_fixture,
-    wait_for,
-)
+from tests import harness
+from tests.harness import db_fetch, db_fetchval, officer_headers, post_raw, published, wait_for
 
 TOPIC = "complaints.events"
 NIK = "3306061708900001"
@@ -40,7 +33,7 @@ def complaint_body(**overrides: object) -> dict[str, object]:
     return body
 
 
-complaints = service_fixture(build, ComplaintsSettings, sla_check_seconds=3600)
+complaints = harness.service_fixture(build, ComplaintsSettings, sla_check_seconds=3600)
 
 
 async def file(client: httpx.AsyncClient, **overrides: object) -> str:
