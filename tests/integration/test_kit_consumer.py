@@ -63,6 +63,14 @@ class KitHarness:
         )
 
 
+async def _with_effects(database: str, folder: Path) -> None:
+    """The test handlers' one table (each effect an event id), migrated into `database`."""
+    (folder / "001_effects.sql").write_text(
+        "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"
+    )
+    await migrate(database, folder)
+
+
 def event(n: int = 0) -> Envelope:
     return complaint_event(
         ComplaintVerified,
@@ -86,10 +94,7 @@ async def kit(
 ) -> AsyncIterator[KitHarness]:
     """The same consumer with a per-event handler only, and with a set-based batch
     handler as well (whose failure must fall back to the per-event path)."""
-    (tmp_path / "001_effects.sql").write_text(
-        "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"
-    )
-    await migrate(fresh_database, tmp_path)
+    await _with_effects(fresh_database, tmp_path)
     pool = await create_pool(fresh_database)
     name = f"kit-test-{uuid.uuid4().hex[:8]}"
     await create_topics(infra.kafka_bootstrap, {dead_letter_topic(name): 1})
@@ -367,10 +372,7 @@ async def test_an_instance_without_partitions_is_not_restarted_for_its_groups_ba
     other has nothing to consume. While the holder leaves a backlog, the watchdog
     restarts the holder and never the idle instance: it judges each instance by the
     partitions assigned to it, not by its group's."""
-    (tmp_path / "001_effects.sql").write_text(
-        "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"
-    )
-    await migrate(fresh_database, tmp_path)
+    await _with_effects(fresh_database, tmp_path)
     pool = await create_pool(fresh_database)
     name, topic = f"kit-test-{uuid.uuid4().hex[:8]}", f"test.{uuid.uuid4().hex[:10]}"
     await create_topics(infra.kafka_bootstrap, {topic: 1, dead_letter_topic(name): 1})
