@@ -74,7 +74,7 @@ test: install system-deps browser-deps otlp-sink
 
 ## make test-faults: fault and load tests (broker outage and restart, killed consumers,
 ## poison messages, 60 s of sustained load) on Apache Kafka, one KRaft node, as CI runs
-## them; about 7 minutes on a quiet 2-core machine (docs/reliability.md). The three-broker
+## them; about 5 minutes (9 on a busy shared machine; docs/reliability.md). The three-broker
 ## cluster (test_kafka_cluster.py, about 5 minutes more) stays outside CI for its time:
 ## `make test-faults-kafka`
 FAULTS_ONE_BROKER := tests/faults -p no:cacheprovider --ignore=tests/faults/test_kafka_cluster.py
@@ -93,7 +93,7 @@ test-faults-tansu: install
 	SINERGI_EMBEDDED_BROKER=tansu $(PY) -m pytest $(FAULTS_ONE_BROKER)
 
 ## make test-mutations: break each documented guarantee on purpose in a copy of the tree
-## and check its tests fail (tests/mutations/catalogue.py; about 5 minutes)
+## and check its tests fail (tests/mutations/catalogue.py; about 4 minutes)
 test-mutations: install
 	$(PY) -m tests.mutations
 
