@@ -42,7 +42,8 @@ from tests.pii import LogRecorder, scan_logs
 BASE_DATABASES = ["complaints"]
 
 # The fault and load tests (minutes long, they pause and restart the session's broker)
-# run only when asked for by path: `make test-faults` (pytest tests/faults), not `make test`.
+# run only when asked for by path: `make test-faults` (pytest tests/faults), and the
+# broker-restart one named last in `make test`'s Tansu session; never in a whole-suite run.
 FAULTS = Path(__file__).parent / "faults"
 
 

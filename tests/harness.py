@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -94,23 +95,34 @@ async def db_fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
 
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 3.0) -> list[ConsumerRecord]:
-    """Every record currently on `topic`, read with a plain aiokafka consumer (no group)."""
+    """Every record currently on `topic`, read with a plain aiokafka consumer (no group)
+    (what was read by then if `timeout` runs out first)."""
+    records: list[ConsumerRecord] = []
     async with assigned_reader(bootstrap, [topic]) as (consumer, partitions):
         if not partitions:  # no such topic (yet): Apache Kafka creates none on demand
             return []
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord] = []
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for recs in batch.values():
-                records.extend(recs)
-            # The embedded broker can report an end offset short of a multi-record batch,
-            # so "caught up" also needs a poll that brings nothing.
-            if not batch and not await behind(consumer, end):
-                break
-        return records
+        with contextlib.suppress(TimeoutError):
+            async for batch in from_beginning(consumer, partitions, timeout):
+                records.extend(batch)
+    return records
+
+
+async def from_beginning(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], timeout: float
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """The records of the assigned `partitions` from their beginning, batch by batch, up
+    to their end offsets as asked now; TimeoutError when not caught up within `timeout`."""
+    await consumer.seek_to_beginning(*partitions)
+    end = await consumer.end_offsets(partitions)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        batch = await consumer.getmany(timeout_ms=200)
+        yield [record for records in batch.values() for record in records]
+        # The embedded broker can report an end offset short of a multi-record batch,
+        # so "caught up" also needs a poll that brings nothing.
+        if not batch and not await behind(consumer, end):
+            return
+    raise TimeoutError(f"{len(partitions)} partitions not read to their end within {timeout} s")
 
 
 def events_of(
@@ -372,8 +384,11 @@ async def opened_contact(ctx: Any, contact: dict[str, Any]) -> dict[str, str] | 
     return None if key is None else open_contact(key, sealed)
 
 
-async def every_topic(bootstrap: str) -> list[tuple[str, list[ConsumerRecord]]]:
-    """Every record of every topic but Kafka's own (dead-letter topics included), by topic."""
+async def every_topic(bootstrap: str, timeout: float = 300.0) -> list[tuple[str, list[ConsumerRecord]]]:
+    """Every record of every topic but Kafka's own (dead-letter topics included), by topic.
+    One reader takes every topic at once: a reader per topic cost a consumer's start and
+    an empty fetch each, about a minute at the end of a session's hundreds of topics.
+    TimeoutError when not everything was read within `timeout`."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
@@ -382,13 +397,24 @@ async def every_topic(bootstrap: str) -> list[tuple[str, list[ConsumerRecord]]]:
         names = sorted(name for name in await consumer.topics() if not name.startswith("__"))
     finally:
         await consumer.stop()
-    return [(name, await read_topic(bootstrap, name, timeout=10)) for name in names]
+    by_topic: dict[str, list[ConsumerRecord]] = {name: [] for name in names}
+    async with assigned_reader(bootstrap, names) as (reader, partitions):
+        if partitions:
+            async for batch in from_beginning(reader, partitions, timeout):
+                for record in batch:
+                    by_topic[record.topic].append(record)
+    return list(by_topic.items())
 
 
-async def scan_every_topic(bootstrap: str) -> list[str]:
-    """Personal data found in any record (value or header) of any topic but Kafka's own."""
+async def scan_every_topic(bootstrap: str, timeout: float = 300.0) -> list[str]:
+    """Personal data found in any record (value or header) of any topic but Kafka's own.
+    Not reading everything within `timeout` is a finding too, never a silent pass."""
+    try:
+        topics = await every_topic(bootstrap, timeout)
+    except TimeoutError as exc:
+        return [f"the bus was not scanned whole: {exc}"]
     problems: list[str] = []
-    for name, records in await every_topic(bootstrap):
+    for name, records in topics:
         problems += scan_records(name, [r.value for r in records])
         problems += scan_records(name, [v for r in records for _, v in (r.headers or ())])
     return problems

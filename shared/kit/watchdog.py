@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 5.0  # how often each consumer's partitions are compared with the broker's
 ASK_TIMEOUT = 5.0  # one question to the broker (end offsets, committed offsets)
-# Why a consumer was restarted: it had partitions and received nothing from them, or it
-# had none at all (its group membership never completed).
-REASONS = ("no_progress", "unassigned")
+# Why a consumer was restarted: it had partitions and received nothing from them. (An
+# instance with no partitions is never judged: a group may have more instances than
+# partitions, and the backlog then belongs to the members that hold them.)
+REASONS = ("no_progress",)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class ConsumerWatchdog:
         if not stalled(watched, now, self.settings.consumer_stall_seconds):
             self.stalled_groups.discard(consumer.name)
             return
-        reason = REASONS[0] if assigned else REASONS[1]
+        reason = REASONS[0]
         self.stalled_groups.add(consumer.name)
         self.restarts.labels(consumer.name, reason).inc()
         log.error(
@@ -128,13 +129,10 @@ class ConsumerWatchdog:
         self, consumer: IdempotentConsumer, kafka: AIOKafkaConsumer, assigned: set[TopicPartition]
     ) -> bool:
         """Whether the broker holds records past the group's committed offsets on the
-        member's partitions (on every partition of its topics while it has none). A
-        broker that does not answer is waited out, not restarted against."""
-        partitions = sorted(assigned) or [
-            TopicPartition(topic, p)
-            for topic in consumer.topics
-            for p in kafka.partitions_for_topic(topic) or ()
-        ]
+        partitions assigned to this member, and only those: an instance without any is
+        idle, whatever the group's backlog (another member holds it). A broker that does
+        not answer is waited out, not restarted against."""
+        partitions = sorted(assigned)
         if not partitions or not await self.broker_answers():
             return False
         try:

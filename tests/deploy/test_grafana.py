@@ -108,6 +108,7 @@ def test_platform_dashboard_covers_the_platform_metrics() -> None:
         "sinergi_build_info",
         "sinergi_outbox_batch_events_bucket",
         "sinergi_consumer_batch_records_bucket",
+        "sinergi_consumer_restarts_total",
         "slo:error_budget_remaining:ratio",
         "slo:error_ratio:rate1h",
         "slo:objective",

@@ -63,6 +63,14 @@ class KitHarness:
         )
 
 
+async def _with_effects(database: str, folder: Path) -> None:
+    """The test handlers' one table (each effect an event id), migrated into `database`."""
+    (folder / "001_effects.sql").write_text(
+        "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"
+    )
+    await migrate(database, folder)
+
+
 def event(n: int = 0) -> Envelope:
     return complaint_event(
         ComplaintVerified,
@@ -86,10 +94,7 @@ async def kit(
 ) -> AsyncIterator[KitHarness]:
     """The same consumer with a per-event handler only, and with a set-based batch
     handler as well (whose failure must fall back to the per-event path)."""
-    (tmp_path / "001_effects.sql").write_text(
-        "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"
-    )
-    await migrate(fresh_database, tmp_path)
+    await _with_effects(fresh_database, tmp_path)
     pool = await create_pool(fresh_database)
     name = f"kit-test-{uuid.uuid4().hex[:8]}"
     await create_topics(infra.kafka_bootstrap, {dead_letter_topic(name): 1})
@@ -360,8 +365,98 @@ async def test_a_consumer_that_stops_fetching_is_restarted_by_the_watchdog(
         await watchdog.close()
     assert await kit.effects() == [first.id, waiting.id]
     assert kit.metrics.registry.get_sample_value("sinergi_consumer_restarts_total", restarts) == 1
-    unassigned = {"group": kit.name, "reason": "unassigned"}
-    assert kit.metrics.registry.get_sample_value("sinergi_consumer_restarts_total", unassigned) == 0
+
+
+async def test_an_instance_without_partitions_is_not_restarted_for_its_groups_backlog(
+    infra: Infrastructure, platform: PlatformSettings, fresh_database: str, tmp_path: Path
+) -> None:
+    """Two instances of one group on a one-partition topic: one holds the partition, the
+    other has nothing to consume. While the holder leaves a backlog, the watchdog
+    restarts the holder and never the idle instance: it judges each instance by the
+    partitions assigned to it, not by its group's."""
+    await _with_effects(fresh_database, tmp_path)
+    pool = await create_pool(fresh_database)
+    name, topic = f"kit-test-{uuid.uuid4().hex[:8]}", f"test.{uuid.uuid4().hex[:10]}"
+    await create_topics(infra.kafka_bootstrap, {topic: 1, dead_letter_topic(name): 1})
+
+    async def handler(conn: asyncpg.Connection, parsed: ParsedEvent) -> None:
+        await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", parsed.envelope.id)
+
+    instances: list[IdempotentConsumer] = []
+    for n in range(2):
+        metrics = KitMetrics(name)
+        bus = EventBus(platform, client_id=f"{name}-{n}", registry=metrics.registry)
+        instances.append(
+            IdempotentConsumer(
+                name, [topic], handler, pool=lambda: pool, bus=bus, settings=platform, metrics=metrics
+            )
+        )
+        bus.start_in_background()
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    settings = platform.model_copy(update={"consumer_stall_seconds": 1.0})
+    watchdogs: list[ConsumerWatchdog] = []
+    try:
+        holder, idle = await wait_for(lambda: _one_holds_the_partition(instances), timeout=60, interval=0.2)
+        holding = holder.subscriber.consumer
+        assert holding is not None
+        holding.pause(*holding.assignment())  # in its group, heartbeating, fetching nothing
+        waiting = [event(31), event(32), event(33)]
+        for envelope in waiting:
+            await producer.send_and_wait(topic, envelope.to_kafka().value, key=b"k")
+        # One watchdog each; the idle one is asked first at every round, so without the
+        # rule it would have been restarted by the round that restarts the holder.
+        watchdogs = [ConsumerWatchdog([c], settings, c.metrics, c.bus.ping) for c in (idle, holder)]
+
+        async def holder_restarted() -> bool:
+            for watchdog in watchdogs:
+                await watchdog.check()
+            assert _restarts(idle) == 0, "the idle instance was restarted for a backlog it does not hold"
+            return _restarts(holder) == 1
+
+        await wait_for(holder_restarted, timeout=60, interval=0.5)
+
+        async def applied() -> list[str] | None:
+            rows = await db_fetch(fresh_database, "SELECT event_id FROM effects ORDER BY id")
+            return [r["event_id"] for r in rows] if len(rows) >= len(waiting) else None
+
+        assert await wait_for(applied, timeout=60) == [e.id for e in waiting]  # once each
+    finally:
+        for watchdog in watchdogs:
+            await watchdog.close()
+        await producer.stop()
+        for instance in instances:
+            await instance.bus.stop()
+        await pool.close()
+
+
+def _restarts(consumer: IdempotentConsumer) -> float:
+    """How often the watchdog restarted `consumer`, whatever the reason."""
+    return sum(
+        sample.value
+        for metric in consumer.metrics.registry.collect()
+        if metric.name == "sinergi_consumer_restarts"
+        for sample in metric.samples
+        if sample.name == "sinergi_consumer_restarts_total"
+    )
+
+
+def _one_holds_the_partition(
+    instances: list[IdempotentConsumer],
+) -> tuple[IdempotentConsumer, IdempotentConsumer] | None:
+    """(holder, idle) once both instances are members of the same generation of their
+    group (the rebalance that took in the second is over) and exactly one holds the
+    partition; None before. The generation is aiokafka's own (no public accessor)."""
+    members = [instance.subscriber.consumer for instance in instances]
+    if any(member is None for member in members):
+        return None
+    generations = {member._coordinator.generation for member in members}  # type: ignore[union-attr]
+    if len(generations) != 1 or min(generations) < 0:  # -1: not joined yet
+        return None
+    holding = [instance for instance, member in zip(instances, members, strict=True) if member.assignment()]  # type: ignore[union-attr]
+    if len(holding) != 1:
+        return None
+    return holding[0], next(instance for instance in instances if instance is not holding[0])
 
 
 async def _count(kit: KitHarness, n: int) -> bool:

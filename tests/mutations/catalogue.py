@@ -57,7 +57,6 @@ INBOX_TESTS = (
 FILING_ON_THE_BUS = (
     "tests/integration/test_complaints_service.py::test_filing_publishes_exactly_one_structured_cloudevent",
 )
-ROLE_TESTS = ("tests/security/test_role_matrix.py",)
 ERASURE_OF_COMPLAINTS = (
     "tests/integration/test_complaints_service.py::test_a_citizen_can_be_exported_and_erased",
 )
@@ -65,6 +64,11 @@ TEXT_SHREDDING = (
     "tests/integration/test_crypto_shredding.py::"
     "test_what_the_citizen_wrote_is_read_by_the_view_until_the_erasure_and_never_after"
 )
+# The role matrix of the one service each role mutation breaks, with development tokens:
+# which roles a route takes is the service's rule, whoever issued the token (the provider
+# variant would start Keycloak and the other services' matrices would run first, for
+# nothing the mutation can change).
+ROLE_MATRIX = "tests/security/test_role_matrix.py::test_every_route_matches_the_access_policy"
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -159,7 +163,7 @@ MUTATIONS: tuple[Mutation, ...] = (
                 "async def reject(tracking_code: str, body: RejectIn, ctx: Ctx, officer: AnyOfficer)",
             ),
         ),
-        ROLE_TESTS,
+        (f"{ROLE_MATRIX}[complaints-development]",),
     ),
     Mutation(
         "timeline-lookup-without-role",
@@ -171,7 +175,7 @@ MUTATIONS: tuple[Mutation, ...] = (
                 "    body: TimelineLookupIn,\n    request: Request,\n",
             ),
         ),
-        ROLE_TESTS,
+        (f"{ROLE_MATRIX}[integration-development]",),
     ),
     Mutation(
         "log-redaction-filter-removed",
