@@ -119,12 +119,13 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
     keys = await _data_keys(ctx, matched)
     text_keys = _text_keys(keys)
     composed: list[Notification] = []
-    for event, rules in matched:
-        # What the citizen wrote, for the templates as they knew it (`data.reason`): opened
-        # with the text key of the same data key, or left out once the citizen is erased.
-        event.texts.update(opened_texts(event.parsed.data, text_keys))
-        with event_context(event.envelope):
-            composed += _compose(ctx, event, rules, loaded.recipients, preferences, keys)
+    with ctx.templates.held():  # nothing awaited inside
+        for event, rules in matched:
+            # What the citizen wrote, for the templates as they knew it (`data.reason`): opened
+            # with the text key of the same data key, or left out once the citizen is erased.
+            event.texts.update(opened_texts(event.parsed.data, text_keys))
+            with event_context(event.envelope):
+                composed += _compose(ctx, event, rules, loaded.recipients, preferences, keys)
     composed = await _within_unsolicited_limit(ctx, repo, composed)
     created = await repo.add_all(composed)
     await stage(repo.conn, ctx, created)

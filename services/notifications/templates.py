@@ -13,15 +13,17 @@ the error recorded) instead of an empty blank in a message to a citizen.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, pass_context
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound, pass_context
 from jinja2.loaders import split_template_path
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
@@ -106,6 +108,35 @@ class TemplateStore:
         )
         self.env.filters["datetime"] = self._datetime
         self.env.filters["date"] = self._date
+        # While held: which files exist and the templates loaded, by name.
+        self._found: dict[str, bool] | None = None
+        self._loaded: dict[str, Template] = {}
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Look each file up once while held: a consumer's batch renders hundreds of
+        messages from a few templates, and asked the disk twice for each. Hold it only
+        around work that does not await, so a template edited on disk is what the next
+        batch (or a resend) sees."""
+        self._found, self._loaded = {}, {}
+        try:
+            yield
+        finally:
+            self._found, self._loaded = None, {}
+
+    def _exists(self, name: str) -> bool:
+        if self._found is None:
+            return self.exists(name)
+        if name not in self._found:
+            self._found[name] = self.exists(name)
+        return self._found[name]
+
+    def _template(self, name: str) -> Template:
+        if self._found is None:
+            return self.env.get_template(name)
+        if name not in self._loaded:
+            self._loaded[name] = self.env.get_template(name)
+        return self._loaded[name]
 
     def exists(self, name: str) -> bool:
         # As the loader looks (it would also read the file): asked for every message.
@@ -117,12 +148,12 @@ class TemplateStore:
 
     def render(self, template: str, channel: str, locale: str, context: dict[str, Any]) -> Rendered:
         candidates = template_candidates(template, channel, locale, self.default_locale)
-        chosen = choose_template(candidates, self.exists)
+        chosen = choose_template(candidates, self._exists)
         if chosen is None:
             raise RenderError(candidates[0][0], "template missing and no generic fallback template")
         name, fallback = chosen
         try:
-            text = self.env.get_template(name).render(
+            text = self._template(name).render(
                 **context, locale=locale, channel=channel, template_name=template
             )
         except TemplateError as exc:

@@ -13,10 +13,12 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import secrets
+import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
@@ -224,13 +226,26 @@ def sealed_texts(data: BaseModel | Mapping[str, Any]) -> dict[str, SealedText]:
     """An event's sealed texts by field (`sealed_title`: ...), from its parsed data or its
     data as JSON values (what a consumer kept of it)."""
     if isinstance(data, BaseModel):
-        return {name: value for name, value in data if isinstance(value, SealedText) and value.key_id}
+        found = ((name, getattr(data, name)) for name in _sealed_fields(type(data)))
+        return {name: value for name, value in found if isinstance(value, SealedText) and value.key_id}
     kept = {
         name: SealedText.model_validate(value)
         for name, value in data.items()
         if name.startswith(SEALED_PREFIX) and isinstance(value, Mapping)
     }
     return {name: value for name, value in kept.items() if value.key_id}
+
+
+@functools.cache
+def _sealed_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of `model` that may hold a sealed text: asked per event by every
+    consumer of citizens' text, so worked out once per event type (an extra field is
+    never one, it stays the JSON it arrived as)."""
+    return tuple(name for name, f in model.model_fields.items() if _mentions(f.annotation, SealedText))
+
+
+def _mentions(annotation: object, wanted: type) -> bool:
+    return annotation is wanted or any(_mentions(arg, wanted) for arg in typing.get_args(annotation))
 
 
 def opened_texts(

@@ -60,9 +60,19 @@ class Envelope(BaseModel):
         return attrs
 
     def to_kafka(self) -> KafkaMessage:
-        """Structured-mode Kafka record: value is the event JSON, key the subject."""
-        event = CloudEvent(attributes=self.attributes(), data=self.data)
-        return to_structured(event, _FORMAT, key_mapper=lambda e: e.get_subject())
+        """Structured-mode Kafka record: value is the event JSON, key the subject.
+
+        Serialised by pydantic (about a quarter of the SDK's cost, which was a tenth of a
+        consumer staging an event per notification) when the result is an event exactly
+        as `from_kafka`'s fast path reads it; anything else goes through the SDK, which
+        decides and explains."""
+        value = self.__pydantic_serializer__.to_json(self, exclude_none=True)
+        try:
+            _WireEnvelope.model_validate_json(value)
+        except ValidationError:
+            event = CloudEvent(attributes=self.attributes(), data=self.data)
+            return to_structured(event, _FORMAT, key_mapper=lambda e: e.get_subject())
+        return KafkaMessage(headers={"content-type": CONTENT_TYPE.encode()}, key=self.subject, value=value)
 
     @classmethod
     def from_kafka(cls, value: bytes, key: bytes | None = None) -> Envelope:
