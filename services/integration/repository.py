@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import types
 import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -40,7 +39,7 @@ from services.integration.indicators import (
     Params,
 )
 from shared.kit.citizen_data import Citizen
-from shared.kit.sql import Column, Where, column_arrays, insert_many_sql, upsert_many_sql
+from shared.kit.sql import Column, Where, column_arrays, insert_many_sql, jsonb_texts, upsert_many_sql
 
 # Two-key advisory locks (namespace, hash of the code) serialise the read-modify-write
 # of one item across transactions (live consumer, a rebuild, a second instance).
@@ -230,7 +229,7 @@ class ReadModel:
         columns = column_arrays(entries, _HISTORY_FIELDS)
         for i, name in enumerate(_HISTORY_FIELDS):
             if name in _JSON_FIELDS:
-                columns[i] = [json.dumps(v) for v in columns[i]]
+                columns[i] = jsonb_texts(columns[i])
         rows = await self.conn.fetch(_INSERT_HISTORY, *columns)
         return {r["event_id"] for r in rows}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from services.notifications.domain import (
 )
 from shared.kit.citizen_data import Citizen
 from shared.kit.privacy import open_contact
-from shared.kit.sql import Column, Where, column_arrays, insert_many_sql, update_many_sql
+from shared.kit.sql import Column, Where, column_arrays, insert_many_sql, jsonb_texts, update_many_sql
 from shared.schemas.common import SealedContact
 
 # Every column of notifications (as in migration 001) with its PostgreSQL type, in the
@@ -469,7 +468,7 @@ def _arrays(notifications: Sequence[Notification], columns: Sequence[Column]) ->
     arrays = column_arrays(notifications, [name for name, _ in columns])
     for i, (_, pg_type) in enumerate(columns):
         if pg_type == "jsonb":
-            arrays[i] = [None if v is None else json.dumps(v) for v in arrays[i]]
+            arrays[i] = jsonb_texts(arrays[i])
     return arrays
 
 

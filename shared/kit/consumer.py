@@ -16,6 +16,7 @@ rewound and retried, nothing goes to dead letters for it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -280,8 +281,8 @@ class IdempotentConsumer:
         skipped = len(parsed) - len(applied)
         if skipped:
             self.metrics.duplicates.labels(self.name).inc(skipped)
-        for event_type in applied:
-            self.metrics.consumed.labels(self.name, event_type).inc()
+        for event_type, count in collections.Counter(applied).items():  # a label lookup per type
+            self.metrics.consumed.labels(self.name, event_type).inc(count)
 
     async def process(self, record: ConsumerRecord) -> None:
         """Apply one record exactly once, or dead-letter it. Raises only for transient

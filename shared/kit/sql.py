@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
+from pydantic_core import to_json
 
 from shared.kit.history import HistoryEntry, Recorded
 
@@ -151,6 +152,12 @@ def update_many_sql(table: str, key: Column, columns: Sequence[Column]) -> str:
     sets = ", ".join(f"{n} = u.{n}::jsonb" if t == "jsonb" else f"{n} = u.{n}" for n, t in columns)
     names = ", ".join(n for n, _ in every)
     return f"UPDATE {table} AS r SET {sets} FROM unnest({params}) AS u({names}) WHERE r.{key[0]} = u.{key[0]}"
+
+
+def jsonb_texts(values: Sequence[Any]) -> list[str | None]:
+    """A jsonb column's values as JSON text, as the bulk statements take them (None stays
+    SQL NULL). pydantic's serialiser: a fraction of json.dumps' cost, per row of a batch."""
+    return [None if v is None else to_json(v).decode() for v in values]
 
 
 def column_arrays(rows: Sequence[Any], names: Sequence[str]) -> list[list[Any]]:

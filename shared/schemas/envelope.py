@@ -86,7 +86,7 @@ class Envelope(BaseModel):
             wire = _WireEnvelope.model_validate_json(value)
         except ValidationError:
             return cls._from_kafka_sdk(value)
-        return cls.model_construct(wire.model_fields_set, **dict(wire))
+        return cls.model_construct(wire.model_fields_set, **wire.__dict__)
 
     @classmethod
     def _from_kafka_sdk(cls, value: bytes) -> Envelope:
