@@ -68,6 +68,20 @@ def test_structured_mode_round_trip() -> None:
     assert parsed.envelope.id == envelope.id and parsed.data == _verified()
 
 
+def test_what_the_fast_writer_writes_the_sdk_reads_as_the_same_event() -> None:
+    envelope = make_envelope(_verified(), subject="c1", source=SOURCE, region="33.06", correlation_id="x")
+    assert Envelope._from_kafka_sdk(envelope.to_kafka().value) == envelope
+
+
+def test_an_event_the_strict_wire_model_refuses_is_written_by_the_sdk() -> None:
+    envelope = make_envelope(_verified(), subject="c1", source=SOURCE, region="33.06").model_copy(
+        update={"datacontenttype": "application/json; charset=utf-8"}
+    )
+    value = envelope.to_kafka().value
+    assert b'"datacontenttype": "application/json; charset=utf-8"' in value  # the SDK's spacing
+    assert parse_record(value).envelope.datacontenttype == "application/json; charset=utf-8"
+
+
 def test_a_newer_minor_revision_with_extra_fields_still_parses() -> None:
     envelope = make_envelope(_verified(), subject="c1", source=SOURCE, region="33.06")
     body = json.loads(envelope.to_kafka().value)

@@ -445,6 +445,17 @@ def test_templates_reload_when_edited(tmp_path: Path) -> None:
     assert store.render("a", "sms", "id", {}).body == "dua"
 
 
+def test_templates_held_for_a_batch_are_looked_up_once_and_reload_after(tmp_path: Path) -> None:
+    store = _store(tmp_path, {"id/a.text.j2": "satu", "id/generic.text.j2": "umum"})
+    with store.held():
+        assert store.render("a", "sms", "id", {}).body == "satu"
+        (tmp_path / "id/a.text.j2").unlink()
+        (tmp_path / "id/b.text.j2").write_text("baru")
+        assert store.render("a", "sms", "id", {}).body == "satu"  # as the batch found it
+        assert store.render("b", "sms", "id", {}).body == "baru"  # first asked in the batch
+    assert store.render("a", "sms", "id", {}).body == "umum"  # the next batch sees the edit
+
+
 # Every shipped template renders for a sample of every event type its rules name.
 
 
