@@ -96,13 +96,46 @@ async def save_history(conn: asyncpg.Connection, table: str, key: str, aggregate
     `table` (`key` the column of its `id`; a status by its value), then forget them as new."""
     if aggregate.new_history:
         await conn.executemany(
-            f"INSERT INTO {table} ({key}, at, action, status, actor, note) VALUES ($1,$2,$3,$4,$5,$6)",
-            [
-                (aggregate.id, h.at, h.action, getattr(h.status, "value", h.status), h.actor, h.note)
-                for h in aggregate.new_history
-            ],
+            f"INSERT INTO {table} ({key}, {_HISTORY}) VALUES ($1,$2,$3,$4,$5,$6)",
+            [(aggregate.id, *row) for row in _new_history(aggregate)],
         )
-        aggregate.new_history.clear()
+
+
+async def add_with_history(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: Sequence[str],
+    values: Sequence[Any],
+    history: str,
+    key: str,
+    aggregate: Recorded[Any],
+) -> None:
+    """A new aggregate's row (`columns`, the first its `id`, bound to `values`) and its
+    history entries (see `save_history`) in one statement: a filing's round trip, not
+    two. The entries' foreign key is checked at the statement's end, when the row exists."""
+    arrays = [list(column) for column in zip(*_new_history(aggregate), strict=True)] or [[]] * 5
+    params = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_HISTORY_TYPES, start=len(columns) + 1))
+    await conn.execute(
+        f"WITH aggregate AS ({insert_sql(table, columns)} RETURNING id)"
+        f" INSERT INTO {history} ({key}, {_HISTORY}) SELECT aggregate.id, h.*"
+        f" FROM aggregate, unnest({params}) AS h({_HISTORY})",
+        *values,
+        *arrays,
+    )
+
+
+_HISTORY = "at, action, status, actor, note"  # a history table's columns after its aggregate's id
+_HISTORY_TYPES = ("timestamptz", "text", "text", "text", "text")
+
+
+def _new_history(aggregate: Recorded[Any]) -> list[tuple[Any, ...]]:
+    """The rows of the history entries `aggregate` added since it was loaded, which are
+    then no longer new."""
+    rows = [
+        (h.at, h.action, getattr(h.status, "value", h.status), h.actor, h.note) for h in aggregate.new_history
+    ]
+    aggregate.new_history.clear()
+    return rows
 
 
 async def load_history(
