@@ -413,10 +413,9 @@ async def _place(ctx: Context, repo: HealthRepository, cmd: Book, now: datetime)
     """The facility and polyclinic the booking names, how they are called in answers
     (with the doctor, if named) and the schedules whose sessions it may use, or
     InvalidField naming the field in error."""
-    facility = await repo.facility(cmd.facility)
+    facility, polyclinic = await repo.facility_and_polyclinic(cmd.facility, cmd.polyclinic)
     if facility is None:
         raise InvalidField("facility", f"unknown facility '{cmd.facility}'; see GET /facilities")
-    polyclinic = await repo.polyclinic(facility.code, cmd.polyclinic)
     if polyclinic is None:
         raise InvalidField(
             "polyclinic",
@@ -631,8 +630,9 @@ async def fhir_bundle(ctx: Context, booking_code: str, officer: Officer) -> dict
             )
         if not appointment.patient.nik:
             raise Conflict("the patient's identity was erased on request; nothing to export")
-        facility = await repo.facility(appointment.facility_code)
-        polyclinic = await repo.polyclinic(appointment.facility_code, appointment.polyclinic_code)
+        facility, polyclinic = await repo.facility_and_polyclinic(
+            appointment.facility_code, appointment.polyclinic_code
+        )
         doctor = await repo.doctor(appointment.doctor_code)
     assert facility is not None and polyclinic is not None
     return fhir.encounter_bundle(appointment, facility, polyclinic, doctor, ctx.fhir_system_base)

@@ -213,6 +213,25 @@ class HealthRepository:
             code,
         )
 
+    async def facility_and_polyclinic(
+        self, facility_code: str, code: str
+    ) -> tuple[Facility | None, Polyclinic | None]:
+        """The facility and its polyclinic `code` in one read (None for what is not found;
+        no polyclinic without its facility)."""
+        columns = [f"f.{c} AS f_{c}" for c in _FACILITY] + [f"p.{c} AS p_{c}" for c in _POLYCLINIC]
+        row = await self.conn.fetchrow(
+            f"SELECT {', '.join(columns)} FROM facilities f LEFT JOIN polyclinics p"
+            " ON p.facility_code = f.code AND p.code = $2 WHERE f.code = $1",
+            facility_code,
+            code,
+        )
+        if row is None:
+            return None, None
+        facility = Facility(**{c: row[f"f_{c}"] for c in _FACILITY})
+        if row["p_code"] is None:
+            return facility, None
+        return facility, Polyclinic(**{c: row[f"p_{c}"] for c in _POLYCLINIC})
+
     async def upsert_polyclinic(self, p: Polyclinic) -> None:
         await self._put("polyclinics", _POLYCLINIC, ("facility_code", "code"), p)
 
