@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-OWN_CODE = ("services/", "shared/", "services.", "shared.")
+OWN_CODE = ("services/", "shared/", "bench/", "services.", "shared.", "bench.")
 
 
 def py_spy() -> str | None:

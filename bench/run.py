@@ -48,7 +48,7 @@ from shared.kit.reader import assigned_reader
 from shared.kit.settings import PlatformSettings
 from shared.reference import WorkingCalendar
 from shared.runtime.apache_kafka import ApacheKafka
-from shared.runtime.dev_issuer import DevelopmentIssuer
+from shared.runtime.dev_issuer import DevelopmentIssuer, development_session
 from shared.runtime.embedded import EmbeddedKafka, create_databases, create_topics, free_port
 from shared.runtime.select import (
     EMBEDDED_BROKERS,
@@ -331,7 +331,7 @@ async def relay_drain(infra: Infrastructure, n: int) -> dict[str, Any]:
 WITHOUT_ABUSE_LIMITS = {
     "SINERGI_RATE_LIMIT_FACTOR": "100000",
     "NOTIFICATIONS_UNSOLICITED_PER_HOUR": "1000000",
-    # One verified contact books every patient of the run (tests/integration/test_health_bookings.py
+    # The rush's probe contact books again after each phase (tests/integration/test_health_bookings.py
     # measures what a contact may hold).
     "HEALTH_ACTIVE_BOOKINGS_PER_CONTACT": "100000000",
 }
@@ -439,6 +439,9 @@ class Intake:
     setup: Callable[[str], Awaitable[None]] | None = None
     # The contact the bodies name when the endpoint needs a citizen session for it.
     citizen: str | None = None
+    # sessions(issuer, offset, n): each body's own citizen's session, when the bodies are
+    # distinct citizens' (a booking waits on its contact's lock: one contact would queue).
+    sessions: Callable[[DevelopmentIssuer, int, int], list[dict[str, str]]] | None = None
     # The process's module, when not the service's own (the reference).
     module: str | None = None
 
@@ -470,6 +473,17 @@ class RunningIntake:
     url: str  # base + the endpoint's path
     headers: dict[str, str] | None  # the session of the target's citizen, if it needs one
     issuer: DevelopmentIssuer  # whose sessions the service trusts
+    target: Intake
+
+    async def offer(self, rate: int, seconds: float, offset: int, **options: Any) -> dict[str, Any]:
+        """The target's bodies offset.. at `rate` for `seconds` (open_loop's `options`),
+        each with its citizen's session when the bodies are distinct citizens'."""
+        n = int(rate * seconds)
+        bodies = self.target.bodies(offset, n)
+        sessions = self.target.sessions(self.issuer, offset, n) if self.target.sessions else None
+        return await open_loop(
+            self.url, rate, seconds, bodies, headers=self.headers, per_request_headers=sessions, **options
+        )
 
 
 WARM_UP_REQUESTS = 40  # 2 s at 20 req/s
@@ -503,14 +517,9 @@ async def intake_service(
         await service.wait_ready()
         if target.setup is not None:
             await target.setup(base)
-        await open_loop(
-            f"{base}{target.path}",
-            20,
-            WARM_UP_REQUESTS / 20,
-            target.bodies(0, WARM_UP_REQUESTS),
-            headers=headers,
-        )
-        yield RunningIntake(service, base, f"{base}{target.path}", headers, issuer)
+        running = RunningIntake(service, base, f"{base}{target.path}", headers, issuer, target)
+        await running.offer(20, WARM_UP_REQUESTS / 20, 0)
+        yield running
     finally:
         service.stop()
         issuer.stop()
@@ -534,12 +543,10 @@ async def intake(
         runs = []
         offset = WARM_UP_REQUESTS
         for rate in rates:
-            n = int(rate * seconds)
-            bodies = target.bodies(offset, n)
-            offset += n
             sampling = asyncio.create_task(service.profile(f"intake-{target.service}-{rate}", seconds))
             cpu_before = service.cpu_seconds()
-            result = await open_loop(running.url, rate, seconds, bodies, headers=running.headers)
+            result = await running.offer(rate, seconds, offset)
+            offset += int(rate * seconds)
             # CPU the service spent per accepted request: 1000 / this = the most one core
             # can take, whatever the rest of the machine does.
             result["service_cpu_ms_per_request"] = (
@@ -570,7 +577,7 @@ async def intake(
 BENCH_POLYCLINIC = "BNCH"
 BENCH_FACILITY = "RSUD-TJITRO"
 BOOKING_DAYS = 21  # bookings spread over three weeks: places for 21,000 patients
-BENCH_PHONE = "081234567890"  # the verified contact booking for every patient
+BENCH_PHONE = "081234567890"  # the verified contact of the rush's probe booking
 
 
 async def _open_bench_polyclinic(base_url: str) -> None:
@@ -618,14 +625,30 @@ def booking_body(i: int, phone: str, polyclinic: str, day: date) -> dict[str, An
             "date": day.isoformat(), "payment": "jkn", "jkn_card": "0001234567890", "new_patient": False}  # fmt: skip
 
 
+def citizen_phone(i: int) -> str:
+    """A distinct mobile number per citizen."""
+    return f"0813{i:08d}"
+
+
+def citizen_sessions(issuer: DevelopmentIssuer, offset: int, n: int) -> list[dict[str, str]]:
+    """The sessions of citizens offset..offset+n-1, as after each proved their phone."""
+    key = PlatformSettings().citizen_ref_key.get_secret_value()
+    return [development_session(issuer.url, key, citizen_phone(i)) for i in range(offset, offset + n)]
+
+
 def _bookings(offset: int, n: int) -> list[dict[str, Any]]:
+    """Patient i books from their own phone (citizen i): distinct citizens, as in a
+    real morning, not one contact's bookings queueing on its lock."""
     days = _practice_days()
     return [
-        booking_body(i, BENCH_PHONE, BENCH_POLYCLINIC, days[i % len(days)]) for i in range(offset, offset + n)
+        booking_body(i, citizen_phone(i), BENCH_POLYCLINIC, days[i % len(days)])
+        for i in range(offset, offset + n)
     ]
 
 
-HEALTH_INTAKE = Intake("health", "/appointments", _bookings, _open_bench_polyclinic, citizen=BENCH_PHONE)
+HEALTH_INTAKE = Intake(
+    "health", "/appointments", _bookings, _open_bench_polyclinic, sessions=citizen_sessions
+)
 
 
 # ----- 6. growth ---------------------------------------------------------------------------------

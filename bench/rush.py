@@ -20,6 +20,7 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -33,22 +34,20 @@ from bench.run import (
     PERMITS_INTAKE,
     RESULTS,
     WARM_UP_REQUESTS,
-    Intake,
-    _bookings,
     _fresh_database,
     _ms,
     _open_bench_polyclinic,
     _percentiles,
     _practice_days,
     booking_body,
+    citizen_phone,
+    citizen_sessions,
     intake_service,
     open_loop,
     open_polyclinic,
     topic_events,
 )
 from shared.kit.metrics import MEMORY_BUDGET_MB
-from shared.kit.settings import PlatformSettings
-from shared.runtime.dev_issuer import development_session
 from shared.runtime.select import Infrastructure
 
 # The requirement's targets.
@@ -72,11 +71,6 @@ NORMAL_FACTOR, NORMAL_SLACK_MS = 2.0, 20.0
 
 HEALTH_TOPIC = "health.events"
 BOOKED = ".appointment.booked."  # in the CloudEvent type of a booking (not booked_again)
-
-
-def _citizen_phone(i: int) -> str:
-    """A distinct mobile number per citizen."""
-    return f"0813{i:08d}"
 
 
 def _p99(values: list[float]) -> float | None:
@@ -142,13 +136,13 @@ async def rush(
         await open_polyclinic(base, polyclinic, places)
 
     database = await _fresh_database(infra)
-    target = Intake("health", "/appointments", _bookings, setup, citizen=BENCH_PHONE)
+    # The probe's booking is BENCH_PHONE's, looked up while the citizens book.
+    target = replace(HEALTH_INTAKE, setup=setup, citizen=BENCH_PHONE)
     async with intake_service(infra, target, database) as running:
         # Before the clock starts: each citizen's session, as after proving their phone.
-        key = PlatformSettings().citizen_ref_key.get_secret_value()
         minting = time.perf_counter()
-        sessions = [development_session(running.issuer.url, key, _citizen_phone(i)) for i in range(citizens)]
-        bodies = [booking_body(i, _citizen_phone(i), polyclinic, day) for i in range(citizens)]
+        sessions = citizen_sessions(running.issuer, 0, citizens)
+        bodies = [booking_body(i, citizen_phone(i), polyclinic, day) for i in range(citizens)]
         print(f"  {citizens:,} sessions minted in {time.perf_counter() - minting:.1f} s", flush=True)
         async with httpx.AsyncClient(timeout=30) as client:
             mine = booking_body(WARM_UP_REQUESTS, BENCH_PHONE, BENCH_POLYCLINIC, day)
@@ -235,10 +229,7 @@ async def overload(infra: Infrastructure, held: dict[str, float], seconds: float
             stop = asyncio.Event()
             sampler = asyncio.create_task(service.sample_rss(stop))
             sampling = asyncio.create_task(service.profile(f"overload-{target.service}", seconds))
-            bodies = target.bodies(WARM_UP_REQUESTS, int(rate * seconds))
-            result = await open_loop(
-                running.url, rate, seconds, bodies, headers=running.headers, details=True
-            )
+            result = await running.offer(rate, seconds, WARM_UP_REQUESTS, details=True)
             await sampling
             stop.set()
             await sampler

@@ -22,7 +22,17 @@ from services.complaints.domain import (
 from services.complaints.open311 import ApiKey, RequestQuery
 from shared.kit.citizen_data import ERASED_TEXT, Citizen, CitizenTable
 from shared.kit.history import HistoryEntry
-from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
+from shared.kit.sql import (
+    Where,
+    add_with_history,
+    column_arrays,
+    insert_many_sql,
+    insert_sql,
+    load_history,
+    save_history,
+    save_sql,
+    select_sql,
+)
 from shared.schemas.common import GeoPoint
 
 # The reporter's columns, by the Reporter field each holds.
@@ -63,6 +73,16 @@ _PLAIN_STATE = (
 _STATE = ("status", *_PLAIN_STATE)
 _KEY_COLUMNS = ("id", "client", "prefix", "issued_at", "issued_by", "revoked_at", "revoked_by")
 _COLUMNS = (*_IDENTITY, *_STATE, "version")
+_HISTORY = ("complaint_history", "complaint_id")  # the history table and its key
+_CLOCK_COLUMNS = (("complaint_id", "uuid"), ("name", "text"), *((n, "timestamptz") for n in (
+    "started_at", "due_at", "warn_at", "stopped_at", "warned_at", "breached_at")))  # fmt: skip
+# A complaint's SLA clocks, stored or updated in one statement (not one per clock).
+_SAVE_CLOCKS = insert_many_sql(
+    "sla_clocks",
+    _CLOCK_COLUMNS,
+    on_conflict="(complaint_id, name) DO UPDATE SET "
+    + ", ".join(f"{n}=EXCLUDED.{n}" for n, _ in _CLOCK_COLUMNS[2:]),
+)
 
 
 def _identity(c: Complaint) -> list[Any]:
@@ -126,34 +146,19 @@ class ComplaintRepository:
         self.catalogue = catalogue
 
     async def add(self, c: Complaint) -> None:
-        await self.conn.execute(insert_sql("complaints", _COLUMNS), *_identity(c), *_state(c), c.version)
-        await self._save_children(c)
+        values = [*_identity(c), *_state(c), c.version]
+        await add_with_history(self.conn, "complaints", _COLUMNS, values, *_HISTORY, c)
+        await self._save_clocks(c)
 
     async def save(self, c: Complaint) -> None:
         await self.conn.execute(save_sql("complaints", _STATE), c.id, *_state(c))
-        await self._save_children(c)
+        await save_history(self.conn, *_HISTORY, c)
+        await self._save_clocks(c)
 
-    async def _save_children(self, c: Complaint) -> None:
-        await save_history(self.conn, "complaint_history", "complaint_id", c)
-        await self.conn.executemany(
-            "INSERT INTO sla_clocks (complaint_id, name, started_at, due_at, warn_at, stopped_at,"
-            " warned_at, breached_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
-            " ON CONFLICT (complaint_id, name) DO UPDATE SET started_at=EXCLUDED.started_at,"
-            " due_at=EXCLUDED.due_at, warn_at=EXCLUDED.warn_at, stopped_at=EXCLUDED.stopped_at,"
-            " warned_at=EXCLUDED.warned_at, breached_at=EXCLUDED.breached_at",
-            [
-                (
-                    c.id,
-                    k.name,
-                    k.started_at,
-                    k.due_at,
-                    k.warn_at,
-                    k.stopped_at,
-                    k.warned_at,
-                    k.breached_at,
-                )
-                for k in c.clocks.values()
-            ],
+    async def _save_clocks(self, c: Complaint) -> None:
+        clocks = list(c.clocks.values())
+        await self.conn.execute(
+            _SAVE_CLOCKS, [c.id] * len(clocks), *column_arrays(clocks, [n for n, _ in _CLOCK_COLUMNS[1:]])
         )
 
     async def get(self, tracking_code: str, *, for_update: bool = False) -> Complaint | None:

@@ -340,18 +340,19 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
         async with ctx.unit_of_work() as uow:
             repo = ctx.repository(uow.conn)
             await repo.lock_contact(by)
-            held = await repo.live_booking(*where)
-            if held is not None:
+            # Read after the lock (a statement of its own: one taking the lock would read
+            # with the snapshot it started with, blind to what the lock waited for).
+            standing = await repo.standing(*where, ctx.today())
+            if standing.held is not None:
                 outcome = "repeated"
-                appointment = await repo.get(held)
+                appointment = await repo.get(standing.held)
                 assert appointment is not None
                 return appointment
-            of_contact, for_nik = await repo.holdings(by, cmd.patient.nik, ctx.today())
-            check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
+            check_holdings(ctx.policy, of_contact=standing.of_contact, for_nik=standing.for_nik)
             now = ctx.clock()
             # Told before the place is taken, which is last: the session's row is locked
             # from then to the commit (a refusal rolls this back too).
-            for code in await repo.booked_by_others(*where):
+            for code in standing.others:
                 earlier = await repo.get(code, for_update=True)
                 assert earlier is not None
                 earlier.contact = ctx.contact_for(earlier.patient)
@@ -390,11 +391,11 @@ async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str,
     Otherwise what the booking names, as read here (None when something answers first),
     so the booking does not read that reference data again."""
     async with ctx.reading() as repo:
-        if await repo.live_booking(*where) is not None:
+        standing = await repo.standing(*where, ctx.today())
+        if standing.held is not None:
             return None
-        of_contact, for_nik = await repo.holdings(cmd.citizen.contact_ref, cmd.patient.nik, ctx.today())
         try:
-            check_holdings(ctx.policy, of_contact=of_contact, for_nik=for_nik)
+            check_holdings(ctx.policy, of_contact=standing.of_contact, for_nik=standing.for_nik)
             placed = await _place(ctx, repo, cmd, ctx.clock())
         except (TooManyBookings, InvalidField):
             return None
@@ -412,10 +413,9 @@ async def _place(ctx: Context, repo: HealthRepository, cmd: Book, now: datetime)
     """The facility and polyclinic the booking names, how they are called in answers
     (with the doctor, if named) and the schedules whose sessions it may use, or
     InvalidField naming the field in error."""
-    facility = await repo.facility(cmd.facility)
+    facility, polyclinic = await repo.facility_and_polyclinic(cmd.facility, cmd.polyclinic)
     if facility is None:
         raise InvalidField("facility", f"unknown facility '{cmd.facility}'; see GET /facilities")
-    polyclinic = await repo.polyclinic(facility.code, cmd.polyclinic)
     if polyclinic is None:
         raise InvalidField(
             "polyclinic",
@@ -630,8 +630,9 @@ async def fhir_bundle(ctx: Context, booking_code: str, officer: Officer) -> dict
             )
         if not appointment.patient.nik:
             raise Conflict("the patient's identity was erased on request; nothing to export")
-        facility = await repo.facility(appointment.facility_code)
-        polyclinic = await repo.polyclinic(appointment.facility_code, appointment.polyclinic_code)
+        facility, polyclinic = await repo.facility_and_polyclinic(
+            appointment.facility_code, appointment.polyclinic_code
+        )
         doctor = await repo.doctor(appointment.doctor_code)
     assert facility is not None and polyclinic is not None
     return fhir.encounter_bundle(appointment, facility, polyclinic, doctor, ctx.fhir_system_base)

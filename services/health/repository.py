@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 
@@ -133,6 +133,15 @@ def _state(a: Appointment) -> tuple[Any, ...]:
     return a.status.value, int(a.task) if a.task is not None else None, a.task_at
 
 
+class Standing(NamedTuple):
+    """What a booking finds under its contact's lock (`HealthRepository.standing`)."""
+
+    held: str | None  # the contact's live booking of the same patient, polyclinic and day
+    of_contact: int  # the contact's active bookings
+    for_nik: int  # ... of them for the patient
+    others: list[str]  # the patient's same bookings made with other contacts
+
+
 class HealthRepository:
     def __init__(self, conn: asyncpg.Connection, tz: tzinfo) -> None:
         self.conn = conn
@@ -203,6 +212,25 @@ class HealthRepository:
             facility_code,
             code,
         )
+
+    async def facility_and_polyclinic(
+        self, facility_code: str, code: str
+    ) -> tuple[Facility | None, Polyclinic | None]:
+        """The facility and its polyclinic `code` in one read (None for what is not found;
+        no polyclinic without its facility)."""
+        columns = [f"f.{c} AS f_{c}" for c in _FACILITY] + [f"p.{c} AS p_{c}" for c in _POLYCLINIC]
+        row = await self.conn.fetchrow(
+            f"SELECT {', '.join(columns)} FROM facilities f LEFT JOIN polyclinics p"
+            " ON p.facility_code = f.code AND p.code = $2 WHERE f.code = $1",
+            facility_code,
+            code,
+        )
+        if row is None:
+            return None, None
+        facility = Facility(**{c: row[f"f_{c}"] for c in _FACILITY})
+        if row["p_code"] is None:
+            return facility, None
+        return facility, Polyclinic(**{c: row[f"p_{c}"] for c in _POLYCLINIC})
 
     async def upsert_polyclinic(self, p: Polyclinic) -> None:
         await self._put("polyclinics", _POLYCLINIC, ("facility_code", "code"), p)
@@ -416,50 +444,34 @@ class HealthRepository:
         are counted exactly under concurrent requests."""
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contact_ref)
 
-    async def live_booking(
-        self, nik: str, contact_ref: str, facility_code: str, polyclinic_code: str, day: date
-    ) -> str | None:
-        """Booking code of the contact's live booking of the patient at the polyclinic on
-        `day` (the unique index appointments_one_per_contact_patient_day), if any."""
-        return await self.conn.fetchval(
-            "SELECT booking_code FROM appointments WHERE patient_nik = $1 AND contact_ref = $2"
-            " AND facility_code = $3 AND polyclinic_code = $4 AND date = $5 AND status <> $6",
+    async def standing(
+        self, nik: str, contact_ref: str, facility_code: str, polyclinic_code: str, day: date, today: date
+    ) -> Standing:
+        """Where the contact's booking of the patient at the polyclinic on `day` stands, in
+        one read: its live booking of it (the unique index
+        appointments_one_per_contact_patient_day), the contact's own active bookings (booked,
+        for `today` or later: all, and those for `nik`; no one else's are counted) and the
+        patient's bookings of it made with another contact (or before contacts were kept),
+        still booked, oldest first."""
+        row = await self.conn.fetchrow(
+            "SELECT (SELECT booking_code FROM appointments WHERE patient_nik = $1 AND contact_ref = $2"
+            "  AND facility_code = $3 AND polyclinic_code = $4 AND date = $5 AND status <> $6) AS held,"
+            " h.of_contact, h.for_nik,"
+            " ARRAY(SELECT booking_code FROM appointments WHERE patient_nik = $1"
+            "  AND contact_ref IS DISTINCT FROM $2 AND facility_code = $3 AND polyclinic_code = $4"
+            "  AND date = $5 AND status = $7 ORDER BY booked_at) AS others"
+            " FROM (SELECT count(*) AS of_contact, count(*) FILTER (WHERE patient_nik = $1) AS for_nik"
+            "  FROM appointments WHERE contact_ref = $2 AND status = $7 AND date >= $8) AS h",
             nik,
             contact_ref,
             facility_code,
             polyclinic_code,
             day,
             Status.CANCELLED,
-        )
-
-    async def booked_by_others(
-        self, nik: str, contact_ref: str, facility_code: str, polyclinic_code: str, day: date
-    ) -> list[str]:
-        """Booking codes of the patient's bookings at the polyclinic on `day` made with
-        another contact (or before contacts were kept), still booked."""
-        return await self._codes(
-            "patient_nik = $1 AND contact_ref IS DISTINCT FROM $2 AND facility_code = $3"
-            " AND polyclinic_code = $4 AND date = $5 AND status = $6 ORDER BY booked_at",
-            nik,
-            contact_ref,
-            facility_code,
-            polyclinic_code,
-            day,
-            Status.BOOKED,
-        )
-
-    async def holdings(self, contact_ref: str, nik: str, today: date) -> tuple[int, int]:
-        """The contact's active bookings (booked, for `today` or later): all, and those
-        for `nik`. Only the contact's own bookings are counted."""
-        row = await self.conn.fetchrow(
-            "SELECT count(*) AS all_, count(*) FILTER (WHERE patient_nik = $2) AS for_nik"
-            " FROM appointments WHERE contact_ref = $1 AND status = $3 AND date >= $4",
-            contact_ref,
-            nik,
             Status.BOOKED,
             today,
         )
-        return int(row["all_"]), int(row["for_nik"])
+        return Standing(row["held"], int(row["of_contact"]), int(row["for_nik"]), list(row["others"]))
 
     async def next_waiting(self, facility_code: str, polyclinic_code: str, day: date) -> str | None:
         """Booking code of the lowest queue number waiting for the polyclinic (task 3),

@@ -22,7 +22,14 @@ from services.permits.domain import (
 )
 from shared.kit.citizen_data import ERASED_TEXT, Citizen, CitizenTable
 from shared.kit.history import HistoryEntry
-from shared.kit.sql import Where, insert_sql, load_history, save_history, save_sql, select_sql
+from shared.kit.sql import (
+    Where,
+    add_with_history,
+    load_history,
+    save_history,
+    save_sql,
+    select_sql,
+)
 from shared.schemas.common import AttachmentRef
 
 # The SLA clock's columns, by the SlaClock field each holds.
@@ -83,6 +90,7 @@ _IDENTITY = (
     "submitted_at",
 )
 _COLUMNS = (*_IDENTITY, *_STATE, "version")
+_HISTORY = ("application_history", "application_id")  # the history table and its key
 # What an officer's work list shows of each application, besides its SLA.
 _LISTED = (
     "tracking_code",
@@ -173,15 +181,11 @@ class ApplicationRepository:
             *_state(a),
             a.version,
         ]
-        await self.conn.execute(insert_sql("applications", _COLUMNS), *values)
-        await self._save_history(a)
+        await add_with_history(self.conn, "applications", _COLUMNS, values, *_HISTORY, a)
 
     async def save(self, a: Application) -> None:
         await self.conn.execute(save_sql("applications", _STATE), a.id, *_state(a))
-        await self._save_history(a)
-
-    async def _save_history(self, a: Application) -> None:
-        await save_history(self.conn, "application_history", "application_id", a)
+        await save_history(self.conn, *_HISTORY, a)
 
     async def next_sequence(self, number_code: str, year: int) -> int:
         """The next permit number sequence of a type and year, in the caller's

@@ -94,16 +94,55 @@ def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], *, return
 
 async def save_history(conn: asyncpg.Connection, table: str, key: str, aggregate: Recorded[Any]) -> None:
     """Store the history entries `aggregate` added since it was loaded in its history
-    `table` (`key` the column of its `id`; a status by its value), then forget them as new."""
+    `table` (`key` the column of its `id`; a status by its value), then forget them as
+    new: one statement, whatever their number."""
     if aggregate.new_history:
-        await conn.executemany(
-            f"INSERT INTO {table} ({key}, at, action, status, actor, note) VALUES ($1,$2,$3,$4,$5,$6)",
-            [
-                (aggregate.id, h.at, h.action, getattr(h.status, "value", h.status), h.actor, h.note)
-                for h in aggregate.new_history
-            ],
+        await conn.execute(
+            f"INSERT INTO {table} ({key}, {_HISTORY}) SELECT $1, h.* FROM {_history_rows(2)}",
+            aggregate.id,
+            *_new_history(aggregate),
         )
-        aggregate.new_history.clear()
+
+
+async def add_with_history(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: Sequence[str],
+    values: Sequence[Any],
+    history: str,
+    key: str,
+    aggregate: Recorded[Any],
+) -> None:
+    """A new aggregate's row (`columns`, the first its `id`, bound to `values`) and its
+    history entries (see `save_history`) in one statement: a filing's round trip, not
+    two. The entries' foreign key is checked at the statement's end, when the row exists."""
+    await conn.execute(
+        f"WITH aggregate AS ({insert_sql(table, columns)} RETURNING id)"
+        f" INSERT INTO {history} ({key}, {_HISTORY}) SELECT aggregate.id, h.*"
+        f" FROM aggregate, {_history_rows(len(columns) + 1)}",
+        *values,
+        *_new_history(aggregate),
+    )
+
+
+_HISTORY = "at, action, status, actor, note"  # a history table's columns after its aggregate's id
+_HISTORY_TYPES = ("timestamptz", "text", "text", "text", "text")
+
+
+def _history_rows(first: int) -> str:
+    """The history entries bound as one array per column from parameter `first` on."""
+    params = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_HISTORY_TYPES, start=first))
+    return f"unnest({params}) AS h({_HISTORY})"
+
+
+def _new_history(aggregate: Recorded[Any]) -> list[list[Any]]:
+    """The history entries `aggregate` added since it was loaded, one list per column,
+    which are then no longer new."""
+    rows = [
+        (h.at, h.action, getattr(h.status, "value", h.status), h.actor, h.note) for h in aggregate.new_history
+    ]
+    aggregate.new_history.clear()
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in _HISTORY_TYPES]
 
 
 async def load_history(
