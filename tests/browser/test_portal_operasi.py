@@ -213,6 +213,12 @@ async def test_an_administrator_replays_dead_letters_reads_outboxes_and_the_audi
             assert (
                 await client.post(f"/officer/complaints/{code}/verify", headers=coordinator)
             ).status_code == 200
+
+    async def both_projected() -> bool:
+        return await ops.tracked(audited) and await ops.tracked(other)
+
+    # Only the complaints filed from here on are refused by the view: these two are in it first.
+    await wait_for(both_projected, timeout=60)
     await db_execute(ops.integration_db, REFUSE_FILED)
     codes = [await ops.file(unique_phone()) for _ in range(3)]
     await ops.poison()
