@@ -31,6 +31,7 @@ from shared.runtime.topology import port_of
 from shared.schemas import EGOV_TOPICS
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 # A valid Fernet key (32 url-safe base64 bytes), for development only (production refuses it).
 DEV_CONTACT_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1jb250YWN0LWtleSE="
 # The services whose events carry contacts sealed with their citizens' data keys.
@@ -214,6 +215,12 @@ async def _refresh_gauges(service: NotificationsService) -> None:
         service.domain_metrics.held.labels(channel).set(1 if channel in held else 0)
 
 
+async def _backfill_address_refs(service: NotificationsService) -> None:
+    done = await handlers.backfill_address_refs(service.context)
+    if done:
+        log.info("address hashes added", extra={"messages": done})
+
+
 async def _close_key_client(service: NotificationsService) -> None:
     if service.context.data_keys is not None:
         await service.context.data_keys.close()
@@ -251,6 +258,7 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
             PeriodicJob("domain-gauges", 5.0, _refresh_gauges),
             PeriodicJob("retention", 3600.0, purge),
         ],
+        on_start=_backfill_address_refs,
         on_stop=_close_key_client,
         citizen_export=CitizenMessages(settings.contact_key.get_secret_value()),
     )
