@@ -20,14 +20,12 @@ from services.integration.repository import CitizenTimeline
 from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, create_app, service_settings
 from shared.kit.data_keys import TEXT_KEYS_PATH, TEXT_READER, DataKeyClient, KeyReaderToken
 from shared.kit.metrics import DomainMetrics, KitMetrics, Metric
+from shared.kit.settings import DEV_TEXT_READER_SECRET, require_production_keys
 from shared.kit.web import SecurityHeaders
 from shared.runtime.topology import port_of
 from shared.schemas import DOMAIN_TOPICS, ParsedEvent
 
 NAME = "integration"
-# The secret of the realm's client sinergi-integration in development (`make idp`,
-# shared/runtime/keycloak.py); production refuses it.
-DEV_TEXT_READER_SECRET = "sinergi-integration-development-secret"
 # The services whose events carry what citizens wrote, sealed with their text keys.
 TEXT_KEY_HOLDERS = ("complaints",)
 
@@ -89,13 +87,15 @@ async def _apply_events(
 def build(settings: IntegrationSettings | None = None) -> FastAPI:
     settings = settings or IntegrationSettings()
     masterplan = load_masterplan(settings.masterplan_path)  # refuses to start on a broken file
-    if (
-        settings.platform.environment == "production"
-        and settings.text_reader_client_secret.get_secret_value() == DEV_TEXT_READER_SECRET
-    ):
-        raise RuntimeError(
-            "refusing to start in production: INTEGRATION_TEXT_READER_CLIENT_SECRET is the development secret"
-        )
+    require_production_keys(
+        settings.platform,
+        {
+            "INTEGRATION_TEXT_READER_CLIENT_SECRET": (
+                settings.text_reader_client_secret,
+                DEV_TEXT_READER_SECRET,
+            )
+        },
+    )
 
     def context(service: IntegrationService) -> handlers.Context:
         def pool() -> asyncpg.Pool:

@@ -26,15 +26,14 @@ from shared.kit.app import ConsumerSpec, PeriodicJob, Service, ServiceSpec, crea
 from shared.kit.citizen import MAX_SESSION_MINUTES, CitizenSessions, LocalKeys, SessionSigner, signing_key_pem
 from shared.kit.data_keys import DataKeyClient, KeyReaderToken
 from shared.kit.metrics import DomainMetrics, Metric
+from shared.kit.settings import DEV_KEY_READER_SECRET, require_production_keys
 from shared.runtime.topology import port_of
 from shared.schemas import EGOV_TOPICS
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 # A valid Fernet key (32 url-safe base64 bytes), for development only (production refuses it).
 DEV_CONTACT_KEY = "c2luZXJnaS1kZXZlbG9wbWVudC1jb250YWN0LWtleSE="
-# The secret of the realm's client sinergi-notifications in development (`make idp`,
-# shared/runtime/keycloak.py); production refuses it.
-DEV_KEY_READER_SECRET = "sinergi-notifications-development-secret"
 # The services whose events carry contacts sealed with their citizens' data keys.
 KEY_HOLDERS = ("complaints", "permits", "health")
 
@@ -216,6 +215,12 @@ async def _refresh_gauges(service: NotificationsService) -> None:
         service.domain_metrics.held.labels(channel).set(1 if channel in held else 0)
 
 
+async def _backfill_address_refs(service: NotificationsService) -> None:
+    done = await handlers.backfill_address_refs(service.context)
+    if done:
+        log.info("address hashes added", extra={"messages": done})
+
+
 async def _close_key_client(service: NotificationsService) -> None:
     if service.context.data_keys is not None:
         await service.context.data_keys.close()
@@ -224,7 +229,7 @@ async def _close_key_client(service: NotificationsService) -> None:
 def build(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
     signer = session_signer(settings)  # here, so production without a key refuses to start
-    require_production_keys(settings)
+    require_production_keys(settings.platform, development_keys(settings))
 
     async def purge(service: NotificationsService) -> None:
         await handlers.purge(service.context, timedelta(days=settings.retention_days))
@@ -253,6 +258,7 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
             PeriodicJob("domain-gauges", 5.0, _refresh_gauges),
             PeriodicJob("retention", 3600.0, purge),
         ],
+        on_start=_backfill_address_refs,
         on_stop=_close_key_client,
         citizen_export=CitizenMessages(settings.contact_key.get_secret_value()),
     )
@@ -263,18 +269,14 @@ def build(settings: NotificationsSettings | None = None) -> FastAPI:
     return app
 
 
-def require_production_keys(settings: NotificationsSettings) -> None:
-    """In production, refuse the development contact key (anyone could open the stored
-    addresses with it) and a missing secret of the account that asks for data keys."""
-    if settings.platform.environment != "production":
-        return
-    weak = []
-    if settings.contact_key.get_secret_value() == DEV_CONTACT_KEY:
-        weak.append("NOTIFICATIONS_CONTACT_KEY is the development key")
-    if settings.key_reader_client_secret.get_secret_value() == DEV_KEY_READER_SECRET:
-        weak.append("NOTIFICATIONS_KEY_READER_CLIENT_SECRET is the development secret")
-    if weak:
-        raise RuntimeError("refusing to start in production: " + ", ".join(weak))
+def development_keys(settings: NotificationsSettings) -> dict[str, tuple[SecretStr, str]]:
+    """The keys production refuses at their development value (the kit's
+    `require_production_keys`): the contact key (anyone could open the stored addresses
+    with it) and the secret of the account that asks for data keys."""
+    return {
+        "NOTIFICATIONS_CONTACT_KEY": (settings.contact_key, DEV_CONTACT_KEY),
+        "NOTIFICATIONS_KEY_READER_CLIENT_SECRET": (settings.key_reader_client_secret, DEV_KEY_READER_SECRET),
+    }
 
 
 def session_signer(settings: NotificationsSettings) -> SessionSigner:

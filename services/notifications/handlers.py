@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from services.notifications.context import Context
+from services.notifications.delivery import address_refs
 from services.notifications.domain import (
     CODE_RULE,
     CODE_VALIDITY,
@@ -128,6 +129,29 @@ async def purge(ctx: Context, retention: timedelta) -> int:
     async with unit_of_work(ctx.pool(), ctx.origin) as uow:
         await CodeRepository(uow.conn).purge(ctx.clock())
         return await NotificationRepository(uow.conn).purge_content(ctx.clock() - retention)
+
+
+# What a message whose address the contact key no longer opens (a key since changed) gets
+# for its address hash: never a contact's, and not tried again at every start-up.
+UNOPENED_ADDRESS = "unopened"
+ADDRESS_REF_BATCH = 500
+
+
+async def backfill_address_refs(ctx: Context) -> int:
+    """Give the citizen messages stored before their address was hashed (migration 007)
+    the keyed hash of it, so a citizen proving that contact finds them in their own
+    export; how many. Run at start-up: once done, it finds nothing."""
+    done = 0
+    while True:
+        async with unit_of_work(ctx.pool(), ctx.origin) as uow:
+            repo = NotificationRepository(uow.conn)
+            found = await repo.without_address_ref(ADDRESS_REF_BATCH)
+            await repo.set_address_refs(
+                {n.id: (address_refs(ctx, n) or [UNOPENED_ADDRESS])[0] for n in found}
+            )
+        done += len(found)
+        if len(found) < ADDRESS_REF_BATCH:
+            return done
 
 
 # ----- citizens' one-time codes and sessions ---------------------------------------------------------

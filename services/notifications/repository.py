@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,6 +105,10 @@ _CITIZENS_MESSAGES = (
     "recipient_kind = 'citizen' AND (citizen_ref = $1 OR address_ref = ANY($2::text[])"
     " OR contact_ref = ANY($2::text[]) OR recipient_key = ANY($2::text[]))"
 )
+
+# Citizen messages stored before migration 007: an address without its keyed hash (the
+# partial index of migration 009 holds exactly these).
+_ADDRESS_REF_MISSING = "recipient_kind = 'citizen' AND address_ref IS NULL AND address_sealed IS NOT NULL"
 
 # Columns of the officers' list (no address, no body).
 LIST_COLUMNS = (
@@ -294,6 +298,26 @@ class NotificationRepository:
             since,
         )
         return {row["ref"]: None if row["proved"] else int(row["sent"]) for row in rows}
+
+    async def without_address_ref(self, limit: int) -> list[Notification]:
+        """Up to `limit` citizen messages whose address has no keyed hash yet, locked
+        (another instance backfilling at the same time takes others)."""
+        rows = await self.conn.fetch(
+            f"SELECT {_COLUMNS} FROM notifications WHERE {_ADDRESS_REF_MISSING}"
+            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+        return [self._to_domain(row) for row in rows]
+
+    async def set_address_refs(self, refs: Mapping[uuid.UUID, str]) -> None:
+        """Store each message's address hash (`updated_at` stays: retention counts from
+        the message's last change, not from this)."""
+        await self.conn.execute(
+            "UPDATE notifications SET address_ref = r.ref"
+            " FROM unnest($1::uuid[], $2::text[]) AS r(id, ref) WHERE notifications.id = r.id",
+            list(refs),
+            list(refs.values()),
+        )
 
     async def purge_content(self, before: datetime) -> int:
         """Forget addresses, bodies and template contexts of final notifications last

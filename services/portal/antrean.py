@@ -19,6 +19,7 @@ from services.portal.antrean_rules import (
     CHECK,
     MASUK,
     PURPOSES,
+    RESUBMISSION,
     STEPS,
     first_unanswered,
     next_page,
@@ -273,7 +274,8 @@ async def sign_in(request: Request, ctx: Ctx, untuk: str = ANTREAN, lanjut: str 
 def _sign_in_page(request: Request, step: str, signin: Draft, **values: Any) -> HTMLResponse:
     purpose = signin.get("untuk", ANTREAN)
     t = translator(language(request))
-    back = f"/antrean/{STEPS[-1]}" if purpose == ANTREAN else "/"
+    # Back to where the sign-in was asked for: the booking's last question, the application on Lacak.
+    back = {ANTREAN: f"/antrean/{STEPS[-1]}", RESUBMISSION: signin.get("lanjut", "/")}.get(purpose, "/")
     return _form_page(
         request,
         f"{MASUK}/{step}.html",

@@ -36,10 +36,15 @@ CODE_DIGITS = 6
 NEEDS = {"fasilitas": ("fasilitas",), "poli": ("poli",), "tanggal": ("tanggal",), "pasien": ("nik", "bayar")}
 STALE = {"fasilitas": ("poli", "tanggal"), "poli": ("tanggal",)}
 # Who asks for a sign-in: whether an email address will do, and where it goes after.
-# The sign-in for what a citizen started (Layanan saya, sending documents again): with
-# the phone or the email address they gave.
+# The sign-ins for what a citizen started, with the phone or the email address they gave:
+# Layanan saya, and sending an application's documents again from Lacak (its pages say so).
 ANY_CONTACT = "layanan"
-PURPOSES = {ANTREAN: (False, f"/antrean/{CHECK}"), ANY_CONTACT: (True, "/layanan")}
+RESUBMISSION = "berkas"
+PURPOSES = {
+    ANTREAN: (False, f"/antrean/{CHECK}"),
+    ANY_CONTACT: (True, "/layanan"),
+    RESUBMISSION: (True, "/lacak"),
+}
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,12 @@ from shared.kit.clock import utc_now
 from shared.kit.http import UNAVAILABLE_ERRORS, UNAVAILABLE_RETRY_AFTER_SECONDS, log_unavailable
 from shared.kit.limits import client_address
 from shared.kit.metrics import DomainMetrics, Metric
+from shared.kit.settings import DEV_OIDC_CLIENT_SECRET, require_production_keys
 from shared.runtime.topology import port_of
 
 log = logging.getLogger(__name__)
 
 DEV_PORTAL_SECRET = "sinergi-portal-development-secret-change-me"
-# The officers' workspace's client secret in development (shared/runtime/keycloak.py
-# gives the development provider the same one); production refuses it.
-DEV_OIDC_CLIENT_SECRET = "sinergi-petugas-development-secret"
 # When a citizen who met a service away may try again (the 503 page's Retry-After).
 RETRY_AFTER_SECONDS = 30
 
@@ -106,10 +104,13 @@ async def _close_clients(service: PortalService) -> None:
 def build(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or PortalSettings()
     production = settings.platform.environment == "production"
-    if production and settings.secret_key.get_secret_value() == DEV_PORTAL_SECRET:
-        raise RuntimeError("refusing to start in production with the development PORTAL_SECRET_KEY")
-    if production and settings.oidc_client_secret.get_secret_value() == DEV_OIDC_CLIENT_SECRET:
-        raise RuntimeError("refusing to start in production with the development PORTAL_OIDC_CLIENT_SECRET")
+    require_production_keys(
+        settings.platform,
+        {
+            "PORTAL_SECRET_KEY": (settings.secret_key, DEV_PORTAL_SECRET),
+            "PORTAL_OIDC_CLIENT_SECRET": (settings.oidc_client_secret, DEV_OIDC_CLIENT_SECRET),
+        },
+    )
     timeout = settings.upstream_timeout_seconds
 
     def context(service: PortalService) -> handlers.Context:

@@ -73,7 +73,11 @@ async def _parts(
 
 
 async def _export(
-    ctx: Context, actor: Actor, refs: list[str], ask: Callable[[Upstream, str], Awaitable[dict[str, Any]]]
+    ctx: Context,
+    actor: Actor,
+    refs: list[str],
+    ask: Callable[[Upstream, str], Awaitable[dict[str, Any]]],
+    kind: str,
 ) -> Export:
     export_id = str(uuid.uuid4())
     records = rules.records(refs, export_id)
@@ -82,7 +86,7 @@ async def _export(
     now = ctx.clock()
     document = rules.document(export_id, now, parts)
     await repository.audit_read(ctx.pool(), actor, records, [rules.DELIVERED, *document["services_answered"]])
-    return Export(document, rules.filename(export_id, now))
+    return Export(document, rules.filename(kind, export_id, now))
 
 
 async def officer_export(
@@ -103,7 +107,7 @@ async def officer_export(
         body = {**values, "export_id": export_id}
         return await as_officer(lambda: citizen_data.officer_export(upstream, officer.token, body))
 
-    return result, await _export(ctx, actor, refs, ask)
+    return result, await _export(ctx, actor, refs, ask, rules.OFFICER_FILE)
 
 
 async def own_export(ctx: Context, session_id: str, actor: Actor) -> Export:
@@ -120,6 +124,8 @@ async def own_export(ctx: Context, session_id: str, actor: Actor) -> Export:
         return await citizen_data.own_export(upstream, session, contact, export_id)
 
     try:
-        return await _export(ctx, dataclasses.replace(actor, subject=ref, role="citizen"), [ref], ask)
+        return await _export(
+            ctx, dataclasses.replace(actor, subject=ref, role="citizen"), [ref], ask, rules.OWN_FILE
+        )
     except Refused as refused:
         raise SignInNeeded from refused

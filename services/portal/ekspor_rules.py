@@ -28,6 +28,9 @@ MEDIA_TYPE = "application/json"
 REQUESTED = "citizen.export.requested"
 DELIVERED = "citizen.export.delivered"
 EXPORT_RECORD = "export:"
+# What a download is named for: the citizen's own data (Layanan saya), or a citizen's data
+# the data protection officer exported.
+OWN_FILE, OFFICER_FILE = "data-saya", "data-warga"
 
 
 def read_request(form: Mapping[str, str]) -> Answer:
@@ -55,9 +58,10 @@ def document(
     }
 
 
-def filename(export_id: str, generated_at: datetime) -> str:
-    """The download's name: the day and the export's id, nothing about the citizen."""
-    return f"data-saya-{generated_at:%Y%m%d}-{export_id[:8]}.json"
+def filename(kind: str, export_id: str, generated_at: datetime) -> str:
+    """The download's name: whose download it is (`kind`: OWN_FILE or OFFICER_FILE), the
+    day and the export's id, nothing about the citizen."""
+    return f"{kind}-{generated_at:%Y%m%d}-{export_id[:8]}.json"
 
 
 def records(refs: list[str], export_id: str) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from services.portal import domain
-from services.portal.antrean_rules import ANY_CONTACT
+from services.portal.antrean_rules import RESUBMISSION
 from services.portal.domain import Answer, choice, read_contacts, read_digits, read_nik
 
 IZIN = "izin"
@@ -318,4 +318,4 @@ def applicant_sign_in(code: str) -> str:
     """The sign-in before sending documents again (with the phone or email the applicant
     gave), coming back to the application's documents on Lacak."""
     back = "/lacak?" + urlencode({"kode": code}) + "#berkas"
-    return "/masuk?" + urlencode({"untuk": ANY_CONTACT, "lanjut": back})
+    return "/masuk?" + urlencode({"untuk": RESUBMISSION, "lanjut": back})

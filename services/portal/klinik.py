@@ -286,9 +286,9 @@ async def _schedule_page(
 
 @router.get("/petugas/klinik/{facility}/jadwal/{code}/{weekday}", response_class=HTMLResponse)
 async def schedule(
-    request: Request, ctx: Ctx, officer: Officer, facility: str, code: str, weekday: int
+    request: Request, ctx: Ctx, officer: Officer, facility: str, code: str, weekday: str
 ) -> Response:
-    return await _schedule_page(request, ctx, facility, code, weekday)
+    return await _schedule_page(request, ctx, facility, code, _weekday(weekday))
 
 
 @router.post("/petugas/klinik/{facility}/jadwal/{code}/{weekday}/simpan", response_class=HTMLResponse)

@@ -176,9 +176,14 @@ class CitizenTable:
         """The attachments of the citizen's records (those also meeting `condition`)."""
         return f"owner IN (SELECT tracking_code FROM {self.table} WHERE {about or self.about}{condition})"
 
+    @property
+    def export_query(self) -> str:
+        """The statement of the records an export lists (`Citizen.params`); each of its
+        conditions has an index (the NIK, the reference, the lower-case contacts)."""
+        return f"SELECT {self.columns} FROM {self.table} WHERE {self.exported} ORDER BY {self.order_by}"
+
     async def export(self, conn: asyncpg.Connection, citizen: Citizen) -> dict[str, list[dict[str, Any]]]:
-        query = f"SELECT {self.columns} FROM {self.table} WHERE {self.exported} ORDER BY {self.order_by}"
-        exported = {self.table: [dict(r) for r in await conn.fetch(query, *citizen.params)]}
+        exported = {self.table: [dict(r) for r in await conn.fetch(self.export_query, *citizen.params)]}
         if self.files is not None:
             files = (
                 "SELECT owner, id, kind, label, media_type, size_bytes, sha256, created_at FROM attachment"

@@ -210,19 +210,30 @@ class KeyReaderToken:
     integration view) or, in development without a provider, a short HS256 token."""
 
     def __init__(
-        self, platform: PlatformSettings, client_id: str, client_secret: SecretStr, role: str = KEY_READER
+        self,
+        platform: PlatformSettings,
+        client_id: str,
+        client_secret: SecretStr,
+        role: str = KEY_READER,
+        *,
+        client: httpx.AsyncClient | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.platform, self.client_id, self.client_secret = platform, client_id, client_secret
         self.role = role
+        self.monotonic = monotonic
         self._token: tuple[str, float] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client = client
+        # The provider's token endpoint, from its discovery document: read once, and again
+        # only after a failed request (the provider may have moved it).
+        self._token_endpoint: str | None = None
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
 
     async def __call__(self) -> str:
-        now = time.monotonic()
+        now = self.monotonic()
         if self._token is not None and self._token[1] > now:
             return self._token[0]
         if not self.platform.oidc_issuer:
@@ -231,18 +242,22 @@ class KeyReaderToken:
             )
             self._token = (token, now + 1800)
             return token
-        base = (self.platform.oidc_discovery_url or self.platform.oidc_issuer).rstrip("/")
         client = self._client = self._client or httpx.AsyncClient(timeout=10.0)
         try:
-            discovery = (await client.get(f"{base}/.well-known/openid-configuration")).json()
+            if self._token_endpoint is None:
+                base = (self.platform.oidc_discovery_url or self.platform.oidc_issuer).rstrip("/")
+                discovery = await client.get(f"{base}/.well-known/openid-configuration")
+                discovery.raise_for_status()
+                self._token_endpoint = str(discovery.json()["token_endpoint"])
             answer = await client.post(
-                discovery["token_endpoint"],
+                self._token_endpoint,
                 data={"grant_type": "client_credentials"},
                 auth=(self.client_id, self.client_secret.get_secret_value()),
             )
             answer.raise_for_status()
             body = answer.json()
         except (httpx.HTTPError, KeyError, ValueError) as exc:
+            self._token_endpoint = None
             raise KeyServiceUnavailable(f"identity provider: {type(exc).__name__}") from None
         # Renewed at half its life, so a token never expires on its way.
         self._token = (str(body["access_token"]), now + float(body.get("expires_in", 60)) / 2)

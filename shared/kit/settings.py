@@ -7,6 +7,7 @@ each service adds its own with its own prefix (``COMPLAINTS_DATABASE_URL``, ...)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -18,6 +19,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # deployment requires real values through its `.env` file.
 DEV_AUTH_SECRET = "sinergi-development-secret-change-me-0123456789"
 DEV_CITIZEN_REF_KEY = "sinergi-development-citizen-ref-key"
+# The secrets of the development realm's clients (`make idp`, shared/runtime/keycloak.py
+# puts them in the realm): the portal's officers' sign-in, the notification service's
+# account (role key_reader), the integration view's (role text_reader).
+DEV_OIDC_CLIENT_SECRET = "sinergi-petugas-development-secret"
+DEV_KEY_READER_SECRET = "sinergi-notifications-development-secret"
+DEV_TEXT_READER_SECRET = "sinergi-integration-development-secret"
 
 
 class Rate(BaseModel):
@@ -161,18 +168,21 @@ def bootstrap_servers(bootstrap: str) -> list[str]:
     return [server.strip() for server in bootstrap.split(",") if server.strip()]
 
 
-def require_production_keys(settings: PlatformSettings) -> None:
+def require_production_keys(
+    settings: PlatformSettings, service_keys: Mapping[str, tuple[SecretStr, str]] | None = None
+) -> None:
     """In production, refuse the development secrets and shared-secret officer tokens: a
     token signed with a published key would let anyone act as an officer, and a known
-    HMAC key would let anyone link citizen references back to NIKs."""
+    HMAC key would let anyone link citizen references back to NIKs. `service_keys`: a
+    service's own, by variable name, each with its published development value."""
     if settings.environment != "production":
         return
+    # Officers sign in through the identity provider; the shared secret (SINERGI_AUTH_SECRET)
+    # signs nothing there, so only the citizen reference key is checked of the platform's.
     defaults = {
-        "SINERGI_AUTH_SECRET": (settings.auth_secret, DEV_AUTH_SECRET),
         "SINERGI_CITIZEN_REF_KEY": (settings.citizen_ref_key, DEV_CITIZEN_REF_KEY),
+        **(service_keys or {}),
     }
-    # Officers sign in through the identity provider; the shared secret signs nothing.
-    defaults.pop("SINERGI_AUTH_SECRET")
     weak = [name for name, (value, dev) in defaults.items() if value.get_secret_value() == dev]
     if len(settings.citizen_ref_key.get_secret_value()) < 32:
         weak.append("SINERGI_CITIZEN_REF_KEY (shorter than 32 characters)")

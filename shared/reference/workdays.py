@@ -106,6 +106,14 @@ class WorkingCalendar:
             current += timedelta(days=1)
         return current
 
+    def first_without_holiday(self, d: date) -> date:
+        """``d``, or the first day after it that is no holiday or cuti bersama: the first
+        day a polyclinic practising every day of the week offers places."""
+        current = self._as_date(d)
+        while self.holiday_name(current):
+            current += timedelta(days=1)
+        return current
+
     def local_date(self, moment: datetime) -> date:
         """The calendar date of an aware ``moment`` in this calendar's time zone."""
         if moment.tzinfo is None or moment.utcoffset() is None:

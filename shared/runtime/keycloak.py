@@ -31,6 +31,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from shared.kit.settings import DEV_KEY_READER_SECRET, DEV_OIDC_CLIENT_SECRET, DEV_TEXT_READER_SECRET
 from shared.runtime import jvm
 from shared.runtime.embedded import ServerProcess, _open_log, _read_tail, _register, _spawn, free_port
 from shared.runtime.jvm import CACHE, pom_property, resolve
@@ -100,9 +101,9 @@ class EmbeddedKeycloak(ServerProcess):
         work_dir: Path,
         port: int | None = None,
         *,
-        client_secret: str = "sinergi-petugas-development-secret",
-        key_reader_secret: str = "sinergi-notifications-development-secret",
-        text_reader_secret: str = "sinergi-integration-development-secret",
+        client_secret: str = DEV_OIDC_CLIENT_SECRET,
+        key_reader_secret: str = DEV_KEY_READER_SECRET,
+        text_reader_secret: str = DEV_TEXT_READER_SECRET,
         portal_url: str = "http://127.0.0.1:8005",
         startup_timeout: float = 120.0,
     ) -> None:

@@ -93,7 +93,7 @@ async def test_the_data_protection_officer_downloads_a_citizens_data_by_nik(
 
         await page.fill("#nik", held.nik)
         name, document = await download(page, "Unduh data warga")
-        assert name.startswith("data-saya-") and NIK not in name
+        assert name.startswith("data-warga-") and NIK not in name
         assert_everything(document, held)
         messages = document["services"]["notifications"]["notifications"]
         assert held.phone not in {m["address"] for m in messages}, "masked for the officer"

@@ -198,6 +198,9 @@ async def test_a_pbg_with_its_documents_sent_back_for_one_and_completed_from_lac
         assert asked == ["Keterangan Rencana Kabupaten (KRK)"]
         await page.get_by_role("link", name="Masuk untuk mengirim berkas").click()
         await audit.page(page, "masuk-pemohon")
+        # The sign-in says what it is for, and leads back to the application.
+        assert await page.inner_text("h1") == "Masuk untuk mengirim berkas"
+        assert (await page.get_attribute(".back-link", "href") or "").startswith(f"/lacak?kode={code}")
         await prove(page, audit, stack, phone, "lacak-pemohon", nik=NIK)
         assert await page.get_attribute("#status", "data-status") == "documents_incomplete"
         assert await page.locator(".missing-document").count() == 1

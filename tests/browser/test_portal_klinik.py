@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -246,6 +246,11 @@ async def test_a_doctors_weekday_session_is_refused_when_it_ends_before_it_start
         await row.get_by_role("link").click()
         await page.wait_for_url(f"**/jadwal/{DOCTOR}/{weekday}")
         await audit.page(page, "jadwal-ubah")
+        # Only a weekday's address is a page: 0 (Monday) to 6 (Sunday), as when saving.
+        for other in ("7", "-1", "senin"):
+            answer = await page.goto(clinic.portal + f"/petugas/klinik/{FACILITY}/jadwal/{DOCTOR}/{other}")
+            assert answer is not None and answer.status == 404
+        await page.goto(clinic.portal + f"/petugas/klinik/{FACILITY}/jadwal/{DOCTOR}/{weekday}")
 
         await page.fill("#mulai", "13.00")
         await page.fill("#selesai", "09.00")
@@ -274,7 +279,12 @@ async def test_a_doctor_on_leave_on_one_date_is_recorded_and_that_day_offers_no_
 ) -> None:
     from playwright.async_api import expect
 
-    day = default_calendar().local_date(datetime.now(UTC)) + timedelta(days=3)
+    # A day the polyclinic (open every weekday) practises by the service's rule, so the
+    # leave is what leaves it without places: no holiday.
+    calendar = default_calendar()
+    day = calendar.first_without_holiday(calendar.local_date(datetime.now(UTC)) + timedelta(days=3))
+    before = await _offered(clinic, day)
+    assert before and all(s["doctor"] == DOCTOR for s in before), before
     async with visitor(browser, clinic, "klinik-cuti", DESKTOP) as (page, audit):
         await sign_in(page, clinic, audit)
         await page.goto(clinic.portal + f"/petugas/klinik/{FACILITY}/jadwal")
@@ -296,9 +306,15 @@ async def test_a_doctor_on_leave_on_one_date_is_recorded_and_that_day_offers_no_
         await expect(listed).to_contain_text("Dokter tidak praktik (cuti)")
         await expect(listed).to_contain_text("dokter cuti")
         await audit.page(page, "cuti-disimpan")
+    assert await _offered(clinic, day) == []
+
+
+async def _offered(clinic: Clinic, day: date) -> list[dict[str, Any]]:
+    """The test polyclinic's sessions with places on `day`, as the health service offers them."""
     async with httpx.AsyncClient(base_url=clinic.health, timeout=30) as client:
         offered = await client.get(f"/facilities/{FACILITY}/polyclinics/{POLYCLINIC}/sessions?date={day}")
-    assert offered.json() == []
+    assert offered.status_code == 200, offered.text
+    return list(offered.json())
 
 
 async def test_the_display_without_javascript_refreshes_itself(browser: Any, clinic: Clinic) -> None:

@@ -32,9 +32,10 @@ from services.notifications.domain import (
     SendResult,
     preferences_for,
 )
-from services.notifications.repository import NotificationRepository
+from services.notifications.repository import CitizenMessages, NotificationRepository
 from services.notifications.status_events import stage
 from services.notifications.tests.relay import Relay
+from shared.kit.citizen_data import Citizen
 from shared.kit.settings import PlatformSettings
 from shared.runtime.fake_gateway import FakeGateway
 from shared.schemas import Envelope
@@ -390,3 +391,40 @@ def logging_to(pool: asyncpg.Pool, queries: list[str]) -> Any:
             return Acquire()
 
     return lambda: Pool()
+
+
+async def test_messages_stored_before_addresses_were_hashed_are_found_by_their_contact(
+    worker: Worker, platform: PlatformSettings
+) -> None:
+    # Start-up gives the messages stored before migration 007 (no address hash) theirs:
+    # a citizen's own export finds them by the contact they prove.
+    ctx = worker.ctx
+    email, other = unique_email(), unique_email()
+    await create(ctx, [filed(platform, email=email), filed(platform, email=other)])
+    ref, other_ref = ctx.address_ref("email", email), ctx.address_ref("email", other)
+    async with ctx.pool().acquire() as conn:
+        ids = [r["id"] for r in await conn.fetch("SELECT id FROM notifications WHERE address_ref = $1", ref)]
+        assert ids
+        # As 007 left them; no unsolicited-message hash either (the rule of a status change).
+        await conn.execute(
+            "UPDATE notifications SET address_ref = NULL, contact_ref = NULL WHERE id = ANY($1::uuid[])", ids
+        )
+        # One whose address the contact key no longer opens (a key since changed).
+        await conn.execute(
+            "UPDATE notifications SET address_ref = NULL, address_sealed = 'not-a-token' WHERE address_ref = $1",
+            other_ref,
+        )
+        citizen = Citizen(None, None, (email,), (ref,), proven=True)
+        assert (await CitizenMessages(ctx.contact_key).export(conn, citizen))["notifications"] == []
+
+    assert await handlers.backfill_address_refs(ctx) >= len(ids) + 1
+    async with ctx.pool().acquire() as conn:
+        found = (await CitizenMessages(ctx.contact_key).export(conn, citizen))["notifications"]
+        assert {m["id"] for m in found} == set(ids)
+        assert all(m["address"] == email for m in found)
+        left = await conn.fetchval(
+            "SELECT count(*) FROM notifications WHERE recipient_kind = 'citizen' AND address_ref IS NULL"
+            " AND address_sealed IS NOT NULL"
+        )
+        assert left == 0
+    assert await handlers.backfill_address_refs(ctx) == 0  # once done, nothing to do

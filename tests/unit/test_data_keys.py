@@ -127,3 +127,46 @@ def test_a_text_naming_no_one_is_sealed_all_the_same_with_a_key_of_its_own() -> 
     assert first.to_seal[0] != second.to_seal[0]  # no one to erase: no shared key either
     named = text_sealer(PlatformSettings(), nik="3306061708900001")
     assert named("a").to_seal[0] == named("b").to_seal[0]  # the citizen's one data key
+
+
+class Provider:
+    """An identity provider's discovery document and token endpoint: counts each."""
+
+    def __init__(self) -> None:
+        self.discoveries = 0
+        self.tokens = 0
+        self.failing = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/.well-known/openid-configuration"):
+            self.discoveries += 1
+            return httpx.Response(200, json={"token_endpoint": "http://idp/realms/sinergi/token"})
+        assert request.method == "POST" and request.url.path == "/realms/sinergi/token"
+        if self.failing:
+            return httpx.Response(503)
+        self.tokens += 1
+        return httpx.Response(200, json={"access_token": f"token-{self.tokens}", "expires_in": 60})
+
+
+async def test_the_discovery_document_is_read_once_and_again_only_after_a_failure() -> None:
+    provider, clock = Provider(), [0.0]
+    token = KeyReaderToken(
+        PlatformSettings(oidc_issuer="http://idp/realms/sinergi"),
+        "sinergi-notifications",
+        SecretStr("secret"),
+        client=httpx.AsyncClient(transport=httpx.MockTransport(provider)),
+        monotonic=lambda: clock[0],
+    )
+    assert await token() == "token-1"
+    assert await token() == "token-1"  # kept for half its life
+    clock[0] = 31.0
+    assert await token() == "token-2"
+    assert (provider.discoveries, provider.tokens) == (1, 2)
+    clock[0] = 62.0
+    provider.failing = True
+    with pytest.raises(KeyServiceUnavailable):
+        await token()
+    provider.failing = False
+    assert await token() == "token-3"
+    assert provider.discoveries == 2  # the endpoint is looked up again after the failure
+    await token.close()

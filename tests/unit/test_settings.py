@@ -6,8 +6,11 @@ import pytest
 from pydantic import SecretStr
 
 from services.complaints.app import ComplaintsSettings, build
-from services.notifications.app import NotificationsSettings
-from services.notifications.app import require_production_keys as notifications_keys
+from services.integration.app import IntegrationSettings
+from services.integration.app import build as build_integration
+from services.notifications.app import NotificationsSettings, development_keys
+from services.portal.app import PortalSettings
+from services.portal.app import build as build_portal
 from shared.kit.auth import DevelopmentTokens, OidcTokens, token_verifier
 from shared.kit.settings import PlatformSettings, bootstrap_servers, require_production_keys
 
@@ -68,9 +71,19 @@ def test_production_refuses_the_development_keys_that_open_contacts() -> None:
     with pytest.raises(
         RuntimeError, match=r"NOTIFICATIONS_CONTACT_KEY.*NOTIFICATIONS_KEY_READER_CLIENT_SECRET"
     ):
-        notifications_keys(NotificationsSettings(platform=production))
+        require_production_keys(production, development_keys(NotificationsSettings(platform=production)))
     real = {
         "contact_key": "Zm9vYmFyYmF6cXV4MDEyMzQ1Njc4OWFiY2RlZmdoaWo=",
         "key_reader_client_secret": "s" * 40,
     }
-    notifications_keys(NotificationsSettings(platform=production, **real))
+    require_production_keys(production, development_keys(NotificationsSettings(platform=production, **real)))
+
+
+def test_production_refuses_the_development_secrets_of_the_view_and_the_portal() -> None:
+    production = PlatformSettings(environment="production", **REAL_KEYS)
+    with pytest.raises(RuntimeError, match="INTEGRATION_TEXT_READER_CLIENT_SECRET"):
+        build_integration(IntegrationSettings(platform=production))
+    with pytest.raises(RuntimeError, match=r"PORTAL_SECRET_KEY.*PORTAL_OIDC_CLIENT_SECRET"):
+        build_portal(PortalSettings(platform=production))
+    with pytest.raises(RuntimeError, match=r"refusing.*: PORTAL_OIDC_CLIENT_SECRET$"):
+        build_portal(PortalSettings(platform=production, secret_key=SecretStr("p" * 40)))

@@ -54,6 +54,7 @@ def test_the_document_holds_every_part_by_service_in_the_services_order() -> Non
 
 
 def test_the_file_and_the_audit_rows_name_the_export_never_the_citizen() -> None:
-    assert rules.filename(EXPORT_ID, NOW) == "data-saya-20261206-4f1c9a2e.json"
+    assert rules.filename(rules.OWN_FILE, EXPORT_ID, NOW) == "data-saya-20261206-4f1c9a2e.json"
+    assert rules.filename(rules.OFFICER_FILE, EXPORT_ID, NOW) == "data-warga-20261206-4f1c9a2e.json"
     assert rules.records(["cr1_abc", "ct1_def"], EXPORT_ID) == ["cr1_abc", "ct1_def", f"export:{EXPORT_ID}"]
     assert set(rules.SERVICES) == {"complaints", "permits", "health", "notifications", "integration"}
