@@ -51,6 +51,36 @@ async def busy_health(
         yield client, app.state.service.context, fresh_database
 
 
+async def test_the_locked_statement_alone_takes_exactly_a_sessions_places(
+    busy_health: tuple[httpx.AsyncClient, handlers.Context, str],
+) -> None:
+    """The guarantee without the reads that come before it: more transactions than places,
+    each on its own connection and none having read the session's count, take a place of
+    one session at once. Whatever the timing, the statement that takes a place (under the
+    session row's lock) gives out exactly the places there are, each position and queue
+    number once."""
+    client, ctx, db = busy_health
+    poli = await make_polyclinic(client, f"L{uuid.uuid4().hex[:6].upper()}", quota_jkn=FEW_PLACES)
+    day = visit_day(ctx)
+    conns = [await connect(db) for _ in range(TAKERS)]
+    try:
+        repo = ctx.repository(conns[0])
+        [schedule] = [
+            s for s in await repo.schedules_of_polyclinic(FACILITY, poli) if s.weekday == day.weekday()
+        ]
+        [schedule_id] = await repo.open_sessions([schedule], day)
+
+        async def take(conn: asyncpg.Connection) -> tuple[int, int] | None:
+            async with conn.transaction():
+                return await ctx.repository(conn).take_place(schedule_id, day, Payment.JKN, FACILITY, poli)
+
+        taken = [t for t in await asyncio.gather(*map(take, conns)) if t is not None]
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
+    assert sorted(position for position, _ in taken) == list(range(1, FEW_PLACES + 1))
+    assert sorted(number for _, number in taken) == list(range(1, FEW_PLACES + 1))
+
+
 async def test_a_rush_books_exactly_the_quota_and_refuses_the_rest(
     busy_health: tuple[httpx.AsyncClient, handlers.Context, str],
     platform: PlatformSettings,
@@ -106,33 +136,3 @@ async def test_a_rush_books_exactly_the_quota_and_refuses_the_rest(
         return found if len(found) >= PLACES else None
 
     assert await wait_for(booked_events) == set(booked)
-
-
-async def test_the_locked_statement_alone_takes_exactly_a_sessions_places(
-    busy_health: tuple[httpx.AsyncClient, handlers.Context, str],
-) -> None:
-    """The guarantee without the reads that come before it: more transactions than places,
-    each on its own connection and none having read the session's count, take a place of
-    one session at once. Whatever the timing, the statement that takes a place (under the
-    session row's lock) gives out exactly the places there are, each position and queue
-    number once."""
-    client, ctx, db = busy_health
-    poli = await make_polyclinic(client, f"L{uuid.uuid4().hex[:6].upper()}", quota_jkn=FEW_PLACES)
-    day = visit_day(ctx)
-    conns = [await connect(db) for _ in range(TAKERS)]
-    try:
-        repo = ctx.repository(conns[0])
-        [schedule] = [
-            s for s in await repo.schedules_of_polyclinic(FACILITY, poli) if s.weekday == day.weekday()
-        ]
-        [schedule_id] = await repo.open_sessions([schedule], day)
-
-        async def take(conn: asyncpg.Connection) -> tuple[int, int] | None:
-            async with conn.transaction():
-                return await ctx.repository(conn).take_place(schedule_id, day, Payment.JKN, FACILITY, poli)
-
-        taken = [t for t in await asyncio.gather(*map(take, conns)) if t is not None]
-    finally:
-        await asyncio.gather(*(c.close() for c in conns))
-    assert sorted(position for position, _ in taken) == list(range(1, FEW_PLACES + 1))
-    assert sorted(number for _, number in taken) == list(range(1, FEW_PLACES + 1))
