@@ -340,8 +340,10 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
         async with ctx.unit_of_work() as uow:
             repo = ctx.repository(uow.conn)
             await repo.lock_contact(by)
-            # Read after the lock (a statement of its own: one taking the lock would read
-            # with the snapshot it started with, blind to what the lock waited for).
+            # Read again, not taken from `_refuse_when_full`'s read: the contact's limits
+            # hold only as counted under its lock (and in a statement of its own: one
+            # taking the lock would read with the snapshot it started with, blind to what
+            # the lock waited for).
             standing = await repo.standing(*where, ctx.today())
             if standing.held is not None:
                 outcome = "repeated"
@@ -358,12 +360,12 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
                 earlier.contact = ctx.contact_for(earlier.patient)
                 earlier.booked_again(now)
                 await uow.emit(earlier.events, subject=str(earlier.id))
-            appointment = await _book_place(ctx, repo, cmd, ref, await uow.seal(contact), now, placed)
+            appointment = await _book_place(ctx, repo, cmd, ref, await uow.seal(contact), now, read)
             await uow.emit(appointment.events, subject=str(appointment.id))
         return appointment
 
     try:
-        placed = await _refuse_when_full(ctx, cmd, where)
+        read = await _refuse_when_full(ctx, cmd, where)
         appointment = await retry_on_code_collision(create, constraint=BOOKING_CODE_KEY)
     except QuotaFull:
         ctx.on_booking(cmd.facility, cmd.payment, "quota_full")
@@ -378,9 +380,12 @@ async def book(ctx: Context, cmd: Book) -> Appointment:
 # What a booking names, as `_place` finds it: facility, polyclinic, how they are called in
 # answers, and the schedules whose sessions it may use.
 Placed = tuple[Facility, Polyclinic, str, list[Schedule]]
+# What a booking names and those schedules' sessions on its day that are practised, in
+# the schedules' order, as read before its transaction.
+Read = tuple[Placed, list[Session]]
 
 
-async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str, str, date]) -> Placed | None:
+async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str, str, date]) -> Read | None:
     """QuotaFull at once when a read without locks finds every session the booking could
     use full and nothing that answers first (the caller's booking already made, the
     caller's own limits, a field in error: those are left to the booking itself). Most
@@ -388,8 +393,8 @@ async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str,
     cost a few reads and no transaction (docs/capacity.md). Places are only taken under
     the session row's lock, so a place freed meanwhile goes to the next attempt.
 
-    Otherwise what the booking names, as read here (None when something answers first),
-    so the booking does not read that reference data again."""
+    Otherwise what the booking names and its sessions, as read here (None when something
+    answers first), so the booking does not read them again."""
     async with ctx.reading() as repo:
         standing = await repo.standing(*where, ctx.today())
         if standing.held is not None:
@@ -401,12 +406,18 @@ async def _refuse_when_full(ctx: Context, cmd: Book, where: tuple[str, str, str,
             return None
         _, _, what, candidates = placed
         sessions = await repo.sessions_on([s.id for s in candidates if s.id is not None], cmd.date)
-    found = [sessions[s.id] for s in candidates if s.id in sessions]
+    practised = _practised(candidates, sessions)
     # A day whose sessions are all cancelled (the doctor on leave) is the booking's to say.
-    practised = [s for s in found if not s.cancelled]
-    if len(found) == len(candidates) and practised and all(s.remaining(cmd.payment) <= 0 for s in practised):
+    full = all(s.remaining(cmd.payment) <= 0 for s in practised)
+    if len(sessions) == len(candidates) and practised and full:
         raise quota_full(practised, cmd.payment, what)
-    return placed
+    return placed, practised
+
+
+def _practised(candidates: list[Schedule], sessions: dict[int, Session]) -> list[Session]:
+    """The sessions of `candidates` read (`sessions`, by schedule id) and not cancelled,
+    in the candidates' order."""
+    return [sessions[s.id] for s in candidates if s.id in sessions and not sessions[s.id].cancelled]
 
 
 async def _place(ctx: Context, repo: HealthRepository, cmd: Book, now: datetime) -> Placed:
@@ -443,16 +454,22 @@ async def _book_place(
     ref: str,
     contact: SealedContact | None,
     now: datetime,
-    placed: Placed | None,
+    read: Read | None,
 ) -> Appointment:
-    """Book a place in the first session with room and store it (`placed`: what the
-    booking names, if already read). Everything is read first; the place is taken last
-    (`take_place`), so the session's row is locked only for the appointment's insert, its
-    event's and the commit."""
-    facility, polyclinic, what, candidates = placed or await _place(ctx, repo, cmd, now)
-    ids = await repo.open_sessions(candidates, cmd.date)
-    found = await repo.sessions_on(ids, cmd.date)
-    sessions = [found[s.id] for s in candidates if s.id in found and not found[s.id].cancelled]
+    """Book a place in the first session with room and store it (`read`: what the booking
+    names and its sessions, if already read). Everything is read first; the place is
+    taken last (`take_place`), so the session's row is locked only for the appointment's
+    insert, its event's and the commit."""
+    if read is None:
+        facility, polyclinic, what, candidates = await _place(ctx, repo, cmd, now)
+        ids = await repo.open_sessions(candidates, cmd.date)
+        sessions = _practised(candidates, await repo.sessions_on(ids, cmd.date))
+    else:
+        # The sessions as read before the transaction, not again inside it: which to try
+        # first is all they decide; room (and a cancellation since) is the locked
+        # statement's to test, and a place freed since goes to a later attempt.
+        (facility, polyclinic, what, candidates), sessions = read
+        await repo.open_sessions(candidates, cmd.date)
     if not sessions:
         raise InvalidField(
             "date", f"no practice at {what} on {cmd.date}: the session is cancelled (doctor on leave)"

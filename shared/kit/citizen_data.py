@@ -76,9 +76,12 @@ class Citizen:
 
     @property
     def params(self) -> tuple[str | None, str | None, list[str], list[str]]:
-        """An export query's `$1` NIK, `$2` citizen reference, `$3` contacts, `$4` their
-        keyed hashes (text arrays), for a service that writes its own."""
+        """A query's `$1` NIK, `$2` citizen reference, `$3` contacts, `$4` their keyed
+        hashes (text arrays): what `CitizenTable.condition` finds them by."""
         return self.nik, self.citizen_ref, list(self.contacts), list(self.contact_refs)
+
+
+_CITIZEN_ARGS = 4  # how many Citizen.params binds, before a statement's own arguments
 
 
 class CitizenExport(Protocol):
@@ -133,43 +136,45 @@ class CitizenTable:
         cls.table, cls.nik_column, cls.order_by, cls.files = table, nik_column, order_by, files
         cls.contact_columns = contact_columns
 
-    @property
-    def exported(self) -> str:
-        """The WHERE condition of the records an export finds (`Citizen.params`)."""
+    def condition(self, contact_ref: str | None = None) -> str:
+        """The WHERE condition of the citizen's records, on `Citizen.params` ($1 the NIK,
+        $2 the citizen reference, $3 the contacts, $4 their keyed hashes): by the NIK
+        column, the reference and the contact columns, and by the column `contact_ref`
+        of the contact's keyed hash when given."""
         found = [f"{self.nik_column} = $1", "citizen_ref = $2"]
         found += [f"lower({column}) = ANY($3::text[])" for column in self.contact_columns]
-        if self.contact_ref is not None:
-            found.append(f"{self.contact_ref} = ANY($4::text[])")
+        if contact_ref is not None:
+            found.append(f"{contact_ref} = ANY($4::text[])")
         # Every parameter is named, so PostgreSQL knows each one's type.
         return f"(({' OR '.join(found)}) AND $3::text[] IS NOT NULL AND $4::text[] IS NOT NULL)"
 
     @property
     def about(self) -> str:
-        """The WHERE condition of the citizen's records: $1 the NIK, $2 the citizen
-        reference and, with contact columns, $3 the contacts (`_params`)."""
-        by_contact = "".join(f" OR lower({column}) = ANY($3::text[])" for column in self.contact_columns)
-        return f"({self.nik_column} = $1 OR citizen_ref = $2{by_contact})"
+        """The condition of the records an erasure changes (and a statement of the
+        service's own finds)."""
+        return self.condition()
 
-    def _params(self, citizen: Citizen) -> list[Any]:
-        contacts = [list(citizen.contacts)] if self.contact_columns else []
-        return [citizen.nik, citizen.citizen_ref, *contacts]
+    @property
+    def exported(self) -> str:
+        """The condition of the records an export finds: also by `contact_ref`."""
+        return self.condition(self.contact_ref)
 
     def arg(self, n: int) -> str:
         """The placeholder of a statement's `n`th own argument, after the citizen's."""
-        return f"${2 + bool(self.contact_columns) + n}"
+        return f"${_CITIZEN_ARGS + n}"
 
     async def rows_about(
         self, conn: asyncpg.Connection, citizen: Citizen, query: str
     ) -> list[dict[str, Any]]:
         """The rows `query` (on `about`) selects about `citizen`, for an export."""
-        return [dict(row) for row in await conn.fetch(query, *self._params(citizen))]
+        return [dict(row) for row in await conn.fetch(query, *citizen.params)]
 
     async def change_about(
         self, conn: asyncpg.Connection, citizen: Citizen, statement: str, *args: Any
     ) -> int:
         """Run `statement`, an UPDATE or DELETE on `about` with `args` as `arg(1)`…; how
         many rows it changed, what `CitizenData.erase` reports."""
-        status = await conn.execute(statement, *self._params(citizen), *args)
+        status = await conn.execute(statement, *citizen.params, *args)
         return int(status.split()[-1])
 
     def owned_by(self, condition: str = "", about: str | None = None) -> str:
@@ -217,7 +222,7 @@ class CitizenTable:
     async def count(self, conn: asyncpg.Connection, citizen: Citizen) -> int:
         """How many records of the citizen there are."""
         query = f"SELECT count(*) FROM {self.table} WHERE {self.about}"
-        return int(await conn.fetchval(query, *self._params(citizen)))
+        return int(await conn.fetchval(query, *citizen.params))
 
     async def change(
         self, conn: asyncpg.Connection, citizen: Citizen, assignments: str, *args: Any, only: str = ""

@@ -102,6 +102,7 @@ async def save_history(conn: asyncpg.Connection, table: str, key: str, aggregate
             aggregate.id,
             *_new_history(aggregate),
         )
+        aggregate.new_history.clear()  # only once stored: a failed save keeps them to retry
 
 
 async def add_with_history(
@@ -123,10 +124,13 @@ async def add_with_history(
         *values,
         *_new_history(aggregate),
     )
+    aggregate.new_history.clear()
 
 
 _HISTORY = "at, action, status, actor, note"  # a history table's columns after its aggregate's id
 _HISTORY_TYPES = ("timestamptz", "text", "text", "text", "text")
+_HISTORY_ATTRIBUTES = _HISTORY.split(", ")  # a HistoryEntry's, named as its columns
+_STATUS = _HISTORY_ATTRIBUTES.index("status")
 
 
 def _history_rows(first: int) -> str:
@@ -136,13 +140,11 @@ def _history_rows(first: int) -> str:
 
 
 def _new_history(aggregate: Recorded[Any]) -> list[list[Any]]:
-    """The history entries `aggregate` added since it was loaded, one list per column,
-    which are then no longer new."""
-    rows = [
-        (h.at, h.action, getattr(h.status, "value", h.status), h.actor, h.note) for h in aggregate.new_history
-    ]
-    aggregate.new_history.clear()
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in _HISTORY_TYPES]
+    """The history entries `aggregate` added since it was loaded, one list per column, a
+    status by its value. The caller forgets them as new once they are stored."""
+    columns = column_arrays(aggregate.new_history, _HISTORY_ATTRIBUTES)
+    columns[_STATUS] = [getattr(status, "value", status) for status in columns[_STATUS]]
+    return columns
 
 
 async def load_history(
@@ -150,9 +152,7 @@ async def load_history(
 ) -> list[HistoryEntry[S]]:
     """The history of the aggregate `aggregate_id` from its history `table`, oldest first,
     each entry's status made by `status` (the aggregate's Status enum)."""
-    rows = await conn.fetch(
-        f"SELECT at, action, status, actor, note FROM {table} WHERE {key} = $1 ORDER BY id", aggregate_id
-    )
+    rows = await conn.fetch(f"SELECT {_HISTORY} FROM {table} WHERE {key} = $1 ORDER BY id", aggregate_id)
     return [HistoryEntry(**{**dict(row), "status": status(row["status"])}) for row in rows]
 
 

@@ -14,19 +14,24 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 
 from services.health import handlers
 from services.health.app import HealthSettings, build
+from services.health.domain import Payment
+from shared.kit.db import connect
 from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from tests.citizen_support import minted_session, trust_development_sessions
 from tests.harness import db_fetchval, events_of, read_topic, running, wait_for
-from tests.integration.test_health_service import TOPIC, booking, make_polyclinic, nik, visit_day
+from tests.integration.test_health_service import FACILITY, TOPIC, booking, make_polyclinic, nik, visit_day
 
 PLACES = 20
 CITIZENS = 300
+TAKERS = 12  # transactions taking a place of one session at once, more than its FEW_PLACES
+FEW_PLACES = 5
 
 
 def citizen_phone(n: int) -> str:
@@ -44,6 +49,36 @@ async def busy_health(
     app = trust_development_sessions(build(settings))
     async with running(app) as client:
         yield client, app.state.service.context, fresh_database
+
+
+async def test_the_locked_statement_alone_takes_exactly_a_sessions_places(
+    busy_health: tuple[httpx.AsyncClient, handlers.Context, str],
+) -> None:
+    """The guarantee without the reads that come before it: more transactions than places,
+    each on its own connection and none having read the session's count, take a place of
+    one session at once. Whatever the timing, the statement that takes a place (under the
+    session row's lock) gives out exactly the places there are, each position and queue
+    number once."""
+    client, ctx, db = busy_health
+    poli = await make_polyclinic(client, f"L{uuid.uuid4().hex[:6].upper()}", quota_jkn=FEW_PLACES)
+    day = visit_day(ctx)
+    conns = [await connect(db) for _ in range(TAKERS)]
+    try:
+        repo = ctx.repository(conns[0])
+        [schedule] = [
+            s for s in await repo.schedules_of_polyclinic(FACILITY, poli) if s.weekday == day.weekday()
+        ]
+        [schedule_id] = await repo.open_sessions([schedule], day)
+
+        async def take(conn: asyncpg.Connection) -> tuple[int, int] | None:
+            async with conn.transaction():
+                return await ctx.repository(conn).take_place(schedule_id, day, Payment.JKN, FACILITY, poli)
+
+        taken = [t for t in await asyncio.gather(*map(take, conns)) if t is not None]
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
+    assert sorted(position for position, _ in taken) == list(range(1, FEW_PLACES + 1))
+    assert sorted(number for _, number in taken) == list(range(1, FEW_PLACES + 1))
 
 
 async def test_a_rush_books_exactly_the_quota_and_refuses_the_rest(

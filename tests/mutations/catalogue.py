@@ -328,20 +328,6 @@ MUTATIONS: tuple[Mutation, ...] = (
                 ' AND NOT x.cancelled AND x.used_{kind} < coalesce(x.day_quota_{kind}, s.quota_{kind})"',
                 ' AND NOT x.cancelled"',
             ),
-            # The reads without the lock (the early "kuota penuh", the sessions with room)
-            # are optimisations, not the guarantee: left in, they refuse most late
-            # attempts from committed counts, and whether the in-flight ones overbook
-            # would depend on timing.
-            Edit(
-                "services/health/handlers.py",
-                "        raise quota_full(practised, cmd.payment, what)\n",
-                "        pass\n",
-            ),
-            Edit(
-                "services/health/handlers.py",
-                "for session in [s for s in sessions if s.remaining(cmd.payment) > 0]:",
-                "for session in sessions:",
-            ),
         ),
         ("tests/integration/test_booking_rush.py",),
     ),

@@ -3,9 +3,23 @@ the repositories' integration tests)."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from shared.kit.sql import Where, column_arrays, insert_many_sql, update_many_sql, upsert_many_sql
+import pytest
+
+from shared.kit.history import Recorded
+from shared.kit.sql import (
+    Where,
+    add_with_history,
+    column_arrays,
+    insert_many_sql,
+    save_history,
+    update_many_sql,
+    upsert_many_sql,
+)
 
 
 def test_where_numbers_parameters_and_leaves_sql_question_marks_alone() -> None:
@@ -47,3 +61,57 @@ def test_column_arrays() -> None:
     assert column_arrays(rows, ["a", "b"]) == [[1, 2], ["x", "y"]]
     assert column_arrays(rows, ["b"]) == [["x", "y"]]
     assert column_arrays([], ["a", "b"]) == [[], []]
+
+
+class _Status(enum.StrEnum):
+    FILED = "filed"
+
+
+@dataclass(kw_only=True)
+class _Case(Recorded[_Status, object]):
+    id: str
+    status: _Status = _Status.FILED
+
+
+class _FailsOnce:
+    """A connection whose first statement fails (a lost connection, a deadlock victim)."""
+
+    def __init__(self) -> None:
+        self.executed: list[tuple[Any, ...]] = []
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        if not self.executed:
+            self.executed.append(())
+            raise ConnectionError("connection lost")
+        self.executed.append(args)
+        return "INSERT 0 1"
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        lambda conn, case: save_history(conn, "case_history", "case_id", case),
+        lambda conn, case: add_with_history(
+            conn, "cases", ["id"], [case.id], "case_history", "case_id", case
+        ),
+    ],
+    ids=["save_history", "add_with_history"],
+)
+async def test_history_entries_stay_new_until_their_statement_succeeded(store: Any) -> None:
+    case = _Case(id="c1")
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    case._record(at, "filed", "citizen", None)
+    case._record(at, "noted", "officer-1", "dicatat")
+    conn = _FailsOnce()
+    with pytest.raises(ConnectionError):
+        await store(conn, case)
+    assert len(case.new_history) == 2  # kept for the save that is tried again
+    await store(conn, case)
+    assert case.new_history == []
+    assert conn.executed[-1][-5:] == (
+        [at, at],
+        ["filed", "noted"],
+        ["filed", "filed"],  # a status by its value
+        ["citizen", "officer-1"],
+        [None, "dicatat"],
+    )
