@@ -25,6 +25,7 @@ from tests.harness import (
     published,
     service_fixture,
 )
+from tests.practice_days import practice_days
 
 TOPIC = "health.events"
 FACILITY = "RSUD-TJITRO"
@@ -57,10 +58,8 @@ health = service_fixture(
 
 
 def visit_day(ctx: handlers.Context, after: date | None = None) -> date:
-    """The first day from tomorrow that is no holiday (the test polyclinic practises daily)."""
-    day = (after or ctx.today()) + timedelta(days=1)
-    while ctx.calendar.holiday_name(day):
-        day += timedelta(days=1)
+    """The test polyclinic's first practice day after `after` (default the service's today)."""
+    [day] = practice_days(ctx.calendar, after or ctx.today())
     return day
 
 
