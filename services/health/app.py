@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Self
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.health import api, fhir, handlers
 from services.health.domain import BookingPolicy, Payment
 from services.health.repository import CitizenRecords
 from services.health.seed import DEFAULT_PATH, load_seed
 from shared.kit.app import PeriodicJob, Service, ServiceSpec, create_app, service_settings
+from shared.kit.clock import clock_on, utc_now
 from shared.kit.jobs import counting, recounting
 from shared.kit.metrics import DomainMetrics, Metric
 from shared.reference import default_calendar
@@ -29,6 +32,16 @@ class HealthSettings(service_settings("health", citizen_keys=True)):
     active_bookings_per_contact: int = Field(BookingPolicy.active_per_contact, ge=1)
     active_bookings_per_nik: int = Field(BookingPolicy.active_per_nik, ge=1)
     fhir_system_base: str = fhir.DEFAULT_SYSTEM_BASE
+    # Development only (HEALTH_TODAY): the service's "today", its clock moved by whole days.
+    # Check-in, tasks and call-next accept only today's queue, so a test of them picks a
+    # day the polyclinic practises instead of the machine's date (maybe a holiday).
+    today: date | None = None
+
+    @model_validator(mode="after")
+    def _today_in_development_only(self) -> Self:
+        if self.today is not None and self.platform.environment == "production":
+            raise ValueError("HEALTH_TODAY moves the service's clock: refused in production")
+        return self
 
 
 class HealthMetrics(DomainMetrics):
@@ -56,10 +69,14 @@ _refresh_gauges = recounting(handlers.waiting_by_polyclinic, lambda m: m.queue_w
 def build(settings: HealthSettings | None = None) -> FastAPI:
     settings = settings or HealthSettings()
 
+    calendar = default_calendar()
+    clock = clock_on(settings.today, calendar.tz) if settings.today else utc_now
+
     def context(service: HealthService) -> handlers.Context:
         return handlers.Context.of(
             service,
-            calendar=default_calendar(),
+            calendar=calendar,
+            clock=clock,
             policy=BookingPolicy(
                 max_days_ahead=settings.max_days_ahead,
                 checkin_opens_minutes=settings.checkin_opens_minutes,

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 
+from shared.kit.clock import utc_now
 from shared.kit.limits import limit_key
 from shared.kit.settings import PlatformSettings
+from shared.reference import default_calendar
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
@@ -24,6 +26,7 @@ from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, fi
 from tests.browser.portal_support import DESKTOP, PHONE, Audit
 from tests.browser.test_portal import browser, browsing, chromium, words
 from tests.harness import db_fetchval
+from tests.practice_days import practice_days
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -56,9 +59,11 @@ async def to_the_phone_page(page: Any, audit: Audit, stack: CitizenStack, nik: s
     await page.check(f"input[name='poli'][value='{POLYCLINIC}']")
     await go_on(page)
     await audit.page(page, "tanggal")
-    # The next Tuesday is offered as full, not choosable; other days say what is left.
-    today = date.today()
-    tuesday = today + timedelta(days=(FULL_WEEKDAY - today.weekday()) % 7 or 7)
+    # The next Tuesday with practice is offered as full, not choosable; other days say what
+    # is left (the page's days start tomorrow in the service's zone; holidays are not listed).
+    calendar = default_calendar()
+    later = practice_days(calendar, calendar.local_date(utc_now()), 14)
+    tuesday = next(day for day in later if day.weekday() == FULL_WEEKDAY)
     full = page.locator(f"input[name='tanggal'][value='{tuesday.isoformat()}']")
     assert await full.is_disabled()
     assert "Kuota penuh" in await page.inner_text(f"#{await full.get_attribute('id')}-places")

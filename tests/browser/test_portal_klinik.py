@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from shared.runtime.select import Infrastructure
 from tests.browser.portal_support import DESKTOP, Audit, audited, service_processes
 from tests.browser.test_portal import browser, chromium, words
 from tests.harness import new_database, officer_headers
+from tests.practice_days import clinic_today, practice_day
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -42,23 +43,23 @@ TV = {"width": 1920, "height": 1080}
 class Clinic:
     portal: str
     health: str
+    today: date  # the health service's (HEALTH_TODAY): a day the polyclinic practises
     codes: list[str]  # today's bookings at the test polyclinic, in queue order
 
 
 async def today_with_a_queue(
     health: str,
     issuer: DevelopmentIssuer,
+    today: date,
     facility: str = FACILITY,
     officer: dict[str, str] | None = None,
 ) -> list[str]:
-    """The test polyclinic of `facility` with three patients booked for today, all
-    checked in: the first two waiting for the polyclinic (task 3), the third at admission
-    (task 1). `officer`: the facility officer's headers (a development token by default)."""
+    """The test polyclinic of `facility` with three patients booked for `today` (the
+    health service's, `clinic_today`: a practice day), all checked in: the first two
+    waiting for the polyclinic (task 3), the third at admission (task 1). `officer`: the
+    facility officer's headers (a development token by default)."""
     officer = officer or officer_headers("health_officer", facility=facility)
     key = PlatformSettings().citizen_ref_key.get_secret_value()
-    # The health service's today (its calendar's zone); on a national holiday nobody
-    # practises, and booking today is refused.
-    today = default_calendar().local_date(datetime.now(UTC))
     hours = {
         "start": "00:00",
         "end": "23:59",
@@ -114,10 +115,15 @@ async def clinic(infra: Infrastructure) -> AsyncIterator[Clinic]:
     ports = {name: free_port() for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     databases = {name: await new_database(infra) for name in SERVICES}
+    today = clinic_today(default_calendar())
     with DevelopmentIssuer() as issuer:
         environments = {
             "complaints": {},
-            "health": {**issuer.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
+            "health": {
+                **issuer.env,
+                "HEALTH_NO_SHOW_CHECK_SECONDS": "3600",
+                "HEALTH_TODAY": today.isoformat(),
+            },
             "portal": {
                 "PORTAL_COMPLAINTS_URL": urls["complaints"],
                 "PORTAL_HEALTH_URL": urls["health"],
@@ -126,8 +132,8 @@ async def clinic(infra: Infrastructure) -> AsyncIterator[Clinic]:
         }
         specs = {name: (ports[name], databases[name], environments[name]) for name in SERVICES}
         async with service_processes(infra, specs):
-            codes = await today_with_a_queue(urls["health"], issuer)
-            yield Clinic(urls["portal"], urls["health"], codes)
+            codes = await today_with_a_queue(urls["health"], issuer, today)
+            yield Clinic(urls["portal"], urls["health"], today, codes)
 
 
 def visitor(browser: Any, clinic: Clinic, label: str, viewport: dict[str, int]) -> Any:
@@ -235,7 +241,7 @@ async def test_a_doctors_weekday_session_is_refused_when_it_ends_before_it_start
     from playwright.async_api import expect
 
     # Not today's weekday: today's queue (the other tests') keeps its session.
-    weekday = (default_calendar().local_date(datetime.now(UTC)).weekday() + 1) % 7
+    weekday = (clinic.today.weekday() + 1) % 7
     async with visitor(browser, clinic, "klinik-jadwal", DESKTOP) as (page, audit):
         await sign_in(page, clinic, audit)
         await page.get_by_role("link", name="Jadwal dokter").click()
@@ -281,8 +287,7 @@ async def test_a_doctor_on_leave_on_one_date_is_recorded_and_that_day_offers_no_
 
     # A day the polyclinic (open every weekday) practises by the service's rule, so the
     # leave is what leaves it without places: no holiday.
-    calendar = default_calendar()
-    day = calendar.first_without_holiday(calendar.local_date(datetime.now(UTC)) + timedelta(days=3))
+    day = practice_day(default_calendar(), clinic.today + timedelta(days=3))
     before = await _offered(clinic, day)
     assert before and all(s["doctor"] == DOCTOR for s in before), before
     async with visitor(browser, clinic, "klinik-cuti", DESKTOP) as (page, audit):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ import pytest
 
 from services.permits.api import SubmitIn
 from shared.kit.bodies import example_of
+from shared.reference import default_calendar
 from shared.runtime.dev_issuer import DevelopmentIssuer
 from shared.runtime.embedded import free_port
 from shared.runtime.fake_gateway import FakeGateway
@@ -34,6 +36,7 @@ from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, wait_for
 from tests.identity_support import PASSWORD, Provider
 from tests.integration.test_complaints_service import complaint_body
+from tests.practice_days import clinic_today
 
 __all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
@@ -53,6 +56,8 @@ class Workspace:
     health: str = ""
     # Signs the citizens' sessions the health service takes for bookings.
     citizens: DevelopmentIssuer | None = None
+    # The health service's today (HEALTH_TODAY): a day the clinic's polyclinic practises.
+    health_today: date | None = None
 
     @property
     def provider_origin(self) -> str:
@@ -92,11 +97,17 @@ async def workspace(
     databases = {name: await new_database(infra) for name in SERVICES}
     group = await new_group(infra, "notifications-petugas", DOMAIN_TOPICS.values())
     oidc = {"SINERGI_OIDC_ISSUER": provider.issuer}
+    health_today = clinic_today(default_calendar())
     with DevelopmentIssuer() as citizens:
         environments = {
             "complaints": oidc,
             "permits": oidc,
-            "health": {**oidc, **citizens.env, "HEALTH_NO_SHOW_CHECK_SECONDS": "3600"},
+            "health": {
+                **oidc,
+                **citizens.env,
+                "HEALTH_NO_SHOW_CHECK_SECONDS": "3600",
+                "HEALTH_TODAY": health_today.isoformat(),
+            },
             "notifications": {
                 **notifications_process(
                     infra, databases["notifications"], group, smtp_sink, fake_gateway, key_holders=urls
@@ -123,6 +134,7 @@ async def workspace(
                 urls["permits"],
                 urls["health"],
                 citizens,
+                health_today,
             )
 
 
@@ -283,8 +295,10 @@ async def test_a_health_officer_signed_in_at_the_provider_calls_the_next_number_
     from playwright.async_api import expect
 
     ws = workspace
-    assert ws.citizens is not None
-    await today_with_a_queue(ws.health, ws.citizens, HEALTH_FACILITY, ws.provider.headers(HEALTH_OFFICER))
+    assert ws.citizens is not None and ws.health_today is not None
+    await today_with_a_queue(
+        ws.health, ws.citizens, ws.health_today, HEALTH_FACILITY, ws.provider.headers(HEALTH_OFFICER)
+    )
     async with (
         officer(browser, ws, "petugas-klinik", TABLET) as (page, audit),
         audited(browser, ws.portal, "petugas-layar", TV) as (tv, tv_audit),

@@ -25,13 +25,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import asyncpg
 import httpx
 import psutil
 
+from shared.kit.clock import utc_now
 from shared.kit.privacy import citizen_ref
 from shared.kit.settings import PlatformSettings
 from shared.reference import default_calendar
@@ -54,6 +55,7 @@ from tests.harness import (
 from tests.integration.test_complaints_service import complaint_body
 from tests.notifications_support import data_key_urls
 from tests.pii import findings
+from tests.practice_days import practice_days
 
 GATEWAY_TOKEN = "test-gateway-token"
 ADMIN = officer_headers("admin", subject="faults-admin")
@@ -408,13 +410,7 @@ class Producers:
 def booking_days(count: int = 20) -> list[date]:
     """Practice days from tomorrow on, without holidays (the test polyclinic works daily)."""
     calendar = default_calendar()
-    day = calendar.local_date(datetime.now(UTC))
-    days = []
-    while len(days) < count:
-        day += timedelta(days=1)
-        if not calendar.holiday_name(day):
-            days.append(day)
-    return days
+    return practice_days(calendar, calendar.local_date(utc_now()), count)
 
 
 async def make_polyclinic(health: ServiceProcess) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from shared.kit.settings import PlatformSettings
 from shared.runtime.select import Infrastructure
 from tests.citizen_support import minted_session, trust_development_sessions
 from tests.harness import db_fetch, db_fetchval, new_database, officer_headers, running, scrape
+from tests.practice_days import practice_days
 
 FACILITY = "RSUD-TJITRO"
 CARD = "0001234567890"
@@ -154,13 +155,6 @@ async def make_polyclinic(client: httpx.AsyncClient, code: str, quota_jkn: int, 
         assert response.status_code == 200, (path, response.text)
 
 
-def visit_day(ctx: Any) -> date:
-    day = ctx.today() + timedelta(days=1)
-    while ctx.calendar.holiday_name(day):
-        day += timedelta(days=1)
-    return day
-
-
 def phone(n: int) -> str:
     return f"0812{n:08d}"
 
@@ -185,7 +179,7 @@ async def test_a_script_booking_forty_places_from_one_address_is_held_off(
     per-contact limits do not stop it, the address limit does)."""
     client, ctx = health
     await make_polyclinic(client, "ABU", quota_jkn=50, quota_non_jkn=10)
-    day = visit_day(ctx)
+    [day] = practice_days(ctx.calendar, ctx.today())
     gate = asyncio.Semaphore(8)  # a script's few connections, as fast as they answer
 
     async def book(n: int) -> httpx.Response:
@@ -218,7 +212,7 @@ async def test_strangers_booking_a_nik_from_many_addresses_never_lock_its_holder
     patient of NIK 7 at one polyclinic on one day; the patient's own booking is made."""
     client, ctx = health
     await make_polyclinic(client, "NIK", quota_jkn=50, quota_non_jkn=10)
-    day = visit_day(ctx)
+    [day] = practice_days(ctx.calendar, ctx.today())
     for stranger in range(100, 105):
         body = booking(day, "NIK", 7, by=stranger)
         headers = {"X-Forwarded-For": f"198.51.100.{stranger}", **minted_session(limited, body["phone"])}

@@ -30,6 +30,7 @@ from tests.attachment_support import pdf, phone_photo
 from tests.citizen_support import minted_session
 from tests.harness import SteppingClock, send_event, wait_for
 from tests.notifications_support import verified
+from tests.practice_days import practice_days
 
 Request = dict[str, Any]  # httpx.AsyncClient.request keyword arguments
 OPD = "DPUPR"
@@ -321,9 +322,7 @@ async def visit(s: Running, *tasks: int, nik: str | None = None) -> tuple[str, d
     so the queue holds one patient)."""
     ctx = s.app.state.service.context
     await opened_polyclinic(s)
-    day = ctx.today() + timedelta(days=1)
-    while ctx.calendar.holiday_name(day):
-        day += timedelta(days=1)
+    [day] = practice_days(ctx.calendar, ctx.today())
     booking = {
         "nik": nik or f"3306061708900{next(s.serial):03d}",
         "phone": "081234567890",
