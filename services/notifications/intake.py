@@ -385,13 +385,6 @@ def _seal(ctx: Context, channel: str, address: str | None) -> tuple[str | None, 
     return (sealed.sealed if sealed else None), mask_phone(address)
 
 
-def _unsolicited_ref(ctx: Context, rule: Rule, kind: str, channel: str, address: str | None) -> str | None:
-    """The keyed hash of the address an unsolicited message goes to (counted per hour)."""
-    if not (rule.unsolicited and kind == "citizen" and address):
-        return None
-    return ctx.address_ref(channel, address)
-
-
 def _new(
     ctx: Context,
     rule: Rule,
@@ -410,6 +403,7 @@ def _new(
     `context` may be shared by a recipient's channels: nothing changes it."""
     envelope = event.envelope
     sealed, masked = _seal(ctx, channel, address)
+    address_ref = ctx.address_ref(channel, address) if kind == "citizen" and address else None
     n = Notification.create(
         now=event.now,
         source_event_id=envelope.id,
@@ -433,8 +427,9 @@ def _new(
         address_masked=masked,
         context=context,
         correlation_id=envelope.correlationid or envelope.id,
-        contact_ref=_unsolicited_ref(ctx, rule, kind, channel, address),
-        address_ref=ctx.address_ref(channel, address) if kind == "citizen" and address else None,
+        # an unsolicited message's address is counted per hour by its keyed hash
+        contact_ref=address_ref if rule.unsolicited else None,
+        address_ref=address_ref,
         traceparent=envelope.traceparent,
     )
     if broken is not None:
