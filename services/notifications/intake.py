@@ -9,6 +9,7 @@ set-based; it never talks to SMTP or a gateway.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,8 +130,10 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
     composed = await _within_unsolicited_limit(ctx, repo, composed)
     created = await repo.add_all(composed)
     await stage(repo.conn, ctx, created)
+    # a label lookup per rule and channel, not per notification
+    for (channel, rule_id), count in Counter((n.channel, n.rule_id) for n in created).items():
+        ctx.metrics.created.labels(channel, rule_id).inc(count)
     for n in created:
-        ctx.metrics.created.labels(n.channel, n.rule_id).inc()
         if n.status == Status.TECHNICAL_FAILURE:
             ctx.metrics.failed.labels(n.channel, n.template_name, n.status.value).inc()
     return len(created)
