@@ -8,7 +8,7 @@ conversion is the CloudEvents SDK's; this module adds typing of ``data`` per eve
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -27,6 +27,17 @@ _NO_DATA: dict[str, Any] = {}
 _set = object.__setattr__  # what pydantic itself sets a frozen model's slots with
 
 
+def new_event_id() -> str:
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` gives it at half the cost
+    (that builds a UUID object only to format it): one for every event staged, several
+    per event a consumer fans out."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class EventData(BaseModel):
     """Base of every event payload. Unknown fields are kept so that an older consumer
     still parses a newer minor revision of the same ``.vN`` type."""
@@ -43,7 +54,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     specversion: str = SPECVERSION
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=new_event_id)
     source: str
     type: str
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
