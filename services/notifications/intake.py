@@ -9,6 +9,7 @@ set-based; it never talks to SMTP or a gateway.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,8 +130,10 @@ async def _create_for(ctx: Context, repo: NotificationRepository, events: Sequen
     composed = await _within_unsolicited_limit(ctx, repo, composed)
     created = await repo.add_all(composed)
     await stage(repo.conn, ctx, created)
+    # a label lookup per rule and channel, not per notification
+    for (channel, rule_id), count in Counter((n.channel, n.rule_id) for n in created).items():
+        ctx.metrics.created.labels(channel, rule_id).inc(count)
     for n in created:
-        ctx.metrics.created.labels(n.channel, n.rule_id).inc()
         if n.status == Status.TECHNICAL_FAILURE:
             ctx.metrics.failed.labels(n.channel, n.template_name, n.status.value).inc()
     return len(created)
@@ -385,13 +388,6 @@ def _seal(ctx: Context, channel: str, address: str | None) -> tuple[str | None, 
     return (sealed.sealed if sealed else None), mask_phone(address)
 
 
-def _unsolicited_ref(ctx: Context, rule: Rule, kind: str, channel: str, address: str | None) -> str | None:
-    """The keyed hash of the address an unsolicited message goes to (counted per hour)."""
-    if not (rule.unsolicited and kind == "citizen" and address):
-        return None
-    return ctx.address_ref(channel, address)
-
-
 def _new(
     ctx: Context,
     rule: Rule,
@@ -410,6 +406,7 @@ def _new(
     `context` may be shared by a recipient's channels: nothing changes it."""
     envelope = event.envelope
     sealed, masked = _seal(ctx, channel, address)
+    address_ref = ctx.address_ref(channel, address) if kind == "citizen" and address else None
     n = Notification.create(
         now=event.now,
         source_event_id=envelope.id,
@@ -433,8 +430,9 @@ def _new(
         address_masked=masked,
         context=context,
         correlation_id=envelope.correlationid or envelope.id,
-        contact_ref=_unsolicited_ref(ctx, rule, kind, channel, address),
-        address_ref=ctx.address_ref(channel, address) if kind == "citizen" and address else None,
+        # an unsolicited message's address is counted per hour by its keyed hash
+        contact_ref=address_ref if rule.unsolicited else None,
+        address_ref=address_ref,
         traceparent=envelope.traceparent,
     )
     if broken is not None:

@@ -8,7 +8,7 @@ conversion is the CloudEvents SDK's; this module adds typing of ``data`` per eve
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -23,6 +23,18 @@ TYPE_PREFIX = "id.sinergi."
 # W3C Trace Context `traceparent`, version 00: version-trace id-parent id-flags.
 TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 _FORMAT = JSONFormat()
+_set = object.__setattr__  # what pydantic itself sets a frozen model's slots with
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` gives it at half the cost
+    (that builds a UUID object only to format it): one for every event staged, several
+    per event a consumer fans out."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class EventData(BaseModel):
@@ -41,7 +53,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     specversion: str = SPECVERSION
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=new_event_id)
     source: str
     type: str
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -110,7 +122,20 @@ class Envelope(BaseModel):
             wire = _WireEnvelope.model_validate_json(value)
         except ValidationError:
             return cls._from_kafka_sdk(value)
-        return cls.model_construct(wire.model_fields_set, **wire.__dict__)
+        return cls._trusted(wire)
+
+    @classmethod
+    def _trusted(cls, wire: _WireEnvelope) -> Envelope:
+        """The envelope of a validated wire event, as `model_construct` would build it
+        (same fields, same fields set) without its per-field Python loop, which cost a
+        consumer about as much as parsing the event: the wire model has exactly the
+        envelope's fields, already validated, so there is nothing to default or drop."""
+        envelope = cls.__new__(cls)
+        _set(envelope, "__dict__", wire.__dict__)  # the wire model is the caller's to give up
+        _set(envelope, "__pydantic_fields_set__", wire.model_fields_set)
+        _set(envelope, "__pydantic_extra__", None)
+        _set(envelope, "__pydantic_private__", None)
+        return envelope
 
     @classmethod
     def _from_kafka_sdk(cls, value: bytes) -> Envelope:

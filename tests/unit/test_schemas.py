@@ -13,7 +13,7 @@ from cloudevents.core.exceptions import CloudEventValidationError
 
 from shared.schemas import CONTENT_TYPE, EVENT_TYPES, EventRejected, make_envelope, parse_record
 from shared.schemas.complaints import SOURCE, ComplaintVerified
-from shared.schemas.envelope import Envelope, _is_wire
+from shared.schemas.envelope import Envelope, _is_wire, new_event_id
 from shared.schemas.generate import ASYNCAPI_DIR, JSON_SCHEMA_DIR, asyncapi_documents, json_schemas
 from tests.events import complaint_data
 
@@ -70,6 +70,15 @@ def test_structured_mode_round_trip() -> None:
     assert body["dataschema"] == f"urn:sinergi:schema:{body['type']}"
     parsed = parse_record(message.value)
     assert parsed.envelope.id == envelope.id and parsed.data == _verified()
+
+
+def test_an_event_id_is_a_random_version_4_uuid_in_its_canonical_text() -> None:
+    ids = [new_event_id() for _ in range(200)]
+    for event_id in ids:
+        parsed = uuid.UUID(event_id)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == event_id
+    assert len(set(ids)) == len(ids)
+    assert uuid.UUID(make_envelope(_verified(), subject="c1", source=SOURCE, region="33.06").id).version == 4
 
 
 def test_what_the_fast_writer_writes_the_sdk_reads_as_the_same_event() -> None:
