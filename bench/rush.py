@@ -162,8 +162,8 @@ async def rush(
         rushed, probed = await asyncio.gather(
             open_loop(running.url, round(citizens / seconds), seconds, bodies, per_request_headers=sessions,
                       details=True, retry_for=seconds + RETRY_AFTER_WINDOW_S),
-            open_loop(probe_url, PROBE_RATE, seconds + PROBE_AFTER_S + PROBE_SLACK_S, {}, method="GET",
-                      details=True),
+            open_loop(probe_url, PROBE_RATE, seconds + RETRY_AFTER_WINDOW_S + PROBE_AFTER_S + PROBE_SLACK_S, {},
+                      method="GET", details=True),
         )  # fmt: skip
         await sampling
         stop.set()
@@ -171,9 +171,12 @@ async def rush(
         stored = await _stored(database, polyclinic)
         published = await _booked_codes(infra.kafka_bootstrap, polyclinic)
         normal_ms = max(baseline["p99_ms"] * NORMAL_FACTOR, baseline["p99_ms"] + NORMAL_SLACK_MS)
-        recovered, windows = _recovery(probed, rushed["started_at"] + seconds, normal_ms)
-        during = [lat for due, _, lat, _ in probed["answers"] if due <= seconds]
         answers = rushed["answers"]
+        # The rush ends with its last attempt: a citizen's retry, up to RETRY_AFTER_WINDOW_S
+        # after the window.
+        last = max((a[0] for a in answers), default=seconds)
+        recovered, windows = _recovery(probed, rushed["started_at"] + last, normal_ms)
+        during = [lat for due, _, lat, _ in probed["answers"] if due <= last]
         statuses = rushed["statuses"]
         busy = [a for a in answers if a[1] == "503"]
         finals = rushed["finals"]
@@ -200,6 +203,7 @@ async def rush(
                 "baseline_p99_ms": baseline["p99_ms"],
                 "normal_ms": normal_ms,
                 "during_p99_ms": _p99(during),
+                "last_attempt_s": last,
                 "window_p99_ms_after": windows,
                 "recovered_s": recovered,
             },
