@@ -8,7 +8,10 @@ requests. On a process's one event loop the queue is invisible (requests wait fo
 loop and for a pooled connection, not in a list), so the rule is a latency budget: when
 the oldest request in flight has been in flight longer than `budget`, the service is
 behind and a newcomer would wait at least that long, so it is refused. A burst is taken
-as long as the service keeps up; `limit` bounds what is in flight at all (memory).
+as long as the service keeps up; `limit` bounds what is in flight at all (memory), and
+`floor` requests are always taken, however old the oldest: on a saturated machine every
+request takes longer than the budget, and the service must still keep its pool and its
+core busy rather than take one request at a time.
 
 A refusal costs as little as it can: this middleware runs outside every other (before
 routing, the correlation id and the per-route metrics), does not read the body, does not
@@ -35,14 +38,15 @@ BUSY_BODY = b'{"detail":"the service is busy; nothing was done, please try again
 
 class Admission:
     """Pure ASGI middleware: a newcomer is refused 503 with `Retry-After: retry_after`
-    when `limit` requests are in flight or the oldest of them started more than `budget`
-    seconds ago."""
+    when `limit` requests are in flight, or `floor` or more are and the oldest of them
+    started more than `budget` seconds ago."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         limit: int,
+        floor: int,
         budget: float,
         retry_after: int,
         refused: Counter,
@@ -50,6 +54,7 @@ class Admission:
     ) -> None:
         self.app = app
         self.limit = limit
+        self.floor = floor
         self.budget = budget
         self.refused = refused
         self.exempt = frozenset((*OPERATIONS_PATHS, *exempt))
@@ -74,8 +79,9 @@ class Admission:
             return
         now = time.monotonic()
         in_flight = self.in_flight
-        if in_flight and (
-            len(in_flight) >= self.limit or now - in_flight[next(iter(in_flight))] > self.budget
+        taken = len(in_flight)
+        if taken >= self.floor and (
+            taken >= self.limit or now - in_flight[next(iter(in_flight))] > self.budget
         ):
             self.refused.inc()
             await send(self.busy_start)

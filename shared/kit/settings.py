@@ -96,10 +96,13 @@ class PlatformSettings(BaseSettings):
     # Admission control (shared/kit/admission.py), per process: a newcomer is answered
     # 503 with Retry-After when the oldest request in flight is older than the budget
     # (the service is behind: the newcomer would wait at least that long) or when
-    # max_in_flight are in flight (memory). The budget is half the accepted requests'
-    # p99 target under overload (docs/capacity.md), leaving the other half for the
+    # max_in_flight are in flight (memory); min_in_flight are always taken (a saturated
+    # machine, where every request is slower than the budget, must still keep the pool's
+    # connections and its core busy). The budget is half the accepted requests' p99
+    # target under overload (docs/capacity.md), leaving the other half for the
     # request's own work.
     max_in_flight: int = Field(default=32, ge=1)
+    min_in_flight: int = Field(default=8, ge=1)
     admission_budget_seconds: float = Field(default=0.05, gt=0)
     busy_retry_after_seconds: int = Field(default=1, ge=1)
     # Where services keep attachments' bytes (shared/kit/attachments.py), one folder per

@@ -33,10 +33,12 @@ class Holding:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def admitted(limit: int, budget: float) -> tuple[Holding, Counter, httpx.AsyncClient]:
+def admitted(limit: int, budget: float, floor: int = 1) -> tuple[Holding, Counter, httpx.AsyncClient]:
     app = Holding()
     refused = Counter("refused", "refused", registry=CollectorRegistry())
-    guarded = Admission(app, limit=limit, budget=budget, retry_after=2, refused=refused, exempt=["/stream"])
+    guarded = Admission(
+        app, limit=limit, floor=floor, budget=budget, retry_after=2, refused=refused, exempt=["/stream"]
+    )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=guarded), base_url="http://t")
     return app, refused, client
 
@@ -68,6 +70,19 @@ async def test_past_the_latency_budget_a_newcomer_is_refused_until_the_oldest_is
     app.release.set()
     assert (await oldest).status_code == 200
     assert (await client.get("/c")).status_code == 200, "nothing in flight: admitted"
+    assert refused._value.get() == 1
+
+
+async def test_the_floor_is_taken_however_old_the_oldest_in_flight() -> None:
+    app, refused, client = admitted(limit=100, budget=0.001, floor=3)
+    held = [asyncio.create_task(client.get("/a"))]
+    await app.arrivals(1)
+    await asyncio.sleep(0.01)  # older than the budget, but fewer than the floor in flight
+    held += [asyncio.create_task(client.get(f"/{i}")) for i in range(2)]
+    await app.arrivals(2)
+    assert (await client.get("/d")).status_code == 503, "the floor reached, the oldest too old"
+    app.release.set()
+    assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200, 200]
     assert refused._value.get() == 1
 
 
