@@ -33,17 +33,25 @@ async def run(
     method: str = "POST",
     per_request_headers: list[dict[str, str]] | None = None,
     details: bool = False,
+    retry_for: float | None = None,
 ) -> dict[str, object]:
     """With `record` (a field of the JSON response, e.g. "tracking_code"), the result also
     holds `answered`: that field's value -> wall-clock time of the 201, for measuring
     what happens after the response (end-to-end latency). `per_request_headers`: request
     i also sends entry i (in turn, as the bodies: one citizen's session each). With
     `details`, `answers` holds every request's [due time from `started_at` (s), status,
-    latency (ms), Retry-After or null], `started_at` the wall-clock time of due time 0."""
+    latency (ms), Retry-After or null], `started_at` the wall-clock time of due time 0.
+    With `retry_for`, a request answered 503 with Retry-After is sent again that many
+    seconds later, as a citizen's phone does, while that is within `retry_for` seconds of
+    due time 0: each attempt is an answer (its latency from its own due time), `retries`
+    counts them and, with `details`, `finals` holds each request's [due time, final
+    status, ms from its first due time to its final answer, attempts]."""
     histogram = HdrHistogram(1, 120_000_000, 3)
     statuses: dict[str, int] = {}
     answered: dict[str, float] = {}
     answers: list[tuple[float, str, float, str | None]] = []
+    finals: list[tuple[float, str, float, int]] = []
+    retries = 0
     total = int(rate * duration)
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=4000, force_close=False)
@@ -54,7 +62,22 @@ async def run(
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
 
         async def one(i: int) -> None:
-            due = start + i / rate
+            nonlocal retries
+            first = due = start + i / rate
+            attempts = 1
+            while True:
+                key, retry_after = await attempt(i, due)
+                wait = float(retry_after) if key == "503" and retry_after else None
+                if retry_for is None or wait is None or loop.time() + wait - start > retry_for:
+                    break
+                due = loop.time() + wait
+                await asyncio.sleep(wait)
+                attempts += 1
+                retries += 1
+            if details:
+                finals.append((first - start, key, (loop.time() - first) * 1000, attempts))
+
+        async def attempt(i: int, due: float) -> tuple[str, str | None]:
             sent_headers = (
                 {**headers, **per_request_headers[i % len(per_request_headers)]}
                 if per_request_headers
@@ -77,6 +100,7 @@ async def run(
             histogram.record_value(latency)
             if details:
                 answers.append((due - start, key, latency / 1000, retry_after))
+            return key, retry_after
 
         tasks: list[asyncio.Task[None]] = []
         sent = 0
@@ -105,6 +129,8 @@ async def run(
         "max_ms": histogram.get_max_value() / 1000,
         **({"answered": answered} if record is not None else {}),
         **({"answers": sorted(answers), "started_at": started_at} if details else {}),
+        **({"retries": retries} if retry_for is not None else {}),
+        **({"finals": sorted(finals)} if retry_for is not None and details else {}),
     }
 
 
@@ -130,6 +156,11 @@ def main() -> None:
         "--headers-file", type=Path, help="a JSON list of header objects, request i sending entry i in turn"
     )
     parser.add_argument("--details", action="store_true", help="every request's status, latency, Retry-After")
+    parser.add_argument(
+        "--retry-for",
+        type=float,
+        help="send a 503 with Retry-After again, within this many seconds of the start",
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -146,7 +177,8 @@ def main() -> None:
     per_request = json.loads(args.headers_file.read_bytes()) if args.headers_file else None
     result = asyncio.run(
         run(args.url, args.rate, args.duration, bodies, args.timeout, args.record, headers,
-            method=args.method, per_request_headers=per_request, details=args.details)
+            method=args.method, per_request_headers=per_request, details=args.details,
+            retry_for=args.retry_for)
     )  # fmt: skip
     args.out.write_text(json.dumps(result, indent=2))
 

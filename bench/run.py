@@ -406,6 +406,7 @@ async def open_loop(
     method: str = "POST",
     per_request_headers: list[dict[str, str]] | None = None,
     details: bool = False,
+    retry_for: float | None = None,
 ) -> dict[str, Any]:
     """Run bench.loadgen as its own process (its CPU is not this process's); the
     keywords are its options of the same names."""
@@ -415,6 +416,7 @@ async def open_loop(
         extra = ["--record", record] if record else []
         extra += [arg for name, value in (headers or {}).items() for arg in ("--header", f"{name}: {value}")]
         extra += ["--method", method] + (["--details"] if details else [])
+        extra += ["--retry-for", str(retry_for)] if retry_for is not None else []
         if per_request_headers:
             headers_file = Path(tmp) / "headers.json"
             headers_file.write_text(json.dumps(per_request_headers))

@@ -196,10 +196,11 @@ os.environ.setdefault("SINERGI_LOG_LEVEL", "INFO")
 # a process: the suite files and books from one address far more than a regency's
 # clients would. tests/integration/test_abuse_limits.py sets the real numbers back.
 os.environ.setdefault("SINERGI_RATE_LIMIT_FACTOR", "1000")
-# Admission control's in-flight limit far above the suite's bursts: a test that floods a
-# service checks the service's own rules (abuse limits, exactly once), not the overload
-# refusal. tests/integration/test_admission_control.py sets a small limit.
+# Admission control's in-flight limit and latency budget far above the suite's bursts: a
+# test that floods a service checks the service's own rules (abuse limits, exactly once),
+# not the overload refusal. tests/integration/test_admission_control.py sets a small limit.
 os.environ.setdefault("SINERGI_MAX_IN_FLIGHT", "100000")
+os.environ.setdefault("SINERGI_ADMISSION_BUDGET_SECONDS", "3600")
 # Likewise the messages one contact that never proved itself may be sent per hour: the
 # suite files many complaints naming one address. test_citizen_sessions.py sets it back.
 os.environ.setdefault("NOTIFICATIONS_UNSOLICITED_PER_HOUR", "100000")

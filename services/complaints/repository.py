@@ -76,13 +76,21 @@ _COLUMNS = (*_IDENTITY, *_STATE, "version")
 _HISTORY = ("complaint_history", "complaint_id")  # the history table and its key
 _CLOCK_COLUMNS = (("complaint_id", "uuid"), ("name", "text"), *((n, "timestamptz") for n in (
     "started_at", "due_at", "warn_at", "stopped_at", "warned_at", "breached_at")))  # fmt: skip
+
+
 # A complaint's SLA clocks, stored or updated in one statement (not one per clock).
-_SAVE_CLOCKS = insert_many_sql(
-    "sla_clocks",
-    _CLOCK_COLUMNS,
-    on_conflict="(complaint_id, name) DO UPDATE SET "
-    + ", ".join(f"{n}=EXCLUDED.{n}" for n, _ in _CLOCK_COLUMNS[2:]),
-)
+def _clocks_sql(first: int = 1) -> str:
+    """The statement storing a complaint's SLA clocks, its parameters from `$first`."""
+    return insert_many_sql(
+        "sla_clocks",
+        _CLOCK_COLUMNS,
+        on_conflict="(complaint_id, name) DO UPDATE SET "
+        + ", ".join(f"{n}=EXCLUDED.{n}" for n, _ in _CLOCK_COLUMNS[2:]),
+        first=first,
+    )
+
+
+_SAVE_CLOCKS = _clocks_sql()
 
 
 def _identity(c: Complaint) -> list[Any]:
@@ -106,6 +114,12 @@ def _identity(c: Complaint) -> list[Any]:
         c.channel,
         c.filed_at,
     ]
+
+
+def _clock_arrays(c: Complaint) -> list[list[Any]]:
+    """The parameters of `_clocks_sql`: the complaint's clocks, column by column."""
+    clocks = list(c.clocks.values())
+    return [[c.id] * len(clocks), *column_arrays(clocks, [n for n, _ in _CLOCK_COLUMNS[1:]])]
 
 
 def _state(c: Complaint) -> list[Any]:
@@ -146,9 +160,18 @@ class ComplaintRepository:
         self.catalogue = catalogue
 
     async def add(self, c: Complaint) -> None:
+        """The complaint's row, its history and its SLA clocks: one statement."""
         values = [*_identity(c), *_state(c), c.version]
-        await add_with_history(self.conn, "complaints", _COLUMNS, values, *_HISTORY, c)
-        await self._save_clocks(c)
+        await add_with_history(
+            self.conn,
+            "complaints",
+            _COLUMNS,
+            values,
+            *_HISTORY,
+            c,
+            rows_of=_clocks_sql,
+            rows=_clock_arrays(c),
+        )
 
     async def save(self, c: Complaint) -> None:
         await self.conn.execute(save_sql("complaints", _STATE), c.id, *_state(c))
@@ -156,10 +179,7 @@ class ComplaintRepository:
         await self._save_clocks(c)
 
     async def _save_clocks(self, c: Complaint) -> None:
-        clocks = list(c.clocks.values())
-        await self.conn.execute(
-            _SAVE_CLOCKS, [c.id] * len(clocks), *column_arrays(clocks, [n for n, _ in _CLOCK_COLUMNS[1:]])
-        )
+        await self.conn.execute(_SAVE_CLOCKS, *_clock_arrays(c))
 
     async def get(self, tracking_code: str, *, for_update: bool = False) -> Complaint | None:
         query = select_sql("complaints", _COLUMNS, "tracking_code", for_update=for_update)

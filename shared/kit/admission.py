@@ -1,76 +1,95 @@
-"""Admission control: a service handles at most so many requests at once and answers the
-rest 503 with Retry-After at once, instead of queueing them.
+"""Admission control: a service takes a newcomer only while the requests it already
+handles are fresh, and answers the rest 503 with Retry-After at once, instead of
+queueing them.
 
 A queue in front of a busy service answers everyone late: past its held rate, the wait
 grows without bound, clients time out and retry, and memory grows with the waiting
-requests. Bounding what is in flight keeps the accepted requests as fast as at the held
-rate and tells the others, in milliseconds, when to try again (the portal and the
-citizens' apps show "coba lagi"). A request that finds every place taken waits a few
-milliseconds for one, so a short burst is absorbed rather than refused.
+requests. On a process's one event loop the queue is invisible (requests wait for the
+loop and for a pooled connection, not in a list), so the rule is a latency budget: when
+the oldest request in flight has been in flight longer than `budget`, the service is
+behind and a newcomer would wait at least that long, so it is refused. A burst is taken
+as long as the service keeps up; `limit` bounds what is in flight at all (memory), and
+`floor` requests are always taken, however old the oldest: on a saturated machine every
+request takes longer than the budget, and the service must still keep its pool and its
+core busy rather than take one request at a time.
+
+A refusal costs as little as it can: this middleware runs outside every other (before
+routing, the correlation id and the per-route metrics), does not read the body, does not
+log, and counts the refusal in one counter (`sinergi_http_refused_busy_total`).
 
 Operations endpoints always pass (a busy service must still say it is alive and be
 scraped), and so do the long-lived streams a service names (a live feed holds its
-connection for hours and would hold a place all that time).
+connection for hours and would look like a request far behind).
 """
 
 from __future__ import annotations
 
-import asyncio
+import time
+from collections import OrderedDict
 from collections.abc import Collection
+from itertools import count
 
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from shared.kit.http import send_json
 
 OPERATIONS_PATHS = ("/health", "/ready", "/metrics")
 BUSY_BODY = b'{"detail":"the service is busy; nothing was done, please try again shortly"}'
 
 
 class Admission:
-    """Pure ASGI middleware; `limit` requests in flight, a newcomer waits up to `wait`
-    seconds for a place, then gets 503 with `Retry-After: retry_after`."""
+    """Pure ASGI middleware: a newcomer is refused 503 with `Retry-After: retry_after`
+    when `limit` requests are in flight, or `floor` or more are and the oldest of them
+    started more than `budget` seconds ago."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         limit: int,
-        wait: float,
+        floor: int,
+        budget: float,
         retry_after: int,
         refused: Counter,
         exempt: Collection[str] = (),
     ) -> None:
         self.app = app
-        self.places = asyncio.Semaphore(limit)
-        self.wait = wait
-        self.retry_after = str(retry_after).encode()
+        self.limit = limit
+        self.floor = floor
+        self.budget = budget
         self.refused = refused
         self.exempt = frozenset((*OPERATIONS_PATHS, *exempt))
+        # Start times of the requests in flight, oldest first (admission order).
+        self.in_flight: OrderedDict[int, float] = OrderedDict()
+        self.tickets = count()
+        # The whole answer, built once: a refusal only sends it.
+        self.busy_start = {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(BUSY_BODY)).encode()),
+                (b"retry-after", str(retry_after).encode()),
+            ],
+        }
+        self.busy_body = {"type": "http.response.body", "body": BUSY_BODY}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        if not await self._admitted():
+        now = time.monotonic()
+        in_flight = self.in_flight
+        taken = len(in_flight)
+        if taken >= self.floor and (
+            taken >= self.limit or now - in_flight[next(iter(in_flight))] > self.budget
+        ):
             self.refused.inc()
-            await self._busy(send)
+            await send(self.busy_start)
+            await send(self.busy_body)
             return
+        ticket = next(self.tickets)
+        in_flight[ticket] = now
         try:
             await self.app(scope, receive, send)
         finally:
-            self.places.release()
-
-    async def _admitted(self) -> bool:
-        if not self.places.locked():
-            await self.places.acquire()  # a free place: taken without waiting
-            return True
-        try:
-            async with asyncio.timeout(self.wait):
-                await self.places.acquire()
-        except TimeoutError:
-            return False
-        return True
-
-    async def _busy(self, send: Send) -> None:
-        await send_json(send, 503, BUSY_BODY, [(b"retry-after", self.retry_after)])
+            del in_flight[ticket]

@@ -424,20 +424,22 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
     _write_openapi_hourly(app)
     install_error_handlers(app)
     platform = spec.settings.platform
-    # Added before the edge, so it runs inside it: refusals are counted and correlated.
-    app.add_middleware(
-        Admission,
-        limit=platform.max_in_flight,
-        wait=platform.admission_wait_seconds,
-        retry_after=platform.busy_retry_after_seconds,
-        refused=service.metrics.http_refused_busy,
-        exempt=spec.streams,
-    )
     app.add_middleware(
         HttpEdge,
         metrics=service.metrics,
         max_body=spec.settings.platform.max_request_bytes,
         max_upload=MAX_UPLOAD_REQUEST_BYTES,
+    )
+    # Added last, so it runs outside the edge: a refusal costs no correlation id, route
+    # metrics or body limit, only its own counter (shared/kit/admission.py).
+    app.add_middleware(
+        Admission,
+        limit=platform.max_in_flight,
+        floor=min(platform.min_in_flight, platform.max_in_flight),
+        budget=platform.admission_budget_seconds,
+        retry_after=platform.busy_retry_after_seconds,
+        refused=service.metrics.http_refused_busy,
+        exempt=spec.streams,
     )
 
     @app.get("/health", tags=["operations"], summary="Liveness: the process answers")

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.kit import tracing
@@ -119,6 +120,9 @@ class HttpEdge:
         # A multipart body carries one attachment, whose own cap answers with a field
         # message (shared/kit/attachments.py); the edge stops only what is larger still.
         self.max_upload = max_upload
+        # Each (method, route, status)'s metric children, looked up once (bounded: routes
+        # are templates), not by label values on every request.
+        self.observed: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -218,10 +222,16 @@ class HttpEdge:
         await send_json(send, 413, b'{"detail":"request body too large (limit %d bytes)"}' % max_body)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
-        template = _template(scope)
-        method = scope.get("method", "")
-        self.metrics.http_requests.labels(method, template, str(status)).inc()
-        self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - started)
+        key = (scope.get("method", ""), _template(scope), status)
+        children = self.observed.get(key)
+        if children is None:
+            method, template, _ = key
+            children = self.observed[key] = (
+                self.metrics.http_requests.labels(method, template, str(status)),
+                self.metrics.http_latency.labels(method, template),
+            )
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
 
 
 def _template(scope: Scope) -> str:

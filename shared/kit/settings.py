@@ -100,11 +100,17 @@ class PlatformSettings(BaseSettings):
     # Longer than a rebalance (Tansu's takes about a session timeout plus the join).
     consumer_stall_seconds: float = Field(30.0, gt=0)
     max_request_bytes: int = 64 * 1024
-    # Admission control (shared/kit/admission.py), per process: requests handled at once,
-    # how long a newcomer waits for a place before it is answered 503 with Retry-After,
-    # and that Retry-After. At the held rate (docs/capacity.md) a few dozen are in flight.
+    # Admission control (shared/kit/admission.py), per process: a newcomer is answered
+    # 503 with Retry-After when the oldest request in flight is older than the budget
+    # (the service is behind: the newcomer would wait at least that long) or when
+    # max_in_flight are in flight (memory); min_in_flight are always taken (a saturated
+    # machine, where every request is slower than the budget, must still keep the pool's
+    # connections and its core busy). The budget is half the accepted requests' p99
+    # target under overload (docs/capacity.md), leaving the other half for the
+    # request's own work.
     max_in_flight: int = Field(default=32, ge=1)
-    admission_wait_seconds: float = Field(default=0.005, ge=0)
+    min_in_flight: int = Field(default=8, ge=1)
+    admission_budget_seconds: float = Field(default=0.05, gt=0)
     busy_retry_after_seconds: int = Field(default=1, ge=1)
     # Where services keep attachments' bytes (shared/kit/attachments.py), one folder per
     # service below it; relative to the working directory (`make run`: the repository).

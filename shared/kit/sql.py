@@ -5,6 +5,7 @@ fan-outs that write hundreds of rows per batch)."""
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -113,18 +114,37 @@ async def add_with_history(
     history: str,
     key: str,
     aggregate: Recorded[Any],
+    *,
+    rows_of: Callable[[int], str] | None = None,
+    rows: Sequence[Any] = (),
 ) -> None:
     """A new aggregate's row (`columns`, the first its `id`, bound to `values`) and its
     history entries (see `save_history`) in one statement: a filing's round trip, not
-    two. The entries' foreign key is checked at the statement's end, when the row exists."""
+    two. `rows_of(n)`, when given, is one more INSERT in that statement (the aggregate's
+    other rows, e.g. its SLA clocks) whose parameters start at `$n`, bound to `rows`.
+    Foreign keys are checked at the statement's end, when the aggregate's row exists."""
     await conn.execute(
-        f"WITH aggregate AS ({insert_sql(table, columns)} RETURNING id)"
-        f" INSERT INTO {history} ({key}, {_HISTORY}) SELECT aggregate.id, h.*"
-        f" FROM aggregate, {_history_rows(len(columns) + 1)}",
+        _add_with_history_sql(table, tuple(columns), history, key, rows_of),
         *values,
         *_new_history(aggregate),
+        *rows,
     )
     aggregate.new_history.clear()
+
+
+@functools.cache
+def _add_with_history_sql(
+    table: str, columns: tuple[str, ...], history: str, key: str, rows_of: Callable[[int], str] | None
+) -> str:
+    """`add_with_history`'s statement, written once per aggregate (not per filing)."""
+    entries = (
+        f"INSERT INTO {history} ({key}, {_HISTORY}) SELECT aggregate.id, h.*"
+        f" FROM aggregate, {_history_rows(len(columns) + 1)}"
+    )
+    head = f"WITH aggregate AS ({insert_sql(table, columns)} RETURNING id)"
+    if rows_of is None:
+        return f"{head} {entries}"
+    return f"{head}, entries AS ({entries}) {rows_of(len(columns) + len(_HISTORY_TYPES) + 1)}"
 
 
 _HISTORY = "at, action, status, actor, note"  # a history table's columns after its aggregate's id
@@ -160,13 +180,13 @@ Column = tuple[str, str]  # (name, PostgreSQL type)
 
 
 def insert_many_sql(
-    table: str, columns: Sequence[Column], *, on_conflict: str = "", returning: str = ""
+    table: str, columns: Sequence[Column], *, on_conflict: str = "", returning: str = "", first: int = 1
 ) -> str:
     """An INSERT of many rows in one statement, one array parameter per column, in column
-    order (see `column_arrays`). A jsonb column takes JSON text, cast in SQL: asyncpg's
-    jsonb codec applies to single values, not to the elements of an array."""
+    order from `$first` (see `column_arrays`). A jsonb column takes JSON text, cast in
+    SQL: asyncpg's jsonb codec applies to single values, not to the elements of an array."""
     params = ", ".join(
-        f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(columns, start=1)
+        f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(columns, start=first)
     )
     names = [n for n, _ in columns]
     select = ", ".join(f"{n}::jsonb" if t == "jsonb" else n for n, t in columns)

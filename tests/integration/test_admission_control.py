@@ -22,7 +22,7 @@ async def busy_complaints(
     platform: PlatformSettings, fresh_database: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """The complaints service with four places (the suite's services have thousands)."""
-    small = platform.model_copy(update={"max_in_flight": 4, "admission_wait_seconds": 0.001})
+    small = platform.model_copy(update={"max_in_flight": 4})
     app = build(ComplaintsSettings(database_url=fresh_database, platform=small, sla_check_seconds=3600))
     async with running(app) as client:
         yield client, fresh_database
