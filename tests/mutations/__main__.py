@@ -122,6 +122,7 @@ def main() -> int:
         copy_tree(copy)
         cited = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
         print(f"baseline: {len(cited)} cited tests, unmutated", flush=True)
+        began = time.monotonic()
         code, tail = run_tests(copy, cited)
         if code != 0:
             # Once more before giving up: a verdict needs a baseline that passes, and the
@@ -131,6 +132,7 @@ def main() -> int:
         if code != 0:
             print(f"the cited tests fail without any mutation (exit {code}): {tail}")
             return 1
+        print(f"baseline passed ({time.monotonic() - began:.0f} s)", flush=True)
         outcomes = []
         for mutation in chosen:
             outcome = judge(copy, mutation)
