@@ -139,8 +139,15 @@ def export_fixtures(nik: str, phone: str) -> tuple[Callable[..., Any], Callable[
         async with citizen_stack(infra, smtp_sink, fake_gateway, permits=True) as started:
             yield started
 
+    return stack, held_fixture(nik, phone)
+
+
+def held_fixture(nik: str, phone: str) -> Callable[..., Any]:
+    """A test module's `held` fixture: the citizen `nik` with `phone`, with something in
+    every service of the module's `stack`."""
+
     @pytest.fixture(scope="module")
     async def held(stack: CitizenStack) -> Held:
         return await citizen_with_everything(stack, nik, phone)
 
-    return stack, held
+    return held

@@ -25,6 +25,9 @@ from tests.harness import new_database, new_group, officer_headers, wait_for
 SERVICES = ("notifications", "health", "complaints", "integration", "portal")
 # With `permits=True`, the permits service too (every journey the portal offers).
 WITH_PERMITS = (*SERVICES, "permits")
+# RSUD-D01 is the only internist on Tuesdays (weekday 1): with no places there, every
+# Tuesday is full.
+FULL_DOCTOR, FULL_WEEKDAY = "RSUD-D01", 1
 
 
 @dataclass

@@ -37,6 +37,17 @@ from tests.harness import (
     wait_ready,
 )
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 AXE = repo_root() / "tests" / "browser" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = repo_root() / "test-artifacts" / "portal"
 PAGE_BUDGET_BYTES = 150 * 1024

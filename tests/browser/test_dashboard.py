@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,17 +31,6 @@ from shared.schemas.registry import DOMAIN_TOPICS
 from tests.harness import repo_root, send_event, wait_for
 from tests.view_support import Complaint, new_code, view_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = repo_root() / "test-artifacts"
 REF = "cr1_" + "c0ffee00" * 4
 ROAD = '[data-indicator="road_transport_complaints_open"] .actual'
@@ -51,16 +40,6 @@ ROAD = '[data-indicator="road_transport_complaints_open"] .actual'
 class Served:
     url: str
     topic: str
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's Chromium (as root: "
-            "`apt-get update && apt-get install -y chromium`); the browser test does not skip"
-        )
-    return CHROMIUM
 
 
 @pytest.fixture
@@ -103,61 +82,55 @@ async def publish_complaint(bootstrap: str, topic: str, code: str) -> None:
 
 
 async def test_dashboard_updates_live_and_tracking_page_works(
-    chromium: Path, served: Served, infra: Infrastructure
+    browser: Any, served: Served, infra: Infrastructure
 ) -> None:
-    from playwright.async_api import async_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
         await wait_for(lambda: _ready(http), timeout=30)
 
     code = new_code("ADU")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 1000}, locale="id-ID")
-            refused: list[str] = []  # what the browser blocked under the page's CSP
-            page.on(
-                "console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None
-            )
-            answer = await page.goto(served.url + "/", wait_until="domcontentloaded")
-            assert answer is not None and answer.headers["content-security-policy"] == PAGE_CSP
-            assert await page.locator("h1").inner_text() == "Satu gambaran layanan kabupaten"
-            await page.wait_for_selector("#live-status:not([hidden])", timeout=30_000)
-            assert "langsung" in await page.locator("#live-status").inner_text()
-            assert (await page.locator(ROAD).inner_text()).strip() == "0"
-            await page.screenshot(path=str(ARTIFACTS / "dashboard-before.png"), full_page=True)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="id-ID")
+    try:
+        page = await context.new_page()
+        refused: list[str] = []  # what the browser blocked under the page's CSP
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        answer = await page.goto(served.url + "/", wait_until="domcontentloaded")
+        assert answer is not None and answer.headers["content-security-policy"] == PAGE_CSP
+        assert await page.locator("h1").inner_text() == "Satu gambaran layanan kabupaten"
+        await page.wait_for_selector("#live-status:not([hidden])", timeout=30_000)
+        assert "langsung" in await page.locator("#live-status").inner_text()
+        assert (await page.locator(ROAD).inner_text()).strip() == "0"
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-before.png"), full_page=True)
 
-            # An event on the topic: the open road complaints indicator follows, live.
-            await publish_complaint(infra.kafka_bootstrap, served.topic, code)
-            # A selector, not a JavaScript predicate: the page's CSP forbids eval.
-            await page.wait_for_selector(f"{ROAD}:text-is('1')", timeout=30_000)
-            masked = code[:-6] + "••••" + code[-2:]
-            await page.wait_for_selector(f"#feed-list li:has-text('{masked}')", timeout=30_000)
-            await page.wait_for_selector(
-                '[data-kecamatan="33.06.06"] .kopen strong:has-text("1")', timeout=30_000
-            )
-            content = await page.content()
-            assert REF not in content and code not in content  # masked in the public feed
-            assert not refused, refused  # live.js, its stream and its re-renders run under the CSP
-            await page.screenshot(path=str(ARTIFACTS / "dashboard-after.png"), full_page=True)
+        # An event on the topic: the open road complaints indicator follows, live.
+        await publish_complaint(infra.kafka_bootstrap, served.topic, code)
+        # A selector, not a JavaScript predicate: the page's CSP forbids eval.
+        await page.wait_for_selector(f"{ROAD}:text-is('1')", timeout=30_000)
+        masked = code[:-6] + "••••" + code[-2:]
+        await page.wait_for_selector(f"#feed-list li:has-text('{masked}')", timeout=30_000)
+        await page.wait_for_selector(
+            '[data-kecamatan="33.06.06"] .kopen strong:has-text("1")', timeout=30_000
+        )
+        content = await page.content()
+        assert REF not in content and code not in content  # masked in the public feed
+        assert not refused, refused  # live.js, its stream and its re-renders run under the CSP
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-after.png"), full_page=True)
 
-            # The tracking page, through its form.
-            await page.goto(served.url + "/lacak", wait_until="domcontentloaded")
-            await page.fill("#kode", code.lower())
-            await page.click("form.track-form button")
-            await page.wait_for_selector("#track-status", timeout=30_000)
-            assert await page.locator("#track-status").get_attribute("data-status") == "submitted"
-            assert await page.locator("#track-status").inner_text() == "Diajukan"
-            assert await page.locator("#riwayat .case-step").all_inner_texts() == ["Pengaduan Anda diterima"]
-            await page.screenshot(path=str(ARTIFACTS / "tracking.png"), full_page=True)
+        # The tracking page, through its form.
+        await page.goto(served.url + "/lacak", wait_until="domcontentloaded")
+        await page.fill("#kode", code.lower())
+        await page.click("form.track-form button")
+        await page.wait_for_selector("#track-status", timeout=30_000)
+        assert await page.locator("#track-status").get_attribute("data-status") == "submitted"
+        assert await page.locator("#track-status").inner_text() == "Diajukan"
+        assert await page.locator("#riwayat .case-step").all_inner_texts() == ["Pengaduan Anda diterima"]
+        await page.screenshot(path=str(ARTIFACTS / "tracking.png"), full_page=True)
 
-            # English on request.
-            await page.goto(served.url + "/?lang=en", wait_until="domcontentloaded")
-            assert await page.locator("h1").inner_text() == "One picture of the regency's services"
-            await page.close()
-        finally:
-            await browser.close()
+        # English on request.
+        await page.goto(served.url + "/?lang=en", wait_until="domcontentloaded")
+        assert await page.locator("h1").inner_text() == "One picture of the regency's services"
+    finally:
+        await context.close()
 
 
 async def _ready(http: httpx.AsyncClient) -> bool:

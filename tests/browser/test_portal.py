@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +20,6 @@ import pytest
 from shared.runtime.select import Infrastructure
 from tests.attachment_support import pdf, phone_photo
 from tests.browser.portal_support import (
-    AXE,
     DESKTOP,
     PHONE,
     POSITION,
@@ -32,7 +30,6 @@ from tests.browser.portal_support import (
     portal_stack,
     without_exif,
 )
-from tests.browser.test_dashboard import CHROMIUM_ARGS
 from tests.harness import db_fetchval, officer_headers, service_log
 
 NIK = "3306061708900001"
@@ -50,27 +47,6 @@ JPEG = {"name": "jalan.jpg", "mimeType": "image/jpeg", "buffer": phone_photo()}
 async def stack(infra: Infrastructure) -> AsyncIterator[Stack]:
     async with portal_stack(infra) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: Path) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `npm ci` in tests/browser/axe (make test does)")
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    from tests.browser.test_dashboard import CHROMIUM
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make system-deps)")
-    return CHROMIUM
 
 
 @asynccontextmanager

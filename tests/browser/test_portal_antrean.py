@@ -8,7 +8,6 @@ origins, a screenshot in test-artifacts/portal/).
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -19,31 +18,14 @@ from shared.kit.clock import utc_now
 from shared.kit.limits import limit_key
 from shared.kit.settings import PlatformSettings
 from shared.reference import default_calendar
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, fill_a_day, go_on, prove
+from tests.browser.citizen_portal_support import FULL_WEEKDAY, CitizenStack, fill_a_day, go_on, prove
 from tests.browser.portal_support import DESKTOP, PHONE, Audit
-from tests.browser.test_portal import browser, browsing, chromium, words
+from tests.browser.test_portal import browsing, words
 from tests.harness import db_fetchval
 from tests.practice_days import practice_days
 
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
-
 FACILITY, POLYCLINIC = "RSUD-TJITRO", "INT"
-# RSUD-D01 is the only internist on Tuesdays (weekday 1): with no places there, every
-# Tuesday is full.
-FULL_DOCTOR, FULL_WEEKDAY = "RSUD-D01", 1
 JKN_CARD = "0001234567890"
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> AsyncIterator[CitizenStack]:
-    async with citizen_stack(infra, smtp_sink, fake_gateway) as started:
-        await fill_a_day(started, FULL_DOCTOR, FULL_WEEKDAY)
-        yield started
 
 
 async def to_the_phone_page(page: Any, audit: Audit, stack: CitizenStack, nik: str) -> date:

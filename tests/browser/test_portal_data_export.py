@@ -18,17 +18,16 @@ import pytest
 
 from tests.browser.citizen_portal_support import CitizenStack, prove
 from tests.browser.portal_support import DESKTOP, PHONE, audited
-from tests.browser.test_portal import browser, browsing, chromium, words
+from tests.browser.test_portal import browsing, words
 from tests.browser.test_portal_operasi import sign_in
-from tests.citizen_data_support import DOMAINS, Held, export_fixtures
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
+from tests.citizen_data_support import DOMAINS, Held, held_fixture
 
 NIK = "3306061708900061"
 PHONE_NUMBER = "081377770061"
 
 
-stack, held = export_fixtures(NIK, PHONE_NUMBER)
+# The session's citizen stack (tests/browser/conftest.py), this citizen's own data in it.
+held = held_fixture(NIK, PHONE_NUMBER)
 
 
 async def download(page: Any, button: str) -> tuple[str, dict[str, Any]]:

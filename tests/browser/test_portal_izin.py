@@ -29,16 +29,12 @@ from tests.browser.test_portal import (
     NIK,
     VIEWPORTS,
     assert_filed,
-    browser,
     browsing,
-    chromium,
     label_of,
     lapor,
     words,
 )
 from tests.harness import db_fetchval, officer_headers
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 OFFICER = officer_headers("permit_officer", subject="petugas-dpmptsp")
 # A PBG's required documents in the catalogue's order (services/permits/permit_types.yaml).

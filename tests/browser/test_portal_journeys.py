@@ -7,40 +7,21 @@ bus, as `make run` starts them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
 from tests.browser.citizen_portal_support import (
     CitizenStack,
-    citizen_stack,
-    fill_a_day,
     go_on,
     prove,
     until_listed,
 )
 from tests.browser.portal_support import PHONE
-from tests.browser.test_portal import NIK, browser, browsing, chromium, lapor
-from tests.browser.test_portal_antrean import FULL_DOCTOR, FULL_WEEKDAY, to_the_phone_page
+from tests.browser.test_portal import NIK, browsing, lapor
+from tests.browser.test_portal_antrean import to_the_phone_page
 from tests.browser.test_portal_izin import DRAWING, KTP, PBG_DOCUMENTS, to_the_documents, upload
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 # The number Lapor's reporter gives (tests/browser/test_portal.py), used for all three.
 MOBILE = "0812 3456 7890"
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> AsyncIterator[CitizenStack]:
-    async with citizen_stack(infra, smtp_sink, fake_gateway, permits=True) as started:
-        await fill_a_day(started, FULL_DOCTOR, FULL_WEEKDAY)  # as the Antrean pages expect
-        yield started
 
 
 async def test_a_complaint_an_application_and_a_booking_all_appear_under_layanan_saya(

@@ -25,11 +25,9 @@ from shared.runtime.dev_issuer import DevelopmentIssuer
 from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from tests.browser.portal_support import DESKTOP, Audit, audited, service_processes
-from tests.browser.test_portal import browser, chromium, words
+from tests.browser.test_portal import words
 from tests.harness import new_database, officer_headers
 from tests.practice_days import clinic_today, practice_day
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 SERVICES = ("complaints", "health", "portal")
 FACILITY, OTHER_FACILITY = "PKM-KUTOARJO", "PKM-BAYAN"

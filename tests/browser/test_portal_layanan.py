@@ -7,31 +7,17 @@ session of the test's own), signing out. Every page is audited as in test_portal
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from shared.runtime.fake_gateway import FakeGateway
-from shared.runtime.select import Infrastructure
-from shared.runtime.smtp_sink import SmtpSink
-from tests.browser.citizen_portal_support import CitizenStack, citizen_stack, go_on, prove, until_listed
+from tests.browser.citizen_portal_support import CitizenStack, go_on, prove, until_listed
 from tests.browser.portal_support import DESKTOP, PHONE
-from tests.browser.test_portal import browser, browsing, chromium, words
+from tests.browser.test_portal import browsing, words
 from tests.citizen_support import open_session
 from tests.harness import officer_headers, wait_for
 from tests.integration.test_complaints_service import complaint_body
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
-) -> AsyncIterator[CitizenStack]:
-    async with citizen_stack(infra, smtp_sink, fake_gateway) as started:
-        yield started
 
 
 @pytest.mark.parametrize(

@@ -29,14 +29,12 @@ from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from tests.browser.portal_support import DESKTOP, service_processes
-from tests.browser.test_portal import browser, chromium, words
+from tests.browser.test_portal import words
 from tests.browser.test_portal_petugas import officer, submit
 from tests.faults.support import ALL_TOPICS, DOMAIN_TOPICS, integration_process, notifications_process
 from tests.harness import db_execute, new_database, new_group, officer_headers, wait_for
 from tests.integration.test_complaints_service import complaint_body
 from tests.notifications_support import unique_phone
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 SERVICES = ("complaints", "notifications", "integration", "portal")
 FILED = "id.sinergi.complaints.complaint.filed.v1"

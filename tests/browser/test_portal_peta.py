@@ -22,10 +22,8 @@ from services.portal.domain import tile_of
 from shared.reference.regions import within_regency
 from shared.runtime.select import Infrastructure
 from tests.browser.portal_support import DESKTOP, PHONE, Stack, officer_view, portal_stack
-from tests.browser.test_portal import DESA, Hands, _answers, browser, browsing, chromium
+from tests.browser.test_portal import DESA, Hands, _answers, browsing
 from tests.harness import http_server
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 TILE_PATH = re.compile(r"^/(\d+)/(\d+)/(\d+)\.png$")
 

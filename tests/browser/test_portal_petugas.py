@@ -30,15 +30,13 @@ from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
 from tests.browser.portal_support import DESKTOP, Audit, audited, send_form, service_processes
-from tests.browser.test_portal import browser, chromium, words
+from tests.browser.test_portal import words
 from tests.browser.test_portal_klinik import POLYCLINIC, TV, today_with_a_queue
 from tests.faults.support import DOMAIN_TOPICS, notifications_process
 from tests.harness import new_database, new_group, wait_for
 from tests.identity_support import PASSWORD, Provider
 from tests.integration.test_complaints_service import complaint_body
 from tests.practice_days import clinic_today
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 TABLET = {"width": 1024, "height": 768}
 SERVICES = ("complaints", "permits", "health", "notifications", "portal")

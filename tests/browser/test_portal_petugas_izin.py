@@ -31,11 +31,9 @@ from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from tests.attachment_support import pdf, phone_photo
 from tests.browser.portal_support import DESKTOP, Audit, audited, send_form, service_processes
-from tests.browser.test_portal import browser, chromium, words
+from tests.browser.test_portal import words
 from tests.harness import db_execute, db_fetchval, new_database, officer_headers
 from tests.integration.test_complaints_service import complaint_body
-
-__all__ = ["browser", "chromium"]  # the browser fixtures, shared with test_portal.py
 
 SERVICES = ("complaints", "permits", "portal")
 SENT = 303  # a form taken: on to its page (see other)

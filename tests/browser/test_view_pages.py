@@ -28,7 +28,7 @@ from shared.runtime.embedded import free_port
 from shared.runtime.select import Infrastructure
 from shared.schemas import Envelope
 from shared.schemas.registry import DOMAIN_TOPICS
-from tests.browser import portal_support, test_portal
+from tests.browser import portal_support
 from tests.browser.portal_support import DESKTOP, PHONE, SECURITY_HEADERS, Audit
 from tests.browser.test_dashboard import serve_in_thread
 from tests.harness import new_database, officer_headers, repo_root, send_event, wait_for
@@ -45,8 +45,6 @@ from tests.view_support import (
 )
 
 ARTIFACTS = repo_root() / "test-artifacts" / "view"
-# The portal tests' browser (Debian's Chromium, axe-core checked to be there), per module.
-chromium, browser = test_portal.chromium, test_portal.browser
 KECAMATAN = "33.06.06"
 OTHER_OPEN = {"33.06.01": 4, "33.06.09": 3, "33.06.13": 1}
 VIEWPORTS = [PHONE, DESKTOP]
