@@ -1,0 +1,72 @@
+"""At which scale a run measures (full, quick) and where it writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PROFILES = RESULTS / "profiles"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    events: int  # events for broker baselines, relay drain and consumers
+    pg_seconds: float
+    rates: tuple[int, ...]
+    rate_seconds: float
+    growth_rows: tuple[int, ...]
+    growth_rate: int
+    e2e_rate: int  # end to end when the intake was not measured (half its held rate when it was)
+    e2e_seconds: float
+    e2e_rate_cap: int | None = None  # the most end to end is offered
+    consumer_window: float = 30.0  # longest a consumer rate is measured for
+    other_rates: tuple[int, ...] = (100, 200, 300, 500, 1000)  # permits and health intake
+    other_seconds: float = 5
+    # The reference (bench/reference.py) and every endpoint's cost at this rate.
+    cost_rate: int = 100
+    growth_events: int = 20_000
+    growth_window: float = 15.0
+    # The booking-window rush (bench/rush.py): citizens booking 100 places within seconds.
+    rush_citizens: int = 5000
+    rush_seconds: float = 10
+    overload_seconds: float = 5  # each intake endpoint offered twice its held rate
+    portal_seconds: float = 10  # each citizens' page at 100 req/s (bench/portal_pages.py)
+
+
+FULL = Profile(
+    "full",
+    events=100_000,
+    pg_seconds=10,
+    rates=(100, 200, 300, 500, 1000, 1500, 2000),
+    rate_seconds=10,
+    # The step between adds nothing the two ends do not show, and the whole run is to
+    # stay under 10 minutes with every broker-dependent phase on both brokers.
+    growth_rows=(10_000, 1_000_000),
+    growth_rate=100,
+    e2e_rate=200,
+    e2e_seconds=60,
+    consumer_window=15,
+)
+# A few minutes: complaints only, no growth steps; both brokers.
+QUICK = Profile(
+    "quick",
+    events=10_000,
+    pg_seconds=3,
+    rates=(100, 300),
+    rate_seconds=3,
+    growth_rows=(),
+    growth_rate=100,
+    e2e_rate=50,
+    e2e_seconds=5,
+    e2e_rate_cap=50,
+    consumer_window=10,
+    other_rates=(100,),
+    other_seconds=3,
+    rush_citizens=2000,
+    rush_seconds=4,
+    overload_seconds=4,
+    portal_seconds=4,
+)
