@@ -140,6 +140,10 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     for found, label in figures:
         rows += _labelled(broker_rows(found, postgres), label)
+    rows += [
+        (f"Phase {phase}", f"failed: {error}", "runs to the end", f"MISSED: the phase failed ({error})")
+        for phase, error in (results.get("failed") or {}).items()
+    ]
     codes = results.get("citizen_codes")
     if codes:
         for key, label in (("email", "email in the SMTP sink"), ("whatsapp", "WhatsApp in the gateway")):

@@ -21,8 +21,10 @@ import contextlib
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -93,9 +95,14 @@ class Run:
 
     @contextlib.contextmanager
     def timed(self, phase: str) -> Iterator[None]:
+        """The phase's wall time; a phase that fails is reported as failed (the report
+        says so and the run exits non-zero) without losing the other phases' figures."""
         started = time.perf_counter()
         try:
             yield
+        except Exception as exc:
+            traceback.print_exc()
+            self.results["failed"][phase] = f"{type(exc).__name__}: {exc}"
         finally:
             seconds = self.results["phase_seconds"][phase] = time.perf_counter() - started
             print(f"  ({phase}: {seconds:.0f} s)", flush=True)
@@ -252,6 +259,7 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
             "generator's own CPU use is part of every figure.",
         ],
         "phase_seconds": {},
+        "failed": {},
     }
     with (
         start_infrastructure(["postgres_bench"], topics(), work_dir=work, durable=True) as infra,
@@ -263,8 +271,9 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
         )
         run = Run(infra, profile, only, held_rate, results)
         # The intake needs the baselines (its ratio to raw PostgreSQL), which start the axis.
-        with run.timed("brokers started"):
-            run.brokers = await broker_axis(infra, work, others) if only & BROKER_PHASES else {}
+        if only & BROKER_PHASES:
+            with run.timed("brokers started"):
+                run.brokers = await broker_axis(infra, work, others)
         results["brokers"] = {kind: {"label": BROKER_LABELS[kind]} for kind in run.brokers}
         if only & {"baselines", "relay", "intake"}:
             with run.timed("baselines"):
@@ -311,8 +320,9 @@ def main() -> None:
     results["profiles"] = sampling.summaries
     print("\n".join(phase_lines(results)))
     if args.only:
-        print(json.dumps({k: v for k, v in results.items() if k in PHASES}, indent=2, default=str))
-        return
+        shown = {*PHASES, "brokers", "failed"}
+        print(json.dumps({k: v for k, v in results.items() if k in shown}, indent=2, default=str))
+        sys.exit(1 if results["failed"] else 0)
     # A quick run never replaces the full run's figures that the README shows.
     out = RESULTS if profile is FULL else RESULTS / "quick"
     write_report(results, out)
@@ -320,6 +330,8 @@ def main() -> None:
         update_readme(results)
     print((out / "latest.md").read_text())
     print(f"total {results['total_seconds']:.0f} s; results in {out}")
+    if results["failed"]:
+        sys.exit(f"failed phases: {', '.join(results['failed'])}")
 
 
 if __name__ == "__main__":
