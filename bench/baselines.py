@@ -15,9 +15,7 @@ from bench.events import sample_event
 from shared.kit.bus import producer_options
 from shared.kit.settings import PlatformSettings
 from shared.runtime.embedded import create_topics
-from shared.runtime.select import (
-    Infrastructure,
-)
+from shared.runtime.select import Infrastructure
 from shared.runtime.topology import DOMAIN_PARTITIONS
 
 

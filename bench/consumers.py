@@ -11,9 +11,7 @@ from typing import Any
 from bench.baselines import raw_consume
 from bench.services import ServiceProcess, consumer_env, fresh_database, inbox_count
 from shared.runtime.embedded import create_topics, free_port
-from shared.runtime.select import (
-    Infrastructure,
-)
+from shared.runtime.select import Infrastructure
 
 GROUP_JOIN_S = 5  # about the time a new group takes to be given its partitions here
 

@@ -20,9 +20,7 @@ from bench.intake import COMPLAINT
 from bench.openloop import open_loop, percentiles
 from bench.services import ServiceProcess, consumer_env, fetch_rows, fresh_database
 from shared.runtime.embedded import create_topics, free_port
-from shared.runtime.select import (
-    Infrastructure,
-)
+from shared.runtime.select import Infrastructure
 
 CODE_IN_MAIL = re.compile(rb"ADU-\d{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5}")
 VIEW_POLL_SECONDS = 0.02

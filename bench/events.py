@@ -15,9 +15,7 @@ from services.notifications.app import NotificationsSettings
 from shared.kit.privacy import seal_contact
 from shared.kit.reader import assigned_reader
 from shared.runtime.embedded import create_topics
-from shared.runtime.select import (
-    Infrastructure,
-)
+from shared.runtime.select import Infrastructure
 from shared.schemas import make_envelope
 from shared.schemas.common import SealedContact
 from shared.schemas.complaints import SOURCE, ComplaintFiled

@@ -15,11 +15,9 @@ from bench.consumers import consume
 from bench.intake import intake
 from bench.profile import profiling
 from bench.services import fresh_database
-from bench.settings import ROOT, Profile
+from bench.settings import ROOT, Scale
 from shared.kit.db import connect, migrate
-from shared.runtime.select import (
-    Infrastructure,
-)
+from shared.runtime.select import Infrastructure
 
 
 async def _bulk_load_session(conn: asyncpg.Connection) -> None:
@@ -95,11 +93,11 @@ async def preload_view(url: str, rows: int) -> None:
         await conn.close()
 
 
-async def growth(infra: Infrastructure, profile: Profile, topic: str) -> dict[str, list[dict[str, Any]]]:
+async def growth(infra: Infrastructure, scale: Scale, topic: str) -> dict[str, list[dict[str, Any]]]:
     """Intake latency and the integration view's consumer rate with rows already in the
     tables. Both databases of a step are filled at once (PostgreSQL has a core each)."""
     points: dict[str, list[dict[str, Any]]] = {"intake": [], "integration": []}
-    for rows in profile.growth_rows:
+    for rows in scale.growth_rows:
         started = time.perf_counter()
         complaints_db, view_db = await fresh_database(infra), await fresh_database(infra)
         await migrate(complaints_db, ROOT / "services" / "complaints" / "migrations")
@@ -109,16 +107,16 @@ async def growth(infra: Infrastructure, profile: Profile, topic: str) -> dict[st
         # Its profile named after the step, not taken for the fresh intake's at that rate.
         with profiling(replace(profiler.active(), scope=f"growth-{rows}")):
             result = await intake(
-                infra, (profile.growth_rate,), profile.rate_seconds, 0, database_url=complaints_db
+                infra, (scale.growth_rate,), scale.rate_seconds, 0, database_url=complaints_db
             )
         run = result["runs"][0]
         points["intake"].append(
-            {"rows": rows, "rate": profile.growth_rate, "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"],
+            {"rows": rows, "rate": scale.growth_rate, "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"],
              "errors": run["errors"], "achieved_rps": run["achieved_rps"],
              "cpu_ms_per_request": run["service_cpu_ms_per_request"]}
         )  # fmt: skip
         consumed = await consume(
-            infra, "integration", topic, profile.growth_events, window=profile.growth_window,
+            infra, "integration", topic, scale.growth_events, window=scale.growth_window,
             database_url=view_db,
         )  # fmt: skip
         points["integration"].append({"rows": rows, **consumed})

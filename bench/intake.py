@@ -22,9 +22,7 @@ from shared.kit.settings import PlatformSettings
 from shared.reference import WorkingCalendar
 from shared.runtime.dev_issuer import DevelopmentIssuer, development_session
 from shared.runtime.embedded import free_port
-from shared.runtime.select import (
-    Infrastructure,
-)
+from shared.runtime.select import Infrastructure
 
 APPLICATION = {
     "permit_type": "pbg",

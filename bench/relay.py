@@ -15,9 +15,7 @@ from shared.kit.bus import EventBus
 from shared.kit.db import connect, migrate
 from shared.kit.metrics import KitMetrics
 from shared.kit.outbox import OutboxRelay
-from shared.runtime.select import (
-    Infrastructure,
-)
+from shared.runtime.select import Infrastructure
 
 EMPTY_MIGRATIONS = ROOT / "bench" / "no_migrations"  # the kit's tables only
 

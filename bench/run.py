@@ -48,7 +48,7 @@ from bench.profile import Profiler, profiling
 from bench.relay import relay_drain
 from bench.report import cost_rows, phase_lines, update_readme, write_report
 from bench.services import fresh_database
-from bench.settings import FULL, PROFILES, QUICK, RESULTS, Profile
+from bench.settings import FULL, PROFILES, QUICK, RESULTS, Scale
 from shared.runtime.select import Infrastructure, start_infrastructure
 from shared.runtime.topology import topics
 
@@ -70,7 +70,7 @@ class Run:
     also at the top of `results` (the plots and the single-broker tables read them)."""
 
     infra: Infrastructure
-    profile: Profile
+    scale: Scale
     only: set[str]
     held_rate: float | None
     results: dict[str, Any]
@@ -111,10 +111,10 @@ class Run:
         print("baselines…", flush=True)
         found = {}
         for kind, on in self.brokers.items():
-            found[kind] = await broker_baselines(on, self.profile.events)
+            found[kind] = await broker_baselines(on, self.scale.events)
             print(f"  {BROKER_LABELS[kind]}: produce {found[kind]['produce']['per_s']:,.0f}/s "
                   f"consume {found[kind]['consume']['per_s']:,.0f}/s", flush=True)  # fmt: skip
-        postgres = await raw_postgres(await fresh_database(self.infra), self.profile.pg_seconds)
+        postgres = await raw_postgres(await fresh_database(self.infra), self.scale.pg_seconds)
         self.keep("baselines", found)
         self.results["baselines"] = {**self.results["baselines"], "postgres": postgres}
         print(f"  pg {postgres['per_s']:,.0f} tx/s", flush=True)
@@ -124,7 +124,7 @@ class Run:
         found = {}
         for kind, on in self.brokers.items():
             with self.on(kind):
-                relay = found[kind] = await relay_drain(on, self.profile.events)
+                relay = found[kind] = await relay_drain(on, self.scale.events)
             relay["ratio_to_raw_produce"] = (
                 relay["per_s"] / self.per_broker[kind]["baselines"]["produce"]["per_s"]
             )
@@ -137,24 +137,20 @@ class Run:
         the reference's rate only (its cost there: the relay in the process publishes to
         that broker), which is what differs between brokers at these rates."""
         print("HTTP intake…", flush=True)
-        profile, raw_pg = self.profile, self.results["baselines"]["postgres"]["per_s"]
+        scale, raw_pg = self.scale, self.results["baselines"]["postgres"]["per_s"]
         # The reference stores a row and publishes nothing: measured once, for every broker.
-        reference = await intake(
-            self.infra, (profile.cost_rate,), profile.rate_seconds, raw_pg, REFERENCE_INTAKE
-        )
+        reference = await intake(self.infra, (scale.cost_rate,), scale.rate_seconds, raw_pg, REFERENCE_INTAKE)
         ladders, others = {}, {}
         for n, (kind, on) in enumerate(self.brokers.items()):
             if n:
-                print(f"  on {BROKER_LABELS[kind]}, at {profile.cost_rate} req/s:", flush=True)
+                print(f"  on {BROKER_LABELS[kind]}, at {scale.cost_rate} req/s:", flush=True)
             rates, other_rates = (
-                (profile.rates, profile.other_rates)
-                if not n
-                else ((profile.cost_rate,), (profile.cost_rate,))
+                (scale.rates, scale.other_rates) if not n else ((scale.cost_rate,), (scale.cost_rate,))
             )
             with self.on(kind):
-                ladders[kind] = await intake(on, rates, profile.rate_seconds, raw_pg)
+                ladders[kind] = await intake(on, rates, scale.rate_seconds, raw_pg)
                 others[kind] = {
-                    target.service: await intake(on, other_rates, profile.other_seconds, raw_pg, target)
+                    target.service: await intake(on, other_rates, scale.other_seconds, raw_pg, target)
                     for target in (PERMITS_INTAKE, HEALTH_INTAKE)
                 }
         self.keep("reference", dict.fromkeys(self.brokers, reference))
@@ -170,16 +166,16 @@ class Run:
         figure measures a queue, not the pipeline's latency); the profile's rate when the
         intake was not measured, and never more than the profile's cap."""
         held = (self.results.get("intake") or {}).get("highest_held_rps")
-        half = max(10, int(held) // 2) if held else self.profile.e2e_rate
-        return min(half, self.profile.e2e_rate_cap) if self.profile.e2e_rate_cap else half
+        half = max(10, int(held) // 2) if held else self.scale.e2e_rate
+        return min(half, self.scale.e2e_rate_cap) if self.scale.e2e_rate_cap else half
 
     async def end_to_end(self) -> None:
         rate = self.e2e_rate()
-        print(f"end to end at {rate} req/s for {self.profile.e2e_seconds:.0f} s…", flush=True)
+        print(f"end to end at {rate} req/s for {self.scale.e2e_seconds:.0f} s…", flush=True)
         found = {}
         for kind, on in self.brokers.items():
             with self.on(kind):
-                e2e = found[kind] = await end_to_end(on, rate, self.profile.e2e_seconds)
+                e2e = found[kind] = await end_to_end(on, rate, self.scale.e2e_seconds)
             print(f"  {BROKER_LABELS[kind]}: view p99 {e2e['view'].get('p99_ms', float('nan')):.0f} ms, "
                   f"email p99 {e2e['email'].get('p99_ms', float('nan')):.0f} ms", flush=True)  # fmt: skip
         self.keep("end_to_end", found)
@@ -196,34 +192,30 @@ class Run:
         (for growth)."""
         found, topic = {}, None
         for kind, on in self.brokers.items():
-            print(f"  {BROKER_LABELS[kind]}: pre-loading {self.profile.events:,} events…", flush=True)
-            loaded = await preload_topic(on, self.profile.events)
+            print(f"  {BROKER_LABELS[kind]}: pre-loading {self.scale.events:,} events…", flush=True)
+            loaded = await preload_topic(on, self.scale.events)
             topic = topic or loaded
             with self.on(kind):
-                found[kind] = await consumer_rates(
-                    on, loaded, self.profile.events, self.profile.consumer_window
-                )
+                found[kind] = await consumer_rates(on, loaded, self.scale.events, self.scale.consumer_window)
         self.keep("consumers", found)
         return topic
 
     async def growth(self, topic: str | None) -> None:
         if topic is None:
-            print(f"pre-loading {self.profile.events:,} events…", flush=True)
-            topic = await preload_topic(self.infra, self.profile.events)
+            print(f"pre-loading {self.scale.events:,} events…", flush=True)
+            topic = await preload_topic(self.infra, self.scale.events)
         print("growth…", flush=True)
-        self.results["growth"] = await growth(self.infra, self.profile, topic)
+        self.results["growth"] = await growth(self.infra, self.scale, topic)
 
     async def rush(self) -> None:
         """The booking-window rush on each broker."""
-        profile = self.profile
-        print(
-            f"booking rush: {profile.rush_citizens:,} citizens in {profile.rush_seconds:.0f} s…", flush=True
-        )
+        scale = self.scale
+        print(f"booking rush: {scale.rush_citizens:,} citizens in {scale.rush_seconds:.0f} s…", flush=True)
         found = {}
         for kind, on in self.brokers.items():
             print(f"  {BROKER_LABELS[kind]}:", flush=True)
             with self.on(kind):
-                found[kind] = await rush.rush(on, profile.rush_citizens, profile.rush_seconds)
+                found[kind] = await rush.rush(on, scale.rush_citizens, scale.rush_seconds)
             _print_rows(rush.rush_rows(found[kind]))
         self.keep("rush", found)
 
@@ -236,20 +228,20 @@ class Run:
         for kind, on in self.brokers.items():
             print(f"  {BROKER_LABELS[kind]}:", flush=True)
             with self.on(kind):
-                found[kind] = await rush.overload(on, held, self.profile.overload_seconds)
+                found[kind] = await rush.overload(on, held, self.scale.overload_seconds)
             _print_rows(rush.overload_rows(found[kind]))
         self.keep("overload", found)
 
     async def portal_pages(self) -> None:
         print("portal pages: tracking and Layanan saya…", flush=True)
-        self.results["portal_pages"] = await portal_pages(self.infra, self.profile.portal_seconds)
+        self.results["portal_pages"] = await portal_pages(self.infra, self.scale.portal_seconds)
         _print_rows(portal_rows(self.results["portal_pages"]))
 
 
-async def main_async(profile: Profile, only: set[str], held_rate: float | None = None) -> dict[str, Any]:
+async def main_async(scale: Scale, only: set[str], held_rate: float | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="sinergi-bench-"))
     results: dict[str, Any] = {
-        "profile": profile.name,
+        "profile": scale.name,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {psutil.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
@@ -269,7 +261,7 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
             f"{infra.kind} (broker {infra.kafka_kind or infra.kind}, "
             f"PostgreSQL {infra.postgres_kind or infra.kind})"
         )
-        run = Run(infra, profile, only, held_rate, results)
+        run = Run(infra, scale, only, held_rate, results)
         # The intake needs the baselines (its ratio to raw PostgreSQL), which start the axis.
         if only & BROKER_PHASES:
             with run.timed("brokers started"):
@@ -286,7 +278,7 @@ async def main_async(profile: Profile, only: set[str], held_rate: float | None =
         if "consumers" in only:
             with run.timed("consumers"):
                 topic = await run.consumers()
-        if "growth" in only and profile.growth_rows:
+        if "growth" in only and scale.growth_rows:
             with run.timed("growth"):
                 await run.growth(topic)
         for phase in ("rush", "overload", "portal_pages"):
@@ -312,10 +304,10 @@ def main() -> None:
         help="overload alone: the held rate of an endpoint neither this run nor bench/results/latest.json measured",
     )
     args = parser.parse_args()
-    profile = QUICK if args.quick else FULL
+    scale = QUICK if args.quick else FULL
     started = time.perf_counter()
     with profiling(Profiler(enabled=args.profile, directory=PROFILES)) as sampling:
-        results = asyncio.run(main_async(profile, set(args.only or PHASES), args.held_rate))
+        results = asyncio.run(main_async(scale, set(args.only or PHASES), args.held_rate))
     results["total_seconds"] = time.perf_counter() - started
     results["profiles"] = sampling.summaries
     print("\n".join(phase_lines(results)))
@@ -324,9 +316,9 @@ def main() -> None:
         print(json.dumps({k: v for k, v in results.items() if k in shown}, indent=2, default=str))
         sys.exit(1 if results["failed"] else 0)
     # A quick run never replaces the full run's figures that the README shows.
-    out = RESULTS if profile is FULL else RESULTS / "quick"
+    out = RESULTS if scale is FULL else RESULTS / "quick"
     write_report(results, out)
-    if profile is FULL:
+    if scale is FULL:
         update_readme(results)
     print((out / "latest.md").read_text())
     print(f"total {results['total_seconds']:.0f} s; results in {out}")

@@ -18,10 +18,7 @@ import psutil
 from bench import profile as profiler
 from bench.settings import ROOT
 from shared.runtime.embedded import create_databases
-from shared.runtime.select import (
-    Infrastructure,
-    database_url_for,
-)
+from shared.runtime.select import Infrastructure, database_url_for
 
 # The load generator is one client address filing for one contact: the abuse limits (429
 # after 30 filings an hour, two unsolicited messages an hour to an unverified contact)

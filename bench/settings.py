@@ -1,4 +1,4 @@
-"""At which scale a run measures (full, quick) and where it writes."""
+"""At which scale a run measures (full, quick: a `Scale`) and where it writes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ PROFILES = RESULTS / "profiles"
 
 
 @dataclass(frozen=True)
-class Profile:
+class Scale:
+    """How much a run measures: how many events, which rates, how long."""
+
     name: str
     events: int  # events for broker baselines, relay drain and consumers
     pg_seconds: float
@@ -36,7 +38,7 @@ class Profile:
     portal_seconds: float = 10  # each citizens' page at 100 req/s (bench/portal_pages.py)
 
 
-FULL = Profile(
+FULL = Scale(
     "full",
     events=100_000,
     pg_seconds=10,
@@ -51,7 +53,7 @@ FULL = Profile(
     consumer_window=15,
 )
 # A few minutes: complaints only, no growth steps; both brokers.
-QUICK = Profile(
+QUICK = Scale(
     "quick",
     events=10_000,
     pg_seconds=3,
