@@ -192,18 +192,20 @@ class Run:
         (for growth)."""
         found, topic = {}, None
         for kind, on in self.brokers.items():
-            print(f"  {BROKER_LABELS[kind]}: pre-loading {self.scale.events:,} events…", flush=True)
-            loaded = await preload_topic(on, self.scale.events)
+            print(f"  {BROKER_LABELS[kind]}: pre-loading {self.scale.consumer_events:,} events…", flush=True)
+            loaded = await preload_topic(on, self.scale.consumer_events)
             topic = topic or loaded
             with self.on(kind):
-                found[kind] = await consumer_rates(on, loaded, self.scale.events, self.scale.consumer_window)
+                found[kind] = await consumer_rates(
+                    on, loaded, self.scale.consumer_events, self.scale.consumer_window
+                )
         self.keep("consumers", found)
         return topic
 
     async def growth(self, topic: str | None) -> None:
         if topic is None:
-            print(f"pre-loading {self.scale.events:,} events…", flush=True)
-            topic = await preload_topic(self.infra, self.scale.events)
+            print(f"pre-loading {self.scale.consumer_events:,} events…", flush=True)
+            topic = await preload_topic(self.infra, self.scale.consumer_events)
         print("growth…", flush=True)
         self.results["growth"] = await growth(self.infra, self.scale, topic)
 
