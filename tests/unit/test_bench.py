@@ -179,7 +179,7 @@ def test_cost_against_the_reference_hops_consumers_and_pages(tmp_path: Path) -> 
     assert "| view | broker | 15.0 ms | 10.0 ms | 30.0 ms | 75% |" in report
 
 
-def test_every_missed_row_says_why() -> None:
+def test_every_missed_row_says_why(tmp_path: Path) -> None:
     """Every MISSED verdict of the headline table carries its reason, whichever phase it
     comes from (a run where almost everything is missed)."""
     results = _results()
@@ -214,6 +214,14 @@ def test_every_missed_row_says_why() -> None:
     assert dict(missed)["201 → integration view, p99 (50 req/s for 60 s) — Tansu"].startswith(
         "MISSED: 80% of the mean in 'broker'"
     )
+    # And so in what is written: latest.md and the README's table.
+    write_report(results, tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_START}\n{README_END}\n")
+    update_readme(results, readme)
+    for written in (tmp_path / "latest.md", readme):
+        verdicts = [line.rsplit(" | ", 1)[-1] for line in written.read_text().splitlines() if "| MISSED" in line]
+        assert len(verdicts) == len(missed) and all(v.startswith("MISSED: ") for v in verdicts)
     # The verdict itself cannot say MISSED without a reason.
     assert verdict(2.0, 1.0, higher_is_better=False, why="too slow") == "MISSED: too slow"
 
