@@ -220,7 +220,9 @@ def test_every_missed_row_says_why(tmp_path: Path) -> None:
     readme.write_text(f"{README_START}\n{README_END}\n")
     update_readme(results, readme)
     for written in (tmp_path / "latest.md", readme):
-        verdicts = [line.rsplit(" | ", 1)[-1] for line in written.read_text().splitlines() if "| MISSED" in line]
+        verdicts = [
+            line.rsplit(" | ", 1)[-1] for line in written.read_text().splitlines() if "| MISSED" in line
+        ]
         assert len(verdicts) == len(missed) and all(v.startswith("MISSED: ") for v in verdicts)
     # The verdict itself cannot say MISSED without a reason.
     assert verdict(2.0, 1.0, higher_is_better=False, why="too slow") == "MISSED: too slow"
