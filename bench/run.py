@@ -71,7 +71,6 @@ class Run:
 
     infra: Infrastructure
     scale: Scale
-    only: set[str]
     held_rate: float | None
     results: dict[str, Any]
     brokers: dict[str, Infrastructure] = field(default_factory=dict)
@@ -263,7 +262,7 @@ async def main_async(scale: Scale, only: set[str], held_rate: float | None = Non
             f"{infra.kind} (broker {infra.kafka_kind or infra.kind}, "
             f"PostgreSQL {infra.postgres_kind or infra.kind})"
         )
-        run = Run(infra, scale, only, held_rate, results)
+        run = Run(infra, scale, held_rate, results)
         # The intake needs the baselines (its ratio to raw PostgreSQL), which start the axis.
         if only & BROKER_PHASES:
             with run.timed("brokers started"):
