@@ -180,12 +180,14 @@ def broker_rows(found: dict[str, Any], postgres: dict[str, Any] | None) -> list[
             ("Relay / raw produce", f"{r['ratio_to_raw_produce']:.2f}", f"≥ {RELAY_RATIO_TARGET}",
              verdict(r["ratio_to_raw_produce"], RELAY_RATIO_TARGET, why=RELAY_WHY)),
         ]  # fmt: skip
+    # An endpoint measured at the reference's rate only (on a broker other than the
+    # runtime's) has its cost row, not a held rate.
     i = found.get("intake")
-    if (i and len(i["runs"]) > 1) or (i and i["highest_held_rps"] >= HELD_TARGET):
+    if i and not i.get("cost_only"):
         rows += _ladder_rows(i, postgres)
     for name, other in (found.get("intake_other") or {}).items():
-        if len(other["runs"]) < 2 and other["highest_held_rps"] < HELD_TARGET:
-            continue  # measured at the reference's rate only: its cost row says it
+        if other.get("cost_only"):
+            continue
         cpu = _min_cpu(other["runs"])
         rows.append(
             (f"{other['endpoint']} ({name}) highest rate held",

@@ -152,6 +152,9 @@ class Run:
                     target.service: await intake(on, other_rates, scale.other_seconds, raw_pg, target)
                     for target in (PERMITS_INTAKE, HEALTH_INTAKE)
                 }
+            if n:  # the report shows no held rate for these
+                for found in (ladders[kind], *others[kind].values()):
+                    found["cost_only"] = True
         self.keep("reference", dict.fromkeys(self.brokers, reference))
         self.keep("intake", ladders)
         self.keep("intake_other", others)

@@ -72,6 +72,7 @@ def _results() -> dict[str, Any]:
     }  # fmt: skip
     kafka = {
         "label": "Apache Kafka",
+        "intake": {**intake, "runs": [run], "cost_only": True},
         "baselines": {"produce": {"per_s": 8000.0}, "consume": {"per_s": 50000.0}},
         "relay": {"per_s": 6000.0, "ratio_to_raw_produce": 0.75},
         "end_to_end": {"rate": 200, "seconds": 60, "view": {**percentiles, "p99_ms": 45.0}, "email": {"n": 0}},
@@ -98,8 +99,15 @@ def test_report_and_readme_table(tmp_path: Path) -> None:
     )
     assert rows["POST /complaints highest rate held — Tansu"][0] == "100 req/s"
     assert "3 not arrived" in rows["201 → email in the SMTP sink, p99 (200 req/s for 60 s) — Tansu"][0]
-    # Each broker's figures, none of one broker's under the other's name.
+    # Each broker's figures, none of one broker's under the other's name; a broker where
+    # the endpoint ran at the reference's rate only shows no held rate.
     assert "POST /complaints highest rate held — Apache Kafka" not in rows
+    # A ladder that stopped at its first step still reports what it held.
+    results["brokers"]["tansu"]["intake"] = {**results["intake"], "runs": results["intake"]["runs"][1:],
+                                             "highest_held_rps": 0}  # fmt: skip
+    held = {m: (r, v) for m, r, _, v in summary_rows(results)}["POST /complaints highest rate held — Tansu"]
+    assert held[0] == "0 req/s" and held[1].startswith("MISSED: ")
+    results = _results()
 
     write_report(results, tmp_path)
     report = (tmp_path / "latest.md").read_text()
