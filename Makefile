@@ -132,7 +132,7 @@ token: install
 	@$(PY) -m shared.kit.auth --role $(ROLE) $(if $(OPD),--opd $(OPD)) $(if $(FACILITY),--facility $(FACILITY))
 
 ## make bench: throughput, latency and memory, Tansu and Apache Kafka side by side, the
-## booking-window rush and overload (about 12 minutes); bench-quick: a few minutes
+## booking-window rush and overload (under 10 minutes); bench-quick: a few minutes
 bench: install
 	$(PY) -m bench.run $(if $(PROFILE),--profile)
 

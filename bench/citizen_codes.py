@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from bench.run import ServiceProcess, _fresh_database, _percentiles
+from bench.openloop import percentiles
+from bench.services import ServiceProcess, fresh_database
 from shared.runtime.embedded import create_topics, free_port
 from shared.runtime.fake_gateway import FakeGateway
 from shared.runtime.select import Infrastructure
@@ -52,7 +53,7 @@ async def citizen_codes(infra: Infrastructure, requests: int = 50) -> dict[str, 
         {
             **infra.broker_env(),
             "SINERGI_RATE_LIMIT_FACTOR": "1000",  # every request comes from this one address
-            "NOTIFICATIONS_DATABASE_URL": await _fresh_database(infra),
+            "NOTIFICATIONS_DATABASE_URL": await fresh_database(infra),
             "NOTIFICATIONS_PORT": str(port),
             "NOTIFICATIONS_CONSUMER_GROUP": group,
             "NOTIFICATIONS_TOPICS": json.dumps([quiet]),
@@ -93,7 +94,7 @@ async def citizen_codes(infra: Infrastructure, requests: int = 50) -> dict[str, 
                         missing += 1
                     else:
                         latencies.append((arrived - started).total_seconds() * 1000)
-                results[channel] = {**_percentiles(latencies), "missing": missing}
+                results[channel] = {**percentiles(latencies), "missing": missing}
     finally:
         service.stop()
         gateway.stop()

@@ -20,7 +20,9 @@ from typing import Any
 
 import httpx
 
-from bench.run import COMPLAINT, ServiceProcess, _fresh_database, open_loop
+from bench.intake import COMPLAINT
+from bench.openloop import open_loop
+from bench.services import ServiceProcess, fresh_database
 from shared.runtime.embedded import create_topics, free_port
 from shared.runtime.select import Infrastructure
 from shared.runtime.smtp_sink import SmtpSink
@@ -94,7 +96,7 @@ async def portal_pages(infra: Infrastructure, seconds: float, rate: int = PAGES_
             f"services.{name}",
             {
                 **common,
-                f"{name.upper()}_DATABASE_URL": await _fresh_database(infra),
+                f"{name.upper()}_DATABASE_URL": await fresh_database(infra),
                 f"{name.upper()}_PORT": str(ports[name]),
                 **extra[name],
             },
@@ -148,11 +150,15 @@ def portal_rows(found: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for name, label in (("tracking", "tracking page"), ("layanan", "Layanan saya")):
         x = found[name]
         p99, cpu = x.get("p99_ms"), x.get("portal_cpu_ms_per_page")
-        misses = [] if p99 is not None and p99 <= PAGES_P99_MS and not x["errors"] else ["MISSED"]
+        failed = {status: n for status, n in (x.get("statuses") or {}).items() if status != "200"}
+        misses = [f"{x['errors']} errors {failed or ''}".strip()] if x["errors"] else []
+        if p99 is None or p99 > PAGES_P99_MS:
+            misses.append(f"p99 over {PAGES_P99_MS} ms at {cpu or float('nan'):.2f} ms of portal CPU per page and "
+                          "the services it asks, on 2 cores shared with the generator")  # fmt: skip
         rows.append(
             (f"Portal {label} (GET {x['path']}) at {found['rate']} req/s, p99",
              f"{p99:.1f} ms (p50 {x['p50_ms']:.1f} ms, errors {x['errors']}, "
              f"portal CPU {cpu or float('nan'):.2f} ms per page)",
-             f"≤ {PAGES_P99_MS} ms, no errors", "met" if not misses else "MISSED")
+             f"≤ {PAGES_P99_MS} ms, no errors", "met" if not misses else "MISSED: " + "; ".join(misses))
         )  # fmt: skip
     return rows

@@ -13,10 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from bench.settings import PROFILES
+
+# {"samples": n, "self": [(frame, share)], "inclusive": [(frame, share)]}
+Summary = dict[str, Any]
 
 OWN_CODE = ("services/", "shared/", "bench/", "services.", "shared.", "bench.")
 
@@ -46,8 +56,9 @@ def _frames(stack: str) -> list[str]:
     return [f for f in stack.split(";") if f]
 
 
-def summarise(folded: Path, top: int = 15) -> dict[str, list[tuple[str, float]]]:
-    """Shares of samples per leaf frame and per own-code frame on the stack."""
+def summarise(folded: Path, top: int = 15) -> Summary:
+    """Shares of samples per leaf frame and per own-code frame on the stack, and how many
+    samples there were."""
     leaf: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -63,19 +74,68 @@ def summarise(folded: Path, top: int = 15) -> dict[str, list[tuple[str, float]]]
             if any(marker in frame for marker in OWN_CODE):
                 inclusive[frame] += count
     if not total:
-        return {"self": [], "inclusive": []}
+        return {"samples": 0, "self": [], "inclusive": []}
     return {
+        "samples": total,
         "self": [(f, n / total) for f, n in leaf.most_common(top)],
         "inclusive": [(f, n / total) for f, n in inclusive.most_common(top)],
     }
 
 
-def render(summary: dict[str, list[tuple[str, float]]]) -> str:
-    lines = []
+def render(summary: Summary) -> str:
+    # py-spy leaves out a thread waiting in a system call (the event loop with nothing to
+    # do): a window the process spent idle has few samples, or none.
+    if not summary["samples"]:
+        return "  no samples: the process was idle (waiting for work) the whole window"
+    lines = [f"  {summary['samples']:,} samples (idle time is not sampled)"]
     for title, key in (("where samples are spent (self)", "self"), ("own code (inclusive)", "inclusive")):
         lines.append(f"  {title}:")
         lines += [f"    {share:6.1%}  {frame}" for frame, share in summary[key]]
     return "\n".join(lines)
+
+
+@dataclass
+class Profiler:
+    """A run's profiling settings (--profile: on, and where the folded stacks go) and
+    what it found, per sampled window."""
+
+    enabled: bool = False
+    directory: Path = PROFILES
+    summaries: dict[str, Summary] = field(default_factory=dict)
+    scope: str = ""  # before each window's name: the broker the phase runs on, when several
+
+    async def sample(self, pid: int, name: str, seconds: float) -> None:
+        """When enabled: sample `pid` for `seconds` and print where it spends its time."""
+        if not self.enabled:
+            return
+        name = f"{self.scope}-{name}" if self.scope else name
+        folded = await record(pid, seconds, self.directory / f"{name}.txt")
+        if folded is None:
+            print(f"  (py-spy could not profile {name})", flush=True)
+            return
+        summary = self.summaries[name] = summarise(folded)
+        print(f"  profile of {name}:\n{render(summary)}", flush=True)
+
+
+# The run's profiler: set once by bench.run for the whole run (a context variable, so
+# every phase sees the run's setting without each signature carrying it, and a test or
+# a second run in the same process has its own).
+_ACTIVE: ContextVar[Profiler | None] = ContextVar("bench_profiler", default=None)
+
+
+def active() -> Profiler:
+    """The run's profiler; outside a run, one that samples nothing."""
+    return _ACTIVE.get() or Profiler()
+
+
+@contextlib.contextmanager
+def profiling(profiler: Profiler) -> Iterator[Profiler]:
+    """`profiler` is the active one inside the block (asyncio.run inside it inherits it)."""
+    token = _ACTIVE.set(profiler)
+    try:
+        yield profiler
+    finally:
+        _ACTIVE.reset(token)
 
 
 def main() -> None:

@@ -28,27 +28,27 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.run import (
+from bench.events import topic_events
+from bench.figures import ms as _ms
+from bench.intake import (
     BENCH_PHONE,
     BENCH_POLYCLINIC,
     COMPLAINTS_INTAKE,
     HEALTH_INTAKE,
     PERMITS_INTAKE,
-    RESULTS,
     WARM_UP_REQUESTS,
-    _fresh_database,
-    _ms,
-    _open_bench_polyclinic,
-    _percentiles,
-    _practice_days,
     booking_body,
     citizen_phone,
     citizen_sessions,
     intake_service,
-    open_loop,
     open_polyclinic,
-    topic_events,
 )
+from bench.intake import open_bench_polyclinic as _open_bench_polyclinic
+from bench.intake import practice_days as _practice_days
+from bench.openloop import open_loop
+from bench.openloop import percentiles as _percentiles
+from bench.services import fresh_database as _fresh_database
+from bench.settings import RESULTS
 from shared.kit.metrics import MEMORY_BUDGET_MB
 from shared.runtime.select import Infrastructure
 
