@@ -7,11 +7,18 @@ grows without bound, clients time out and retry, and memory grows with the waiti
 requests. On a process's one event loop the queue is invisible (requests wait for the
 loop and for a pooled connection, not in a list), so the rule is a latency budget: when
 the oldest request in flight has been in flight longer than `budget`, the service is
-behind and a newcomer would wait at least that long, so it is refused. A burst is taken
-as long as the service keeps up; `limit` bounds what is in flight at all (memory), and
-`floor` requests are always taken, however old the oldest: on a saturated machine every
-request takes longer than the budget, and the service must still keep its pool and its
-core busy rather than take one request at a time.
+behind and a newcomer would wait at least that long. A burst is taken as long as the
+service keeps up; `limit` bounds what is in flight at all (memory), and `floor` requests
+are always taken, however old the oldest: on a saturated machine every request takes
+longer than the budget, and the service must still keep its pool and its core busy
+rather than take one request at a time.
+
+Behind is not yet refused: as CoDel does for a network queue (Nichols and Jacobson,
+"Controlling Queue Delay", 2012), refusals start only once the service has stayed behind
+for `interval`, so a short stall (a checkpoint's fsync, a collection, a slow statement)
+at an ordinary rate costs no citizen a "try again". Once refusing, a service that is
+behind again within `memory` of its last refusal refuses at once: an overload that
+comes and goes is a standing one, not a stall.
 
 A refusal costs as little as it can: this middleware runs outside every other (before
 routing, the correlation id and the per-route metrics), does not read the body, does not
@@ -26,7 +33,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from itertools import count
 
 from prometheus_client import Counter
@@ -34,12 +41,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 OPERATIONS_PATHS = ("/health", "/ready", "/metrics")
 BUSY_BODY = b'{"detail":"the service is busy; nothing was done, please try again shortly"}'
+# How long after its last refusal a service behind again refuses at once, in intervals
+# (CoDel keeps its drop count for 16 intervals; a shorter memory here, since a refusal
+# is a citizen's retry, not a packet).
+MEMORY_INTERVALS = 10
 
 
 class Admission:
     """Pure ASGI middleware: a newcomer is refused 503 with `Retry-After: retry_after`
     when `limit` requests are in flight, or `floor` or more are and the oldest of them
-    started more than `budget` seconds ago."""
+    started more than `budget` seconds ago, for `interval` seconds now or within
+    `memory` seconds of the last refusal."""
 
     def __init__(
         self,
@@ -48,14 +60,23 @@ class Admission:
         limit: int,
         floor: int,
         budget: float,
+        interval: float,
         retry_after: int,
         refused: Counter,
         exempt: Collection[str] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.limit = limit
         self.floor = floor
         self.budget = budget
+        self.interval = interval
+        self.memory = MEMORY_INTERVALS * interval
+        self.clock = clock
+        # Since when the oldest in flight has been over the budget (None: it is not), and
+        # when a newcomer was last refused for it.
+        self.behind_since: float | None = None
+        self.last_refused = -float("inf")
         self.refused = refused
         self.exempt = frozenset((*OPERATIONS_PATHS, *exempt))
         # Start times of the requests in flight, oldest first (admission order).
@@ -77,12 +98,12 @@ class Admission:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        now = time.monotonic()
+        now = self.clock()
         in_flight = self.in_flight
         taken = len(in_flight)
-        if taken >= self.floor and (
-            taken >= self.limit or now - in_flight[next(iter(in_flight))] > self.budget
-        ):
+        if taken < self.floor:
+            self.behind_since = None  # below the floor nobody waits: not behind
+        elif taken >= self.limit or self._behind(now):
             self.refused.inc()
             await send(self.busy_start)
             await send(self.busy_body)
@@ -93,3 +114,16 @@ class Admission:
             await self.app(scope, receive, send)
         finally:
             del in_flight[ticket]
+
+    def _behind(self, now: float) -> bool:
+        """Whether the oldest in flight is over the budget and has been for the
+        interval (or the service refused for it lately)."""
+        if now - self.in_flight[next(iter(self.in_flight))] <= self.budget:
+            self.behind_since = None
+            return False
+        if self.behind_since is None:
+            self.behind_since = now
+        if now - self.behind_since >= self.interval or now - self.last_refused <= self.memory:
+            self.last_refused = now
+            return True
+        return False

@@ -437,6 +437,7 @@ def create_app(spec: ServiceSpec[C, M]) -> FastAPI:
         limit=platform.max_in_flight,
         floor=min(platform.min_in_flight, platform.max_in_flight),
         budget=platform.admission_budget_seconds,
+        interval=platform.admission_interval_seconds,
         retry_after=platform.busy_retry_after_seconds,
         refused=service.metrics.http_refused_busy,
         exempt=spec.streams,

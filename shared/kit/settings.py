@@ -107,10 +107,12 @@ class PlatformSettings(BaseSettings):
     # machine, where every request is slower than the budget, must still keep the pool's
     # connections and its core busy). The budget is half the accepted requests' p99
     # target under overload (docs/capacity.md), leaving the other half for the
-    # request's own work.
+    # request's own work. Behind is refused only once it has lasted the interval (a
+    # stall is not an overload), CoDel's 100 ms.
     max_in_flight: int = Field(default=32, ge=1)
     min_in_flight: int = Field(default=8, ge=1)
     admission_budget_seconds: float = Field(default=0.05, gt=0)
+    admission_interval_seconds: float = Field(default=0.1, ge=0)
     busy_retry_after_seconds: int = Field(default=1, ge=1)
     # Where services keep attachments' bytes (shared/kit/attachments.py), one folder per
     # service below it; relative to the working directory (`make run`: the repository).

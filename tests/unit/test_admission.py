@@ -33,12 +33,25 @@ class Holding:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def admitted(limit: int, budget: float, floor: int = 1) -> tuple[Holding, Counter, httpx.AsyncClient]:
+class Clock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def admitted(
+    limit: int, budget: float, floor: int = 1, interval: float = 0, clock: Clock | None = None
+) -> tuple[Holding, Counter, httpx.AsyncClient]:
     app = Holding()
     refused = Counter("refused", "refused", registry=CollectorRegistry())
     guarded = Admission(
-        app, limit=limit, floor=floor, budget=budget, retry_after=2, refused=refused, exempt=["/stream"]
-    )
+        app, limit=limit, floor=floor, budget=budget, interval=interval, retry_after=2, refused=refused,
+        exempt=["/stream"], **({"clock": clock} if clock else {}),
+    )  # fmt: skip
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=guarded), base_url="http://t")
     return app, refused, client
 
@@ -93,3 +106,62 @@ async def test_a_burst_is_taken_while_the_oldest_in_flight_is_within_the_budget(
     app.release.set()
     assert [r.status_code for r in await asyncio.gather(*burst)] == [200] * 20
     assert refused._value.get() == 0
+
+
+async def test_a_stall_shorter_than_the_interval_is_not_refused_a_standing_delay_is() -> None:
+    clock = Clock()
+    app, refused, client = admitted(limit=100, budget=0.05, floor=2, interval=0.1, clock=clock)
+    held = [asyncio.create_task(client.get(f"/{i}")) for i in range(2)]
+    await app.arrivals(2)
+    clock.now += 0.06  # the oldest is over the budget: behind from now
+    stalled = [asyncio.create_task(client.get("/stall"))]
+    await app.arrivals(1)
+    clock.now += 0.09  # behind for less than the interval: still taken
+    stalled.append(asyncio.create_task(client.get("/still-taken")))
+    await asyncio.sleep(0)
+    assert refused._value.get() == 0
+    await app.arrivals(1)
+    clock.now += 0.02  # behind for longer than the interval: refused
+    assert (await client.get("/refused")).status_code == 503
+    app.release.set()
+    assert [r.status_code for r in await asyncio.gather(*held, *stalled)] == [200] * 4
+    assert refused._value.get() == 1
+
+
+async def test_behind_again_soon_after_refusing_is_refused_at_once_long_after_given_the_interval() -> None:
+    clock = Clock()
+    app, refused, client = admitted(limit=100, budget=0.05, floor=1, interval=0.1, clock=clock)
+
+    async def taken(path: str) -> asyncio.Task[httpx.Response]:
+        task = asyncio.create_task(client.get(path))
+        arrived = asyncio.create_task(app.arrivals(1))
+        await asyncio.wait({task, arrived}, return_when=asyncio.FIRST_COMPLETED)
+        assert arrived.done(), f"{path} was answered {(await task).status_code} before the app saw it"
+        return task
+
+    async def caught_up(*tasks: asyncio.Task[httpx.Response]) -> None:
+        app.release.set()
+        assert [(await t).status_code for t in tasks] == [200] * len(tasks)
+        app.release = asyncio.Event()
+
+    first = await taken("/a")
+    clock.now += 0.06
+    behind = await taken("/b")  # behind: the interval starts, the newcomer is taken
+    clock.now += 0.11
+    assert (await client.get("/c")).status_code == 503  # behind for the interval
+    await caught_up(first, behind)
+    # Behind again within the memory of that refusal: refused at once.
+    second = await taken("/d")
+    clock.now += 0.06
+    assert (await client.get("/e")).status_code == 503
+    await caught_up(second)
+    assert refused._value.get() == 2
+    # Long after the last refusal, a new stall is given its interval again.
+    clock.now += 2.0
+    third = await taken("/f")
+    clock.now += 0.06
+    stall = await taken("/g")  # behind: the interval starts again
+    clock.now += 0.11
+    assert (await client.get("/h")).status_code == 503
+    await caught_up(third, stall)
+    assert refused._value.get() == 3
