@@ -6,12 +6,14 @@ A queue in front of a busy service answers everyone late: past its held rate, th
 grows without bound, clients time out and retry, and memory grows with the waiting
 requests. On a process's one event loop the queue is invisible (requests wait for the
 loop and for a pooled connection, not in a list), so the rule is a latency budget: when
-the oldest request in flight has been in flight longer than `budget`, the service is
-behind and a newcomer would wait at least that long. A burst is taken as long as the
+`floor` requests in flight have each been in flight longer than `budget`, the service
+is behind and a newcomer would wait at least that long. A burst is taken as long as the
 service keeps up; `limit` bounds what is in flight at all (memory), and `floor` requests
-are always taken, however old the oldest: on a saturated machine every request takes
-longer than the budget, and the service must still keep its pool and its core busy
-rather than take one request at a time.
+are always taken, however old: on a saturated machine every request takes longer than
+the budget, and the service must still keep its pool and its core busy rather than take
+one request at a time. Counting `floor` of them, not the oldest alone, keeps one slow
+request (an export, a statement waiting on a lock) from refusing the quick ones that
+pass it.
 
 Behind is not yet refused: as CoDel does for a network queue (Nichols and Jacobson,
 "Controlling Queue Delay", 2012), refusals start only once the service has stayed behind
@@ -34,7 +36,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from itertools import count
+from itertools import count, islice
 
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -49,8 +51,8 @@ MEMORY_INTERVALS = 10
 
 class Admission:
     """Pure ASGI middleware: a newcomer is refused 503 with `Retry-After: retry_after`
-    when `limit` requests are in flight, or `floor` or more are and the oldest of them
-    started more than `budget` seconds ago, for `interval` seconds now or within
+    when `limit` requests are in flight, or `floor` or more are and the `floor` oldest
+    of them started more than `budget` seconds ago, for `interval` seconds now or within
     `memory` seconds of the last refusal."""
 
     def __init__(
@@ -116,9 +118,11 @@ class Admission:
             del in_flight[ticket]
 
     def _behind(self, now: float) -> bool:
-        """Whether the oldest in flight is over the budget and has been for the
-        interval (or the service refused for it lately)."""
-        if now - self.in_flight[next(iter(self.in_flight))] <= self.budget:
+        """Whether the `floor` oldest in flight are over the budget and have been for
+        the interval (or the service refused for it lately)."""
+        # The floor-th oldest (admission order): when it is over the budget, so are all
+        # older ones.
+        if now - next(islice(self.in_flight.values(), self.floor - 1, None)) <= self.budget:
             self.behind_since = None
             return False
         if self.behind_since is None:

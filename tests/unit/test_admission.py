@@ -93,7 +93,9 @@ async def test_the_floor_is_taken_however_old_the_oldest_in_flight() -> None:
     await asyncio.sleep(0.01)  # older than the budget, but fewer than the floor in flight
     held += [asyncio.create_task(client.get(f"/{i}")) for i in range(2)]
     await app.arrivals(2)
-    assert (await client.get("/d")).status_code == 503, "the floor reached, the oldest too old"
+    await asyncio.sleep(0.01)  # now the floor's three are all older than the budget
+    busy = await asyncio.wait_for(client.get("/d"), 5)
+    assert busy.status_code == 503, "the floor reached, all of it too old"
     app.release.set()
     assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200, 200]
     assert refused._value.get() == 1
@@ -165,3 +167,22 @@ async def test_behind_again_soon_after_refusing_is_refused_at_once_long_after_gi
     assert (await client.get("/h")).status_code == 503
     await caught_up(third, stall)
     assert refused._value.get() == 3
+
+
+async def test_one_slow_request_does_not_refuse_the_quick_ones_passing_it() -> None:
+    clock = Clock()
+    app, refused, client = admitted(limit=100, budget=0.05, floor=2, clock=clock)
+    slow = asyncio.create_task(client.get("/export"))
+    await app.arrivals(1)
+    clock.now += 1.0  # far over the budget: only this one
+    quick = asyncio.create_task(client.get("/quick"))
+    await app.arrivals(1)
+    # Two in flight, the floor, but only one of them over the budget: not behind.
+    newcomer = asyncio.create_task(client.get("/newcomer"))
+    arrived = asyncio.create_task(app.arrivals(1))
+    await asyncio.wait({newcomer, arrived}, return_when=asyncio.FIRST_COMPLETED)
+    assert arrived.done() and refused._value.get() == 0
+    clock.now += 0.06  # now the two oldest are over it: behind
+    assert (await asyncio.wait_for(client.get("/refused"), 5)).status_code == 503
+    app.release.set()
+    assert [(await t).status_code for t in (slow, quick, newcomer)] == [200] * 3
