@@ -14,7 +14,7 @@ from bench.figures import ms, per_s, verdict
 from bench.intake import COST_TARGET
 from bench.portal_pages import portal_rows
 from bench.rush import overload_rows, rush_lines, rush_rows
-from bench.settings import RESULTS, ROOT
+from bench.settings import PROFILE_HINT, RESULTS, ROOT
 from shared.kit.metrics import MEMORY_BUDGET_MB
 
 # (measure, where in a broker's results, how shown) for the broker comparison.
@@ -97,7 +97,6 @@ CODE_WHY = {
     "the last of a burst waits for its token",
 }
 SHARED_MACHINE = "2 cores shared by the service, the generator, PostgreSQL and the broker"
-PROFILE_HINT = "where the time goes: make bench PROFILE=1, docs/capacity.md"
 
 
 def _cpu_bound(cpu_ms: float | None) -> str:

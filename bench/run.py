@@ -319,10 +319,12 @@ def main() -> None:
         shown = {*PHASES, "brokers", "failed"}
         print(json.dumps({k: v for k, v in results.items() if k in shown}, indent=2, default=str))
         sys.exit(1 if results["failed"] else 0)
-    # A quick run never replaces the full run's figures that the README shows.
-    out = RESULTS if scale is FULL else RESULTS / "quick"
+    # A quick run never replaces the full run's figures that the README shows, nor does a
+    # profiled one (py-spy's sampling takes CPU from the 2 cores it measures): each has
+    # its own folder, the profiled one read for why a target is missed.
+    out = RESULTS / "quick" if scale is not FULL else RESULTS / "profiled" if args.profile else RESULTS
     write_report(results, out)
-    if scale is FULL:
+    if scale is FULL and not args.profile:
         update_readme(results)
     print((out / "latest.md").read_text())
     print(f"total {results['total_seconds']:.0f} s; results in {out}")

@@ -48,7 +48,7 @@ from bench.intake import practice_days as _practice_days
 from bench.openloop import open_loop
 from bench.openloop import percentiles as _percentiles
 from bench.services import fresh_database as _fresh_database
-from bench.settings import RESULTS
+from bench.settings import PROFILE_HINT, RESULTS
 from shared.kit.metrics import MEMORY_BUDGET_MB
 from shared.runtime.select import Infrastructure
 
@@ -303,7 +303,7 @@ def rush_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          f"max {_ms(r['all'].get('max_ms'))}; refusals' p99 {_ms(r['refused'].get('p99_ms'))}; a citizen's "
          f"final answer, from the first try: p50 {_ms(r['final'].get('p50_ms'))}, p99 {_ms(r['final'].get('p99_ms'))})",
          f"≤ {RUSH_P99_MS} ms", _verdict([] if p99 is not None and p99 <= RUSH_P99_MS
-                  else ["where the time goes: make bench PROFILE=1, docs/capacity.md"])),
+                  else [PROFILE_HINT])),
         (f"{head}: service RSS peak", f"{r['rss_peak_mb']:.0f} MB", f"≤ {MEMORY_BUDGET_MB} MB",
          _verdict([] if r["rss_peak_mb"] <= MEMORY_BUDGET_MB else ["over the memory budget"])),
         (f"{head}: normal p99 restored after",

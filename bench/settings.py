@@ -8,6 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PROFILES = RESULTS / "profiles"
+# What a miss the run's own figures cannot explain points to: a profiled run's report.
+PROFILE_HINT = (
+    "where the time goes: bench/results/profiled/latest.md (make bench PROFILE=1), docs/capacity.md"
+)
 
 
 @dataclass(frozen=True)
