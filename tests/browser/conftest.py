@@ -1,8 +1,13 @@
-"""What the browser modules share, started once per session: Debian's Chromium (every
-test opens its own context, so no cookie or storage crosses tests) and the stack of
-every service a verified citizen reaches. Starting those per module cost each module
+"""What the browser modules share, started once for tests/browser: Debian's Chromium
+(every test opens its own context, so no cookie or storage crosses tests) and the stack
+of every service a verified citizen reaches. Starting those per module cost each module
 seconds of set-up for nothing a test checks; each test keeps its isolation by its own
 data (its own NIK and contact, its own cases), never by fresh services.
+
+Both are package-scoped, not session-scoped: they stop when the last browser test ends.
+The stack's notification service joins the `notifications` consumer group on the
+session's broker, so left running it would take partitions, and messages, from the
+notification services the later directories' tests start and check.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser(chromium: Path) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
@@ -48,7 +53,7 @@ async def browser(chromium: Path) -> AsyncIterator[Any]:
         await launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def stack(
     infra: Infrastructure, smtp_sink: SmtpSink, fake_gateway: FakeGateway
 ) -> AsyncIterator[CitizenStack]:
